@@ -1,0 +1,190 @@
+/**
+ * compile(fn): trace fn once per input signature, lower the trace to ONNX, cache the ORT session,
+ * run it in a worker thread. toOnnx(fn, specs): the same trace written as a standalone ONNX model
+ * (variables become initializers). The traced-program machinery here is also what eager `grad`
+ * uses, synchronously, on the calling thread.
+ */
+import { writeFile, rename } from 'node:fs/promises';
+import type { DType } from './dtype.js';
+import { allocate } from './dtype.js';
+import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.js';
+import type { HostTensor } from './onnx/proto.js';
+import { globalGenerator } from './random.js';
+import type { Dim } from './shape.js';
+import { getWorker, type RemoteSession } from './runtime/pool.js';
+import { NativeSession, type SessionOptions } from './runtime/session.js';
+import { Tensor } from './tensor.js';
+import { type Flat, flatten } from './tree.js';
+import { Trace, currentTrace, withTrace } from './trace.js';
+
+export interface TraceOptions {
+  /** Make axis 0 of every argument tensor symbolic ("batch"), so one graph serves any batch size. */
+  symbolicBatch?: boolean;
+}
+
+/** A function traced for one input signature and lowered to ONNX. */
+export class TracedProgram {
+  private constructor(
+    readonly trace: Trace,
+    readonly lowered: LoweredGraph,
+    readonly outputFlat: Flat,
+    private readonly placeholders: Tensor[],
+  ) {}
+
+  static build(fn: (...args: any[]) => unknown, args: readonly unknown[], options: TraceOptions & LowerOptions = {}): TracedProgram {
+    const flat = flatten(args);
+    const trace = new Trace();
+    const placeholders = flat.leaves.map((t, i) =>
+      trace.input(options.symbolicBatch && t.rank > 0 ? ['batch', ...t.shape.slice(1)] : t.shape, t.dtype, `input_${i}`),
+    );
+    return TracedProgram.fromPlaceholders(fn, flat, trace, placeholders, options);
+  }
+
+  /** Traces fn on placeholders of the given specs (shapes may hold symbolic dims). */
+  static fromSpecs(fn: (...args: any[]) => unknown, specs: readonly TensorSpec[], options: LowerOptions = {}): TracedProgram {
+    const trace = new Trace();
+    const placeholders = specs.map((s, i) => trace.input(s.shape, s.dtype ?? 'float32', s.name ?? `input_${i}`));
+    return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, options);
+  }
+
+  private static fromPlaceholders(fn: (...args: any[]) => unknown, flat: Flat, trace: Trace, placeholders: Tensor[], options: LowerOptions): TracedProgram {
+    const symArgs = flat.rebuild(placeholders) as unknown[];
+    const result = withTrace(trace, () => fn(...symArgs));
+    const outputFlat = flatten(result);
+    const lowered = lowerTrace(trace, outputFlat.leaves, options);
+    return new TracedProgram(trace, lowered, outputFlat, placeholders);
+  }
+
+  /** The feeds for one call: argument tensors, current variable values, fresh random numbers. */
+  feeds(argLeaves: readonly Tensor[]): Record<string, HostTensor> {
+    const symbols = new Map<string, number>();
+    this.placeholders.forEach((p, i) =>
+      p.shape.forEach((d, axis) => {
+        if (typeof d === 'string') symbols.set(d, argLeaves[i].shape[axis] as number);
+      }),
+    );
+    const feeds: Record<string, HostTensor> = {};
+    this.lowered.inputBindings.forEach((b, i) => {
+      const name = this.lowered.inputNames[i];
+      if (b.kind === 'input') {
+        const t = argLeaves[b.index];
+        feeds[name] = { dtype: t.dtype, shape: t.shape as number[], data: t.data };
+      } else if (b.kind === 'variable') {
+        feeds[name] = { dtype: b.variable.dtype, shape: b.variable.shape as number[], data: b.variable.data };
+      } else {
+        const shape = b.shape.map((d) => resolveDim(d, symbols));
+        feeds[name] = randomHost(shape, b.dtype, b.distribution);
+      }
+    });
+    return feeds;
+  }
+
+  /** Output tensors rebuilt into the structure the traced function returned. */
+  unpack(results: Record<string, HostTensor>): unknown {
+    const leaves = this.lowered.outputNames.map((n) => {
+      const r = results[n];
+      return new Tensor(r.shape, r.dtype, r.data);
+    });
+    return this.outputFlat.rebuild(leaves);
+  }
+}
+
+function resolveDim(d: Dim, symbols: Map<string, number>): number {
+  if (typeof d === 'number') return d;
+  const v = symbols.get(d);
+  if (v === undefined) throw new Error(`cannot resolve symbolic dimension '${d}' of a random input`);
+  return v;
+}
+
+function randomHost(shape: number[], dtype: DType, distribution: 'uniform' | 'normal'): HostTensor {
+  const data = allocate(dtype, shape.reduce((a, b) => a * b, 1)) as Float32Array | Float64Array;
+  if (distribution === 'uniform') globalGenerator.fillUniform(data);
+  else globalGenerator.fillNormal(data);
+  return { dtype, shape, data };
+}
+
+export interface TensorSpec {
+  shape: readonly Dim[];
+  dtype?: DType;
+  name?: string;
+}
+
+function signatureKey(flat: Flat, symbolicBatch: boolean): string {
+  const leaves = flat.leaves.map((t) => `${t.dtype}[${(symbolicBatch && t.rank > 0 ? ['b', ...t.shape.slice(1)] : t.shape).join(',')}]`);
+  return `${flat.key}|${leaves.join(';')}`;
+}
+
+export interface CompileOptions extends TraceOptions {
+  session?: SessionOptions;
+}
+
+export interface CompiledFunction<F extends (...args: any[]) => any> {
+  (...args: Parameters<F>): Promise<ReturnType<F>>;
+  /** The traced programs created so far, one per input signature. */
+  readonly programs: ReadonlyMap<string, TracedProgram>;
+}
+
+/**
+ * Compiles fn: traced once per input signature into one ONNX graph, run by ONNX Runtime in a worker
+ * thread. Returns an async function with fn's signature. Variables fn uses are read at every call.
+ */
+export function compile<F extends (...args: any[]) => any>(fn: F, options: CompileOptions = {}): CompiledFunction<F> {
+  const programs = new Map<string, TracedProgram>();
+  const sessions = new Map<string, Promise<RemoteSession>>();
+  const compiled = async (...args: Parameters<F>): Promise<ReturnType<F>> => {
+    const flat = flatten(args);
+    if (currentTrace() || flat.leaves.some((t) => t.isSymbolic)) {
+      // Called while tracing (e.g. from another compiled function): inline.
+      return fn(...args);
+    }
+    const key = signatureKey(flat, !!options.symbolicBatch);
+    let program = programs.get(key);
+    let session = sessions.get(key);
+    if (!program || !session) {
+      program = TracedProgram.build(fn, args, options);
+      programs.set(key, program);
+      session = getWorker().load(program.lowered.bytes, options.session, `compiled ${fn.name || 'function'}`);
+      sessions.set(key, session);
+    }
+    const s = await session;
+    const results = await s.run(program.feeds(flat.leaves), program.lowered.outputNames);
+    return program.unpack(results) as ReturnType<F>;
+  };
+  Object.defineProperty(compiled, 'programs', { value: programs });
+  return compiled as CompiledFunction<F>;
+}
+
+/** Runs fn traced and compiled on this thread, synchronously (used by eager grad). */
+export function runTracedSync(cache: Map<string, { program: TracedProgram; session: NativeSession }>, fn: (...args: any[]) => unknown, args: readonly unknown[]): unknown {
+  const flat = flatten(args);
+  const key = signatureKey(flat, false);
+  let entry = cache.get(key);
+  if (!entry) {
+    const program = TracedProgram.build(fn, args);
+    entry = { program, session: new NativeSession(program.lowered.bytes, {}, fn.name || 'traced function') };
+    cache.set(key, entry);
+  }
+  const results = entry.session.run(entry.program.feeds(flat.leaves), entry.program.lowered.outputNames);
+  return entry.program.unpack(results);
+}
+
+/**
+ * Traces fn on inputs of the given specs and returns a standalone ONNX model (variables it uses
+ * become initializers). With `path`, also writes it atomically.
+ */
+export async function toOnnx(
+  fn: (...args: Tensor[]) => unknown,
+  specs: readonly TensorSpec[],
+  options: LowerOptions & { path?: string } = {},
+): Promise<Uint8Array> {
+  const program = TracedProgram.fromSpecs(fn, specs, { variables: 'bake', ...options });
+  if (options.path) await writeFileAtomic(options.path, program.lowered.bytes);
+  return program.lowered.bytes;
+}
+
+/** Writes a file so that readers see either the old or the new content, never a partial one. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}

@@ -1,0 +1,12 @@
+export * from './dtype.js';
+export * from './shape.js';
+export { Generator, setSeed, globalGenerator } from './random.js';
+export * from './tensor.js';
+export { Trace, currentTrace } from './trace.js';
+export { defineOp, apply, apply1, getOp, allOps, type OpDef, type TensorType, type LoweredValue } from './op.js';
+export { grad, valueAndGrad, backward, type GradOptions } from './autodiff.js';
+export { compile, toOnnx, writeFileAtomic, TracedProgram, type CompileOptions, type TensorSpec } from './compile.js';
+export { setEagerThreads } from './runtime/eager.js';
+export { setWorkerCount, getWorker, shutdownWorkers, OrtWorker, RemoteSession } from './runtime/pool.js';
+export { NativeSession, OrtError, ortVersion, type SessionOptions } from './runtime/session.js';
+export * from './ops/index.js';

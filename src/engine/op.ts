@@ -1,0 +1,96 @@
+/**
+ * The op registry. Every op is defined exactly once, here-shaped: its shape/dtype rule (`infer`),
+ * its ONNX lowering (`lower`) and its vector-Jacobian product (`vjp`, written with other ops so
+ * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors or records it
+ * in the current trace when any input is symbolic.
+ */
+import type { DType } from './dtype.js';
+import type { LowerCtx } from './onnx/lower.js';
+import { type Dim, shapeStr } from './shape.js';
+import { Tensor } from './tensor.js';
+import { currentTrace } from './trace.js';
+import { runEager } from './runtime/eager.js';
+
+export interface TensorType {
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+}
+
+/** A value during lowering: its ONNX name plus its type. */
+export interface LoweredValue extends TensorType {
+  readonly name: string;
+}
+
+export type Attrs = Record<string, unknown>;
+
+export interface OpDef<A extends Attrs = any> {
+  readonly name: string;
+  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
+  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
+  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
+  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
+  /**
+   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
+   * Omitted for ops that are not differentiable.
+   */
+  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
+}
+
+const registry = new Map<string, OpDef>();
+
+export function defineOp<A extends Attrs>(def: OpDef<A>): OpDef<A> {
+  if (registry.has(def.name)) throw new Error(`op ${def.name} is defined twice`);
+  registry.set(def.name, def);
+  return def;
+}
+
+export function getOp(name: string): OpDef {
+  const op = registry.get(name);
+  if (!op) throw new Error(`unknown op '${name}'`);
+  return op;
+}
+
+export function allOps(): OpDef[] {
+  return [...registry.values()];
+}
+
+/** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
+export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
+  const types = op.infer(inputs, attrs);
+  const trace = inputs.find((t) => t.trace)?.trace;
+  if (trace) {
+    const active = currentTrace();
+    if (active && active !== trace) {
+      throw new Error(`${op.name}: an input belongs to a different trace than the one being built`);
+    }
+    const lifted = inputs.map((t) => trace.capture(t));
+    return trace.addNode(op, lifted, attrs, types).outputs;
+  }
+  return runEager(op, inputs, attrs, types);
+}
+
+export function apply1(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {
+  return apply(op, inputs, attrs)[0];
+}
+
+/** Standard error helper: names the op, what it received and what it expected. */
+export function opError(op: string, message: string, inputs?: readonly TensorType[]): Error {
+  const got = inputs ? ` (got ${inputs.map((t) => `${shapeStr(t.shape)} ${t.dtype}`).join(', ')})` : '';
+  return new Error(`${op}: ${message}${got}`);
+}
+
+/** Throws unless every input has one of the allowed dtypes. */
+export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: readonly DType[]): void {
+  for (const t of inputs) {
+    if (!allowed.includes(t.dtype)) {
+      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}`, inputs);
+    }
+  }
+}
+
+/** Throws unless all inputs share one dtype. */
+export function checkSameDtype(op: string, inputs: readonly TensorType[]): DType {
+  const d = inputs[0].dtype;
+  if (inputs.some((t) => t.dtype !== d)) throw opError(op, 'all inputs must have the same dtype (use cast())', inputs);
+  return d;
+}

@@ -1,0 +1,274 @@
+/**
+ * Tensors. A tensor is either *concrete* (it owns a typed array) or *symbolic* (a value inside a
+ * Trace: a placeholder input, a captured concrete tensor, or the output of an op node). Ops accept
+ * both: on concrete inputs they run at once (eager mode); when any input is symbolic they add a node
+ * to the trace. One op definition serves both paths (see op.ts).
+ */
+import { inspect } from 'node:util';
+import { type DType, type TypedArray, allocate, dtypeOfArray, fromValues, isFloat } from './dtype.js';
+import { type Dim, type Shape, numel, shapeStr, strides } from './shape.js';
+import type { Node, Trace } from './trace.js';
+
+let nextTensorId = 1;
+
+/** Where a symbolic tensor comes from. */
+export type SymbolicSource =
+  | { kind: 'input'; name: string; index: number }
+  | { kind: 'capture'; value: Tensor }
+  | { kind: 'random'; distribution: 'uniform' | 'normal'; index: number }
+  | { kind: 'node'; node: Node; index: number };
+
+export class Tensor {
+  readonly id = nextTensorId++;
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+  /** Concrete storage (undefined for symbolic tensors). */
+  protected _data: TypedArray | undefined;
+  /** For symbolic tensors: the trace they live in and where they come from. */
+  readonly trace: Trace | undefined;
+  readonly source: SymbolicSource | undefined;
+
+  /** @internal use `tensor()` and the other creation functions. */
+  constructor(shape: readonly Dim[], dtype: DType, data?: TypedArray, trace?: Trace, source?: SymbolicSource) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this._data = data;
+    this.trace = trace;
+    this.source = source;
+    if (data) {
+      const n = numel(this.shape as number[]);
+      if (data.length !== n) {
+        throw new Error(`tensor: data has ${data.length} elements but shape ${shapeStr(shape)} needs ${n}`);
+      }
+    }
+  }
+
+  get isSymbolic(): boolean {
+    return this._data === undefined;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Number of elements (concrete shapes only). */
+  get size(): number {
+    if (!this.shape.every((d) => typeof d === 'number')) {
+      throw new Error(`size: shape ${shapeStr(this.shape)} has symbolic dimensions`);
+    }
+    return numel(this.shape as number[]);
+  }
+
+  /** The underlying typed array (concrete tensors only). Do not mutate it. */
+  get data(): TypedArray {
+    if (this._data === undefined) {
+      throw new Error(
+        `tensor ${shapeStr(this.shape)} ${this.dtype} is symbolic (it lives inside grad/compile tracing): ` +
+          `its values exist only when the compiled function runs. Return it from the function instead of reading it.`,
+      );
+    }
+    return this._data;
+  }
+
+  /** Values as nested JS arrays (numbers; booleans for bool; bigint for int64). */
+  toArray(): NestedArray {
+    const data = this.data;
+    const shape = this.shape as number[];
+    const get = (i: number): number | boolean | bigint =>
+      this.dtype === 'bool' ? data[i] !== 0 : (data[i] as number | bigint);
+    if (shape.length === 0) return get(0) as NestedArray;
+    const st = strides(shape);
+    const build = (axis: number, offset: number): NestedArray => {
+      const out: NestedArray[] = [];
+      for (let i = 0; i < shape[axis]; i++) {
+        const o = offset + i * st[axis];
+        out.push(axis === shape.length - 1 ? (get(o) as NestedArray) : build(axis + 1, o));
+      }
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The single value of a one-element tensor, as a JS number (or boolean for bool tensors). */
+  item(): number {
+    const data = this.data;
+    if (data.length !== 1) throw new Error(`item: tensor has ${data.length} elements (shape ${shapeStr(this.shape)}), expected 1`);
+    return Number(data[0]);
+  }
+
+  toString(): string {
+    return formatTensor(this);
+  }
+
+  [inspect.custom](): string {
+    return formatTensor(this);
+  }
+}
+
+export type NestedArray = number | boolean | bigint | NestedArray[];
+
+/**
+ * A concrete tensor whose value can be replaced (model parameters, optimizer state, BatchNorm
+ * statistics). Traces capture variables by reference: a compiled function reads a variable's
+ * current value at every call, while other captured tensors are baked in as constants.
+ */
+export class Variable extends Tensor {
+  name: string;
+  trainable: boolean;
+
+  constructor(value: Tensor, options: { name?: string; trainable?: boolean } = {}) {
+    super(value.shape, value.dtype, value.data);
+    this.name = options.name ?? `var${this.id}`;
+    this.trainable = options.trainable ?? isFloat(value.dtype);
+  }
+
+  /** Replaces the value; shape and dtype must stay the same. */
+  assign(value: Tensor | TypedArray): this {
+    const data = value instanceof Tensor ? value.data : value;
+    if (value instanceof Tensor && (value.dtype !== this.dtype || value.shape.join() !== this.shape.join())) {
+      throw new Error(
+        `Variable ${this.name}.assign: got ${shapeStr(value.shape)} ${value.dtype}, expected ${shapeStr(this.shape)} ${this.dtype}`,
+      );
+    }
+    if (data.length !== this.data.length || dtypeOfArray(data) !== this.dtype) {
+      throw new Error(`Variable ${this.name}.assign: got ${data.length} ${dtypeOfArray(data)} values, expected ${this.data.length} ${this.dtype}`);
+    }
+    this._data = data;
+    return this;
+  }
+
+  /** A plain (immutable) tensor holding a snapshot of the current value. */
+  value(): Tensor {
+    return new Tensor(this.shape, this.dtype, this.data);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creation
+
+export interface TensorOptions {
+  dtype?: DType;
+  shape?: readonly number[];
+}
+
+export type TensorLike = Tensor | NestedArray | TypedArray;
+
+/** Creates a concrete tensor from nested arrays, a typed array, or a scalar. */
+export function tensor(value: TensorLike, options: TensorOptions = {}): Tensor {
+  if (value instanceof Tensor) {
+    if (options.dtype && options.dtype !== value.dtype) throw new Error('tensor: use cast() to change a tensor dtype');
+    return value;
+  }
+  if (ArrayBuffer.isView(value)) {
+    const arr = value as TypedArray;
+    const dtype = options.dtype ?? dtypeOfArray(arr);
+    const data = dtypeOfArray(arr) === dtype ? arr : fromValues(dtype, arr as ArrayLike<number>);
+    return new Tensor(options.shape ?? [arr.length], dtype, data);
+  }
+  const shape: number[] = [];
+  let probe: NestedArray = value;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0] as NestedArray;
+  }
+  const flat: (number | boolean | bigint)[] = [];
+  const walk = (v: NestedArray, axis: number): void => {
+    if (axis === shape.length) {
+      if (Array.isArray(v)) throw new Error(`tensor: ragged nested array (more nesting than shape ${shapeStr(shape)})`);
+      flat.push(v);
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[axis]) {
+      throw new Error(`tensor: ragged nested array at axis ${axis}: expected ${shape[axis]} elements`);
+    }
+    for (const x of v) walk(x, axis + 1);
+  };
+  walk(value, 0);
+  const inferred: DType =
+    typeof probe === 'boolean' ? 'bool' : typeof probe === 'bigint' ? 'int64' : 'float32';
+  const dtype = options.dtype ?? inferred;
+  const finalShape = options.shape ?? shape;
+  if (numel(finalShape) !== flat.length) {
+    throw new Error(`tensor: ${flat.length} values do not fill shape ${shapeStr(finalShape)}`);
+  }
+  return new Tensor(finalShape, dtype, fromValues(dtype, flat));
+}
+
+/** A 0-d tensor. */
+export function scalar(value: number | boolean | bigint, dtype?: DType): Tensor {
+  return tensor(value as NestedArray, { dtype });
+}
+
+export function full(shape: readonly number[], value: number | boolean, dtype: DType = 'float32'): Tensor {
+  const data = allocate(dtype, numel(shape));
+  if (dtype === 'int64') (data as BigInt64Array).fill(BigInt(Math.trunc(Number(value))));
+  else (data as Float32Array).fill(Number(value));
+  return new Tensor(shape, dtype, data);
+}
+
+export function zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  return full(shape, 0, dtype);
+}
+
+export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+  return full(shape, 1, dtype);
+}
+
+/** Values from `start` up to (not including) `stop`, spaced by `step` (like NumPy). */
+export function arange(start: number, stop?: number, step = 1, dtype?: DType): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error('arange: step must not be 0');
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const dt: DType = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
+  const values = Array.from({ length: n }, (_, i) => start + i * step);
+  return new Tensor([n], dt, fromValues(dt, values));
+}
+
+export function linspace(start: number, stop: number, num: number, dtype: DType = 'float32'): Tensor {
+  const values = Array.from({ length: num }, (_, i) => (num === 1 ? start : start + ((stop - start) * i) / (num - 1)));
+  return new Tensor([num], dtype, fromValues(dtype, values));
+}
+
+export function eye(n: number, m = n, dtype: DType = 'float32'): Tensor {
+  const t = zeros([n, m], dtype);
+  for (let i = 0; i < Math.min(n, m); i++) {
+    if (dtype === 'int64') (t.data as BigInt64Array)[i * m + i] = 1n;
+    else (t.data as Float32Array)[i * m + i] = 1;
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+
+function formatTensor(t: Tensor): string {
+  const head = `Tensor(${shapeStr(t.shape)}, ${t.dtype}`;
+  if (t.isSymbolic) return `${head}, symbolic)`;
+  const data = t.data;
+  const fmt = (v: number | bigint): string => {
+    if (t.dtype === 'bool') return v ? 'true' : 'false';
+    if (typeof v === 'bigint' || !isFloat(t.dtype)) return String(v);
+    if (Number.isInteger(v) && Math.abs(v) < 1e6) return `${v}.`;
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : v.toFixed(4);
+  };
+  const shape = t.shape as number[];
+  const maxEdge = 3;
+  const render = (axis: number, offset: number, st: number[], indent: string): string => {
+    if (shape.length === 0) return fmt(data[0] as number);
+    const n = shape[axis];
+    const idx = n > 2 * maxEdge + 1 ? [...range(0, maxEdge), -1, ...range(n - maxEdge, n)] : range(0, n);
+    if (axis === shape.length - 1) {
+      return `[${idx.map((i) => (i < 0 ? '...' : fmt(data[offset + i] as number))).join(', ')}]`;
+    }
+    const rows = idx.map((i) => (i < 0 ? '...' : render(axis + 1, offset + i * st[axis], st, indent + ' ')));
+    return `[${rows.join(`,\n${indent} `)}]`;
+  };
+  return `${head},\n${render(0, 0, strides(shape), '')})`;
+}
+
+function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}
+
+export type { Shape };

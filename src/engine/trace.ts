@@ -1,0 +1,89 @@
+/**
+ * Traces: the IR. A Trace is a list of op nodes over symbolic tensors, plus the places values come
+ * from (placeholder inputs, captured concrete tensors, per-call random inputs). grad extends a trace
+ * with backward nodes; lowering turns a trace into an ONNX graph.
+ */
+import type { DType } from './dtype.js';
+import type { Dim } from './shape.js';
+import { Tensor, Variable } from './tensor.js';
+import type { OpDef } from './op.js';
+
+export interface Node {
+  readonly id: number;
+  readonly op: OpDef;
+  readonly inputs: readonly Tensor[];
+  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly outputs: Tensor[];
+}
+
+export class Trace {
+  readonly nodes: Node[] = [];
+  readonly inputs: Tensor[] = [];
+  /** Concrete tensors used by the traced function, keyed by the concrete tensor. */
+  readonly captures = new Map<Tensor, Tensor>();
+  /** Random inputs drawn fresh at every call of the compiled function. */
+  readonly randoms: Tensor[] = [];
+  private nextNodeId = 0;
+
+  /** A placeholder input of the given type. */
+  input(shape: readonly Dim[], dtype: DType, name = `input_${this.inputs.length}`): Tensor {
+    const t = new Tensor(shape, dtype, undefined, this, { kind: 'input', name, index: this.inputs.length });
+    this.inputs.push(t);
+    return t;
+  }
+
+  /** The symbolic stand-in for a concrete tensor used inside this trace. */
+  capture(value: Tensor): Tensor {
+    if (value.trace === this) return value;
+    if (value.isSymbolic) {
+      throw new Error(
+        'a symbolic tensor from another trace was used here: tensors created inside one grad/compile ' +
+          'call cannot leak into another (return them instead)',
+      );
+    }
+    let t = this.captures.get(value);
+    if (!t) {
+      t = new Tensor(value.shape, value.dtype, undefined, this, { kind: 'capture', value });
+      this.captures.set(value, t);
+    }
+    return t;
+  }
+
+  /** A tensor of fresh random numbers at every call (uniform in [0,1) or standard normal). */
+  random(shape: readonly Dim[], dtype: DType, distribution: 'uniform' | 'normal'): Tensor {
+    const t = new Tensor(shape, dtype, undefined, this, { kind: 'random', distribution, index: this.randoms.length });
+    this.randoms.push(t);
+    return t;
+  }
+
+  addNode(op: OpDef, inputs: Tensor[], attrs: Record<string, unknown>, outTypes: { shape: readonly Dim[]; dtype: DType }[]): Node {
+    const node: Node = { id: this.nextNodeId++, op, inputs, attrs, outputs: [] };
+    node.outputs.push(
+      ...outTypes.map((t, index) => new Tensor(t.shape, t.dtype, undefined, this, { kind: 'node', node, index })),
+    );
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Variables captured by this trace (their values are fed at every call). */
+  variables(): Variable[] {
+    return [...this.captures.keys()].filter((t): t is Variable => t instanceof Variable);
+  }
+}
+
+// The trace that new symbolic tensors go into while a function is being traced.
+const traceStack: Trace[] = [];
+
+export function currentTrace(): Trace | undefined {
+  return traceStack[traceStack.length - 1];
+}
+
+/** Runs `fn` with `trace` as the current trace. */
+export function withTrace<T>(trace: Trace, fn: () => T): T {
+  traceStack.push(trace);
+  try {
+    return fn();
+  } finally {
+    traceStack.pop();
+  }
+}

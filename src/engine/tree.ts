@@ -1,0 +1,45 @@
+/** Nested arrays/objects of tensors ("pytrees"): flattened to a list of tensors and rebuilt. */
+import { Tensor } from './tensor.js';
+
+export type Tree = Tensor | number | string | boolean | bigint | null | undefined | readonly Tree[] | { readonly [k: string]: Tree };
+
+export interface Flat {
+  leaves: Tensor[];
+  /** Describes the structure and the non-tensor leaves; equal structures give equal keys. */
+  key: string;
+  rebuild(leaves: readonly Tensor[]): any;
+}
+
+export function flatten(tree: unknown): Flat {
+  const leaves: Tensor[] = [];
+  const build = (t: unknown): { key: string; make: (next: () => Tensor) => unknown } => {
+    if (t instanceof Tensor) {
+      leaves.push(t);
+      return { key: 'T', make: (next) => next() };
+    }
+    if (Array.isArray(t)) {
+      const parts = t.map(build);
+      return { key: `[${parts.map((p) => p.key).join(',')}]`, make: (next) => parts.map((p) => p.make(next)) };
+    }
+    if (t !== null && typeof t === 'object' && Object.getPrototypeOf(t) === Object.prototype) {
+      const entries = Object.entries(t as Record<string, unknown>).map(([k, v]) => [k, build(v)] as const);
+      return {
+        key: `{${entries.map(([k, p]) => `${JSON.stringify(k)}:${p.key}`).join(',')}}`,
+        make: (next) => Object.fromEntries(entries.map(([k, p]) => [k, p.make(next)])),
+      };
+    }
+    if (t !== null && typeof t === 'object') {
+      throw new Error(`expected tensors, numbers or plain arrays/objects of them; got ${(t as object).constructor?.name ?? 'object'}`);
+    }
+    return { key: typeof t === 'bigint' ? `${t}n` : JSON.stringify(t) ?? 'undefined', make: () => t };
+  };
+  const root = build(tree);
+  return {
+    leaves,
+    key: root.key,
+    rebuild(newLeaves) {
+      let i = 0;
+      return root.make(() => newLeaves[i++]);
+    },
+  };
+}

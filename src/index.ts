@@ -1,0 +1,2 @@
+/** Lepton: deep learning for TypeScript. */
+export * from './engine/index.js';
