@@ -154,18 +154,32 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
   return compiled as CompiledFunction<F>;
 }
 
-/** Runs fn traced and compiled on this thread, synchronously (used by eager grad). */
-export function runTracedSync(cache: Map<string, { program: TracedProgram; session: NativeSession }>, fn: (...args: any[]) => unknown, args: readonly unknown[]): unknown {
+type SyncCache = Map<string, { program: TracedProgram; session: NativeSession }>;
+
+/** Runs fn traced and compiled on this thread, synchronously (used by eager grad and compileSync). */
+export function runTracedSync(cache: SyncCache, fn: (...args: any[]) => unknown, args: readonly unknown[], options: CompileOptions = {}): unknown {
   const flat = flatten(args);
-  const key = signatureKey(flat, false);
+  const key = signatureKey(flat, !!options.symbolicBatch);
   let entry = cache.get(key);
   if (!entry) {
-    const program = TracedProgram.build(fn, args);
-    entry = { program, session: new NativeSession(program.lowered.bytes, {}, fn.name || 'traced function') };
+    const program = TracedProgram.build(fn, args, options);
+    entry = { program, session: new NativeSession(program.lowered.bytes, options.session, fn.name || 'traced function') };
     cache.set(key, entry);
   }
   const results = entry.session.run(entry.program.feeds(flat.leaves), entry.program.lowered.outputNames);
   return entry.program.unpack(results);
+}
+
+/**
+ * Like compile(), but runs on the calling thread and returns results synchronously. Meant for
+ * short computations (tests, small helpers); long ones belong in compile() so the event loop stays free.
+ */
+export function compileSync<F extends (...args: any[]) => any>(fn: F, options: CompileOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
+  const cache: SyncCache = new Map();
+  return (...args: Parameters<F>): ReturnType<F> => {
+    if (currentTrace() || flatten(args).leaves.some((t) => t.isSymbolic)) return fn(...args);
+    return runTracedSync(cache, fn, args, options) as ReturnType<F>;
+  };
 }
 
 /**

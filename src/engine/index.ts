@@ -5,7 +5,7 @@ export * from './tensor.js';
 export { Trace, currentTrace } from './trace.js';
 export { defineOp, apply, apply1, getOp, allOps, type OpDef, type TensorType, type LoweredValue } from './op.js';
 export { grad, valueAndGrad, backward, type GradOptions } from './autodiff.js';
-export { compile, toOnnx, writeFileAtomic, TracedProgram, type CompileOptions, type TensorSpec } from './compile.js';
+export { compile, compileSync, toOnnx, writeFileAtomic, TracedProgram, type CompileOptions, type TensorSpec } from './compile.js';
 export { setEagerThreads } from './runtime/eager.js';
 export { setWorkerCount, getWorker, shutdownWorkers, OrtWorker, RemoteSession } from './runtime/pool.js';
 export { NativeSession, OrtError, ortVersion, type SessionOptions } from './runtime/session.js';
