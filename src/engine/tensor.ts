@@ -7,6 +7,7 @@
 import { inspect } from 'node:util';
 import { type DType, type TypedArray, allocate, dtypeOfArray, fromValues, isFloat } from './dtype.js';
 import { type Dim, type Shape, numel, shapeStr, strides } from './shape.js';
+import { type Generator, globalGenerator } from './random.js';
 import type { Node, Trace } from './trace.js';
 
 let nextTensorId = 1;
@@ -236,6 +237,38 @@ export function eye(n: number, m = n, dtype: DType = 'float32'): Tensor {
     else (t.data as Float32Array)[i * m + i] = 1;
   }
   return t;
+}
+
+export interface RandomOptions {
+  dtype?: 'float32' | 'float64';
+  /** The generator to draw from (default: the global one, seeded by setSeed). */
+  generator?: Generator;
+}
+
+/** Uniform random values in [low, high). */
+export function rand(shape: readonly number[], options: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+  const dtype = options.dtype ?? 'float32';
+  const data = allocate(dtype, numel(shape)) as Float32Array | Float64Array;
+  (options.generator ?? globalGenerator).fillUniform(data, options.low ?? 0, options.high ?? 1);
+  return new Tensor(shape, dtype, data);
+}
+
+/** Normally distributed random values (mean 0, std 1 unless given). */
+export function randn(shape: readonly number[], options: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
+  const dtype = options.dtype ?? 'float32';
+  const data = allocate(dtype, numel(shape)) as Float32Array | Float64Array;
+  (options.generator ?? globalGenerator).fillNormal(data, options.mean ?? 0, options.std ?? 1);
+  return new Tensor(shape, dtype, data);
+}
+
+/** Uniform random integers in [low, high). */
+export function randint(low: number, high: number, shape: readonly number[], options: { dtype?: 'int32' | 'int64'; generator?: Generator } = {}): Tensor {
+  if (!(high > low)) throw new Error(`randint: high (${high}) must be greater than low (${low})`);
+  const dtype = options.dtype ?? 'int32';
+  const g = options.generator ?? globalGenerator;
+  const n = numel(shape);
+  const values = Array.from({ length: n }, () => g.int(low, high));
+  return new Tensor(shape, dtype, fromValues(dtype, values));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -58,12 +58,6 @@ async function handle(msg) {
       if (s) await s.release();
       return {};
     }
-    case 'busy': {
-      // Blocks this worker for msg.ms milliseconds (used by tests of the main thread's responsiveness).
-      const end = Date.now() + msg.ms;
-      while (Date.now() < end);
-      return {};
-    }
     default:
       throw new Error(`unknown message type ${msg.type}`);
   }

@@ -66,11 +66,6 @@ export class OrtWorker {
     await this.request({ type: 'deleteState', keys });
   }
 
-  /** Keeps the worker busy for `ms` milliseconds (for responsiveness tests). */
-  async busy(ms: number): Promise<void> {
-    await this.request({ type: 'busy', ms });
-  }
-
   terminate(): Promise<number> {
     return this.worker.terminate();
   }
