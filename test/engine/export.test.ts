@@ -1,0 +1,45 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { Variable, add, compile, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+
+describe('toOnnx and symbolic batch', () => {
+  it('a written model runs in plain onnxruntime-node with identical outputs', async () => {
+    const w = new Variable(randn([4, 3]), { name: 'dense.kernel' });
+    const b = new Variable(randn([3]), { name: 'dense.bias' });
+    const f = (x: ReturnType<typeof tensor>) => add(matmul(x, w), b);
+    const dir = mkdtempSync(join(tmpdir(), 'lepton-export-'));
+    const path = join(dir, 'model.onnx');
+    await toOnnx(f, [{ shape: ['batch', 4], name: 'features' }], { path, outputNames: ['logits'] });
+    const session = await ort.InferenceSession.create(readFileSync(path));
+    expect(session.inputNames).toEqual(['features']);
+    expect(session.outputNames).toEqual(['logits']);
+    for (const n of [1, 5]) {
+      const x = randn([n, 4]);
+      const out = await session.run({ features: new ort.Tensor('float32', x.data as Float32Array, [n, 4]) });
+      expect(out.logits.dims).toEqual([n, 3]);
+      expect(Array.from(out.logits.data as Float32Array)).toEqual(Array.from(f(x).data as Float32Array));
+    }
+  });
+
+  it('one compiled graph with a symbolic batch serves batch 1, 8 and 64', async () => {
+    const w = new Variable(randn([6, 2]));
+    const f = compile((x) => sum(reshape(matmul(reshape(x, ['batch', -1]), w), [-1]), 0), { symbolicBatch: true });
+    for (const n of [1, 8, 64]) {
+      const x = randn([n, 2, 3]);
+      const expected = sum(reshape(matmul(reshape(x, [n, 6]), w), [-1]), 0).item();
+      expect((await f(x)).item()).toBeCloseTo(expected, 4);
+    }
+    expect(f.programs.size).toBe(1);
+  });
+
+  it('per-signature tracing caches one program per input shape', async () => {
+    const f = compile((x) => mul(x, 2));
+    await f(tensor([1, 2]));
+    await f(tensor([3, 4]));
+    await f(tensor([1, 2, 3]));
+    expect(f.programs.size).toBe(2);
+  });
+});
