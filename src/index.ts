@@ -1,2 +1,3 @@
 /** Lepton: deep learning for TypeScript. */
 export * from './engine/index.js';
+export * from './nn/index.js';

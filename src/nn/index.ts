@@ -1,0 +1,11 @@
+/** Model building: PyTorch-style modules and Keras-style layers and models. */
+export * from './module.js';
+export * from './updates.js';
+export * from './layer.js';
+export * from './model.js';
+export * as initializers from './initializers.js';
+export type { Initializer, InitializerSpec } from './initializers.js';
+export * as regularizers from './regularizers.js';
+export type { Regularizer, RegularizerSpec } from './regularizers.js';
+export { getActivation, type ActivationFn, type ActivationSpec } from './activations.js';
+export * from './layers/core.js';

@@ -1,0 +1,199 @@
+/**
+ * PyTorch-style modules. Parameters and submodules are registered by assignment: any own
+ * property holding a Variable is a parameter (or a buffer, if registered with `registerBuffer`),
+ * any own property holding a Module or an array of Modules is a submodule. Names are dotted
+ * property paths ("encoder.layers.0.weight"); a Variable or Module reachable twice (shared
+ * weights) is listed once, under the first name found.
+ */
+import { sameShape, shapeStr } from '../engine/shape.js';
+import { Tensor, Variable } from '../engine/tensor.js';
+import { add, scalar } from '../engine/index.js';
+
+export interface LoadStateDictOptions {
+  /** Require the dictionary and the module to have exactly the same keys (default true). */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+type VariableKind = 'parameter' | 'buffer';
+
+export class Module {
+  /** Training mode (dropout active, batch statistics used). PyTorch default: true. */
+  training = true;
+  // Names of own properties that hold buffers (non-gradient state such as running statistics).
+  private readonly _bufferNames = new Set<string>();
+
+  /** The computation. Subclasses override forward (PyTorch style) or call (Keras style). */
+  forward(..._args: any[]): any {
+    throw new Error(`${this.constructor.name}.forward is not implemented`);
+  }
+
+  /** Runs the module (`module(...)` in PyTorch). */
+  call(...args: any[]): any {
+    return this.forward(...args);
+  }
+
+  /** Runs the module; the same as call for plain modules, `__call__` for Keras layers. */
+  apply(...args: any[]): any {
+    return this.call(...args);
+  }
+
+  /** Registers a non-trainable Variable as state (saved in stateDict, not returned by parameters()). */
+  registerBuffer(name: string, value: Variable): Variable {
+    value.trainable = false;
+    (this as any)[name] = value;
+    this._bufferNames.add(name);
+    return value;
+  }
+
+  /** Direct submodules with their names. Containers override this to name children their way. */
+  namedChildren(): [string, Module][] {
+    const out: [string, Module][] = [];
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Module) out.push([key, value]);
+      else if (Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Module)) {
+        value.forEach((m, i) => out.push([`${key}.${i}`, m]));
+      }
+    }
+    return out;
+  }
+
+  children(): Module[] {
+    return this.namedChildren().map(([, m]) => m);
+  }
+
+  /** This module and all submodules (depth first, each once), with dotted names ('' for this one). */
+  namedModules(): [string, Module][] {
+    const out: [string, Module][] = [];
+    const seen = new Set<Module>();
+    const visit = (m: Module, prefix: string): void => {
+      if (seen.has(m)) return;
+      seen.add(m);
+      out.push([prefix, m]);
+      for (const [name, child] of m.namedChildren()) visit(child, prefix ? `${prefix}.${name}` : name);
+    };
+    visit(this, '');
+    return out;
+  }
+
+  modules(): Module[] {
+    return this.namedModules().map(([, m]) => m);
+  }
+
+  /** Own Variables of this module (not of submodules), in property order. */
+  protected ownVariables(): [string, Variable, VariableKind][] {
+    const out: [string, Variable, VariableKind][] = [];
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Variable) out.push([key, value, this._bufferNames.has(key) ? 'buffer' : 'parameter']);
+    }
+    return out;
+  }
+
+  /** All Variables (parameters and buffers) with dotted names, each listed once. */
+  namedVariables(kind?: VariableKind): [string, Variable][] {
+    const out: [string, Variable][] = [];
+    const seen = new Set<Variable>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [key, v, k] of m.ownVariables()) {
+        if (seen.has(v)) continue;
+        seen.add(v);
+        if (!kind || k === kind) out.push([prefix ? `${prefix}.${key}` : key, v]);
+      }
+    }
+    return out;
+  }
+
+  /** Parameters (everything but buffers; frozen parameters included) with dotted names. */
+  namedParameters(): [string, Variable][] {
+    return this.namedVariables('parameter');
+  }
+
+  parameters(): Variable[] {
+    return this.namedParameters().map(([, v]) => v);
+  }
+
+  /** Parameters that receive gradients (trainable, and not inside a frozen layer). */
+  trainableParameters(): Variable[] {
+    // A Keras layer with `trainable = false` freezes every Variable under it.
+    const frozen = new Set<Variable>();
+    for (const [, m] of this.namedModules()) {
+      if ((m as { trainable?: boolean }).trainable === false) for (const [, v] of m.namedVariables()) frozen.add(v);
+    }
+    return this.parameters().filter((v) => v.trainable && !frozen.has(v));
+  }
+
+  namedBuffers(): [string, Variable][] {
+    return this.namedVariables('buffer');
+  }
+
+  buffers(): Variable[] {
+    return this.namedBuffers().map(([, v]) => v);
+  }
+
+  /** Snapshot of every parameter and buffer by dotted name. */
+  stateDict(): Record<string, Tensor> {
+    return Object.fromEntries(this.namedVariables().map(([k, v]) => [k, v.value()]));
+  }
+
+  /**
+   * Copies values into this module's Variables. Shape and dtype must match; with `strict`
+   * (default) the keys must match exactly. Returns the missing and unexpected keys.
+   */
+  loadStateDict(dict: Record<string, Tensor>, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const strict = options.strict ?? true;
+    const own = new Map(this.namedVariables());
+    const missingKeys = [...own.keys()].filter((k) => !(k in dict));
+    const unexpectedKeys = Object.keys(dict).filter((k) => !own.has(k));
+    const who = `${this.constructor.name}.loadStateDict`;
+    if (strict && (missingKeys.length || unexpectedKeys.length)) {
+      const lines = [`${who}: keys do not match`];
+      if (missingKeys.length) lines.push(`  missing from the dictionary: ${missingKeys.join(', ')}`);
+      if (unexpectedKeys.length) lines.push(`  not in the module: ${unexpectedKeys.join(', ')}`);
+      if (own.size === 0) lines.push('  the module has no weights yet: Keras-style layers create them when first called (or call model.build(inputShape))');
+      throw new Error(lines.join('\n'));
+    }
+    const errors: string[] = [];
+    for (const [key, v] of own) {
+      const t = dict[key];
+      if (!t) continue;
+      if (!(t instanceof Tensor) || t.isSymbolic) errors.push(`'${key}': expected a concrete Tensor`);
+      else if (!sameShape(t.shape, v.shape)) errors.push(`'${key}': dictionary has shape ${shapeStr(t.shape)}, module has ${shapeStr(v.shape)}`);
+      else if (t.dtype !== v.dtype) errors.push(`'${key}': dictionary has dtype ${t.dtype}, module has ${v.dtype}`);
+    }
+    if (errors.length) throw new Error(`${who}: ${errors.join('; ')}`);
+    for (const [key, v] of own) if (dict[key]) v.assign(dict[key]);
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Sets training mode on this module and all submodules. */
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  /** Inference mode (dropout off, moving statistics used). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Penalty terms of this module only (Keras layers add their weight regularizers). */
+  ownRegularizationTerms(): Tensor[] {
+    return [];
+  }
+
+  /** Sum of all regularization penalties of this module and its submodules (a scalar Tensor). */
+  regularizationLoss(): Tensor {
+    const terms = this.modules().flatMap((m) => m.ownRegularizationTerms());
+    return terms.length === 0 ? scalar(0) : terms.reduce((a, b) => add(a, b));
+  }
+
+  /** Total number of elements over all parameters (or only trainable ones). */
+  countParams(options: { trainableOnly?: boolean } = {}): number {
+    const vs = options.trainableOnly ? this.trainableParameters() : this.parameters();
+    return vs.reduce((n, v) => n + v.size, 0);
+  }
+}
