@@ -1,0 +1,197 @@
+/**
+ * Reductions over axes (a number, a list, or undefined = all; negative axes count from the end)
+ * with keepDims: mean, max, min, prod, argmax/argmin, and the compositions logSumExp, variance, std.
+ * `sum` lives in core.ts (autodiff needs it).
+ */
+import { type DType, ONNX_ELEM_TYPE, isFloat } from '../dtype.js';
+import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
+import { type Dim, normalizeAxes, normalizeAxis } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import {
+  type ReduceAttrs, add, broadcastTo, cast, div, inferReduce, keepDimsShape, mul, reshape, stopGradient, sub, sum,
+} from './core.js';
+import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, equal, exp, less, log, logicalAnd, sqrt, square, where } from './elementwise.js';
+
+// ---------------------------------------------------------------------------------------------
+// Axis arguments
+
+function rethrowWithShape(op: string, x: Tensor, e: unknown): never {
+  throw opError(op, (e as Error).message.replace(new RegExp(`^${op}: `), ''), [x]);
+}
+
+/** One axis of x in [0, rank); errors name the op and x's shape. */
+export function axisFor(op: string, x: Tensor, axis: number): number {
+  try {
+    return normalizeAxis(op, axis, x.rank);
+  } catch (e) {
+    rethrowWithShape(op, x, e);
+  }
+}
+
+/** Reduction axes of x (undefined = all), sorted, in [0, rank); errors name the op and x's shape. */
+export function axesFor(op: string, x: Tensor, axes: number | readonly number[] | undefined): number[] {
+  try {
+    return normalizeAxes(op, axes, x.rank);
+  } catch (e) {
+    rethrowWithShape(op, x, e);
+  }
+}
+
+function droppedShape(shape: readonly Dim[], axes: readonly number[]): Dim[] {
+  return shape.filter((_, i) => !axes.includes(i));
+}
+
+/** A reduction's cotangent (or output) reshaped so it broadcasts against the input. */
+function unreduce(t: Tensor, x: Tensor, axes: readonly number[]): Tensor {
+  return reshape(t, keepDimsShape(x.shape, axes));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Number of elements along axes (symbolic dims are read at run time)
+
+export const reducedSizeOp = defineOp<{ axes: number[]; dtype: DType }>({
+  name: 'reducedSize',
+  infer: (_inputs, { dtype }) => [{ shape: [], dtype }],
+  lower: (ctx, [x], { axes, dtype }) => {
+    const dims = axes.map((a) => x.shape[a]);
+    if (dims.every((d): d is number => typeof d === 'number')) return [ctx.scalar(dims.reduce((p, d) => p * d, 1), dtype)];
+    const picked = ctx.node1('Gather', [ctx.node1('Shape', [x.name]), ctx.ints(axes)], { axis: 0 });
+    return [ctx.node1('Cast', [ctx.node1('ReduceProd', [picked], { keepdims: 0 })], { to: ONNX_ELEM_TYPE[dtype] })];
+  },
+  vjp: () => [null],
+});
+/**
+ * How many elements of x lie along `axes` (the divisor of a mean): a JS number when those dims
+ * are concrete, else a 0-d tensor of `dtype` computed from x's run-time shape.
+ */
+export function reducedSize(x: Tensor, axes: readonly number[], dtype: DType = x.dtype): number | Tensor {
+  const dims = axes.map((a) => x.shape[a]);
+  if (dims.every((d): d is number => typeof d === 'number')) return dims.reduce((p, d) => p * d, 1);
+  return apply1(reducedSizeOp, [x], { axes: [...axes], dtype });
+}
+
+// ---------------------------------------------------------------------------------------------
+// mean, max, min, prod
+
+function defineReduce(name: string, onnx: string, dtypes: readonly DType[], vjp: OpDef<ReduceAttrs>['vjp']): OpDef<ReduceAttrs> {
+  return defineOp<ReduceAttrs>({
+    name,
+    infer: (inputs, attrs) => {
+      checkDtypes(name, inputs, dtypes);
+      return inferReduce(name)(inputs, attrs);
+    },
+    lower: (ctx, [x], { axes, keepDims }) =>
+      axes.length === 0
+        ? [ctx.node1('Identity', [x.name])]
+        : [ctx.node1(onnx, [x.name, ctx.ints(axes)], { keepdims: keepDims ? 1 : 0 })],
+    vjp,
+  });
+}
+
+export const meanOp = defineReduce('mean', 'ReduceMean', FLOAT_DTYPES, ([g], [x], _o, { axes }) => {
+  const n = reducedSize(x, axes);
+  return [broadcastTo(div(unreduce(g!, x, axes), n), x.shape)];
+});
+/** Mean over `axes` (all by default). */
+export const mean = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
+  apply1(meanOp, [x], { axes: axesFor('mean', x, axes), keepDims });
+
+/** Gradient of max/min: shared equally by the elements equal to the result (like PyTorch amax/amin). */
+const extremumVjp: OpDef<ReduceAttrs>['vjp'] = ([g], [x], [y], { axes }) => {
+  const hit = cast(equal(x, unreduce(y, x, axes)), x.dtype);
+  const share = div(unreduce(g!, x, axes), sum(hit, axes, true));
+  return [mul(hit, share)];
+};
+export const maxOp = defineReduce('max', 'ReduceMax', NUMERIC_DTYPES, extremumVjp);
+export const minOp = defineReduce('min', 'ReduceMin', NUMERIC_DTYPES, extremumVjp);
+/** Maximum over `axes`. When several elements tie for the maximum, they share the gradient equally. */
+export const max = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
+  apply1(maxOp, [x], { axes: axesFor('max', x, axes), keepDims });
+/** Minimum over `axes`. When several elements tie for the minimum, they share the gradient equally. */
+export const min = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
+  apply1(minOp, [x], { axes: axesFor('min', x, axes), keepDims });
+
+export const prodOp = defineReduce('prod', 'ReduceProd', NUMERIC_DTYPES, ([g], [x], _o, { axes }) => {
+  // d prod / d x_i = product of the others. Computed without dividing by zero: with no zero in the
+  // slice it is prod / x_i; with exactly one zero, only that element gets a gradient (the product
+  // of the non-zero others); with two or more zeros every gradient is 0.
+  const isZero = equal(x, 0);
+  const zeros = sum(cast(isZero, x.dtype), axes, true);
+  const safeX = where(isZero, 1, x);
+  const nonZeroProduct = prod(safeX, axes, true);
+  const others = where(
+    equal(zeros, 0),
+    div(nonZeroProduct, safeX),
+    where(logicalAnd(isZero, equal(zeros, 1)), broadcastTo(nonZeroProduct, x.shape), 0),
+  );
+  return [mul(others, unreduce(g!, x, axes))];
+});
+/** Product over `axes`; its gradient is exact also when elements are 0. */
+export const prod = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
+  apply1(prodOp, [x], { axes: axesFor('prod', x, axes), keepDims });
+
+// ---------------------------------------------------------------------------------------------
+// argmax / argmin
+
+function defineArgReduce(name: string, onnx: string): OpDef<{ axis: number; keepDims: boolean }> {
+  return defineOp<{ axis: number; keepDims: boolean }>({
+    name,
+    infer: (inputs, { axis, keepDims }): TensorType[] => {
+      checkDtypes(name, inputs, NUMERIC_DTYPES);
+      const { shape } = inputs[0];
+      return [{ shape: keepDims ? shape.map((d, i) => (i === axis ? 1 : d)) : droppedShape(shape, [axis]), dtype: 'int64' }];
+    },
+    lower: (ctx, [x], { axis, keepDims }) => [ctx.node1(onnx, [x.name], { axis, keepdims: keepDims ? 1 : 0, select_last_index: 0 })],
+  });
+}
+export const argmaxOp = defineArgReduce('argmax', 'ArgMax');
+export const argminOp = defineArgReduce('argmin', 'ArgMin');
+
+function argReduce(op: OpDef, x: Tensor, axis: number | undefined, keepDims: boolean): Tensor {
+  if (axis === undefined) {
+    // Over all elements, as an index into the flattened tensor.
+    if (x.rank === 0) throw opError(op.name, 'needs a tensor with at least one dimension', [x]);
+    const flatIndex = apply1(op, [reshape(x, [-1])], { axis: 0, keepDims: false });
+    return keepDims ? reshape(flatIndex, x.shape.map(() => 1)) : flatIndex;
+  }
+  return apply1(op, [x], { axis: axisFor(op.name, x, axis), keepDims });
+}
+/** Index (int64) of the maximum along `axis` (first one on ties); without axis, into the flattened tensor. */
+export const argmax = (x: Tensor, axis?: number, keepDims = false): Tensor => argReduce(argmaxOp, x, axis, keepDims);
+/** Index (int64) of the minimum along `axis` (first one on ties); without axis, into the flattened tensor. */
+export const argmin = (x: Tensor, axis?: number, keepDims = false): Tensor => argReduce(argminOp, x, axis, keepDims);
+
+// ---------------------------------------------------------------------------------------------
+// Compositions: logSumExp, variance, std
+
+/** log(sum(exp(x))) over `axes`, computed stably by shifting with the (non-differentiated) max. */
+export function logSumExp(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
+  checkDtypes('logSumExp', [x], FLOAT_DTYPES);
+  const ax = axesFor('logSumExp', x, axes);
+  const m = stopGradient(max(x, ax, true));
+  // An all -inf (or inf) slice would give inf - inf = NaN: shift by 0 there instead.
+  const shift = where(less(abs(m), Infinity), m, 0);
+  const s = sum(exp(sub(x, shift)), ax, keepDims);
+  return add(log(s), keepDims ? shift : reshape(shift, droppedShape(x.shape, ax)));
+}
+
+export interface VarianceOptions {
+  keepDims?: boolean;
+  /** Subtracted from the element count in the divisor: 0 = population (default), 1 = unbiased. */
+  correction?: number;
+}
+
+/** Variance over `axes`: sum((x - mean)^2) / (n - correction). */
+export function variance(x: Tensor, axes?: number | number[], { keepDims = false, correction = 0 }: VarianceOptions = {}): Tensor {
+  if (!isFloat(x.dtype)) throw opError('variance', `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, [x]);
+  const ax = axesFor('variance', x, axes);
+  const centered = sub(x, mean(x, ax, true));
+  const n = reducedSize(x, ax);
+  return div(sum(square(centered), ax, keepDims), typeof n === 'number' ? n - correction : sub(n, correction));
+}
+
+/** Standard deviation over `axes`: sqrt(variance(x, axes, options)). */
+export function std(x: Tensor, axes?: number | number[], options: VarianceOptions = {}): Tensor {
+  if (!isFloat(x.dtype)) throw opError('std', `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, [x]);
+  return sqrt(variance(x, axes, options));
+}
