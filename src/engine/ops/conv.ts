@@ -1,0 +1,386 @@
+/**
+ * Convolutions (NCHW / NCL, ONNX layout): conv (1-D/2-D/3-D), convTranspose, and the im2col
+ * `unfold` used by their weight gradients. Each op is defined once: shape rule, ONNX lowering, VJP.
+ *
+ * Gradients: input gradient = ConvTranspose (conv) / Conv (convTranspose); weight gradient =
+ * unfold (a grouped Conv with fixed one-hot kernels) + batched MatMul — the fastest formulation
+ * measured on ORT CPU (see scratch/conv-bench.ts and DESIGN.md).
+ */
+import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
+import { type Dim, shapeStr } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { matmul, reshape, sum, transpose } from './core.js';
+
+/** ORT's CPU EP has Conv/ConvTranspose kernels for float32 only. */
+const CONV_DTYPES = ['float32'] as const;
+
+export interface ConvAttrs {
+  [k: string]: unknown;
+  /** Per spatial axis. */
+  strides: number[];
+  /** ONNX order: all begins, then all ends. */
+  pads: number[];
+  dilations: number[];
+  group: number;
+}
+
+export interface ConvTransposeAttrs extends ConvAttrs {
+  outputPadding: number[];
+}
+
+export type Padding = number | readonly (number | readonly [number, number])[] | 'valid' | 'same';
+
+export interface ConvOptions {
+  stride?: number | readonly number[];
+  padding?: Padding;
+  dilation?: number | readonly number[];
+  groups?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  outputPadding?: number | readonly number[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared shape helpers
+
+/** Expands a number or per-axis list to one positive integer per spatial axis. */
+export function perAxis(op: string, what: string, v: number | readonly number[] | undefined, rank: number, dflt: number, min = 1): number[] {
+  const list = v === undefined ? new Array<number>(rank).fill(dflt) : typeof v === 'number' ? new Array<number>(rank).fill(v) : [...v];
+  if (list.length !== rank || list.some((d) => !Number.isInteger(d) || d < min)) {
+    throw new Error(`${op}: ${what} must be an integer >= ${min} or a list of ${rank} such integers, got ${JSON.stringify(v)}`);
+  }
+  return list;
+}
+
+function concreteSpatial(op: string, x: TensorType, what: string): number[] {
+  const sp = x.shape.slice(2);
+  if (!sp.every((d): d is number => typeof d === 'number')) {
+    throw opError(op, `the spatial dimensions of ${what} must be concrete (only the batch axis may be symbolic)`, [x]);
+  }
+  return sp;
+}
+
+/** Size of one spatial output axis of a convolution / pooling window sweep. */
+export function windowOutputSize(input: number, kernel: number, stride: number, padBegin: number, padEnd: number, dilation = 1): number {
+  return Math.floor((input + padBegin + padEnd - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/**
+ * Resolves a padding spec into ONNX pads ([begins..., ends...]). 'same' pads so that
+ * out = ceil(in / stride), putting the odd extra element at the end (like Keras/TF and PyTorch).
+ */
+export function resolvePads(op: string, padding: Padding | undefined, input: readonly number[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): number[] {
+  const n = kernel.length;
+  if (padding === undefined || padding === 'valid') return new Array<number>(2 * n).fill(0);
+  if (padding === 'same') {
+    const begins: number[] = [];
+    const ends: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const out = Math.ceil(input[i] / strides[i]);
+      const total = Math.max((out - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - input[i], 0);
+      begins.push(Math.floor(total / 2));
+      ends.push(total - Math.floor(total / 2));
+    }
+    return [...begins, ...ends];
+  }
+  if (typeof padding === 'number') {
+    if (!Number.isInteger(padding) || padding < 0) throw new Error(`${op}: padding must be a non-negative integer, got ${padding}`);
+    return new Array<number>(2 * n).fill(padding);
+  }
+  if (!Array.isArray(padding) || padding.length !== n) {
+    throw new Error(`${op}: padding must be a number, 'valid', 'same', or a list of ${n} numbers or [begin, end] pairs, got ${JSON.stringify(padding)}`);
+  }
+  const pairs: readonly number[][] = padding.map((p) => (typeof p === 'number' ? [p, p] : [...p]));
+  if (pairs.some((p) => p.length !== 2 || p.some((v) => !Number.isInteger(v) || v < 0))) {
+    throw new Error(`${op}: padding entries must be non-negative integers or [begin, end] pairs, got ${JSON.stringify(padding)}`);
+  }
+  return [...pairs.map((p) => p[0]), ...pairs.map((p) => p[1])];
+}
+
+function checkGroups(op: string, inputs: readonly TensorType[], channels: Dim, group: number, what: string): void {
+  if (typeof channels !== 'number') throw opError(op, 'the channel axis (1) must be concrete', inputs);
+  if (!Number.isInteger(group) || group < 1 || channels % group !== 0) {
+    throw opError(op, `${what} (${channels}) must be divisible by groups (${group})`, inputs);
+  }
+}
+
+function checkBias(op: string, inputs: readonly TensorType[], channels: number): void {
+  const b = inputs[2];
+  if (b && (b.shape.length !== 1 || b.shape[0] !== channels)) {
+    throw opError(op, `bias must have shape [${channels}] (one value per output channel), got ${shapeStr(b.shape)}`, inputs);
+  }
+}
+
+function checkConvInputs(op: string, inputs: readonly TensorType[]): number {
+  const [x, w] = inputs;
+  if (inputs.length < 2 || inputs.length > 3) throw opError(op, 'expected inputs (x, weight[, bias])', inputs);
+  checkDtypes(op, inputs, CONV_DTYPES);
+  const n = x.shape.length - 2;
+  if (n < 1 || n > 3) throw opError(op, 'x must have rank 3, 4 or 5 ([N, C, ...spatial])', inputs);
+  if (w.shape.length !== x.shape.length) throw opError(op, `weight must have rank ${x.shape.length} like x`, inputs);
+  if (!w.shape.every((d) => typeof d === 'number')) throw opError(op, 'weight shape must be concrete', inputs);
+  return n;
+}
+
+function checkAttrs(op: string, a: ConvAttrs, n: number): void {
+  if (a.strides.length !== n || a.dilations.length !== n || a.pads.length !== 2 * n) {
+    throw new Error(`${op}: internal: attributes do not match ${n} spatial axes: ${JSON.stringify(a)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv
+
+export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
+  name: 'conv',
+  infer: (inputs, a) => {
+    const n = checkConvInputs('conv', inputs);
+    checkAttrs('conv', a, n);
+    const [x, w] = inputs;
+    const ws = w.shape as number[];
+    checkGroups('conv', inputs, x.shape[1], a.group, 'input channels');
+    if (ws[1] * a.group !== x.shape[1]) {
+      throw opError('conv', `weight must be [Cout, Cin/groups, ...kernel] = [?, ${(x.shape[1] as number) / a.group}, ...]`, inputs);
+    }
+    if (ws[0] % a.group !== 0) throw opError('conv', `output channels (${ws[0]}) must be divisible by groups (${a.group})`, inputs);
+    checkBias('conv', inputs, ws[0]);
+    const sp = concreteSpatial('conv', x, 'x');
+    const out = sp.map((d, i) => windowOutputSize(d, ws[2 + i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
+    if (out.some((d) => d < 1)) throw opError('conv', `the kernel (dilated) is larger than the padded input: output would be ${shapeStr(out)}`, inputs);
+    return [{ shape: [x.shape[0], ws[0], ...out], dtype: x.dtype }];
+  },
+  lower: (ctx, inputs, a) => [
+    ctx.node1('Conv', inputs.map((t) => t.name), {
+      kernel_shape: (inputs[1].shape as number[]).slice(2),
+      strides: a.strides,
+      pads: a.pads,
+      dilations: a.dilations,
+      group: a.group,
+    }),
+  ],
+  vjp: ([g], [x, w, b], _o, a) => {
+    const sp = x.shape.slice(2) as number[];
+    const gs = g!.shape.slice(2) as number[];
+    const ks = (w.shape as number[]).slice(2);
+    // ConvTranspose maps the output grid back onto the input; outputPadding restores the rows the
+    // forward stride skipped at the end.
+    const outputPadding = convOutputPadding(sp, gs, ks, a);
+    const gx = apply1(convTransposeOp, [g!, w], { ...a, outputPadding });
+    const gw = convWeightGrad(x, g!, ks, a);
+    const gb = b ? sum(g!, [0, ...sp.map((_, i) => i + 2)]) : null;
+    return b ? [gx, gw, gb] : [gx, gw];
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// convTranspose
+
+export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTransposeAttrs>({
+  name: 'convTranspose',
+  infer: (inputs, a) => {
+    const n = checkConvInputs('convTranspose', inputs);
+    checkAttrs('convTranspose', a, n);
+    const [x, w] = inputs;
+    const ws = w.shape as number[];
+    checkGroups('convTranspose', inputs, x.shape[1], a.group, 'input channels');
+    if (ws[0] !== x.shape[1]) throw opError('convTranspose', `weight must be [Cin, Cout/groups, ...kernel] with Cin = ${x.shape[1]}`, inputs);
+    const cout = ws[1] * a.group;
+    checkBias('convTranspose', inputs, cout);
+    a.outputPadding.forEach((p, i) => {
+      if (!(p >= 0 && (p < a.strides[i] || p < a.dilations[i]))) {
+        throw opError('convTranspose', `outputPadding (${p}) must be smaller than the stride or the dilation of axis ${i}`, inputs);
+      }
+    });
+    const sp = concreteSpatial('convTranspose', x, 'x');
+    const out = sp.map((d, i) => a.strides[i] * (d - 1) + a.outputPadding[i] + a.dilations[i] * (ws[2 + i] - 1) + 1 - a.pads[i] - a.pads[n + i]);
+    if (out.some((d) => d < 1)) throw opError('convTranspose', `padding removes the whole output: output would be ${shapeStr(out)}`, inputs);
+    return [{ shape: [x.shape[0], cout, ...out], dtype: x.dtype }];
+  },
+  lower: (ctx, inputs, a) => [
+    ctx.node1('ConvTranspose', inputs.map((t) => t.name), {
+      kernel_shape: (inputs[1].shape as number[]).slice(2),
+      strides: a.strides,
+      pads: a.pads,
+      dilations: a.dilations,
+      group: a.group,
+      output_padding: a.outputPadding.some((p) => p !== 0) ? a.outputPadding : undefined,
+    }),
+  ],
+  vjp: ([g], [x, w, b], _o, a) => {
+    const { outputPadding: _, ...convAttrs } = a;
+    const ks = (w.shape as number[]).slice(2);
+    // convTranspose is the adjoint of conv(·, w): its input gradient is that conv, and its weight
+    // gradient is conv's weight gradient with the roles of input and output swapped.
+    const gx = apply1(convOp, [g!, w], convAttrs);
+    const gw = convWeightGrad(g!, x, ks, convAttrs);
+    const gb = b ? sum(g!, [0, ...ks.map((_k, i) => i + 2)]) : null;
+    return b ? [gx, gw, gb] : [gx, gw];
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// unfold (im2col) and the weight gradient
+
+/** [C*K, 1, ...kernel] with a single 1 per output channel: channel c*K+k picks kernel offset k of channel c. */
+function oneHotKernel(channels: number, kernel: readonly number[]): Float32Array {
+  const k = kernel.reduce((p, d) => p * d, 1);
+  const data = new Float32Array(channels * k * k);
+  for (let c = 0; c < channels; c++) for (let j = 0; j < k; j++) data[(c * k + j) * k + j] = 1;
+  return data;
+}
+
+export interface UnfoldAttrs {
+  [k: string]: unknown;
+  kernel: number[];
+  strides: number[];
+  pads: number[];
+  dilations: number[];
+}
+
+/** Internal: im2col as a grouped Conv with one-hot kernels: [N, C, ...sp] → [N, C*K, L]. */
+export const unfoldOp: OpDef<UnfoldAttrs> = defineOp<UnfoldAttrs>({
+  name: 'unfold',
+  infer: ([x], a) => {
+    checkDtypes('unfold', [x], CONV_DTYPES);
+    checkGroups('unfold', [x], x.shape[1], 1, 'channels');
+    const sp = concreteSpatial('unfold', x, 'x');
+    const n = sp.length;
+    const out = sp.map((d, i) => windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
+    if (out.some((d) => d < 1)) throw opError('unfold', `the kernel is larger than the padded input`, [x]);
+    const k = a.kernel.reduce((p, d) => p * d, 1);
+    return [{ shape: [x.shape[0], (x.shape[1] as number) * k, out.reduce((p, d) => p * d, 1)], dtype: x.dtype }];
+  },
+  lower: (ctx, [x], a, [out]) => {
+    const c = x.shape[1] as number;
+    const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [out.shape[1] as number, 1, ...a.kernel]);
+    const cols = ctx.node1('Conv', [x.name, weight], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: c });
+    return [ctx.node1('Reshape', [cols, ctx.ints([0, out.shape[1] as number, out.shape[2] as number])])];
+  },
+  vjp: ([g], [x], _o, a) => [apply1(foldOp, [g!], { ...a, outputShape: x.shape.slice(1) as number[] })],
+});
+
+/** Internal: col2im, the adjoint of unfold: [N, C*K, L] → [N, ...outputShape] summing overlapping windows. */
+export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<UnfoldAttrs & { outputShape: number[] }>({
+  name: 'fold',
+  infer: ([cols], a) => [{ shape: [cols.shape[0], ...a.outputShape], dtype: cols.dtype }],
+  lower: (ctx, [cols], a) => {
+    const [c, ...sp] = a.outputShape;
+    const n = sp.length;
+    const out = sp.map((d, i) => windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
+    const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [cols.shape[1] as number, 1, ...a.kernel]);
+    const outputPadding = convOutputPadding(sp, out, a.kernel, a);
+    const grid = ctx.node1('Reshape', [cols.name, ctx.ints([0, cols.shape[1] as number, ...out])]);
+    return [
+      ctx.node1('ConvTranspose', [grid, weight], {
+        kernel_shape: a.kernel,
+        strides: a.strides,
+        pads: a.pads,
+        dilations: a.dilations,
+        group: c,
+        output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
+      }),
+    ];
+  },
+  vjp: ([g], _i, _o, { outputShape: _, ...a }) => [apply1(unfoldOp, [g!], a)],
+});
+
+/** The ConvTranspose output padding that maps a conv's output grid back onto its full input. */
+export function convOutputPadding(input: readonly number[], output: readonly number[], kernel: readonly number[], a: { strides: number[]; pads: number[]; dilations: number[] }): number[] {
+  const n = input.length;
+  return input.map((d, i) => d - ((output[i] - 1) * a.strides[i] + a.dilations[i] * (kernel[i] - 1) + 1 - a.pads[i] - a.pads[n + i]));
+}
+
+export interface UnfoldOptions {
+  kernel: number | readonly number[];
+  stride?: number | readonly number[];
+  padding?: Padding;
+  dilation?: number | readonly number[];
+}
+
+/**
+ * im2col: x [N, C, ...spatial] → [N, C * prod(kernel), L] where L is the number of window
+ * positions. Row c*K + k holds kernel offset k (row-major) of channel c. Differentiable (its VJP is
+ * col2im, a ConvTranspose with the same one-hot kernels).
+ */
+export function unfold(x: Tensor, options: UnfoldOptions): Tensor {
+  const n = x.rank - 2;
+  if (n < 1) throw opError('unfold', 'x must be [N, C, ...spatial]', [x]);
+  const kernel = perAxis('unfold', 'kernel', options.kernel, n, 1);
+  const strides = perAxis('unfold', 'stride', options.stride, n, 1);
+  const dilations = perAxis('unfold', 'dilation', options.dilation, n, 1);
+  const sp = concreteSpatial('unfold', x, 'x');
+  const pads = resolvePads('unfold', options.padding, sp, kernel, strides, dilations);
+  return apply1(unfoldOp, [x], { kernel, strides, pads, dilations });
+}
+
+/**
+ * Gradient of conv(x, w) w.r.t. w (kernel `ks`) given the output cotangent gy:
+ * dW[g] = Σ_n gy[n, g] · unfold(x)[n, g]ᵀ, one batched MatMul over (N, groups).
+ */
+function convWeightGrad(x: Tensor, gy: Tensor, ks: readonly number[], a: ConvAttrs): Tensor {
+  const cin = x.shape[1] as number;
+  const cout = gy.shape[1] as number;
+  const g = a.group;
+  const k = ks.reduce((p, d) => p * d, 1);
+  const cols = apply1(unfoldOp, [x], { kernel: [...ks], strides: a.strides, pads: a.pads, dilations: a.dilations }); // [N, Cin*K, L]
+  const l = cols.shape[2] as number;
+  const nb = x.shape[0];
+  const u = reshape(cols, [nb, g, (cin / g) * k, l]);
+  const dy = reshape(gy, [nb, g, cout / g, l]);
+  // Transpose whichever operand is smaller so the batched MatMul contracts over L.
+  let dw: Tensor;
+  if ((cout / g) <= (cin / g) * k) {
+    // [N, G, K', L] @ [N, G, L, Cout'] → [N, G, K', Cout'], summed over N, then swapped (small).
+    const prod = sum(matmul(u, transpose(dy, [0, 1, 3, 2])), 0);
+    dw = transpose(prod, [0, 2, 1]);
+  } else {
+    dw = sum(matmul(dy, transpose(u, [0, 1, 3, 2])), 0);
+  }
+  return reshape(dw, [cout, cin / g, ...ks]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public functions
+
+function convNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor | undefined, options: ConvOptions): Tensor {
+  if (x.rank !== n + 2) throw opError(op, `x must have rank ${n + 2} ([N, C, ${n === 1 ? 'L' : n === 2 ? 'H, W' : 'D, H, W'}])`, [x, w]);
+  if (w.rank !== n + 2) throw opError(op, `weight must have rank ${n + 2} ([Cout, Cin/groups, ...kernel])`, [x, w]);
+  const strides = perAxis(op, 'stride', options.stride, n, 1);
+  const dilations = perAxis(op, 'dilation', options.dilation, n, 1);
+  const ks = (w.shape as number[]).slice(2);
+  const sp = concreteSpatial(op, x, 'x');
+  const pads = resolvePads(op, options.padding, sp, ks, strides, dilations);
+  return apply1(convOp, b ? [x, w, b] : [x, w], { strides, pads, dilations, group: options.groups ?? 1 });
+}
+
+/** 1-D convolution: x [N, Cin, L], w [Cout, Cin/groups, k], b [Cout]. */
+export const conv1d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv1d', 1, x, w, b, options);
+/** 2-D convolution: x [N, Cin, H, W], w [Cout, Cin/groups, kH, kW], b [Cout]. */
+export const conv2d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv2d', 2, x, w, b, options);
+/** 3-D convolution: x [N, Cin, D, H, W], w [Cout, Cin/groups, kD, kH, kW], b [Cout]. */
+export const conv3d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv3d', 3, x, w, b, options);
+
+function convTransposeNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor | undefined, options: ConvTransposeOptions): Tensor {
+  if (x.rank !== n + 2) throw opError(op, `x must have rank ${n + 2}`, [x, w]);
+  if (w.rank !== n + 2) throw opError(op, `weight must have rank ${n + 2} ([Cin, Cout/groups, ...kernel])`, [x, w]);
+  const strides = perAxis(op, 'stride', options.stride, n, 1);
+  const dilations = perAxis(op, 'dilation', options.dilation, n, 1);
+  const outputPadding = perAxis(op, 'outputPadding', options.outputPadding, n, 0, 0);
+  const ks = (w.shape as number[]).slice(2);
+  if (options.padding === 'same') {
+    throw new Error(`${op}: padding 'same' is not defined for transposed convolutions; give explicit padding`);
+  }
+  const pads = resolvePads(op, options.padding, [], ks, strides, dilations);
+  return apply1(convTransposeOp, b ? [x, w, b] : [x, w], { strides, pads, dilations, group: options.groups ?? 1, outputPadding });
+}
+
+/**
+ * Transposed 1-D convolution (the gradient of conv1d w.r.t. its input): w [Cin, Cout/groups, k].
+ * Output length = stride*(L-1) + outputPadding + dilation*(k-1) + 1 - padBegin - padEnd.
+ */
+export const convTranspose1d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvTransposeOptions = {}): Tensor =>
+  convTransposeNd('convTranspose1d', 1, x, w, b, options);
+/** Transposed 2-D convolution: x [N, Cin, H, W], w [Cin, Cout/groups, kH, kW], b [Cout]. */
+export const convTranspose2d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvTransposeOptions = {}): Tensor =>
+  convTransposeNd('convTranspose2d', 2, x, w, b, options);

@@ -1,0 +1,248 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Tensor, compileSync, conv1d, conv2d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
+} from '../../src/index.js';
+import { randomTensor } from '../helpers/gradcheck.js';
+
+/**
+ * Independent float64 references (plain loops). 1-D cases run through the 2-D loops with H = 1.
+ * pads = [top, left, bottom, right].
+ */
+interface Geometry {
+  stride: [number, number];
+  pads: [number, number, number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+function refConv2d(x: Float64Array, xs: number[], w: Float64Array, ws: number[], b: Float64Array | null, g: Geometry): { y: Float64Array; shape: number[] } {
+  const [n, cin, h, wd] = xs;
+  const [cout, cinG, kh, kw] = ws;
+  const [sh, sw] = g.stride;
+  const [pt, pl, pb, pr] = g.pads;
+  const [dh, dw] = g.dilation;
+  const oh = Math.floor((h + pt + pb - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((wd + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
+  const coutG = cout / g.groups;
+  const y = new Float64Array(n * cout * oh * ow);
+  for (let b0 = 0; b0 < n; b0++) for (let co = 0; co < cout; co++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) {
+    let s = b ? b[co] : 0;
+    const grp = Math.floor(co / coutG);
+    for (let ci = 0; ci < cinG; ci++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+      const yy = i * sh - pt + u * dh;
+      const xx = j * sw - pl + v * dw;
+      if (yy < 0 || yy >= h || xx < 0 || xx >= wd) continue;
+      s += x[((b0 * cin + grp * cinG + ci) * h + yy) * wd + xx] * w[((co * cinG + ci) * kh + u) * kw + v];
+    }
+    y[((b0 * cout + co) * oh + i) * ow + j] = s;
+  }
+  return { y, shape: [n, cout, oh, ow] };
+}
+
+/** Transposed conv by scattering each input element through the kernel; w is [Cin, Cout/groups, kh, kw]. */
+function refConvTranspose2d(x: Float64Array, xs: number[], w: Float64Array, ws: number[], b: Float64Array | null, g: Geometry, outPad: [number, number]): { y: Float64Array; shape: number[] } {
+  const [n, cin, h, wd] = xs;
+  const [, coutG, kh, kw] = ws;
+  const [sh, sw] = g.stride;
+  const [pt, pl, pb, pr] = g.pads;
+  const [dh, dw] = g.dilation;
+  const cout = coutG * g.groups;
+  const cinG = cin / g.groups;
+  const oh = sh * (h - 1) + outPad[0] + dh * (kh - 1) + 1 - pt - pb;
+  const ow = sw * (wd - 1) + outPad[1] + dw * (kw - 1) + 1 - pl - pr;
+  const y = new Float64Array(n * cout * oh * ow);
+  for (let b0 = 0; b0 < n; b0++) for (let co = 0; co < cout; co++) for (let i = 0; i < oh * ow; i++) y[(b0 * cout + co) * oh * ow + i] = b ? b[co] : 0;
+  for (let b0 = 0; b0 < n; b0++) for (let ci = 0; ci < cin; ci++) for (let i = 0; i < h; i++) for (let j = 0; j < wd; j++) {
+    const grp = Math.floor(ci / cinG);
+    const xv = x[((b0 * cin + ci) * h + i) * wd + j];
+    for (let co = 0; co < coutG; co++) for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) {
+      const yy = i * sh - pt + u * dh;
+      const xx = j * sw - pl + v * dw;
+      if (yy < 0 || yy >= oh || xx < 0 || xx >= ow) continue;
+      y[((b0 * cout + grp * coutG + co) * oh + yy) * ow + xx] += xv * w[((ci * coutG + co) * kh + u) * kw + v];
+    }
+  }
+  return { y, shape: [n, cout, oh, ow] };
+}
+
+const f32 = (t: Tensor): Tensor => tensor(Float32Array.from(t.data as Float64Array), { shape: t.shape as number[] });
+
+/** Central differences of Σ ref(inputs) · r in float64 (exact up to rounding: the loss is linear in each input). */
+function numericGrads(ref: (xs: Float64Array[]) => Float64Array, inputs: Float64Array[], r: Float64Array): Float64Array[] {
+  const loss = (xs: Float64Array[]): number => ref(xs).reduce((s, v, i) => s + v * r[i], 0);
+  return inputs.map((inp, k) => {
+    const out = new Float64Array(inp.length);
+    for (let i = 0; i < inp.length; i++) {
+      const plus = inputs.map((t) => t.slice());
+      const minus = inputs.map((t) => t.slice());
+      plus[k][i] += 1e-3;
+      minus[k][i] -= 1e-3;
+      out[i] = (loss(plus) - loss(minus)) / 2e-3;
+    }
+    return out;
+  });
+}
+
+/** float32 results vs float64 references: absolute tolerance scaled by the reference's magnitude. */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  expect(got.length).toBe(want.length);
+  let scale = 1;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  for (let i = 0; i < want.length; i++) {
+    if (!(Math.abs(got[i] - want[i]) <= 2e-5 * scale)) throw new Error(`${what}[${i}]: got ${got[i]}, want ${want[i]}`);
+  }
+}
+
+interface Case2d {
+  name: string;
+  x: number[];
+  w: number[];
+  bias: boolean;
+  options: Parameters<typeof conv2d>[3];
+  geometry: Geometry;
+}
+
+const cases2d: Case2d[] = [
+  { name: 'stride 1, no padding, bias', x: [2, 3, 6, 5], w: [4, 3, 3, 3], bias: true, options: {}, geometry: { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1 } },
+  { name: 'stride 2, padding 1 (odd remainder)', x: [2, 3, 8, 7], w: [4, 3, 3, 3], bias: true, options: { stride: 2, padding: 1 }, geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 } },
+  // 'same' with stride 2 and an even kernel: total padding 2 on H (1/1), 1 on W (0 before, 1 after).
+  { name: "'same', stride 2, even kernel (asymmetric pads)", x: [1, 2, 7, 6], w: [3, 2, 4, 2], bias: false, options: { stride: 2, padding: 'same' }, geometry: { stride: [2, 2], pads: [1, 0, 2, 1], dilation: [1, 1], groups: 1 } },
+  { name: 'dilation 2, per-axis padding pairs', x: [2, 2, 7, 7], w: [3, 2, 3, 2], bias: true, options: { dilation: [2, 1], padding: [[2, 1], [0, 1]] }, geometry: { stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 1], groups: 1 } },
+  { name: 'groups 2, stride (1, 2)', x: [2, 4, 6, 7], w: [6, 2, 3, 3], bias: true, options: { groups: 2, stride: [1, 2], padding: 1 }, geometry: { stride: [1, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 2 } },
+  { name: 'depthwise (groups = channels)', x: [1, 3, 5, 5], w: [3, 1, 3, 3], bias: false, options: { groups: 3, padding: 'same' }, geometry: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 3 } },
+];
+
+describe('conv2d', () => {
+  for (const c of cases2d) {
+    it(`${c.name}: forward and gradients (x, w, b) vs float64 loops`, () => {
+      const x64 = randomTensor(c.x, 1);
+      const w64 = randomTensor(c.w, 2);
+      const b64 = c.bias ? randomTensor([c.w[0]], 3) : null;
+      const ref = refConv2d(x64.data as Float64Array, c.x, w64.data as Float64Array, c.w, b64 ? (b64.data as Float64Array) : null, c.geometry);
+      const args = [f32(x64), f32(w64), ...(b64 ? [f32(b64)] : [])];
+      const y = conv2d(args[0], args[1], args[2], c.options);
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.data as Float32Array, ref.y, 'y');
+
+      const r64 = randomTensor(ref.shape, 4);
+      const analytic = grad((x: Tensor, w: Tensor, r: Tensor, b?: Tensor) => sum(mul(conv2d(x, w, b, c.options), r)), { argnums: b64 ? [0, 1, 3] : [0, 1] })(
+        args[0], args[1], f32(r64), ...(b64 ? [args[2]] : []),
+      ) as Tensor[];
+      const inputs = [x64, w64, ...(b64 ? [b64] : [])].map((t) => t.data as Float64Array);
+      const numeric = numericGrads((xs) => refConv2d(xs[0], c.x, xs[1], c.w, xs[2] ?? null, c.geometry).y, inputs, r64.data as Float64Array);
+      numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
+    });
+  }
+
+  it("'same' keeps ceil(size / stride) and errors name the op and shapes", () => {
+    const x = f32(randomTensor([1, 2, 9, 10]));
+    expect(conv2d(x, f32(randomTensor([5, 2, 3, 3])), undefined, { padding: 'same' }).shape).toEqual([1, 5, 9, 10]);
+    expect(conv2d(x, f32(randomTensor([5, 2, 4, 5])), undefined, { padding: 'same', stride: 3 }).shape).toEqual([1, 5, 3, 4]);
+    expect(() => conv2d(x, f32(randomTensor([5, 3, 3, 3])))).toThrow(/conv: weight must be \[Cout, Cin\/groups, \.\.\.kernel\].*\(got \[1, 2, 9, 10\] float32, \[5, 3, 3, 3\] float32\)/);
+    expect(() => conv2d(randomTensor([1, 2, 9, 10]), randomTensor([5, 2, 3, 3]))).toThrow(/conv: dtype float64 is not supported; expected one of float32/);
+    expect(() => conv2d(x, f32(randomTensor([4, 1, 3, 3])), undefined, { groups: 3 })).toThrow(/input channels \(2\) must be divisible by groups \(3\)/);
+  });
+
+  it('symbolic batch: one compiled forward+backward serves two batch sizes', () => {
+    const w = f32(randomTensor([4, 3, 3, 3], 2));
+    const step = compileSync(
+      (x: Tensor) => grad((xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, { stride: 2, padding: 1 }), conv2d(xx, ww, undefined, { stride: 2, padding: 1 }))), { argnums: [0, 1] })(x, w),
+      { symbolicBatch: true },
+    );
+    for (const n of [1, 3]) {
+      const [gx, gw] = step(f32(randomTensor([n, 3, 6, 6], n))) as Tensor[];
+      expect(gx.shape).toEqual([n, 3, 6, 6]);
+      expect(gw.shape).toEqual([4, 3, 3, 3]);
+    }
+  });
+});
+
+describe('conv1d', () => {
+  const cases: { name: string; x: number[]; w: number[]; options: Parameters<typeof conv1d>[3]; stride: number; pads: [number, number]; dilation: number; groups: number }[] = [
+    { name: 'stride 2, padding 2, dilation 2', x: [2, 3, 11], w: [4, 3, 3], options: { stride: 2, padding: 2, dilation: 2 }, stride: 2, pads: [2, 2], dilation: 2, groups: 1 },
+    { name: "'same' with even kernel, groups 3", x: [2, 3, 8], w: [6, 1, 4], options: { padding: 'same', groups: 3 }, stride: 1, pads: [1, 2], dilation: 1, groups: 3 },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: forward and gradients vs float64 loops`, () => {
+      const geometry: Geometry = { stride: [1, c.stride], pads: [0, c.pads[0], 0, c.pads[1]], dilation: [1, c.dilation], groups: c.groups };
+      const x64 = randomTensor(c.x, 5);
+      const w64 = randomTensor(c.w, 6);
+      const b64 = randomTensor([c.w[0]], 7);
+      const xs2 = [c.x[0], c.x[1], 1, c.x[2]];
+      const ws2 = [c.w[0], c.w[1], 1, c.w[2]];
+      const ref = refConv2d(x64.data as Float64Array, xs2, w64.data as Float64Array, ws2, b64.data as Float64Array, geometry);
+      const y = conv1d(f32(x64), f32(w64), f32(b64), c.options);
+      expect(y.shape).toEqual([ref.shape[0], ref.shape[1], ref.shape[3]]);
+      expectClose(y.data as Float32Array, ref.y, 'y');
+      const r64 = randomTensor(y.shape as number[], 8);
+      const analytic = grad((x: Tensor, w: Tensor, b: Tensor, r: Tensor) => sum(mul(conv1d(x, w, b, c.options), r)), { argnums: [0, 1, 2] })(
+        f32(x64), f32(w64), f32(b64), f32(r64),
+      ) as Tensor[];
+      const numeric = numericGrads((xs) => refConv2d(xs[0], xs2, xs[1], ws2, xs[2], geometry).y, [x64, w64, b64].map((t) => t.data as Float64Array), r64.data as Float64Array);
+      numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
+    });
+  }
+});
+
+describe('convTranspose', () => {
+  const cases: { name: string; x: number[]; w: number[]; options: Parameters<typeof convTranspose2d>[3]; geometry: Geometry; outPad: [number, number] }[] = [
+    { name: 'stride 2, padding 1, outputPadding 1', x: [2, 3, 4, 5], w: [3, 2, 3, 3], options: { stride: 2, padding: 1, outputPadding: 1 }, geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }, outPad: [1, 1] },
+    { name: 'groups 2, dilation (2, 1), asymmetric padding', x: [1, 4, 4, 3], w: [4, 3, 2, 3], options: { groups: 2, dilation: [2, 1], padding: [[1, 0], [0, 2]], stride: [1, 2] }, geometry: { stride: [1, 2], pads: [1, 0, 0, 2], dilation: [2, 1], groups: 2 }, outPad: [0, 0] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: forward and gradients vs float64 loops`, () => {
+      const x64 = randomTensor(c.x, 9);
+      const w64 = randomTensor(c.w, 10);
+      const b64 = randomTensor([c.w[1] * c.geometry.groups], 11);
+      const ref = refConvTranspose2d(x64.data as Float64Array, c.x, w64.data as Float64Array, c.w, b64.data as Float64Array, c.geometry, c.outPad);
+      const y = convTranspose2d(f32(x64), f32(w64), f32(b64), c.options);
+      expect(y.shape).toEqual(ref.shape);
+      expectClose(y.data as Float32Array, ref.y, 'y');
+      const r64 = randomTensor(ref.shape, 12);
+      const analytic = grad((x: Tensor, w: Tensor, b: Tensor, r: Tensor) => sum(mul(convTranspose2d(x, w, b, c.options), r)), { argnums: [0, 1, 2] })(
+        f32(x64), f32(w64), f32(b64), f32(r64),
+      ) as Tensor[];
+      const numeric = numericGrads(
+        (xs) => refConvTranspose2d(xs[0], c.x, xs[1], c.w, xs[2], c.geometry, c.outPad).y,
+        [x64, w64, b64].map((t) => t.data as Float64Array),
+        r64.data as Float64Array,
+      );
+      numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
+    });
+  }
+
+  it('convTranspose1d is conv1d\'s input gradient (adjoint identity <conv(x), y> = <x, convT(y)>)', () => {
+    const x = f32(randomTensor([2, 3, 9], 1));
+    const w = f32(randomTensor([4, 3, 3], 2));
+    const opts = { stride: 2, padding: 1 };
+    const y = conv1d(x, w, undefined, opts);
+    const v = f32(randomTensor(y.shape as number[], 3));
+    const back = convTranspose1d(v, w, undefined, { ...opts, outputPadding: 0 });
+    expect(back.shape).toEqual([2, 3, 9]);
+    const lhs = sum(mul(y, v)).item();
+    const rhs = sum(mul(x, back)).item();
+    expect(Math.abs(lhs - rhs)).toBeLessThan(1e-4 * Math.max(1, Math.abs(lhs)));
+  });
+});
+
+describe('unfold (im2col)', () => {
+  it('matches loops: row c*K + k holds kernel offset k of channel c; its gradient is col2im', () => {
+    const x64 = randomTensor([2, 2, 5, 4], 3);
+    const cols = unfold(f32(x64), { kernel: [2, 3], stride: [2, 1], padding: 1 });
+    const xd = x64.data as Float64Array;
+    // out grid: H (5+2-2)/2+1 = 3, W (4+2-3)/1+1 = 4
+    expect(cols.shape).toEqual([2, 12, 12]);
+    const cd = cols.data as Float32Array;
+    const refGrad = new Float64Array(xd.length);
+    for (let n = 0; n < 2; n++) for (let c = 0; c < 2; c++) for (let u = 0; u < 2; u++) for (let v = 0; v < 3; v++) for (let i = 0; i < 3; i++) for (let j = 0; j < 4; j++) {
+      const yy = i * 2 - 1 + u;
+      const xx = j - 1 + v;
+      const inside = yy >= 0 && yy < 5 && xx >= 0 && xx < 4;
+      const got = cd[(n * 12 + c * 6 + u * 3 + v) * 12 + i * 4 + j];
+      expect(got).toBeCloseTo(inside ? xd[((n * 2 + c) * 5 + yy) * 4 + xx] : 0, 6);
+      if (inside) refGrad[((n * 2 + c) * 5 + yy) * 4 + xx] += 1;
+    }
+    const g = grad((t: Tensor) => sum(unfold(t, { kernel: [2, 3], stride: [2, 1], padding: 1 })))(f32(x64));
+    expect(Array.from(g.data as Float32Array)).toEqual(Array.from(refGrad));
+  });
+});
