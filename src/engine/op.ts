@@ -7,7 +7,7 @@
 import type { DType } from './dtype.js';
 import type { LowerCtx } from './onnx/lower.js';
 import { type Dim, shapeStr } from './shape.js';
-import { Tensor } from './tensor.js';
+import { Tensor, Variable } from './tensor.js';
 import { currentTrace } from './trace.js';
 import { runEager } from './runtime/eager.js';
 
@@ -57,7 +57,9 @@ export function allOps(): OpDef[] {
 /** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
 export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
   const types = op.infer(inputs, attrs);
-  const trace = inputs.find((t) => t.trace)?.trace;
+  // Ops on Variables alone, while tracing, belong to the trace: a compiled function must read a
+  // variable's value at every call, not bake in the value it had when traced.
+  const trace = inputs.find((t) => t.trace)?.trace ?? (inputs.some((t) => t instanceof Variable) ? currentTrace() : undefined);
   if (trace) {
     const active = currentTrace();
     if (active && active !== trace) {
