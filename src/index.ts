@@ -1,3 +1,4 @@
 /** Lepton: deep learning for TypeScript. */
 export * from './engine/index.js';
 export * from './nn/index.js';
+export * from './data/index.js';

@@ -1,0 +1,14 @@
+/** Lepton's data layer: datasets, loaders for real data sources, image transforms. */
+export { Dataset, type Batched, type BatchOptions, type MapOptions, type ShuffleOptions } from './dataset.js';
+/** Image transforms as a namespace (`transforms.randomCrop(x, [32, 32], { padding: 4 })`): their
+ *  short names (resize, normalize, flip…) would collide with tensor ops at the package root. */
+export * as transforms from './transforms.js';
+export { decodeImage, type DecodeOptions } from './transforms.js';
+export { dataHome, downloadFile, locate, DataNotFoundError, type DataSpec, type LocateOptions, type ProgressCallback, type RemoteFile } from './loaders/locate.js';
+export { parseIdx, readIdx, idxToTensor, type IdxArray, type IdxData, type IdxType } from './loaders/idx.js';
+export { parseTar, readTar, type TarEntry } from './loaders/tar.js';
+export { mnist, fashionMnist, type IdxImageDataset, type ImageDataSplits, type ImageLoadOptions, type Split } from './loaders/mnist.js';
+export { cifar10, cifar100, parseCifarRecords, type CifarData, type CifarLoadOptions, type Cifar100LoadOptions } from './loaders/cifar.js';
+export { parseCsv, readCsv, csvToTensors, type CsvColumnType, type CsvData, type CsvOptions } from './loaders/csv.js';
+export { imageFolder, type ImageFile, type ImageFolderDataset, type ImageFolderOptions } from './loaders/image-folder.js';
+export { iris, wine, breastCancer, sklearnDigits, type DigitsData, type SklearnLoadOptions, type TabularData } from './loaders/sklearn.js';

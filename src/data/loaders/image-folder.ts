@@ -1,0 +1,76 @@
+/**
+ * A folder with one subfolder of images per class (Keras' `image_dataset_from_directory`):
+ * a Dataset of `[image, label]` with image float32 [H, W, C] and label an int32 scalar. Images are
+ * decoded lazily inside `map`, so `prefetch()` overlaps decoding with training, and `shuffle()`
+ * shuffles file names (cheap) rather than decoded images.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import { Tensor } from '../../engine/tensor.js';
+import { Dataset } from '../dataset.js';
+import { type DecodeOptions, decodeImage } from '../transforms.js';
+
+export interface ImageFolderOptions extends DecodeOptions {
+  /** File extensions to include (default png, jpg, jpeg, webp, gif, tif, tiff, avif). */
+  extensions?: string[];
+  /** Class folders to use, in label order (default: every subfolder, sorted by name). */
+  classNames?: string[];
+  /** Images decoded at once (default 2; decoding runs on libuv's thread pool). */
+  parallel?: number;
+}
+
+export interface ImageFile {
+  path: string;
+  label: number;
+}
+
+export type ImageFolderDataset = Dataset<[Tensor, Tensor]> & {
+  /** Class names by label index. */
+  readonly classNames: string[];
+  /** Every image file with its label, in dataset order. */
+  readonly files: ImageFile[];
+};
+
+const DEFAULT_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'tif', 'tiff', 'avif'];
+
+export function imageFolder(dir: string, options: ImageFolderOptions = {}): ImageFolderDataset {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new Error(`imageFolder: ${dir} is not a folder (expected one subfolder of images per class, e.g. ${join(dir, 'cat', '001.jpg')})`);
+  }
+  const extensions = new Set((options.extensions ?? DEFAULT_EXTENSIONS).map((e) => e.replace(/^\./, '').toLowerCase()));
+  const subfolders = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+  const classNames = options.classNames ?? subfolders;
+  for (const name of classNames) {
+    if (!subfolders.includes(name)) throw new Error(`imageFolder: class folder "${name}" does not exist in ${dir} (found: ${subfolders.join(', ') || 'none'})`);
+  }
+  if (classNames.length === 0) throw new Error(`imageFolder: ${dir} has no subfolders; put each class's images in its own subfolder`);
+  const files: ImageFile[] = [];
+  classNames.forEach((name, label) => {
+    for (const path of listImages(join(dir, name), extensions)) files.push({ path, label });
+  });
+  if (files.length === 0) throw new Error(`imageFolder: no images (${[...extensions].join(', ')}) under ${dir}`);
+  const decodeOptions: DecodeOptions = { size: options.size, channels: options.channels, fit: options.fit, normalize: options.normalize };
+  const dataset = Dataset.fromArray(files).map(
+    async ({ path, label }): Promise<[Tensor, Tensor]> => [await decodeImage(path, decodeOptions), new Tensor([], 'int32', Int32Array.of(label))],
+    { parallel: options.parallel ?? 2 },
+  );
+  return Object.assign(dataset, { classNames: [...classNames], files });
+}
+
+/** Image files under `dir` (recursively), sorted by path. */
+function listImages(dir: string, extensions: Set<string>): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (extensions.has(extname(e.name).slice(1).toLowerCase())) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}

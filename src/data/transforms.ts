@@ -1,0 +1,341 @@
+/**
+ * Image transforms for data pipelines. They take float tensors in channels-last layout, one image
+ * [H, W, C] or a batch [N, H, W, C] (random transforms then draw separately for every image), and
+ * return new tensors. They are plain loops over typed arrays — pipeline preprocessing, not graph
+ * ops — meant for `dataset.map(...)`. Random ones draw from the project PRNG (`generator`, default
+ * the global one seeded by `setSeed`). Decoding files uses sharp.
+ */
+import { Generator, globalGenerator } from '../engine/random.js';
+import { shapeStr } from '../engine/shape.js';
+import { Tensor } from '../engine/tensor.js';
+
+type FloatArray = Float32Array | Float64Array;
+
+interface ImageDims {
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  batched: boolean;
+}
+
+function dims(op: string, img: Tensor): ImageDims {
+  if (img.dtype !== 'float32' && img.dtype !== 'float64') {
+    throw new Error(`${op}: expected a float32 or float64 image, got ${img.dtype} ${shapeStr(img.shape)} (convert with toFloat first)`);
+  }
+  if (img.rank !== 3 && img.rank !== 4) {
+    throw new Error(`${op}: expected an image [H, W, C] or a batch [N, H, W, C], got shape ${shapeStr(img.shape)}`);
+  }
+  const s = img.shape as number[];
+  return img.rank === 3 ? { n: 1, h: s[0], w: s[1], c: s[2], batched: false } : { n: s[0], h: s[1], w: s[2], c: s[3], batched: true };
+}
+
+function output(img: Tensor, d: ImageDims, h: number, w: number): { data: FloatArray; tensor: Tensor } {
+  const data = img.dtype === 'float64' ? new Float64Array(d.n * h * w * d.c) : new Float32Array(d.n * h * w * d.c);
+  const shape = d.batched ? [d.n, h, w, d.c] : [h, w, d.c];
+  return { data, tensor: new Tensor(shape, img.dtype, data) };
+}
+
+function checkSize(op: string, size: readonly number[]): [number, number] {
+  if (size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) {
+    throw new Error(`${op}: size must be [height, width] with positive integers, got [${size.join(', ')}]`);
+  }
+  return [size[0], size[1]];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversions
+
+/** Raw pixel bytes (e.g. from sharp or a dataset file) → float32 tensor of `shape`, times `scale`. */
+export function toFloat(data: ArrayLike<number>, shape: readonly number[], options: { scale?: number } = {}): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== n) throw new Error(`toFloat: got ${data.length} values for shape ${shapeStr(shape)} (${n} needed)`);
+  const scale = options.scale ?? 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = data[i] * scale;
+  return new Tensor(shape, 'float32', out);
+}
+
+/** `img * factor + offset` (Keras' Rescaling), e.g. `scale(img, 1 / 255)`. */
+export function scale(img: Tensor, factor: number, offset = 0): Tensor {
+  const d = dims('scale', img);
+  const src = img.data as FloatArray;
+  const { data, tensor } = output(img, d, d.h, d.w);
+  for (let i = 0; i < src.length; i++) data[i] = src[i] * factor + offset;
+  return tensor;
+}
+
+/** Per-channel `(img - mean) / std`; mean and std are numbers or one value per channel. */
+export function normalize(img: Tensor, mean: number | readonly number[], std: number | readonly number[]): Tensor {
+  const d = dims('normalize', img);
+  const perChannel = (v: number | readonly number[], name: string): number[] => {
+    const a = typeof v === 'number' ? Array(d.c).fill(v) : [...v];
+    if (a.length !== d.c) throw new Error(`normalize: ${name} has ${a.length} values but the image has ${d.c} channels (shape ${shapeStr(img.shape)})`);
+    return a;
+  };
+  const m = perChannel(mean, 'mean');
+  const s = perChannel(std, 'std');
+  if (s.some((v) => v === 0)) throw new Error('normalize: std must not contain 0');
+  const src = img.data as FloatArray;
+  const { data, tensor } = output(img, d, d.h, d.w);
+  for (let i = 0; i < src.length; i++) {
+    const ch = i % d.c;
+    data[i] = (src[i] - m[ch]) / s[ch];
+  }
+  return tensor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Geometry
+
+/** Bilinear value at (y, x) of channel ch of image `base` (offset into src); outside → `fill` or the nearest edge. */
+function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, x: number, ch: number, fill: number | 'edge'): number {
+  // Snap to the grid when within rounding error, so exact rotations (90°) and identities stay exact.
+  const ry = Math.round(y);
+  if (Math.abs(y - ry) < 1e-6) y = ry;
+  const rx = Math.round(x);
+  if (Math.abs(x - rx) < 1e-6) x = rx;
+  if (fill === 'edge') {
+    y = Math.min(Math.max(y, 0), d.h - 1);
+    x = Math.min(Math.max(x, 0), d.w - 1);
+  }
+  const y0 = Math.floor(y);
+  const x0 = Math.floor(x);
+  const fy = y - y0;
+  const fx = x - x0;
+  const at = (yy: number, xx: number): number =>
+    yy < 0 || yy >= d.h || xx < 0 || xx >= d.w ? (fill as number) : src[base + (yy * d.w + xx) * d.c + ch];
+  let v = (1 - fy) * (1 - fx) * at(y0, x0);
+  if (fx > 0) v += (1 - fy) * fx * at(y0, x0 + 1);
+  if (fy > 0) v += fy * (1 - fx) * at(y0 + 1, x0);
+  if (fx > 0 && fy > 0) v += fy * fx * at(y0 + 1, x0 + 1);
+  return v;
+}
+
+/**
+ * Resizes to [height, width] by bilinear interpolation with half-pixel centres and no
+ * antialiasing (TensorFlow's `resize(..., antialias=False)`, PyTorch's `align_corners=False`), or
+ * `method: 'nearest'`. For high-quality downscaling of files, resize while decoding (`decodeImage`).
+ */
+export function resize(img: Tensor, size: readonly number[], options: { method?: 'bilinear' | 'nearest' } = {}): Tensor {
+  const d = dims('resize', img);
+  const [h, w] = checkSize('resize', size);
+  const src = img.data as FloatArray;
+  const { data, tensor } = output(img, d, h, w);
+  const sy = d.h / h;
+  const sx = d.w / w;
+  const nearest = options.method === 'nearest';
+  let o = 0;
+  for (let n = 0; n < d.n; n++) {
+    const base = n * d.h * d.w * d.c;
+    for (let i = 0; i < h; i++) {
+      const y = (i + 0.5) * sy - 0.5;
+      for (let j = 0; j < w; j++) {
+        const x = (j + 0.5) * sx - 0.5;
+        for (let ch = 0; ch < d.c; ch++) {
+          if (nearest) {
+            const yy = Math.min(d.h - 1, Math.floor((i + 0.5) * sy));
+            const xx = Math.min(d.w - 1, Math.floor((j + 0.5) * sx));
+            data[o++] = src[base + (yy * d.w + xx) * d.c + ch];
+          } else {
+            data[o++] = sampleBilinear(src, base, d, y, x, ch, 'edge');
+          }
+        }
+      }
+    }
+  }
+  return tensor;
+}
+
+/** The [height, width] window at (top, left); parts outside the image are `fill`. */
+export function crop(img: Tensor, top: number, left: number, size: readonly number[], options: { fill?: number } = {}): Tensor {
+  const d = dims('crop', img);
+  return cropEach(img, d, checkSize('crop', size), () => [top, left], options.fill ?? 0);
+}
+
+function cropEach(img: Tensor, d: ImageDims, [h, w]: [number, number], origin: (n: number) => [number, number], fill: number): Tensor {
+  const src = img.data as FloatArray;
+  const { data, tensor } = output(img, d, h, w);
+  let o = 0;
+  for (let n = 0; n < d.n; n++) {
+    const [top, left] = origin(n);
+    const base = n * d.h * d.w * d.c;
+    for (let i = 0; i < h; i++) {
+      const y = top + i;
+      for (let j = 0; j < w; j++) {
+        const x = left + j;
+        const inside = y >= 0 && y < d.h && x >= 0 && x < d.w;
+        const at = base + (y * d.w + x) * d.c;
+        for (let ch = 0; ch < d.c; ch++) data[o++] = inside ? src[at + ch] : fill;
+      }
+    }
+  }
+  return tensor;
+}
+
+/** The central [height, width] window (rounded towards the top-left when the margin is odd). */
+export function centerCrop(img: Tensor, size: readonly number[]): Tensor {
+  const d = dims('centerCrop', img);
+  const [h, w] = checkSize('centerCrop', size);
+  if (h > d.h || w > d.w) throw new Error(`centerCrop: crop [${h}, ${w}] is larger than the image ${shapeStr(img.shape)}`);
+  const top = Math.floor((d.h - h) / 2);
+  const left = Math.floor((d.w - w) / 2);
+  return cropEach(img, d, [h, w], () => [top, left], 0);
+}
+
+export interface RandomTransformOptions {
+  generator?: Generator;
+}
+
+/**
+ * A random [height, width] window, after padding every side by `padding` pixels of `fill`
+ * (the classic CIFAR augmentation: `randomCrop(x, [32, 32], { padding: 4 })`).
+ */
+export function randomCrop(img: Tensor, size: readonly number[], options: RandomTransformOptions & { padding?: number; fill?: number } = {}): Tensor {
+  const d = dims('randomCrop', img);
+  const [h, w] = checkSize('randomCrop', size);
+  const pad = options.padding ?? 0;
+  if (h > d.h + 2 * pad || w > d.w + 2 * pad) {
+    throw new Error(`randomCrop: crop [${h}, ${w}] is larger than the image ${shapeStr(img.shape)} padded by ${pad}`);
+  }
+  const g = options.generator ?? globalGenerator;
+  return cropEach(img, d, [h, w], () => [g.int(0, d.h + 2 * pad - h + 1) - pad, g.int(0, d.w + 2 * pad - w + 1) - pad], options.fill ?? 0);
+}
+
+/** Mirrors left–right (`axis: 'horizontal'`, default) or top–bottom (`'vertical'`). */
+export function flip(img: Tensor, axis: 'horizontal' | 'vertical' = 'horizontal'): Tensor {
+  const d = dims('flip', img);
+  return flipEach(img, d, () => axis === 'horizontal', () => axis === 'vertical');
+}
+
+function flipEach(img: Tensor, d: ImageDims, horizontal: (n: number) => boolean, vertical: (n: number) => boolean): Tensor {
+  const src = img.data as FloatArray;
+  const { data, tensor } = output(img, d, d.h, d.w);
+  let o = 0;
+  for (let n = 0; n < d.n; n++) {
+    const base = n * d.h * d.w * d.c;
+    const fh = horizontal(n);
+    const fv = vertical(n);
+    for (let i = 0; i < d.h; i++) {
+      const y = fv ? d.h - 1 - i : i;
+      for (let j = 0; j < d.w; j++) {
+        const at = base + (y * d.w + (fh ? d.w - 1 - j : j)) * d.c;
+        for (let ch = 0; ch < d.c; ch++) data[o++] = src[at + ch];
+      }
+    }
+  }
+  return tensor;
+}
+
+/** Flips each image with probability `probability` (default 0.5); horizontally unless `mode` says otherwise. */
+export function randomFlip(
+  img: Tensor,
+  options: RandomTransformOptions & { mode?: 'horizontal' | 'vertical' | 'horizontal_and_vertical'; probability?: number } = {},
+): Tensor {
+  const d = dims('randomFlip', img);
+  const g = options.generator ?? globalGenerator;
+  const p = options.probability ?? 0.5;
+  const mode = options.mode ?? 'horizontal';
+  const draws = Array.from({ length: d.n }, () => ({
+    h: mode !== 'vertical' && g.random() < p,
+    v: mode !== 'horizontal' && g.random() < p,
+  }));
+  return flipEach(img, d, (n) => draws[n].h, (n) => draws[n].v);
+}
+
+export interface RotateOptions {
+  /** Value for pixels that come from outside the image (default 0) — or 'nearest' to repeat the edge. */
+  fill?: number | 'nearest';
+}
+
+/** Rotates about the image centre by `degrees` (counter-clockwise for positive angles), bilinear. */
+export function rotate(img: Tensor, degrees: number, options: RotateOptions = {}): Tensor {
+  const d = dims('rotate', img);
+  return rotateEach(img, d, () => degrees, options);
+}
+
+function rotateEach(img: Tensor, d: ImageDims, angle: (n: number) => number, options: RotateOptions): Tensor {
+  const src = img.data as FloatArray;
+  const fill = options.fill === 'nearest' ? 'edge' : (options.fill ?? 0);
+  const { data, tensor } = output(img, d, d.h, d.w);
+  const cy = (d.h - 1) / 2;
+  const cx = (d.w - 1) / 2;
+  let o = 0;
+  for (let n = 0; n < d.n; n++) {
+    const theta = (angle(n) * Math.PI) / 180;
+    const cos = Math.cos(theta);
+    const sin = Math.sin(theta);
+    const base = n * d.h * d.w * d.c;
+    for (let i = 0; i < d.h; i++) {
+      const dy = i - cy;
+      for (let j = 0; j < d.w; j++) {
+        const dx = j - cx;
+        // inverse rotation (y points down, so counter-clockwise on screen): where this pixel came from
+        const x = cx + dx * cos - dy * sin;
+        const y = cy + dx * sin + dy * cos;
+        for (let ch = 0; ch < d.c; ch++) data[o++] = sampleBilinear(src, base, d, y, x, ch, fill);
+      }
+    }
+  }
+  return tensor;
+}
+
+/**
+ * Rotates each image by an angle drawn uniformly from [-degrees, degrees] (or from [min, max]);
+ * positive is counter-clockwise, bilinear interpolation.
+ */
+export function randomRotation(img: Tensor, degrees: number | readonly [number, number], options: RandomTransformOptions & RotateOptions = {}): Tensor {
+  const d = dims('randomRotation', img);
+  const [lo, hi] = typeof degrees === 'number' ? [-Math.abs(degrees), Math.abs(degrees)] : degrees;
+  if (!(hi >= lo)) throw new Error(`randomRotation: degree range [${lo}, ${hi}] is empty`);
+  const g = options.generator ?? globalGenerator;
+  const angles = Array.from({ length: d.n }, () => lo + (hi - lo) * g.random());
+  return rotateEach(img, d, (n) => angles[n], options);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+export interface DecodeOptions {
+  /** Resize to [height, width] while decoding (sharp's high-quality resampling). */
+  size?: readonly [number, number];
+  /** 1 (grey), 3 (RGB, default) or 4 (RGBA). */
+  channels?: 1 | 3 | 4;
+  /** How to fit `size`: stretch ('fill', default, like Keras), or crop ('cover') / letterbox ('contain'). */
+  fit?: 'fill' | 'cover' | 'contain';
+  /** Scale pixels to [0, 1] (default: 0–255 as float32). */
+  normalize?: boolean;
+}
+
+type Sharp = (typeof import('sharp'))['default'];
+let sharpModule: Promise<Sharp> | undefined;
+function loadSharp(): Promise<Sharp> {
+  // loaded on first use, so importing Lepton does not load the native image library
+  sharpModule ??= import('sharp').then((m) => m.default);
+  return sharpModule;
+}
+
+/** Decodes an image file or encoded bytes (PNG, JPEG, WebP, GIF, TIFF, AVIF) to float32 [H, W, C]. */
+export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<Tensor> {
+  const sharp = await loadSharp();
+  const channels = options.channels ?? 3;
+  let pipeline = sharp(input);
+  if (options.size) {
+    const [h, w] = checkSize('decodeImage', options.size);
+    pipeline = pipeline.resize({ width: w, height: h, fit: options.fit ?? 'fill' });
+  }
+  if (channels === 1) pipeline = pipeline.removeAlpha().toColourspace('b-w');
+  else if (channels === 3) pipeline = pipeline.removeAlpha().toColourspace('srgb');
+  else if (channels === 4) pipeline = pipeline.ensureAlpha().toColourspace('srgb');
+  else throw new Error(`decodeImage: channels must be 1, 3 or 4, got ${channels}`);
+  let result: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    result = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    const what = typeof input === 'string' ? input : `${input.length} bytes`;
+    throw new Error(`decodeImage: cannot decode ${what}: ${(error as Error).message}`);
+  }
+  const { data, info } = result;
+  if (info.channels !== channels) throw new Error(`decodeImage: decoder produced ${info.channels} channels, expected ${channels}`);
+  return toFloat(data, [info.height, info.width, channels], { scale: options.normalize ? 1 / 255 : 1 });
+}
