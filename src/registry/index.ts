@@ -1,0 +1,3 @@
+export * from './registry.js';
+export * from './tracker.js';
+export * from './model-folder.js';

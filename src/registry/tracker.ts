@@ -1,0 +1,111 @@
+/**
+ * RunTracker: a fit() callback that records a run in the registry — hyper-parameters, per-epoch
+ * metrics, throttled batch progress (for live charts), status, duration and the error if fit threw.
+ */
+import { type Registry, openRegistry } from './registry.js';
+
+type Logs = Record<string, unknown> | undefined;
+
+export interface RunTrackerOptions {
+  /** Run name (default: 'run'). */
+  name?: string;
+  /** Hyper-parameters to record (merged with whatever fit passes in onTrainBegin logs). */
+  params?: Record<string, unknown>;
+  registry?: Registry;
+  /** Minimum milliseconds between batch-progress writes (default 500). */
+  progressIntervalMs?: number;
+}
+
+export class RunTracker {
+  readonly registry: Registry;
+  runId: number | undefined;
+  private readonly name: string;
+  private readonly params: Record<string, unknown>;
+  private readonly progressIntervalMs: number;
+  private lastProgress = 0;
+  private epoch = 0;
+  private finished = false;
+
+  constructor(options: RunTrackerOptions = {}) {
+    this.registry = options.registry ?? openRegistry();
+    this.name = options.name ?? 'run';
+    this.params = options.params ?? {};
+    this.progressIntervalMs = options.progressIntervalMs ?? 500;
+  }
+
+  /** Starts the run now (fit also starts it in onTrainBegin if this was not called). */
+  start(extraParams: Record<string, unknown> = {}): number {
+    if (this.runId === undefined) this.runId = this.registry.createRun(this.name, { ...this.params, ...extraParams });
+    return this.runId;
+  }
+
+  setModel(model: unknown): void {
+    const m = model as { name?: unknown; countParams?: () => number } | undefined;
+    const params: Record<string, unknown> = {};
+    if (m && typeof m.name === 'string') params.model = m.name;
+    if (m && typeof m.countParams === 'function') {
+      try {
+        params.parameters = m.countParams();
+      } catch {
+        // optional information only
+      }
+    }
+    if (Object.keys(params).length) {
+      this.start();
+      this.registry.updateParams(this.runId!, params);
+    }
+  }
+
+  onTrainBegin(logs?: Logs): void {
+    const params = jsonSafe(logs ?? {});
+    if (this.runId === undefined) this.start(params);
+    else if (Object.keys(params).length) this.registry.updateParams(this.runId, params);
+  }
+
+  onEpochBegin(epoch: number): void {
+    this.epoch = epoch;
+  }
+
+  onBatchEnd(batch: number, logs?: Logs): void {
+    const now = Date.now();
+    if (this.runId === undefined || now - this.lastProgress < this.progressIntervalMs) return;
+    this.lastProgress = now;
+    this.registry.logProgress(this.runId, { epoch: this.epoch, batch, ...numericOnly(logs) });
+  }
+
+  onEpochEnd(epoch: number, logs?: Logs): void {
+    if (this.runId === undefined) this.start();
+    this.registry.logEpoch(this.runId!, epoch, numericOnly(logs));
+  }
+
+  onTrainEnd(logs?: Logs): void {
+    if (this.runId === undefined || this.finished) return;
+    this.finished = true;
+    const l = logs ?? {};
+    const error = l.error instanceof Error ? l.error.message : typeof l.error === 'string' ? l.error : undefined;
+    const status = error ? 'failed' : l.stopped === true || l.stopTraining === true ? 'stopped' : 'completed';
+    this.registry.finishRun(this.runId, status, error);
+  }
+
+  /** Marks the run failed (for callers whose fit threw before onTrainEnd ran). */
+  fail(error: unknown): void {
+    if (this.runId === undefined || this.finished) return;
+    this.finished = true;
+    this.registry.finishRun(this.runId, 'failed', error instanceof Error ? error.message : String(error));
+  }
+}
+
+function numericOnly(logs: Logs): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(logs ?? {})) if (typeof v === 'number') out[k] = v;
+  return out;
+}
+
+function jsonSafe(logs: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(logs)) {
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v;
+    else if (Array.isArray(v) && v.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) out[k] = v;
+  }
+  return out;
+}
