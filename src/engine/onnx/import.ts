@@ -1,0 +1,828 @@
+/**
+ * The ONNX importer: an ONNX graph becomes a plain function over Lepton's own ops, so that an
+ * imported model runs eagerly, compiles (compile/compileSync) and differentiates like any
+ * function written by hand — there is no second execution path.
+ *
+ * `ONNX_OPS` maps each ONNX op type to a converter `(node) => outputs`; a converter reads the
+ * node's attributes and inputs through `NodeContext`. Inputs that ONNX passes as tensors but that
+ * are really parameters (axes, shapes, pads, starts...) are read as JS values: they must be
+ * constants (initializers, Constant nodes, or anything computed from them, which runs eagerly
+ * even while tracing). Older opsets pass some of them as attributes; converters check
+ * `ctx.opset` for that. Add an op by adding an entry to the table.
+ */
+import { type DType, DTYPES, ONNX_ELEM_TYPE, dtypeFromOnnx, isFloat } from '../dtype.js';
+import { apply, apply1 } from '../op.js';
+import * as ops from '../ops/index.js';
+import { type Dim, normalizeAxis, shapeStr } from '../shape.js';
+import { Tensor, full, scalar, tensor } from '../tensor.js';
+import type { TensorSpec } from '../compile.js';
+import { type AttributeProto, type ModelProto, type NodeProto, type TensorProto, decodeModel, hostFromTensorProto } from './proto.js';
+
+const {
+  add, sub, mul, div, neg, matmul, reshape, transpose, cast, identity, broadcastTo, sum,
+} = ops;
+
+/** The model uses something Lepton cannot import (an op type, an attribute value, a dtype). */
+export class UnsupportedOnnxError extends Error {
+  constructor(readonly opType: string, message: string) {
+    super(message);
+    this.name = 'UnsupportedOnnxError';
+  }
+}
+
+export interface ImportedModel {
+  /** Graph inputs that are not initializers, in graph order (symbolic dims named by dim_param). */
+  readonly inputs: TensorSpec[];
+  /** Graph output names, in the order `fn` returns them. */
+  readonly outputs: string[];
+  /** Initializers (weights and constants) as tensors, by name. */
+  readonly initializers: ReadonlyMap<string, Tensor>;
+  /** The default-domain opset the model was written for. */
+  readonly opset: number;
+  /** Runs the graph through Lepton ops: one tensor per graph input, one result per graph output. */
+  readonly fn: (...inputs: Tensor[]) => Tensor[];
+}
+
+export interface ImportOptions {
+  /** Values for graph inputs that should be baked in as constants (e.g. a shape input). */
+  constants?: Record<string, Tensor>;
+}
+
+/** Imports an ONNX model (bytes or a decoded ModelProto) as a function over Lepton ops. */
+export function importOnnx(model: Uint8Array | ModelProto, options: ImportOptions = {}): ImportedModel {
+  const proto = model instanceof Uint8Array ? decodeModel(model) : model;
+  const graph = proto.graph;
+  if (!graph) throw new Error('importOnnx: the model has no graph');
+  const opsetEntry = (proto.opset_import ?? []).find((o) => !o.domain || o.domain === 'ai.onnx');
+  const opset = Number(opsetEntry?.version ?? 1);
+  for (const node of graph.node ?? []) {
+    if (node.domain && node.domain !== 'ai.onnx') {
+      throw new UnsupportedOnnxError(node.op_type, `ONNX op ${node.domain}::${node.op_type} (node '${node.name ?? ''}'): only the default ONNX domain is supported`);
+    }
+    if (!ONNX_OPS[node.op_type]) {
+      throw new UnsupportedOnnxError(node.op_type, `ONNX op '${node.op_type}' (node '${node.name ?? ''}') is not supported by the Lepton importer`);
+    }
+  }
+  const initializers = new Map<string, Tensor>();
+  for (const t of graph.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t, `initializer '${t.name}'`));
+  for (const [name, value] of Object.entries(options.constants ?? {})) initializers.set(name, value);
+
+  const inputs: TensorSpec[] = [];
+  for (const vi of graph.input ?? []) {
+    if (initializers.has(vi.name)) continue;
+    const tt = vi.type?.tensor_type;
+    if (!tt) throw new UnsupportedOnnxError('input', `graph input '${vi.name}' is not a tensor (sequences/maps are not supported)`);
+    const dtype = dtypeOf(tt.elem_type, `graph input '${vi.name}'`);
+    const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param || `${vi.name}_${i}`));
+    inputs.push({ name: vi.name, dtype, shape });
+  }
+  const outputs = (graph.output ?? []).map((o) => o.name);
+  const nodes = graph.node ?? [];
+
+  const fn = (...args: Tensor[]): Tensor[] => {
+    if (args.length !== inputs.length) {
+      throw new Error(`imported ONNX graph '${graph.name ?? ''}': expected ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}), got ${args.length}`);
+    }
+    const env = new Map<string, Tensor>(initializers);
+    inputs.forEach((spec, i) => {
+      const a = args[i];
+      if (a.dtype !== spec.dtype) throw new Error(`imported ONNX graph: input '${spec.name}' must be ${spec.dtype}, got ${a.dtype}`);
+      env.set(spec.name!, a);
+    });
+    for (const node of nodes) {
+      const ctx = new NodeContext(node, opset, env);
+      let results: Tensor | Tensor[];
+      try {
+        results = ONNX_OPS[node.op_type](ctx);
+      } catch (e) {
+        if (e instanceof UnsupportedOnnxError) throw e;
+        const err = e as Error;
+        err.message = `ONNX ${node.op_type} node '${node.name ?? ''}' (inputs ${ctx.describeInputs()}): ${err.message}`;
+        throw err;
+      }
+      const list = Array.isArray(results) ? results : [results];
+      node.output.forEach((name, i) => {
+        if (!name) return;
+        if (!list[i]) throw new UnsupportedOnnxError(node.op_type, `ONNX ${node.op_type} node '${node.name ?? ''}': output ${i} ('${name}') is not supported`);
+        env.set(name, list[i]);
+      });
+    }
+    return outputs.map((name) => {
+      const t = env.get(name);
+      if (!t) throw new Error(`imported ONNX graph: output '${name}' is never computed`);
+      return t;
+    });
+  };
+  return { inputs, outputs, initializers, opset, fn };
+}
+
+function dtypeOf(code: number, what: string): DType {
+  if (!DTYPES.some((d) => ONNX_ELEM_TYPE[d] === code)) {
+    throw new UnsupportedOnnxError('dtype', `${what}: ONNX element type ${code} is not supported (Lepton supports ${DTYPES.join(', ')})`);
+  }
+  return dtypeFromOnnx(code);
+}
+
+/** A TensorProto as a concrete tensor. */
+export function tensorFromProto(t: TensorProto, what = 'tensor'): Tensor {
+  dtypeOf(t.data_type, what);
+  const h = hostFromTensorProto(t);
+  return new Tensor(h.shape, h.dtype, h.data);
+}
+
+/** What a converter sees: one node's inputs, attributes and the opset. */
+export class NodeContext {
+  constructor(
+    readonly node: NodeProto,
+    readonly opset: number,
+    private readonly env: ReadonlyMap<string, Tensor>,
+  ) {}
+
+  get opType(): string {
+    return this.node.op_type;
+  }
+
+  get inputCount(): number {
+    return this.node.input.length;
+  }
+
+  /** Input i, or undefined when it is omitted (missing or empty name). */
+  optional(i: number): Tensor | undefined {
+    const name = this.node.input[i];
+    if (!name) return undefined;
+    const t = this.env.get(name);
+    if (!t) throw new Error(`input ${i} ('${name}') is not defined before this node`);
+    return t;
+  }
+
+  input(i: number): Tensor {
+    const t = this.optional(i);
+    if (!t) throw new Error(`input ${i} is required`);
+    return t;
+  }
+
+  /** All (present) inputs, for variadic ops. */
+  inputs(): Tensor[] {
+    return this.node.input.map((_, i) => this.optional(i)).filter((t): t is Tensor => t !== undefined);
+  }
+
+  /** Input i as JS numbers; it must be known before the graph runs (a constant). */
+  constInts(i: number): number[] | undefined {
+    const t = this.optional(i);
+    if (!t) return undefined;
+    if (t.isSymbolic) {
+      throw new Error(
+        `input ${i} ('${this.node.input[i]}') must be a constant (an initializer, a Constant node, or computed from them) ` +
+          'because Lepton needs its value to build the graph; it is a run-time value here. ' +
+          'Pass its value through importOnnx(model, { constants }) or run the model eagerly.',
+      );
+    }
+    return Array.from(t.data as ArrayLike<number | bigint>, Number);
+  }
+
+  constScalar(i: number): number | undefined {
+    const v = this.constInts(i);
+    return v === undefined ? undefined : v[0];
+  }
+
+  outputWanted(i: number): boolean {
+    return !!this.node.output[i];
+  }
+
+  private attribute(name: string): AttributeProto | undefined {
+    return this.node.attribute?.find((a) => a.name === name);
+  }
+
+  has(name: string): boolean {
+    return this.attribute(name) !== undefined;
+  }
+
+  int(name: string, dflt: number): number;
+  int(name: string): number | undefined;
+  int(name: string, dflt?: number): number | undefined {
+    const a = this.attribute(name);
+    return a?.i !== undefined ? Number(a.i) : dflt;
+  }
+
+  float(name: string, dflt: number): number;
+  float(name: string): number | undefined;
+  float(name: string, dflt?: number): number | undefined {
+    const a = this.attribute(name);
+    return a?.f !== undefined ? a.f : dflt;
+  }
+
+  ints(name: string): number[] | undefined {
+    const a = this.attribute(name);
+    return a ? (a.ints ?? []).map(Number) : undefined;
+  }
+
+  floats(name: string): number[] | undefined {
+    const a = this.attribute(name);
+    return a ? [...(a.floats ?? [])] : undefined;
+  }
+
+  string(name: string, dflt: string): string;
+  string(name: string): string | undefined;
+  string(name: string, dflt?: string): string | undefined {
+    const a = this.attribute(name);
+    return a?.s !== undefined ? new TextDecoder().decode(a.s) : dflt;
+  }
+
+  tensorAttr(name: string): Tensor | undefined {
+    const a = this.attribute(name);
+    return a?.t ? tensorFromProto(a.t, `attribute '${name}'`) : undefined;
+  }
+
+  /** Fails with UnsupportedOnnxError (the conformance runner skips those). */
+  unsupported(what: string): never {
+    throw new UnsupportedOnnxError(this.opType, `ONNX ${this.opType} node '${this.node.name ?? ''}': ${what} is not supported by the Lepton importer`);
+  }
+
+  describeInputs(): string {
+    return this.node.input
+      .map((name) => {
+        const t = name ? this.env.get(name) : undefined;
+        return t ? `${shapeStr(t.shape)} ${t.dtype}` : '-';
+      })
+      .join(', ');
+  }
+}
+
+export type OnnxConverter = (ctx: NodeContext) => Tensor | Tensor[];
+
+// ---------------------------------------------------------------------------------------------
+// Access to ops that may not exist in every build (helpers add them over time): a missing one
+// makes the node unsupported instead of breaking the importer.
+
+type AnyFn = (...args: any[]) => any;
+const lib = ops as unknown as Record<string, AnyFn | undefined>;
+function need(ctx: NodeContext, name: string): AnyFn {
+  const f = lib[name];
+  if (typeof f !== 'function') ctx.unsupported(`(needs the Lepton op '${name}', which is not available)`);
+  return f;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+const dims = (t: Tensor, ctx: NodeContext): number[] => {
+  if (!t.shape.every((d) => typeof d === 'number')) ctx.unsupported(`a symbolic shape ${shapeStr(t.shape)} here`);
+  return t.shape as number[];
+};
+const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
+
+function onnxDtype(ctx: NodeContext, code: number): DType {
+  if (!DTYPES.some((d) => ONNX_ELEM_TYPE[d] === code)) ctx.unsupported(`element type ${code}`);
+  return dtypeFromOnnx(code);
+}
+
+/** Axes of a node: from the `axes` attribute (older opsets) or from input `inputIndex` (newer). */
+function axesOf(ctx: NodeContext, inputIndex: number, inputSinceOpset: number): number[] | undefined {
+  return ctx.opset >= inputSinceOpset ? ctx.constInts(inputIndex) : ctx.ints('axes');
+}
+
+/** Coerces x to 2-D at `axis` in [0, rank] ([prod(:axis), prod(axis:)]), like opset<13 Softmax. */
+function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
+  const s = dims(x, ctx);
+  return reshape(x, [prod(s.slice(0, axis)), prod(s.slice(axis))]);
+}
+
+function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor {
+  const x = ctx.input(0);
+  const f = need(ctx, fnName);
+  if (ctx.opset >= 13) return f(x, ctx.int('axis', -1));
+  const axis = ctx.int('axis', 1);
+  const y = f(to2d(ctx, x, axis < 0 ? axis + x.rank : axis), 1) as Tensor;
+  return reshape(y, x.shape);
+}
+
+/** Reduction over `axes` with ONNX's keepdims / noop_with_empty_axes rules. */
+function reduction(inputSinceOpset: number, reduce: (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean) => Tensor): OnnxConverter {
+  return (ctx) => {
+    const x = ctx.input(0);
+    const given = axesOf(ctx, 1, inputSinceOpset);
+    const keepDims = ctx.int('keepdims', 1) === 1;
+    if ((!given || given.length === 0) && ctx.int('noop_with_empty_axes', 0) === 1) return identity(x);
+    const axes = given && given.length > 0 ? given.map((a) => normalizeAxis(ctx.opType, a, x.rank)) : Array.from({ length: x.rank }, (_, i) => i);
+    return reduce(ctx, x, [...new Set(axes)].sort((a, b) => a - b), keepDims);
+  };
+}
+const libReduce = (name: string) => (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean): Tensor => need(ctx, name)(x, axes, keepDims);
+
+const unary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0));
+const binary = (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => f(ctx.input(0), ctx.input(1));
+const libBinary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0), ctx.input(1));
+/** Max/Min/Sum/Mean take any number of inputs. */
+const variadic = (combine: (ctx: NodeContext) => (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => {
+  const xs = ctx.inputs();
+  const f = combine(ctx);
+  return xs.slice(1).reduce((acc, x) => f(acc, x), xs.length === 1 ? identity(xs[0]) : xs[0]);
+};
+
+/** Spatial attributes of Conv/ConvTranspose/pools, with auto_pad resolved into explicit pads. */
+function windowAttrs(ctx: NodeContext, x: Tensor, kernel: number[], transposed = false) {
+  const n = kernel.length;
+  const strides = ctx.ints('strides') ?? new Array<number>(n).fill(1);
+  const dilations = ctx.ints('dilations') ?? new Array<number>(n).fill(1);
+  let pads = ctx.ints('pads') ?? new Array<number>(2 * n).fill(0);
+  const autoPad = ctx.string('auto_pad', 'NOTSET');
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const sp = dims(x, ctx).slice(2);
+    const begins: number[] = [];
+    const ends: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const total = transposed
+        ? Math.max(strides[i] * (sp[i] - 1) + (ctx.ints('output_padding')?.[i] ?? 0) + ((kernel[i] - 1) * dilations[i] + 1) - sp[i] * strides[i], 0)
+        : Math.max((Math.ceil(sp[i] / strides[i]) - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - sp[i], 0);
+      const small = Math.floor(total / 2);
+      const upper = autoPad === 'SAME_UPPER';
+      begins.push(upper ? small : total - small);
+      ends.push(upper ? total - small : small);
+    }
+    pads = [...begins, ...ends];
+  } else if (autoPad === 'VALID') {
+    pads = new Array<number>(2 * n).fill(0);
+  }
+  return { strides, dilations, pads };
+}
+
+const padPairs = (pads: number[]): [number, number][] => {
+  const n = pads.length / 2;
+  return Array.from({ length: n }, (_, i) => [pads[i], pads[n + i]]);
+};
+
+function conv(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const w = ctx.input(1);
+  const b = ctx.optional(2);
+  const kernel = ctx.ints('kernel_shape') ?? dims(w, ctx).slice(2);
+  const { strides, dilations, pads } = windowAttrs(ctx, x, kernel);
+  const n = kernel.length;
+  const f = [undefined, ops.conv1d, ops.conv2d, ops.conv3d][n];
+  if (!f) ctx.unsupported(`a ${n}-D convolution`);
+  return f(x, w, b, { stride: strides, dilation: dilations, padding: padPairs(pads), groups: ctx.int('group', 1) });
+}
+
+function convTranspose(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const w = ctx.input(1);
+  const b = ctx.optional(2);
+  const kernel = ctx.ints('kernel_shape') ?? dims(w, ctx).slice(2);
+  const n = kernel.length;
+  const { strides, dilations } = windowAttrs(ctx, x, kernel);
+  let { pads } = windowAttrs(ctx, x, kernel, true);
+  let outputPadding = ctx.ints('output_padding') ?? new Array<number>(n).fill(0);
+  const outputShape = ctx.ints('output_shape');
+  if (outputShape) {
+    // Explicit output size: total padding follows from it (ONNX: SAME_UPPER-style split unless SAME_LOWER).
+    const sp = dims(x, ctx).slice(2);
+    const os = outputShape.slice(-n);
+    const begins: number[] = [];
+    const ends: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const total = strides[i] * (sp[i] - 1) + outputPadding[i] + ((kernel[i] - 1) * dilations[i] + 1) - os[i];
+      if (total < 0) {
+        outputPadding = [...outputPadding];
+        outputPadding[i] += -total;
+        begins.push(0);
+        ends.push(0);
+        continue;
+      }
+      const lower = ctx.string('auto_pad', 'NOTSET') === 'SAME_LOWER';
+      begins.push(lower ? total - Math.floor(total / 2) : Math.floor(total / 2));
+      ends.push(lower ? Math.floor(total / 2) : total - Math.floor(total / 2));
+    }
+    pads = [...begins, ...ends];
+  }
+  const f = [undefined, ops.convTranspose1d, ops.convTranspose2d][n] ?? lib[`convTranspose${n}d`];
+  if (!f) ctx.unsupported(`a ${n}-D transposed convolution`);
+  return f(x, w, b, { stride: strides, dilation: dilations, padding: padPairs(pads), groups: ctx.int('group', 1), outputPadding });
+}
+
+function poolAttrs(ctx: NodeContext, x: Tensor) {
+  const kernel = ctx.ints('kernel_shape');
+  if (!kernel) throw new Error('kernel_shape is required');
+  if (ctx.int('ceil_mode', 0) !== 0) ctx.unsupported('ceil_mode=1');
+  const { strides, dilations, pads } = windowAttrs(ctx, x, kernel);
+  if (dilations.some((d) => d !== 1)) ctx.unsupported('pooling with dilations');
+  return { kernel, strides, pads };
+}
+
+function maxPool(ctx: NodeContext): Tensor[] {
+  if (ctx.outputWanted(1)) ctx.unsupported('the Indices output');
+  const x = ctx.input(0);
+  if (!isFloat(x.dtype)) ctx.unsupported(`dtype ${x.dtype}`);
+  return [apply1(ops.maxPoolOp, [x], poolAttrs(ctx, x))];
+}
+
+function averagePool(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  return apply1(ops.avgPoolOp, [x], { ...poolAttrs(ctx, x), countIncludePad: ctx.int('count_include_pad', 0) === 1 });
+}
+
+function globalPool(kind: 'avg' | 'max'): OnnxConverter {
+  return (ctx) => {
+    const x = ctx.input(0);
+    const sp = dims(x, ctx).slice(2);
+    if (kind === 'max') return apply1(ops.maxPoolOp, [x], { kernel: sp, strides: sp.map(() => 1), pads: [...sp, ...sp].map(() => 0) });
+    const axes = sp.map((_, i) => i + 2);
+    return div(sum(x, axes, true), prod(sp));
+  };
+}
+
+function gemm(ctx: NodeContext): Tensor {
+  let a = ctx.input(0);
+  let b = ctx.input(1);
+  const c = ctx.optional(2);
+  if (ctx.int('transA', 0)) a = transpose(a);
+  if (ctx.int('transB', 0)) b = transpose(b);
+  const alpha = ctx.float('alpha', 1);
+  const beta = ctx.float('beta', 1);
+  let y = matmul(a, b);
+  if (alpha !== 1) y = mul(y, alpha);
+  if (c) y = add(y, beta === 1 ? c : mul(c, beta));
+  return y;
+}
+
+function reshapeNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const target = ctx.opset >= 5 ? ctx.constInts(1) : ctx.ints('shape');
+  if (!target) throw new Error('the target shape is required');
+  const allowZero = ctx.int('allowzero', 0) === 1;
+  const shape: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i] : d));
+  return reshape(x, shape);
+}
+
+function squeeze(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const given = axesOf(ctx, 1, 13);
+  const axes = given ? given.map((a) => normalizeAxis('Squeeze', a, x.rank)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  for (const a of axes) if (x.shape[a] !== 1) throw new Error(`cannot squeeze axis ${a} of size ${x.shape[a]}`);
+  const need1 = lib.squeeze;
+  if (need1) return need1(x, axes);
+  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+}
+
+function unsqueeze(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const given = axesOf(ctx, 1, 13);
+  if (!given) throw new Error('axes are required');
+  const rank = x.rank + given.length;
+  const axes = given.map((a) => normalizeAxis('Unsqueeze', a, rank));
+  const shape: Dim[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) shape.push(axes.includes(i) ? 1 : x.shape[k++]);
+  return reshape(x, shape);
+}
+
+function clipNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  if (ctx.opset < 11) {
+    return ops.clip(x, ctx.float('min', -Infinity), ctx.float('max', Infinity));
+  }
+  const lo = ctx.optional(1);
+  const hi = ctx.optional(2);
+  // Constant bounds become attributes (one Clip node); tensor bounds still work through clip().
+  const bound = (t: Tensor | undefined) => (t && !t.isSymbolic ? Number(t.data[0]) : t);
+  return ops.clip(x, bound(lo), bound(hi));
+}
+
+function castNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const to = onnxDtype(ctx, ctx.int('to') ?? NaN);
+  return cast(x, to);
+}
+
+function constantNode(ctx: NodeContext): Tensor {
+  const t = ctx.tensorAttr('value');
+  if (t) return t;
+  if (ctx.has('value_float')) return scalar(ctx.float('value_float')!, 'float32');
+  if (ctx.has('value_floats')) return tensor(ctx.floats('value_floats')!, { dtype: 'float32' });
+  if (ctx.has('value_int')) return scalar(ctx.int('value_int')!, 'int64');
+  if (ctx.has('value_ints')) return tensor(ctx.ints('value_ints')!, { dtype: 'int64' });
+  return ctx.unsupported('this kind of Constant (sparse or string)');
+}
+
+function shapeNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const s = dims(x, ctx);
+  const r = s.length;
+  const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+  const start = clampAxis(ctx.int('start', 0));
+  const end = clampAxis(ctx.int('end', r));
+  const part = s.slice(start, Math.max(start, end));
+  return tensor(part, { dtype: 'int64', shape: [part.length] });
+}
+
+function flattenNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const s = dims(x, ctx);
+  let axis = ctx.int('axis', 1);
+  if (axis < 0) axis += s.length;
+  if (axis < 0 || axis > s.length) throw new Error(`axis ${ctx.int('axis', 1)} is out of range for rank ${s.length}`);
+  return reshape(x, [prod(s.slice(0, axis)), prod(s.slice(axis))]);
+}
+
+function expandNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const target = ctx.constInts(1)!;
+  // ONNX Expand broadcasts both ways: target dims of 1 keep x's dims.
+  const rank = Math.max(x.rank, target.length);
+  const xs = [...new Array<Dim>(rank - x.rank).fill(1), ...x.shape];
+  const ts = [...new Array<number>(rank - target.length).fill(1), ...target];
+  const out = xs.map((d, i) => (ts[i] === 1 ? d : ts[i]));
+  return broadcastTo(x.rank < rank ? reshape(x, xs) : x, out);
+}
+
+function constantOfShape(ctx: NodeContext): Tensor {
+  const shape = ctx.constInts(0)!;
+  const v = ctx.tensorAttr('value');
+  const dtype = v?.dtype ?? 'float32';
+  const value = v ? Number(v.data[0]) : 0;
+  return full(shape, value, dtype);
+}
+
+function batchNormalization(ctx: NodeContext): Tensor[] {
+  if (ctx.int('training_mode', 0) === 1 || ctx.outputWanted(1)) ctx.unsupported('training mode');
+  const x = ctx.input(0);
+  const c = x.shape[1];
+  const perChannel = (t: Tensor) => reshape(t, [c, ...new Array<number>(Math.max(x.rank - 2, 0)).fill(1)]);
+  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => perChannel(ctx.input(i)));
+  return [ops.batchNorm(x, mean, variance, scale, bias, ctx.float('epsilon', 1e-5))];
+}
+
+function layerNormalization(ctx: NodeContext): Tensor[] {
+  const x = ctx.input(0);
+  let axis = ctx.int('axis', -1);
+  if (axis < 0) axis += x.rank;
+  const bias = ctx.optional(2);
+  // layerNormOp gives ONNX's three outputs (y, mean, invStdDev).
+  return apply(ops.layerNormOp, [x, ctx.input(1), ...(bias ? [bias] : [])], { axis, eps: ctx.float('epsilon', 1e-5), hasWeight: true, hasBias: !!bias });
+}
+
+function instanceNormalization(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 2);
+  const [mean, variance] = ops.moments(x, axes, true);
+  const perChannel = (t: Tensor) => reshape(t, [x.shape[1], ...axes.map(() => 1)]);
+  return ops.batchNorm(x, mean, variance, perChannel(ctx.input(1)), perChannel(ctx.input(2)), ctx.float('epsilon', 1e-5));
+}
+
+function dropout(ctx: NodeContext): Tensor[] {
+  const x = ctx.input(0);
+  const training = ctx.opset >= 12 ? ctx.constScalar(2) ?? 0 : 0;
+  if (training) ctx.unsupported('training_mode=true');
+  if (ctx.opset < 7 && ctx.int('is_test', 0) === 0) ctx.unsupported('training-mode Dropout (opset < 7, is_test=0)');
+  const mask = ctx.outputWanted(1) ? full(dims(x, ctx), true, 'bool') : undefined;
+  return mask ? [identity(x), mask] : [identity(x)];
+}
+
+function argReduce(name: 'argmax' | 'argmin'): OnnxConverter {
+  return (ctx) => {
+    if (ctx.int('select_last_index', 0) === 1) ctx.unsupported('select_last_index=1');
+    const x = ctx.input(0);
+    const out = need(ctx, name)(x, ctx.int('axis', 0), ctx.int('keepdims', 1) === 1) as Tensor;
+    return cast(out, 'int64');
+  };
+}
+
+function powNode(ctx: NodeContext): Tensor {
+  const a = ctx.input(0);
+  const b = ctx.input(1);
+  // ONNX Pow's result has the base's dtype whatever the exponent's dtype.
+  if (a.dtype === b.dtype) return ops.pow(a, b);
+  if (isFloat(a.dtype)) return ops.pow(a, cast(b, a.dtype));
+  return cast(ops.pow(cast(a, 'float64'), cast(b, 'float64')), a.dtype);
+}
+
+/** PRelu / LeakyRelu-style composite: where(x < 0, slope * x, x). */
+function prelu(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const slope = ctx.input(1);
+  return ops.where(ops.less(x, 0), mul(x, slope), x);
+}
+
+function selu(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const alpha = ctx.float('alpha', 1.67326319217681884765625);
+  const gamma = ctx.float('gamma', 1.05070102214813232421875);
+  if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return need(ctx, 'selu')(x);
+  return mul(ops.where(ops.greater(x, 0), x, mul(sub(ops.exp(x), 1), alpha)), gamma);
+}
+
+function thresholdedRelu(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  return ops.where(ops.greater(x, ctx.float('alpha', 1)), x, 0);
+}
+
+function celu(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const alpha = ctx.float('alpha', 1);
+  return add(ops.maximum(x, 0), ops.minimum(mul(sub(ops.exp(div(x, alpha)), 1), alpha), 0));
+}
+
+function shrink(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const lambd = ctx.float('lambd', 0.5);
+  const bias = ctx.float('bias', 0);
+  return ops.where(ops.less(x, -lambd), add(x, bias), ops.where(ops.greater(x, lambd), sub(x, bias), 0));
+}
+
+function meanNode(ctx: NodeContext): Tensor {
+  const xs = ctx.inputs();
+  return div(xs.slice(1).reduce((acc, x) => add(acc, x), xs[0]), xs.length);
+}
+
+function logicalXor(a: Tensor, b: Tensor): Tensor {
+  return ops.notEqual(a, b);
+}
+
+function whereNode(ctx: NodeContext): Tensor {
+  return ops.where(ctx.input(0), ctx.input(1), ctx.input(2));
+}
+
+function isInf(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const pos = ctx.int('detect_positive', 1) === 1;
+  const negative = ctx.int('detect_negative', 1) === 1;
+  const p = ops.equal(x, Infinity);
+  const n = ops.equal(x, -Infinity);
+  if (pos && negative) return ops.logicalOr(p, n);
+  if (pos) return p;
+  if (negative) return n;
+  return ops.logicalAnd(p, n);
+}
+
+function rangeNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const [start, limit, delta] = [0, 1, 2].map((i) => ctx.constScalar(i)!);
+  const n = Math.max(Math.ceil((limit - start) / delta), 0);
+  const values = Array.from({ length: n }, (_, i) => start + i * delta);
+  return tensor(x.dtype === 'float32' ? Float32Array.from(values) : values, { dtype: x.dtype, shape: [n] });
+}
+
+function concatNode(ctx: NodeContext): Tensor {
+  const xs = ctx.inputs();
+  return need(ctx, 'concat')(xs, ctx.int('axis') ?? 0);
+}
+
+function reductionAttr(ctx: NodeContext): 'mean' | 'sum' | 'none' {
+  const r = ctx.string('reduction', 'mean');
+  if (r !== 'mean' && r !== 'sum' && r !== 'none') throw new Error(`reduction must be mean, sum or none, got '${r}'`);
+  return r;
+}
+
+function softmaxCrossEntropyLoss(ctx: NodeContext): Tensor[] {
+  const weight = ctx.optional(2);
+  const inputs = [ctx.input(0), ctx.input(1), ...(weight ? [weight] : [])];
+  return apply(ops.softmaxCrossEntropyOp, inputs, { reduction: reductionAttr(ctx), ignoreIndex: ctx.int('ignore_index'), hasWeight: !!weight });
+}
+
+/**
+ * NegativeLogLikelihoodLoss from ops: loss_i = -input[i, target_i] * weight[target_i], picked with
+ * a one-hot mask (targets equal to ignore_index pick nothing and weigh 0); 'mean' divides by the
+ * total weight of the kept targets.
+ */
+function negativeLogLikelihoodLoss(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const target = ctx.input(1);
+  const weight = ctx.optional(2);
+  const classes = x.shape[1];
+  if (typeof classes !== 'number') ctx.unsupported('a symbolic class axis');
+  const classShape = x.shape.map((_, i) => (i === 1 ? classes : 1));
+  const t = reshape(target, [target.shape[0], 1, ...target.shape.slice(1)]);
+  const oneHot = ops.equal(t, reshape(cast(tensor(Array.from({ length: classes }, (_, i) => i), { dtype: 'int64' }), target.dtype), classShape));
+  const zero = scalar(0, x.dtype);
+  let w: Tensor = weight ? ops.where(oneHot, reshape(weight, classShape), zero) : cast(oneHot, x.dtype);
+  const ignore = ctx.int('ignore_index');
+  if (ignore !== undefined) w = mul(w, cast(ops.notEqual(t, ignore), x.dtype));
+  const perTarget = neg(sum(mul(ops.where(oneHot, x, zero), w), [1]));
+  const reduction = reductionAttr(ctx);
+  if (reduction === 'none') return perTarget;
+  if (reduction === 'sum') return sum(perTarget);
+  return div(sum(perTarget), sum(w));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+export const ONNX_OPS: Record<string, OnnxConverter> = {
+  // element-wise arithmetic
+  Add: binary(add),
+  Sub: binary(sub),
+  Mul: binary(mul),
+  Div: binary(div),
+  Pow: powNode,
+  Neg: (ctx) => neg(ctx.input(0)),
+  Abs: unary('abs'),
+  Exp: unary('exp'),
+  Log: unary('log'),
+  Sqrt: unary('sqrt'),
+  Reciprocal: unary('reciprocal'),
+  Floor: unary('floor'),
+  Ceil: unary('ceil'),
+  Round: unary('round'),
+  Sign: unary('sign'),
+  Erf: unary('erf'),
+  Sin: unary('sin'),
+  Cos: unary('cos'),
+  Tan: unary('tan'),
+  Asin: unary('asin'),
+  Acos: unary('acos'),
+  Atan: unary('atan'),
+  Sinh: unary('sinh'),
+  Cosh: unary('cosh'),
+  Asinh: unary('asinh'),
+  Acosh: unary('acosh'),
+  Atanh: unary('atanh'),
+  Max: variadic((ctx) => need(ctx, 'maximum')),
+  Min: variadic((ctx) => need(ctx, 'minimum')),
+  Sum: variadic(() => add),
+  Mean: meanNode,
+  Mod: (ctx) => {
+    if (ctx.int('fmod', 0) === 1) return need(ctx, 'fmod')(ctx.input(0), ctx.input(1));
+    return need(ctx, 'mod')(ctx.input(0), ctx.input(1));
+  },
+  // comparisons and logic
+  Equal: libBinary('equal'),
+  Less: libBinary('less'),
+  LessOrEqual: libBinary('lessEqual'),
+  Greater: libBinary('greater'),
+  GreaterOrEqual: libBinary('greaterEqual'),
+  And: libBinary('logicalAnd'),
+  Or: libBinary('logicalOr'),
+  Xor: binary(logicalXor),
+  Not: unary('logicalNot'),
+  Where: whereNode,
+  IsInf: isInf,
+  IsNaN: (ctx) => ops.notEqual(ctx.input(0), ctx.input(0)),
+  Clip: clipNode,
+  // activations
+  Relu: unary('relu'),
+  LeakyRelu: (ctx) => need(ctx, 'leakyRelu')(ctx.input(0), ctx.float('alpha', 0.01)),
+  Elu: (ctx) => need(ctx, 'elu')(ctx.input(0), ctx.float('alpha', 1)),
+  Selu: selu,
+  Celu: celu,
+  PRelu: prelu,
+  ThresholdedRelu: thresholdedRelu,
+  Shrink: shrink,
+  Sigmoid: unary('sigmoid'),
+  HardSigmoid: (ctx) => need(ctx, 'hardSigmoid')(ctx.input(0), { alpha: ctx.float('alpha', 0.2), beta: ctx.float('beta', 0.5) }),
+  HardSwish: (ctx) => mul(ctx.input(0), need(ctx, 'hardSigmoid')(ctx.input(0), { alpha: 1 / 6, beta: 0.5 })),
+  Tanh: unary('tanh'),
+  Softplus: unary('softplus'),
+  Softsign: unary('softsign'),
+  Softmax: (ctx) => softmaxLike(ctx, 'softmax'),
+  LogSoftmax: (ctx) => softmaxLike(ctx, 'logSoftmax'),
+  // reductions
+  ReduceSum: reduction(13, (_c, x, axes, keep) => sum(x, axes, keep)),
+  ReduceMean: reduction(18, libReduce('mean')),
+  ReduceMax: reduction(18, libReduce('max')),
+  ReduceMin: reduction(18, libReduce('min')),
+  ReduceProd: reduction(18, libReduce('prod')),
+  ReduceL1: reduction(18, (ctx, x, axes, keep) => sum(need(ctx, 'abs')(x), axes, keep)),
+  ReduceL2: reduction(18, (ctx, x, axes, keep) => need(ctx, 'sqrt')(sum(mul(x, x), axes, keep))),
+  ReduceSumSquare: reduction(18, (_c, x, axes, keep) => sum(mul(x, x), axes, keep)),
+  ReduceLogSum: reduction(18, (ctx, x, axes, keep) => need(ctx, 'log')(sum(x, axes, keep))),
+  ReduceLogSumExp: reduction(18, (ctx, x, axes, keep) => need(ctx, 'logSumExp')(x, axes, keep)),
+  ArgMax: argReduce('argmax'),
+  ArgMin: argReduce('argmin'),
+  // linear algebra
+  MatMul: binary(matmul),
+  Gemm: gemm,
+  // shapes and data movement
+  Identity: (ctx) => identity(ctx.input(0)),
+  Cast: castNode,
+  CastLike: (ctx) => cast(ctx.input(0), ctx.input(1).dtype),
+  Constant: constantNode,
+  ConstantOfShape: constantOfShape,
+  Shape: shapeNode,
+  Size: (ctx) => scalar(prod(dims(ctx.input(0), ctx)), 'int64'),
+  Reshape: reshapeNode,
+  Flatten: flattenNode,
+  Squeeze: squeeze,
+  Unsqueeze: unsqueeze,
+  Transpose: (ctx) => transpose(ctx.input(0), ctx.ints('perm')),
+  Expand: expandNode,
+  Concat: concatNode,
+  Range: rangeNode,
+  // convolution, pooling, normalization
+  Conv: conv,
+  ConvTranspose: convTranspose,
+  MaxPool: maxPool,
+  AveragePool: averagePool,
+  GlobalAveragePool: globalPool('avg'),
+  GlobalMaxPool: globalPool('max'),
+  BatchNormalization: batchNormalization,
+  LayerNormalization: layerNormalization,
+  InstanceNormalization: instanceNormalization,
+  Dropout: dropout,
+  // losses
+  SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
+  NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
+};
+
+/** The ONNX op types the importer knows (some need ops that may be missing from this build). */
+export function supportedOnnxOps(): string[] {
+  return Object.keys(ONNX_OPS).sort();
+}
