@@ -108,7 +108,8 @@ export function resolveReshape(op: string, from: readonly Dim[], to: readonly Di
 export const reshapeOp = defineOp<{ shape: Dim[] }>({
   name: 'reshape',
   infer: ([x], { shape }) => [{ shape, dtype: x.dtype }],
-  lower: (ctx, [x], _a, [out]) => [ctx.node1('Reshape', [x.name, ctx.shape(out.shape)])],
+  // allowzero: a 0 in the target is a real empty dimension, not "copy the input's".
+  lower: (ctx, [x], _a, [out]) => [ctx.node1('Reshape', [x.name, ctx.shape(out.shape)], out.shape.includes(0) ? { allowzero: 1 } : {})],
   vjp: ([g], [x]) => [reshape(g!, x.shape)],
 });
 /** Reshapes x; one dimension may be -1 (inferred). */
