@@ -28,6 +28,13 @@ const activations: Record<string, ActivationFn> = {
   exponential: exp,
 };
 
+/** Activations that act on each element alone (so they commute with transposes). */
+const ELEMENTWISE = new Set(Object.values(activations).filter((f) => f !== activations.softmax && f !== activations.logSoftmax));
+
+export function isElementwise(fn: ActivationFn): boolean {
+  return ELEMENTWISE.has(fn);
+}
+
 function canonical(name: string): string {
   return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }

@@ -9,3 +9,7 @@ export * as regularizers from './regularizers.js';
 export type { Regularizer, RegularizerSpec } from './regularizers.js';
 export { getActivation, type ActivationFn, type ActivationSpec } from './activations.js';
 export * from './layers/core.js';
+export * from './layers/conv.js';
+export * from './layers/pooling.js';
+export * from './layers/normalization.js';
+export * from './layers/merge.js';

@@ -155,7 +155,7 @@ export class Layer extends Module {
   inputShapeHint?: KerasShape;
   batchSizeHint?: number;
   // Held in a plain object so that Module's property scan ignores it.
-  private readonly _weightInfo: { regularizers: [Variable, Regularizer][] } = { regularizers: [] };
+  private readonly _weightInfo: { regularizers: [string, Regularizer][] } = { regularizers: [] };
 
   constructor(options: LayerOptions = {}) {
     super();
@@ -232,20 +232,21 @@ export class Layer extends Module {
 
   /**
    * Creates a weight. Non-trainable weights (moving statistics) are buffers: saved, but not
-   * differentiated. The Variable is also stored as `this[name]` unless that property is taken.
+   * differentiated. The Variable is stored as `this[name]` (which registers it).
    */
   addWeight(name: string, shape: readonly number[], initializer: InitializerSpec = 'glorotUniform', options: AddWeightOptions = {}): Variable {
     const init: Initializer = getInitializer(initializer);
     const dtype = options.dtype ?? this.dtype;
     const variable = new Variable(init.init(shape, dtype), { name: `${this.name}/${name}`, trainable: options.trainable ?? true });
     if (options.trainable === false) this.registerBuffer(name, variable);
-    else if ((this as any)[name] === undefined) (this as any)[name] = variable;
-    if (options.regularizer) this._weightInfo.regularizers.push([variable, getRegularizer(options.regularizer)]);
+    else (this as any)[name] = variable;
+    if (options.regularizer) this._weightInfo.regularizers.push([name, getRegularizer(options.regularizer)]);
     return variable;
   }
 
   override ownRegularizationTerms(): Tensor[] {
-    return this._weightInfo.regularizers.map(([v, r]) => r.apply(v));
+    // Read the property at call time: functionalCall may have substituted the weight.
+    return this._weightInfo.regularizers.map(([name, r]) => r.apply((this as any)[name] as Tensor));
   }
 
   /** All weights: trainable ones first, then non-trainable (Keras order). */

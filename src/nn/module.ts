@@ -197,3 +197,43 @@ export class Module {
     return vs.reduce((n, v) => n + v.size, 0);
   }
 }
+
+/**
+ * Runs fn with some Variables of `module` replaced by other tensors (PyTorch's functional_call):
+ * the way to differentiate a module's output with respect to its parameters, e.g.
+ * `grad((ps) => functionalCall(model, ps, () => loss(model.apply(x))))(model.stateDict())`.
+ * `values` maps dotted names (as in namedVariables) or Variables to replacement tensors.
+ */
+export function functionalCall<T>(module: Module, values: Record<string, Tensor> | Map<Variable, Tensor> | [Variable, Tensor][], fn: () => T): T {
+  let byVariable: Map<Variable, Tensor>;
+  if (values instanceof Map) byVariable = values;
+  else if (Array.isArray(values)) byVariable = new Map(values);
+  else {
+    const named = new Map(module.namedVariables());
+    byVariable = new Map();
+    for (const [key, t] of Object.entries(values)) {
+      const v = named.get(key);
+      if (!v) throw new Error(`functionalCall: '${key}' is not a variable of ${module.constructor.name} (known: ${[...named.keys()].join(', ')})`);
+      byVariable.set(v, t);
+    }
+  }
+  for (const [v, t] of byVariable) {
+    if (!sameShape(v.shape, t.shape) || v.dtype !== t.dtype) {
+      throw new Error(`functionalCall: replacement for ${v.name} has ${shapeStr(t.shape)} ${t.dtype}, expected ${shapeStr(v.shape)} ${v.dtype}`);
+    }
+  }
+  const restore: [Module, string, Variable][] = [];
+  try {
+    for (const m of module.modules()) {
+      for (const [key, value] of Object.entries(m)) {
+        if (value instanceof Variable && byVariable.has(value)) {
+          restore.push([m, key, value]);
+          (m as any)[key] = byVariable.get(value);
+        }
+      }
+    }
+    return fn();
+  } finally {
+    for (const [m, key, v] of restore) (m as any)[key] = v;
+  }
+}

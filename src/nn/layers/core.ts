@@ -1,10 +1,10 @@
 /** Core layers: Dense, Activation, Flatten, Reshape, Dropout. */
 import { type Dim, add, matmul, reshape, transpose, Tensor, type Variable } from '../../engine/index.js';
-import { type ActivationSpec, type ActivationFn, getActivation, serializeActivation } from '../activations.js';
+import { type ActivationSpec, type ActivationFn, getActivation, isElementwise, serializeActivation } from '../activations.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
-import { dropoutMask } from './util.js';
+import { channelsFirstSource, dropoutMask, toChannelsLast } from './util.js';
 
 export interface DenseOptions extends LayerOptions {
   activation?: ActivationSpec;
@@ -79,7 +79,8 @@ export class Activation extends Layer {
     this.fn = getActivation(activation);
   }
   override call(x: Tensor): Tensor {
-    return this.fn(x);
+    const cf = isElementwise(this.fn) ? channelsFirstSource(x) : undefined;
+    return cf ? toChannelsLast(this.fn(cf)) : this.fn(x);
   }
   override getConfig(): Record<string, any> {
     return { ...super.getConfig(), activation: serializeActivation(this.activation) };

@@ -44,3 +44,15 @@ export function dropoutMask(x: Tensor, rate: number, noiseShape?: (number | null
   const keep = cast(greaterEqual(u, rate), x.dtype);
   return mul(x, mul(keep, 1 / (1 - rate)));
 }
+
+/**
+ * If x ([N, ...spatial, C]) is just the channels-last view of an NCHW tensor computed in the same
+ * graph, returns that NCHW tensor (so a layer can work channels-first without any transpose).
+ */
+export function channelsFirstSource(x: Tensor): Tensor | undefined {
+  const src = x.source;
+  if (x.rank < 3 || src?.kind !== 'node' || src.node.op !== transposeOp) return undefined;
+  const r = x.rank;
+  const toLast = [0, ...Array.from({ length: r - 2 }, (_, i) => i + 2), 1];
+  return samePerm(src.node.attrs.perm as number[], toLast) ? src.node.inputs[0] : undefined;
+}

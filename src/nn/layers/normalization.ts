@@ -1,0 +1,172 @@
+/** BatchNormalization and LayerNormalization with Keras semantics and defaults. */
+import { type Dim, Tensor, type Variable, add, mul, reshape, stopGradient } from '../../engine/index.js';
+import { batchNorm, layerNorm, moments } from '../../engine/ops/norm.js';
+import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
+import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
+import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
+import { addUpdate } from '../updates.js';
+import { channelsFirstSource, toChannelsLast } from './util.js';
+
+export interface BatchNormalizationOptions extends LayerOptions {
+  /** The feature axis (default -1, channels last). */
+  axis?: number;
+  /** moving = moving * momentum + batch * (1 - momentum); Keras default 0.99. */
+  momentum?: number;
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  betaInitializer?: InitializerSpec;
+  gammaInitializer?: InitializerSpec;
+  movingMeanInitializer?: InitializerSpec;
+  movingVarianceInitializer?: InitializerSpec;
+  betaRegularizer?: RegularizerSpec;
+  gammaRegularizer?: RegularizerSpec;
+}
+
+/**
+ * Normalizes each feature with batch statistics in training (and moves the moving statistics
+ * towards them through addUpdate; the variance is the biased batch variance, as in Keras) and with
+ * the moving statistics in inference.
+ */
+export class BatchNormalization extends Layer {
+  static override className = 'BatchNormalization';
+  readonly axis: number;
+  readonly momentum: number;
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  private readonly opts: BatchNormalizationOptions;
+  gamma?: Variable;
+  beta?: Variable;
+  movingMean!: Variable;
+  movingVariance!: Variable;
+
+  constructor(options: BatchNormalizationOptions = {}) {
+    super(options);
+    this.axis = options.axis ?? -1;
+    this.momentum = options.momentum ?? 0.99;
+    this.epsilon = options.epsilon ?? 1e-3;
+    this.center = options.center ?? true;
+    this.scale = options.scale ?? true;
+    this.opts = options;
+  }
+
+  override build(inputShape: (Dim | null)[]): void {
+    const c = requireDim(this, inputShape, this.axis, 'feature dimension');
+    const o = this.opts;
+    if (this.scale) this.gamma = this.addWeight('gamma', [c], o.gammaInitializer ?? 'ones', { regularizer: o.gammaRegularizer });
+    if (this.center) this.beta = this.addWeight('beta', [c], o.betaInitializer ?? 'zeros', { regularizer: o.betaRegularizer });
+    this.movingMean = this.addWeight('movingMean', [c], o.movingMeanInitializer ?? 'zeros', { trainable: false });
+    this.movingVariance = this.addWeight('movingVariance', [c], o.movingVarianceInitializer ?? 'ones', { trainable: false });
+  }
+
+  override call(x: Tensor, options: CallOptions = {}): Tensor {
+    // Channels-last input computed as NCHW (after a conv): normalize there, no transposes.
+    const cf = this.axis === -1 || this.axis === x.rank - 1 ? channelsFirstSource(x) : undefined;
+    const input = cf ?? x;
+    const axis = cf ? 1 : this.axis < 0 ? this.axis + x.rank : this.axis;
+    const y = this.normalize(input, axis, options.training === true);
+    return cf ? toChannelsLast(y) : y;
+  }
+
+  private normalize(x: Tensor, axis: number, training: boolean): Tensor {
+    const statShape: Dim[] = x.shape.map((d, i) => (i === axis ? d : 1));
+    const b = (v: Variable | undefined): Tensor | undefined => (v ? reshape(v, statShape) : undefined);
+    if (!training) return batchNorm(x, b(this.movingMean)!, b(this.movingVariance)!, b(this.gamma), b(this.beta), this.epsilon);
+    const reduceAxes = x.shape.map((_, i) => i).filter((i) => i !== axis);
+    const [mean, variance] = moments(x, reduceAxes, true);
+    const c = this.movingMean.shape[0];
+    const m = this.momentum;
+    const step = (moving: Variable, batch: Tensor): Tensor => add(mul(moving, m), mul(stopGradient(reshape(batch, [c])), 1 - m));
+    addUpdate(this.movingMean, step(this.movingMean, mean));
+    addUpdate(this.movingVariance, step(this.movingVariance, variance));
+    return batchNorm(x, mean, variance, b(this.gamma), b(this.beta), this.epsilon);
+  }
+
+  override getConfig(): Record<string, any> {
+    const o = this.opts;
+    const init = (s: InitializerSpec | undefined, d: string) => serializeInitializer(getInitializer(s ?? d));
+    return {
+      ...super.getConfig(),
+      axis: this.axis,
+      momentum: this.momentum,
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      betaInitializer: init(o.betaInitializer, 'zeros'),
+      gammaInitializer: init(o.gammaInitializer, 'ones'),
+      movingMeanInitializer: init(o.movingMeanInitializer, 'zeros'),
+      movingVarianceInitializer: init(o.movingVarianceInitializer, 'ones'),
+      betaRegularizer: o.betaRegularizer ? serializeRegularizer(getRegularizer(o.betaRegularizer)) : undefined,
+      gammaRegularizer: o.gammaRegularizer ? serializeRegularizer(getRegularizer(o.gammaRegularizer)) : undefined,
+    };
+  }
+
+  static override fromConfig(c: Record<string, any>): BatchNormalization {
+    return new BatchNormalization(c);
+  }
+}
+registerLayer(BatchNormalization);
+
+export interface LayerNormalizationOptions extends LayerOptions {
+  /** Axis or axes to normalize over (default -1). */
+  axis?: number | number[];
+  epsilon?: number;
+  center?: boolean;
+  scale?: boolean;
+  betaInitializer?: InitializerSpec;
+  gammaInitializer?: InitializerSpec;
+}
+
+/** Normalizes each example over `axis` (default the last), then scales and shifts per feature. */
+export class LayerNormalization extends Layer {
+  static override className = 'LayerNormalization';
+  readonly axis: number[];
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  private readonly opts: LayerNormalizationOptions;
+  gamma?: Variable;
+  beta?: Variable;
+
+  constructor(options: LayerNormalizationOptions = {}) {
+    super(options);
+    this.axis = typeof options.axis === 'number' ? [options.axis] : (options.axis ?? [-1]);
+    this.epsilon = options.epsilon ?? 1e-3;
+    this.center = options.center ?? true;
+    this.scale = options.scale ?? true;
+    this.opts = options;
+  }
+
+  private axes(rank: number): number[] {
+    return [...new Set(this.axis.map((a) => (a < 0 ? a + rank : a)))].sort((a, b) => a - b);
+  }
+
+  override build(inputShape: (Dim | null)[]): void {
+    const shape = this.axes(inputShape.length).map((a) => requireDim(this, inputShape, a, 'normalized dimension'));
+    if (this.scale) this.gamma = this.addWeight('gamma', shape, this.opts.gammaInitializer ?? 'ones');
+    if (this.center) this.beta = this.addWeight('beta', shape, this.opts.betaInitializer ?? 'zeros');
+  }
+
+  override call(x: Tensor): Tensor {
+    return layerNorm(x, { axes: this.axes(x.rank) }, this.gamma, this.beta, this.epsilon);
+  }
+
+  override getConfig(): Record<string, any> {
+    const o = this.opts;
+    return {
+      ...super.getConfig(),
+      axis: this.axis,
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      betaInitializer: serializeInitializer(getInitializer(o.betaInitializer ?? 'zeros')),
+      gammaInitializer: serializeInitializer(getInitializer(o.gammaInitializer ?? 'ones')),
+    };
+  }
+
+  static override fromConfig(c: Record<string, any>): LayerNormalization {
+    return new LayerNormalization(c);
+  }
+}
+registerLayer(LayerNormalization);

@@ -1,0 +1,189 @@
+/** Pooling layers over channels-last inputs (the engine's pool ops are NCHW; see util.permute). */
+import { type Dim, Tensor, broadcastTo, mean, max, reshape } from '../../engine/index.js';
+import { avgPool1d, avgPool2d, maxPool1d, maxPool2d } from '../../engine/ops/pool.js';
+import { Layer, type LayerOptions, registerLayer } from '../layer.js';
+import { channelsFirstSource, toChannelsFirst, toChannelsLast } from './util.js';
+
+export interface PoolingOptions extends LayerOptions {
+  /** Defaults to the pool size. */
+  strides?: number | number[];
+  padding?: 'valid' | 'same';
+}
+
+function tuple(v: number | number[] | undefined, n: number, what: string, who: string): number[] | undefined {
+  if (v === undefined) return undefined;
+  const list = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+  if (list.length !== n || list.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${who}: ${what} must be a positive integer or ${n} of them, got ${JSON.stringify(v)}`);
+  }
+  return list;
+}
+
+abstract class Pooling extends Layer {
+  readonly poolSize: number[];
+  readonly strides: number[];
+  readonly padding: 'valid' | 'same';
+  protected abstract readonly kind: 'max' | 'avg';
+
+  constructor(readonly rank: number, poolSize: number | number[], options: PoolingOptions) {
+    super(options);
+    const who = (this.constructor as typeof Layer).className;
+    this.poolSize = tuple(poolSize, rank, 'poolSize', who)!;
+    this.strides = tuple(options.strides, rank, 'strides', who) ?? this.poolSize;
+    this.padding = options.padding ?? 'valid';
+    if (this.padding !== 'valid' && this.padding !== 'same') throw new Error(`${who}: padding must be 'valid' or 'same', got '${String(this.padding)}'`);
+  }
+
+  override call(x: Tensor): Tensor {
+    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got [${x.shape.join(', ')}]`);
+    const opts = { kernel: this.poolSize, stride: this.strides, padding: this.padding };
+    const xf = toChannelsFirst(x);
+    const y =
+      this.kind === 'max'
+        ? (this.rank === 1 ? maxPool1d : maxPool2d)(xf, opts)
+        : (this.rank === 1 ? avgPool1d : avgPool2d)(xf, opts);
+    return toChannelsLast(y);
+  }
+
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), poolSize: this.poolSize, strides: this.strides, padding: this.padding };
+  }
+
+  static override fromConfig(c: Record<string, any>): Layer {
+    return new (this as any)(c.poolSize, c);
+  }
+}
+
+export class MaxPooling1D extends Pooling {
+  static override className = 'MaxPooling1D';
+  protected readonly kind = 'max';
+  constructor(poolSize: number | number[] = 2, options: PoolingOptions = {}) {
+    super(1, poolSize, options);
+  }
+}
+registerLayer(MaxPooling1D);
+
+export class MaxPooling2D extends Pooling {
+  static override className = 'MaxPooling2D';
+  protected readonly kind = 'max';
+  constructor(poolSize: number | number[] = 2, options: PoolingOptions = {}) {
+    super(2, poolSize, options);
+  }
+}
+registerLayer(MaxPooling2D);
+
+export class AveragePooling1D extends Pooling {
+  static override className = 'AveragePooling1D';
+  protected readonly kind = 'avg';
+  constructor(poolSize: number | number[] = 2, options: PoolingOptions = {}) {
+    super(1, poolSize, options);
+  }
+}
+registerLayer(AveragePooling1D);
+
+export class AveragePooling2D extends Pooling {
+  static override className = 'AveragePooling2D';
+  protected readonly kind = 'avg';
+  constructor(poolSize: number | number[] = 2, options: PoolingOptions = {}) {
+    super(2, poolSize, options);
+  }
+}
+registerLayer(AveragePooling2D);
+
+export interface GlobalPoolingOptions extends LayerOptions {
+  /** Keep the spatial axes as size 1 (default false: [N, C]). */
+  keepdims?: boolean;
+}
+
+abstract class GlobalPooling extends Layer {
+  protected abstract readonly kind: 'max' | 'avg';
+  readonly keepdims: boolean;
+  constructor(readonly rank: number, options: GlobalPoolingOptions) {
+    super(options);
+    this.keepdims = options.keepdims ?? false;
+  }
+  override call(x: Tensor): Tensor {
+    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got [${x.shape.join(', ')}]`);
+    const reduce = this.kind === 'max' ? max : mean;
+    // Reduce wherever the data already is: NCHW if it comes from a conv, else channels-last.
+    const cf = channelsFirstSource(x);
+    const spatial = (first: number): number[] => Array.from({ length: this.rank }, (_, i) => i + first);
+    if (cf) {
+      const y = reduce(cf, spatial(2), this.keepdims);
+      return this.keepdims ? toChannelsLast(y) : y;
+    }
+    return reduce(x, spatial(1), this.keepdims);
+  }
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), keepdims: this.keepdims };
+  }
+  static override fromConfig(c: Record<string, any>): Layer {
+    return new (this as any)(c);
+  }
+}
+
+export class GlobalAveragePooling1D extends GlobalPooling {
+  static override className = 'GlobalAveragePooling1D';
+  protected readonly kind = 'avg';
+  constructor(options: GlobalPoolingOptions = {}) {
+    super(1, options);
+  }
+}
+registerLayer(GlobalAveragePooling1D);
+
+export class GlobalAveragePooling2D extends GlobalPooling {
+  static override className = 'GlobalAveragePooling2D';
+  protected readonly kind = 'avg';
+  constructor(options: GlobalPoolingOptions = {}) {
+    super(2, options);
+  }
+}
+registerLayer(GlobalAveragePooling2D);
+
+export class GlobalMaxPooling1D extends GlobalPooling {
+  static override className = 'GlobalMaxPooling1D';
+  protected readonly kind = 'max';
+  constructor(options: GlobalPoolingOptions = {}) {
+    super(1, options);
+  }
+}
+registerLayer(GlobalMaxPooling1D);
+
+export class GlobalMaxPooling2D extends GlobalPooling {
+  static override className = 'GlobalMaxPooling2D';
+  protected readonly kind = 'max';
+  constructor(options: GlobalPoolingOptions = {}) {
+    super(2, options);
+  }
+}
+registerLayer(GlobalMaxPooling2D);
+
+/** Nearest-neighbour upsampling of [N, H, W, C] by integer factors (rows and columns repeated). */
+export class UpSampling2D extends Layer {
+  static override className = 'UpSampling2D';
+  readonly size: number[];
+  constructor(size: number | number[] = 2, options: LayerOptions & { interpolation?: 'nearest' } = {}) {
+    super(options);
+    this.size = tuple(size, 2, 'size', 'UpSampling2D')!;
+    if (options.interpolation && options.interpolation !== 'nearest') throw new Error(`UpSampling2D: only 'nearest' interpolation is supported, got '${options.interpolation}'`);
+  }
+  override call(x: Tensor): Tensor {
+    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got [${x.shape.join(', ')}]`);
+    const [n, h, w, c] = x.shape as Dim[];
+    const [sh, sw] = this.size;
+    if (typeof h !== 'number' || typeof w !== 'number') throw new Error('height and width must be known');
+    // [N,H,1,W,1,C] broadcast to [N,H,sh,W,sw,C]: each pixel repeated; the VJP sums the copies.
+    const expanded = broadcastTo(reshape(x, [n, h, 1, w, 1, c]), [n, h, sh, w, sw, c]);
+    return reshape(expanded, [n, h * sh, w * sw, c]);
+  }
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), size: this.size, interpolation: 'nearest' };
+  }
+  static override fromConfig(c: Record<string, any>): UpSampling2D {
+    return new UpSampling2D(c.size, c);
+  }
+}
+registerLayer(UpSampling2D);
+
+
+
