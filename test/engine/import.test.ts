@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest';
+import { type Tensor, compile, compileSync, tensor } from '../../src/index.js';
+import { UnsupportedOnnxError, importOnnx } from '../../src/engine/onnx/import.js';
+import { type AttributeProto, type ModelProto, type NodeProto, AttrType, encodeModel, tensorProtoFromHost } from '../../src/engine/onnx/proto.js';
+import { ONNX_ELEM_TYPE, type DType } from '../../src/engine/dtype.js';
+import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+
+// ---- small builders for hand-made ONNX models (independent of Lepton's lowering)
+
+const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttrType.INTS, ints: v });
+const int = (name: string, v: number): AttributeProto => ({ name, type: AttrType.INT, i: v });
+const str = (name: string, v: string): AttributeProto => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
+
+function node(op_type: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto {
+  return { op_type, input, output, attribute, name: `${op_type}_${output[0]}` };
+}
+
+function valueInfo(name: string, shape: number[], dtype: DType = 'float32') {
+  return { name, type: { tensor_type: { elem_type: ONNX_ELEM_TYPE[dtype], shape: { dim: shape.map((d) => ({ dim_value: d })) } } } };
+}
+
+function model(opts: {
+  nodes: NodeProto[];
+  inputs: ReturnType<typeof valueInfo>[];
+  outputs: ReturnType<typeof valueInfo>[];
+  initializers?: Record<string, Tensor>;
+  opset?: number;
+}): Uint8Array {
+  const proto: ModelProto = {
+    ir_version: 8,
+    opset_import: [{ domain: '', version: opts.opset ?? 13 }],
+    graph: {
+      name: 'test',
+      node: opts.nodes,
+      input: opts.inputs,
+      output: opts.outputs,
+      initializer: Object.entries(opts.initializers ?? {}).map(([name, t]) =>
+        tensorProtoFromHost({ dtype: t.dtype, shape: t.shape as number[], data: t.data }, name),
+      ),
+    },
+  };
+  return encodeModel(proto);
+}
+
+const f32 = (t: Tensor): Float32Array | Float64Array => t.data as Float32Array | Float64Array;
+
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(tol * (1 + Math.abs(want[i])));
+}
+
+// ---- plain-loop references
+
+function denseRef(x: ArrayLike<number>, n: number, k: number, w: ArrayLike<number>, m: number, b: ArrayLike<number>, wTransposed: boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
+    let s = b[j];
+    for (let p = 0; p < k; p++) s += x[i * k + p] * (wTransposed ? w[j * k + p] : w[p * m + j]);
+    out.push(s);
+  }
+  return out;
+}
+
+function softmaxRows(v: number[], rows: number, cols: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const row = v.slice(i * cols, (i + 1) * cols);
+    const mx = Math.max(...row);
+    const e = row.map((z) => Math.exp(z - mx));
+    const s = e.reduce((a, b) => a + b, 0);
+    out.push(...e.map((z) => z / s));
+  }
+  return out;
+}
+
+// An MLP: Gemm(transB) → Relu → MatMul → Add(bias) → Reshape(Constant shape) → Softmax.
+function mlpModel(dtype: DType) {
+  const w1 = randomTensor([5, 4], 21, dtype === 'float64' ? 'float64' : 'float32');
+  const b1 = randomTensor([5], 22, dtype === 'float64' ? 'float64' : 'float32');
+  const w2 = randomTensor([5, 3], 23, dtype === 'float64' ? 'float64' : 'float32');
+  const b2 = randomTensor([3], 24, dtype === 'float64' ? 'float64' : 'float32');
+  const shape = tensor([BigInt(-1), BigInt(3)], { dtype: 'int64' });
+  const bytes = model({
+    nodes: [
+      node('Gemm', ['x', 'w1', 'b1'], ['h'], [int('transB', 1)]),
+      node('Relu', ['h'], ['r']),
+      node('MatMul', ['r', 'w2'], ['m']),
+      node('Add', ['m', 'b2'], ['z']),
+      { ...node('Constant', [], ['shape']), attribute: [{ name: 'value', type: AttrType.TENSOR, t: tensorProtoFromHost({ dtype: 'int64', shape: [2], data: shape.data }) }] },
+      node('Reshape', ['z', 'shape'], ['z2']),
+      node('Softmax', ['z2'], ['y'], [int('axis', 1)]),
+    ],
+    inputs: [valueInfo('x', [2, 4], dtype)],
+    outputs: [valueInfo('y', [2, 3], dtype)],
+    initializers: { w1, b1, w2, b2 },
+  });
+  const reference = (x: Tensor): number[] => {
+    const h = denseRef(f32(x), 2, 4, f32(w1), 5, f32(b1), true).map((v) => Math.max(v, 0));
+    return softmaxRows(denseRef(h, 2, 5, f32(w2), 3, f32(b2), false), 2, 3);
+  };
+  return { bytes, reference };
+}
+
+describe('importOnnx', () => {
+  it('imports an MLP and runs it eagerly, with compileSync and with compile, matching plain loops', async () => {
+    const { bytes, reference } = mlpModel('float32');
+    const m = importOnnx(bytes);
+    expect(m.inputs).toEqual([{ name: 'x', dtype: 'float32', shape: [2, 4] }]);
+    expect(m.outputs).toEqual(['y']);
+    expect(m.opset).toBe(13);
+    const x = randomTensor([2, 4], 7, 'float32');
+    const want = reference(x);
+    expectClose(f32(m.fn(x)[0]), want, 1e-5);
+    expectClose(f32(compileSync(m.fn)(x)[0]), want, 1e-5);
+    expectClose(f32((await compile(m.fn)(x))[0]), want, 1e-5);
+  });
+
+  it('imported graphs are differentiable (gradient matches finite differences)', () => {
+    const { bytes } = mlpModel('float64');
+    const m = importOnnx(bytes);
+    checkGrad((x) => m.fn(x)[0], [randomTensor([2, 4], 8)]);
+  });
+
+  it('Conv (auto_pad SAME_UPPER, stride 2) + MaxPool match a plain-loop convolution', () => {
+    const w = randomTensor([2, 1, 3, 3], 31, 'float32');
+    const bytes = model({
+      nodes: [
+        node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), str('auto_pad', 'SAME_UPPER')]),
+        node('MaxPool', ['c'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [1, 1])]),
+      ],
+      inputs: [valueInfo('x', [1, 1, 6, 6])],
+      outputs: [valueInfo('y', [1, 2, 2, 2])],
+      initializers: { w },
+    });
+    const x = randomTensor([1, 1, 6, 6], 32, 'float32');
+    const [y] = importOnnx(bytes).fn(x);
+    expect(y.shape).toEqual([1, 2, 2, 2]);
+    // SAME_UPPER, stride 2, 6 → 3: total padding 1, all of it at the end.
+    const xd = f32(x);
+    const wd = f32(w);
+    const conv: number[] = [];
+    for (let o = 0; o < 2; o++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+      let s = 0;
+      for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+        const r = 2 * i + a;
+        const c = 2 * j + b;
+        if (r < 6 && c < 6) s += xd[r * 6 + c] * wd[o * 9 + a * 3 + b];
+      }
+      conv.push(s);
+    }
+    const pooled: number[] = [];
+    for (let o = 0; o < 2; o++) for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) {
+      const at = (r: number, c: number) => conv[o * 9 + r * 3 + c];
+      pooled.push(Math.max(at(i, j), at(i, j + 1), at(i + 1, j), at(i + 1, j + 1)));
+    }
+    expectClose(f32(y), pooled, 1e-5);
+  });
+
+  it('reads axes from attributes in old opsets and from constant inputs in new ones', () => {
+    const x = randomTensor([2, 3, 4], 41, 'float32');
+    const want: number[] = [];
+    const xd = f32(x);
+    for (let i = 0; i < 2; i++) for (let k = 0; k < 4; k++) {
+      let s = 0;
+      for (let j = 0; j < 3; j++) s += xd[i * 12 + j * 4 + k];
+      want.push(s);
+    }
+    const old = model({
+      opset: 11,
+      nodes: [node('ReduceSum', ['x'], ['s'], [ints('axes', [1]), int('keepdims', 0)]), node('Unsqueeze', ['s'], ['y'], [ints('axes', [0])])],
+      inputs: [valueInfo('x', [2, 3, 4])],
+      outputs: [valueInfo('y', [1, 2, 4])],
+    });
+    const axes = tensor([BigInt(1)], { dtype: 'int64' });
+    const zero = tensor([BigInt(0)], { dtype: 'int64' });
+    const newer = model({
+      opset: 13,
+      nodes: [node('ReduceSum', ['x', 'axes'], ['s'], [int('keepdims', 0)]), node('Unsqueeze', ['s', 'zero'], ['y'])],
+      inputs: [valueInfo('x', [2, 3, 4])],
+      outputs: [valueInfo('y', [1, 2, 4])],
+      initializers: { axes, zero },
+    });
+    for (const bytes of [old, newer]) {
+      const [y] = compileSync(importOnnx(bytes).fn)(x);
+      expect(y.shape).toEqual([1, 2, 4]);
+      expectClose(f32(y), want, 1e-5);
+    }
+  });
+
+  it('a shape that is a graph input must be given as a constant to trace, and works eagerly', () => {
+    const bytes = model({
+      nodes: [node('Reshape', ['x', 'shape'], ['y'])],
+      inputs: [valueInfo('x', [2, 3]), valueInfo('shape', [2], 'int64')],
+      outputs: [valueInfo('y', [3, 2])],
+    });
+    const x = randomTensor([2, 3], 51, 'float32');
+    const shape = tensor([BigInt(3), BigInt(2)], { dtype: 'int64' });
+    const eager = importOnnx(bytes).fn(x, shape)[0];
+    expect(eager.shape).toEqual([3, 2]);
+    expect(Array.from(f32(eager))).toEqual(Array.from(f32(x)));
+    expect(() => compileSync(importOnnx(bytes).fn)(x, shape)).toThrow(/Reshape.*must be a constant/s);
+    const baked = importOnnx(bytes, { constants: { shape } });
+    expect(baked.inputs.map((s) => s.name)).toEqual(['x']);
+    expect(compileSync(baked.fn)(x)[0].shape).toEqual([3, 2]);
+  });
+
+  it('an unknown op type gives an error naming it', () => {
+    const bytes = model({
+      nodes: [node('FrobnicateTensor', ['x'], ['y'])],
+      inputs: [valueInfo('x', [2])],
+      outputs: [valueInfo('y', [2])],
+    });
+    expect(() => importOnnx(bytes)).toThrow(UnsupportedOnnxError);
+    expect(() => importOnnx(bytes)).toThrow(/'FrobnicateTensor'.*not supported/);
+  });
+});
