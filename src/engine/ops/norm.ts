@@ -3,35 +3,18 @@
  * statistics, any broadcastable shapes) and layerNorm (ONNX LayerNormalization). The VJPs are
  * written with core ops so gradients of gradients work.
  */
-import { type DType, isFloat } from '../dtype.js';
-import { type OpDef, apply, apply1, checkDtypes, defineOp, opError } from '../op.js';
+import { isFloat } from '../dtype.js';
+import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { float } from '../onnx/lower.js';
-import { broadcastShapes, normalizeAxes, shapeStr } from '../shape.js';
+import { type Dim, normalizeAxes, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, div, mul, neg, reshape, sub, sum, sumToShape, transpose } from './core.js';
+import { mean } from './reduce.js';
 
 const FLOATS = ['float32', 'float64'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // moments
-
-/** Internal: the number of elements of x over `axes`, as a scalar of `dtype` (read at run time when symbolic). */
-export const elementCountOp: OpDef<{ axes: number[]; dtype: DType }> = defineOp<{ axes: number[]; dtype: DType }>({
-  name: 'elementCount',
-  infer: (_x, { dtype }) => [{ shape: [], dtype }],
-  lower: (ctx, [x], { axes, dtype }) => {
-    const dims = ctx.node1('Gather', [ctx.node1('Shape', [x.name]), ctx.ints(axes)], { axis: 0 });
-    const count = ctx.node1('ReduceProd', [dims], { keepdims: 0 });
-    return [ctx.node1('Cast', [count], { to: dtype === 'float64' ? 11 : 1 })];
-  },
-  vjp: () => [null],
-});
-
-function elementCount(x: Tensor, axes: readonly number[]): Tensor | number {
-  const dims = axes.map((a) => x.shape[a]);
-  if (dims.every((d): d is number => typeof d === 'number')) return dims.reduce((p, d) => p * d, 1);
-  return apply1(elementCountOp, [x], { axes: [...axes], dtype: x.dtype });
-}
 
 /**
  * Mean and population variance of x over `axes` (all by default). With keepDims the reduced axes
@@ -40,17 +23,23 @@ function elementCount(x: Tensor, axes: readonly number[]): Tensor | number {
 export function moments(x: Tensor, axes?: number | number[], keepDims = false): [Tensor, Tensor] {
   checkDtypes('moments', [x], FLOATS);
   const ax = normalizeAxes('moments', axes, x.rank);
-  const n = elementCount(x, ax);
-  const mean = div(sum(x, ax, true), n);
-  const centered = sub(x, mean);
-  const variance = div(sum(mul(centered, centered), ax, true), n);
-  if (keepDims) return [mean, variance];
+  const m = mean(x, ax, true);
+  const centered = sub(x, m);
+  const v = mean(mul(centered, centered), ax, true);
+  if (keepDims) return [m, v];
   const reduced = x.shape.filter((_, i) => !ax.includes(i));
-  return [reshape(mean, reduced), reshape(variance, reduced)];
+  return [reshape(m, reduced), reshape(v, reduced)];
 }
 
 // ---------------------------------------------------------------------------------------------
 // batchNorm
+
+/** Whether `from` broadcasts to exactly `to` (NumPy rules, right-aligned). */
+function broadcastsTo(from: readonly Dim[], to: readonly Dim[]): boolean {
+  if (from.length > to.length) return false;
+  const lead = to.length - from.length;
+  return from.every((d, i) => d === 1 || d === to[lead + i]);
+}
 
 interface BatchNormAttrs {
   [k: string]: unknown;
@@ -72,8 +61,7 @@ export const batchNormOp: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
     if (inputs.some((t) => t.dtype !== inputs[0].dtype)) throw opError('batchNorm', 'all inputs must have the same dtype', inputs);
     const [x, , variance] = inputs;
     for (const p of inputs.slice(1)) {
-      const b = broadcastShapes('batchNorm', x.shape, p.shape);
-      if (b.length !== x.shape.length || b.some((d, i) => d !== x.shape[i])) {
+      if (!broadcastsTo(p.shape, x.shape)) {
         throw opError('batchNorm', `statistics and parameters must broadcast to x's shape ${shapeStr(x.shape)} (e.g. [1, C, 1, 1] for NCHW), got ${shapeStr(p.shape)}`, inputs);
       }
     }
@@ -153,8 +141,7 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
     const normalized = x.shape.slice(a.axis);
     if (!normalized.every((d) => typeof d === 'number')) throw opError('layerNorm', 'the normalized axes must be concrete', inputs);
     for (const p of inputs.slice(1)) {
-      const b = broadcastShapes('layerNorm', normalized, p.shape);
-      if (b.length !== normalized.length || b.some((d, i) => d !== normalized[i])) {
+      if (!broadcastsTo(p.shape, normalized)) {
         throw opError('layerNorm', `weight and bias must broadcast to the normalized shape ${shapeStr(normalized)}`, inputs);
       }
     }
@@ -171,7 +158,19 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
     const size = normalized.reduce((p, d) => p * d, 1);
     const weight = a.hasWeight ? inputs[1].name : ctx.constant(new Array<number>(size).fill(1), x.dtype, normalized);
     const bias = a.hasBias ? [inputs[a.hasWeight ? 2 : 1].name] : [];
-    return ctx.node('LayerNormalization', [x.name, weight, ...bias], { axis: a.axis, epsilon: float(a.eps), stash_type: 1 }, 3);
+    if (x.dtype === 'float32') {
+      return ctx.node('LayerNormalization', [x.name, weight, ...bias], { axis: a.axis, epsilon: float(a.eps), stash_type: 1 }, 3);
+    }
+    // ORT's kernel returns float32 statistics even for float64 inputs (too coarse for the gradient
+    // checks float64 exists for), so float64 is lowered to primitives.
+    const axes = ctx.ints(Array.from({ length: x.shape.length - a.axis }, (_, i) => a.axis + i));
+    const mean = ctx.node1('ReduceMean', [x.name, axes], { keepdims: 1 });
+    const centered = ctx.node1('Sub', [x.name, mean]);
+    const variance = ctx.node1('ReduceMean', [ctx.node1('Mul', [centered, centered]), axes], { keepdims: 1 });
+    const invStd = ctx.node1('Reciprocal', [ctx.node1('Sqrt', [ctx.node1('Add', [variance, ctx.scalar(a.eps, x.dtype)])])]);
+    let y = ctx.node1('Mul', [ctx.node1('Mul', [centered, invStd]), weight]);
+    if (bias.length) y = ctx.node1('Add', [y, bias[0]]);
+    return [y, mean, invStd];
   },
   vjp: ([gy, gMean, gInvStd], inputs, [, mean, invStd], a) => {
     const [x] = inputs;
