@@ -1,0 +1,204 @@
+/**
+ * A model version loaded for serving: its folder's config and signature, one ONNX Runtime session
+ * per worker thread, and a batcher in front of them. Also turns requests (JSON tensors, images)
+ * into feeds and outputs into responses (with labels and top-k classes where the model has labels).
+ */
+import { readFile } from 'node:fs/promises';
+import type { HostTensor } from '../engine/onnx/proto.js';
+import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
+import type { SessionOptions } from '../engine/runtime/session.js';
+import { type ImagePreprocessing, type ModelConfig, type ModelSignature, readModelFolder } from '../registry/model-folder.js';
+import { Batcher, type Feeds, type Outputs } from './batcher.js';
+import { imagePreprocessing } from './image.js';
+import type { ServerMetrics } from './metrics.js';
+import { type ParseLimits, RequestError, parseTensor, toNested } from './tensors.js';
+
+export interface BatchingOptions {
+  maxBatchSize: number;
+  maxWaitMs: number;
+}
+
+export interface LoadModelOptions {
+  name?: string;
+  version?: number;
+  workers: OrtWorker[];
+  batching: BatchingOptions;
+  session?: SessionOptions;
+  metrics?: ServerMetrics;
+}
+
+export interface ClassScore {
+  label: string;
+  index: number;
+  probability: number;
+}
+
+export interface Prediction {
+  label: string;
+  index: number;
+  probability: number;
+  top: ClassScore[];
+}
+
+export class ServedModel {
+  private constructor(
+    readonly name: string,
+    readonly version: number,
+    readonly dir: string,
+    readonly config: ModelConfig,
+    readonly image: ImagePreprocessing | undefined,
+    private readonly sessions: RemoteSession[],
+    readonly batcher: Batcher,
+    readonly loadedAt: Date,
+  ) {}
+
+  static async load(dir: string, options: LoadModelOptions): Promise<ServedModel> {
+    const folder = await readModelFolder(dir);
+    const name = options.name ?? folder.config.name;
+    const version = options.version ?? 1;
+    const bytes = new Uint8Array(await readFile(folder.onnxPath));
+    const sessions = await Promise.all(options.workers.map((w) => w.load(bytes, options.session ?? {}, `model '${name}' v${version}`)));
+    const sig = folder.config.signature;
+    const batchable = sig.inputs.every((t) => t.shape.length > 0 && t.shape[0] === null) && sig.outputs.every((t) => t.shape.length > 0 && t.shape[0] === null);
+    const labels = { model: name, version: String(version) };
+    const metrics = options.metrics;
+    const outputNames = sessions[0].outputNames;
+    const batcher = new Batcher(
+      async (feeds, slot) => {
+        const t0 = performance.now();
+        try {
+          return await sessions[slot].run(feeds, outputNames);
+        } finally {
+          metrics?.inferenceSeconds.observe(labels, (performance.now() - t0) / 1000);
+        }
+      },
+      { ...options.batching, slots: sessions.length, onBatch: (rows) => metrics?.batchSize.observe(labels, rows) },
+      batchable,
+    );
+    const image = sig.inputs.length === 1 ? imagePreprocessing(folder.config.preprocessing, sig.inputs[0]) : undefined;
+    return new ServedModel(name, version, folder.dir, folder.config, image, sessions, batcher, new Date());
+  }
+
+  get signature(): ModelSignature {
+    return this.config.signature;
+  }
+
+  get labels(): string[] | undefined {
+    return Array.isArray(this.config.labels) ? this.config.labels : undefined;
+  }
+
+  /** Feeds from a JSON body's `inputs`: a nested array (single-input models) or {name: nested}. */
+  feedsFromJson(inputs: unknown, limits: ParseLimits): { feeds: Feeds; rows: number } {
+    const sigs = this.signature.inputs;
+    if (inputs === undefined) throw new RequestError(400, `body: missing "inputs" (expected ${sigs.map((s) => `'${s.name}'`).join(', ')})`);
+    let byName: Record<string, unknown>;
+    if (Array.isArray(inputs) || typeof inputs !== 'object' || inputs === null) {
+      if (sigs.length !== 1) throw new RequestError(400, `inputs: this model has ${sigs.length} inputs (${sigs.map((s) => s.name).join(', ')}); send {"inputs": {"<name>": ...}}`);
+      byName = { [sigs[0].name]: inputs };
+    } else {
+      byName = inputs as Record<string, unknown>;
+      const unknown = Object.keys(byName).filter((k) => !sigs.some((s) => s.name === k));
+      if (unknown.length) throw new RequestError(400, `inputs: unknown input ${unknown.map((k) => `'${k}'`).join(', ')} (the model's inputs: ${sigs.map((s) => s.name).join(', ')})`);
+    }
+    const feeds: Feeds = {};
+    for (const s of sigs) {
+      if (!(s.name in byName)) throw new RequestError(400, `inputs.${s.name}: missing (expected shape [${s.shape.map((d) => d ?? 'batch').join(', ')}] ${s.dtype})`);
+      feeds[s.name] = parseTensor(byName[s.name], s, limits);
+    }
+    return { feeds, rows: this.checkRows(feeds) };
+  }
+
+  checkRows(feeds: Feeds): number {
+    const rows = Object.values(feeds).map((t) => (t.shape.length ? t.shape[0] : 1));
+    if (rows.some((r) => r !== rows[0])) {
+      throw new RequestError(400, `inputs: all inputs must have the same batch size, received ${Object.entries(feeds).map(([n, t]) => `${n}: ${t.shape[0]}`).join(', ')}`);
+    }
+    return rows[0] ?? 1;
+  }
+
+  predict(feeds: Feeds, rows: number): Promise<Outputs> {
+    return this.batcher.submit(feeds, rows);
+  }
+
+  /** The response body: outputs (as the request's structure) + predictions with labels. */
+  respond(outputs: Outputs, topK: number): Record<string, unknown> {
+    const names = this.signature.outputs.map((o) => o.name).filter((n) => n in outputs);
+    const body: Record<string, unknown> = {
+      model: this.name,
+      version: this.version,
+      outputs: names.length === 1 ? toNested(outputs[names[0]]) : Object.fromEntries(names.map((n) => [n, toNested(outputs[n])])),
+    };
+    const labels = this.labels;
+    if (labels) {
+      const scores = names.map((n) => outputs[n]).find((t) => t.shape.length === 2 && t.shape[1] === labels.length);
+      if (scores) {
+        const probs = probabilities(scores);
+        body.probabilities = toNested(probs);
+        body.predictions = predictions(probs, labels, topK);
+      }
+    }
+    return body;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      name: this.name,
+      version: this.version,
+      signature: this.signature,
+      labels: this.labels ?? null,
+      preprocessing: this.config.preprocessing ?? null,
+      accepts: this.image ? ['application/json', 'multipart/form-data', 'image/*'] : ['application/json'],
+      loadedAt: this.loadedAt.toISOString(),
+    };
+  }
+
+  /** Waits for queued and running requests, then frees the sessions. */
+  async unload(): Promise<void> {
+    await this.batcher.drain();
+    await Promise.allSettled(this.sessions.map((s) => s.release()));
+  }
+}
+
+/**
+ * Class probabilities from a [rows, classes] output: used as they are when every row is already a
+ * distribution (non-negative, sums to 1), otherwise treated as logits and passed through softmax.
+ */
+export function probabilities(t: HostTensor): HostTensor {
+  const [rows, k] = t.shape;
+  const src = t.data as Float32Array;
+  const out = new Float32Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    let nonNegative = true;
+    let max = -Infinity;
+    for (let j = 0; j < k; j++) {
+      const v = Number(src[r * k + j]);
+      sum += v;
+      if (v < 0) nonNegative = false;
+      if (v > max) max = v;
+    }
+    if (nonNegative && Math.abs(sum - 1) < 1e-3) {
+      for (let j = 0; j < k; j++) out[r * k + j] = Number(src[r * k + j]);
+      continue;
+    }
+    let z = 0;
+    for (let j = 0; j < k; j++) z += Math.exp(Number(src[r * k + j]) - max);
+    for (let j = 0; j < k; j++) out[r * k + j] = Math.exp(Number(src[r * k + j]) - max) / z;
+  }
+  return { dtype: 'float32', shape: [rows, k], data: out };
+}
+
+function predictions(probs: HostTensor, labels: string[], topK: number): Prediction[] {
+  const [rows, k] = probs.shape;
+  const out: Prediction[] = [];
+  for (let r = 0; r < rows; r++) {
+    const scores: ClassScore[] = [];
+    for (let j = 0; j < k; j++) {
+      const p = probs.data[r * k + j] as number;
+      scores.push({ label: labels[j], index: j, probability: Number.isFinite(p) ? p : 0 });
+    }
+    scores.sort((a, b) => b.probability - a.probability);
+    out.push({ ...scores[0], top: scores.slice(0, Math.max(1, Math.min(topK, k))) });
+  }
+  return out;
+}

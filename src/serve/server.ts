@@ -1,0 +1,314 @@
+/**
+ * The HTTP model server (Fastify): predictions with dynamic batching on worker threads, model
+ * listing, health/readiness, Prometheus metrics, OpenAPI + docs, bearer auth, size limits,
+ * content-type checks, signature validation, rate limiting, graceful shutdown and hot loading.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { OrtWorker } from '../engine/runtime/pool.js';
+import type { SessionOptions } from '../engine/runtime/session.js';
+import type { Registry } from '../registry/registry.js';
+import type { Feeds } from './batcher.js';
+import { decodeBase64Image, imagesToTensor } from './image.js';
+import { ServerMetrics } from './metrics.js';
+import type { ServedModel } from './model.js';
+import { ModelStore } from './store.js';
+import { RequestError } from './tensors.js';
+
+export interface ModelSource {
+  /** A model folder (model.onnx + config.json). */
+  dir: string;
+  /** Served name (default: config.json's name, else the folder name). */
+  name?: string;
+  version?: number;
+}
+
+export interface ServerOptions {
+  models?: ModelSource[];
+  /** Serve registered models by name too (loaded on first request). */
+  registry?: Registry;
+  /** Bearer token; when set, /v1/* and /metrics require `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Largest request body in bytes (default 8 MiB). */
+  bodyLimit?: number;
+  /** Largest batch (rows) one request may carry (default 256). */
+  maxRequestRows?: number;
+  /** Dynamic batching: rows per batch (default 32; 1 disables batching) and wait (default 2 ms). */
+  maxBatchSize?: number;
+  maxWaitMs?: number;
+  /** Worker threads running inference (default 1). */
+  workers?: number;
+  session?: SessionOptions;
+  /** Requests per client per window (off by default). */
+  rateLimit?: { max: number; timeWindowMs?: number };
+  logger?: boolean;
+  /** Extra routes (the studio) registered on the same app. */
+  plugins?: ((app: FastifyInstance, ctx: ServerContext) => Promise<void> | void)[];
+}
+
+export interface ServerContext {
+  store: ModelStore;
+  metrics: ServerMetrics;
+  options: ServerOptions;
+  /** Loads a model folder as a new version of `name` without dropping requests. */
+  load(dir: string, name?: string, version?: number): Promise<ServedModel>;
+  ready(): boolean;
+}
+
+export interface ModelServer extends ServerContext {
+  app: FastifyInstance;
+  listen(port?: number, host?: string): Promise<string>;
+  /** Stops accepting connections, finishes in-flight requests, frees workers. */
+  close(): Promise<void>;
+}
+
+const predictSchemaBody = {
+  description:
+    'JSON: {"inputs": <nested array, axis 0 = batch>} for single-input models or {"inputs": {"<input name>": <nested array>}}; image models also accept {"image": "<base64 or data URL>"} / {"images": [...]}, multipart/form-data file fields, or a raw image/* body.',
+  type: 'object',
+  properties: {
+    inputs: { description: 'Nested array or object of nested arrays by input name.' },
+    image: { type: 'string', description: 'Base64 image (image models).' },
+    images: { type: 'array', items: { type: 'string' } },
+    top_k: { type: 'integer', minimum: 1 },
+  },
+};
+
+export async function createModelServer(options: ServerOptions = {}): Promise<ModelServer> {
+  const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024;
+  const maxRows = options.maxRequestRows ?? 256;
+  const limits = { maxRows, maxElements: Math.floor(bodyLimit / 2) };
+  const metrics = new ServerMetrics();
+  const workers = Array.from({ length: Math.max(1, options.workers ?? 1) }, () => new OrtWorker());
+  const store = new ModelStore(
+    {
+      workers,
+      batching: { maxBatchSize: Math.max(1, options.maxBatchSize ?? 32), maxWaitMs: Math.max(0, options.maxWaitMs ?? 2) },
+      session: options.session,
+      metrics,
+    },
+    options.registry,
+    () => trackGauges(),
+  );
+  let closing = false;
+  let initialLoaded = false;
+
+  function trackGauges(): void {
+    metrics.modelsLoaded.track({}, () => store.list().length);
+    for (const m of store.list()) metrics.queueLength.track({ model: m.name, version: String(m.version) }, () => m.batcher.queueLength);
+  }
+  trackGauges();
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit,
+    // Idle keep-alive sockets close at shutdown; requests already running finish first.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: true } },
+  });
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  await app.register(multipart, { limits: { fileSize: bodyLimit, files: maxRows, fields: 16, parts: maxRows + 16 } });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Lepton model server', version: '1', description: 'Predictions from Lepton models (ONNX Runtime, dynamic batching).' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(options.token ? { security: [{ bearer: [] }] } : {}),
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  if (options.rateLimit) {
+    await app.register(rateLimit, {
+      max: options.rateLimit.max,
+      timeWindow: options.rateLimit.timeWindowMs ?? 60_000,
+      allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
+    });
+  }
+
+  const tokenDigest = options.token ? createHash('sha256').update(options.token).digest() : undefined;
+  const protectedPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics');
+  app.addHook('onRequest', async (req, reply) => {
+    if (!tokenDigest || !protectedPath(req.url)) return;
+    const header = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(header);
+    // Hash both sides so the comparison is constant-time whatever the lengths.
+    const given = createHash('sha256').update(m ? m[1].trim() : '').digest();
+    if (!m || !timingSafeEqual(given, tokenDigest)) {
+      reply.header('www-authenticate', 'Bearer realm="lepton"');
+      return reply.code(401).send({ error: 'missing or invalid bearer token', statusCode: 401 });
+    }
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = error instanceof RequestError ? error.statusCode : error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    if (status >= 500) req.log.error(error);
+    const message = status >= 500 && !(error instanceof RequestError) ? `internal error: ${error.message}` : error.message;
+    return reply.code(status).send({ error: message, statusCode: status, ...(error.code ? { code: error.code } : {}) });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}`, statusCode: 404 }));
+
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { summary: 'Readiness: models loaded and not shutting down', tags: ['health'] } }, async (_req, reply) => {
+    const ready = initialLoaded && !closing;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : closing ? 'shutting down' : 'loading', models: store.list().map((m) => `${m.name}@${m.version}`) });
+  });
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_req, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/v1/models', { schema: { summary: 'Models with their signatures', tags: ['models'] } }, async () => {
+    const loaded = store.list();
+    const registered = options.registry?.listModels() ?? [];
+    const byName = new Map<string, Record<string, unknown>>();
+    for (const r of registered) {
+      byName.set(r.name, { name: r.name, version: r.version, signature: r.signature, labels: r.labels, loaded: false, versions: registered.filter((x) => x.name === r.name).map((x) => x.version) });
+    }
+    for (const name of store.names()) {
+      const latest = store.latest(name)!;
+      const prev = byName.get(name);
+      if (prev && (prev.version as number) > latest.version) continue;
+      byName.set(name, {
+        ...latest.describe(),
+        loaded: true,
+        versions: [...new Set([...((prev?.versions as number[]) ?? []), ...loaded.filter((m) => m.name === name).map((m) => m.version)])].sort((a, b) => a - b),
+      });
+    }
+    return { models: [...byName.values()] };
+  });
+
+  app.get<{ Params: { name: string } }>('/v1/models/:name', { schema: { summary: 'One model (latest version)', tags: ['models'] } }, async (req) =>
+    (await store.resolve(req.params.name)).describe(),
+  );
+
+  const predictRoute = {
+    schema: {
+      summary: 'Predict',
+      tags: ['predict'],
+      consumes: ['application/json', 'multipart/form-data', 'image/png', 'image/jpeg', 'application/octet-stream'],
+      querystring: { type: 'object', properties: { top_k: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      body: predictSchemaBody,
+    },
+    // The body schema documents the request; validation against the model's signature happens in the handler.
+    validatorCompiler: ({ httpPart }: { httpPart?: string }) => (httpPart === 'body' ? () => true : undefined) as never,
+  };
+  const handlePredict = async (req: FastifyRequest<{ Params: { name: string; version?: string }; Querystring: { top_k?: number } }>, reply: FastifyReply) => {
+    const t0 = performance.now();
+    let model: ServedModel | undefined;
+    try {
+      const v = req.params.version;
+      if (v !== undefined && !/^\d{1,9}$/.test(v)) throw new RequestError(400, `version: expected a positive integer, received '${v}'`);
+      model = await store.resolve(req.params.name, v === undefined ? undefined : Number(v));
+      const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
+      const outputs = await model.predict(feeds, rows);
+      const body = model.respond(outputs, Number(req.query.top_k ?? topK ?? 5));
+      metrics.requests.inc({ model: model.name, code: '200' });
+      return reply.send(body);
+    } catch (e) {
+      const status = e instanceof RequestError ? e.statusCode : ((e as { statusCode?: number }).statusCode ?? 500);
+      metrics.requests.inc({ model: model?.name ?? req.params.name, code: String(status) });
+      throw e;
+    } finally {
+      if (model) metrics.latency.observe({ model: model.name }, (performance.now() - t0) / 1000);
+    }
+  };
+  app.post('/v1/models/:name/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with the latest version' } }, handlePredict as never);
+  app.post('/v1/models/:name/versions/:version/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with one version' } }, handlePredict as never);
+
+  const ctx: ServerContext = {
+    store,
+    metrics,
+    options,
+    load: (dir, name, version) => store.load(dir, name, version),
+    ready: () => initialLoaded && !closing,
+  };
+  for (const plugin of options.plugins ?? []) await plugin(app, ctx);
+
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // Requests that were running when shutdown began: answer them, then close their keep-alive sockets.
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async () => {
+    if (closing) app.server.closeIdleConnections();
+  });
+  app.addHook('onClose', async () => {
+    await store.unloadAll();
+    await Promise.all(workers.map((w) => w.terminate()));
+  });
+
+  try {
+    for (const m of options.models ?? []) await store.load(m.dir, m.name, m.version);
+  } catch (e) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw e;
+  }
+  initialLoaded = true;
+
+  return {
+    ...ctx,
+    app,
+    async listen(port = 8080, host = '127.0.0.1') {
+      return app.listen({ port, host });
+    },
+    async close() {
+      await app.close();
+    },
+  };
+}
+
+const JSON_TYPES = /^application\/(.+\+)?json$/;
+
+/** Reads a predict request in any accepted form into feeds. */
+async function readPredictRequest(
+  req: FastifyRequest,
+  model: ServedModel,
+  limits: { maxRows: number; maxElements: number },
+): Promise<{ feeds: Feeds; rows: number; topK?: number }> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const imageInput = model.signature.inputs[0]?.name;
+  if (req.isMultipart()) {
+    if (!model.image) throw new RequestError(415, `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`);
+    const images: { bytes: Buffer; field: string }[] = [];
+    let topK: number | undefined;
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        const bytes = await part.toBuffer();
+        images.push({ bytes, field: `${part.fieldname}[${images.length}]` });
+      } else if (part.fieldname === 'top_k') {
+        topK = Number(part.value);
+      }
+    }
+    if (images.length === 0) throw new RequestError(400, 'multipart body: no image file field (send the image as a file part, e.g. -F image=@digit.png)');
+    if (images.length > limits.maxRows) throw new RequestError(413, `multipart body: ${images.length} images exceed the limit of ${limits.maxRows}`);
+    return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
+  }
+  if (type.startsWith('image/') || type === 'application/octet-stream') {
+    if (!model.image) throw new RequestError(415, `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`);
+    return { feeds: { [imageInput]: await imagesToTensor([{ bytes: req.body as Buffer, field: 'body' }], model.image) }, rows: 1 };
+  }
+  if (!JSON_TYPES.test(type)) {
+    throw new RequestError(415, `unsupported content type '${type || '(none)'}': send application/json${model.image ? ', multipart/form-data or image/*' : ''}`);
+  }
+  const body = req.body;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'body: expected a JSON object such as {"inputs": [[...]]}');
+  const b = body as Record<string, unknown>;
+  const topK = b.top_k === undefined ? undefined : Number(b.top_k);
+  if (topK !== undefined && (!Number.isInteger(topK) || topK < 1)) throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(b.top_k)}`);
+  if (model.image && (b.image !== undefined || b.images !== undefined)) {
+    const list = b.images !== undefined ? b.images : [b.image];
+    if (!Array.isArray(list) || list.length === 0) throw new RequestError(400, 'images: expected a non-empty array of base64 strings');
+    if (list.length > limits.maxRows) throw new RequestError(413, `images: ${list.length} images exceed the limit of ${limits.maxRows}`);
+    const images = list.map((v, i) => ({ bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'), field: b.images !== undefined ? `images[${i}]` : 'image' }));
+    return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
+  }
+  return { ...model.feedsFromJson(b.inputs, limits), topK };
+}
