@@ -1,0 +1,62 @@
+/** Shared benchmark helpers: timing with warm-up and medians, and table printing. */
+
+export interface BenchOptions {
+  /** Fewer repetitions (smoke runs, CI). */
+  quick: boolean;
+  /** ORT intra-op threads for sessions that measure throughput. */
+  threads: number;
+  /** Any other `--key value` options, for benches that need them. */
+  extra: Record<string, string>;
+}
+
+/** What a bench module returns: flat machine-readable results (written by --json). */
+export type BenchResults = Record<string, number | string | boolean | null>;
+
+export interface BenchModule {
+  description: string;
+  run(options: BenchOptions): Promise<BenchResults>;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Times several variants in interleaved rounds (each round runs every variant once), so that
+ * noise from other processes spreads over all variants instead of biasing one. Returns the median
+ * milliseconds per variant.
+ */
+export async function timeInterleaved(
+  variants: Record<string, () => unknown | Promise<unknown>>,
+  { warmup, runs }: { warmup: number; runs: number },
+): Promise<Record<string, number>> {
+  const names = Object.keys(variants);
+  for (let i = 0; i < warmup; i++) for (const n of names) await variants[n]();
+  const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < runs; r++) {
+    for (const n of names) {
+      const t0 = performance.now();
+      await variants[n]();
+      times[n].push(performance.now() - t0);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(times[n])]));
+}
+
+/** Prints rows as an aligned text table (first row = header). */
+export function printTable(rows: readonly (readonly (string | number)[])[]): void {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  cells.forEach((r, k) => {
+    console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+    if (k === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  });
+}
+
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+}
