@@ -8,7 +8,7 @@
  * computes with — which keeps float64 gradient checks exact.
  */
 import { float } from '../onnx/lower.js';
-import { type TensorType, apply1, defineOp, opError } from '../op.js';
+import { type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub, sum } from './core.js';
 import { axisFor } from './reduce.js';
@@ -113,8 +113,28 @@ export const hardSigmoidOp = defineUnaryOp<{ alpha: number; beta: number }>({
 export const hardSigmoid = (x: Tensor, { alpha = 1 / 6, beta = 0.5 }: HardSigmoidOptions = {}): Tensor =>
   apply1(hardSigmoidOp, [x], { alpha, beta });
 
+export const siluOp = defineOp({
+  name: 'silu',
+  infer: (inputs) => {
+    checkDtypes('silu', inputs, FLOAT_DTYPES);
+    return [inputs[0]];
+  },
+  // float32: Mul(x, Sigmoid(x)), which ORT fuses into its QuickGelu kernel. ORT 1.30 applies that
+  // fusion to float64 too although QuickGelu has only a float kernel (the session then fails to
+  // load), so float64 uses x / (1 + exp(-x)), which the fusion does not match.
+  lower: (ctx, [x]) => {
+    if (x.dtype === 'float32') return [ctx.node1('Mul', [x.name, ctx.node1('Sigmoid', [x.name])])];
+    const denominator = ctx.node1('Add', [ctx.node1('Exp', [ctx.node1('Neg', [x.name])]), ctx.scalar(1, x.dtype)]);
+    return [ctx.node1('Div', [x.name, denominator])];
+  },
+  // d/dx x s(x) = s (1 + x (1 - s))
+  vjp: ([g], [x]) => {
+    const s = sigmoid(x);
+    return [mul(g!, mul(s, add(mul(x, sub(1, s)), 1)))];
+  },
+});
 /** x * sigmoid(x) (also called swish). */
-export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
+export const silu = (x: Tensor): Tensor => apply1(siluOp, [x]);
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /**
