@@ -64,11 +64,12 @@ describe('activation forward values', () => {
     }
   });
 
-  it('softplus and sigmoid stay finite for large |x|', () => {
+  it('softplus and sigmoid stay finite for large |x| (float32 and float64)', () => {
     const big = tensor([-100, 100]);
     expect(values(softplus(big))[1]).toBeCloseTo(100, 4);
     expect(values(softplus(big))[0]).toBeLessThan(1e-30);
     expect(values(sigmoid(big))).toEqual([0, 1]);
+    expect(values(softplus(tensor(new Float64Array([-1000, 1000]))))).toEqual([0, 1000]);
   });
 
   it('exact gelu (float32) matches x * Phi(x) with an independent erf', () => {

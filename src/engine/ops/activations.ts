@@ -75,10 +75,20 @@ export const tanhOp = defineUnaryOp({
 });
 export const tanh = (x: Tensor): Tensor => apply1(tanhOp, [x]);
 
-export const softplusOp = defineUnaryOp({
+export const softplusOp = defineOp({
   name: 'softplus',
-  onnx: 'Softplus',
-  dtypes: FLOAT_DTYPES,
+  infer: (inputs) => {
+    checkDtypes('softplus', inputs, FLOAT_DTYPES);
+    return [inputs[0]];
+  },
+  // float32: ORT's (stable) Softplus kernel. float64 has no kernel; ORT would expand ONNX's function
+  // body log(exp(x) + 1), which overflows for x > 709, so float64 uses relu(x) + log(1 + exp(-|x|)).
+  lower: (ctx, [x]) => {
+    if (x.dtype === 'float32') return [ctx.node1('Softplus', [x.name])];
+    const tail = ctx.node1('Exp', [ctx.node1('Neg', [ctx.node1('Abs', [x.name])])]);
+    const log1p = ctx.node1('Log', [ctx.node1('Add', [tail, ctx.scalar(1, x.dtype)])]);
+    return [ctx.node1('Add', [ctx.node1('Relu', [x.name]), log1p])];
+  },
   vjp: ([g], [x]) => [mul(g!, sigmoid(x))],
 });
 /** log(1 + exp(x)). */
