@@ -190,7 +190,7 @@ export class Layer extends Module {
    * symbolic Keras tensors, records a node of the functional graph and returns symbolic outputs.
    */
   override apply(inputs: any, options: CallOptions = {}): any {
-    const flat: unknown[] = Array.isArray(inputs) ? inputs : [inputs];
+    const flat: unknown[] = Array.isArray(inputs) ? inputs : isPlainObject(inputs) ? Object.values(inputs) : [inputs];
     if (flat.some((t) => t instanceof KerasTensor)) {
       if (!flat.every((t) => t instanceof KerasTensor)) {
         throw new Error(`${this.describe()}: cannot mix symbolic Keras tensors (from input()) and real tensors in one call`);
@@ -200,7 +200,7 @@ export class Layer extends Module {
     for (const t of flat) {
       if (!(t instanceof Tensor)) throw new Error(`${this.describe()}: expected Tensor inputs, got ${describeValue(t)}`);
     }
-    this.maybeBuild(shapeOfInputs(inputs as Tensor | Tensor[]));
+    this.maybeBuild(shapeOfInputs(inputs as Tensor | Tensor[] | Record<string, Tensor>));
     const training = options.training ?? trainingStack[trainingStack.length - 1] ?? this.training;
     return this.withLayerErrors(() => withTraining(training, () => this.call(inputs, { ...options, training })));
   }
@@ -326,8 +326,14 @@ export class Layer extends Module {
   }
 }
 
-function shapeOfInputs(inputs: Tensor | Tensor[]): any {
-  return Array.isArray(inputs) ? inputs.map((t) => [...t.shape]) : [...inputs.shape];
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function shapeOfInputs(inputs: Tensor | Tensor[] | Record<string, Tensor>): any {
+  if (Array.isArray(inputs)) return inputs.map((t) => [...t.shape]);
+  if (inputs instanceof Tensor) return [...inputs.shape];
+  return Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, [...t.shape]]));
 }
 
 function describeValue(v: unknown): string {

@@ -182,7 +182,7 @@ describe('initializers', () => {
     setSeed(42);
     const b = new Dense(4);
     b.build([null, 3]);
-    expect(Array.from(a.kernel.data)).toEqual(Array.from(b.kernel.data));
+    expect(Array.from(a.kernel.data as Float32Array)).toEqual(Array.from(b.kernel.data as Float32Array));
     expect(initializers.getInitializer('he_normal').className).toBe('HeNormal');
     expect(initializers.getInitializer({ className: 'Constant', config: { value: 3 } }).init([2]).toArray()).toEqual([3, 3]);
     expect(() => initializers.getInitializer('nope')).toThrow(/unknown initializer 'nope'/);
