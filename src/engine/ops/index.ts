@@ -6,3 +6,6 @@ export * from './loss.js';
 export * from './conv.js';
 export * from './pool.js';
 export * from './norm.js';
+export * from './shape.js';
+export * from './indexing.js';
+export * from './nn.js';
