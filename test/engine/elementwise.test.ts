@@ -101,6 +101,8 @@ describe('element-wise forward values', () => {
     expect(f64(clip(x, -1, 1))).toEqual(xs.map((v) => Math.min(1, Math.max(-1, v))));
     expect(f64(clip(x, undefined, 0.5))).toEqual(xs.map((v) => Math.min(0.5, v)));
     expect(f64(clip(x, 0))).toEqual(xs.map((v) => Math.max(0, v)));
+    expect(f64(clip(x, -Infinity, 1))).toEqual(xs.map((v) => Math.min(1, v)));
+    expect(clip(tensor([-5, 0, 5], { dtype: 'int32' }), -Infinity, 2).toArray()).toEqual([-5, 0, 2]);
     const lo = tensor(new Float64Array([-2, 0]), { shape: [2, 1] });
     const out = clip(x, lo, 0.75);
     expect(out.shape).toEqual([2, 7]);

@@ -216,7 +216,14 @@ export const clipOp = defineOp<{ min?: number; max?: number }>({
  * where x is outside them.
  */
 export function clip(x: Tensor, min?: TensorOrNumber, max?: TensorOrNumber): Tensor {
-  if (!(min instanceof Tensor) && !(max instanceof Tensor)) return apply1(clipOp, [x], { min, max });
+  if (!(min instanceof Tensor) && !(max instanceof Tensor)) {
+    // Infinite bounds are no bounds (an int tensor cannot hold them; JSON-keyed caches cannot tell ±Infinity apart).
+    const finite = (v: number | undefined) => (v === -Infinity || v === Infinity ? undefined : v);
+    if (min === Infinity || max === -Infinity || Number.isNaN(min) || Number.isNaN(max)) {
+      throw opError('clip', `bounds must be numbers with min <= max, got min ${min} and max ${max}`, [x]);
+    }
+    return apply1(clipOp, [x], { min: finite(min), max: finite(max) });
+  }
   let out = x;
   if (min !== undefined) out = where(less(out, min), min, out);
   if (max !== undefined) out = where(greater(out, max), max, out);
