@@ -25,7 +25,7 @@ describe('Dataset sources', () => {
     expect(elements).toHaveLength(5);
     elements.forEach(([xi, yi], i) => {
       expect(xi.shape).toEqual([2]);
-      expect(Array.from(xi.data)).toEqual([i, i + 0.5]);
+      expect(Array.from(xi.data as ArrayLike<number>)).toEqual([i, i + 0.5]);
       expect(yi.shape).toEqual([]);
       expect(yi.dtype).toBe('int32');
       expect(yi.item()).toBe(i);
@@ -37,7 +37,7 @@ describe('Dataset sources', () => {
   it('fromTensorSlices keeps the structure of objects and rejects unequal first dimensions', async () => {
     const ds = Dataset.fromTensorSlices({ a: tensor([[1, 2], [3, 4], [5, 6]]), b: { c: tensor([7, 8, 9]) } });
     const third = (await ds.toArray())[2];
-    expect(Array.from(third.a.data)).toEqual([5, 6]);
+    expect(Array.from(third.a.data as ArrayLike<number>)).toEqual([5, 6]);
     expect(third.b.c.item()).toBe(9);
     expect(() => Dataset.fromTensorSlices([tensor([1, 2]), tensor([1, 2, 3])])).toThrow(/same first dimension.*\[2\].*\[3\]/);
   });
@@ -72,10 +72,10 @@ describe('Dataset.batch', () => {
     const batches = await Dataset.fromTensors(x, y).batch(4).toArray();
     expect(Dataset.fromTensors(x, y).batch(4).cardinality).toBe(3);
     expect(batches.map(([bx]) => bx.shape)).toEqual([[4, 2], [4, 2], [2, 2]]);
-    expect(batches.map(([, by]) => Array.from(by.data))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches.map(([, by]) => Array.from(by.data as ArrayLike<number>))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
     expect(batches[2][1].dtype).toBe('int32');
     // stacked values are the rows in order
-    expect(Array.from(batches[1][0].data)).toEqual([4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5]);
+    expect(Array.from(batches[1][0].data as ArrayLike<number>)).toEqual([4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5]);
     const dropped = Dataset.fromTensors(x, y).batch(4, { dropRemainder: true });
     expect(dropped.cardinality).toBe(2);
     expect((await dropped.toArray()).map(([bx]) => bx.shape[0])).toEqual([4, 4]);
@@ -88,9 +88,9 @@ describe('Dataset.batch', () => {
     ]);
     const [b] = await ds.batch(2).toArray();
     expect(b.image.shape).toEqual([2, 1, 2]);
-    expect(Array.from(b.image.data)).toEqual([1, 2, 5, 6]);
+    expect(Array.from(b.image.data as ArrayLike<number>)).toEqual([1, 2, 5, 6]);
     expect(b.label.dtype).toBe('float32');
-    expect(Array.from(b.label.data)).toEqual([3, 4]);
+    expect(Array.from(b.label.data as ArrayLike<number>)).toEqual([3, 4]);
     expect(b.id).toEqual(['a', 'b']);
     const ragged = Dataset.fromArray([tensor([1, 2]), tensor([1, 2, 3])]).batch(2);
     await expect(ragged.toArray()).rejects.toThrow(/element 1 of the batch is Tensor \[3\] float32 but element 0 is Tensor \[2\] float32/);
@@ -290,7 +290,7 @@ describe('take, skip, repeat, filter', () => {
     for await (const [bx, by] of pipeline) {
       expect(bx.shape[1]).toBe(2);
       // every row still pairs with its own label
-      for (let i = 0; i < by.shape[0]; i++) {
+      for (let i = 0; i < by.size; i++) {
         expect(bx.data[2 * i]).toBe(Number(by.data[i]));
       }
       got.push(...Array.from(by.data as Int32Array));

@@ -44,7 +44,7 @@ describe('IDX parsing', () => {
         expect(a.type).toBe(type);
         expect(a.shape).toEqual([2, 3]);
         const expected = type === 'float32' ? values.map(Math.fround) : values;
-        expect(Array.from(a.data)).toEqual(expected);
+        expect(Array.from(a.data as ArrayLike<number>)).toEqual(expected);
       }
     }
   });
@@ -56,7 +56,7 @@ describe('IDX parsing', () => {
     writeFileSync(path, gzipSync(writeIdx('uint8', [4, 3, 2], values)));
     const a = await readIdx(path);
     expect(a.shape).toEqual([4, 3, 2]);
-    expect(Array.from(a.data)).toEqual(values);
+    expect(Array.from(a.data as ArrayLike<number>)).toEqual(values);
     expect(() => parseIdx(new Uint8Array([1, 2, 3, 4]))).toThrow(/not an IDX file/);
     expect(() => parseIdx(writeIdx('uint8', [10], [1, 2, 3]))).toThrow(/11 bytes but shape \[10\] of uint8 needs 18/);
     expect(() => parseIdx(new Uint8Array([0, 0, 0x42, 1, 0, 0, 0, 0]))).toThrow(/unknown IDX type code 0x42/);
@@ -86,11 +86,11 @@ describe('MNIST-family loaders', () => {
       const data = await fashionMnist.loadData({ path: dir });
       expect(data.train[0].shape).toEqual([3, 28, 28]);
       expect(data.train[0].dtype).toBe('float32');
-      expect(Array.from(data.train[0].data)).toEqual(images[0]);
+      expect(Array.from(data.train[0].data as ArrayLike<number>)).toEqual(images[0]);
       expect(data.train[1].dtype).toBe('int32');
-      expect(Array.from(data.train[1].data)).toEqual(labels[0]);
+      expect(Array.from(data.train[1].data as ArrayLike<number>)).toEqual(labels[0]);
       expect(data.test[0].shape).toEqual([2, 28, 28]);
-      expect(Array.from(data.test[1].data)).toEqual(labels[1]);
+      expect(Array.from(data.test[1].data as ArrayLike<number>)).toEqual(labels[1]);
       expect(data.classNames[9]).toBe('Ankle boot');
       const scaled = await mnist.load('test', { path: dir, normalize: true, channelsLast: true });
       expect(scaled[0].shape).toEqual([2, 28, 28, 1]);

@@ -59,11 +59,14 @@ export function parseCifarRecords(
     const px = rec + labelBytes;
     const out = r * PIXELS;
     // planar (c, h, w) → interleaved (h, w, c)
-    for (let c = 0; c < 3; c++) {
-      const plane = px + c * PLANE;
-      for (let i = 0; i < PLANE; i++) images[out + i * 3 + c] = bytes[plane + i] * scale;
+    for (let i = 0; i < PLANE; i++) {
+      const o = out + 3 * i;
+      images[o] = bytes[px + i];
+      images[o + 1] = bytes[px + PLANE + i];
+      images[o + 2] = bytes[px + 2 * PLANE + i];
     }
   }
+  if (scale !== 1) for (let i = 0, len = images.length; i < len; i++) images[i] *= scale;
   return { images: new Tensor([n, SIDE, SIDE, 3], 'float32', images), labels: new Tensor([n], 'int32', labels) };
 }
 
