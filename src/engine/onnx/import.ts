@@ -577,15 +577,6 @@ function dropout(ctx: NodeContext): Tensor[] {
   return mask ? [identity(x), mask] : [identity(x)];
 }
 
-function argReduce(name: 'argmax' | 'argmin'): OnnxConverter {
-  return (ctx) => {
-    if (ctx.int('select_last_index', 0) === 1) ctx.unsupported('select_last_index=1');
-    const x = ctx.input(0);
-    const out = need(ctx, name)(x, ctx.int('axis', 0), ctx.int('keepdims', 1) === 1) as Tensor;
-    return cast(out, 'int64');
-  };
-}
-
 function powNode(ctx: NodeContext): Tensor {
   const a = ctx.input(0);
   const b = ctx.input(1);
@@ -703,6 +694,165 @@ function negativeLogLikelihoodLoss(ctx: NodeContext): Tensor {
   return div(sum(perTarget), sum(w));
 }
 
+/** Indices 0..n-1 laid along `axis` of a rank-`rank` tensor (other dims 1), as a constant. */
+function indicesAlong(n: number, axis: number, rank: number, dtype: DType = 'int64'): Tensor {
+  const shape = Array.from({ length: rank }, (_, i) => (i === axis ? n : 1));
+  return cast(tensor(Array.from({ length: n }, (_, i) => BigInt(i)), { dtype: 'int64', shape }), dtype);
+}
+
+function argReduceLast(ctx: NodeContext, x: Tensor, axis: number, keepDims: boolean, kind: 'argmax' | 'argmin'): Tensor {
+  // The last index among the positions holding the extreme value: max of where(x == extreme, i, -1).
+  const extreme = need(ctx, kind === 'argmax' ? 'max' : 'min')(x, [axis], true) as Tensor;
+  const n = dims(x, ctx)[axis];
+  const idx = ops.where(ops.equal(x, extreme), indicesAlong(n, axis, x.rank), scalar(-1, 'int64'));
+  return need(ctx, 'max')(idx, [axis], keepDims);
+}
+
+function argReduce(name: 'argmax' | 'argmin'): OnnxConverter {
+  return (ctx) => {
+    const x = ctx.input(0);
+    const axis = normalizeAxis(ctx.opType, ctx.int('axis', 0), x.rank);
+    const keepDims = ctx.int('keepdims', 1) === 1;
+    if (ctx.int('select_last_index', 0) === 1) return argReduceLast(ctx, x, axis, keepDims, name);
+    return cast(need(ctx, name)(x, axis, keepDims) as Tensor, 'int64');
+  };
+}
+
+function hardmax(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const flat = ctx.opset < 13;
+  let axis = ctx.int('axis', flat ? 1 : -1);
+  if (axis < 0) axis += x.rank;
+  const src = flat ? to2d(ctx, x, axis) : x;
+  const ax = flat ? 1 : axis;
+  const first = need(ctx, 'argmax')(src, ax, true) as Tensor;
+  const y = cast(ops.equal(indicesAlong(dims(src, ctx)[ax], ax, src.rank), first), x.dtype);
+  return flat ? reshape(y, x.shape) : y;
+}
+
+function trilu(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const k = ctx.constScalar(1) ?? 0;
+  const s = dims(x, ctx);
+  const [rows, cols] = s.slice(-2);
+  const r = indicesAlong(rows, 0, 2);
+  const c = indicesAlong(cols, 1, 2);
+  // upper: j - i >= k; lower: j - i <= k.
+  const diff = sub(c, r);
+  const keep = ctx.int('upper', 1) === 1 ? ops.greaterEqual(diff, scalar(k, 'int64')) : ops.lessEqual(diff, scalar(k, 'int64'));
+  return ops.where(keep, x, scalar(0, x.dtype));
+}
+
+/** CumSum as a matmul with a (strictly) triangular ones matrix along the axis. */
+function cumSum(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const axis = normalizeAxis('CumSum', ctx.constScalar(1)!, x.rank);
+  const n = dims(x, ctx)[axis];
+  const exclusive = ctx.int('exclusive', 0) === 1;
+  const reverse = ctx.int('reverse', 0) === 1;
+  const m = new Array<number>(n * n).fill(0);
+  // out[j] = sum_i x[i] * m[i, j]
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    const inRange = reverse ? (exclusive ? i > j : i >= j) : exclusive ? i < j : i <= j;
+    if (inRange) m[i * n + j] = 1;
+  }
+  const perm = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis).concat(axis);
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  const moved = transpose(x, perm);
+  const tri = tensor(m, { dtype: 'float64', shape: [n, n] });
+  const y = isFloat(x.dtype) ? matmul(moved, cast(tri, x.dtype)) : cast(matmul(cast(moved, 'float64'), tri), x.dtype);
+  return transpose(y, inverse);
+}
+
+/** Mod: fmod=1 is C's fmod (sign of the dividend); fmod=0 is Python's (sign of the divisor, integers). */
+function modNode(ctx: NodeContext): Tensor {
+  const a = ctx.input(0);
+  const b = ctx.input(1);
+  const fmod = ctx.int('fmod', 0) === 1;
+  const zero = scalar(0, a.dtype);
+  let r: Tensor;
+  if (isFloat(a.dtype)) {
+    const q = div(a, b);
+    const trunc = ops.where(ops.less(q, zero), ops.ceil(q), ops.floor(q));
+    r = sub(a, mul(trunc, b));
+  } else {
+    r = sub(a, mul(div(a, b), b)); // integer Div truncates toward zero
+  }
+  if (fmod) return r;
+  const fix = ops.logicalAnd(ops.notEqual(r, zero), ops.notEqual(ops.less(r, zero), ops.less(b, zero)));
+  return ops.where(fix, add(r, b), r);
+}
+
+function depthToSpace(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const [n, c, h, w] = dims(x, ctx);
+  const b = ctx.int('blocksize')!;
+  if (ctx.string('mode', 'DCR') === 'DCR') {
+    const t = transpose(reshape(x, [n, b, b, c / (b * b), h, w]), [0, 3, 4, 1, 5, 2]);
+    return reshape(t, [n, c / (b * b), h * b, w * b]);
+  }
+  const t = transpose(reshape(x, [n, c / (b * b), b, b, h, w]), [0, 1, 4, 2, 5, 3]);
+  return reshape(t, [n, c / (b * b), h * b, w * b]);
+}
+
+function spaceToDepth(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const [n, c, h, w] = dims(x, ctx);
+  const b = ctx.int('blocksize')!;
+  const t = transpose(reshape(x, [n, c, h / b, b, w / b, b]), [0, 3, 5, 1, 2, 4]);
+  return reshape(t, [n, c * b * b, h / b, w / b]);
+}
+
+function oneHot(ctx: NodeContext): Tensor {
+  const indices = ctx.input(0);
+  const depth = ctx.constScalar(1)!;
+  const values = ctx.input(2);
+  const rank = indices.rank + 1;
+  const axis = normalizeAxis('OneHot', ctx.int('axis', -1), rank);
+  const idx = cast(indices, 'int64');
+  // Negative indices count from the end.
+  const wrapped = ops.where(ops.less(idx, scalar(0, 'int64')), add(idx, scalar(depth, 'int64')), idx);
+  const expanded = reshape(wrapped, [...indices.shape.slice(0, axis), 1, ...indices.shape.slice(axis)]);
+  const hot = ops.equal(expanded, indicesAlong(depth, axis, rank));
+  // values = [off, on]; picked with a dot product so that a run-time values input works too.
+  const pick = (i: number) => sum(mul(values, cast(tensor(i === 0 ? [1, 0] : [0, 1], { dtype: 'float64' }), values.dtype)));
+  return ops.where(hot, pick(1), pick(0));
+}
+
+function eyeLike(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const [rows, cols] = dims(x, ctx);
+  const dtype = ctx.has('dtype') ? onnxDtype(ctx, ctx.int('dtype')!) : x.dtype;
+  const k = ctx.int('k', 0);
+  const values = Array.from({ length: rows * cols }, (_, i) => (Math.floor(i / cols) + k === i % cols ? 1 : 0));
+  return tensor(values, { dtype, shape: [rows, cols] });
+}
+
+function meanVarianceNormalization(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const axes = (ctx.ints('axes') ?? [0, 2, 3]).map((a) => normalizeAxis('MeanVarianceNormalization', a, x.rank));
+  const [mean, variance] = ops.moments(x, axes, true);
+  return div(sub(x, mean), add(ops.sqrt(variance), 1e-9));
+}
+
+/** Local response normalization: the channel-window sum of squares is an average pool over channels. */
+function lrn(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const s = dims(x, ctx);
+  const size = ctx.int('size')!;
+  const alpha = ctx.float('alpha', 1e-4);
+  const beta = ctx.float('beta', 0.75);
+  const bias = ctx.float('bias', 1);
+  const [n, c] = s;
+  const rest = prod(s.slice(2));
+  const sq = reshape(mul(x, x), [n, 1, c, rest]);
+  const before = Math.floor((size - 1) / 2);
+  const after = Math.ceil((size - 1) / 2);
+  const pooled = apply1(ops.avgPoolOp, [sq], { kernel: [size, 1], strides: [1, 1], pads: [before, 0, after, 0], countIncludePad: true });
+  const windowSum = reshape(pooled, s);
+  return div(x, ops.pow(add(mul(windowSum, alpha), bias), scalar(beta, x.dtype)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 
@@ -739,10 +889,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Min: variadic((ctx) => need(ctx, 'minimum')),
   Sum: variadic(() => add),
   Mean: meanNode,
-  Mod: (ctx) => {
-    if (ctx.int('fmod', 0) === 1) return need(ctx, 'fmod')(ctx.input(0), ctx.input(1));
-    return need(ctx, 'mod')(ctx.input(0), ctx.input(1));
-  },
+  Mod: modNode,
   // comparisons and logic
   Equal: libBinary('equal'),
   Less: libBinary('less'),
@@ -817,6 +964,15 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   LayerNormalization: layerNormalization,
   InstanceNormalization: instanceNormalization,
   Dropout: dropout,
+  Hardmax: hardmax,
+  Trilu: trilu,
+  CumSum: cumSum,
+  DepthToSpace: depthToSpace,
+  SpaceToDepth: spaceToDepth,
+  OneHot: oneHot,
+  EyeLike: eyeLike,
+  MeanVarianceNormalization: meanVarianceNormalization,
+  LRN: lrn,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
