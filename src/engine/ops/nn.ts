@@ -7,7 +7,7 @@ import { apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js
 import { type Dim, broadcastShapes, shapeStr } from '../shape.js';
 import { type Tensor, rand } from '../tensor.js';
 import { currentTrace } from '../trace.js';
-import { matmul, mul, reshape, sum, transpose } from './core.js';
+import { matmul, reshape, sum, transpose, zerosLike } from './core.js';
 import { gather } from './indexing.js';
 
 const FLOATS = ['float32', 'float64'] as const;
@@ -98,7 +98,7 @@ export function dropout(x: Tensor, p: number, training = true, options: DropoutO
   if (!isFloat(x.dtype)) throw opError('dropout', `dtype ${x.dtype} is not supported; expected float32 or float64`, [x]);
   if (!(p >= 0 && p <= 1)) throw opError('dropout', `p must be in [0, 1], got ${p}`, [x]);
   if (!training || p === 0) return x;
-  if (p === 1) return mul(x, 0);
+  if (p === 1) return zerosLike(x); // everything dropped: the gradient is zero too
   const shape: Dim[] = options.noiseShape ? options.noiseShape.map((d, i) => d ?? x.shape[i]) : [...x.shape];
   const dtype = x.dtype as 'float32' | 'float64';
   const trace = x.trace ?? currentTrace();
