@@ -13,3 +13,4 @@ export * from './layers/conv.js';
 export * from './layers/pooling.js';
 export * from './layers/normalization.js';
 export * from './layers/merge.js';
+export * from './layers/embedding.js';

@@ -172,24 +172,54 @@ export class VarianceScaling extends BaseInitializer {
   }
 }
 
-function named(className: string, scale: number, mode: FanMode, distribution: VarianceDistribution) {
-  return class extends VarianceScaling {
-    constructor(generator?: Generator) {
-      super(scale, mode, distribution, generator);
-      this.className = className;
-    }
-    override getConfig(): Record<string, unknown> {
-      return {};
-    }
-  };
+/** VarianceScaling presets (Glorot/He/LeCun); their configs are empty like Keras'. */
+abstract class VarianceScalingPreset extends VarianceScaling {
+  override getConfig(): Record<string, unknown> {
+    return {};
+  }
 }
 
-export const GlorotUniform = named('GlorotUniform', 1, 'fanAvg', 'uniform');
-export const GlorotNormal = named('GlorotNormal', 1, 'fanAvg', 'truncatedNormal');
-export const HeNormal = named('HeNormal', 2, 'fanIn', 'truncatedNormal');
-export const HeUniform = named('HeUniform', 2, 'fanIn', 'uniform');
-export const LecunNormal = named('LecunNormal', 1, 'fanIn', 'truncatedNormal');
-export const LecunUniform = named('LecunUniform', 1, 'fanIn', 'uniform');
+export class GlorotUniform extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(1, 'fanAvg', 'uniform', generator);
+    this.className = 'GlorotUniform';
+  }
+}
+
+export class GlorotNormal extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(1, 'fanAvg', 'truncatedNormal', generator);
+    this.className = 'GlorotNormal';
+  }
+}
+
+export class HeNormal extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(2, 'fanIn', 'truncatedNormal', generator);
+    this.className = 'HeNormal';
+  }
+}
+
+export class HeUniform extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(2, 'fanIn', 'uniform', generator);
+    this.className = 'HeUniform';
+  }
+}
+
+export class LecunNormal extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(1, 'fanIn', 'truncatedNormal', generator);
+    this.className = 'LecunNormal';
+  }
+}
+
+export class LecunUniform extends VarianceScalingPreset {
+  constructor(generator?: Generator) {
+    super(1, 'fanIn', 'uniform', generator);
+    this.className = 'LecunUniform';
+  }
+}
 
 /** A random orthogonal matrix (rows = product of all but the last axis), times `gain`. */
 export class Orthogonal extends BaseInitializer {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D,
   Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D, Multiply,
-  Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, input, sequential, setSeed, tensor,
+  Concatenate, Embedding, ZeroPadding2D, Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, input, sequential, setSeed, tensor,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { type Arr, conv2dRef, expectClose, pool2dRef } from './reference.js';
@@ -173,6 +173,37 @@ describe('pooling and reshaping', () => {
     expectClose((new Multiply().apply([a, b]) as Tensor).data as Float32Array, Array.from(ad, (v, i) => v * bd[i]), 1e-7);
     expectClose((new Average().apply([a, b]) as Tensor).data as Float32Array, Array.from(ad, (v, i) => (v + bd[i]) / 2), 1e-7);
     expect(() => new Add().apply([a])).toThrow(/at least 2/);
+  });
+
+  it('Concatenate joins along the channel axis; ZeroPadding2D pads height and width', () => {
+    const a = f32([2, 3, 2], 20);
+    const b = f32([2, 3, 1], 21);
+    const y = new Concatenate().apply([a, b]) as Tensor;
+    expect(y.shape).toEqual([2, 3, 3]);
+    const ad = a.data as Float32Array;
+    const bd = b.data as Float32Array;
+    expectClose(y.data as Float32Array, Array.from({ length: 18 }, (_, i) => {
+      const row = Math.floor(i / 3);
+      const c = i % 3;
+      return c < 2 ? ad[row * 2 + c] : bd[row];
+    }), 0);
+    const img = f32([1, 2, 2, 1], 22);
+    const padded = new ZeroPadding2D([[1, 0], [0, 2]]).apply(img) as Tensor;
+    expect(padded.shape).toEqual([1, 3, 4, 1]);
+    const d = img.data as Float32Array;
+    expect(Array.from(padded.data as Float32Array)).toEqual([0, 0, 0, 0, d[0], d[1], 0, 0, d[2], d[3], 0, 0]);
+    expect(shapeAfter(new ZeroPadding2D(2), [null, 5, 5, 3])).toEqual([null, 9, 9, 3]);
+  });
+
+  it('Embedding looks up rows of its table', () => {
+    const layer = new Embedding(10, 4);
+    const ids = input({ shape: [3], dtype: 'int32' });
+    const out = layer.apply(ids);
+    expect(out.shape).toEqual([null, 3, 4]);
+    const y = layer.apply(tensor([[1, 9, 1]], { dtype: 'int32' })) as Tensor;
+    const table = layer.embeddings.data as Float32Array;
+    expect(Array.from(y.data as Float32Array)).toEqual([...table.slice(4, 8), ...table.slice(36, 40), ...table.slice(4, 8)]);
+    expect(Array.from(table).every((v) => Math.abs(v) <= 0.05)).toBe(true);
   });
 
   it('Activation layer by name', () => {

@@ -4,7 +4,8 @@ import { type ActivationSpec, type ActivationFn, getActivation, isElementwise, s
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
-import { channelsFirstSource, dropoutMask, toChannelsLast } from './util.js';
+import { channelsFirstSource, toChannelsLast } from './util.js';
+import { dropout } from '../../engine/ops/nn.js';
 
 export interface DenseOptions extends LayerOptions {
   activation?: ActivationSpec;
@@ -154,7 +155,7 @@ export class Dropout extends Layer {
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
     if (!options.training || this.rate === 0) return x;
-    return dropoutMask(x, this.rate, this.opts.noiseShape);
+    return dropout(x, this.rate, true, { noiseShape: this.opts.noiseShape });
   }
   override getConfig(): Record<string, any> {
     return { ...super.getConfig(), rate: this.rate, noiseShape: this.opts.noiseShape };

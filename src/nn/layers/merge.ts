@@ -1,6 +1,7 @@
 /** Layers that combine several inputs: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate. */
 import { Tensor, add, div, mul, sub } from '../../engine/index.js';
 import { maximum, minimum } from '../../engine/ops/elementwise.js';
+import { concat } from '../../engine/ops/shape.js';
 import { Layer, type LayerOptions, registerLayer } from '../layer.js';
 
 abstract class Merge extends Layer {
@@ -71,3 +72,25 @@ export class Subtract extends Layer {
   }
 }
 registerLayer(Subtract);
+
+/** Concatenates a list of tensors along `axis` (default -1, the channels). */
+export class Concatenate extends Layer {
+  static override className = 'Concatenate';
+  readonly axis: number;
+  constructor(options: LayerOptions & { axis?: number } = {}) {
+    super(options);
+    this.axis = options.axis ?? -1;
+  }
+  override call(inputs: Tensor[]): Tensor {
+    if (!Array.isArray(inputs) || inputs.length < 1) throw new Error('expects a list of tensors');
+    const rank = inputs[0].rank;
+    return concat(inputs, this.axis < 0 ? this.axis + rank : this.axis);
+  }
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), axis: this.axis };
+  }
+  static override fromConfig(c: Record<string, any>): Concatenate {
+    return new Concatenate(c);
+  }
+}
+registerLayer(Concatenate);

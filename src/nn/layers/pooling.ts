@@ -1,6 +1,7 @@
 /** Pooling layers over channels-last inputs (the engine's pool ops are NCHW; see util.permute). */
 import { type Dim, Tensor, broadcastTo, mean, max, reshape } from '../../engine/index.js';
 import { avgPool1d, avgPool2d, maxPool1d, maxPool2d } from '../../engine/ops/pool.js';
+import { pad } from '../../engine/ops/shape.js';
 import { Layer, type LayerOptions, registerLayer } from '../layer.js';
 import { channelsFirstSource, toChannelsFirst, toChannelsLast } from './util.js';
 
@@ -187,3 +188,32 @@ registerLayer(UpSampling2D);
 
 
 
+
+type PadSpec = number | [number, number] | [[number, number], [number, number]];
+
+/** Zero padding of height and width: n, [h, w], or [[top, bottom], [left, right]]. */
+export class ZeroPadding2D extends Layer {
+  static override className = 'ZeroPadding2D';
+  readonly padding: [[number, number], [number, number]];
+  constructor(padding: PadSpec = 1, options: LayerOptions = {}) {
+    super(options);
+    const pair = (p: number | [number, number]): [number, number] => (typeof p === 'number' ? [p, p] : [p[0], p[1]]);
+    if (typeof padding === 'number') this.padding = [[padding, padding], [padding, padding]];
+    else if (typeof padding[0] === 'number') this.padding = [pair(padding[0]), pair(padding[1] as number)];
+    else this.padding = [pair(padding[0] as [number, number]), pair(padding[1] as [number, number])];
+    if (this.padding.flat().some((p) => !Number.isInteger(p) || p < 0)) throw new Error(`ZeroPadding2D: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
+  }
+  override call(x: Tensor): Tensor {
+    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got [${x.shape.join(', ')}]`);
+    const cf = channelsFirstSource(x);
+    if (cf) return toChannelsLast(pad(cf, [null, null, this.padding[0], this.padding[1]]));
+    return pad(x, [null, this.padding[0], this.padding[1], null]);
+  }
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), padding: this.padding };
+  }
+  static override fromConfig(c: Record<string, any>): ZeroPadding2D {
+    return new ZeroPadding2D(c.padding, c);
+  }
+}
+registerLayer(ZeroPadding2D);

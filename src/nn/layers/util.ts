@@ -1,6 +1,5 @@
 /** Helpers shared by layers: layout conversion (channels-last API, NCHW engine ops), dropout masks. */
-import { type Dim, Tensor, cast, mul, rand, transpose } from '../../engine/index.js';
-import { greaterEqual } from '../../engine/ops/elementwise.js';
+import { Tensor, transpose } from '../../engine/index.js';
 import { transposeOp } from '../../engine/ops/core.js';
 
 const samePerm = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -30,19 +29,6 @@ export function toChannelsFirst(x: Tensor): Tensor {
 export function toChannelsLast(x: Tensor): Tensor {
   const r = x.rank;
   return permute(x, [0, ...Array.from({ length: r - 2 }, (_, i) => i + 2), 1]);
-}
-
-/**
- * Inverted dropout: zeroes each element with probability `rate` and scales the rest by
- * 1/(1-rate). Masks come from the project PRNG: drawn now for concrete tensors, fed per call as
- * a random input inside compiled graphs.
- */
-export function dropoutMask(x: Tensor, rate: number, noiseShape?: (number | null)[]): Tensor {
-  const shape: Dim[] = noiseShape ? noiseShape.map((d, i) => d ?? x.shape[i]) : [...x.shape];
-  const dtype = x.dtype === 'float64' ? 'float64' : 'float32';
-  const u = x.trace ? x.trace.random(shape, dtype, 'uniform') : rand(shape as number[], { dtype });
-  const keep = cast(greaterEqual(u, rate), x.dtype);
-  return mul(x, mul(keep, 1 / (1 - rate)));
 }
 
 /**

@@ -1,0 +1,52 @@
+/** Embedding: integer indices → rows of a trainable table. */
+import { Tensor, type Variable } from '../../engine/index.js';
+import { embedding } from '../../engine/ops/nn.js';
+import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
+import { Layer, type LayerOptions, registerLayer } from '../layer.js';
+import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
+
+export interface EmbeddingOptions extends LayerOptions {
+  /** Keras default: uniform in [-0.05, 0.05]. */
+  embeddingsInitializer?: InitializerSpec;
+  embeddingsRegularizer?: RegularizerSpec;
+}
+
+/** Maps int32/int64 indices [...] to vectors [..., outputDim] (table [inputDim, outputDim]). */
+export class Embedding extends Layer {
+  static override className = 'Embedding';
+  private readonly opts: EmbeddingOptions;
+  embeddings!: Variable;
+
+  constructor(readonly inputDim: number, readonly outputDim: number, options: EmbeddingOptions = {}) {
+    super(options);
+    if (!Number.isInteger(inputDim) || inputDim <= 0 || !Number.isInteger(outputDim) || outputDim <= 0) {
+      throw new Error(`Embedding: inputDim and outputDim must be positive integers, got ${inputDim}, ${outputDim}`);
+    }
+    this.opts = options;
+  }
+
+  override build(): void {
+    this.embeddings = this.addWeight('embeddings', [this.inputDim, this.outputDim], this.opts.embeddingsInitializer ?? 'randomUniform', {
+      regularizer: this.opts.embeddingsRegularizer,
+    });
+  }
+
+  override call(indices: Tensor): Tensor {
+    return embedding(indices, this.embeddings);
+  }
+
+  override getConfig(): Record<string, any> {
+    return {
+      ...super.getConfig(),
+      inputDim: this.inputDim,
+      outputDim: this.outputDim,
+      embeddingsInitializer: serializeInitializer(getInitializer(this.opts.embeddingsInitializer ?? 'randomUniform')),
+      embeddingsRegularizer: this.opts.embeddingsRegularizer ? serializeRegularizer(getRegularizer(this.opts.embeddingsRegularizer)) : undefined,
+    };
+  }
+
+  static override fromConfig(c: Record<string, any>): Embedding {
+    return new Embedding(c.inputDim, c.outputDim, c);
+  }
+}
+registerLayer(Embedding);
