@@ -1,0 +1,350 @@
+// Lepton studio: shared helpers (fetch, navigation, SVG charts) and one function per page.
+const COLORS = ['#3b5bdb', '#e8590c', '#2f9e44', '#ae3ec9', '#1098ad', '#f08c00', '#c2255c', '#5c940d'];
+
+function token() {
+  return localStorage.getItem('lepton-token') || '';
+}
+function authHeaders() {
+  return token() ? { authorization: `Bearer ${token()}` } : {};
+}
+async function api(path, init = {}) {
+  const res = await fetch(path, { ...init, headers: { ...(init.headers || {}), ...authHeaders() } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
+  return body;
+}
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const fmt = (v) => (v === null || v === undefined ? '–' : typeof v !== 'number' ? esc(v) : Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(4));
+const duration = (s) => (s === null || s === undefined ? '–' : s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+
+export function layout(active) {
+  const links = [['/', 'Runs', 'runs'], ['/models', 'Models', 'models'], ['/docs', 'API docs', 'docs']];
+  document.body.insertAdjacentHTML(
+    'afterbegin',
+    `<header><span class="brand">Lepton Studio</span><nav>${links.map(([href, label, key]) => `<a href="${href}" class="${key === active ? 'active' : ''}">${label}</a>`).join('')}</nav></header>`,
+  );
+}
+
+/**
+ * A line chart as inline SVG. series: [{name, color, points: [[x, y], ...]}]. Redraw by calling again.
+ */
+export function lineChart(el, series, { xLabel = 'epoch', yLabel = '' } = {}) {
+  const W = 560, H = 260, L = 52, R = 12, T = 12, B = 32;
+  const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+  if (!pts.length) {
+    el.innerHTML = '<div class="empty">no data yet</div>';
+    return;
+  }
+  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
+  let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
+  if (x0 === x1) x1 = x0 + 1;
+  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+  const pad = (y1 - y0) * 0.08; y0 -= pad; y1 += pad;
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
+  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
+  const ticks = 5;
+  let g = '';
+  for (let i = 0; i <= ticks; i++) {
+    const y = y0 + ((y1 - y0) * i) / ticks;
+    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${fmt(y)}</text>`;
+  }
+  const xt = Math.min(ticks, Math.max(1, Math.round(x1 - x0)));
+  for (let i = 0; i <= xt; i++) {
+    const x = x0 + ((x1 - x0) * i) / xt;
+    g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${fmt(Math.round(x * 100) / 100)}</text>`;
+  }
+  g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`;
+  g += `<text x="${(L + W - R) / 2}" y="${H - 2}" text-anchor="middle">${esc(xLabel)}</text>`;
+  if (yLabel) g += `<text x="12" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(T + H - B) / 2})">${esc(yLabel)}</text>`;
+  series.forEach((s, i) => {
+    const color = s.color || COLORS[i % COLORS.length];
+    const p = s.points.filter(([, y]) => Number.isFinite(y));
+    if (!p.length) return;
+    g += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
+    g += p.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)} @ ${fmt(x)}: ${fmt(y)}</title></circle>`).join('');
+  });
+  el.innerHTML = `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${g}</svg><div class="legend">${series
+    .map((s, i) => `<span style="--c:${s.color || COLORS[i % COLORS.length]}">${esc(s.name)}</span>`)
+    .join('')}</div>`;
+}
+
+/** Groups metric names into charts: loss-like and everything else (accuracy etc.). */
+function chartGroups(keys) {
+  const loss = keys.filter((k) => /loss|error|mse|mae/i.test(k));
+  const other = keys.filter((k) => !loss.includes(k));
+  return [
+    ['Loss', loss],
+    ['Accuracy & metrics', other],
+  ].filter(([, ks]) => ks.length);
+}
+
+// ---------- pages ----------
+
+export async function runsPage() {
+  layout('runs');
+  const main = document.querySelector('main');
+  const { runs } = await api('/api/runs');
+  if (!runs.length) {
+    main.innerHTML = '<h1>Runs</h1><div class="card empty">No runs yet. Train with <code>lepton train script.ts</code> (or pass a RunTracker callback to fit).</div>';
+    return;
+  }
+  const keys = [...new Set(runs.flatMap((r) => Object.keys(r.summary)))].slice(0, 4);
+  main.innerHTML = `<h1>Runs</h1><div class="card"><table id="runs"><thead><tr><th></th><th>id</th><th>name</th><th>status</th><th>started</th><th>duration</th>${keys
+    .map((k) => `<th>${esc(k)}</th>`)
+    .join('')}</tr></thead><tbody>${runs
+    .map(
+      (r) =>
+        `<tr data-run="${r.id}"><td><input type="checkbox" value="${r.id}"></td><td>${r.id}</td><td><a href="/runs/${r.id}">${esc(r.name)}</a></td><td>${badge(r.status)}</td><td>${esc(
+          r.startedAt.replace('T', ' ').slice(0, 19),
+        )}</td><td>${duration(r.durationSeconds)}</td>${keys.map((k) => `<td>${fmt(r.summary[k])}</td>`).join('')}</tr>`,
+    )
+    .join('')}</tbody></table><p><button id="compare" disabled>Compare selected</button> <span class="muted">select two or more runs</span></p></div>`;
+  const button = document.getElementById('compare');
+  const selected = () => [...main.querySelectorAll('input[type=checkbox]:checked')].map((c) => c.value);
+  main.addEventListener('change', () => (button.disabled = selected().length < 2));
+  button.addEventListener('click', () => (location.href = `/compare?ids=${selected().join(',')}`));
+}
+
+export async function runPage() {
+  layout('runs');
+  const main = document.querySelector('main');
+  const id = location.pathname.split('/').pop();
+  let data;
+  try {
+    data = await api(`/api/runs/${id}`);
+  } catch (e) {
+    main.innerHTML = `<h1>Run ${esc(id)}</h1><div class="card error">${esc(e.message)}</div>`;
+    return;
+  }
+  const epochs = data.epochs;
+  main.innerHTML = `<h1>Run ${data.run.id}: ${esc(data.run.name)} <span id="status">${badge(data.run.status)}</span> <span id="live" class="live"></span></h1>
+    <div class="grid" id="charts"></div>
+    <div class="grid"><div class="card"><h2>Details</h2><div class="kv" id="details"></div></div>
+    <div class="card"><h2>Hyper-parameters</h2><div class="kv">${Object.entries(data.run.params).map(([k, v]) => `<div>${esc(k)}</div><div>${esc(JSON.stringify(v))}</div>`).join('') || '<div class="muted">none recorded</div>'}</div></div></div>
+    <div class="card"><h2>Epochs</h2><div id="epochs"></div></div>`;
+  const render = (run) => {
+    document.getElementById('status').innerHTML = badge(run.status);
+    document.getElementById('details').innerHTML = [
+      ['started', run.startedAt.replace('T', ' ').slice(0, 19)],
+      ['ended', run.endedAt ? run.endedAt.replace('T', ' ').slice(0, 19) : '–'],
+      ['duration', duration(run.durationSeconds)],
+      ['epochs', epochs.length],
+      ...(run.error ? [['error', `<span class="error">${esc(run.error)}</span>`]] : []),
+      ...(run.progress ? [['progress', `epoch ${run.progress.epoch}, batch ${run.progress.batch}${run.progress.loss !== undefined ? `, loss ${fmt(run.progress.loss)}` : ''}`]] : []),
+      ...data.models.map((m) => ['model', `<a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}@${m.version}</a>`]),
+    ]
+      .map(([k, v]) => `<div>${k}</div><div>${typeof v === 'number' ? v : v}</div>`)
+      .join('');
+    const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.metrics)))];
+    const charts = document.getElementById('charts');
+    charts.innerHTML = chartGroups(keys)
+      .map(([title], i) => `<div class="card"><h2>${title}</h2><div id="chart-${i}"></div></div>`)
+      .join('') || '<div class="card empty">waiting for the first epoch…</div>';
+    chartGroups(keys).forEach(([, ks], i) =>
+      lineChart(
+        document.getElementById(`chart-${i}`),
+        ks.map((k) => ({ name: k, points: epochs.map((e) => [e.epoch + 1, e.metrics[k]]) })),
+      ),
+    );
+    document.getElementById('epochs').innerHTML = epochs.length
+      ? `<table><thead><tr><th>epoch</th>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>${epochs
+          .map((e) => `<tr><td>${e.epoch + 1}</td>${keys.map((k) => `<td>${fmt(e.metrics[k])}</td>`).join('')}</tr>`)
+          .join('')}</tbody></table>`
+      : '<div class="empty">no epochs yet</div>';
+  };
+  render(data.run);
+  if (data.run.status === 'running') {
+    const live = document.getElementById('live');
+    live.textContent = '● live';
+    const source = new EventSource(`/api/runs/${id}/events`);
+    const seen = new Set(epochs.map((e) => e.epoch));
+    let run = data.run;
+    source.addEventListener('epoch', (ev) => {
+      const e = JSON.parse(ev.data);
+      if (!seen.has(e.epoch)) {
+        seen.add(e.epoch);
+        epochs.push(e);
+        render(run);
+      }
+    });
+    source.addEventListener('progress', (ev) => {
+      run = { ...run, progress: JSON.parse(ev.data) };
+      render(run);
+    });
+    source.addEventListener('status', (ev) => {
+      run = JSON.parse(ev.data);
+      render(run);
+      if (run.status !== 'running') {
+        live.textContent = '';
+        source.close();
+      }
+    });
+  }
+}
+
+export async function comparePage() {
+  layout('runs');
+  const main = document.querySelector('main');
+  const ids = (new URLSearchParams(location.search).get('ids') || '').split(',').filter(Boolean);
+  if (ids.length < 2) {
+    main.innerHTML = '<h1>Compare runs</h1><div class="card empty">Pick two or more runs on the <a href="/">runs page</a>.</div>';
+    return;
+  }
+  const runs = await Promise.all(ids.map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
+  const keys = [...new Set(runs.flatMap((r) => r.epochs.flatMap((e) => Object.keys(e.metrics))))];
+  const params = [...new Set(runs.flatMap((r) => Object.keys(r.run.params)))];
+  main.innerHTML = `<h1>Compare runs ${runs.map((r) => `#${r.run.id}`).join(', ')}</h1><div class="grid">${keys
+    .map((k, i) => `<div class="card"><h2>${esc(k)}</h2><div id="cmp-${i}"></div></div>`)
+    .join('')}</div><div class="card"><h2>Parameters and final metrics</h2><table><thead><tr><th></th>${runs
+    .map((r) => `<th><a href="/runs/${r.run.id}">#${r.run.id} ${esc(r.run.name)}</a></th>`)
+    .join('')}</tr></thead><tbody><tr><td>status</td>${runs.map((r) => `<td>${badge(r.run.status)}</td>`).join('')}</tr><tr><td>duration</td>${runs
+    .map((r) => `<td>${duration(r.run.durationSeconds)}</td>`)
+    .join('')}</tr>${params
+    .map((p) => {
+      const vals = runs.map((r) => JSON.stringify(r.run.params[p]));
+      const differs = new Set(vals).size > 1;
+      return `<tr${differs ? ' style="font-weight:600"' : ''}><td>${esc(p)}</td>${vals.map((v) => `<td>${esc(v ?? '–')}</td>`).join('')}</tr>`;
+    })
+    .join('')}${keys.map((k) => `<tr><td>${esc(k)}</td>${runs.map((r) => `<td>${fmt(r.run.summary[k])}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+  keys.forEach((k, i) =>
+    lineChart(
+      document.getElementById(`cmp-${i}`),
+      runs.map((r) => ({ name: `#${r.run.id} ${r.run.name}`, points: r.epochs.map((e) => [e.epoch + 1, e.metrics[k]]) })),
+    ),
+  );
+}
+
+export async function modelsPage() {
+  layout('models');
+  const main = document.querySelector('main');
+  const { models } = await api('/api/models');
+  if (!models.length) {
+    main.innerHTML = '<h1>Models</h1><div class="card empty">No registered models. Register one with <code>lepton models register &lt;folder&gt;</code>.</div>';
+    return;
+  }
+  const shape = (s) => `[${s.map((d, i) => (d === null ? (i === 0 ? 'batch' : '?') : d)).join(', ')}]`;
+  main.innerHTML = `<h1>Models</h1><div class="card"><table id="models"><thead><tr><th>name</th><th>version</th><th>inputs</th><th>outputs</th><th>labels</th><th>metrics</th><th>run</th><th>created</th><th></th></tr></thead><tbody>${models
+    .slice()
+    .reverse()
+    .map(
+      (m) => `<tr><td><a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a></td><td>${m.version}</td><td>${m.signature.inputs
+        .map((i) => `${esc(i.name)} ${shape(i.shape)}`)
+        .join('<br>')}</td><td>${m.signature.outputs.map((o) => `${esc(o.name)} ${shape(o.shape)}`).join('<br>')}</td><td>${m.labels ? m.labels.length : '–'}</td><td>${Object.entries(m.metrics)
+        .map(([k, v]) => `${esc(k)} ${fmt(v)}`)
+        .join('<br>') || '–'}</td><td>${m.runId ? `<a href="/runs/${m.runId}">#${m.runId}</a>` : '–'}</td><td>${esc(m.createdAt.replace('T', ' ').slice(0, 19))}</td><td><a href="/models/${encodeURIComponent(m.name)}">playground →</a></td></tr>`,
+    )
+    .join('')}</tbody></table></div>`;
+}
+
+function showProbabilities(el, body) {
+  if (!body.predictions) {
+    el.innerHTML = `<pre>${esc(JSON.stringify(body.outputs, null, 1))}</pre>`;
+    return;
+  }
+  const p = body.predictions[0];
+  const labels = body.probabilities[0].map((prob, i) => ({ prob, i })).sort((a, b) => b.prob - a.prob);
+  const names = p.top.reduce((m, t) => ((m[t.index] = t.label), m), {});
+  el.innerHTML = `<h2 id="prediction">${esc(p.label)} <span class="muted">${(100 * p.probability).toFixed(1)}%</span></h2><div class="bars">${labels
+    .map(
+      ({ prob, i }, k) =>
+        `<div class="row${k === 0 ? ' top' : ''}"><span>${esc(names[i] ?? window.__labels?.[i] ?? i)}</span><span class="bar"><i style="width:${(100 * prob).toFixed(1)}%"></i></span><span>${(100 * prob).toFixed(1)}%</span></div>`,
+    )
+    .join('')}</div><p class="muted">${esc(body.model)}@${body.version}</p>`;
+}
+
+export async function playgroundPage() {
+  layout('models');
+  const main = document.querySelector('main');
+  const name = decodeURIComponent(location.pathname.split('/').pop());
+  let info;
+  try {
+    info = await api(`/api/models/${encodeURIComponent(name)}`);
+  } catch (e) {
+    main.innerHTML = `<h1>${esc(name)}</h1><div class="card error">${esc(e.message)}</div>`;
+    return;
+  }
+  const m = info.latest;
+  window.__labels = m.labels;
+  const input = m.signature.inputs[0];
+  const image = info.preprocessing && info.preprocessing.kind === 'image';
+  const url = `/v1/models/${encodeURIComponent(name)}/predict`;
+  main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1><div class="card playground"><div id="input"></div><div id="result" style="min-width:320px"><div class="empty">${
+    image ? 'Draw or upload an image, then press Predict.' : 'Fill in the inputs, then press Predict.'
+  }</div></div></div>
+  <div class="card"><h2>Signature</h2><div class="kv">${m.signature.inputs
+    .map((i) => `<div>input</div><div>${esc(i.name)} [${i.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(i.dtype)}</div>`)
+    .join('')}${m.signature.outputs.map((o) => `<div>output</div><div>${esc(o.name)} [${o.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(o.dtype)}</div>`).join('')}${
+    m.labels ? `<div>labels</div><div>${m.labels.map(esc).join(', ')}</div>` : ''
+  }</div><p class="muted">POST ${esc(url)} — see <a href="/docs">API docs</a></p></div>`;
+  const result = document.getElementById('result');
+  const run = async (init) => {
+    try {
+      showProbabilities(result, await api(url, { method: 'POST', ...init }));
+    } catch (e) {
+      result.innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    }
+  };
+  const box = document.getElementById('input');
+  if (image) {
+    box.innerHTML = `<canvas class="draw" id="canvas" width="280" height="280"></canvas><p><button id="predict">Predict</button> <button class="secondary" id="clear">Clear</button> <label class="button secondary" style="background:#e9ecf5;color:inherit">Upload<input type="file" id="file" accept="image/*" hidden></label></p><p class="muted">Draw in white on black (${info.preprocessing.width}×${info.preprocessing.height} after resizing).</p>`;
+    const canvas = document.getElementById('canvas');
+    const ctx = canvas.getContext('2d');
+    const clear = () => {
+      ctx.fillStyle = '#000';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+    };
+    clear();
+    let drawing = false;
+    const pos = (e) => {
+      const r = canvas.getBoundingClientRect();
+      return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+    };
+    canvas.addEventListener('pointerdown', (e) => {
+      drawing = true;
+      ctx.beginPath();
+      ctx.moveTo(...pos(e));
+    });
+    canvas.addEventListener('pointermove', (e) => {
+      if (!drawing) return;
+      ctx.lineTo(...pos(e));
+      ctx.strokeStyle = '#fff';
+      ctx.lineWidth = 22;
+      ctx.lineCap = 'round';
+      ctx.lineJoin = 'round';
+      ctx.stroke();
+    });
+    window.addEventListener('pointerup', () => (drawing = false));
+    document.getElementById('clear').addEventListener('click', clear);
+    document.getElementById('predict').addEventListener('click', () =>
+      canvas.toBlob((blob) => run({ body: blob, headers: { 'content-type': 'image/png' } }), 'image/png'),
+    );
+    document.getElementById('file').addEventListener('change', (e) => {
+      const f = e.target.files[0];
+      if (!f) return;
+      const img = new Image();
+      img.onload = () => {
+        clear();
+        ctx.drawImage(img, 0, 0, canvas.width, canvas.height);
+        run({ body: f, headers: { 'content-type': f.type || 'application/octet-stream' } });
+      };
+      img.src = URL.createObjectURL(f);
+    });
+  } else {
+    const width = input.shape.length === 2 && input.shape[1] ? input.shape[1] : null;
+    if (!width || m.signature.inputs.length !== 1) {
+      box.innerHTML = `<p>Send JSON to this model:</p><textarea id="json" rows="8" cols="50">{"inputs": ${esc(JSON.stringify(Object.fromEntries(m.signature.inputs.map((i) => [i.name, []]))))}}</textarea><p><button id="predict">Predict</button></p>`;
+      document.getElementById('predict').addEventListener('click', () => run({ body: document.getElementById('json').value, headers: { 'content-type': 'application/json' } }));
+    } else {
+      const names = info.featureNames || Array.from({ length: width }, (_, i) => `${input.name}[${i}]`);
+      box.innerHTML = `<form id="form"><div class="fields">${names
+        .map((n, i) => `<label>${esc(n)}<input type="number" step="any" name="f${i}" value="0" required></label>`)
+        .join('')}</div><button id="predict" type="submit">Predict</button></form>`;
+      document.getElementById('form').addEventListener('submit', (e) => {
+        e.preventDefault();
+        const row = names.map((_, i) => Number(e.target.elements[`f${i}`].value));
+        run({ body: JSON.stringify({ inputs: [row] }), headers: { 'content-type': 'application/json' } });
+      });
+    }
+  }
+}

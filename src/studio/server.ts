@@ -1,0 +1,130 @@
+/**
+ * The web studio: plain HTML/JS/CSS pages (no build step) on the model server's Fastify app, so the
+ * playground predicts through the same API. Pages: runs list, run (live charts over SSE), compare,
+ * model registry, per-model playground. The JSON API under /api reads the registry.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Registry } from '../registry/registry.js';
+import { type ModelServer, type ServerContext, type ServerOptions, createModelServer } from '../serve/server.js';
+
+const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');
+
+export interface StudioOptions extends Omit<ServerOptions, 'registry' | 'plugins'> {
+  registry: Registry;
+  /** How often live views poll the registry for new epochs (ms, default 500). */
+  pollMs?: number;
+}
+
+const PAGES: Record<string, string> = {
+  '/': 'runs.html',
+  '/runs': 'runs.html',
+  '/runs/:id': 'run.html',
+  '/compare': 'compare.html',
+  '/models': 'models.html',
+  '/models/:name': 'playground.html',
+};
+
+const ASSETS: Record<string, string> = {
+  'studio.js': 'application/javascript; charset=utf-8',
+  'studio.css': 'text/css; charset=utf-8',
+};
+
+export async function createStudio(options: StudioOptions): Promise<ModelServer> {
+  const { registry, pollMs = 500, ...serverOptions } = options;
+  return createModelServer({ ...serverOptions, registry, plugins: [(app, ctx) => studioRoutes(app, ctx, registry, pollMs)] });
+}
+
+function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Registry, pollMs: number): void {
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
+  const page = (file: string) => readFileSync(join(publicDir, file), 'utf8');
+  for (const [route, file] of Object.entries(PAGES)) {
+    app.get(route, { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page(file)));
+  }
+  app.get<{ Params: { file: string } }>('/static/:file', { schema: { hide: true } }, async (req, reply) => {
+    const type = ASSETS[req.params.file];
+    if (!type) return reply.code(404).send({ error: `no asset '${req.params.file}'`, statusCode: 404 });
+    return reply.type(type).send(page(req.params.file));
+  });
+
+  const runId = (raw: string, reply: FastifyReply): number | undefined => {
+    if (!/^\d{1,12}$/.test(raw)) {
+      void reply.code(400).send({ error: `run id: expected an integer, received '${raw}'`, statusCode: 400 });
+      return undefined;
+    }
+    const id = Number(raw);
+    try {
+      registry.getRun(id);
+      return id;
+    } catch (e) {
+      void reply.code(404).send({ error: (e as Error).message, statusCode: 404 });
+      return undefined;
+    }
+  };
+
+  app.get('/api/runs', { schema: { hide: true } }, async () => ({ runs: registry.listRuns() }));
+  app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { hide: true } }, async (req, reply) => {
+    const id = runId(req.params.id, reply);
+    if (id === undefined) return reply;
+    return { run: registry.getRun(id), epochs: registry.epochs(id), models: registry.listModels().filter((m) => m.runId === id) };
+  });
+  app.get('/api/models', { schema: { hide: true } }, async () => ({ models: registry.listModels() }));
+  app.get<{ Params: { name: string } }>('/api/models/:name', { schema: { hide: true } }, async (req, reply) => {
+    const versions = registry.listModels().filter((m) => m.name === req.params.name);
+    if (!versions.length) return reply.code(404).send({ error: `no registered model '${req.params.name}'`, statusCode: 404 });
+    let config: Record<string, unknown> = {};
+    try {
+      config = JSON.parse(readFileSync(join(versions[versions.length - 1].path, 'config.json'), 'utf8'));
+    } catch {
+      // config.json is optional; the signature in the registry is enough for the playground
+    }
+    return { name: req.params.name, versions, latest: versions[versions.length - 1], preprocessing: config.preprocessing ?? null, featureNames: config.featureNames ?? null };
+  });
+
+  // Live run updates: new epochs, batch progress and status changes, as server-sent events.
+  app.get<{ Params: { id: string } }>('/api/runs/:id/events', { schema: { hide: true } }, async (req, reply) => {
+    const id = runId(req.params.id, reply);
+    if (id === undefined) return reply;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let lastEpoch = Number.NEGATIVE_INFINITY;
+    let lastProgress = '';
+    let lastStatus = '';
+    const tick = () => {
+      try {
+        const run = registry.getRun(id);
+        for (const e of registry.epochs(id, lastEpoch)) {
+          send('epoch', e);
+          lastEpoch = e.epoch;
+        }
+        const progress = JSON.stringify(run.progress);
+        if (progress !== lastProgress && run.progress) send('progress', run.progress);
+        lastProgress = progress;
+        if (run.status !== lastStatus) send('status', run);
+        lastStatus = run.status;
+        if (run.status !== 'running') end();
+        else res.write(': keep-alive\n\n');
+      } catch (e) {
+        send('error', { error: (e as Error).message });
+        end();
+      }
+    };
+    const timer = setInterval(tick, pollMs);
+    const end = () => {
+      clearInterval(timer);
+      streams.delete(end);
+      if (!res.writableEnded) res.end();
+    };
+    streams.add(end);
+    req.raw.on('close', end);
+    tick();
+  });
+}
