@@ -1,8 +1,8 @@
 /**
  * Activation functions. Where ONNX Runtime has a fused CPU kernel (Relu, Sigmoid, Tanh, Elu, Selu,
  * LeakyRelu, Softplus, Softsign, HardSigmoid, Softmax, LogSoftmax) the op lowers to it; VJPs are
- * written with other ops, preferably from the output (sigmoid' = y(1 - y)). GELU and SiLU are
- * compositions (ONNX opset 18 has no Gelu; the emitted pattern is the one ORT's GeluFusion matches).
+ * written with other ops, preferably from the output (sigmoid' = y(1 - y)). GELU is a
+ * composition (ONNX opset 18 has no Gelu) emitting the node patterns ORT fuses into Gelu / FastGelu.
  *
  * ONNX float attributes are float32, so VJPs use Math.fround(alpha) — the value ORT actually
  * computes with — which keeps float64 gradient checks exact.
@@ -12,7 +12,7 @@ import { type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.j
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub, sum } from './core.js';
 import { axisFor } from './reduce.js';
-import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, defineUnaryOp, erf, exp, greater, less, logicalAnd, square, where } from './elementwise.js';
+import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, defineUnaryOp, erf, exp, greater, less, logicalAnd, pow, square, where } from './elementwise.js';
 
 export const reluOp = defineUnaryOp({
   name: 'relu',
@@ -154,8 +154,9 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
  */
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   if (approximate === 'tanh') {
-    const inner = mul(add(x, mul(mul(mul(x, x), x), 0.044715)), SQRT_2_OVER_PI);
-    return mul(mul(x, add(tanh(inner), 1)), 0.5);
+    // Pow -> Mul -> Add -> Mul -> Tanh -> Add, times Mul(x, 0.5): the pattern ORT fuses into FastGelu (float32).
+    const inner = mul(add(x, mul(pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
+    return mul(mul(x, 0.5), add(tanh(inner), 1));
   }
   if (approximate !== 'none') throw opError('gelu', `approximate must be 'none' or 'tanh', got '${String(approximate)}'`, [x]);
   if (x.dtype !== 'float32') {
