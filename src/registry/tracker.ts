@@ -109,3 +109,12 @@ function jsonSafe(logs: Record<string, unknown>): Record<string, unknown> {
   }
   return out;
 }
+
+/**
+ * The tracker `lepton train` asks for: when the CLI runs a training script it sets
+ * LEPTON_TRACK_RUNS=1 (and LEPTON_RUN_NAME), and fit() adds this callback by default.
+ */
+export function trackerFromEnvironment(params: Record<string, unknown> = {}): RunTracker | undefined {
+  if (process.env.LEPTON_TRACK_RUNS !== '1') return undefined;
+  return new RunTracker({ name: process.env.LEPTON_RUN_NAME || 'run', params });
+}

@@ -1,0 +1,195 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { openRegistry } from '../../src/registry/registry.js';
+import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } from './fixtures.js';
+
+const exec = promisify(execFile);
+const bin = join(process.cwd(), 'bin', 'lepton.js');
+let root: string;
+let tabularDir: string;
+let imageDir: string;
+
+/** Runs the CLI in this process, capturing stdout/stderr. */
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    const code = await main(['node', 'lepton', ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'lepton-cli-'));
+  process.env.LEPTON_HOME = join(root, 'home');
+  tabularDir = await makeTabularModel(join(root, 'tabular'), { labels: ['a', 'b', 'c'] });
+  imageDir = await makeImageModel(join(root, 'brightness'));
+});
+afterAll(() => {
+  openRegistry().close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('lepton CLI', () => {
+  it('has --help on every command', async () => {
+    const commands = ['train', 'evaluate', 'predict', 'export', 'serve', 'studio', 'models', 'runs', 'datasets', 'info', 'models register', 'models list', 'models show', 'models remove', 'runs list', 'runs show', 'runs compare', 'datasets list', 'datasets locate', 'datasets download'];
+    for (const c of commands) {
+      const r = await cli(...c.split(' '), '--help');
+      expect(r.code, c).toBe(0);
+      expect(r.out, c).toMatch(/Usage: lepton/);
+    }
+  });
+
+  it('fails with a clear message and non-zero exit on bad input', async () => {
+    expect(await cli('bogus')).toMatchObject({ code: 2 });
+    const missing = await cli('predict', 'no-such-model', '[[1,2,3,4]]');
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/'no-such-model' is neither a model folder nor a registered model/);
+    const shape = await cli('predict', tabularDir, '[[1,2]]');
+    expect(shape.code).toBe(2);
+    expect(shape.err).toMatch(/expected shape \[batch, 4\] float32, received \[1, 2\]/);
+    const notFile = await cli('predict', tabularDir, 'missing.csv');
+    expect(notFile.err).toMatch(/cannot read input 'missing.csv': no such file/);
+    expect((await cli('runs', 'show', 'abc')).code).toBe(2);
+    expect((await cli('models', 'show', 'ghost')).err).toMatch(/no registered model 'ghost'/);
+    expect((await cli('serve', join(root, 'nowhere'))).code).toBe(2);
+  });
+
+  it('registers, lists, shows and removes models (with --json)', async () => {
+    const reg = await cli('models', 'register', tabularDir, '--metric', 'accuracy=0.5', '--json');
+    expect(reg.code).toBe(0);
+    expect(JSON.parse(reg.out)).toMatchObject({ name: 'tabular', version: 1, metrics: { accuracy: 0.5 } });
+    await cli('models', 'register', tabularDir);
+    const list = JSON.parse((await cli('models', 'list', '--json')).out);
+    expect(list.map((m: { version: number }) => m.version)).toEqual([1, 2]);
+    const show = JSON.parse((await cli('models', 'show', 'tabular@1', '--json')).out);
+    expect(show.signature.inputs[0].shape).toEqual([null, 4]);
+    expect((await cli('models', 'remove', 'tabular@2')).out).toMatch(/removed 1 version/);
+    expect(JSON.parse((await cli('models', '--json')).out).length).toBe(1);
+  });
+
+  it('predicts from inline JSON, CSV files and image files', async () => {
+    const x = [
+      [1, 2, 3, 4],
+      [0, 0, 1, 0],
+    ];
+    const json = JSON.parse((await cli('predict', 'tabular', JSON.stringify(x), '--json')).out);
+    expect(json.outputs.flat().map((v: number, i: number) => v - tabularReference(x).flat()[i]).every((d: number) => Math.abs(d) < 1e-4)).toBe(true);
+    const csv = join(root, 'rows.csv');
+    writeFileSync(csv, 'a,b,c,d\n1,2,3,4\n0,0,1,0\n');
+    const fromCsv = JSON.parse((await cli('predict', tabularDir, csv, '--json')).out);
+    expect(fromCsv.outputs).toEqual(json.outputs);
+    const png = join(root, 'white.png');
+    await sharp({ create: { width: 6, height: 6, channels: 3, background: '#ffffff' } }).png().toFile(png);
+    const img = await cli('predict', imageDir, png, '-k', '2');
+    expect(img.code).toBe(0);
+    expect(img.out).toContain(`${png}: bright ${(100 * softmaxReference([-0.5, 0.5])[1]).toFixed(1)}%`);
+  });
+
+  it('evaluates a classifier on a CSV file (accuracy and loss against a plain-loop reference)', async () => {
+    const rows = [
+      [1, 2, 3, 4, 2],
+      [0, 0, 1, 0, 0],
+      [5, 0, 0, 0, 0],
+      [0, 1, 0, 0, 1],
+    ];
+    const csv = join(root, 'eval.csv');
+    writeFileSync(csv, rows.map((r) => r.join(',')).join('\n'));
+    const r = JSON.parse((await cli('evaluate', tabularDir, csv, '--json')).out);
+    const probs = tabularReference(rows.map((row) => row.slice(0, 4))).map(softmaxReference);
+    const acc = probs.filter((p, i) => p.indexOf(Math.max(...p)) === rows[i][4]).length / rows.length;
+    const loss = -probs.reduce((s, p, i) => s + Math.log(p[rows[i][4]]), 0) / rows.length;
+    expect(r.accuracy).toBeCloseTo(acc, 6);
+    expect(r.loss).toBeCloseTo(loss, 4);
+    expect(r.samples).toBe(4);
+  });
+
+  it('exports the ONNX file', async () => {
+    const out = join(root, 'exported.onnx');
+    const r = await cli('export', 'tabular', '--onnx', out);
+    expect(r.code).toBe(0);
+    const ort = await import('onnxruntime-node');
+    const s = await ort.InferenceSession.create(out);
+    expect(s.inputNames).toEqual(['features']);
+  });
+
+  it('lists, shows and compares runs', async () => {
+    const r = openRegistry();
+    const a = r.createRun('a', { lr: 0.1, batch: 32 });
+    const b = r.createRun('b', { lr: 0.01, batch: 32 });
+    r.logEpoch(a, 0, { loss: 1 });
+    r.logEpoch(b, 0, { loss: 0.5 });
+    r.finishRun(a, 'completed');
+    r.finishRun(b, 'failed', 'boom');
+    const list = JSON.parse((await cli('runs', 'list', '--json')).out);
+    expect(list.map((x: { id: number }) => x.id).slice(0, 2)).toEqual([b, a]);
+    const show = await cli('runs', 'show', String(b));
+    expect(show.out).toMatch(/error: boom/);
+    const cmp = await cli('runs', 'compare', String(a), String(b));
+    expect(cmp.out).toMatch(/lr\s+0\.1\s+0\.01/);
+    expect(cmp.out).not.toMatch(/^batch/m);
+    expect((await cli('runs', 'compare', String(a))).code).toBe(2);
+  });
+
+  it('info --json reports versions, threads and execution providers', async () => {
+    const info = JSON.parse((await cli('info', '--json')).out);
+    expect(info.onnxruntime).toMatch(/^\d+\.\d+/);
+    expect(info.executionProviders.some((p: { name: string }) => p.name === 'cpu')).toBe(true);
+    expect(info.cpus).toBeGreaterThan(0);
+    expect(info.leptonHome).toBe(process.env.LEPTON_HOME);
+  });
+
+  it('bin/lepton.js runs a training script with run tracking on, recording the run', async () => {
+    const script = join(root, 'my-training.ts');
+    writeFileSync(
+      script,
+      `import { trackerFromEnvironment } from ${JSON.stringify(join(process.cwd(), 'src/registry/tracker.ts'))};
+const t = trackerFromEnvironment({ lr: 0.5 });
+if (!t) throw new Error('tracking was not enabled');
+t.onTrainBegin({ epochs: 2 });
+for (let e = 0; e < 2; e++) t.onEpochEnd(e, { loss: 1 / (e + 1) });
+t.onTrainEnd({});
+console.log('trained', process.argv[2]);
+`,
+    );
+    const { stdout } = await exec(process.execPath, [bin, 'train', script, 'extra-arg'], { env: process.env, timeout: 60_000 });
+    expect(stdout).toMatch(/trained extra-arg/);
+    const run = openRegistry().listRuns().find((x) => x.name === 'my-training')!;
+    expect(run).toMatchObject({ status: 'completed', params: { lr: 0.5, epochs: 2 }, summary: { loss: 0.5 } });
+    await expect(exec(process.execPath, [bin, 'train', join(root, 'missing.ts')], { env: process.env })).rejects.toMatchObject({ code: 2 });
+  });
+
+  it('bin/lepton.js serve answers predictions and shuts down gracefully on SIGTERM', async () => {
+    const child = spawn(process.execPath, [bin, 'serve', tabularDir, '--port', '0', '--token', 'tok'], { env: process.env });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30_000);
+      child.stdout.on('data', () => {
+        const m = /POST (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+    });
+    const res = await fetch(`${url}/v1/models/tabular/predict`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer tok' }, body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }) });
+    expect(res.status).toBe(200);
+    expect((await fetch(`${url}/v1/models`)).status).toBe(401);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
