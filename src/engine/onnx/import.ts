@@ -853,6 +853,46 @@ function lrn(ctx: NodeContext): Tensor {
   return div(x, ops.pow(add(mul(windowSum, alpha), bias), scalar(beta, x.dtype)));
 }
 
+function sliceNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const old = ctx.opset < 10;
+  const starts = old ? ctx.ints('starts') : ctx.constInts(1);
+  const ends = old ? ctx.ints('ends') : ctx.constInts(2);
+  if (!starts || !ends) throw new Error('starts and ends are required');
+  const axes = (old ? ctx.ints('axes') : ctx.constInts(3)) ?? starts.map((_, i) => i);
+  const steps = old ? undefined : ctx.constInts(4);
+  return need(ctx, 'slice')(x, { starts, ends, axes, steps });
+}
+
+function padNode(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const old = ctx.opset < 11;
+  const mode = ctx.string('mode', 'constant');
+  if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') ctx.unsupported(`mode '${mode}'`);
+  const pads = old ? ctx.ints('pads') : ctx.constInts(1);
+  if (!pads) throw new Error('pads are required');
+  const value = old ? ctx.float('value', 0) : ctx.constScalar(2) ?? 0;
+  const axes = (old ? undefined : ctx.constInts(3))?.map((a) => normalizeAxis('Pad', a, x.rank)) ?? Array.from({ length: x.rank }, (_, i) => i);
+  const perAxis: ([number, number] | null)[] = new Array(x.rank).fill(null);
+  axes.forEach((a, i) => (perAxis[a] = [pads[i], pads[axes.length + i]]));
+  if (pads.some((p) => p < 0)) ctx.unsupported('negative pads (cropping)');
+  return need(ctx, 'pad')(x, perAxis, { mode, value });
+}
+
+function splitNode(ctx: NodeContext): Tensor[] {
+  const x = ctx.input(0);
+  const axis = normalizeAxis('Split', ctx.int('axis', 0), x.rank);
+  const d = dims(x, ctx)[axis];
+  const outputs = ctx.node.output.length;
+  let sizes = ctx.opset < 13 ? ctx.ints('split') : ctx.constInts(1);
+  if (!sizes || sizes.length === 0) {
+    const parts = ctx.int('num_outputs') ?? outputs;
+    const chunk = Math.ceil(d / parts);
+    sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, d - i * chunk)));
+  }
+  return need(ctx, 'split')(x, sizes, axis);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 
@@ -952,6 +992,12 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Transpose: (ctx) => transpose(ctx.input(0), ctx.ints('perm')),
   Expand: expandNode,
   Concat: concatNode,
+  Slice: sliceNode,
+  Pad: padNode,
+  Split: splitNode,
+  Tile: (ctx) => need(ctx, 'tile')(ctx.input(0), ctx.constInts(1)),
+  Gather: (ctx) => need(ctx, 'gather')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
+  GatherElements: (ctx) => need(ctx, 'gatherElements')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
   Range: rangeNode,
   // convolution, pooling, normalization
   Conv: conv,
