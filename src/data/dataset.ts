@@ -124,6 +124,34 @@ export class Dataset<T> implements AsyncIterable<T> {
     }, options.cardinality);
   }
 
+  /**
+   * Pairs up elements of several datasets (an array or object of datasets gives array or object
+   * elements); stops with the shortest.
+   */
+  static zip<const D extends readonly Dataset<any>[] | { readonly [k: string]: Dataset<any> }>(
+    datasets: D,
+  ): Dataset<{ -readonly [K in keyof D]: D[K] extends Dataset<infer E> ? E : never }> {
+    type Out = { -readonly [K in keyof D]: D[K] extends Dataset<infer E> ? E : never };
+    const keys = Object.keys(datasets);
+    const list = keys.map((k) => (datasets as Record<string, Dataset<unknown>>)[k]);
+    const known = list.map((d) => d.cardinality);
+    const cardinality = known.some((n) => n === 0) ? 0 : known.some((n) => n === undefined) ? undefined : Math.min(...(known as number[]));
+    const asArray = Array.isArray(datasets);
+    return new Dataset<Out>(async function* () {
+      const its = list.map((d) => d.open());
+      try {
+        for (;;) {
+          const results = await Promise.all(its.map((it) => it.next()));
+          if (results.some((r) => r.done)) return;
+          const values = results.map((r) => r.value);
+          yield (asArray ? values : Object.fromEntries(keys.map((k, i) => [k, values[i]]))) as Out;
+        }
+      } finally {
+        await Promise.all(its.map((it) => it.return?.()));
+      }
+    }, cardinality);
+  }
+
   /** A source with random access by index. */
   private static indexed<T>(length: number, get: (i: number) => T): Dataset<T> {
     return new Dataset<T>(
@@ -140,9 +168,10 @@ export class Dataset<T> implements AsyncIterable<T> {
 
   /**
    * Applies `fn` to every element. `fn` may be async (e.g. image decoding); with `parallel: k`, up
-   * to k calls run at once while the output keeps the input order.
+   * to k calls run at once while the output keeps the input order. Returned array literals keep
+   * their tuple type (`([x, y]) => [f(x), y]` gives `readonly [Tensor, Tensor]`).
    */
-  map<U>(fn: (x: T) => U | Promise<U>, options: MapOptions = {}): Dataset<U> {
+  map<const U>(fn: (x: T) => U | Promise<U>, options: MapOptions = {}): Dataset<U> {
     const parallel = options.parallel ?? 1;
     if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`Dataset.map: parallel must be a positive integer, got ${parallel}`);
     const upstream = this;
@@ -302,6 +331,34 @@ export class Dataset<T> implements AsyncIterable<T> {
         if (empty) return; // an empty dataset repeated forever is still empty
       }
     }, cardinality);
+  }
+
+  /** This dataset's elements followed by `other`'s. */
+  concatenate(other: Dataset<T>): Dataset<T> {
+    const first = this;
+    const a = this.cardinality;
+    const b = other.cardinality;
+    return new Dataset<T>(async function* () {
+      yield* first;
+      yield* other;
+    }, a === undefined || b === undefined ? undefined : a + b);
+  }
+
+  /** Splits batched elements (tensors or arrays/objects of tensors) back into rows along the first axis. */
+  unbatch(): Dataset<T> {
+    const upstream = this;
+    return new Dataset<T>(async function* () {
+      for await (const x of upstream) {
+        const flat = flatten(x);
+        if (flat.leaves.length === 0) throw new Error('Dataset.unbatch: elements contain no tensors');
+        const n = flat.leaves[0].shape[0];
+        if (flat.leaves.some((t) => t.rank === 0 || t.shape[0] !== n)) {
+          throw new Error(`Dataset.unbatch: every tensor needs the same first dimension; got ${flat.leaves.map((t) => shapeStr(t.shape)).join(', ')}`);
+        }
+        const slicers = flat.leaves.map(rowSlicer);
+        for (let i = 0; i < (n as number); i++) yield flat.rebuild(slicers.map((slice) => slice(i))) as T;
+      }
+    }, undefined);
   }
 
   /** Runs one pass and collects every element. */

@@ -298,3 +298,35 @@ describe('take, skip, repeat, filter', () => {
     expect(got.sort()).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
+
+describe('zip, concatenate, unbatch', () => {
+  it('zip pairs elements (array or object form) and stops with the shortest', async () => {
+    const a = Dataset.fromArray([1, 2, 3]);
+    const b = Dataset.fromArray(['x', 'y']);
+    expect(await Dataset.zip([a, b]).toArray()).toEqual([[1, 'x'], [2, 'y']]);
+    expect(Dataset.zip([a, b]).cardinality).toBe(2);
+    expect(await Dataset.zip({ n: a, s: b }).toArray()).toEqual([{ n: 1, s: 'x' }, { n: 2, s: 'y' }]);
+  });
+
+  it('concatenate chains passes; unbatch inverts batch', async () => {
+    const c = Dataset.fromArray([1, 2]).concatenate(Dataset.fromArray([3]));
+    expect(c.cardinality).toBe(3);
+    expect(await c.toArray()).toEqual([1, 2, 3]);
+    const [x, y] = rows(5);
+    const back = await Dataset.fromTensors(x, y).batch(2).unbatch().toArray();
+    expect(back.map(([xi, yi]) => [Array.from(xi.data as Float32Array), yi.item()])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [[i, i + 0.5], i]),
+    );
+  });
+
+  it('map keeps tuple element types, so batches type-check as [x, y] pairs', async () => {
+    const [x, y] = rows(4);
+    const pairs = Dataset.fromTensors(x, y).map(([xi, yi]) => [xi, yi]).batch(4);
+    const typed: AsyncIterable<[Tensor, Tensor]> = pairs; // a compile-time check as much as a runtime one
+    for await (const [bx, by] of typed) {
+      expect(bx.shape).toEqual([4, 2]);
+      expect(by.shape).toEqual([4]);
+    }
+  });
+});
+

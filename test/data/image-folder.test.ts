@@ -66,6 +66,16 @@ describe('imageFolder', () => {
     for (const [x] of batches) for (const v of x.data as Float32Array) expect(v >= 0 && v <= 1).toBe(true);
   });
 
+  it('validationSplit gives disjoint training and validation subsets that cover every file', () => {
+    const train = imageFolder(root, { validationSplit: 0.4, subset: 'training', seed: 3 });
+    const valid = imageFolder(root, { validationSplit: 0.4, subset: 'validation', seed: 3 });
+    expect(train.files).toHaveLength(3);
+    expect(valid.files).toHaveLength(2);
+    const all = [...train.files, ...valid.files].map((f) => f.path).sort();
+    expect(all).toEqual(imageFolder(root).files.map((f) => f.path).sort());
+    expect(() => imageFolder(root, { validationSplit: 0.4 })).toThrow(/subset 'training' or 'validation'/);
+  });
+
   it('fails clearly for missing folders, unknown classes and undecodable files', async () => {
     expect(() => imageFolder(join(root, 'nope'))).toThrow(/is not a folder \(expected one subfolder of images per class/);
     expect(() => imageFolder(root, { classNames: ['cat', 'bird'] })).toThrow(/class folder "bird" does not exist.*found: cat, dog/);

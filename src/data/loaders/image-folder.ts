@@ -6,6 +6,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { Generator } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import { Dataset } from '../dataset.js';
 import { type DecodeOptions, decodeImage } from '../transforms.js';
@@ -17,6 +18,11 @@ export interface ImageFolderOptions extends DecodeOptions {
   classNames?: string[];
   /** Images decoded at once (default 2; decoding runs on libuv's thread pool). */
   parallel?: number;
+  /** Hold out this fraction of the files (after a seeded shuffle) as a validation set; pick the part with `subset`. */
+  validationSplit?: number;
+  subset?: 'training' | 'validation';
+  /** Seed of the shuffle that precedes the split (default 1337). Use the same seed for both subsets. */
+  seed?: number;
 }
 
 export interface ImageFile {
@@ -52,6 +58,16 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
     for (const path of listImages(join(dir, name), extensions)) files.push({ path, label });
   });
   if (files.length === 0) throw new Error(`imageFolder: no images (${[...extensions].join(', ')}) under ${dir}`);
+  if (options.validationSplit !== undefined) {
+    const fraction = options.validationSplit;
+    if (!(fraction > 0 && fraction < 1) || !options.subset) {
+      throw new Error(`imageFolder: validationSplit must be in (0, 1) and come with subset 'training' or 'validation' (got ${fraction}, ${options.subset})`);
+    }
+    new Generator(options.seed ?? 1337).shuffle(files);
+    const nValidation = Math.round(files.length * fraction);
+    const kept = options.subset === 'validation' ? files.slice(files.length - nValidation) : files.slice(0, files.length - nValidation);
+    files.splice(0, files.length, ...kept);
+  }
   const decodeOptions: DecodeOptions = { size: options.size, channels: options.channels, fit: options.fit, normalize: options.normalize };
   const dataset = Dataset.fromArray(files).map(
     async ({ path, label }): Promise<[Tensor, Tensor]> => [await decodeImage(path, decodeOptions), new Tensor([], 'int32', Int32Array.of(label))],
