@@ -283,6 +283,7 @@ export class Dataset<T> implements AsyncIterable<T> {
   /** The first `count` elements. */
   take(count: number): Dataset<T> {
     checkCount('take', count);
+    if (this.plan.kind === 'indexed') return Dataset.indexed(Math.min(count, this.plan.length), this.plan.get);
     const upstream = this;
     return new Dataset<T>(
       async function* () {

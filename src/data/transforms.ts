@@ -330,7 +330,7 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
   else throw new Error(`decodeImage: channels must be 1, 3 or 4, got ${channels}`);
   let result: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    result = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    result = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (error) {
     const what = typeof input === 'string' ? input : `${input.length} bytes`;
     throw new Error(`decodeImage: cannot decode ${what}: ${(error as Error).message}`);
