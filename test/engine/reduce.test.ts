@@ -152,6 +152,25 @@ describe('reduction gradients', () => {
   });
 });
 
+describe('reductions over a symbolic batch axis', () => {
+  it('gradients of every reduction match the fixed-shape gradients', () => {
+    const losses: ((t: Tensor) => Tensor)[] = [
+      (t) => sum(max(t, 0)),
+      (t) => sum(min(t, [0, 1], true)),
+      (t) => sum(prod(t, 0)),
+      (t) => logSumExp(t),
+      (t) => sum(std(t, 0, { correction: 1 })),
+      (t) => sum(mean(t, -1)),
+    ];
+    for (const loss of losses) {
+      const symbolic = compileSync((t: Tensor) => grad(loss)(t), { symbolicBatch: true });
+      const t = randomTensor([4, 3], 7);
+      const want = values(grad(loss)(t));
+      values(symbolic(t)).forEach((v, i) => expect(v).toBeCloseTo(want[i], 13));
+    }
+  });
+});
+
 describe('reduction errors', () => {
   it('name the op, the input shape and the valid range or dtypes', () => {
     const t = tensor([[1, 2, 3], [4, 5, 6]]);
