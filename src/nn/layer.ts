@@ -154,6 +154,8 @@ export class Layer extends Module {
   /** Shape of one example given at construction (Keras `inputShape`). */
   inputShapeHint?: KerasShape;
   batchSizeHint?: number;
+  /** The input shape(s) the layer was built for (batch first). */
+  buildInputShape?: any;
   // Held in a plain object so that Module's property scan ignores it.
   private readonly _weightInfo: { regularizers: [string, Regularizer][] } = { regularizers: [] };
 
@@ -208,6 +210,7 @@ export class Layer extends Module {
   /** Builds the layer unless it is built already. */
   maybeBuild(inputShape: any): void {
     if (this.built) return;
+    this.buildInputShape = inputShape;
     this.withLayerErrors(() => this.build(inputShape));
     this.built = true;
   }
@@ -288,7 +291,7 @@ export class Layer extends Module {
   }
 
   /** Infers output shapes/dtypes by tracing `call` on placeholders; nothing is computed. */
-  protected inferOutputs(
+  inferOutputs(
     specs: { shape: KerasShape; dtype: DType }[],
     asList: boolean,
     callArgs: Record<string, unknown>,

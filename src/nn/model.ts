@@ -138,7 +138,7 @@ async function trainApi(): Promise<any> {
 export class Model extends Layer {
   static override className = 'Functional';
   // The recorded graph (functional and sequential models); undefined for subclassed models.
-  protected _graph: { graph?: Graph; outputNames?: string[]; outputsAsList: boolean; inputsAsList: boolean } = {
+  protected _graph: { graph?: Graph; outputNames?: string[]; outputsAsList: boolean; inputsAsList: boolean; inputDtypes?: DType[] } = {
     outputsAsList: false,
     inputsAsList: false,
   };
@@ -194,12 +194,35 @@ export class Model extends Layer {
     return this.graph?.outputs ?? [];
   }
 
+  /** Names, shapes (batch = null) and dtypes of the inputs; subclassed models know them once called. */
   get inputSpecs(): TensorSpecInfo[] {
-    return this.inputs.map((t) => ({ name: t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph) return this.inputs.map((t) => ({ name: t.name, shape: [...t.shape], dtype: t.dtype }));
+    const built = this.buildInputShape as (number | string | null)[] | (number | string | null)[][] | undefined;
+    if (!built) return [];
+    const list = Array.isArray(built[0]) ? (built as (number | string | null)[][]) : [built as (number | string | null)[]];
+    const dtypes = this._graph.inputDtypes ?? [];
+    return list.map((shape, i) => ({
+      name: list.length === 1 ? 'input' : `input_${i}`,
+      shape: shape.map((d, axis) => (axis === 0 || typeof d !== 'number' ? null : d)),
+      dtype: dtypes[i] ?? this.dtype,
+    }));
   }
 
   get outputSpecs(): TensorSpecInfo[] {
-    return this.outputs.map((t, i) => ({ name: this._graph.outputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph) return this.outputs.map((t, i) => ({ name: this._graph.outputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    const ins = this.inputSpecs;
+    if (ins.length === 0) return [];
+    const out = this.inferOutputs(ins.map((s) => ({ shape: s.shape, dtype: s.dtype })), ins.length > 1, {});
+    return out.specs.map((s, i) => ({ name: out.specs.length === 1 ? 'output' : `output_${i}`, ...s }));
+  }
+
+  override apply(inputs: any, options: CallOptions = {}): any {
+    // Subclassed models remember their input dtypes for inputSpecs.
+    if (!this.graph && !this._graph.inputDtypes) {
+      const list: unknown[] = Array.isArray(inputs) ? inputs : [inputs];
+      if (list.every((t) => t instanceof Tensor)) this._graph.inputDtypes = (list as Tensor[]).map((t) => t.dtype);
+    }
+    return super.apply(inputs, options);
   }
 
   override call(inputs: any, options: CallOptions = {}): any {

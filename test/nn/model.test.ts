@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Model, Sequential, Tensor, clearSession,
+  Conv2DTranspose, GlobalAveragePooling2D, UpSampling2D, ZeroPadding2D, collectUpdates, compileSync,
   Variable, input, layerFromConfig, model, mul, registerLayer, sequential, setSeed,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
@@ -185,6 +186,50 @@ describe('functional API', () => {
     rebuilt.loadStateDict(m.stateDict());
     const x = f32([2, 3], 9);
     expect(Array.from((rebuilt.apply(x) as Tensor).data as Float32Array)).toEqual(Array.from((m.apply(x) as Tensor).data as Float32Array));
+  });
+});
+
+describe('compiled use (what the train step does)', () => {
+  it('one graph with a symbolic batch serves several batch sizes; training mode collects BatchNorm updates', () => {
+    setSeed(2);
+    const m = sequential([
+      input({ shape: [6, 6, 2] }), new ZeroPadding2D(1), new Conv2D(3, 3, { activation: 'relu' }), new BatchNormalization(), new MaxPooling2D(2),
+      new UpSampling2D(2), new Conv2DTranspose(2, 3, { strides: 2, padding: 'same' }), new Dropout(0.5), new GlobalAveragePooling2D(), new Dense(2),
+    ]);
+    const bn = m.layers[2] as BatchNormalization;
+    const trainStep = compileSync((x: Tensor) => {
+      const { result, updates } = collectUpdates(() => m.apply(x, { training: true }));
+      return { result, updates: updates.map(([, v]) => v) };
+    }, { symbolicBatch: true });
+    const small = trainStep(f32([2, 6, 6, 2], 1));
+    const large = trainStep(f32([5, 6, 6, 2], 2));
+    expect(small.result.shape).toEqual([2, 2]);
+    expect(large.result.shape).toEqual([5, 2]);
+    expect(large.updates.map((u: Tensor) => u.shape)).toEqual([[3], [3]]);
+    expect(Array.from(bn.movingVariance.data as Float32Array)).toEqual([1, 1, 1]);
+    const infer = compileSync((x: Tensor) => m.apply(x), { symbolicBatch: true });
+    const x = f32([3, 6, 6, 2], 3);
+    expectClose(infer(x).data as Float32Array, (m.apply(x) as Tensor).data as Float32Array, 1e-5);
+  });
+});
+
+describe('subclassed models', () => {
+  it('a Model subclass registers its layers by assignment and knows its specs once called', () => {
+    class TwoLayer extends Model {
+      hidden = new Dense(5, { activation: 'relu' });
+      out = new Dense(2);
+      override call(x: Tensor, options: { training?: boolean } = {}): Tensor {
+        return this.out.apply(this.hidden.apply(x, options), options);
+      }
+    }
+    const m = new TwoLayer();
+    expect(m.inputSpecs).toEqual([]);
+    const y = m.apply(f32([3, 4], 1)) as Tensor;
+    expect(y.shape).toEqual([3, 2]);
+    expect(m.namedParameters().map(([k]) => k)).toEqual(['hidden.kernel', 'hidden.bias', 'out.kernel', 'out.bias']);
+    expect(m.inputSpecs).toEqual([{ name: 'input', shape: [null, 4], dtype: 'float32' }]);
+    expect(m.outputSpecs).toEqual([{ name: 'output', shape: [null, 2], dtype: 'float32' }]);
+    expect(m.summary({ print: false })).toMatch(/Total params: 37/);
   });
 });
 
