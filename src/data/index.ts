@@ -12,3 +12,19 @@ export { cifar10, cifar100, parseCifarRecords, type CifarData, type CifarLoadOpt
 export { parseCsv, readCsv, csvToTensors, type CsvColumnType, type CsvData, type CsvOptions } from './loaders/csv.js';
 export { imageFolder, type ImageFile, type ImageFolderDataset, type ImageFolderOptions } from './loaders/image-folder.js';
 export { iris, wine, breastCancer, sklearnDigits, type DigitsData, type SklearnLoadOptions, type TabularData } from './loaders/sklearn.js';
+
+import { cifar10 as cifar10Loader, cifar100 as cifar100Loader } from './loaders/cifar.js';
+import { fashionMnist as fashionMnistLoader, mnist as mnistLoader } from './loaders/mnist.js';
+import { breastCancer as breastCancerLoader, iris as irisLoader, sklearnDigits as digitsLoader, wine as wineLoader } from './loaders/sklearn.js';
+
+/** Every bundled loader in one place, Keras-style: `await datasets.cifar10.loadData()`. */
+export const datasets = {
+  mnist: mnistLoader,
+  fashionMnist: fashionMnistLoader,
+  cifar10: cifar10Loader,
+  cifar100: cifar100Loader,
+  iris: irisLoader,
+  digits: digitsLoader,
+  wine: wineLoader,
+  breastCancer: breastCancerLoader,
+} as const;

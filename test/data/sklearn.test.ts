@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Dataset, breastCancer, iris, sklearnDigits, wine } from '../../src/data/index.js';
+import { Dataset, breastCancer, datasets, iris, sklearnDigits, wine } from '../../src/data/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 
 const SKLEARN_DATA = '/usr/lib/python3/dist-packages/sklearn/datasets/data';
@@ -20,7 +20,8 @@ describe('scikit-learn bundled tables', () => {
       await expect(iris()).rejects.toThrow(/apt-get install python3-sklearn/);
       return;
     }
-    const data = await iris();
+    const data = await datasets.iris(); // the Keras-style namespace holds the same loaders
+    expect(datasets.iris).toBe(iris);
     expect(data.x.shape).toEqual([150, 4]);
     expect(Array.from((data.x.data as Float32Array).subarray(0, 4))).toEqual([5.1, 3.5, 1.4, 0.2].map(Math.fround));
     expect(classCounts(data.y, 3)).toEqual([50, 50, 50]);
