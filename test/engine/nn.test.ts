@@ -98,7 +98,7 @@ describe('dropout', () => {
     const x = randomTensor([4], 2, 'float32');
     expect(dropout(x, 0.5, false)).toBe(x);
     expect(dropout(x, 0)).toBe(x);
-    expect(Array.from(dropout(x, 1).data)).toEqual([0, 0, 0, 0]);
+    expect(Array.from(dropout(x, 1).data as Float32Array)).toEqual([0, 0, 0, 0]);
     expect(() => dropout(x, 1.5)).toThrow(/dropout: p must be in \[0, 1\], got 1.5/);
     expect(() => dropout(tensor([1, 2], { dtype: 'int32' }), 0.5)).toThrow(/dropout: dtype int32 is not supported/);
   });

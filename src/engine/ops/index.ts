@@ -9,3 +9,5 @@ export * from './norm.js';
 export * from './shape.js';
 export * from './indexing.js';
 export * from './nn.js';
+import './methods.js';
+export { tensorMethodNames, type TensorMethods } from './methods.js';
