@@ -81,6 +81,7 @@ export class Dataset<T> implements AsyncIterable<T> {
    */
   static fromTensors(x: Tensor): Dataset<Tensor>;
   static fromTensors(x: Tensor, y: Tensor): Dataset<[Tensor, Tensor]>;
+  static fromTensors(x: Tensor, y?: Tensor): Dataset<Tensor> | Dataset<[Tensor, Tensor]>;
   static fromTensors(x: Tensor, y?: Tensor): Dataset<Tensor> | Dataset<[Tensor, Tensor]> {
     return y === undefined ? Dataset.fromTensorSlices(x) : Dataset.fromTensorSlices<[Tensor, Tensor]>([x, y]);
   }

@@ -102,7 +102,7 @@ export async function locate<R>(spec: DataSpec<R>, options: LocateOptions = {}):
 }
 
 /**
- * Downloads `file.url` to `dest` (via a `.part` file renamed after the checksum matched). A file
+ * Downloads `file.url` to `dest` (via a `.part` file renamed once the checksum matched). A file
  * already at `dest` with the right checksum is kept.
  */
 export async function downloadFile(file: RemoteFile, dest: string, onProgress: ProgressCallback = defaultProgress): Promise<void> {
@@ -112,7 +112,7 @@ export async function downloadFile(file: RemoteFile, dest: string, onProgress: P
   const response = await fetch(file.url);
   if (!response.ok || !response.body) throw new Error(`HTTP ${response.status} ${response.statusText} for ${file.url}`);
   const total = Number(response.headers.get('content-length')) || undefined;
-  const part = `${dest}.part`;
+  const part = `${dest}.${process.pid}.part`; // per process, so concurrent downloads do not mix
   const hash = algorithm ? createHash(algorithm) : undefined;
   let received = 0;
   const meter = new Transform({
