@@ -12,7 +12,7 @@ import type { HostTensor } from './onnx/proto.js';
 import { globalGenerator } from './random.js';
 import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
-import { NativeSession, type SessionOptions } from './runtime/session.js';
+import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
 import { Tensor } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
 import { Trace, currentTrace, withTrace } from './trace.js';
@@ -143,7 +143,7 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
     if (!program || !session) {
       program = TracedProgram.build(fn, args, options);
       programs.set(key, program);
-      session = getWorker().load(program.lowered.bytes, options.session, `compiled ${fn.name || 'function'}`);
+      session = getWorker().load(program.lowered.bytes, mergeSessionOptions(program.lowered.sessionOptions, options.session), `compiled ${fn.name || 'function'}`);
       sessions.set(key, session);
     }
     const s = await session;
@@ -163,7 +163,7 @@ export function runTracedSync(cache: SyncCache, fn: (...args: any[]) => unknown,
   let entry = cache.get(key);
   if (!entry) {
     const program = TracedProgram.build(fn, args, options);
-    entry = { program, session: new NativeSession(program.lowered.bytes, options.session, fn.name || 'traced function') };
+    entry = { program, session: new NativeSession(program.lowered.bytes, mergeSessionOptions(program.lowered.sessionOptions, options.session), fn.name || 'traced function') };
     cache.set(key, entry);
   }
   const results = entry.session.run(entry.program.feeds(flat.leaves), entry.program.lowered.outputNames);

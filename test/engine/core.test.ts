@@ -3,6 +3,7 @@ import {
   add, compile, div, grad, matmul, mul, reshape, sub, sum, tensor, transpose, valueAndGrad, Variable, broadcastTo,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { clip, compileSync, sigmoid } from '../../src/index.js';
 
 describe('core ops', () => {
   it('broadcasting arithmetic matches plain loops', () => {
@@ -78,5 +79,17 @@ describe('core ops', () => {
   it('errors name the op and shapes', () => {
     expect(() => add(tensor([1, 2, 3]), tensor([1, 2]))).toThrow(/add: shapes \[3\] and \[2\] cannot be broadcast/);
     expect(() => matmul(tensor([[1, 2]]), tensor([[1, 2]]))).toThrow(/matmul: inner dimensions differ/);
+  });
+
+  it('captured constants never share a name with constants emitted by lowerings', () => {
+    const early = tensor([10, 20, 30], { dtype: 'int32' });
+    const f = compileSync((x) => add(clip(x, 0, 5), early));
+    expect(f(tensor([1, 7, -2], { dtype: 'int32' })).toArray()).toEqual([11, 25, 30]);
+  });
+
+  it('float64 graphs with the x*sigmoid(x) pattern load (ORT would fuse it into a float32-only kernel)', () => {
+    const x = randomTensor([5], 3);
+    const y = compileSync((t) => mul(t, sigmoid(t)))(x).data as Float64Array;
+    (x.data as Float64Array).forEach((v, i) => expect(y[i]).toBeCloseTo(v / (1 + Math.exp(-v)), 12));
   });
 });

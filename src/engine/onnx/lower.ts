@@ -8,6 +8,7 @@ import type { LoweredValue } from '../op.js';
 import { type Dim, shapeStr } from '../shape.js';
 import { Tensor, Variable } from '../tensor.js';
 import type { Node, Trace } from '../trace.js';
+import type { SessionOptions } from '../runtime/session.js';
 import {
   type AttributeProto,
   type ModelProto,
@@ -57,8 +58,24 @@ export class LowerCtx {
   /** The op currently being lowered (used to name nodes for error messages). */
   currentOp = '';
 
+  private readonly usedNames = new Set<string>();
+
+  /** A value name not used yet in this graph, derived from `base`. */
+  unique(base: string): string {
+    const clean = base.replace(/[^A-Za-z0-9_.:/-]/g, '_') || 'value';
+    let n = clean;
+    for (let i = 1; this.usedNames.has(n); i++) n = `${clean}_${i}`;
+    this.usedNames.add(n);
+    return n;
+  }
+
+  /** A fresh intermediate value name. */
   fresh(hint = 't'): string {
-    return `${hint}_${this.counter++}`;
+    let n: string;
+    do n = `${hint}_${this.counter++}`;
+    while (this.usedNames.has(n));
+    this.usedNames.add(n);
+    return n;
   }
 
   /** Emits one ONNX node and returns its output names. */
@@ -153,6 +170,8 @@ export interface LoweredGraph {
   inputNames: string[];
   inputBindings: InputBinding[];
   outputNames: string[];
+  /** Session options this graph needs (e.g. fusions to avoid for float64 graphs). */
+  sessionOptions: SessionOptions;
 }
 
 export interface LowerOptions {
@@ -184,13 +203,9 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
   const graphInputs: ValueInfoProto[] = [];
   const inputNames: string[] = [];
   const inputBindings: InputBinding[] = [];
-  const usedNames = new Set<string>();
-  const uniqueName = (base: string): string => {
-    let n = base.replace(/[^A-Za-z0-9_.:/-]/g, '_') || 'value';
-    for (let i = 1; usedNames.has(n); i++) n = `${base}_${i}`;
-    usedNames.add(n);
-    return n;
-  };
+  const uniqueName = (base: string): string => ctx.unique(base);
+  // Output names are reserved first so that no intermediate value can take them.
+  const outputNames = outputs.map((_, i) => uniqueName(options.outputNames?.[i] ?? `output_${i}`));
 
   // Which nodes the outputs need (dead nodes are not lowered).
   const needed = new Set<Node>();
@@ -237,7 +252,7 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
       inputNames.push(name);
       inputBindings.push({ kind: 'variable', variable: value });
     } else {
-      const name = uniqueName(value instanceof Variable ? value.name : `const_${value.id}`);
+      const name = uniqueName(value instanceof Variable ? value.name : `captured_${value.id}`);
       names.set(sym, name);
       ctx.initializers.push(tensorProtoFromHost({ dtype: value.dtype, shape: value.shape as number[], data: value.data }, name));
     }
@@ -265,13 +280,11 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
   }
   ctx.currentOp = '';
 
-  const outputNames: string[] = [];
   const graphOutputs: ValueInfoProto[] = [];
   outputs.forEach((t, i) => {
     const sym = trace.capture(t);
-    const name = uniqueName(options.outputNames?.[i] ?? `output_${i}`);
+    const name = outputNames[i];
     ctx.nodes.push({ op_type: 'Identity', domain: '', input: [names.get(sym)!], output: [name], name: `output/${i}` });
-    outputNames.push(name);
     graphOutputs.push(valueInfo(name, t.shape, t.dtype));
   });
 
@@ -290,5 +303,14 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     },
     metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };
-  return { model, bytes: encodeModel(model), inputNames, inputBindings, outputNames };
+  return { model, bytes: encodeModel(model), inputNames, inputBindings, outputNames, sessionOptions: sessionOptionsFor(trace, needed) };
+}
+
+/**
+ * ORT fuses x*sigmoid(x) into QuickGelu, which has no float64 kernel: a float64 graph with that
+ * pattern would fail to load. Graphs holding float64 values switch that one fusion off.
+ */
+function sessionOptionsFor(trace: Trace, needed: Set<Node>): SessionOptions {
+  const float64 = [...needed].some((n) => n.outputs.some((t) => t.dtype === 'float64')) || trace.inputs.some((t) => t.dtype === 'float64');
+  return float64 ? { extra: { optimization: { disable_specified_optimizers: 'QuickGeluFusion' } } } : {};
 }

@@ -7,7 +7,7 @@ import type { Attrs, OpDef, TensorType } from '../op.js';
 import { lowerTrace } from '../onnx/lower.js';
 import { Tensor } from '../tensor.js';
 import { Trace } from '../trace.js';
-import { NativeSession } from './session.js';
+import { NativeSession, mergeSessionOptions } from './session.js';
 import type { HostTensor } from '../onnx/proto.js';
 
 interface CachedOp {
@@ -30,14 +30,14 @@ export function eagerCacheSize(): number {
 }
 
 export function runEager(op: OpDef, inputs: readonly Tensor[], attrs: Attrs, types: TensorType[]): Tensor[] {
-  const key = `${op.name}|${JSON.stringify(attrs)}|${inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';')}`;
+  const key = `${op.name}|${attrsKey(attrs)}|${inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';')}`;
   let entry = cache.get(key);
   if (!entry) {
     const trace = new Trace();
     const placeholders = inputs.map((t, i) => trace.input(t.shape, t.dtype, `in${i}`));
     const outs = trace.addNode(op, placeholders, attrs, types).outputs;
     const lowered = lowerTrace(trace, outs);
-    const session = new NativeSession(lowered.bytes, { intraOpNumThreads: eagerThreads }, `op ${op.name}`);
+    const session = new NativeSession(lowered.bytes, mergeSessionOptions(lowered.sessionOptions, { intraOpNumThreads: eagerThreads }), `op ${op.name}`);
     entry = { session, inputNames: lowered.inputNames, outputNames: lowered.outputNames };
     cache.set(key, entry);
   }
@@ -50,4 +50,9 @@ export function runEager(op: OpDef, inputs: readonly Tensor[], attrs: Attrs, typ
     const r = results[name];
     return new Tensor(r.shape, r.dtype, r.data);
   });
+}
+
+/** A cache key for attributes; unlike plain JSON it keeps ±Infinity and NaN apart. */
+export function attrsKey(attrs: Attrs): string {
+  return JSON.stringify(attrs, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? `#${v}` : v));
 }

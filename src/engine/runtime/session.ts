@@ -34,6 +34,20 @@ export interface SessionOptions {
   interOpNumThreads?: number;
   executionMode?: 'sequential' | 'parallel';
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** ORT session config entries (see onnxruntime's session options "extra"). */
+  extra?: Record<string, unknown>;
+}
+
+/** Merges session options; `extra` entries are merged too. */
+export function mergeSessionOptions(...all: (SessionOptions | undefined)[]): SessionOptions {
+  const out: SessionOptions = {};
+  for (const o of all) {
+    if (!o) continue;
+    const extra = o.extra ? { ...(out.extra ?? {}), ...o.extra } : out.extra;
+    Object.assign(out, o);
+    if (extra) out.extra = extra;
+  }
+  return out;
 }
 
 export class OrtError extends Error {}
