@@ -394,17 +394,28 @@ function convTranspose(ctx: NodeContext): Tensor {
     }
     pads = [...begins, ...ends];
   }
-  const f = [undefined, ops.convTranspose1d, ops.convTranspose2d][n] ?? lib[`convTranspose${n}d`];
-  if (!f) ctx.unsupported(`a ${n}-D transposed convolution`);
-  return f(x, w, b, { stride: strides, dilation: dilations, padding: padPairs(pads), groups: ctx.int('group', 1), outputPadding });
+  return apply1(ops.convTransposeOp, b ? [x, w, b] : [x, w], { strides, pads, dilations, group: ctx.int('group', 1), outputPadding });
 }
 
-function poolAttrs(ctx: NodeContext, x: Tensor) {
+function poolAttrs(ctx: NodeContext, x: Tensor, countsPadding = false) {
   const kernel = ctx.ints('kernel_shape');
   if (!kernel) throw new Error('kernel_shape is required');
-  if (ctx.int('ceil_mode', 0) !== 0) ctx.unsupported('ceil_mode=1');
   const { strides, dilations, pads } = windowAttrs(ctx, x, kernel);
   if (dilations.some((d) => d !== 1)) ctx.unsupported('pooling with dilations');
+  if (ctx.int('ceil_mode', 0) === 1) {
+    // Ceil mode = floor mode with extra end padding covering the last partial window (which must
+    // start inside the input or the begin padding).
+    const sp = dims(x, ctx).slice(2);
+    const n = kernel.length;
+    for (let i = 0; i < n; i++) {
+      const padded = sp[i] + pads[i] + pads[n + i];
+      let out = Math.ceil((padded - kernel[i]) / strides[i]) + 1;
+      if ((out - 1) * strides[i] >= sp[i] + pads[i]) out--;
+      const extra = Math.max(0, (out - 1) * strides[i] + kernel[i] - padded);
+      if (extra > 0 && countsPadding) ctx.unsupported('ceil_mode=1 with count_include_pad=1');
+      pads[n + i] += extra;
+    }
+  }
   return { kernel, strides, pads };
 }
 
@@ -417,7 +428,8 @@ function maxPool(ctx: NodeContext): Tensor[] {
 
 function averagePool(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
-  return apply1(ops.avgPoolOp, [x], { ...poolAttrs(ctx, x), countIncludePad: ctx.int('count_include_pad', 0) === 1 });
+  const countIncludePad = ctx.int('count_include_pad', 0) === 1;
+  return apply1(ops.avgPoolOp, [x], { ...poolAttrs(ctx, x, countIncludePad), countIncludePad });
 }
 
 function globalPool(kind: 'avg' | 'max'): OnnxConverter {
@@ -543,12 +555,24 @@ function constantOfShape(ctx: NodeContext): Tensor {
 }
 
 function batchNormalization(ctx: NodeContext): Tensor[] {
-  if (ctx.int('training_mode', 0) === 1 || ctx.outputWanted(1)) ctx.unsupported('training mode');
   const x = ctx.input(0);
   const c = x.shape[1];
   const perChannel = (t: Tensor) => reshape(t, [c, ...new Array<number>(Math.max(x.rank - 2, 0)).fill(1)]);
-  const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => perChannel(ctx.input(i)));
-  return [ops.batchNorm(x, mean, variance, scale, bias, ctx.float('epsilon', 1e-5))];
+  const [scale, bias, runMean, runVar] = [1, 2, 3, 4].map((i) => ctx.input(i));
+  const eps = ctx.float('epsilon', 1e-5);
+  if (ctx.int('training_mode', 0) !== 1) {
+    if (ctx.outputWanted(1)) ctx.unsupported('running statistics outputs outside training mode');
+    return [ops.batchNorm(x, perChannel(runMean), perChannel(runVar), perChannel(scale), perChannel(bias), eps)];
+  }
+  // Training mode: normalize with the batch statistics and update the running ones.
+  const axes = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== 1);
+  const [mean, variance] = ops.moments(x, axes, true);
+  const y = ops.batchNorm(x, mean, variance, perChannel(scale), perChannel(bias), eps);
+  const momentum = ctx.float('momentum', 0.9);
+  const flat = (t: Tensor) => reshape(t, [c]);
+  const newMean = add(mul(runMean, momentum), mul(flat(mean), 1 - momentum));
+  const newVar = add(mul(runVar, momentum), mul(flat(variance), 1 - momentum));
+  return [y, newMean, newVar];
 }
 
 function layerNormalization(ctx: NodeContext): Tensor[] {
@@ -571,7 +595,9 @@ function instanceNormalization(ctx: NodeContext): Tensor {
 function dropout(ctx: NodeContext): Tensor[] {
   const x = ctx.input(0);
   const training = ctx.opset >= 12 ? ctx.constScalar(2) ?? 0 : 0;
-  if (training) ctx.unsupported('training_mode=true');
+  const ratio = ctx.opset >= 12 ? ctx.constScalar(1) ?? 0.5 : ctx.float('ratio', 0.5);
+  // Random masks come from ONNX's own generator and cannot be reproduced; ratio 0 is the identity.
+  if (training && ratio !== 0) ctx.unsupported('training_mode=true with a non-zero ratio');
   if (ctx.opset < 7 && ctx.int('is_test', 0) === 0) ctx.unsupported('training-mode Dropout (opset < 7, is_test=0)');
   const mask = ctx.outputWanted(1) ? full(dims(x, ctx), true, 'bool') : undefined;
   return mask ? [identity(x), mask] : [identity(x)];
@@ -893,6 +919,18 @@ function splitNode(ctx: NodeContext): Tensor[] {
   return need(ctx, 'split')(x, sizes, axis);
 }
 
+/** ScatterElements: 'add' is scatterAdd; 'none' (unique indices) replaces through a scattered mask. */
+function scatterElements(ctx: NodeContext): Tensor {
+  const [x, indices, updates] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+  const axis = ctx.int('axis', 0);
+  const reduction = ctx.string('reduction', 'none');
+  const scatterAdd = need(ctx, 'scatterAdd');
+  if (reduction === 'add') return scatterAdd(x, indices, updates, axis);
+  if (reduction !== 'none') ctx.unsupported(`reduction '${reduction}'`);
+  const hit = ops.greater(scatterAdd(ops.zerosLike(x, 'float32'), indices, ops.onesLike(updates, 'float32'), axis), 0);
+  return add(ops.where(hit, ops.zerosLike(x), x), scatterAdd(ops.zerosLike(x), indices, updates, axis));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table
 
@@ -997,6 +1035,8 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Split: splitNode,
   Tile: (ctx) => need(ctx, 'tile')(ctx.input(0), ctx.constInts(1)),
   Gather: (ctx) => need(ctx, 'gather')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
+  ScatterElements: scatterElements,
+  Scatter: scatterElements,
   GatherElements: (ctx) => need(ctx, 'gatherElements')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
   Range: rangeNode,
   // convolution, pooling, normalization
