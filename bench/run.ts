@@ -10,6 +10,7 @@ import type { BenchModule, BenchOptions } from './harness.js';
 
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   engine: async () => (await import('./engine.js')).default,
+  serve: async () => (await import('./serve.js')).default,
 };
 
 function usage(): string {
