@@ -932,6 +932,113 @@ function scatterElements(ctx: NodeContext): Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
+
+const RNN_ACTIVATIONS: Record<string, (ctx: NodeContext, x: Tensor) => Tensor> = {
+  Tanh: (ctx, x) => need(ctx, 'tanh')(x),
+  Sigmoid: (ctx, x) => need(ctx, 'sigmoid')(x),
+  Relu: (ctx, x) => need(ctx, 'relu')(x),
+};
+
+function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
+  const gates = { RNN: 1, GRU: 3, LSTM: 4 }[kind];
+  const defaults = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] }[kind];
+  return (ctx) => {
+    if (ctx.has('clip')) ctx.unsupported('clip');
+    if (ctx.int('input_forget', 0) !== 0) ctx.unsupported('input_forget');
+    const names = ctx.string('direction', 'forward') === 'bidirectional' ? [...defaults, ...defaults] : defaults;
+    const given = ctx.node.attribute?.find((a) => a.name === 'activations')?.strings?.map((b) => new TextDecoder().decode(b));
+    if (ctx.has('activation_alpha') || ctx.has('activation_beta')) ctx.unsupported('activation_alpha/beta');
+    const acts = (given ?? names).map((n) => RNN_ACTIVATIONS[n] ?? ctx.unsupported(`activation '${n}'`));
+    const batchFirst = ctx.int('layout', 0) === 1;
+    const direction = ctx.string('direction', 'forward');
+    const dirs = direction === 'bidirectional' ? 2 : 1;
+    let x = ctx.input(0);
+    if (batchFirst) x = transpose(x, [1, 0, 2]);
+    const [seq, batch] = dims(x, ctx);
+    // Per-sequence lengths are supported when every sequence is full length.
+    if (ctx.optional(4) && ctx.constInts(4)!.some((n) => n !== seq)) ctx.unsupported('sequence_lens shorter than the sequence');
+    const w = ctx.input(1);
+    const r = ctx.input(2);
+    const hidden = ctx.int('hidden_size') ?? dims(r, ctx)[2];
+    const b = ctx.optional(3);
+    const h0 = ctx.optional(5);
+    const c0 = kind === 'LSTM' ? ctx.optional(6) : undefined;
+    const p = kind === 'LSTM' ? ctx.optional(7) : undefined;
+    const split = need(ctx, 'split');
+    const concat = need(ctx, 'concat');
+    const pick = (t: Tensor, d: number): Tensor => reshape(split(t, dims(t, ctx)[0] === 1 ? [1] : [1, 1], 0)[d], dims(t, ctx).slice(1));
+    const steps: Tensor[] = seq === 1 ? [x] : split(x, new Array<number>(seq).fill(1), 0);
+    const xs = steps.map((t) => reshape(t, [batch, dims(x, ctx)[2]]));
+    const ys: Tensor[][] = [];
+    const hs: Tensor[] = [];
+    const cs: Tensor[] = [];
+    for (let d = 0; d < dirs; d++) {
+      const f = acts[d * defaults.length];
+      const g = acts[d * defaults.length + 1];
+      const hAct = acts[d * defaults.length + 2];
+      const wT = transpose(pick(w, d)); // [input, G*hidden]
+      const rParts: Tensor[] = gates === 1 ? [pick(r, d)] : split(pick(r, d), new Array<number>(gates).fill(hidden), 0);
+      const rT = rParts.map((t) => transpose(t)); // each [hidden, hidden]
+      let wb: Tensor | undefined;
+      let rb: Tensor[] = [];
+      if (b) {
+        const [wbd, rbd] = split(pick(b, d), [gates * hidden, gates * hidden], 0);
+        wb = wbd;
+        rb = gates === 1 ? [rbd] : split(rbd, new Array<number>(gates).fill(hidden), 0);
+      }
+      const peep = p ? split(pick(p, d), [hidden, hidden, hidden], 0) : undefined;
+      let h = h0 ? pick(h0, d) : full([batch, hidden], 0, x.dtype);
+      let c = c0 ? pick(c0, d) : ops.zerosLike(h);
+      const order = direction === 'reverse' || d === 1 ? [...xs.keys()].reverse() : [...xs.keys()];
+      const out: Tensor[] = new Array(seq);
+      for (const t of order) {
+        let xw = matmul(xs[t], wT);
+        if (wb) xw = add(xw, wb);
+        const xg: Tensor[] = gates === 1 ? [xw] : split(xw, new Array<number>(gates).fill(hidden), 1);
+        const rec = (k: number, hh: Tensor): Tensor => (rb[k] ? add(matmul(hh, rT[k]), rb[k]) : matmul(hh, rT[k]));
+        if (kind === 'RNN') {
+          h = f(ctx, add(xg[0], rec(0, h)));
+        } else if (kind === 'GRU') {
+          const z = f(ctx, add(xg[0], rec(0, h)));
+          const rr = f(ctx, add(xg[1], rec(1, h)));
+          const hh = ctx.int('linear_before_reset', 0)
+            ? g(ctx, add(xg[2], mul(rr, rec(2, h))))
+            : g(ctx, add(xg[2], rec(2, mul(rr, h))));
+          h = add(mul(sub(1, z), hh), mul(z, h));
+        } else {
+          let i = add(xg[0], rec(0, h));
+          let fg = add(xg[2], rec(2, h));
+          if (peep) {
+            i = add(i, mul(peep[0], c));
+            fg = add(fg, mul(peep[2], c));
+          }
+          const cc = g(ctx, add(xg[3], rec(3, h)));
+          c = add(mul(f(ctx, fg), c), mul(f(ctx, i), cc));
+          let o = add(xg[1], rec(1, h));
+          if (peep) o = add(o, mul(peep[1], c));
+          h = mul(f(ctx, o), hAct(ctx, c));
+        }
+        out[t] = reshape(h, [1, 1, batch, hidden]);
+      }
+      ys.push(out);
+      hs.push(reshape(h, [1, batch, hidden]));
+      cs.push(reshape(c, [1, batch, hidden]));
+    }
+    const cat = (ts: Tensor[], axis: number) => (ts.length === 1 ? ts[0] : concat(ts, axis));
+    let y = cat(ys.map((out) => cat(out, 0)), 1); // [seq, dirs, batch, hidden]
+    let yh = cat(hs, 0);
+    let yc = cat(cs, 0);
+    if (batchFirst) {
+      y = transpose(y, [2, 0, 1, 3]);
+      yh = transpose(yh, [1, 0, 2]);
+      yc = transpose(yc, [1, 0, 2]);
+    }
+    return kind === 'LSTM' ? [y, yh, yc] : [y, yh];
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table
 
 export const ONNX_OPS: Record<string, OnnxConverter> = {
@@ -1059,6 +1166,9 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   EyeLike: eyeLike,
   MeanVarianceNormalization: meanVarianceNormalization,
   LRN: lrn,
+  RNN: recurrent('RNN'),
+  GRU: recurrent('GRU'),
+  LSTM: recurrent('LSTM'),
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
