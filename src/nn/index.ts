@@ -14,3 +14,4 @@ export * from './layers/pooling.js';
 export * from './layers/normalization.js';
 export * from './layers/merge.js';
 export * from './layers/embedding.js';
+export * from './layers/recurrent.js';

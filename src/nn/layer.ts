@@ -168,6 +168,17 @@ export class Layer extends Module {
     this.dtype = options.dtype ?? 'float32';
     if (options.inputShape) this.inputShapeHint = [...options.inputShape];
     if (options.batchSize !== undefined) this.batchSizeHint = options.batchSize;
+    // A direct build(shape) call (as in Keras) marks the layer built, like the first call does.
+    const build = this.build;
+    Object.defineProperty(this, 'build', {
+      enumerable: false,
+      configurable: true,
+      value: (inputShape: any): void => {
+        this.buildInputShape = inputShape;
+        build.call(this, inputShape);
+        this.built = true;
+      },
+    });
   }
 
   get className(): string {
@@ -210,9 +221,7 @@ export class Layer extends Module {
   /** Builds the layer unless it is built already. */
   maybeBuild(inputShape: any): void {
     if (this.built) return;
-    this.buildInputShape = inputShape;
     this.withLayerErrors(() => this.build(inputShape));
-    this.built = true;
   }
 
   protected withLayerErrors<T>(fn: () => T): T {
