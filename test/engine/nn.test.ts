@@ -46,6 +46,21 @@ describe('linear', () => {
     checkGrad((x, ww, bb) => linear(x, ww, bb), [randomTensor([4], 9), w, b]);
   });
 
+  it('one graph with a symbolic batch gives the same values and gradients as eager calls', () => {
+    const loss = (x: Tensor, ww: Tensor) => sum(mul(linear(x, ww, b), linear(x, ww, b)));
+    // w is captured (not an argument) so that only x gets the symbolic batch axis.
+    const f = compileSync((x: Tensor) => [linear(x, w, b), grad(loss, { argnums: [0, 1] })(x, w)], { symbolicBatch: true });
+    for (const n of [1, 3]) {
+      const x = randomTensor([n, 2, 4], 10 + n);
+      const [y, [gx, gw]] = f(x) as [Tensor, Tensor[]];
+      const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
+      expect(y.shape).toEqual([n, 2, 3]);
+      linear(x, w, b).data.forEach((v, i) => expect(y.data[i]).toBeCloseTo(Number(v), 12));
+      ex.data.forEach((v, i) => expect(gx.data[i]).toBeCloseTo(Number(v), 12));
+      ew.data.forEach((v, i) => expect(gw.data[i]).toBeCloseTo(Number(v), 12));
+    }
+  });
+
   it('errors name the op and the shapes', () => {
     expect(() => linear(randomTensor([2, 5], 1), w)).toThrow(/linear: input features 5 .* do not match weight \[out, in\] = \[3, 4\]/);
     expect(() => linear(randomTensor([2, 4], 1), w, randomTensor([4], 2))).toThrow(/linear: bias must be \[3\].*got \[4\]/);

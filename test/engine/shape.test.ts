@@ -127,6 +127,9 @@ describe('slice', () => {
     expectElements(slice(x, [[1, 3], [null, null, -2], -1]), [2, 3], ([i, j]) => at(x, [1 + i, 4 - 2 * j, 2]));
     expectElements(slice(x, [null, 0]), [4, 3], ([i, k]) => at(x, [i, 0, k]));
     expectElements(slice(x, { starts: [-1, 1], ends: [-100, 4], axes: [0, -1], steps: [-1, 1] }), [4, 5, 2], ([i, j, k]) => at(x, [3 - i, j, 1 + k]));
+    // A start before the front with a negative step: ONNX clamps it to 0, Python gives nothing.
+    expectElements(slice(x, { starts: [-100], ends: [-100], axes: [1], steps: [-1] }), [4, 1, 3], ([i, , k]) => at(x, [i, 0, k]));
+    expect(slice(x, [null, [-100, -100, -1]]).shape).toEqual([4, 0, 3]);
     expect(() => slice(x, [null, 5])).toThrow(/slice: index 5 is out of range for axis 1 of size 5.*\[4, 5, 3\]/);
     expect(() => slice(x, [[0, 1, 0]])).toThrow(/slice: step 0 along axis 0 must be a non-zero integer/);
   });

@@ -276,7 +276,7 @@ function sliceRaw(x: Tensor, axes: number[], starts: number[], steps: number[], 
 /** One axis of a slice: start/end/step like Python (null/undefined = default). A number picks one index and drops the axis. */
 export type SliceIndex = number | null | undefined | readonly [start?: number | null, end?: number | null, step?: number | null];
 
-/** ONNX Slice-style arguments (values follow Python's rules for negative and out-of-range indices). */
+/** ONNX Slice-style arguments, with ONNX's rules for negative and out-of-range indices. */
 export interface SliceSpec {
   starts: readonly number[];
   ends: readonly number[];
@@ -284,8 +284,11 @@ export interface SliceSpec {
   steps?: readonly number[];
 }
 
-/** Python's slice.indices(): first index, step and element count for an axis of size n. */
-function resolveRange(op: string, x: Tensor, axis: number, n: number, start: number | null | undefined, end: number | null | undefined, step: number): [number, number] {
+/**
+ * Python's slice.indices(): first index and element count for an axis of size n. With `onnx`, a
+ * start before the front with a negative step clamps to 0 as in ONNX Slice (Python: empty).
+ */
+function resolveRange(op: string, x: Tensor, axis: number, n: number, start: number | null | undefined, end: number | null | undefined, step: number, onnx = false): [number, number] {
   if (!Number.isInteger(step) || step === 0) throw opError(op, `step ${step} along axis ${axis} must be a non-zero integer`, [x]);
   for (const v of [start, end]) {
     if (v != null && !Number.isInteger(v) && Math.abs(v) !== Infinity) throw opError(op, `index ${v} along axis ${axis} must be an integer`, [x]);
@@ -298,7 +301,7 @@ function resolveRange(op: string, x: Tensor, axis: number, n: number, start: num
     } else if (v >= n) return step < 0 ? n - 1 : n;
     return v;
   };
-  const s = clampIndex(start, step < 0 ? n - 1 : 0);
+  const s = onnx && step < 0 && start != null && start + n < 0 ? 0 : clampIndex(start, step < 0 ? n - 1 : 0);
   const e = clampIndex(end, step < 0 ? -1 : n);
   const count = step < 0 ? (e < s ? Math.floor((s - e - 1) / -step) + 1 : 0) : s < e ? Math.floor((e - s - 1) / step) + 1 : 0;
   return [count === 0 ? Math.max(0, Math.min(s, n - 1)) : s, count];
@@ -307,11 +310,13 @@ function resolveRange(op: string, x: Tensor, axis: number, n: number, start: num
 /**
  * Slices x like Python/NumPy indexing. Per-axis form (leading axes; missing ones are kept whole):
  * `slice(x, [[0, 2], null, [null, null, -1]])` = x[0:2, :, ::-1]; a number picks one index and
- * drops that axis (`slice(x, [null, 0])` = x[:, 0]). ONNX form: `slice(x, { starts, ends, axes, steps })`.
+ * drops that axis (`slice(x, [null, 0])` = x[:, 0]). ONNX form: `slice(x, { starts, ends, axes, steps })`
+ * (identical except that, as in ONNX, a start before the front with a negative step clamps to 0).
  * Negative indices count from the end, out-of-range bounds are clamped, steps may be negative.
  */
 export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tensor {
   const perAxis: SliceIndex[] = new Array<SliceIndex>(x.rank).fill(null);
+  const onnx = !Array.isArray(spec);
   if (Array.isArray(spec)) {
     if (spec.length > x.rank) throw opError('slice', `got ${spec.length} indices for a tensor of rank ${x.rank}`, [x]);
     spec.forEach((s, i) => (perAxis[i] = s));
@@ -344,7 +349,7 @@ export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tenso
       if (!whole) throw opError('slice', `axis ${axis} has symbolic size ${n}: it can only be kept whole`, [x]);
       return;
     }
-    const [first, count] = resolveRange('slice', x, axis, n, start, end, st);
+    const [first, count] = resolveRange('slice', x, axis, n, start, end, st, onnx);
     if (st === 1 && first === 0 && count === n) return;
     attrs.axes.push(axis);
     attrs.starts.push(first);
