@@ -2,3 +2,4 @@
 export * from './engine/index.js';
 export * from './nn/index.js';
 export * from './data/index.js';
+export * from './train/index.js';

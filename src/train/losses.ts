@@ -226,6 +226,11 @@ export function getLoss(spec: LossSpec): Loss {
   throw new Error(`loss: expected a name, a Loss, a function or an options object, got ${String(spec)}`);
 }
 
+/** {className, config} of a built-in loss, or null for custom functions (they cannot be saved). */
+export function serializeLoss(loss: Loss): { className: string; config: Record<string, unknown> } | null {
+  return loss.className in LOSSES ? loss.getConfig() : null;
+}
+
 /** Whether labels for this loss are integer class indices. */
 export function usesSparseLabels(loss: Loss): boolean {
   return loss.className === 'SparseCategoricalCrossentropy';

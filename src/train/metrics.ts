@@ -42,6 +42,15 @@ export abstract class Metric {
     this.totals = undefined;
   }
 
+  /** The accumulated totals, to put back later with restoreState (validation inside fit uses this). */
+  saveState(): Float64Array[] | undefined {
+    return this.totals?.map((t) => t.slice());
+  }
+
+  restoreState(saved: Float64Array[] | undefined): void {
+    this.totals = saved?.map((t) => t.slice());
+  }
+
   /** Current value (0 before any update). */
   result(): number {
     return this.totals ? this.compute(this.totals) : 0;

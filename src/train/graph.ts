@@ -1,0 +1,165 @@
+/**
+ * Train-step graphs. A GraphBuilder traces a function in which chosen Variables (model weights,
+ * buffers) are replaced by graph inputs, so their values can live in a worker thread as state
+ * between runs: a WorkerProgram binds those inputs to worker state keys (`stateIn`) and writes
+ * chosen outputs back to state (`stateOut`), so each run only ships the batch and a few scalars.
+ */
+import type { DType } from '../engine/dtype.js';
+import { allocate } from '../engine/dtype.js';
+import { type LoweredGraph, lowerTrace } from '../engine/onnx/lower.js';
+import type { HostTensor } from '../engine/onnx/proto.js';
+import { globalGenerator } from '../engine/random.js';
+import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
+import type { SessionOptions } from '../engine/runtime/session.js';
+import type { Dim } from '../engine/shape.js';
+import { Tensor, Variable } from '../engine/tensor.js';
+import { Trace, withTrace } from '../engine/trace.js';
+import { identity } from '../engine/index.js';
+
+/** A trace in which some concrete tensors (Variables) stand for other symbolic values. */
+class SubstitutingTrace extends Trace {
+  readonly substitutes = new Map<Tensor, Tensor>();
+  override capture(value: Tensor): Tensor {
+    return this.substitutes.get(value) ?? super.capture(value);
+  }
+}
+
+/** Where a graph input's value comes from at run time. */
+export type InputSource = { kind: 'feed'; key: string } | { kind: 'state'; key: string };
+
+export class GraphBuilder {
+  private readonly trace = new SubstitutingTrace();
+  private readonly sources: InputSource[] = [];
+
+  /** A graph input fed from the host at every run under `key`. */
+  feed(key: string, shape: readonly Dim[], dtype: DType): Tensor {
+    this.sources.push({ kind: 'feed', key });
+    return this.trace.input(shape, dtype, safeName(`in_${key}`));
+  }
+
+  /** A graph input read from worker state `key`. */
+  state(key: string, shape: readonly Dim[], dtype: DType): Tensor {
+    this.sources.push({ kind: 'state', key });
+    return this.trace.input(shape, dtype, safeName(`state_${key}`));
+  }
+
+  /** Makes every use of `variable` inside `run` read the state input `key` (marked for grad when `differentiable`). */
+  bindVariable(variable: Variable, key: string, differentiable = false): Tensor {
+    const input = this.state(key, variable.shape, variable.dtype);
+    const value = differentiable ? withTrace(this.trace, () => identity(input)) : input;
+    this.trace.substitutes.set(variable, value);
+    return value;
+  }
+
+  run<T>(fn: () => T): T {
+    return withTrace(this.trace, fn);
+  }
+
+  get symbolicTrace(): Trace {
+    return this.trace;
+  }
+
+  /** Lowers the outputs (name → tensor) into ONNX; `stateOut` maps output names to state keys. */
+  build(outputs: [string, Tensor][], stateOut: Record<string, string> = {}, context = 'train step'): GraphProgram {
+    const lowered = lowerTrace(this.trace, outputs.map(([, t]) => t), { outputNames: outputs.map(([n]) => safeName(n)), graphName: context });
+    const outputByName = new Map(outputs.map(([n], i) => [n, lowered.outputNames[i]]));
+    const out: Record<string, string> = {};
+    for (const [name, key] of Object.entries(stateOut)) out[outputByName.get(name)!] = key;
+    return new GraphProgram(lowered, this.sources, outputByName, out, context);
+  }
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^A-Za-z0-9_]/g, '_');
+}
+
+/** A lowered graph plus how to feed it; `load` puts it into a worker. */
+export class GraphProgram {
+  constructor(
+    readonly lowered: LoweredGraph,
+    private readonly sources: InputSource[],
+    private readonly outputByName: Map<string, string>,
+    private readonly stateOut: Record<string, string>,
+    readonly context: string,
+  ) {}
+
+  async load(worker: OrtWorker, options: SessionOptions = {}): Promise<WorkerProgram> {
+    const session = await worker.load(this.lowered.bytes, options, this.context);
+    return new WorkerProgram(this, session);
+  }
+
+  /** Feeds from host tensors (by key), the state bindings, and fresh random inputs. */
+  plan(feeds: Record<string, HostTensor>): { feeds: Record<string, HostTensor>; stateIn: Record<string, string> } {
+    const out: Record<string, HostTensor> = {};
+    const stateIn: Record<string, string> = {};
+    const symbols = new Map<string, number>();
+    const inputShapes = this.lowered.model.graph.input;
+    this.lowered.inputBindings.forEach((b, i) => {
+      if (b.kind !== 'input') return;
+      const src = this.sources[b.index];
+      if (src.kind !== 'feed') return;
+      const t = feeds[src.key];
+      if (!t) throw new Error(`${this.context}: no value fed for '${src.key}'`);
+      const dims = inputShapes[i].type?.tensor_type?.shape?.dim ?? [];
+      dims.forEach((d, axis) => {
+        if (d.dim_param) symbols.set(d.dim_param, t.shape[axis]);
+      });
+    });
+    this.lowered.inputBindings.forEach((b, i) => {
+      const name = this.lowered.inputNames[i];
+      if (b.kind === 'input') {
+        const src = this.sources[b.index];
+        if (src.kind === 'state') stateIn[name] = src.key;
+        else out[name] = feeds[src.key];
+      } else if (b.kind === 'variable') {
+        out[name] = { dtype: b.variable.dtype, shape: b.variable.shape as number[], data: b.variable.data };
+      } else {
+        const shape = b.shape.map((d) => {
+          if (typeof d === 'number') return d;
+          const v = symbols.get(d);
+          if (v === undefined) throw new Error(`${this.context}: cannot resolve dimension '${d}' of a random input`);
+          return v;
+        });
+        const data = allocate(b.dtype, shape.reduce((a, c) => a * c, 1)) as Float32Array | Float64Array;
+        if (b.distribution === 'uniform') globalGenerator.fillUniform(data);
+        else globalGenerator.fillNormal(data);
+        out[name] = { dtype: b.dtype, shape, data };
+      }
+    });
+    return { feeds: out, stateIn };
+  }
+
+  outputName(name: string): string {
+    const n = this.outputByName.get(name);
+    if (!n) throw new Error(`${this.context}: no output '${name}'`);
+    return n;
+  }
+
+  get stateOutputs(): Record<string, string> {
+    return this.stateOut;
+  }
+}
+
+export class WorkerProgram {
+  constructor(readonly program: GraphProgram, readonly session: RemoteSession) {}
+
+  /** One run: `fetch` names outputs to bring back (by the names given to build). */
+  async run(feeds: Record<string, HostTensor>, fetch: readonly string[]): Promise<Record<string, HostTensor>> {
+    const plan = this.program.plan(feeds);
+    const names = fetch.map((f) => this.program.outputName(f));
+    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs });
+    return Object.fromEntries(fetch.map((f, i) => [f, results[names[i]]]));
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+export function toHost(t: Tensor): HostTensor {
+  return { dtype: t.dtype, shape: t.shape as number[], data: t.data };
+}
+
+export function fromHost(h: HostTensor): Tensor {
+  return new Tensor(h.shape, h.dtype, h.data);
+}

@@ -1,0 +1,70 @@
+/**
+ * Console progress for fit: verbose 1 draws a bar per epoch on stderr (only on a TTY; otherwise
+ * it behaves like verbose 2), verbose 2 prints one line per epoch.
+ */
+import { BaseCallback, type Logs } from './callbacks.js';
+
+function formatLogs(logs: Logs): string {
+  return Object.entries(logs)
+    .map(([k, v]) => `${k}: ${Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(3)}`)
+    .join(' - ');
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export class ProgressLogger extends BaseCallback {
+  private epochStart = 0;
+  private lastDraw = 0;
+  private seen = 0;
+  private readonly stream = process.stderr;
+
+  constructor(private readonly verbose: number) {
+    super();
+  }
+
+  private get bar(): boolean {
+    return this.verbose === 1 && !!this.stream.isTTY;
+  }
+
+  onEpochBegin(epoch: number): void {
+    this.epochStart = performance.now();
+    this.seen = 0;
+    if (this.bar) this.stream.write(`Epoch ${epoch + 1}/${this.params?.epochs}\n`);
+  }
+
+  onBatchEnd(batch: number, logs: Logs): void {
+    this.seen = batch + 1;
+    if (!this.bar) return;
+    const now = performance.now();
+    if (now - this.lastDraw < 100 && batch + 1 !== this.params?.steps) return;
+    this.lastDraw = now;
+    const elapsed = (now - this.epochStart) / 1000;
+    const steps = this.params?.steps;
+    const width = 30;
+    let head: string;
+    if (steps) {
+      const done = Math.min(width, Math.round((width * (batch + 1)) / steps));
+      const eta = (elapsed / (batch + 1)) * (steps - batch - 1);
+      head = `${String(batch + 1).padStart(String(steps).length)}/${steps} [${'='.repeat(Math.max(0, done - 1))}${done < width ? '>' : '='}${'.'.repeat(width - done)}] ETA ${formatSeconds(eta)}`;
+    } else {
+      head = `${batch + 1} batches ${formatSeconds(elapsed)}`;
+    }
+    const cols = this.stream.columns ?? 120;
+    const { batch: _b, size: _s, ...shown } = logs;
+    this.stream.write(`\r${`${head} - ${formatLogs(shown)}`.slice(0, cols - 1)}\x1b[K`);
+  }
+
+  onEpochEnd(epoch: number, logs: Logs): void {
+    if (this.verbose === 0) return;
+    const elapsed = (performance.now() - this.epochStart) / 1000;
+    const perStep = this.seen ? (elapsed * 1000) / this.seen : 0;
+    const line = `${formatSeconds(elapsed)} ${perStep.toFixed(0)}ms/step - ${formatLogs(logs)}`;
+    if (this.bar) this.stream.write(`\r${this.params?.steps ? `${this.params.steps}/${this.params.steps} ` : ''}${line}\x1b[K\n`);
+    else this.stream.write(`Epoch ${epoch + 1}/${this.params?.epochs} - ${line}\n`);
+  }
+}

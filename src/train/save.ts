@@ -1,0 +1,236 @@
+/**
+ * Saved models: a folder with
+ *   model.onnx            inference graph, weights inside, symbolic batch axis (any ONNX runtime)
+ *   config.json           {format: 'lepton-model', version: 1, architecture, signature, labels?, compile?, createdAt}
+ *   weights.safetensors   every Variable (parameters and buffers) by dotted name
+ *   optimizer.safetensors + training.json   optimizer state, step and epoch, for exact resume
+ * Writes are atomic: everything goes to a temporary sibling folder (files fsynced), which then
+ * replaces the target; a failure part-way leaves the previous save untouched.
+ */
+import { open, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { DType } from '../engine/dtype.js';
+import { TracedProgram, writeFileAtomic } from '../engine/compile.js';
+import type { Dim } from '../engine/shape.js';
+import { Tensor, zeros } from '../engine/tensor.js';
+import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.js';
+import { layerFromConfig, serializeLayer } from '../nn/layer.js';
+import type { Layer } from '../nn/layer.js';
+import { type CompileState, type TrainableModel, compileModel } from './fit.js';
+import { serializeLoss } from './losses.js';
+import { getOptimizer } from './optimizers.js';
+
+export interface TensorSignature {
+  name: string;
+  /** null = the batch axis (or another size fixed only at run time). */
+  shape: (number | null)[];
+  dtype: DType;
+}
+
+export interface SaveOptions {
+  /** Class names (or any labels) stored in config.json for serving. */
+  labels?: string[];
+  /** Input signature for models that do not declare one (subclassed models never fitted). */
+  inputs?: TensorSignature[];
+  /** Called after each file is written (progress reporting; tests use it to simulate crashes). */
+  onFileWritten?: (file: string) => void | Promise<void>;
+}
+
+function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
+  if (options.inputs) return { inputs: options.inputs };
+  if (model.inputSpecs && model.inputSpecs.length) {
+    return { inputs: model.inputSpecs.map((s) => ({ ...s, name: s.name })), outputs: model.outputSpecs?.map((s) => ({ ...s })) };
+  }
+  const seen = (model.compileState as CompileState | undefined)?.seenInputs;
+  if (seen) return { inputs: seen.map((s, i) => ({ name: seen.length === 1 ? 'input' : `input_${i}`, ...s })) };
+  throw new Error(`save/export: the model has no declared inputs; pass {inputs: [{name, shape: [null, ...], dtype}]} or fit it first`);
+}
+
+/** The inference graph (weights baked in, symbolic batch) and the signature it implements. */
+export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { bytes: Uint8Array; signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } } {
+  const sig = signatureOf(model, options);
+  const inputs = sig.inputs.map((s, i) => ({
+    name: s.name,
+    dtype: s.dtype,
+    shape: s.shape.map((d, axis): Dim => (d !== null ? d : axis === 0 ? 'batch' : `${s.name}_dim${axis}`)),
+  }));
+  // The model must have its weights before tracing (lazily built layers create them on first call).
+  if (!(model.built && model.namedVariables().length)) {
+    const sample = inputs.map((s) => zeros(s.shape.map((d) => (typeof d === 'number' ? d : 1)), s.dtype));
+    model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
+  }
+  const outNames = sig.outputs?.map((o) => o.name);
+  const fn = (...xs: Tensor[]) => model.apply(xs.length === 1 && inputs.length === 1 ? xs[0] : xs, { training: false });
+  const program = TracedProgram.fromSpecs(fn, inputs, { variables: 'bake', outputNames: outNames, graphName: model.name ?? 'lepton' });
+  const outs = program.lowered.model.graph.output;
+  const outputs: TensorSignature[] = program.lowered.outputNames.map((name, i) => {
+    const t = program.outputFlat.leaves[i];
+    return { name, dtype: t.dtype, shape: t.shape.map((d) => (typeof d === 'number' ? d : null)) };
+  });
+  void outs;
+  return {
+    bytes: program.lowered.bytes,
+    signature: { inputs: sig.inputs.map((s, i) => ({ ...s, name: program.lowered.inputNames[i] ?? s.name })), outputs },
+  };
+}
+
+/** Writes the inference ONNX model alone (atomically). */
+export async function exportOnnx(model: TrainableModel, path: string, options: { inputs?: TensorSignature[] } = {}): Promise<void> {
+  await mkdir(dirname(resolve(path)), { recursive: true });
+  await writeFileAtomic(path, inferenceOnnx(model, options).bytes);
+}
+
+async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Some platforms cannot fsync directories; the files themselves are synced.
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Saves the model folder (see the file comment). */
+export async function saveModel(model: TrainableModel, dir: string, options: SaveOptions = {}): Promise<void> {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  await mkdir(parent, { recursive: true });
+  const stamp = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+  const tmp = join(parent, `.${basename(target)}.tmp-${stamp}`);
+  await mkdir(tmp);
+  const state = model.compileState as CompileState | undefined;
+  if (state?.runner?.training) await state.runner.pull(true);
+  try {
+    const write = async (file: string, data: Uint8Array | string): Promise<void> => {
+      await writeSynced(join(tmp, file), data);
+      await options.onFileWritten?.(file);
+    };
+    const { bytes, signature } = inferenceOnnx(model, options);
+    await write('model.onnx', bytes);
+
+    const weights = Object.fromEntries(model.namedVariables().map(([k, v]) => [k, v.value()]));
+    await write('weights.safetensors', encodeSafetensors(weights, { format: 'lepton-weights' }));
+
+    let compile: Record<string, unknown> | undefined;
+    if (state) {
+      compile = { optimizer: state.optimizer.getConfig(), loss: serializeLoss(state.loss), metrics: state.metricSpecs };
+      const named = new Map(model.namedVariables().map(([k, v]) => [v, k]));
+      const slots: Record<string, Tensor> = {};
+      const slotNames = state.optimizer.slotNames();
+      for (const [v, values] of state.optimizer.slots) {
+        const name = named.get(v);
+        if (name) values.forEach((t, j) => (slots[`${name}/${slotNames[j]}`] = t));
+      }
+      await write('optimizer.safetensors', encodeSafetensors(slots, { optimizer: state.optimizer.className }));
+      await write('training.json', JSON.stringify({ optimizer: state.optimizer.getConfig(), step: state.optimizer.iterations, epoch: state.epoch }, null, 2));
+    }
+
+    const config = {
+      format: 'lepton-model',
+      version: 1,
+      name: model.name ?? 'model',
+      architecture: model.getConfig ? serializeLayer(model as unknown as Layer) : null,
+      signature,
+      ...(options.labels ? { labels: options.labels } : {}),
+      ...(compile ? { compile } : {}),
+      createdAt: new Date().toISOString(),
+    };
+    await write('config.json', JSON.stringify(config, null, 2));
+    await syncDir(tmp);
+
+    // Swap: the old folder is moved aside only now that the new one is complete.
+    if (await exists(target)) {
+      const old = join(parent, `.${basename(target)}.old-${stamp}`);
+      await rename(target, old);
+      await rename(tmp, target);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, target);
+    }
+    await syncDir(parent);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export interface SavedConfig {
+  format: string;
+  version: number;
+  name: string;
+  architecture: { className: string; config: Record<string, any> } | null;
+  signature: { inputs: TensorSignature[]; outputs: TensorSignature[] };
+  labels?: string[];
+  compile?: { optimizer: { className: string; config: Record<string, unknown> }; loss: { className: string; config: Record<string, unknown> } | null; metrics: unknown[] };
+  createdAt: string;
+}
+
+export async function readModelConfig(dir: string): Promise<SavedConfig> {
+  const path = join(dir, 'config.json');
+  let config: SavedConfig;
+  try {
+    config = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`loadModel: cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (config.format !== 'lepton-model') throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);
+  if (config.version !== 1) throw new Error(`loadModel: ${path} has version ${config.version}; this Lepton reads version 1`);
+  return config;
+}
+
+/** Rebuilds a saved model: architecture, weights, and (if it was compiled) optimizer state for resuming. */
+export async function loadModel(dir: string): Promise<any> {
+  const config = await readModelConfig(dir);
+  if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
+  const model = layerFromConfig(config.architecture as any) as unknown as TrainableModel & { loadStateDict(d: Record<string, Tensor>): unknown };
+  if (!(model.built && model.namedVariables().length)) {
+    const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
+    model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
+  }
+  const weights = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'weights.safetensors'))), join(dir, 'weights.safetensors')).tensors;
+  model.loadStateDict(weights);
+
+  if (config.compile && config.compile.loss) {
+    const state = compileModel(model, {
+      optimizer: getOptimizer(config.compile.optimizer),
+      loss: { className: config.compile.loss.className, ...config.compile.loss.config },
+      metrics: config.compile.metrics.filter((m): m is string => typeof m === 'string'),
+    });
+    if (await exists(join(dir, 'training.json'))) {
+      const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as { step: number; epoch: number };
+      state.optimizer.iterations = training.step;
+      state.epoch = training.epoch;
+    }
+    if (await exists(join(dir, 'optimizer.safetensors'))) {
+      const slots = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'optimizer.safetensors')))).tensors;
+      const names = state.optimizer.slotNames();
+      for (const [name, v] of model.namedVariables()) {
+        const values = names.map((s) => slots[`${name}/${s}`]);
+        if (values.every((t) => t !== undefined)) state.optimizer.slots.set(v, values);
+      }
+    }
+  }
+  return model;
+}
