@@ -310,7 +310,16 @@ function reduction(inputSinceOpset: number, reduce: (ctx: NodeContext, x: Tensor
 const libReduce = (name: string) => (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean): Tensor => need(ctx, name)(x, axes, keepDims);
 
 const unary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0));
-const binary = (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => f(ctx.input(0), ctx.input(1));
+/**
+ * Before opset 7, binary ops broadcast only with `broadcast=1`, aligning b at `axis` (not at the
+ * end); opset 7+ uses NumPy rules. Returns b reshaped so that NumPy rules give the old meaning.
+ */
+function legacyBroadcast(ctx: NodeContext, a: Tensor, b: Tensor): Tensor {
+  if (ctx.opset >= 7 || !ctx.int('broadcast', 0) || !ctx.has('axis')) return b;
+  const axis = normalizeAxis(ctx.opType, ctx.int('axis')!, a.rank);
+  return reshape(b, [...b.shape, ...new Array<number>(a.rank - axis - b.rank).fill(1)]);
+}
+const binary = (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => f(ctx.input(0), legacyBroadcast(ctx, ctx.input(0), ctx.input(1)));
 const libBinary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0), ctx.input(1));
 /** Max/Min/Sum/Mean take any number of inputs. */
 const variadic = (combine: (ctx: NodeContext) => (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => {
@@ -615,7 +624,9 @@ function powNode(ctx: NodeContext): Tensor {
 /** PRelu / LeakyRelu-style composite: where(x < 0, slope * x, x). */
 function prelu(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
-  const slope = ctx.input(1);
+  let slope = ctx.input(1);
+  // Before opset 7 a [C] slope applies per channel (axis 1).
+  if (ctx.opset < 7 && slope.rank === 1 && x.rank > 2 && slope.shape[0] === x.shape[1]) slope = reshape(slope, [slope.shape[0], ...new Array<number>(x.rank - 2).fill(1)]);
   return ops.where(ops.less(x, 0), mul(x, slope), x);
 }
 
