@@ -15,3 +15,4 @@ export * from './layers/normalization.js';
 export * from './layers/merge.js';
 export * from './layers/embedding.js';
 export * from './layers/recurrent.js';
+export * from './layers/attention.js';

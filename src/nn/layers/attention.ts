@@ -1,0 +1,136 @@
+/** Keras MultiHeadAttention (weights in Keras' EinsumDense layouts). */
+import { type Dim, Tensor, type Variable, add, cast, matmul, mul, reshape, tensor, transpose } from '../../engine/index.js';
+import { softmax } from '../../engine/ops/activations.js';
+import { logicalAnd, where } from '../../engine/ops/elementwise.js';
+import { dropout } from '../../engine/ops/nn.js';
+import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
+import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
+
+export interface MultiHeadAttentionOptions extends LayerOptions {
+  /** Per-head size of values (default keyDim). */
+  valueDim?: number;
+  /** Dropout on the attention probabilities (training only). */
+  dropout?: number;
+  useBias?: boolean;
+  /** Size of the output's last axis (default: the query's). */
+  outputShape?: number;
+  kernelInitializer?: InitializerSpec;
+  biasInitializer?: InitializerSpec;
+}
+
+export interface AttentionCallOptions extends CallOptions {
+  /** [N, Tq, Tk] (or broadcastable), true/1 where attention is allowed. */
+  attentionMask?: Tensor;
+  /** Each position attends only to itself and earlier positions. */
+  useCausalMask?: boolean;
+  /** Also return the attention probabilities [N, heads, Tq, Tk]. */
+  returnAttentionScores?: boolean;
+}
+
+/**
+ * Scaled dot-product attention with `numHeads` heads. Call with [query, value] or
+ * [query, value, key] (a single tensor means self-attention). Output [N, Tq, outputShape].
+ */
+export class MultiHeadAttention extends Layer {
+  static override className = 'MultiHeadAttention';
+  readonly valueDim: number;
+  readonly dropoutRate: number;
+  readonly useBias: boolean;
+  private readonly opts: MultiHeadAttentionOptions;
+  queryKernel!: Variable;
+  queryBias?: Variable;
+  keyKernel!: Variable;
+  keyBias?: Variable;
+  valueKernel!: Variable;
+  valueBias?: Variable;
+  outputKernel!: Variable;
+  outputBias?: Variable;
+
+  constructor(readonly numHeads: number, readonly keyDim: number, options: MultiHeadAttentionOptions = {}) {
+    super(options);
+    if (!Number.isInteger(numHeads) || numHeads < 1 || !Number.isInteger(keyDim) || keyDim < 1) {
+      throw new Error(`MultiHeadAttention: numHeads and keyDim must be positive integers, got ${numHeads}, ${keyDim}`);
+    }
+    this.valueDim = options.valueDim ?? keyDim;
+    this.dropoutRate = options.dropout ?? 0;
+    this.useBias = options.useBias ?? true;
+    this.opts = options;
+  }
+
+  override build(inputShape: (Dim | null)[] | (Dim | null)[][]): void {
+    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as (Dim | null)[][];
+    const [q, v, k] = [shapes[0], shapes[1] ?? shapes[0], shapes[2] ?? shapes[1] ?? shapes[0]];
+    const qDim = requireDim(this, q, -1, 'query feature dimension');
+    const vDim = requireDim(this, v, -1, 'value feature dimension');
+    const kDim = requireDim(this, k, -1, 'key feature dimension');
+    const out = this.opts.outputShape ?? qDim;
+    const h = this.numHeads;
+    const kinit = this.opts.kernelInitializer ?? 'glorotUniform';
+    const binit = this.opts.biasInitializer ?? 'zeros';
+    this.queryKernel = this.addWeight('queryKernel', [qDim, h, this.keyDim], kinit);
+    this.keyKernel = this.addWeight('keyKernel', [kDim, h, this.keyDim], kinit);
+    this.valueKernel = this.addWeight('valueKernel', [vDim, h, this.valueDim], kinit);
+    this.outputKernel = this.addWeight('outputKernel', [h, this.valueDim, out], kinit);
+    if (this.useBias) {
+      this.queryBias = this.addWeight('queryBias', [h, this.keyDim], binit);
+      this.keyBias = this.addWeight('keyBias', [h, this.keyDim], binit);
+      this.valueBias = this.addWeight('valueBias', [h, this.valueDim], binit);
+      this.outputBias = this.addWeight('outputBias', [out], binit);
+    }
+  }
+
+  /** [N, T, D] → [N, heads, T, size]. */
+  private project(x: Tensor, kernel: Variable, bias: Variable | undefined, size: number): Tensor {
+    const h = this.numHeads;
+    let y = matmul(x, reshape(kernel, [kernel.shape[0], h * size]));
+    if (bias) y = add(y, reshape(bias, [h * size]));
+    return transpose(reshape(y, [x.shape[0], x.shape[1], h, size]), [0, 2, 1, 3]);
+  }
+
+  override call(inputs: Tensor | Tensor[], options: AttentionCallOptions = {}): Tensor | Tensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const [query, value, key] = [list[0], list[1] ?? list[0], list[2] ?? list[1] ?? list[0]];
+    const q = mul(this.project(query, this.queryKernel, this.queryBias, this.keyDim), 1 / Math.sqrt(this.keyDim));
+    const k = this.project(key, this.keyKernel, this.keyBias, this.keyDim);
+    const v = this.project(value, this.valueKernel, this.valueBias, this.valueDim);
+    let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // [N, H, Tq, Tk]
+    let mask: Tensor | undefined;
+    if (options.attentionMask) {
+      const m = options.attentionMask;
+      mask = cast(m.rank === 3 ? reshape(m, [m.shape[0], 1, m.shape[1], m.shape[2]]) : m, 'bool');
+    }
+    if (options.useCausalMask) {
+      const [tq, tk] = [query.shape[1], key.shape[1]];
+      if (typeof tq !== 'number' || typeof tk !== 'number') throw new Error('useCausalMask needs known sequence lengths');
+      const causal = tensor(Array.from({ length: tq }, (_, i) => Array.from({ length: tk }, (_, j) => j <= i)));
+      mask = mask ? logicalAnd(mask, causal) : causal;
+    }
+    if (mask) scores = where(mask, scores, -1e9);
+    let probs = softmax(scores, -1);
+    if (options.training && this.dropoutRate > 0) probs = dropout(probs, this.dropoutRate, true);
+    const heads = matmul(probs, v); // [N, H, Tq, Dv]
+    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [query.shape[0], query.shape[1], this.numHeads * this.valueDim]);
+    let out = matmul(merged, reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]));
+    if (this.outputBias) out = add(out, this.outputBias);
+    return options.returnAttentionScores ? [out, probs] : out;
+  }
+
+  override getConfig(): Record<string, any> {
+    return {
+      ...super.getConfig(),
+      numHeads: this.numHeads,
+      keyDim: this.keyDim,
+      valueDim: this.valueDim,
+      dropout: this.dropoutRate,
+      useBias: this.useBias,
+      outputShape: this.opts.outputShape,
+      kernelInitializer: serializeInitializer(getInitializer(this.opts.kernelInitializer ?? 'glorotUniform')),
+      biasInitializer: serializeInitializer(getInitializer(this.opts.biasInitializer ?? 'zeros')),
+    };
+  }
+
+  static override fromConfig(c: Record<string, any>): MultiHeadAttention {
+    return new MultiHeadAttention(c.numHeads, c.keyDim, c);
+  }
+}
+registerLayer(MultiHeadAttention);
