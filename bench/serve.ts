@@ -20,7 +20,7 @@ const CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 's
 const CONNECTIONS = 64;
 
 /** A small CNN like the seed model (conv 16 → pool → conv 32 → pool → dense 10), random weights. */
-async function writeCnnModel(dir: string): Promise<void> {
+export async function writeCnnModel(dir: string): Promise<void> {
   const { toOnnx } = await import('../src/engine/compile.js');
   const { Variable, randn } = await import('../src/engine/tensor.js');
   const { add, matmul, reshape, transpose } = await import('../src/engine/ops/core.js');
@@ -120,7 +120,9 @@ interface LoadResult {
 }
 
 async function load(url: string, body: Buffer, seconds: number, maxRequests: number): Promise<LoadResult> {
-  const autocannon = (await import('autocannon')).default;
+  // autocannon ships no type declarations: describe the part used here.
+  type Stats = { average: number; total: number; p50: number; p99: number };
+  const autocannon = (await import('autocannon' as string)).default as (o: object) => Promise<{ requests: Stats; latency: Stats; errors: number; timeouts: number; non2xx: number }>;
   const r = await autocannon({
     url: `${url}/v1/models/cnn/predict`,
     method: 'POST',

@@ -154,13 +154,15 @@ export function buildProgram(): Command {
     .option('--body-limit <bytes>', 'largest request body', int('--body-limit'), 8 * 1024 * 1024)
     .action(async (refs: string[], opts: { port: number; host: string; token?: string; maxBatch: number; maxWait: number; workers: number; rateLimit?: number; bodyLimit: number }) => {
       const { createModelServer } = await import('../serve/server.js');
-      const models = refs.map((r) => {
-        const ref = resolveModelRef(r);
-        return { dir: ref.dir, name: ref.name, version: ref.version };
-      });
+      const resolved = refs.map((r) => resolveModelRef(r));
+      // Folders are served as given; registered names also pick up versions registered later.
+      const models = resolved.map((ref) => ({ dir: ref.dir, name: ref.name, version: ref.version }));
+      const registeredNames = resolved.filter((r) => r.registered).map((r) => r.name!);
       const token = opts.token ?? process.env.LEPTON_TOKEN;
       const server = await createModelServer({
         models,
+        registry: registeredNames.length ? openRegistry() : undefined,
+        registryNames: registeredNames,
         token: token || undefined,
         maxBatchSize: Math.max(1, opts.maxBatch),
         maxWaitMs: opts.maxWait,

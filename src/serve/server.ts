@@ -29,8 +29,10 @@ export interface ModelSource {
 
 export interface ServerOptions {
   models?: ModelSource[];
-  /** Serve registered models by name too (loaded on first request). */
+  /** Serve registered models by name too (loaded on first request; new registered versions are picked up). */
   registry?: Registry;
+  /** Limit which registered names are served (default: all). */
+  registryNames?: string[];
   /** Bearer token; when set, /v1/* and /metrics require `Authorization: Bearer <token>`. */
   token?: string;
   /** Largest request body in bytes (default 8 MiB). */
@@ -93,6 +95,7 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     },
     options.registry,
     () => trackGauges(),
+    options.registryNames ? new Set(options.registryNames) : undefined,
   );
   let closing = false;
   let initialLoaded = false;
@@ -165,7 +168,7 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 
   app.get('/v1/models', { schema: { summary: 'Models with their signatures', tags: ['models'] } }, async () => {
     const loaded = store.list();
-    const registered = options.registry?.listModels() ?? [];
+    const registered = (options.registry?.listModels() ?? []).filter((m) => !options.registryNames || options.registryNames.includes(m.name));
     const byName = new Map<string, Record<string, unknown>>();
     for (const r of registered) {
       byName.set(r.name, { name: r.name, version: r.version, signature: r.signature, labels: r.labels, loaded: false, versions: registered.filter((x) => x.name === r.name).map((x) => x.version) });

@@ -19,7 +19,14 @@ export class ModelStore {
     private readonly options: StoreLoadOptions,
     private readonly registry?: Registry,
     private readonly onChange?: () => void,
+    /** When set, only these names are looked up in the registry. */
+    private readonly registryNames?: ReadonlySet<string>,
   ) {}
+
+  private registered(name: string, version?: number) {
+    if (!this.registry || (this.registryNames && !this.registryNames.has(name))) return undefined;
+    return this.registry.findModel(name, version);
+  }
 
   list(): ServedModel[] {
     return [...this.models.values()].flatMap((m) => [...m.values()]).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
@@ -74,16 +81,16 @@ export class ModelStore {
     const versions = this.models.get(name);
     if (version === undefined) {
       const latest = this.latest(name);
-      const registered = this.registry?.findModel(name);
+      const registered = this.registered(name);
       if (latest && (!registered || registered.version <= latest.version)) return latest;
       if (registered) return this.loadRegistered(name, registered.version, registered.path);
     } else {
       const m = versions?.get(version);
       if (m) return m;
-      const registered = this.registry?.findModel(name, version);
+      const registered = this.registered(name, version);
       if (registered) return this.loadRegistered(name, version, registered.path);
     }
-    const known = [...new Set([...this.names(), ...(this.registry?.listModelNames() ?? [])])];
+    const known = [...new Set([...this.names(), ...(this.registry?.listModelNames().filter((n) => !this.registryNames || this.registryNames.has(n)) ?? [])])];
     throw new RequestError(
       404,
       version === undefined ? `no model '${name}' (available: ${known.length ? known.join(', ') : 'none'})` : `model '${name}' has no version ${version}`,

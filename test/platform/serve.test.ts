@@ -207,10 +207,12 @@ describe('model server: operations', () => {
 
   it('finishes in-flight requests on graceful shutdown', async () => {
     // A long batching wait keeps the request in flight while close() starts.
-    const s = await createModelServer({ models: [{ dir: tabularDir }], maxWaitMs: 400, maxBatchSize: 64 });
+    const s = await createModelServer({ models: [{ dir: tabularDir }], maxWaitMs: 1000, maxBatchSize: 64 });
     const url = await s.listen(0);
     const pending = fetch(`${url}/v1/models/tabular/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }) });
-    await new Promise((r) => setTimeout(r, 100));
+    // Close only once the request has arrived and waits in the batcher.
+    const batcher = s.store.latest('tabular')!.batcher;
+    while (batcher.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
     const closing = s.close();
     const res = await pending;
     expect(res.status).toBe(200);
@@ -243,10 +245,13 @@ describe('model server: operations', () => {
         }
       };
       const clients = Array.from({ length: 8 }, client);
-      await new Promise((r) => setTimeout(r, 150));
+      const until = async (cond: () => boolean) => {
+        for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      await until(() => seen.v1 >= 10);
       const loaded = await s.load(v2Dir, 'tabular');
       expect(loaded.version).toBe(2);
-      await new Promise((r) => setTimeout(r, 150));
+      await until(() => seen.v2 >= 10);
       stop = true;
       await Promise.all(clients);
       expect(seen.errors).toBe(0);

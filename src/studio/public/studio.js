@@ -7,8 +7,16 @@ function token() {
 function authHeaders() {
   return token() ? { authorization: `Bearer ${token()}` } : {};
 }
-async function api(path, init = {}) {
+async function api(path, init = {}, retried = false) {
   const res = await fetch(path, { ...init, headers: { ...(init.headers || {}), ...authHeaders() } });
+  if (res.status === 401 && !retried) {
+    // The server was started with --token: ask once and keep it for this browser.
+    const t = window.prompt('This server requires a bearer token:');
+    if (t) {
+      localStorage.setItem('lepton-token', t);
+      return api(path, init, true);
+    }
+  }
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
   return body;
