@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, compile, compileSync, concat, expand, flatten, mul, oneHot, pad, permute, slice, split, squeeze, stack, sum,
+  type Tensor, compile, compileSync, concat, expand, flatten, flip, mul, oneHot, pad, permute, slice, split, squeeze, stack, sum,
   tensor, tile, unsqueeze, zeros,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
@@ -143,6 +143,12 @@ describe('slice', () => {
     checkGrad((t) => slice(t, [[3, 0, -2], [null, null, -3]]), [x]);
     checkGrad((t) => slice(t, [-1, [1, 5]]), [x]);
     checkGrad((t) => slice(t, [[3, 1]]), [x]); // empty slice: zero gradient
+  });
+
+  it('flip reverses axes; its gradient flips back', () => {
+    const x = randomTensor([2, 3, 4], 9);
+    expectElements(flip(x, [0, -1]), [2, 3, 4], ([i, j, k]) => at(x, [1 - i, j, 3 - k]));
+    checkGrad((t) => flip(t, 1), [x]);
   });
 
   it('works under a symbolic batch axis and refuses to cut it', () => {

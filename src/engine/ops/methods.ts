@@ -12,7 +12,7 @@ import {
 } from './elementwise.js';
 import { elu, gelu, hardSigmoid, leakyRelu, logSoftmax, relu, selu, sigmoid, silu, softmax, softplus, softsign, tanh } from './activations.js';
 import { argmax, argmin, logSumExp, max, mean, min, prod, std, variance } from './reduce.js';
-import { expand, flatten, pad, permute, slice, split, squeeze, tile, unsqueeze } from './shape.js';
+import { expand, flatten, flip, pad, permute, slice, split, squeeze, tile, unsqueeze } from './shape.js';
 import { gather, gatherElements, indexAdd, indexSelect, scatterAdd, take } from './indexing.js';
 
 /** The functions exposed as methods, by method name. Each takes the tensor as its first argument. */
@@ -27,7 +27,7 @@ const methodFunctions = {
   // reductions
   sum, mean, max, min, prod, argmax, argmin, logSumExp, variance, std,
   // shape
-  reshape, transpose, permute, squeeze, unsqueeze, expand, broadcastTo, flatten, slice, pad, tile, split,
+  reshape, transpose, permute, squeeze, unsqueeze, expand, broadcastTo, flatten, slice, flip, pad, tile, split,
   // indexing
   gather, gatherElements, scatterAdd, indexAdd, indexSelect, take,
   // dtype and gradient control

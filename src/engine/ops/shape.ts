@@ -242,8 +242,8 @@ export const sliceOp = defineOp<SliceAttrs>({
 function sliceVjp(g: Tensor, x: Tensor, { axes, starts, steps, counts }: SliceAttrs): Tensor {
   if (counts.some((c) => c === 0)) return zerosLike(x);
   // Negative steps: reverse those axes, so every axis becomes a forward slice from `first`.
-  const reversed = axes.filter((_, i) => steps[i] < 0);
-  let h = reversed.length ? sliceRaw(g, reversed, reversed.map((a) => counts[axes.indexOf(a)] - 1), reversed.map(() => -1), reversed.map((a) => counts[axes.indexOf(a)])) : g;
+  const rev = axes.flatMap((axis, i) => (steps[i] < 0 ? [{ axis, count: counts[i] }] : []));
+  let h = rev.length === 0 ? g : sliceRaw(g, rev.map((r) => r.axis), rev.map((r) => r.count - 1), rev.map(() => -1), rev.map((r) => r.count));
   const pads = new Array<number>(2 * x.rank).fill(0);
   const trims: { axis: number; count: number }[] = [];
   axes.forEach((axis, i) => {
@@ -358,6 +358,13 @@ export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tenso
   });
   const out = attrs.axes.length ? apply1(sliceOp, [x], attrs) : x;
   return dropped.length ? squeeze(out, dropped) : out;
+}
+
+/** Reverses the order of elements along `axes` (negative counts from the end), like torch.flip. */
+export function flip(x: Tensor, axes: number | readonly number[]): Tensor {
+  const ax = axesIn('flip', [x], axes, x.rank);
+  const spec: SliceIndex[] = x.shape.map((_, a) => (ax.includes(a) ? [null, null, -1] : null));
+  return slice(x, spec);
 }
 
 // ---------------------------------------------------------------------------------------------
