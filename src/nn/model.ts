@@ -129,11 +129,15 @@ export interface ModelArgs {
 
 export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
 
-/** Lazily loaded training API (src/train), so that nn does not import train at load time. */
+/** The training API (src/train), imported dynamically so that nn and train do not import each other statically. */
+let trainModule: any;
 async function trainApi(): Promise<any> {
   const path = '../train/index.js';
-  return import(/* @vite-ignore */ path);
+  trainModule ??= await import(/* @vite-ignore */ path);
+  return trainModule;
 }
+// Load it early so that compile() can usually run synchronously (and throw at once on bad options).
+trainApi().catch(() => undefined);
 
 export class Model extends Layer {
   static override className = 'Functional';
@@ -400,6 +404,11 @@ export class Model extends Layer {
 
   /** Configures optimizer, loss and metrics (see src/train compileModel). */
   compile(options: Record<string, any>): this {
+    if (trainModule) {
+      this._compiling = undefined;
+      trainModule.compileModel(this, options);
+      return this;
+    }
     this._compiling = trainApi().then((m) => m.compileModel(this, options));
     this._compiling.catch(() => undefined); // reported by the next fit/evaluate/predict
     return this;

@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Model, Sequential, Tensor, clearSession,
   Conv2DTranspose, GlobalAveragePooling2D, UpSampling2D, ZeroPadding2D, collectUpdates, compileSync,
-  Variable, input, layerFromConfig, model, mul, registerLayer, sequential, setSeed,
+  Variable, input, layerFromConfig, shutdownWorkers, model, mul, registerLayer, sequential, setSeed,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
@@ -210,6 +210,21 @@ describe('compiled use (what the train step does)', () => {
     const infer = compileSync((x: Tensor) => m.apply(x), { symbolicBatch: true });
     const x = f32([3, 6, 6, 2], 3);
     expectClose(infer(x).data as Float32Array, (m.apply(x) as Tensor).data as Float32Array, 1e-5);
+  });
+});
+
+describe('training methods delegate to src/train', () => {
+  afterAll(() => shutdownWorkers());
+  it('compile / fit / evaluate / predict on a Sequential model', async () => {
+    setSeed(3);
+    const m = sequential([input({ shape: [3] }), new Dense(4, { activation: 'tanh' }), new Dense(1)]);
+    m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const x = f32([32, 3], 1);
+    const y = f32([32, 1], 2);
+    const history = await m.fit(x, y, { epochs: 2, batchSize: 8, verbose: 0 });
+    expect(history.history.loss).toHaveLength(2);
+    expect(((await m.predict(x)) as Tensor).shape).toEqual([32, 1]);
+    expect(typeof (await m.evaluate(x, y, { verbose: 0 })).loss).toBe('number');
   });
 });
 
