@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, compile, compileSync, concat, expand, flatten, flip, mul, oneHot, pad, permute, slice, split, squeeze, stack, sum,
+  type Tensor, compile, compileSync, concat, expand, flatten, flip, grad, mul, oneHot, pad, permute, slice, split, squeeze, stack, sum,
   tensor, tile, unsqueeze, zeros,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
@@ -199,6 +199,16 @@ describe('pad', () => {
     for (const mode of ['constant', 'reflect', 'edge'] as const) {
       checkGrad((t) => pad(t, [[2, 1], [0, 3], [1, 1]], { mode, value: 1 }), [x]);
     }
+  });
+});
+
+describe('second order', () => {
+  it('gradients of gradients through slice, pad and concat/split', () => {
+    const cube = (t: Tensor) => mul(mul(t, t), t);
+    const f = (t: Tensor) => sum(cube(pad(slice(t, [[null, null, -2], [1, null, 2]]), [[1, 0], [0, 1]], { mode: 'reflect' })));
+    checkGrad((t) => grad(f)(t), [randomTensor([5, 4], 11)]);
+    const g = (t: Tensor) => sum(cube(concat(split(t, [1, 2], 1).reverse(), 1)));
+    checkGrad((t) => grad(g)(t), [randomTensor([2, 3], 12)]);
   });
 });
 
