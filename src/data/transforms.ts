@@ -78,9 +78,11 @@ export function normalize(img: Tensor, mean: number | readonly number[], std: nu
   if (s.some((v) => v === 0)) throw new Error('normalize: std must not contain 0');
   const src = img.data as FloatArray;
   const { data, tensor } = output(img, d, d.h, d.w);
-  for (let i = 0; i < src.length; i++) {
-    const ch = i % d.c;
-    data[i] = (src[i] - m[ch]) / s[ch];
+  const n = src.length;
+  for (let ch = 0; ch < d.c; ch++) {
+    const mean = m[ch];
+    const inv = 1 / s[ch];
+    for (let i = ch; i < n; i += d.c) data[i] = (src[i] - mean) * inv;
   }
   return tensor;
 }
@@ -88,28 +90,51 @@ export function normalize(img: Tensor, mean: number | readonly number[], std: nu
 // ---------------------------------------------------------------------------------------------
 // Geometry
 
-/** Bilinear value at (y, x) of channel ch of image `base` (offset into src); outside → `fill` or the nearest edge. */
-function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, x: number, ch: number, fill: number | 'edge'): number {
+/**
+ * Writes the bilinear value at (y, x) of every channel of image `base` (an offset into src) to
+ * out[o..o+c). Neighbours outside the image count as `fill`, or with 'edge' the point is clamped
+ * into the image first.
+ */
+function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, x: number, fill: number | 'edge', out: FloatArray, o: number): void {
+  const { h, w, c } = d;
   // Snap to the grid when within rounding error, so exact rotations (90°) and identities stay exact.
   const ry = Math.round(y);
   if (Math.abs(y - ry) < 1e-6) y = ry;
   const rx = Math.round(x);
   if (Math.abs(x - rx) < 1e-6) x = rx;
   if (fill === 'edge') {
-    y = Math.min(Math.max(y, 0), d.h - 1);
-    x = Math.min(Math.max(x, 0), d.w - 1);
+    y = y < 0 ? 0 : y > h - 1 ? h - 1 : y;
+    x = x < 0 ? 0 : x > w - 1 ? w - 1 : x;
   }
   const y0 = Math.floor(y);
   const x0 = Math.floor(x);
   const fy = y - y0;
   const fx = x - x0;
-  const at = (yy: number, xx: number): number =>
-    yy < 0 || yy >= d.h || xx < 0 || xx >= d.w ? (fill as number) : src[base + (yy * d.w + xx) * d.c + ch];
-  let v = (1 - fy) * (1 - fx) * at(y0, x0);
-  if (fx > 0) v += (1 - fy) * fx * at(y0, x0 + 1);
-  if (fy > 0) v += fy * (1 - fx) * at(y0 + 1, x0);
-  if (fx > 0 && fy > 0) v += fy * fx * at(y0 + 1, x0 + 1);
-  return v;
+  const w00 = (1 - fy) * (1 - fx);
+  const w01 = (1 - fy) * fx;
+  const w10 = fy * (1 - fx);
+  const w11 = fy * fx;
+  // -1 marks a neighbour outside the image (or one with zero weight)
+  const rowIn0 = y0 >= 0 && y0 < h;
+  const rowIn1 = fy > 0 && y0 + 1 >= 0 && y0 + 1 < h;
+  const colIn0 = x0 >= 0 && x0 < w;
+  const colIn1 = fx > 0 && x0 + 1 >= 0 && x0 + 1 < w;
+  const p00 = rowIn0 && colIn0 ? base + (y0 * w + x0) * c : -1;
+  const p01 = rowIn0 && colIn1 ? base + (y0 * w + x0 + 1) * c : -1;
+  const p10 = rowIn1 && colIn0 ? base + ((y0 + 1) * w + x0) * c : -1;
+  const p11 = rowIn1 && colIn1 ? base + ((y0 + 1) * w + x0 + 1) * c : -1;
+  const f = fill === 'edge' ? 0 : fill;
+  // weight of the outside neighbours, which all take the fill value
+  const outside = (p00 < 0 ? w00 : 0) + (p01 < 0 && fx > 0 ? w01 : 0) + (p10 < 0 && fy > 0 ? w10 : 0) + (p11 < 0 && fx > 0 && fy > 0 ? w11 : 0);
+  const filled = outside * f;
+  for (let ch = 0; ch < c; ch++) {
+    let v = filled;
+    if (p00 >= 0) v += w00 * src[p00 + ch];
+    if (p01 >= 0) v += w01 * src[p01 + ch];
+    if (p10 >= 0) v += w10 * src[p10 + ch];
+    if (p11 >= 0) v += w11 * src[p11 + ch];
+    out[o + ch] = v;
+  }
 }
 
 /**
@@ -132,15 +157,14 @@ export function resize(img: Tensor, size: readonly number[], options: { method?:
       const y = (i + 0.5) * sy - 0.5;
       for (let j = 0; j < w; j++) {
         const x = (j + 0.5) * sx - 0.5;
-        for (let ch = 0; ch < d.c; ch++) {
-          if (nearest) {
-            const yy = Math.min(d.h - 1, Math.floor((i + 0.5) * sy));
-            const xx = Math.min(d.w - 1, Math.floor((j + 0.5) * sx));
-            data[o++] = src[base + (yy * d.w + xx) * d.c + ch];
-          } else {
-            data[o++] = sampleBilinear(src, base, d, y, x, ch, 'edge');
-          }
+        if (nearest) {
+          const yy = Math.min(d.h - 1, Math.floor((i + 0.5) * sy));
+          const xx = Math.min(d.w - 1, Math.floor((j + 0.5) * sx));
+          for (let ch = 0; ch < d.c; ch++) data[o + ch] = src[base + (yy * d.w + xx) * d.c + ch];
+        } else {
+          sampleBilinear(src, base, d, y, x, 'edge', data, o);
         }
+        o += d.c;
       }
     }
   }
@@ -273,7 +297,8 @@ function rotateEach(img: Tensor, d: ImageDims, angle: (n: number) => number, opt
         // inverse rotation (y points down, so counter-clockwise on screen): where this pixel came from
         const x = cx + dx * cos - dy * sin;
         const y = cy + dx * sin + dy * cos;
-        for (let ch = 0; ch < d.c; ch++) data[o++] = sampleBilinear(src, base, d, y, x, ch, fill);
+        sampleBilinear(src, base, d, y, x, fill, data, o);
+        o += d.c;
       }
     }
   }
