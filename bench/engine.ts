@@ -89,6 +89,10 @@ async function eagerOverhead(options: BenchOptions, results: BenchResults): Prom
   // Eager ops run with 1 intra-op thread by default; the raw session gets the same.
   const raw = await ort.InferenceSession.create(oneNodeModel('Add', [{ name: 'a', shape: [4] }, { name: 'b', shape: [4] }], [4]), { intraOpNumThreads: 1 });
   const feeds = { a: ortTensor(a), b: ortTensor(b) };
+  // The synchronous native call Lepton's eager path ends in, without Lepton's dispatch around it.
+  const addBytes = oneNodeModel('Add', [{ name: 'a', shape: [4] }, { name: 'b', shape: [4] }], [4]);
+  const native = new NativeSession(addBytes, { intraOpNumThreads: 1 }, 'bench add');
+  const hostFeeds = { a: { dtype: 'float32' as const, shape: [4], data: a.data }, b: { dtype: 'float32' as const, shape: [4], data: b.data } };
   const perBatch = options.quick ? 200 : 2000;
   const ms = await timeInterleaved(
     {
@@ -98,6 +102,9 @@ async function eagerOverhead(options: BenchOptions, results: BenchResults): Prom
       ort: async () => {
         for (let i = 0; i < perBatch; i++) await raw.run(feeds);
       },
+      native: () => {
+        for (let i = 0; i < perBatch; i++) native.run(hostFeeds);
+      },
     },
     { warmup: 1, runs: options.quick ? 3 : 7 },
   );
@@ -106,7 +113,12 @@ async function eagerOverhead(options: BenchOptions, results: BenchResults): Prom
   results.eager_add_us_lepton = us(ms.lepton);
   results.eager_add_us_ort = us(ms.ort);
   results.eager_add_ratio = us(ms.lepton) / us(ms.ort);
-  return [['eager add [4] (µs/op)', us(ms.lepton), us(ms.ort), us(ms.lepton) / us(ms.ort)]];
+  results.eager_add_us_ort_native_sync = us(ms.native);
+  native.dispose();
+  return [
+    ['eager add [4] vs ORT session.run (await)', us(ms.lepton), us(ms.ort), us(ms.lepton) / us(ms.ort)],
+    ['eager add [4] vs ORT native binding (sync)', us(ms.lepton), us(ms.native), us(ms.lepton) / us(ms.native)],
+  ];
 }
 
 async function compileCost(options: BenchOptions, results: BenchResults): Promise<(string | number)[][]> {
@@ -168,7 +180,7 @@ const bench: BenchModule = {
     await matmulBench(2048, options, results, mmRows);
     printTable(mmRows);
     console.log();
-    printTable([['eager overhead', 'Lepton', 'ORT run()', 'ratio'], ...(await eagerOverhead(options, results))]);
+    printTable([['eager overhead (µs/op)', 'Lepton', 'ORT', 'ratio'], ...(await eagerOverhead(options, results))]);
     console.log();
     printTable([['200-node graph (ms, median)', 'Lepton', 'ORT', 'ratio'], ...(await compileCost(options, results))]);
     console.log('\nmedians of interleaved timed runs after warm-up; ratio = Lepton / ORT (GFLOPS: higher is better; µs and ms: lower is better).');
