@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Generator, Tensor, avgPool1d, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, sum, tensor,
+  Generator, Tensor, TracedProgram, avgPool1d, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, sum, tensor, valueAndGrad,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -93,6 +93,21 @@ describe('maxPool2d', () => {
       const ref = refMaxPool(x.data as Float64Array, [n, 2, 4, 4], configs[0][1], new Float64Array(n * 8).fill(1));
       expect(Array.from(dx)).toEqual(Array.from(ref.dx));
     }
+  });
+
+  it('training graphs compute the forward from the gradient\'s window pieces; values stay exact, inference keeps MaxPool', () => {
+    const shape = [2, 3, 9, 8];
+    const x = integerTensor(shape, 12, 4);
+    const c = configs[0][1];
+    const r = randomTensor(windows(shape, c).out, 3);
+    const ref = refMaxPool(x.data as Float64Array, shape, c, r.data as Float64Array);
+    const fn = (t: Tensor, rr: Tensor) => valueAndGrad((u: Tensor) => sum(mul(maxPool2d(u, { kernel: 2 }), rr)))(t);
+    const [value, dx] = fn(x, r) as [Tensor, Tensor];
+    expect(value.item()).toBeCloseTo(ref.y.reduce((s, v, i) => s + v * (r.data as Float64Array)[i], 0), 12);
+    expect(Array.from(dx.data as Float64Array)).toEqual(Array.from(ref.dx));
+    const opTypes = (f: (...a: Tensor[]) => unknown, args: Tensor[]) => TracedProgram.build(f, args).lowered.model.graph.node.map((n) => n.op_type);
+    expect(opTypes(fn, [x, r])).not.toContain('MaxPool');
+    expect(opTypes((t: Tensor) => maxPool2d(t, { kernel: 2 }), [x])).toContain('MaxPool');
   });
 
   it("'same' padding and errors", () => {

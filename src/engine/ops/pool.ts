@@ -80,6 +80,7 @@ export const maxPoolOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
     checkDtypes('maxPool', [x], MAX_POOL_DTYPES);
     return [{ shape: [x.shape[0], x.shape[1], ...poolOutputShape('maxPool', x, a)], dtype: x.dtype }];
   },
+  // Training graphs rewrite this node to share work with the gradient (see sharedWindowPieces).
   lower: (ctx, [x], a) => [ctx.node1('MaxPool', [x.name], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads })],
   vjp: ([g], [x], [y], a) => [apply1(maxPoolGradOp, [x, y, g!], a)],
 });
@@ -102,9 +103,7 @@ export const maxPoolGradOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
     const sp = x.shape.slice(2) as number[];
     const out = y.shape.slice(2) as number[];
     if (out.every((d) => d === 1) && a.pads.every((p) => p === 0)) return [globalMaxGrad(ctx, x, g, sp)];
-    const nonOverlapping = a.strides.every((s, i) => s === a.kernel[i]) && a.pads.every((p) => p === 0);
-    const windowSize = a.kernel.reduce((p, k) => p * k, 1);
-    if (nonOverlapping && windowSize <= MAX_CHAIN_WINDOW) return [firstMaxChainGrad(ctx, x, y, g, a.kernel, sp, out)];
+    if (usesChain(a, out)) return [firstMaxChainGrad(ctx, x, y, g, a.kernel, sp, out)];
     return [scatterGrad(ctx, x, g, a)];
   },
   // Linear in g: its adjoint gathers the cotangent at each window's first maximum.
@@ -131,27 +130,75 @@ export const maxPoolSelectOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
 /** Largest window (elements) handled by the first-max-wins chain; bigger ones scatter. */
 const MAX_CHAIN_WINDOW = 16;
 
+/** Non-overlapping, unpadded, small windows (not one window per plane): the split-chain formulation. */
+function usesChain(a: PoolAttrs, out: readonly number[]): boolean {
+  if (out.every((d) => d === 1)) return false;
+  const nonOverlapping = a.strides.every((s, i) => s === a.kernel[i]) && a.pads.every((p) => p === 0);
+  return nonOverlapping && a.kernel.reduce((p, k) => p * k, 1) <= MAX_CHAIN_WINDOW;
+}
+
 /**
  * Non-overlapping windows: x (cropped to whole windows) is viewed as [N, C, O1, k1, O2, k2, ...];
  * splitting the k axes gives one [N, C, O1, O2, ...] tensor per window offset. In row-major
  * offset order, each offset equal to the max takes whatever gradient is still unclaimed; the last
  * offset takes the remainder (some offset always holds the max).
  */
-function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, y: { name: string }, g: { name: string }, kernel: number[], sp: number[], out: number[]): string {
+/**
+ * Non-overlapping windows as separate tensors: x (cropped to whole windows) viewed as
+ * [N, C, O1, k1, O2, k2, ...]; splitting the k axes gives one [N, C, O1, O2, ...] tensor per window
+ * offset, in row-major offset order. Emitted identically by the forward and the gradient so ORT's
+ * common-subexpression elimination computes them once.
+ */
+function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: number[], out: number[]): string[] {
   const n = kernel.length;
   const covered = out.map((o, i) => o * kernel[i]);
-  const cropped = covered.some((c, i) => c !== sp[i]);
   const spatialAxes = Array.from({ length: n }, (_, i) => i + 2);
+  const cropped = covered.some((c, i) => c !== sp[i]);
   const xc = cropped ? ctx.node1('Slice', [x.name, ctx.ints(spatialAxes.map(() => 0)), ctx.ints(covered), ctx.ints(spatialAxes)]) : x.name;
   const windowed = [0, 0, ...out.flatMap((o, i) => [o, kernel[i]])];
-  const pooled = ctx.ints([0, 0, ...out]);
-  const pieceShape = ctx.ints([0, 0, ...out.flatMap((o) => [o, 1])]);
-  // Split the window axes (3, 5, ...) one after another: pieces in row-major offset order.
   let pieces = [ctx.node1('Reshape', [xc, ctx.ints(windowed)])];
   for (let i = 0; i < n; i++) {
     const axis = 3 + 2 * i;
     pieces = kernel[i] === 1 ? pieces : pieces.flatMap((p) => ctx.node('Split', [p], { axis, num_outputs: kernel[i] }, kernel[i]));
   }
+  const pooled = ctx.ints([0, 0, ...out]);
+  return pieces.map((p) => ctx.node1('Reshape', [p, pooled]));
+}
+
+/**
+ * The window pieces for the gradient. When y comes from a MaxPool node of this graph, that node is
+ * replaced in place by Max over the same pieces: the gradient needs the pieces anyway, and this
+ * saves the MaxPool plus the NCHWc layout reorders ORT puts around it (measured 10% of the seed
+ * CNN's train step, scratch/conv-cnn-bench.ts). Inference graphs keep MaxPool, which is faster
+ * there (ORT keeps Conv → MaxPool in its blocked layout).
+ */
+function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: string }, kernel: number[], sp: number[], out: number[]): string[] {
+  const at = ctx.nodes.findIndex((n) => n.op_type === 'MaxPool' && n.output.length === 1 && n.output[0] === y.name && n.input[0] === x.name);
+  if (at < 0) return windowPieces(ctx, x, kernel, sp, out);
+  const start = ctx.nodes.length;
+  const pieces = windowPieces(ctx, x, kernel, sp, out);
+  ctx.node1('Max', pieces);
+  const emitted = ctx.nodes.splice(start);
+  emitted[emitted.length - 1].output = [y.name];
+  // Node names are derived from positions; moved nodes get unique ones.
+  for (const n of emitted) n.name = `maxPool/${ctx.fresh('shared')}`;
+  // x is defined before the MaxPool node and y's consumers come after it: order stays topological.
+  ctx.nodes.splice(at, 1, ...emitted);
+  return pieces;
+}
+
+/**
+ * Non-overlapping windows: in row-major offset order, each window offset equal to the max takes
+ * whatever gradient is still unclaimed; the last offset takes the remainder (some offset always
+ * holds the max).
+ */
+function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, y: { name: string }, g: { name: string }, kernel: number[], sp: number[], out: number[]): string {
+  const n = kernel.length;
+  const covered = out.map((o, i) => o * kernel[i]);
+  const cropped = covered.some((c, i) => c !== sp[i]);
+  const spatialAxes = Array.from({ length: n }, (_, i) => i + 2);
+  const pieceShape = ctx.ints([0, 0, ...out.flatMap((o) => [o, 1])]);
+  const pieces = sharedWindowPieces(ctx, x, y, kernel, sp, out);
   const zero = ctx.scalar(0, x.dtype);
   let rest = g.name;
   const grads: string[] = [];
@@ -160,7 +207,7 @@ function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, y: 
       grads.push(rest);
       return;
     }
-    const isMax = ctx.node1('Equal', [ctx.node1('Reshape', [p, pooled]), y.name]);
+    const isMax = ctx.node1('Equal', [p, y.name]);
     const taken = ctx.node1('Where', [isMax, rest, zero]);
     grads.push(taken);
     rest = ctx.node1('Sub', [rest, taken]);
