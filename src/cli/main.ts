@@ -85,7 +85,7 @@ export function buildProgram(): Command {
           // Dataset images are raw 0–255 values: apply the model's own scaling and add the channel axis.
           const scale = pre.scale ?? 1 / 255;
           const data = Float32Array.from(input.data as Float32Array, (v) => v * scale);
-          const shape = pre.layout === 'nchw' ? [n, pre.channels, pre.height, pre.width] : [n, pre.height, pre.width, pre.channels];
+          const shape = pre.layout === 'nchw' ? [n, pre.channels, pre.height, pre.width] : pre.layout === 'nhw' ? [n, pre.height, pre.width] : [n, pre.height, pre.width, pre.channels];
           input = { dtype: 'float32', shape, data };
         }
         const result = await evaluateClassifier(model, input, Array.from(y.subarray(0, n), Number));

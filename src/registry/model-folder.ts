@@ -29,8 +29,8 @@ export interface ImagePreprocessing {
   scale?: number;
   mean?: number[];
   std?: number[];
-  /** 'nhwc' (default, Keras layout) or 'nchw'; inferred from the input shape when absent. */
-  layout?: 'nhwc' | 'nchw';
+  /** 'nhwc' (default, Keras layout), 'nchw', or 'nhw' (greyscale without a channel axis); inferred from the input shape when absent. */
+  layout?: 'nhwc' | 'nchw' | 'nhw';
 }
 
 export interface ModelConfig {

@@ -35,8 +35,37 @@ export class RunTracker {
 
   /** Starts the run now (fit also starts it in onTrainBegin if this was not called). */
   start(extraParams: Record<string, unknown> = {}): number {
-    if (this.runId === undefined) this.runId = this.registry.createRun(this.name, { ...this.params, ...extraParams });
+    if (this.runId === undefined) {
+      this.runId = this.registry.createRun(this.name, { ...this.params, ...extraParams });
+      this.watchProcess();
+    }
     return this.runId;
+  }
+
+  /**
+   * If the process dies while the run is open (fit threw and nothing caught it, or exit() was
+   * called), record the run as failed — better-sqlite3 is synchronous, so this works in 'exit'.
+   */
+  private watchProcess(): void {
+    const onCrash = (error: Error) => this.fail(error);
+    const onExit = (code: number) => this.fail(new Error(`the process exited (code ${code}) before training finished`));
+    process.on('uncaughtExceptionMonitor', onCrash);
+    process.on('exit', onExit);
+    this.unwatch = () => {
+      process.off('uncaughtExceptionMonitor', onCrash);
+      process.off('exit', onExit);
+    };
+  }
+
+  private unwatch: () => void = () => {};
+
+  setParams(params: { epochs?: number; steps?: number; initialEpoch?: number }): void {
+    const p: Record<string, unknown> = {};
+    if (params.epochs !== undefined) p.epochs = params.epochs;
+    if (params.steps !== undefined) p.stepsPerEpoch = params.steps;
+    if (params.initialEpoch) p.initialEpoch = params.initialEpoch;
+    this.start();
+    this.registry.updateParams(this.runId!, p);
   }
 
   setModel(model: unknown): void {
@@ -81,6 +110,7 @@ export class RunTracker {
   onTrainEnd(logs?: Logs): void {
     if (this.runId === undefined || this.finished) return;
     this.finished = true;
+    this.unwatch();
     const l = logs ?? {};
     const error = l.error instanceof Error ? l.error.message : typeof l.error === 'string' ? l.error : undefined;
     const status = error ? 'failed' : l.stopped === true || l.stopTraining === true ? 'stopped' : 'completed';
@@ -91,6 +121,8 @@ export class RunTracker {
   fail(error: unknown): void {
     if (this.runId === undefined || this.finished) return;
     this.finished = true;
+    this.unwatch();
+    if (!this.registry.db.open) return;
     this.registry.finishRun(this.runId, 'failed', error instanceof Error ? error.message : String(error));
   }
 }

@@ -11,14 +11,24 @@ import { RequestError } from './tensors.js';
 /** Largest decoded image accepted (pixels), so a small file claiming huge dimensions is refused. */
 export const MAX_INPUT_PIXELS = 40_000_000;
 
+/**
+ * The model's image preprocessing: from config.json, or — when the config has none — inferred for a
+ * single float32 input shaped [batch, H, W, 1|3] or [batch, H, W] (pixels scaled to 0..1).
+ */
 export function imagePreprocessing(pre: unknown, input: TensorSignature): ImagePreprocessing | undefined {
   const p = pre as ImagePreprocessing | undefined;
   if (p && p.kind === 'image') return { ...p, layout: p.layout ?? inferLayout(input, p.channels) };
+  if (p || input.dtype !== 'float32' || input.shape[0] !== null) return undefined;
+  const [, h, w, c] = input.shape;
+  const fixed = (d: number | null | undefined): d is number => typeof d === 'number' && d >= 4 && d <= 4096;
+  if (input.shape.length === 4 && fixed(h) && fixed(w) && (c === 1 || c === 3)) return { kind: 'image', height: h, width: w, channels: c, scale: 1 / 255, layout: 'nhwc' };
+  if (input.shape.length === 3 && fixed(h) && fixed(w)) return { kind: 'image', height: h, width: w, channels: 1, scale: 1 / 255, layout: 'nhw' };
   return undefined;
 }
 
-function inferLayout(input: TensorSignature, channels: number): 'nhwc' | 'nchw' {
+function inferLayout(input: TensorSignature, channels: number): 'nhwc' | 'nchw' | 'nhw' {
   const s = input.shape;
+  if (s.length === 3 && channels === 1) return 'nhw';
   if (s.length === 4 && s[1] === channels && s[3] !== channels) return 'nchw';
   return 'nhwc';
 }
@@ -58,7 +68,8 @@ export async function imagesToTensor(images: { bytes: Buffer; field: string }[],
   const data = new Float32Array(per * images.length);
   const decoded = await Promise.all(images.map((im) => decodeImage(im.bytes, pre, im.field)));
   decoded.forEach((d, i) => data.set(d, i * per));
-  const shape = pre.layout === 'nchw' ? [images.length, pre.channels, pre.height, pre.width] : [images.length, pre.height, pre.width, pre.channels];
+  const shape =
+    pre.layout === 'nchw' ? [images.length, pre.channels, pre.height, pre.width] : pre.layout === 'nhw' ? [images.length, pre.height, pre.width] : [images.length, pre.height, pre.width, pre.channels];
   return { dtype: 'float32', shape, data };
 }
 

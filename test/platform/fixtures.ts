@@ -44,7 +44,7 @@ export async function makeTabularModel(dir: string, options: { labels?: string[]
  * A 4×4 greyscale image classifier: logits = [0.5 - mean, mean - 0.5] over pixels scaled to 0..1,
  * so a white image is 'bright' and a black one 'dark'.
  */
-export async function makeImageModel(dir: string): Promise<string> {
+export async function makeImageModel(dir: string, options: { preprocessing?: boolean } = {}): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const w = new Variable(tensor(Array.from({ length: 16 }, () => [-1 / 16, 1 / 16])));
   const b = new Variable(tensor([0.5, -0.5]));
@@ -60,7 +60,7 @@ export async function makeImageModel(dir: string): Promise<string> {
       name: 'brightness',
       signature: { inputs: [{ name: 'image', shape: [null, 4, 4, 1], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 2], dtype: 'float32' }] },
       labels: ['dark', 'bright'],
-      preprocessing: { kind: 'image', height: 4, width: 4, channels: 1, scale: 1 / 255 },
+      ...(options.preprocessing === false ? {} : { preprocessing: { kind: 'image', height: 4, width: 4, channels: 1, scale: 1 / 255 } }),
     }),
   );
   return dir;

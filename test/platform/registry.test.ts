@@ -113,6 +113,16 @@ describe('registry', () => {
     r.close();
   });
 
+  it('RunTracker marks the run failed when the training process dies', async () => {
+    const home = join(root, 'crash');
+    const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+    const err = await exec(tsx, [join(process.cwd(), 'test', 'platform', 'crashing-training.ts'), home], { timeout: 60_000 }).catch((e) => e as { stdout: string; code: number });
+    expect((err as { code: number }).code).not.toBe(0);
+    const r = new Registry(home);
+    expect(r.getRun(Number((err as { stdout: string }).stdout))).toMatchObject({ status: 'failed', error: 'fit: the loss became NaN at epoch 2' });
+    r.close();
+  });
+
   it('two processes writing at the same time neither corrupt it nor fail with SQLITE_BUSY', async () => {
     const home = join(root, 'concurrent');
     new Registry(home).close();

@@ -103,6 +103,18 @@ describe('model server: predictions', () => {
     expect(b64.json().predictions.map((p: { label: string }) => p.label)).toEqual(['bright', 'dark']);
   });
 
+  it('treats a [batch, H, W, 1|3] float32 model without preprocessing in its config as an image model (0..1 pixels)', async () => {
+    const dir = await makeImageModel(join(root, 'no-pre'), { preprocessing: false });
+    const s = await createModelServer({ models: [{ dir, name: 'nopre' }] });
+    try {
+      const res = await s.app.inject({ method: 'POST', url: '/v1/models/nopre/predict', payload: await png(3, 3, 255), headers: { 'content-type': 'image/png' } });
+      expect(res.statusCode).toBe(200);
+      expect(close(res.json().outputs, [[-0.5, 0.5]])).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('lists models with their signatures', async () => {
     const res = await server.app.inject({ method: 'GET', url: '/v1/models' });
     const models = res.json().models;
