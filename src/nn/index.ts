@@ -16,3 +16,4 @@ export * from './layers/merge.js';
 export * from './layers/embedding.js';
 export * from './layers/recurrent.js';
 export * from './layers/attention.js';
+export * from './layers/wrappers.js';

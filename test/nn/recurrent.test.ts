@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GRU, LSTM, Layer, SimpleRNN, Tensor, Variable, compileSync, functionalCall, input, model, sequential, Dense, setSeed } from '../../src/index.js';
+import { Bidirectional, TimeDistributed, layerFromConfig, serializeLayer, GRU, LSTM, Layer, SimpleRNN, Tensor, Variable, compileSync, functionalCall, input, model, sequential, Dense, setSeed } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
 
@@ -118,5 +118,45 @@ describe('recurrent layers vs plain loops (Keras equations and layouts)', () => 
     const seq = sequential([new LSTM(2, { inputShape: [4, 3] })]);
     expect(seq.outputSpecs[0].shape).toEqual([null, 2]);
     expect((seq.layers[0] as Layer).className).toBe('LSTM');
+  });
+});
+
+describe('wrappers', () => {
+  it('Bidirectional concatenates the forward pass and the backward pass (re-aligned in time)', () => {
+    const bi = new Bidirectional(new SimpleRNN(2, { dtype: 'float64', returnSequences: true }));
+    const x = randomTensor([1, 3, 2], 7);
+    const y = bi.apply(x) as Tensor;
+    expect(y.shape).toEqual([1, 3, 4]);
+    expect(bi.namedParameters().map(([k]) => k)).toEqual([
+      'forwardLayer.kernel', 'forwardLayer.recurrentKernel', 'forwardLayer.bias',
+      'backwardLayer.kernel', 'backwardLayer.recurrentKernel', 'backwardLayer.bias',
+    ]);
+    // Independent check: a plain forward RNN with the backward weights over the reversed sequence.
+    const plain = new SimpleRNN(2, { dtype: 'float64', returnSequences: true });
+    plain.build([null, 3, 2]);
+    plain.loadStateDict(bi.backwardLayer.stateDict());
+    const d = x.data as Float64Array;
+    const rev = new Tensor([1, 3, 2], 'float64', Float64Array.from([d[4], d[5], d[2], d[3], d[0], d[1]]));
+    const back = plain.apply(rev).data as Float64Array; // step s of the reversed sequence = original step 2 - s
+    const fwd = bi.forwardLayer.apply(x).data as Float64Array;
+    const expected: number[] = [];
+    for (let t = 0; t < 3; t++) expected.push(fwd[t * 2], fwd[t * 2 + 1], back[(2 - t) * 2], back[(2 - t) * 2 + 1]);
+    expectClose(y.data as Float64Array, expected, 1e-12);
+    const rebuilt = layerFromConfig(JSON.parse(JSON.stringify(serializeLayer(bi))));
+    rebuilt.build([null, 3, 2]);
+    rebuilt.apply(x);
+    rebuilt.loadStateDict(bi.stateDict());
+    expectClose((rebuilt.apply(x) as Tensor).data as Float64Array, y.data as Float64Array, 1e-12);
+  });
+
+  it('TimeDistributed applies one layer to every step, also with a symbolic batch', () => {
+    const td = new TimeDistributed(new Dense(3));
+    const x = randomTensor([2, 4, 5], 8, 'float32');
+    const y = td.apply(x) as Tensor;
+    expect(y.shape).toEqual([2, 4, 3]);
+    const dense = (td.layer as Dense).apply(x) as Tensor; // Dense acts on the last axis of any rank
+    expectClose(y.data as Float32Array, dense.data as Float32Array, 1e-6);
+    const f = compileSync((t: Tensor) => td.apply(t), { symbolicBatch: true });
+    expectClose(f(x).data as Float32Array, y.data as Float32Array, 1e-6);
   });
 });
