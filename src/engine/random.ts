@@ -29,6 +29,17 @@ export class Generator {
     this.spareNormal = null;
   }
 
+  /** The full generator state (to save with a checkpoint and restore with setState). */
+  getState(): { s: number[]; spareNormal: number | null } {
+    return { s: Array.from(this.s), spareNormal: this.spareNormal };
+  }
+
+  setState(state: { s: readonly number[]; spareNormal: number | null }): void {
+    if (state.s.length !== 4) throw new Error(`Generator.setState: expected 4 state words, got ${state.s.length}`);
+    this.s.set(state.s);
+    this.spareNormal = state.spareNormal;
+  }
+
   /** Next raw 32-bit unsigned integer. */
   nextUint32(): number {
     const s = this.s;

@@ -13,6 +13,7 @@ import type { DType } from '../engine/dtype.js';
 import { TracedProgram, writeFileAtomic } from '../engine/compile.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, zeros } from '../engine/tensor.js';
+import { globalGenerator } from '../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.js';
 import { layerFromConfig, serializeLayer } from '../nn/layer.js';
 import type { Layer } from '../nn/layer.js';
@@ -144,7 +145,9 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
         if (name) values.forEach((t, j) => (slots[`${name}/${slotNames[j]}`] = t));
       }
       await write('optimizer.safetensors', encodeSafetensors(slots, { optimizer: state.optimizer.className }));
-      await write('training.json', JSON.stringify({ optimizer: state.optimizer.getConfig(), step: state.optimizer.iterations, epoch: state.epoch }, null, 2));
+      // The global random state lets a resumed run shuffle and drop out exactly like an uninterrupted one.
+      const training = { optimizer: state.optimizer.getConfig(), step: state.optimizer.iterations, epoch: state.epoch, randomState: globalGenerator.getState() };
+      await write('training.json', JSON.stringify(training, null, 2));
     }
 
     const config = {
@@ -200,14 +203,29 @@ export async function readModelConfig(dir: string): Promise<SavedConfig> {
   return config;
 }
 
+export interface LoadOptions {
+  /**
+   * Also restore the global random generator to its state at save time, so that continuing
+   * training (shuffling, dropout) matches an uninterrupted run exactly, even in a new process.
+   */
+  restoreRandomState?: boolean;
+}
+
 /** Rebuilds a saved model: architecture, weights, and (if it was compiled) optimizer state for resuming. */
-export async function loadModel(dir: string): Promise<any> {
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<any> {
   const config = await readModelConfig(dir);
   if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
-  const model = layerFromConfig(config.architecture as any) as unknown as TrainableModel & { loadStateDict(d: Record<string, Tensor>): unknown };
-  if (!(model.built && model.namedVariables().length)) {
-    const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
-    model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
+  // Rebuilding runs the initializers; their draws must not shift the caller's random stream.
+  const randomState = globalGenerator.getState();
+  let model: TrainableModel & { loadStateDict(d: Record<string, Tensor>): unknown };
+  try {
+    model = layerFromConfig(config.architecture as any) as unknown as typeof model;
+    if (!(model.built && model.namedVariables().length)) {
+      const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
+      model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
+    }
+  } finally {
+    globalGenerator.setState(randomState);
   }
   const weights = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'weights.safetensors'))), join(dir, 'weights.safetensors')).tensors;
   model.loadStateDict(weights);
@@ -219,9 +237,10 @@ export async function loadModel(dir: string): Promise<any> {
       metrics: config.compile.metrics.filter((m): m is string => typeof m === 'string'),
     });
     if (await exists(join(dir, 'training.json'))) {
-      const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as { step: number; epoch: number };
+      const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as { step: number; epoch: number; randomState?: { s: number[]; spareNormal: number | null } };
       state.optimizer.iterations = training.step;
       state.epoch = training.epoch;
+      if (options.restoreRandomState && training.randomState) globalGenerator.setState(training.randomState);
     }
     if (await exists(join(dir, 'optimizer.safetensors'))) {
       const slots = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'optimizer.safetensors')))).tensors;
