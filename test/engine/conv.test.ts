@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, compileSync, conv1d, conv2d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
+  Tensor, compileSync, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
@@ -143,17 +143,33 @@ describe('conv2d', () => {
     expect(() => conv2d(x, f32(randomTensor([4, 1, 3, 3])), undefined, { groups: 3 })).toThrow(/input channels \(2\) must be divisible by groups \(3\)/);
   });
 
-  it('symbolic batch: one compiled forward+backward serves two batch sizes', () => {
-    const w = f32(randomTensor([4, 3, 3, 3], 2));
-    const step = compileSync(
-      (x: Tensor) => grad((xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, { stride: 2, padding: 1 }), conv2d(xx, ww, undefined, { stride: 2, padding: 1 }))), { argnums: [0, 1] })(x, w),
-      { symbolicBatch: true },
-    );
+  it('symbolic batch: one compiled forward+backward serves two batch sizes (grouped)', () => {
+    const w = f32(randomTensor([4, 2, 3, 3], 2));
+    const opts = { stride: 2, padding: 1, groups: 2 };
+    const loss = (xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, opts), conv2d(xx, ww, undefined, opts)));
+    const step = compileSync((x: Tensor) => grad(loss, { argnums: [0, 1] })(x, w), { symbolicBatch: true });
     for (const n of [1, 3]) {
-      const [gx, gw] = step(f32(randomTensor([n, 3, 6, 6], n))) as Tensor[];
-      expect(gx.shape).toEqual([n, 3, 6, 6]);
-      expect(gw.shape).toEqual([4, 3, 3, 3]);
+      const x = f32(randomTensor([n, 4, 6, 6], n));
+      const [gx, gw] = step(x) as Tensor[];
+      const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
+      expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
+      expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
     }
+  });
+
+  it('conv3d with a depth-1 kernel on depth-1 input equals conv2d, gradients included', () => {
+    const x = f32(randomTensor([2, 3, 5, 6], 21));
+    const w = f32(randomTensor([4, 3, 2, 3], 22));
+    const b = f32(randomTensor([4], 23));
+    const r = f32(randomTensor([2, 4, 3, 2], 24));
+    const opts2 = { stride: [2, 2], padding: [[1, 0], [1, 1]] as [number, number][], dilation: [1, 2] };
+    const opts3 = { stride: [1, 2, 2], padding: [0, [1, 0], [1, 1]] as (number | [number, number])[], dilation: [1, 1, 2] };
+    const g2 = grad((a: Tensor, c: Tensor, d: Tensor) => sum(mul(conv2d(a, c, d, opts2), r)), { argnums: [0, 1, 2] })(x, w, b) as Tensor[];
+    const lift = (t: Tensor) => tensor(t.data as Float32Array, { shape: [t.shape[0] as number, t.shape[1] as number, 1, ...(t.shape.slice(2) as number[])] });
+    const r3 = lift(r);
+    const g3 = grad((a: Tensor, c: Tensor, d: Tensor) => sum(mul(conv3d(a, c, d, opts3), r3)), { argnums: [0, 1, 2] })(lift(x), lift(w), b) as Tensor[];
+    expectClose(conv3d(lift(x), lift(w), b, opts3).data as Float32Array, conv2d(x, w, b, opts2).data as Float32Array, 'conv3d y');
+    g2.forEach((g, k) => expectClose(g3[k].data as Float32Array, g.data as Float32Array, `conv3d grad ${k}`));
   });
 });
 
