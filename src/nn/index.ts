@@ -17,3 +17,4 @@ export * from './layers/embedding.js';
 export * from './layers/recurrent.js';
 export * from './layers/attention.js';
 export * from './layers/wrappers.js';
+export * from './layers/misc.js';
