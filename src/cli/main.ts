@@ -51,11 +51,10 @@ export function buildProgram(): Command {
       if (!existsSync(path)) throw new CliError(`no such file '${target}'`);
       const ext = extname(path).toLowerCase();
       if (ext === '.json') {
-        const train = await import('../train/index.js' as string).catch(() => undefined);
-        if (!train || typeof train.trainFromConfig !== 'function') {
-          throw new CliError('training from a JSON config needs the training API (src/train trainFromConfig), which is not available in this build; use a training script instead', 1);
-        }
-        await train.trainFromConfig(JSON.parse(readFileSync(path, 'utf8')), { runName: opts.name, track: opts.track });
+        const { trainFromConfigFile } = await import('./train-config.js');
+        const r = await trainFromConfigFile(path, { runName: opts.name, track: opts.track });
+        const metrics = Object.entries(r.test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
+        process.stdout.write(`run ${r.runId}: test ${metrics}\nsaved ${r.dir}${r.model ? `\nregistered ${r.model.name}@${r.model.version} (serve it: lepton serve ${r.model.name})` : ''}\n`);
         return;
       }
       if (!['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) throw new CliError(`'${target}': expected a .ts/.js script or a .json config`);
@@ -296,7 +295,7 @@ export function buildProgram(): Command {
       printTable([
         ['', ...list.map((x) => `#${x.id} ${x.name}`)],
         ['status', ...list.map((x) => x.status)],
-        ['epochs', ...data.map((x) => x.epochs.length)],
+        ['epochs recorded', ...data.map((x) => x.epochs.length)],
         ['duration', ...list.map((x) => formatDuration(x.durationSeconds))],
         ...paramKeys.map((k) => [k, ...list.map((x) => (x.params[k] === undefined ? '-' : JSON.stringify(x.params[k])))]),
         ...metricKeys.map((k) => [k, ...list.map((x) => x.summary[k])]),

@@ -150,6 +150,40 @@ describe('lepton CLI', () => {
     expect(info.leptonHome).toBe(process.env.LEPTON_HOME);
   });
 
+  it('trains from a JSON config: records the run, saves, registers and can predict with the result', async () => {
+    const config = join(root, 'iris.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        name: 'iris-cfg',
+        dataset: 'iris',
+        layers: [{ className: 'Dense', config: { units: 8, activation: 'tanh' } }, { className: 'Dense', config: { units: 3 } }],
+        epochs: 3,
+        batchSize: 32,
+        seed: 1,
+      }),
+    );
+    const r = await cli('train', config);
+    expect(r.err).toMatch(/Epoch 3\/3/);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/registered iris-cfg@1/);
+    const run = openRegistry().listRuns().find((x) => x.name === 'iris-cfg')!;
+    expect(run.status).toBe('completed');
+    expect(openRegistry().epochs(run.id).length).toBe(3);
+    const model = openRegistry().getModel('iris-cfg');
+    expect(model.runId).toBe(run.id);
+    expect(model.labels).toEqual(['setosa', 'versicolor', 'virginica']);
+    expect(model.metrics.test_accuracy).toBeGreaterThanOrEqual(0);
+    const p = JSON.parse((await cli('predict', 'iris-cfg', '[[5.1, 3.5, 1.4, 0.2]]', '--json')).out);
+    expect(p.predictions[0].top.length).toBe(3);
+    const bad = await cli('train', join(root, 'rows.csv'));
+    expect(bad.code).toBe(2);
+    writeFileSync(join(root, 'bad.json'), JSON.stringify({ dataset: 'iris', layers: [{ className: 'NoSuchLayer' }] }));
+    const badLayer = await cli('train', join(root, 'bad.json'));
+    expect(badLayer.code).toBe(2);
+    expect(badLayer.err).toMatch(/layers\[0\] \(NoSuchLayer\)/);
+  });
+
   it('bin/lepton.js runs a training script with run tracking on, recording the run', async () => {
     const script = join(root, 'my-training.ts');
     writeFileSync(

@@ -1,0 +1,174 @@
+/**
+ * `lepton train <config.json>`: train a Keras-style layer stack on a known dataset, recording the
+ * run, evaluating on the test split, saving the model folder and registering it.
+ *
+ * {
+ *   "name": "fashion-mlp",                       // run and model name
+ *   "dataset": "fashion-mnist",                  // mnist | fashion-mnist | iris | wine | breast-cancer | digits
+ *   "layers": [{"className": "Flatten"}, {"className": "Dense", "config": {"units": 64, "activation": "relu"}}, {"className": "Dense", "config": {"units": 10}}],
+ *   "epochs": 3, "batchSize": 64, "optimizer": "adam" | {"className": "Adam", "config": {"learningRate": 0.001}},
+ *   "loss": "sparseCategoricalCrossentropy" (from logits, default), "metrics": ["accuracy"],
+ *   "limit": 10000,                              // use only the first N training samples
+ *   "testFraction": 0.2,                         // tabular sets: held-out share (default 0.2)
+ *   "output": "models/fashion-mlp",              // model folder (default: LEPTON_HOME/trained/<name>-<run id>)
+ *   "register": true                             // register the saved model (default true)
+ * }
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openRegistry } from '../registry/registry.js';
+import { RunTracker } from '../registry/tracker.js';
+import { CliError } from './output.js';
+
+export interface TrainConfig {
+  name?: string;
+  dataset: string;
+  layers: ({ className: string; config?: Record<string, unknown> } | Record<string, unknown>)[];
+  epochs?: number;
+  batchSize?: number;
+  optimizer?: unknown;
+  loss?: unknown;
+  metrics?: unknown[];
+  limit?: number;
+  testFraction?: number;
+  output?: string;
+  register?: boolean;
+  seed?: number;
+}
+
+export interface TrainOutcome {
+  runId: number;
+  dir: string;
+  model?: { name: string; version: number };
+  test: Record<string, number>;
+}
+
+type AnyTensor = { shape: readonly number[]; data: ArrayLike<number> };
+
+export async function trainFromConfigFile(path: string, options: { runName?: string; track?: boolean; quiet?: boolean } = {}): Promise<TrainOutcome> {
+  let config: TrainConfig;
+  try {
+    config = JSON.parse(readFileSync(path, 'utf8')) as TrainConfig;
+  } catch (e) {
+    throw new CliError(`${path}: not a valid JSON training config (${(e as Error).message})`);
+  }
+  return trainFromConfig(config, options, path);
+}
+
+export async function trainFromConfig(config: TrainConfig, options: { runName?: string; track?: boolean; quiet?: boolean } = {}, source = 'config'): Promise<TrainOutcome> {
+  if (typeof config !== 'object' || config === null) throw new CliError(`${source}: expected a JSON object`);
+  if (typeof config.dataset !== 'string') throw new CliError(`${source}: "dataset" is required (mnist, fashion-mnist, iris, wine, breast-cancer, digits)`);
+  if (!Array.isArray(config.layers) || config.layers.length === 0) throw new CliError(`${source}: "layers" must be a non-empty array of {className, config}`);
+  const engine = await import('../index.js');
+  const nn = await import('../nn/index.js');
+  const train = await import('../train/index.js');
+  const { layerFromConfig } = await import('../nn/layer.js');
+  const name = options.runName ?? config.name ?? config.dataset;
+  if (config.seed !== undefined) engine.setSeed(config.seed);
+
+  const data = await loadTrainingData(config, source);
+  const layers = config.layers.map((l, i) => {
+    const spec = 'className' in l ? (l as { className: string; config?: Record<string, unknown> }) : undefined;
+    if (!spec || typeof spec.className !== 'string') throw new CliError(`${source}: layers[${i}] needs a "className" (e.g. "Dense")`);
+    try {
+      return layerFromConfig({ className: spec.className, config: spec.config ?? {} } as never);
+    } catch (e) {
+      throw new CliError(`${source}: layers[${i}] (${spec.className}): ${(e as Error).message}`);
+    }
+  });
+  const model = nn.sequential([nn.input({ shape: data.xTrain.shape.slice(1) as number[] }), ...layers] as never, { name } as never);
+  model.compile({
+    optimizer: (config.optimizer ?? 'adam') as never,
+    loss: (config.loss ?? { className: 'sparseCategoricalCrossentropy', fromLogits: true }) as never,
+    metrics: (config.metrics ?? ['accuracy']) as never,
+  });
+  const registry = openRegistry();
+  const tracker = new RunTracker({ registry, name, params: { dataset: config.dataset, layers: config.layers.length, batchSize: config.batchSize ?? 32, optimizer: config.optimizer ?? 'adam', limit: config.limit ?? null } });
+  const callbacks = options.track === false ? [] : [tracker];
+  try {
+    await model.fit(data.xTrain as never, data.yTrain as never, { epochs: config.epochs ?? 5, batchSize: config.batchSize ?? 32, verbose: options.quiet ? 0 : 1, callbacks } as never);
+  } catch (e) {
+    tracker.fail(e);
+    throw new CliError(`training failed: ${(e as Error).message}`, 1);
+  }
+  const test = (await model.evaluate(data.xTest as never, data.yTest as never, { verbose: 0 } as never)) as Record<string, number>;
+  const runId = tracker.runId ?? -1;
+  const dir = resolve(config.output ?? join(registry.home, 'trained', `${name}-${runId}`));
+  await train.saveModel(model as never, dir, { labels: data.labels });
+  if (data.preprocessing) {
+    // saveModel has no preprocessing option yet: add it so the server accepts images for this model.
+    const configPath = join(dir, 'config.json');
+    const saved = JSON.parse(readFileSync(configPath, 'utf8'));
+    writeFileSync(configPath, JSON.stringify({ ...saved, preprocessing: data.preprocessing }, null, 2));
+  }
+  let registered: TrainOutcome['model'];
+  if (config.register !== false) {
+    const testMetrics = Object.fromEntries(Object.entries(test).map(([k, v]) => [`test_${k}`, v]));
+    const m = await registry.registerModel(dir, { name: sanitizeName(name), runId: runId > 0 ? runId : null, metrics: testMetrics });
+    registered = { name: m.name, version: m.version };
+  }
+  return { runId, dir, model: registered, test };
+}
+
+function sanitizeName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'model';
+}
+
+async function loadTrainingData(config: TrainConfig, source: string) {
+  const data = await import('../data/index.js');
+  const engine = await import('../index.js');
+  const name = config.dataset.toLowerCase();
+  const limit = (t: AnyTensor, n?: number): AnyTensor => (n === undefined || n >= t.shape[0] ? t : (sliceFirst(engine, t, n) as AnyTensor));
+  if (name === 'mnist' || name === 'fashion-mnist') {
+    const d = name === 'mnist' ? data.mnist : data.fashionMnist;
+    const splits = await d.loadData({ normalize: true, channelsLast: true, download: false, onProgress: () => {} }).catch((e: Error) => {
+      throw new CliError(e.message, 1);
+    });
+    return {
+      xTrain: limit(splits.train[0] as never, config.limit),
+      yTrain: limit(splits.train[1] as never, config.limit),
+      xTest: splits.test[0] as unknown as AnyTensor,
+      yTest: splits.test[1] as unknown as AnyTensor,
+      labels: [...splits.classNames],
+      preprocessing: { kind: 'image', height: 28, width: 28, channels: 1, scale: 1 / 255 },
+    };
+  }
+  const loaders: Record<string, () => Promise<{ x: AnyTensor; y: AnyTensor; classNames: string[] }>> = {
+    iris: () => data.iris() as never,
+    wine: () => data.wine() as never,
+    'breast-cancer': () => data.breastCancer() as never,
+    digits: () => data.sklearnDigits() as never,
+  };
+  if (!loaders[name]) throw new CliError(`${source}: unknown dataset '${config.dataset}' (mnist, fashion-mnist, ${Object.keys(loaders).join(', ')})`);
+  const d = await loaders[name]();
+  // Deterministic shuffled split into train and test.
+  const n = d.x.shape[0];
+  const features = d.x.shape[1];
+  const order = Array.from({ length: n }, (_, i) => i);
+  let s = 12345;
+  for (let i = n - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    const j = s % (i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const nTest = Math.max(1, Math.round(n * (config.testFraction ?? 0.2)));
+  const pick = (idx: number[]) => {
+    const x = new Float32Array(idx.length * features);
+    const y = new Int32Array(idx.length);
+    idx.forEach((r, k) => {
+      for (let f = 0; f < features; f++) x[k * features + f] = Number(d.x.data[r * features + f]);
+      y[k] = Number(d.y.data[r]);
+    });
+    return [engine.reshape(engine.tensor(x), [idx.length, features]) as unknown as AnyTensor, engine.tensor(y) as unknown as AnyTensor] as const;
+  };
+  const trainIdx = order.slice(nTest, config.limit !== undefined ? nTest + config.limit : undefined);
+  const [xTrain, yTrain] = pick(trainIdx);
+  const [xTest, yTest] = pick(order.slice(0, nTest));
+  return { xTrain, yTrain, xTest, yTest, labels: d.classNames, preprocessing: undefined as Record<string, unknown> | undefined };
+}
+
+function sliceFirst(engine: typeof import('../index.js'), t: AnyTensor, n: number): unknown {
+  const rowSize = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  const data = (t.data as Float32Array).slice(0, n * rowSize);
+  return engine.reshape(engine.tensor(data as never), [n, ...t.shape.slice(1)]);
+}
