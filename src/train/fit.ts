@@ -92,7 +92,7 @@ function inputNames(model: TrainableModel): string[] {
 
 /** Runs the model once eagerly on one row so lazily built layers create their weights. */
 function ensureBuilt(model: TrainableModel, xs: Tensor[]): void {
-  if (model.built && model.namedVariables().length > 0) return;
+  if (model.built !== false && model.namedVariables().length > 0) return;
   const first = xs.map((t) => takeRows(t, [0], 0, 1));
   model.apply(first.length === 1 ? first[0] : first, { training: false });
 }
@@ -168,10 +168,14 @@ export class Runner {
     }
   }
 
+  /** Frees this runner's sessions and the state it keeps in the worker. */
   async release(): Promise<void> {
     const programs = [...this.programs.values()];
     this.programs.clear();
     for (const p of programs) await (await p.catch(() => undefined))?.release();
+    const keys = this.variables.map((_, i) => this.varKey(i));
+    this.trainable.forEach((_, i) => this.state.optimizer.slotNames().forEach((__, j) => keys.push(this.slotKey(i, j))));
+    await this.worker.deleteState(keys);
   }
 
   private feedsInput(b: GraphBuilder, sig: Signature) {

@@ -56,7 +56,7 @@ export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorS
     shape: s.shape.map((d, axis): Dim => (d !== null ? d : axis === 0 ? 'batch' : `${s.name}_dim${axis}`)),
   }));
   // The model must have its weights before tracing (lazily built layers create them on first call).
-  if (!(model.built && model.namedVariables().length)) {
+  if (model.built === false || model.namedVariables().length === 0) {
     const sample = inputs.map((s) => zeros(s.shape.map((d) => (typeof d === 'number' ? d : 1)), s.dtype));
     model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
   }
@@ -220,7 +220,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   let model: TrainableModel & { loadStateDict(d: Record<string, Tensor>): unknown };
   try {
     model = layerFromConfig(config.architecture as any) as unknown as typeof model;
-    if (!(model.built && model.namedVariables().length)) {
+    if (model.built === false || model.namedVariables().length === 0) {
       const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
       model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
     }

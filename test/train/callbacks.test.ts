@@ -1,0 +1,124 @@
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  Dense, Module, SGD, type Tensor, Variable, add, input, matmul, model as functional, Concatenate, randn, sequential, setSeed, tensor, zeros,
+} from '../../src/index.js';
+import {
+  CSVLogger, JSONLLogger, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, compileModel, fit, loadModel, predict,
+} from '../../src/train/index.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'lepton-cb-'));
+
+function regression(n: number, seed: number): [Tensor, Tensor] {
+  setSeed(seed);
+  const x = randn([n, 2]);
+  const d = x.data as Float32Array;
+  return [x, tensor(Array.from({ length: n }, (_, i) => [2 * d[2 * i] - d[2 * i + 1] + 0.5]))];
+}
+
+function linear(seed: number) {
+  setSeed(seed);
+  return sequential([input({ shape: [2] }), new Dense(1)]);
+}
+
+describe('callbacks', () => {
+  it('LearningRateScheduler sets the rate each epoch; ReduceLROnPlateau cuts it when val_loss stalls', async () => {
+    const [x, y] = regression(32, 1);
+    const m = linear(2);
+    const opt = new SGD({ learningRate: 0.1 });
+    m.compile({ optimizer: opt, loss: 'mse' });
+    const seen: number[] = [];
+    const sched = new LearningRateScheduler((epoch) => 0.1 / (epoch + 1));
+    const spy = new LambdaCallback({ onEpochBegin: () => void seen.push(opt.currentLearningRate()) });
+    const h = await m.fit(x, y, { epochs: 3, batchSize: 32, callbacks: [sched, spy], verbose: 0 });
+    expect(seen).toEqual([0.1, 0.05, 0.1 / 3]);
+    expect(h.history.lr).toEqual(seen);
+
+    const opt2 = new SGD({ learningRate: 0.1 });
+    m.compile({ optimizer: opt2, loss: 'mse' });
+    const fixed = new LambdaCallback({ onEpochEnd: (_e, logs) => void (logs.val_loss = 1) });
+    const plateau = new ReduceLROnPlateau({ patience: 2, factor: 0.5 });
+    const h2 = await m.fit(x, y, { epochs: 6, batchSize: 32, callbacks: [fixed, plateau], verbose: 0 });
+    // epoch 0 sets the best; epochs 1, 2 do not improve → halve after epoch 2; again after epoch 4.
+    expect(h2.history.lr).toEqual([0.1, 0.1, 0.1, 0.05, 0.05, 0.025]);
+    expect(opt2.learningRate).toBe(0.025);
+  });
+
+  it('ModelCheckpoint (saveBestOnly), CSVLogger and JSONLLogger write their files', async () => {
+    const [x, y] = regression(40, 3);
+    const m = linear(4);
+    m.compile({ optimizer: new SGD({ learningRate: 0.05 }), loss: 'mse', metrics: ['mae'] });
+    const dir = tmp();
+    const script = [3, 2, 2.5, 1];
+    const inject = new LambdaCallback({ onEpochEnd: (e, logs) => void (logs.val_loss = script[e]) });
+    const ckpt = new ModelCheckpoint(join(dir, 'ckpt-{epoch}'), { saveBestOnly: true });
+    const csv = new CSVLogger(join(dir, 'log.csv'));
+    const jsonl = new JSONLLogger(join(dir, 'log.jsonl'));
+    await m.fit(x, y, { epochs: 4, batchSize: 8, callbacks: [inject, ckpt, csv, jsonl], verbose: 0 });
+    expect(ckpt.saved.map((p) => p.slice(dir.length + 1))).toEqual(['ckpt-1', 'ckpt-2', 'ckpt-4']);
+    expect(existsSync(join(dir, 'ckpt-3'))).toBe(false);
+    const best = await loadModel(join(dir, 'ckpt-4'));
+    expect(best.namedVariables().map(([, v]: [string, Tensor]) => Array.from(v.data))).toEqual(m.namedVariables().map(([, v]) => Array.from(v.data)));
+    const lines = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('epoch,loss,mae,val_loss');
+    expect(lines.length).toBe(5);
+    expect(lines[4].split(',')[3]).toBe('1');
+    const records = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.map((r) => r.epoch)).toEqual([0, 1, 2, 3]);
+    expect(records[3]).toMatchObject({ event: 'epoch', val_loss: 1 });
+    expect(typeof records[0].loss).toBe('number');
+  });
+});
+
+describe('other model kinds', () => {
+  it('a PyTorch-style Module trains through compileModel/fit', async () => {
+    class Linear extends Module {
+      w = new Variable(zeros([2, 1]), { name: 'w' });
+      b = new Variable(zeros([1]), { name: 'b' });
+      override forward(x: Tensor): Tensor {
+        return add(matmul(x, this.w), this.b);
+      }
+    }
+    const [x, y] = regression(64, 5);
+    const net = new Linear();
+    compileModel(net as any, { optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse' });
+    const h = await fit(net as any, x, y, { epochs: 30, batchSize: 16, verbose: 0 });
+    expect(h.history.loss[29]).toBeLessThan(1e-3);
+    expect(Array.from(net.w.data)).toEqual([expect.closeTo(2, 1), expect.closeTo(-1, 1)]);
+    expect(net.b.item()).toBeCloseTo(0.5, 1);
+    const p = await predict(net as any, x);
+    expect(p.shape).toEqual([64, 1]);
+  });
+
+  it('a functional model with two inputs (given as a record) trains and predicts', async () => {
+    setSeed(6);
+    const a = input({ shape: [1], name: 'a' });
+    const b = input({ shape: [1], name: 'b' });
+    const out = new Dense(1).apply(new Concatenate().apply([a, b]));
+    const m = functional({ inputs: { a, b }, outputs: out });
+    const [x, y] = regression(48, 7);
+    const d = x.data as Float32Array;
+    const xa = tensor(Array.from({ length: 48 }, (_, i) => [d[2 * i]]));
+    const xb = tensor(Array.from({ length: 48 }, (_, i) => [d[2 * i + 1]]));
+    m.compile({ optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse' });
+    const h = await m.fit({ a: xa, b: xb }, y, { epochs: 30, batchSize: 16, verbose: 0 });
+    expect(h.history.loss[29]).toBeLessThan(1e-3);
+    const p = await m.predict({ b: xb, a: xa });
+    (p.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo((y.data as Float32Array)[i], 1));
+  });
+
+  it('weight regularization is part of the training loss', async () => {
+    const [x, y] = regression(16, 8);
+    setSeed(9);
+    const m = sequential([input({ shape: [2] }), new Dense(1, { kernelRegularizer: 'l2' })]);
+    m.compile({ optimizer: new SGD({ learningRate: 0 }), loss: 'mse' });
+    const h = await m.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
+    const [k, bias] = m.namedVariables().map(([, v]) => v.data as Float32Array);
+    const d = x.data as Float32Array;
+    let mse = 0;
+    for (let i = 0; i < 16; i++) mse += (d[2 * i] * k[0] + d[2 * i + 1] * k[1] + bias[0] - (y.data as Float32Array)[i]) ** 2;
+    expect(h.history.loss[0]).toBeCloseTo(mse / 16 + 0.01 * (k[0] ** 2 + k[1] ** 2), 5);
+  });
+});
