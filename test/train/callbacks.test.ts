@@ -60,7 +60,7 @@ describe('callbacks', () => {
     expect(ckpt.saved.map((p) => p.slice(dir.length + 1))).toEqual(['ckpt-1', 'ckpt-2', 'ckpt-4']);
     expect(existsSync(join(dir, 'ckpt-3'))).toBe(false);
     const best = await loadModel(join(dir, 'ckpt-4'));
-    expect(best.namedVariables().map(([, v]: [string, Tensor]) => Array.from(v.data))).toEqual(m.namedVariables().map(([, v]) => Array.from(v.data)));
+    expect(best.namedVariables().map(([, v]: [string, Tensor]) => Array.from(v.data as Float32Array))).toEqual(m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)));
     const lines = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe('epoch,loss,mae,val_loss');
     expect(lines.length).toBe(5);
@@ -86,7 +86,7 @@ describe('other model kinds', () => {
     compileModel(net as any, { optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse' });
     const h = await fit(net as any, x, y, { epochs: 30, batchSize: 16, verbose: 0 });
     expect(h.history.loss[29]).toBeLessThan(1e-3);
-    expect(Array.from(net.w.data)).toEqual([expect.closeTo(2, 1), expect.closeTo(-1, 1)]);
+    expect(Array.from(net.w.data as Float32Array)).toEqual([expect.closeTo(2, 1), expect.closeTo(-1, 1)]);
     expect(net.b.item()).toBeCloseTo(0.5, 1);
     const p = await predict(net as any, x);
     expect(p.shape).toEqual([64, 1]);
