@@ -214,3 +214,40 @@ describe('importOnnx', () => {
     expect(() => importOnnx(bytes)).toThrow(/'FrobnicateTensor'.*not supported/);
   });
 });
+
+describe('importOnnx round trip with a symbolic batch', () => {
+  it('a Lepton model exported with a symbolic batch imports, runs at any batch, and re-exports', async () => {
+    const { toOnnx, reshape, broadcastTo, add, sub, div, sum, matmul, relu } = await import('../../src/index.js');
+    const { NativeSession } = await import('../../src/engine/runtime/session.js');
+    const w = randomTensor([6, 4], 61, 'float32');
+    const bias = randomTensor([4], 62, 'float32');
+    // relu(h - rowMean(h)) with h = flatten(x) @ w + bias: reshape to [batch, 6] and the expand of
+    // the row means to [batch, 4] lower to Shape/Concat/Reshape/Expand nodes.
+    const net = (x: Tensor) => {
+      const b = x.shape[0];
+      const h = add(matmul(reshape(x, [b, 6]), w), bias);
+      return relu(sub(h, broadcastTo(reshape(div(sum(h, 1), 4), [b, 1]), [b, 4])));
+    };
+    const bytes = await toOnnx(net, [{ shape: ['batch', 2, 3], dtype: 'float32' }]);
+    const m = importOnnx(bytes);
+    expect(m.inputs[0].shape).toEqual(['batch', 2, 3]);
+    const reference = (x: Tensor): number[] => {
+      const n = x.shape[0] as number;
+      const h = denseRef(f32(x), n, 6, f32(w), 4, f32(bias), false);
+      return h.map((v, i) => {
+        const row = h.slice(Math.floor(i / 4) * 4, Math.floor(i / 4) * 4 + 4);
+        return Math.max(v - row.reduce((a, c) => a + c, 0) / 4, 0);
+      });
+    };
+    for (const n of [1, 5]) {
+      const x = randomTensor([n, 2, 3], 63 + n, 'float32');
+      expectClose(f32(m.fn(x)[0]), reference(x), 1e-5);
+    }
+    // Re-export the imported function with the symbolic batch and run the new model with ORT.
+    const again = await toOnnx((x: Tensor) => m.fn(x)[0], m.inputs);
+    const session = new NativeSession(again, {}, 're-exported');
+    const x = randomTensor([3, 2, 3], 70, 'float32');
+    const out = session.run({ [session.inputNames[0]]: { dtype: 'float32', shape: [3, 2, 3], data: x.data } });
+    expectClose(out[session.outputNames[0]].data as Float32Array, reference(x), 1e-5);
+  });
+});

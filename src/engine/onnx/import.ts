@@ -83,7 +83,7 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
     if (args.length !== inputs.length) {
       throw new Error(`imported ONNX graph '${graph.name ?? ''}': expected ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}), got ${args.length}`);
     }
-    const env = new Map<string, Tensor>(initializers);
+    const env = new Map<string, Value>(initializers);
     inputs.forEach((spec, i) => {
       const a = args[i];
       if (a.dtype !== spec.dtype) throw new Error(`imported ONNX graph: input '${spec.name}' must be ${spec.dtype}, got ${a.dtype}`);
@@ -91,7 +91,7 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
     });
     for (const node of nodes) {
       const ctx = new NodeContext(node, opset, env);
-      let results: Tensor | Tensor[];
+      let results: Value | Value[];
       try {
         results = ONNX_OPS[node.op_type](ctx);
       } catch (e) {
@@ -110,6 +110,7 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
     return outputs.map((name) => {
       const t = env.get(name);
       if (!t) throw new Error(`imported ONNX graph: output '${name}' is never computed`);
+      if (t instanceof ShapeValue) return t.toTensor(`graph output '${name}'`);
       return t;
     });
   };
@@ -130,13 +131,57 @@ export function tensorFromProto(t: TensorProto, what = 'tensor'): Tensor {
   return new Tensor(h.shape, h.dtype, h.data);
 }
 
+/**
+ * An int64 shape-like value (the output of Shape and of Gather/Slice/Concat/Unsqueeze over it)
+ * that may hold symbolic dimensions, such as a batch size only known at run time. Kept as JS
+ * values so that Reshape/Expand downstream can still be built; as data it must be concrete.
+ */
+export class ShapeValue {
+  constructor(
+    readonly dims: readonly Dim[],
+    /** A 0-d value (one dimension picked with a scalar index). */
+    readonly scalar = false,
+  ) {}
+
+  get concrete(): boolean {
+    return this.dims.every((d) => typeof d === 'number');
+  }
+
+  toTensor(what: string): Tensor {
+    if (!this.concrete) {
+      throw new UnsupportedOnnxError('Shape', `${what} uses the symbolic dimensions [${this.dims.join(', ')}] as data; only shapes built from them are supported`);
+    }
+    const t = tensor(this.dims.map((d) => BigInt(d)), { dtype: 'int64', shape: [this.dims.length] });
+    return this.scalar ? reshape(t, []) : t;
+  }
+}
+
+export type Value = Tensor | ShapeValue;
+
 /** What a converter sees: one node's inputs, attributes and the opset. */
 export class NodeContext {
   constructor(
     readonly node: NodeProto,
     readonly opset: number,
-    private readonly env: ReadonlyMap<string, Tensor>,
+    private readonly env: ReadonlyMap<string, Value>,
   ) {}
+
+  /** Input i as a shape value (symbolic dims allowed) when it is one or a constant integer tensor. */
+  shapeValue(i: number): ShapeValue | undefined {
+    const name = this.node.input[i];
+    const v = name ? this.env.get(name) : undefined;
+    if (v instanceof ShapeValue) return v;
+    if (v && !v.isSymbolic && (v.dtype === 'int64' || v.dtype === 'int32') && v.rank <= 1) {
+      return new ShapeValue(Array.from(v.data as ArrayLike<number | bigint>, Number), v.rank === 0);
+    }
+    return undefined;
+  }
+
+  /** Input i as dims (numbers, or names of symbolic dims); it must be known when the graph is built. */
+  constDims(i: number): Dim[] | undefined {
+    const sv = this.shapeValue(i);
+    return sv ? [...sv.dims] : this.constInts(i);
+  }
 
   get opType(): string {
     return this.node.op_type;
@@ -152,7 +197,7 @@ export class NodeContext {
     if (!name) return undefined;
     const t = this.env.get(name);
     if (!t) throw new Error(`input ${i} ('${name}') is not defined before this node`);
-    return t;
+    return t instanceof ShapeValue ? t.toTensor(`ONNX ${this.opType} node '${this.node.name ?? ''}'`) : t;
   }
 
   input(i: number): Tensor {
@@ -242,13 +287,14 @@ export class NodeContext {
     return this.node.input
       .map((name) => {
         const t = name ? this.env.get(name) : undefined;
+        if (t instanceof ShapeValue) return `shape value [${t.dims.join(', ')}]`;
         return t ? `${shapeStr(t.shape)} ${t.dtype}` : '-';
       })
       .join(', ');
   }
 }
 
-export type OnnxConverter = (ctx: NodeContext) => Tensor | Tensor[];
+export type OnnxConverter = (ctx: NodeContext) => Value | Value[];
 
 // ---------------------------------------------------------------------------------------------
 // Access to ops that may not exist in every build (helpers add them over time): a missing one
@@ -281,10 +327,24 @@ function axesOf(ctx: NodeContext, inputIndex: number, inputSinceOpset: number): 
   return ctx.opset >= inputSinceOpset ? ctx.constInts(inputIndex) : ctx.ints('axes');
 }
 
-/** Coerces x to 2-D at `axis` in [0, rank] ([prod(:axis), prod(axis:)]), like opset<13 Softmax. */
+/** Concrete spatial dims (axes 2..) of an [N, C, ...] tensor; the batch axis may be symbolic. */
+const spatial = (ctx: NodeContext, x: Tensor): number[] => {
+  const sp = x.shape.slice(2);
+  if (!sp.every((d) => typeof d === 'number')) ctx.unsupported(`symbolic spatial dimensions ${shapeStr(x.shape)}`);
+  return sp as number[];
+};
+
+/** One dim for the product of `ds`: the number, a lone symbolic dim, or -1 (inferred by reshape). */
+function productDim(ds: readonly Dim[]): Dim {
+  if (ds.every((d) => typeof d === 'number')) return prod(ds as number[]);
+  return ds.length === 1 ? ds[0] : -1;
+}
+
+/** Coerces x to 2-D at `axis` in [0, rank] ([prod(:axis), prod(axis:)]), like Flatten and opset<13 Softmax. */
 function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
-  const s = dims(x, ctx);
-  return reshape(x, [prod(s.slice(0, axis)), prod(s.slice(axis))]);
+  const target = [productDim(x.shape.slice(0, axis)), productDim(x.shape.slice(axis))];
+  if (target[0] === -1 && target[1] === -1) ctx.unsupported(`flattening ${shapeStr(x.shape)} at axis ${axis} (symbolic dims on both sides)`);
+  return reshape(x, target);
 }
 
 function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor {
@@ -336,7 +396,7 @@ function windowAttrs(ctx: NodeContext, x: Tensor, kernel: number[], transposed =
   let pads = ctx.ints('pads') ?? new Array<number>(2 * n).fill(0);
   const autoPad = ctx.string('auto_pad', 'NOTSET');
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    const sp = dims(x, ctx).slice(2);
+    const sp = spatial(ctx, x);
     const begins: number[] = [];
     const ends: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -384,7 +444,7 @@ function convTranspose(ctx: NodeContext): Tensor {
   const outputShape = ctx.ints('output_shape');
   if (outputShape) {
     // Explicit output size: total padding follows from it (ONNX: SAME_UPPER-style split unless SAME_LOWER).
-    const sp = dims(x, ctx).slice(2);
+    const sp = spatial(ctx, x);
     const os = outputShape.slice(-n);
     const begins: number[] = [];
     const ends: number[] = [];
@@ -414,7 +474,7 @@ function poolAttrs(ctx: NodeContext, x: Tensor, countsPadding = false) {
   if (ctx.int('ceil_mode', 0) === 1) {
     // Ceil mode = floor mode with extra end padding covering the last partial window (which must
     // start inside the input or the begin padding).
-    const sp = dims(x, ctx).slice(2);
+    const sp = spatial(ctx, x);
     const n = kernel.length;
     for (let i = 0; i < n; i++) {
       const padded = sp[i] + pads[i] + pads[n + i];
@@ -444,7 +504,7 @@ function averagePool(ctx: NodeContext): Tensor {
 function globalPool(kind: 'avg' | 'max'): OnnxConverter {
   return (ctx) => {
     const x = ctx.input(0);
-    const sp = dims(x, ctx).slice(2);
+    const sp = spatial(ctx, x);
     if (kind === 'max') return apply1(ops.maxPoolOp, [x], { kernel: sp, strides: sp.map(() => 1), pads: [...sp, ...sp].map(() => 0) });
     const axes = sp.map((_, i) => i + 2);
     return div(sum(x, axes, true), prod(sp));
@@ -467,7 +527,7 @@ function gemm(ctx: NodeContext): Tensor {
 
 function reshapeNode(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
-  const target = ctx.opset >= 5 ? ctx.constInts(1) : ctx.ints('shape');
+  const target = ctx.opset >= 5 ? ctx.constDims(1) : ctx.ints('shape');
   if (!target) throw new Error('the target shape is required');
   const allowZero = ctx.int('allowzero', 0) === 1;
   const shape: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape[i] : d));
@@ -524,33 +584,69 @@ function constantNode(ctx: NodeContext): Tensor {
   return ctx.unsupported('this kind of Constant (sparse or string)');
 }
 
-function shapeNode(ctx: NodeContext): Tensor {
+function shapeNode(ctx: NodeContext): Value {
   const x = ctx.input(0);
-  const s = dims(x, ctx);
-  const r = s.length;
+  const r = x.rank;
   const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
   const start = clampAxis(ctx.int('start', 0));
   const end = clampAxis(ctx.int('end', r));
-  const part = s.slice(start, Math.max(start, end));
-  return tensor(part, { dtype: 'int64', shape: [part.length] });
+  const part = new ShapeValue(x.shape.slice(start, Math.max(start, end)));
+  return part.concrete ? part.toTensor('Shape') : part;
 }
+
+/** Gather/Slice/Concat/Unsqueeze/Squeeze/Cast over shape values with symbolic dims stay shape values. */
+function symbolicShapeOp(ctx: NodeContext): ShapeValue | undefined {
+  if (ctx.opType === 'Concat') {
+    const parts = ctx.node.input.map((_, i) => ctx.shapeValue(i));
+    if (!parts.some((p) => p && !p.concrete) || parts.some((p) => !p)) return undefined;
+    return new ShapeValue(parts.flatMap((p) => p!.dims));
+  }
+  const sv = ctx.shapeValue(0);
+  if (!sv || sv.concrete) return undefined;
+  switch (ctx.opType) {
+    case 'Gather': {
+      const idx = ctx.shapeValue(1);
+      if (!idx?.concrete) return undefined;
+      const picked = (idx.dims as number[]).map((k) => sv.dims[k < 0 ? k + sv.dims.length : k]);
+      return new ShapeValue(picked, idx.scalar);
+    }
+    case 'Slice': {
+      const [starts, ends, axes, steps] = [1, 2, 3, 4].map((i) => ctx.constInts(i));
+      if (!starts || !ends || (axes && axes[0] !== 0 && axes[0] !== -1) || (steps && steps[0] !== 1)) return undefined;
+      const n = sv.dims.length;
+      const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+      return new ShapeValue(sv.dims.slice(clamp(starts[0]), clamp(ends[0])));
+    }
+    case 'Unsqueeze':
+      return sv.scalar ? new ShapeValue(sv.dims) : undefined;
+    case 'Squeeze':
+      return sv.dims.length === 1 && !sv.scalar ? new ShapeValue(sv.dims, true) : undefined;
+    case 'Cast':
+    case 'Identity':
+      return sv;
+    default:
+      return undefined;
+  }
+}
+
+/** Wraps a converter so that it first handles shape values with symbolic dims. */
+const shapeAware = (convert: OnnxConverter): OnnxConverter => (ctx) => symbolicShapeOp(ctx) ?? convert(ctx);
 
 function flattenNode(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
-  const s = dims(x, ctx);
   let axis = ctx.int('axis', 1);
-  if (axis < 0) axis += s.length;
-  if (axis < 0 || axis > s.length) throw new Error(`axis ${ctx.int('axis', 1)} is out of range for rank ${s.length}`);
-  return reshape(x, [prod(s.slice(0, axis)), prod(s.slice(axis))]);
+  if (axis < 0) axis += x.rank;
+  if (axis < 0 || axis > x.rank) throw new Error(`axis ${ctx.int('axis', 1)} is out of range for rank ${x.rank}`);
+  return to2d(ctx, x, axis);
 }
 
 function expandNode(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
-  const target = ctx.constInts(1)!;
+  const target = ctx.constDims(1)!;
   // ONNX Expand broadcasts both ways: target dims of 1 keep x's dims.
   const rank = Math.max(x.rank, target.length);
   const xs = [...new Array<Dim>(rank - x.rank).fill(1), ...x.shape];
-  const ts = [...new Array<number>(rank - target.length).fill(1), ...target];
+  const ts = [...new Array<Dim>(rank - target.length).fill(1), ...target];
   const out = xs.map((d, i) => (ts[i] === 1 ? d : ts[i]));
   return broadcastTo(x.rank < rank ? reshape(x, xs) : x, out);
 }
@@ -1134,8 +1230,8 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   MatMul: binary(matmul),
   Gemm: gemm,
   // shapes and data movement
-  Identity: (ctx) => identity(ctx.input(0)),
-  Cast: castNode,
+  Identity: shapeAware((ctx) => identity(ctx.input(0))),
+  Cast: shapeAware(castNode),
   CastLike: (ctx) => cast(ctx.input(0), ctx.input(1).dtype),
   Constant: constantNode,
   ConstantOfShape: constantOfShape,
@@ -1143,16 +1239,16 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Size: (ctx) => scalar(prod(dims(ctx.input(0), ctx)), 'int64'),
   Reshape: reshapeNode,
   Flatten: flattenNode,
-  Squeeze: squeeze,
-  Unsqueeze: unsqueeze,
+  Squeeze: shapeAware(squeeze),
+  Unsqueeze: shapeAware(unsqueeze),
   Transpose: (ctx) => transpose(ctx.input(0), ctx.ints('perm')),
   Expand: expandNode,
-  Concat: concatNode,
-  Slice: sliceNode,
+  Concat: shapeAware(concatNode),
+  Slice: shapeAware(sliceNode),
   Pad: padNode,
   Split: splitNode,
   Tile: (ctx) => need(ctx, 'tile')(ctx.input(0), ctx.constInts(1)),
-  Gather: (ctx) => need(ctx, 'gather')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
+  Gather: shapeAware((ctx) => need(ctx, 'gather')(ctx.input(0), ctx.input(1), ctx.int('axis', 0))),
   ScatterElements: scatterElements,
   Scatter: scatterElements,
   GatherElements: (ctx) => need(ctx, 'gatherElements')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
