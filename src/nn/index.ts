@@ -18,3 +18,4 @@ export * from './layers/recurrent.js';
 export * from './layers/attention.js';
 export * from './layers/wrappers.js';
 export * from './layers/misc.js';
+export * as torch from './torch.js';
