@@ -1038,6 +1038,50 @@ function scatterElements(ctx: NodeContext): Tensor {
   return add(ops.where(hit, ops.zerosLike(x), x), scatterAdd(ops.zerosLike(x), indices, updates, axis));
 }
 
+/** Hann/Hamming/Blackman windows of a constant size, computed when the graph is built. */
+function windowFunction(kind: 'hann' | 'hamming' | 'blackman'): OnnxConverter {
+  return (ctx) => {
+    const size = ctx.constScalar(0)!;
+    const periodic = ctx.int('periodic', 1) === 1;
+    const dtype = onnxDtype(ctx, ctx.int('output_datatype', 1));
+    const n1 = periodic ? size : size - 1;
+    const values = Array.from({ length: size }, (_, n) => {
+      const a = (2 * Math.PI * n) / n1;
+      if (kind === 'hann') return 0.5 - 0.5 * Math.cos(a);
+      if (kind === 'hamming') return 25 / 46 - (21 / 46) * Math.cos(a);
+      return 0.42 - 0.5 * Math.cos(a) + 0.08 * Math.cos(2 * a);
+    });
+    return tensor(values, { dtype, shape: [size] });
+  };
+}
+
+/**
+ * Einsum without repeated indices within an operand or ellipses: each operand is permuted and
+ * reshaped onto one axis per letter, the product broadcasts, and letters missing from the output
+ * are summed out.
+ */
+function einsum(ctx: NodeContext): Tensor {
+  const equation = ctx.string('equation', '').replace(/\s+/g, '');
+  const [lhs, rhsGiven] = equation.split('->');
+  const terms = lhs.split(',');
+  const xs = ctx.inputs();
+  if (equation.includes('.') || terms.some((t) => new Set(t).size !== t.length)) ctx.unsupported(`equation '${equation}' (ellipsis or repeated indices)`);
+  if (terms.length !== xs.length) throw new Error(`equation '${equation}' has ${terms.length} operands, got ${xs.length} inputs`);
+  const letters = [...new Set(terms.join(''))];
+  const rhs = rhsGiven ?? letters.filter((l) => terms.join('').split(l).length === 2).sort().join('');
+  const aligned = xs.map((x, k) => {
+    const term = terms[k];
+    const present = letters.filter((l) => term.includes(l));
+    const moved = transpose(x, present.map((l) => term.indexOf(l)));
+    return reshape(moved, letters.map((l) => (term.includes(l) ? x.shape[term.indexOf(l)] : 1)));
+  });
+  let product = aligned.slice(1).reduce((acc, t) => mul(acc, t), aligned[0]);
+  const summed = letters.flatMap((l, i) => (rhs.includes(l) ? [] : [i]));
+  if (summed.length > 0) product = sum(product, summed);
+  const remaining = letters.filter((l) => rhs.includes(l));
+  return transpose(product, [...rhs].map((l) => remaining.indexOf(l)));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1276,6 +1320,10 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   RNN: recurrent('RNN'),
   GRU: recurrent('GRU'),
   LSTM: recurrent('LSTM'),
+  HannWindow: windowFunction('hann'),
+  HammingWindow: windowFunction('hamming'),
+  BlackmanWindow: windowFunction('blackman'),
+  Einsum: einsum,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
