@@ -12,7 +12,7 @@ import type { SessionOptions } from '../engine/runtime/session.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable, ones } from '../engine/tensor.js';
 import { add, backward, fullLike, stopGradient } from '../engine/index.js';
-import { allocate } from '../engine/dtype.js';
+import { allocate, convertArray, isFloat } from '../engine/dtype.js';
 import { collectUpdates } from '../nn/updates.js';
 import { type Callback, CallbackList, type CallbackModel, History, type Logs } from './callbacks.js';
 import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterable, iterableSource, rowWeights, takeRows, tensorSource } from './data.js';
@@ -325,15 +325,16 @@ export class Runner {
   private readonly statCounts = new Map<Metric, number>();
 
   countStats(sample: Batch): void {
-    for (const m of this.state.metrics) {
-      if (this.statCounts.has(m)) continue;
-      const b = new GraphBuilder();
-      const x = this.feedsInput(b, signatureOf(sample, false));
-      this.bindVariables(b, false);
-      const y = b.feed('y', sample.y!.shape, sample.y!.dtype);
-      const n = b.run(() => m.batchStats(y, this.singleOutput(this.model.apply(x, { training: false }), 'fit')).length);
-      this.statCounts.set(m, n);
-    }
+    const missing = this.state.metrics.filter((m) => !this.statCounts.has(m));
+    if (missing.length === 0) return;
+    const b = new GraphBuilder();
+    const x = this.feedsInput(b, signatureOf(sample, false));
+    this.bindVariables(b, false);
+    const y = b.feed('y', sample.y!.shape, sample.y!.dtype);
+    b.run(() => {
+      const pred = this.singleOutput(this.model.apply(x, { training: false }), 'fit');
+      for (const m of missing) this.statCounts.set(m, m.batchStats(y, pred).length);
+    });
   }
 
   private collect(results: Record<string, HostTensor>): { loss: number; stats: HostTensor[][] } {
@@ -375,8 +376,18 @@ function splitArgs(y: unknown, options: unknown): [Tensor | undefined, Record<st
 
 function sourceFor(model: TrainableModel, x: unknown, y: Tensor | undefined, sampleWeight: Tensor | undefined, classWeight: Record<number, number> | undefined, batchSize: number, who: string): BatchSource {
   if (isAsyncIterable(x)) return iterableSource(x, inputNames(model), classWeight, who);
-  const xs = inputList(x as InputData, inputNames(model), who);
+  const xs = asModelDtypes(model, inputList(x as InputData, inputNames(model), who));
   return tensorSource(xs, y, rowWeights(y, sampleWeight, classWeight), batchSize, who);
+}
+
+/** Inputs converted to the dtypes the model declares (e.g. float64 or integer data for a float32 model), like Keras. */
+function asModelDtypes(model: TrainableModel, xs: Tensor[]): Tensor[] {
+  const specs = model.inputSpecs ?? [];
+  return xs.map((t, i) => {
+    const want = specs[i]?.dtype;
+    if (!want || want === t.dtype || !isFloat(want)) return t;
+    return new Tensor(t.shape, want, convertArray(t.data, want));
+  });
 }
 
 class LossMeter {
