@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  Dense, Module, SGD, type Tensor, Variable, add, input, matmul, model as functional, Concatenate, randn, sequential, setSeed, tensor, zeros,
+  Dataset, Dense, Module, SGD, type Tensor, Variable, add, input, matmul, model as functional, Concatenate, randn, sequential, setSeed, tensor, zeros,
 } from '../../src/index.js';
 import {
-  CSVLogger, JSONLLogger, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, compileModel, fit, loadModel, predict,
+  CSVLogger, JSONLLogger, StepDecay, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, compileModel, fit, loadModel, predict,
 } from '../../src/train/index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'lepton-cb-'));
@@ -71,6 +71,45 @@ describe('callbacks', () => {
     expect(typeof records[0].loss).toBe('number');
   });
 });
+
+describe('schedules, datasets and errors inside fit', () => {
+  it('a learning-rate schedule is applied per step (lr 0 after the first step freezes the weights)', async () => {
+    const [x, y] = regression(24, 10);
+    const m = linear(11);
+    m.compile({ optimizer: new SGD({ learningRate: new StepDecay({ initial: 0.1, stepSize: 1, gamma: 0 }) }), loss: 'mse' });
+    await m.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    const once = linear(11);
+    once.compile({ optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse' });
+    await once.fit(takeFirst(x, 8), takeFirst(y, 8), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    expect(m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array))).toEqual(once.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)));
+  });
+
+  it('datasets of {x, y} elements work for training and validation', async () => {
+    const [x, y] = regression(40, 12);
+    const m = linear(13);
+    m.compile({ optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse', metrics: ['mae'] });
+    const ds = Dataset.fromTensorSlices({ x, y }).batch(10);
+    const h = await m.fit(ds, { epochs: 2, validationData: ds, verbose: 0 });
+    expect(Object.keys(h.history).sort()).toEqual(['loss', 'mae', 'val_loss', 'val_mae']);
+    const direct = await m.evaluate(x, y, { batchSize: 7 });
+    expect(h.history.val_loss[1]).toBeCloseTo(direct.loss, 5);
+  });
+
+  it('clear errors: fit before compile, missing targets, bad batch size', async () => {
+    const [x, y] = regression(8, 14);
+    const m = linear(15);
+    await expect(fit(m as any, x, y, { verbose: 0 })).rejects.toThrow(/compile the model first/);
+    m.compile({ optimizer: 'sgd', loss: 'mse' });
+    await expect(m.fit(x, undefined, { verbose: 0 })).rejects.toThrow(/targets y are required/);
+    await expect(m.fit(x, y, { batchSize: 0, verbose: 0 })).rejects.toThrow(/batchSize must be a positive integer/);
+    await expect(m.fit(x, takeFirst(y, 4), { verbose: 0 })).rejects.toThrow(/same number of rows/);
+  });
+});
+
+function takeFirst(t: Tensor, n: number): Tensor {
+  const row = t.size / (t.shape[0] as number);
+  return tensor((t.data as Float32Array).slice(0, n * row), { shape: [n, ...(t.shape.slice(1) as number[])] });
+}
 
 describe('other model kinds', () => {
   it('a PyTorch-style Module trains through compileModel/fit', async () => {
