@@ -10,3 +10,4 @@ export { setEagerThreads } from './runtime/eager.js';
 export { setWorkerCount, getWorker, shutdownWorkers, OrtWorker, RemoteSession } from './runtime/pool.js';
 export { NativeSession, OrtError, ortVersion, type SessionOptions } from './runtime/session.js';
 export * from './ops/index.js';
+export { importOnnx, supportedOnnxOps, ONNX_OPS, UnsupportedOnnxError, NodeContext, ShapeValue, type ImportedModel, type ImportOptions, type OnnxConverter } from './onnx/import.js';
