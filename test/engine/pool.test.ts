@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Generator, Tensor, TracedProgram, avgPool1d, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, sum, tensor, valueAndGrad,
+  Generator, Tensor, TracedProgram, avgPool1d, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, relu, sum, tensor, valueAndGrad,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -108,6 +108,24 @@ describe('maxPool2d', () => {
     const opTypes = (f: (...a: Tensor[]) => unknown, args: Tensor[]) => TracedProgram.build(f, args).lowered.model.graph.node.map((n) => n.op_type);
     expect(opTypes(fn, [x, r])).not.toContain('MaxPool');
     expect(opTypes((t: Tensor) => maxPool2d(t, { kernel: 2 }), [x])).toContain('MaxPool');
+  });
+
+  it('maxPool2d(relu(x)) is pooled before the relu: same values and gradients as the loops on relu(x)', () => {
+    const shape = [2, 3, 7, 6];
+    const g = new Generator(5);
+    const x = tensor(Float64Array.from({ length: 2 * 3 * 7 * 6 }, () => g.int(-3, 3)), { shape }); // many negative and tied windows
+    const xd = x.data as Float64Array;
+    for (const [, c] of [configs[0], configs[3]]) {
+      const opts = { kernel: c.kernel, stride: c.stride, padding: [[c.pads[0], c.pads[2]], [c.pads[1], c.pads[3]]] as [number, number][] };
+      const r = randomTensor(windows(shape, c).out, 6);
+      const ref = refMaxPool(xd.map((v) => Math.max(v, 0)), shape, c, r.data as Float64Array);
+      const fn = (t: Tensor, rr: Tensor) => valueAndGrad((u: Tensor) => sum(mul(maxPool2d(relu(u), opts), rr)))(t);
+      const [value, dx] = fn(x, r) as [Tensor, Tensor];
+      expect(value.item()).toBeCloseTo(ref.y.reduce((s, v, i) => s + v * (r.data as Float64Array)[i], 0), 12);
+      (dx.data as Float64Array).forEach((v, i) => expect(v).toBeCloseTo(xd[i] > 0 ? ref.dx[i] : 0, 12));
+      const ops = TracedProgram.build(fn, [x, r]).lowered.model.graph.node.map((n) => n.op_type);
+      expect(ops.indexOf('Relu')).toBeGreaterThan(Math.max(ops.indexOf('Max'), ops.indexOf('MaxPool')));
+    }
   });
 
   it("'same' padding and errors", () => {
