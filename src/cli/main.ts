@@ -63,6 +63,20 @@ export function buildProgram(): Command {
       if (code !== 0) throw new CliError(`training script exited with code ${code}`, code || 1);
     });
 
+  // ---- start ----
+  program
+    .command('start')
+    .description('the quick start: train the seed CNN on Fashion-MNIST (MNIST if unavailable), register it, serve it with the studio, print the URLs; later runs reuse the registered model')
+    .option('-p, --port <port>', 'port', int('--port'), 8090)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--epochs <n>', 'training epochs', int('--epochs'), 2)
+    .option('--retrain', 'train again even if a model is registered')
+    .action(async (opts: { port: number; host: string; epochs: number; retrain?: boolean }) => {
+      const { quickStart } = await import('./start.js');
+      const studio = await quickStart(opts);
+      await untilSignal(() => studio.close());
+    });
+
   // ---- evaluate ----
   program
     .command('evaluate')

@@ -34,6 +34,8 @@ export interface TrainConfig {
   output?: string;
   register?: boolean;
   seed?: number;
+  /** Allow downloading the dataset when it is not found locally (default false). */
+  download?: boolean;
 }
 
 export interface TrainOutcome {
@@ -121,7 +123,7 @@ async function loadTrainingData(config: TrainConfig, source: string) {
   const limit = (t: AnyTensor, n?: number): AnyTensor => (n === undefined || n >= t.shape[0] ? t : (sliceFirst(engine, t, n) as AnyTensor));
   if (name === 'mnist' || name === 'fashion-mnist') {
     const d = name === 'mnist' ? data.mnist : data.fashionMnist;
-    const splits = await d.loadData({ normalize: true, channelsLast: true, download: false, onProgress: () => {} }).catch((e: Error) => {
+    const splits = await d.loadData({ normalize: true, channelsLast: true, download: config.download ?? false, ...(config.download ? {} : { onProgress: () => {} }) }).catch((e: Error) => {
       throw new CliError(e.message, 1);
     });
     return {
