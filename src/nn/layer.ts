@@ -5,7 +5,8 @@
  * `input()`) records the layer graph for the functional API. Output shapes are inferred by
  * tracing `call` on placeholders (no computation runs), so layers need no shape rules of their own.
  */
-import type { DType } from '../engine/dtype.js';
+import { type DType, isFloat } from '../engine/dtype.js';
+import { cast } from '../engine/ops/core.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable } from '../engine/tensor.js';
 import { Trace, withTrace } from '../engine/trace.js';
@@ -80,6 +81,18 @@ export function uniqueLayerName(base: string): string {
 /** Resets automatic layer names (like keras.backend.clear_session). */
 export function clearSession(): void {
   nameCounts.clear();
+}
+
+let defaultFloatType: DType = 'float32';
+
+/** The default dtype of new layers' weights (Keras `set_floatx`): 'float32' or 'float64'. */
+export function setFloatx(dtype: 'float32' | 'float64'): void {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`setFloatx: expected 'float32' or 'float64', got '${String(dtype)}'`);
+  defaultFloatType = dtype;
+}
+
+export function floatx(): DType {
+  return defaultFloatType;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +178,7 @@ export class Layer extends Module {
     this.training = false;
     this.name = options.name ?? uniqueLayerName(toSnakeCase(this.className));
     this.trainable = options.trainable ?? true;
-    this.dtype = options.dtype ?? 'float32';
+    this.dtype = options.dtype ?? defaultFloatType;
     if (options.inputShape) this.inputShapeHint = [...options.inputShape];
     if (options.batchSize !== undefined) this.batchSizeHint = options.batchSize;
     // A direct build(shape) call (as in Keras) marks the layer built, like the first call does.
@@ -214,8 +227,24 @@ export class Layer extends Module {
       if (!(t instanceof Tensor)) throw new Error(`${this.describe()}: expected Tensor inputs, got ${describeValue(t)}`);
     }
     this.maybeBuild(shapeOfInputs(inputs as Tensor | Tensor[] | Record<string, Tensor>));
+    if (this.autocastInputs) inputs = this.autocast(inputs);
     const training = options.training ?? trainingStack[trainingStack.length - 1] ?? this.training;
     return this.withLayerErrors(() => withTraining(training, () => this.call(inputs, { ...options, training })));
+  }
+
+  /**
+   * Layers with weights cast float inputs to their dtype (Keras autocasting); layers without
+   * weights (pooling, dropout, reshapes) and models pass dtypes through.
+   */
+  protected get autocastInputs(): boolean {
+    return isFloat(this.dtype) && this.ownVariables().some(([, v]) => isFloat(v.dtype));
+  }
+
+  private autocast(inputs: any): any {
+    const fix = (t: Tensor): Tensor => (isFloat(t.dtype) && t.dtype !== this.dtype ? cast(t, this.dtype) : t);
+    if (inputs instanceof Tensor) return fix(inputs);
+    if (Array.isArray(inputs)) return inputs.map(fix);
+    return Object.fromEntries(Object.entries(inputs as Record<string, Tensor>).map(([k, t]) => [k, fix(t)]));
   }
 
   /** Builds the layer unless it is built already. */
@@ -291,9 +320,9 @@ export class Layer extends Module {
   }
 
   /** Output shape(s) for inputs of the given shape(s) (batch dimension null or a number). */
-  computeOutputShape(inputShape: KerasShape | KerasShape[]): KerasShape | KerasShape[] {
-    const multi = Array.isArray(inputShape[0]) || (inputShape.length === 0 && false);
-    const specs = (multi ? (inputShape as KerasShape[]) : [inputShape as KerasShape]).map((shape) => ({ shape, dtype: this.dtype }));
+  computeOutputShape(inputShape: KerasShape | KerasShape[], inputDtype: DType = this.dtype): KerasShape | KerasShape[] {
+    const multi = Array.isArray(inputShape[0]);
+    const specs = (multi ? (inputShape as KerasShape[]) : [inputShape as KerasShape]).map((shape) => ({ shape, dtype: inputDtype }));
     const outs = this.inferOutputs(specs, multi, {});
     const shapes = outs.specs.map((s) => s.shape);
     return outs.isList ? shapes : shapes[0];
@@ -311,7 +340,12 @@ export class Layer extends Module {
     );
     this.maybeBuild(asList ? specs.map((s) => s.shape) : specs[0].shape);
     const result = withTrace(trace, () =>
-      discardUpdates(() => this.withLayerErrors(() => withTraining(false, () => this.call(asList ? placeholders : placeholders[0], { ...callArgs, training: false })))),
+      discardUpdates(() =>
+        this.withLayerErrors(() => {
+          const args = this.autocastInputs ? this.autocast(asList ? placeholders : placeholders[0]) : asList ? placeholders : placeholders[0];
+          return withTraining(false, () => this.call(args, { ...callArgs, training: false }));
+        }),
+      ),
     );
     const outs: unknown[] = Array.isArray(result) ? result : [result];
     return {

@@ -142,10 +142,14 @@ trainApi().catch(() => undefined);
 export class Model extends Layer {
   static override className = 'Functional';
   // The recorded graph (functional and sequential models); undefined for subclassed models.
-  protected _graph: { graph?: Graph; outputNames?: string[]; outputsAsList: boolean; inputsAsList: boolean; inputDtypes?: DType[] } = {
+  protected _graph: { graph?: Graph; outputNames?: string[]; outputsAsList: boolean; inputsAsList: boolean; inputDtypes?: DType[]; inputNames?: string[] } = {
     outputsAsList: false,
     inputsAsList: false,
   };
+  protected override get autocastInputs(): boolean {
+    return false;
+  }
+
   /** Set by compile(); read by the train API. */
   compileState: unknown;
   private _compiling: Promise<unknown> | undefined;
@@ -157,6 +161,7 @@ export class Model extends Layer {
       const ins = asKerasList(args.inputs);
       const outs = asKerasList(args.outputs);
       this._graph.inputsAsList = Array.isArray(args.inputs) || isRecord(args.inputs);
+      if (isRecord(args.inputs)) this._graph.inputNames = Object.keys(args.inputs);
       this._graph.outputsAsList = Array.isArray(args.outputs);
       if (isRecord(args.outputs)) this._graph.outputNames = Object.keys(args.outputs);
       this.setGraph(buildGraph(ins, outs, `model '${this.name}'`));
@@ -200,7 +205,7 @@ export class Model extends Layer {
 
   /** Names, shapes (batch = null) and dtypes of the inputs; subclassed models know them once called. */
   get inputSpecs(): TensorSpecInfo[] {
-    if (this.graph) return this.inputs.map((t) => ({ name: t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph) return this.inputs.map((t, i) => ({ name: this._graph.inputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
     const built = this.buildInputShape as (number | string | null)[] | (number | string | null)[][] | undefined;
     if (!built) return [];
     const list = Array.isArray(built[0]) ? (built as (number | string | null)[][]) : [built as (number | string | null)[]];
@@ -256,9 +261,10 @@ export class Model extends Layer {
       return inputs;
     }
     if (isRecord(inputs)) {
-      return graph.inputs.map((kt) => {
-        const t = (inputs as Record<string, Tensor>)[kt.name];
-        if (!t) throw new Error(`${this.describe()}: missing input '${kt.name}' (got keys ${Object.keys(inputs).join(', ')})`);
+      return graph.inputs.map((kt, i) => {
+        const name = this._graph.inputNames?.[i] ?? kt.name;
+        const t = (inputs as Record<string, Tensor>)[name];
+        if (!t) throw new Error(`${this.describe()}: missing input '${name}' (got keys ${Object.keys(inputs).join(', ')})`);
         return t;
       });
     }
@@ -350,6 +356,7 @@ export class Model extends Layer {
       inputsAsList: this._graph.inputsAsList,
       outputsAsList: this._graph.outputsAsList,
       outputNames: this._graph.outputNames,
+      inputNames: this._graph.inputNames,
     };
   }
 
@@ -395,7 +402,10 @@ export class Model extends Layer {
     const outputs = config.outputNames
       ? Object.fromEntries((config.outputNames as string[]).map((n, i) => [n, outs[i]]))
       : config.outputsAsList ? outs : outs[0];
-    const model = new Model({ inputs: config.inputsAsList ? ins : ins[0], outputs, name: config.name });
+    const inputs = config.inputNames
+      ? Object.fromEntries((config.inputNames as string[]).map((n, i) => [n, ins[i]]))
+      : config.inputsAsList ? ins : ins[0];
+    const model = new Model({ inputs, outputs, name: config.name });
     if (config.trainable === false) model.trainable = false;
     return model;
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D,
   Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D, Multiply,
-  Concatenate, Embedding, ZeroPadding2D, Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, input, sequential, setSeed, tensor,
+  Concatenate, Embedding, ZeroPadding2D, Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, floatx, input, sequential, setFloatx, setSeed, tensor,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { type Arr, conv2dRef, expectClose, pool2dRef } from './reference.js';
@@ -34,6 +34,21 @@ describe('Dense', () => {
     expect(shapeAfter(layer, [null, 3, 4])).toEqual([null, 3, 7]);
     expect(layer.bias).toBeUndefined();
     expect((layer.apply(f32([2, 3, 4], 2)) as Tensor).shape).toEqual([2, 3, 7]);
+  });
+
+  it('casts float inputs to the dtype of its weights (Keras autocasting); setFloatx changes the default', () => {
+    const layer = new Dense(2, { dtype: 'float64' });
+    const y = layer.apply(f32([3, 4], 4)) as Tensor;
+    expect(y.dtype).toBe('float64');
+    setFloatx('float64');
+    try {
+      expect(new Dense(1).dtype).toBe('float64');
+    } finally {
+      setFloatx('float32');
+    }
+    expect(floatx()).toBe('float32');
+    // Layers without weights keep the input dtype.
+    expect((new Flatten().apply(randomTensor([2, 2, 2], 5)) as Tensor).dtype).toBe('float64');
   });
 
   it('names the layer and the shapes when called on an incompatible input', () => {
