@@ -16,7 +16,8 @@ import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } f
 import { shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reluOp, relu } from './activations.js';
-import { div, reshape, sum } from './core.js';
+import { reshape } from './core.js';
+import { mean } from './reduce.js';
 import { type Padding, convOutputPadding, perAxis, resolvePads, windowOutputSize } from './conv.js';
 
 export interface PoolAttrs {
@@ -372,8 +373,8 @@ function globalSpatial(op: string, x: Tensor, n: number): number[] {
 
 /** Mean over the spatial axes of x [N, C, H, W] → [N, C] (or [N, C, 1, 1] with keepDims). */
 export function globalAvgPool2d(x: Tensor, options: GlobalPoolOptions = {}): Tensor {
-  const sp = globalSpatial('globalAvgPool2d', x, 2);
-  return div(sum(x, [2, 3], options.keepDims ?? false), sp[0] * sp[1]);
+  globalSpatial('globalAvgPool2d', x, 2);
+  return mean(x, [2, 3], options.keepDims ?? false);
 }
 
 /** Max over the spatial axes of x [N, C, H, W] → [N, C] (or [N, C, 1, 1]); gradient to the first maximum. */
