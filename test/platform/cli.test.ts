@@ -184,6 +184,29 @@ describe('lepton CLI', () => {
     expect(badLayer.err).toMatch(/layers\[0\] \(NoSuchLayer\)/);
   });
 
+  it('lepton start reuses a registered seed model and serves it with the studio', async () => {
+    await openRegistry().registerModel(imageDir, { name: 'fashion-cnn' });
+    const { quickStart } = await import('../../src/cli/start.js');
+    let out = '';
+    const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+    let studio;
+    try {
+      studio = await quickStart({ port: 0, host: '127.0.0.1', epochs: 1 });
+    } finally {
+      o.mockRestore();
+    }
+    try {
+      expect(out).toMatch(/Using the registered model fashion-cnn@1/);
+      const url = /Studio:\s+(\S+)\//.exec(out)![1];
+      expect((await fetch(`${url}/`)).status).toBe(200);
+      const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
+      const res = await fetch(`${url}/v1/models/fashion-cnn/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      expect((await res.json()).predictions[0].label).toBe('dark');
+    } finally {
+      await studio!.close();
+    }
+  });
+
   it('bin/lepton.js runs a training script with run tracking on, recording the run', async () => {
     const script = join(root, 'my-training.ts');
     writeFileSync(

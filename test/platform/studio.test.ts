@@ -139,6 +139,13 @@ describe('studio in a real browser', () => {
     await page.screenshot({ path: join(shots, 'playground-image.png'), fullPage: true });
   });
 
+  it('API docs page (OpenAPI, swagger-ui) lists the prediction routes', async () => {
+    await page.goto(`${url}/docs`);
+    await page.waitForSelector('.swagger-ui .opblock');
+    expect(await page.locator('body').textContent()).toMatch(/\/v1\/models\/\{name\}\/predict/);
+    await page.screenshot({ path: join(shots, 'docs.png'), fullPage: false });
+  });
+
   it('tabular playground: a form generated from the signature', async () => {
     await page.goto(`${url}/models/iris-mlp`);
     await page.waitForSelector('#form');
