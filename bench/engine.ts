@@ -14,7 +14,7 @@ import { type ModelProto, encodeModel } from '../src/engine/onnx/proto.js';
 import { add, matmul, mul } from '../src/engine/ops/index.js';
 import { NativeSession } from '../src/engine/runtime/session.js';
 import { type Tensor, rand } from '../src/engine/tensor.js';
-import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, timeInterleaved } from './harness.js';
+import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, timeBlocks, timeInterleaved } from './harness.js';
 
 /** A one-node float32 model built directly as protobuf (independent of Lepton's lowering). */
 function oneNodeModel(opType: string, inputs: { name: string; shape: number[] }[], outputShape: number[]): Uint8Array {
@@ -58,13 +58,13 @@ async function matmulBench(n: number, options: BenchOptions, results: BenchResul
   }
 
   const big = n >= 2048;
-  const ms = await timeInterleaved(
+  const ms = await timeBlocks(
     {
       compile: () => worker(a, b),
       compileSync: () => sync(a, b),
       ort: () => raw.run(feeds),
     },
-    { warmup: options.quick ? 1 : 2, runs: options.quick ? 3 : big ? 7 : 15 },
+    { warmup: 1, rounds: options.quick ? 2 : big ? 3 : 4, perRound: options.quick ? 2 : big ? 3 : 5 },
   );
   await raw.release();
   const gflops = (t: number) => (2 * n ** 3) / (t * 1e-3) / 1e9;
@@ -183,7 +183,7 @@ const bench: BenchModule = {
     printTable([['eager overhead (µs/op)', 'Lepton', 'ORT', 'ratio'], ...(await eagerOverhead(options, results))]);
     console.log();
     printTable([['200-node graph (ms, median)', 'Lepton', 'ORT', 'ratio'], ...(await compileCost(options, results))]);
-    console.log('\nmedians of interleaved timed runs after warm-up; ratio = Lepton / ORT (GFLOPS: higher is better; µs and ms: lower is better).');
+    console.log('\nmedians of timed runs after warm-up (matmul: blocks per variant in alternating order; eager: interleaved batches); ratio = Lepton / ORT (GFLOPS: higher is better; µs and ms: lower is better).');
     return results;
   },
 };

@@ -45,6 +45,31 @@ export async function timeInterleaved(
   return Object.fromEntries(names.map((n) => [n, median(times[n])]));
 }
 
+/**
+ * Times variants in blocks: each round runs every variant once untimed (ORT's intra-op threads
+ * of the previous session may still be spinning right after a switch) and then `perRound` timed
+ * times; rounds alternate the variant order. Returns the median milliseconds per variant.
+ */
+export async function timeBlocks(
+  variants: Record<string, () => unknown | Promise<unknown>>,
+  { warmup, rounds, perRound }: { warmup: number; rounds: number; perRound: number },
+): Promise<Record<string, number>> {
+  const names = Object.keys(variants);
+  for (let i = 0; i < warmup; i++) for (const n of names) await variants[n]();
+  const times: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const n of r % 2 ? [...names].reverse() : names) {
+      await variants[n]();
+      for (let i = 0; i < perRound; i++) {
+        const t0 = performance.now();
+        await variants[n]();
+        times[n].push(performance.now() - t0);
+      }
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, median(times[n])]));
+}
+
 /** Prints rows as an aligned text table (first row = header). */
 export function printTable(rows: readonly (readonly (string | number)[])[]): void {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
