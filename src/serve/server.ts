@@ -208,9 +208,10 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       const v = req.params.version;
       if (v !== undefined && !/^\d{1,9}$/.test(v)) throw new RequestError(400, `version: expected a positive integer, received '${v}'`);
       model = await store.resolve(req.params.name, v === undefined ? undefined : Number(v));
+      const queryTopK = parseTopK(req.query.top_k);
       const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
       const outputs = await model.predict(feeds, rows);
-      const body = model.respond(outputs, Number(req.query.top_k ?? topK ?? 5));
+      const body = model.respond(outputs, queryTopK ?? topK ?? 5);
       metrics.requests.inc({ model: model.name, code: '200' });
       return reply.send(body);
     } catch (e) {
@@ -270,6 +271,13 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 
 const JSON_TYPES = /^application\/(.+\+)?json$/;
 
+function parseTopK(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const k = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000) throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
+  return k;
+}
+
 /** Reads a predict request in any accepted form into feeds. */
 async function readPredictRequest(
   req: FastifyRequest,
@@ -282,13 +290,20 @@ async function readPredictRequest(
     if (!model.image) throw new RequestError(415, `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`);
     const images: { bytes: Buffer; field: string }[] = [];
     let topK: number | undefined;
-    for await (const part of req.parts()) {
-      if (part.type === 'file') {
-        const bytes = await part.toBuffer();
-        images.push({ bytes, field: `${part.fieldname}[${images.length}]` });
-      } else if (part.fieldname === 'top_k') {
-        topK = Number(part.value);
+    try {
+      for await (const part of req.parts()) {
+        if (part.type === 'file') {
+          const bytes = await part.toBuffer();
+          images.push({ bytes, field: `${part.fieldname}[${images.length}]` });
+        } else if (part.fieldname === 'top_k') {
+          topK = parseTopK(part.value);
+        }
       }
+    } catch (e) {
+      // Size limits keep their 413; a malformed multipart body is the client's error.
+      const status = (e as { statusCode?: number }).statusCode;
+      if (e instanceof RequestError || (status && status < 500)) throw e;
+      throw new RequestError(400, `multipart body: ${(e as Error).message}`);
     }
     if (images.length === 0) throw new RequestError(400, 'multipart body: no image file field (send the image as a file part, e.g. -F image=@digit.png)');
     if (images.length > limits.maxRows) throw new RequestError(413, `multipart body: ${images.length} images exceed the limit of ${limits.maxRows}`);
@@ -304,8 +319,7 @@ async function readPredictRequest(
   const body = req.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'body: expected a JSON object such as {"inputs": [[...]]}');
   const b = body as Record<string, unknown>;
-  const topK = b.top_k === undefined ? undefined : Number(b.top_k);
-  if (topK !== undefined && (!Number.isInteger(topK) || topK < 1)) throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(b.top_k)}`);
+  const topK = parseTopK(b.top_k);
   if (model.image && (b.image !== undefined || b.images !== undefined)) {
     const list = b.images !== undefined ? b.images : [b.image];
     if (!Array.isArray(list) || list.length === 0) throw new RequestError(400, 'images: expected a non-empty array of base64 strings');

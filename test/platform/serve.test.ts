@@ -148,6 +148,10 @@ describe('model server: nothing a client sends crashes it', () => {
     ['bad version', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/versions/x/predict', payload: { inputs: [[1, 2, 3, 4]] } }), 400, /version/],
     ['truncated image', () => png(8, 8, 200).then((b) => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: b.subarray(0, b.length - 20), headers: { 'content-type': 'image/png' } })), 400, /could not decode/],
     ['garbage image', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: Buffer.from('not an image at all'), headers: { 'content-type': 'image/jpeg' } }), 400, /could not decode/],
+    ['truncated multipart', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: '--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc', headers: { 'content-type': 'multipart/form-data; boundary=b' } }), 400, /multipart body/],
+    ['multipart without boundary', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: 'abc', headers: { 'content-type': 'multipart/form-data' } }), 400, /multipart body/],
+    ['bad top_k', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict?top_k=abc', payload: { inputs: [[1, 2, 3, 4]] } }), 400, /top_k/],
+    ['no content type', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[1,2,3,4]]}' }), 415, /media type/i],
     ['bad base64', () => predict('brightness', { image: '!!!' }), 400, /base64/],
     ['image with huge claimed dimensions', () => hugePng().then((b) => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: b, headers: { 'content-type': 'image/png' } })), 400, /could not decode/],
   ];
