@@ -2,9 +2,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Model, Sequential, Tensor, clearSession,
   Conv2DTranspose, GlobalAveragePooling2D, UpSampling2D, ZeroPadding2D, collectUpdates, compileSync,
-  Variable, input, layerFromConfig, shutdownWorkers, model, mul, registerLayer, sequential, setSeed,
+  Concatenate, Variable, input, layerFromConfig, shutdownWorkers, toOnnx, model, mul, registerLayer, sequential, setSeed,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
+import { decodeModel } from '../../src/engine/onnx/proto.js';
 import { expectClose } from './reference.js';
 
 const f32 = (shape: number[], seed: number): Tensor => randomTensor(shape, seed, 'float32');
@@ -251,3 +252,20 @@ describe('subclassed models', () => {
 function seedCnnBody(): Sequential {
   return sequential([new Conv2D(2, 3, { inputShape: [8, 8, 1] }), new MaxPooling2D(2), new Flatten()]);
 }
+
+describe('layout inside compiled graphs', () => {
+  it('conv → residual Add → Concatenate → BatchNorm → pooling stays NCHW: only the input and kernels are transposed', async () => {
+    setSeed(9);
+    const x = input({ shape: [6, 6, 3] });
+    const a = new Conv2D(4, 3, { padding: 'same', activation: 'relu' }).apply(x);
+    const b = new Conv2D(4, 3, { padding: 'same' }).apply(a);
+    const merged = new Concatenate().apply([new Add().apply([a, b]), a]);
+    const pooled = new GlobalAveragePooling2D().apply(new MaxPooling2D(2).apply(new BatchNormalization().apply(merged)));
+    const m = model({ inputs: x, outputs: pooled });
+    const xs = f32([2, 6, 6, 3], 10);
+    expectClose((compileSync((t: Tensor) => m.apply(t))(xs) as Tensor).data as Float32Array, (m.apply(xs) as Tensor).data as Float32Array, 1e-5);
+    const bytes = await toOnnx((t: Tensor) => m.apply(t) as Tensor, [{ shape: ['batch', 6, 6, 3] }]);
+    const ops = decodeModel(bytes).graph.node.map((n) => n.op_type);
+    expect(ops.filter((o) => o === 'Transpose').length).toBe(3); // input + two kernels (constant-folded by ORT)
+  });
+});

@@ -155,6 +155,8 @@ export class Dropout extends Layer {
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
     if (!options.training || this.rate === 0) return x;
+    const cf = this.opts.noiseShape ? undefined : channelsFirstSource(x);
+    if (cf) return toChannelsLast(dropout(cf, this.rate, true));
     return dropout(x, this.rate, true, { noiseShape: this.opts.noiseShape });
   }
   override getConfig(): Record<string, any> {

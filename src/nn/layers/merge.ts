@@ -3,6 +3,9 @@ import { Tensor, add, div, mul, sub } from '../../engine/index.js';
 import { maximum, minimum } from '../../engine/ops/elementwise.js';
 import { concat } from '../../engine/ops/shape.js';
 import { Layer, type LayerOptions, registerLayer } from '../layer.js';
+import { channelsFirstSource, toChannelsLast } from './util.js';
+
+const sameShapes = (xs: Tensor[]): boolean => xs.every((t) => t.shape.join() === xs[0].shape.join());
 
 abstract class Merge extends Layer {
   protected abstract combine(a: Tensor, b: Tensor): Tensor;
@@ -11,6 +14,11 @@ abstract class Merge extends Layer {
   }
   override call(inputs: Tensor[]): Tensor {
     if (!Array.isArray(inputs) || inputs.length < 2) throw new Error(`expects a list of at least 2 tensors, got ${Array.isArray(inputs) ? inputs.length : 'a single tensor'}`);
+    // Residual connections between conv outputs: combine in NCHW, transpose once.
+    const sources = inputs.map(channelsFirstSource);
+    if (sameShapes(inputs) && sources.every((t): t is Tensor => t !== undefined)) {
+      return toChannelsLast(this.finish(sources.reduce((a, b) => this.combine(a, b)), inputs.length));
+    }
     return this.finish(inputs.reduce((a, b) => this.combine(a, b)), inputs.length);
   }
   static override fromConfig(c: Record<string, any>): Layer {
@@ -84,7 +92,10 @@ export class Concatenate extends Layer {
   override call(inputs: Tensor[]): Tensor {
     if (!Array.isArray(inputs) || inputs.length < 1) throw new Error('expects a list of tensors');
     const rank = inputs[0].rank;
-    return concat(inputs, this.axis < 0 ? this.axis + rank : this.axis);
+    const axis = this.axis < 0 ? this.axis + rank : this.axis;
+    const sources = inputs.map(channelsFirstSource);
+    if (axis === rank - 1 && sources.every((t): t is Tensor => t !== undefined)) return toChannelsLast(concat(sources, 1));
+    return concat(inputs, axis);
   }
   override getConfig(): Record<string, any> {
     return { ...super.getConfig(), axis: this.axis };
