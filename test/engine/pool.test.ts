@@ -74,6 +74,10 @@ describe('maxPool2d', () => {
         // Non-overlapping: every window holds exactly one non-zero gradient.
         for (const cell of cells) expect(cell.filter((i) => dx[i] !== 0).length).toBe(1);
       }
+      // float32 takes other lowerings for overlapping windows (strided slices + col2im): same answer.
+      const f32 = (t: Tensor) => tensor(Float32Array.from(t.data as Float64Array), { shape: t.shape as number[] });
+      const dx32 = grad((t: Tensor, rr: Tensor) => sum(mul(maxPool2d(t, opts), rr)))(f32(x), f32(r)).data as Float32Array;
+      for (let i = 0; i < dx.length; i++) expect(Math.abs(dx32[i] - ref.dx[i])).toBeLessThan(1e-6 * Math.max(1, Math.abs(ref.dx[i])));
     });
   }
 
