@@ -19,7 +19,7 @@ import { printTable } from './harness.js';
 const CLASSES = ['t-shirt', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
 const CONNECTIONS = 64;
 
-/** A small CNN like the seed model (conv 16 → pool → conv 32 → pool → dense 10), random weights. */
+/** The seed CNN (bench/peers/torch_cnn.py's architecture) for 28×28×1 inputs, random weights. */
 export async function writeCnnModel(dir: string): Promise<void> {
   const { toOnnx } = await import('../src/engine/compile.js');
   const { Variable, randn } = await import('../src/engine/tensor.js');
@@ -28,17 +28,18 @@ export async function writeCnnModel(dir: string): Promise<void> {
   const { maxPool2d } = await import('../src/engine/ops/pool.js');
   const { relu } = await import('../src/engine/ops/activations.js');
   const v = (shape: number[], std: number) => new Variable(randn(shape, { std }));
-  const w1 = v([16, 1, 3, 3], 0.3);
-  const b1 = v([16], 0.01);
-  const w2 = v([32, 16, 3, 3], 0.1);
-  const b2 = v([32], 0.01);
-  const w3 = v([32 * 7 * 7, 10], 0.02);
-  const b3 = v([10], 0.01);
+  const [w1, b1] = [v([32, 1, 3, 3], 0.3), v([32], 0.01)];
+  const [w2, b2] = [v([64, 32, 3, 3], 0.08), v([64], 0.01)];
+  const [w3, b3] = [v([64, 64, 3, 3], 0.06), v([64], 0.01)];
+  const [w4, b4] = [v([64 * 3 * 3, 64], 0.04), v([64], 0.01)];
+  const [w5, b5] = [v([64, 10], 0.1), v([10], 0.01)];
   const net = (x: InstanceType<typeof Variable>) => {
     let h = transpose(x, [0, 3, 1, 2]);
-    h = maxPool2d(relu(conv2d(h, w1, b1, { padding: 'same' })), { kernel: 2 });
-    h = maxPool2d(relu(conv2d(h, w2, b2, { padding: 'same' })), { kernel: 2 });
-    return add(matmul(reshape(h, ['batch', -1]), w3), b3);
+    h = maxPool2d(relu(conv2d(h, w1, b1)), { kernel: 2 }); // 26 → 13
+    h = maxPool2d(relu(conv2d(h, w2, b2)), { kernel: 2 }); // 11 → 5
+    h = relu(conv2d(h, w3, b3)); // 3
+    h = relu(add(matmul(reshape(transpose(h, [0, 2, 3, 1]), ['batch', -1]), w4), b4));
+    return add(matmul(h, w5), b5);
   };
   await toOnnx(net as never, [{ shape: ['batch', 28, 28, 1], name: 'image' }], { path: join(dir, 'model.onnx'), outputNames: ['logits'] });
   writeFileSync(
