@@ -11,7 +11,8 @@ export type InputData = Tensor | Tensor[] | Record<string, Tensor>;
 
 export interface Batch {
   xs: Tensor[];
-  y?: Tensor;
+  /** Targets, one per model output. */
+  ys?: Tensor[];
   sampleWeight?: Tensor;
   size: number;
 }
@@ -42,6 +43,22 @@ export function inputList(x: InputData, inputNames: readonly string[] = [], who 
     });
   }
   throw new Error(`${who}: x must be a Tensor, an array of Tensors, a record of Tensors or an async iterable of batches, got ${String(x)}`);
+}
+
+/** Targets in the model's output order (records are ordered by `outputNames`). */
+export function targetList(y: unknown, outputNames: readonly string[] = [], who = 'fit'): Tensor[] | undefined {
+  if (y === undefined || y === null) return undefined;
+  if (y instanceof Tensor) return [y];
+  if (Array.isArray(y) && y.every((t) => t instanceof Tensor)) return y;
+  if (typeof y === 'object' && !Array.isArray(y)) {
+    const rec = y as Record<string, Tensor>;
+    const names = outputNames.length ? outputNames : Object.keys(rec);
+    return names.map((n) => {
+      if (!(rec[n] instanceof Tensor)) throw new Error(`${who}: targets for output '${n}' are missing (got keys ${Object.keys(rec).join(', ')})`);
+      return rec[n];
+    });
+  }
+  throw new Error(`${who}: targets y must be a Tensor, an array of Tensors or a record of Tensors by output name`);
 }
 
 /** Rows `idx[start..end)` of t, copied into a new tensor. */
@@ -99,11 +116,12 @@ export function rowWeights(y: Tensor | undefined, sampleWeight: Tensor | undefin
 }
 
 /** Batches over in-memory tensors. */
-export function tensorSource(xs: Tensor[], y: Tensor | undefined, sampleWeight: Tensor | undefined, batchSize: number, who = 'fit'): BatchSource {
+export function tensorSource(xs: Tensor[], ys: Tensor[] | undefined, sampleWeight: Tensor | undefined, batchSize: number, who = 'fit'): BatchSource {
   const n = rows(xs[0], who);
-  for (const t of [...xs, ...(y ? [y] : []), ...(sampleWeight ? [sampleWeight] : [])]) {
+  const all = [...xs, ...(ys ?? []), ...(sampleWeight ? [sampleWeight] : [])];
+  for (const t of all) {
     if (rows(t, who) !== n) {
-      throw new Error(`${who}: inputs, targets and sample weights must have the same number of rows; got ${[...xs, y, sampleWeight].filter(Boolean).map((t) => `[${t!.shape}]`).join(', ')}`);
+      throw new Error(`${who}: inputs, targets and sample weights must have the same number of rows; got ${all.map((u) => `[${u.shape}]`).join(', ')}`);
     }
   }
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`${who}: batchSize must be a positive integer, got ${batchSize}`);
@@ -116,7 +134,7 @@ export function tensorSource(xs: Tensor[], y: Tensor | undefined, sampleWeight: 
         const end = Math.min(n, start + batchSize);
         yield {
           xs: xs.map((t) => takeRows(t, idx, start, end)),
-          y: y && takeRows(y, idx, start, end),
+          ys: ys?.map((t) => takeRows(t, idx, start, end)),
           sampleWeight: sampleWeight && takeRows(sampleWeight, idx, start, end),
           size: end - start,
         };
@@ -126,7 +144,7 @@ export function tensorSource(xs: Tensor[], y: Tensor | undefined, sampleWeight: 
 }
 
 /** Batches from an async iterable of [x, y(, sw)] or {x, y, sampleWeight}. */
-export function iterableSource(data: AsyncIterable<unknown>, inputNames: readonly string[], classWeight: Record<number, number> | undefined, who = 'fit'): BatchSource {
+export function iterableSource(data: AsyncIterable<unknown>, inputNames: readonly string[], outputNames: readonly string[], classWeight: Record<number, number> | undefined, who = 'fit'): BatchSource {
   const cardinality = (data as { cardinality?: unknown }).cardinality;
   return {
     steps: typeof cardinality === 'number' && Number.isFinite(cardinality) ? cardinality : undefined,
@@ -143,9 +161,9 @@ export function iterableSource(data: AsyncIterable<unknown>, inputNames: readonl
           x = item;
         }
         const xs = inputList(x as InputData, inputNames, who);
-        const yt = y instanceof Tensor ? y : undefined;
-        const weights = rowWeights(yt, sw instanceof Tensor ? sw : undefined, classWeight);
-        yield { xs, y: yt, sampleWeight: weights, size: xs[0].shape[0] as number };
+        const ys = targetList(y, outputNames, who);
+        const weights = rowWeights(ys?.[0], sw instanceof Tensor ? sw : undefined, classWeight);
+        yield { xs, ys, sampleWeight: weights, size: xs[0].shape[0] as number };
       }
     },
   };

@@ -11,14 +11,14 @@ import { type OrtWorker, getWorker } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable, ones } from '../engine/tensor.js';
-import { add, backward, fullLike, stopGradient } from '../engine/index.js';
+import { add, backward, fullLike, mul, stopGradient } from '../engine/index.js';
 import { allocate, convertArray, isFloat } from '../engine/dtype.js';
 import { collectUpdates } from '../nn/updates.js';
 import { type Callback, CallbackList, type CallbackModel, History, type Logs } from './callbacks.js';
-import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterable, iterableSource, rowWeights, takeRows, tensorSource } from './data.js';
+import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterable, iterableSource, rowWeights, takeRows, targetList, tensorSource } from './data.js';
 import { GraphBuilder, type GraphProgram, type WorkerProgram, fromHost, toHost } from './graph.js';
 import { type Loss, type LossSpec, getLoss } from './losses.js';
-import { type Metric, type MetricSpec, getMetric } from './metrics.js';
+import { Metric, type MetricSpec, getMetric } from './metrics.js';
 import { type Optimizer, type OptimizerSpec, getOptimizer } from './optimizers.js';
 import { ProgressLogger } from './progress.js';
 
@@ -37,16 +37,26 @@ export interface TrainableModel extends CallbackModel {
 
 export interface ModelCompileOptions {
   optimizer?: OptimizerSpec;
-  loss: LossSpec;
-  metrics?: MetricSpec[];
+  /** One loss for every output, or one per output (array in output order, or record by output name). */
+  loss: LossSpec | LossSpec[] | Record<string, LossSpec>;
+  /** Weights of the per-output losses in the total (default 1 each). */
+  lossWeights?: number[] | Record<string, number>;
+  /** Metrics for every output, or per output (record by output name). */
+  metrics?: MetricSpec[] | Record<string, MetricSpec[]>;
   /** ONNX Runtime options for the training worker's sessions. */
   session?: SessionOptions;
 }
 
 export interface CompileState {
   optimizer: Optimizer;
-  loss: Loss;
+  /** The loss of each model output. */
+  losses: Loss[];
+  lossWeights: number[];
+  /** Names of the model outputs (for per-output logs and record targets). */
+  outputNames: string[];
   metrics: Metric[];
+  /** Which model output each metric watches. */
+  metricOutputs: number[];
   /** How the metrics were given (saved in config.json). */
   metricSpecs: unknown[];
   session?: SessionOptions;
@@ -59,8 +69,41 @@ export interface CompileState {
 
 export function compileModel(model: TrainableModel, options: ModelCompileOptions): CompileState {
   if (!options || options.loss === undefined) throw new Error(`compile: a loss is required, e.g. {optimizer: 'adam', loss: 'sparseCategoricalCrossentropy'}`);
-  const loss = getLoss(options.loss);
-  const metrics = (options.metrics ?? []).map((m) => getMetric(m, { className: loss.className, fromLogits: loss.fromLogits }));
+  const specNames = model.outputSpecs?.map((o) => o.name) ?? [];
+  const lossSpec = options.loss;
+  const isRecord = (v: unknown): v is Record<string, any> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype && !('className' in v) && !('name' in v && typeof (v as any).name === 'string' && Object.keys(v).length <= 3 && 'fromLogits' in v);
+  const outputCount = Math.max(1, specNames.length, Array.isArray(lossSpec) ? lossSpec.length : 0);
+  const outputNames = specNames.length ? specNames : Array.from({ length: outputCount }, (_, i) => (outputCount === 1 ? 'output' : `output_${i}`));
+  const perOutput = <T>(spec: T | T[] | Record<string, T>, what: string, fallback?: T): T[] =>
+    outputNames.map((name, i) => {
+      if (Array.isArray(spec)) {
+        if (spec.length !== outputNames.length) throw new Error(`compile: ${what} has ${spec.length} entries but the model has ${outputNames.length} outputs (${outputNames.join(', ')})`);
+        return spec[i];
+      }
+      if (isRecord(spec)) {
+        if (!(name in spec) && fallback === undefined) throw new Error(`compile: ${what} has no entry for output '${name}' (outputs: ${outputNames.join(', ')})`);
+        return (spec as Record<string, T>)[name] ?? fallback!;
+      }
+      return spec as T;
+    });
+  const losses = perOutput(lossSpec as LossSpec | LossSpec[] | Record<string, LossSpec>, 'loss').map(getLoss);
+  const lossWeights = options.lossWeights ? perOutput(options.lossWeights as number[] | Record<string, number>, 'lossWeights', 1) : outputNames.map(() => 1);
+  const metricSpecs = options.metrics ?? [];
+  const metrics: Metric[] = [];
+  const metricOutputs: number[] = [];
+  const specsByOutput: MetricSpec[][] = Array.isArray(metricSpecs) ? outputNames.map(() => metricSpecs) : outputNames.map((n) => metricSpecs[n] ?? []);
+  specsByOutput.forEach((specs, i) =>
+    specs.forEach((spec) => {
+      if (typeof spec !== 'string' && typeof spec !== 'function' && outputNames.length > 1 && Array.isArray(metricSpecs)) {
+        throw new Error('compile: a Metric object cannot watch several outputs; give metrics per output: {outputName: [metric]}');
+      }
+      const base = getMetric(spec, { className: losses[i].className, fromLogits: losses[i].fromLogits });
+      const m = outputNames.length > 1 && typeof spec !== 'object' ? renamed(base, `${outputNames[i]}_${base.name}`) : base;
+      metrics.push(m);
+      metricOutputs.push(i);
+    }),
+  );
   const names = new Set<string>();
   for (const m of metrics) {
     if (names.has(m.name) || m.name === 'loss') throw new Error(`compile: two metrics are named '${m.name}'; give them distinct names`);
@@ -70,9 +113,12 @@ export function compileModel(model: TrainableModel, options: ModelCompileOptions
   void prev?.runner?.release();
   const state: CompileState = {
     optimizer: getOptimizer(options.optimizer ?? 'rmsprop'),
-    loss,
+    losses,
+    lossWeights,
+    outputNames,
     metrics,
-    metricSpecs: (options.metrics ?? []).map((m) => (typeof m === 'string' ? m : m instanceof Object && 'getConfig' in m ? (m as Metric).getConfig() : null)),
+    metricOutputs,
+    metricSpecs: Array.isArray(metricSpecs) ? metricSpecs.map(serializeMetricSpec) : Object.fromEntries(Object.entries(metricSpecs).map(([k, v]) => [k, v.map(serializeMetricSpec)])) as any,
     session: options.session,
     epoch: prev?.epoch ?? 0,
   };
@@ -80,14 +126,28 @@ export function compileModel(model: TrainableModel, options: ModelCompileOptions
   return state;
 }
 
+function serializeMetricSpec(m: MetricSpec): unknown {
+  return typeof m === 'string' ? m : m instanceof Metric ? m.getConfig() : null;
+}
+
+/** A metric with another log name (per-output metrics of multi-output models). */
+function renamed(m: Metric, name: string): Metric {
+  (m as { name: string }).name = name;
+  return m;
+}
+
 function compiled(model: TrainableModel, who: string): CompileState {
   const s = model.compileState as CompileState | undefined;
-  if (!s || !(s.loss && s.optimizer)) throw new Error(`${who}: compile the model first: model.compile({optimizer, loss, metrics})`);
+  if (!s || !(s.losses && s.optimizer)) throw new Error(`${who}: compile the model first: model.compile({optimizer, loss, metrics})`);
   return s;
 }
 
 function inputNames(model: TrainableModel): string[] {
   return (model.inputSpecs ?? []).map((s) => s.name);
+}
+
+function outputNamesOf(model: TrainableModel): string[] {
+  return (model.compileState as CompileState | undefined)?.outputNames ?? (model.outputSpecs ?? []).map((s) => s.name);
 }
 
 /** Runs the model once eagerly on one row so lazily built layers create their weights. */
@@ -99,18 +159,26 @@ function ensureBuilt(model: TrainableModel, xs: Tensor[]): void {
 
 let nextRunnerId = 1;
 
+interface StepResult {
+  loss: number;
+  /** Per-output losses (multi-output models only). */
+  outputLosses: number[];
+  stats: HostTensor[][];
+}
+
 interface Signature {
   xs: { shape: Dim[]; dtype: DType }[];
-  y?: { shape: Dim[]; dtype: DType };
+  ys?: { shape: Dim[]; dtype: DType }[];
 }
 
 function signatureOf(batch: Batch, symbolic: boolean): Signature {
   const dims = (t: Tensor): Dim[] => (symbolic ? ['batch', ...t.shape.slice(1)] : [...t.shape]);
-  return { xs: batch.xs.map((t) => ({ shape: dims(t), dtype: t.dtype })), y: batch.y && { shape: dims(batch.y), dtype: batch.y.dtype } };
+  return { xs: batch.xs.map((t) => ({ shape: dims(t), dtype: t.dtype })), ys: batch.ys?.map((t) => ({ shape: dims(t), dtype: t.dtype })) };
 }
 
 function sigKey(kind: string, s: Signature): string {
-  return `${kind}|${s.xs.map((x) => `${x.dtype}[${x.shape}]`).join(';')}|${s.y ? `${s.y.dtype}[${s.y.shape}]` : ''}`;
+  const part = (l: { shape: Dim[]; dtype: DType }[] = []) => l.map((x) => `${x.dtype}[${x.shape}]`).join(';');
+  return `${kind}|${part(s.xs)}|${part(s.ys)}`;
 }
 
 /** The model's compiled programs in one worker, with its weights and optimizer state kept there. */
@@ -188,17 +256,55 @@ export class Runner {
     return new Map(this.variables.map(([, v], i) => [v, b.bindVariable(v, this.varKey(i), differentiable && trainable.has(v))]));
   }
 
-  private singleOutput(out: unknown, who: string): Tensor {
-    if (out instanceof Tensor) return out;
-    throw new Error(`${who}: models with several outputs are not supported by compile/fit yet (the model returned ${Array.isArray(out) ? `${out.length} tensors` : typeof out})`);
+  /** How the model returns its outputs (a tensor, an array, or a record), seen when tracing. */
+  outputStructure: { kind: 'tensor' } | { kind: 'array'; length: number } | { kind: 'record'; keys: string[] } = { kind: 'tensor' };
+
+  /** The model outputs as a list in output order. */
+  private outputs(out: unknown, who: string): Tensor[] {
+    let list: Tensor[];
+    if (out instanceof Tensor) {
+      this.outputStructure = { kind: 'tensor' };
+      list = [out];
+    } else if (Array.isArray(out) && out.every((t) => t instanceof Tensor)) {
+      this.outputStructure = { kind: 'array', length: out.length };
+      list = out;
+    } else if (out && typeof out === 'object' && Object.values(out).every((t) => t instanceof Tensor)) {
+      const rec = out as Record<string, Tensor>;
+      const keys = this.state.outputNames.every((n) => n in rec) ? this.state.outputNames : Object.keys(rec);
+      this.outputStructure = { kind: 'record', keys };
+      list = keys.map((k) => rec[k]);
+    } else {
+      throw new Error(`${who}: the model must return a Tensor, an array or a record of Tensors, got ${typeof out}`);
+    }
+    return list;
+  }
+
+  /** Total loss (weighted sum over outputs, plus regularization) and the per-output losses. */
+  private lossTerms(ys: Tensor[], preds: Tensor[], sw: Tensor, who: string): { total: Tensor; perOutput: Tensor[] } {
+    const { losses, lossWeights } = this.state;
+    if (preds.length !== losses.length || ys.length !== losses.length) {
+      throw new Error(`${who}: the model has ${preds.length} output(s), the data ${ys.length} target(s), and ${losses.length} loss(es) were compiled (outputs: ${this.state.outputNames.join(', ')})`);
+    }
+    const perOutput = preds.map((p, i) => losses[i].call(ys[i], p, sw));
+    let total = perOutput.map((l, i) => (lossWeights[i] === 1 ? l : mul(l, lossWeights[i]))).reduce((a, b) => add(a, b));
+    const reg = this.model.regularizationLoss?.();
+    if (reg && (reg.isSymbolic || reg.item() !== 0)) total = add(total, reg);
+    return { total, perOutput };
+  }
+
+  private metricOutputs(outputs: [string, Tensor][], ys: Tensor[], preds: Tensor[]): void {
+    this.state.metrics.forEach((m, k) => {
+      const o = this.state.metricOutputs[k];
+      m.batchStats(ys[o], preds[o]).forEach((t, j) => outputs.push([`m${k}_${j}`, t]));
+    });
   }
 
   private buildTrain(sig: Signature): GraphProgram {
-    const { optimizer, loss, metrics } = this.state;
+    const { optimizer } = this.state;
     const b = new GraphBuilder();
     const x = this.feedsInput(b, sig);
-    if (!sig.y) throw new Error('fit: targets y are required');
-    const y = b.feed('y', sig.y.shape, sig.y.dtype);
+    if (!sig.ys) throw new Error('fit: targets y are required');
+    const ys = sig.ys.map((s, i) => b.feed(`y${i}`, s.shape, s.dtype));
     const sw = b.feed('sw', [sig.xs[0].shape[0]], 'float32');
     const scalars = Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')]));
     const vars = this.bindVariables(b, true);
@@ -207,16 +313,14 @@ export class Runner {
     const stateOut: Record<string, string> = {};
     b.run(() => {
       const { result, updates } = collectUpdates(() => this.model.apply(x, { training: true }));
-      const pred = this.singleOutput(result, 'fit');
-      let total = loss.call(y, pred, sw);
-      const reg = this.model.regularizationLoss?.();
-      if (reg && (reg.isSymbolic || reg.item() !== 0)) total = add(total, reg);
+      const preds = this.outputs(result, 'fit');
+      const { total, perOutput } = this.lossTerms(ys, preds, sw, 'fit');
       const params = this.trainable.map((v) => vars.get(v)!);
       const grads = backward(b.symbolicTrace, [total], [fullLike(total, 1)], params);
       const next = optimizer.applyGradients(params, grads, slots, scalars);
       outputs.push(['loss', total]);
-      const fixed = stopGradient(pred);
-      metrics.forEach((m, k) => m.batchStats(y, fixed).forEach((t, j) => outputs.push([`m${k}_${j}`, t])));
+      if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
+      this.metricOutputs(outputs, ys, preds.map(stopGradient));
       this.trainable.forEach((v, i) => {
         const vi = this.variables.findIndex(([, w]) => w === v);
         outputs.push([`p${vi}`, next.params[i]]);
@@ -237,24 +341,22 @@ export class Runner {
   }
 
   private buildEval(sig: Signature, kind: 'eval' | 'predict'): GraphProgram {
-    const { loss, metrics } = this.state;
     const b = new GraphBuilder();
     const x = this.feedsInput(b, sig);
-    const y = kind === 'eval' ? b.feed('y', sig.y!.shape, sig.y!.dtype) : undefined;
+    const ys = kind === 'eval' ? sig.ys!.map((s, i) => b.feed(`y${i}`, s.shape, s.dtype)) : [];
     const sw = kind === 'eval' ? b.feed('sw', [sig.xs[0].shape[0]], 'float32') : undefined;
     this.bindVariables(b, false);
     const outputs: [string, Tensor][] = [];
     b.run(() => {
-      const pred = this.singleOutput(this.model.apply(x, { training: false }), kind === 'eval' ? 'evaluate' : 'predict');
+      const preds = this.outputs(this.model.apply(x, { training: false }), kind === 'eval' ? 'evaluate' : 'predict');
       if (kind === 'predict') {
-        outputs.push(['pred', pred]);
+        preds.forEach((p, i) => outputs.push([`pred${i}`, p]));
         return;
       }
-      let total = loss.call(y!, pred, sw);
-      const reg = this.model.regularizationLoss?.();
-      if (reg && (reg.isSymbolic || reg.item() !== 0)) total = add(total, reg);
+      const { total, perOutput } = this.lossTerms(ys, preds, sw!, 'evaluate');
       outputs.push(['loss', total]);
-      metrics.forEach((m, k) => m.batchStats(y!, pred).forEach((t, j) => outputs.push([`m${k}_${j}`, t])));
+      if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
+      this.metricOutputs(outputs, ys, preds);
     });
     return b.build(outputs, {}, `${kind === 'eval' ? 'evaluation' : 'prediction'} of ${this.model.name ?? 'model'}`);
   }
@@ -288,32 +390,35 @@ export class Runner {
     const feeds: Record<string, HostTensor> = {};
     batch.xs.forEach((t, i) => (feeds[`x${i}`] = toHost(t)));
     if (withTargets) {
-      if (!batch.y) throw new Error('targets y are required');
-      feeds.y = toHost(batch.y);
+      if (!batch.ys) throw new Error('targets y are required');
+      batch.ys.forEach((t, i) => (feeds[`y${i}`] = toHost(t)));
       feeds.sw = toHost(batch.sampleWeight ?? ones([batch.size]));
     }
     return feeds;
   }
 
-  async trainStep(batch: Batch): Promise<{ loss: number; stats: HostTensor[][] }> {
+  async trainStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('train', batch);
     const feeds = this.batchFeeds(batch, true);
     for (const [k, v] of Object.entries(this.state.optimizer.nextScalars())) feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
     return this.collect(await program.run(feeds, this.fetchNames()));
   }
 
-  async evalStep(batch: Batch): Promise<{ loss: number; stats: HostTensor[][] }> {
+  async evalStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('eval', batch);
     return this.collect(await program.run(this.batchFeeds(batch, true), this.fetchNames()));
   }
 
-  async predictStep(batch: Batch): Promise<Tensor> {
+  async predictStep(batch: Batch): Promise<Tensor[]> {
     const program = await this.program('predict', batch);
-    return fromHost((await program.run(this.batchFeeds(batch, false), ['pred'])).pred);
+    const names = program.program.lowered.outputNames.map((_, i) => `pred${i}`);
+    const results = await program.run(this.batchFeeds(batch, false), names);
+    return names.map((n) => fromHost(results[n]));
   }
 
   private fetchNames(): string[] {
     const names = ['loss'];
+    if (this.state.losses.length > 1) this.state.losses.forEach((_, i) => names.push(`l${i}`));
     this.state.metrics.forEach((m, k) => {
       const n = this.statCounts.get(m) ?? 0;
       for (let j = 0; j < n; j++) names.push(`m${k}_${j}`);
@@ -327,19 +432,23 @@ export class Runner {
   countStats(sample: Batch): void {
     const missing = this.state.metrics.filter((m) => !this.statCounts.has(m));
     if (missing.length === 0) return;
+    if (!sample.ys) throw new Error('targets y are required');
     const b = new GraphBuilder();
     const x = this.feedsInput(b, signatureOf(sample, false));
     this.bindVariables(b, false);
-    const y = b.feed('y', sample.y!.shape, sample.y!.dtype);
+    const ys = sample.ys.map((t, i) => b.feed(`y${i}`, t.shape, t.dtype));
     b.run(() => {
-      const pred = this.singleOutput(this.model.apply(x, { training: false }), 'fit');
-      for (const m of missing) this.statCounts.set(m, m.batchStats(y, pred).length);
+      const preds = this.outputs(this.model.apply(x, { training: false }), 'fit');
+      this.state.metrics.forEach((m, k) => {
+        if (!this.statCounts.has(m)) this.statCounts.set(m, m.batchStats(ys[this.state.metricOutputs[k]], preds[this.state.metricOutputs[k]]).length);
+      });
     });
   }
 
-  private collect(results: Record<string, HostTensor>): { loss: number; stats: HostTensor[][] } {
+  private collect(results: Record<string, HostTensor>): StepResult {
     const stats = this.state.metrics.map((m, k) => Array.from({ length: this.statCounts.get(m) ?? 0 }, (_, j) => results[`m${k}_${j}`]));
-    return { loss: Number(results.loss.data[0]), stats };
+    const outputLosses = this.state.losses.length > 1 ? this.state.losses.map((_, i) => Number(results[`l${i}`].data[0])) : [];
+    return { loss: Number(results.loss.data[0]), outputLosses, stats };
   }
 }
 
@@ -354,7 +463,7 @@ function runnerFor(model: TrainableModel, state: CompileState): Runner {
 export interface FitOptions {
   epochs?: number;
   batchSize?: number;
-  validationData?: [InputData, Tensor] | [InputData, Tensor, Tensor] | AsyncIterable<unknown>;
+  validationData?: [InputData, Targets] | [InputData, Targets, Tensor] | AsyncIterable<unknown>;
   validationSplit?: number;
   shuffle?: boolean;
   classWeight?: Record<number, number>;
@@ -368,16 +477,24 @@ export interface FitOptions {
   validationBatchSize?: number;
 }
 
-function splitArgs(y: unknown, options: unknown): [Tensor | undefined, Record<string, any>] {
-  if (y instanceof Tensor || y === undefined || y === null) return [y ?? undefined, (options as Record<string, any>) ?? {}];
+type Targets = Tensor | Tensor[] | Record<string, Tensor>;
+
+/** fit(x, y, options) or fit(dataset, options): tells targets (tensors, arrays or records of them) from options. */
+function splitArgs(y: unknown, options: unknown): [Targets | undefined, Record<string, any>] {
+  const isTargets = y instanceof Tensor || (Array.isArray(y) && y.every((t) => t instanceof Tensor)) ||
+    (y !== null && typeof y === 'object' && Object.keys(y).length > 0 && Object.values(y).every((t) => t instanceof Tensor));
+  if (isTargets) return [y as Targets, (options as Record<string, any>) ?? {}];
+  if (y === undefined || y === null) return [undefined, (options as Record<string, any>) ?? {}];
   if (typeof y === 'object' && !Array.isArray(y)) return [undefined, y as Record<string, any>];
-  throw new Error(`expected targets y to be a Tensor, got ${String(y)}`);
+  throw new Error(`expected targets y to be a Tensor (or an array/record of Tensors for several outputs), got ${String(y)}`);
 }
 
-function sourceFor(model: TrainableModel, x: unknown, y: Tensor | undefined, sampleWeight: Tensor | undefined, classWeight: Record<number, number> | undefined, batchSize: number, who: string): BatchSource {
-  if (isAsyncIterable(x)) return iterableSource(x, inputNames(model), classWeight, who);
+function sourceFor(model: TrainableModel, x: unknown, y: Targets | undefined, sampleWeight: Tensor | undefined, classWeight: Record<number, number> | undefined, batchSize: number, who: string): BatchSource {
+  if (isAsyncIterable(x)) return iterableSource(x, inputNames(model), outputNamesOf(model), classWeight, who);
   const xs = asModelDtypes(model, inputList(x as InputData, inputNames(model), who));
-  return tensorSource(xs, y, rowWeights(y, sampleWeight, classWeight), batchSize, who);
+  const ys = targetList(y, outputNamesOf(model), who);
+  if (classWeight && ys && ys.length > 1) throw new Error(`${who}: classWeight needs a single-output model; use sampleWeight`);
+  return tensorSource(xs, ys, rowWeights(ys?.[0], sampleWeight, classWeight), batchSize, who);
 }
 
 /** Inputs converted to the dtypes the model declares (e.g. float64 or integer data for a float32 model), like Keras. */
@@ -402,6 +519,24 @@ class LossMeter {
   }
 }
 
+/** Running means of the total loss and, for several outputs, of each output's loss. */
+class LossLogs {
+  private readonly total = new LossMeter();
+  private readonly perOutput: LossMeter[];
+  constructor(private readonly outputNames: string[]) {
+    this.perOutput = outputNames.map(() => new LossMeter());
+  }
+  add(r: StepResult, size: number): void {
+    this.total.add(r.loss, size);
+    r.outputLosses.forEach((l, i) => this.perOutput[i].add(l, size));
+  }
+  logs(prefix = ''): Logs {
+    const logs: Logs = { [`${prefix}loss`]: this.total.value };
+    if (this.outputNames.length > 1) this.outputNames.forEach((n, i) => (logs[`${prefix}${n}_loss`] = this.perOutput[i].value));
+    return logs;
+  }
+}
+
 function metricLogs(metrics: Metric[], prefix = ''): Logs {
   const logs: Logs = {};
   for (const m of metrics) for (const [k, v] of Object.entries(m.logValues())) logs[prefix + k] = v;
@@ -410,7 +545,7 @@ function metricLogs(metrics: Metric[], prefix = ''): Logs {
 
 /** Keras-style training. Returns the History (history.history.loss[epoch], val_loss, metrics...). */
 export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: FitOptions): Promise<History> {
-  const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Tensor | undefined, FitOptions];
+  const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Targets | undefined, FitOptions];
   const state = compiled(model, 'fit');
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
@@ -419,7 +554,7 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
 
   // Data (validationSplit takes the last rows, before shuffling, like Keras).
   let trainX = x;
-  let trainY = y;
+  let trainY: Targets | undefined = y;
   let trainW = options.sampleWeight;
   let validation: BatchSource | undefined;
   if (options.validationSplit) {
@@ -432,15 +567,16 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
     const all = Array.from({ length: n }, (_, i) => i);
     const part = (t: Tensor | undefined, a: number, b: number) => t && takeRows(t, all, a, b);
     trainX = xs.map((t) => part(t, 0, cut)!);
-    trainY = part(y, 0, cut);
+    const ys = targetList(y, outputNamesOf(model));
+    trainY = ys?.map((t) => part(t, 0, cut)!);
     trainW = part(options.sampleWeight, 0, cut);
-    validation = tensorSource(xs.map((t) => part(t, cut, n)!), part(y, cut, n), part(options.sampleWeight, cut, n), options.validationBatchSize ?? batchSize, 'fit (validation split)');
+    validation = tensorSource(xs.map((t) => part(t, cut, n)!), ys?.map((t) => part(t, cut, n)!), part(options.sampleWeight, cut, n), options.validationBatchSize ?? batchSize, 'fit (validation split)');
   }
   if (options.validationData) {
     const vd = options.validationData;
     validation = isAsyncIterable(vd)
-      ? iterableSource(vd, inputNames(model), undefined, 'fit (validationData)')
-      : tensorSource(inputList(vd[0], inputNames(model), 'fit (validationData)'), vd[1], vd[2], options.validationBatchSize ?? batchSize, 'fit (validationData)');
+      ? iterableSource(vd, inputNames(model), outputNamesOf(model), undefined, 'fit (validationData)')
+      : tensorSource(inputList(vd[0], inputNames(model), 'fit (validationData)'), targetList(vd[1], outputNamesOf(model), 'fit (validationData)'), vd[2], options.validationBatchSize ?? batchSize, 'fit (validationData)');
   }
   const train = sourceFor(model, trainX, trainY, trainW, options.classWeight, batchSize, 'fit');
   const steps = options.stepsPerEpoch ?? train.steps;
@@ -467,27 +603,28 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
     for (let epoch = initialEpoch; epoch < epochs; epoch++) {
       if (model.stopTraining) break;
       for (const m of state.metrics) m.reset();
-      const meter = new LossMeter();
+      const meter = new LossLogs(state.outputNames);
       await callbacks.call('onEpochBegin', epoch, {});
       let step = 0;
       for await (const batch of train.batches(options.shuffle ?? true)) {
         if (options.stepsPerEpoch !== undefined && step >= options.stepsPerEpoch) break;
         runner ??= await prepare(batch);
         await callbacks.call('onBatchBegin', step, { batch: step, size: batch.size });
-        const { loss, stats } = await runner.trainStep(batch);
+        const result = await runner.trainStep(batch);
+        const { loss, stats } = result;
         state.optimizer.iterations++;
         if (!Number.isFinite(loss)) {
           throw new Error(`fit: the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (batch of ${batch.size}); training stopped. Try a lower learning rate, gradient clipping (clipNorm) or check the data for NaN/Inf.`);
         }
-        meter.add(loss, batch.size);
+        meter.add(result, batch.size);
         state.metrics.forEach((m, k) => m.accumulate(stats[k].map((s) => s.data)));
-        await callbacks.call('onBatchEnd', step, { batch: step, size: batch.size, loss: meter.value, ...metricLogs(state.metrics) });
+        await callbacks.call('onBatchEnd', step, { batch: step, size: batch.size, ...meter.logs(), ...metricLogs(state.metrics) });
         step++;
       }
       if (!runner) throw new Error('fit: the training data produced no batches');
       await runner.pull(true);
       state.epoch = epoch + 1;
-      const logs: Logs = { loss: meter.value, ...metricLogs(state.metrics) };
+      const logs: Logs = { ...meter.logs(), ...metricLogs(state.metrics) };
       if (validation) Object.assign(logs, await runEvaluation(runner, validation, 'val_'));
       await callbacks.call('onEpochEnd', epoch, logs);
     }
@@ -502,16 +639,16 @@ async function runEvaluation(runner: Runner, source: BatchSource, prefix = ''): 
   const { metrics } = runner.state;
   // Validation inside fit must not disturb the training metrics' epoch totals.
   const saved = metrics.map((m) => m.saveState());
-  const meter = new LossMeter();
+  const meter = new LossLogs(runner.state.outputNames);
   try {
     for (const m of metrics) m.reset();
     for await (const batch of source.batches(false)) {
       runner.countStats(batch);
-      const { loss, stats } = await runner.evalStep(batch);
-      meter.add(loss, batch.size);
-      metrics.forEach((m, k) => m.accumulate(stats[k].map((s) => s.data)));
+      const result = await runner.evalStep(batch);
+      meter.add(result, batch.size);
+      metrics.forEach((m, k) => m.accumulate(result.stats[k].map((s) => s.data)));
     }
-    return { [`${prefix}loss`]: meter.value, ...metricLogs(metrics, prefix) };
+    return { ...meter.logs(prefix), ...metricLogs(metrics, prefix) };
   } finally {
     metrics.forEach((m, k) => m.restoreState(saved[k]));
   }
@@ -532,7 +669,7 @@ export interface EvaluateOptions {
 
 /** Loss and metrics over the data (weights as they are now). Returns {loss, ...metrics}. */
 export async function evaluate(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: EvaluateOptions): Promise<Logs> {
-  const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Tensor | undefined, EvaluateOptions];
+  const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Targets | undefined, EvaluateOptions];
   const state = compiled(model, 'evaluate');
   const source = sourceFor(model, x, y, options.sampleWeight, undefined, options.batchSize ?? 32, 'evaluate');
   const iterator = source.batches(false)[Symbol.asyncIterator]();
@@ -553,18 +690,25 @@ export interface PredictOptions {
   verbose?: number;
 }
 
-/** Model outputs for all rows of x (batched, in the worker, inference mode). */
-export async function predict(model: TrainableModel, x: unknown, options: PredictOptions = {}): Promise<Tensor> {
+/**
+ * Model outputs for all rows of x (batched, in the worker, inference mode), in the structure the
+ * model returns: a Tensor, or an array/record of Tensors for several outputs.
+ */
+export async function predict(model: TrainableModel, x: unknown, options: PredictOptions = {}): Promise<any> {
   const state = (model.compileState as CompileState | undefined) ?? inferenceState(model);
   const source = sourceFor(model, x, undefined, undefined, undefined, options.batchSize ?? 32, 'predict');
-  const parts: Tensor[] = [];
+  const parts: Tensor[][] = [];
   let runner: Runner | undefined;
   for await (const batch of source.batches(false)) {
     runner ??= await readyRunner(model, state, batch);
     parts.push(await runner.predictStep(batch));
   }
-  if (parts.length === 0) throw new Error('predict: the data produced no batches');
-  return parts.length === 1 ? parts[0] : concatRows(parts);
+  if (!runner) throw new Error('predict: the data produced no batches');
+  const outputs = parts[0].map((_, i) => (parts.length === 1 ? parts[0][i] : concatRows(parts.map((p) => p[i]))));
+  const structure = runner.outputStructure;
+  if (structure.kind === 'tensor') return outputs[0];
+  if (structure.kind === 'array') return outputs;
+  return Object.fromEntries(structure.keys.map((k, i) => [k, outputs[i]]));
 }
 
 // predict works on models that were never compiled: inference needs no loss or optimizer.
@@ -572,7 +716,9 @@ const inferenceStates = new WeakMap<TrainableModel, CompileState>();
 function inferenceState(model: TrainableModel): CompileState {
   let s = inferenceStates.get(model);
   if (!s) {
-    s = { optimizer: getOptimizer('sgd'), loss: getLoss('mse'), metrics: [], metricSpecs: [], epoch: 0 };
+    const outputNames = (model.outputSpecs ?? []).map((o) => o.name);
+    const n = Math.max(1, outputNames.length);
+    s = { optimizer: getOptimizer('sgd'), losses: Array.from({ length: n }, () => getLoss('mse')), lossWeights: [], outputNames: outputNames.length ? outputNames : ['output'], metrics: [], metricOutputs: [], metricSpecs: [], epoch: 0 };
     inferenceStates.set(model, s);
   }
   return s;

@@ -66,8 +66,11 @@ export abstract class Metric {
     return { [this.name]: this.result() };
   }
 
+  /** Constructor options, saved with the model (subclasses set them). */
+  protected configOptions: Record<string, unknown> = {};
+
   getConfig(): { className: string; config: Record<string, unknown> } {
-    return { className: this.constructor.name, config: { name: this.name } };
+    return { className: this.constructor.name, config: { ...this.configOptions, name: this.name } };
   }
 }
 
@@ -111,6 +114,7 @@ export class BinaryAccuracy extends MeanMetric {
       const [t, p] = flatPair(yTrue, yPred);
       return cast(equal(cast(greater(p, threshold), 'float32'), cast(greater(t, 0.5), 'float32')), 'float32');
     });
+    this.configOptions = { ...options };
   }
 }
 
@@ -118,6 +122,7 @@ export class BinaryAccuracy extends MeanMetric {
 export class CategoricalAccuracy extends MeanMetric {
   constructor(options: { name?: string } = {}) {
     super(options.name ?? 'categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), argmax(yTrue, -1)), 'float32'));
+    this.configOptions = { ...options };
   }
 }
 
@@ -132,6 +137,7 @@ function labelsFor(yTrue: Tensor, yPred: Tensor): Tensor {
 export class SparseCategoricalAccuracy extends MeanMetric {
   constructor(options: { name?: string } = {}) {
     super(options.name ?? 'sparse_categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), labelsFor(yTrue, yPred)), 'float32'));
+    this.configOptions = { ...options };
   }
 }
 
@@ -148,6 +154,7 @@ export class TopKCategoricalAccuracy extends MeanMetric {
   constructor(options: { k?: number; name?: string } = {}) {
     const k = options.k ?? 5;
     super(options.name ?? 'top_k_categorical_accuracy', (yTrue, yPred) => inTopK(yPred, argmax(yTrue, -1), k));
+    this.configOptions = { ...options };
   }
 }
 
@@ -155,6 +162,7 @@ export class SparseTopKCategoricalAccuracy extends MeanMetric {
   constructor(options: { k?: number; name?: string } = {}) {
     const k = options.k ?? 5;
     super(options.name ?? 'sparse_top_k_categorical_accuracy', (yTrue, yPred) => inTopK(yPred, labelsFor(yTrue, yPred), k));
+    this.configOptions = { ...options };
   }
 }
 
@@ -164,6 +172,7 @@ export class MeanSquaredErrorMetric extends MeanMetric {
       const [t, p] = flatPair(yTrue, yPred);
       return square(sub(p, t));
     });
+    this.configOptions = { ...options };
   }
 }
 
@@ -173,6 +182,7 @@ export class MeanAbsoluteErrorMetric extends MeanMetric {
       const [t, p] = flatPair(yTrue, yPred);
       return abs(sub(p, t));
     });
+    this.configOptions = { ...options };
   }
 }
 
@@ -199,6 +209,7 @@ function confusionCounts(yTrue: Tensor, yPred: Tensor, threshold: number, fromLo
 export class Precision extends Metric {
   constructor(private readonly options: ThresholdOptions = {}) {
     super(options.name ?? 'precision');
+    this.configOptions = { ...options };
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
     return confusionCounts(yTrue, yPred, this.options.threshold ?? 0.5, !!this.options.fromLogits);
@@ -211,6 +222,7 @@ export class Precision extends Metric {
 export class Recall extends Metric {
   constructor(private readonly options: ThresholdOptions = {}) {
     super(options.name ?? 'recall');
+    this.configOptions = { ...options };
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
     return confusionCounts(yTrue, yPred, this.options.threshold ?? 0.5, !!this.options.fromLogits);
@@ -228,6 +240,7 @@ export class Recall extends Metric {
 export class F1Score extends Metric {
   constructor(private readonly options: { threshold?: number | null; average?: 'micro' | 'macro'; fromLogits?: boolean; name?: string } = {}) {
     super(options.name ?? 'f1');
+    this.configOptions = { ...options };
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
     const threshold = this.options.threshold === undefined ? 0.5 : this.options.threshold;
@@ -265,6 +278,7 @@ export class AUC extends Metric {
   readonly thresholds: number[];
   constructor(private readonly options: { numThresholds?: number; curve?: 'ROC' | 'PR'; fromLogits?: boolean; name?: string } = {}) {
     super(options.name ?? 'auc');
+    this.configOptions = { ...options };
     const n = options.numThresholds ?? 200;
     if (n < 2) throw new Error(`AUC: numThresholds must be at least 2, got ${n}`);
     const eps = 1e-7;
@@ -339,6 +353,12 @@ export class ConfusionMatrix extends Metric {
 export function confusionMatrix(yTrue: Tensor, yPred: Tensor, numClasses: number): number[][] {
   return new ConfusionMatrix(numClasses).update(yTrue, yPred).matrix();
 }
+
+/** Metric classes by name, for rebuilding saved metric configs ({className, config: options}). */
+export const METRIC_CLASSES: Record<string, new (options: any) => Metric> = {
+  BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+  MeanSquaredErrorMetric, MeanAbsoluteErrorMetric, Precision, Recall, F1Score, AUC,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Resolution of compile's `metrics` entries

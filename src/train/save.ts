@@ -19,6 +19,7 @@ import { layerFromConfig, serializeLayer } from '../nn/layer.js';
 import type { Layer } from '../nn/layer.js';
 import { type CompileState, type TrainableModel, compileModel } from './fit.js';
 import { serializeLoss } from './losses.js';
+import { METRIC_CLASSES, type MetricSpec } from './metrics.js';
 import { getOptimizer } from './optimizers.js';
 
 export interface TensorSignature {
@@ -136,7 +137,8 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
 
     let compile: Record<string, unknown> | undefined;
     if (state) {
-      compile = { optimizer: state.optimizer.getConfig(), loss: serializeLoss(state.loss), metrics: state.metricSpecs };
+      const lossConfigs = state.losses.map(serializeLoss);
+      compile = { optimizer: state.optimizer.getConfig(), loss: lossConfigs.length === 1 ? lossConfigs[0] : lossConfigs.some((l) => l === null) ? null : lossConfigs, lossWeights: state.lossWeights, metrics: state.metricSpecs };
       const named = new Map(model.namedVariables().map(([k, v]) => [v, k]));
       const slots: Record<string, Tensor> = {};
       const slotNames = state.optimizer.slotNames();
@@ -179,6 +181,8 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
   }
 }
 
+type LossConfig = { className: string; config: Record<string, unknown> };
+
 export interface SavedConfig {
   format: string;
   version: number;
@@ -186,7 +190,13 @@ export interface SavedConfig {
   architecture: { className: string; config: Record<string, any> } | null;
   signature: { inputs: TensorSignature[]; outputs: TensorSignature[] };
   labels?: string[];
-  compile?: { optimizer: { className: string; config: Record<string, unknown> }; loss: { className: string; config: Record<string, unknown> } | null; metrics: unknown[] };
+  compile?: {
+    optimizer: { className: string; config: Record<string, unknown> };
+    /** One loss config, one per output, or null when a custom function was used. */
+    loss: LossConfig | LossConfig[] | null;
+    lossWeights?: number[];
+    metrics: unknown[] | Record<string, unknown[]>;
+  };
   createdAt: string;
 }
 
@@ -201,6 +211,18 @@ export async function readModelConfig(dir: string): Promise<SavedConfig> {
   if (config.format !== 'lepton-model') throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);
   if (config.version !== 1) throw new Error(`loadModel: ${path} has version ${config.version}; this Lepton reads version 1`);
   return config;
+}
+
+/** Metric names saved in config.json (Metric objects are rebuilt from their class when known). */
+function restoreMetricSpecs(saved: unknown[] | Record<string, unknown[]>): any {
+  const one = (m: unknown): MetricSpec | undefined => {
+    if (typeof m === 'string') return m;
+    const c = m as { className?: string; config?: Record<string, any> } | null;
+    const cls = c?.className ? METRIC_CLASSES[c.className] : undefined;
+    return cls ? new cls(c!.config ?? {}) : undefined;
+  };
+  if (Array.isArray(saved)) return saved.map(one).filter((m) => m !== undefined);
+  return Object.fromEntries(Object.entries(saved).map(([k, v]) => [k, v.map(one).filter((m) => m !== undefined)]));
 }
 
 export interface LoadOptions {
@@ -233,8 +255,11 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   if (config.compile && config.compile.loss) {
     const state = compileModel(model, {
       optimizer: getOptimizer(config.compile.optimizer),
-      loss: { className: config.compile.loss.className, ...config.compile.loss.config },
-      metrics: config.compile.metrics.filter((m): m is string => typeof m === 'string'),
+      loss: Array.isArray(config.compile.loss)
+        ? config.compile.loss.map((l) => ({ className: l.className, ...l.config }))
+        : { className: config.compile.loss.className, ...config.compile.loss.config },
+      lossWeights: config.compile.lossWeights,
+      metrics: restoreMetricSpecs(config.compile.metrics),
     });
     if (await exists(join(dir, 'training.json'))) {
       const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as { step: number; epoch: number; randomState?: { s: number[]; spareNormal: number | null } };

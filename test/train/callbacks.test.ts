@@ -148,6 +148,43 @@ describe('other model kinds', () => {
     (p.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo((y.data as Float32Array)[i], 1));
   });
 
+  it('a two-output functional model: per-output losses, weights, metrics, targets by name, predict structure', async () => {
+    setSeed(20);
+    const inp = input({ shape: [2], name: 'x' });
+    const hidden = new Dense(8, { activation: 'tanh' }).apply(inp);
+    const value = new Dense(1, { name: 'value' }).apply(hidden);
+    const cls = new Dense(2, { name: 'cls' }).apply(hidden);
+    const m = functional({ inputs: inp, outputs: { value, cls } });
+    const [x, y] = regression(40, 21);
+    const labels = tensor(Int32Array.from(y.data as Float32Array, (v) => (v > 0.5 ? 1 : 0)));
+    m.compile({
+      optimizer: new SGD({ learningRate: 0 }),
+      loss: { value: 'mse', cls: { className: 'sparseCategoricalCrossentropy', fromLogits: true } },
+      lossWeights: { value: 0.5, cls: 2 },
+      metrics: { cls: ['accuracy'] },
+    });
+    const h = await m.fit(x, { value: y, cls: labels }, { epochs: 1, batchSize: 40, verbose: 0 });
+    expect(Object.keys(h.history).sort()).toEqual(['cls_accuracy', 'cls_loss', 'loss', 'value_loss']);
+    expect(h.history.loss[0]).toBeCloseTo(0.5 * h.history.value_loss[0] + 2 * h.history.cls_loss[0], 5);
+    const out = await m.predict(x, { batchSize: 16 });
+    expect(Object.keys(out)).toEqual(['value', 'cls']);
+    expect(out.value.shape).toEqual([40, 1]);
+    expect(out.cls.shape).toEqual([40, 2]);
+    const d = out.value.data as Float32Array;
+    let mse = 0;
+    for (let i = 0; i < 40; i++) mse += (d[i] - (y.data as Float32Array)[i]) ** 2;
+    expect(h.history.value_loss[0]).toBeCloseTo(mse / 40, 5);
+    const c = out.cls.data as Float32Array;
+    let correct = 0;
+    for (let i = 0; i < 40; i++) correct += Number((c[2 * i + 1] > c[2 * i] ? 1 : 0) === (labels.data as Int32Array)[i]);
+    expect(h.history.cls_accuracy[0]).toBeCloseTo(correct / 40, 10);
+    const dir = join(tmp(), 'two');
+    await m.save(dir);
+    const back = await loadModel(dir);
+    const again = await back.evaluate(x, { value: y, cls: labels }, { batchSize: 40 });
+    expect(again.loss).toBeCloseTo(h.history.loss[0], 5);
+  });
+
   it('weight regularization is part of the training loss', async () => {
     const [x, y] = regression(16, 8);
     setSeed(9);
