@@ -211,6 +211,11 @@ export class NodeContext {
     return this.node.input.map((_, i) => this.optional(i)).filter((t): t is Tensor => t !== undefined);
   }
 
+  /** Input i as JS numbers (integers or floats); it must be known before the graph runs (a constant). */
+  constNumbers(i: number): number[] | undefined {
+    return this.constInts(i);
+  }
+
   /** Input i as JS numbers; it must be known before the graph runs (a constant). */
   constInts(i: number): number[] | undefined {
     const t = this.optional(i);
@@ -1083,6 +1088,122 @@ function einsum(ctx: NodeContext): Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resize / Upsample: separable per axis; each output position reads a few input positions
+// (nearest 1, linear 2, cubic 4) with weights computed here, applied with gather + mul + add.
+
+interface Taps {
+  indices: number[][];
+  weights: number[][];
+}
+
+/**
+ * `lengthResized` is the output length for align_corners / pytorch_half_pixel: in * scale (not
+ * floored) when scales are given, the output size when sizes are.
+ */
+function resizeTaps(ctx: NodeContext, mode: string, transform: string, nearestMode: string, inSize: number, outSize: number, scale: number, lengthResized: number): Taps {
+  const toOriginal = (x: number): number => {
+    switch (transform) {
+      case 'half_pixel': return (x + 0.5) / scale - 0.5;
+      case 'pytorch_half_pixel': return lengthResized > 1 ? (x + 0.5) / scale - 0.5 : 0;
+      case 'align_corners': return lengthResized === 1 ? 0 : (x * (inSize - 1)) / (lengthResized - 1);
+      case 'asymmetric': return x / scale;
+      case 'tf_half_pixel_for_nn': return (x + 0.5) / scale;
+      default: return ctx.unsupported(`coordinate_transformation_mode '${transform}'`);
+    }
+  };
+  const clampIndex = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
+  const taps: Taps = { indices: [], weights: [] };
+  const a = ctx.float('cubic_coeff_a', -0.75);
+  const excludeOutside = ctx.int('exclude_outside', 0) === 1;
+  for (let o = 0; o < outSize; o++) {
+    const x = toOriginal(o);
+    let idx: number[];
+    let w: number[];
+    if (mode === 'nearest') {
+      const frac = x - Math.floor(x);
+      const i =
+        nearestMode === 'floor' ? Math.floor(x)
+        : nearestMode === 'ceil' ? Math.ceil(x)
+        : frac === 0.5 ? (nearestMode === 'round_prefer_ceil' ? Math.ceil(x) : Math.floor(x))
+        : Math.round(x);
+      [idx, w] = [[i], [1]];
+    } else if (mode === 'linear') {
+      const i0 = Math.floor(x);
+      [idx, w] = [[i0, i0 + 1], [1 - (x - i0), x - i0]];
+    } else if (mode === 'cubic') {
+      const i0 = Math.floor(x);
+      const r = x - i0;
+      const c = (d: number) => {
+        const t = Math.abs(d);
+        return t <= 1 ? ((a + 2) * t - (a + 3)) * t * t + 1 : t < 2 ? ((a * t - 5 * a) * t + 8 * a) * t - 4 * a : 0;
+      };
+      idx = [i0 - 1, i0, i0 + 1, i0 + 2];
+      w = [c(r + 1), c(r), c(1 - r), c(2 - r)];
+      if (excludeOutside) {
+        w = w.map((v, k) => (idx[k] < 0 || idx[k] >= inSize ? 0 : v));
+        const total = w.reduce((p, v) => p + v, 0);
+        w = w.map((v) => v / total);
+      }
+    } else {
+      return ctx.unsupported(`mode '${mode}'`);
+    }
+    taps.indices.push(idx.map(clampIndex));
+    taps.weights.push(w);
+  }
+  return taps;
+}
+
+function resizeAxis(x: Tensor, axis: number, taps: Taps): Tensor {
+  const n = taps.indices[0].length;
+  let out: Tensor | undefined;
+  for (let k = 0; k < n; k++) {
+    const idx = tensor(taps.indices.map((t) => BigInt(t[k])), { dtype: 'int64' });
+    const picked = ops.gather(x, idx, axis);
+    if (n === 1) return picked;
+    const shape = x.shape.map((_, i) => (i === axis ? taps.weights.length : 1));
+    const w = cast(tensor(taps.weights.map((t) => t[k]), { dtype: 'float64', shape }), x.dtype);
+    const term = mul(picked, w);
+    out = out ? add(out, term) : term;
+  }
+  return out!;
+}
+
+function resize(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const upsample = ctx.opType === 'Upsample';
+  const mode = ctx.string('mode', 'nearest');
+  if (!upsample && ctx.opset >= 11 && ctx.string('coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize') ctx.unsupported("coordinate_transformation_mode 'tf_crop_and_resize'");
+  if (ctx.int('antialias', 0) === 1) ctx.unsupported('antialias');
+  if (ctx.has('axes') || ctx.string('keep_aspect_ratio_policy', 'stretch') !== 'stretch') ctx.unsupported('axes / keep_aspect_ratio_policy');
+  // Upsample and Resize-10 use asymmetric coordinates; Resize-11+ defaults to half_pixel.
+  const transform = upsample || ctx.opset < 11 ? 'asymmetric' : ctx.string('coordinate_transformation_mode', 'half_pixel');
+  const inDims = dims(x, ctx);
+  const scalesIndex = upsample || ctx.opset < 11 ? 1 : 2;
+  const givenScales = upsample && ctx.opset < 9 ? ctx.floats('scales') : ctx.constNumbers(scalesIndex);
+  const sizes = !upsample && ctx.opset >= 11 ? ctx.constInts(3) : undefined;
+  let scales: number[];
+  let outDims: number[];
+  if (sizes && sizes.length > 0) {
+    outDims = sizes;
+    scales = sizes.map((d, i) => d / inDims[i]);
+  } else if (givenScales && givenScales.length > 0) {
+    scales = givenScales;
+    outDims = inDims.map((d, i) => Math.floor(d * scales[i]));
+  } else {
+    throw new Error('needs scales or sizes');
+  }
+  // Upsample and Resize-10 pick the floor of the source coordinate.
+  const nearestMode = upsample || ctx.opset < 11 ? 'floor' : ctx.string('nearest_mode', 'round_prefer_floor');
+  let y = x;
+  inDims.forEach((d, axis) => {
+    if (outDims[axis] === d && scales[axis] === 1) return;
+    const lengthResized = sizes && sizes.length > 0 ? outDims[axis] : d * scales[axis];
+    y = resizeAxis(y, axis, resizeTaps(ctx, mode, transform, nearestMode, d, outDims[axis], scales[axis], lengthResized));
+  });
+  return y === x ? identity(x) : y;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
 const RNN_ACTIVATIONS: Record<string, (ctx: NodeContext, x: Tensor) => Tensor> = {
@@ -1324,6 +1445,8 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   HammingWindow: windowFunction('hamming'),
   BlackmanWindow: windowFunction('blackman'),
   Einsum: einsum,
+  Resize: resize,
+  Upsample: resize,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
