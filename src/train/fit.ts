@@ -71,17 +71,19 @@ export function compileModel(model: TrainableModel, options: ModelCompileOptions
   if (!options || options.loss === undefined) throw new Error(`compile: a loss is required, e.g. {optimizer: 'adam', loss: 'sparseCategoricalCrossentropy'}`);
   const specNames = model.outputSpecs?.map((o) => o.name) ?? [];
   const lossSpec = options.loss;
-  const isRecord = (v: unknown): v is Record<string, any> =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype && !('className' in v) && !('name' in v && typeof (v as any).name === 'string' && Object.keys(v).length <= 3 && 'fromLogits' in v);
   const outputCount = Math.max(1, specNames.length, Array.isArray(lossSpec) ? lossSpec.length : 0);
   const outputNames = specNames.length ? specNames : Array.from({ length: outputCount }, (_, i) => (outputCount === 1 ? 'output' : `output_${i}`));
+  // A plain object whose keys are all output names gives one entry per output (otherwise it is, e.g., loss options).
+  const isPerOutput = (v: unknown): v is Record<string, any> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype &&
+    Object.keys(v).length > 0 && Object.keys(v).every((k) => outputNames.includes(k));
   const perOutput = <T>(spec: T | T[] | Record<string, T>, what: string, fallback?: T): T[] =>
     outputNames.map((name, i) => {
       if (Array.isArray(spec)) {
         if (spec.length !== outputNames.length) throw new Error(`compile: ${what} has ${spec.length} entries but the model has ${outputNames.length} outputs (${outputNames.join(', ')})`);
         return spec[i];
       }
-      if (isRecord(spec)) {
+      if (isPerOutput(spec)) {
         if (!(name in spec) && fallback === undefined) throw new Error(`compile: ${what} has no entry for output '${name}' (outputs: ${outputNames.join(', ')})`);
         return (spec as Record<string, T>)[name] ?? fallback!;
       }
