@@ -11,6 +11,7 @@ import type { BenchModule, BenchOptions } from './harness.js';
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   engine: async () => (await import('./engine.js')).default,
   serve: async () => (await import('./serve.js')).default,
+  'train-cnn': async () => (await import('./train-cnn.js')).default,
 };
 
 function usage(): string {

@@ -2,6 +2,7 @@
 Adam) trained on synthetic data, then inference throughput. Prints one JSON line.
 
 Run with Debian's PyTorch: OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/peers/torch_cnn.py --steps 100
+(the bench spawns it with the same batch count, step count and thread count as Lepton's run).
 """
 import argparse
 import json
@@ -30,18 +31,22 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--infer-batch", type=int, default=256)
     p.add_argument("--infer-steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--batches", type=int, default=50, help="distinct batches cycled through (an epoch)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = seed_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    n = a.batch * 8
+    # Distinct batches like a real epoch (as many as Lepton's bench feeds), uniform [0, 1) pixels.
+    batches = a.batches
+    n = a.batch * batches
     x = torch.rand(n, 3, 32, 32)
     y = torch.randint(0, 10, (n,))
 
     def step(i):
-        j = (i % 8) * a.batch
+        j = (i % batches) * a.batch
         xb, yb = x[j:j + a.batch], y[j:j + a.batch]
         opt.zero_grad()
         loss = loss_fn(model(xb), yb)
@@ -49,7 +54,7 @@ def main():
         opt.step()
         return loss
 
-    for i in range(10):
+    for i in range(a.warmup):
         step(i)
     t0 = time.perf_counter()
     for i in range(a.steps):
@@ -69,6 +74,7 @@ def main():
 
     print(json.dumps({
         "pytorch_version": torch.__version__,
+        "pytorch_threads": torch.get_num_threads(),
         "pytorch_train_img_s": a.steps * a.batch / train_s,
         "pytorch_infer_img_s": a.infer_steps * a.infer_batch / infer_s,
         "pytorch_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

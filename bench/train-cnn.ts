@@ -1,0 +1,326 @@
+/**
+ * The seed CNN (TensorFlow's CIFAR-10 tutorial network, 32×32×3, batch 64, Adam, sparse categorical
+ * cross-entropy from logits, accuracy metric) trained through `model.fit` on synthetic data, side by
+ * side with PyTorch in the same run:
+ *  1. training images/s: Lepton `fit` (timed epochs after a first, compiling epoch) vs the PyTorch
+ *     peer (bench/peers/torch_cnn.py, same batch count and steps) vs raw onnxruntime-node on the
+ *     hand-built reference train step (/work/shared/reference, host-side state loop) and on
+ *     Lepton's own generated train-step graph (graph quality vs framework overhead);
+ *  2. inference images/s at batch 256: `model.predict` vs raw onnxruntime-node on `exportOnnx`'s
+ *     file vs PyTorch (eval, no_grad);
+ *  3. peak RSS of both trainers.
+ * Options: --workers 1|2|both (Lepton training modes; default both), --epochs N (timed epochs,
+ * default 2), --batches N (per epoch, default 50), --rounds N (Lepton/PyTorch alternations, best
+ * kept; default 2, 1 with --quick), --reference-only (just the reference-graph column).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
+import { Conv2D, Dense, Flatten, MaxPooling2D, SparseCategoricalCrossentropy, input, sequential, setSeed } from '../src/index.js';
+import { Tensor } from '../src/engine/tensor.js';
+import type { BaseCallback } from '../src/train/callbacks.js';
+import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
+
+const REFERENCE = '/work/shared/reference/seed-cnn-train-step.onnx';
+const PYTHON = '/usr/bin/python3';
+const BATCH = 64;
+const INFER_BATCH = 256;
+
+interface Settings {
+  epochs: number;
+  batches: number;
+  rounds: number;
+  threads: number;
+  workers: number[];
+}
+
+function settings(options: BenchOptions): Settings {
+  const num = (k: string, d: number) => (options.extra[k] !== undefined ? Number(options.extra[k]) : d);
+  const w = options.extra.workers ?? 'both';
+  return {
+    epochs: num('epochs', options.quick ? 1 : 2),
+    batches: num('batches', options.quick ? 20 : 50),
+    rounds: num('rounds', options.quick ? 1 : 2),
+    threads: options.threads,
+    workers: w === 'both' ? [1, 2] : [Number(w)],
+  };
+}
+
+function seedCnn() {
+  return sequential([
+    input({ shape: [32, 32, 3] }),
+    new Conv2D(32, [3, 3], { activation: 'relu' }),
+    new MaxPooling2D([2, 2]),
+    new Conv2D(64, [3, 3], { activation: 'relu' }),
+    new MaxPooling2D([2, 2]),
+    new Conv2D(64, [3, 3], { activation: 'relu' }),
+    new Flatten(),
+    new Dense(64, { activation: 'relu' }),
+    new Dense(10),
+  ]);
+}
+
+/** Deterministic pseudo-random data (the bench must not depend on Lepton's RNG state). */
+function syntheticData(n: number, seed = 7): { x: Tensor; y: Tensor } {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const x = new Float32Array(n * 32 * 32 * 3);
+  for (let i = 0; i < x.length; i++) x[i] = next();
+  const y = Int32Array.from({ length: n }, () => Math.floor(next() * 10));
+  return { x: new Tensor([n, 32, 32, 3], 'float32', x), y: new Tensor([n], 'int32', y) };
+}
+
+function rssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Epoch wall times from fit's own callbacks (the first, compiling epoch is reported apart). */
+class EpochTimer implements Partial<BaseCallback> {
+  times: number[] = [];
+  private t0 = 0;
+  onEpochBegin(): void {
+    this.t0 = performance.now();
+  }
+  onEpochEnd(): void {
+    this.times.push(performance.now() - this.t0);
+  }
+}
+
+interface LeptonTrain {
+  imgPerSec: number;
+  firstEpochMs: number;
+  msPerStep: number;
+  model: ReturnType<typeof seedCnn>;
+}
+
+async function leptonTrain(s: Settings, workers: number, data: { x: Tensor; y: Tensor }): Promise<LeptonTrain> {
+  setSeed(1);
+  const model = seedCnn();
+  // One worker: one session with `threads` intra-op threads. Two workers: data parallel, one
+  // single-threaded session each.
+  model.compile({
+    optimizer: 'adam',
+    loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
+    metrics: ['accuracy'],
+    session: { intraOpNumThreads: workers === 1 ? s.threads : 1 },
+  });
+  const timer = new EpochTimer();
+  const fitOptions: Record<string, unknown> = { epochs: 1 + s.epochs, batchSize: BATCH, verbose: 0, callbacks: [timer] };
+  if (workers !== 1) fitOptions.workers = workers;
+  await model.fit(data.x, data.y, fitOptions);
+  const timed = timer.times.slice(1);
+  const ms = timed.reduce((a, b) => a + b, 0);
+  const images = s.epochs * s.batches * BATCH;
+  return { imgPerSec: images / (ms / 1000), firstEpochMs: timer.times[0], msPerStep: ms / (s.epochs * s.batches), model };
+}
+
+interface PeerResult {
+  pytorch_version: string;
+  pytorch_threads: number;
+  pytorch_train_img_s: number;
+  pytorch_infer_img_s: number;
+  pytorch_peak_rss_mb: number;
+}
+
+function hasTorch(): string | undefined {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `${PYTHON} has no torch (apt install python3-torch)`;
+}
+
+function runPeer(s: Settings): PeerResult {
+  const args = ['bench/peers/torch_cnn.py', '--steps', String(s.epochs * s.batches), '--batches', String(s.batches), '--warmup', String(Math.min(s.batches, 10)), '--threads', String(s.threads), '--batch', String(BATCH), '--infer-batch', String(INFER_BATCH)];
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  if (r.status !== 0) throw new Error(`PyTorch peer failed (${r.status}): ${r.stderr}`);
+  const line = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(line) as PeerResult;
+}
+
+const ortTensor = (dtype: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => new ort.Tensor(dtype, data, dims);
+
+/**
+ * The hand-built reference step, run like its prototype: outputs (new weights and Adam moments)
+ * fed back as the next step's inputs from the host, a distinct batch each step.
+ */
+async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Promise<number | undefined> {
+  if (!existsSync(REFERENCE)) return undefined;
+  const session = await ort.InferenceSession.create(REFERENCE, { intraOpNumThreads: s.threads });
+  const shapes: Record<string, number[]> = { W1: [32, 3, 3, 3], b1: [32], W2: [64, 32, 3, 3], b2: [64], W3: [64, 64, 3, 3], b3: [64], W4: [64, 1024], b4: [64], W5: [10, 64], b5: [10] };
+  let st = 3;
+  const rnd = () => ((st = (Math.imul(st, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.1;
+  const state: Record<string, ort.Tensor> = {};
+  for (const [k, shape] of Object.entries(shapes)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    state[k] = ortTensor('float32', Float32Array.from({ length: n }, rnd), shape);
+    state[`m_${k}`] = ortTensor('float32', new Float32Array(n), shape);
+    state[`v_${k}`] = ortTensor('float32', new Float32Array(n), shape);
+  }
+  // NCHW batches made once (the reference takes NCHW input and int64 labels).
+  const batches = Array.from({ length: s.batches }, (_, b) => {
+    const xs = data.x.data as Float32Array;
+    const x = new Float32Array(BATCH * 3 * 32 * 32);
+    for (let i = 0; i < BATCH; i++) {
+      const row = (b * BATCH + i) * 3072;
+      for (let p = 0; p < 1024; p++) for (let c = 0; c < 3; c++) x[i * 3072 + c * 1024 + p] = xs[row + p * 3 + c];
+    }
+    const y = BigInt64Array.from({ length: BATCH }, (_, i) => BigInt((data.y.data as Int32Array)[b * BATCH + i]));
+    return { x: ortTensor('float32', x, [BATCH, 3, 32, 32]), y: ortTensor('int64', y, [BATCH]) };
+  });
+  let t = 0;
+  const step = async (b: number) => {
+    t++;
+    const out = await session.run({ ...state, x: batches[b].x, y: batches[b].y, t: ortTensor('float32', new Float32Array([t]), []) });
+    for (const k of Object.keys(state)) state[k] = out[`${k}_new`];
+    return out.loss.data[0] as number;
+  };
+  for (let b = 0; b < Math.min(s.batches, 10); b++) await step(b);
+  const t0 = performance.now();
+  let loss = 0;
+  for (let e = 0; e < s.epochs; e++) for (let b = 0; b < s.batches; b++) loss = await step(b);
+  const ms = performance.now() - t0;
+  if (!Number.isFinite(loss)) throw new Error('reference graph: loss is not finite');
+  await session.release();
+  return (s.epochs * s.batches * BATCH) / (ms / 1000);
+}
+
+interface Inference {
+  lepton: number;
+  ort: number;
+}
+
+/** predict vs raw ORT on the exported model, batch 256, interleaved rounds. */
+async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Tensor }): Promise<Inference> {
+  const n = INFER_BATCH * 4;
+  const x = new Tensor([n, 32, 32, 3], 'float32', (data.x.data as Float32Array).slice(0, n * 3072));
+  const dir = mkdtempSync(join(tmpdir(), 'lepton-bench-'));
+  try {
+    // predict's worker session gets the same intra-op thread count as the raw ORT session.
+    model.compile({ optimizer: 'adam', loss: new SparseCategoricalCrossentropy({ fromLogits: true }), session: { intraOpNumThreads: s.threads } });
+    const file = join(dir, 'seed-cnn.onnx');
+    await model.exportOnnx(file);
+    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: s.threads });
+    const feedName = session.inputNames[0];
+    const chunks = Array.from({ length: n / INFER_BATCH }, (_, i) => new ort.Tensor('float32', (x.data as Float32Array).subarray(i * INFER_BATCH * 3072, (i + 1) * INFER_BATCH * 3072), [INFER_BATCH, 32, 32, 3]));
+    // Same predictions (guards against timing something that does not compute).
+    const p = (await model.predict(x, { batchSize: INFER_BATCH })) as Tensor;
+    const r = (await session.run({ [feedName]: chunks[0] }))[session.outputNames[0]].data as Float32Array;
+    for (let i = 0; i < 10; i++) {
+      if (Math.abs((p.data as Float32Array)[i] - r[i]) > 1e-4 * (1 + Math.abs(r[i]))) throw new Error(`inference: predict and exported model disagree at ${i}: ${(p.data as Float32Array)[i]} vs ${r[i]}`);
+    }
+    const leptonMs: number[] = [];
+    const ortMs: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      let t0 = performance.now();
+      await model.predict(x, { batchSize: INFER_BATCH });
+      leptonMs.push(performance.now() - t0);
+      t0 = performance.now();
+      for (const c of chunks) await session.run({ [feedName]: c });
+      ortMs.push(performance.now() - t0);
+    }
+    await session.release();
+    return { lepton: n / (Math.min(...leptonMs) / 1000), ort: n / (Math.min(...ortMs) / 1000) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const bench: BenchModule = {
+  description: 'seed CNN (32×32×3, batch 64, Adam) trained through fit vs PyTorch; predict vs raw ORT vs PyTorch; peak RSS',
+  async run(options: BenchOptions): Promise<BenchResults> {
+    const s = settings(options);
+    const data = syntheticData(s.batches * BATCH);
+    const results: BenchResults = {
+      batch: BATCH,
+      batches_per_epoch: s.batches,
+      timed_epochs: s.epochs,
+      rounds: s.rounds,
+      measured_at: new Date().toISOString(),
+      load_average_1m: Number((await import('node:os')).loadavg()[0].toFixed(2)),
+    };
+
+    if (options.extra['reference-only'] !== undefined) {
+      const ref = await referenceTrain(s, data);
+      console.log(`reference graph (raw ORT, ${s.threads} threads): ${ref?.toFixed(0)} img/s`);
+      results.reference_train_img_s = ref ?? null;
+      return results;
+    }
+
+    const noTorch = hasTorch();
+    const best = new Map<string, number>();
+    const keep = (k: string, v: number) => best.set(k, Math.max(best.get(k) ?? 0, v));
+    let peer: PeerResult | undefined;
+    let lastModel: LeptonTrain['model'] | undefined;
+    const leptonFirstEpoch: number[] = [];
+    for (let round = 0; round < s.rounds; round++) {
+      for (const w of s.workers) {
+        const r = await leptonTrain(s, w, data);
+        keep(`lepton_${w}`, r.imgPerSec);
+        leptonFirstEpoch.push(r.firstEpochMs);
+        lastModel = r.model;
+        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread`}: ${r.imgPerSec.toFixed(0)} img/s (${r.msPerStep.toFixed(2)} ms/step; first epoch ${r.firstEpochMs.toFixed(0)} ms)`);
+      }
+      results.lepton_peak_rss_mb = rssMb();
+      if (!noTorch) {
+        const p = runPeer(s);
+        console.log(`  round ${round + 1}: PyTorch ${p.pytorch_version}: ${p.pytorch_train_img_s.toFixed(0)} img/s`);
+        keep('pytorch', p.pytorch_train_img_s);
+        keep('pytorch_infer', p.pytorch_infer_img_s);
+        peer = { ...p, pytorch_peak_rss_mb: Math.max(p.pytorch_peak_rss_mb, peer?.pytorch_peak_rss_mb ?? 0) };
+      }
+    }
+    const ref = await referenceTrain(s, data);
+    const infer = await inference(s, lastModel!, data);
+
+    const leptonModes = s.workers.map((w) => [w, best.get(`lepton_${w}`)!] as const);
+    const [bestWorkers, lepton] = leptonModes.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const torch = peer ? best.get('pytorch')! : null;
+    const torchInfer = peer ? best.get('pytorch_infer')! : null;
+    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? a / b : null);
+
+    results.lepton_train_img_s = lepton;
+    results.lepton_train_workers = bestWorkers;
+    for (const [w, v] of leptonModes) results[`lepton_train_img_s_${w}worker${w > 1 ? 's' : ''}`] = v;
+    results.lepton_first_epoch_ms = median(leptonFirstEpoch);
+    results.pytorch_train_img_s = torch;
+    results.train_ratio = ratio(lepton, torch);
+    results.reference_train_img_s = ref ?? null;
+    results.reference_ratio_vs_pytorch = ratio(ref, torch);
+    results.lepton_vs_reference = ratio(lepton, ref);
+    results.lepton_infer_img_s = infer.lepton;
+    results.ort_infer_img_s = infer.ort;
+    results.infer_ratio_vs_ort = infer.lepton / infer.ort;
+    results.pytorch_infer_img_s = torchInfer;
+    results.infer_ratio_vs_pytorch = ratio(infer.lepton, torchInfer);
+    results.pytorch_peak_rss_mb = peer?.pytorch_peak_rss_mb ?? null;
+    results.pytorch_version = peer?.pytorch_version ?? null;
+    if (noTorch) results.pytorch_skipped = noTorch;
+
+    console.log();
+    const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
+    const rows: (string | number)[][] = [['training, batch 64 (img/s, best of rounds)', 'img/s', '× PyTorch']];
+    for (const [w, v] of leptonModes) rows.push([`Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread (data parallel)`}`, v, na(ratio(v, torch))]);
+    rows.push([`PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`, na(torch), torch ? 1 : 'n/a']);
+    rows.push([`reference graph, raw ORT (${s.threads} threads)`, na(ref), na(ratio(ref, torch))]);
+    printTable(rows);
+    console.log();
+    printTable([
+      ['inference, batch 256', 'img/s', '× ORT', '× PyTorch'],
+      ['Lepton predict', infer.lepton, infer.lepton / infer.ort, na(ratio(infer.lepton, torchInfer))],
+      ['raw ORT on exportOnnx file', infer.ort, 1, na(ratio(infer.ort, torchInfer))],
+      ['PyTorch (eval, no_grad)', na(torchInfer), na(ratio(torchInfer, infer.ort)), torchInfer ? 1 : 'n/a'],
+    ]);
+    console.log();
+    printTable([
+      ['peak RSS', 'MB'],
+      ['Lepton (whole bench process after training)', results.lepton_peak_rss_mb as number],
+      ['PyTorch peer process', na(peer?.pytorch_peak_rss_mb)],
+    ]);
+    if (noTorch) console.log(`\nPyTorch peer skipped: ${noTorch}`);
+    console.log(`\nload average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`);
+    return results;
+  },
+};
+
+export default bench;
