@@ -19,3 +19,4 @@ export * from './layers/attention.js';
 export * from './layers/wrappers.js';
 export * from './layers/misc.js';
 export * as torch from './torch.js';
+export { getMask, setMask } from './mask.js';

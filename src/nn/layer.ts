@@ -14,6 +14,7 @@ import { type Initializer, type InitializerSpec, getInitializer } from './initia
 import { Module } from './module.js';
 import { type Regularizer, type RegularizerSpec, getRegularizer } from './regularizers.js';
 import { discardUpdates } from './updates.js';
+import { getMask, setMask } from './mask.js';
 
 /** A shape with the batch (and any unknown) dimension as null, Keras style. */
 export type KerasShape = (number | null)[];
@@ -227,9 +228,33 @@ export class Layer extends Module {
       if (!(t instanceof Tensor)) throw new Error(`${this.describe()}: expected Tensor inputs, got ${describeValue(t)}`);
     }
     this.maybeBuild(shapeOfInputs(inputs as Tensor | Tensor[] | Record<string, Tensor>));
+    // Keras masks (e.g. from Embedding({maskZero})) travel beside the tensors they belong to.
+    const mask = options.mask !== undefined ? (options.mask as Tensor | undefined) : inputs instanceof Tensor ? getMask(inputs) : undefined;
+    const original = inputs;
     if (this.autocastInputs) inputs = this.autocast(inputs);
     const training = options.training ?? trainingStack[trainingStack.length - 1] ?? this.training;
-    return this.withLayerErrors(() => withTraining(training, () => this.call(inputs, { ...options, training })));
+    const callOptions: CallOptions = { ...options, training };
+    if (mask) callOptions.mask = mask;
+    return this.withLayerErrors(() =>
+      withTraining(training, () => {
+        const out = this.call(inputs, callOptions);
+        if (out instanceof Tensor && !getMask(out)) {
+          const outMask = this.computeMask(original, mask);
+          if (outMask) setMask(out, outMask);
+        }
+        return out;
+      }),
+    );
+  }
+
+  /** Whether the layer passes its input's mask on unchanged (element-wise and per-step layers). */
+  get supportsMasking(): boolean {
+    return false;
+  }
+
+  /** The mask of the output given the input's (default: passed on if supportsMasking). */
+  computeMask(_inputs: any, mask: Tensor | undefined): Tensor | undefined {
+    return this.supportsMasking ? mask : undefined;
   }
 
   /**

@@ -19,6 +19,9 @@ export interface DenseOptions extends LayerOptions {
 /** y = activation(x @ kernel + bias); kernel is [inputDim, units] (Keras layout), applied to the last axis. */
 export class Dense extends Layer {
   static override className = 'Dense';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly units: number;
   readonly activation: ActivationFn;
   readonly useBias: boolean;
@@ -74,6 +77,9 @@ registerLayer(Dense);
 /** Applies an activation function. */
 export class Activation extends Layer {
   static override className = 'Activation';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly fn: ActivationFn;
   constructor(readonly activation: ActivationSpec, options: LayerOptions = {}) {
     super(options);
@@ -149,6 +155,9 @@ export interface DropoutOptions extends LayerOptions {
 /** Zeroes a fraction `rate` of the inputs during training and scales the rest by 1/(1-rate). */
 export class Dropout extends Layer {
   static override className = 'Dropout';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   constructor(readonly rate: number, private readonly opts: DropoutOptions = {}) {
     super(opts);
     if (!(rate >= 0 && rate < 1)) throw new Error(`Dropout: rate must be in [0, 1), got ${rate}`);

@@ -1,6 +1,7 @@
 /** Embedding: integer indices → rows of a trainable table. */
 import { Tensor, type Variable } from '../../engine/index.js';
 import { embedding } from '../../engine/ops/nn.js';
+import { notEqual } from '../../engine/ops/elementwise.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { Layer, type LayerOptions, registerLayer } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
@@ -9,6 +10,8 @@ export interface EmbeddingOptions extends LayerOptions {
   /** Keras default: uniform in [-0.05, 0.05]. */
   embeddingsInitializer?: InitializerSpec;
   embeddingsRegularizer?: RegularizerSpec;
+  /** Index 0 is padding: outputs carry a mask [N, T] (true where index != 0) for RNNs and pooling. */
+  maskZero?: boolean;
 }
 
 /** Maps int32/int64 indices [...] to vectors [..., outputDim] (table [inputDim, outputDim]). */
@@ -35,10 +38,15 @@ export class Embedding extends Layer {
     return embedding(indices, this.embeddings);
   }
 
+  override computeMask(indices: Tensor): Tensor | undefined {
+    return this.opts.maskZero ? notEqual(indices, 0) : undefined;
+  }
+
   override getConfig(): Record<string, any> {
     return {
       ...super.getConfig(),
       inputDim: this.inputDim,
+      maskZero: this.opts.maskZero ?? false,
       outputDim: this.outputDim,
       embeddingsInitializer: serializeInitializer(getInitializer(this.opts.embeddingsInitializer ?? 'randomUniform')),
       embeddingsRegularizer: this.opts.embeddingsRegularizer ? serializeRegularizer(getRegularizer(this.opts.embeddingsRegularizer)) : undefined,

@@ -11,6 +11,9 @@ import { channelsFirstSource, toChannelsLast } from './util.js';
 /** relu with optional maxValue (ReLU(6) = relu6), negativeSlope and threshold, as Keras' ReLU layer. */
 export class ReLU extends Layer {
   static override className = 'ReLU';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly maxValue?: number;
   readonly negativeSlope: number;
   readonly threshold: number;
@@ -41,6 +44,9 @@ registerLayer(ReLU);
 
 export class LeakyReLU extends Layer {
   static override className = 'LeakyReLU';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly negativeSlope: number;
   constructor(options: LayerOptions & { negativeSlope?: number } = {}) {
     super(options);
@@ -60,6 +66,9 @@ registerLayer(LeakyReLU);
 
 export class ELU extends Layer {
   static override className = 'ELU';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly alpha: number;
   constructor(options: LayerOptions & { alpha?: number } = {}) {
     super(options);
@@ -79,6 +88,9 @@ registerLayer(ELU);
 
 export class Softmax extends Layer {
   static override className = 'Softmax';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly axis: number;
   constructor(options: LayerOptions & { axis?: number } = {}) {
     super(options);
@@ -99,6 +111,9 @@ registerLayer(Softmax);
 /** x * scale + offset (e.g. scale 1/255 for 8-bit images). */
 export class Rescaling extends Layer {
   static override className = 'Rescaling';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   constructor(readonly scale: number, readonly offset = 0, options: LayerOptions = {}) {
     super(options);
   }
@@ -186,6 +201,9 @@ registerLayer(SpatialDropout2D);
 /** Adds zero-mean Gaussian noise with standard deviation `stddev` during training. */
 export class GaussianNoise extends Layer {
   static override className = 'GaussianNoise';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   constructor(readonly stddev: number, options: LayerOptions = {}) {
     super(options);
   }

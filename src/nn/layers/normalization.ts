@@ -30,6 +30,9 @@ export interface BatchNormalizationOptions extends LayerOptions {
  */
 export class BatchNormalization extends Layer {
   static override className = 'BatchNormalization';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly axis: number;
   readonly momentum: number;
   readonly epsilon: number;
@@ -121,6 +124,9 @@ export interface LayerNormalizationOptions extends LayerOptions {
 /** Normalizes each example over `axis` (default the last), then scales and shifts per feature. */
 export class LayerNormalization extends Layer {
   static override className = 'LayerNormalization';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly axis: number[];
   readonly epsilon: number;
   readonly center: boolean;

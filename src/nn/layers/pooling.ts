@@ -1,8 +1,9 @@
 /** Pooling layers over channels-last inputs (the engine's pool ops are NCHW; see util.permute). */
-import { type Dim, Tensor, broadcastTo, mean, max, reshape } from '../../engine/index.js';
+import { type Dim, Tensor, broadcastTo, cast, div, mean, max, mul, reshape, sum } from '../../engine/index.js';
+import { where } from '../../engine/ops/elementwise.js';
 import { avgPool1d, avgPool2d, maxPool1d, maxPool2d } from '../../engine/ops/pool.js';
 import { pad } from '../../engine/ops/shape.js';
-import { Layer, type LayerOptions, registerLayer } from '../layer.js';
+import { type CallOptions, Layer, type LayerOptions, registerLayer } from '../layer.js';
 import { channelsFirstSource, toChannelsFirst, toChannelsLast } from './util.js';
 
 export interface PoolingOptions extends LayerOptions {
@@ -103,8 +104,15 @@ abstract class GlobalPooling extends Layer {
     super(options);
     this.keepdims = options.keepdims ?? false;
   }
-  override call(x: Tensor): Tensor {
+  override call(x: Tensor, options: CallOptions = {}): Tensor {
     if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got [${x.shape.join(', ')}]`);
+    const mask = options.mask as Tensor | undefined;
+    if (mask && this.rank === 1) {
+      // Masked steps are left out of the average (max: pushed to -inf) like Keras.
+      const m = reshape(cast(mask, x.dtype), [x.shape[0], x.shape[1], 1]);
+      if (this.kind === 'avg') return div(sum(mul(x, m), [1], this.keepdims), sum(m, [1], this.keepdims));
+      return max(where(cast(m, 'bool'), x, -Infinity), [1], this.keepdims);
+    }
     const reduce = this.kind === 'max' ? max : mean;
     // Reduce wherever the data already is: NCHW if it comes from a conv, else channels-last.
     const cf = channelsFirstSource(x);

@@ -3,8 +3,9 @@
  * GRU (reset_after). Inputs [N, T, features]; the time loop is unrolled into the graph (T must be
  * known). The input projection of all steps is one matmul before the loop.
  */
-import { type Dim, Tensor, type Variable, add, broadcastTo, fullLike, matmul, sum, mul, reshape, sub, transpose, zeros } from '../../engine/index.js';
+import { type Dim, Tensor, type Variable, add, broadcastTo, cast, fullLike, matmul, sum, mul, reshape, sub, transpose, zeros } from '../../engine/index.js';
 import { split, stack } from '../../engine/ops/shape.js';
+import { where } from '../../engine/ops/elementwise.js';
 import { type ActivationFn, type ActivationSpec, getActivation, serializeActivation } from '../activations.js';
 import { type Initializer, type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
@@ -20,6 +21,8 @@ export interface RecurrentOptions extends LayerOptions {
   returnState?: boolean;
   /** Process the sequence in reverse (outputs in reverse order too, like Keras). */
   goBackwards?: boolean;
+  /** With a mask and returnSequences: output zeros at masked steps (default: repeat the last output). */
+  zeroOutputForMask?: boolean;
   kernelInitializer?: InitializerSpec;
   recurrentInitializer?: InitializerSpec;
   biasInitializer?: InitializerSpec;
@@ -101,11 +104,27 @@ abstract class RNNBase extends Layer {
     const steps = t === 1 ? [proj] : split(transpose(proj, [1, 0, 2]), t, 0);
     const perStep = steps.map((s) => reshape(s, [n, this.gates * this.units]));
     const order = this.goBackwards ? [...perStep].reverse() : perStep;
-    const outputs: Tensor[] = [];
-    for (const xp of order) {
-      states = this.step(xp, states);
-      outputs.push(states[0]);
+    // Mask [N, T]: masked steps keep the previous states (and output them again, or zeros).
+    const mask = options.mask as Tensor | undefined;
+    let stepMasks: Tensor[] | undefined;
+    if (mask) {
+      const m = cast(mask, 'bool');
+      const pieces = t === 1 ? [m] : split(transpose(m, [1, 0]), t, 0);
+      stepMasks = pieces.map((p) => reshape(p, [n, 1]));
+      if (this.goBackwards) stepMasks.reverse();
     }
+    const outputs: Tensor[] = [];
+    order.forEach((xp, k) => {
+      const next = this.step(xp, states);
+      if (stepMasks) {
+        const keep = stepMasks[k];
+        states = next.map((s, j) => where(keep, s, states[j]));
+        outputs.push(this.opts.zeroOutputForMask ? where(keep, next[0], 0) : states[0]);
+      } else {
+        states = next;
+        outputs.push(states[0]);
+      }
+    });
     const output = this.returnSequences ? (outputs.length === 1 ? reshape(outputs[0], [n, 1, this.units]) : stack(outputs, 1)) : outputs[outputs.length - 1];
     return this.returnState ? [output, ...states] : output;
   }
@@ -123,6 +142,7 @@ abstract class RNNBase extends Layer {
       returnSequences: this.returnSequences,
       returnState: this.returnState,
       goBackwards: this.goBackwards,
+      zeroOutputForMask: o.zeroOutputForMask,
       kernelInitializer: init(o.kernelInitializer, 'glorotUniform'),
       recurrentInitializer: init(o.recurrentInitializer, 'orthogonal'),
       biasInitializer: o.biasInitializer ? init(o.biasInitializer, 'zeros') : undefined,
@@ -130,6 +150,10 @@ abstract class RNNBase extends Layer {
       recurrentRegularizer: reg(o.recurrentRegularizer),
       biasRegularizer: reg(o.biasRegularizer),
     };
+  }
+
+  override computeMask(_inputs: Tensor, mask: Tensor | undefined): Tensor | undefined {
+    return this.returnSequences ? mask : undefined;
   }
 
   static override fromConfig(c: Record<string, any>): Layer {

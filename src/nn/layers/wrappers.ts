@@ -50,6 +50,10 @@ export class Bidirectional extends Layer {
     }
   }
 
+  override computeMask(_x: Tensor, mask: Tensor | undefined): Tensor | undefined {
+    return this.forwardLayer.getConfig().returnSequences ? mask : undefined;
+  }
+
   override getConfig(): Record<string, any> {
     return { ...super.getConfig(), layer: serializeLayer(this.forwardLayer), backwardLayer: serializeLayer(this.backwardLayer), mergeMode: this.mergeMode };
   }
@@ -63,6 +67,9 @@ registerLayer(Bidirectional);
 /** Applies a layer to every time step of [N, T, ...] independently (same weights for all steps). */
 export class TimeDistributed extends Layer {
   static override className = 'TimeDistributed';
+  override get supportsMasking(): boolean {
+    return true;
+  }
   readonly layer: Layer;
   constructor(layer: Layer, options: LayerOptions = {}) {
     super({ ...options, name: options.name ?? `time_distributed_${layer.name}` });
