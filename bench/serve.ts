@@ -86,7 +86,7 @@ async function serveTarget(kind: Target, modelDir: string): Promise<void> {
     url = `http://127.0.0.1:${addr.port}`;
   } else {
     const { createModelServer } = await import('../src/serve/server.js');
-    const server = await createModelServer({ models: [{ dir: modelDir }], maxBatchSize: kind === 'lepton-batched' ? 32 : 1, maxWaitMs: kind === 'lepton-batched' ? 2 : 0 });
+    const server = await createModelServer({ models: [{ dir: modelDir, name: 'cnn' }], maxBatchSize: kind === 'lepton-batched' ? 32 : 1, maxWaitMs: kind === 'lepton-batched' ? 2 : 0 });
     url = await server.listen(0, '127.0.0.1');
   }
   process.stdout.write(`READY ${url}\n`);

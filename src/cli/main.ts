@@ -156,7 +156,7 @@ export function buildProgram(): Command {
   program
     .command('serve')
     .description('serve models over HTTP (POST /v1/models/<name>/predict); docs at /docs')
-    .argument('<models...>', 'model folders or registered names (a folder is served under its config name, else its folder name)')
+    .argument('<models...>', 'model folders or registered names[@version] (a folder is served under its folder name)')
     .option('-p, --port <port>', 'port', int('--port'), 8080)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--token <token>', 'require this bearer token (default: $LEPTON_TOKEN)')

@@ -4,6 +4,7 @@
  * into feeds and outputs into responses (with labels and top-k classes where the model has labels).
  */
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
@@ -54,7 +55,8 @@ export class ServedModel {
 
   static async load(dir: string, options: LoadModelOptions): Promise<ServedModel> {
     const folder = await readModelFolder(dir);
-    const name = options.name ?? folder.config.name;
+    // A served folder is named after the folder (the issue's rule), unless a name is given.
+    const name = options.name ?? basename(folder.dir);
     const version = options.version ?? 1;
     const bytes = new Uint8Array(await readFile(folder.onnxPath));
     const sessions = await Promise.all(options.workers.map((w) => w.load(bytes, options.session ?? {}, `model '${name}' v${version}`)));

@@ -22,7 +22,7 @@ import { RequestError } from './tensors.js';
 export interface ModelSource {
   /** A model folder (model.onnx + config.json). */
   dir: string;
-  /** Served name (default: config.json's name, else the folder name). */
+  /** Served name (default: the folder name). */
   name?: string;
   version?: number;
 }

@@ -3,14 +3,16 @@
  * playground predicts through the same API. Pages: runs list, run (live charts over SSE), compare,
  * model registry, per-model playground. The JSON API under /api reads the registry.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Registry } from '../registry/registry.js';
 import { type ModelServer, type ServerContext, type ServerOptions, createModelServer } from '../serve/server.js';
 
-const publicDir = join(dirname(fileURLToPath(import.meta.url)), 'public');
+// Pages live beside this file in the sources; a build without copied assets reads them from src/.
+const here = dirname(fileURLToPath(import.meta.url));
+const publicDir = existsSync(join(here, 'public')) ? join(here, 'public') : join(here, '..', '..', 'src', 'studio', 'public');
 
 export interface StudioOptions extends Omit<ServerOptions, 'registry' | 'plugins'> {
   registry: Registry;

@@ -115,6 +115,16 @@ describe('model server: predictions', () => {
     }
   });
 
+  it('names a served folder after the folder', async () => {
+    const dir = await makeTabularModel(join(root, 'my-folder'), { name: 'name-in-config' });
+    const s = await createModelServer({ models: [{ dir }] });
+    try {
+      expect((await s.app.inject({ url: '/v1/models' })).json().models.map((m: { name: string }) => m.name)).toEqual(['my-folder']);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('lists models with their signatures', async () => {
     const res = await server.app.inject({ method: 'GET', url: '/v1/models' });
     const models = res.json().models;
