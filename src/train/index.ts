@@ -6,6 +6,6 @@ export * from './schedules.js';
 export * from './callbacks.js';
 export { ProgressLogger } from './progress.js';
 export { compileModel, fit, evaluate, predict, concatRows, type ModelCompileOptions, type CompileState, type FitOptions, type EvaluateOptions, type PredictOptions, type TrainableModel } from './fit.js';
-export { saveModel, loadModel, exportOnnx, inferenceOnnx, readModelConfig, type SaveOptions, type LoadOptions, type SavedConfig, type TensorSignature } from './save.js';
+export { saveModel, loadModel, exportOnnx, inferenceOnnx, readModelConfig, type SaveOptions, type LoadOptions, type SavedConfig } from './save.js';
 export { GraphBuilder, GraphProgram, WorkerProgram } from './graph.js';
 export * from '../io/safetensors.js';

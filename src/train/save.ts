@@ -32,6 +32,8 @@ export interface TensorSignature {
 export interface SaveOptions {
   /** Class names (or any labels) stored in config.json for serving. */
   labels?: string[];
+  /** How servers should turn raw requests into inputs (e.g. {kind: 'image', height, width, channels}); stored in config.json. */
+  preprocessing?: { kind: string; [k: string]: unknown };
   /** Input signature for models that do not declare one (subclassed models never fitted). */
   inputs?: TensorSignature[];
   /** Called after each file is written (progress reporting; tests use it to simulate crashes). */
@@ -159,6 +161,7 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
       architecture: model.getConfig ? serializeLayer(model as unknown as Layer) : null,
       signature,
       ...(options.labels ? { labels: options.labels } : {}),
+      ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
       ...(compile ? { compile } : {}),
       createdAt: new Date().toISOString(),
     };

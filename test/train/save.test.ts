@@ -58,10 +58,10 @@ describe('saveModel / loadModel / exportOnnx', () => {
     model.compile({ optimizer: new Adam({ learningRate: 0.01 }), loss: sce, metrics: ['accuracy'] });
     await model.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0 });
     const dir = join(tmp(), 'm');
-    await model.save(dir, { labels: ['neg', 'pos'] });
+    await model.save(dir, { labels: ['neg', 'pos'], preprocessing: { kind: 'tabular', note: 'none' } });
     expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.onnx', 'optimizer.safetensors', 'training.json', 'weights.safetensors']);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ format: 'lepton-model', version: 1, labels: ['neg', 'pos'] });
+    expect(config).toMatchObject({ format: 'lepton-model', version: 1, labels: ['neg', 'pos'], preprocessing: { kind: 'tabular', note: 'none' } });
     expect(config.signature.inputs).toEqual([{ name: 'features', shape: [null, 3], dtype: 'float32' }]);
     expect(config.signature.outputs[0].shape).toEqual([null, 2]);
     expect(config.compile.loss).toEqual({ className: 'SparseCategoricalCrossentropy', config: { fromLogits: true } });
