@@ -81,6 +81,17 @@ describe('maxPool2d', () => {
     });
   }
 
+  it('a single window smaller than the plane (kernel 3, stride 3 on 4x5) only covers its own elements', () => {
+    const shape = [1, 2, 4, 5];
+    const c: Pool2dConfig = { kernel: [3, 3], stride: [3, 3], pads: [0, 0, 0, 0] };
+    // The plane's largest value lies outside the window (row 3, column 4).
+    const x = tensor(Float64Array.from(randomTensor(shape, 8).data as Float64Array, (v, i) => (i % 20 === 19 ? 5 : v)), { shape });
+    const r = randomTensor([1, 2, 1, 1], 9);
+    const ref = refMaxPool(x.data as Float64Array, shape, c, r.data as Float64Array);
+    const dx = grad((t: Tensor, rr: Tensor) => sum(mul(maxPool2d(t, { kernel: 3 }), rr)))(x, r).data as Float64Array;
+    expect(Array.from(dx)).toEqual(Array.from(ref.dx));
+  });
+
   it('gradient equals finite differences on random inputs (float64)', () => {
     for (const [, c] of configs.slice(0, 4)) {
       const opts = { kernel: c.kernel, stride: c.stride, padding: [[c.pads[0], c.pads[2]], [c.pads[1], c.pads[3]]] as [number, number][] };

@@ -107,7 +107,7 @@ export const maxPoolGradOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
   lower: (ctx, [x, y, g], a) => {
     const sp = x.shape.slice(2) as number[];
     const out = y.shape.slice(2) as number[];
-    if (out.every((d) => d === 1) && a.pads.every((p) => p === 0)) return [globalMaxGrad(ctx, x, g, sp)];
+    if (a.kernel.every((k, i) => k === sp[i]) && a.pads.every((p) => p === 0)) return [globalMaxGrad(ctx, x, g, sp)];
     if (usesChain(a, out)) return [firstMaxChainGrad(ctx, x, y, g, a.kernel, sp, out)];
     return [scatterGrad(ctx, x, g, a)];
   },
