@@ -1204,6 +1204,84 @@ function resize(ctx: NodeContext): Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Index-valued ops. GatherND/ScatterND address the leading k axes with k-tuples: they become a
+// Gather/scatter over those axes flattened into one. Data-dependent shapes (NonZero, Compress's
+// condition) need their input's values when the graph is built.
+
+/** data [d0..dk-1, ...rest] → [prod(d0..dk-1), ...rest]; k-tuples → flat int64 indices. */
+function flattenLeading(ctx: NodeContext, data: Tensor, indices: Tensor) {
+  const shape = dims(data, ctx);
+  const k = dims(indices, ctx).at(-1)!;
+  const leading = shape.slice(0, k);
+  let stride = 1;
+  const strides = leading.map(() => 0);
+  for (let j = k - 1; j >= 0; j--) {
+    strides[j] = stride;
+    stride *= leading[j];
+  }
+  const idx = cast(indices, 'int64');
+  // Negative indices count from the end of their axis.
+  const dimsT = tensor(leading.map(BigInt), { dtype: 'int64' });
+  const wrapped = ops.where(ops.less(idx, scalar(0, 'int64')), add(idx, dimsT), idx);
+  const flatIdx = sum(mul(wrapped, tensor(strides.map(BigInt), { dtype: 'int64' })), [indices.rank - 1]);
+  return { flatData: reshape(data, [prod(leading), ...shape.slice(k)]), flatIdx, rest: shape.slice(k) };
+}
+
+function gatherND(ctx: NodeContext): Tensor {
+  if (ctx.int('batch_dims', 0) !== 0) ctx.unsupported('batch_dims > 0');
+  const { flatData, flatIdx } = flattenLeading(ctx, ctx.input(0), ctx.input(1));
+  return need(ctx, 'gather')(flatData, flatIdx, 0);
+}
+
+function scatterND(ctx: NodeContext): Tensor {
+  const [data, indices, updates] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+  const reduction = ctx.string('reduction', 'none');
+  if (reduction !== 'none' && reduction !== 'add') ctx.unsupported(`reduction '${reduction}'`);
+  const { flatData, flatIdx, rest } = flattenLeading(ctx, data, indices);
+  const u = dims(flatIdx, ctx).length === 0 ? 1 : prod(dims(flatIdx, ctx));
+  const rows = reshape(updates, [u, ...rest]);
+  // Every element of an updated row is addressed: the row index broadcast over the row.
+  const rowIdx = broadcastTo(reshape(flatIdx, [u, ...rest.map(() => 1)]), [u, ...rest]);
+  const scatterAdd = need(ctx, 'scatterAdd');
+  let out: Tensor;
+  if (reduction === 'add') out = scatterAdd(flatData, rowIdx, rows, 0);
+  else {
+    const hit = ops.greater(scatterAdd(ops.zerosLike(flatData, 'float32'), rowIdx, ops.onesLike(rows, 'float32'), 0), 0);
+    out = add(ops.where(hit, ops.zerosLike(flatData), flatData), scatterAdd(ops.zerosLike(flatData), rowIdx, rows, 0));
+  }
+  return reshape(out, data.shape);
+}
+
+function compress(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const cond = ctx.constNumbers(1)!;
+  const picked = cond.flatMap((c, i) => (c ? [BigInt(i)] : []));
+  const idx = tensor(picked, { dtype: 'int64', shape: [picked.length] });
+  const axis = ctx.int('axis');
+  if (axis === undefined) return need(ctx, 'gather')(reshape(x, [-1]), idx, 0);
+  return need(ctx, 'gather')(x, idx, normalizeAxis('Compress', axis, x.rank));
+}
+
+function nonZero(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const values = ctx.constNumbers(0)!;
+  const shape = dims(x, ctx);
+  const hits: number[][] = [];
+  values.forEach((v, flat) => {
+    if (!v) return;
+    let rem = flat;
+    const coord = new Array<number>(shape.length);
+    for (let a = shape.length - 1; a >= 0; a--) {
+      coord[a] = rem % shape[a];
+      rem = Math.floor(rem / shape[a]);
+    }
+    hits.push(coord);
+  });
+  const out = shape.flatMap((_, a) => hits.map((c) => BigInt(c[a])));
+  return tensor(out, { dtype: 'int64', shape: [shape.length, hits.length] });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
 const RNN_ACTIVATIONS: Record<string, (ctx: NodeContext, x: Tensor) => Tensor> = {
@@ -1447,6 +1525,10 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Einsum: einsum,
   Resize: resize,
   Upsample: resize,
+  GatherND: gatherND,
+  ScatterND: scatterND,
+  Compress: compress,
+  NonZero: nonZero,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
