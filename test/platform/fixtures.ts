@@ -72,3 +72,15 @@ export function softmaxReference(row: number[]): number[] {
   const z = e.reduce((a, b) => a + b, 0);
   return e.map((v) => v / z);
 }
+
+/** Two inputs: out = a·[1, 2]ᵀ + b·[1, 1, 1]ᵀ, shape [batch, 1]. */
+export async function makeTwoInputModel(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const wa = new Variable(tensor([[1], [2]]));
+  const wb = new Variable(tensor([[1], [1], [1]]));
+  await toOnnx((a: Tensor, b: Tensor) => add(matmul(a, wa), matmul(b, wb)), [{ shape: ['batch', 2], name: 'a' }, { shape: ['batch', 3], name: 'b' }], {
+    path: join(dir, 'model.onnx'),
+    outputNames: ['out'],
+  });
+  return dir;
+}

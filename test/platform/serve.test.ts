@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelServer, type ModelServer } from '../../src/serve/server.js';
 import { Registry } from '../../src/registry/registry.js';
-import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } from './fixtures.js';
+import { makeImageModel, makeTabularModel, makeTwoInputModel, softmaxReference, tabularReference } from './fixtures.js';
 
 let root: string;
 let tabularDir: string;
@@ -110,6 +110,25 @@ describe('model server: predictions', () => {
       const res = await s.app.inject({ method: 'POST', url: '/v1/models/nopre/predict', payload: await png(3, 3, 255), headers: { 'content-type': 'image/png' } });
       expect(res.statusCode).toBe(200);
       expect(close(res.json().outputs, [[-0.5, 0.5]])).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('takes named inputs for multi-input models (signature read from model.onnx, no config.json)', async () => {
+    const dir = await makeTwoInputModel(join(root, 'two'));
+    const s = await createModelServer({ models: [{ dir }] });
+    try {
+      const send = (inputs: unknown) => s.app.inject({ method: 'POST', url: '/v1/models/two/predict', payload: { inputs } });
+      const ok = await send({ a: [[1, 1], [0, 3]], b: [[1, 2, 3], [0, 0, 1]] });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().outputs).toEqual([[1 + 2 + 6], [6 + 1]]);
+      const missing = await send({ a: [[1, 1]] });
+      expect(missing.statusCode).toBe(400);
+      expect(missing.json().error).toMatch(/inputs\.b: missing \(expected shape \[batch, 3\] float32\)/);
+      const rows = await send({ a: [[1, 1]], b: [[1, 2, 3], [1, 1, 1]] });
+      expect(rows.json().error).toMatch(/same batch size.*a: 1, b: 2/);
+      expect((await send([[1, 1]])).json().error).toMatch(/this model has 2 inputs \(a, b\)/);
     } finally {
       await s.close();
     }
