@@ -1,0 +1,32 @@
+/**
+ * The seed CNN (TensorFlow's CIFAR-10 tutorial architecture) on Fashion-MNIST (28×28×1).
+ *   npx tsx examples/fashion-mnist-cnn.ts [--epochs 10]
+ */
+import { datasets, layers, losses, sequential, setSeed } from '../src/index.js';
+
+const epochs = Number(process.argv[process.argv.indexOf('--epochs') + 1]) || 10;
+setSeed(1);
+
+const { train: [trainImages, trainLabels], test: [testImages, testLabels] } =
+  await datasets.fashionMnist.loadData({ normalize: true, channelsLast: true });
+
+const model = sequential();
+model.add(layers.Conv2D(32, [3, 3], { activation: 'relu', inputShape: [28, 28, 1] }));
+model.add(layers.MaxPooling2D([2, 2]));
+model.add(layers.Conv2D(64, [3, 3], { activation: 'relu' }));
+model.add(layers.MaxPooling2D([2, 2]));
+model.add(layers.Conv2D(64, [3, 3], { activation: 'relu' }));
+model.add(layers.Flatten());
+model.add(layers.Dense(64, { activation: 'relu' }));
+model.add(layers.Dense(10));
+model.summary();
+
+model.compile({
+  optimizer: 'adam',
+  loss: losses.SparseCategoricalCrossentropy({ fromLogits: true }),
+  metrics: ['accuracy'],
+});
+const t0 = performance.now();
+await model.fit(trainImages, trainLabels, { epochs, batchSize: 64, validationData: [testImages, testLabels] });
+const { loss, accuracy } = await model.evaluate(testImages, testLabels, { verbose: 2 });
+console.log(`test loss ${loss.toFixed(4)}, test accuracy ${(accuracy * 100).toFixed(2)}%, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
