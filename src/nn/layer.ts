@@ -162,8 +162,8 @@ export class Layer extends Module {
   static className = 'Layer';
   name: string;
   built = false;
-  /** false freezes every weight of the layer (Keras semantics). */
-  trainable: boolean;
+  // Backing field of `trainable` (a plain object so Module's scan ignores it).
+  private readonly _flags = { trainable: true };
   dtype: DType;
   /** Shape of one example given at construction (Keras `inputShape`). */
   inputShapeHint?: KerasShape;
@@ -178,7 +178,7 @@ export class Layer extends Module {
     // Keras layers run in inference mode unless told otherwise (fit passes training: true).
     this.training = false;
     this.name = options.name ?? uniqueLayerName(toSnakeCase(this.className));
-    this.trainable = options.trainable ?? true;
+    this._flags.trainable = options.trainable ?? true;
     this.dtype = options.dtype ?? defaultFloatType;
     if (options.inputShape) this.inputShapeHint = [...options.inputShape];
     if (options.batchSize !== undefined) this.batchSizeHint = options.batchSize;
@@ -193,6 +193,18 @@ export class Layer extends Module {
         this.built = true;
       },
     });
+  }
+
+  /**
+   * false freezes every weight of the layer and of its sublayers (set recursively, as in Keras);
+   * a frozen BatchNormalization also runs in inference mode.
+   */
+  get trainable(): boolean {
+    return this._flags.trainable;
+  }
+
+  set trainable(value: boolean) {
+    for (const m of this.modules()) if (m instanceof Layer) m._flags.trainable = value;
   }
 
   get className(): string {

@@ -139,6 +139,19 @@ describe('Keras layers as modules', () => {
     expect(model.trainableWeights.length).toBe(2);
     expect(model.nonTrainableWeights.length).toBe(2);
     expect(model.parameters().length).toBe(4);
+    model.trainable = false;
+    expect(model.layers.every((l) => !l.trainable)).toBe(true);
+    expect(model.trainableWeights.length).toBe(0);
+  });
+
+  it('a frozen BatchNormalization runs in inference mode even when training', () => {
+    const bn = new BatchNormalization({ trainable: false });
+    const x = randomTensor([4, 3], 3, 'float32');
+    const y = bn.apply(x, { training: true }) as Tensor;
+    // Moving statistics 0 / 1: y = x / sqrt(1 + eps), and nothing is updated.
+    const xd = x.data as Float32Array;
+    Array.from(y.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo(xd[i] / Math.sqrt(1 + 1e-3), 6));
+    expect(Array.from(bn.movingMean.data as Float32Array)).toEqual([0, 0, 0]);
   });
 });
 

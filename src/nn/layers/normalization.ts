@@ -68,7 +68,8 @@ export class BatchNormalization extends Layer {
     const cf = this.axis === -1 || this.axis === x.rank - 1 ? channelsFirstSource(x) : undefined;
     const input = cf ?? x;
     const axis = cf ? 1 : this.axis < 0 ? this.axis + x.rank : this.axis;
-    const y = this.normalize(input, axis, options.training === true);
+    // Keras: a frozen BatchNormalization (trainable = false) always uses its moving statistics.
+    const y = this.normalize(input, axis, options.training === true && this.trainable);
     return cf ? toChannelsLast(y) : y;
   }
 
