@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BatchNormalization, Dataset, Dense, type KerasTensor, type Layer, Dropout, SGD, Adam, type Tensor, Variable, add, input, matmul, mean, randn, sequential, setSeed,
+  Adagrad, AdamW, type Optimizer, RMSprop, BatchNormalization, Dataset, Dense, type KerasTensor, type Layer, Dropout, SGD, Adam, type Tensor, Variable, add, input, matmul, mean, randn, sequential, setSeed,
   tanh, tensor, valueAndGrad, mul, sub, sum, exp, log,
 } from '../../src/index.js';
 import { EarlyStopping, LambdaCallback, type Logs, evaluate, fit, predict } from '../../src/train/index.js';
@@ -39,37 +39,45 @@ describe('fit / evaluate / predict', () => {
     expect(result.accuracy).toBeGreaterThan(0.93);
   });
 
-  it('one train step equals an independent valueAndGrad + optimizer.step computation', async () => {
-    const [x, y] = xorData(24, 3);
-    const model = mlp(4);
-    const [w1, b1, w2, b2] = model.namedVariables().map(([, v]) => v.value());
-    const names = model.namedVariables().map(([n]) => n);
-    expect(names).toEqual(['layers.0.kernel', 'layers.0.bias', 'layers.1.kernel', 'layers.1.bias']);
-    model.compile({ optimizer: new SGD({ learningRate: 0.1, momentum: 0.9 }), loss: sce });
-    // Two epochs of one full batch each: exercises momentum's first and later steps.
-    await model.fit(x, y, { epochs: 2, batchSize: 24, shuffle: false, verbose: 0 });
+  const optimizerCases: [string, () => Optimizer][] = [
+    ['SGD with momentum', () => new SGD({ learningRate: 0.1, momentum: 0.9 })],
+    ['Adam with global-norm clipping', () => new Adam({ learningRate: 0.05, clipNorm: 0.1 })],
+    ['AdamW with value clipping', () => new AdamW({ learningRate: 0.05, clipValue: 0.01 })],
+    ['centered RMSprop with momentum', () => new RMSprop({ learningRate: 0.01, momentum: 0.5, centered: true })],
+    ['Adagrad', () => new Adagrad({ learningRate: 0.1 })],
+  ];
+  for (const [label, makeOptimizer] of optimizerCases) {
+    it(`train steps in the worker graph equal valueAndGrad + optimizer.step (${label})`, async () => {
+      const [x, y] = xorData(24, 3);
+      const model = mlp(4);
+      const [w1, b1, w2, b2] = model.namedVariables().map(([, v]) => v.value());
+      expect(model.namedVariables().map(([n]) => n)).toEqual(['layers.0.kernel', 'layers.0.bias', 'layers.1.kernel', 'layers.1.bias']);
+      model.compile({ optimizer: makeOptimizer(), loss: sce });
+      // Three epochs of one full batch each: first and later optimizer steps.
+      await model.fit(x, y, { epochs: 3, batchSize: 24, shuffle: false, verbose: 0 });
 
-    // Reference: the same network written out by hand, cross entropy with explicit log-softmax.
-    const labels = y.data as Int32Array;
-    const onehot = tensor(Array.from(labels, (l) => [l === 0 ? 1 : 0, l === 1 ? 1 : 0]));
-    const lossFn = (p: Tensor[]) => {
-      const h = tanh(add(matmul(x, p[0]), p[1]));
-      const z = add(matmul(h, p[2]), p[3]);
-      // mean over rows of logsumexp(z) - z[label] (logits are small here: no max shift needed)
-      return sub(mean(log(sum(exp(z), -1))), mean(sum(mul(onehot, z), -1)));
-    };
-    const params = [w1, b1, w2, b2].map((t, i) => new Variable(t, { name: `p${i}` }));
-    const opt = new SGD({ learningRate: 0.1, momentum: 0.9 });
-    for (let step = 0; step < 2; step++) {
-      const [, grads] = valueAndGrad(lossFn)(params.map((p) => p.value()));
-      opt.step(params, grads as Tensor[]);
-    }
-    model.namedVariables().forEach(([, v], i) => {
-      const got = v.data as Float32Array;
-      const want = params[i].data as Float32Array;
-      want.forEach((w, k) => expect(Math.abs(got[k] - w)).toBeLessThan(1e-5 * Math.max(1, Math.abs(w))));
+      // Reference: the same network written out by hand, cross entropy with an explicit log-sum-exp.
+      const labels = y.data as Int32Array;
+      const onehot = tensor(Array.from(labels, (l) => [l === 0 ? 1 : 0, l === 1 ? 1 : 0]));
+      const lossFn = (p: Tensor[]) => {
+        const h = tanh(add(matmul(x, p[0]), p[1]));
+        const z = add(matmul(h, p[2]), p[3]);
+        // mean over rows of logsumexp(z) - z[label] (logits are small here: no max shift needed)
+        return sub(mean(log(sum(exp(z), -1))), mean(sum(mul(onehot, z), -1)));
+      };
+      const params = [w1, b1, w2, b2].map((t, i) => new Variable(t, { name: `p${i}` }));
+      const opt = makeOptimizer();
+      for (let step = 0; step < 3; step++) {
+        const [, grads] = valueAndGrad(lossFn)(params.map((p) => p.value()));
+        opt.step(params, grads as Tensor[]);
+      }
+      model.namedVariables().forEach(([, v], i) => {
+        const got = v.data as Float32Array;
+        const want = params[i].data as Float32Array;
+        want.forEach((w, k) => expect(Math.abs(got[k] - w)).toBeLessThan(2e-5 * Math.max(1, Math.abs(w))));
+      });
     });
-  });
+  }
 
   it('setSeed makes two runs (init, shuffling, dropout) identical', async () => {
     const run = async () => {
