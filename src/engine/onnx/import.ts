@@ -1281,6 +1281,33 @@ function nonZero(ctx: NodeContext): Tensor {
   return tensor(out, { dtype: 'int64', shape: [shape.length, hits.length] });
 }
 
+/**
+ * TopK for a constant k: k rounds of arg-max (arg-min) along the axis, each masking the pick, so
+ * ties go to the lower index as ONNX requires. Fine for the small k of classification and
+ * detection heads.
+ */
+function topK(ctx: NodeContext): Tensor[] {
+  const x = ctx.input(0);
+  const k = ctx.opset >= 10 ? ctx.constScalar(1)! : ctx.int('k')!;
+  const axis = normalizeAxis('TopK', ctx.int('axis', -1), x.rank);
+  const largest = ctx.int('largest', 1) === 1;
+  if (!isFloat(x.dtype)) ctx.unsupported(`dtype ${x.dtype}`);
+  const n = dims(x, ctx)[axis];
+  const positions = indicesAlong(n, axis, x.rank);
+  const exclude = scalar(largest ? -Infinity : Infinity, x.dtype);
+  let remaining = x;
+  const values: Tensor[] = [];
+  const indices: Tensor[] = [];
+  for (let j = 0; j < k; j++) {
+    const idx = cast(need(ctx, largest ? 'argmax' : 'argmin')(remaining, axis, true) as Tensor, 'int64');
+    values.push(need(ctx, 'gatherElements')(x, idx, axis));
+    indices.push(idx);
+    remaining = ops.where(ops.equal(positions, idx), exclude, remaining);
+  }
+  const concat = need(ctx, 'concat');
+  return k === 1 ? [values[0], indices[0]] : [concat(values, axis), concat(indices, axis)];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1529,6 +1556,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   ScatterND: scatterND,
   Compress: compress,
   NonZero: nonZero,
+  TopK: topK,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
