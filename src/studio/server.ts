@@ -110,8 +110,10 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
         const progress = JSON.stringify(run.progress);
         if (progress !== lastProgress && run.progress) send('progress', run.progress);
         lastProgress = progress;
-        if (run.status !== lastStatus) send('status', run);
-        lastStatus = run.status;
+        // 'status' carries the whole run: sent when its status or parameters change.
+        const runKey = JSON.stringify([run.status, run.params]);
+        if (runKey !== lastStatus) send('status', run);
+        lastStatus = runKey;
         if (run.status !== 'running') end();
         else res.write(': keep-alive\n\n');
       } catch (e) {

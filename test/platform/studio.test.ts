@@ -69,13 +69,17 @@ describe('studio in a real browser', () => {
     // Another writer (the training process) records epochs while the page is open.
     registry.logEpoch(liveRun, 1, { loss: 1.6, accuracy: 0.45 });
     await page.waitForFunction(() => document.querySelectorAll('#epochs tbody tr').length === 2);
-    registry.logProgress(liveRun, { epoch: 2, batch: 17, loss: 1.4 });
-    await page.waitForSelector('#details:has-text("batch 17")');
+    registry.updateParams(liveRun, { stepsPerEpoch: 20 });
+    registry.logProgress(liveRun, { epoch: 2, batch: 9, loss: 1.4 });
+    await page.waitForSelector('#details:has-text("epoch 3, batch 10/20")');
+    // The running epoch's batch-level loss extends the loss curve.
+    await page.waitForFunction(() => document.querySelectorAll('#chart-0 circle').length === 3);
+    await page.screenshot({ path: join(shots, 'run-live.png'), fullPage: true });
     registry.logEpoch(liveRun, 2, { loss: 1.1, accuracy: 0.62 });
     await page.waitForFunction(() => document.querySelectorAll('#epochs tbody tr').length === 3);
+    expect(await page.locator('#details').textContent()).not.toMatch(/progress/);
     // The loss chart has one point per epoch.
     expect(await page.locator('#chart-0 circle').count()).toBe(3);
-    await page.screenshot({ path: join(shots, 'run-live.png'), fullPage: true });
     registry.finishRun(liveRun, 'completed');
     await page.waitForSelector('#status .badge.completed');
     expect(await page.locator('#live').textContent()).toBe('');

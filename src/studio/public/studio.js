@@ -38,7 +38,7 @@ export function layout(active) {
  * A line chart as inline SVG. series: [{name, color, points: [[x, y], ...]}]. Redraw by calling again.
  */
 export function lineChart(el, series, { xLabel = 'epoch', yLabel = '' } = {}) {
-  const W = 560, H = 260, L = 52, R = 12, T = 12, B = 32;
+  const W = 560, H = 260, L = 52, R = 16, T = 12, B = 32;
   const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
   if (!pts.length) {
     el.innerHTML = '<div class="empty">no data yet</div>';
@@ -57,10 +57,10 @@ export function lineChart(el, series, { xLabel = 'epoch', yLabel = '' } = {}) {
     const y = y0 + ((y1 - y0) * i) / ticks;
     g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${fmt(y)}</text>`;
   }
-  const xt = Math.min(ticks, Math.max(1, Math.round(x1 - x0)));
-  for (let i = 0; i <= xt; i++) {
-    const x = x0 + ((x1 - x0) * i) / xt;
-    g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${fmt(Math.round(x * 100) / 100)}</text>`;
+  // Whole epochs on the x axis (about ten labels at most).
+  const step = Math.max(1, Math.ceil((Math.floor(x1) - Math.ceil(x0)) / 10));
+  for (let x = Math.ceil(x0); x <= Math.floor(x1); x += step) {
+    g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`;
   }
   g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`;
   g += `<text x="${(L + W - R) / 2}" y="${H - 2}" text-anchor="middle">${esc(xLabel)}</text>`;
@@ -139,7 +139,7 @@ export async function runPage() {
       ['duration', duration(run.durationSeconds)],
       ['epochs', epochs.length],
       ...(run.error ? [['error', `<span class="error">${esc(run.error)}</span>`]] : []),
-      ...(run.progress ? [['progress', `epoch ${run.progress.epoch}, batch ${run.progress.batch}${run.progress.loss !== undefined ? `, loss ${fmt(run.progress.loss)}` : ''}`]] : []),
+      ...(run.progress ? [['progress', `epoch ${run.progress.epoch + 1}, batch ${run.progress.batch + 1}${run.params.stepsPerEpoch ? `/${run.params.stepsPerEpoch}` : ''}${run.progress.loss !== undefined ? `, loss ${fmt(run.progress.loss)}` : ''}`]] : []),
       ...data.models.map((m) => ['model', `<a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}@${m.version}</a>`]),
     ]
       .map(([k, v]) => `<div>${k}</div><div>${typeof v === 'number' ? v : v}</div>`)
@@ -149,10 +149,16 @@ export async function runPage() {
     charts.innerHTML = chartGroups(keys)
       .map(([title], i) => `<div class="card"><h2>${title}</h2><div id="chart-${i}"></div></div>`)
       .join('') || '<div class="card empty">waiting for the first epoch…</div>';
+    // While an epoch runs, its batch-level running values extend the curves (x = fractional epoch).
+    const steps = run.params.stepsPerEpoch;
+    const p = run.status === 'running' && run.progress && steps ? run.progress : null;
     chartGroups(keys).forEach(([, ks], i) =>
       lineChart(
         document.getElementById(`chart-${i}`),
-        ks.map((k) => ({ name: k, points: epochs.map((e) => [e.epoch + 1, e.metrics[k]]) })),
+        ks.map((k) => ({
+          name: k,
+          points: [...epochs.map((e) => [e.epoch + 1, e.metrics[k]]), ...(p && typeof p[k] === 'number' && p.epoch >= epochs.length ? [[p.epoch + (p.batch + 1) / steps, p[k]]] : [])],
+        })),
       ),
     );
     document.getElementById('epochs').innerHTML = epochs.length
@@ -173,6 +179,7 @@ export async function runPage() {
       if (!seen.has(e.epoch)) {
         seen.add(e.epoch);
         epochs.push(e);
+        if (run.progress && e.epoch >= run.progress.epoch) run = { ...run, progress: null };
         render(run);
       }
     });
