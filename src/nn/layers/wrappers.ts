@@ -21,7 +21,7 @@ export class Bidirectional extends Layer {
   readonly mergeMode: MergeMode;
 
   constructor(layer: Layer, options: LayerOptions & { mergeMode?: MergeMode; backwardLayer?: Layer } = {}) {
-    super({ ...options, name: options.name ?? `bidirectional_${layer.name}` });
+    super(options);
     const config = layer.getConfig();
     if (!('goBackwards' in config) || !('returnSequences' in config)) throw new Error(`Bidirectional: expected a recurrent layer (LSTM, GRU, SimpleRNN), got ${layer.className}`);
     if (config.returnState) throw new Error('Bidirectional: returnState is not supported');
@@ -72,7 +72,7 @@ export class TimeDistributed extends Layer {
   }
   readonly layer: Layer;
   constructor(layer: Layer, options: LayerOptions = {}) {
-    super({ ...options, name: options.name ?? `time_distributed_${layer.name}` });
+    super(options);
     this.layer = layer;
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
