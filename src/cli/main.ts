@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { leptonHome, openRegistry, RegistryError } from '../registry/registry.js';
 import { readModelFolder, formatShape, ModelFolderError } from '../registry/model-folder.js';
@@ -14,6 +15,15 @@ import { CliError, formatDuration, printJson, printTable } from './output.js';
 import { resolveModelRef } from './model-ref.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** `--import <tsx>` as an absolute URL, so scripts run from any working directory. */
+function tsxImport(): string {
+  try {
+    return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  } catch {
+    throw new CliError('running TypeScript scripts needs the tsx package (npm install tsx)', 1);
+  }
+}
 
 function packageVersion(name?: string): string {
   try {
@@ -59,7 +69,7 @@ export function buildProgram(): Command {
       }
       if (!['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) throw new CliError(`'${target}': expected a .ts/.js script or a .json config`);
       const env = { ...process.env, ...(opts.track ? { LEPTON_TRACK_RUNS: '1', LEPTON_RUN_NAME: opts.name ?? fileStem(path) } : {}) };
-      const code = await runChild(process.execPath, ['--import', 'tsx', path, ...args], env);
+      const code = await runChild(process.execPath, ['--import', tsxImport(), path, ...args], env);
       if (code !== 0) throw new CliError(`training script exited with code ${code}`, code || 1);
     });
 
@@ -375,7 +385,7 @@ export function buildProgram(): Command {
     .action(async (name: string | undefined, rest: string[]) => {
       const runner = join(packageRoot, 'bench', 'run.ts');
       if (!existsSync(runner)) throw new CliError('benchmarks are not included in this installation (bench/run.ts is missing)', 1);
-      const code = await runChild(process.execPath, ['--import', 'tsx', runner, ...(name ? [name] : ['--help']), ...rest], process.env);
+      const code = await runChild(process.execPath, ['--import', tsxImport(), runner, ...(name ? [name] : ['--help']), ...rest], process.env);
       if (code !== 0) throw new CliError(`benchmark exited with code ${code}`, code || 1);
     });
 
