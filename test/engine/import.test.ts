@@ -115,10 +115,13 @@ describe('importOnnx', () => {
     expectClose(f32((await compile(m.fn)(x))[0]), want, 1e-5);
   });
 
-  it('imported graphs are differentiable (gradient matches finite differences)', () => {
+  it('imported graphs are differentiable w.r.t. inputs and weights (gradients match finite differences)', () => {
     const { bytes } = mlpModel('float64');
     const m = importOnnx(bytes);
-    checkGrad((x) => m.fn(x)[0], [randomTensor([2, 4], 8)]);
+    const x = randomTensor([2, 4], 8);
+    checkGrad((xx) => m.fn(xx)[0], [x]);
+    expect(Object.keys(m.parameters).sort()).toEqual(['b1', 'b2', 'w1', 'w2']);
+    checkGrad((w1, b2) => m.apply({ w1, b2 }, x)[0], [m.parameters.w1, m.parameters.b2]);
   });
 
   it('Conv (auto_pad SAME_UPPER, stride 2) + MaxPool match a plain-loop convolution', () => {

@@ -41,6 +41,13 @@ export interface ImportedModel {
   readonly opset: number;
   /** Runs the graph through Lepton ops: one tensor per graph input, one result per graph output. */
   readonly fn: (...inputs: Tensor[]) => Tensor[];
+  /** The float initializers (weights), by name: the values `apply` can replace. */
+  readonly parameters: Readonly<Record<string, Tensor>>;
+  /**
+   * Like fn with some initializers replaced, e.g. to differentiate with respect to the weights
+   * (`grad((p, x) => loss(m.apply(p, x)[0]))(m.parameters, x)`) or to fine-tune them.
+   */
+  readonly apply: (params: Readonly<Record<string, Tensor>>, ...inputs: Tensor[]) => Tensor[];
 }
 
 export interface ImportOptions {
@@ -79,11 +86,19 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
   const outputs = (graph.output ?? []).map((o) => o.name);
   const nodes = graph.node ?? [];
 
-  const fn = (...args: Tensor[]): Tensor[] => {
+  const run = (params: Readonly<Record<string, Tensor>>, args: Tensor[]): Tensor[] => {
     if (args.length !== inputs.length) {
       throw new Error(`imported ONNX graph '${graph.name ?? ''}': expected ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}), got ${args.length}`);
     }
     const env = new Map<string, Value>(initializers);
+    for (const [name, value] of Object.entries(params)) {
+      const init = initializers.get(name);
+      if (!init) throw new Error(`imported ONNX graph: '${name}' is not an initializer (known: ${[...initializers.keys()].join(', ')})`);
+      if (value.dtype !== init.dtype || value.shape.join() !== init.shape.join()) {
+        throw new Error(`imported ONNX graph: parameter '${name}' must be ${shapeStr(init.shape)} ${init.dtype}, got ${shapeStr(value.shape)} ${value.dtype}`);
+      }
+      env.set(name, value);
+    }
     inputs.forEach((spec, i) => {
       const a = args[i];
       if (a.dtype !== spec.dtype) throw new Error(`imported ONNX graph: input '${spec.name}' must be ${spec.dtype}, got ${a.dtype}`);
@@ -114,7 +129,16 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
       return t;
     });
   };
-  return { inputs, outputs, initializers, opset, fn };
+  const parameters = Object.fromEntries([...initializers].filter(([, t]) => isFloat(t.dtype)));
+  return {
+    inputs,
+    outputs,
+    initializers,
+    opset,
+    parameters,
+    fn: (...args: Tensor[]) => run({}, args),
+    apply: (params: Readonly<Record<string, Tensor>>, ...args: Tensor[]) => run(params, args),
+  };
 }
 
 function dtypeOf(code: number, what: string): DType {
