@@ -20,7 +20,9 @@ describe('toOnnx and symbolic batch', () => {
       const x = randn([n, 4]);
       const out = await session.run({ features: new ort.Tensor('float32', x.data as Float32Array, [n, 4]) });
       expect(out.logits.dims).toEqual([n, 3]);
-      expect(Array.from(out.logits.data as Float32Array)).toEqual(Array.from(f(x).data as Float32Array));
+      // ORT may fuse MatMul+Add into one Gemm when the weights are baked in: equal up to float32 rounding.
+      const expected = f(x).data as Float32Array;
+      (out.logits.data as Float32Array).forEach((v, i) => expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(expected[i]))));
     }
   });
 
