@@ -171,6 +171,23 @@ describe('fit / evaluate / predict', () => {
     expect(hb.history.loss).toEqual(ha.history.loss);
   });
 
+  it('frozen layers keep their weights; unfreezing between fits trains them again', async () => {
+    const [x, y] = xorData(32, 20);
+    const model = mlp(21);
+    model.compile({ optimizer: new SGD({ learningRate: 0.5 }), loss: sce });
+    const first = model.layers[0];
+    first.trainable = false;
+    const snapshot = () => model.namedVariables().map(([, v]) => Array.from(v.data as Float32Array));
+    const before = snapshot();
+    await model.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
+    const mid = snapshot();
+    expect(mid.slice(0, 2)).toEqual(before.slice(0, 2));
+    expect(mid.slice(2)).not.toEqual(before.slice(2));
+    first.trainable = true;
+    await model.fit(x, y, { epochs: 1, batchSize: 16, verbose: 0 });
+    expect(snapshot().slice(0, 2)).not.toEqual(mid.slice(0, 2));
+  });
+
   it('BatchNormalization moving statistics are updated by the train-step graph', async () => {
     const [x, y] = xorData(64, 18);
     const model = mlp(19, 'batchnorm');
