@@ -236,7 +236,11 @@ export class Model extends Layer {
 
   override call(inputs: any, options: CallOptions = {}): any {
     const graph = this.graph;
-    if (!graph) throw new Error(`${this.describe()}: subclassed models must override call(); functional models need inputs and outputs`);
+    if (!graph) {
+      // PyTorch habits: a subclass may define forward() instead of call().
+      if (this.forward !== Layer.prototype.forward) return this.forward(inputs, options);
+      throw new Error(`${this.describe()}: subclassed models must override call() (or forward()); functional models need inputs and outputs`);
+    }
     const given = this.inputList(inputs);
     const values = new Map<KerasTensor, Tensor>();
     graph.inputs.forEach((kt, i) => values.set(kt, checkInput(this, kt, given[i], i)));

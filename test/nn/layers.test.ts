@@ -219,6 +219,10 @@ describe('pooling and reshaping', () => {
     const table = layer.embeddings.data as Float32Array;
     expect(Array.from(y.data as Float32Array)).toEqual([...table.slice(4, 8), ...table.slice(36, 40), ...table.slice(4, 8)]);
     expect(Array.from(table).every((v) => Math.abs(v) <= 0.05)).toBe(true);
+    // Float indices (a float32 input layer) are cast, as in Keras.
+    const seq = sequential([new Embedding(10, 2, { inputShape: [3] })]);
+    expect(seq.outputSpecs[0].shape).toEqual([null, 3, 2]);
+    expect((seq.apply(tensor([[1, 2, 3]])) as Tensor).shape).toEqual([1, 3, 2]);
   });
 
   it('Activation layer by name', () => {

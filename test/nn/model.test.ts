@@ -247,6 +247,19 @@ describe('subclassed models', () => {
     expect(m.outputSpecs).toEqual([{ name: 'output', shape: [null, 2], dtype: 'float32' }]);
     expect(m.summary({ print: false })).toMatch(/Total params: 37/);
   });
+
+  it('a subclass may define forward() instead of call()', () => {
+    class Net extends Model {
+      fc = new Dense(3);
+      override forward(x: Tensor): Tensor {
+        return this.fc.apply(x) as Tensor;
+      }
+    }
+    const net = new Net();
+    expect((net.apply(f32([2, 5], 3)) as Tensor).shape).toEqual([2, 3]);
+    expect(net.parameters().length).toBe(2);
+    expect(() => new Model().apply(f32([1, 1], 1))).toThrow(/override call\(\)/);
+  });
 });
 
 function seedCnnBody(): Sequential {

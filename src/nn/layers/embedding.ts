@@ -1,5 +1,6 @@
 /** Embedding: integer indices → rows of a trainable table. */
-import { Tensor, type Variable } from '../../engine/index.js';
+import { Tensor, type Variable, cast } from '../../engine/index.js';
+import { isFloat } from '../../engine/dtype.js';
 import { embedding } from '../../engine/ops/nn.js';
 import { notEqual } from '../../engine/ops/elementwise.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
@@ -35,7 +36,8 @@ export class Embedding extends Layer {
   }
 
   override call(indices: Tensor): Tensor {
-    return embedding(indices, this.embeddings);
+    // Float indices (e.g. from a float32 input layer) are truncated to integers, as Keras casts them.
+    return embedding(isFloat(indices.dtype) ? cast(indices, 'int32') : indices, this.embeddings);
   }
 
   override computeMask(indices: Tensor): Tensor | undefined {
