@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openRegistry } from '../../src/registry/registry.js';
-import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } from './fixtures.js';
+import { makeImageModel, makeLinearMnistModel, makeTabularModel, mnistWeight, softmaxReference, tabularReference } from './fixtures.js';
 
 const exec = promisify(execFile);
 const bin = join(process.cwd(), 'bin', 'lepton.js');
@@ -113,6 +113,30 @@ describe('lepton CLI', () => {
     expect(r.accuracy).toBeCloseTo(acc, 6);
     expect(r.loss).toBeCloseTo(loss, 4);
     expect(r.samples).toBe(4);
+  });
+
+  it('evaluates an image classifier on the MNIST test split (scaled like the model expects)', async () => {
+    const dir = await makeLinearMnistModel(join(root, 'linear-mnist'));
+    const r = JSON.parse((await cli('evaluate', dir, 'mnist', '--limit', '100', '--json')).out);
+    const { mnist } = await import('../../src/data/index.js');
+    const [x, y] = await mnist.load('test', { download: false });
+    const pixels = x.data as Float32Array;
+    const labels = y.data as Int32Array;
+    let correct = 0;
+    let loss = 0;
+    for (let i = 0; i < 100; i++) {
+      const logits = Array.from({ length: 10 }, (_, j) => {
+        let s = 0;
+        for (let p = 0; p < 784; p++) s += (pixels[i * 784 + p] / 255) * mnistWeight(p, j);
+        return s;
+      });
+      const probs = softmaxReference(logits);
+      if (probs.indexOf(Math.max(...probs)) === labels[i]) correct++;
+      loss -= Math.log(probs[labels[i]]);
+    }
+    expect(r.samples).toBe(100);
+    expect(r.accuracy).toBeCloseTo(correct / 100, 6);
+    expect(r.loss).toBeCloseTo(loss / 100, 3);
   });
 
   it('exports the ONNX file', async () => {

@@ -84,3 +84,24 @@ export async function makeTwoInputModel(dir: string): Promise<string> {
   });
   return dir;
 }
+
+/** A linear 28×28×1 → 10 classifier with fixed pseudo-random weights W[p][j] = sin(p·7 + j·3) / 10. */
+export const mnistWeight = (p: number, j: number): number => Math.sin(p * 7 + j * 3) / 10;
+
+export async function makeLinearMnistModel(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const w = new Variable(tensor(Array.from({ length: 784 }, (_, p) => Array.from({ length: 10 }, (_, j) => mnistWeight(p, j)))));
+  await toOnnx((x: Tensor) => matmul(reshape(x, ['batch', 784]), w), [{ shape: ['batch', 28, 28, 1], name: 'image' }], { path: join(dir, 'model.onnx'), outputNames: ['logits'] });
+  writeFileSync(
+    join(dir, 'config.json'),
+    JSON.stringify({
+      format: 'lepton-model',
+      version: 1,
+      name: 'linear-mnist',
+      signature: { inputs: [{ name: 'image', shape: [null, 28, 28, 1], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 10], dtype: 'float32' }] },
+      labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+      preprocessing: { kind: 'image', height: 28, width: 28, channels: 1, scale: 1 / 255 },
+    }),
+  );
+  return dir;
+}

@@ -79,6 +79,21 @@ describe('model server: predictions', () => {
     expect(batches).toBeLessThan(40);
   });
 
+  it('spreads batches over several worker threads with correct results', async () => {
+    const s = await createModelServer({ models: [{ dir: tabularDir }], workers: 2, maxBatchSize: 4, maxWaitMs: 1 });
+    try {
+      const rows = Array.from({ length: 30 }, (_, i) => [i % 7, 1 - i, i / 3, -2]);
+      const responses = await Promise.all(rows.map((r) => s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: { inputs: [r] } })));
+      responses.forEach((res, i) => expect(close(res.json().outputs, tabularReference([rows[i]]))).toBe(true));
+      // Every batch respected the size limit.
+      expect(s.metrics.render()).toMatch(/lepton_batch_size_bucket\{model="tabular",version="1",le="4"\} (\d+)/);
+      const m = /lepton_batch_size_bucket\{model="tabular",version="1",le="4"\} (\d+)[\s\S]*lepton_batch_size_count\{model="tabular",version="1"\} (\d+)/.exec(s.metrics.render())!;
+      expect(m[1]).toBe(m[2]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('classifies images sent as multipart, raw image/png and base64 JSON', async () => {
     const white = await png(9, 7, 255);
     const black = await png(5, 5, 0);
