@@ -1332,6 +1332,30 @@ function topK(ctx: NodeContext): Tensor[] {
   return k === 1 ? [values[0], indices[0]] : [concat(values, axis), concat(indices, axis)];
 }
 
+/** ReverseSequence with constant lengths: a GatherElements along the time axis with reversed indices. */
+function reverseSequence(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const lengths = ctx.constInts(1)!;
+  const timeAxis = ctx.int('time_axis', 0);
+  const batchAxis = ctx.int('batch_axis', 1);
+  const shape = dims(x, ctx);
+  const total = prod(shape);
+  const idx: bigint[] = new Array(total);
+  for (let flat = 0; flat < total; flat++) {
+    let rem = flat;
+    let t = 0;
+    let b = 0;
+    for (let a = shape.length - 1; a >= 0; a--) {
+      const c = rem % shape[a];
+      rem = Math.floor(rem / shape[a]);
+      if (a === timeAxis) t = c;
+      if (a === batchAxis) b = c;
+    }
+    idx[flat] = BigInt(t < lengths[b] ? lengths[b] - 1 - t : t);
+  }
+  return need(ctx, 'gatherElements')(x, tensor(idx, { dtype: 'int64', shape }), timeAxis);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1581,6 +1605,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Compress: compress,
   NonZero: nonZero,
   TopK: topK,
+  ReverseSequence: reverseSequence,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
