@@ -211,10 +211,6 @@ export class NodeContext {
     return this.node.op_type;
   }
 
-  get inputCount(): number {
-    return this.node.input.length;
-  }
-
   /** Input i, or undefined when it is omitted (missing or empty name). */
   optional(i: number): Tensor | undefined {
     const name = this.node.input[i];
@@ -568,8 +564,6 @@ function squeeze(ctx: NodeContext): Tensor {
   const given = axesOf(ctx, 1, 13);
   const axes = given ? given.map((a) => normalizeAxis('Squeeze', a, x.rank)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
   for (const a of axes) if (x.shape[a] !== 1) throw new Error(`cannot squeeze axis ${a} of size ${x.shape[a]}`);
-  const need1 = lib.squeeze;
-  if (need1) return need1(x, axes);
   return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
 }
 
