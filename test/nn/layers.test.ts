@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   Activation, Add, Average, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D,
   Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LayerNormalization, MaxPooling1D, MaxPooling2D, Multiply,
-  Concatenate, Embedding, ZeroPadding2D, Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, floatx, input, sequential, setFloatx, setSeed, tensor,
+  Concatenate, Embedding, Normalization, SeparableConv2D, ZeroPadding2D, Reshape, Tensor, UpSampling2D, Variable, collectUpdates, compileSync, floatx, input, sequential, setFloatx, setSeed, tensor,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { type Arr, conv2dRef, expectClose, pool2dRef } from './reference.js';
@@ -124,6 +124,48 @@ describe('convolutions (channels last, Keras kernel layout) vs plain loops', () 
     }
     expect(y.shape).toEqual([1, 7, 7, 2]);
     expectClose(y.data as Float32Array, out, 1e-5);
+  });
+});
+
+describe('SeparableConv2D and Normalization', () => {
+  it('SeparableConv2D = per-channel conv then a 1×1 conv (plain loops)', () => {
+    const layer = new SeparableConv2D(3, 3, { depthMultiplier: 2, padding: 'same', biasInitializer: 'randomNormal' });
+    const x = f32([1, 4, 4, 2], 30);
+    const y = layer.apply(x) as Tensor;
+    expect(y.shape).toEqual([1, 4, 4, 3]);
+    const dk = layer.depthwiseKernel.data as Float32Array; // [3,3,2,2]
+    const pk = layer.pointwiseKernel.data as Float32Array; // [1,1,4,3]
+    const b = layer.bias!.data as Float32Array;
+    const xd = x.data as Float32Array;
+    const expected: number[] = [];
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) {
+      const mid = new Array(4).fill(0);
+      for (let c = 0; c < 2; c++) for (let m = 0; m < 2; m++) for (let a = 0; a < 3; a++) for (let e = 0; e < 3; e++) {
+        const yy = i + a - 1;
+        const zz = j + e - 1;
+        if (yy >= 0 && yy < 4 && zz >= 0 && zz < 4) mid[c * 2 + m] += xd[(yy * 4 + zz) * 2 + c] * dk[((a * 3 + e) * 2 + c) * 2 + m];
+      }
+      for (let f = 0; f < 3; f++) expected.push(b[f] + mid.reduce((s, v, k) => s + v * pk[k * 3 + f], 0));
+    }
+    expectClose(y.data as Float32Array, expected, 1e-5);
+    expect(layer.countWeights()).toBe(3 * 3 * 2 * 2 + 4 * 3 + 3);
+  });
+
+  it('Normalization.adapt standardizes each feature; statistics are saved as non-trainable weights', () => {
+    const data = f32([50, 3], 31);
+    const norm = new Normalization().adapt(data);
+    const y = (norm.apply(data) as Tensor).data as Float32Array;
+    for (let c = 0; c < 3; c++) {
+      const col = Array.from({ length: 50 }, (_, r) => y[r * 3 + c]);
+      const m = col.reduce((a, v) => a + v, 0) / 50;
+      const sd = Math.sqrt(col.reduce((a, v) => a + (v - m) ** 2, 0) / 50);
+      expect(m).toBeCloseTo(0, 5);
+      expect(sd).toBeCloseTo(1, 4);
+    }
+    expect(norm.trainableWeights.length).toBe(0);
+    expect(Object.keys(norm.stateDict())).toEqual(['mean', 'variance']);
+    const given = new Normalization({ mean: [1, 2], variance: [4, 9] });
+    expect((given.apply(tensor([[3, 8]])) as Tensor).toArray()).toEqual([[1, 2]]);
   });
 });
 

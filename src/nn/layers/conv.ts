@@ -226,3 +226,56 @@ export class Conv2DTranspose extends BaseConv {
   }
 }
 registerLayer(Conv2DTranspose);
+
+export interface SeparableConv2DOptions extends ConvLayerOptions {
+  depthMultiplier?: number;
+  depthwiseInitializer?: InitializerSpec;
+  pointwiseInitializer?: InitializerSpec;
+}
+
+/**
+ * Depthwise 2-D convolution followed by a 1×1 convolution (MobileNet style). Keras layouts:
+ * depthwiseKernel [kh, kw, C, depthMultiplier], pointwiseKernel [1, 1, C * depthMultiplier, filters].
+ */
+export class SeparableConv2D extends BaseConv {
+  static override className = 'SeparableConv2D';
+  readonly depthMultiplier: number;
+  private channels = 0;
+  depthwiseKernel!: Variable;
+  pointwiseKernel!: Variable;
+  constructor(readonly filters: number, kernelSize: number | number[], private readonly sepOpts: SeparableConv2DOptions = {}) {
+    super(2, kernelSize, sepOpts);
+    this.depthMultiplier = sepOpts.depthMultiplier ?? 1;
+  }
+  override build(inputShape: (Dim | null)[]): void {
+    this.channels = this.checkRank(inputShape);
+    const m = this.depthMultiplier;
+    this.depthwiseKernel = this.addWeight('depthwiseKernel', [...this.kernelSize, this.channels, m], this.sepOpts.depthwiseInitializer ?? 'glorotUniform');
+    this.pointwiseKernel = this.addWeight('pointwiseKernel', [1, 1, this.channels * m, this.filters], this.sepOpts.pointwiseInitializer ?? 'glorotUniform', {
+      regularizer: this.opts.kernelRegularizer,
+    });
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], this.opts.biasInitializer ?? 'zeros', { regularizer: this.opts.biasRegularizer });
+  }
+  override call(x: Tensor): Tensor {
+    const [kh, kw] = this.kernelSize;
+    const cm = this.channels * this.depthMultiplier;
+    const dw = reshape(transpose(this.depthwiseKernel, [2, 3, 0, 1]), [cm, 1, kh, kw]);
+    const mid = conv2d(toChannelsFirst(x), dw, undefined, { stride: this.strides, padding: this.padding, dilation: this.dilationRate, groups: this.channels });
+    const pw = transpose(this.pointwiseKernel, [3, 2, 0, 1]); // [filters, C*m, 1, 1]
+    return this.finish(conv2d(mid, pw, this.bias));
+  }
+  override getConfig(): Record<string, any> {
+    const o = this.sepOpts;
+    return {
+      ...super.getConfig(),
+      filters: this.filters,
+      depthMultiplier: this.depthMultiplier,
+      depthwiseInitializer: serializeInitializer(getInitializer(o.depthwiseInitializer ?? 'glorotUniform')),
+      pointwiseInitializer: serializeInitializer(getInitializer(o.pointwiseInitializer ?? 'glorotUniform')),
+    };
+  }
+  static override fromConfig(c: Record<string, any>): SeparableConv2D {
+    return new SeparableConv2D(c.filters, c.kernelSize, c);
+  }
+}
+registerLayer(SeparableConv2D);

@@ -1,5 +1,6 @@
 /** BatchNormalization and LayerNormalization with Keras semantics and defaults. */
-import { type Dim, Tensor, type Variable, add, mul, reshape, stopGradient } from '../../engine/index.js';
+import { type Dim, Tensor, type Variable, add, cast, div, mul, reshape, stopGradient, sub, tensor } from '../../engine/index.js';
+import { maximum, sqrt } from '../../engine/ops/elementwise.js';
 import { batchNorm, layerNorm, moments } from '../../engine/ops/norm.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
@@ -177,3 +178,72 @@ export class LayerNormalization extends Layer {
   }
 }
 registerLayer(LayerNormalization);
+
+export interface NormalizationOptions extends LayerOptions {
+  /** Feature axis or axes kept separate (default -1); statistics are over all other axes. */
+  axis?: number | number[];
+  /** Known statistics (otherwise call adapt(data) before use). */
+  mean?: number | number[];
+  variance?: number | number[];
+}
+
+/**
+ * Feature-wise standardization (Keras' Normalization preprocessing layer):
+ * (x - mean) / sqrt(variance), with statistics from `adapt(data)` or given. They are
+ * non-trainable weights, so they are saved with the model.
+ */
+export class Normalization extends Layer {
+  static override className = 'Normalization';
+  readonly axis: number[];
+  private readonly opts: NormalizationOptions;
+  mean!: Variable;
+  variance!: Variable;
+
+  constructor(options: NormalizationOptions = {}) {
+    super(options);
+    this.axis = typeof options.axis === 'number' ? [options.axis] : (options.axis ?? [-1]);
+    this.opts = options;
+  }
+
+  private featureShape(shape: readonly (Dim | null)[]): number[] {
+    const axes = this.axis.map((a) => (a < 0 ? a + shape.length : a));
+    return shape.map((d, i) => (axes.includes(i) ? requireDim(this, shape, i, 'feature dimension') : 1)).slice(1);
+  }
+
+  override build(inputShape: (Dim | null)[]): void {
+    const shape = this.featureShape(inputShape);
+    const fill = (v: number | number[] | undefined, dflt: number) => {
+      const values = v === undefined ? dflt : v;
+      const n = shape.reduce((a, b) => a * b, 1);
+      const arr = typeof values === 'number' ? new Array<number>(n).fill(values) : values;
+      if (arr.length !== n) throw new Error(`Normalization: expected ${n} statistics, got ${arr.length}`);
+      return { className: 'Custom', getConfig: () => ({}), init: () => tensor(arr, { shape, dtype: this.dtype }) };
+    };
+    this.mean = this.addWeight('mean', shape, fill(this.opts.mean, 0), { trainable: false });
+    this.variance = this.addWeight('variance', shape, fill(this.opts.variance, 1), { trainable: false });
+  }
+
+  /** Computes mean and variance of `data` (all examples at once) over the non-feature axes. */
+  adapt(data: Tensor): this {
+    this.maybeBuild([...data.shape]);
+    const axes = this.axis.map((a) => (a < 0 ? a + data.rank : a));
+    const reduce = data.shape.map((_, i) => i).filter((i) => !axes.includes(i));
+    const [m, v] = moments(data.dtype === this.dtype ? data : cast(data, this.dtype), reduce, true);
+    this.mean.assign(reshape(m, this.mean.shape));
+    this.variance.assign(reshape(v, this.variance.shape));
+    return this;
+  }
+
+  override call(x: Tensor): Tensor {
+    return div(sub(x, this.mean), sqrt(maximum(this.variance, 1e-7)));
+  }
+
+  override getConfig(): Record<string, any> {
+    return { ...super.getConfig(), axis: this.axis };
+  }
+
+  static override fromConfig(c: Record<string, any>): Normalization {
+    return new Normalization(c);
+  }
+}
+registerLayer(Normalization);
