@@ -434,11 +434,14 @@ export class Model extends Layer {
     return api;
   }
 
+  /** fit(x, y, options) or, for datasets yielding [x, y], fit(dataset, options). */
   async fit(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
+    [y, options] = optionsInPlaceOfTargets(y, options);
     return (await this.ready()).fit(this, x, y, options);
   }
 
   async evaluate(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
+    [y, options] = optionsInPlaceOfTargets(y, options);
     return (await this.ready()).evaluate(this, x, y, options);
   }
 
@@ -456,6 +459,12 @@ export class Model extends Layer {
 }
 registerLayer(Model);
 registerLayer(Model, 'Model');
+
+/** fit(dataset, {epochs}) — an options object where targets would be — is moved to options. */
+function optionsInPlaceOfTargets(y: unknown, options: Record<string, any> | undefined): [unknown, Record<string, any> | undefined] {
+  if (options === undefined && isRecord(y) && !Object.values(y).some((v) => v instanceof Tensor)) return [undefined, y];
+  return [y, options];
+}
 
 function isRecord(v: unknown): v is Record<string, any> {
   return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
