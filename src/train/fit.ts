@@ -584,7 +584,11 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
   const steps = options.stepsPerEpoch ?? train.steps;
 
   const history = new History();
-  const callbacks = new CallbackList([...(options.callbacks ?? []), history, ...(verbose ? [new ProgressLogger(verbose)] : [])]);
+  // Runs started by the CLI (`lepton train`, `lepton start`) are recorded in the registry.
+  const tracker = process.env.LEPTON_TRACK_RUNS === '1'
+    ? (await import('../registry/tracker.js')).trackerFromEnvironment({ epochs, batchSize })
+    : undefined;
+  const callbacks = new CallbackList([...(options.callbacks ?? []), ...(tracker ? [tracker] : []), history, ...(verbose ? [new ProgressLogger(verbose)] : [])]);
   callbacks.setModel(model);
   callbacks.setParams({ epochs, steps, verbose, initialEpoch });
   model.stopTraining = false;
@@ -630,6 +634,9 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
       if (validation) Object.assign(logs, await runEvaluation(runner, validation, 'val_'));
       await callbacks.call('onEpochEnd', epoch, logs);
     }
+  } catch (error) {
+    tracker?.fail(error);
+    throw error;
   } finally {
     if (runner) runner.training = false;
   }
