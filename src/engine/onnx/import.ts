@@ -374,10 +374,10 @@ function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
 
 function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor {
   const x = ctx.input(0);
-  const f = need(ctx, fnName);
+  const f = ops[fnName];
   if (ctx.opset >= 13) return f(x, ctx.int('axis', -1));
   const axis = ctx.int('axis', 1);
-  const y = f(to2d(ctx, x, axis < 0 ? axis + x.rank : axis), 1) as Tensor;
+  const y = f(to2d(ctx, x, axis < 0 ? axis + x.rank : axis), 1);
   return reshape(y, x.shape);
 }
 
@@ -392,8 +392,8 @@ function reduction(inputSinceOpset: number, reduce: (ctx: NodeContext, x: Tensor
     return reduce(ctx, x, [...new Set(axes)].sort((a, b) => a - b), keepDims);
   };
 }
-const libReduce = (name: string) => (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean): Tensor => need(ctx, name)(x, axes, keepDims);
 
+/** A one-input op found by name (trigonometric ops and the like light up once Lepton has them). */
 const unary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0));
 /**
  * Before opset 7, binary ops broadcast only with `broadcast=1`, aligning b at `axis` (not at the
@@ -405,7 +405,6 @@ function legacyBroadcast(ctx: NodeContext, a: Tensor, b: Tensor): Tensor {
   return reshape(b, [...b.shape, ...new Array<number>(a.rank - axis - b.rank).fill(1)]);
 }
 const binary = (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => f(ctx.input(0), legacyBroadcast(ctx, ctx.input(0), ctx.input(1)));
-const libBinary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0), ctx.input(1));
 /** Max/Min/Sum/Mean take any number of inputs. */
 const variadic = (combine: (ctx: NodeContext) => (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => {
   const xs = ctx.inputs();
@@ -753,7 +752,7 @@ function selu(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
   const alpha = ctx.float('alpha', 1.67326319217681884765625);
   const gamma = ctx.float('gamma', 1.05070102214813232421875);
-  if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return need(ctx, 'selu')(x);
+  if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return ops.selu(x);
   return mul(ops.where(ops.greater(x, 0), x, mul(sub(ops.exp(x), 1), alpha)), gamma);
 }
 
@@ -810,7 +809,7 @@ function rangeNode(ctx: NodeContext): Tensor {
 
 function concatNode(ctx: NodeContext): Tensor {
   const xs = ctx.inputs();
-  return need(ctx, 'concat')(xs, ctx.int('axis') ?? 0);
+  return ops.concat(xs, ctx.int('axis') ?? 0);
 }
 
 function reductionAttr(ctx: NodeContext): 'mean' | 'sum' | 'none' {
@@ -858,10 +857,10 @@ function indicesAlong(n: number, axis: number, rank: number, dtype: DType = 'int
 
 function argReduceLast(ctx: NodeContext, x: Tensor, axis: number, keepDims: boolean, kind: 'argmax' | 'argmin'): Tensor {
   // The last index among the positions holding the extreme value: max of where(x == extreme, i, -1).
-  const extreme = need(ctx, kind === 'argmax' ? 'max' : 'min')(x, [axis], true) as Tensor;
+  const extreme = (kind === 'argmax' ? ops.max : ops.min)(x, [axis], true);
   const n = dims(x, ctx)[axis];
   const idx = ops.where(ops.equal(x, extreme), indicesAlong(n, axis, x.rank), scalar(-1, 'int64'));
-  return need(ctx, 'max')(idx, [axis], keepDims);
+  return ops.max(idx, [axis], keepDims);
 }
 
 function argReduce(name: 'argmax' | 'argmin'): OnnxConverter {
@@ -870,7 +869,7 @@ function argReduce(name: 'argmax' | 'argmin'): OnnxConverter {
     const axis = normalizeAxis(ctx.opType, ctx.int('axis', 0), x.rank);
     const keepDims = ctx.int('keepdims', 1) === 1;
     if (ctx.int('select_last_index', 0) === 1) return argReduceLast(ctx, x, axis, keepDims, name);
-    return cast(need(ctx, name)(x, axis, keepDims) as Tensor, 'int64');
+    return cast((name === 'argmax' ? ops.argmax : ops.argmin)(x, axis, keepDims), 'int64');
   };
 }
 
@@ -881,7 +880,7 @@ function hardmax(ctx: NodeContext): Tensor {
   if (axis < 0) axis += x.rank;
   const src = flat ? to2d(ctx, x, axis) : x;
   const ax = flat ? 1 : axis;
-  const first = need(ctx, 'argmax')(src, ax, true) as Tensor;
+  const first = ops.argmax(src, ax, true);
   const y = cast(ops.equal(indicesAlong(dims(src, ctx)[ax], ax, src.rank), first), x.dtype);
   return flat ? reshape(y, x.shape) : y;
 }
@@ -1017,7 +1016,7 @@ function sliceNode(ctx: NodeContext): Tensor {
   if (!starts || !ends) throw new Error('starts and ends are required');
   const axes = (old ? ctx.ints('axes') : ctx.constInts(3)) ?? starts.map((_, i) => i);
   const steps = old ? undefined : ctx.constInts(4);
-  return need(ctx, 'slice')(x, { starts, ends, axes, steps });
+  return ops.slice(x, { starts, ends, axes, steps });
 }
 
 function padNode(ctx: NodeContext): Tensor {
@@ -1032,7 +1031,7 @@ function padNode(ctx: NodeContext): Tensor {
   const perAxis: ([number, number] | null)[] = new Array(x.rank).fill(null);
   axes.forEach((a, i) => (perAxis[a] = [pads[i], pads[axes.length + i]]));
   if (pads.some((p) => p < 0)) ctx.unsupported('negative pads (cropping)');
-  return need(ctx, 'pad')(x, perAxis, { mode, value });
+  return ops.pad(x, perAxis, { mode, value });
 }
 
 function splitNode(ctx: NodeContext): Tensor[] {
@@ -1046,7 +1045,7 @@ function splitNode(ctx: NodeContext): Tensor[] {
     const chunk = Math.ceil(d / parts);
     sizes = Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, d - i * chunk)));
   }
-  return need(ctx, 'split')(x, sizes, axis);
+  return ops.split(x, sizes, axis);
 }
 
 /** ScatterElements: 'add' is scatterAdd; 'none' (unique indices) replaces through a scattered mask. */
@@ -1054,7 +1053,7 @@ function scatterElements(ctx: NodeContext): Tensor {
   const [x, indices, updates] = [ctx.input(0), ctx.input(1), ctx.input(2)];
   const axis = ctx.int('axis', 0);
   const reduction = ctx.string('reduction', 'none');
-  const scatterAdd = need(ctx, 'scatterAdd');
+  const scatterAdd = ops.scatterAdd;
   if (reduction === 'add') return scatterAdd(x, indices, updates, axis);
   if (reduction !== 'none') ctx.unsupported(`reduction '${reduction}'`);
   const hit = ops.greater(scatterAdd(ops.zerosLike(x, 'float32'), indices, ops.onesLike(updates, 'float32'), axis), 0);
@@ -1248,7 +1247,7 @@ function flattenLeading(ctx: NodeContext, data: Tensor, indices: Tensor) {
 function gatherND(ctx: NodeContext): Tensor {
   if (ctx.int('batch_dims', 0) !== 0) ctx.unsupported('batch_dims > 0');
   const { flatData, flatIdx } = flattenLeading(ctx, ctx.input(0), ctx.input(1));
-  return need(ctx, 'gather')(flatData, flatIdx, 0);
+  return ops.gather(flatData, flatIdx, 0);
 }
 
 function scatterND(ctx: NodeContext): Tensor {
@@ -1260,7 +1259,7 @@ function scatterND(ctx: NodeContext): Tensor {
   const rows = reshape(updates, [u, ...rest]);
   // Every element of an updated row is addressed: the row index broadcast over the row.
   const rowIdx = broadcastTo(reshape(flatIdx, [u, ...rest.map(() => 1)]), [u, ...rest]);
-  const scatterAdd = need(ctx, 'scatterAdd');
+  const scatterAdd = ops.scatterAdd;
   let out: Tensor;
   if (reduction === 'add') out = scatterAdd(flatData, rowIdx, rows, 0);
   else {
@@ -1276,8 +1275,8 @@ function compress(ctx: NodeContext): Tensor {
   const picked = cond.flatMap((c, i) => (c ? [BigInt(i)] : []));
   const idx = tensor(picked, { dtype: 'int64', shape: [picked.length] });
   const axis = ctx.int('axis');
-  if (axis === undefined) return need(ctx, 'gather')(reshape(x, [-1]), idx, 0);
-  return need(ctx, 'gather')(x, idx, normalizeAxis('Compress', axis, x.rank));
+  if (axis === undefined) return ops.gather(reshape(x, [-1]), idx, 0);
+  return ops.gather(x, idx, normalizeAxis('Compress', axis, x.rank));
 }
 
 function nonZero(ctx: NodeContext): Tensor {
@@ -1317,12 +1316,12 @@ function topK(ctx: NodeContext): Tensor[] {
   const values: Tensor[] = [];
   const indices: Tensor[] = [];
   for (let j = 0; j < k; j++) {
-    const idx = cast(need(ctx, largest ? 'argmax' : 'argmin')(remaining, axis, true) as Tensor, 'int64');
-    values.push(need(ctx, 'gatherElements')(x, idx, axis));
+    const idx = cast((largest ? ops.argmax : ops.argmin)(remaining, axis, true), 'int64');
+    values.push(ops.gatherElements(x, idx, axis));
     indices.push(idx);
     remaining = ops.where(ops.equal(positions, idx), exclude, remaining);
   }
-  const concat = need(ctx, 'concat');
+  const concat = ops.concat;
   return k === 1 ? [values[0], indices[0]] : [concat(values, axis), concat(indices, axis)];
 }
 
@@ -1347,16 +1346,16 @@ function reverseSequence(ctx: NodeContext): Tensor {
     }
     idx[flat] = BigInt(t < lengths[b] ? lengths[b] - 1 - t : t);
   }
-  return need(ctx, 'gatherElements')(x, tensor(idx, { dtype: 'int64', shape }), timeAxis);
+  return ops.gatherElements(x, tensor(idx, { dtype: 'int64', shape }), timeAxis);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
 const RNN_ACTIVATIONS: Record<string, (ctx: NodeContext, x: Tensor) => Tensor> = {
-  Tanh: (ctx, x) => need(ctx, 'tanh')(x),
-  Sigmoid: (ctx, x) => need(ctx, 'sigmoid')(x),
-  Relu: (ctx, x) => need(ctx, 'relu')(x),
+  Tanh: (_ctx, x) => ops.tanh(x),
+  Sigmoid: (_ctx, x) => ops.sigmoid(x),
+  Relu: (_ctx, x) => ops.relu(x),
 };
 
 function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
@@ -1384,8 +1383,8 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
     const h0 = ctx.optional(5);
     const c0 = kind === 'LSTM' ? ctx.optional(6) : undefined;
     const p = kind === 'LSTM' ? ctx.optional(7) : undefined;
-    const split = need(ctx, 'split');
-    const concat = need(ctx, 'concat');
+    const split = ops.split;
+    const concat = ops.concat;
     const pick = (t: Tensor, d: number): Tensor => reshape(split(t, dims(t, ctx)[0] === 1 ? [1] : [1, 1], 0)[d], dims(t, ctx).slice(1));
     const steps: Tensor[] = seq === 1 ? [x] : split(x, new Array<number>(seq).fill(1), 0);
     const xs = steps.map((t) => reshape(t, [batch, dims(x, ctx)[2]]));
@@ -1489,19 +1488,19 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Asinh: unary('asinh'),
   Acosh: unary('acosh'),
   Atanh: unary('atanh'),
-  Max: variadic((ctx) => need(ctx, 'maximum')),
-  Min: variadic((ctx) => need(ctx, 'minimum')),
+  Max: variadic((ctx) => ops.maximum),
+  Min: variadic((ctx) => ops.minimum),
   Sum: variadic(() => add),
   Mean: meanNode,
   Mod: modNode,
   // comparisons and logic
-  Equal: libBinary('equal'),
-  Less: libBinary('less'),
-  LessOrEqual: libBinary('lessEqual'),
-  Greater: libBinary('greater'),
-  GreaterOrEqual: libBinary('greaterEqual'),
-  And: libBinary('logicalAnd'),
-  Or: libBinary('logicalOr'),
+  Equal: binary(ops.equal),
+  Less: binary(ops.less),
+  LessOrEqual: binary(ops.lessEqual),
+  Greater: binary(ops.greater),
+  GreaterOrEqual: binary(ops.greaterEqual),
+  And: binary(ops.logicalAnd),
+  Or: binary(ops.logicalOr),
   Xor: binary(logicalXor),
   Not: unary('logicalNot'),
   Where: whereNode,
@@ -1510,16 +1509,16 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Clip: clipNode,
   // activations
   Relu: unary('relu'),
-  LeakyRelu: (ctx) => need(ctx, 'leakyRelu')(ctx.input(0), ctx.float('alpha', 0.01)),
-  Elu: (ctx) => need(ctx, 'elu')(ctx.input(0), ctx.float('alpha', 1)),
+  LeakyRelu: (ctx) => ops.leakyRelu(ctx.input(0), ctx.float('alpha', 0.01)),
+  Elu: (ctx) => ops.elu(ctx.input(0), ctx.float('alpha', 1)),
   Selu: selu,
   Celu: celu,
   PRelu: prelu,
   ThresholdedRelu: thresholdedRelu,
   Shrink: shrink,
   Sigmoid: unary('sigmoid'),
-  HardSigmoid: (ctx) => need(ctx, 'hardSigmoid')(ctx.input(0), { alpha: ctx.float('alpha', 0.2), beta: ctx.float('beta', 0.5) }),
-  HardSwish: (ctx) => mul(ctx.input(0), need(ctx, 'hardSigmoid')(ctx.input(0), { alpha: 1 / 6, beta: 0.5 })),
+  HardSigmoid: (ctx) => ops.hardSigmoid(ctx.input(0), { alpha: ctx.float('alpha', 0.2), beta: ctx.float('beta', 0.5) }),
+  HardSwish: (ctx) => mul(ctx.input(0), ops.hardSigmoid(ctx.input(0), { alpha: 1 / 6, beta: 0.5 })),
   Tanh: unary('tanh'),
   Softplus: unary('softplus'),
   Softsign: unary('softsign'),
@@ -1527,15 +1526,15 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   LogSoftmax: (ctx) => softmaxLike(ctx, 'logSoftmax'),
   // reductions
   ReduceSum: reduction(13, (_c, x, axes, keep) => sum(x, axes, keep)),
-  ReduceMean: reduction(18, libReduce('mean')),
-  ReduceMax: reduction(18, libReduce('max')),
-  ReduceMin: reduction(18, libReduce('min')),
-  ReduceProd: reduction(18, libReduce('prod')),
-  ReduceL1: reduction(18, (ctx, x, axes, keep) => sum(need(ctx, 'abs')(x), axes, keep)),
-  ReduceL2: reduction(18, (ctx, x, axes, keep) => need(ctx, 'sqrt')(sum(mul(x, x), axes, keep))),
+  ReduceMean: reduction(18, (_c, x, axes, keep) => ops.mean(x, axes, keep)),
+  ReduceMax: reduction(18, (_c, x, axes, keep) => ops.max(x, axes, keep)),
+  ReduceMin: reduction(18, (_c, x, axes, keep) => ops.min(x, axes, keep)),
+  ReduceProd: reduction(18, (_c, x, axes, keep) => ops.prod(x, axes, keep)),
+  ReduceL1: reduction(18, (ctx, x, axes, keep) => sum(ops.abs(x), axes, keep)),
+  ReduceL2: reduction(18, (ctx, x, axes, keep) => ops.sqrt(sum(mul(x, x), axes, keep))),
   ReduceSumSquare: reduction(18, (_c, x, axes, keep) => sum(mul(x, x), axes, keep)),
-  ReduceLogSum: reduction(18, (ctx, x, axes, keep) => need(ctx, 'log')(sum(x, axes, keep))),
-  ReduceLogSumExp: reduction(18, (ctx, x, axes, keep) => need(ctx, 'logSumExp')(x, axes, keep)),
+  ReduceLogSum: reduction(18, (ctx, x, axes, keep) => ops.log(sum(x, axes, keep))),
+  ReduceLogSumExp: reduction(18, (ctx, x, axes, keep) => ops.logSumExp(x, axes, keep)),
   ArgMax: argReduce('argmax'),
   ArgMin: argReduce('argmin'),
   // linear algebra
@@ -1559,11 +1558,11 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Slice: shapeAware(sliceNode),
   Pad: padNode,
   Split: splitNode,
-  Tile: (ctx) => need(ctx, 'tile')(ctx.input(0), ctx.constInts(1)),
-  Gather: shapeAware((ctx) => need(ctx, 'gather')(ctx.input(0), ctx.input(1), ctx.int('axis', 0))),
+  Tile: (ctx) => ops.tile(ctx.input(0), ctx.constInts(1)!),
+  Gather: shapeAware((ctx) => ops.gather(ctx.input(0), ctx.input(1), ctx.int('axis', 0))),
   ScatterElements: scatterElements,
   Scatter: scatterElements,
-  GatherElements: (ctx) => need(ctx, 'gatherElements')(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
+  GatherElements: (ctx) => ops.gatherElements(ctx.input(0), ctx.input(1), ctx.int('axis', 0)),
   Range: rangeNode,
   // convolution, pooling, normalization
   Conv: conv,
