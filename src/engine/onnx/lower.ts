@@ -224,18 +224,9 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
 
   // Graph inputs in a stable order: placeholders, variables, random inputs; constants as initializers.
   const bakeVariables = options.variables === 'bake';
+  // Every placeholder is a graph input, used or not: callers feed every argument.
   for (const t of trace.inputs) {
-    if (!leaves.has(t) || t.source?.kind !== 'input') continue;
-    const name = uniqueName(t.source.name);
-    names.set(t, name);
-    graphInputs.push(valueInfo(name, t.shape, t.dtype));
-    inputNames.push(name);
-    inputBindings.push({ kind: 'input', index: t.source.index });
-    ctx.registerSymbols(name, t.shape);
-  }
-  // Placeholder inputs that the outputs do not use are still graph inputs: callers feed every argument.
-  for (const t of trace.inputs) {
-    if (names.has(t) || t.source?.kind !== 'input') continue;
+    if (t.source?.kind !== 'input') continue;
     const name = uniqueName(t.source.name);
     names.set(t, name);
     graphInputs.push(valueInfo(name, t.shape, t.dtype));
