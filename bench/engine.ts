@@ -141,12 +141,24 @@ async function compileCost(options: BenchOptions, results: BenchResults): Promis
     const program = TracedProgram.build(chain, [x]);
     trace.push(performance.now() - t0);
     nodes = program.lowered.model.graph.node.length;
-    t0 = performance.now();
-    new NativeSession(program.lowered.bytes, {}, 'bench').dispose();
-    session.push(performance.now() - t0);
-    t0 = performance.now();
-    await (await ort.InferenceSession.create(program.lowered.bytes)).release();
-    ortCreate.push(performance.now() - t0);
+    // Same work both ways; alternate which goes first so that neither always runs colder.
+    const viaBinding = () => {
+      const t = performance.now();
+      new NativeSession(program.lowered.bytes, {}, 'bench').dispose();
+      session.push(performance.now() - t);
+    };
+    const viaOrt = async () => {
+      const t = performance.now();
+      await (await ort.InferenceSession.create(program.lowered.bytes)).release();
+      ortCreate.push(performance.now() - t);
+    };
+    if (r % 2) {
+      await viaOrt();
+      viaBinding();
+    } else {
+      viaBinding();
+      await viaOrt();
+    }
     // Fresh compiled functions: their first call traces, lowers, creates the session and runs.
     const f = compileSync(chain);
     t0 = performance.now();
