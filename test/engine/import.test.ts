@@ -207,6 +207,26 @@ describe('importOnnx', () => {
     expect(compileSync(baked.fn)(x)[0].shape).toEqual([3, 2]);
   });
 
+  it('TopK picks the largest values, lower index first on ties, also among infinities', () => {
+    const k = tensor([BigInt(4)], { dtype: 'int64' });
+    const bytes = model({
+      nodes: [node('TopK', ['x', 'k'], ['values', 'indices'], [int('axis', 1)])],
+      inputs: [valueInfo('x', [2, 5])],
+      outputs: [valueInfo('values', [2, 4]), valueInfo('indices', [2, 4], 'int64')],
+      initializers: { k },
+    });
+    const rows = [
+      [3, -Infinity, 3, 7, -Infinity],
+      [-Infinity, -Infinity, -Infinity, 1, -Infinity],
+    ];
+    const x = tensor(rows);
+    const [values, indices] = compileSync(importOnnx(bytes).fn)(x);
+    // Reference: a stable sort by value, descending.
+    const want = rows.map((r) => r.map((v, i) => ({ v, i })).sort((a, b) => b.v - a.v || a.i - b.i).slice(0, 4));
+    expect(Array.from(f32(values))).toEqual(want.flatMap((r) => r.map((e) => e.v)));
+    expect(Array.from(indices.data as BigInt64Array, Number)).toEqual(want.flatMap((r) => r.map((e) => e.i)));
+  });
+
   it('an unknown op type gives an error naming it', () => {
     const bytes = model({
       nodes: [node('FrobnicateTensor', ['x'], ['y'])],

@@ -1299,7 +1299,7 @@ function nonZero(ctx: NodeContext): Tensor {
 }
 
 /**
- * TopK for a constant k: k rounds of arg-max (arg-min) along the axis, each masking the pick, so
+ * TopK for a constant k: k rounds picking the first not-yet-picked extreme along the axis, so
  * ties go to the lower index as ONNX requires. Fine for the small k of classification and
  * detection heads.
  */
@@ -1312,14 +1312,18 @@ function topK(ctx: NodeContext): Tensor[] {
   const n = dims(x, ctx)[axis];
   const positions = indicesAlong(n, axis, x.rank);
   const exclude = scalar(largest ? -Infinity : Infinity, x.dtype);
-  let remaining = x;
+  let picked = ops.less(positions, scalar(0, 'int64')); // all false
   const values: Tensor[] = [];
   const indices: Tensor[] = [];
   for (let j = 0; j < k; j++) {
-    const idx = cast((largest ? ops.argmax : ops.argmin)(remaining, axis, true), 'int64');
+    // The first not-yet-picked position holding the extreme of the rest (also right when x holds ±inf).
+    const rest = ops.where(picked, exclude, x);
+    const extreme = (largest ? ops.max : ops.min)(rest, [axis], true);
+    const candidate = ops.logicalAnd(ops.equal(rest, extreme), ops.logicalNot(picked));
+    const idx = cast(ops.argmax(cast(candidate, 'float32'), axis, true), 'int64');
     values.push(ops.gatherElements(x, idx, axis));
     indices.push(idx);
-    remaining = ops.where(ops.equal(positions, idx), exclude, remaining);
+    picked = ops.logicalOr(picked, ops.equal(positions, idx));
   }
   const concat = ops.concat;
   return k === 1 ? [values[0], indices[0]] : [concat(values, axis), concat(indices, axis)];
