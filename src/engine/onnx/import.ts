@@ -1353,6 +1353,78 @@ function reverseSequence(ctx: NodeContext): Tensor {
   return ops.gatherElements(x, tensor(idx, { dtype: 'int64', shape }), timeAxis);
 }
 
+/**
+ * DFT as two matmuls with cos/sin matrices built here: for x = xr + i·xi along the axis,
+ * X = Σ x[n]·e^{∓2πikn/N} (inverse: + and a 1/N scale). Real inputs have a last dim of 1,
+ * complex ones 2; the output is complex (last dim 2), onesided keeps N/2+1 frequencies.
+ */
+function dft(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  if (ctx.opset >= 20) ctx.unsupported('DFT-20 (axis as an input)');
+  const axis = normalizeAxis('DFT', ctx.int('axis', 1), x.rank - 1);
+  return dftAlong(ctx, x, axis, ctx.int('inverse', 0) === 1, ctx.int('onesided', 0) === 1, ctx.constScalar(1));
+}
+
+function dftAlong(ctx: NodeContext, x: Tensor, axis: number, inverse: boolean, onesided: boolean, length: number | undefined): Tensor {
+  const shape = dims(x, ctx);
+  const rank = x.rank;
+  // Move the signal axis next to the last (complex) axis: [..., N, C].
+  const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis && i !== rank - 1).concat(axis, rank - 1);
+  let moved = transpose(x, perm);
+  let n = shape[axis];
+  if (length !== undefined && length !== n) {
+    const pads: ([number, number] | null)[] = moved.shape.map(() => null);
+    if (length > n) {
+      pads[rank - 2] = [0, length - n];
+      moved = ops.pad(moved, pads);
+    } else {
+      moved = ops.slice(moved, { starts: [0], ends: [length], axes: [rank - 2] });
+    }
+    n = length;
+  }
+  const freqs = onesided ? Math.floor(n / 2) + 1 : n;
+  const part = (c: number) => reshape(ops.slice(moved, { starts: [c], ends: [c + 1], axes: [rank - 1] }), moved.shape.slice(0, -1));
+  const real = part(0);
+  const imag = shape[rank - 1] === 2 ? part(1) : undefined;
+  const sign = inverse ? 1 : -1;
+  const scale = inverse ? 1 / n : 1;
+  const matrix = (f: (a: number) => number) => {
+    const m: number[] = [];
+    for (let t = 0; t < n; t++) for (let k = 0; k < freqs; k++) m.push(f((2 * Math.PI * k * t) / n) * scale);
+    return cast(tensor(m, { dtype: 'float64', shape: [n, freqs] }), x.dtype);
+  };
+  const cos = matrix(Math.cos);
+  const sin = matrix((a) => sign * Math.sin(a));
+  // (xr + i xi)(cos + i·sin) with sin already carrying the direction's sign.
+  let outReal = matmul(real, cos);
+  let outImag = matmul(real, sin);
+  if (imag) {
+    outReal = sub(outReal, matmul(imag, sin));
+    outImag = add(outImag, matmul(imag, cos));
+  }
+  const complexShape = [...outReal.shape, 1];
+  const out = ops.concat([reshape(outReal, complexShape), reshape(outImag, complexShape)], rank - 1);
+  const inversePerm = perm.map((_, i) => perm.indexOf(i));
+  return transpose(out, inversePerm);
+}
+
+/** STFT: frames picked with a constant index matrix, windowed, then a DFT along the frame axis. */
+function stft(ctx: NodeContext): Tensor {
+  const signal = ctx.input(0);
+  const step = ctx.constScalar(1)!;
+  const window = ctx.optional(2);
+  const frameLength = ctx.constScalar(3) ?? (window ? dims(window, ctx)[0] : undefined);
+  if (frameLength === undefined) throw new Error('needs a window or a frame_length');
+  const [, length] = dims(signal, ctx);
+  const frames = Math.floor((length - frameLength) / step) + 1;
+  const idx: bigint[] = [];
+  for (let f = 0; f < frames; f++) for (let t = 0; t < frameLength; t++) idx.push(BigInt(f * step + t));
+  // [batch, frames, frameLength, C]
+  let framed = ops.gather(signal, tensor(idx, { dtype: 'int64', shape: [frames, frameLength] }), 1);
+  if (window) framed = mul(framed, reshape(window, [1, 1, frameLength, 1]));
+  return dftAlong(ctx, framed, 2, false, ctx.int('onesided', 1) === 1, undefined);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1603,6 +1675,8 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   NonZero: nonZero,
   TopK: topK,
   ReverseSequence: reverseSequence,
+  DFT: dft,
+  STFT: stft,
   // losses
   SoftmaxCrossEntropyLoss: softmaxCrossEntropyLoss,
   NegativeLogLikelihoodLoss: negativeLogLikelihoodLoss,
