@@ -1425,6 +1425,26 @@ function stft(ctx: NodeContext): Tensor {
   return dftAlong(ctx, framed, 2, false, ctx.int('onesided', 1) === 1, undefined);
 }
 
+/** MaxUnpool: MaxPool's flat indices (into the whole output) scatter the values into zeros. */
+function maxUnpool(ctx: NodeContext): Tensor {
+  const x = ctx.input(0);
+  const indices = ctx.input(1);
+  const kernel = ctx.ints('kernel_shape')!;
+  const n = kernel.length;
+  const strides = ctx.ints('strides') ?? kernel.map(() => 1);
+  const pads = ctx.ints('pads') ?? new Array<number>(2 * n).fill(0);
+  const [batch, channels] = dims(x, ctx);
+  const sp = spatial(ctx, x);
+  // Indices address the default output shape; a larger output_shape pads zeros at the end.
+  const inferred = [batch, channels, ...sp.map((d, i) => (d - 1) * strides[i] - pads[i] - pads[n + i] + kernel[i])];
+  const flatOut = full([prod(inferred)], 0, x.dtype);
+  const out = reshape(ops.scatterAdd(flatOut, reshape(indices, [-1]), reshape(x, [-1]), 0), inferred);
+  const outShape = ctx.constInts(2);
+  if (!outShape || outShape.join() === inferred.join()) return out;
+  if (outShape.some((d, i) => d < inferred[i])) ctx.unsupported(`output_shape [${outShape}] smaller than the unpooled [${inferred}]`);
+  return ops.pad(out, outShape.map((d, i) => [0, d - inferred[i]] as [number, number]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1644,6 +1664,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Conv: conv,
   ConvTranspose: convTranspose,
   MaxPool: maxPool,
+  MaxUnpool: maxUnpool,
   AveragePool: averagePool,
   GlobalAveragePool: globalPool('avg'),
   GlobalMaxPool: globalPool('max'),
