@@ -1445,6 +1445,50 @@ function maxUnpool(ctx: NodeContext): Tensor {
   return ops.pad(out, outShape.map((d, i) => [0, d - inferred[i]] as [number, number]));
 }
 
+/** Unique over a constant input (data-dependent output size): computed here, values gathered from x. */
+function unique(ctx: NodeContext): Tensor[] {
+  const x = ctx.input(0);
+  const values = ctx.constNumbers(0)!;
+  const axisAttr = ctx.int('axis');
+  const src = axisAttr === undefined ? reshape(x, [-1]) : x;
+  const axis = axisAttr === undefined ? 0 : normalizeAxis('Unique', axisAttr, x.rank);
+  const shape = dims(src, ctx);
+  // Slice j along the axis, as a list of numbers (row-major over the other axes).
+  const outer = prod(shape.slice(0, axis));
+  const inner = prod(shape.slice(axis + 1));
+  const sliceOf = (j: number): number[] => {
+    const out: number[] = [];
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) out.push(values[(o * shape[axis] + j) * inner + i]);
+    return out;
+  };
+  const slices = Array.from({ length: shape[axis] }, (_, j) => sliceOf(j));
+  const keyOf = (v: number[]) => v.join(',');
+  const first = new Map<string, number>();
+  const counts = new Map<string, number>();
+  slices.forEach((v, j) => {
+    const k = keyOf(v);
+    if (!first.has(k)) first.set(k, j);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  });
+  let order = [...first.keys()];
+  if (ctx.int('sorted', 1) === 1) {
+    const compare = (a: number[], b: number[]) => {
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] - b[i];
+      return 0;
+    };
+    order = order.sort((a, b) => compare(slices[first.get(a)!], slices[first.get(b)!]));
+  }
+  const position = new Map(order.map((k, i) => [k, i]));
+  const int64 = (v: number[]) => tensor(v.map(BigInt), { dtype: 'int64', shape: [v.length] });
+  const firstIdx = order.map((k) => first.get(k)!);
+  return [
+    ops.gather(src, int64(firstIdx), axis),
+    int64(firstIdx),
+    int64(slices.map((v) => position.get(keyOf(v))!)),
+    int64(order.map((k) => counts.get(k)!)),
+  ];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recurrent layers (RNN, GRU, LSTM), unrolled over the (concrete) sequence length.
 
@@ -1694,6 +1738,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   ScatterND: scatterND,
   Compress: compress,
   NonZero: nonZero,
+  Unique: unique,
   TopK: topK,
   ReverseSequence: reverseSequence,
   DFT: dft,
