@@ -8,7 +8,11 @@
  * are really parameters (axes, shapes, pads, starts...) are read as JS values: they must be
  * constants (initializers, Constant nodes, or anything computed from them, which runs eagerly
  * even while tracing). Older opsets pass some of them as attributes; converters check
- * `ctx.opset` for that. Add an op by adding an entry to the table.
+ * `ctx.opset` for that. Shapes read at run time from tensors with symbolic dims (a batch size)
+ * flow as `ShapeValue`s through Shape/Gather/Slice/Concat into Reshape/Expand. Composite
+ * converters (losses, RNNs, Resize, DFT...) are plain compositions of ops, so they differentiate
+ * too. `apply(params, ...)` replaces initializers (weights) for gradients or fine-tuning.
+ * Add an op by adding an entry to the table.
  */
 import { type DType, DTYPES, ONNX_ELEM_TYPE, dtypeFromOnnx, isFloat } from '../dtype.js';
 import { apply, apply1 } from '../op.js';
