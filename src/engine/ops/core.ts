@@ -225,8 +225,8 @@ function defineBinary(name: string, onnxOp: string, vjp: OpDef['vjp']): OpDef {
   });
 }
 
-/** Promotes mixed dtypes the way users expect (int + float → float). */
-function promoted(a: TensorOrNumber, b: TensorOrNumber): [Tensor, Tensor] {
+/** Operands of a binary op with mixed dtypes promoted (int + float → float; JS numbers take the tensor's dtype). */
+export function promoted(a: TensorOrNumber, b: TensorOrNumber): [Tensor, Tensor] {
   const [x, y] = binaryOperands(a, b);
   if (x.dtype === y.dtype) return [x, y];
   const d = promoteTypes(x.dtype, y.dtype);

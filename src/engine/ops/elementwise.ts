@@ -3,25 +3,17 @@
  * comparisons and logic, rounding. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  * `add sub mul div neg cast` live in core.ts.
  */
-import { type DType, isFloat, promoteTypes } from '../dtype.js';
+import { type DType, isFloat } from '../dtype.js';
 import type { AttrValue } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { type TensorOrNumber, asTensor, binaryOperands, cast, div, mul, neg, sub, sumToShape } from './core.js';
+import { type TensorOrNumber, asTensor, div, mul, neg, promoted, sub, sumToShape } from './core.js';
 
 export const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64'];
 export const NUMERIC_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 const FLOATS = FLOAT_DTYPES;
 const NUMERIC = NUMERIC_DTYPES;
-
-/** Operands of a binary op with mixed dtypes promoted (int + float → float; numbers take the tensor's dtype). */
-function promotedOperands(a: TensorOrNumber, b: TensorOrNumber): [Tensor, Tensor] {
-  const [x, y] = binaryOperands(a, b);
-  if (x.dtype === y.dtype) return [x, y];
-  const d = promoteTypes(x.dtype, y.dtype);
-  return [cast(x, d), cast(y, d)];
-}
 
 /** A 0-d constant of the dtype of `like` (used inside VJPs for where/masks). */
 const constantLike = (like: Tensor, value: number): Tensor => asTensor(value, like.dtype);
@@ -162,7 +154,7 @@ export const powOp = defineOp({
   },
 });
 /** a ** b with broadcasting (mixed dtypes are promoted; JS numbers take the tensor's dtype). */
-export const pow = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(powOp, promotedOperands(a, b));
+export const pow = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(powOp, promoted(a, b));
 
 /** Share of the gradient going to `a` in maximum/minimum: 1 where a wins, 1/2 on ties, 0 where b wins. */
 function winnerShare(aWins: Tensor, tie: Tensor, like: Tensor): Tensor {
@@ -179,7 +171,7 @@ export const maximumOp = defineOp({
   },
 });
 /** Element-wise maximum with broadcasting. On ties the gradient is split equally between a and b. */
-export const maximum = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(maximumOp, promotedOperands(a, b));
+export const maximum = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(maximumOp, promoted(a, b));
 
 export const minimumOp = defineOp({
   name: 'minimum',
@@ -191,7 +183,7 @@ export const minimumOp = defineOp({
   },
 });
 /** Element-wise minimum with broadcasting. On ties the gradient is split equally between a and b. */
-export const minimum = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(minimumOp, promotedOperands(a, b));
+export const minimum = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(minimumOp, promoted(a, b));
 
 export const clipOp = defineOp<{ min?: number; max?: number }>({
   name: 'clip',
@@ -245,7 +237,7 @@ export const whereOp = defineOp({
   },
 });
 /** Picks a where cond is true, b elsewhere (all three broadcast). */
-export const where = (cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(whereOp, [cond, ...promotedOperands(a, b)]);
+export const where = (cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(whereOp, [cond, ...promoted(a, b)]);
 
 // ---------------------------------------------------------------------------------------------
 // Comparisons (bool outputs, no gradient) and logic
@@ -269,15 +261,15 @@ export const greaterEqualOp = defineComparison('greaterEqual', 'GreaterOrEqual',
 
 export const equal = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor => apply1(equalOp, boolOrPromoted(a, b));
 export const notEqual = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor => apply1(notEqualOp, boolOrPromoted(a, b));
-export const less = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessOp, promotedOperands(a, b));
-export const lessEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessEqualOp, promotedOperands(a, b));
-export const greater = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(greaterOp, promotedOperands(a, b));
-export const greaterEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(greaterEqualOp, promotedOperands(a, b));
+export const less = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessOp, promoted(a, b));
+export const lessEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessEqualOp, promoted(a, b));
+export const greater = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(greaterOp, promoted(a, b));
+export const greaterEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(greaterEqualOp, promoted(a, b));
 
 /** equal/notEqual also compare bool tensors with JS booleans. */
 function boolOrPromoted(a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): [Tensor, Tensor] {
   if (typeof a === 'boolean' || typeof b === 'boolean') return [asTensor(a, 'bool'), asTensor(b, 'bool')];
-  return promotedOperands(a, b);
+  return promoted(a, b);
 }
 
 function defineLogical(name: string, onnx: string, arity: 1 | 2): OpDef {
