@@ -7,7 +7,7 @@
 import { Tensor } from '../tensor.js';
 import { add, broadcastTo, cast, div, matmul, mul, neg, reshape, stopGradient, sub, sum, transpose } from './core.js';
 import {
-  abs, ceil, clip, equal, exp, floor, greater, greaterEqual, less, lessEqual, log, logicalAnd, logicalNot, logicalOr,
+  abs, ceil, clip, equal, erf, exp, floor, greater, greaterEqual, less, lessEqual, log, logicalAnd, logicalNot, logicalOr,
   maximum, minimum, notEqual, pow, reciprocal, round, rsqrt, sign, sqrt, square,
 } from './elementwise.js';
 import { elu, gelu, hardSigmoid, leakyRelu, logSoftmax, relu, selu, sigmoid, silu, softmax, softplus, softsign, tanh } from './activations.js';
@@ -19,7 +19,7 @@ import { gather, gatherElements, indexAdd, indexSelect, scatterAdd, take } from 
 const methodFunctions = {
   // arithmetic and element-wise math
   add, sub, mul, div, neg, matmul, pow, maximum, minimum, clip,
-  abs, exp, log, sqrt, rsqrt, reciprocal, square, sign, floor, ceil, round,
+  abs, exp, log, sqrt, rsqrt, reciprocal, square, erf, sign, floor, ceil, round,
   // comparisons and logic (bool results)
   equal, notEqual, less, lessEqual, greater, greaterEqual, logicalAnd, logicalOr, logicalNot,
   // activations
