@@ -2,7 +2,7 @@
  * Core ops that autodiff itself needs (identity, fullLike, add, reshape, sums, broadcasting) and
  * the element-wise arithmetic family. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  */
-import { type DType, isFloat, promoteTypes } from '../dtype.js';
+import { type DType, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkSameDtype, defineOp, opError } from '../op.js';
 import { type Dim, broadcastShapes, normalizeAxes, shapeStr } from '../shape.js';
@@ -46,10 +46,9 @@ export const stopGradient = (x: Tensor): Tensor => apply1(stopGradientOp, [x]);
 export const castOp = defineOp<{ dtype: DType }>({
   name: 'cast',
   infer: ([x], { dtype }) => [{ shape: x.shape, dtype }],
-  lower: (ctx, [x], { dtype }) => [ctx.node1('Cast', [x.name], { to: ONNX[dtype] })],
+  lower: (ctx, [x], { dtype }) => [ctx.node1('Cast', [x.name], { to: ONNX_ELEM_TYPE[dtype] })],
   vjp: ([g], [x]) => [isFloat(x.dtype) && g ? cast(g, x.dtype) : null],
 });
-const ONNX: Record<DType, number> = { float32: 1, bool: 9, int32: 6, int64: 7, float64: 11 };
 export const cast = (x: Tensor, dtype: DType): Tensor => (x.dtype === dtype ? x : apply1(castOp, [x], { dtype }));
 
 export const fullLikeOp = defineOp<{ value: number; dtype: DType }>({
