@@ -57,9 +57,14 @@ export function allOps(): OpDef[] {
 /** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
 export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
   const types = op.infer(inputs, attrs);
-  // Ops on Variables alone, while tracing, belong to the trace: a compiled function must read a
-  // variable's value at every call, not bake in the value it had when traced.
-  const trace = inputs.find((t) => t.trace)?.trace ?? (inputs.some((t) => t instanceof Variable) ? currentTrace() : undefined);
+  // While tracing, ops on Variables alone belong to the trace (a compiled function must read a
+  // variable's value at every call, not bake in its value at trace time), and so do ops whose
+  // output shape is symbolic (e.g. broadcasting a concrete bias to the batch size).
+  const trace =
+    inputs.find((t) => t.trace)?.trace ??
+    (inputs.some((t) => t instanceof Variable) || types.some((t) => t.shape.some((d) => typeof d === 'string'))
+      ? currentTrace()
+      : undefined);
   if (trace) {
     const active = currentTrace();
     if (active && active !== trace) {

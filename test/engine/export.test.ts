@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Variable, add, compile, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import { Variable, add, broadcastTo, compile, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
 
 describe('toOnnx and symbolic batch', () => {
   it('a written model runs in plain onnxruntime-node with identical outputs', async () => {
@@ -43,5 +43,14 @@ describe('toOnnx and symbolic batch', () => {
     await f(tensor([3, 4]));
     await f(tensor([1, 2, 3]));
     expect(f.programs.size).toBe(2);
+  });
+
+  it('ops on concrete tensors with a symbolic result shape join the trace (broadcast a bias to the batch)', async () => {
+    const bias = tensor([1, 2, 3, 4]);
+    const f = compile((x) => add(x, broadcastTo(bias, [x.shape[0], 4])), { symbolicBatch: true });
+    for (const n of [2, 3]) {
+      const out = (await f(randn([n, 4]))).shape;
+      expect(out).toEqual([n, 4]);
+    }
   });
 });

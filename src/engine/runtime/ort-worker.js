@@ -14,7 +14,7 @@ const fromOrt = (t) => ({ dtype: t.type, shape: Array.from(t.dims, Number), data
 async function handle(msg) {
   switch (msg.type) {
     case 'load': {
-      const session = await ort.InferenceSession.create(msg.model, msg.options ?? {});
+      const session = await ort.InferenceSession.create(msg.model, { logSeverityLevel: 3, ...msg.options });
       sessions.set(msg.key, session);
       return { inputNames: session.inputNames, outputNames: session.outputNames };
     }

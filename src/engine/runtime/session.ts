@@ -61,7 +61,7 @@ export class NativeSession {
     initOrt();
     this.session = new binding.InferenceSession();
     try {
-      this.session.loadModel(model.buffer, model.byteOffset, model.byteLength, { ...options });
+      this.session.loadModel(model.buffer, model.byteOffset, model.byteLength, { logSeverityLevel: 3, ...options });
     } catch (e) {
       throw new OrtError(`ONNX Runtime could not load the graph for ${context}: ${(e as Error).message}`);
     }
