@@ -8,7 +8,8 @@ import { type DType, Tensor, Variable, add, mul, reshape, rand, zeros, ones, ful
 import { elu, gelu, relu, sigmoid, silu, softmax, tanh } from '../engine/ops/activations.js';
 import { conv1d, conv2d, convTranspose2d } from '../engine/ops/conv.js';
 import { dropout, embedding, linear } from '../engine/ops/nn.js';
-import { batchNorm, layerNorm, moments } from '../engine/ops/norm.js';
+import { batchNorm, layerNorm } from '../engine/ops/norm.js';
+import { moments } from '../engine/ops/reduce.js';
 import { avgPool2d, maxPool2d } from '../engine/ops/pool.js';
 import { flatten } from '../engine/ops/shape.js';
 import { randn } from '../engine/tensor.js';

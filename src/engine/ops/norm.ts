@@ -1,35 +1,16 @@
 /**
- * Normalization: moments (mean and population variance), batchNorm (the normalize step given
- * statistics, any broadcastable shapes) and layerNorm (ONNX LayerNormalization). The VJPs are
- * written with core ops so gradients of gradients work.
+ * Normalization: batchNorm (the normalize step given statistics, any broadcastable shapes) and
+ * layerNorm (ONNX LayerNormalization). The statistics come from `moments` in reduce.ts. The VJPs
+ * are written with core ops so gradients of gradients work.
  */
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { float } from '../onnx/lower.js';
-import { type Dim, normalizeAxes, shapeStr } from '../shape.js';
+import { type Dim, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { add, broadcastTo, div, mul, neg, reshape, sub, sum, sumToShape, transpose } from './core.js';
-import { mean } from './reduce.js';
-
-const FLOATS = ['float32', 'float64'] as const;
-
-// ---------------------------------------------------------------------------------------------
-// moments
-
-/**
- * Mean and population variance of x over `axes` (all by default). With keepDims the reduced axes
- * stay as size 1, so the results broadcast against x (what batchNorm expects).
- */
-export function moments(x: Tensor, axes?: number | number[], keepDims = false): [Tensor, Tensor] {
-  checkDtypes('moments', [x], FLOATS);
-  const ax = normalizeAxes('moments', axes, x.rank);
-  const m = mean(x, ax, true);
-  const centered = sub(x, m);
-  const v = mean(mul(centered, centered), ax, true);
-  if (keepDims) return [m, v];
-  const reduced = x.shape.filter((_, i) => !ax.includes(i));
-  return [reshape(m, reduced), reshape(v, reduced)];
-}
+import { add, broadcastTo, div, mul, neg, sub, sum, sumToShape, transpose } from './core.js';
+import { FLOAT_DTYPES as FLOATS } from './elementwise.js';
+import { axesFor } from './reduce.js';
 
 // ---------------------------------------------------------------------------------------------
 // batchNorm
@@ -222,7 +203,7 @@ export function layerNorm(x: Tensor, normalized: readonly number[] | LayerNormAx
     }
     axes = normalized.map((_, i) => x.rank - normalized.length + i);
   } else {
-    axes = normalizeAxes('layerNorm', (normalized as LayerNormAxes).axes, x.rank);
+    axes = axesFor('layerNorm', x, (normalized as LayerNormAxes).axes);
     if (axes.length === 0) throw opError('layerNorm', 'axes must not be empty', [x]);
   }
   const first = x.rank - axes.length;

@@ -1,6 +1,6 @@
 /**
  * Reductions over axes (a number, a list, or undefined = all; negative axes count from the end)
- * with keepDims: mean, max, min, prod, argmax/argmin, and the compositions logSumExp, variance, std.
+ * with keepDims: mean, max, min, prod, argmax/argmin, and the compositions logSumExp, variance, std, moments.
  * `sum` lives in core.ts (autodiff needs it).
  */
 import { type DType, ONNX_ELEM_TYPE, isFloat } from '../dtype.js';
@@ -162,7 +162,7 @@ export const argmax = (x: Tensor, axis?: number, keepDims = false): Tensor => ar
 export const argmin = (x: Tensor, axis?: number, keepDims = false): Tensor => argReduce(argminOp, x, axis, keepDims);
 
 // ---------------------------------------------------------------------------------------------
-// Compositions: logSumExp, variance, std
+// Compositions: logSumExp, variance, std, moments
 
 /** log(sum(exp(x))) over `axes`, computed stably by shifting with the (non-differentiated) max. */
 export function logSumExp(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
@@ -181,13 +181,28 @@ export interface VarianceOptions {
   correction?: number;
 }
 
+/** [mean, sum((x - mean)^2) / (n - correction)] over `axes`, from one mean. */
+function meanAndVariance(op: string, x: Tensor, axes: number | number[] | undefined, keepDims: boolean, correction: number): [Tensor, Tensor] {
+  const ax = axesFor(op, x, axes);
+  const m = mean(x, ax, true);
+  const n = reducedSize(x, ax);
+  const v = div(sum(square(sub(x, m)), ax, keepDims), typeof n === 'number' ? n - correction : sub(n, correction));
+  return [keepDims ? m : reshape(m, droppedShape(x.shape, ax)), v];
+}
+
 /** Variance over `axes`: sum((x - mean)^2) / (n - correction). */
 export function variance(x: Tensor, axes?: number | number[], { keepDims = false, correction = 0 }: VarianceOptions = {}): Tensor {
   if (!isFloat(x.dtype)) throw opError('variance', `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, [x]);
-  const ax = axesFor('variance', x, axes);
-  const centered = sub(x, mean(x, ax, true));
-  const n = reducedSize(x, ax);
-  return div(sum(square(centered), ax, keepDims), typeof n === 'number' ? n - correction : sub(n, correction));
+  return meanAndVariance('variance', x, axes, keepDims, correction)[1];
+}
+
+/**
+ * Mean and population variance of x over `axes` (all by default), sharing one mean. With keepDims
+ * the reduced axes stay as size 1, so the results broadcast against x (what batchNorm expects).
+ */
+export function moments(x: Tensor, axes?: number | number[], keepDims = false): [Tensor, Tensor] {
+  checkDtypes('moments', [x], FLOAT_DTYPES);
+  return meanAndVariance('moments', x, axes, keepDims, 0);
 }
 
 /** Standard deviation over `axes`: sqrt(variance(x, axes, options)). */

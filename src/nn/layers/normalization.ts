@@ -1,7 +1,8 @@
 /** BatchNormalization and LayerNormalization with Keras semantics and defaults. */
 import { type Dim, Tensor, type Variable, add, cast, div, mul, reshape, stopGradient, sub, tensor } from '../../engine/index.js';
 import { maximum, sqrt } from '../../engine/ops/elementwise.js';
-import { batchNorm, layerNorm, moments } from '../../engine/ops/norm.js';
+import { batchNorm, layerNorm } from '../../engine/ops/norm.js';
+import { moments } from '../../engine/ops/reduce.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
