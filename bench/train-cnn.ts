@@ -9,18 +9,23 @@
  *  2. inference images/s at batch 256: `model.predict` vs raw onnxruntime-node on `exportOnnx`'s
  *     file vs PyTorch (eval, no_grad);
  *  3. peak RSS of both trainers.
+ * Each Lepton training run is a fresh child process (like the PyTorch peer), so its peak RSS is
+ * that of one trainer alone.
  * Options: --workers 1|2|both (Lepton training modes; default both), --epochs N (timed epochs,
  * default 2), --batches N (per epoch, default 50), --rounds N (Lepton/PyTorch alternations, best
  * kept; default 2, 1 with --quick), --reference-only (just the reference-graph column).
  */
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { Conv2D, Dense, Flatten, MaxPooling2D, SparseCategoricalCrossentropy, input, sequential, setSeed } from '../src/index.js';
 import { Tensor } from '../src/engine/tensor.js';
-import type { BaseCallback } from '../src/train/callbacks.js';
+import type { HostTensor } from '../src/engine/onnx/proto.js';
+import type { Callback } from '../src/train/callbacks.js';
+import type { GraphProgram } from '../src/train/graph.js';
 import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
 
 const REFERENCE = '/work/shared/reference/seed-cnn-train-step.onnx';
@@ -77,7 +82,7 @@ function rssMb(): number {
 }
 
 /** Epoch wall times from fit's own callbacks (the first, compiling epoch is reported apart). */
-class EpochTimer implements Partial<BaseCallback> {
+class EpochTimer implements Callback {
   times: number[] = [];
   private t0 = 0;
   onEpochBegin(): void {
@@ -107,13 +112,37 @@ async function leptonTrain(s: Settings, workers: number, data: { x: Tensor; y: T
     session: { intraOpNumThreads: workers === 1 ? s.threads : 1 },
   });
   const timer = new EpochTimer();
+  // workers is passed explicitly (fit's default, 'auto', may pick either).
   const fitOptions: Record<string, unknown> = { epochs: 1 + s.epochs, batchSize: BATCH, verbose: 0, callbacks: [timer] };
-  if (workers !== 1) fitOptions.workers = workers;
+  fitOptions.workers = workers;
   await model.fit(data.x, data.y, fitOptions);
   const timed = timer.times.slice(1);
   const ms = timed.reduce((a, b) => a + b, 0);
   const images = s.epochs * s.batches * BATCH;
   return { imgPerSec: images / (ms / 1000), firstEpochMs: timer.times[0], msPerStep: ms / (s.epochs * s.batches), model };
+}
+
+interface ChildResult {
+  img_s: number;
+  ms_per_step: number;
+  first_epoch_ms: number;
+  peak_rss_mb: number;
+}
+
+/** One Lepton training run in a fresh process (this file with --child). */
+function runLeptonChild(s: Settings, workers: number): ChildResult {
+  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', String(workers), String(s.epochs), String(s.batches), String(s.threads)];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`Lepton training child failed (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+async function childMain(argv: string[]): Promise<void> {
+  const [workers, epochs, batches, threads] = argv.map(Number);
+  const s: Settings = { epochs, batches, threads, rounds: 1, workers: [workers] };
+  const r = await leptonTrain(s, workers, syntheticData(batches * BATCH));
+  const out: ChildResult = { img_s: r.imgPerSec, ms_per_step: r.msPerStep, first_epoch_ms: r.firstEpochMs, peak_rss_mb: rssMb() };
+  console.log(JSON.stringify(out));
 }
 
 interface PeerResult {
@@ -185,6 +214,52 @@ async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Prom
   return (s.epochs * s.batches * BATCH) / (ms / 1000);
 }
 
+/**
+ * Lepton's own fused train-step graph (the one fit runs with one worker), run by raw ORT on this
+ * thread with weights and optimizer state fed back from the host like the reference: graph
+ * quality without Lepton's framework overhead (worker messages, batching, metrics, callbacks).
+ */
+async function leptonGraphRaw(s: Settings, model: LeptonTrain['model'], data: { x: Tensor; y: Tensor }): Promise<number | undefined> {
+  const runner = (model.compileState as { runner?: any } | undefined)?.runner;
+  if (!runner?.program || !runner.worker?.getState) return undefined;
+  const rowsOf = (t: Tensor, b: number) => {
+    const row = t.size / (t.shape[0] as number);
+    return new Tensor([BATCH, ...t.shape.slice(1)], t.dtype, t.data.slice(b * BATCH * row, (b + 1) * BATCH * row));
+  };
+  const hostOf = (t: Tensor) => ({ dtype: t.dtype, shape: t.shape as number[], data: t.data });
+  const batches = Array.from({ length: s.batches }, (_, b) => ({ xs: [rowsOf(data.x, b)], ys: [rowsOf(data.y, b)], size: BATCH }));
+  const program = (await runner.program('train', batches[0])).program as GraphProgram;
+  const session = await ort.InferenceSession.create(program.lowered.bytes, { intraOpNumThreads: s.threads });
+  const scalars = runner.state.optimizer.nextScalars() as Record<string, number>;
+  const plans = batches.map((b) => {
+    const feeds: Record<string, HostTensor> = { x0: hostOf(b.xs[0]), y0: hostOf(b.ys[0]), sw: { dtype: 'float32', shape: [BATCH], data: new Float32Array(BATCH).fill(1) } };
+    for (const [k, v] of Object.entries(scalars)) feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
+    const plan = program.plan(feeds);
+    return { feeds: Object.fromEntries(Object.entries(plan.feeds).map(([n, t]) => [n, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)])), stateIn: plan.stateIn };
+  });
+  const stateIn = plans[0].stateIn;
+  const got = (await runner.worker.getState([...new Set(Object.values(stateIn))])) as Record<string, HostTensor>;
+  const state = new Map<string, ort.Tensor>(Object.entries(got).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)]));
+  const stateOut = Object.entries(program.stateOutputs);
+  const lossName = program.outputName('loss');
+  const fetch = [lossName, ...stateOut.map(([n]) => n)];
+  const step = async (b: number) => {
+    const feeds: Record<string, ort.Tensor> = { ...plans[b].feeds };
+    for (const [name, key] of Object.entries(stateIn)) feeds[name] = state.get(key)!;
+    const out = await session.run(feeds, fetch);
+    for (const [name, key] of stateOut) state.set(key, out[name]);
+    return out[lossName].data[0] as number;
+  };
+  for (let b = 0; b < Math.min(s.batches, 10); b++) await step(b);
+  const t0 = performance.now();
+  let loss = 0;
+  for (let e = 0; e < s.epochs; e++) for (let b = 0; b < s.batches; b++) loss = await step(b);
+  const ms = performance.now() - t0;
+  await session.release();
+  if (!Number.isFinite(loss)) throw new Error('Lepton train graph (raw): loss is not finite');
+  return (s.epochs * s.batches * BATCH) / (ms / 1000);
+}
+
 interface Inference {
   lepton: number;
   ort: number;
@@ -251,17 +326,16 @@ const bench: BenchModule = {
     const best = new Map<string, number>();
     const keep = (k: string, v: number) => best.set(k, Math.max(best.get(k) ?? 0, v));
     let peer: PeerResult | undefined;
-    let lastModel: LeptonTrain['model'] | undefined;
     const leptonFirstEpoch: number[] = [];
+    const leptonRss = new Map<number, number>();
     for (let round = 0; round < s.rounds; round++) {
       for (const w of s.workers) {
-        const r = await leptonTrain(s, w, data);
-        keep(`lepton_${w}`, r.imgPerSec);
-        leptonFirstEpoch.push(r.firstEpochMs);
-        lastModel = r.model;
-        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread`}: ${r.imgPerSec.toFixed(0)} img/s (${r.msPerStep.toFixed(2)} ms/step; first epoch ${r.firstEpochMs.toFixed(0)} ms)`);
+        const r = runLeptonChild(s, w);
+        keep(`lepton_${w}`, r.img_s);
+        leptonFirstEpoch.push(r.first_epoch_ms);
+        leptonRss.set(w, Math.max(leptonRss.get(w) ?? 0, r.peak_rss_mb));
+        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread`}: ${r.img_s.toFixed(0)} img/s (${r.ms_per_step.toFixed(2)} ms/step; first epoch ${r.first_epoch_ms.toFixed(0)} ms; peak RSS ${r.peak_rss_mb.toFixed(0)} MB)`);
       }
-      results.lepton_peak_rss_mb = rssMb();
       if (!noTorch) {
         const p = runPeer(s);
         console.log(`  round ${round + 1}: PyTorch ${p.pytorch_version}: ${p.pytorch_train_img_s.toFixed(0)} img/s`);
@@ -271,7 +345,10 @@ const bench: BenchModule = {
       }
     }
     const ref = await referenceTrain(s, data);
-    const infer = await inference(s, lastModel!, data);
+    // A model trained in this process (one short epoch, one worker) for the raw-graph and inference columns.
+    const local = await leptonTrain({ ...s, epochs: 0, batches: Math.min(s.batches, 5) }, 1, syntheticData(Math.min(s.batches, 5) * BATCH));
+    const raw = await leptonGraphRaw(s, local.model, data);
+    const infer = await inference(s, local.model, data);
 
     const leptonModes = s.workers.map((w) => [w, best.get(`lepton_${w}`)!] as const);
     const [bestWorkers, lepton] = leptonModes.reduce((a, b) => (b[1] > a[1] ? b : a));
@@ -281,6 +358,8 @@ const bench: BenchModule = {
 
     results.lepton_train_img_s = lepton;
     results.lepton_train_workers = bestWorkers;
+    results.lepton_peak_rss_mb = leptonRss.get(bestWorkers)!;
+    for (const [w, v] of leptonRss) results[`lepton_peak_rss_mb_${w}worker${w > 1 ? 's' : ''}`] = v;
     for (const [w, v] of leptonModes) results[`lepton_train_img_s_${w}worker${w > 1 ? 's' : ''}`] = v;
     results.lepton_first_epoch_ms = median(leptonFirstEpoch);
     results.pytorch_train_img_s = torch;
@@ -288,6 +367,8 @@ const bench: BenchModule = {
     results.reference_train_img_s = ref ?? null;
     results.reference_ratio_vs_pytorch = ratio(ref, torch);
     results.lepton_vs_reference = ratio(lepton, ref);
+    results.lepton_graph_raw_img_s = raw ?? null;
+    results.lepton_fit_vs_own_graph_raw = ratio(best.get('lepton_1'), raw);
     results.lepton_infer_img_s = infer.lepton;
     results.ort_infer_img_s = infer.ort;
     results.infer_ratio_vs_ort = infer.lepton / infer.ort;
@@ -303,6 +384,7 @@ const bench: BenchModule = {
     for (const [w, v] of leptonModes) rows.push([`Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread (data parallel)`}`, v, na(ratio(v, torch))]);
     rows.push([`PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`, na(torch), torch ? 1 : 'n/a']);
     rows.push([`reference graph, raw ORT (${s.threads} threads)`, na(ref), na(ratio(ref, torch))]);
+    rows.push([`Lepton's fused train graph, raw ORT (${s.threads} threads)`, na(raw), na(ratio(raw, torch))]);
     printTable(rows);
     console.log();
     printTable([
@@ -313,9 +395,9 @@ const bench: BenchModule = {
     ]);
     console.log();
     printTable([
-      ['peak RSS', 'MB'],
-      ['Lepton (whole bench process after training)', results.lepton_peak_rss_mb as number],
-      ['PyTorch peer process', na(peer?.pytorch_peak_rss_mb)],
+      ['peak RSS of the training process', 'MB'],
+      ...[...leptonRss].map(([w, v]) => [`Lepton fit, ${w} worker${w > 1 ? 's' : ''}`, v]),
+      ['PyTorch peer (train + inference)', na(peer?.pytorch_peak_rss_mb)],
     ]);
     if (noTorch) console.log(`\nPyTorch peer skipped: ${noTorch}`);
     console.log(`\nload average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`);
@@ -324,3 +406,13 @@ const bench: BenchModule = {
 };
 
 export default bench;
+
+if (process.argv[2] === '--child' && process.argv[1] === fileURLToPath(import.meta.url)) {
+  childMain(process.argv.slice(3)).then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}
