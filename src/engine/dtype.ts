@@ -5,6 +5,8 @@ export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'bool';
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
 export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'bool'];
+export const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64'];
+export const NUMERIC_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 
 /** ONNX TensorProto.DataType codes. */
 export const ONNX_ELEM_TYPE: Record<DType, number> = {

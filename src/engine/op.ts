@@ -86,11 +86,11 @@ export function opError(op: string, message: string, inputs?: readonly TensorTyp
   return new Error(`${op}: ${message}${got}`);
 }
 
-/** Throws unless every input has one of the allowed dtypes. */
-export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: readonly DType[]): void {
+/** Throws unless every input has one of the allowed dtypes; `note` says why one is missing. */
+export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: readonly DType[], note?: string): void {
   for (const t of inputs) {
     if (!allowed.includes(t.dtype)) {
-      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}`, inputs);
+      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}${note ? ` (${note})` : ''}`, inputs);
     }
   }
 }

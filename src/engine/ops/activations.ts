@@ -172,7 +172,7 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
 function inferAxisOp(name: string) {
   return (inputs: readonly TensorType[], { axis }: { axis: number }): TensorType[] => {
     const [x] = inputs;
-    if (!FLOAT_DTYPES.includes(x.dtype)) throw opError(name, `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, inputs);
+    checkDtypes(name, inputs, FLOAT_DTYPES);
     if (!(axis >= 0 && axis < x.shape.length)) throw opError(name, `axis ${axis} is out of range`, inputs);
     return [x];
   };

@@ -2,9 +2,9 @@
  * Core ops that autodiff itself needs (identity, fullLike, add, reshape, sums, broadcasting) and
  * the element-wise arithmetic family. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  */
-import { type DType, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
+import { type DType, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
-import { type Attrs, type OpDef, type TensorType, apply1, checkSameDtype, defineOp, opError } from '../op.js';
+import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { type Dim, broadcastShapes, normalizeAxes, shapeStr } from '../shape.js';
 import { Tensor, scalar } from '../tensor.js';
 
@@ -146,7 +146,7 @@ export interface ReduceAttrs extends Attrs {
 /** Shape rule shared by all reductions. */
 export function inferReduce(op: string, allowed?: readonly DType[]) {
   return ([x]: readonly TensorType[], { axes, keepDims }: ReduceAttrs): TensorType[] => {
-    if (allowed && !allowed.includes(x.dtype)) throw opError(op, `expected one of ${allowed.join(', ')}`, [x]);
+    if (allowed) checkDtypes(op, [x], allowed);
     return [{ shape: reducedShape(x.shape, axes, keepDims), dtype: x.dtype }];
   };
 }
@@ -158,7 +158,7 @@ export function keepDimsShape(inputShape: readonly Dim[], axes: readonly number[
 
 export const sumOp = defineOp<ReduceAttrs>({
   name: 'sum',
-  infer: inferReduce('sum', ['float32', 'float64', 'int32', 'int64']),
+  infer: inferReduce('sum', NUMERIC_DTYPES),
   lower: (ctx, [x], { axes, keepDims }) =>
     axes.length === 0
       ? [ctx.node1('Identity', [x.name])]

@@ -3,15 +3,14 @@
  * comparisons and logic, rounding. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  * `add sub mul div neg cast` live in core.ts.
  */
-import { type DType, isFloat } from '../dtype.js';
+import { type DType, FLOAT_DTYPES, NUMERIC_DTYPES, isFloat } from '../dtype.js';
 import type { AttrValue } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { type TensorOrNumber, asTensor, div, mul, neg, promoted, sub, sumToShape } from './core.js';
 
-export const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64'];
-export const NUMERIC_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
+export { FLOAT_DTYPES, NUMERIC_DTYPES };
 const FLOATS = FLOAT_DTYPES;
 const NUMERIC = NUMERIC_DTYPES;
 
@@ -37,11 +36,8 @@ export function defineUnaryOp<A extends Attrs = Attrs>({ name, onnx, onnxAttrs, 
   return defineOp<A>({
     name,
     infer: (inputs) => {
-      const [x] = inputs;
-      if (!dtypes.includes(x.dtype)) {
-        throw opError(name, `dtype ${x.dtype} is not supported; expected one of ${dtypes.join(', ')}${dtypeNote ? ` (${dtypeNote})` : ''}`, inputs);
-      }
-      return [x];
+      checkDtypes(name, inputs, dtypes, dtypeNote);
+      return [inputs[0]];
     },
     lower: (ctx, [x], attrs) => [ctx.node1(onnx, [x.name], onnxAttrs ? onnxAttrs(attrs) : {})],
     vjp,
@@ -135,7 +131,7 @@ export const sign = (x: Tensor): Tensor => apply1(signOp, [x]);
 function inferBroadcast(name: string, dtypes: readonly DType[], outDtype?: DType) {
   return (inputs: readonly TensorType[]): TensorType[] => {
     const dtype = checkSameDtype(name, inputs);
-    if (!dtypes.includes(dtype)) throw opError(name, `dtype ${dtype} is not supported; expected one of ${dtypes.join(', ')}`, inputs);
+    checkDtypes(name, inputs, dtypes);
     return [{ shape: broadcastShapes(name, ...inputs.map((t) => t.shape)), dtype: outDtype ?? dtype }];
   };
 }

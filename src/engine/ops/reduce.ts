@@ -3,7 +3,7 @@
  * with keepDims: mean, max, min, prod, argmax/argmin, and the compositions logSumExp, variance, std, moments.
  * `sum` lives in core.ts (autodiff needs it).
  */
-import { type DType, ONNX_ELEM_TYPE, isFloat } from '../dtype.js';
+import { type DType, ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
 import { type Dim, normalizeAxes, normalizeAxis } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -76,10 +76,7 @@ export function reducedSize(x: Tensor, axes: readonly number[], dtype: DType = x
 function defineReduce(name: string, onnx: string, dtypes: readonly DType[], vjp: OpDef<ReduceAttrs>['vjp']): OpDef<ReduceAttrs> {
   return defineOp<ReduceAttrs>({
     name,
-    infer: (inputs, attrs) => {
-      checkDtypes(name, inputs, dtypes);
-      return inferReduce(name)(inputs, attrs);
-    },
+    infer: inferReduce(name, dtypes),
     lower: (ctx, [x], { axes, keepDims }) =>
       axes.length === 0
         ? [ctx.node1('Identity', [x.name])]
@@ -192,7 +189,7 @@ function meanAndVariance(op: string, x: Tensor, axes: number | number[] | undefi
 
 /** Variance over `axes`: sum((x - mean)^2) / (n - correction). */
 export function variance(x: Tensor, axes?: number | number[], { keepDims = false, correction = 0 }: VarianceOptions = {}): Tensor {
-  if (!isFloat(x.dtype)) throw opError('variance', `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, [x]);
+  checkDtypes('variance', [x], FLOAT_DTYPES);
   return meanAndVariance('variance', x, axes, keepDims, correction)[1];
 }
 
@@ -207,6 +204,6 @@ export function moments(x: Tensor, axes?: number | number[], keepDims = false): 
 
 /** Standard deviation over `axes`: sqrt(variance(x, axes, options)). */
 export function std(x: Tensor, axes?: number | number[], options: VarianceOptions = {}): Tensor {
-  if (!isFloat(x.dtype)) throw opError('std', `dtype ${x.dtype} is not supported; expected one of ${FLOAT_DTYPES.join(', ')}`, [x]);
+  checkDtypes('std', [x], FLOAT_DTYPES);
   return sqrt(variance(x, axes, options));
 }
