@@ -207,18 +207,19 @@ function normalizeAxesOrder(perm: number[], rank: number): number[] {
 // ---------------------------------------------------------------------------------------------
 // Element-wise binary arithmetic with NumPy broadcasting
 
-function inferBinary(name: string, numericOnly = true) {
+/** Shape rule of a broadcasting op whose inputs share one of `dtypes`; the output has `outDtype` or that dtype. */
+export function inferBroadcast(name: string, dtypes: readonly DType[], outDtype?: DType) {
   return (inputs: readonly TensorType[]): TensorType[] => {
     const dtype = checkSameDtype(name, inputs);
-    if (numericOnly && dtype === 'bool') throw opError(name, 'bool tensors are not supported (cast them first)', inputs);
-    return [{ shape: broadcastShapes(name, inputs[0].shape, inputs[1].shape), dtype }];
+    checkDtypes(name, inputs, dtypes);
+    return [{ shape: broadcastShapes(name, ...inputs.map((t) => t.shape)), dtype: outDtype ?? dtype }];
   };
 }
 
 function defineBinary(name: string, onnxOp: string, vjp: OpDef['vjp']): OpDef {
   return defineOp({
     name,
-    infer: inferBinary(name),
+    infer: inferBroadcast(name, NUMERIC_DTYPES),
     lower: (ctx, [a, b]) => [ctx.node1(onnxOp, [a.name, b.name])],
     vjp,
   });

@@ -8,7 +8,7 @@ import type { AttrValue } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { type TensorOrNumber, asTensor, div, mul, neg, promoted, sub, sumToShape } from './core.js';
+import { type TensorOrNumber, asTensor, div, inferBroadcast, mul, neg, promoted, sub, sumToShape } from './core.js';
 
 export { FLOAT_DTYPES, NUMERIC_DTYPES };
 const FLOATS = FLOAT_DTYPES;
@@ -127,14 +127,6 @@ export const sign = (x: Tensor): Tensor => apply1(signOp, [x]);
 
 // ---------------------------------------------------------------------------------------------
 // Binary ops with broadcasting
-
-function inferBroadcast(name: string, dtypes: readonly DType[], outDtype?: DType) {
-  return (inputs: readonly TensorType[]): TensorType[] => {
-    const dtype = checkSameDtype(name, inputs);
-    checkDtypes(name, inputs, dtypes);
-    return [{ shape: broadcastShapes(name, ...inputs.map((t) => t.shape)), dtype: outDtype ?? dtype }];
-  };
-}
 
 export const powOp = defineOp({
   name: 'pow',
