@@ -1,4 +1,5 @@
 /** CLI output helpers: user-facing errors, aligned tables, JSON. */
+import { formatSeconds } from '../train/progress.js';
 
 /** An error the user can fix: printed as `lepton: <message>` without a stack, exit code 2 by default. */
 export class CliError extends Error {
@@ -31,9 +32,7 @@ export function formatNumber(v: number): string {
   return a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(3) : v.toPrecision(4);
 }
 
+/** A run's duration, '-' when it has none (still running or never finished). */
 export function formatDuration(seconds: number | null | undefined): string {
-  if (seconds === null || seconds === undefined) return '-';
-  if (seconds < 60) return `${seconds.toFixed(1)}s`;
-  const m = Math.floor(seconds / 60);
-  return m < 60 ? `${m}m${Math.round(seconds % 60)}s` : `${Math.floor(m / 60)}h${m % 60}m`;
+  return seconds === null || seconds === undefined ? '-' : formatSeconds(seconds);
 }

@@ -10,11 +10,13 @@ function formatLogs(logs: Logs): string {
     .join(' - ');
 }
 
-function formatSeconds(s: number): string {
+/** A duration for people: 4.2s, 37s, 3m05s, 1h02m ('?' when unknown). */
+export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
   if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  const whole = Math.round(s); // rounded first, so 119.6 s is 2m00s rather than 1m60s
+  const m = Math.floor(whole / 60);
+  return m < 60 ? `${m}m${String(whole % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 export class ProgressLogger extends BaseCallback {
