@@ -225,26 +225,11 @@ export class Dataset<T> implements AsyncIterable<T> {
     if (plan.kind === 'indexed') {
       const { length, get } = plan;
       return new Dataset<T>(async function* () {
-        for (const i of bufferShuffle(indices(length), bufferSize, nextGenerator())) yield get(i);
+        for await (const i of bufferShuffle(indices(length), bufferSize, nextGenerator())) yield get(i);
       }, length);
     }
     const upstream = this;
-    return new Dataset<T>(async function* () {
-      const g = nextGenerator();
-      const buffer: T[] = [];
-      for await (const x of upstream) {
-        if (buffer.length < bufferSize) {
-          buffer.push(x);
-          continue;
-        }
-        const j = g.int(0, bufferSize);
-        const out = buffer[j];
-        buffer[j] = x;
-        yield out;
-      }
-      g.shuffle(buffer);
-      yield* buffer;
-    }, this.cardinality);
+    return new Dataset<T>(() => bufferShuffle(upstream, bufferSize, nextGenerator()), this.cardinality);
   }
 
   /**
@@ -390,9 +375,10 @@ function* indices(n: number): Iterable<number> {
   for (let i = 0; i < n; i++) yield i;
 }
 
-function* bufferShuffle<T>(source: Iterable<T>, bufferSize: number, g: Generator): Iterable<T> {
+/** tf.data's shuffle buffer: once full, each new element takes the place of a random buffered one, which is emitted. */
+async function* bufferShuffle<T>(source: Iterable<T> | AsyncIterable<T>, bufferSize: number, g: Generator): AsyncGenerator<T> {
   const buffer: T[] = [];
-  for (const x of source) {
+  for await (const x of source) {
     if (buffer.length < bufferSize) {
       buffer.push(x);
       continue;
