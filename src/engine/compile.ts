@@ -13,7 +13,7 @@ import { globalGenerator } from './random.js';
 import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
 import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
-import { Tensor } from './tensor.js';
+import { Tensor, fromHost, toHost } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
 import { Trace, currentTrace, withTrace } from './trace.js';
 
@@ -67,10 +67,9 @@ export class TracedProgram {
     this.lowered.inputBindings.forEach((b, i) => {
       const name = this.lowered.inputNames[i];
       if (b.kind === 'input') {
-        const t = argLeaves[b.index];
-        feeds[name] = { dtype: t.dtype, shape: t.shape as number[], data: t.data };
+        feeds[name] = toHost(argLeaves[b.index]);
       } else if (b.kind === 'variable') {
-        feeds[name] = { dtype: b.variable.dtype, shape: b.variable.shape as number[], data: b.variable.data };
+        feeds[name] = toHost(b.variable);
       } else {
         const shape = b.shape.map((d) => resolveDim(d, symbols));
         feeds[name] = randomHost(shape, b.dtype, b.distribution);
@@ -81,10 +80,7 @@ export class TracedProgram {
 
   /** Output tensors rebuilt into the structure the traced function returned. */
   unpack(results: Record<string, HostTensor>): unknown {
-    const leaves = this.lowered.outputNames.map((n) => {
-      const r = results[n];
-      return new Tensor(r.shape, r.dtype, r.data);
-    });
+    const leaves = this.lowered.outputNames.map((n) => fromHost(results[n]));
     return this.outputFlat.rebuild(leaves);
   }
 }

@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import { type DType, type TypedArray, allocate, dtypeOfArray, fromValues, isFloat } from './dtype.js';
 import { type Dim, type Shape, numel, shapeStr, strides } from './shape.js';
 import { type Generator, globalGenerator } from './random.js';
+import type { HostTensor } from './onnx/proto.js';
 import type { Node, Trace } from './trace.js';
 
 let nextTensorId = 1;
@@ -153,6 +154,16 @@ export interface TensorOptions {
 }
 
 export type TensorLike = Tensor | NestedArray | TypedArray;
+
+/** A concrete tensor as ONNX Runtime feeds and worker messages carry it (shares the data, no copy). */
+export function toHost(t: Tensor): HostTensor {
+  return { dtype: t.dtype, shape: t.shape as number[], data: t.data };
+}
+
+/** A tensor over a host tensor's data (no copy). */
+export function fromHost(h: HostTensor): Tensor {
+  return new Tensor(h.shape, h.dtype, h.data);
+}
 
 /** Creates a concrete tensor from nested arrays, a typed array, or a scalar. */
 export function tensor(value: TensorLike, options: TensorOptions = {}): Tensor {

@@ -6,7 +6,7 @@
 import { type DType, type TypedArray, ONNX_ELEM_TYPE, fromValues } from '../dtype.js';
 import type { LoweredValue } from '../op.js';
 import { type Dim, shapeStr } from '../shape.js';
-import { Tensor, Variable } from '../tensor.js';
+import { Tensor, Variable, toHost } from '../tensor.js';
 import type { Node, Trace } from '../trace.js';
 import type { SessionOptions } from '../runtime/session.js';
 import {
@@ -245,7 +245,7 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     } else {
       const name = uniqueName(value instanceof Variable ? value.name : `captured_${value.id}`);
       names.set(sym, name);
-      ctx.initializers.push(tensorProtoFromHost({ dtype: value.dtype, shape: value.shape as number[], data: value.data }, name));
+      ctx.initializers.push(tensorProtoFromHost(toHost(value), name));
     }
   }
   for (const t of trace.randoms) {

@@ -5,7 +5,7 @@
  */
 import type { Attrs, OpDef, TensorType } from '../op.js';
 import { lowerTrace } from '../onnx/lower.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, fromHost, toHost } from '../tensor.js';
 import { Trace } from '../trace.js';
 import { NativeSession, mergeSessionOptions } from './session.js';
 import type { HostTensor } from '../onnx/proto.js';
@@ -43,13 +43,10 @@ export function runEager(op: OpDef, inputs: readonly Tensor[], attrs: Attrs, typ
   }
   const feeds: Record<string, HostTensor> = {};
   inputs.forEach((t, i) => {
-    feeds[entry!.inputNames[i]] = { dtype: t.dtype, shape: t.shape as number[], data: t.data };
+    feeds[entry!.inputNames[i]] = toHost(t);
   });
   const results = entry.session.run(feeds, entry.outputNames);
-  return entry.outputNames.map((name) => {
-    const r = results[name];
-    return new Tensor(r.shape, r.dtype, r.data);
-  });
+  return entry.outputNames.map((name) => fromHost(results[name]));
 }
 
 /** A cache key for attributes; unlike plain JSON it keeps ±Infinity and NaN apart. */
