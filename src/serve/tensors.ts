@@ -4,7 +4,7 @@
  * problem becomes a 400 that names the field, what was expected and what was received.
  */
 import type { HostTensor } from '../engine/onnx/proto.js';
-import type { DType } from '../engine/dtype.js';
+import { DTYPES, type DType, allocate } from '../engine/dtype.js';
 import { type TensorSignature, formatShape } from '../registry/model-folder.js';
 
 export class RequestError extends Error {
@@ -22,8 +22,6 @@ export interface ParseLimits {
   /** Largest number of elements one input may carry. */
   maxElements: number;
 }
-
-const SUPPORTED: readonly string[] = ['float32', 'float64', 'int32', 'int64', 'bool'];
 
 /** The received shape of a nested array, following first elements (rectangularity is checked later). */
 function probeShape(value: unknown, maxDepth: number): number[] {
@@ -47,11 +45,11 @@ function describe(v: unknown): string {
 export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseLimits): HostTensor {
   const field = `inputs.${sig.name}`;
   const expected = `${formatShape(sig.shape)} ${sig.dtype}`;
-  if (!SUPPORTED.includes(sig.dtype)) throw new RequestError(400, `${field}: the model expects dtype ${sig.dtype}, which JSON requests cannot carry`);
+  if (!(DTYPES as readonly string[]).includes(sig.dtype)) throw new RequestError(400, `${field}: the model expects dtype ${sig.dtype}, which JSON requests cannot carry`);
   const rank = sig.shape.length;
   if (rank === 0) {
     if (Array.isArray(value)) throw new RequestError(400, `${field}: expected a scalar ${sig.dtype}, received an array`);
-    const data = allocateFor(sig.dtype as DType, 1);
+    const data = allocate(sig.dtype as DType, 1);
     store(data, 0, value, sig.dtype as DType, field, '');
     return { dtype: sig.dtype as DType, shape: [], data };
   }
@@ -70,7 +68,7 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
   const size = shape.reduce((a, b) => a * b, 1);
   if (size > limits.maxElements) throw new RequestError(413, `${field}: ${size} elements exceed this server's limit of ${limits.maxElements}`);
   const dtype = sig.dtype as DType;
-  const data = allocateFor(dtype, size);
+  const data = allocate(dtype, size);
   // Iterative fill: an explicit stack, so no client nesting can overflow the call stack.
   let offset = 0;
   const stack: { arr: unknown[]; i: number }[] = [{ arr: value, i: 0 }];
@@ -98,21 +96,6 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
 
 function indexPath(stack: { i: number }[], adjustLast = 0): string {
   return stack.map((s, k) => `[${k === stack.length - 1 ? s.i + adjustLast : s.i - 1}]`).join('') || '[]';
-}
-
-function allocateFor(dtype: DType, size: number): HostTensor['data'] {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(size);
-    case 'float64':
-      return new Float64Array(size);
-    case 'int32':
-      return new Int32Array(size);
-    case 'int64':
-      return new BigInt64Array(size);
-    case 'bool':
-      return new Uint8Array(size);
-  }
 }
 
 function store(data: HostTensor['data'], at: number, v: unknown, dtype: DType, field: string, where: string): void {
@@ -167,7 +150,7 @@ export function concatRows(parts: HostTensor[]): HostTensor {
   if (parts.length === 1) return parts[0];
   const rows = parts.reduce((a, p) => a + p.shape[0], 0);
   const shape = [rows, ...parts[0].shape.slice(1)];
-  const data = allocateFor(parts[0].dtype, parts.reduce((a, p) => a + p.data.length, 0));
+  const data = allocate(parts[0].dtype, parts.reduce((a, p) => a + p.data.length, 0));
   let offset = 0;
   for (const p of parts) {
     (data as Float32Array).set(p.data as Float32Array, offset);
