@@ -8,7 +8,7 @@ import { type DType, type TypedArray, allocate } from '../engine/dtype.js';
 import { Generator, globalGenerator } from '../engine/random.js';
 import { shapeStr } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
-import { flatten } from '../engine/tree.js';
+import { flatten, isPlainObject } from '../engine/tree.js';
 
 /** The element type after `batch()`: tensors gain a leading axis, numbers/booleans become tensors, strings become arrays. */
 export type Batched<T> = T extends Tensor
@@ -435,7 +435,7 @@ function stack(group: readonly unknown[], where = 'element'): unknown {
     });
     return first.map((_, k) => stack(group.map((v) => (v as unknown[])[k]), `${where}[${k}]`));
   }
-  if (first !== null && typeof first === 'object' && Object.getPrototypeOf(first) === Object.prototype) {
+  if (isPlainObject(first)) {
     const keys = Object.keys(first);
     group.forEach((v, i) => {
       const ok = v !== null && typeof v === 'object' && Object.keys(v).length === keys.length && keys.every((k) => k in (v as object));

@@ -10,6 +10,11 @@ export interface Flat {
   rebuild(leaves: readonly Tensor[]): any;
 }
 
+/** An object literal (prototype Object.prototype): a tree node, unlike class instances such as Tensor. */
+export function isPlainObject(v: unknown): v is Record<string, any> {
+  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+}
+
 export function flatten(tree: unknown): Flat {
   const leaves: Tensor[] = [];
   const build = (t: unknown): { key: string; make: (next: () => Tensor) => unknown } => {
@@ -21,8 +26,8 @@ export function flatten(tree: unknown): Flat {
       const parts = t.map(build);
       return { key: `[${parts.map((p) => p.key).join(',')}]`, make: (next) => parts.map((p) => p.make(next)) };
     }
-    if (t !== null && typeof t === 'object' && Object.getPrototypeOf(t) === Object.prototype) {
-      const entries = Object.entries(t as Record<string, unknown>).map(([k, v]) => [k, build(v)] as const);
+    if (isPlainObject(t)) {
+      const entries = Object.entries(t).map(([k, v]) => [k, build(v)] as const);
       return {
         key: `{${entries.map(([k, p]) => `${JSON.stringify(k)}:${p.key}`).join(',')}}`,
         make: (next) => Object.fromEntries(entries.map(([k, p]) => [k, p.make(next)])),

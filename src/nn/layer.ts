@@ -10,6 +10,7 @@ import { cast } from '../engine/ops/core.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable } from '../engine/tensor.js';
 import { Trace, withTrace } from '../engine/trace.js';
+import { isPlainObject } from '../engine/tree.js';
 import { type Initializer, type InitializerSpec, getInitializer } from './initializers.js';
 import { Module } from './module.js';
 import { type Regularizer, type RegularizerSpec, getRegularizer } from './regularizers.js';
@@ -407,10 +408,6 @@ export class Layer extends Module {
   static fromConfig(config: Record<string, any>): Layer {
     return new (this as any)(config);
   }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 function shapeOfInputs(inputs: Tensor | Tensor[] | Record<string, Tensor>): any {

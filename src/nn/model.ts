@@ -8,6 +8,7 @@
 import type { DType } from '../engine/dtype.js';
 import { shapeStr } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
+import { isPlainObject } from '../engine/tree.js';
 import {
   type CallOptions, type KerasShape, KerasTensor, Layer, type LayerConfig, type LayerNode, type LayerOptions,
   layerFromConfig, registerLayer, serializeLayer,
@@ -160,10 +161,10 @@ export class Model extends Layer {
       if (args.inputs === undefined || args.outputs === undefined) throw new Error(`model '${this.name}': give both inputs and outputs`);
       const ins = asKerasList(args.inputs);
       const outs = asKerasList(args.outputs);
-      this._graph.inputsAsList = Array.isArray(args.inputs) || isRecord(args.inputs);
-      if (isRecord(args.inputs)) this._graph.inputNames = Object.keys(args.inputs);
+      this._graph.inputsAsList = Array.isArray(args.inputs) || isPlainObject(args.inputs);
+      if (isPlainObject(args.inputs)) this._graph.inputNames = Object.keys(args.inputs);
       this._graph.outputsAsList = Array.isArray(args.outputs);
-      if (isRecord(args.outputs)) this._graph.outputNames = Object.keys(args.outputs);
+      if (isPlainObject(args.outputs)) this._graph.outputNames = Object.keys(args.outputs);
       this.setGraph(buildGraph(ins, outs, `model '${this.name}'`));
     }
   }
@@ -264,7 +265,7 @@ export class Model extends Layer {
       }
       return inputs;
     }
-    if (isRecord(inputs)) {
+    if (isPlainObject(inputs)) {
       return graph.inputs.map((kt, i) => {
         const name = this._graph.inputNames?.[i] ?? kt.name;
         const t = (inputs as Record<string, Tensor>)[name];
@@ -462,12 +463,8 @@ registerLayer(Model, 'Model');
 
 /** fit(dataset, {epochs}) — an options object where targets would be — is moved to options. */
 function optionsInPlaceOfTargets(y: unknown, options: Record<string, any> | undefined): [unknown, Record<string, any> | undefined] {
-  if (options === undefined && isRecord(y) && !Object.values(y).some((v) => v instanceof Tensor)) return [undefined, y];
+  if (options === undefined && isPlainObject(y) && !Object.values(y).some((v) => v instanceof Tensor)) return [undefined, y];
   return [y, options];
-}
-
-function isRecord(v: unknown): v is Record<string, any> {
-  return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
 }
 
 function asKerasList(v: KerasTensor | KerasTensor[] | Record<string, KerasTensor>): KerasTensor[] {
