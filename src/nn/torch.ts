@@ -13,6 +13,7 @@ import { moments } from '../engine/ops/reduce.js';
 import { avgPool2d, maxPool2d } from '../engine/ops/pool.js';
 import { flatten } from '../engine/ops/shape.js';
 import { randn } from '../engine/tensor.js';
+import { perAxis } from './layers/util.js';
 import { Module } from './module.js';
 import { addUpdate } from './updates.js';
 
@@ -49,10 +50,6 @@ export interface TorchConvOptions extends TorchOptions {
   groups?: number;
 }
 
-function kernelTuple(k: number | number[], n: number): number[] {
-  return typeof k === 'number' ? new Array<number>(n).fill(k) : k;
-}
-
 abstract class ConvNd extends Module {
   weight: Variable;
   bias?: Variable;
@@ -65,7 +62,7 @@ abstract class ConvNd extends Module {
   ) {
     super();
     const groups = options.groups ?? 1;
-    const ks = kernelTuple(kernelSize, n);
+    const ks = perAxis(kernelSize, n, 'kernelSize', new.target.name);
     const fanIn = (inChannels / groups) * ks.reduce((a, b) => a * b, 1);
     const dtype = options.dtype ?? 'float32';
     this.weight = uniformParam([outChannels, inChannels / groups, ...ks], fanIn, dtype);
@@ -109,7 +106,7 @@ export class ConvTranspose2d extends Module {
   ) {
     super();
     const groups = options.groups ?? 1;
-    const ks = kernelTuple(kernelSize, 2);
+    const ks = perAxis(kernelSize, 2, 'kernelSize', new.target.name);
     // PyTorch computes the fan from weight.size(1) * kernel for transposed convs.
     const fanIn = (outChannels / groups) * ks[0] * ks[1];
     const dtype = options.dtype ?? 'float32';

@@ -9,7 +9,7 @@ import { type ActivationFn, type ActivationSpec, getActivation, isElementwise, s
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
-import { toChannelsFirst, toChannelsLast } from './util.js';
+import { paddingOption, perAxis, toChannelsFirst, toChannelsLast } from './util.js';
 
 export type ConvPadding = 'valid' | 'same';
 
@@ -24,14 +24,6 @@ export interface ConvLayerOptions extends LayerOptions {
   biasInitializer?: InitializerSpec;
   kernelRegularizer?: RegularizerSpec;
   biasRegularizer?: RegularizerSpec;
-}
-
-function tuple(v: number | number[] | undefined, n: number, dflt: number, what: string, layer: string): number[] {
-  const list = v === undefined ? new Array<number>(n).fill(dflt) : typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
-  if (list.length !== n || list.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new Error(`${layer}: ${what} must be a positive integer or ${n} of them, got ${JSON.stringify(v)}`);
-  }
-  return list;
 }
 
 /** Shared machinery of Conv1D / Conv2D / DepthwiseConv2D / Conv2DTranspose. */
@@ -49,11 +41,10 @@ abstract class BaseConv extends Layer {
   constructor(readonly rank: number, kernelSize: number | number[], options: ConvLayerOptions) {
     super(options);
     const who = (this.constructor as typeof Layer).className;
-    this.kernelSize = tuple(kernelSize, rank, 1, 'kernelSize', who);
-    this.strides = tuple(options.strides, rank, 1, 'strides', who);
-    this.dilationRate = tuple(options.dilationRate, rank, 1, 'dilationRate', who);
-    this.padding = options.padding ?? 'valid';
-    if (this.padding !== 'valid' && this.padding !== 'same') throw new Error(`${who}: padding must be 'valid' or 'same', got '${String(this.padding)}'`);
+    this.kernelSize = perAxis(kernelSize, rank, 'kernelSize', who);
+    this.strides = perAxis(options.strides ?? 1, rank, 'strides', who);
+    this.dilationRate = perAxis(options.dilationRate ?? 1, rank, 'dilationRate', who);
+    this.padding = paddingOption(options.padding, who);
     this.activation = getActivation(options.activation ?? 'linear');
     this.useBias = options.useBias ?? true;
     this.opts = options;

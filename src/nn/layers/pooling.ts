@@ -4,21 +4,12 @@ import { where } from '../../engine/ops/elementwise.js';
 import { avgPool1d, avgPool2d, maxPool1d, maxPool2d } from '../../engine/ops/pool.js';
 import { pad } from '../../engine/ops/shape.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer } from '../layer.js';
-import { channelsFirstSource, toChannelsFirst, toChannelsLast } from './util.js';
+import { channelsFirstSource, paddingOption, perAxis, toChannelsFirst, toChannelsLast } from './util.js';
 
 export interface PoolingOptions extends LayerOptions {
   /** Defaults to the pool size. */
   strides?: number | number[];
   padding?: 'valid' | 'same';
-}
-
-function tuple(v: number | number[] | undefined, n: number, what: string, who: string): number[] | undefined {
-  if (v === undefined) return undefined;
-  const list = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
-  if (list.length !== n || list.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new Error(`${who}: ${what} must be a positive integer or ${n} of them, got ${JSON.stringify(v)}`);
-  }
-  return list;
 }
 
 abstract class Pooling extends Layer {
@@ -30,10 +21,9 @@ abstract class Pooling extends Layer {
   constructor(readonly rank: number, poolSize: number | number[], options: PoolingOptions) {
     super(options);
     const who = (this.constructor as typeof Layer).className;
-    this.poolSize = tuple(poolSize, rank, 'poolSize', who)!;
-    this.strides = tuple(options.strides, rank, 'strides', who) ?? this.poolSize;
-    this.padding = options.padding ?? 'valid';
-    if (this.padding !== 'valid' && this.padding !== 'same') throw new Error(`${who}: padding must be 'valid' or 'same', got '${String(this.padding)}'`);
+    this.poolSize = perAxis(poolSize, rank, 'poolSize', who);
+    this.strides = options.strides === undefined ? this.poolSize : perAxis(options.strides, rank, 'strides', who);
+    this.padding = paddingOption(options.padding, who);
   }
 
   override call(x: Tensor): Tensor {
@@ -173,7 +163,7 @@ export class UpSampling2D extends Layer {
   readonly size: number[];
   constructor(size: number | number[] = 2, options: LayerOptions & { interpolation?: 'nearest' } = {}) {
     super(options);
-    this.size = tuple(size, 2, 'size', 'UpSampling2D')!;
+    this.size = perAxis(size, 2, 'size', 'UpSampling2D');
     if (options.interpolation && options.interpolation !== 'nearest') throw new Error(`UpSampling2D: only 'nearest' interpolation is supported, got '${options.interpolation}'`);
   }
   override call(x: Tensor): Tensor {

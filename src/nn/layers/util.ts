@@ -1,6 +1,22 @@
-/** Helpers shared by layers: layout conversion (channels-last API, NCHW engine ops), dropout masks. */
+/** Helpers shared by layers: layout conversion (channels-last API, NCHW engine ops), dropout masks, option parsing. */
 import { Tensor, transpose } from '../../engine/index.js';
 import { transposeOp } from '../../engine/ops/core.js';
+
+/** A per-axis option (kernel size, strides, ...): one positive integer for all `n` axes, or `n` of them. */
+export function perAxis(v: number | readonly number[], n: number, what: string, layer: string): number[] {
+  const list = typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+  if (list.length !== n || list.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new Error(`${layer}: ${what} must be a positive integer or ${n} of them, got ${JSON.stringify(v)}`);
+  }
+  return list;
+}
+
+/** The padding option of conv and pooling layers (default 'valid'). */
+export function paddingOption(padding: string | undefined, layer: string): 'valid' | 'same' {
+  const p = padding ?? 'valid';
+  if (p !== 'valid' && p !== 'same') throw new Error(`${layer}: padding must be 'valid' or 'same', got '${p}'`);
+  return p;
+}
 
 const samePerm = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
