@@ -14,7 +14,7 @@
  *   "register": true                             // register the saved model (default true)
  * }
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openRegistry } from '../registry/registry.js';
 import { RunTracker } from '../registry/tracker.js';
@@ -96,13 +96,8 @@ export async function trainFromConfig(config: TrainConfig, options: { runName?: 
   const test = (await model.evaluate(data.xTest as never, data.yTest as never, { verbose: 0 } as never)) as Record<string, number>;
   const runId = tracker.runId ?? -1;
   const dir = resolve(config.output ?? join(registry.home, 'trained', `${name}-${runId}`));
-  await train.saveModel(model as never, dir, { labels: data.labels });
-  if (data.preprocessing) {
-    // saveModel has no preprocessing option yet: add it so the server accepts images for this model.
-    const configPath = join(dir, 'config.json');
-    const saved = JSON.parse(readFileSync(configPath, 'utf8'));
-    writeFileSync(configPath, JSON.stringify({ ...saved, preprocessing: data.preprocessing }, null, 2));
-  }
+  // The preprocessing lets the server accept images for this model.
+  await train.saveModel(model as never, dir, { labels: data.labels, preprocessing: data.preprocessing as { kind: string } | undefined });
   let registered: TrainOutcome['model'];
   if (config.register !== false) {
     const testMetrics = Object.fromEntries(Object.entries(test).map(([k, v]) => [`test_${k}`, v]));
