@@ -330,6 +330,12 @@ export interface DecodeOptions {
   fit?: 'fill' | 'cover' | 'contain';
   /** Scale pixels to [0, 1] (default: 0–255 as float32). */
   normalize?: boolean;
+  /** Composite transparent pixels onto this colour (e.g. '#000000') instead of dropping the alpha channel. */
+  background?: string;
+  /** Refuse images with more pixels than this (a small file may claim huge dimensions); sharp's default otherwise. */
+  maxPixels?: number;
+  /** How damaged an image may be before decoding fails (sharp's failOn; default 'warning', the strictest). */
+  failOn?: 'none' | 'truncated' | 'error' | 'warning';
 }
 
 type Sharp = (typeof import('sharp'))['default'];
@@ -344,7 +350,8 @@ function loadSharp(): Promise<Sharp> {
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<Tensor> {
   const sharp = await loadSharp();
   const channels = options.channels ?? 3;
-  let pipeline = sharp(input);
+  let pipeline = sharp(input, { failOn: options.failOn ?? 'warning', ...(options.maxPixels ? { limitInputPixels: options.maxPixels } : {}) });
+  if (options.background) pipeline = pipeline.flatten({ background: options.background });
   if (options.size) {
     const [h, w] = checkSize('decodeImage', options.size);
     pipeline = pipeline.resize({ width: w, height: h, fit: options.fit ?? 'fill' });

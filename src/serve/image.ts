@@ -3,7 +3,7 @@
  * model's preprocessing (height, width, channels), scale and normalize, lay out as NHWC or NCHW.
  * Decoding is bounded (pixel limit) and any undecodable or truncated image is a 400.
  */
-import sharp from 'sharp';
+import { decodeImage as decodePixels } from '../data/transforms.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import type { ImagePreprocessing, TensorSignature } from '../registry/model-folder.js';
 import { RequestError } from './tensors.js';
@@ -37,22 +37,21 @@ function inferLayout(input: TensorSignature, channels: number): 'nhwc' | 'nchw' 
 export async function decodeImage(bytes: Buffer, pre: ImagePreprocessing, field = 'image'): Promise<Float32Array> {
   if (bytes.length === 0) throw new RequestError(400, `${field}: empty image`);
   const { height, width, channels } = pre;
-  let raw: { data: Buffer; info: { channels: number } };
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw new RequestError(500, `${field}: the model's image preprocessing asks for ${channels} channels; expected 1, 3 or 4`);
+  let pixels: Float32Array;
   try {
-    let img = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'truncated' }).flatten({ background: '#000000' });
-    img = channels === 1 ? img.greyscale() : img.toColourspace('srgb');
-    raw = await img.resize(width, height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    const decoded = await decodePixels(bytes, { size: [height, width], channels, fit: 'fill', background: '#000000', maxPixels: MAX_INPUT_PIXELS, failOn: 'truncated' });
+    pixels = decoded.data as Float32Array;
   } catch (e) {
     throw new RequestError(400, `${field}: could not decode the image (${(e as Error).message.split('\n')[0]})`);
   }
-  const got = raw.info.channels;
   const scale = pre.scale ?? 1 / 255;
   const out = new Float32Array(height * width * channels);
   const nchw = pre.layout === 'nchw';
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let c = 0; c < channels; c++) {
-        let v = raw.data[(y * width + x) * got + Math.min(c, got - 1)] * scale;
+        let v = pixels[(y * width + x) * channels + c] * scale;
         if (pre.mean) v -= pre.mean[c] ?? 0;
         if (pre.std) v /= pre.std[c] ?? 1;
         out[nchw ? c * height * width + y * width + x : (y * width + x) * channels + c] = v;
