@@ -2,13 +2,8 @@
  * CSV files with typed columns → tensors. The parser follows RFC 4180 (quoted fields, doubled
  * quotes, delimiters and line breaks inside quotes, CRLF or LF); files may be gzipped.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
 import { Tensor } from '../../engine/tensor.js';
-import { isGzip } from './idx.js';
-
-const gunzipAsync = promisify(gunzip);
+import { readMaybeGzipped } from './files.js';
 
 export type CsvColumnType = 'float32' | 'int32' | 'category' | 'string';
 
@@ -107,9 +102,7 @@ export function parseCsv(text: string, options: { delimiter?: string } = {}): st
 
 /** Reads a CSV file (optionally .gz) into typed tensors; see `CsvOptions`. */
 export async function readCsv(path: string, options: CsvOptions = {}): Promise<CsvData> {
-  let bytes: Uint8Array = await readFile(path);
-  if (isGzip(bytes)) bytes = await gunzipAsync(bytes);
-  return csvToTensors(new TextDecoder().decode(bytes), options, path);
+  return csvToTensors(new TextDecoder().decode(await readMaybeGzipped(path)), options, path);
 }
 
 const MISSING = new Set(['', 'na', 'nan', 'null', 'n/a']);

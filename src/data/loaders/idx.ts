@@ -2,12 +2,9 @@
  * The IDX format of the MNIST family: magic (0, 0, type code, rank), `rank` big-endian uint32
  * dimensions, then big-endian values. Files may be gzipped.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzip, gunzipSync } from 'node:zlib';
-import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { Tensor } from '../../engine/tensor.js';
-
-const gunzipAsync = promisify(gunzip);
+import { isGzip, readMaybeGzipped } from './files.js';
 
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -27,9 +24,6 @@ const TYPES: Record<number, { type: IdxType; bytes: number }> = {
   0x0e: { type: 'float64', bytes: 8 },
 };
 
-export function isGzip(bytes: Uint8Array): boolean {
-  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-}
 
 /** Parses IDX bytes (gunzipping first when they are gzipped). */
 export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
@@ -54,9 +48,7 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
 
 /** Reads and parses an IDX file (plain or .gz; decompression runs off the main thread). */
 export async function readIdx(path: string): Promise<IdxArray> {
-  let bytes: Uint8Array = await readFile(path);
-  if (isGzip(bytes)) bytes = await gunzipAsync(bytes);
-  return parseIdx(bytes, path);
+  return parseIdx(await readMaybeGzipped(path), path);
 }
 
 function readValues(type: IdxType, view: DataView, offset: number, count: number, bytes: Uint8Array): IdxData {

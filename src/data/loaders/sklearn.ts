@@ -3,16 +3,11 @@
  * its data folder (Debian `python3-sklearn`, or a pip install) or the Lepton cache.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Tensor } from '../../engine/tensor.js';
 import { parseCsv } from './csv.js';
-import { isGzip } from './idx.js';
+import { readMaybeGzipped } from './files.js';
 import { type LocateOptions, firstExisting, locate } from './locate.js';
-
-const gunzipAsync = promisify(gunzip);
 
 export interface TabularData {
   /** float32 [samples, features]. */
@@ -62,9 +57,7 @@ async function readTable(fileNames: string[], title: string, options: SklearnLoa
     },
     { ...options, download: false },
   );
-  let bytes: Uint8Array = await readFile(path);
-  if (isGzip(bytes)) bytes = await gunzipAsync(bytes);
-  return parseCsv(new TextDecoder().decode(bytes)).filter((r) => r.some((f) => f.trim() !== ''));
+  return parseCsv(new TextDecoder().decode(await readMaybeGzipped(path))).filter((r) => r.some((f) => f.trim() !== ''));
 }
 
 /** Rows of numbers whose last column is the class index. */

@@ -2,12 +2,8 @@
  * A minimal reader for tar archives (POSIX ustar, with GNU long names and pax `path` records),
  * enough to read dataset archives without extracting them. Entries are views into the bytes.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
-import { isGzip } from './idx.js';
+import { readMaybeGzipped } from './files.js';
 
-const gunzipAsync = promisify(gunzip);
 const BLOCK = 512;
 
 export interface TarEntry {
@@ -56,8 +52,7 @@ export function parseTar(bytes: Uint8Array, source = 'tar archive'): TarEntry[] 
 
 /** Reads a .tar, .tar.gz or .tgz file (decompressing off the main thread). */
 export async function readTar(path: string): Promise<TarEntry[]> {
-  let bytes: Uint8Array = await readFile(path);
-  if (isGzip(bytes)) bytes = await gunzipAsync(bytes);
+  const bytes = await readMaybeGzipped(path);
   return parseTar(bytes, path);
 }
 
