@@ -84,12 +84,18 @@ function rssMb(): number {
 /** Epoch wall times from fit's own callbacks (the first, compiling epoch is reported apart). */
 class EpochTimer implements Callback {
   times: number[] = [];
+  /** CPU milliseconds of the whole process (all threads) per epoch. */
+  cpu: number[] = [];
   private t0 = 0;
+  private c0 = process.cpuUsage();
   onEpochBegin(): void {
     this.t0 = performance.now();
+    this.c0 = process.cpuUsage();
   }
   onEpochEnd(): void {
     this.times.push(performance.now() - this.t0);
+    const c = process.cpuUsage(this.c0);
+    this.cpu.push((c.user + c.system) / 1000);
   }
 }
 
@@ -97,19 +103,20 @@ interface LeptonTrain {
   imgPerSec: number;
   firstEpochMs: number;
   msPerStep: number;
+  cpuMsPerImage: number;
   model: ReturnType<typeof seedCnn>;
 }
 
 async function leptonTrain(s: Settings, workers: number, data: { x: Tensor; y: Tensor }): Promise<LeptonTrain> {
   setSeed(1);
   const model = seedCnn();
-  // One worker: one session with `threads` intra-op threads. Two workers: data parallel, one
-  // single-threaded session each.
+  // One worker: one session with `threads` intra-op threads. Two workers: data parallel, each
+  // session with cores / 2 threads (fit decides; one on a 2-core machine).
   model.compile({
     optimizer: 'adam',
     loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
     metrics: ['accuracy'],
-    session: { intraOpNumThreads: workers === 1 ? s.threads : 1 },
+    session: { intraOpNumThreads: s.threads },
   });
   const timer = new EpochTimer();
   // workers is passed explicitly (fit's default, 'auto', may pick either).
@@ -119,11 +126,13 @@ async function leptonTrain(s: Settings, workers: number, data: { x: Tensor; y: T
   const timed = timer.times.slice(1);
   const ms = timed.reduce((a, b) => a + b, 0);
   const images = s.epochs * s.batches * BATCH;
-  return { imgPerSec: images / (ms / 1000), firstEpochMs: timer.times[0], msPerStep: ms / (s.epochs * s.batches), model };
+  const cpuMs = timer.cpu.slice(1).reduce((a, b) => a + b, 0);
+  return { imgPerSec: images / (ms / 1000), firstEpochMs: timer.times[0], msPerStep: ms / (s.epochs * s.batches), cpuMsPerImage: cpuMs / images, model };
 }
 
 interface ChildResult {
   img_s: number;
+  cpu_ms_per_img: number;
   ms_per_step: number;
   first_epoch_ms: number;
   peak_rss_mb: number;
@@ -141,7 +150,7 @@ async function childMain(argv: string[]): Promise<void> {
   const [workers, epochs, batches, threads] = argv.map(Number);
   const s: Settings = { epochs, batches, threads, rounds: 1, workers: [workers] };
   const r = await leptonTrain(s, workers, syntheticData(batches * BATCH));
-  const out: ChildResult = { img_s: r.imgPerSec, ms_per_step: r.msPerStep, first_epoch_ms: r.firstEpochMs, peak_rss_mb: rssMb() };
+  const out: ChildResult = { img_s: r.imgPerSec, cpu_ms_per_img: r.cpuMsPerImage, ms_per_step: r.msPerStep, first_epoch_ms: r.firstEpochMs, peak_rss_mb: rssMb() };
   console.log(JSON.stringify(out));
 }
 
@@ -149,6 +158,7 @@ interface PeerResult {
   pytorch_version: string;
   pytorch_threads: number;
   pytorch_train_img_s: number;
+  pytorch_train_cpu_ms_per_img: number;
   pytorch_infer_img_s: number;
   pytorch_peak_rss_mb: number;
 }
@@ -328,19 +338,24 @@ const bench: BenchModule = {
     let peer: PeerResult | undefined;
     const leptonFirstEpoch: number[] = [];
     const leptonRss = new Map<number, number>();
+    // CPU time per image (all threads): less sensitive to other load than images/s.
+    const leptonCpu = new Map<number, number>();
+    let torchCpu = Infinity;
     for (let round = 0; round < s.rounds; round++) {
       for (const w of s.workers) {
         const r = runLeptonChild(s, w);
         keep(`lepton_${w}`, r.img_s);
         leptonFirstEpoch.push(r.first_epoch_ms);
         leptonRss.set(w, Math.max(leptonRss.get(w) ?? 0, r.peak_rss_mb));
-        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread`}: ${r.img_s.toFixed(0)} img/s (${r.ms_per_step.toFixed(2)} ms/step; first epoch ${r.first_epoch_ms.toFixed(0)} ms; peak RSS ${r.peak_rss_mb.toFixed(0)} MB)`);
+        leptonCpu.set(w, Math.min(leptonCpu.get(w) ?? Infinity, r.cpu_ms_per_img));
+        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads`}: ${r.img_s.toFixed(0)} img/s (${r.ms_per_step.toFixed(2)} ms/step; first epoch ${r.first_epoch_ms.toFixed(0)} ms; peak RSS ${r.peak_rss_mb.toFixed(0)} MB)`);
       }
       if (!noTorch) {
         const p = runPeer(s);
         console.log(`  round ${round + 1}: PyTorch ${p.pytorch_version}: ${p.pytorch_train_img_s.toFixed(0)} img/s`);
         keep('pytorch', p.pytorch_train_img_s);
         keep('pytorch_infer', p.pytorch_infer_img_s);
+        torchCpu = Math.min(torchCpu, p.pytorch_train_cpu_ms_per_img);
         peer = { ...p, pytorch_peak_rss_mb: Math.max(p.pytorch_peak_rss_mb, peer?.pytorch_peak_rss_mb ?? 0) };
       }
     }
@@ -362,6 +377,8 @@ const bench: BenchModule = {
     for (const [w, v] of leptonRss) results[`lepton_peak_rss_mb_${w}worker${w > 1 ? 's' : ''}`] = v;
     for (const [w, v] of leptonModes) results[`lepton_train_img_s_${w}worker${w > 1 ? 's' : ''}`] = v;
     results.lepton_first_epoch_ms = median(leptonFirstEpoch);
+    for (const [w, v] of leptonCpu) results[`lepton_train_cpu_ms_per_img_${w}worker${w > 1 ? 's' : ''}`] = v;
+    results.pytorch_train_cpu_ms_per_img = Number.isFinite(torchCpu) ? torchCpu : null;
     results.pytorch_train_img_s = torch;
     results.train_ratio = ratio(lepton, torch);
     results.reference_train_img_s = ref ?? null;
@@ -380,11 +397,11 @@ const bench: BenchModule = {
 
     console.log();
     const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
-    const rows: (string | number)[][] = [['training, batch 64 (img/s, best of rounds)', 'img/s', '× PyTorch']];
-    for (const [w, v] of leptonModes) rows.push([`Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × 1 thread (data parallel)`}`, v, na(ratio(v, torch))]);
-    rows.push([`PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`, na(torch), torch ? 1 : 'n/a']);
-    rows.push([`reference graph, raw ORT (${s.threads} threads)`, na(ref), na(ratio(ref, torch))]);
-    rows.push([`Lepton's fused train graph, raw ORT (${s.threads} threads)`, na(raw), na(ratio(raw, torch))]);
+    const rows: (string | number)[][] = [['training, batch 64 (best of rounds)', 'img/s', '× PyTorch', 'CPU ms/img']];
+    for (const [w, v] of leptonModes) rows.push([`Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads (data parallel)`}`, v, na(ratio(v, torch)), leptonCpu.get(w)!]);
+    rows.push([`PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`, na(torch), torch ? 1 : 'n/a', na(results.pytorch_train_cpu_ms_per_img as number | null)]);
+    rows.push([`reference graph, raw ORT (${s.threads} threads)`, na(ref), na(ratio(ref, torch)), '']);
+    rows.push([`Lepton's fused train graph, raw ORT (${s.threads} threads)`, na(raw), na(ratio(raw, torch)), '']);
     printTable(rows);
     console.log();
     printTable([

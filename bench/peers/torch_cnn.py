@@ -57,10 +57,12 @@ def main():
     for i in range(a.warmup):
         step(i)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for i in range(a.steps):
         loss = step(i)
     float(loss)
     train_s = time.perf_counter() - t0
+    train_cpu_s = time.process_time() - c0
 
     model.eval()
     xi = torch.rand(a.infer_batch, 3, 32, 32)
@@ -76,6 +78,7 @@ def main():
         "pytorch_version": torch.__version__,
         "pytorch_threads": torch.get_num_threads(),
         "pytorch_train_img_s": a.steps * a.batch / train_s,
+        "pytorch_train_cpu_ms_per_img": train_cpu_s * 1000 / (a.steps * a.batch),
         "pytorch_infer_img_s": a.infer_steps * a.infer_batch / infer_s,
         "pytorch_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
