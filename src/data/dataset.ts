@@ -6,7 +6,7 @@
  */
 import { type DType, type TypedArray, allocate } from '../engine/dtype.js';
 import { Generator, globalGenerator } from '../engine/random.js';
-import { shapeStr } from '../engine/shape.js';
+import { shapeStr, numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 import { flatten, isPlainObject } from '../engine/tree.js';
 
@@ -405,7 +405,7 @@ function epochGenerators(options: ShuffleOptions): () => Generator {
 /** A function returning row i of t (a view; no copy). */
 function rowSlicer(t: Tensor): (i: number) => Tensor {
   const rowShape = t.shape.slice(1) as number[];
-  const rowSize = rowShape.reduce((a, b) => a * b, 1);
+  const rowSize = numel(rowShape);
   const data = t.data as Float32Array;
   return (i) => new Tensor(rowShape, t.dtype, data.subarray(i * rowSize, (i + 1) * rowSize) as TypedArray);
 }

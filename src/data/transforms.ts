@@ -6,7 +6,7 @@
  * the global one seeded by `setSeed`). Decoding files uses sharp.
  */
 import { Generator, globalGenerator } from '../engine/random.js';
-import { shapeStr } from '../engine/shape.js';
+import { shapeStr, numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 
 type FloatArray = Float32Array | Float64Array;
@@ -48,7 +48,7 @@ function checkSize(op: string, size: readonly number[]): [number, number] {
 
 /** Raw pixel bytes (e.g. from sharp or a dataset file) → float32 tensor of `shape`, times `scale`. */
 export function toFloat(data: ArrayLike<number>, shape: readonly number[], options: { scale?: number } = {}): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   if (data.length !== n) throw new Error(`toFloat: got ${data.length} values for shape ${shapeStr(shape)} (${n} needed)`);
   const scale = options.scale ?? 1;
   const out = new Float32Array(n);

@@ -16,6 +16,7 @@ import { NativeSession, mergeSessionOptions, type SessionOptions } from './runti
 import { Tensor, fromHost, toHost } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
 import { Trace, currentTrace, withTrace } from './trace.js';
+import { numel } from './shape.js';
 
 export interface TraceOptions {
   /** Make axis 0 of every argument tensor symbolic ("batch"), so one graph serves any batch size. */
@@ -93,7 +94,7 @@ function resolveDim(d: Dim, symbols: Map<string, number>): number {
 }
 
 function randomHost(shape: number[], dtype: DType, distribution: 'uniform' | 'normal'): HostTensor {
-  const data = allocate(dtype, shape.reduce((a, b) => a * b, 1)) as Float32Array | Float64Array;
+  const data = allocate(dtype, numel(shape)) as Float32Array | Float64Array;
   if (distribution === 'uniform') globalGenerator.fillUniform(data);
   else globalGenerator.fillNormal(data);
   return { dtype, shape, data };

@@ -8,6 +8,7 @@ import { endianness } from 'node:os';
 import { type DType, type TypedArray, allocate, bytesPerElement } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
 import { writeFileAtomic } from '../engine/compile.js';
+import { numel } from '../engine/shape.js';
 
 const TO_SAFETENSORS: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', bool: 'BOOL' };
 const FROM_SAFETENSORS: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64', BOOL: 'bool', U8: 'bool' };
@@ -73,7 +74,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
     if (!dtype) throw new Error(`${source}: tensor '${name}' has unsupported dtype ${info.dtype} (supported: ${Object.keys(FROM_SAFETENSORS).join(', ')})`);
     const shape = info.shape as number[];
     const [begin, end] = info.data_offsets as [number, number];
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = numel(shape);
     if (end - begin !== n * bytesPerElement(dtype) || begin < 0 || end > dataLen) {
       throw new Error(`${source}: tensor '${name}' ${info.dtype}[${shape}] has bad data_offsets [${begin}, ${end}] (data section is ${dataLen} bytes)`);
     }

@@ -16,6 +16,7 @@ import { randn } from '../engine/tensor.js';
 import { perAxis } from './layers/util.js';
 import { Module } from './module.js';
 import { addUpdate } from './updates.js';
+import { numel } from '../engine/shape.js';
 
 /** PyTorch's default for Linear/Conv: kaiming_uniform(a=√5) = U(±1/√fanIn), bias U(±1/√fanIn). */
 function uniformParam(shape: number[], fanIn: number, dtype: DType): Variable {
@@ -63,7 +64,7 @@ abstract class ConvNd extends Module {
     super();
     const groups = options.groups ?? 1;
     const ks = perAxis(kernelSize, n, 'kernelSize', new.target.name);
-    const fanIn = (inChannels / groups) * ks.reduce((a, b) => a * b, 1);
+    const fanIn = (inChannels / groups) * numel(ks);
     const dtype = options.dtype ?? 'float32';
     this.weight = uniformParam([outChannels, inChannels / groups, ...ks], fanIn, dtype);
     if (options.bias ?? true) this.bias = uniformParam([outChannels], fanIn, dtype);

@@ -6,6 +6,7 @@
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { DTYPES, type DType, allocate } from '../engine/dtype.js';
 import { type TensorSignature, formatShape } from '../registry/model-folder.js';
+import { numel } from '../engine/shape.js';
 
 export class RequestError extends Error {
   constructor(
@@ -65,7 +66,7 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
   if (sig.shape[0] === null && shape[0] > limits.maxRows) {
     throw new RequestError(413, `${field}: the request carries ${shape[0]} rows; this server accepts at most ${limits.maxRows} per request`);
   }
-  const size = shape.reduce((a, b) => a * b, 1);
+  const size = numel(shape);
   if (size > limits.maxElements) throw new RequestError(413, `${field}: ${size} elements exceed this server's limit of ${limits.maxElements}`);
   const dtype = sig.dtype as DType;
   const data = allocate(dtype, size);
@@ -161,7 +162,7 @@ export function concatRows(parts: HostTensor[]): HostTensor {
 
 /** Rows [from, to) of a tensor along axis 0 (a view over the same buffer). */
 export function sliceRows(t: HostTensor, from: number, to: number): HostTensor {
-  const rowSize = t.shape.slice(1).reduce((a, b) => a * b, 1);
+  const rowSize = numel(t.shape.slice(1));
   const data = t.data.subarray(from * rowSize, to * rowSize) as HostTensor['data'];
   return { dtype: t.dtype, shape: [to - from, ...t.shape.slice(1)], data };
 }

@@ -6,6 +6,7 @@
 import { allocate } from '../engine/dtype.js';
 import { globalGenerator } from '../engine/random.js';
 import { Tensor, tensor } from '../engine/tensor.js';
+import { numel } from '../engine/shape.js';
 
 export type InputData = Tensor | Tensor[] | Record<string, Tensor>;
 
@@ -64,7 +65,7 @@ export function targetList(y: unknown, outputNames: readonly string[] = [], who 
 /** Rows `idx[start..end)` of t, copied into a new tensor. */
 export function takeRows(t: Tensor, idx: ArrayLike<number>, start: number, end: number): Tensor {
   const rowShape = t.shape.slice(1) as number[];
-  const rowSize = rowShape.reduce((a, b) => a * b, 1);
+  const rowSize = numel(rowShape);
   const n = end - start;
   const src = t.data;
   const out = allocate(t.dtype, n * rowSize);

@@ -5,6 +5,7 @@
 import { gunzipSync } from 'node:zlib';
 import { Tensor } from '../../engine/tensor.js';
 import { isGzip, readMaybeGzipped } from './files.js';
+import { numel } from '../../engine/shape.js';
 
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -38,7 +39,7 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   const headerBytes = 4 + 4 * rank;
   if (bytes.length < headerBytes) throw new Error(`parseIdx: ${source} is truncated inside its header (${bytes.length} bytes)`);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
-  const count = shape.reduce((a, b) => a * b, 1);
+  const count = numel(shape);
   const expected = headerBytes + count * kind.bytes;
   if (bytes.length < expected) {
     throw new Error(`parseIdx: ${source} has ${bytes.length} bytes but shape [${shape.join(', ')}] of ${kind.type} needs ${expected}`);

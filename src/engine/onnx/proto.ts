@@ -4,6 +4,7 @@
  */
 import protobuf from 'protobufjs';
 import { type DType, type TypedArray, ONNX_ELEM_TYPE, allocate, dtypeFromOnnx } from '../dtype.js';
+import { numel } from '../shape.js';
 
 const SCHEMA = `
 syntax = "proto2";
@@ -193,7 +194,7 @@ export function tensorProtoFromHost(t: HostTensor, name?: string): TensorProto {
 export function hostFromTensorProto(t: TensorProto): HostTensor {
   const dtype = dtypeFromOnnx(t.data_type);
   const shape = (t.dims ?? []).map(Number);
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = numel(shape);
   const data = allocate(dtype, n);
   if (t.raw_data && t.raw_data.length > 0) {
     new Uint8Array(data.buffer).set(t.raw_data.subarray(0, data.byteLength));

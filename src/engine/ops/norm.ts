@@ -6,7 +6,7 @@
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { float } from '../onnx/lower.js';
-import { type Dim, shapeStr } from '../shape.js';
+import { type Dim, shapeStr, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, div, mul, neg, sub, sum, sumToShape, transpose } from './core.js';
 import { FLOAT_DTYPES as FLOATS } from './elementwise.js';
@@ -136,7 +136,7 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
   lower: (ctx, inputs, a) => {
     const [x] = inputs;
     const normalized = x.shape.slice(a.axis) as number[];
-    const size = normalized.reduce((p, d) => p * d, 1);
+    const size = numel(normalized);
     const weight = a.hasWeight ? inputs[1].name : ctx.constant(new Array<number>(size).fill(1), x.dtype, normalized);
     const bias = a.hasBias ? [inputs[a.hasWeight ? 2 : 1].name] : [];
     if (x.dtype === 'float32') {
@@ -158,7 +158,7 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
     const weight = a.hasWeight ? inputs[1] : undefined;
     const bias = a.hasBias ? inputs[a.hasWeight ? 2 : 1] : undefined;
     const axes = Array.from({ length: x.rank - a.axis }, (_, i) => a.axis + i);
-    const n = (x.shape.slice(a.axis) as number[]).reduce((p, d) => p * d, 1);
+    const n = numel(x.shape.slice(a.axis) as number[]);
     const meanOver = (t: Tensor): Tensor => div(sum(t, axes, true), n);
     const xhat = mul(sub(x, mean), invStd);
     const grads: (Tensor | null)[] = [];

@@ -5,7 +5,7 @@
  */
 import { type DType, ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { type Dim, normalizeAxes, normalizeAxis } from '../shape.js';
+import { type Dim, normalizeAxes, normalizeAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
   type ReduceAttrs, add, broadcastTo, cast, div, inferReduce, keepDimsShape, mul, reshape, stopGradient, sub, sum,
@@ -54,7 +54,7 @@ export const reducedSizeOp = defineOp<{ axes: number[]; dtype: DType }>({
   infer: (_inputs, { dtype }) => [{ shape: [], dtype }],
   lower: (ctx, [x], { axes, dtype }) => {
     const dims = axes.map((a) => x.shape[a]);
-    if (dims.every((d): d is number => typeof d === 'number')) return [ctx.scalar(dims.reduce((p, d) => p * d, 1), dtype)];
+    if (dims.every((d): d is number => typeof d === 'number')) return [ctx.scalar(numel(dims), dtype)];
     const picked = ctx.node1('Gather', [ctx.node1('Shape', [x.name]), ctx.ints(axes)], { axis: 0 });
     return [ctx.node1('Cast', [ctx.node1('ReduceProd', [picked], { keepdims: 0 })], { to: ONNX_ELEM_TYPE[dtype] })];
   },
@@ -66,7 +66,7 @@ export const reducedSizeOp = defineOp<{ axes: number[]; dtype: DType }>({
  */
 export function reducedSize(x: Tensor, axes: readonly number[], dtype: DType = x.dtype): number | Tensor {
   const dims = axes.map((a) => x.shape[a]);
-  if (dims.every((d): d is number => typeof d === 'number')) return dims.reduce((p, d) => p * d, 1);
+  if (dims.every((d): d is number => typeof d === 'number')) return numel(dims);
   return apply1(reducedSizeOp, [x], { axes: [...axes], dtype });
 }
 

@@ -8,6 +8,7 @@ import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim }
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
 import { addUpdate } from '../updates.js';
 import { channelsFirstSource, toChannelsLast } from './util.js';
+import { numel } from '../../engine/shape.js';
 
 export interface BatchNormalizationOptions extends LayerOptions {
   /** The feature axis (default -1, channels last). */
@@ -215,7 +216,7 @@ export class Normalization extends Layer {
     const shape = this.featureShape(inputShape);
     const fill = (v: number | number[] | undefined, dflt: number) => {
       const values = v === undefined ? dflt : v;
-      const n = shape.reduce((a, b) => a * b, 1);
+      const n = numel(shape);
       const arr = typeof values === 'number' ? new Array<number>(n).fill(values) : values;
       if (arr.length !== n) throw new Error(`Normalization: expected ${n} statistics, got ${arr.length}`);
       return { className: 'Custom', getConfig: () => ({}), init: () => tensor(arr, { shape, dtype: this.dtype }) };
