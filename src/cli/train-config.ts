@@ -113,9 +113,11 @@ function sanitizeName(name: string): string {
 
 async function loadTrainingData(config: TrainConfig, source: string) {
   const data = await import('../data/index.js');
-  const engine = await import('../index.js');
+  const { takeRows } = await import('../train/data.js');
+  const { Generator } = await import('../engine/random.js');
   const name = config.dataset.toLowerCase();
-  const limit = (t: AnyTensor, n?: number): AnyTensor => (n === undefined || n >= t.shape[0] ? t : (sliceFirst(engine, t, n) as AnyTensor));
+  const rowsAt = (t: AnyTensor, idx: readonly number[]): AnyTensor => takeRows(t as never, idx, 0, idx.length) as unknown as AnyTensor;
+  const limit = (t: AnyTensor, n?: number): AnyTensor => (n === undefined || n >= t.shape[0] ? t : rowsAt(t, Array.from({ length: n }, (_, i) => i)));
   if (name === 'mnist' || name === 'fashion-mnist') {
     const d = name === 'mnist' ? data.mnist : data.fashionMnist;
     const splits = await d.loadData({ normalize: true, channelsLast: true, download: config.download ?? false, ...(config.download ? {} : { onProgress: () => {} }) }).catch((e: Error) => {
@@ -140,32 +142,11 @@ async function loadTrainingData(config: TrainConfig, source: string) {
   const d = await loaders[name]();
   // Deterministic shuffled split into train and test.
   const n = d.x.shape[0];
-  const features = d.x.shape[1];
-  const order = Array.from({ length: n }, (_, i) => i);
-  let s = 12345;
-  for (let i = n - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    const j = s % (i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = new Generator(12345).shuffle(Array.from({ length: n }, (_, i) => i)) as number[];
   const nTest = Math.max(1, Math.round(n * (config.testFraction ?? 0.2)));
-  const pick = (idx: number[]) => {
-    const x = new Float32Array(idx.length * features);
-    const y = new Int32Array(idx.length);
-    idx.forEach((r, k) => {
-      for (let f = 0; f < features; f++) x[k * features + f] = Number(d.x.data[r * features + f]);
-      y[k] = Number(d.y.data[r]);
-    });
-    return [engine.reshape(engine.tensor(x), [idx.length, features]) as unknown as AnyTensor, engine.tensor(y) as unknown as AnyTensor] as const;
-  };
+  const pick = (idx: number[]) => [rowsAt(d.x, idx), rowsAt(d.y, idx)] as const;
   const trainIdx = order.slice(nTest, config.limit !== undefined ? nTest + config.limit : undefined);
   const [xTrain, yTrain] = pick(trainIdx);
   const [xTest, yTest] = pick(order.slice(0, nTest));
   return { xTrain, yTrain, xTest, yTest, labels: d.classNames, preprocessing: undefined as Record<string, unknown> | undefined };
-}
-
-function sliceFirst(engine: typeof import('../index.js'), t: AnyTensor, n: number): unknown {
-  const rowSize = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  const data = (t.data as Float32Array).slice(0, n * rowSize);
-  return engine.reshape(engine.tensor(data as never), [n, ...t.shape.slice(1)]);
 }
