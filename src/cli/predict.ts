@@ -14,6 +14,8 @@ import { RequestError, sliceRows } from '../serve/tensors.js';
 import { probabilities } from '../serve/model.js';
 import { CliError } from './output.js';
 import { resolveModelRef } from './model-ref.js';
+import { shapeStr } from '../engine/shape.js';
+import { formatShape } from '../registry/model-folder.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif']);
 
@@ -113,7 +115,7 @@ export async function evaluateClassifier(model: ServedModel, x: HostTensor, labe
   const want = input.shape.slice(1);
   const got = x.shape.slice(1);
   if (want.length !== got.length || want.some((d, i) => d !== null && d !== got[i])) {
-    throw new CliError(`data samples have shape [${got.join(', ')}] but model '${model.name}' expects ${input.name} [${input.shape.map((d) => d ?? 'batch').join(', ')}]`);
+    throw new CliError(`data samples have shape ${shapeStr(got)} but model '${model.name}' expects ${input.name} ${formatShape(input.shape)}`);
   }
   let correct = 0;
   let loss = 0;

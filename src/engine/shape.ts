@@ -11,7 +11,7 @@ export function isConcrete(shape: Shape): shape is readonly number[] {
 }
 
 export function concreteShape(shape: Shape, what: string): number[] {
-  if (!isConcrete(shape)) throw new Error(`${what}: needs a concrete shape, got [${shape.join(', ')}]`);
+  if (!isConcrete(shape)) throw new Error(`${what}: needs a concrete shape, got ${shapeStr(shape)}`);
   return shape as number[];
 }
 

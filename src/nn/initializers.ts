@@ -4,7 +4,7 @@
  */
 import { type DType, allocate } from '../engine/dtype.js';
 import { type Generator, globalGenerator } from '../engine/random.js';
-import { numel } from '../engine/shape.js';
+import { numel, shapeStr } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 
 export interface SerializedObject {
@@ -228,7 +228,7 @@ export class Orthogonal extends BaseInitializer {
     super(generator);
   }
   init(shape: readonly number[], dtype: DType = 'float32'): Tensor {
-    if (shape.length < 2) throw new Error(`Orthogonal initializer: needs a shape of rank >= 2, got [${shape.join(', ')}]`);
+    if (shape.length < 2) throw new Error(`Orthogonal initializer: needs a shape of rank >= 2, got ${shapeStr(shape)}`);
     const cols = shape[shape.length - 1];
     const rows = numel(shape) / cols;
     // Orthonormalize the columns of a tall random matrix (modified Gram-Schmidt), transpose if wide.

@@ -6,7 +6,7 @@
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { DTYPES, type DType, allocate } from '../engine/dtype.js';
 import { type TensorSignature, formatShape } from '../registry/model-folder.js';
-import { numel } from '../engine/shape.js';
+import { numel, shapeStr } from '../engine/shape.js';
 
 export class RequestError extends Error {
   constructor(
@@ -57,12 +57,12 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
   if (!Array.isArray(value)) throw new RequestError(400, `${field}: expected a nested array of shape ${expected}, received ${describe(value)}`);
   const shape = probeShape(value, rank);
   if (shape.length !== rank) {
-    throw new RequestError(400, `${field}: expected shape ${expected} (rank ${rank}), received ${shape.length > rank ? `rank > ${rank}` : `shape [${shape.join(', ')}]`}`);
+    throw new RequestError(400, `${field}: expected shape ${expected} (rank ${rank}), received ${shape.length > rank ? `rank > ${rank}` : `shape ${shapeStr(shape)}`}`);
   }
   sig.shape.forEach((d, axis) => {
-    if (d !== null && shape[axis] !== d) throw new RequestError(400, `${field}: expected shape ${expected}, received [${shape.join(', ')}] (axis ${axis} must be ${d})`);
+    if (d !== null && shape[axis] !== d) throw new RequestError(400, `${field}: expected shape ${expected}, received ${shapeStr(shape)} (axis ${axis} must be ${d})`);
   });
-  if (shape.some((d) => d === 0)) throw new RequestError(400, `${field}: received an empty dimension in shape [${shape.join(', ')}]`);
+  if (shape.some((d) => d === 0)) throw new RequestError(400, `${field}: received an empty dimension in shape ${shapeStr(shape)}`);
   if (sig.shape[0] === null && shape[0] > limits.maxRows) {
     throw new RequestError(413, `${field}: the request carries ${shape[0]} rows; this server accepts at most ${limits.maxRows} per request`);
   }

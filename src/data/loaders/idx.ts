@@ -5,7 +5,7 @@
 import { gunzipSync } from 'node:zlib';
 import { Tensor } from '../../engine/tensor.js';
 import { isGzip, readMaybeGzipped } from './files.js';
-import { numel } from '../../engine/shape.js';
+import { numel, shapeStr } from '../../engine/shape.js';
 
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -42,7 +42,7 @@ export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   const count = numel(shape);
   const expected = headerBytes + count * kind.bytes;
   if (bytes.length < expected) {
-    throw new Error(`parseIdx: ${source} has ${bytes.length} bytes but shape [${shape.join(', ')}] of ${kind.type} needs ${expected}`);
+    throw new Error(`parseIdx: ${source} has ${bytes.length} bytes but shape ${shapeStr(shape)} of ${kind.type} needs ${expected}`);
   }
   return { type: kind.type, shape, data: readValues(kind.type, view, headerBytes, count, bytes) };
 }

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { Tensor } from '../../engine/tensor.js';
 import { idxToTensor, readIdx } from './idx.js';
 import { type DataSpec, type LocateOptions, type RemoteFile, firstExisting, locate } from './locate.js';
+import { shapeStr } from '../../engine/shape.js';
 
 export interface ImageLoadOptions extends LocateOptions {
   /** Scale pixels to [0, 1] (default: raw 0–255 values as float32). */
@@ -71,7 +72,7 @@ function idxImageDataset(spec: {
     ]);
     if (images.shape.length !== 3 || labels.shape.length !== 1 || images.shape[0] !== labels.shape[0]) {
       throw new Error(
-        `${spec.title} ${split}: expected images [N, H, W] and labels [N], got images [${images.shape.join(', ')}] and labels [${labels.shape.join(', ')}]`,
+        `${spec.title} ${split}: expected images [N, H, W] and labels [N], got images ${shapeStr(images.shape)} and labels ${shapeStr(labels.shape)}`,
       );
     }
     const shape = options.channelsLast ? [...images.shape, 1] : images.shape;

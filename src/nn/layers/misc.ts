@@ -7,6 +7,7 @@ import { slice } from '../../engine/ops/shape.js';
 import { currentTrace } from '../../engine/trace.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer } from '../layer.js';
 import { channelsFirstSource, toChannelsLast } from './util.js';
+import { shapeStr } from '../../engine/shape.js';
 
 /** relu with optional maxValue (ReLU(6) = relu6), negativeSlope and threshold, as Keras' ReLU layer. */
 export class ReLU extends Layer {
@@ -137,7 +138,7 @@ export class RepeatVector extends Layer {
     super(options);
   }
   override call(x: Tensor): Tensor {
-    if (x.rank !== 2) throw new Error(`expected input of rank 2 [batch, features], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 2) throw new Error(`expected input of rank 2 [batch, features], got ${shapeStr(x.shape)}`);
     const [b, f] = x.shape as Dim[];
     return broadcastTo(reshape(x, [b, 1, f]), [b, this.n, f]);
   }
@@ -163,7 +164,7 @@ export class Cropping2D extends Layer {
         : [pair(cropping[0] as number | [number, number]), pair(cropping[1] as number | [number, number])];
   }
   override call(x: Tensor): Tensor {
-    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);
     const [[t, b], [l, r]] = this.cropping;
     const [, h, w] = x.shape as number[];
     if (t + b >= h || l + r >= w) throw new Error(`cropping ${JSON.stringify(this.cropping)} leaves nothing of ${h}x${w}`);

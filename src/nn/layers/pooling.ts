@@ -5,6 +5,7 @@ import { avgPool1d, avgPool2d, maxPool1d, maxPool2d } from '../../engine/ops/poo
 import { pad } from '../../engine/ops/shape.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer } from '../layer.js';
 import { channelsFirstSource, paddingOption, perAxis, toChannelsFirst, toChannelsLast } from './util.js';
+import { shapeStr } from '../../engine/shape.js';
 
 export interface PoolingOptions extends LayerOptions {
   /** Defaults to the pool size. */
@@ -27,7 +28,7 @@ abstract class Pooling extends Layer {
   }
 
   override call(x: Tensor): Tensor {
-    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got [${x.shape.join(', ')}]`);
+    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
     const opts = { kernel: this.poolSize, stride: this.strides, padding: this.padding };
     const xf = toChannelsFirst(x);
     const y =
@@ -95,7 +96,7 @@ abstract class GlobalPooling extends Layer {
     this.keepdims = options.keepdims ?? false;
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
-    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got [${x.shape.join(', ')}]`);
+    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
     const mask = options.mask as Tensor | undefined;
     if (mask && this.rank === 1) {
       // Masked steps are left out of the average (max: pushed to -inf) like Keras.
@@ -167,7 +168,7 @@ export class UpSampling2D extends Layer {
     if (options.interpolation && options.interpolation !== 'nearest') throw new Error(`UpSampling2D: only 'nearest' interpolation is supported, got '${options.interpolation}'`);
   }
   override call(x: Tensor): Tensor {
-    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);
     const [n, h, w, c] = x.shape as Dim[];
     const [sh, sw] = this.size;
     if (typeof h !== 'number' || typeof w !== 'number') throw new Error('height and width must be known');
@@ -202,7 +203,7 @@ export class ZeroPadding2D extends Layer {
     if (this.padding.flat().some((p) => !Number.isInteger(p) || p < 0)) throw new Error(`ZeroPadding2D: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
   }
   override call(x: Tensor): Tensor {
-    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);
     const cf = channelsFirstSource(x);
     if (cf) return toChannelsLast(pad(cf, [null, null, this.padding[0], this.padding[1]]));
     return pad(x, [null, this.padding[0], this.padding[1], null]);

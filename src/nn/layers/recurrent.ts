@@ -10,6 +10,7 @@ import { type ActivationFn, type ActivationSpec, getActivation, serializeActivat
 import { type Initializer, type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
+import { shapeStr } from '../../engine/shape.js';
 
 export interface RecurrentOptions extends LayerOptions {
   activation?: ActivationSpec;
@@ -92,7 +93,7 @@ abstract class RNNBase extends Layer {
   protected abstract step(xProj: Tensor, states: Tensor[]): Tensor[];
 
   override call(x: Tensor, options: CallOptions = {}): Tensor | Tensor[] {
-    if (x.rank !== 3) throw new Error(`expected input of rank 3 [batch, timesteps, features], got [${x.shape.join(', ')}]`);
+    if (x.rank !== 3) throw new Error(`expected input of rank 3 [batch, timesteps, features], got ${shapeStr(x.shape)}`);
     const t = x.shape[1];
     if (typeof t !== 'number') throw new Error(`the number of timesteps must be known (got ${t}); recurrent layers unroll the time loop`);
     const n = x.shape[0];

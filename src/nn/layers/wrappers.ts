@@ -2,6 +2,7 @@
 import { Tensor, add, div, mul, reshape } from '../../engine/index.js';
 import { concat, slice } from '../../engine/ops/shape.js';
 import { type CallOptions, Layer, type LayerConfig, type LayerOptions, layerFromConfig, registerLayer, serializeLayer } from '../layer.js';
+import { shapeStr } from '../../engine/shape.js';
 
 export type MergeMode = 'concat' | 'sum' | 'mul' | 'ave';
 
@@ -76,7 +77,7 @@ export class TimeDistributed extends Layer {
     this.layer = layer;
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
-    if (x.rank < 3) throw new Error(`expected input of rank >= 3 [batch, time, ...], got [${x.shape.join(', ')}]`);
+    if (x.rank < 3) throw new Error(`expected input of rank >= 3 [batch, time, ...], got ${shapeStr(x.shape)}`);
     const [n, t, ...rest] = x.shape;
     const folded = reshape(x, [typeof n === 'number' && typeof t === 'number' ? n * t : -1, ...rest]);
     const y = this.layer.apply(folded, options) as Tensor;
