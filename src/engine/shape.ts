@@ -41,6 +41,13 @@ export function strides(shape: readonly number[]): number[] {
   return s;
 }
 
+/** Whether `from` broadcasts to exactly `to` (NumPy rules, right-aligned; symbolic dims match by name). */
+export function broadcastsTo(from: Shape, to: Shape): boolean {
+  if (from.length > to.length) return false;
+  const lead = to.length - from.length;
+  return from.every((d, i) => d === 1 || d === to[lead + i]);
+}
+
 /** NumPy broadcasting of any number of shapes; `op` names the caller in the error. */
 export function broadcastShapes(op: string, ...shapes: Shape[]): Dim[] {
   const rank = Math.max(...shapes.map((s) => s.length));

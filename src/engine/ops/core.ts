@@ -5,7 +5,7 @@
 import { type DType, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
-import { type Dim, broadcastShapes, normalizeAxes, shapeStr } from '../shape.js';
+import { type Dim, broadcastShapes, broadcastsTo, normalizeAxes, shapeStr } from '../shape.js';
 import { Tensor, scalar } from '../tensor.js';
 
 export type TensorOrNumber = Tensor | number;
@@ -121,10 +121,7 @@ export const reshape = (x: Tensor, shape: readonly Dim[]): Tensor => {
 export const expandOp = defineOp<{ shape: Dim[] }>({
   name: 'expand',
   infer: ([x], { shape }) => {
-    const out = broadcastShapes('expand', x.shape, shape);
-    if (out.length !== shape.length || out.some((d, i) => d !== shape[i])) {
-      throw opError('expand', `cannot broadcast ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
-    }
+    if (!broadcastsTo(x.shape, shape)) throw opError('expand', `cannot broadcast ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
     return [{ shape, dtype: x.dtype }];
   },
   lower: (ctx, [x], { shape }) => [ctx.node1('Expand', [x.name, ctx.shape(shape)])],

@@ -6,7 +6,7 @@
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { float } from '../onnx/lower.js';
-import { type Dim, shapeStr, numel } from '../shape.js';
+import { broadcastsTo, numel, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, div, mul, neg, sub, sum, sumToShape, transpose } from './core.js';
 import { FLOAT_DTYPES as FLOATS } from './elementwise.js';
@@ -14,13 +14,6 @@ import { axesFor } from './reduce.js';
 
 // ---------------------------------------------------------------------------------------------
 // batchNorm
-
-/** Whether `from` broadcasts to exactly `to` (NumPy rules, right-aligned). */
-function broadcastsTo(from: readonly Dim[], to: readonly Dim[]): boolean {
-  if (from.length > to.length) return false;
-  const lead = to.length - from.length;
-  return from.every((d, i) => d === 1 || d === to[lead + i]);
-}
 
 interface BatchNormAttrs {
   [k: string]: unknown;
