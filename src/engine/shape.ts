@@ -41,6 +41,13 @@ export function strides(shape: readonly number[]): number[] {
   return s;
 }
 
+/** The permutation that undoes `perm` (transpose(transpose(x, perm), inversePermutation(perm)) is x). */
+export function inversePermutation(perm: readonly number[]): number[] {
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return inverse;
+}
+
 /** Whether `from` broadcasts to exactly `to` (NumPy rules, right-aligned; symbolic dims match by name). */
 export function broadcastsTo(from: Shape, to: Shape): boolean {
   if (from.length > to.length) return false;

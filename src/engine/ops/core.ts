@@ -5,7 +5,7 @@
 import { type DType, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
-import { type Dim, broadcastShapes, broadcastsTo, normalizeAxes, shapeStr } from '../shape.js';
+import { type Dim, broadcastShapes, broadcastsTo, inversePermutation, normalizeAxes, shapeStr } from '../shape.js';
 import { Tensor, scalar } from '../tensor.js';
 
 export type TensorOrNumber = Tensor | number;
@@ -186,11 +186,7 @@ export const transposeOp: OpDef<{ perm: number[] }> = defineOp<{ perm: number[] 
     return [{ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }];
   },
   lower: (ctx, [x], { perm }) => [ctx.node1('Transpose', [x.name], { perm })],
-  vjp: ([g], _x, _o, { perm }): Tensor[] => {
-    const inv = new Array<number>(perm.length);
-    perm.forEach((p, i) => (inv[p] = i));
-    return [apply1(transposeOp, [g!], { perm: inv })];
-  },
+  vjp: ([g], _x, _o, { perm }): Tensor[] => [apply1(transposeOp, [g!], { perm: inversePermutation(perm) })],
 });
 /** Permutes axes; without `perm`, reverses them. */
 export const transpose = (x: Tensor, perm?: number[]): Tensor => {

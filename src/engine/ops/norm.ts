@@ -6,7 +6,7 @@
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { float } from '../onnx/lower.js';
-import { broadcastsTo, numel, shapeStr } from '../shape.js';
+import { broadcastsTo, inversePermutation, numel, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, div, mul, neg, sub, sum, sumToShape, transpose } from './core.js';
 import { FLOAT_DTYPES as FLOATS } from './elementwise.js';
@@ -205,8 +205,5 @@ export function layerNorm(x: Tensor, normalized: readonly number[] | LayerNormAx
   const xt = perm ? transpose(x, perm) : x;
   const inputs = [xt, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const y = apply(layerNormOp, inputs, { axis: first, eps, hasWeight: !!weight, hasBias: !!bias })[0];
-  if (!perm) return y;
-  const inverse = new Array<number>(perm.length);
-  perm.forEach((p, i) => (inverse[p] = i));
-  return transpose(y, inverse);
+  return perm ? transpose(y, inversePermutation(perm)) : y;
 }
