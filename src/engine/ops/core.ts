@@ -131,7 +131,8 @@ export const expandOp = defineOp<{ shape: Dim[] }>({
 export const broadcastTo = (x: Tensor, shape: readonly Dim[]): Tensor =>
   x.shape.join() === shape.join() ? x : apply1(expandOp, [x], { shape: [...shape] });
 
-function reducedShape(shape: readonly Dim[], axes: readonly number[], keepDims: boolean): Dim[] {
+/** The shape of a reduction over `axes`: those axes dropped, or kept as size 1 with keepDims. */
+export function reducedShape(shape: readonly Dim[], axes: readonly number[], keepDims: boolean): Dim[] {
   return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 

@@ -5,10 +5,10 @@
  */
 import { type DType, ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { type Dim, normalizeAxes, normalizeAxis, numel } from '../shape.js';
+import { normalizeAxes, normalizeAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
-  type ReduceAttrs, add, broadcastTo, cast, div, inferReduce, keepDimsShape, mul, reshape, stopGradient, sub, sum,
+  type ReduceAttrs, add, broadcastTo, cast, div, inferReduce, keepDimsShape, mul, reducedShape, reshape, stopGradient, sub, sum,
 } from './core.js';
 import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, equal, exp, less, log, logicalAnd, sqrt, square, where } from './elementwise.js';
 
@@ -35,10 +35,6 @@ export function axesFor(op: string, x: Tensor, axes: number | readonly number[] 
   } catch (e) {
     rethrowWithShape(op, x, e);
   }
-}
-
-function droppedShape(shape: readonly Dim[], axes: readonly number[]): Dim[] {
-  return shape.filter((_, i) => !axes.includes(i));
 }
 
 /** A reduction's cotangent (or output) reshaped so it broadcasts against the input. */
@@ -135,8 +131,7 @@ function defineArgReduce(name: string, onnx: string): OpDef<{ axis: number; keep
     name,
     infer: (inputs, { axis, keepDims }): TensorType[] => {
       checkDtypes(name, inputs, NUMERIC_DTYPES);
-      const { shape } = inputs[0];
-      return [{ shape: keepDims ? shape.map((d, i) => (i === axis ? 1 : d)) : droppedShape(shape, [axis]), dtype: 'int64' }];
+      return [{ shape: reducedShape(inputs[0].shape, [axis], keepDims), dtype: 'int64' }];
     },
     lower: (ctx, [x], { axis, keepDims }) => [ctx.node1(onnx, [x.name], { axis, keepdims: keepDims ? 1 : 0, select_last_index: 0 })],
   });
@@ -169,7 +164,7 @@ export function logSumExp(x: Tensor, axes?: number | number[], keepDims = false)
   // An all -inf (or inf) slice would give inf - inf = NaN: shift by 0 there instead.
   const shift = where(less(abs(m), Infinity), m, 0);
   const s = sum(exp(sub(x, shift)), ax, keepDims);
-  return add(log(s), keepDims ? shift : reshape(shift, droppedShape(x.shape, ax)));
+  return add(log(s), keepDims ? shift : reshape(shift, reducedShape(x.shape, ax, false)));
 }
 
 export interface VarianceOptions {
@@ -184,7 +179,7 @@ function meanAndVariance(op: string, x: Tensor, axes: number | number[] | undefi
   const m = mean(x, ax, true);
   const n = reducedSize(x, ax);
   const v = div(sum(square(sub(x, m)), ax, keepDims), typeof n === 'number' ? n - correction : sub(n, correction));
-  return [keepDims ? m : reshape(m, droppedShape(x.shape, ax)), v];
+  return [keepDims ? m : reshape(m, reducedShape(x.shape, ax, false)), v];
 }
 
 /** Variance over `axes`: sum((x - mean)^2) / (n - correction). */
