@@ -21,11 +21,10 @@ import { type CompileState, type TrainableModel, compileModel } from './fit.js';
 import { serializeLoss } from './losses.js';
 import { METRIC_CLASSES, type MetricSpec } from './metrics.js';
 import { getOptimizer } from './optimizers.js';
+import type { TensorSignature as FolderTensorSignature } from '../registry/model-folder.js';
 
-export interface TensorSignature {
-  name: string;
-  /** null = the batch axis (or another size fixed only at run time). */
-  shape: (number | null)[];
+/** A signature entry of config.json (the format registry/model-folder reads), with a dtype Lepton tensors hold. */
+export interface TensorSignature extends FolderTensorSignature {
   dtype: DType;
 }
 
