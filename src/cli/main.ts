@@ -12,7 +12,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { leptonHome, openRegistry, RegistryError } from '../registry/registry.js';
 import { readModelFolder, formatShape, ModelFolderError } from '../registry/model-folder.js';
 import { CliError, formatDuration, printJson, printTable } from './output.js';
-import { resolveModelRef } from './model-ref.js';
+import { resolveModelRef, splitModelRef } from './model-ref.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -237,7 +237,7 @@ export function buildProgram(): Command {
     .argument('<name>', 'name or name@version')
     .option('--json', 'machine-readable output')
     .action((ref: string, opts: { json?: boolean }) => {
-      const [name, version] = splitRef(ref);
+      const [name, version] = splitModelRef(ref);
       const m = openRegistry().getModel(name, version);
       if (opts.json) return printJson(m);
       process.stdout.write(`${m.name}@${m.version}\n  path: ${m.path}\n  created: ${m.createdAt}\n  run: ${m.runId ?? '-'}\n  metrics: ${metricText(m.metrics) || '-'}\n`);
@@ -269,7 +269,7 @@ export function buildProgram(): Command {
     .description('remove a model version, or all versions of a name')
     .argument('<name>', 'name (all versions) or name@version')
     .action((ref: string) => {
-      const [name, version] = splitRef(ref);
+      const [name, version] = splitModelRef(ref);
       const n = openRegistry().removeModel(name, version);
       process.stdout.write(`removed ${n} version${n === 1 ? '' : 's'} of ${name}\n`);
     });
@@ -429,11 +429,6 @@ export function buildProgram(): Command {
 
 function fileStem(path: string): string {
   return path.replace(/^.*[\\/]/, '').replace(/\.[^.]+$/, '');
-}
-
-function splitRef(ref: string): [string, number | undefined] {
-  const m = /^(.+?)(?:@(\d+))?$/.exec(ref)!;
-  return [m[1], m[2] === undefined ? undefined : Number(m[2])];
 }
 
 function metricText(m: Record<string, number | null>): string {

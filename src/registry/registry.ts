@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS models (
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
+/** Whether `name` can name a registered model: letters, digits, '.', '_' or '-', starting with a letter or digit, up to 128. */
+export function isValidModelName(name: string): boolean {
+  return MODEL_NAME.test(name);
+}
+
 export class RegistryError extends Error {}
 
 interface RunRow {
