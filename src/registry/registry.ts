@@ -296,7 +296,7 @@ export class Registry {
 }
 
 /** Keeps numeric metrics only (NaN/Infinity are stored as JSON null, which readers show as missing). */
-function finiteMetrics(metrics: Record<string, unknown>): Record<string, number> {
+export function finiteMetrics(metrics: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(metrics)) {
     if (typeof v === 'number') out[k] = v;

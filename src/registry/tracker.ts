@@ -2,7 +2,7 @@
  * RunTracker: a fit() callback that records a run in the registry — hyper-parameters, per-epoch
  * metrics, throttled batch progress (for live charts), status, duration and the error if fit threw.
  */
-import { type Registry, openRegistry } from './registry.js';
+import { type Registry, finiteMetrics, openRegistry } from './registry.js';
 
 type Logs = Record<string, unknown> | undefined;
 
@@ -99,12 +99,12 @@ export class RunTracker {
     const now = Date.now();
     if (this.runId === undefined || now - this.lastProgress < this.progressIntervalMs) return;
     this.lastProgress = now;
-    this.registry.logProgress(this.runId, { epoch: this.epoch, batch, ...numericOnly(logs) });
+    this.registry.logProgress(this.runId, { epoch: this.epoch, batch, ...finiteMetrics(logs ?? {}) });
   }
 
   onEpochEnd(epoch: number, logs?: Logs): void {
     if (this.runId === undefined) this.start();
-    this.registry.logEpoch(this.runId!, epoch, numericOnly(logs));
+    this.registry.logEpoch(this.runId!, epoch, finiteMetrics(logs ?? {}));
   }
 
   onTrainEnd(logs?: Logs): void {
@@ -125,12 +125,6 @@ export class RunTracker {
     if (!this.registry.db.open) return;
     this.registry.finishRun(this.runId, 'failed', error instanceof Error ? error.message : String(error));
   }
-}
-
-function numericOnly(logs: Logs): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(logs ?? {})) if (typeof v === 'number') out[k] = v;
-  return out;
 }
 
 function jsonSafe(logs: Record<string, unknown>): Record<string, unknown> {
