@@ -5,8 +5,8 @@
  * compositions of ops, so they trace into train-step graphs and get gradients for free.
  */
 import {
-  Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, reshape, softmaxCrossEntropy,
-  square, sub, sum, transpose, where, arange, softplus,
+  Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, oneHot, reshape, softmaxCrossEntropy,
+  square, sub, sum, transpose, where, softplus,
 } from '../engine/index.js';
 
 /** Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] before log. */
@@ -80,13 +80,13 @@ export function categoricalCrossentropy(yTrue: Tensor, yPred: Tensor, options: C
   return perSample(neg(sum(mul(y, logp), -1)));
 }
 
-/** Integer labels [B] (or [B, 1]) as int64 class indices for predictions [B, C]. */
-function sparseLabels(yTrue: Tensor, yPred: Tensor): Tensor {
+/** Integer labels [B] (or [B, 1]) as int64 class indices for predictions [B, C]; `op` names the caller in errors. */
+export function sparseLabels(yTrue: Tensor, yPred: Tensor, op = 'sparseCategoricalCrossentropy'): Tensor {
   let labels = yTrue;
   const want = yPred.shape.slice(0, -1);
   if (labels.rank === want.length + 1 && labels.shape[labels.rank - 1] === 1) labels = reshape(labels, want);
   if (labels.shape.join() !== want.join()) {
-    throw new Error(`sparseCategoricalCrossentropy: labels of shape [${yTrue.shape}] do not match predictions [${yPred.shape}] (expected [${want}])`);
+    throw new Error(`${op}: labels of shape [${yTrue.shape}] do not match predictions [${yPred.shape}] (expected [${want}])`);
   }
   return labels.dtype === 'int64' ? labels : cast(labels, 'int64');
 }
@@ -100,9 +100,8 @@ export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, opti
     return perSample(softmaxCrossEntropy(logits, labels, { reduction: 'none' }));
   }
   const classes = yPred.shape[yPred.rank - 1] as number;
-  const oneHot = cast(equal(reshape(labels, [...labels.shape, 1]), arange(0, classes, 1, 'int64')), yPred.dtype);
   const p = clip(div(yPred, sum(yPred, -1, true)), EPSILON, 1 - EPSILON);
-  return perSample(neg(sum(mul(oneHot, log(p)), -1)));
+  return perSample(neg(sum(mul(oneHot(labels, classes, { dtype: yPred.dtype }), log(p)), -1)));
 }
 
 /** mean(max(1 − y·ŷ, 0)); labels in {−1, 1} (0 is read as −1, so {0, 1} labels work too). */

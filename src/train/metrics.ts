@@ -5,8 +5,9 @@
  * `result()` turns the totals into the value. `update(yTrue, yPred)` does both eagerly.
  */
 import {
-  Tensor, abs, arange, argmax, cast, equal, greater, matmul, mul, reducedSize, reshape, sigmoid, square, sub, sum, tensor, transpose,
+  Tensor, abs, argmax, cast, equal, greater, matmul, mul, oneHot, reducedSize, reshape, sigmoid, square, sub, sum, tensor, transpose,
 } from '../engine/index.js';
+import { sparseLabels } from './losses.js';
 import type { TypedArray } from '../engine/dtype.js';
 
 export abstract class Metric {
@@ -126,17 +127,10 @@ export class CategoricalAccuracy extends MeanMetric {
   }
 }
 
-function labelsFor(yTrue: Tensor, yPred: Tensor): Tensor {
-  let t = yTrue;
-  const want = yPred.shape.slice(0, -1);
-  if (t.rank === want.length + 1 && t.shape[t.rank - 1] === 1) t = reshape(t, want);
-  return t.dtype === 'int64' ? t : cast(t, 'int64');
-}
-
 /** argmax(yPred) == label for integer labels. */
 export class SparseCategoricalAccuracy extends MeanMetric {
   constructor(options: { name?: string } = {}) {
-    super(options.name ?? 'sparse_categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), labelsFor(yTrue, yPred)), 'float32'));
+    super(options.name ?? 'sparse_categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), sparseLabels(yTrue, yPred, 'sparse_categorical_accuracy')), 'float32'));
     this.configOptions = { ...options };
   }
 }
@@ -144,8 +138,7 @@ export class SparseCategoricalAccuracy extends MeanMetric {
 /** The true class's score is among the k largest: fewer than k classes score strictly higher (tf.math.in_top_k). */
 function inTopK(scores: Tensor, labels: Tensor, k: number): Tensor {
   const classes = scores.shape[scores.rank - 1] as number;
-  const oneHot = f32(equal(reshape(labels, [...labels.shape, 1]), arange(0, classes, 1, 'int64')));
-  const trueScore = sum(mul(f32(scores), oneHot), -1, true);
+  const trueScore = sum(mul(f32(scores), oneHot(labels, classes)), -1, true);
   const higher = sum(f32(greater(f32(scores), trueScore)), -1);
   return f32(greater(k - 0.5, higher));
 }
@@ -161,7 +154,7 @@ export class TopKCategoricalAccuracy extends MeanMetric {
 export class SparseTopKCategoricalAccuracy extends MeanMetric {
   constructor(options: { k?: number; name?: string } = {}) {
     const k = options.k ?? 5;
-    super(options.name ?? 'sparse_top_k_categorical_accuracy', (yTrue, yPred) => inTopK(yPred, labelsFor(yTrue, yPred), k));
+    super(options.name ?? 'sparse_top_k_categorical_accuracy', (yTrue, yPred) => inTopK(yPred, sparseLabels(yTrue, yPred, 'sparse_top_k_categorical_accuracy'), k));
     this.configOptions = { ...options };
   }
 }
@@ -250,7 +243,7 @@ export class F1Score extends Metric {
     if (t.shape.join() !== p.shape.join()) t = reshape(t, p.shape);
     const classes = p.shape[p.rank - 1] as number;
     let pos: Tensor;
-    if (threshold === null) pos = f32(equal(reshape(argmax(p, -1), [p.shape[0], 1]), arange(0, classes, 1, 'int64')));
+    if (threshold === null) pos = oneHot(argmax(p, -1), classes);
     else pos = f32(greater(this.options.fromLogits ? sigmoid(p) : p, threshold));
     const actual = f32(greater(t, 0.5));
     const tp = sum(mul(pos, actual), 0);
@@ -331,9 +324,8 @@ export class ConfusionMatrix extends Metric {
     let actual = yTrue;
     if (actual.rank >= 2 && actual.shape[actual.rank - 1] !== 1 && actual.shape[actual.rank - 1] === c && yTrue.dtype !== 'int64' && yTrue.dtype !== 'int32') actual = argmax(actual, -1);
     actual = reshape(actual.dtype === 'int64' ? actual : cast(actual, 'int64'), [-1]);
-    const classes = arange(0, c, 1, 'int64');
-    const a = f32(equal(reshape(actual, [-1, 1]), classes));
-    const p = f32(equal(reshape(predicted, [-1, 1]), classes));
+    const a = oneHot(actual, c);
+    const p = oneHot(reshape(predicted, [-1]), c);
     return [reshape(matmul(transpose(a, [1, 0]), p), [-1])];
   }
   protected compute(): number {
