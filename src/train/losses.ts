@@ -21,7 +21,7 @@ export function perSample(x: Tensor): Tensor {
 }
 
 /** yTrue in yPred's shape and dtype when they hold the same number of elements ([B] vs [B, 1]). */
-function alignTarget(op: string, yTrue: Tensor, yPred: Tensor): Tensor {
+export function alignTarget(op: string, yTrue: Tensor, yPred: Tensor): Tensor {
   let t = yTrue.dtype === yPred.dtype ? yTrue : cast(yTrue, yPred.dtype);
   if (t.shape.join() !== yPred.shape.join()) {
     const a = t.shape.filter((d) => d !== 1).join();

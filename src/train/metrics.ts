@@ -7,7 +7,7 @@
 import {
   Tensor, abs, argmax, cast, equal, greater, matmul, mul, oneHot, reducedSize, reshape, sigmoid, square, sub, sum, tensor, transpose,
 } from '../engine/index.js';
-import { sparseLabels } from './losses.js';
+import { alignTarget, sparseLabels } from './losses.js';
 import type { TypedArray } from '../engine/dtype.js';
 
 export abstract class Metric {
@@ -99,12 +99,10 @@ function elementCount(v: Tensor): Tensor {
   return n instanceof Tensor ? reshape(n, [1]) : tensor([n]);
 }
 
-/** Targets and predictions flattened to [N] when they hold one value per sample ([B] or [B, 1]). */
-function flatPair(yTrue: Tensor, yPred: Tensor): [Tensor, Tensor] {
+/** Float32 predictions and the targets in their shape ([B] vs [B, 1]); a real shape mismatch is an error naming `who`. */
+function flatPair(who: string, yTrue: Tensor, yPred: Tensor): [Tensor, Tensor] {
   const p = f32(yPred);
-  let t = f32(yTrue);
-  if (t.shape.join() !== p.shape.join()) t = reshape(t, p.shape);
-  return [t, p];
+  return [alignTarget(who, yTrue, p), p];
 }
 
 /** Fraction of predictions on the right side of `threshold` (labels 0/1). */
@@ -112,7 +110,7 @@ export class BinaryAccuracy extends MeanMetric {
   constructor(options: { threshold?: number; name?: string } = {}) {
     const threshold = options.threshold ?? 0.5;
     super(options.name ?? 'binary_accuracy', (yTrue, yPred) => {
-      const [t, p] = flatPair(yTrue, yPred);
+      const [t, p] = flatPair('binary_accuracy', yTrue, yPred);
       return cast(equal(cast(greater(p, threshold), 'float32'), cast(greater(t, 0.5), 'float32')), 'float32');
     });
     this.configOptions = { ...options };
@@ -162,7 +160,7 @@ export class SparseTopKCategoricalAccuracy extends MeanMetric {
 export class MeanSquaredErrorMetric extends MeanMetric {
   constructor(options: { name?: string } = {}) {
     super(options.name ?? 'mse', (yTrue, yPred) => {
-      const [t, p] = flatPair(yTrue, yPred);
+      const [t, p] = flatPair('mse', yTrue, yPred);
       return square(sub(p, t));
     });
     this.configOptions = { ...options };
@@ -172,7 +170,7 @@ export class MeanSquaredErrorMetric extends MeanMetric {
 export class MeanAbsoluteErrorMetric extends MeanMetric {
   constructor(options: { name?: string } = {}) {
     super(options.name ?? 'mae', (yTrue, yPred) => {
-      const [t, p] = flatPair(yTrue, yPred);
+      const [t, p] = flatPair('mae', yTrue, yPred);
       return abs(sub(p, t));
     });
     this.configOptions = { ...options };
@@ -189,7 +187,7 @@ export interface ThresholdOptions {
 
 /** [tp, fp, fn] counts over all elements, predictions thresholded (Keras Precision/Recall). */
 function confusionCounts(yTrue: Tensor, yPred: Tensor, threshold: number, fromLogits: boolean): Tensor[] {
-  const [t, p0] = flatPair(yTrue, yPred);
+  const [t, p0] = flatPair('precision/recall', yTrue, yPred);
   const p = fromLogits ? sigmoid(p0) : p0;
   const pos = f32(greater(p, threshold));
   const actual = f32(greater(t, 0.5));
@@ -278,7 +276,7 @@ export class AUC extends Metric {
     this.thresholds = [0 - eps, ...Array.from({ length: n - 2 }, (_, i) => (i + 1) / (n - 1)), 1 + eps];
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
-    const [t0, p0] = flatPair(yTrue, yPred);
+    const [t0, p0] = flatPair('AUC', yTrue, yPred);
     const p = reshape(this.options.fromLogits ? sigmoid(p0) : p0, [-1, 1]);
     const t = reshape(f32(greater(t0, 0.5)), [1, -1]);
     const above = f32(greater(p, tensor(this.thresholds)));
