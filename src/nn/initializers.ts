@@ -6,6 +6,7 @@ import { type DType, allocate } from '../engine/dtype.js';
 import { type Generator, globalGenerator } from '../engine/random.js';
 import { numel, shapeStr } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
+import { nameKey } from './names.js';
 
 export interface SerializedObject {
   className: string;
@@ -296,7 +297,7 @@ const byName: Record<string, (config: Record<string, any>) => Initializer> = {
 export function getInitializer(spec: InitializerSpec): Initializer {
   if (typeof spec === 'object' && 'init' in spec) return spec;
   const [name, config] = typeof spec === 'string' ? [spec, {}] : [spec.className, spec.config ?? {}];
-  const make = byName[name.replace(/_/g, '').toLowerCase()];
+  const make = byName[nameKey(name)];
   if (!make) throw new Error(`unknown initializer '${name}'; known: ${Object.keys(byName).join(', ')}`);
   return make(config);
 }

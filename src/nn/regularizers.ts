@@ -2,6 +2,7 @@
 import { Tensor, add, mul, scalar, sum } from '../engine/index.js';
 import { abs } from '../engine/ops/elementwise.js';
 import type { SerializedObject } from './initializers.js';
+import { nameKey } from './names.js';
 
 export interface Regularizer {
   readonly className: string;
@@ -31,9 +32,10 @@ export type RegularizerSpec = Regularizer | 'l1' | 'l2' | 'l1l2' | SerializedObj
 
 export function getRegularizer(spec: RegularizerSpec): Regularizer {
   if (typeof spec === 'string') {
-    if (spec === 'l1') return l1();
-    if (spec === 'l2') return l2();
-    if (spec === 'l1l2' || spec === 'l1_l2') return l1l2();
+    const key = nameKey(spec);
+    if (key === 'l1') return l1();
+    if (key === 'l2') return l2();
+    if (key === 'l1l2') return l1l2();
     throw new Error(`unknown regularizer '${spec}' (expected l1, l2, l1l2 or a regularizer object)`);
   }
   if ('apply' in spec) return spec;

@@ -8,6 +8,7 @@ import {
   Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, oneHot, reshape, softmaxCrossEntropy,
   square, sub, sum, transpose, where, softplus,
 } from '../engine/index.js';
+import { nameKey } from '../nn/names.js';
 
 /** Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] before log. */
 export const EPSILON = 1e-7;
@@ -188,8 +189,7 @@ const ALIASES: Record<string, string> = {
 };
 
 function canonicalLossName(name: string): string {
-  const key = name.replace(/[_\s-]/g, '').toLowerCase();
-  const found = ALIASES[key];
+  const found = ALIASES[nameKey(name)];
   if (!found) throw new Error(`unknown loss '${name}' (known: ${Object.keys(LOSSES).join(', ')}; or pass a function (yTrue, yPred) => Tensor)`);
   return found;
 }

@@ -9,6 +9,7 @@ import {
 } from '../engine/index.js';
 import { alignTarget, sparseLabels } from './losses.js';
 import type { TypedArray } from '../engine/dtype.js';
+import { nameKey } from '../nn/names.js';
 
 export abstract class Metric {
   readonly name: string;
@@ -365,7 +366,7 @@ export interface LossHints {
 export function getMetric(spec: MetricSpec, loss: LossHints = {}): Metric {
   if (spec instanceof Metric) return spec;
   if (typeof spec === 'function') return new MeanMetric(spec.name || 'metric', spec);
-  const key = spec.replace(/[_\s-]/g, '').toLowerCase();
+  const key = nameKey(spec);
   const logits = !!loss.fromLogits;
   switch (key) {
     case 'accuracy':

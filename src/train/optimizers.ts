@@ -10,6 +10,7 @@ import {
   Tensor, type Variable, add, cast, div, maximum, minimum, mul, scalar, sqrt, sub, sum, zeros, clip, full,
 } from '../engine/index.js';
 import { type LearningRate, learningRateAt, learningRateFromConfig, learningRateToConfig } from './schedules.js';
+import { nameKey } from '../nn/names.js';
 
 export interface OptimizerOptions {
   learningRate?: LearningRate;
@@ -358,7 +359,7 @@ export function getOptimizer(spec: OptimizerSpec): Optimizer {
   const [name, config] = typeof spec === 'string' ? [spec, {}] : [spec.className, spec.config ?? {}];
   const opts = { ...config } as Record<string, any>;
   if (opts.learningRate !== undefined) opts.learningRate = learningRateFromConfig(opts.learningRate);
-  switch (name.toLowerCase()) {
+  switch (nameKey(name)) {
     case 'sgd': return new SGD(opts);
     case 'adam': return new Adam(opts);
     case 'adamw': return new AdamW(opts);
