@@ -6,17 +6,14 @@
  */
 import { writeFile, rename } from 'node:fs/promises';
 import type { DType } from './dtype.js';
-import { allocate } from './dtype.js';
 import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.js';
 import type { HostTensor } from './onnx/proto.js';
-import { globalGenerator } from './random.js';
 import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
 import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
-import { Tensor, fromHost, toHost } from './tensor.js';
+import { Tensor, fromHost, rand, randn, toHost } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
 import { Trace, currentTrace, withTrace } from './trace.js';
-import { numel } from './shape.js';
 
 export interface TraceOptions {
   /** Make axis 0 of every argument tensor symbolic ("batch"), so one graph serves any batch size. */
@@ -93,11 +90,10 @@ function resolveDim(d: Dim, symbols: Map<string, number>): number {
   return v;
 }
 
+/** A random input (uniform in [0, 1) or standard normal) drawn from the global generator. */
 function randomHost(shape: number[], dtype: DType, distribution: 'uniform' | 'normal'): HostTensor {
-  const data = allocate(dtype, numel(shape)) as Float32Array | Float64Array;
-  if (distribution === 'uniform') globalGenerator.fillUniform(data);
-  else globalGenerator.fillNormal(data);
-  return { dtype, shape, data };
+  const options = { dtype: dtype as 'float32' | 'float64' };
+  return toHost(distribution === 'uniform' ? rand(shape, options) : randn(shape, options));
 }
 
 export interface TensorSpec {
