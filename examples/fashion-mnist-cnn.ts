@@ -1,11 +1,15 @@
 /**
  * The seed CNN (TensorFlow's CIFAR-10 tutorial architecture) on Fashion-MNIST (28×28×1).
- *   npx tsx examples/fashion-mnist-cnn.ts [--epochs 10]
+ *   npx tsx examples/fashion-mnist-cnn.ts [--epochs 10] [--seed 1]
  */
 import { datasets, layers, losses, sequential, setSeed } from '../src/index.js';
 
-const epochs = Number(process.argv[process.argv.indexOf('--epochs') + 1]) || 10;
-setSeed(1);
+const option = (name: string, fallback: number): number => {
+  const at = process.argv.indexOf(name);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+};
+const epochs = option('--epochs', 10);
+setSeed(option('--seed', 1));
 
 const { train: [trainImages, trainLabels], test: [testImages, testLabels] } =
   await datasets.fashionMnist.loadData({ normalize: true, channelsLast: true });
