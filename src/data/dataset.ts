@@ -8,7 +8,7 @@ import { type DType, type TypedArray, allocate } from '../engine/dtype.js';
 import { Generator, globalGenerator } from '../engine/random.js';
 import { shapeStr, numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
-import { flatten, isPlainObject } from '../engine/tree.js';
+import { describeValue as describe, flatten, isPlainObject } from '../engine/tree.js';
 
 /** The element type after `batch()`: tensors gain a leading axis, numbers/booleans become tensors, strings become arrays. */
 export type Batched<T> = T extends Tensor
@@ -458,13 +458,6 @@ function stackTensors(group: readonly unknown[], where: string): Tensor {
     out.set(v.data as Float32Array, i * rowSize);
   });
   return new Tensor([group.length, ...shape], first.dtype, out);
-}
-
-function describe(v: unknown): string {
-  if (v instanceof Tensor) return `Tensor ${shapeStr(v.shape)} ${v.dtype}`;
-  if (Array.isArray(v)) return `array of ${v.length}`;
-  if (v !== null && typeof v === 'object') return `object {${Object.keys(v).join(', ')}}`;
-  return typeof v;
 }
 
 function mismatch(where: string, index: number, got: string, expected: string, hint = ''): Error {

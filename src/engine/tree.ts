@@ -1,4 +1,5 @@
 /** Nested arrays/objects of tensors ("pytrees"): flattened to a list of tensors and rebuilt. */
+import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
 export type Tree = Tensor | number | string | boolean | bigint | null | undefined | readonly Tree[] | { readonly [k: string]: Tree };
@@ -13,6 +14,15 @@ export interface Flat {
 /** An object literal (prototype Object.prototype): a tree node, unlike class instances such as Tensor. */
 export function isPlainObject(v: unknown): v is Record<string, any> {
   return v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** A short description of a value for "got …" in error messages (tensors with shape and dtype). */
+export function describeValue(v: unknown): string {
+  if (v instanceof Tensor) return `Tensor ${shapeStr(v.shape)} ${v.dtype}`;
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return `array of ${v.length}`;
+  if (isPlainObject(v)) return `object {${Object.keys(v).join(', ')}}`;
+  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
 
 export function flatten(tree: unknown): Flat {

@@ -10,7 +10,7 @@ import { cast } from '../engine/ops/core.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable } from '../engine/tensor.js';
 import { Trace, withTrace } from '../engine/trace.js';
-import { isPlainObject } from '../engine/tree.js';
+import { describeValue, isPlainObject } from '../engine/tree.js';
 import { type Initializer, type InitializerSpec, getInitializer } from './initializers.js';
 import { Module } from './module.js';
 import { type Regularizer, type RegularizerSpec, getRegularizer } from './regularizers.js';
@@ -414,12 +414,6 @@ function shapeOfInputs(inputs: Tensor | Tensor[] | Record<string, Tensor>): any 
   if (Array.isArray(inputs)) return inputs.map((t) => [...t.shape]);
   if (inputs instanceof Tensor) return [...inputs.shape];
   return Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, [...t.shape]]));
-}
-
-function describeValue(v: unknown): string {
-  if (v instanceof Tensor) return `Tensor ${JSON.stringify(v.shape)} ${v.dtype}`;
-  if (v === null || v === undefined) return String(v);
-  return typeof v === 'object' ? (v.constructor?.name ?? 'object') : typeof v;
 }
 
 /** Keras shape of a real tensor: the batch axis (and symbolic axes) become null. */
