@@ -4,16 +4,15 @@
  * (`weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`). Dropout and
  * BatchNorm follow `module.training` (train()/eval()).
  */
-import { type DType, Tensor, Variable, add, mul, reshape, rand, zeros, ones, full } from '../engine/index.js';
+import { type DType, Tensor, Variable, add, mul, rand, zeros, ones, full } from '../engine/index.js';
 import { elu, gelu, relu, sigmoid, silu, softmax, tanh } from '../engine/ops/activations.js';
 import { conv1d, conv2d, convTranspose2d } from '../engine/ops/conv.js';
 import { dropout, embedding, linear } from '../engine/ops/nn.js';
-import { batchNorm, layerNorm } from '../engine/ops/norm.js';
-import { moments } from '../engine/ops/reduce.js';
+import { layerNorm } from '../engine/ops/norm.js';
 import { avgPool2d, maxPool2d } from '../engine/ops/pool.js';
 import { flatten } from '../engine/ops/shape.js';
 import { randn } from '../engine/tensor.js';
-import { perAxis } from './layers/util.js';
+import { batchNormalize, perAxis } from './layers/util.js';
 import { Module } from './module.js';
 import { addUpdate } from './updates.js';
 import { numel } from '../engine/shape.js';
@@ -143,20 +142,16 @@ export class BatchNorm extends Module {
     this.num_batches_tracked = this.registerBuffer('num_batches_tracked', new Variable(full([], 0, 'int64')));
   }
   override forward(x: Tensor): Tensor {
-    const eps = this.options.eps ?? 1e-5;
-    const c = this.numFeatures;
-    const statShape = x.shape.map((d, i) => (i === 1 ? d : 1));
-    const b = (v: Variable | undefined) => (v ? reshape(v, statShape) : undefined);
-    if (!this.training) return batchNorm(x, b(this.running_mean)!, b(this.running_var)!, b(this.weight), b(this.bias), eps);
-    const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
-    const [mean, variance] = moments(x, axes, true);
-    const count = axes.reduce((n, a) => n * (x.shape[a] as number), 1);
+    const count = numel(x.shape.filter((_, i) => i !== 1) as number[]);
     const m = this.options.momentum ?? 0.1;
-    const unbiased = mul(reshape(variance, [c]), count / Math.max(1, count - 1));
-    addUpdate(this.running_mean, add(mul(this.running_mean, 1 - m), mul(reshape(mean, [c]), m)));
-    addUpdate(this.running_var, add(mul(this.running_var, 1 - m), mul(unbiased, m)));
-    addUpdate(this.num_batches_tracked, add(this.num_batches_tracked, full([], 1, 'int64')));
-    return batchNorm(x, mean, variance, b(this.weight), b(this.bias), eps);
+    const update = (mean: Tensor, variance: Tensor): void => {
+      const unbiased = mul(variance, count / Math.max(1, count - 1));
+      addUpdate(this.running_mean, add(mul(this.running_mean, 1 - m), mul(mean, m)));
+      addUpdate(this.running_var, add(mul(this.running_var, 1 - m), mul(unbiased, m)));
+      addUpdate(this.num_batches_tracked, add(this.num_batches_tracked, full([], 1, 'int64')));
+    };
+    const running = { mean: this.running_mean, variance: this.running_var };
+    return batchNormalize(x, 1, running, { scale: this.weight, offset: this.bias }, this.options.eps ?? 1e-5, this.training ? { update } : undefined);
   }
 }
 export { BatchNorm as BatchNorm1d, BatchNorm as BatchNorm2d };

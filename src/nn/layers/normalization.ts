@@ -1,13 +1,13 @@
 /** BatchNormalization and LayerNormalization with Keras semantics and defaults. */
 import { type Dim, Tensor, type Variable, add, cast, div, mul, reshape, stopGradient, sub, tensor } from '../../engine/index.js';
 import { maximum, sqrt } from '../../engine/ops/elementwise.js';
-import { batchNorm, layerNorm } from '../../engine/ops/norm.js';
+import { layerNorm } from '../../engine/ops/norm.js';
 import { moments } from '../../engine/ops/reduce.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
 import { addUpdate } from '../updates.js';
-import { channelsFirstSource, toChannelsLast } from './util.js';
+import { batchNormalize, channelsFirstSource, toChannelsLast } from './util.js';
 import { numel } from '../../engine/shape.js';
 
 export interface BatchNormalizationOptions extends LayerOptions {
@@ -77,17 +77,14 @@ export class BatchNormalization extends Layer {
   }
 
   private normalize(x: Tensor, axis: number, training: boolean): Tensor {
-    const statShape: Dim[] = x.shape.map((d, i) => (i === axis ? d : 1));
-    const b = (v: Variable | undefined): Tensor | undefined => (v ? reshape(v, statShape) : undefined);
-    if (!training) return batchNorm(x, b(this.movingMean)!, b(this.movingVariance)!, b(this.gamma), b(this.beta), this.epsilon);
-    const reduceAxes = x.shape.map((_, i) => i).filter((i) => i !== axis);
-    const [mean, variance] = moments(x, reduceAxes, true);
-    const c = this.movingMean.shape[0];
     const m = this.momentum;
-    const step = (moving: Variable, batch: Tensor): Tensor => add(mul(moving, m), mul(stopGradient(reshape(batch, [c])), 1 - m));
-    addUpdate(this.movingMean, step(this.movingMean, mean));
-    addUpdate(this.movingVariance, step(this.movingVariance, variance));
-    return batchNorm(x, mean, variance, b(this.gamma), b(this.beta), this.epsilon);
+    const step = (moving: Variable, batch: Tensor): Tensor => add(mul(moving, m), mul(stopGradient(batch), 1 - m));
+    const update = (mean: Tensor, variance: Tensor): void => {
+      addUpdate(this.movingMean, step(this.movingMean, mean));
+      addUpdate(this.movingVariance, step(this.movingVariance, variance));
+    };
+    const running = { mean: this.movingMean, variance: this.movingVariance };
+    return batchNormalize(x, axis, running, { scale: this.gamma, offset: this.beta }, this.epsilon, training ? { update } : undefined);
   }
 
   override getConfig(): Record<string, any> {

@@ -1,6 +1,8 @@
 /** Helpers shared by layers: layout conversion (channels-last API, NCHW engine ops), dropout masks, option parsing. */
-import { Tensor, transpose } from '../../engine/index.js';
+import { Tensor, reshape, transpose } from '../../engine/index.js';
 import { transposeOp } from '../../engine/ops/core.js';
+import { batchNorm } from '../../engine/ops/norm.js';
+import { moments } from '../../engine/ops/reduce.js';
 
 /** A per-axis option (kernel size, strides, ...): one positive integer for all `n` axes, or `n` of them. */
 export function perAxis(v: number | readonly number[], n: number, what: string, layer: string): number[] {
@@ -9,6 +11,29 @@ export function perAxis(v: number | readonly number[], n: number, what: string, 
     throw new Error(`${layer}: ${what} must be a positive integer or ${n} of them, got ${JSON.stringify(v)}`);
   }
   return list;
+}
+
+/**
+ * Batch normalization of x over every axis but `axis` (Keras BatchNormalization and the PyTorch
+ * BatchNorm module). In training it normalizes with the batch statistics and hands them ([C] each)
+ * to `training.update`, which moves the running statistics by the caller's rule; otherwise it
+ * normalizes with `running`.
+ */
+export function batchNormalize(
+  x: Tensor,
+  axis: number,
+  running: { mean: Tensor; variance: Tensor },
+  affine: { scale?: Tensor; offset?: Tensor },
+  eps: number,
+  training: { update(mean: Tensor, variance: Tensor): void } | undefined,
+): Tensor {
+  const statShape = x.shape.map((d, i) => (i === axis ? d : 1));
+  const b = (v: Tensor | undefined): Tensor | undefined => (v ? reshape(v, statShape) : undefined);
+  if (!training) return batchNorm(x, b(running.mean)!, b(running.variance)!, b(affine.scale), b(affine.offset), eps);
+  const [mean, variance] = moments(x, x.shape.map((_, i) => i).filter((i) => i !== axis), true);
+  const c = running.mean.shape[0];
+  training.update(reshape(mean, [c]), reshape(variance, [c]));
+  return batchNorm(x, mean, variance, b(affine.scale), b(affine.offset), eps);
 }
 
 /** The padding option of conv and pooling layers (default 'valid'). */
