@@ -4,14 +4,18 @@
  * statistics — is ONE ONNX graph run in a worker thread. Weights, buffers and optimizer state
  * live in the worker between steps (state keys); a step sends only the batch and a few scalars
  * and fetches the loss and metric statistics. Variables are synchronised back at epoch end.
+ * With several workers (`fit(..., {workers})`, 'auto' by default: two for compute-heavy models on
+ * multi-core machines) each batch is split into shards trained data parallel (parallel.ts).
+ * Prediction outside fit runs graphs with the weights baked in as constants (faster in ORT).
  */
+import { availableParallelism } from 'node:os';
 import type { DType } from '../engine/dtype.js';
 import { type HostTensor } from '../engine/onnx/proto.js';
 import { type OrtWorker, getWorker } from '../engine/runtime/pool.js';
-import type { SessionOptions } from '../engine/runtime/session.js';
+import { type SessionOptions, mergeSessionOptions } from '../engine/runtime/session.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable, ones } from '../engine/tensor.js';
-import { add, backward, fullLike, mul, stopGradient } from '../engine/index.js';
+import { add, backward, fullLike, identity, mul, stopGradient, where } from '../engine/index.js';
 import { allocate, convertArray, isFloat } from '../engine/dtype.js';
 import { collectUpdates } from '../nn/updates.js';
 import { type Callback, CallbackList, type CallbackModel, History, type Logs } from './callbacks.js';
@@ -20,6 +24,7 @@ import { GraphBuilder, type GraphProgram, type WorkerProgram, fromHost, toHost }
 import { type Loss, type LossSpec, getLoss } from './losses.js';
 import { Metric, type MetricSpec, getMetric } from './metrics.js';
 import { type Optimizer, type OptimizerSpec, getOptimizer } from './optimizers.js';
+import { DataParallelTrainer, type WorkersOption, chooseWorkers, forwardFlops } from './parallel.js';
 import { ProgressLogger } from './progress.js';
 
 /** What the training API needs from a model (nn's Model and Module provide it). */
@@ -161,7 +166,10 @@ function ensureBuilt(model: TrainableModel, xs: Tensor[]): void {
 
 let nextRunnerId = 1;
 
-interface StepResult {
+/** Train-step graph variants: the fused step, and the pieces of a data-parallel step (parallel.ts). */
+export type TrainMode = 'step' | 'shard' | 'apply';
+
+export interface StepResult {
   loss: number;
   /** Per-output losses (multi-output models only). */
   outputLosses: number[];
@@ -215,14 +223,14 @@ export class Runner {
     return `${this.id}/s${i}_${j}`;
   }
 
-  /** Copies weights (and optionally optimizer state) from the host into the worker. */
-  async push(withSlots: boolean): Promise<void> {
+  /** Copies weights (and optionally optimizer state) from the host into the worker (or a replica). */
+  async push(withSlots: boolean, worker: OrtWorker = this.worker): Promise<void> {
     const entries: Record<string, HostTensor> = {};
     this.variables.forEach(([, v], i) => (entries[this.varKey(i)] = toHost(v)));
     if (withSlots) {
       this.trainable.forEach((v, i) => this.state.optimizer.slotsFor(v).forEach((s, j) => (entries[this.slotKey(i, j)] = toHost(s))));
     }
-    await this.worker.setState(entries);
+    await worker.setState(entries);
   }
 
   /** Copies weights (and optionally optimizer state) from the worker into the host Variables. */
@@ -246,6 +254,8 @@ export class Runner {
     const keys = this.variables.map((_, i) => this.varKey(i));
     this.trainable.forEach((_, i) => this.state.optimizer.slotNames().forEach((__, j) => keys.push(this.slotKey(i, j))));
     await this.worker.deleteState(keys);
+    const replicas = this.replicas.splice(0);
+    await Promise.all(replicas.map((w) => w.terminate()));
   }
 
   private feedsInput(b: GraphBuilder, sig: Signature) {
@@ -301,30 +311,22 @@ export class Runner {
     });
   }
 
-  private buildTrain(sig: Signature): GraphProgram {
+  /**
+   * The train-step graph. 'step' is the fused step (forward, loss, backward, optimizer update).
+   * Data-parallel shards use the other modes (see parallel.ts): 'shard' first applies the
+   * optimizer update with fed gradients (the previous step's sum over shards) when the fed flag
+   * `apply` is set, then runs forward and backward on the shard with the resulting weights and
+   * outputs the gradients; 'apply' is the update alone (flushing an epoch's last step).
+   */
+  private buildTrain(sig: Signature | undefined, mode: TrainMode = 'step'): GraphProgram {
     const { optimizer } = this.state;
     const b = new GraphBuilder();
-    const x = this.feedsInput(b, sig);
-    if (!sig.ys) throw new Error('fit: targets y are required');
-    const ys = sig.ys.map((s, i) => b.feed(`y${i}`, s.shape, s.dtype));
-    const sw = b.feed('sw', [sig.xs[0].shape[0]], 'float32');
-    const scalars = Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')]));
-    const vars = this.bindVariables(b, true);
-    const slots = this.trainable.map((v, i) => optimizer.slotNames().map((_, j) => b.state(this.slotKey(i, j), v.shape, v.dtype)));
     const outputs: [string, Tensor][] = [];
     const stateOut: Record<string, string> = {};
-    b.run(() => {
-      const { result, updates } = collectUpdates(() => this.model.apply(x, { training: true }));
-      const preds = this.outputs(result, 'fit');
-      const { total, perOutput } = this.lossTerms(ys, preds, sw, 'fit');
-      const params = this.trainable.map((v) => vars.get(v)!);
-      const grads = backward(b.symbolicTrace, [total], [fullLike(total, 1)], params);
-      const next = optimizer.applyGradients(params, grads, slots, scalars);
-      outputs.push(['loss', total]);
-      if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
-      this.metricOutputs(outputs, ys, preds.map(stopGradient));
+    const varIndex = new Map(this.variables.map(([, v], i) => [v, i]));
+    const emitUpdate = (next: { params: Tensor[]; slots: Tensor[][] }): void => {
       this.trainable.forEach((v, i) => {
-        const vi = this.variables.findIndex(([, w]) => w === v);
+        const vi = varIndex.get(v)!;
         outputs.push([`p${vi}`, next.params[i]]);
         stateOut[`p${vi}`] = this.varKey(vi);
         next.slots[i].forEach((t, j) => {
@@ -332,22 +334,71 @@ export class Runner {
           stateOut[`s${i}_${j}`] = this.slotKey(i, j);
         });
       });
+    };
+    const scalars = Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')]));
+    const slots = this.trainable.map((v, i) => optimizer.slotNames().map((_, j) => b.state(this.slotKey(i, j), v.shape, v.dtype)));
+    // Gradients fed from the host (already summed over shards) for the update before the forward;
+    // a shard's first step of an epoch has none to apply (`apply` false keeps weights and slots).
+    const fedGrads = mode === 'step' ? [] : this.trainable.map((v, i) => b.feed(`g${i}`, v.shape, v.dtype));
+    const applyFlag = mode === 'shard' ? b.feed('apply', [], 'bool') : undefined;
+    const trainableSet = new Set(this.trainable);
+    let vars: Map<Variable, Tensor>;
+    let before: Tensor[] = [];
+    if (fedGrads.length) {
+      // Trainable weights are read as plain state here; the forward sees the updated values.
+      before = this.trainable.map((v) => b.state(this.varKey(varIndex.get(v)!), v.shape, v.dtype));
+      vars = new Map(this.variables.filter(([, v]) => !trainableSet.has(v)).map(([, v]) => [v, b.bindVariable(v, this.varKey(varIndex.get(v)!))]));
+    } else {
+      vars = this.bindVariables(b, true);
+    }
+    if (mode !== 'apply' && !sig?.ys) throw new Error('fit: targets y are required');
+    const x = mode === 'apply' ? undefined : this.feedsInput(b, sig!);
+    const ys = mode === 'apply' ? [] : sig!.ys!.map((s, i) => b.feed(`y${i}`, s.shape, s.dtype));
+    const sw = mode === 'apply' ? undefined : b.feed('sw', [sig!.xs[0].shape[0]], 'float32');
+    b.run(() => {
+      if (fedGrads.length) {
+        let next = optimizer.applyGradients(before, fedGrads, slots, scalars);
+        if (applyFlag) {
+          const pick = (t: Tensor, old: Tensor) => where(applyFlag, t, old);
+          next = { params: next.params.map((p, i) => pick(p, before[i])), slots: next.slots.map((ss, i) => ss.map((t, j) => pick(t, slots[i][j]))) };
+        }
+        emitUpdate(next);
+        if (mode === 'apply') return;
+        // Marked (identity) so that backward stops at the updated weights.
+        this.trainable.forEach((v, i) => {
+          const marked = identity(next.params[i]);
+          vars.set(v, marked);
+          b.substitute(v, marked);
+        });
+      }
+      const { result, updates } = collectUpdates(() => this.model.apply(x, { training: true }));
+      const preds = this.outputs(result, 'fit');
+      const { total, perOutput } = this.lossTerms(ys, preds, sw!, 'fit');
+      const params = this.trainable.map((v) => vars.get(v)!);
+      const grads = backward(b.symbolicTrace, [total], [fullLike(total, 1)], params);
+      if (mode === 'step') emitUpdate(optimizer.applyGradients(params, grads, slots, scalars));
+      else grads.forEach((g, i) => outputs.push([`g${i}`, g]));
+      outputs.push(['loss', total]);
+      if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
+      this.metricOutputs(outputs, ys, preds.map(stopGradient));
       for (const [v, value] of updates) {
-        const vi = this.variables.findIndex(([, w]) => w === v);
-        if (vi < 0) throw new Error(`fit: a layer updated variable '${v.name}', which is not part of the model`);
+        const vi = varIndex.get(v);
+        if (vi === undefined) throw new Error(`fit: a layer updated variable '${v.name}', which is not part of the model`);
         outputs.push([`u${vi}`, value]);
         stateOut[`u${vi}`] = this.varKey(vi);
       }
     });
-    return b.build(outputs, stateOut, `train step of ${this.model.name ?? 'model'}`);
+    const what = mode === 'step' ? 'train step' : mode === 'apply' ? 'optimizer update' : 'data-parallel train step';
+    return b.build(outputs, stateOut, `${what} of ${this.model.name ?? 'model'}`);
   }
 
-  private buildEval(sig: Signature, kind: 'eval' | 'predict'): GraphProgram {
+  /** Evaluation / prediction graphs; `bake`: the weights are constants of the graph instead of worker state. */
+  private buildEval(sig: Signature, kind: 'eval' | 'predict', bake = false): GraphProgram {
     const b = new GraphBuilder();
     const x = this.feedsInput(b, sig);
     const ys = kind === 'eval' ? sig.ys!.map((s, i) => b.feed(`y${i}`, s.shape, s.dtype)) : [];
     const sw = kind === 'eval' ? b.feed('sw', [sig.xs[0].shape[0]], 'float32') : undefined;
-    this.bindVariables(b, false);
+    if (!bake) this.bindVariables(b, false);
     const outputs: [string, Tensor][] = [];
     b.run(() => {
       const preds = this.outputs(this.model.apply(x, { training: false }), kind === 'eval' ? 'evaluate' : 'predict');
@@ -360,14 +411,26 @@ export class Runner {
       if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
       this.metricOutputs(outputs, ys, preds);
     });
-    return b.build(outputs, {}, `${kind === 'eval' ? 'evaluation' : 'prediction'} of ${this.model.name ?? 'model'}`);
+    return b.build(outputs, {}, `${kind === 'eval' ? 'evaluation' : 'prediction'} of ${this.model.name ?? 'model'}`, { bakeVariables: bake });
   }
 
-  /** The program for this batch (one per signature; a symbolic batch axis when the model allows). */
-  program(kind: 'train' | 'eval' | 'predict', batch: Batch): Promise<WorkerProgram> {
-    const build = (sig: Signature): GraphProgram => (kind === 'train' ? this.buildTrain(sig) : this.buildEval(sig, kind));
+  /**
+   * The program for this batch (one per signature; a symbolic batch axis when the model allows).
+   * Train programs of data-parallel shards (`mode`) load into `worker` (one single-threaded session each).
+   */
+  program(kind: 'train' | 'eval' | 'predict', batch: Batch | undefined, mode: TrainMode = 'step', worker: OrtWorker = this.worker): Promise<WorkerProgram> {
+    const bake = this.bakesWeights(kind);
+    const build = (sig: Signature | undefined): GraphProgram => (kind === 'train' ? this.buildTrain(sig, mode) : this.buildEval(sig!, kind, bake));
+    const workerTag = worker === this.worker ? '' : `@${this.replicaIndex(worker)}`;
+    const prefix = `${kind}${mode === 'step' ? '' : `:${mode}`}${bake ? ':baked' : ''}${workerTag}`;
+    if (!batch) {
+      // The optimizer update alone has no batch inputs.
+      let p = this.programs.get(prefix);
+      if (!p) this.programs.set(prefix, (p = build(undefined).load(worker, this.sessionOptions(mode))));
+      return p;
+    }
     let sig = signatureOf(batch, this.symbolicWorks);
-    let key = sigKey(kind, sig);
+    let key = sigKey(prefix, sig);
     let p = this.programs.get(key);
     if (p) return p;
     let graph: GraphProgram;
@@ -378,17 +441,59 @@ export class Runner {
       // Some layers need concrete shapes: trace per batch size instead.
       this.symbolicWorks = false;
       sig = signatureOf(batch, false);
-      key = sigKey(kind, sig);
+      key = sigKey(prefix, sig);
       p = this.programs.get(key);
       if (p) return p;
       graph = build(sig);
     }
-    p = graph.load(this.worker, this.state.session);
+    p = graph.load(worker, this.sessionOptions(mode));
     this.programs.set(key, p);
     return p;
   }
 
-  private batchFeeds(batch: Batch, withTargets: boolean): Record<string, HostTensor> {
+  /** The weight arrays the ':baked' programs hold as constants. */
+  private bakedWith?: readonly unknown[];
+
+  /**
+   * Whether this program gets the weights as constants. Prediction outside fit does: ORT then
+   * pre-packs the convolution and matrix weights and folds their layout transposes (the seed CNN
+   * predicts ~1.6× faster than with weights fed from worker state). Baked programs are rebuilt when
+   * the host Variables hold new arrays (assign, the sync after fit); during fit the newest weights
+   * are in the worker, so prediction there reads worker state.
+   */
+  private bakesWeights(kind: 'train' | 'eval' | 'predict'): boolean {
+    if (kind !== 'predict' || this.training) return false;
+    const now = this.variables.map(([, v]) => v.data);
+    if (!this.bakedWith || now.some((d, i) => d !== this.bakedWith![i])) {
+      for (const [key, p] of [...this.programs]) {
+        if (!key.includes(':baked')) continue;
+        this.programs.delete(key);
+        void p.then((w) => w.release()).catch(() => undefined);
+      }
+      this.bakedWith = now;
+    }
+    return true;
+  }
+
+  /**
+   * Data-parallel workers share the cores: each session gets cores / workers intra-op threads (one
+   * on a 2-core machine), whatever compile's session options asked for a single session.
+   */
+  private sessionOptions(mode: TrainMode): SessionOptions | undefined {
+    if (mode === 'step') return this.state.session;
+    return mergeSessionOptions(this.state.session, { intraOpNumThreads: Math.max(1, Math.floor(availableParallelism() / (1 + this.replicas.length))) });
+  }
+
+  /** Extra workers holding replicas of the weights and optimizer state (data-parallel training). */
+  readonly replicas: OrtWorker[] = [];
+
+  private replicaIndex(worker: OrtWorker): number {
+    const i = this.replicas.indexOf(worker);
+    if (i < 0) throw new Error('internal: worker is not a replica of this runner');
+    return i + 1;
+  }
+
+  batchFeeds(batch: Batch, withTargets: boolean): Record<string, HostTensor> {
     const feeds: Record<string, HostTensor> = {};
     batch.xs.forEach((t, i) => (feeds[`x${i}`] = toHost(t)));
     if (withTargets) {
@@ -418,7 +523,7 @@ export class Runner {
     return names.map((n) => fromHost(results[n]));
   }
 
-  private fetchNames(): string[] {
+  fetchNames(): string[] {
     const names = ['loss'];
     if (this.state.losses.length > 1) this.state.losses.forEach((_, i) => names.push(`l${i}`));
     this.state.metrics.forEach((m, k) => {
@@ -426,6 +531,23 @@ export class Runner {
       for (let j = 0; j < n; j++) names.push(`m${k}_${j}`);
     });
     return names;
+  }
+
+  private readonly flops = new Map<string, number>();
+
+  /** Forward FLOPs of one batch (convolutions and matrix products), for choosing data parallelism. */
+  forwardFlops(sample: Batch): number {
+    const sig = signatureOf(sample, false);
+    const key = sigKey('flops', sig);
+    let f = this.flops.get(key);
+    if (f === undefined) {
+      const b = new GraphBuilder();
+      const x = this.feedsInput(b, sig);
+      this.bindVariables(b, false);
+      b.run(() => this.model.apply(x, { training: false }));
+      this.flops.set(key, (f = forwardFlops(b.symbolicTrace.nodes)));
+    }
+    return f;
   }
 
   /** Number of statistics each metric produces (found by tracing it once on placeholders). */
@@ -447,7 +569,7 @@ export class Runner {
     });
   }
 
-  private collect(results: Record<string, HostTensor>): StepResult {
+  collect(results: Record<string, HostTensor>): StepResult {
     const stats = this.state.metrics.map((m, k) => Array.from({ length: this.statCounts.get(m) ?? 0 }, (_, j) => results[`m${k}_${j}`]));
     const outputLosses = this.state.losses.length > 1 ? this.state.losses.map((_, i) => Number(results[`l${i}`].data[0])) : [];
     return { loss: Number(results.loss.data[0]), outputLosses, stats };
@@ -477,6 +599,12 @@ export interface FitOptions {
   /** Batches per epoch when the data is an endless iterable. */
   stepsPerEpoch?: number;
   validationBatchSize?: number;
+  /**
+   * Worker threads to train on (default 'auto'). With n > 1, each batch is split into n shards
+   * trained data parallel, one single-threaded ONNX Runtime session per worker (see parallel.ts);
+   * 'auto' uses 2 on multi-core machines when the model is large enough for it to pay.
+   */
+  workers?: WorkersOption;
 }
 
 type Targets = Tensor | Tensor[] | Record<string, Tensor>;
@@ -594,12 +722,18 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
   model.stopTraining = false;
 
   let runner: Runner | undefined;
+  let parallel: DataParallelTrainer | undefined;
   const prepare = async (batch: Batch): Promise<Runner> => {
     ensureBuilt(model, batch.xs);
     state.seenInputs ??= batch.xs.map((t) => ({ shape: [null, ...(t.shape.slice(1) as number[])], dtype: t.dtype }));
     const r = runnerFor(model, state);
     r.countStats(batch);
     await r.push(true);
+    const workers = chooseWorkers(r, options.workers, () => r.forwardFlops(batch));
+    if (workers > 1) {
+      parallel = new DataParallelTrainer(r, workers);
+      await parallel.begin();
+    }
     r.training = true;
     return r;
   };
@@ -616,7 +750,7 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
         if (options.stepsPerEpoch !== undefined && step >= options.stepsPerEpoch) break;
         runner ??= await prepare(batch);
         await callbacks.call('onBatchBegin', step, { batch: step, size: batch.size });
-        const result = await runner.trainStep(batch);
+        const result = parallel ? await parallel.step(batch) : await runner.trainStep(batch);
         const { loss, stats } = result;
         state.optimizer.iterations++;
         if (!Number.isFinite(loss)) {
@@ -628,7 +762,9 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
         step++;
       }
       if (!runner) throw new Error('fit: the training data produced no batches');
+      await parallel?.flush();
       await runner.pull(true);
+      await parallel?.resync();
       state.epoch = epoch + 1;
       const logs: Logs = { ...meter.logs(), ...metricLogs(state.metrics) };
       if (validation) Object.assign(logs, await runEvaluation(runner, validation, 'val_'));
@@ -663,10 +799,10 @@ async function runEvaluation(runner: Runner, source: BatchSource, prefix = ''): 
   }
 }
 
-async function readyRunner(model: TrainableModel, state: CompileState, first: Batch): Promise<Runner> {
+async function readyRunner(model: TrainableModel, state: CompileState, first: Batch, needsWorkerWeights = true): Promise<Runner> {
   ensureBuilt(model, first.xs);
   const runner = runnerFor(model, state);
-  if (!runner.training) await runner.push(false);
+  if (!runner.training && needsWorkerWeights) await runner.push(false);
   return runner;
 }
 
@@ -708,10 +844,17 @@ export async function predict(model: TrainableModel, x: unknown, options: Predic
   const source = sourceFor(model, x, undefined, undefined, undefined, options.batchSize ?? 32, 'predict');
   const parts: Tensor[][] = [];
   let runner: Runner | undefined;
+  // Two batches in flight: the next one is gathered and sent while the worker computes this one.
+  const inFlight: Promise<Tensor[]>[] = [];
   for await (const batch of source.batches(false)) {
-    runner ??= await readyRunner(model, state, batch);
-    parts.push(await runner.predictStep(batch));
+    // Outside fit, prediction graphs hold the weights themselves (see Runner.bakesWeights).
+    runner ??= await readyRunner(model, state, batch, false);
+    const p = runner.predictStep(batch);
+    p.catch(() => undefined); // rejections surface when awaited below, in order
+    inFlight.push(p);
+    if (inFlight.length >= 2) parts.push(await inFlight.shift()!);
   }
+  for (const p of inFlight) parts.push(await p);
   if (!runner) throw new Error('predict: the data produced no batches');
   const outputs = parts[0].map((_, i) => (parts.length === 1 ? parts[0][i] : concatRows(parts.map((p) => p[i]))));
   const structure = runner.outputStructure;

@@ -51,6 +51,11 @@ export class GraphBuilder {
     return value;
   }
 
+  /** Makes every use of `variable` inside `run` read `value` (a tensor of this graph). */
+  substitute(variable: Variable, value: Tensor): void {
+    this.trace.substitutes.set(variable, value);
+  }
+
   run<T>(fn: () => T): T {
     return withTrace(this.trace, fn);
   }
@@ -59,9 +64,16 @@ export class GraphBuilder {
     return this.trace;
   }
 
-  /** Lowers the outputs (name → tensor) into ONNX; `stateOut` maps output names to state keys. */
-  build(outputs: [string, Tensor][], stateOut: Record<string, string> = {}, context = 'train step'): GraphProgram {
-    const lowered = lowerTrace(this.trace, outputs.map(([, t]) => t), { outputNames: outputs.map(([n]) => safeName(n)), graphName: context });
+  /**
+   * Lowers the outputs (name → tensor) into ONNX; `stateOut` maps output names to state keys.
+   * `bakeVariables`: Variables the graph reads (not bound to state) become constants (initializers).
+   */
+  build(outputs: [string, Tensor][], stateOut: Record<string, string> = {}, context = 'train step', options: { bakeVariables?: boolean } = {}): GraphProgram {
+    const lowered = lowerTrace(this.trace, outputs.map(([, t]) => t), {
+      outputNames: outputs.map(([n]) => safeName(n)),
+      graphName: context,
+      variables: options.bakeVariables ? 'bake' : undefined,
+    });
     const outputByName = new Map(outputs.map(([n], i) => [n, lowered.outputNames[i]]));
     const out: Record<string, string> = {};
     for (const [name, key] of Object.entries(stateOut)) out[outputByName.get(name)!] = key;
@@ -143,11 +155,15 @@ export class GraphProgram {
 export class WorkerProgram {
   constructor(readonly program: GraphProgram, readonly session: RemoteSession) {}
 
-  /** One run: `fetch` names outputs to bring back (by the names given to build). */
-  async run(feeds: Record<string, HostTensor>, fetch: readonly string[]): Promise<Record<string, HostTensor>> {
+  /**
+   * One run: `fetch` names outputs to bring back (by the names given to build); `sharedOut`
+   * outputs are written into the given shared-memory arrays instead.
+   */
+  async run(feeds: Record<string, HostTensor>, fetch: readonly string[], sharedOut?: Record<string, HostTensor['data']>): Promise<Record<string, HostTensor>> {
     const plan = this.program.plan(feeds);
     const names = fetch.map((f) => this.program.outputName(f));
-    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs });
+    const shared = sharedOut && Object.fromEntries(Object.entries(sharedOut).map(([f, a]) => [this.program.outputName(f), a]));
+    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs, sharedOut: shared });
     return Object.fromEntries(fetch.map((f, i) => [f, results[names[i]]]));
   }
 

@@ -8,7 +8,8 @@ const sessions = new Map();
 /** Tensors kept in this worker between runs (training state), by key. */
 const state = new Map();
 
-const toOrt = (t) => new ort.Tensor(t.dtype, t.data, t.shape);
+// ORT rejects typed arrays over shared memory: those (data shared by several workers) are copied.
+const toOrt = (t) => new ort.Tensor(t.dtype, t.data.buffer instanceof SharedArrayBuffer ? t.data.slice() : t.data, t.shape);
 const fromOrt = (t) => ({ dtype: t.type, shape: Array.from(t.dims, Number), data: t.data });
 
 async function handle(msg) {
@@ -28,9 +29,11 @@ async function handle(msg) {
         if (!t) throw new Error(`state '${key}' (input ${name}) was never set`);
         feeds[name] = t;
       }
-      const fetch = [...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {})])];
+      const fetch = [...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})])];
       const results = await session.run(feeds, fetch);
       for (const [name, key] of Object.entries(msg.stateOut ?? {})) state.set(key, results[name]);
+      // Outputs copied into shared memory the caller owns (no buffer to send back and collect).
+      for (const [name, into] of Object.entries(msg.sharedOut ?? {})) into.set(results[name].data);
       const outputs = {};
       for (const name of msg.fetch) outputs[name] = fromOrt(results[name]);
       return { outputs };

@@ -76,6 +76,8 @@ export interface RunOptions {
   stateIn?: Record<string, string>;
   /** Graph outputs kept in the worker as state: output name → state key. */
   stateOut?: Record<string, string>;
+  /** Graph outputs copied into these arrays over shared memory (SharedArrayBuffer) instead of being returned. */
+  sharedOut?: Record<string, HostTensor['data']>;
 }
 
 export class RemoteSession {
@@ -96,6 +98,7 @@ export class RemoteSession {
         fetch,
         stateIn: options.stateIn,
         stateOut: options.stateOut,
+        sharedOut: options.sharedOut,
       });
       return r.outputs;
     } catch (e) {
