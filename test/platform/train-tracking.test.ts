@@ -18,7 +18,7 @@ describe('lepton train <script.ts>', () => {
       `import { layers, sequential, randn, randint } from ${JSON.stringify(join(process.cwd(), 'src/index.js'))};
 const x = randn([64, 4]);
 const y = randint(0, 2, [64]);
-const model = sequential([layers.Dense(8, { activation: 'relu', inputShape: [4] }), layers.Dense(2)]);
+const model = sequential([layers.Dense(8, { activation: 'relu', inputShape: [4] }), layers.Dense(2, { activation: 'softmax' })]);
 model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
 await model.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0 });
 `,
