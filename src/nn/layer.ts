@@ -217,7 +217,7 @@ export class Layer extends Module {
 
   /** The computation, on real (or engine-traced) tensors. */
   override call(_inputs: any, _options: CallOptions = {}): any {
-    throw new Error(`${this.className}.call is not implemented`);
+    throw new Error(`${this.className}: subclasses of Layer must override call()`);
   }
 
   /** PyTorch-style entry point: the same as apply. */

@@ -29,7 +29,7 @@ export class Module {
 
   /** The computation. Subclasses override forward (PyTorch style) or call (Keras style). */
   forward(..._args: any[]): any {
-    throw new Error(`${this.constructor.name}.forward is not implemented`);
+    throw new Error(`${this.constructor.name}: subclasses of Module must override forward()`);
   }
 
   /** Runs the module (`module(...)` in PyTorch). */
