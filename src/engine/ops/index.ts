@@ -9,5 +9,6 @@ export * from './norm.js';
 export * from './shape.js';
 export * from './indexing.js';
 export * from './nn.js';
+export * from './trig.js';
 import './methods.js';
 export { tensorMethodNames, type TensorMethods } from './methods.js';
