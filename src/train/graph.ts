@@ -171,11 +171,3 @@ export class WorkerProgram {
     await this.session.release();
   }
 }
-
-export function toHost(t: Tensor): HostTensor {
-  return { dtype: t.dtype, shape: t.shape as number[], data: t.data };
-}
-
-export function fromHost(h: HostTensor): Tensor {
-  return new Tensor(h.shape, h.dtype, h.data);
-}
