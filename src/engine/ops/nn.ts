@@ -2,7 +2,7 @@
  * Basic neural-net ops: linear (Gemm / MatMul+Add), inverted dropout with masks from the project
  * PRNG, embedding lookup. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  */
-import { isFloat } from '../dtype.js';
+import { FLOAT_DTYPES, isFloat } from '../dtype.js';
 import { apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { type Dim, broadcastShapes, shapeStr } from '../shape.js';
 import { type Tensor, rand } from '../tensor.js';
@@ -10,7 +10,6 @@ import { currentTrace } from '../trace.js';
 import { matmul, reshape, sum, transpose, zerosLike } from './core.js';
 import { gather } from './indexing.js';
 
-const FLOATS = ['float32', 'float64'] as const;
 
 // ---------------------------------------------------------------------------------------------
 // linear
@@ -19,7 +18,7 @@ export const linearOp = defineOp({
   name: 'linear',
   infer: (inputs) => {
     const [x, w, b] = inputs;
-    checkDtypes('linear', inputs, FLOATS);
+    checkDtypes('linear', inputs, FLOAT_DTYPES);
     const dtype = checkSameDtype('linear', inputs);
     if (w.shape.length !== 2) throw opError('linear', `weight must be 2-D [out, in], got ${shapeStr(w.shape)}`, inputs);
     if (x.shape.length < 2) throw opError('linear', 'internal: input must have rank >= 2', inputs);
@@ -64,7 +63,7 @@ export const dropoutOp = defineOp<{ rate: number }>({
   name: 'dropout',
   infer: (inputs, { rate }) => {
     const [x, u] = inputs;
-    checkDtypes('dropout', inputs, FLOATS);
+    checkDtypes('dropout', inputs, FLOAT_DTYPES);
     if (!(rate >= 0 && rate < 1)) throw opError('dropout', `rate must be in [0, 1), got ${rate}`, inputs);
     const b = broadcastShapes('dropout', x.shape, u.shape);
     if (b.join() !== x.shape.join()) throw opError('dropout', `noise shape ${shapeStr(u.shape)} must broadcast to the input shape`, inputs);

@@ -13,7 +13,7 @@
  * Training graphs compute the forward from the chain's window pieces (sharedWindowPieces), and
  * maxPool(relu(x)) pools first (maxPoolThroughRelu).
  */
-import type { DType } from '../dtype.js';
+import { type DType, FLOAT_DTYPES } from '../dtype.js';
 import type { LowerCtx } from '../onnx/lower.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
 import { shapeStr } from '../shape.js';
@@ -47,7 +47,6 @@ export interface AvgPoolOptions extends PoolOptions {
   countIncludePad?: boolean;
 }
 
-const MAX_POOL_DTYPES = ['float32', 'float64'] as const;
 /** ORT's CPU EP has AveragePool (and the ConvTranspose of its gradient) for float32 only. */
 const AVG_POOL_DTYPES = ['float32'] as const;
 
@@ -82,7 +81,7 @@ function poolOutputShape(op: string, x: TensorType, a: PoolAttrs): number[] {
 export const maxPoolOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
   name: 'maxPool',
   infer: ([x], a) => {
-    checkDtypes('maxPool', [x], MAX_POOL_DTYPES);
+    checkDtypes('maxPool', [x], FLOAT_DTYPES);
     return [{ shape: [x.shape[0], x.shape[1], ...poolOutputShape('maxPool', x, a)], dtype: x.dtype }];
   },
   // Training graphs rewrite this node to share work with the gradient (see sharedWindowPieces).
