@@ -3,22 +3,8 @@ import {
   type Tensor, compileSync, gather, gatherElements, grad, indexAdd, indexSelect, mul, scatterAdd, sum, take, tensor,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { at, expectElements } from '../helpers/elements.js';
 
-function allIndices(shape: readonly number[]): number[][] {
-  let out: number[][] = [[]];
-  for (const n of shape) out = out.flatMap((p) => Array.from({ length: n }, (_, i) => [...p, i]));
-  return out;
-}
-function flatOf(shape: readonly number[], idx: readonly number[]): number {
-  let flat = 0;
-  for (let a = 0; a < shape.length; a++) flat = flat * shape[a] + idx[a];
-  return flat;
-}
-const at = (t: Tensor, idx: readonly number[]): number => Number(t.data[flatOf(t.shape as number[], idx)]);
-function expectElements(out: Tensor, shape: number[], expected: (idx: number[]) => number): void {
-  expect(out.shape).toEqual(shape);
-  for (const idx of allIndices(shape)) expect(at(out, idx)).toBeCloseTo(expected(idx), 12);
-}
 const wrap = (i: number, n: number) => (i < 0 ? i + n : i);
 
 describe('gather', () => {

@@ -3,22 +3,8 @@ import {
   type Tensor, compile, compileSync, dropout, embedding, grad, linear, mul, ones, setSeed, sum, tensor,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { at, expectElements } from '../helpers/elements.js';
 
-function allIndices(shape: readonly number[]): number[][] {
-  let out: number[][] = [[]];
-  for (const n of shape) out = out.flatMap((p) => Array.from({ length: n }, (_, i) => [...p, i]));
-  return out;
-}
-function at(t: Tensor, idx: readonly number[]): number {
-  const shape = t.shape as number[];
-  let flat = 0;
-  for (let a = 0; a < shape.length; a++) flat = flat * shape[a] + idx[a];
-  return Number(t.data[flat]);
-}
-function expectElements(out: Tensor, shape: number[], expected: (idx: number[]) => number): void {
-  expect(out.shape).toEqual(shape);
-  for (const idx of allIndices(shape)) expect(at(out, idx)).toBeCloseTo(expected(idx), 12);
-}
 
 describe('linear', () => {
   const w = randomTensor([3, 4], 1);

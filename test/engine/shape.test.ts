@@ -4,24 +4,8 @@ import {
   tensor, tile, unsqueeze, zeros,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { at, expectElements } from '../helpers/elements.js';
 
-// Plain-loop references: every multi-index of a shape, and element access by multi-index.
-function allIndices(shape: readonly number[]): number[][] {
-  let out: number[][] = [[]];
-  for (const n of shape) out = out.flatMap((p) => Array.from({ length: n }, (_, i) => [...p, i]));
-  return out;
-}
-function at(t: Tensor, idx: readonly number[]): number {
-  const shape = t.shape as number[];
-  let flat = 0;
-  for (let a = 0; a < shape.length; a++) flat = flat * shape[a] + idx[a];
-  return Number(t.data[flat]);
-}
-/** Checks out[idx] == expected(idx) for every index of out's (expected) shape. */
-function expectElements(out: Tensor, shape: number[], expected: (idx: number[]) => number): void {
-  expect(out.shape).toEqual(shape);
-  for (const idx of allIndices(shape)) expect(at(out, idx)).toBeCloseTo(expected(idx), 12);
-}
 
 describe('squeeze / unsqueeze / permute / expand / flatten', () => {
   it('move axes of size 1 and keep values in order', () => {
