@@ -16,6 +16,8 @@ export interface Batch {
   ys?: Tensor[];
   sampleWeight?: Tensor;
   size: number;
+  /** The batch's arrays were made for it alone (copied rows): they may move to a worker instead of being copied. */
+  owned?: boolean;
 }
 
 export interface BatchSource {
@@ -138,6 +140,7 @@ export function tensorSource(xs: Tensor[], ys: Tensor[] | undefined, sampleWeigh
           ys: ys?.map((t) => takeRows(t, idx, start, end)),
           sampleWeight: sampleWeight && takeRows(sampleWeight, idx, start, end),
           size: end - start,
+          owned: true,
         };
       }
     },

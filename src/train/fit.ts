@@ -509,18 +509,18 @@ export class Runner {
     const program = await this.program('train', batch);
     const feeds = this.batchFeeds(batch, true);
     for (const [k, v] of Object.entries(this.state.optimizer.nextScalars())) feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
-    return this.collect(await program.run(feeds, this.fetchNames()));
+    return this.collect(await program.run(feeds, this.fetchNames(), { transferFeeds: batch.owned }));
   }
 
   async evalStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('eval', batch);
-    return this.collect(await program.run(this.batchFeeds(batch, true), this.fetchNames()));
+    return this.collect(await program.run(this.batchFeeds(batch, true), this.fetchNames(), { transferFeeds: batch.owned }));
   }
 
   async predictStep(batch: Batch): Promise<Tensor[]> {
     const program = await this.program('predict', batch);
     const names = program.program.lowered.outputNames.map((_, i) => `pred${i}`);
-    const results = await program.run(this.batchFeeds(batch, false), names);
+    const results = await program.run(this.batchFeeds(batch, false), names, { transferFeeds: batch.owned });
     return names.map((n) => fromHost(results[n]));
   }
 

@@ -157,13 +157,15 @@ export class WorkerProgram {
 
   /**
    * One run: `fetch` names outputs to bring back (by the names given to build); `sharedOut`
-   * outputs are written into the given shared-memory arrays instead.
+   * outputs are written into the given shared-memory arrays instead. With `transferFeeds`, the
+   * feed arrays move to the worker (the caller must not use them afterwards).
    */
-  async run(feeds: Record<string, HostTensor>, fetch: readonly string[], sharedOut?: Record<string, HostTensor['data']>): Promise<Record<string, HostTensor>> {
+  async run(feeds: Record<string, HostTensor>, fetch: readonly string[], options: { sharedOut?: Record<string, HostTensor['data']>; transferFeeds?: boolean } = {}): Promise<Record<string, HostTensor>> {
     const plan = this.program.plan(feeds);
     const names = fetch.map((f) => this.program.outputName(f));
+    const { sharedOut, transferFeeds } = options;
     const shared = sharedOut && Object.fromEntries(Object.entries(sharedOut).map(([f, a]) => [this.program.outputName(f), a]));
-    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs, sharedOut: shared });
+    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs, sharedOut: shared, transferFeeds });
     return Object.fromEntries(fetch.map((f, i) => [f, results[names[i]]]));
   }
 

@@ -159,7 +159,7 @@ export class DataParallelTrainer {
         }
         const program = await runner.program('train', shard, 'shard', worker);
         const feeds = { ...runner.batchFeeds(shard, true), ...(pending ?? this.nothingToApply(scalars)) };
-        return { size: shard.size, grads: this.gradBuffers(k), out: await program.run(feeds, fetch, this.gradBuffers(k)) };
+        return { size: shard.size, grads: this.gradBuffers(k), out: await program.run(feeds, fetch, { sharedOut: this.gradBuffers(k) }) };
       }),
     );
     const done = results.filter((r): r is { size: number; grads: Record<string, Float32Array>; out: Record<string, HostTensor> } => r !== undefined);

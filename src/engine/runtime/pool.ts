@@ -78,6 +78,20 @@ export interface RunOptions {
   stateOut?: Record<string, string>;
   /** Graph outputs copied into these arrays over shared memory (SharedArrayBuffer) instead of being returned. */
   sharedOut?: Record<string, HostTensor['data']>;
+  /**
+   * The caller hands the feed arrays over: their buffers move to the worker instead of being copied,
+   * and are detached on this thread. Only arrays that span a whole, unshared buffer move.
+   */
+  transferFeeds?: boolean;
+}
+
+/** The buffers of `feeds` that can move to a worker: whole ArrayBuffers, each once. */
+function movableBuffers(feeds: Record<string, HostTensor>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const { data } of Object.values(feeds)) {
+    if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) out.add(data.buffer);
+  }
+  return [...out];
 }
 
 export class RemoteSession {
@@ -99,7 +113,7 @@ export class RemoteSession {
         stateIn: options.stateIn,
         stateOut: options.stateOut,
         sharedOut: options.sharedOut,
-      });
+      }, options.transferFeeds ? movableBuffers(feeds) : []);
       return r.outputs;
     } catch (e) {
       throw new OrtError(`ONNX Runtime failed running ${this.context}: ${(e as Error).message}`);
