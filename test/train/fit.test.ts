@@ -79,6 +79,23 @@ describe('fit / evaluate / predict', () => {
     });
   }
 
+  it("batch arrays move to the worker, the caller's data stays intact (fit, evaluate, predict)", async () => {
+    const [x, y] = xorData(100, 3);
+    const xCopy = (x.data as Float32Array).slice();
+    const yCopy = (y.data as Int32Array).slice();
+    const model = mlp(4);
+    model.compile({ optimizer: 'adam', loss: sce });
+    await model.fit(x, y, { epochs: 2, batchSize: 100, shuffle: false, verbose: 0 });
+    await model.evaluate(x, y, { batchSize: 100, verbose: 0 });
+    const p = (await model.predict(x, { batchSize: 100 })) as Tensor;
+    expect(x.data.length).toBe(200);
+    expect(Array.from(x.data)).toEqual(Array.from(xCopy));
+    expect(Array.from(y.data)).toEqual(Array.from(yCopy));
+    // One batch holding every row is the case where a view would span the whole caller buffer.
+    const again = (await model.predict(x, { batchSize: 100 })) as Tensor;
+    expect(Array.from(again.data)).toEqual(Array.from(p.data));
+  });
+
   it('setSeed makes two runs (init, shuffling, dropout) identical', async () => {
     const run = async () => {
       const [x, y] = xorData(96, 5);
