@@ -89,11 +89,11 @@ describe('fit / evaluate / predict', () => {
     await model.evaluate(x, y, { batchSize: 100, verbose: 0 });
     const p = (await model.predict(x, { batchSize: 100 })) as Tensor;
     expect(x.data.length).toBe(200);
-    expect(Array.from(x.data)).toEqual(Array.from(xCopy));
-    expect(Array.from(y.data)).toEqual(Array.from(yCopy));
+    expect(Array.from(x.data as Float32Array)).toEqual(Array.from(xCopy));
+    expect(Array.from(y.data as Int32Array)).toEqual(Array.from(yCopy));
     // One batch holding every row is the case where a view would span the whole caller buffer.
     const again = (await model.predict(x, { batchSize: 100 })) as Tensor;
-    expect(Array.from(again.data)).toEqual(Array.from(p.data));
+    expect(Array.from(again.data as Float32Array)).toEqual(Array.from(p.data as Float32Array));
   });
 
   it('setSeed makes two runs (init, shuffling, dropout) identical', async () => {
