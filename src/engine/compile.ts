@@ -4,8 +4,8 @@
  * (variables become initializers). The traced-program machinery here is also what eager `grad`
  * uses, synchronously, on the calling thread.
  */
-import { writeFile, rename } from 'node:fs/promises';
 import type { DType } from './dtype.js';
+import { writeFileAtomic } from './files.js';
 import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.js';
 import type { HostTensor } from './onnx/proto.js';
 import type { Dim } from './shape.js';
@@ -187,11 +187,4 @@ export async function toOnnx(
   const program = TracedProgram.fromSpecs(fn, specs, { variables: 'bake', ...options });
   if (options.path) await writeFileAtomic(options.path, program.lowered.bytes);
   return program.lowered.bytes;
-}
-
-/** Writes a file so that readers see either the old or the new content, never a partial one. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
 }

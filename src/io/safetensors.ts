@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { type DType, type TypedArray, allocate, bytesPerElement } from '../engine/dtype.js';
 import { Tensor } from '../engine/tensor.js';
-import { writeFileAtomic } from '../engine/compile.js';
+import { writeFileAtomic } from '../engine/files.js';
 import { numel } from '../engine/shape.js';
 
 const TO_SAFETENSORS: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', bool: 'BOOL' };

@@ -7,10 +7,11 @@
  * Writes are atomic: everything goes to a temporary sibling folder (files fsynced), which then
  * replaces the target; a failure part-way leaves the previous save untouched.
  */
-import { open, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
-import { TracedProgram, writeFileAtomic } from '../engine/compile.js';
+import { TracedProgram } from '../engine/compile.js';
+import { syncDir, writeFileAtomic, writeSynced } from '../engine/files.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, zeros } from '../engine/tensor.js';
 import { globalGenerator } from '../engine/random.js';
@@ -81,29 +82,6 @@ export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorS
 export async function exportOnnx(model: TrainableModel, path: string, options: { inputs?: TensorSignature[] } = {}): Promise<void> {
   await mkdir(dirname(resolve(path)), { recursive: true });
   await writeFileAtomic(path, inferenceOnnx(model, options).bytes);
-}
-
-async function writeSynced(path: string, data: Uint8Array | string): Promise<void> {
-  const fh = await open(path, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(path: string): Promise<void> {
-  try {
-    const fh = await open(path, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some platforms cannot fsync directories; the files themselves are synced.
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
