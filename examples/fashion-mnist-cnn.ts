@@ -1,8 +1,9 @@
 /**
- * The seed CNN (TensorFlow's CIFAR-10 tutorial architecture) on Fashion-MNIST (28×28×1).
+ * The seed CNN (TensorFlow's CIFAR-10 tutorial architecture) on Fashion-MNIST (28×28×1), trained
+ * with Adam whose learning rate anneals from 1e-3 to 0 over the run (cosine decay).
  *   npx tsx examples/fashion-mnist-cnn.ts [--epochs 10] [--seed 1]
  */
-import { datasets, layers, losses, sequential, setSeed } from '../src/index.js';
+import { cosineDecay, datasets, layers, losses, optimizers, sequential, setSeed } from '../src/index.js';
 
 const option = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(name);
@@ -25,8 +26,11 @@ model.add(layers.Dense(64, { activation: 'relu' }));
 model.add(layers.Dense(10));
 model.summary();
 
+// Annealing the step size over the run settles the weights at the end instead of leaving them
+// bouncing at a constant 1e-3 (the tutorial's default), worth a few tenths of a percent here.
+const stepsPerEpoch = Math.ceil(trainImages.shape[0] as number / 64);
 model.compile({
-  optimizer: 'adam',
+  optimizer: optimizers.Adam({ learningRate: cosineDecay({ initial: 1e-3, decaySteps: epochs * stepsPerEpoch }) }),
   loss: losses.SparseCategoricalCrossentropy({ fromLogits: true }),
   metrics: ['accuracy'],
 });
