@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   engine: async () => (await import('./engine.js')).default,
   serve: async () => (await import('./serve.js')).default,
   'train-cnn': async () => (await import('./train-cnn.js')).default,
+  'train-cnn-parts': async () => (await import('./train-cnn-parts.js')).default,
 };
 
 function usage(): string {
