@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { nchwcBlockSize } from '../../src/engine/runtime/nchwc.js';
 import {
-  Tensor, compileSync, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
+  Tensor, TracedProgram, compileSync, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
@@ -110,6 +111,10 @@ const cases2d: Case2d[] = [
   { name: 'dilation 2, per-axis padding pairs', x: [2, 2, 7, 7], w: [3, 2, 3, 2], bias: true, options: { dilation: [2, 1], padding: [[2, 1], [0, 1]] }, geometry: { stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 1], groups: 1 } },
   { name: 'groups 2, stride (1, 2)', x: [2, 4, 6, 7], w: [6, 2, 3, 3], bias: true, options: { groups: 2, stride: [1, 2], padding: 1 }, geometry: { stride: [1, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 2 } },
   { name: 'depthwise (groups = channels)', x: [1, 3, 5, 5], w: [3, 1, 3, 3], bias: false, options: { groups: 3, padding: 'same' }, geometry: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 3 } },
+  // Whole channel blocks: ORT's NCHWc kernel for the forward and (stride 1) the input gradient.
+  { name: 'NCHWc: 16 → 16 channels, padding same', x: [1, 16, 5, 5], w: [16, 16, 3, 3], bias: true, options: { padding: 'same' }, geometry: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 } },
+  { name: 'NCHWc: 16 → 32 channels, dilation 2, asymmetric padding', x: [1, 16, 6, 5], w: [32, 16, 3, 2], bias: false, options: { dilation: [2, 1], padding: [[2, 1], [0, 1]] }, geometry: { stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 1], groups: 1 } },
+  { name: 'NCHWc: 16 → 16 channels, stride 2 (input gradient by ConvTranspose)', x: [1, 16, 7, 6], w: [16, 16, 3, 3], bias: true, options: { stride: 2, padding: 1 }, geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 } },
 ];
 
 describe('conv2d', () => {
@@ -133,6 +138,24 @@ describe('conv2d', () => {
       numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
     });
   }
+
+  it('training graphs (weights fed at run time) use the NCHWc kernel when this CPU has it; baked weights keep Conv', () => {
+    const x = f32(randomTensor([2, 16, 6, 6], 5));
+    const w = f32(randomTensor([32, 16, 3, 3], 6));
+    const domains = (program: TracedProgram) => program.lowered.model.graph.node.map((n) => `${n.domain || 'ai.onnx'}:${n.op_type}`);
+    const step = (x: Tensor, w: Tensor) => grad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1 })), { argnums: [0, 1] })(x, w);
+    const trained = domains(TracedProgram.build(step, [x, w]));
+    const baked = domains(TracedProgram.build((x: Tensor) => conv2d(x, w), [x]));
+    expect(baked).toContain('ai.onnx:Conv');
+    expect(baked.some((d) => d.startsWith('com.microsoft.nchwc'))).toBe(false);
+    if (nchwcBlockSize() > 0) {
+      // The forward conv and the input gradient (a conv with the flipped kernel): two NCHWc Convs.
+      expect(trained.filter((d) => d === 'com.microsoft.nchwc:Conv')).toHaveLength(2);
+      expect(trained).not.toContain('ai.onnx:ConvTranspose');
+    } else {
+      expect(trained).toContain('ai.onnx:ConvTranspose');
+    }
+  });
 
   it("'same' keeps ceil(size / stride) and errors name the op and shapes", () => {
     const x = f32(randomTensor([1, 2, 9, 10]));

@@ -58,6 +58,16 @@ export class LowerCtx {
   /** The op currently being lowered (used to name nodes for error messages). */
   currentOp = '';
 
+  /**
+   * Whether a value is fixed when the graph is built: an initializer, or computed from
+   * initializers only (ORT folds those, e.g. a baked weight transposed to ONNX layout).
+   */
+  isConstant(name: string): boolean {
+    if (this.initializers.some((t) => t.name === name)) return true;
+    const producer = this.nodes.find((n) => n.output.includes(name));
+    return producer !== undefined && producer.input.every((i) => i === '' || this.isConstant(i));
+  }
+
   private readonly usedNames = new Set<string>();
 
   /** A value name not used yet in this graph, derived from `base`. */
@@ -284,7 +294,8 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     producer_name: 'lepton',
     producer_version: '0.1.0',
     doc_string: options.docString,
-    opset_import: [{ domain: '', version: OPSET }],
+    // Nodes of other domains (ORT's com.microsoft.nchwc kernels) are all at version 1.
+    opset_import: [{ domain: '', version: OPSET }, ...[...new Set(ctx.nodes.map((n) => n.domain).filter((d): d is string => !!d))].map((domain) => ({ domain, version: 1 }))],
     graph: {
       name: options.graphName ?? 'lepton',
       node: ctx.nodes,
