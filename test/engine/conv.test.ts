@@ -149,9 +149,11 @@ describe('conv2d', () => {
     expect(baked).toContain('ai.onnx:Conv');
     expect(baked.some((d) => d.startsWith('com.microsoft.nchwc'))).toBe(false);
     if (nchwcBlockSize() > 0) {
-      // The forward conv and the input gradient (a conv with the flipped kernel): two NCHWc Convs.
-      expect(trained.filter((d) => d === 'com.microsoft.nchwc:Conv')).toHaveLength(2);
+      // The forward conv, the input gradient (a conv with the flipped kernel) and the weight
+      // gradient (batch as channels): three NCHWc Convs, no ConvTranspose, no im2col.
+      expect(trained.filter((d) => d === 'com.microsoft.nchwc:Conv')).toHaveLength(3);
       expect(trained).not.toContain('ai.onnx:ConvTranspose');
+      expect(trained).not.toContain('ai.onnx:Conv');
     } else {
       expect(trained).toContain('ai.onnx:ConvTranspose');
     }
@@ -178,6 +180,34 @@ describe('conv2d', () => {
       expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
       expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
     }
+  });
+
+  it('symbolic batch with whole channel blocks: the NCHWc weight gradient pads the batch at run time', () => {
+    const w = f32(randomTensor([16, 16, 3, 3], 3, 'float64', 0.2));
+    const loss = (xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, { padding: 1 }), conv2d(xx, ww, undefined, { padding: 1 })));
+    const step = compileSync((x: Tensor) => grad(loss, { argnums: [0, 1] })(x, w), { symbolicBatch: true });
+    for (const n of [1, 17]) {
+      const x = f32(randomTensor([n, 16, 5, 5], n));
+      const [gx, gw] = step(x) as Tensor[];
+      const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
+      expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
+      expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
+    }
+  });
+
+  it('second order through the NCHWc weight gradient: d<h, dW(x, r)> = (convᵀ(r, h), conv(x, h))', () => {
+    // dW(x, r) = ∂/∂w <conv(x, w), r> is bilinear, so its gradients are the conv pair with h as the kernel.
+    const opts = { padding: 1 };
+    const x = f32(randomTensor([2, 16, 5, 5], 11));
+    const r = f32(randomTensor([2, 16, 5, 5], 12));
+    const h = f32(randomTensor([16, 16, 3, 3], 13));
+    const w0 = f32(randomTensor([16, 16, 3, 3], 14));
+    const dW = (x: Tensor, r: Tensor) => grad((w: Tensor) => sum(mul(conv2d(x, w, undefined, opts), r)))(w0) as Tensor;
+    const [gx, gr] = grad((x: Tensor, r: Tensor) => sum(mul(dW(x, r), h)), { argnums: [0, 1] })(x, r) as Tensor[];
+    const wantX = grad((x: Tensor) => sum(mul(conv2d(x, h, undefined, opts), r)))(x) as Tensor;
+    const wantR = conv2d(x, h, undefined, opts);
+    expectClose(gx.data as Float32Array, wantX.data as Float32Array, 'd/dx');
+    expectClose(gr.data as Float32Array, wantR.data as Float32Array, 'd/dr');
   });
 
   it('conv3d with a depth-1 kernel on depth-1 input equals conv2d, gradients included', () => {

@@ -360,13 +360,60 @@ export function unfold(x: Tensor, options: UnfoldOptions): Tensor {
   return apply1(unfoldOp, [x], { kernel, strides, pads, dilations });
 }
 
+export interface FilterGradAttrs {
+  [k: string]: unknown;
+  kernel: number[];
+  pads: number[];
+}
+
 /**
- * Gradient of conv(x, w) w.r.t. w (kernel `ks`) given the output cotangent gy:
+ * Internal: the weight gradient of an ungrouped stride-1, dilation-1 2-D conv, (x, gy) → dW
+ * [Cout, Cin, kh, kw], as one NCHWc convolution with the batch as channels: x as [Cin, N, H, W]
+ * convolved with gy as the kernel [Cout, N, Ho, Wo]. The batch is padded with zeros to whole
+ * channel blocks (at run time when it is symbolic). Seed CNN, batch 64, 2 threads: 7.7–8.2 vs
+ * 8.6–9.6 ms for im2col + batched MatMul at 32→64 channels, 1.0–1.5 vs 2.9–3.1 ms at 64→64.
+ */
+export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs>({
+  name: 'convFilterGrad',
+  infer: ([x, gy], a) => [{ shape: [gy.shape[1], x.shape[1], ...a.kernel], dtype: x.dtype }],
+  lower: (ctx, [x, gy], a) => {
+    const block = nchwcBlockSize();
+    const [cout, ho, wo] = gy.shape.slice(1) as number[];
+    const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
+    const k6 = ctx.node1('Reshape', [batchAsChannels(ctx, gy, block), ctx.ints([cout / block, block, -1, block, ho, wo])]);
+    const filter = ctx.node1('Reshape', [ctx.node1('Transpose', [k6], { perm: [0, 2, 4, 5, 3, 1] }), ctx.ints([cout, -1, ho, wo])]);
+    const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
+    const dwT = ctx.node('ReorderOutput', [y], { channels: cout }, 1, NCHWC_DOMAIN)[0];
+    return [ctx.node1('Transpose', [dwT], { perm: [1, 0, 2, 3] })];
+  },
+  // Bilinear: <h, dW(x, gy)> = <conv(x, h), gy> = <x, convᵀ(gy, h)>.
+  vjp: ([h], [x, gy], _o, a) => {
+    const attrs: ConvAttrs = { strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 };
+    return [convInputGrad(gy, h!, x.shape.slice(2) as number[], a.kernel, attrs), apply1(convOp, [x, h!], attrs)];
+  },
+});
+
+/** t [N, C, H, W] → [C, N', H, W] with N' = N rounded up to whole blocks (zero rows added). */
+function batchAsChannels(ctx: LowerCtx, t: LoweredValue, block: number): string {
+  const swapped = ctx.node1('Transpose', [t.name], { perm: [1, 0, 2, 3] });
+  const n = t.shape[0];
+  if (typeof n === 'number') return n % block === 0 ? swapped : ctx.node1('Pad', [swapped, ctx.ints([0, 0, 0, 0, 0, (block - (n % block)) % block, 0, 0])]);
+  const blockSize = ctx.ints([block]);
+  const batch = ctx.node1('Shape', [t.name], { start: 0, end: 1 });
+  const extra = ctx.node1('Mod', [ctx.node1('Sub', [blockSize, ctx.node1('Mod', [batch, blockSize])]), blockSize]);
+  return ctx.node1('Pad', [swapped, ctx.node1('Concat', [ctx.ints([0, 0, 0, 0, 0]), extra, ctx.ints([0, 0])], { axis: 0 })]);
+}
+
+/**
+ * Gradient of conv(x, w) w.r.t. w (kernel `ks`) given the output cotangent gy. On the NCHWc
+ * kernel when it applies (convFilterGradOp); otherwise
  * dW[g] = Σ_n gy[n, g] · unfold(x)[n, g]ᵀ, one batched MatMul over (N, groups) then a sum over N.
  */
 function convWeightGrad(x: Tensor, gy: Tensor, ks: readonly number[], a: ConvAttrs): Tensor {
   const cin = x.shape[1] as number;
   const cout = gy.shape[1] as number;
+  const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
+  if (unitSteps && nchwcConvApplies(cin, cout, ks.length, a.group)) return apply1(convFilterGradOp, [x, gy], { kernel: [...ks], pads: a.pads });
   const g = a.group;
   const k = ks.reduce((p, d) => p * d, 1);
   const cols = apply1(unfoldOp, [x], { kernel: [...ks], strides: a.strides, pads: a.pads, dilations: a.dilations }); // [N, Cin*K, L]
