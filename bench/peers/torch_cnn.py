@@ -24,6 +24,14 @@ def seed_cnn():
     )
 
 
+def trainer(threads):
+    """The seed CNN with Adam (lr 1e-3) and cross-entropy, on `threads` threads, seeded."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = seed_cnn()
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=100)
@@ -34,11 +42,7 @@ def main():
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--batches", type=int, default=50, help="distinct batches cycled through (an epoch)")
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    model = seed_cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
+    model, opt, loss_fn = trainer(a.threads)
     # Distinct batches like a real epoch (as many as Lepton's bench feeds), uniform [0, 1) pixels.
     batches = a.batches
     n = a.batch * batches

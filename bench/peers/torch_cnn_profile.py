@@ -9,10 +9,9 @@ import os
 import sys
 
 import torch
-import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(__file__))
-from torch_cnn import seed_cnn  # noqa: E402
+from torch_cnn import trainer  # noqa: E402
 
 
 def main():
@@ -20,11 +19,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    model = seed_cnn()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
+    model, opt, loss_fn = trainer(a.threads)
     x = torch.rand(64, 3, 32, 32)
     y = torch.randint(0, 10, (64,))
 

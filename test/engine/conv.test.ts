@@ -168,32 +168,25 @@ describe('conv2d', () => {
     expect(() => conv2d(x, f32(randomTensor([4, 1, 3, 3])), undefined, { groups: 3 })).toThrow(/input channels \(2\) must be divisible by groups \(3\)/);
   });
 
-  it('symbolic batch: one compiled forward+backward serves two batch sizes (grouped)', () => {
-    const w = f32(randomTensor([4, 2, 3, 3], 2));
-    const opts = { stride: 2, padding: 1, groups: 2 };
-    const loss = (xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, opts), conv2d(xx, ww, undefined, opts)));
-    const step = compileSync((x: Tensor) => grad(loss, { argnums: [0, 1] })(x, w), { symbolicBatch: true });
-    for (const n of [1, 3]) {
-      const x = f32(randomTensor([n, 4, 6, 6], n));
-      const [gx, gw] = step(x) as Tensor[];
-      const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
-      expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
-      expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
-    }
-  });
-
-  it('symbolic batch with whole channel blocks: the NCHWc weight gradient pads the batch at run time', () => {
-    const w = f32(randomTensor([16, 16, 3, 3], 3, 'float64', 0.2));
-    const loss = (xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, { padding: 1 }), conv2d(xx, ww, undefined, { padding: 1 })));
-    const step = compileSync((x: Tensor) => grad(loss, { argnums: [0, 1] })(x, w), { symbolicBatch: true });
-    for (const n of [1, 17]) {
-      const x = f32(randomTensor([n, 16, 5, 5], n));
-      const [gx, gw] = step(x) as Tensor[];
-      const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
-      expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
-      expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
-    }
-  });
+  const symbolicCases = [
+    { name: 'grouped', w: [4, 2, 3, 3], x: [4, 6, 6], options: { stride: 2, padding: 1, groups: 2 }, batches: [1, 3] },
+    // Whole channel blocks: the NCHWc weight gradient pads the batch to whole blocks at run time.
+    { name: 'whole channel blocks (NCHWc)', w: [16, 16, 3, 3], x: [16, 5, 5], options: { padding: 1 }, batches: [1, 17] },
+  ];
+  for (const c of symbolicCases) {
+    it(`symbolic batch: one compiled forward+backward serves two batch sizes (${c.name})`, () => {
+      const w = f32(randomTensor(c.w, 2, 'float64', 0.2));
+      const loss = (xx: Tensor, ww: Tensor) => sum(mul(conv2d(xx, ww, undefined, c.options), conv2d(xx, ww, undefined, c.options)));
+      const step = compileSync((x: Tensor) => grad(loss, { argnums: [0, 1] })(x, w), { symbolicBatch: true });
+      for (const n of c.batches) {
+        const x = f32(randomTensor([n, ...c.x], n));
+        const [gx, gw] = step(x) as Tensor[];
+        const [ex, ew] = grad(loss, { argnums: [0, 1] })(x, w) as Tensor[];
+        expectClose(gx.data as Float32Array, ex.data as Float32Array, 'symbolic gx');
+        expectClose(gw.data as Float32Array, ew.data as Float32Array, 'symbolic gw');
+      }
+    });
+  }
 
   it('second order through the NCHWc weight gradient: d<h, dW(x, r)> = (convᵀ(r, h), conv(x, h))', () => {
     // dW(x, r) = ∂/∂w <conv(x, w), r> is bilinear, so its gradients are the conv pair with h as the kernel.
