@@ -250,6 +250,8 @@ describe('convTranspose', () => {
   const cases: { name: string; x: number[]; w: number[]; options: Parameters<typeof convTranspose2d>[3]; geometry: Geometry; outPad: [number, number] }[] = [
     { name: 'stride 2, padding 1, outputPadding 1', x: [2, 3, 4, 5], w: [3, 2, 3, 3], options: { stride: 2, padding: 1, outputPadding: 1 }, geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }, outPad: [1, 1] },
     { name: 'groups 2, dilation (2, 1), asymmetric padding', x: [1, 4, 4, 3], w: [4, 3, 2, 3], options: { groups: 2, dilation: [2, 1], padding: [[1, 0], [0, 2]], stride: [1, 2] }, geometry: { stride: [1, 2], pads: [1, 0, 0, 2], dilation: [2, 1], groups: 2 }, outPad: [0, 0] },
+    // Whole channel blocks, stride 1: its gradients run on the NCHWc kernel (a conv, and the weight gradient with roles swapped).
+    { name: 'NCHWc: 16 → 16 channels, stride 1, padding 1', x: [2, 16, 4, 4], w: [16, 16, 3, 3], options: { padding: 1 }, geometry: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 }, outPad: [0, 0] },
   ];
   for (const c of cases) {
     it(`${c.name}: forward and gradients vs float64 loops`, () => {
