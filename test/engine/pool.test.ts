@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Generator, Tensor, TracedProgram, avgPool1d, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, relu, sum, tensor, valueAndGrad,
+  Generator, Tensor, TracedProgram, avgPool1d, conv2d, identity, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, relu, sum, tensor, valueAndGrad,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -141,6 +141,37 @@ describe('maxPool2d', () => {
       const ops = TracedProgram.build(fn, [x, r]).lowered.model.graph.node.map((n) => n.op_type);
       expect(ops.indexOf('Relu')).toBeGreaterThan(Math.max(ops.indexOf('Max'), ops.indexOf('MaxPool')));
     }
+  });
+
+  it('a valid pooling that drops trailing rows makes the convolutions before it skip them: same values and gradients', () => {
+    // conv 3x3 on 11x10 → 9x8, ReLU, pool 2x2 → 4x4 reads rows 0..7 and columns 0..7: the traced graph
+    // runs the conv on the input's first 10x10 only; with an identity in between, the crop stays a Slice.
+    const x = randomTensor([2, 3, 11, 10], 1, 'float32');
+    const w = randomTensor([4, 3, 3, 3], 2, 'float32', 0.5);
+    const b = randomTensor([4], 3, 'float32');
+    const r = randomTensor([2, 4, 4, 4], 4, 'float32');
+    const net = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => sum(mul(maxPool2d(inner(relu(conv2d(x, w, b))), { kernel: 2 }), r));
+    const step = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => valueAndGrad(net(inner), { argnums: [0, 1, 2] })(x, w, b);
+    const cropped = step((t) => t);
+    const plain = step((t) => identity(t));
+    const [v1, g1] = cropped(x, w, b) as [Tensor, Tensor[]];
+    const [v2, g2] = plain(x, w, b) as [Tensor, Tensor[]];
+    expect(v1.item()).toBeCloseTo(v2.item(), 4);
+    g1.forEach((g, k) => (g.data as Float32Array).forEach((v, i) => expect(v).toBeCloseTo((g2[k].data as Float32Array)[i], 4)));
+    // The rows the pooling drops get no gradient, and they are not computed at all.
+    expect(Array.from(g1[0].data as Float32Array).filter((_, i) => i % 110 >= 100).every((v) => v === 0)).toBe(true);
+    const graph = (f: typeof cropped) => TracedProgram.build(f, [x, w, b]).lowered.model.graph.node;
+    const convIn = (f: typeof cropped) => {
+      const nodes = graph(f);
+      const conv = nodes.find((n) => n.op_type === 'Conv')!;
+      return nodes.find((n) => n.output.includes(conv.input[0]))?.op_type;
+    };
+    expect(convIn(cropped)).toBe('Slice');
+    expect(convIn(plain)).not.toBe('Slice');
+    // Training (gradients of the weights only): no Pad anywhere, where the plain graph pads the pooling's gradient back.
+    const weightsOnly = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => valueAndGrad(net(inner), { argnums: [1, 2] })(x, w, b);
+    expect(graph(weightsOnly((t) => t)).some((n) => n.op_type === 'Pad')).toBe(false);
+    expect(graph(weightsOnly((t) => identity(t))).some((n) => n.op_type === 'Pad')).toBe(true);
   });
 
   it("'same' padding and errors", () => {

@@ -19,9 +19,10 @@ import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } f
 import { shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reluOp, relu } from './activations.js';
-import { reshape } from './core.js';
+import { reshape, transpose, transposeOp } from './core.js';
+import { slice } from './shape.js';
 import { mean } from './reduce.js';
-import { type Padding, convOutputPadding, perAxis, resolvePads, windowOutputSize } from './conv.js';
+import { type ConvAttrs, type Padding, convOp, convOutputPadding, perAxis, resolvePads, windowOutputSize } from './conv.js';
 
 export interface PoolAttrs {
   [k: string]: unknown;
@@ -338,6 +339,52 @@ function poolAttrs(op: string, x: Tensor, n: number, options: PoolOptions): Pool
   return { kernel, strides, pads };
 }
 
+/** Whether `t` is read by exactly one node of its trace (rewriting its producer duplicates no work). */
+function singleUse(t: Tensor): boolean {
+  let uses = 0;
+  for (const node of t.trace?.nodes ?? []) for (const input of node.inputs) if (input === t && ++uses > 1) return false;
+  return uses === 1;
+}
+
+/**
+ * x restricted to the leading `sizes[i]` entries of each axis i (null: whole axis). In a trace,
+ * when x comes from ops whose leading outputs depend only on leading inputs (ReLU, unpadded
+ * convolutions and pooling, transposes) and nothing else reads it, the restriction moves to their
+ * input: no work is spent on rows a valid pooling discards, and the gradient needs no Pad. For
+ * the seed CNN, the second pooling keeps 12 of 13 rows, so conv2 runs on 14×14 instead of 15×15,
+ * the first pooling on 28×28 instead of 30×30, and only the input batch is sliced.
+ */
+function cropLeading(x: Tensor, sizes: readonly (number | null)[]): Tensor {
+  const dims = x.shape;
+  const spec = sizes.map((s, i) => (s === null || s === dims[i] ? null : s));
+  if (spec.every((s) => s === null)) return x;
+  const src = x.source;
+  if (src?.kind === 'node' && singleUse(x)) {
+    const { op, inputs, attrs } = src.node;
+    const spatialOnly = spec[0] === null && spec[1] === null;
+    // Input extent per spatial axis that the leading outputs read: (size - 1) * stride + span.
+    const extents = (kernel: readonly number[], strides: readonly number[], dilations?: readonly number[]) =>
+      [null, null, ...spec.slice(2).map((s, i) => (s === null ? null : (s - 1) * strides[i] + (dilations?.[i] ?? 1) * (kernel[i] - 1) + 1))];
+    if (op === reluOp) return relu(cropLeading(inputs[0], spec));
+    if (op === transposeOp) {
+      const perm = attrs.perm as number[];
+      const inner: (number | null)[] = inputs[0].shape.map(() => null);
+      perm.forEach((from, i) => (inner[from] = spec[i]));
+      return transpose(cropLeading(inputs[0], inner), perm);
+    }
+    if (op === convOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
+      const a = attrs as ConvAttrs;
+      const [h, w, b] = inputs;
+      return apply1(convOp, [cropLeading(h, extents((w.shape as number[]).slice(2), a.strides, a.dilations)), w, ...(b ? [b] : [])], a);
+    }
+    if (op === maxPoolOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
+      const a = attrs as PoolAttrs;
+      return apply1(maxPoolOp, [cropLeading(inputs[0], extents(a.kernel, a.strides))], a);
+    }
+  }
+  return slice(x, spec.map((s) => (s === null ? null : [0, s])));
+}
+
 /**
  * maxPool(relu(h)) = relu(maxPool(h)) exactly, values and gradients: relu is monotone, a window's
  * first maximum is the same element when the max is positive, and the gradient is 0 either way
@@ -346,8 +393,16 @@ function poolAttrs(op: string, x: Tensor, n: number, options: PoolOptions): Pool
  */
 function maxPoolThroughRelu(x: Tensor, attrs: PoolAttrs): Tensor {
   const src = x.source;
-  if (src?.kind === 'node' && src.node.op === reluOp) return relu(apply1(maxPoolOp, [src.node.inputs[0]], attrs));
-  return apply1(maxPoolOp, [x], attrs);
+  if (src?.kind === 'node' && src.node.op === reluOp) return relu(apply1(maxPoolOp, [usedPart(src.node.inputs[0], attrs)], attrs));
+  return apply1(maxPoolOp, [usedPart(x, attrs)], attrs);
+}
+
+/** In a trace, x without the trailing rows/columns an unpadded pooling never reads (see cropLeading). */
+function usedPart(x: Tensor, a: PoolAttrs): Tensor {
+  if (x.source?.kind !== 'node' || a.pads.some((p) => p !== 0)) return x;
+  const sp = x.shape.slice(2) as number[];
+  const covered = sp.map((d, i) => (Math.floor((d - a.kernel[i]) / a.strides[i]) * a.strides[i] + a.kernel[i]));
+  return covered.every((c, i) => c === sp[i]) ? x : cropLeading(x, [null, null, ...covered]);
 }
 
 /** 1-D max pooling over x [N, C, L]. */
