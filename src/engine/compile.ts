@@ -10,6 +10,7 @@ import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.j
 import type { HostTensor } from './onnx/proto.js';
 import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
+import { portableOps } from './runtime/nchwc.js';
 import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
 import { Tensor, fromHost, rand, randn, toHost } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
@@ -38,11 +39,15 @@ export class TracedProgram {
     return TracedProgram.fromPlaceholders(fn, flat, trace, placeholders, options);
   }
 
-  /** Traces fn on placeholders of the given specs (shapes may hold symbolic dims). */
+  /**
+   * Traces fn on placeholders of the given specs (shapes may hold symbolic dims). Graphs with baked
+   * variables are files for any ONNX runtime: they use standard operators only.
+   */
   static fromSpecs(fn: (...args: any[]) => unknown, specs: readonly TensorSpec[], options: LowerOptions = {}): TracedProgram {
     const trace = new Trace();
     const placeholders = specs.map((s, i) => trace.input(s.shape, s.dtype ?? 'float32', s.name ?? `input_${i}`));
-    return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, options);
+    const build = () => TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, options);
+    return options.variables === 'bake' ? portableOps(build) : build();
   }
 
   private static fromPlaceholders(fn: (...args: any[]) => unknown, flat: Flat, trace: Trace, placeholders: Tensor[], options: LowerOptions): TracedProgram {

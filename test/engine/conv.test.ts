@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { decodeModel } from '../../src/engine/onnx/proto.js';
 import { nchwcBlockSize } from '../../src/engine/runtime/nchwc.js';
 import {
-  Tensor, TracedProgram, compileSync, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
+  Tensor, TracedProgram, compileSync, toOnnx, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
@@ -157,6 +158,14 @@ describe('conv2d', () => {
     } else {
       expect(trained).toContain('ai.onnx:ConvTranspose');
     }
+  });
+
+  it('toOnnx files hold standard operators only, even for gradients of NCHWc-sized convolutions', async () => {
+    const f = (x: Tensor, w: Tensor) => grad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1 })), { argnums: [0, 1] })(x, w);
+    const bytes = await toOnnx(f, [{ shape: ['batch', 16, 6, 6] }, { shape: [32, 16, 3, 3] }]);
+    const nodes = decodeModel(bytes).graph.node;
+    expect(nodes.some((n) => n.op_type === 'Conv')).toBe(true);
+    expect(nodes.filter((n) => n.domain)).toEqual([]);
   });
 
   it("'same' keeps ceil(size / stride) and errors name the op and shapes", () => {

@@ -15,12 +15,27 @@ import { NativeSession } from './session.js';
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
 let blockSize: number | undefined;
+let portableDepth = 0;
+
+/**
+ * Runs `build` with the NCHWc lowerings off, so that the graph it traces and lowers holds standard
+ * ONNX operators only (files meant for other runtimes: exports, `toOnnx`).
+ */
+export function portableOps<T>(build: () => T): T {
+  portableDepth++;
+  try {
+    return build();
+  } finally {
+    portableDepth--;
+  }
+}
 
 /**
  * Channels per NCHWc block on this machine, or 0 when the kernels are unavailable (or disabled
  * with LEPTON_NCHWC=0). ReorderInput pads 4 channels up to one whole block, which reveals its size.
  */
 export function nchwcBlockSize(): number {
+  if (portableDepth > 0) return 0;
   if (blockSize !== undefined) return blockSize;
   blockSize = 0;
   if (process.env.LEPTON_NCHWC === '0') return blockSize;
