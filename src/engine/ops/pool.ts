@@ -339,27 +339,23 @@ function poolAttrs(op: string, x: Tensor, n: number, options: PoolOptions): Pool
   return { kernel, strides, pads };
 }
 
-/** Whether `t` is read by exactly one node of its trace (rewriting its producer duplicates no work). */
-function singleUse(t: Tensor): boolean {
-  let uses = 0;
-  for (const node of t.trace?.nodes ?? []) for (const input of node.inputs) if (input === t && ++uses > 1) return false;
-  return uses === 1;
-}
-
 /**
  * x restricted to the leading `sizes[i]` entries of each axis i (null: whole axis). In a trace,
  * when x comes from ops whose leading outputs depend only on leading inputs (ReLU, unpadded
- * convolutions and pooling, transposes) and nothing else reads it, the restriction moves to their
- * input: no work is spent on rows a valid pooling discards, and the gradient needs no Pad. For
- * the seed CNN, the second pooling keeps 12 of 13 rows, so conv2 runs on 14×14 instead of 15×15,
- * the first pooling on 28×28 instead of 30×30, and only the input batch is sliced.
+ * convolutions and pooling, transposes), the restriction moves to their input: no work is spent on
+ * rows a valid pooling discards, and the gradient needs no Pad. For the seed CNN, the second
+ * pooling keeps 12 of 13 rows, so conv2 runs on 14×14 instead of 15×15, conv1 and the first
+ * pooling on 28×28 instead of 30×30, and only the input batch is sliced.
+ * Traces are built front to back, so whether another op will read the uncropped tensor is not
+ * known yet (layers also leave unused layout transposes behind); if one does, both versions are
+ * computed: correct, at the cost of the duplicated ops.
  */
 function cropLeading(x: Tensor, sizes: readonly (number | null)[]): Tensor {
   const dims = x.shape;
   const spec = sizes.map((s, i) => (s === null || s === dims[i] ? null : s));
   if (spec.every((s) => s === null)) return x;
   const src = x.source;
-  if (src?.kind === 'node' && singleUse(x)) {
+  if (src?.kind === 'node') {
     const { op, inputs, attrs } = src.node;
     const spatialOnly = spec[0] === null && spec[1] === null;
     // Input extent per spatial axis that the leading outputs read: (size - 1) * stride + span.
