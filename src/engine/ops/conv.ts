@@ -296,19 +296,30 @@ export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<U
 
 /**
  * Conv through ORT's NCHWc kernel (runtime/nchwc.ts): the input is reordered into channel blocks,
- * the weights from OIHW into OIHWBiBo ([O/B, I/B, kh, kw, Bi, Bo], kept in the [O, I, kh, kw] shape
- * the kernel checks) by plain Reshape/Transpose nodes, and the output back to NCHW. Seed CNN, batch
+ * the weights into the kernel's filter order (blockedFilter), and the output back to NCHW. Seed CNN, batch
  * 64, weights fed at run time (scratch measurement, 2 threads): 32→64 at 15×15 2.6 vs 3.1 ms for
  * Conv, 64→64 at 6×6 0.6 vs 1.8–6.4 ms.
  */
 function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvAttrs): string {
-  const block = nchwcBlockSize();
-  const [o, i, kh, kw] = w.shape as number[];
+  const [o, , kh, kw] = w.shape as number[];
   const blockedX = ctx.node('ReorderInput', [x.name], {}, 1, NCHWC_DOMAIN)[0];
-  const w6 = ctx.node1('Reshape', [w.name, ctx.ints([o / block, block, i / block, block, kh, kw])]);
-  const filter = ctx.node1('Reshape', [ctx.node1('Transpose', [w6], { perm: [0, 2, 4, 5, 3, 1] }), ctx.ints([o, i, kh, kw])]);
+  const filter = blockedFilter(ctx, w.name, o, kh, kw);
   const y = ctx.node('Conv', [blockedX, filter, ...(b ? [b.name] : [])], { kernel_shape: [kh, kw], strides: a.strides, pads: a.pads, dilations: a.dilations, group: 1 }, 1, NCHWC_DOMAIN)[0];
   return ctx.node('ReorderOutput', [y], { channels: o }, 1, NCHWC_DOMAIN)[0];
+}
+
+/**
+ * A [O, I, kh, kw] filter in the NCHWc kernel's OIHWBiBo order ([O/B, I/B, kh, kw, Bi, Bo], kept
+ * in the [O, I, kh, kw] shape the kernel checks). ReorderInput of the filter as an image batch
+ * already gives [O, I/B, kh, kw, Bi]; moving Bo innermost is then one batched 2-D transpose (a
+ * single 6-D Transpose took 3.6 of a 52 ms step, single-threaded, for the seed CNN's conv2 weight
+ * gradient).
+ */
+function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number): string {
+  const block = nchwcBlockSize();
+  const rows = ctx.node('ReorderInput', [filter], {}, 1, NCHWC_DOMAIN)[0];
+  const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([o / block, block, -1])]);
+  return ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([o, -1, kh, kw])]);
 }
 
 /**
@@ -380,12 +391,7 @@ export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs
     const block = nchwcBlockSize();
     const [cout, ho, wo] = gy.shape.slice(1) as number[];
     const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
-    // The kernel in OIHWBiBo order, [Cout/B, N'/B, Ho, Wo, Bi, Bo]. ReorderInput of gy as
-    // [Cout, N', Ho, Wo] already gives [Cout, N'/B, Ho, Wo, Bi]; moving Bo innermost is then one
-    // batched 2-D transpose (a single 6-D Transpose took 3.6 of a 52 ms step, single-threaded).
-    const rows = ctx.node('ReorderInput', [batchAsChannels(ctx, gy, block)], {}, 1, NCHWC_DOMAIN)[0];
-    const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([cout / block, block, -1])]);
-    const filter = ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([cout, -1, ho, wo])]);
+    const filter = blockedFilter(ctx, batchAsChannels(ctx, gy, block), cout, ho, wo);
     const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
     const dwT = ctx.node('ReorderOutput', [y], { channels: cout }, 1, NCHWC_DOMAIN)[0];
     return [ctx.node1('Transpose', [dwT], { perm: [1, 0, 2, 3] })];
