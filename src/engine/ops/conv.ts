@@ -2,12 +2,18 @@
  * Convolutions (NCHW / NCL, ONNX layout): conv (1-D/2-D/3-D), convTranspose, and the im2col
  * `unfold` used by their weight gradients. Each op is defined once: shape rule, ONNX lowering, VJP.
  *
- * Gradients: input gradient = ConvTranspose (conv) / Conv (convTranspose); weight gradient =
- * unfold (a grouped Conv with fixed one-hot kernels) + batched MatMul + sum over the batch.
- * Measured on the seed CNN's three 3x3 convs, forward+backward, CPU ms, one thread: this 33.6;
- * transposing the other MatMul operand 33.6-33.9 (ORT fuses either transpose); im2col by strided
- * Slices 33.5; one Gemm over N*L after transposes 36.0; Einsum 39.0; Conv over batch/channel-
- * swapped tensors 36.1; input gradient as a Conv with flipped weights 38.5 (vs ConvTranspose).
+ * Gradients, in general: input gradient = ConvTranspose (conv) / Conv (convTranspose); weight
+ * gradient = unfold (a grouped Conv with fixed one-hot kernels) + batched MatMul + sum over the
+ * batch. Measured on the seed CNN's three 3x3 convs, forward+backward, CPU ms, one thread: this
+ * 33.6; transposing the other MatMul operand 33.6-33.9 (ORT fuses either transpose); im2col by
+ * strided Slices 33.5; one Gemm over N*L after transposes 36.0; Einsum 39.0; Conv over
+ * batch/channel-swapped tensors 36.1; input gradient as a plain Conv with flipped weights 38.5.
+ *
+ * Ungrouped 2-D convs whose channel counts are whole NCHWc blocks (runtime/nchwc.ts) use ORT's
+ * blocked kernel instead when their weights arrive at run time (training graphs): the forward
+ * (lowerNchwcConv), the stride-1 input gradient as a conv with the flipped kernel
+ * (convInputGrad), and the stride-1 weight gradient with the batch as channels (convFilterGradOp).
+ * docs/PERFORMANCE.md has the measurements.
  */
 import type { LowerCtx } from '../onnx/lower.js';
 import { type LoweredValue, type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
@@ -294,6 +300,13 @@ export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<U
   vjp: ([g], _i, _o, { outputShape: _, ...a }) => [apply1(unfoldOp, [g!], a)],
 });
 
+/** The NCHWc block size, for lowerings that were chosen because the kernels exist. */
+function requireBlockSize(): number {
+  const block = nchwcBlockSize();
+  if (block === 0) throw new Error('internal: an NCHWc lowering was reached with the NCHWc kernels off (traced and lowered under different settings?)');
+  return block;
+}
+
 /**
  * Conv through ORT's NCHWc kernel (runtime/nchwc.ts): the input is reordered into channel blocks,
  * the weights into the kernel's filter order (blockedFilter), and the output back to NCHW. Seed CNN, batch
@@ -316,7 +329,7 @@ function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: Co
  * gradient).
  */
 function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number): string {
-  const block = nchwcBlockSize();
+  const block = requireBlockSize();
   const rows = ctx.node('ReorderInput', [filter], {}, 1, NCHWC_DOMAIN)[0];
   const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([o / block, block, -1])]);
   return ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([o, -1, kh, kw])]);
@@ -388,7 +401,7 @@ export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs
   name: 'convFilterGrad',
   infer: ([x, gy], a) => [{ shape: [gy.shape[1], x.shape[1], ...a.kernel], dtype: x.dtype }],
   lower: (ctx, [x, gy], a) => {
-    const block = nchwcBlockSize();
+    const block = requireBlockSize();
     const [cout, ho, wo] = gy.shape.slice(1) as number[];
     const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
     const filter = blockedFilter(ctx, batchAsChannels(ctx, gy, block), cout, ho, wo);

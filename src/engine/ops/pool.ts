@@ -10,8 +10,9 @@
  * - one window per channel (global pooling): ArgMax (first index) + ScatterElements;
  * - otherwise (overlapping or padded windows): MaxPool's Indices + ScatterElements(add). Strided
  *   Slices per offset + the chain + col2im (grouped ConvTranspose) measured 1.4x slower (3x3/2 pad 1).
- * Training graphs compute the forward from the chain's window pieces (sharedWindowPieces), and
- * maxPool(relu(x)) pools first (maxPoolThroughRelu).
+ * Training graphs compute the forward from the chain's window pieces (sharedWindowPieces),
+ * maxPool(relu(x)) pools first (maxPoolThroughRelu), and in traces an unpadded pooling that never
+ * reads the trailing rows has them cropped at their source (usedPart, cropLeading).
  */
 import { type DType, FLOAT_DTYPES } from '../dtype.js';
 import type { LowerCtx } from '../onnx/lower.js';
@@ -397,7 +398,7 @@ function maxPoolThroughRelu(x: Tensor, attrs: PoolAttrs): Tensor {
 function usedPart(x: Tensor, a: PoolAttrs): Tensor {
   if (x.source?.kind !== 'node' || a.pads.some((p) => p !== 0)) return x;
   const sp = x.shape.slice(2) as number[];
-  const covered = sp.map((d, i) => (Math.floor((d - a.kernel[i]) / a.strides[i]) * a.strides[i] + a.kernel[i]));
+  const covered = sp.map((d, i) => (windowOutputSize(d, a.kernel[i], a.strides[i], 0, 0) - 1) * a.strides[i] + a.kernel[i]);
   return covered.every((c, i) => c === sp[i]) ? x : cropLeading(x, [null, null, ...covered]);
 }
 
