@@ -17,6 +17,12 @@ export interface BenchModule {
   run(options: BenchOptions): Promise<BenchResults>;
 }
 
+/** A small deterministic generator of uniform [0, 1) numbers (benches must not depend on Lepton's RNG). */
+export function seededUniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -14,15 +14,14 @@ import { existsSync } from 'node:fs';
 import {
   Tensor, add, compileSync, conv2d, matmul, maxPool2d, mean, relu, reshape, softmaxCrossEntropy, sum, transpose, valueAndGrad,
 } from '../src/engine/index.js';
-import { type BenchModule, type BenchOptions, type BenchResults, printTable } from './harness.js';
+import { type BenchModule, type BenchOptions, type BenchResults, printTable, seededUniform } from './harness.js';
 
 const PYTHON = '/usr/bin/python3';
 const N = 64;
 
 function random(shape: number[], seed: number): Tensor {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-  return new Tensor(shape, 'float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, next));
+  const next = seededUniform(seed);
+  return new Tensor(shape, 'float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() - 0.5));
 }
 
 /** A graph computing fn(...args), every output summed to a scalar (so little comes back to JS). */

@@ -26,7 +26,7 @@ import { Tensor } from '../src/engine/tensor.js';
 import type { HostTensor } from '../src/engine/onnx/proto.js';
 import type { Callback } from '../src/train/callbacks.js';
 import type { GraphProgram } from '../src/train/graph.js';
-import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
+import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
 
 const REFERENCE = '/work/shared/reference/seed-cnn-train-step.onnx';
 const PYTHON = '/usr/bin/python3';
@@ -69,8 +69,7 @@ function seedCnn() {
 
 /** Deterministic pseudo-random data (the bench must not depend on Lepton's RNG state). */
 function syntheticData(n: number, seed = 7): { x: Tensor; y: Tensor } {
-  let s = seed >>> 0;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const next = seededUniform(seed);
   const x = new Float32Array(n * 32 * 32 * 3);
   for (let i = 0; i < x.length; i++) x[i] = next();
   const y = Int32Array.from({ length: n }, () => Math.floor(next() * 10));
@@ -187,8 +186,8 @@ async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Prom
   if (!existsSync(REFERENCE)) return undefined;
   const session = await ort.InferenceSession.create(REFERENCE, { intraOpNumThreads: s.threads });
   const shapes: Record<string, number[]> = { W1: [32, 3, 3, 3], b1: [32], W2: [64, 32, 3, 3], b2: [64], W3: [64, 64, 3, 3], b3: [64], W4: [64, 1024], b4: [64], W5: [10, 64], b5: [10] };
-  let st = 3;
-  const rnd = () => ((st = (Math.imul(st, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.1;
+  const uniform = seededUniform(3);
+  const rnd = () => (uniform() - 0.5) * 0.1;
   const state: Record<string, ort.Tensor> = {};
   for (const [k, shape] of Object.entries(shapes)) {
     const n = shape.reduce((a, b) => a * b, 1);
