@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeModel } from '../../src/engine/onnx/proto.js';
 import { nchwcBlockSize } from '../../src/engine/runtime/nchwc.js';
 import {
-  Tensor, TracedProgram, compileSync, toOnnx, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, mul, sum, tensor, unfold,
+  Tensor, TracedProgram, compileSync, toOnnx, conv1d, conv2d, conv3d, convTranspose1d, convTranspose2d, grad, valueAndGrad, mul, sum, tensor, transpose, unfold,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
@@ -144,7 +144,7 @@ describe('conv2d', () => {
     const x = f32(randomTensor([2, 16, 6, 6], 5));
     const w = f32(randomTensor([32, 16, 3, 3], 6));
     const domains = (program: TracedProgram) => program.lowered.model.graph.node.map((n) => `${n.domain || 'ai.onnx'}:${n.op_type}`);
-    const step = (x: Tensor, w: Tensor) => grad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1 })), { argnums: [0, 1] })(x, w);
+    const step = (x: Tensor, w: Tensor) => valueAndGrad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1 })), { argnums: [0, 1] })(x, w);
     const trained = domains(TracedProgram.build(step, [x, w]));
     const baked = domains(TracedProgram.build((x: Tensor) => conv2d(x, w), [x]));
     expect(baked).toContain('ai.onnx:Conv');
@@ -157,6 +157,38 @@ describe('conv2d', () => {
       expect(trained).not.toContain('ai.onnx:Conv');
     } else {
       expect(trained).toContain('ai.onnx:ConvTranspose');
+    }
+  });
+
+  it('Keras-layout kernels ([kh, kw, Cin, Cout], transposed in the trace): values and gradients vs float64 loops, the transposes folded into the NCHWc filter order', () => {
+    // Two channel blocks each way, so a mix-up of the block axes shows.
+    const xs = [1, 32, 3, 4];
+    const [kh, kw, ci, co] = [2, 1, 32, 32];
+    const x64 = randomTensor(xs, 11);
+    const k64 = randomTensor([kh, kw, ci, co], 12);
+    const toOihw = (k: Float64Array): Float64Array => {
+      const w = new Float64Array(k.length);
+      for (let u = 0; u < kh; u++) for (let v = 0; v < kw; v++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) w[((o * ci + i) * kh + u) * kw + v] = k[((u * kw + v) * ci + i) * co + o];
+      return w;
+    };
+    const geometry: Geometry = { stride: [1, 1], pads: [1, 0, 0, 0], dilation: [1, 1], groups: 1 };
+    const refOf = (x: Float64Array, k: Float64Array) => refConv2d(x, xs, toOihw(k), [co, ci, kh, kw], null, geometry);
+    const ref = refOf(x64.data as Float64Array, k64.data as Float64Array);
+    const r64 = randomTensor(ref.shape, 13);
+    const loss = (x: Tensor, k: Tensor, r: Tensor) => sum(mul(conv2d(x, transpose(k, [3, 2, 0, 1]), undefined, { padding: [[1, 0], [0, 0]] }), r));
+    const [value, [gx, gk]] = valueAndGrad(loss, { argnums: [0, 1] })(f32(x64), f32(k64), f32(r64)) as [Tensor, Tensor[]];
+    const want = ref.y.reduce((acc, v, i) => acc + v * (r64.data as Float64Array)[i], 0);
+    expect(Math.abs((value.data as Float32Array)[0] - want)).toBeLessThan(1e-4 * (1 + Math.abs(want)));
+    const numeric = numericGrads((v) => refOf(v[0], v[1]).y, [x64.data as Float64Array, k64.data as Float64Array], r64.data as Float64Array);
+    expectClose(gx.data as Float32Array, numeric[0], 'grad x');
+    expectClose(gk.data as Float32Array, numeric[1], 'grad k');
+    if (nchwcBlockSize() > 0) {
+      // The kernel's move into ONNX layout is not emitted: both NCHWc filters are built from it directly.
+      const step = (x: Tensor, k: Tensor, r: Tensor) => valueAndGrad(loss, { argnums: [0, 1] })(x, k, r);
+      const nodes = TracedProgram.build(step, [f32(x64), f32(k64), f32(r64)]).lowered.model.graph.node;
+      const perms = nodes.filter((n) => n.op_type === 'Transpose').map((n) => n.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number).join(','));
+      expect(perms).not.toContain('3,2,0,1');
+      expect(nodes.filter((n) => n.op_type === 'Conv' && n.domain === 'com.microsoft.nchwc')).toHaveLength(3);
     }
   });
 

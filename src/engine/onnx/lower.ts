@@ -288,6 +288,8 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     ctx.nodes.push({ op_type: 'Identity', domain: '', input: [names.get(sym)!], output: [name], name: `output/${i}` });
     graphOutputs.push(valueInfo(name, t.shape, t.dtype));
   });
+  renameIntoOutputs(ctx.nodes, new Set(inputNames));
+  removeDeadNodes(ctx.nodes, new Set(outputNames));
 
   const model: ModelProto = {
     ir_version: 8,
@@ -306,6 +308,41 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };
   return { model, bytes: encodeModel(model), inputNames, inputBindings, outputNames, sessionOptions: sessionOptionsFor(trace, needed) };
+}
+
+/**
+ * Output Identity nodes whose input some node computes and no other output shares: that node writes
+ * the output directly. ORT keeps an Identity that produces a graph output, and it copies (a train
+ * step has one per updated weight and optimizer slot).
+ */
+function renameIntoOutputs(nodes: NodeProto[], graphInputs: ReadonlySet<string>): void {
+  const identities = nodes.filter((n) => n.op_type === 'Identity' && n.name?.startsWith('output/'));
+  const sources = new Map<string, number>();
+  for (const n of identities) sources.set(n.input[0], (sources.get(n.input[0]) ?? 0) + 1);
+  const producer = new Map<string, NodeProto>();
+  for (const n of nodes) for (const o of n.output) producer.set(o, n);
+  const drop = new Set<NodeProto>();
+  for (const id of identities) {
+    const from = id.input[0];
+    const made = producer.get(from);
+    if (!made || made === id || graphInputs.has(from) || sources.get(from) !== 1) continue;
+    const to = id.output[0];
+    made.output = made.output.map((o) => (o === from ? to : o));
+    for (const n of nodes) n.input = n.input.map((i) => (i === from ? to : i));
+    drop.add(id);
+  }
+  if (drop.size) nodes.splice(0, nodes.length, ...nodes.filter((n) => !drop.has(n)));
+}
+
+/** Drops nodes none of whose outputs is read (lowerings may leave a layout step unused). */
+function removeDeadNodes(nodes: NodeProto[], graphOutputs: ReadonlySet<string>): void {
+  for (;;) {
+    const read = new Set<string>(graphOutputs);
+    for (const n of nodes) for (const i of n.input) read.add(i);
+    const live = nodes.filter((n) => n.output.some((o) => o !== '' && read.has(o)));
+    if (live.length === nodes.length) return;
+    nodes.splice(0, nodes.length, ...live);
+  }
 }
 
 /**

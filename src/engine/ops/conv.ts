@@ -20,7 +20,7 @@ import { type LoweredValue, type OpDef, type TensorType, apply1, checkDtypes, de
 import { NCHWC_DOMAIN, nchwcBlockSize, nchwcConvApplies } from '../runtime/nchwc.js';
 import { type Dim, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { matmul, reshape, sum, transpose } from './core.js';
+import { matmul, reshape, sum, transpose, transposeOp } from './core.js';
 import { flip } from './shape.js';
 
 /** ORT's CPU EP has Conv/ConvTranspose kernels for float32 only. */
@@ -330,9 +330,32 @@ function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: Co
  */
 function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number): string {
   const block = requireBlockSize();
+  const fromKeras = blockedFromSpatialFirst(ctx, filter, o, kh, kw, block);
+  if (fromKeras) return fromKeras;
   const rows = ctx.node('ReorderInput', [filter], {}, 1, NCHWC_DOMAIN)[0];
   const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([o / block, block, -1])]);
   return ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([o, -1, kh, kw])]);
+}
+
+/**
+ * blockedFilter's short way for a filter that is a Transpose of a spatial-first kernel S (Keras'
+ * [kh, kw, Cin, Cout], or [kh, kw, Cout, Cin] for an input gradient's swapped kernel): one Transpose
+ * that keeps the innermost block in place, after a batched 2-D transpose in the swapped case. ORT's
+ * general Transpose moves single floats (~140 µs per 64×64×3×3 kernel, one thread); these run at
+ * block speed (~15 µs), and the Transpose into ONNX layout is then left unused.
+ */
+function blockedFromSpatialFirst(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number, block: number): string | undefined {
+  const producer = ctx.nodes.find((n) => n.output.includes(filter));
+  const perm = producer?.op_type === 'Transpose' ? producer.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number) : undefined;
+  if (!producer || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1) return undefined;
+  let source = producer.input[0];
+  if (perm[0] === 2 && perm[1] === 3) {
+    // S = [kh, kw, O, I]: bring I before O first.
+    source = ctx.node1('Transpose', [ctx.node1('Reshape', [source, ctx.ints([kh * kw, o, -1])])], { perm: [0, 2, 1] });
+  } else if (perm[0] !== 3 || perm[1] !== 2) return undefined;
+  // [kh·kw, I/B, Bi, O/B, Bo] → [O/B, I/B, kh·kw, Bi, Bo]
+  const split = ctx.node1('Reshape', [source, ctx.ints([kh * kw, -1, block, o / block, block])]);
+  return ctx.node1('Reshape', [ctx.node1('Transpose', [split], { perm: [3, 1, 0, 2, 4] }), ctx.ints([o, -1, kh, kw])]);
 }
 
 /**
@@ -348,7 +371,13 @@ function convInputGrad(gy: Tensor, w: Tensor, sp: readonly number[], ks: readonl
   const n = ks.length;
   const fullPads = [...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i])];
   if (a.strides.every((s) => s === 1) && fullPads.every((p) => p >= 0) && nchwcConvApplies(cout, cinPerGroup, n, a.group)) {
-    const kernel = transpose(flip(w, ks.map((_, i) => i + 2)), [1, 0, ...ks.map((_, i) => i + 2)]);
+    const spatial = ks.map((_, i) => i + 2);
+    // Flip and swap the channel axes of the layer's own kernel when w is a layout transpose of it:
+    // one transpose instead of two (blockedFilter reorders a spatial-first kernel cheaply).
+    const src = w.source?.kind === 'node' && w.source.node.op === transposeOp ? w.source.node : undefined;
+    const p = (src?.attrs.perm as number[] | undefined) ?? [0, 1, ...spatial];
+    const base = src ? src.inputs[0] : w;
+    const kernel = transpose(flip(base, spatial.map((a) => p[a])), [1, 0, ...spatial].map((a) => p[a]));
     return apply1(convOp, [gy, kernel], { strides: a.strides, pads: fullPads, dilations: a.dilations, group: 1 });
   }
   const outputPadding = convOutputPadding(sp, gy.shape.slice(2) as number[], ks, a);
@@ -406,8 +435,10 @@ export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs
     const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
     const filter = blockedFilter(ctx, batchAsChannels(ctx, gy, block), cout, ho, wo);
     const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
-    const dwT = ctx.node('ReorderOutput', [y], { channels: cout }, 1, NCHWC_DOMAIN)[0];
-    return [ctx.node1('Transpose', [dwT], { perm: [1, 0, 2, 3] })];
+    // Channels last ([Cin, kh, kw, Cout]): the usual next step, the Transpose into a Keras kernel
+    // ([kh, kw, Cin, Cout]), then merges with this one into a Transpose that moves whole rows.
+    const dwT = ctx.node('ReorderOutput', [y], { channels: cout, channels_last: 1 }, 1, NCHWC_DOMAIN)[0];
+    return [ctx.node1('Transpose', [dwT], { perm: [3, 0, 1, 2] })];
   },
   // Bilinear: <h, dW(x, gy)> = <conv(x, h), gy> = <x, convᵀ(gy, h)>.
   vjp: ([h], [x, gy], _o, a) => {
