@@ -340,7 +340,7 @@ function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw:
 /**
  * blockedFilter's short way for a filter that is a Transpose of a spatial-first kernel S (Keras'
  * [kh, kw, Cin, Cout], or [kh, kw, Cout, Cin] for an input gradient's swapped kernel): one Transpose
- * that keeps the innermost block in place, after a batched 2-D transpose in the swapped case. ORT's
+ * that keeps the innermost block in place, after a ReorderInput in the swapped case. ORT's
  * general Transpose moves single floats (~140 µs per 64×64×3×3 kernel, one thread); these run at
  * block speed (~15 µs), and the Transpose into ONNX layout is then left unused.
  */
@@ -348,14 +348,21 @@ function blockedFromSpatialFirst(ctx: LowerCtx, filter: string, o: number, kh: n
   const producer = ctx.nodes.find((n) => n.output.includes(filter));
   const perm = producer?.op_type === 'Transpose' ? producer.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number) : undefined;
   if (!producer || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1) return undefined;
-  let source = producer.input[0];
-  if (perm[0] === 2 && perm[1] === 3) {
-    // S = [kh, kw, O, I]: bring I before O first.
-    source = ctx.node1('Transpose', [ctx.node1('Reshape', [source, ctx.ints([kh * kw, o, -1])])], { perm: [0, 2, 1] });
-  } else if (perm[0] !== 3 || perm[1] !== 2) return undefined;
-  // [kh·kw, I/B, Bi, O/B, Bo] → [O/B, I/B, kh·kw, Bi, Bo]
-  const split = ctx.node1('Reshape', [source, ctx.ints([kh * kw, -1, block, o / block, block])]);
-  return ctx.node1('Reshape', [ctx.node1('Transpose', [split], { perm: [3, 1, 0, 2, 4] }), ctx.ints([o, -1, kh, kw])]);
+  const source = producer.input[0];
+  let blocked: string;
+  if (perm[0] === 3 && perm[1] === 2) {
+    // S = [kh·kw, I/B, Bi, O/B, Bo] → [O/B, I/B, kh·kw, Bi, Bo]
+    const split = ctx.node1('Reshape', [source, ctx.ints([kh * kw, -1, block, o / block, block])]);
+    blocked = ctx.node1('Transpose', [split], { perm: [3, 1, 0, 2, 4] });
+  } else if (perm[0] === 2 && perm[1] === 3) {
+    // S = [kh·kw, O, I]: ReorderInput of it as a [kh·kw, O, I, 1] image moves Bo innermost,
+    // [kh·kw, O/B, I/B, Bi, Bo]. (Two Transposes here would be merged by ORT into a slow one.)
+    const image = ctx.node1('Reshape', [source, ctx.ints([kh * kw, o, -1, 1])]);
+    const rows = ctx.node('ReorderInput', [image], {}, 1, NCHWC_DOMAIN)[0];
+    const split = ctx.node1('Reshape', [rows, ctx.ints([kh * kw, o / block, -1, block, block])]);
+    blocked = ctx.node1('Transpose', [split], { perm: [1, 2, 0, 3, 4] });
+  } else return undefined;
+  return ctx.node1('Reshape', [blocked, ctx.ints([o, -1, kh, kw])]);
 }
 
 /**
