@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Variable, add, broadcastTo, compile, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import { TracedProgram, Variable, add, broadcastTo, compile, compileSync, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
 
 describe('toOnnx and symbolic batch', () => {
   it('a written model runs in plain onnxruntime-node with identical outputs', async () => {
@@ -52,5 +52,19 @@ describe('toOnnx and symbolic batch', () => {
       const out = (await f(randn([n, 4]))).shape;
       expect(out).toEqual([n, 4]);
     }
+  });
+
+  it('graph outputs are written by the nodes computing them (no Identity copies); repeated and passed-through outputs still work', () => {
+    const f = (x: ReturnType<typeof tensor>) => {
+      const y = add(x, 1);
+      return [y, y, x, mul(y, 2)];
+    };
+    const x = tensor([1, 2, 3]);
+    const nodes = TracedProgram.build(f, [x]).lowered.model.graph.node;
+    // y twice and x itself keep their Identity; the Mul writes its output directly.
+    expect(nodes.filter((n) => n.op_type === 'Identity')).toHaveLength(3);
+    expect(nodes.find((n) => n.op_type === 'Mul')!.output[0]).toBe('output_3');
+    const out = compileSync(f)(x) as ReturnType<typeof tensor>[];
+    expect(out.map((t) => Array.from(t.data as Float32Array))).toEqual([[2, 3, 4], [2, 3, 4], [1, 2, 3], [4, 6, 8]]);
   });
 });
