@@ -440,7 +440,7 @@ export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs
     const block = requireBlockSize();
     const [cout, ho, wo] = gy.shape.slice(1) as number[];
     const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
-    const filter = blockedFilter(ctx, batchAsChannels(ctx, gy, block), cout, ho, wo);
+    const filter = cotangentAsFilter(ctx, gy, block);
     const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
     // Channels last ([Cin, kh, kw, Cout]): the usual next step, the Transpose into a Keras kernel
     // ([kh, kw, Cin, Cout]), then merges with this one into a Transpose that moves whole rows.
@@ -454,15 +454,36 @@ export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs
   },
 });
 
+/**
+ * gy [N, Cout, Ho, Wo] as the blocked filter [Cout, N', Ho, Wo] (OIHWBiBo, N' = N rounded up to
+ * whole blocks): ReorderInput gives [N, Cout/B, Ho, Wo, Bc], the same node as the input gradient's
+ * (ORT computes it once), and one Transpose that keeps Bc innermost finishes the job.
+ */
+function cotangentAsFilter(ctx: LowerCtx, gy: LoweredValue, block: number): string {
+  const [cout, ho, wo] = gy.shape.slice(1) as number[];
+  const rows = ctx.node('ReorderInput', [gy.name], {}, 1, NCHWC_DOMAIN)[0];
+  const padded = padBatch(ctx, rows, gy.shape[0], block);
+  const split = ctx.node1('Reshape', [padded, ctx.ints([-1, block, cout / block, ho, wo, block])]);
+  const blocked = ctx.node1('Transpose', [split], { perm: [2, 0, 3, 4, 1, 5] });
+  return ctx.node1('Reshape', [blocked, ctx.ints([cout, -1, ho, wo])]);
+}
+
 /** t [N, C, H, W] → [C, N', H, W] with N' = N rounded up to whole blocks (zero rows added). */
 function batchAsChannels(ctx: LowerCtx, t: LoweredValue, block: number): string {
   const swapped = ctx.node1('Transpose', [t.name], { perm: [1, 0, 2, 3] });
-  const n = t.shape[0];
-  if (typeof n === 'number') return n % block === 0 ? swapped : ctx.node1('Pad', [swapped, ctx.ints([0, 0, 0, 0, 0, (block - (n % block)) % block, 0, 0])]);
+  return padBatch(ctx, swapped, t.shape[0], block, 1);
+}
+
+/** Zero rows appended along `axis` of a 4-D value so that its size n becomes whole blocks (at run time when n is symbolic). */
+function padBatch(ctx: LowerCtx, value: string, n: Dim, block: number, axis = 0): string {
+  const padsFor = (extra: number) => [0, 0, 0, 0, ...[0, 1, 2, 3].map((a) => (a === axis ? extra : 0))];
+  if (typeof n === 'number') return n % block === 0 ? value : ctx.node1('Pad', [value, ctx.ints(padsFor((block - (n % block)) % block))]);
   const blockSize = ctx.ints([block]);
-  const batch = ctx.node1('Shape', [t.name], { start: 0, end: 1 });
+  const batch = ctx.node1('Shape', [value], { start: axis, end: axis + 1 });
   const extra = ctx.node1('Mod', [ctx.node1('Sub', [blockSize, ctx.node1('Mod', [batch, blockSize])]), blockSize]);
-  return ctx.node1('Pad', [swapped, ctx.node1('Concat', [ctx.ints([0, 0, 0, 0, 0]), extra, ctx.ints([0, 0])], { axis: 0 })]);
+  const before = ctx.ints(padsFor(0).slice(0, 4 + axis));
+  const after = ctx.ints(padsFor(0).slice(5 + axis));
+  return ctx.node1('Pad', [value, ctx.node1('Concat', [before, extra, after], { axis: 0 })]);
 }
 
 /**
