@@ -2,6 +2,7 @@
  * Lowering: a trace (or the part of it the outputs need) becomes one ONNX graph. Op definitions
  * emit nodes through LowerCtx; this module decides value names, graph inputs (placeholders,
  * variables, random inputs) and initializers (captured constants, variables when exporting).
+ * Afterwards, nodes nobody reads are dropped and graph outputs are written by their producers.
  */
 import { type DType, type TypedArray, ONNX_ELEM_TYPE, fromValues } from '../dtype.js';
 import type { LoweredValue } from '../op.js';

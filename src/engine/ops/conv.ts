@@ -13,7 +13,9 @@
  * blocked kernel instead when their weights arrive at run time (training graphs): the forward
  * (lowerNchwcConv), the stride-1 input gradient as a conv with the flipped kernel
  * (convInputGrad), and the stride-1 weight gradient with the batch as channels (convFilterGradOp).
- * docs/PERFORMANCE.md has the measurements.
+ * Their filters are reordered by block-preserving Transposes only (blockedFromSpatialFirst,
+ * cotangentAsFilter): ORT's general Transpose moves single floats. docs/PERFORMANCE.md has the
+ * measurements.
  */
 import type { LowerCtx } from '../onnx/lower.js';
 import { type LoweredValue, type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
