@@ -3,6 +3,7 @@ import {
   Generator, Tensor, TracedProgram, avgPool1d, conv2d, identity, avgPool2d, compileSync, globalAvgPool2d, globalMaxPool2d, grad, maxPool1d, maxPool2d, mul, relu, sum, tensor, valueAndGrad,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { nchwcBlockSize } from '../../src/engine/runtime/nchwc.js';
 
 type Pool2dConfig = { kernel: [number, number]; stride: [number, number]; pads: [number, number, number, number] };
 
@@ -172,6 +173,32 @@ describe('maxPool2d', () => {
     const weightsOnly = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => valueAndGrad(net(inner), { argnums: [1, 2] })(x, w, b);
     expect(graph(weightsOnly((t) => t)).some((n) => n.op_type === 'Pad')).toBe(false);
     expect(graph(weightsOnly((t) => identity(t))).some((n) => n.op_type === 'Pad')).toBe(true);
+  });
+
+  it("pooling an NCHWc conv's output works in its channel blocks: same values and gradients as pooling in NCHW", () => {
+    // 32 channels (two blocks of 16, four of 8); an identity between conv and pool keeps the NCHW path.
+    const x = randomTensor([2, 32, 8, 6], 5, 'float32');
+    const w = randomTensor([32, 32, 3, 3], 6, 'float32', 0.2);
+    const b = randomTensor([32], 7, 'float32');
+    const r = randomTensor([2, 32, 4, 3], 8, 'float32');
+    const net = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => sum(mul(maxPool2d(inner(relu(conv2d(x, w, b, { padding: 'same' }))), { kernel: 2 }), r));
+    const step = (inner: (t: Tensor) => Tensor) => (x: Tensor, w: Tensor, b: Tensor) => valueAndGrad(net(inner), { argnums: [0, 1, 2] })(x, w, b);
+    const [v1, g1] = step((t) => t)(x, w, b) as [Tensor, Tensor[]];
+    const [v2, g2] = step((t) => identity(t))(x, w, b) as [Tensor, Tensor[]];
+    expect(v1.item()).toBeCloseTo(v2.item(), 3);
+    g1.forEach((g, k) => {
+      const want = g2[k].data as Float32Array;
+      const scale = Math.max(1, ...Array.from(want, Math.abs));
+      (g.data as Float32Array).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5 * scale));
+    });
+    if (nchwcBlockSize() > 0) {
+      // The window pieces are cut from the conv's blocked output: no ReorderOutput in between.
+      const nodes = TracedProgram.build(step((t) => t), [x, w, b]).lowered.model.graph.node;
+      const producer = (name: string) => nodes.find((n) => n.output.includes(name));
+      const split = nodes.find((n) => n.op_type === 'Split')!;
+      const source = producer(producer(split.input[0])!.input[0])!;
+      expect(`${source.domain}:${source.op_type}`).toBe('com.microsoft.nchwc:Conv');
+    }
   });
 
   it("'same' padding and errors", () => {

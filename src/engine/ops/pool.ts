@@ -17,7 +17,8 @@
 import { type DType, FLOAT_DTYPES } from '../dtype.js';
 import type { LowerCtx } from '../onnx/lower.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { shapeStr } from '../shape.js';
+import { type Dim, shapeStr } from '../shape.js';
+import { blockedSource, fromBlocked, nchwcBlockSize, toBlocked } from '../runtime/nchwc.js';
 import type { Tensor } from '../tensor.js';
 import { reluOp, relu } from './activations.js';
 import { reshape, transpose, transposeOp } from './core.js';
@@ -144,53 +145,74 @@ function usesChain(a: PoolAttrs, out: readonly number[]): boolean {
 }
 
 /**
- * Non-overlapping windows: x (cropped to whole windows) is viewed as [N, C, O1, k1, O2, k2, ...];
- * splitting the k axes gives one [N, C, O1, O2, ...] tensor per window offset. In row-major
- * offset order, each offset equal to the max takes whatever gradient is still unclaimed; the last
- * offset takes the remainder (some offset always holds the max).
+ * Where the chain reads x: NCHW, or — for a 2-D x that an NCHWc conv left in channel blocks of B
+ * ([N, C/B, H, W, B] in memory) — those blocks. Window pieces are then 16-float runs instead of
+ * single floats, and the conv's ReorderOutput (and its gradient's ReorderInput) drop out; y, the
+ * cotangent and dx cross between the layouts at the pooled size or not at all.
  */
+interface Blocks {
+  source: string;
+  channels: number;
+  block: number;
+}
+
+function blocksOf(ctx: LowerCtx, x: { name: string; shape: readonly Dim[] }, n: number, cropped: boolean): Blocks | undefined {
+  if (n !== 2 || cropped) return undefined;
+  const source = blockedSource(ctx, x.name);
+  return source ? { source, channels: x.shape[1] as number, block: nchwcBlockSize() } : undefined;
+}
+
+/** Reshape target: [N, C, ...dims] in NCHW, [N, C/B, ...dims, B] in blocks. */
+function viewShape(ctx: LowerCtx, blocks: Blocks | undefined, dims: number[]): string {
+  return ctx.ints(blocks ? [0, blocks.channels / blocks.block, ...dims, blocks.block] : [0, 0, ...dims]);
+}
+
 /**
  * Non-overlapping windows as separate tensors: x (cropped to whole windows) viewed as
  * [N, C, O1, k1, O2, k2, ...]; splitting the k axes gives one [N, C, O1, O2, ...] tensor per window
  * offset, in row-major offset order. Emitted identically by the forward and the gradient so ORT's
  * common-subexpression elimination computes them once.
  */
-function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: number[], out: number[]): string[] {
+function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: number[], out: number[], blocks?: Blocks): string[] {
   const n = kernel.length;
   const covered = out.map((o, i) => o * kernel[i]);
   const spatialAxes = Array.from({ length: n }, (_, i) => i + 2);
   const cropped = covered.some((c, i) => c !== sp[i]);
-  const xc = cropped ? ctx.node1('Slice', [x.name, ctx.ints(spatialAxes.map(() => 0)), ctx.ints(covered), ctx.ints(spatialAxes)]) : x.name;
-  const windowed = [0, 0, ...out.flatMap((o, i) => [o, kernel[i]])];
-  let pieces = [ctx.node1('Reshape', [xc, ctx.ints(windowed)])];
+  const xc = blocks ? blocks.source : cropped ? ctx.node1('Slice', [x.name, ctx.ints(spatialAxes.map(() => 0)), ctx.ints(covered), ctx.ints(spatialAxes)]) : x.name;
+  let pieces = [ctx.node1('Reshape', [xc, viewShape(ctx, blocks, out.flatMap((o, i) => [o, kernel[i]]))])];
   for (let i = 0; i < n; i++) {
     const axis = 3 + 2 * i;
     pieces = kernel[i] === 1 ? pieces : pieces.flatMap((p) => ctx.node('Split', [p], { axis, num_outputs: kernel[i] }, kernel[i]));
   }
-  const pooled = ctx.ints([0, 0, ...out]);
+  const pooled = viewShape(ctx, blocks, out);
   return pieces.map((p) => ctx.node1('Reshape', [p, pooled]));
 }
 
 /**
- * The window pieces for the gradient. When y comes from a MaxPool node of this graph, that node is
- * replaced in place by Max over the same pieces: the gradient needs the pieces anyway, and this
- * saves the MaxPool plus the NCHWc layout reorders ORT puts around it (measured 10% of the seed
- * CNN's train step, scratch/conv-cnn-bench.ts). Inference graphs keep MaxPool, which is faster
- * there (ORT keeps Conv → MaxPool in its blocked layout).
+ * The window pieces for the gradient, and y in the pieces' layout. When y comes from a MaxPool node
+ * of this graph, that node is replaced in place by Max over the same pieces: the gradient needs the
+ * pieces anyway, and this saves the MaxPool plus the NCHWc layout reorders ORT puts around it
+ * (measured 10% of the seed CNN's train step, scratch/conv-cnn-bench.ts). Inference graphs keep
+ * MaxPool, which is faster there (ORT keeps Conv → MaxPool in its blocked layout).
  */
-function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: string }, kernel: number[], sp: number[], out: number[]): string[] {
+function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: string }, kernel: number[], sp: number[], out: number[], blocks?: Blocks): { pieces: string[]; max: string } {
   const at = ctx.nodes.findIndex((n) => n.op_type === 'MaxPool' && n.output.length === 1 && n.output[0] === y.name && n.input[0] === x.name);
-  if (at < 0) return windowPieces(ctx, x, kernel, sp, out);
+  if (at < 0) {
+    const pieces = windowPieces(ctx, x, kernel, sp, out, blocks);
+    return { pieces, max: blocks ? ctx.node1('Max', pieces) : y.name };
+  }
   const start = ctx.nodes.length;
-  const pieces = windowPieces(ctx, x, kernel, sp, out);
-  ctx.node1('Max', pieces);
+  const pieces = windowPieces(ctx, x, kernel, sp, out, blocks);
+  const max = ctx.node1('Max', pieces);
+  // y itself, in NCHW for its other readers.
+  if (blocks) fromBlocked(ctx, ctx.node1('Reshape', [max, ctx.ints([0, blocks.channels, ...out])]), blocks.channels);
   const emitted = ctx.nodes.splice(start);
   emitted[emitted.length - 1].output = [y.name];
   // Node names are derived from positions; moved nodes get unique ones.
   for (const n of emitted) n.name = `maxPool/${ctx.fresh('shared')}`;
   // x is defined before the MaxPool node and y's consumers come after it: order stays topological.
   ctx.nodes.splice(at, 1, ...emitted);
-  return pieces;
+  return { pieces, max: blocks ? max : y.name };
 }
 
 /**
@@ -198,27 +220,28 @@ function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: strin
  * whatever gradient is still unclaimed; the last offset takes the remainder (some offset always
  * holds the max).
  */
-function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, y: { name: string }, g: { name: string }, kernel: number[], sp: number[], out: number[]): string {
+function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; shape: readonly Dim[]; dtype: DType }, y: { name: string }, g: { name: string }, kernel: number[], sp: number[], out: number[]): string {
   const n = kernel.length;
   const covered = out.map((o, i) => o * kernel[i]);
   const cropped = covered.some((c, i) => c !== sp[i]);
   const spatialAxes = Array.from({ length: n }, (_, i) => i + 2);
-  const pieceShape = ctx.ints([0, 0, ...out.flatMap((o) => [o, 1])]);
-  const pieces = sharedWindowPieces(ctx, x, y, kernel, sp, out);
+  const blocks = blocksOf(ctx, x, n, cropped);
+  const { pieces, max } = sharedWindowPieces(ctx, x, y, kernel, sp, out, blocks);
   const zero = ctx.scalar(0, x.dtype);
-  let rest = g.name;
+  let rest = blocks ? ctx.node1('Reshape', [toBlocked(ctx, g.name), viewShape(ctx, blocks, out)]) : g.name;
   const grads: string[] = [];
   pieces.forEach((p, k) => {
     if (k === pieces.length - 1) {
       grads.push(rest);
       return;
     }
-    const isMax = ctx.node1('Equal', [p, y.name]);
+    const isMax = ctx.node1('Equal', [p, max]);
     const taken = ctx.node1('Where', [isMax, rest, zero]);
     grads.push(taken);
     rest = ctx.node1('Sub', [rest, taken]);
   });
   // Reassemble: concatenate along the window axes, innermost first.
+  const pieceShape = viewShape(ctx, blocks, out.flatMap((o) => [o, 1]));
   let level = grads.map((t) => ctx.node1('Reshape', [t, pieceShape]));
   for (let i = n - 1; i >= 0; i--) {
     const k = kernel[i];
@@ -227,6 +250,7 @@ function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, y: 
     for (let j = 0; j < level.length; j += k) next.push(ctx.node1('Concat', level.slice(j, j + k), { axis: 3 + 2 * i }));
     level = next;
   }
+  if (blocks) return fromBlocked(ctx, ctx.node1('Reshape', [level[0], ctx.ints([0, blocks.channels, ...covered])]), blocks.channels);
   const dx = ctx.node1('Reshape', [level[0], ctx.ints([0, 0, ...covered])]);
   if (!cropped) return dx;
   const pads = [0, 0, ...spatialAxes.map(() => 0), 0, 0, ...sp.map((d, i) => d - covered[i])];

@@ -9,6 +9,7 @@
  * it is read once per process from a one-node probe graph.
  */
 import { ONNX_ELEM_TYPE } from '../dtype.js';
+import type { LowerCtx } from '../onnx/lower.js';
 import { encodeModel } from '../onnx/proto.js';
 import { NativeSession } from './session.js';
 
@@ -71,4 +72,27 @@ export function nchwcBlockSize(): number {
 export function nchwcConvApplies(inChannels: number, outChannels: number, spatialRank: number, group: number): boolean {
   const b = nchwcBlockSize();
   return b > 0 && spatialRank === 2 && group === 1 && inChannels % b === 0 && outChannels % b === 0;
+}
+
+/**
+ * Lowering helper: a 4-D value with whole channel blocks in the blocked layout. When the value was
+ * itself made by ReorderOutput (an NCHWc conv's output, a blocked pooling's gradient), the blocked
+ * value it came from is used instead of reordering twice; the unread ReorderOutput is then dropped.
+ */
+export function toBlocked(ctx: LowerCtx, name: string): string {
+  return blockedSource(ctx, name) ?? ctx.node('ReorderInput', [name], {}, 1, NCHWC_DOMAIN)[0];
+}
+
+/** The blocked value `name` was reordered from (ReorderOutput to NCHW, whole blocks), if any. */
+export function blockedSource(ctx: LowerCtx, name: string): string | undefined {
+  const producer = ctx.nodes.find((n) => n.output.includes(name));
+  if (producer?.op_type !== 'ReorderOutput' || producer.domain !== NCHWC_DOMAIN) return undefined;
+  const attr = (key: string) => Number(producer.attribute?.find((a) => a.name === key)?.i ?? 0);
+  const block = nchwcBlockSize();
+  return block > 0 && attr('channels_last') === 0 && attr('channels') % block === 0 ? producer.input[0] : undefined;
+}
+
+/** Lowering helper: a blocked 4-D value with `channels` (whole blocks) back in NCHW. */
+export function fromBlocked(ctx: LowerCtx, name: string, channels: number): string {
+  return ctx.node('ReorderOutput', [name], { channels }, 1, NCHWC_DOMAIN)[0];
 }
