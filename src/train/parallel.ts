@@ -154,11 +154,12 @@ export class DataParallelTrainer {
       this.workers.map(async (worker, k) => {
         const shard = shards[k];
         if (!shard) {
-          if (pending) await (await runner.program('train', undefined, 'apply', worker)).run(withoutFlag(pending), []);
+          if (pending) await (await runner.program('train', undefined, 'apply', worker)).run(pending, []);
           return undefined;
         }
-        const program = await runner.program('train', shard, 'shard', worker);
-        const feeds = { ...runner.batchFeeds(shard, true), ...(pending ?? this.nothingToApply(scalars)) };
+        // With an update pending, apply it first; right after a flush there is none.
+        const program = await runner.program('train', shard, pending ? 'shard' : 'grads', worker);
+        const feeds = { ...runner.batchFeeds(shard, true), ...pending };
         return { size: shard.size, grads: this.gradBuffers(k), out: await program.run(feeds, fetch, { sharedOut: this.gradBuffers(k) }) };
       }),
     );
@@ -172,7 +173,6 @@ export class DataParallelTrainer {
       next[name] = this.weightedSum(name, done.map((r) => ({ dtype: v.dtype, shape: v.shape as number[], data: r.grads[name] })), weights);
     });
     Object.assign(next, scalarFeeds(scalars));
-    next.apply = { dtype: 'bool', shape: [], data: new Uint8Array([1]) };
     this.pending = next;
 
     const parts = done.map((r) => runner.collect(r.out));
@@ -189,7 +189,7 @@ export class DataParallelTrainer {
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
-    await Promise.all(this.workers.map(async (w) => (await this.runner.program('train', undefined, 'apply', w)).run(withoutFlag(pending), [])));
+    await Promise.all(this.workers.map(async (w) => (await this.runner.program('train', undefined, 'apply', w)).run(pending, [])));
   }
 
   /** Per worker and batch tensor: shared memory the shard rows are copied into, reused every step. */
@@ -257,14 +257,6 @@ export class DataParallelTrainer {
     return { dtype, shape, data: out };
   }
 
-  private zeroGrads?: Record<string, HostTensor>;
-
-  /** Feeds of a step with no update to apply: zero gradients (ignored) and the flag off. */
-  private nothingToApply(scalars: Record<string, number>): Record<string, HostTensor> {
-    this.zeroGrads ??= Object.fromEntries(this.runner.trainable.map((v, i) => [`g${i}`, { dtype: v.dtype, shape: v.shape as number[], data: allocate(v.dtype, v.size) }]));
-    return { ...this.zeroGrads, ...scalarFeeds(scalars), apply: { dtype: 'bool', shape: [], data: new Uint8Array([0]) } };
-  }
-
   /**
    * After the host pulled worker 0's variables: copies them to the replicas, so non-trainable
    * state (moving statistics updated per shard) is the same everywhere for the next epoch.
@@ -279,10 +271,6 @@ function scalarFeeds(scalars: Record<string, number>): Record<string, HostTensor
   return Object.fromEntries(Object.entries(scalars).map(([k, v]) => [`s_${k}`, { dtype: 'float32', shape: [], data: new Float32Array([v]) }]));
 }
 
-function withoutFlag(feeds: Record<string, HostTensor>): Record<string, HostTensor> {
-  const { apply: _, ...rest } = feeds;
-  return rest;
-}
 
 // Typed as Float32Array; float64 data takes the same code path (V8 specialises per element kind).
 function weightedSum2(out: Float32Array, a: Float32Array, b: Float32Array, wa: number, wb: number): void {
