@@ -65,8 +65,13 @@ export class LowerCtx {
    */
   isConstant(name: string): boolean {
     if (this.initializers.some((t) => t.name === name)) return true;
-    const producer = this.nodes.find((n) => n.output.includes(name));
+    const producer = this.producer(name);
     return producer !== undefined && producer.input.every((i) => i === '' || this.isConstant(i));
+  }
+
+  /** The node emitted so far that computes `name` (lowerings that look at how their input was made). */
+  producer(name: string): NodeProto | undefined {
+    return this.nodes.find((n) => n.output.includes(name));
   }
 
   private readonly usedNames = new Set<string>();
@@ -326,7 +331,7 @@ function renameIntoOutputs(nodes: NodeProto[], graphInputs: ReadonlySet<string>)
   for (const id of identities) {
     const from = id.input[0];
     const made = producer.get(from);
-    if (!made || made === id || graphInputs.has(from) || sources.get(from) !== 1) continue;
+    if (!made || graphInputs.has(from) || sources.get(from) !== 1) continue;
     const to = id.output[0];
     made.output = made.output.map((o) => (o === from ? to : o));
     for (const n of nodes) n.input = n.input.map((i) => (i === from ? to : i));
@@ -335,15 +340,19 @@ function renameIntoOutputs(nodes: NodeProto[], graphInputs: ReadonlySet<string>)
   if (drop.size) nodes.splice(0, nodes.length, ...nodes.filter((n) => !drop.has(n)));
 }
 
-/** Drops nodes none of whose outputs is read (lowerings may leave a layout step unused). */
+/**
+ * Drops nodes none of whose outputs is read (lowerings may leave a layout step unused): one pass
+ * from the outputs back, since nodes are in topological order.
+ */
 function removeDeadNodes(nodes: NodeProto[], graphOutputs: ReadonlySet<string>): void {
-  for (;;) {
-    const read = new Set<string>(graphOutputs);
-    for (const n of nodes) for (const i of n.input) read.add(i);
-    const live = nodes.filter((n) => n.output.some((o) => o !== '' && read.has(o)));
-    if (live.length === nodes.length) return;
-    nodes.splice(0, nodes.length, ...live);
+  const read = new Set(graphOutputs);
+  const live = new Set<NodeProto>();
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    if (!nodes[k].output.some((o) => o !== '' && read.has(o))) continue;
+    live.add(nodes[k]);
+    for (const i of nodes[k].input) read.add(i);
   }
+  if (live.size < nodes.length) nodes.splice(0, nodes.length, ...nodes.filter((n) => live.has(n)));
 }
 
 /**

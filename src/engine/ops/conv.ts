@@ -360,7 +360,7 @@ function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw:
  * block speed (~15 µs), and the Transpose into ONNX layout is then left unused.
  */
 function blockedFromSpatialFirst(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number, block: number): string | undefined {
-  const producer = ctx.nodes.find((n) => n.output.includes(filter));
+  const producer = ctx.producer(filter);
   const perm = producer?.op_type === 'Transpose' ? producer.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number) : undefined;
   if (!producer || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1) return undefined;
   const source = producer.input[0];

@@ -85,7 +85,7 @@ export function toBlocked(ctx: LowerCtx, name: string): string {
 
 /** The blocked value `name` was reordered from (ReorderOutput to NCHW, whole blocks), if any. */
 export function blockedSource(ctx: LowerCtx, name: string): string | undefined {
-  const producer = ctx.nodes.find((n) => n.output.includes(name));
+  const producer = ctx.producer(name);
   if (producer?.op_type !== 'ReorderOutput' || producer.domain !== NCHWC_DOMAIN) return undefined;
   const attr = (key: string) => Number(producer.attribute?.find((a) => a.name === key)?.i ?? 0);
   const block = nchwcBlockSize();
