@@ -98,19 +98,17 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (modelRef: string, data: string, opts: { label?: string; limit?: number; json?: boolean }) => {
       const { openLocalModel, evaluateClassifier } = await import('./predict.js');
+      const { preprocessPixelBatch } = await import('../data/image.js');
       const { x, y } = await evaluationData(data, opts.label);
       const { model, done } = await openLocalModel(modelRef);
       try {
         const n = Math.min(x.shape[0], opts.limit ?? Infinity);
-        const pre = model.image;
         let input = { ...x, shape: [n, ...x.shape.slice(1)], data: x.data.subarray(0, n * (x.data.length / x.shape[0])) } as typeof x;
-        if (pre) {
-          // Dataset images are raw 0–255 values: apply the model's own scaling and add the channel axis.
-          const scale = pre.scale ?? 1 / 255;
-          const data = Float32Array.from(input.data as Float32Array, (v) => v * scale);
-          const shape = pre.layout === 'nchw' ? [n, pre.channels, pre.height, pre.width] : pre.layout === 'nhw' ? [n, pre.height, pre.width] : [n, pre.height, pre.width, pre.channels];
-          input = { dtype: 'float32', shape, data };
-        }
+        // Dataset images are raw 0–255 pixels: the model's saved preprocessing turns them into inputs
+        // exactly as the server does for an uploaded image (data/image.ts).
+        if (model.image) input = await preprocessPixelBatch(input as { shape: number[]; data: Float32Array }, model.image).catch((e: Error) => {
+          throw new CliError(`${data}: ${e.message}`);
+        });
         const result = await evaluateClassifier(model, input, Array.from(y.subarray(0, n), Number));
         if (opts.json) printJson(result);
         else process.stdout.write(`${result.model}@${result.version} on ${data}: accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)} (${result.samples} samples)\n`);

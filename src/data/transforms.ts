@@ -3,11 +3,12 @@
  * [H, W, C] or a batch [N, H, W, C] (random transforms then draw separately for every image), and
  * return new tensors. They are plain loops over typed arrays — pipeline preprocessing, not graph
  * ops — meant for `dataset.map(...)`. Random ones draw from the project PRNG (`generator`, default
- * the global one seeded by `setSeed`). Decoding files uses sharp.
+ * the global one seeded by `setSeed`). Decoding files is image.ts's (sharp).
  */
 import { Generator, globalGenerator } from '../engine/random.js';
 import { shapeStr, numel } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
+import { type DecodePixelOptions, decodePixels } from './image.js';
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -321,53 +322,16 @@ export function randomRotation(img: Tensor, degrees: number | readonly [number, 
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-export interface DecodeOptions {
-  /** Resize to [height, width] while decoding (sharp's high-quality resampling). */
-  size?: readonly [number, number];
+/** decodePixels' options (size, fit, background, limits: see image.ts), plus scaling to 0..1. */
+export interface DecodeOptions extends DecodePixelOptions {
   /** 1 (grey), 3 (RGB, default) or 4 (RGBA). */
   channels?: 1 | 3 | 4;
-  /** How to fit `size`: stretch ('fill', default, like Keras), or crop ('cover') / letterbox ('contain'). */
-  fit?: 'fill' | 'cover' | 'contain';
   /** Scale pixels to [0, 1] (default: 0–255 as float32). */
   normalize?: boolean;
-  /** Composite transparent pixels onto this colour (e.g. '#000000') instead of dropping the alpha channel. */
-  background?: string;
-  /** Refuse images with more pixels than this (a small file may claim huge dimensions); sharp's default otherwise. */
-  maxPixels?: number;
-  /** How damaged an image may be before decoding fails (sharp's failOn; default 'warning', the strictest). */
-  failOn?: 'none' | 'truncated' | 'error' | 'warning';
 }
 
-type Sharp = (typeof import('sharp'))['default'];
-let sharpModule: Promise<Sharp> | undefined;
-function loadSharp(): Promise<Sharp> {
-  // loaded on first use, so importing Lepton does not load the native image library
-  sharpModule ??= import('sharp').then((m) => m.default);
-  return sharpModule;
-}
-
-/** Decodes an image file or encoded bytes (PNG, JPEG, WebP, GIF, TIFF, AVIF) to float32 [H, W, C]. */
+/** Decodes an image file or encoded bytes (PNG, JPEG, WebP, GIF, TIFF, AVIF) to float32 [H, W, C] (EXIF orientation applied). */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<Tensor> {
-  const sharp = await loadSharp();
-  const channels = options.channels ?? 3;
-  let pipeline = sharp(input, { failOn: options.failOn ?? 'warning', ...(options.maxPixels ? { limitInputPixels: options.maxPixels } : {}) });
-  if (options.background) pipeline = pipeline.flatten({ background: options.background });
-  if (options.size) {
-    const [h, w] = checkSize('decodeImage', options.size);
-    pipeline = pipeline.resize({ width: w, height: h, fit: options.fit ?? 'fill' });
-  }
-  if (channels === 1) pipeline = pipeline.removeAlpha().toColourspace('b-w');
-  else if (channels === 3) pipeline = pipeline.removeAlpha().toColourspace('srgb');
-  else if (channels === 4) pipeline = pipeline.ensureAlpha().toColourspace('srgb');
-  else throw new Error(`decodeImage: channels must be 1, 3 or 4, got ${channels}`);
-  let result: { data: Buffer; info: { width: number; height: number; channels: number } };
-  try {
-    result = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  } catch (error) {
-    const what = typeof input === 'string' ? input : `${input.length} bytes`;
-    throw new Error(`decodeImage: cannot decode ${what}: ${(error as Error).message}`);
-  }
-  const { data, info } = result;
-  if (info.channels !== channels) throw new Error(`decodeImage: decoder produced ${info.channels} channels, expected ${channels}`);
-  return toFloat(data, [info.height, info.width, channels], { scale: options.normalize ? 1 / 255 : 1 });
+  const px = await decodePixels(input, options);
+  return toFloat(px.data, [px.height, px.width, px.channels], { scale: options.normalize ? 1 / 255 : 1 });
 }

@@ -20,18 +20,9 @@ export interface ModelSignature {
   outputs: TensorSignature[];
 }
 
-export interface ImagePreprocessing {
-  kind: 'image';
-  height: number;
-  width: number;
-  channels: number;
-  /** Pixel values (0..255) are multiplied by this (default 1/255). */
-  scale?: number;
-  mean?: number[];
-  std?: number[];
-  /** 'nhwc' (default, Keras layout), 'nchw', or 'nhw' (greyscale without a channel axis); inferred from the input shape when absent. */
-  layout?: 'nhwc' | 'nchw' | 'nhw';
-}
+/** Image preprocessing is defined by the one image module (data/image.ts). */
+export type { ImagePreprocessing } from '../data/image.js';
+import type { ImagePreprocessing } from '../data/image.js';
 
 export interface ModelConfig {
   format: 'lepton-model';

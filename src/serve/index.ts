@@ -1,4 +1,4 @@
-/** The model server and studio (`lepton/serve`). */
+/** The model server (`lepton/serve`); the studio builds on it (`lepton/studio`), never the other way. */
 export { createModelServer, type ModelServer, type ModelSource, type ServerContext, type ServerOptions } from './server.js';
 export { ServedModel, probabilities, type BatchingOptions, type ClassScore, type Prediction } from './model.js';
 export { ModelStore } from './store.js';
@@ -6,4 +6,3 @@ export { Batcher, type BatcherOptions } from './batcher.js';
 export { ServerMetrics } from './metrics.js';
 export { RequestError, parseTensor, toNested } from './tensors.js';
 export { decodeImage, imagesToTensor, imagePreprocessing } from './image.js';
-export { createStudio, type StudioOptions } from '../studio/server.js';

@@ -33,8 +33,10 @@ export interface ServerOptions {
   registry?: Registry;
   /** Limit which registered names are served (default: all). */
   registryNames?: string[];
-  /** Bearer token; when set, /v1/* and /metrics require `Authorization: Bearer <token>`. */
+  /** Bearer token; when set, /v1/*, /metrics and `protectedPrefixes` require `Authorization: Bearer <token>`. */
   token?: string;
+  /** More URL prefixes that require the token (the studio adds its '/api/'). */
+  protectedPrefixes?: string[];
   /** Largest request body in bytes (default 8 MiB). */
   bodyLimit?: number;
   /** Largest batch (rows) one request may carry (default 256). */
@@ -135,14 +137,18 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   }
 
   const tokenDigest = options.token ? createHash('sha256').update(options.token).digest() : undefined;
-  const protectedPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics');
+  const extraProtected = options.protectedPrefixes ?? [];
+  const protectedPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics') || extraProtected.some((p) => url.startsWith(p));
   app.addHook('onRequest', async (req, reply) => {
     if (!tokenDigest || !protectedPath(req.url)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
+    // A browser's EventSource cannot send headers: event streams may carry the token as ?access_token= (RFC 6750 §2.3).
+    const queryToken = !m && req.headers.accept === 'text/event-stream' ? new URL(req.url, 'http://x').searchParams.get('access_token') : null;
+    const presented = m ? m[1].trim() : queryToken;
     // Hash both sides so the comparison is constant-time whatever the lengths.
-    const given = createHash('sha256').update(m ? m[1].trim() : '').digest();
-    if (!m || !timingSafeEqual(given, tokenDigest)) {
+    const given = createHash('sha256').update(presented ?? '').digest();
+    if (presented === null || !timingSafeEqual(given, tokenDigest)) {
       reply.header('www-authenticate', 'Bearer realm="lepton"');
       return reply.code(401).send({ error: 'missing or invalid bearer token', statusCode: 401 });
     }

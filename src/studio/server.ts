@@ -1,7 +1,8 @@
 /**
  * The web studio: plain HTML/JS/CSS pages (no build step) on the model server's Fastify app, so the
  * playground predicts through the same API. Pages: runs list, run (live charts over SSE), compare,
- * model registry, per-model playground. The JSON API under /api reads the registry.
+ * model registry, per-model playground. The JSON API under /api reads the registry; with a token it
+ * requires the bearer token like /v1 (the pages ask for it once and keep it in localStorage).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,7 +15,7 @@ import { type ModelServer, type ServerContext, type ServerOptions, createModelSe
 const here = dirname(fileURLToPath(import.meta.url));
 const publicDir = existsSync(join(here, 'public')) ? join(here, 'public') : join(here, '..', '..', 'src', 'studio', 'public');
 
-export interface StudioOptions extends Omit<ServerOptions, 'registry' | 'plugins'> {
+export interface StudioOptions extends Omit<ServerOptions, 'registry' | 'plugins' | 'protectedPrefixes'> {
   registry: Registry;
   /** How often live views poll the registry for new epochs (ms, default 500). */
   pollMs?: number;
@@ -36,7 +37,8 @@ const ASSETS: Record<string, string> = {
 
 export async function createStudio(options: StudioOptions): Promise<ModelServer> {
   const { registry, pollMs = 500, ...serverOptions } = options;
-  return createModelServer({ ...serverOptions, registry, plugins: [(app, ctx) => studioRoutes(app, ctx, registry, pollMs)] });
+  // The studio's JSON API reads runs and models: it sits behind the same token as predictions.
+  return createModelServer({ ...serverOptions, registry, protectedPrefixes: ['/api/'], plugins: [(app, ctx) => studioRoutes(app, ctx, registry, pollMs)] });
 }
 
 function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Registry, pollMs: number): void {

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cifar10, cifar100, parseTar, readTar } from '../../src/data/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
+import { tempDir } from '../helpers/temp.js';
 
 /** A pixel value that depends on every coordinate, so any layout mistake shows. */
 const pixel = (record: number, c: number, h: number, w: number): number => (record * 11 + c * 85 + h * 7 + w * 3) % 256;
@@ -84,14 +84,14 @@ afterEach(() => {
 
 describe('CIFAR binary format', () => {
   it('reads an extracted folder: planar records become NHWC, batches concatenate in order', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-cifar-'));
+    const dir = tempDir('lepton-cifar-');
     for (const [name, data] of cifar10Files()) writeFileSync(join(dir, name), data);
     expectCifar10(await cifar10.loadData({ path: dir }));
     expectCifar10(await cifar10.loadData({ path: dir, normalize: true }), 1 / 255);
   });
 
   it('reads the .tar.gz archive directly, and finds it in the LEPTON_DATA cache', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'lepton-cifar-tar-'));
+    const root = tempDir('lepton-cifar-tar-');
     const archive = gzipSync(writeTar(cifar10Files().map(([n, d]) => [`cifar-10-batches-bin/${n}`, d])));
     const archivePath = join(root, 'cifar-10-binary.tar.gz');
     writeFileSync(archivePath, archive);
@@ -103,7 +103,7 @@ describe('CIFAR binary format', () => {
   });
 
   it('CIFAR-100 records carry coarse and fine labels; class names come from the label files', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'lepton-cifar100-')), 'cifar-100-binary');
+    const dir = join(tempDir('lepton-cifar100-'), 'cifar-100-binary');
     mkdirSync(dir);
     writeFileSync(join(dir, 'train.bin'), writeRecords(0, 4, (r) => [r % 20, (r * 7) % 100]));
     writeFileSync(join(dir, 'test.bin'), writeRecords(50, 2, (r) => [r % 20, (r * 7) % 100]));
@@ -124,7 +124,7 @@ describe('CIFAR binary format', () => {
   });
 
   it('rejects files that are not whole records', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-cifar-bad-'));
+    const dir = tempDir('lepton-cifar-bad-');
     for (const [name, data] of cifar10Files()) writeFileSync(join(dir, name), name === 'test_batch.bin' ? data.subarray(1) : data);
     await expect(cifar10.loadData({ path: dir })).rejects.toThrow(/not a multiple of the 3073-byte record/);
   });
@@ -132,7 +132,7 @@ describe('CIFAR binary format', () => {
 
 describe('tar reader', () => {
   it('reads archives made by GNU tar, including long names and folders', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'lepton-tar-'));
+    const root = tempDir('lepton-tar-');
     const longDir = `${'a'.repeat(60)}/${'b'.repeat(60)}`;
     mkdirSync(join(root, 'src', longDir), { recursive: true });
     const payload = Buffer.from(Array.from({ length: 1500 }, (_, i) => (i * 13) % 256));

@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/engine/tensor.js';
 import { csvToTensors, parseCsv, readCsv } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('parseCsv (RFC 4180)', () => {
   it('handles quotes, doubled quotes, delimiters and line breaks inside quotes, CRLF and a BOM', () => {
@@ -52,7 +52,7 @@ describe('readCsv typed columns', () => {
   });
 
   it('reuses a given vocabulary, reads .gz files without a header, and reports bad values', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-csv-'));
+    const dir = tempDir('lepton-csv-');
     const path = join(dir, 't.csv.gz');
     writeFileSync(path, gzipSync('0.5\tb\n1.5\ta\n'));
     const data = await readCsv(path, { header: false, delimiter: '\t', names: ['v', 'k'], label: 'k', vocabularies: { k: ['b', 'a'] } });

@@ -1,9 +1,9 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { DataNotFoundError, fashionMnist, mnist, parseIdx, readIdx } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp.js';
 
 const TYPE_CODES = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e } as const;
 
@@ -50,7 +50,7 @@ describe('IDX parsing', () => {
   });
 
   it('reads a file from disk and rejects bad or truncated data with a clear message', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-idx-'));
+    const dir = tempDir('lepton-idx-');
     const path = join(dir, 'x-idx3-ubyte.gz');
     const values = Array.from({ length: 4 * 3 * 2 }, (_, i) => (i * 37) % 256);
     writeFileSync(path, gzipSync(writeIdx('uint8', [4, 3, 2], values)));
@@ -65,7 +65,7 @@ describe('IDX parsing', () => {
 
 describe('MNIST-family loaders', () => {
   function writeFolder(gz: boolean): { dir: string; images: number[][]; labels: number[][] } {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-mnist-'));
+    const dir = tempDir('lepton-mnist-');
     const images: number[][] = [];
     const labels: number[][] = [];
     for (const [prefix, n] of [['train', 3], ['t10k', 2]] as const) {
@@ -131,7 +131,7 @@ describe('MNIST-family loaders', () => {
   });
 
   it('an explicit path without the files fails with how to get the data', async () => {
-    const empty = mkdtempSync(join(tmpdir(), 'lepton-empty-'));
+    const empty = tempDir('lepton-empty-');
     const err = await fashionMnist.loadData({ path: empty }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataNotFoundError);
     expect((err as Error).message).toMatch(/does not contain the expected files/);

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { imageFolder } from '../../src/data/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
+import { tempDir } from '../helpers/temp.js';
 
 let root: string;
 /** The raw RGB pixels written into each PNG, by file name. */
@@ -12,7 +12,7 @@ const pngPixels = new Map<string, Buffer>();
 const JPEG_COLOUR = [200, 40, 90];
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'lepton-images-'));
+  root = tempDir('lepton-images-');
   // cat: 3 PNGs (one in a nested folder); dog: 2 JPEGs of a solid colour; .hidden and notes.txt are ignored
   for (const dir of ['cat', 'cat/more', 'dog', '.hidden']) mkdirSync(join(root, dir), { recursive: true });
   for (const [k, name] of ['cat/a.png', 'cat/b.png', 'cat/more/c.png'].entries()) {
@@ -79,7 +79,7 @@ describe('imageFolder', () => {
   it('fails clearly for missing folders, unknown classes and undecodable files', async () => {
     expect(() => imageFolder(join(root, 'nope'))).toThrow(/is not a folder \(expected one subfolder of images per class/);
     expect(() => imageFolder(root, { classNames: ['cat', 'bird'] })).toThrow(/class folder "bird" does not exist.*found: cat, dog/);
-    const bad = mkdtempSync(join(tmpdir(), 'lepton-bad-images-'));
+    const bad = tempDir('lepton-bad-images-');
     mkdirSync(join(bad, 'a'));
     writeFileSync(join(bad, 'a', 'broken.png'), 'not a png');
     await expect(imageFolder(bad).toArray()).rejects.toThrow(/decodeImage: cannot decode .*broken\.png/);

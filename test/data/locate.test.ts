@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import { type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DataNotFoundError, cifar10, dataHome, downloadFile, fashionMnist, locate } from '../../src/data/index.js';
+import { tempDir } from '../helpers/temp.js';
 
 const md5 = (b: Uint8Array): string => createHash('md5').update(b).digest('hex');
 
@@ -43,7 +43,7 @@ afterEach(() => {
 
 describe('downloads', () => {
   it('downloads with progress and checksum, keeps a verified file, and rejects a wrong checksum', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-dl-'));
+    const dir = tempDir('lepton-dl-');
     const body = served.get('/files/a.bin')!;
     const progress: [number, number | undefined][] = [];
     const dest = join(dir, 'a.bin');
@@ -64,7 +64,7 @@ describe('downloads', () => {
   });
 
   it('locate downloads into $LEPTON_DATA/<name> when nothing is found locally, then finds it there', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'lepton-home-'));
+    const home = tempDir('lepton-home-');
     process.env.LEPTON_DATA = home;
     expect(dataHome()).toBe(home);
     const spec = {
@@ -85,7 +85,7 @@ describe('downloads', () => {
 
 describe('missing datasets', () => {
   it('say where they looked and exactly how to get the data (empty LEPTON_DATA, downloads off)', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'lepton-empty-home-'));
+    const home = tempDir('lepton-empty-home-');
     process.env.LEPTON_DATA = home;
     const err = await cifar10.loadData({ download: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataNotFoundError);
@@ -100,7 +100,7 @@ describe('missing datasets', () => {
   });
 
   it('report a failed download (here: a closed local port) together with the instructions', async () => {
-    process.env.LEPTON_DATA = mkdtempSync(join(tmpdir(), 'lepton-empty-home-'));
+    process.env.LEPTON_DATA = tempDir('lepton-empty-home-');
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;

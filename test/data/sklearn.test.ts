@@ -1,9 +1,9 @@
-import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Dataset, breastCancer, datasets, iris, sklearnDigits, wine } from '../../src/data/index.js';
 import type { Tensor } from '../../src/engine/tensor.js';
+import { tempDir } from '../helpers/temp.js';
 
 const SKLEARN_DATA = '/usr/lib/python3/dist-packages/sklearn/datasets/data';
 const installed = existsSync(join(SKLEARN_DATA, 'iris.csv'));
@@ -62,7 +62,7 @@ describe('scikit-learn bundled tables', () => {
 
   it('reads an explicit file or folder, and a bogus path says how to get the data', async () => {
     if (installed) {
-      const dir = mkdtempSync(join(tmpdir(), 'lepton-sk-'));
+      const dir = tempDir('lepton-sk-');
       copyFileSync(join(SKLEARN_DATA, 'iris.csv'), join(dir, 'iris.csv'));
       expect((await iris({ path: dir })).x.shape).toEqual([150, 4]);
       expect((await iris({ path: join(dir, 'iris.csv') })).y.shape).toEqual([150]);

@@ -1,16 +1,16 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { TracedProgram, Variable, add, broadcastTo, compile, compileSync, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import { tempDir } from '../helpers/temp.js';
 
 describe('toOnnx and symbolic batch', () => {
   it('a written model runs in plain onnxruntime-node with identical outputs', async () => {
     const w = new Variable(randn([4, 3]), { name: 'dense.kernel' });
     const b = new Variable(randn([3]), { name: 'dense.bias' });
     const f = (x: ReturnType<typeof tensor>) => add(matmul(x, w), b);
-    const dir = mkdtempSync(join(tmpdir(), 'lepton-export-'));
+    const dir = tempDir('lepton-export-');
     const path = join(dir, 'model.onnx');
     await toOnnx(f, [{ shape: ['batch', 4], name: 'features' }], { path, outputNames: ['logits'] });
     const session = await ort.InferenceSession.create(readFileSync(path));

@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -8,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openRegistry } from '../../src/registry/registry.js';
 import { makeImageModel, makeLinearMnistModel, makeTabularModel, mnistWeight, softmaxReference, tabularReference } from './fixtures.js';
+import { tempDir } from '../helpers/temp.js';
 
 const exec = promisify(execFile);
 const bin = join(process.cwd(), 'bin', 'lepton.js');
@@ -31,7 +31,7 @@ async function cli(...args: string[]): Promise<{ code: number; out: string; err:
 }
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'lepton-cli-'));
+  root = tempDir('lepton-cli-');
   process.env.LEPTON_HOME = join(root, 'home');
   tabularDir = await makeTabularModel(join(root, 'tabular'), { labels: ['a', 'b', 'c'] });
   imageDir = await makeImageModel(join(root, 'brightness'));

@@ -1,15 +1,15 @@
 // The platform with the real training API: fit records a run through RunTracker, saveModel's folder
 // is registered and served, and the server answers what model.predict answers.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Adam, Dense, input, randn, sequential, setSeed, tensor, type Tensor } from '../../src/index.js';
 import { predict, saveModel } from '../../src/train/index.js';
 import { Registry, RunTracker } from '../../src/registry/index.js';
 import { createModelServer } from '../../src/serve/server.js';
+import { tempDir } from '../helpers/temp.js';
 
-const root = mkdtempSync(join(tmpdir(), 'lepton-integration-'));
+const root = tempDir('lepton-integration-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function data(n: number): [Tensor, Tensor] {

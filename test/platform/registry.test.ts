@@ -1,18 +1,18 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry, RunTracker, leptonHome, readModelFolder } from '../../src/registry/index.js';
 import { makeTabularModel } from './fixtures.js';
+import { tempDir } from '../helpers/temp.js';
 
 const exec = promisify(execFile);
 let root: string;
 let modelDir: string;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'lepton-registry-'));
+  root = tempDir('lepton-registry-');
   modelDir = await makeTabularModel(join(root, 'src-model'), { labels: ['a', 'b', 'c'] });
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModelServer, type ModelServer } from '../../src/serve/server.js';
 import { Registry } from '../../src/registry/registry.js';
 import { makeImageModel, makeTabularModel, makeTwoInputModel, softmaxReference, tabularReference } from './fixtures.js';
+import { tempDir } from '../helpers/temp.js';
 
 let root: string;
 let tabularDir: string;
@@ -19,7 +19,7 @@ async function png(width: number, height: number, value: number): Promise<Buffer
 }
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'lepton-serve-'));
+  root = tempDir('lepton-serve-');
   tabularDir = await makeTabularModel(join(root, 'tabular'), { labels: ['a', 'b', 'c'] });
   imageDir = await makeImageModel(join(root, 'brightness'));
   server = await createModelServer({

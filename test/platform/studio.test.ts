@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -8,6 +7,7 @@ import { Registry } from '../../src/registry/registry.js';
 import { createStudio } from '../../src/studio/server.js';
 import type { ModelServer } from '../../src/serve/server.js';
 import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } from './fixtures.js';
+import { tempDir } from '../helpers/temp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const shots = join(process.cwd(), 'artifacts', 'screenshots');
@@ -23,7 +23,7 @@ let liveRun: number;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   mkdirSync(shots, { recursive: true });
-  root = mkdtempSync(join(tmpdir(), 'lepton-studio-'));
+  root = tempDir('lepton-studio-');
   registry = new Registry(join(root, 'home'));
   finishedRun = registry.createRun('cnn-adam', { optimizer: 'adam', lr: 0.001, batchSize: 64 });
   [2.1, 1.2, 0.8, 0.6, 0.5].forEach((loss, e) => registry.logEpoch(finishedRun, e, { loss, accuracy: 0.5 + e * 0.09, val_loss: loss + 0.1, val_accuracy: 0.48 + e * 0.085 }));

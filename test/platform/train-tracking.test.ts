@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/registry/registry.js';
+import { tempDir } from '../helpers/temp.js';
 
 const exec = promisify(execFile);
-const root = mkdtempSync(join(tmpdir(), 'lepton-track-'));
+const root = tempDir('lepton-track-');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('lepton train <script.ts>', () => {

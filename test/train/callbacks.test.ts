@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -8,8 +7,9 @@ import {
 import {
   CSVLogger, JSONLLogger, StepDecay, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, compileModel, fit, loadModel, predict,
 } from '../../src/train/index.js';
+import { tempDir } from '../helpers/temp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'lepton-cb-'));
+const tmp = () => tempDir('lepton-cb-');
 
 function regression(n: number, seed: number): [Tensor, Tensor] {
   setSeed(seed);

@@ -1,12 +1,12 @@
-import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Adam, Dense, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
 import { decodeSafetensors, encodeSafetensors, exportOnnx, loadModel, saveModel } from '../../src/train/index.js';
+import { tempDir } from '../helpers/temp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'lepton-save-'));
+const tmp = () => tempDir('lepton-save-');
 const sce = { className: 'sparseCategoricalCrossentropy', fromLogits: true };
 
 function data(n: number, seed: number): [Tensor, Tensor] {

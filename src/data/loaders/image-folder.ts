@@ -10,6 +10,7 @@ import { Generator } from '../../engine/random.js';
 import { Tensor } from '../../engine/tensor.js';
 import { Dataset } from '../dataset.js';
 import { type DecodeOptions, decodeImage } from '../transforms.js';
+import { type ImagePreprocessing, imagePixels, pixelsToInput } from '../image.js';
 
 export interface ImageFolderOptions extends DecodeOptions {
   /** File extensions to include (default png, jpg, jpeg, webp, gif, tif, tiff, avif). */
@@ -23,6 +24,11 @@ export interface ImageFolderOptions extends DecodeOptions {
   subset?: 'training' | 'validation';
   /** Seed of the shuffle that precedes the split (default 1337). Use the same seed for both subsets. */
   seed?: number;
+  /**
+   * A model's image preprocessing (size, crop, scale/mean/std, layout): each image becomes exactly the
+   * input the server builds from the same file (data/image.ts). Replaces size/channels/fit/normalize.
+   */
+  preprocessing?: ImagePreprocessing;
 }
 
 export interface ImageFile {
@@ -69,8 +75,14 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
     files.splice(0, files.length, ...kept);
   }
   const decodeOptions: DecodeOptions = { size: options.size, channels: options.channels, fit: options.fit, normalize: options.normalize };
+  const pre = options.preprocessing;
+  const decode = async (path: string): Promise<Tensor> => {
+    if (!pre) return decodeImage(path, decodeOptions);
+    const t = pixelsToInput((await imagePixels(path, pre)).data, 1, pre);
+    return new Tensor(t.shape.slice(1), 'float32', t.data as Float32Array);
+  };
   const dataset = Dataset.fromArray(files).map(
-    async ({ path, label }): Promise<[Tensor, Tensor]> => [await decodeImage(path, decodeOptions), new Tensor([], 'int32', Int32Array.of(label))],
+    async ({ path, label }): Promise<[Tensor, Tensor]> => [await decode(path), new Tensor([], 'int32', Int32Array.of(label))],
     { parallel: options.parallel ?? 2 },
   );
   return Object.assign(dataset, { classNames: [...classNames], files });

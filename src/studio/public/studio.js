@@ -171,7 +171,8 @@ export async function runPage() {
   if (data.run.status === 'running') {
     const live = document.getElementById('live');
     live.textContent = '● live';
-    const source = new EventSource(`/api/runs/${id}/events`);
+    // EventSource cannot send headers: the token goes in the query string (the server accepts it only for event streams).
+    const source = new EventSource(`/api/runs/${id}/events${token() ? `?access_token=${encodeURIComponent(token())}` : ''}`);
     const seen = new Set(epochs.map((e) => e.epoch));
     let run = data.run;
     source.addEventListener('epoch', (ev) => {

@@ -1,0 +1,28 @@
+/**
+ * vitest globalSetup: the whole run gets a private temp folder (TMPDIR, inherited by test workers
+ * and the processes they spawn), and teardown fails the run if tests left anything in it — a
+ * test that creates files must remove them (use test/helpers/temp.ts). The folder is removed
+ * either way, so even a failing run leaves nothing in the system temp folder.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Entries libraries create in TMPDIR by themselves (not the tests' files): ignored by the check,
+// removed with the folder. libonnxruntime.so writes an empty mat-debug-<pid>.log and a .ses file.
+const FOREIGN = [/^mat-debug-\d+\.log$/, /^\.ses$/, /^tsx-\d+/, /^node-compile-cache/, /^\.org\.chromium\./, /^playwright/];
+
+export default function setup(): () => void {
+  const previous = process.env.TMPDIR;
+  const root = mkdtempSync(join(tmpdir(), 'lepton-testrun-'));
+  process.env.TMPDIR = root;
+  return () => {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+    const left = readdirSync(root).filter((name) => !FOREIGN.some((re) => re.test(name)));
+    rmSync(root, { recursive: true, force: true });
+    if (left.length) {
+      throw new Error(`tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in the temp folder (removed now): ${left.sort().join(', ')}. Create temp folders with tempDir() from test/helpers/temp.ts.`);
+    }
+  };
+}
