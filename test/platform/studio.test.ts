@@ -164,3 +164,42 @@ describe('studio in a real browser', () => {
     await page.screenshot({ path: join(shots, 'playground-tabular.png'), fullPage: true });
   });
 });
+
+describe('studio behind --token', () => {
+  it('requires the bearer token for /api (401 without, 200 with); pages load and ask for the token once', async () => {
+    const secured = await createStudio({ registry, token: 's3cret', pollMs: 100 });
+    const surl = await secured.listen(0);
+    try {
+      for (const path of ['/api/runs', '/api/models', `/api/runs/${finishedRun}`, '/api/models/brightness']) {
+        expect((await fetch(`${surl}${path}`)).status, path).toBe(401);
+        expect((await fetch(`${surl}${path}`, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(401);
+        expect((await fetch(`${surl}${path}`, { headers: { authorization: 'Bearer s3cret' } })).status, path).toBe(200);
+      }
+      // The run page's EventSource cannot send headers: event streams take ?access_token=, other requests do not.
+      const events = `${surl}/api/runs/${finishedRun}/events`;
+      expect((await fetch(events, { headers: { accept: 'text/event-stream' } })).status).toBe(401);
+      const stream = await fetch(`${events}?access_token=s3cret`, { headers: { accept: 'text/event-stream' } });
+      expect(stream.status).toBe(200);
+      await stream.body?.cancel();
+      expect((await fetch(`${surl}/api/runs?access_token=s3cret`)).status).toBe(401);
+      for (const path of ['/', '/models', '/static/studio.js']) expect((await fetch(`${surl}${path}`)).status, path).toBe(200);
+
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await context.newPage();
+      let prompts = 0;
+      p.on('dialog', (d) => {
+        prompts++;
+        void d.accept('s3cret');
+      });
+      await p.goto(`${surl}/`);
+      await p.waitForSelector('#runs tbody tr');
+      await p.goto(`${surl}/models`);
+      await p.waitForSelector('#models tbody tr');
+      expect(prompts).toBe(1);
+      expect(await p.evaluate(() => localStorage.getItem('lepton-token'))).toBe('s3cret');
+      await context.close();
+    } finally {
+      await secured.close();
+    }
+  });
+});
