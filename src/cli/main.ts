@@ -3,16 +3,16 @@
  * datasets, bench, info. Every command has --help; bad input exits non-zero with one clear line.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { leptonHome, openRegistry, RegistryError } from '../registry/registry.js';
 import { readModelFolder, formatShape, ModelFolderError } from '../registry/model-folder.js';
 import { CliError, formatDuration, printJson, printTable } from './output.js';
-import { resolveModelRef, splitModelRef } from './model-ref.js';
+import { resolveModelRef, splitModelRef, trainingDataset } from './model-ref.js';
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -44,9 +44,18 @@ export function buildProgram(): Command {
   const program = new Command('lepton')
     .description('Lepton: train, register, serve and inspect neural networks from Node.js')
     .version(packageVersion(), '-V, --version')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Usage errors are one line: "lepton: unknown option '--foo' (see --help)".
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      outputError: (s, write) => write(`lepton: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+    })
+    // --help marks required options (commander lists them like optional ones).
+    .configureHelp({
+      optionDescription(this: Help, o: Option) {
+        return `${Help.prototype.optionDescription.call(this, o)}${o.mandatory ? ' (required)' : ''}`;
+      },
+    });
 
   // ---- train ----
   program
@@ -99,7 +108,12 @@ export function buildProgram(): Command {
     .action(async (modelRef: string, data: string, opts: { label?: string; limit?: number; json?: boolean }) => {
       const { openLocalModel, evaluateClassifier } = await import('./predict.js');
       const { preprocessPixelBatch } = await import('../data/image.js');
+      const ref = resolveModelRef(modelRef);
       const { x, y } = await evaluationData(data, opts.label);
+      const trainedOn = trainingDataset(ref);
+      if (trainedOn && trainedOn.toLowerCase() !== data.toLowerCase()) {
+        process.stderr.write(`lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`);
+      }
       const { model, done } = await openLocalModel(modelRef);
       try {
         const n = Math.min(x.shape[0], opts.limit ?? Infinity);
@@ -145,18 +159,23 @@ export function buildProgram(): Command {
     });
 
   // ---- export ----
-  program
+  const exportCommand = program
     .command('export')
     .description('write a model as a standalone ONNX file')
     .argument('<model>', 'model folder or registered name[@version]')
-    .requiredOption('--onnx <file>', 'output .onnx path')
-    .action(async (modelRef: string, opts: { onnx: string }) => {
+    .requiredOption('-o, --output <file>', 'output .onnx path')
+    .addOption(new Option('--onnx <file>', 'same as --output').hideHelp())
+    .on('option:onnx', (v: string) => exportCommand.setOptionValue('output', v))
+    .action(async (modelRef: string, opts: { output: string }) => {
       const ref = resolveModelRef(modelRef);
       const folder = await readModelFolder(ref.dir);
-      copyFileSync(folder.onnxPath, resolve(opts.onnx));
+      const out = resolve(opts.output);
+      if (!existsSync(dirname(out))) throw new CliError(`cannot write '${opts.output}': the folder '${dirname(opts.output)}' does not exist (create it first)`);
+      if (existsSync(out) && statSync(out).isDirectory()) throw new CliError(`cannot write '${opts.output}': it is a folder (give a file name such as ${join(opts.output, 'model.onnx')})`);
+      copyFileSync(folder.onnxPath, out);
       const sig = folder.config.signature;
       process.stdout.write(
-        `wrote ${opts.onnx}: inputs ${sig.inputs.map((i) => `${i.name} ${formatShape(i.shape)} ${i.dtype}`).join(', ')}; outputs ${sig.outputs.map((o) => `${o.name} ${formatShape(o.shape)} ${o.dtype}`).join(', ')}\n`,
+        `wrote ${opts.output}: inputs ${sig.inputs.map((i) => `${i.name} ${formatShape(i.shape)} ${i.dtype}`).join(', ')}; outputs ${sig.outputs.map((o) => `${o.name} ${formatShape(o.shape)} ${o.dtype}`).join(', ')}\n`,
       );
     });
 
@@ -299,7 +318,8 @@ export function buildProgram(): Command {
       if (run.error) process.stdout.write(`  error: ${run.error}\n`);
       process.stdout.write(`  params: ${JSON.stringify(run.params)}\n`);
       const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.metrics)))];
-      if (epochs.length) printTable([['epoch', ...keys], ...epochs.map((e) => [e.epoch, ...keys.map((k) => e.metrics[k])])]);
+      // Epochs are numbered from 1, as the progress output and the studio show them (the registry stores Keras' 0-based index).
+      if (epochs.length) printTable([['epoch', ...keys], ...epochs.map((e) => [e.epoch + 1, ...keys.map((k) => e.metrics[k])])]);
     });
   runs
     .command('compare')
@@ -527,7 +547,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.stderr.write(`lepton: ${e.message}\n`);
       return 1;
     }
-    process.stderr.write(`lepton: ${(e as Error)?.stack ?? String(e)}\n`);
+    // Anything else: one line with the message; the stack only on request (a bug report wants it, a user does not).
+    const err = e as NodeJS.ErrnoException;
+    const message = err instanceof Error ? err.message.split('\n')[0] : String(e);
+    if (process.env.LEPTON_DEBUG) process.stderr.write(`lepton: ${err?.stack ?? String(e)}\n`);
+    else process.stderr.write(`lepton: ${message}${err?.code && /^E[A-Z]+$/.test(err.code) ? '' : ' (set LEPTON_DEBUG=1 for the stack trace)'}\n`);
     return 1;
   }
 }

@@ -258,12 +258,18 @@ export class Registry {
     if (!row) {
       const known = this.listModelNames();
       throw new RegistryError(
-        version === undefined
+        version === undefined || !known.includes(name)
           ? `no registered model '${name}' (registered: ${known.length ? known.join(', ') : 'none'})`
-          : `model '${name}' has no version ${version}`,
+          : `model '${name}' has no version ${version} (${this.versionsText(name)})`,
       );
     }
     return modelFromRow(row);
+  }
+
+  /** "latest is 3: versions 1, 2, 3" or "no versions registered", for messages. */
+  versionsText(name: string): string {
+    const versions = (this.db.prepare('SELECT version FROM models WHERE name = ? ORDER BY version').all(name) as { version: number }[]).map((r) => r.version);
+    return versions.length ? `latest is ${versions[versions.length - 1]}${versions.length > 1 ? `; versions ${versions.join(', ')}` : ''}` : 'none registered';
   }
 
   findModel(name: string, version?: number): ModelRecord | undefined {

@@ -66,6 +66,42 @@ describe('lepton CLI', () => {
     expect((await cli('serve', join(root, 'nowhere'))).code).toBe(2);
   });
 
+  it('answers common mistakes with one line and a non-zero exit, never a stack trace', async () => {
+    await cli('models', 'register', tabularDir, '--name', 'mistakes');
+    const cases: [string[], RegExp][] = [
+      [['export', 'mistakes', '-o', join(root, 'no-such-folder', 'm.onnx')], /cannot write '.*m\.onnx': the folder '.*no-such-folder' does not exist/],
+      [['export', 'mistakes', '-o', root], /cannot write '.*': it is a folder/],
+      [['export', 'mistakes'], /required option '-o, --output <file>' not specified/],
+      [['export', 'mistakes', '-o', join(root, 'x.onnx'), '--frobnicate'], /unknown option '--frobnicate'/],
+      [['export', 'mistakes@7', '-o', join(root, 'x.onnx')], /model 'mistakes' has no version 7 \(latest is 1\)/],
+      [['models', 'show', 'mistakes@7'], /model 'mistakes' has no version 7 \(latest is 1\)/],
+      [['predict', 'no-such-model@2', '[[1,2,3,4]]'], /'no-such-model@2' is neither a model folder nor a registered model/],
+      [['predict', imageDir, join(root, 'missing.png')], /cannot read input '.*missing\.png': no such file/],
+      [['predict', tabularDir, '[[1,2,3,4]]', '--top-k'], /option '-k, --top-k <k>' argument missing/],
+      [['evaluate', tabularDir, join(root, 'missing.csv')], /no such file '.*missing\.csv'/],
+      [['evaluate', tabularDir, 'imagenet'], /unknown dataset 'imagenet'/],
+      [['train', join(root, 'missing.ts')], /no such file '.*missing\.ts'/],
+      [['serve', tabularDir, '--port', 'abc'], /--port must be a non-negative integer, got 'abc'/],
+      [['runs', 'show', '424242'], /no run with id 424242/],
+      [['models', 'register', join(root, 'nope')], /model folder '.*nope' does not exist/],
+    ];
+    try {
+      for (const [args, message] of cases) {
+        const r = await cli(...args);
+        const what = args.join(' ');
+        expect(r.code, what).not.toBe(0);
+        expect(r.err, what).toMatch(message);
+        expect(r.err.trim().split('\n'), what).toHaveLength(1);
+        expect(r.err, what).toMatch(/^lepton: /);
+        expect(r.out, what).toBe('');
+      }
+    } finally {
+      await cli('models', 'remove', 'mistakes');
+    }
+    // --help marks required options.
+    expect((await cli('export', '--help')).out).toMatch(/-o, --output <file>\s+output \.onnx path \(required\)/);
+  });
+
   it('registers, lists, shows and removes models (with --json)', async () => {
     const reg = await cli('models', 'register', tabularDir, '--metric', 'accuracy=0.5', '--json');
     expect(reg.code).toBe(0);
@@ -139,6 +175,18 @@ describe('lepton CLI', () => {
     expect(r.loss).toBeCloseTo(loss / 100, 3);
   });
 
+  it('warns when evaluating on another data set than the one the model was trained on (the registry knows)', async () => {
+    const reg = openRegistry();
+    const run = reg.createRun('fashion', { dataset: 'fashion-mnist' });
+    reg.finishRun(run, 'completed');
+    await reg.registerModel(await makeLinearMnistModel(join(root, 'linear-fashion')), { name: 'linear-fashion', runId: run });
+    const other = await cli('evaluate', 'linear-fashion', 'mnist', '--limit', '10');
+    expect(other.code).toBe(0);
+    expect(other.err).toMatch(/warning: linear-fashion was trained on fashion-mnist, not mnist/);
+    const same = await cli('evaluate', 'linear-fashion', 'fashion-mnist', '--limit', '10');
+    expect(same.err).toBe('');
+  });
+
   it('exports the ONNX file', async () => {
     const out = join(root, 'exported.onnx');
     const r = await cli('export', 'tabular', '--onnx', out);
@@ -160,6 +208,8 @@ describe('lepton CLI', () => {
     expect(list.map((x: { id: number }) => x.id).slice(0, 2)).toEqual([b, a]);
     const show = await cli('runs', 'show', String(b));
     expect(show.out).toMatch(/error: boom/);
+    // Epochs are numbered from 1 for people (the registry stores index 0).
+    expect(show.out).toMatch(/^epoch\s+loss\n-+\s+-+\n1\s+0\.5000$/m);
     const cmp = await cli('runs', 'compare', String(a), String(b));
     expect(cmp.out).toMatch(/lr\s+0\.1\s+0\.01/);
     expect(cmp.out).not.toMatch(/^batch/m);
