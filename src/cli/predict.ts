@@ -50,7 +50,7 @@ export async function feedsFromArgs(model: ServedModel, inputs: string[]): Promi
       return { feeds: { [model.signature.inputs[0].name]: tensor }, rows: images.length };
     }
     if (inputs.length === 1 && extname(inputs[0]).toLowerCase() === '.csv') {
-      return model.feedsFromJson(csvRows(readInput(inputs[0]).toString('utf8'), inputs[0]), limits);
+      return await model.feedsFromJson(csvRows(readInput(inputs[0]).toString('utf8'), inputs[0]), limits);
     }
     if (inputs.length === 1) {
       const text = /^\s*[[{]/.test(inputs[0]) ? inputs[0] : readInput(inputs[0]).toString('utf8');
@@ -60,8 +60,9 @@ export async function feedsFromArgs(model: ServedModel, inputs: string[]): Promi
       } catch (e) {
         throw new CliError(`'${inputs[0]}' is not valid JSON (${(e as Error).message})`);
       }
-      const body = parsed as { inputs?: unknown };
-      return model.feedsFromJson(typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'inputs' in body ? body.inputs : parsed, limits);
+      const body = parsed as { inputs?: unknown; preprocessed?: unknown };
+      const wrapped = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'inputs' in body;
+      return await model.feedsFromJson(wrapped ? body.inputs : parsed, limits, { preprocessed: wrapped && body.preprocessed === true });
     }
     throw new CliError(`expected image files, one .csv file, or one JSON file/string; got ${inputs.length} inputs`);
   } catch (e) {

@@ -8,9 +8,10 @@ import { basename } from 'node:path';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
-import { type ImagePreprocessing, type ModelConfig, type ModelSignature, readModelFolder } from '../registry/model-folder.js';
+import { type ImagePreprocessing, type ModelConfig, type ModelSignature, formatShape, readModelFolder } from '../registry/model-folder.js';
 import { Batcher, type Feeds, type Outputs } from './batcher.js';
-import { imagePreprocessing } from './image.js';
+import { preprocessPixelBatch } from '../data/image.js';
+import { MAX_INPUT_PIXELS, imagePreprocessing } from './image.js';
 import type { ServerMetrics } from './metrics.js';
 import { type ParseLimits, RequestError, parseTensor, toNested } from './tensors.js';
 
@@ -89,8 +90,45 @@ export class ServedModel {
     return Array.isArray(this.config.labels) ? this.config.labels : undefined;
   }
 
-  /** Feeds from a JSON body's `inputs`: a nested array (single-input models) or {name: nested}. */
-  feedsFromJson(inputs: unknown, limits: ParseLimits): { feeds: Feeds; rows: number } {
+  /**
+   * Feeds from a JSON body's `inputs`: a nested array (single-input models) or {name: nested}.
+   * For image models the array holds pixels (0..255, [batch, H, W, C] or [batch, H, W], any size)
+   * and gets the model's saved preprocessing, exactly like an uploaded image; `preprocessed: true`
+   * sends model-ready tensors instead (checked against the signature, used as they are).
+   */
+  async feedsFromJson(inputs: unknown, limits: ParseLimits, options: { preprocessed?: boolean } = {}): Promise<{ feeds: Feeds; rows: number }> {
+    if (this.image && !options.preprocessed && inputs !== undefined) return this.feedsFromPixels(inputs, this.image, limits);
+    return this.tensorFeeds(inputs, limits);
+  }
+
+  private async feedsFromPixels(inputs: unknown, pre: ImagePreprocessing, limits: ParseLimits): Promise<{ feeds: Feeds; rows: number }> {
+    const sig = this.signature.inputs[0];
+    const value = Array.isArray(inputs) || typeof inputs !== 'object' || inputs === null ? inputs : (inputs as Record<string, unknown>)[sig.name];
+    if (value === undefined) throw new RequestError(400, `inputs: expected pixels for '${sig.name}' ({"inputs": [[[...]]]} or {"inputs": {"${sig.name}": ...}})`);
+    // The received rank decides between [batch, H, W] (one channel) and [batch, H, W, C].
+    let rank = 0;
+    for (let v = value; Array.isArray(v) && rank < 5; v = v[0]) rank++;
+    const rank3 = rank === 3 && pre.channels === 1;
+    const shape = rank3 ? [null, null, null] : [null, null, null, pre.channels];
+    const pixelSig = { name: sig.name, shape, dtype: 'float32' as const };
+    const expected = `pixels [batch, height, width, ${pre.channels}]${pre.channels === 1 ? ' or [batch, height, width]' : ''} with values 0..255 (or "preprocessed": true with model-ready ${formatShape(sig.shape)} tensors)`;
+    let t: HostTensor;
+    try {
+      t = parseTensor(value, pixelSig, limits);
+    } catch (e) {
+      if (e instanceof RequestError && e.statusCode === 400) throw new RequestError(400, `${e.message}; this image model takes ${expected}`);
+      throw e;
+    }
+    const px = t.data as Float32Array;
+    for (let i = 0; i < px.length; i++) {
+      if (px[i] < 0 || px[i] > 255) throw new RequestError(400, `inputs.${sig.name}: pixel values must lie in 0..255, received ${px[i]}; this image model takes ${expected}`);
+    }
+    if (t.shape[1] * t.shape[2] > MAX_INPUT_PIXELS) throw new RequestError(413, `inputs.${sig.name}: ${t.shape[1]}×${t.shape[2]} pixels exceed the limit of ${MAX_INPUT_PIXELS}`);
+    const tensor = await preprocessPixelBatch(t as { shape: number[]; data: Float32Array }, pre);
+    return { feeds: { [sig.name]: tensor }, rows: t.shape[0] };
+  }
+
+  private tensorFeeds(inputs: unknown, limits: ParseLimits): { feeds: Feeds; rows: number } {
     const sigs = this.signature.inputs;
     if (inputs === undefined) throw new RequestError(400, `body: missing "inputs" (expected ${sigs.map((s) => `'${s.name}'`).join(', ')})`);
     let byName: Record<string, unknown>;
@@ -131,15 +169,19 @@ export class ServedModel {
       outputs: names.length === 1 ? toNested(outputs[names[0]]) : Object.fromEntries(names.map((n) => [n, toNested(outputs[n])])),
     };
     const labels = this.labels;
-    if (labels) {
-      const scores = names.map((n) => outputs[n]).find((t) => t.shape.length === 2 && t.shape[1] === labels.length);
-      if (scores) {
-        const probs = probabilities(scores);
-        body.probabilities = toNested(probs);
-        body.predictions = predictions(probs, labels, topK);
-      }
+    const scores = names.map((n) => outputs[n]).find((t) => t.shape.length === 2 && (labels ? t.shape[1] === labels.length : t.shape[1] >= 2));
+    if (scores && (labels || this.isClassifier)) {
+      const probs = probabilities(scores);
+      body.probabilities = toNested(probs);
+      // Without class names the labels are the class indices.
+      body.predictions = predictions(probs, labels ?? Array.from({ length: scores.shape[1] }, (_, j) => String(j)), topK);
     }
     return body;
+  }
+
+  /** A model with class names, or one trained with a cross-entropy loss (config.json's compile.loss). */
+  get isClassifier(): boolean {
+    return this.labels !== undefined || /crossentropy/i.test(JSON.stringify((this.config.compile as { loss?: unknown } | undefined)?.loss ?? ''));
   }
 
   describe(): Record<string, unknown> {

@@ -72,13 +72,14 @@ export interface ModelServer extends ServerContext {
 
 const predictSchemaBody = {
   description:
-    'JSON: {"inputs": <nested array, axis 0 = batch>} for single-input models or {"inputs": {"<input name>": <nested array>}}; image models also accept {"image": "<base64 or data URL>"} / {"images": [...]}, multipart/form-data file fields, or a raw image/* body.',
+    'JSON: {"inputs": <nested array, axis 0 = batch>} for single-input models or {"inputs": {"<input name>": <nested array>}} (image models: 0..255 pixels [batch, H, W, C], preprocessed like images unless "preprocessed": true); image models also accept {"image": "<base64 or data URL>"} / {"images": [...]}, multipart/form-data file fields, or a raw image/* body.',
   type: 'object',
   properties: {
     inputs: { description: 'Nested array or object of nested arrays by input name.' },
     image: { type: 'string', description: 'Base64 image (image models).' },
     images: { type: 'array', items: { type: 'string' } },
     top_k: { type: 'integer', minimum: 1 },
+    preprocessed: { type: 'boolean', description: "Image models: `inputs` are model-ready tensors (skip the model's preprocessing). Default false: `inputs` are 0..255 pixels [batch, H, W, C] preprocessed like an uploaded image." },
   },
 };
 
@@ -217,17 +218,18 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       const queryTopK = parseTopK(req.query.top_k);
       const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
       const outputs = await model.predict(feeds, rows);
-      const body = model.respond(outputs, queryTopK ?? topK ?? 5);
-      metrics.requests.inc({ model: model.name, code: '200' });
-      return reply.send(body);
-    } catch (e) {
-      const status = e instanceof RequestError ? e.statusCode : ((e as { statusCode?: number }).statusCode ?? 500);
-      metrics.requests.inc({ model: model?.name ?? req.params.name, code: String(status) });
-      throw e;
+      return reply.send(model.respond(outputs, queryTopK ?? topK ?? 5));
     } finally {
       if (model) metrics.latency.observe({ model: model.name }, (performance.now() - t0) / 1000);
     }
   };
+  // Every prediction request is counted when its response goes out, whatever stage answered it: the
+  // handler, the body parser (malformed JSON, 413), the content-type check (415) or the token check.
+  const predictRoutes = new Set(['/v1/models/:name/predict', '/v1/models/:name/versions/:version/predict']);
+  app.addHook('onResponse', async (req, reply) => {
+    if (!predictRoutes.has(req.routeOptions.url ?? '')) return;
+    metrics.requests.inc({ model: (req.params as { name?: string }).name ?? '', code: String(reply.statusCode) });
+  });
   app.post('/v1/models/:name/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with the latest version' } }, handlePredict as never);
   app.post('/v1/models/:name/versions/:version/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with one version' } }, handlePredict as never);
 
@@ -333,5 +335,6 @@ async function readPredictRequest(
     const images = list.map((v, i) => ({ bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'), field: b.images !== undefined ? `images[${i}]` : 'image' }));
     return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
   }
-  return { ...model.feedsFromJson(b.inputs, limits), topK };
+  if (b.preprocessed !== undefined && typeof b.preprocessed !== 'boolean') throw new RequestError(400, `preprocessed: expected true or false, received ${JSON.stringify(b.preprocessed)}`);
+  return { ...(await model.feedsFromJson(b.inputs, limits, { preprocessed: b.preprocessed === true })), topK };
 }

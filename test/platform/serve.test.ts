@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,68 @@ describe('model server: predictions', () => {
     expect(raw.json().predictions[0].label).toBe('dark');
     const b64 = await predict('brightness', { images: [`data:image/png;base64,${white.toString('base64')}`, black.toString('base64')] });
     expect(b64.json().predictions.map((p: { label: string }) => p.label)).toEqual(['bright', 'dark']);
+  });
+
+  it('applies the saved preprocessing to JSON pixels of image models, like an upload; "preprocessed": true skips it', async () => {
+    const grid = (n: number, v: number, channel = false) => Array.from({ length: n }, () => Array.from({ length: n }, () => (channel ? [v] : v)));
+    // The model scales by 1/255: white (255) pixels → mean 1 → logits [-0.5, 0.5], as for a white PNG.
+    for (const inputs of [[grid(4, 255)], [grid(4, 255, true)], [grid(8, 255)], { image: [grid(4, 255)] }]) {
+      const res = await predict('brightness', { inputs });
+      expect(res.statusCode, JSON.stringify(inputs).slice(0, 40)).toBe(200);
+      expect(close(res.json().outputs, [[-0.5, 0.5]])).toBe(true);
+      expect(res.json().predictions[0].label).toBe('bright');
+    }
+    const upload = await server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: await png(4, 4, 51), headers: { 'content-type': 'image/png' } });
+    const json = await predict('brightness', { inputs: [grid(4, 51)] });
+    expect(json.json().outputs).toEqual(upload.json().outputs);
+    // Model-ready tensors as they are: 1.0 is white; 255 is not scaled (logits 0.5 - 255).
+    expect(close((await predict('brightness', { inputs: [grid(4, 1, true)], preprocessed: true })).json().outputs, [[-0.5, 0.5]])).toBe(true);
+    expect(close((await predict('brightness', { inputs: [grid(4, 255, true)], preprocessed: true })).json().outputs, [[0.5 - 255, 255 - 0.5]])).toBe(true);
+    const bad = await predict('brightness', { inputs: [grid(4, 300)] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatch(/pixel values must lie in 0\.\.255, received 300/);
+    const wrongShape = await predict('brightness', { inputs: [grid(4, 1, true)], preprocessed: 'yes' });
+    expect(wrongShape.json().error).toMatch(/preprocessed: expected true or false/);
+  });
+
+  it('returns probabilities and class-index predictions for a classifier saved without class names', async () => {
+    const dir = await makeTabularModel(join(root, 'unlabelled'), {});
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, compile: { loss: { className: 'SparseCategoricalCrossentropy', config: { fromLogits: true } } } }));
+    const plain = await makeTabularModel(join(root, 'regression'), {});
+    const s = await createModelServer({ models: [{ dir }, { dir: plain }] });
+    try {
+      const x = [[1, 2, 3, 4]];
+      const body = (await s.app.inject({ method: 'POST', url: '/v1/models/unlabelled/predict', payload: { inputs: x } })).json();
+      const probs = softmaxReference(tabularReference(x)[0]);
+      expect(close(body.probabilities, [probs])).toBe(true);
+      expect(body.predictions[0].label).toBe(String(probs.indexOf(Math.max(...probs))));
+      // Without class names or a classification loss nothing says the outputs are class scores.
+      const other = (await s.app.inject({ method: 'POST', url: '/v1/models/regression/predict', payload: { inputs: x } })).json();
+      expect(other.probabilities).toBeUndefined();
+      expect(close(other.outputs, tabularReference(x))).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('counts requests rejected before the handler (malformed JSON, 415, 413, 401) in lepton_requests_total', async () => {
+    const s = await createModelServer({ models: [{ dir: tabularDir }], bodyLimit: 1024, token: 't' });
+    try {
+      const send = (payload: string, type: string, auth = 'Bearer t') => s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload, headers: { 'content-type': type, authorization: auth } });
+      expect((await send('{"inputs": [[1,2', 'application/json')).statusCode).toBe(400);
+      expect((await send('hello', 'text/plain')).statusCode).toBe(415);
+      expect((await send(`{"inputs": [[1,2,3,4]], "pad": "${'x'.repeat(2000)}"}`, 'application/json')).statusCode).toBe(413);
+      expect((await send('{"inputs": [[1,2,3,4]]}', 'application/json', 'Bearer wrong')).statusCode).toBe(401);
+      expect((await send('{"inputs": [[1,2,3,4]]}', 'application/json')).statusCode).toBe(200);
+      expect((await send('{"inputs": [[1,2]]}', 'application/json')).statusCode).toBe(400);
+      const metrics = (await s.app.inject({ url: '/metrics', headers: { authorization: 'Bearer t' } })).body;
+      for (const [code, n] of [['400', 2], ['415', 1], ['413', 1], ['401', 1], ['200', 1]]) {
+        expect(metrics, code as string).toContain(`lepton_requests_total{code="${code}",model="tabular"} ${n}`);
+      }
+    } finally {
+      await s.close();
+    }
   });
 
   it('treats a [batch, H, W, 1|3] float32 model without preprocessing in its config as an image model (0..1 pixels)', async () => {
