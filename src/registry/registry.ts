@@ -38,6 +38,15 @@ export interface EpochRecord {
   at: string;
 }
 
+/** Training metrics at one step (a mean over the batches since the previous record). */
+export interface StepRecord {
+  /** Global step, counted from 1. */
+  step: number;
+  /** Fractional epoch at the end of this step: 0.5 = halfway through the first epoch. */
+  epoch: number;
+  metrics: Record<string, number>;
+}
+
 export interface ModelRecord {
   name: string;
   version: number;
@@ -69,6 +78,13 @@ CREATE TABLE IF NOT EXISTS run_epochs (
   metrics TEXT NOT NULL,
   at TEXT NOT NULL,
   PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS run_steps (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  step INTEGER NOT NULL,
+  epoch REAL NOT NULL,
+  metrics TEXT NOT NULL,
+  PRIMARY KEY (run_id, step)
 );
 CREATE TABLE IF NOT EXISTS models (
   name TEXT NOT NULL,
@@ -162,6 +178,20 @@ export class Registry {
         .run(runId, epoch, JSON.stringify(clean), new Date().toISOString());
       this.db.prepare('UPDATE runs SET summary = ?, progress = NULL WHERE id = ?').run(JSON.stringify(clean), runId);
     }).immediate();
+  }
+
+  /** Per-step training metrics (for step-level curves); `epoch` is the fractional epoch (1 = end of the first). */
+  logSteps(runId: number, steps: StepRecord[]): void {
+    if (!steps.length) return;
+    const insert = this.db.prepare('INSERT OR REPLACE INTO run_steps (run_id, step, epoch, metrics) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const s of steps) insert.run(runId, s.step, s.epoch, JSON.stringify(finiteMetrics(s.metrics)));
+    }).immediate();
+  }
+
+  steps(runId: number, afterStep = 0): StepRecord[] {
+    const rows = this.db.prepare('SELECT step, epoch, metrics FROM run_steps WHERE run_id = ? AND step > ? ORDER BY step').all(runId, afterStep) as { step: number; epoch: number; metrics: string }[];
+    return rows.map((r) => ({ step: r.step, epoch: r.epoch, metrics: JSON.parse(r.metrics) }));
   }
 
   logProgress(runId: number, progress: Record<string, unknown>): void {

@@ -1,8 +1,18 @@
 /**
  * RunTracker: a fit() callback that records a run in the registry — hyper-parameters, per-epoch
- * metrics, throttled batch progress (for live charts), status, duration and the error if fit threw.
+ * metrics, per-step training curves, throttled batch progress (for live charts), status, duration
+ * and the error if fit threw.
+ *
+ * Per-step values come from the batch logs fit already sends: those are running means over the
+ * epoch (Keras' convention), so the mean over the batches since the previous record is recovered
+ * exactly from two running means and their sample counts — no extra hook in the training loop.
  */
-import { type Registry, finiteMetrics, openRegistry } from './registry.js';
+import { type Registry, type StepRecord, finiteMetrics, openRegistry } from './registry.js';
+
+/** At most this many step records per epoch (longer epochs record means over several batches). */
+const STEP_POINTS_PER_EPOCH = 100;
+/** Batch-log keys that are sample means (so differencing running means is exact): losses and accuracies. */
+const MEAN_KEY = /(^|_)(loss|acc|accuracy)$/;
 
 type Logs = Record<string, unknown> | undefined;
 
@@ -25,6 +35,13 @@ export class RunTracker {
   private lastProgress = 0;
   private epoch = 0;
   private finished = false;
+  private stepsPerEpoch: number | undefined;
+  private stepCounter = 0;
+  // Samples seen this epoch and the running sums (mean × samples) at the last step record.
+  private seen = 0;
+  private recordedSeen = 0;
+  private recordedSums: Record<string, number> = {};
+  private pendingSteps: StepRecord[] = [];
 
   constructor(options: RunTrackerOptions = {}) {
     this.registry = options.registry ?? openRegistry();
@@ -63,6 +80,7 @@ export class RunTracker {
     const p: Record<string, unknown> = {};
     if (params.epochs !== undefined) p.epochs = params.epochs;
     if (params.steps !== undefined) p.stepsPerEpoch = params.steps;
+    if (params.steps !== undefined && params.steps > 0) this.stepsPerEpoch = params.steps;
     if (params.initialEpoch) p.initialEpoch = params.initialEpoch;
     this.start();
     this.registry.updateParams(this.runId!, p);
@@ -93,17 +111,49 @@ export class RunTracker {
 
   onEpochBegin(epoch: number): void {
     this.epoch = epoch;
+    this.seen = 0;
+    this.recordedSeen = 0;
+    this.recordedSums = {};
   }
 
   onBatchEnd(batch: number, logs?: Logs): void {
+    this.recordStep(batch, logs ?? {});
     const now = Date.now();
     if (this.runId === undefined || now - this.lastProgress < this.progressIntervalMs) return;
     this.lastProgress = now;
+    this.flushSteps();
     this.registry.logProgress(this.runId, { epoch: this.epoch, batch, ...finiteMetrics(logs ?? {}) });
+  }
+
+  /** Turns the running means of this batch's logs into a step record every few batches. */
+  private recordStep(batch: number, logs: Record<string, unknown>): void {
+    this.stepCounter++;
+    this.seen += typeof logs.size === 'number' && logs.size > 0 ? logs.size : 1;
+    const steps = this.stepsPerEpoch;
+    const every = steps ? Math.ceil(steps / STEP_POINTS_PER_EPOCH) : 1;
+    if ((batch + 1) % every !== 0 && !(steps !== undefined && batch + 1 >= steps)) return;
+    const metrics: Record<string, number> = {};
+    const samples = this.seen - this.recordedSeen;
+    for (const [key, value] of Object.entries(logs)) {
+      if (!MEAN_KEY.test(key) || typeof value !== 'number' || !Number.isFinite(value)) continue;
+      const sum = value * this.seen;
+      metrics[key] = (sum - (this.recordedSums[key] ?? 0)) / samples;
+      this.recordedSums[key] = sum;
+    }
+    this.recordedSeen = this.seen;
+    const step = steps ? this.epoch * steps + batch + 1 : this.stepCounter;
+    this.pendingSteps.push({ step, epoch: steps ? this.epoch + (batch + 1) / steps : this.epoch + 1, metrics });
+  }
+
+  private flushSteps(): void {
+    if (this.runId === undefined || !this.pendingSteps.length || !this.registry.db.open) return;
+    this.registry.logSteps(this.runId, this.pendingSteps);
+    this.pendingSteps = [];
   }
 
   onEpochEnd(epoch: number, logs?: Logs): void {
     if (this.runId === undefined) this.start();
+    this.flushSteps();
     this.registry.logEpoch(this.runId!, epoch, finiteMetrics(logs ?? {}));
   }
 
@@ -111,6 +161,7 @@ export class RunTracker {
     if (this.runId === undefined || this.finished) return;
     this.finished = true;
     this.unwatch();
+    this.flushSteps();
     const l = logs ?? {};
     const error = l.error instanceof Error ? l.error.message : typeof l.error === 'string' ? l.error : undefined;
     const status = error ? 'failed' : l.stopped === true || l.stopTraining === true ? 'stopped' : 'completed';
@@ -123,6 +174,7 @@ export class RunTracker {
     this.finished = true;
     this.unwatch();
     if (!this.registry.db.open) return;
+    this.flushSteps();
     this.registry.finishRun(this.runId, 'failed', error instanceof Error ? error.message : String(error));
   }
 }

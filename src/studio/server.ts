@@ -33,6 +33,7 @@ const PAGES: Record<string, string> = {
 const ASSETS: Record<string, string> = {
   'studio.js': 'application/javascript; charset=utf-8',
   'studio.css': 'text/css; charset=utf-8',
+  'favicon.svg': 'image/svg+xml',
 };
 
 export async function createStudio(options: StudioOptions): Promise<ModelServer> {
@@ -51,6 +52,8 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
   for (const [route, file] of Object.entries(PAGES)) {
     app.get(route, { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page(file)));
   }
+  // Browsers ask for /favicon.ico whatever the pages say: answer with the SVG icon.
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) => reply.type(ASSETS['favicon.svg']).send(page('favicon.svg')));
   app.get<{ Params: { file: string } }>('/static/:file', { schema: { hide: true } }, async (req, reply) => {
     const type = ASSETS[req.params.file];
     if (!type) return reply.code(404).send({ error: `no asset '${req.params.file}'`, statusCode: 404 });
@@ -76,7 +79,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
   app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { hide: true } }, async (req, reply) => {
     const id = runId(req.params.id, reply);
     if (id === undefined) return reply;
-    return { run: registry.getRun(id), epochs: registry.epochs(id), models: registry.listModels().filter((m) => m.runId === id) };
+    return { run: registry.getRun(id), epochs: registry.epochs(id), steps: registry.steps(id), models: registry.listModels().filter((m) => m.runId === id) };
   });
   app.get('/api/models', { schema: { hide: true } }, async () => ({ models: registry.listModels() }));
   app.get<{ Params: { name: string } }>('/api/models/:name', { schema: { hide: true } }, async (req, reply) => {
@@ -91,7 +94,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
     return { name: req.params.name, versions, latest: versions[versions.length - 1], preprocessing: config.preprocessing ?? null, featureNames: config.featureNames ?? null };
   });
 
-  // Live run updates: new epochs, batch progress and status changes, as server-sent events.
+  // Live run updates: new steps, epochs, batch progress and status changes, as server-sent events.
   app.get<{ Params: { id: string } }>('/api/runs/:id/events', { schema: { hide: true } }, async (req, reply) => {
     const id = runId(req.params.id, reply);
     if (id === undefined) return reply;
@@ -100,11 +103,17 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     let lastEpoch = Number.NEGATIVE_INFINITY;
+    let lastStep = 0;
     let lastProgress = '';
     let lastStatus = '';
     const tick = () => {
       try {
         const run = registry.getRun(id);
+        const steps = registry.steps(id, lastStep);
+        if (steps.length) {
+          send('steps', steps);
+          lastStep = steps[steps.length - 1].step;
+        }
         for (const e of registry.epochs(id, lastEpoch)) {
           send('epoch', e);
           lastEpoch = e.epoch;

@@ -10,7 +10,8 @@ import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } 
 import { tempDir } from '../helpers/temp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const shots = join(process.cwd(), 'artifacts', 'screenshots');
+// Screenshots (desktop 1280 px and mobile 390 px) go to a temp folder, or to $LEPTON_SCREENSHOTS to keep them for a look.
+let shots: string;
 let root: string;
 let registry: Registry;
 let studio: ModelServer;
@@ -22,11 +23,18 @@ let liveRun: number;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
-  mkdirSync(shots, { recursive: true });
   root = tempDir('lepton-studio-');
+  shots = process.env.LEPTON_SCREENSHOTS ?? join(root, 'screenshots');
+  mkdirSync(shots, { recursive: true });
   registry = new Registry(join(root, 'home'));
   finishedRun = registry.createRun('cnn-adam', { optimizer: 'adam', lr: 0.001, batchSize: 64 });
+  registry.updateParams(finishedRun, { epochs: 5, stepsPerEpoch: 20 });
   [2.1, 1.2, 0.8, 0.6, 0.5].forEach((loss, e) => registry.logEpoch(finishedRun, e, { loss, accuracy: 0.5 + e * 0.09, val_loss: loss + 0.1, val_accuracy: 0.48 + e * 0.085 }));
+  // Per-step training curves: 20 noisy steps per epoch.
+  registry.logSteps(
+    finishedRun,
+    Array.from({ length: 100 }, (_, i) => ({ step: i + 1, epoch: (i + 1) / 20, metrics: { loss: 2.4 * Math.exp(-i / 30) + 0.3 + 0.25 * Math.sin(i * 1.7), accuracy: Math.min(0.98, 0.4 + i * 0.005 + 0.05 * Math.sin(i * 2.3)) } })),
+  );
   registry.finishRun(finishedRun, 'completed');
   liveRun = registry.createRun('cnn-sgd', { optimizer: 'sgd', lr: 0.01, batchSize: 64 });
   registry.logEpoch(liveRun, 0, { loss: 2.3, accuracy: 0.3 });
@@ -85,7 +93,24 @@ describe('studio in a real browser', () => {
     expect(await page.locator('#live').textContent()).toBe('');
     await page.goto(`${url}/runs/${finishedRun}`);
     await page.waitForSelector('#chart-1 svg');
-    expect(await page.locator('#chart-0 polyline').count()).toBe(2); // loss and val_loss
+    expect(await page.locator('#chart-0 polyline.epoch').count()).toBe(2); // loss and val_loss
+    // Per-step loss: raw (faint) and smoothed; a legend entry only for series with data (no 'val_loss per step').
+    expect(await page.locator('#chart-0 polyline.step').count()).toBe(2);
+    expect(await page.locator('#chart-0 .legend span').allTextContents()).toEqual(['loss', 'loss per step', 'val_loss']);
+    // Round ticks; the accuracy axis stops at 1 and the loss axis at 0.
+    const ticks = async (chart: string) => (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
+    const lossTicks = await ticks('#chart-0');
+    expect(Math.min(...lossTicks)).toBeGreaterThanOrEqual(0);
+    for (const t of [...lossTicks, ...(await ticks('#chart-1'))]) expect(Math.abs(t * 4 - Math.round(t * 4)) < 1e-9 || Math.abs(t * 10 - Math.round(t * 10)) < 1e-9, String(t)).toBe(true);
+    expect(Math.max(...(await ticks('#chart-1')))).toBeLessThanOrEqual(1);
+    // The smoothing slider changes the smoothed curve, not the raw one.
+    const smoothPoints = () => page.locator('#chart-0 polyline.step.smooth').getAttribute('points');
+    const rawPoints = () => page.locator('#chart-0 polyline.step.raw').getAttribute('points');
+    const [before, raw] = [await smoothPoints(), await rawPoints()];
+    await page.locator('#smoothing').fill('0');
+    expect(await smoothPoints()).toBe(raw);
+    expect(await smoothPoints()).not.toBe(before);
+    await page.locator('#smoothing').fill('0.9');
     await page.screenshot({ path: join(shots, 'run.png'), fullPage: true });
   });
 
@@ -99,7 +124,20 @@ describe('studio in a real browser', () => {
     await page.waitForSelector('#cmp-0 svg');
     expect(await page.locator('#cmp-0 polyline').count()).toBe(2);
     expect(await page.locator('main table').textContent()).toMatch(/optimizer"sgd""adam"/);
+    // Axes stay in range: accuracy never above 1, loss never below 0.
+    const yTicks = async (chart: string) => (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
+    const metricNames = await page.locator('main .grid .card h2').allTextContents();
+    const accuracyChart = `#cmp-${metricNames.indexOf('accuracy')}`;
+    const lossChart = `#cmp-${metricNames.indexOf('loss')}`;
+    expect(Math.max(...(await yTicks(accuracyChart)))).toBeLessThanOrEqual(1);
+    expect(Math.min(...(await yTicks(lossChart)))).toBeGreaterThanOrEqual(0);
+    // Normalised x: each run's epochs as a fraction of its own length.
+    await page.selectOption('#xmode', 'fraction');
+    const xTicks = (await page.locator(`${lossChart} svg text[text-anchor=middle]`).allTextContents()).slice(0, -1).map(Number);
+    expect(Math.max(...xTicks)).toBeLessThanOrEqual(1);
+    expect(await page.locator(`${lossChart} svg text`).last().textContent()).toBe('fraction of the run');
     await page.screenshot({ path: join(shots, 'compare.png'), fullPage: true });
+    await page.selectOption('#xmode', 'epoch');
   });
 
   it('model registry lists versions, signatures and metrics', async () => {
@@ -162,6 +200,41 @@ describe('studio in a real browser', () => {
     const best = probs.indexOf(Math.max(...probs));
     expect(await page.locator('#prediction').textContent()).toBe(`${['setosa', 'versicolor', 'virginica'][best]} ${(100 * probs[best]).toFixed(1)}%`);
     await page.screenshot({ path: join(shots, 'playground-tabular.png'), fullPage: true });
+  });
+});
+
+describe('studio at phone width (390 px)', () => {
+  it('no page is wider than the screen, the header is whole, and there is a favicon', async () => {
+    const icon = await fetch(`${url}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toMatch(/image\/svg\+xml/);
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const p = await context.newPage();
+    try {
+      const pages: [string, string, string][] = [
+        ['/', '#runs tbody tr', 'mobile-runs.png'],
+        [`/runs/${finishedRun}`, '#chart-1 svg', 'mobile-run.png'],
+        [`/compare?ids=${liveRun},${finishedRun}`, '#cmp-0 svg', 'mobile-compare.png'],
+        ['/models', '#models tbody tr', 'mobile-models.png'],
+        ['/models/brightness', 'canvas#canvas', 'mobile-playground.png'],
+      ];
+      for (const [path, ready, file] of pages) {
+        await p.goto(`${url}${path}`);
+        await p.waitForSelector(ready);
+        const width = await p.evaluate(() => document.documentElement.scrollWidth);
+        expect(width, path).toBeLessThanOrEqual(390);
+        const header = (await p.locator('header').boundingBox())!;
+        expect(header.x, path).toBeGreaterThanOrEqual(0);
+        expect(header.x + header.width, path).toBeLessThanOrEqual(390);
+        for (const link of await p.locator('header nav a').all()) {
+          const b = (await link.boundingBox())!;
+          expect(b.x + b.width, path).toBeLessThanOrEqual(390);
+        }
+        await p.screenshot({ path: join(shots, file), fullPage: true });
+      }
+    } finally {
+      await context.close();
+    }
   });
 });
 

@@ -34,46 +34,77 @@ export function layout(active) {
   );
 }
 
+/** A "nice" tick step (1, 2, 2.5 or 5 × 10^k) giving about `target` intervals over `range`. */
+function niceStep(range, target) {
+  const raw = range / target;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const f = raw / mag;
+  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * mag;
+}
+
+/** Round axis bounds and ticks covering [lo, hi]: bounds are multiples of the step, so data ≥ 0 never gets an axis below 0 and data ≤ 1 never one above 1. */
+export function niceAxis(lo, hi, target = 5, minStep = 0) {
+  if (!(hi > lo)) {
+    const d = lo === 0 ? 1 : Math.abs(lo) * 0.1;
+    [lo, hi] = [lo - d, hi + d];
+  }
+  const step = Math.max(niceStep(hi - lo, target), minStep);
+  const start = Math.floor(lo / step + 1e-9) * step;
+  const end = Math.ceil(hi / step - 1e-9) * step;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (Math.abs(step / 10 ** Math.floor(Math.log10(step)) - 2.5) < 1e-9 ? 1 : 0));
+  const ticks = [];
+  for (let v = start; v <= end + step * 1e-6; v += step) ticks.push(Number(v.toFixed(decimals)));
+  return { lo: start, hi: end, ticks, label: (v) => v.toFixed(decimals) };
+}
+
+/** TensorBoard's smoothing: an exponential moving average, debiased so the start is not pulled to 0. */
+export function smooth(points, weight) {
+  if (!(weight > 0)) return points;
+  let last = 0;
+  let n = 0;
+  return points.map(([x, y]) => {
+    last = last * weight + (1 - weight) * y;
+    n++;
+    return [x, last / (1 - weight ** n)];
+  });
+}
+
 /**
- * A line chart as inline SVG. series: [{name, color, points: [[x, y], ...]}]. Redraw by calling again.
+ * A line chart as inline SVG. series: [{name, color, points: [[x, y], ...], steps?: true}]; step
+ * series are drawn raw (faint) and smoothed (`smoothing`, 0..1). Only series with data get a legend.
  */
-export function lineChart(el, series, { xLabel = 'epoch', yLabel = '' } = {}) {
-  const W = 560, H = 260, L = 52, R = 16, T = 12, B = 32;
-  const pts = series.flatMap((s) => s.points).filter(([, y]) => Number.isFinite(y));
+export function lineChart(el, series, { xLabel = 'epoch', yLabel = '', smoothing = 0, integerX = true } = {}) {
+  const W = Math.max(300, Math.round(el.clientWidth || 560)), H = 260, L = 52, R = 14, T = 12, B = 36;
+  const present = series
+    .map((s, i) => ({ ...s, color: s.color || COLORS[i % COLORS.length], points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }))
+    .filter((s) => s.points.length);
+  const pts = present.flatMap((s) => s.points);
   if (!pts.length) {
     el.innerHTML = '<div class="empty">no data yet</div>';
     return;
   }
-  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
-  if (x0 === x1) x1 = x0 + 1;
-  if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
-  const pad = (y1 - y0) * 0.08; y0 -= pad; y1 += pad;
-  const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
-  const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  const ticks = 5;
+  const xs = niceAxis(Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0])), Math.max(2, Math.floor((W - L - R) / 70)), integerX ? 1 : 0);
+  const ys = niceAxis(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1])), 5);
+  const sx = (x) => L + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - L - R);
+  const sy = (y) => T + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - T - B);
   let g = '';
-  for (let i = 0; i <= ticks; i++) {
-    const y = y0 + ((y1 - y0) * i) / ticks;
-    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${fmt(y)}</text>`;
-  }
-  // Whole epochs on the x axis (about ten labels at most).
-  const step = Math.max(1, Math.ceil((Math.floor(x1) - Math.ceil(x0)) / 10));
-  for (let x = Math.ceil(x0); x <= Math.floor(x1); x += step) {
-    g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${x}</text>`;
-  }
+  for (const y of ys.ticks) g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${ys.label(y)}</text>`;
+  for (const x of xs.ticks) g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${xs.label(x)}</text>`;
   g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`;
-  g += `<text x="${(L + W - R) / 2}" y="${H - 2}" text-anchor="middle">${esc(xLabel)}</text>`;
+  g += `<text x="${(L + W - R) / 2}" y="${H - 3}" text-anchor="middle">${esc(xLabel)}</text>`;
   if (yLabel) g += `<text x="12" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(T + H - B) / 2})">${esc(yLabel)}</text>`;
-  series.forEach((s, i) => {
-    const color = s.color || COLORS[i % COLORS.length];
-    const p = s.points.filter(([, y]) => Number.isFinite(y));
-    if (!p.length) return;
-    g += `<polyline fill="none" stroke="${color}" stroke-width="2" points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
-    g += p.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(s.name)} @ ${fmt(x)}: ${fmt(y)}</title></circle>`).join('');
-  });
-  el.innerHTML = `<svg class="chart" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none">${g}</svg><div class="legend">${series
-    .map((s, i) => `<span style="--c:${s.color || COLORS[i % COLORS.length]}">${esc(s.name)}</span>`)
+  const line = (p, color, cls, extra = '') => `<polyline class="${cls}" fill="none" stroke="${color}" ${extra} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
+  for (const s of present) {
+    if (s.steps) {
+      g += line(s.points, s.color, 'step raw', 'stroke-width="1" stroke-opacity="0.25"');
+      g += line(smooth(s.points, smoothing), s.color, 'step smooth', 'stroke-width="2"');
+    } else {
+      g += line(s.points, s.color, 'epoch', 'stroke-width="2"');
+      g += s.points.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(s.name)} @ ${fmt(x)}: ${fmt(y)}</title></circle>`).join('');
+    }
+  }
+  el.innerHTML = `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${g}</svg><div class="legend">${present
+    .map((s) => `<span class="${s.steps ? 'steps' : ''}" style="--c:${s.color}">${esc(s.name)}</span>`)
     .join('')}</div>`;
 }
 
@@ -126,7 +157,10 @@ export async function runPage() {
     return;
   }
   const epochs = data.epochs;
+  const steps = data.steps || [];
+  const smoothing = () => Number(localStorage.getItem('lepton-smoothing') ?? 0.6);
   main.innerHTML = `<h1>Run ${data.run.id}: ${esc(data.run.name)} <span id="status">${badge(data.run.status)}</span> <span id="live" class="live"></span></h1>
+    <div class="controls"><label>smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="${smoothing()}"> <output id="smoothing-value">${smoothing().toFixed(2)}</output></label> <span class="muted">per-step curves (faint: raw)</span></div>
     <div class="grid" id="charts"></div>
     <div class="grid"><div class="card"><h2>Details</h2><div class="kv" id="details"></div></div>
     <div class="card"><h2>Hyper-parameters</h2><div class="kv">${Object.entries(data.run.params).map(([k, v]) => `<div>${esc(k)}</div><div>${esc(JSON.stringify(v))}</div>`).join('') || '<div class="muted">none recorded</div>'}</div></div></div>
@@ -145,20 +179,27 @@ export async function runPage() {
       .map(([k, v]) => `<div>${k}</div><div>${typeof v === 'number' ? v : v}</div>`)
       .join('');
     const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.metrics)))];
+    const stepKeys = [...new Set(steps.flatMap((st) => Object.keys(st.metrics)))];
+    for (const k of stepKeys) if (!keys.includes(k)) keys.push(k);
     const charts = document.getElementById('charts');
     charts.innerHTML = chartGroups(keys)
       .map(([title], i) => `<div class="card"><h2>${title}</h2><div id="chart-${i}"></div></div>`)
       .join('') || '<div class="card empty">waiting for the first epoch…</div>';
     // While an epoch runs, its batch-level running values extend the curves (x = fractional epoch).
-    const steps = run.params.stepsPerEpoch;
-    const p = run.status === 'running' && run.progress && steps ? run.progress : null;
+    const stepsPerEpoch = run.params.stepsPerEpoch;
+    const p = run.status === 'running' && run.progress && stepsPerEpoch ? run.progress : null;
     chartGroups(keys).forEach(([, ks], i) =>
       lineChart(
         document.getElementById(`chart-${i}`),
-        ks.map((k) => ({
-          name: k,
-          points: [...epochs.map((e) => [e.epoch + 1, e.metrics[k]]), ...(p && typeof p[k] === 'number' && p.epoch >= epochs.length ? [[p.epoch + (p.batch + 1) / steps, p[k]]] : [])],
-        })),
+        ks.flatMap((k, j) => [
+          {
+            name: k,
+            color: COLORS[(2 * j) % COLORS.length],
+            points: [...epochs.map((e) => [e.epoch + 1, e.metrics[k]]), ...(p && typeof p[k] === 'number' && p.epoch >= epochs.length ? [[p.epoch + (p.batch + 1) / stepsPerEpoch, p[k]]] : [])],
+          },
+          { name: `${k} per step`, color: COLORS[(2 * j + 1) % COLORS.length], steps: true, points: steps.map((st) => [st.epoch, st.metrics[k]]) },
+        ]),
+        { smoothing: smoothing() },
       ),
     );
     document.getElementById('epochs').innerHTML = epochs.length
@@ -167,7 +208,13 @@ export async function runPage() {
           .join('')}</tbody></table>`
       : '<div class="empty">no epochs yet</div>';
   };
-  render(data.run);
+  let current = data.run;
+  render(current);
+  document.getElementById('smoothing').addEventListener('input', (ev) => {
+    localStorage.setItem('lepton-smoothing', ev.target.value);
+    document.getElementById('smoothing-value').textContent = Number(ev.target.value).toFixed(2);
+    render(current);
+  });
   if (data.run.status === 'running') {
     const live = document.getElementById('live');
     live.textContent = '● live';
@@ -181,16 +228,21 @@ export async function runPage() {
         seen.add(e.epoch);
         epochs.push(e);
         if (run.progress && e.epoch >= run.progress.epoch) run = { ...run, progress: null };
-        render(run);
+        render((current = run));
       }
     });
     source.addEventListener('progress', (ev) => {
       run = { ...run, progress: JSON.parse(ev.data) };
-      render(run);
+      render((current = run));
+    });
+    source.addEventListener('steps', (ev) => {
+      const last = steps.length ? steps[steps.length - 1].step : 0;
+      for (const st of JSON.parse(ev.data)) if (st.step > last) steps.push(st);
+      render(current);
     });
     source.addEventListener('status', (ev) => {
       run = JSON.parse(ev.data);
-      render(run);
+      render((current = run));
       if (run.status !== 'running') {
         live.textContent = '';
         source.close();
@@ -210,7 +262,7 @@ export async function comparePage() {
   const runs = await Promise.all(ids.map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
   const keys = [...new Set(runs.flatMap((r) => r.epochs.flatMap((e) => Object.keys(e.metrics))))];
   const params = [...new Set(runs.flatMap((r) => Object.keys(r.run.params)))];
-  main.innerHTML = `<h1>Compare runs ${runs.map((r) => `#${r.run.id}`).join(', ')}</h1><div class="grid">${keys
+  main.innerHTML = `<h1>Compare runs ${runs.map((r) => `#${r.run.id}`).join(', ')}</h1><div class="controls"><label>x axis <select id="xmode"><option value="epoch">epoch</option><option value="fraction">fraction of the run</option></select></label></div><div class="grid">${keys
     .map((k, i) => `<div class="card"><h2>${esc(k)}</h2><div id="cmp-${i}"></div></div>`)
     .join('')}</div><div class="card"><h2>Parameters and final metrics</h2><table><thead><tr><th></th>${runs
     .map((r) => `<th><a href="/runs/${r.run.id}">#${r.run.id} ${esc(r.run.name)}</a></th>`)
@@ -223,12 +275,27 @@ export async function comparePage() {
       return `<tr${differs ? ' style="font-weight:600"' : ''}><td>${esc(p)}</td>${vals.map((v) => `<td>${esc(v ?? '–')}</td>`).join('')}</tr>`;
     })
     .join('')}${keys.map((k) => `<tr><td>${esc(k)}</td>${runs.map((r) => `<td>${fmt(r.run.summary[k])}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
-  keys.forEach((k, i) =>
-    lineChart(
-      document.getElementById(`cmp-${i}`),
-      runs.map((r) => ({ name: `#${r.run.id} ${r.run.name}`, points: r.epochs.map((e) => [e.epoch + 1, e.metrics[k]]) })),
-    ),
-  );
+  // x: epochs, or the fraction of each run's epochs, so a 300-epoch run does not squash a 5-epoch one.
+  const xmode = document.getElementById('xmode');
+  xmode.value = localStorage.getItem('lepton-compare-x') || 'epoch';
+  const draw = () => {
+    const fraction = xmode.value === 'fraction';
+    keys.forEach((k, i) =>
+      lineChart(
+        document.getElementById(`cmp-${i}`),
+        runs.map((r, j) => {
+          const total = r.run.params.epochs || r.epochs.length || 1;
+          return { name: `#${r.run.id} ${r.run.name}`, color: COLORS[j % COLORS.length], points: r.epochs.map((e) => [fraction ? (e.epoch + 1) / total : e.epoch + 1, e.metrics[k]]) };
+        }),
+        { xLabel: fraction ? 'fraction of the run' : 'epoch', integerX: !fraction },
+      ),
+    );
+  };
+  xmode.addEventListener('change', () => {
+    localStorage.setItem('lepton-compare-x', xmode.value);
+    draw();
+  });
+  draw();
 }
 
 export async function modelsPage() {
@@ -285,7 +352,7 @@ export async function playgroundPage() {
   const input = m.signature.inputs[0];
   const image = info.preprocessing && info.preprocessing.kind === 'image';
   const url = `/v1/models/${encodeURIComponent(name)}/predict`;
-  main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1><div class="card playground"><div id="input"></div><div id="result" style="min-width:320px"><div class="empty">${
+  main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1><div class="card playground"><div id="input"></div><div id="result"><div class="empty">${
     image ? 'Draw or upload an image, then press Predict.' : 'Fill in the inputs, then press Predict.'
   }</div></div></div>
   <div class="card"><h2>Signature</h2><div class="kv">${m.signature.inputs
