@@ -113,6 +113,55 @@ describe('registry', () => {
     r.close();
   });
 
+  it('RunTracker records per-step curves: the mean over the batches since the previous record, recovered from running means', () => {
+    const r = new Registry(join(root, 'steps'));
+    // Per-batch losses/accuracies and batch sizes chosen by hand; fit reports running sample-weighted means.
+    const run = (stepsPerEpoch: number, epochs: number) => {
+      const t = new RunTracker({ registry: r, progressIntervalMs: 1e9 });
+      t.onTrainBegin({});
+      t.setParams({ epochs, steps: stepsPerEpoch });
+      const batches: { loss: number; accuracy: number; size: number }[][] = [];
+      for (let e = 0; e < epochs; e++) {
+        t.onEpochBegin(e);
+        let [n, lossSum, accSum] = [0, 0, 0];
+        const epochBatches = [];
+        for (let b = 0; b < stepsPerEpoch; b++) {
+          const batch = { loss: 1 + ((b * 7 + e * 3) % 11) / 10, accuracy: ((b * 5 + e) % 9) / 8, size: b === stepsPerEpoch - 1 ? 5 : 32 };
+          epochBatches.push(batch);
+          n += batch.size;
+          lossSum += batch.loss * batch.size;
+          accSum += batch.accuracy * batch.size;
+          t.onBatchEnd(b, { batch: b, size: batch.size, loss: lossSum / n, accuracy: accSum / n, auc: 0.5 });
+        }
+        batches.push(epochBatches);
+        t.onEpochEnd(e, { loss: lossSum / n, accuracy: accSum / n });
+      }
+      t.onTrainEnd({});
+      return { steps: r.steps(t.runId!), batches };
+    };
+    // 4 steps per epoch: every step is recorded with its own batch's values.
+    const small = run(4, 2);
+    expect(small.steps.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(small.steps.map((s) => s.epoch)).toEqual([0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2]);
+    small.steps.forEach((s, i) => {
+      const b = small.batches[Math.floor(i / 4)][i % 4];
+      expect(s.metrics.loss).toBeCloseTo(b.loss, 10);
+      expect(s.metrics.accuracy).toBeCloseTo(b.accuracy, 10);
+      expect(s.metrics.auc).toBeUndefined(); // not a sample mean: differencing would be meaningless
+    });
+    // 250 steps per epoch: at most 100 records per epoch, each the sample-weighted mean of its 3 batches.
+    const big = run(250, 1);
+    expect(big.steps.length).toBe(84);
+    expect(big.steps[0].step).toBe(3);
+    expect(big.steps[83]).toMatchObject({ step: 250, epoch: 1 });
+    const group = big.batches[0].slice(3, 6);
+    const n = group.reduce((a, b) => a + b.size, 0);
+    expect(big.steps[1].metrics.loss).toBeCloseTo(group.reduce((a, b) => a + b.loss * b.size, 0) / n, 10);
+    const lastGroup = big.batches[0].slice(249);
+    expect(big.steps[83].metrics.loss).toBeCloseTo(lastGroup[0].loss, 10);
+    r.close();
+  });
+
   it('RunTracker marks the run failed when the training process dies', async () => {
     const home = join(root, 'crash');
     const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');

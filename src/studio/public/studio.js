@@ -83,7 +83,11 @@ export function lineChart(el, series, { xLabel = 'epoch', yLabel = '', smoothing
     el.innerHTML = '<div class="empty">no data yet</div>';
     return;
   }
-  const xs = niceAxis(Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0])), Math.max(2, Math.floor((W - L - R) / 70)), integerX ? 1 : 0);
+  // x spans the data exactly (ticks at round values inside it); y gets round bounds.
+  const xMin = Math.min(...pts.map((p) => p[0]));
+  const xMax = Math.max(...pts.map((p) => p[0]));
+  const xt = niceAxis(xMin, xMax, Math.max(2, Math.floor((W - L - R) / 70)), integerX ? 1 : 0);
+  const xs = xMax > xMin ? { ...xt, lo: xMin, hi: xMax, ticks: xt.ticks.filter((t) => t >= xMin - 1e-9 && t <= xMax + 1e-9) } : xt;
   const ys = niceAxis(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1])), 5);
   const sx = (x) => L + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - L - R);
   const sy = (y) => T + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - T - B);
@@ -129,14 +133,14 @@ export async function runsPage() {
     return;
   }
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.summary)))].slice(0, 4);
-  main.innerHTML = `<h1>Runs</h1><div class="card"><table id="runs"><thead><tr><th></th><th>id</th><th>name</th><th>status</th><th>started</th><th>duration</th>${keys
+  main.innerHTML = `<h1>Runs</h1><div class="card"><table id="runs"><thead><tr><th></th><th>id</th><th>name</th><th>status</th><th class="opt">started</th><th class="opt">duration</th>${keys
     .map((k) => `<th>${esc(k)}</th>`)
     .join('')}</tr></thead><tbody>${runs
     .map(
       (r) =>
-        `<tr data-run="${r.id}"><td><input type="checkbox" value="${r.id}"></td><td>${r.id}</td><td><a href="/runs/${r.id}">${esc(r.name)}</a></td><td>${badge(r.status)}</td><td>${esc(
+        `<tr data-run="${r.id}"><td><input type="checkbox" value="${r.id}"></td><td>${r.id}</td><td><a href="/runs/${r.id}">${esc(r.name)}</a></td><td>${badge(r.status)}</td><td class="opt">${esc(
           r.startedAt.replace('T', ' ').slice(0, 19),
-        )}</td><td>${duration(r.durationSeconds)}</td>${keys.map((k) => `<td>${fmt(r.summary[k])}</td>`).join('')}</tr>`,
+        )}</td><td class="opt">${duration(r.durationSeconds)}</td>${keys.map((k) => `<td>${fmt(r.summary[k])}</td>`).join('')}</tr>`,
     )
     .join('')}</tbody></table><p><button id="compare" disabled>Compare selected</button> <span class="muted">select two or more runs</span></p></div>`;
   const button = document.getElementById('compare');
@@ -307,15 +311,15 @@ export async function modelsPage() {
     return;
   }
   const shape = (s) => `[${s.map((d, i) => (d === null ? (i === 0 ? 'batch' : '?') : d)).join(', ')}]`;
-  main.innerHTML = `<h1>Models</h1><div class="card"><table id="models"><thead><tr><th>name</th><th>version</th><th>inputs</th><th>outputs</th><th>labels</th><th>metrics</th><th>run</th><th>created</th><th></th></tr></thead><tbody>${models
+  main.innerHTML = `<h1>Models</h1><div class="card"><table id="models"><thead><tr><th>name</th><th>version</th><th>inputs</th><th class="opt">outputs</th><th class="opt">labels</th><th>metrics</th><th class="opt">run</th><th class="opt">created</th><th></th></tr></thead><tbody>${models
     .slice()
     .reverse()
     .map(
       (m) => `<tr><td><a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a></td><td>${m.version}</td><td>${m.signature.inputs
         .map((i) => `${esc(i.name)} ${shape(i.shape)}`)
-        .join('<br>')}</td><td>${m.signature.outputs.map((o) => `${esc(o.name)} ${shape(o.shape)}`).join('<br>')}</td><td>${m.labels ? m.labels.length : '–'}</td><td>${Object.entries(m.metrics)
+        .join('<br>')}</td><td class="opt">${m.signature.outputs.map((o) => `${esc(o.name)} ${shape(o.shape)}`).join('<br>')}</td><td class="opt">${m.labels ? m.labels.length : '–'}</td><td>${Object.entries(m.metrics)
         .map(([k, v]) => `${esc(k)} ${fmt(v)}`)
-        .join('<br>') || '–'}</td><td>${m.runId ? `<a href="/runs/${m.runId}">#${m.runId}</a>` : '–'}</td><td>${esc(m.createdAt.replace('T', ' ').slice(0, 19))}</td><td><a href="/models/${encodeURIComponent(m.name)}">playground →</a></td></tr>`,
+        .join('<br>') || '–'}</td><td class="opt">${m.runId ? `<a href="/runs/${m.runId}">#${m.runId}</a>` : '–'}</td><td class="opt">${esc(m.createdAt.replace('T', ' ').slice(0, 19))}</td><td><a href="/models/${encodeURIComponent(m.name)}">playground&nbsp;→</a></td></tr>`,
     )
     .join('')}</tbody></table></div>`;
 }
