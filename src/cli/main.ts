@@ -111,7 +111,8 @@ export function buildProgram(): Command {
       const ref = resolveModelRef(modelRef);
       const { x, y } = await evaluationData(data, opts.label);
       const trainedOn = trainingDataset(ref);
-      if (trainedOn && trainedOn.toLowerCase() !== data.toLowerCase()) {
+      // Only a named data set can be compared with the training one (a CSV file may hold anything).
+      if (trainedOn && extname(data).toLowerCase() !== '.csv' && trainedOn.toLowerCase() !== data.toLowerCase()) {
         process.stderr.write(`lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`);
       }
       const { model, done } = await openLocalModel(modelRef);

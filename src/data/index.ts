@@ -4,6 +4,20 @@ export { Dataset, type Batched, type BatchOptions, type MapOptions, type Shuffle
  *  short names (resize, normalize, flip…) would collide with tensor ops at the package root. */
 export * as transforms from './transforms.js';
 export { decodeImage, type DecodeOptions } from './transforms.js';
+/** The one image preprocessing (decode, resize, crop, normalize, layout) shared with serving and the CLI. */
+export {
+  decodePixels,
+  imageInputShape,
+  imagePixels,
+  imagePreprocessing,
+  pixelsToInput,
+  preprocessImages,
+  preprocessPixelBatch,
+  type DecodePixelOptions,
+  type ImagePreprocessing,
+  type Pixels,
+  type PreprocessOptions,
+} from './image.js';
 export { dataHome, downloadFile, locate, DataNotFoundError, type DataSpec, type LocateOptions, type ProgressCallback, type RemoteFile } from './loaders/locate.js';
 export { parseIdx, readIdx, idxToTensor, type IdxArray, type IdxData, type IdxType } from './loaders/idx.js';
 export { parseTar, readTar, type TarEntry } from './loaders/tar.js';
