@@ -22,6 +22,8 @@ export default function setup(): () => void {
     const left = readdirSync(root).filter((name) => !FOREIGN.some((re) => re.test(name)));
     rmSync(root, { recursive: true, force: true });
     if (left.length) {
+      // vitest reports an error thrown here but still exits 0: set the exit code as well.
+      process.exitCode = 1;
       throw new Error(`tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in the temp folder (removed now): ${left.sort().join(', ')}. Create temp folders with tempDir() from test/helpers/temp.ts.`);
     }
   };
