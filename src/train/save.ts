@@ -18,7 +18,7 @@ import { globalGenerator } from '../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.js';
 import { layerFromConfig, serializeLayer } from '../nn/layer.js';
 import type { Layer } from '../nn/layer.js';
-import { type CompileState, type TrainableModel, compileModel } from './fit.js';
+import { type CompileState, type TrainableModel, compileModel } from './compile-spec.js';
 import { serializeLoss } from './losses.js';
 import { METRIC_CLASSES, type MetricSpec } from './metrics.js';
 import { getOptimizer } from './optimizers.js';
