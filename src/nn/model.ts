@@ -2,8 +2,8 @@
  * Models: a Model is a Layer made of layers. Functional models are graphs recorded by calling
  * layers on symbolic Keras tensors (`input()` → layers → `model({inputs, outputs})`); Sequential
  * models are linear graphs built from a list of layers. Subclassed models override `call`.
- * Training methods (compile/fit/evaluate/predict/save/exportOnnx) live in src/train; the methods
- * here delegate to it.
+ * This package knows nothing of training: src/train/trainer.ts mixes compile/fit/evaluate/
+ * predict/save/exportOnnx into Model (Keras 3: `class Model(Trainer, Layer)`).
  */
 import type { DType } from '../engine/dtype.js';
 import { shapeStr } from '../engine/shape.js';
@@ -130,16 +130,6 @@ export interface ModelArgs {
 
 export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
 
-/** The training API (src/train), imported dynamically so that nn and train do not import each other statically. */
-let trainModule: any;
-async function trainApi(): Promise<any> {
-  const path = '../train/index.js';
-  trainModule ??= await import(/* @vite-ignore */ path);
-  return trainModule;
-}
-// Load it early so that compile() can usually run synchronously (and throw at once on bad options).
-trainApi().catch(() => undefined);
-
 export class Model extends Layer {
   static override className = 'Functional';
   // The recorded graph (functional and sequential models); undefined for subclassed models.
@@ -150,10 +140,6 @@ export class Model extends Layer {
   protected override get autocastInputs(): boolean {
     return false;
   }
-
-  /** Set by compile(); read by the train API. */
-  compileState: unknown;
-  private _compiling: Promise<unknown> | undefined;
 
   constructor(args: ModelArgs & LayerOptions = {}) {
     super({ ...args, name: args.name ?? undefined });
@@ -414,58 +400,9 @@ export class Model extends Layer {
     if (config.trainable === false) model.trainable = false;
     return model;
   }
-
-  // ---- Training API (implemented in src/train)
-
-  /** Configures optimizer, loss and metrics (see src/train compileModel). */
-  compile(options: Record<string, any>): this {
-    if (trainModule) {
-      this._compiling = undefined;
-      trainModule.compileModel(this, options);
-      return this;
-    }
-    this._compiling = trainApi().then((m) => m.compileModel(this, options));
-    this._compiling.catch(() => undefined); // reported by the next fit/evaluate/predict
-    return this;
-  }
-
-  private async ready(): Promise<any> {
-    const api = await trainApi();
-    if (this._compiling) await this._compiling;
-    return api;
-  }
-
-  /** fit(x, y, options) or, for datasets yielding [x, y], fit(dataset, options). */
-  async fit(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
-    [y, options] = optionsInPlaceOfTargets(y, options);
-    return (await this.ready()).fit(this, x, y, options);
-  }
-
-  async evaluate(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
-    [y, options] = optionsInPlaceOfTargets(y, options);
-    return (await this.ready()).evaluate(this, x, y, options);
-  }
-
-  async predict(x: unknown, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).predict(this, x, options);
-  }
-
-  async save(dir: string, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).saveModel(this, dir, options);
-  }
-
-  async exportOnnx(path: string, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).exportOnnx(this, path, options);
-  }
 }
 registerLayer(Model);
 registerLayer(Model, 'Model');
-
-/** fit(dataset, {epochs}) — an options object where targets would be — is moved to options. */
-function optionsInPlaceOfTargets(y: unknown, options: Record<string, any> | undefined): [unknown, Record<string, any> | undefined] {
-  if (options === undefined && isPlainObject(y) && !Object.values(y).some((v) => v instanceof Tensor)) return [undefined, y];
-  return [y, options];
-}
 
 function asKerasList(v: KerasTensor | KerasTensor[] | Record<string, KerasTensor>): KerasTensor[] {
   if (v instanceof KerasTensor) return [v];

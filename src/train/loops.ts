@@ -167,7 +167,7 @@ function metricLogs(metrics: Metric[], prefix = ''): Logs {
  * Keras-style training: `fit(model, x, y, options)` or, for data sets yielding [x, y],
  * `fit(model, dataset, options)`. Returns the History (history.history.loss[epoch], val_loss, metrics...).
  */
-export async function fit(model: TrainableModel, x: InputData, y: Targets, options?: FitOptions): Promise<History>;
+export async function fit(model: TrainableModel, x: InputData, y: Targets | undefined, options?: FitOptions): Promise<History>;
 export async function fit(model: TrainableModel, data: BatchIterable, options?: FitOptions): Promise<History>;
 export async function fit(model: TrainableModel, x: InputData | BatchIterable, yOrOptions?: Targets | FitOptions, maybeOptions?: FitOptions): Promise<History>;
 export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: FitOptions): Promise<History> {
@@ -305,7 +305,7 @@ async function readyRunner(model: TrainableModel, state: CompileState, first: Ba
 }
 
 /** Loss and metrics over the data (weights as they are now). Returns {loss, ...metrics}. */
-export async function evaluate(model: TrainableModel, x: InputData, y: Targets, options?: EvaluateOptions): Promise<EvaluateResult>;
+export async function evaluate(model: TrainableModel, x: InputData, y: Targets | undefined, options?: EvaluateOptions): Promise<EvaluateResult>;
 export async function evaluate(model: TrainableModel, data: BatchIterable, options?: EvaluateOptions): Promise<EvaluateResult>;
 export async function evaluate(model: TrainableModel, x: InputData | BatchIterable, yOrOptions?: Targets | EvaluateOptions, maybeOptions?: EvaluateOptions): Promise<EvaluateResult>;
 export async function evaluate(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: EvaluateOptions): Promise<EvaluateResult> {
