@@ -61,14 +61,14 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Weight of each row in the loss and the metrics. */
   sampleWeight?: Tensor;
-  /** 0 silent, 1 progress bar (on a TTY; elsewhere as 2), 2 one summary line (default 1). */
+  /** 0 silent, 1 progress bar (on a TTY; elsewhere as 2), 2 one summary line (default 1, as in Keras). */
   verbose?: Verbosity;
 }
 
 export interface PredictOptions {
   /** Rows per batch for tensor data (default 32). */
   batchSize?: number;
-  /** 0 silent, 1 progress bar (on a TTY; elsewhere as 2), 2 one summary line (default 0). */
+  /** 0 silent, 1 progress bar (on a TTY; elsewhere as 2), 2 one summary line (default 1, as in Keras). */
   verbose?: Verbosity;
 }
 
@@ -336,7 +336,7 @@ export async function evaluate(model: TrainableModel, x: unknown, yOrOptions?: u
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the structure is known only at run time; callers narrow it with T
 export async function predict<T extends Prediction = any>(model: TrainableModel, x: InputData | BatchIterable, options: PredictOptions = {}): Promise<T> {
   checkOptions('predict', options, PREDICT_OPTIONS);
-  const verbose = verbosity(options.verbose, 'predict', 0);
+  const verbose = verbosity(options.verbose, 'predict', 1);
   const state = stateForInference(model);
   const source = sourceFor(model, x, undefined, undefined, undefined, options.batchSize ?? 32, 'predict');
   const progress = verbose ? new InferenceProgress(verbose, source.steps) : undefined;

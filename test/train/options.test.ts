@@ -77,7 +77,7 @@ describe('the training API rejects unknown options (compile time and run time)',
 });
 
 describe('typed results and verbose output', () => {
-  it('evaluate(x, y, {verbose: 2}) prints one Keras-style summary line; verbose 0 prints nothing', async () => {
+  it('evaluate/predict with verbose 2 print one Keras-style summary line; verbose 0 prints nothing', async () => {
     const m = compiledModel();
     const [x, y] = data(10, 4);
     const lines: string[] = [];
@@ -88,8 +88,12 @@ describe('typed results and verbose output', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`^3/3 - [0-9.]+s - \\d+ms/step - loss: ${loss.toFixed(4)}\\n$`));
       lines.length = 0;
+      await m.predict(x, { batchSize: 5, verbose: 2 });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^2\/2 - [0-9.]+s - \d+ms\/step\n$/);
+      lines.length = 0;
       await m.evaluate(x, y, { verbose: 0 });
-      await m.predict(x);
+      await m.predict(x, { verbose: 0 });
       expect(lines).toEqual([]);
     } finally {
       spy.mockRestore();
