@@ -288,7 +288,7 @@ async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Te
     const feedName = session.inputNames[0];
     const chunks = Array.from({ length: n / INFER_BATCH }, (_, i) => new ort.Tensor('float32', (x.data as Float32Array).subarray(i * INFER_BATCH * 3072, (i + 1) * INFER_BATCH * 3072), [INFER_BATCH, 32, 32, 3]));
     // Same predictions (guards against timing something that does not compute).
-    const p = (await model.predict(x, { batchSize: INFER_BATCH })) as Tensor;
+    const p = (await model.predict(x, { batchSize: INFER_BATCH, verbose: 0 })) as Tensor;
     const r = (await session.run({ [feedName]: chunks[0] }))[session.outputNames[0]].data as Float32Array;
     for (let i = 0; i < 10; i++) {
       if (Math.abs((p.data as Float32Array)[i] - r[i]) > 1e-4 * (1 + Math.abs(r[i]))) throw new Error(`inference: predict and exported model disagree at ${i}: ${(p.data as Float32Array)[i]} vs ${r[i]}`);
@@ -297,7 +297,7 @@ async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Te
     const ortMs: number[] = [];
     for (let round = 0; round < 5; round++) {
       let t0 = performance.now();
-      await model.predict(x, { batchSize: INFER_BATCH });
+      await model.predict(x, { batchSize: INFER_BATCH, verbose: 0 });
       leptonMs.push(performance.now() - t0);
       t0 = performance.now();
       for (const c of chunks) await session.run({ [feedName]: c });

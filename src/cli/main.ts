@@ -17,6 +17,11 @@ import { resolveModelRef, splitModelRef, trainingDataset } from './model-ref.js'
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** `--import <tsx>` as an absolute URL, so scripts run from any working directory. */
+/** The entry that runs a training script with a run tracker installed (track-runs.ts, or .js when built). */
+function trackRunsEntry(): string {
+  return fileURLToPath(new URL(`./track-runs${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+}
+
 function tsxImport(): string {
   try {
     return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -77,8 +82,11 @@ export function buildProgram(): Command {
         return;
       }
       if (!['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) throw new CliError(`'${target}': expected a .ts/.js script or a .json config`);
+      // Tracking: track-runs.ts adds a run-tracking callback to the script's fits, then runs it;
+      // the variables also let a script make its own tracker (trackerFromEnvironment).
       const env = { ...process.env, ...(opts.track ? { LEPTON_TRACK_RUNS: '1', LEPTON_RUN_NAME: opts.name ?? fileStem(path) } : {}) };
-      const code = await runChild(process.execPath, ['--import', tsxImport(), path, ...args], env);
+      const entry = opts.track ? [trackRunsEntry(), path] : [path];
+      const code = await runChild(process.execPath, ['--import', tsxImport(), ...entry, ...args], env);
       if (code !== 0) throw new CliError(`training script exited with code ${code}`, code || 1);
     });
 

@@ -163,23 +163,23 @@ export class Layer extends Module {
   static className = 'Layer';
   name: string;
   built = false;
-  // Backing field of `trainable` (a plain object so Module's scan ignores it).
-  private readonly _flags = { trainable: true };
+  // Backing field of `trainable` (a getter/setter: setting it recurses into sublayers).
+  private trainableFlag = true;
   dtype: DType;
   /** Shape of one example given at construction (Keras `inputShape`). */
   inputShapeHint?: KerasShape;
   batchSizeHint?: number;
   /** The input shape(s) the layer was built for (batch first). */
   buildInputShape?: any;
-  // Held in a plain object so that Module's property scan ignores it.
-  private readonly _weightInfo: { regularizers: [string, Regularizer][] } = { regularizers: [] };
+  /** Weight regularizers by weight name (addWeight's `regularizer`). */
+  private readonly regularizers: [string, Regularizer][] = [];
 
   constructor(options: LayerOptions = {}) {
     super();
     // Keras layers run in inference mode unless told otherwise (fit passes training: true).
     this.training = false;
     this.name = options.name ?? uniqueLayerName(toSnakeCase(this.className));
-    this._flags.trainable = options.trainable ?? true;
+    this.trainableFlag = options.trainable ?? true;
     this.dtype = options.dtype ?? defaultFloatType;
     if (options.inputShape) this.inputShapeHint = [...options.inputShape];
     if (options.batchSize !== undefined) this.batchSizeHint = options.batchSize;
@@ -201,11 +201,11 @@ export class Layer extends Module {
    * a frozen BatchNormalization also runs in inference mode.
    */
   get trainable(): boolean {
-    return this._flags.trainable;
+    return this.trainableFlag;
   }
 
   set trainable(value: boolean) {
-    for (const m of this.modules()) if (m instanceof Layer) m._flags.trainable = value;
+    for (const m of this.modules()) if (m instanceof Layer) m.trainableFlag = value;
   }
 
   get className(): string {
@@ -311,7 +311,7 @@ export class Layer extends Module {
 
   /**
    * Creates a weight. Non-trainable weights (moving statistics) are buffers: saved, but not
-   * differentiated. The Variable is stored as `this[name]` (which registers it).
+   * differentiated. The Variable is registered as `this[name]`.
    */
   addWeight(name: string, shape: readonly number[], initializer: InitializerSpec = 'glorotUniform', options: AddWeightOptions = {}): Variable {
     const init: Initializer = getInitializer(initializer);
@@ -319,13 +319,13 @@ export class Layer extends Module {
     const variable = new Variable(init.init(shape, dtype), { name: `${this.name}/${name}`, trainable: options.trainable ?? true });
     if (options.trainable === false) this.registerBuffer(name, variable);
     else (this as any)[name] = variable;
-    if (options.regularizer) this._weightInfo.regularizers.push([name, getRegularizer(options.regularizer)]);
+    if (options.regularizer) this.regularizers.push([name, getRegularizer(options.regularizer)]);
     return variable;
   }
 
   override ownRegularizationTerms(): Tensor[] {
     // Read the property at call time: functionalCall may have substituted the weight.
-    return this._weightInfo.regularizers.map(([name, r]) => r.apply((this as any)[name] as Tensor));
+    return this.regularizers.map(([name, r]) => r.apply((this as any)[name] as Tensor));
   }
 
   /** All weights: trainable ones first, then non-trainable (Keras order). */

@@ -2,8 +2,8 @@
  * Models: a Model is a Layer made of layers. Functional models are graphs recorded by calling
  * layers on symbolic Keras tensors (`input()` → layers → `model({inputs, outputs})`); Sequential
  * models are linear graphs built from a list of layers. Subclassed models override `call`.
- * Training methods (compile/fit/evaluate/predict/save/exportOnnx) live in src/train; the methods
- * here delegate to it.
+ * This package knows nothing of training: src/train/trainer.ts mixes compile/fit/evaluate/
+ * predict/save/exportOnnx into Model (Keras 3: `class Model(Trainer, Layer)`).
  */
 import type { DType } from '../engine/dtype.js';
 import { shapeStr } from '../engine/shape.js';
@@ -130,30 +130,20 @@ export interface ModelArgs {
 
 export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
 
-/** The training API (src/train), imported dynamically so that nn and train do not import each other statically. */
-let trainModule: any;
-async function trainApi(): Promise<any> {
-  const path = '../train/index.js';
-  trainModule ??= await import(/* @vite-ignore */ path);
-  return trainModule;
-}
-// Load it early so that compile() can usually run synchronously (and throw at once on bad options).
-trainApi().catch(() => undefined);
-
 export class Model extends Layer {
   static override className = 'Functional';
   // The recorded graph (functional and sequential models); undefined for subclassed models.
-  protected _graph: { graph?: Graph; outputNames?: string[]; outputsAsList: boolean; inputsAsList: boolean; inputDtypes?: DType[]; inputNames?: string[] } = {
-    outputsAsList: false,
-    inputsAsList: false,
-  };
+  protected layerGraph?: Graph;
+  // How the graph's inputs and outputs are given and returned: a tensor, a list, or a record (names).
+  private outputNames?: string[];
+  private outputsAsList = false;
+  private inputsAsList = false;
+  private inputNames?: string[];
+  // Subclassed models: the input dtypes of the first call (for inputSpecs).
+  private inputDtypes?: DType[];
   protected override get autocastInputs(): boolean {
     return false;
   }
-
-  /** Set by compile(); read by the train API. */
-  compileState: unknown;
-  private _compiling: Promise<unknown> | undefined;
 
   constructor(args: ModelArgs & LayerOptions = {}) {
     super({ ...args, name: args.name ?? undefined });
@@ -161,21 +151,21 @@ export class Model extends Layer {
       if (args.inputs === undefined || args.outputs === undefined) throw new Error(`model '${this.name}': give both inputs and outputs`);
       const ins = asKerasList(args.inputs);
       const outs = asKerasList(args.outputs);
-      this._graph.inputsAsList = Array.isArray(args.inputs) || isPlainObject(args.inputs);
-      if (isPlainObject(args.inputs)) this._graph.inputNames = Object.keys(args.inputs);
-      this._graph.outputsAsList = Array.isArray(args.outputs);
-      if (isPlainObject(args.outputs)) this._graph.outputNames = Object.keys(args.outputs);
+      this.inputsAsList = Array.isArray(args.inputs) || isPlainObject(args.inputs);
+      if (isPlainObject(args.inputs)) this.inputNames = Object.keys(args.inputs);
+      this.outputsAsList = Array.isArray(args.outputs);
+      if (isPlainObject(args.outputs)) this.outputNames = Object.keys(args.outputs);
       this.setGraph(buildGraph(ins, outs, `model '${this.name}'`));
     }
   }
 
   protected setGraph(graph: Graph | undefined): void {
-    this._graph.graph = graph;
+    this.layerGraph = graph;
     this.built = graph !== undefined || this.built;
   }
 
   protected get graph(): Graph | undefined {
-    return this._graph.graph;
+    return this.layerGraph;
   }
 
   /** The layers of the model (functional: including input layers; sequential: excluding them). */
@@ -206,11 +196,11 @@ export class Model extends Layer {
 
   /** Names, shapes (batch = null) and dtypes of the inputs; subclassed models know them once called. */
   get inputSpecs(): TensorSpecInfo[] {
-    if (this.graph) return this.inputs.map((t, i) => ({ name: this._graph.inputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph) return this.inputs.map((t, i) => ({ name: this.inputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
     const built = this.buildInputShape as (number | string | null)[] | (number | string | null)[][] | undefined;
     if (!built) return [];
     const list = Array.isArray(built[0]) ? (built as (number | string | null)[][]) : [built as (number | string | null)[]];
-    const dtypes = this._graph.inputDtypes ?? [];
+    const dtypes = this.inputDtypes ?? [];
     return list.map((shape, i) => ({
       name: list.length === 1 ? 'input' : `input_${i}`,
       shape: shape.map((d, axis) => (axis === 0 || typeof d !== 'number' ? null : d)),
@@ -219,7 +209,7 @@ export class Model extends Layer {
   }
 
   get outputSpecs(): TensorSpecInfo[] {
-    if (this.graph) return this.outputs.map((t, i) => ({ name: this._graph.outputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph) return this.outputs.map((t, i) => ({ name: this.outputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
     const ins = this.inputSpecs;
     if (ins.length === 0) return [];
     const out = this.inferOutputs(ins.map((s) => ({ shape: s.shape, dtype: s.dtype })), ins.length > 1, {});
@@ -228,9 +218,9 @@ export class Model extends Layer {
 
   override apply(inputs: any, options: CallOptions = {}): any {
     // Subclassed models remember their input dtypes for inputSpecs.
-    if (!this.graph && !this._graph.inputDtypes) {
+    if (!this.graph && !this.inputDtypes) {
       const list: unknown[] = Array.isArray(inputs) ? inputs : [inputs];
-      if (list.every((t) => t instanceof Tensor)) this._graph.inputDtypes = (list as Tensor[]).map((t) => t.dtype);
+      if (list.every((t) => t instanceof Tensor)) this.inputDtypes = (list as Tensor[]).map((t) => t.dtype);
     }
     return super.apply(inputs, options);
   }
@@ -252,8 +242,8 @@ export class Model extends Layer {
       node.outputs.forEach((kt, j) => values.set(kt, outs[j]));
     }
     const outs = graph.outputs.map((kt) => values.get(kt)!);
-    if (this._graph.outputNames) return Object.fromEntries(this._graph.outputNames.map((n, i) => [n, outs[i]]));
-    return this._graph.outputsAsList ? outs : outs[0];
+    if (this.outputNames) return Object.fromEntries(this.outputNames.map((n, i) => [n, outs[i]]));
+    return this.outputsAsList ? outs : outs[0];
   }
 
   private inputList(inputs: ModelInputs): Tensor[] {
@@ -267,7 +257,7 @@ export class Model extends Layer {
     }
     if (isPlainObject(inputs)) {
       return graph.inputs.map((kt, i) => {
-        const name = this._graph.inputNames?.[i] ?? kt.name;
+        const name = this.inputNames?.[i] ?? kt.name;
         const t = (inputs as Record<string, Tensor>)[name];
         if (!t) throw new Error(`${this.describe()}: missing input '${name}' (got keys ${Object.keys(inputs).join(', ')})`);
         return t;
@@ -358,10 +348,10 @@ export class Model extends Layer {
       layers,
       inputLayers: graph.inputs.map(ref),
       outputLayers: graph.outputs.map(ref),
-      inputsAsList: this._graph.inputsAsList,
-      outputsAsList: this._graph.outputsAsList,
-      outputNames: this._graph.outputNames,
-      inputNames: this._graph.inputNames,
+      inputsAsList: this.inputsAsList,
+      outputsAsList: this.outputsAsList,
+      outputNames: this.outputNames,
+      inputNames: this.inputNames,
     };
   }
 
@@ -414,58 +404,9 @@ export class Model extends Layer {
     if (config.trainable === false) model.trainable = false;
     return model;
   }
-
-  // ---- Training API (implemented in src/train)
-
-  /** Configures optimizer, loss and metrics (see src/train compileModel). */
-  compile(options: Record<string, any>): this {
-    if (trainModule) {
-      this._compiling = undefined;
-      trainModule.compileModel(this, options);
-      return this;
-    }
-    this._compiling = trainApi().then((m) => m.compileModel(this, options));
-    this._compiling.catch(() => undefined); // reported by the next fit/evaluate/predict
-    return this;
-  }
-
-  private async ready(): Promise<any> {
-    const api = await trainApi();
-    if (this._compiling) await this._compiling;
-    return api;
-  }
-
-  /** fit(x, y, options) or, for datasets yielding [x, y], fit(dataset, options). */
-  async fit(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
-    [y, options] = optionsInPlaceOfTargets(y, options);
-    return (await this.ready()).fit(this, x, y, options);
-  }
-
-  async evaluate(x: unknown, y?: unknown, options?: Record<string, any>): Promise<any> {
-    [y, options] = optionsInPlaceOfTargets(y, options);
-    return (await this.ready()).evaluate(this, x, y, options);
-  }
-
-  async predict(x: unknown, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).predict(this, x, options);
-  }
-
-  async save(dir: string, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).saveModel(this, dir, options);
-  }
-
-  async exportOnnx(path: string, options?: Record<string, any>): Promise<any> {
-    return (await this.ready()).exportOnnx(this, path, options);
-  }
 }
 registerLayer(Model);
 registerLayer(Model, 'Model');
-
-/** fit(dataset, {epochs}) — an options object where targets would be — is moved to options. */
-function optionsInPlaceOfTargets(y: unknown, options: Record<string, any> | undefined): [unknown, Record<string, any> | undefined] {
-  if (options === undefined && isPlainObject(y) && !Object.values(y).some((v) => v instanceof Tensor)) return [undefined, y];
-  return [y, options];
-}
 
 function asKerasList(v: KerasTensor | KerasTensor[] | Record<string, KerasTensor>): KerasTensor[] {
   if (v instanceof KerasTensor) return [v];
@@ -494,8 +435,11 @@ export function model(args: ModelArgs): Model {
 
 export class Sequential extends Model {
   static override className = 'Sequential';
-  // Layers in order (input layer excluded); the graph is rebuilt from them when the input shape is known.
-  private readonly _stack: { layers: Layer[]; input?: InputLayer } = { layers: [] };
+  // Layers in order (input layer excluded); the graph is rebuilt from them when the input shape is
+  // known. Sequential names its children itself (namedChildren), so this list is not registered.
+  private readonly stackLayers: Layer[] = [];
+  // The input() tensor fixing the input shape (a KerasTensor, so not a child module).
+  private stackInput?: KerasTensor;
 
   constructor(layers: (Layer | KerasTensor)[] = [], options: LayerOptions = {}) {
     super(options);
@@ -509,16 +453,16 @@ export class Sequential extends Model {
       layer = layer.node.layer;
     }
     if (layer instanceof InputLayer) {
-      if (this._stack.layers.length || this._stack.input) throw new Error(`${this.describe()}.add: an input must come first`);
-      this._stack.input = layer;
+      if (this.stackLayers.length || this.stackInput) throw new Error(`${this.describe()}.add: an input must come first`);
+      this.stackInput = layer.output;
     } else if (layer instanceof Layer) {
-      this._stack.layers.push(layer);
+      this.stackLayers.push(layer);
     } else {
       throw new Error(`${this.describe()}.add: expected a Layer, got ${String(layer)}`);
     }
-    if (!this._stack.input && this._stack.layers.length === 1 && this._stack.layers[0].inputShapeHint) {
-      const first = this._stack.layers[0];
-      this._stack.input = new InputLayer({ shape: first.inputShapeHint!, batchSize: first.batchSizeHint, dtype: first.dtype, name: `${first.name}_input` });
+    if (!this.stackInput && this.stackLayers.length === 1 && this.stackLayers[0].inputShapeHint) {
+      const first = this.stackLayers[0];
+      this.stackInput = new InputLayer({ shape: first.inputShapeHint!, batchSize: first.batchSizeHint, dtype: first.dtype, name: `${first.name}_input` }).output;
     }
     this.rebuildGraph();
     return this;
@@ -526,59 +470,59 @@ export class Sequential extends Model {
 
   /** Removes the last layer. */
   pop(): Layer {
-    const l = this._stack.layers.pop();
+    const l = this.stackLayers.pop();
     if (!l) throw new Error(`${this.describe()}.pop: the model has no layers`);
     this.rebuildGraph();
     return l;
   }
 
   override get layers(): Layer[] {
-    return [...this._stack.layers];
+    return [...this.stackLayers];
   }
 
   /** Sequential models name sublayers by position among the non-input layers: "layers.0.kernel". */
   override namedChildren(): [string, Module][] {
-    return this._stack.layers.map((l, i) => [`layers.${i}`, l]);
+    return this.stackLayers.map((l, i) => [`layers.${i}`, l]);
   }
 
   private rebuildGraph(): void {
-    const inp = this._stack.input;
-    if (!inp || this._stack.layers.length === 0) {
-      this._graph.graph = undefined;
+    const inp = this.stackInput;
+    if (!inp || this.stackLayers.length === 0) {
+      this.layerGraph = undefined;
       this.built = false;
       return;
     }
-    let t: KerasTensor = inp.output;
-    for (const l of this._stack.layers) {
+    let t: KerasTensor = inp;
+    for (const l of this.stackLayers) {
       const out = l.apply(t);
       if (!(out instanceof KerasTensor)) {
         throw new Error(`${this.describe()}: ${l.describe()} has several outputs; Sequential layers must have one input and one output`);
       }
       t = out;
     }
-    this.setGraph(buildGraph([inp.output], [t], this.describe()));
+    this.setGraph(buildGraph([inp], [t], this.describe()));
   }
 
   /** Builds the model for inputs of this shape (batch dimension first). */
   override build(inputShape: any): void {
     if (this.graph) return;
     const shape = inputShape as (number | string | null)[];
-    this._stack.input = new InputLayer({ shape: shape.slice(1).map((d) => (typeof d === 'number' ? d : null)), dtype: this.dtype, name: `${this.name}_input` });
+    this.stackInput = new InputLayer({ shape: shape.slice(1).map((d) => (typeof d === 'number' ? d : null)), dtype: this.dtype, name: `${this.name}_input` }).output;
     this.rebuildGraph();
   }
 
   override call(inputs: any, options: CallOptions = {}): any {
     if (!this.graph) {
       if (!(inputs instanceof Tensor)) throw new Error(`${this.describe()}: expected one Tensor input`);
-      if (this._stack.layers.length === 0) throw new Error(`${this.describe()}: the model has no layers`);
+      if (this.stackLayers.length === 0) throw new Error(`${this.describe()}: the model has no layers`);
       this.build([...inputs.shape]);
     }
     return super.call(inputs, options);
   }
 
   override getConfig(): Record<string, any> {
-    const layers = this._stack.layers.map(serializeLayer);
-    const inp = this._stack.input;
+    const layers = this.stackLayers.map(serializeLayer);
+    const inp = this.stackInput?.node?.layer;
     return { name: this.name, trainable: this.trainable, layers: inp ? [serializeLayer(inp), ...layers] : layers };
   }
 

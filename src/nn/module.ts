@@ -1,8 +1,13 @@
 /**
- * PyTorch-style modules. Parameters and submodules are registered by assignment: any own
- * property holding a Variable is a parameter (or a buffer, if registered with `registerBuffer`),
- * any own property holding a Module or an array of Modules is a submodule. Names are dotted
- * property paths ("encoder.layers.0.weight"); a Variable or Module reachable twice (shared
+ * PyTorch-style modules. State is registered, never discovered: like PyTorch's
+ * `Module.__setattr__`, assigning to a module routes the value by its type — a Variable becomes a
+ * parameter (or stays a buffer, see `registerBuffer`), a Module or a non-empty array of Modules a
+ * submodule — and anything else is a plain attribute that is never state. The routing happens in
+ * a Proxy's set/defineProperty traps (the only way to see `this.fc = new Linear(...)` and class
+ * fields in JavaScript); `registerParameter/registerBuffer/registerModule` do the same explicitly.
+ * A name holds one kind: assigning a Module to a parameter's name (or a number to a submodule's)
+ * is an error, as is registering a name that a method or another attribute already uses. Names
+ * are dotted paths ("encoder.layers.0.weight"); a Variable or Module reachable twice (shared
  * weights) is listed once, under the first name found.
  */
 import { sameShape, shapeStr } from '../engine/shape.js';
@@ -20,12 +25,96 @@ export interface LoadStateDictResult {
 }
 
 type VariableKind = 'parameter' | 'buffer';
+/** What a registered name holds. */
+type StateKind = VariableKind | 'module';
+
+// Inside functionalCall, parameters may hold plain tensors (the substituted values).
+let substituting = 0;
+
+function isModuleList(value: unknown): value is Module[] {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Module);
+}
+
+function describeKind(value: unknown): string {
+  if (value instanceof Variable) return 'a Variable';
+  if (value instanceof Module) return `a Module (${value.constructor.name})`;
+  if (value instanceof Tensor) return 'a Tensor';
+  if (Array.isArray(value)) return 'an array';
+  return value === null ? 'null' : `a ${typeof value}`;
+}
+
+/** Each module's registered names and their kinds (PyTorch's _parameters/_buffers/_modules), by module. */
+const registries = new WeakMap<object, Map<string, StateKind>>();
+/** The object behind each module's Proxy: methods see the proxy as `this`, the traps the target. */
+const targets = new WeakMap<object, object>();
+function registryOf(module: object): Map<string, StateKind> {
+  const key = targets.get(module) ?? module;
+  let r = registries.get(key);
+  if (!r) registries.set(key, (r = new Map()));
+  return r;
+}
+
+/**
+ * Routes an assignment of `value` to `name` (PyTorch's __setattr__): registers Variables and
+ * Modules under their kind and rejects values of another kind for a registered name.
+ */
+function route(target: Module, name: string, value: unknown): void {
+  const registry = registryOf(target);
+  const kind = registry.get(name);
+  const who = `${target.constructor.name}: cannot assign ${describeKind(value)} to '${name}'`;
+  if (value === undefined || value === null) return; // an empty slot (e.g. no bias); the name keeps its kind
+  if (value instanceof Variable) {
+    if (kind === 'module') throw new Error(`${who}, which is a submodule`);
+    if (!kind) {
+      checkFreeName(target, name, 'parameter');
+      registry.set(name, 'parameter');
+    }
+  } else if (value instanceof Module || isModuleList(value)) {
+    if (kind === 'parameter' || kind === 'buffer') throw new Error(`${who}, which is a ${kind}`);
+    if (!kind) {
+      checkFreeName(target, name, 'submodule');
+      registry.set(name, 'module');
+    }
+  } else if (kind === 'module') {
+    // An emptied list of submodules is still a list of submodules.
+    if (!(Array.isArray(value) && value.length === 0)) throw new Error(`${who}, which is a submodule`);
+  } else if (kind) {
+    if (!(value instanceof Tensor && substituting > 0)) throw new Error(`${who}, which is a ${kind} (assign a Variable)`);
+  }
+}
+
+/** A new state name must not shadow a method or accessor of the class (e.g. a field named 'train' or 'layers'). */
+function checkFreeName(target: Module, name: string, what: string): void {
+  if (name in Object.getPrototypeOf(target)) {
+    throw new Error(`${target.constructor.name}: cannot register a ${what} named '${name}': ${target.constructor.name} already has a member of that name`);
+  }
+}
+
+const registration: ProxyHandler<Module> = {
+  set(target, key, value, receiver) {
+    if (typeof key === 'string') route(target, key, value);
+    return Reflect.set(target, key, value, receiver);
+  },
+  defineProperty(target, key, descriptor) {
+    if (typeof key === 'string' && 'value' in descriptor) route(target, key, descriptor.value);
+    return Reflect.defineProperty(target, key, descriptor);
+  },
+  deleteProperty(target, key) {
+    if (typeof key === 'string') registryOf(target).delete(key);
+    return Reflect.deleteProperty(target, key);
+  },
+};
 
 export class Module {
   /** Training mode (dropout active, batch statistics used). PyTorch default: true. */
   training = true;
-  // Names of own properties that hold buffers (non-gradient state such as running statistics).
-  private readonly _bufferNames = new Set<string>();
+
+  constructor() {
+    // Assignments to the module (and subclass fields) go through `route` from here on.
+    const proxy = new Proxy(this, registration);
+    targets.set(proxy, this);
+    return proxy;
+  }
 
   /** The computation. Subclasses override forward (PyTorch style) or call (Keras style). */
   forward(..._args: any[]): any {
@@ -42,22 +131,49 @@ export class Module {
     return this.call(...args);
   }
 
+  /** Registers `name` as a parameter holding `value` (the same as assigning a Variable to it). */
+  registerParameter(name: string, value: Variable): Variable {
+    this.register(name, 'parameter', value);
+    return value;
+  }
+
   /** Registers a non-trainable Variable as state (saved in stateDict, not returned by parameters()). */
   registerBuffer(name: string, value: Variable): Variable {
     value.trainable = false;
-    (this as any)[name] = value;
-    this._bufferNames.add(name);
+    this.register(name, 'buffer', value);
     return value;
+  }
+
+  /** Registers `name` as a submodule (or a list of them); the same as assigning it. */
+  registerModule<M extends Module | Module[]>(name: string, value: M): M {
+    this.register(name, 'module', value);
+    return value;
+  }
+
+  private register(name: string, kind: StateKind, value: Variable | Module | Module[]): void {
+    const ok = kind === 'module' ? value instanceof Module || isModuleList(value) : value instanceof Variable;
+    if (!ok) throw new Error(`${this.constructor.name}.register: '${name}' must be ${kind === 'module' ? 'a Module or a non-empty array of Modules' : 'a Variable'}, got ${describeKind(value)}`);
+    const registry = registryOf(this);
+    const current = registry.get(name);
+    if (current !== undefined && current !== kind) throw new Error(`${this.constructor.name}: '${name}' is already a ${current === 'module' ? 'submodule' : current}`);
+    if (current === undefined) {
+      if (Object.prototype.hasOwnProperty.call(this, name) && (this as Record<string, unknown>)[name] !== undefined) {
+        throw new Error(`${this.constructor.name}: attribute '${name}' already exists`);
+      }
+      checkFreeName(this, name, kind === 'module' ? 'submodule' : kind);
+      registry.set(name, kind);
+    }
+    (this as Record<string, unknown>)[name] = value;
   }
 
   /** Direct submodules with their names. Containers override this to name children their way. */
   namedChildren(): [string, Module][] {
     const out: [string, Module][] = [];
-    for (const [key, value] of Object.entries(this)) {
+    for (const [key, kind] of registryOf(this)) {
+      if (kind !== 'module') continue;
+      const value = (this as Record<string, unknown>)[key];
       if (value instanceof Module) out.push([key, value]);
-      else if (Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Module)) {
-        value.forEach((m, i) => out.push([`${key}.${i}`, m]));
-      }
+      else if (Array.isArray(value)) value.forEach((m, i) => m instanceof Module && out.push([`${key}.${i}`, m]));
     }
     return out;
   }
@@ -84,11 +200,13 @@ export class Module {
     return this.namedModules().map(([, m]) => m);
   }
 
-  /** Own Variables of this module (not of submodules), in property order. */
-  protected ownVariables(): [string, Variable, VariableKind][] {
+  /** Own Variables of this module (not of submodules), in registration order. */
+  ownVariables(): [string, Variable, VariableKind][] {
     const out: [string, Variable, VariableKind][] = [];
-    for (const [key, value] of Object.entries(this)) {
-      if (value instanceof Variable) out.push([key, value, this._bufferNames.has(key) ? 'buffer' : 'parameter']);
+    for (const [key, kind] of registryOf(this)) {
+      if (kind === 'module') continue;
+      const value = (this as Record<string, unknown>)[key];
+      if (value instanceof Variable) out.push([key, value, kind]);
     }
     return out;
   }
@@ -223,17 +341,19 @@ export function functionalCall<T>(module: Module, values: Record<string, Tensor>
     }
   }
   const restore: [Module, string, Variable][] = [];
+  substituting++;
   try {
     for (const m of module.modules()) {
-      for (const [key, value] of Object.entries(m)) {
-        if (value instanceof Variable && byVariable.has(value)) {
+      for (const [key, value] of m.ownVariables()) {
+        if (byVariable.has(value)) {
           restore.push([m, key, value]);
-          (m as any)[key] = byVariable.get(value);
+          (m as unknown as Record<string, Tensor>)[key] = byVariable.get(value)!;
         }
       }
     }
     return fn();
   } finally {
-    for (const [m, key, v] of restore) (m as any)[key] = v;
+    for (const [m, key, v] of restore) (m as unknown as Record<string, Tensor>)[key] = v;
+    substituting--;
   }
 }

@@ -168,6 +168,11 @@ export class RunTracker {
     this.registry.finishRun(this.runId, status, error);
   }
 
+  /** fit calls this when it throws (onTrainEnd is not called then). */
+  onTrainError(error: unknown): void {
+    this.fail(error);
+  }
+
   /** Marks the run failed (for callers whose fit threw before onTrainEnd ran). */
   fail(error: unknown): void {
     if (this.runId === undefined || this.finished) return;
@@ -189,8 +194,9 @@ function jsonSafe(logs: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * The tracker `lepton train` asks for: when the CLI runs a training script it sets
- * LEPTON_TRACK_RUNS=1 (and LEPTON_RUN_NAME), and fit() adds this callback by default.
+ * A tracker for scripts run by `lepton train`, which sets LEPTON_TRACK_RUNS=1 and LEPTON_RUN_NAME
+ * (the CLI also preloads cli/track-runs.ts, which adds a tracker to every fit of the script);
+ * undefined when the script was not started that way.
  */
 export function trackerFromEnvironment(params: Record<string, unknown> = {}): RunTracker | undefined {
   if (process.env.LEPTON_TRACK_RUNS !== '1') return undefined;

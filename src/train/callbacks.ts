@@ -2,7 +2,7 @@
  * Callbacks (Keras semantics). Every hook is optional and may be async (fit awaits it). Logs are
  * plain numbers: loss and metrics (running means within an epoch), and val_* at epoch end.
  * Model weights are synchronised from the training worker before onEpochEnd, so callbacks that
- * read or save weights there (EarlyStopping, ModelCheckpoint) see the current values.
+ * read or save weights there (EarlyStopping, ModelCheckpoint in checkpoint.ts) see the current values.
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -37,6 +37,41 @@ export interface Callback {
   onBatchEnd?(batch: number, logs: Logs): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
   onTrainEnd?(logs: Logs): void | Promise<void>;
+  /** fit threw (the loss became NaN, a callback failed, ...); onTrainEnd is not called then. */
+  onTrainError?(error: unknown): void | Promise<void>;
+}
+
+/** What a default-callback factory learns about the fit it is made for. */
+export interface DefaultCallbackParams {
+  epochs: number;
+  batchSize: number;
+}
+
+// Kept on globalThis: a process may load Lepton twice (e.g. the CLI's preload from dist/ and a
+// script importing the sources), and both copies must see the same list.
+const DEFAULTS_KEY = Symbol.for('lepton.defaultCallbacks');
+type DefaultFactory = (params: DefaultCallbackParams) => Callback | undefined;
+function defaultFactories(): DefaultFactory[] {
+  const g = globalThis as { [DEFAULTS_KEY]?: DefaultFactory[] };
+  return (g[DEFAULTS_KEY] ??= []);
+}
+
+/**
+ * Adds a callback to every later fit in this process (made fresh for each fit by `factory`),
+ * e.g. the run tracker `lepton train` installs. Returns a function that removes it again.
+ */
+export function addDefaultCallback(factory: DefaultFactory): () => void {
+  defaultFactories().push(factory);
+  return () => {
+    const list = defaultFactories();
+    const i = list.indexOf(factory);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
+/** The default callbacks for one fit. */
+export function defaultCallbacks(params: DefaultCallbackParams): Callback[] {
+  return defaultFactories().map((f) => f(params)).filter((c): c is Callback => c !== undefined);
 }
 
 /** A base class keeping the model and params (subclass it, or write plain objects). */
@@ -51,7 +86,7 @@ export class BaseCallback implements Callback {
   }
 }
 
-type Hook = 'onTrainBegin' | 'onEpochBegin' | 'onBatchBegin' | 'onBatchEnd' | 'onEpochEnd' | 'onTrainEnd';
+type Hook = 'onTrainBegin' | 'onEpochBegin' | 'onBatchBegin' | 'onBatchEnd' | 'onEpochEnd' | 'onTrainEnd' | 'onTrainError';
 
 export class CallbackList {
   constructor(readonly callbacks: Callback[]) {}
@@ -87,15 +122,17 @@ export class LambdaCallback extends BaseCallback {
   }
 }
 
-type Mode = 'min' | 'max' | 'auto';
+export type Mode = 'min' | 'max' | 'auto';
 
-function betterFn(monitor: string, mode: Mode, minDelta: number): (current: number, best: number) => boolean {
+/** Whether a monitored value improved: higher is better for accuracy-like names (mode 'auto'). */
+export function betterFn(monitor: string, mode: Mode, minDelta: number): (current: number, best: number) => boolean {
   const max = mode === 'max' || (mode === 'auto' && /acc|auc|precision|recall|f1/.test(monitor));
   const delta = Math.abs(minDelta);
   return max ? (c, b) => c - delta > b : (c, b) => c + delta < b;
 }
 
-function monitored(monitor: string, logs: Logs, who: string): number | undefined {
+/** The monitored value from the logs, with a warning when the logs lack it. */
+export function monitored(monitor: string, logs: Logs, who: string): number | undefined {
   const v = logs[monitor];
   if (v === undefined) {
     process.emitWarning(`${who}: metric '${monitor}' is not in the logs (available: ${Object.keys(logs).join(', ')})`);
@@ -168,49 +205,6 @@ export class EarlyStopping extends BaseCallback {
         if (best) w.assign(best);
       }
     }
-  }
-}
-
-export interface ModelCheckpointOptions {
-  monitor?: string;
-  mode?: Mode;
-  /** Only save when the monitored value improves. */
-  saveBestOnly?: boolean;
-  /** Save every this many epochs (default 1). */
-  saveFreq?: number;
-}
-
-/**
- * Saves the model folder at epoch end. `path` may contain `{epoch}` (1-based) and `{name}` of
- * any log value, e.g. 'ckpt/model-{epoch}-{val_loss}'.
- */
-export class ModelCheckpoint extends BaseCallback {
-  private best = NaN;
-  private readonly better: (c: number, b: number) => boolean;
-  readonly monitor: string;
-  /** Paths written, in order. */
-  readonly saved: string[] = [];
-
-  constructor(readonly path: string, private readonly options: ModelCheckpointOptions = {}) {
-    super();
-    this.monitor = options.monitor ?? 'val_loss';
-    this.better = betterFn(this.monitor, options.mode ?? 'auto', 0);
-  }
-
-  async onEpochEnd(epoch: number, logs: Logs): Promise<void> {
-    if ((epoch + 1) % (this.options.saveFreq ?? 1) !== 0) return;
-    if (this.options.saveBestOnly) {
-      const v = monitored(this.monitor, logs, 'ModelCheckpoint');
-      if (v === undefined || !(Number.isNaN(this.best) || this.better(v, this.best))) return;
-      this.best = v;
-    }
-    const path = this.path.replace(/\{(\w+)(?::[^}]*)?\}/g, (m, key: string) => {
-      if (key === 'epoch') return String(epoch + 1);
-      return key in logs ? logs[key].toFixed(4) : m;
-    });
-    const { saveModel } = await import('./save.js');
-    await saveModel(this.model as any, path);
-    this.saved.push(path);
   }
 }
 

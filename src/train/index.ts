@@ -4,8 +4,13 @@ export * from './metrics.js';
 export * from './optimizers.js';
 export * from './schedules.js';
 export * from './callbacks.js';
+export { ModelCheckpoint, type ModelCheckpointOptions } from './checkpoint.js';
 export { ProgressLogger } from './progress.js';
-export { compileModel, fit, evaluate, predict, concatRows, type ModelCompileOptions, type CompileState, type FitOptions, type EvaluateOptions, type PredictOptions, type TrainableModel } from './fit.js';
-export { saveModel, loadModel, exportOnnx, inferenceOnnx, readModelConfig, type SaveOptions, type LoadOptions, type SavedConfig } from './save.js';
+export { compileModel, type ModelCompileOptions, type CompileState, type TrainableModel } from './compile-spec.js';
+export { fit, evaluate, predict, concatRows, type FitOptions, type EvaluateOptions, type PredictOptions, type EvaluateResult, type Prediction, type Targets, type BatchIterable, type Verbosity } from './loops.js';
+export { saveModel, loadModel, exportOnnx, inferenceOnnx, readModelConfig, type SaveOptions, type LoadOptions, type ExportOptions, type SavedConfig } from './save.js';
+// Installs compile/fit/evaluate/predict/save/exportOnnx on nn's Model.
+export type { ModelTrainingApi } from './trainer.js';
+import './trainer.js';
 export { GraphBuilder, GraphProgram, WorkerProgram } from './graph.js';
 export * from '../io/safetensors.js';

@@ -14,43 +14,19 @@
  * Why: a second ORT intra-op thread speeds the seed CNN's step up by only 1.15–1.6× (small
  * convolutions, serial glue ops), and a multi-threaded session degrades badly when the cores are
  * shared; single-threaded sessions on half batches keep both cores busy with no synchronisation
- * inside a step (DESIGN.md, "Measured lever").
+ * inside a step (docs/PERFORMANCE.md).
  */
 import { availableParallelism } from 'node:os';
 import { type DType, type TypedArray, allocate, dtypeOfArray } from '../engine/dtype.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { OrtWorker } from '../engine/runtime/pool.js';
 import { Tensor } from '../engine/tensor.js';
-import type { Node } from '../engine/trace.js';
 import type { Batch } from './data.js';
-import type { Runner, StepResult } from './fit.js';
+import type { WorkerProgram } from './graph.js';
+import type { StepResult, TrainMode } from './steps.js';
 
 /** How many workers fit uses: a number, or 'auto' (data parallel when it is expected to pay). */
 export type WorkersOption = number | 'auto';
-
-/**
- * Estimated multiply-adds ×2 of one forward pass over a batch, from the traced ops (convolutions
- * and matrix products; everything else is cheap next to them in models where parallelism pays).
- */
-export function forwardFlops(nodes: readonly Node[]): number {
-  let flops = 0;
-  const count = (shape: readonly (number | string)[]) => shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
-  for (const n of nodes) {
-    const name = n.op.name;
-    const out = n.outputs[0];
-    if (name === 'conv') {
-      const w = n.inputs[1].shape as number[];
-      flops += 2 * count(out.shape) * count(w.slice(1));
-    } else if (name === 'convTranspose') {
-      const w = n.inputs[1].shape as number[];
-      flops += 2 * count(n.inputs[0].shape) * count(w.slice(1));
-    } else if (name === 'matmul' || name === 'linear') {
-      const a = n.inputs[0].shape;
-      flops += 2 * count(out.shape) * (typeof a[a.length - 1] === 'number' ? (a[a.length - 1] as number) : 1);
-    }
-  }
-  return flops;
-}
 
 /**
  * When 'auto' trains data parallel: a step must be long (forward FLOPs per batch) and compute
@@ -61,8 +37,38 @@ export function forwardFlops(nodes: readonly Node[]): number {
 export const AUTO_PARALLEL_MIN_FLOPS = 100e6;
 export const AUTO_PARALLEL_MIN_FLOPS_PER_PARAM = 1000;
 
+/** What choosing the worker count needs to know about the model and its compile state. */
+export interface WorkerChoiceInfo {
+  readonly state: { readonly losses: readonly { readonly reduction: string }[] };
+  /** The trainable Variables (their sizes). */
+  readonly trainable: readonly { readonly size: number }[];
+  /** Every Variable (trainable or not). */
+  readonly variables: readonly unknown[];
+}
+
+/**
+ * What data-parallel training needs from the runner (runner.ts implements it): the worker and
+ * replica workers, copying state into a replica, the train programs per worker, and turning a
+ * batch into feeds and a run's outputs into a StepResult.
+ */
+export interface ReplicaHost extends WorkerChoiceInfo {
+  readonly state: WorkerChoiceInfo['state'] & { readonly optimizer: { nextScalars(): Record<string, number> } };
+  readonly trainable: readonly { readonly size: number; readonly shape: readonly (number | string)[]; readonly dtype: DType }[];
+  /** The worker holding the weights and optimizer state. */
+  readonly worker: OrtWorker;
+  /** Extra workers (replicas); data-parallel training adds to them, the runner terminates them. */
+  readonly replicas: OrtWorker[];
+  /** Copies the host's weights (and optimizer slots) into `worker`. */
+  push(withSlots: boolean, worker?: OrtWorker): Promise<void>;
+  program(kind: 'train', batch: Batch | undefined, mode: TrainMode, worker: OrtWorker): Promise<WorkerProgram>;
+  batchFeeds(batch: Batch, withTargets: boolean): Record<string, HostTensor>;
+  /** The outputs a train step fetches (loss, per-output losses, metric statistics). */
+  fetchNames(): string[];
+  collect(results: Record<string, HostTensor>): StepResult;
+}
+
 /** Why a model cannot be trained data parallel (undefined when it can). */
-export function dataParallelObstacle(runner: Runner): string | undefined {
+export function dataParallelObstacle(runner: WorkerChoiceInfo): string | undefined {
   const reductions = runner.state.losses.map((l) => l.reduction);
   if (reductions.some((r) => r !== 'sumOverBatchSize')) {
     return `the losses must average over the batch (reduction 'sumOverBatchSize'); got ${reductions.join(', ')}`;
@@ -75,7 +81,7 @@ export function dataParallelObstacle(runner: Runner): string | undefined {
  * with at least 2 cores when the model has no non-trainable state (batch statistics are per shard)
  * and a step is large enough (`flops` = forward FLOPs of one batch).
  */
-export function chooseWorkers(runner: Runner, requested: WorkersOption | undefined, flops: () => number): number {
+export function chooseWorkers(runner: WorkerChoiceInfo, requested: WorkersOption | undefined, flops: () => number): number {
   if (typeof requested === 'number') {
     if (!Number.isInteger(requested) || requested < 1) throw new Error(`fit: workers must be a positive integer or 'auto', got ${requested}`);
     if (requested > 1) {
@@ -130,7 +136,7 @@ export class DataParallelTrainer {
   /** The summed gradients and optimizer scalars of the last step, not yet applied. */
   private pending?: Record<string, HostTensor>;
 
-  constructor(private readonly runner: Runner, count: number) {
+  constructor(private readonly runner: ReplicaHost, count: number) {
     while (runner.replicas.length < count - 1) runner.replicas.push(new OrtWorker());
     this.workers = [runner.worker, ...runner.replicas.slice(0, count - 1)];
   }

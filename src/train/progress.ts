@@ -1,6 +1,8 @@
 /**
- * Console progress for fit: verbose 1 draws a bar per epoch on stderr (only on a TTY; otherwise
- * it behaves like verbose 2), verbose 2 prints one line per epoch.
+ * Console progress (Keras' verbose semantics), on stderr. fit: verbose 1 draws a bar per epoch
+ * (only on a TTY; otherwise it behaves like verbose 2), verbose 2 prints one line per epoch.
+ * evaluate/predict: verbose 1 draws a bar, and both 1 and 2 end with one summary line
+ * ("313/313 - 1.2s - 4ms/step - loss: 0.3440 - accuracy: 0.8768").
  */
 import { BaseCallback, type Logs } from './callbacks.js';
 
@@ -68,5 +70,41 @@ export class ProgressLogger extends BaseCallback {
     const line = `${formatSeconds(elapsed)} ${perStep.toFixed(0)}ms/step - ${formatLogs(logs)}`;
     if (this.bar) this.stream.write(`\r${this.params?.steps ? `${this.params.steps}/${this.params.steps} ` : ''}${line}\x1b[K\n`);
     else this.stream.write(`Epoch ${epoch + 1}/${this.params?.epochs} - ${line}\n`);
+  }
+}
+
+/** Progress of one pass over data for evaluate/predict (a bar on a TTY with verbose 1, then one line). */
+export class InferenceProgress {
+  private readonly start = performance.now();
+  private lastDraw = 0;
+  private seen = 0;
+  private readonly stream = process.stderr;
+
+  constructor(private readonly verbose: number, private readonly steps?: number) {}
+
+  private get bar(): boolean {
+    return this.verbose === 1 && !!this.stream.isTTY;
+  }
+
+  batch(step: number, logs: Logs): void {
+    this.seen = step + 1;
+    if (!this.bar) return;
+    const now = performance.now();
+    if (now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const width = 30;
+    const done = this.steps ? Math.min(width, Math.round((width * this.seen) / this.steps)) : 0;
+    const head = this.steps ? `${this.seen}/${this.steps} [${'='.repeat(Math.max(0, done - 1))}${done < width ? '>' : '='}${'.'.repeat(width - done)}]` : `${this.seen} batches`;
+    const text = Object.keys(logs).length ? `${head} - ${formatLogs(logs)}` : head;
+    this.stream.write(`\r${text.slice(0, (this.stream.columns ?? 120) - 1)}\x1b[K`);
+  }
+
+  end(logs: Logs): void {
+    if (this.verbose === 0) return;
+    const elapsed = (performance.now() - this.start) / 1000;
+    const perStep = this.seen ? (elapsed * 1000) / this.seen : 0;
+    const parts = [`${this.seen}/${this.steps ?? this.seen}`, formatSeconds(elapsed), `${perStep.toFixed(0)}ms/step`];
+    if (Object.keys(logs).length) parts.push(formatLogs(logs));
+    this.stream.write(`${this.bar ? '\r' : ''}${parts.join(' - ')}${this.bar ? '\x1b[K' : ''}\n`);
   }
 }

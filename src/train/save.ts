@@ -16,9 +16,11 @@ import type { Dim } from '../engine/shape.js';
 import { Tensor, zeros } from '../engine/tensor.js';
 import { globalGenerator } from '../engine/random.js';
 import { decodeSafetensors, encodeSafetensors } from '../io/safetensors.js';
-import { layerFromConfig, serializeLayer } from '../nn/layer.js';
+import { checkOptions } from '../engine/options.js';
+import { type LayerConfig, layerFromConfig, serializeLayer } from '../nn/layer.js';
 import type { Layer } from '../nn/layer.js';
-import { type CompileState, type TrainableModel, compileModel } from './fit.js';
+import { Model } from '../nn/model.js';
+import { type CompileState, type TrainableModel, compileModel } from './compile-spec.js';
 import { serializeLoss } from './losses.js';
 import { METRIC_CLASSES, type MetricSpec } from './metrics.js';
 import { getOptimizer } from './optimizers.js';
@@ -39,6 +41,16 @@ export interface SaveOptions {
   /** Called after each file is written (progress reporting; tests use it to simulate crashes). */
   onFileWritten?: (file: string) => void | Promise<void>;
 }
+
+/** Options of exportOnnx / Model.exportOnnx. */
+export interface ExportOptions {
+  /** Input signature for models that do not declare one (subclassed models never fitted). */
+  inputs?: TensorSignature[];
+}
+
+const SAVE_OPTIONS: readonly (keyof SaveOptions)[] = ['labels', 'preprocessing', 'inputs', 'onFileWritten'];
+const EXPORT_OPTIONS: readonly (keyof ExportOptions)[] = ['inputs'];
+const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['restoreRandomState'];
 
 function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
   if (options.inputs) return { inputs: options.inputs };
@@ -79,7 +91,8 @@ export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorS
 }
 
 /** Writes the inference ONNX model alone (atomically). */
-export async function exportOnnx(model: TrainableModel, path: string, options: { inputs?: TensorSignature[] } = {}): Promise<void> {
+export async function exportOnnx(model: TrainableModel, path: string, options: ExportOptions = {}): Promise<void> {
+  checkOptions('exportOnnx', options, EXPORT_OPTIONS);
   await mkdir(dirname(resolve(path)), { recursive: true });
   await writeFileAtomic(path, inferenceOnnx(model, options).bytes);
 }
@@ -95,6 +108,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** Saves the model folder (see the file comment). */
 export async function saveModel(model: TrainableModel, dir: string, options: SaveOptions = {}): Promise<void> {
+  checkOptions('save', options, SAVE_OPTIONS);
   const target = resolve(dir);
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
@@ -214,14 +228,17 @@ export interface LoadOptions {
 }
 
 /** Rebuilds a saved model: architecture, weights, and (if it was compiled) optimizer state for resuming. */
-export async function loadModel(dir: string, options: LoadOptions = {}): Promise<any> {
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
+  checkOptions('loadModel', options, LOAD_OPTIONS);
   const config = await readModelConfig(dir);
   if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
   // Rebuilding runs the initializers; their draws must not shift the caller's random stream.
   const randomState = globalGenerator.getState();
-  let model: TrainableModel & { loadStateDict(d: Record<string, Tensor>): unknown };
+  let model: Model;
   try {
-    model = layerFromConfig(config.architecture as any) as unknown as typeof model;
+    const layer = layerFromConfig(config.architecture as LayerConfig);
+    if (!(layer instanceof Model)) throw new Error(`loadModel: ${dir} holds a ${layer.className} layer, not a model; rebuild it with layerFromConfig and load weights.safetensors`);
+    model = layer;
     if (model.built === false || model.namedVariables().length === 0) {
       const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
       model.apply(sample.length === 1 ? sample[0] : sample, { training: false });

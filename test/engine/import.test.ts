@@ -124,6 +124,18 @@ describe('importOnnx', () => {
     checkGrad((w1, b2) => m.apply({ w1, b2 }, x)[0], [m.parameters.w1, m.parameters.b2]);
   });
 
+  it('functionalCall runs the graph with replaced weights (the stored ones are untouched)', () => {
+    const { bytes, reference } = mlpModel('float32');
+    const m = importOnnx(bytes);
+    const x = randomTensor([2, 4], 9, 'float32');
+    // The stored weights give the plain-loop reference; zero output-layer weights leave softmax(b2) in each row.
+    expectClose(f32(m.functionalCall({}, x)[0]), reference(x), 1e-5);
+    const zero = m.parameters.w2.mul(0);
+    const b2 = Array.from(f32(m.parameters.b2));
+    expectClose(f32(m.functionalCall({ w2: zero }, x)[0]), softmaxRows([...b2, ...b2], 2, 3), 1e-6);
+    expectClose(f32(m.fn(x)[0]), reference(x), 1e-5);
+  });
+
   it('Conv (auto_pad SAME_UPPER, stride 2) + MaxPool match a plain-loop convolution', () => {
     const w = randomTensor([2, 1, 3, 3], 31, 'float32');
     const bytes = model({

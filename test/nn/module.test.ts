@@ -201,3 +201,50 @@ describe('initializers', () => {
     expect(() => initializers.getInitializer('nope')).toThrow(/unknown initializer 'nope'/);
   });
 });
+
+describe('explicit registration (PyTorch __setattr__ routing)', () => {
+  class Block extends Module {
+    weight = new Variable(zeros([2]));
+    inner = new Linear(2, 2, 3);
+    // Helper objects that merely hold modules or numbers are plain attributes, never state.
+    notes = { seen: new Linear(2, 2, 4), count: 0 };
+    override forward(x: Tensor): Tensor {
+      return this.inner.call(x);
+    }
+  }
+
+  it('routes Variables to parameters and Modules to submodules; other values stay plain attributes', () => {
+    const b = new Block();
+    expect(b.namedParameters().map(([k]) => k)).toEqual(['weight', 'inner.weight', 'inner.bias']);
+    expect(b.namedChildren().map(([k]) => k)).toEqual(['inner']);
+    b.notes.count = 5;
+    expect(b.namedParameters()).toHaveLength(3);
+  });
+
+  it('rejects a value of another kind for a registered name', () => {
+    const b = new Block();
+    expect(() => ((b as any).weight = new Linear(2, 2, 5))).toThrow(/Block: cannot assign a Module \(Linear\) to 'weight', which is a parameter/);
+    expect(() => ((b as any).inner = new Variable(zeros([1])))).toThrow(/Block: cannot assign a Variable to 'inner', which is a submodule/);
+    expect(() => ((b as any).weight = 3)).toThrow(/cannot assign a number to 'weight', which is a parameter \(assign a Variable\)/);
+    expect(() => b.registerBuffer('inner', new Variable(zeros([1])))).toThrow(/'inner' is already a submodule/);
+    expect(() => b.registerBuffer('notes', new Variable(zeros([1])))).toThrow(/attribute 'notes' already exists/);
+    // A state name may not shadow a method.
+    expect(() => ((b as any).train = new Variable(zeros([1])))).toThrow(/cannot register a parameter named 'train'/);
+    expect(() => b.registerModule('eval', new Linear(1, 1, 6))).toThrow(/cannot register a submodule named 'eval'/);
+    // Replacing a parameter with another Variable, or emptying the slot, is fine.
+    b.weight = new Variable(zeros([2]));
+    expect(b.namedParameters()[0][1]).toBe(b.weight);
+    (b as any).weight = undefined;
+    expect(b.namedParameters().map(([k]) => k)).toEqual(['inner.weight', 'inner.bias']);
+  });
+
+  it('explicit registration equals assignment; functionalCall may substitute plain tensors', () => {
+    const m = new Module();
+    m.registerParameter('scale', new Variable(tensor([2])));
+    m.registerModule('layers', [new Linear(1, 1, 7)]);
+    expect(m.namedParameters().map(([k]) => k)).toEqual(['scale', 'layers.0.weight', 'layers.0.bias']);
+    const seen = functionalCall(m, { scale: tensor([5]) }, () => ((m as any).scale as Tensor).item());
+    expect(seen).toBe(5);
+    expect(((m as any).scale as Variable).item()).toBe(2);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Adam, BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D, SGD, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
 import { availableParallelism } from 'node:os';
-import type { Runner } from '../../src/train/fit.js';
+import type { Runner } from '../../src/train/runner.js';
 import { chooseWorkers, splitBatch } from '../../src/train/parallel.js';
 
 const sce = { className: 'sparseCategoricalCrossentropy', fromLogits: true };

@@ -11,7 +11,7 @@
  * `ctx.opset` for that. Shapes read at run time from tensors with symbolic dims (a batch size)
  * flow as `ShapeValue`s through Shape/Gather/Slice/Concat into Reshape/Expand. Composite
  * converters (losses, RNNs, Resize, DFT...) are plain compositions of ops, so they differentiate
- * too. `apply(params, ...)` replaces initializers (weights) for gradients or fine-tuning.
+ * too. `functionalCall(params, ...)` replaces initializers (weights) for gradients or fine-tuning.
  * Add an op by adding an entry to the table.
  */
 import { type DType, DTYPES, ONNX_ELEM_TYPE, dtypeFromOnnx, isFloat } from '../dtype.js';
@@ -45,12 +45,15 @@ export interface ImportedModel {
   readonly opset: number;
   /** Runs the graph through Lepton ops: one tensor per graph input, one result per graph output. */
   readonly fn: (...inputs: Tensor[]) => Tensor[];
-  /** The float initializers (weights), by name: the values `apply` can replace. */
+  /** The float initializers (weights), by name: the values `functionalCall` can replace. */
   readonly parameters: Readonly<Record<string, Tensor>>;
   /**
-   * Like fn with some initializers replaced, e.g. to differentiate with respect to the weights
-   * (`grad((p, x) => loss(m.apply(p, x)[0]))(m.parameters, x)`) or to fine-tune them.
+   * Like fn with some initializers replaced (as `functionalCall(module, values, fn)` does for
+   * modules, PyTorch's torch.func.functional_call), e.g. to differentiate with respect to the
+   * weights (`grad((p, x) => loss(m.functionalCall(p, x)[0]))(m.parameters, x)`) or to fine-tune them.
    */
+  readonly functionalCall: (params: Readonly<Record<string, Tensor>>, ...inputs: Tensor[]) => Tensor[];
+  /** @deprecated the old name of functionalCall (`apply` is a layer's call). */
   readonly apply: (params: Readonly<Record<string, Tensor>>, ...inputs: Tensor[]) => Tensor[];
 }
 
@@ -141,6 +144,7 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
     opset,
     parameters,
     fn: (...args: Tensor[]) => run({}, args),
+    functionalCall: (params: Readonly<Record<string, Tensor>>, ...args: Tensor[]) => run(params, args),
     apply: (params: Readonly<Record<string, Tensor>>, ...args: Tensor[]) => run(params, args),
   };
 }
