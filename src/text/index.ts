@@ -1,0 +1,3 @@
+/** lepton/text: tokenizers, text metrics, text data helpers and text layers' companions. */
+export { Tokenizer, type Encoding, type EncodeOptions, type PaddingOptions, type TruncationOptions, type TextInput } from './tokenizer.js';
+export { trainTokenizer, type TokenizerKind, type TrainTokenizerOptions } from './train-tokenizer.js';
