@@ -5,3 +5,5 @@ export {
   corpusBleu, sentenceBleu, corpusChrf, sentenceChrf, tokenize13a, SACREBLEU_VERSION,
   type BleuOptions, type BleuScore, type BleuSmoothing, type ChrfOptions, type ChrfScore,
 } from './metrics.js';
+export { TextVectorization, type TextVectorizationOptions, type Standardize, type Split, type VectorizationOutput } from './vectorization.js';
+export { textLines, jsonLines, csvColumns, padSequences, bucketByLength, type Bucket, type BucketOptions } from './data.js';
