@@ -308,21 +308,72 @@ function learnMerges(words: Map<string, number>, units: [string, string][], budg
 // ---------------------------------------------------------------------------------------------
 // Unigram (a compact SentencePiece-style EM trainer)
 
+interface TrieNode {
+  next: Map<string, TrieNode>;
+  id: number; // piece id ending here, or -1
+}
+
+/** A character trie of the current pieces: lattice edges without building substrings. */
+function buildTrie(pieces: string[][], skip = -1): TrieNode {
+  const root: TrieNode = { next: new Map(), id: -1 };
+  pieces.forEach((chars, id) => {
+    if (id === skip) return;
+    let node = root;
+    for (const c of chars) {
+      let n = node.next.get(c);
+      if (!n) node.next.set(c, (n = { next: new Map(), id: -1 }));
+      node = n;
+    }
+    node.id = id;
+  });
+  return root;
+}
+
+/** Calls visit(end, id) for every piece that starts at `begin` of `w`. */
+function forEachPiece(trie: TrieNode, w: string[], begin: number, visit: (end: number, id: number) => void): void {
+  let node: TrieNode | undefined = trie;
+  for (let e = begin; e < w.length; e++) {
+    node = node.next.get(w[e]);
+    if (!node) return;
+    if (node.id >= 0) visit(e + 1, node.id);
+  }
+}
+
+/** The best segmentation of `w` under `logp` (ids), or undefined if none exists. */
+function viterbi(trie: TrieNode, w: string[], logp: Float64Array): number[] | undefined {
+  const best = new Float64Array(w.length + 1).fill(-Infinity);
+  const from = new Int32Array(w.length + 1);
+  const via = new Int32Array(w.length + 1);
+  best[0] = 0;
+  for (let b = 0; b < w.length; b++) {
+    if (best[b] === -Infinity) continue;
+    forEachPiece(trie, w, b, (e, id) => {
+      const v = best[b] + logp[id];
+      if (v > best[e]) [best[e], from[e], via[e]] = [v, b, id];
+    });
+  }
+  if (best[w.length] === -Infinity) return undefined;
+  const path: number[] = [];
+  for (let e = w.length; e > 0; e = from[e]) path.push(via[e]);
+  return path.reverse();
+}
+
 /**
- * Unigram language-model pieces with log-probabilities. Seeds with the most frequent substrings
- * (score frequency × length, as SentencePiece ranks its suffix-array seeds), then alternates EM
- * (forward–backward expected counts over each word's segmentation lattice) with pruning the
- * pieces of smallest expected count by a quarter, until `size` pieces remain. Every character
- * seen stays, so any text of the corpus' alphabet encodes without <unk>. (SentencePiece prunes by
- * the likelihood lost when a piece goes; expected counts are a cheaper proxy.)
+ * Unigram language-model pieces with log-probabilities, trained as SentencePiece does in outline:
+ * seeds are the most frequent substrings (frequency × length, SentencePiece's seed ranking);
+ * rounds of EM (forward–backward expected counts over each word's segmentation lattice) each
+ * followed by pruning a quarter of the pieces, keeping those whose removal would cost the corpus
+ * likelihood most — Viterbi frequency × (log p(piece) − log p(its best segmentation without it)).
+ * Every character seen stays, so any text of the corpus' alphabet encodes without <unk>.
  */
 function trainUnigram(words: Map<string, number>, size: number, maxLen: number, minFrequency: number): [string, number][] {
-  const list = [...words].map(([w, c]) => [[...w], c] as [string[], number]);
+  // Very long "words" (URLs, encoded blobs) cost lattice time and teach little: characters cover them.
+  const list = [...words].map(([w, c]) => [[...w], c] as [string[], number]).filter(([w]) => w.length <= 64);
   const chars = new Map<string, number>();
+  for (const [w, c] of words) for (const ch of w) chars.set(ch, (chars.get(ch) ?? 0) + c);
   const subs = new Map<string, number>();
   for (const [w, c] of list) {
     for (let i = 0; i < w.length; i++) {
-      chars.set(w[i], (chars.get(w[i]) ?? 0) + c);
       let s = w[i];
       for (let j = i + 1; j < Math.min(w.length, i + maxLen); j++) {
         s += w[j];
@@ -330,66 +381,99 @@ function trainUnigram(words: Map<string, number>, size: number, maxLen: number, 
       }
     }
   }
+  // Only maximal substrings seed (as SentencePiece's suffix-array nodes): one that always occurs
+  // inside the same longer substring (equal count) adds nothing, and would let the pieces of a few
+  // long repeated strings (message ids, URLs) crowd out common words.
+  const extended = new Map<string, number>();
+  for (const [sub, c] of subs) {
+    const cps = [...sub];
+    for (const part of [cps.slice(1).join(''), cps.slice(0, -1).join('')]) {
+      if (part.length > 0 && [...part].length >= 2) extended.set(part, Math.max(extended.get(part) ?? 0, c));
+    }
+  }
   const seedSize = Math.max(size * 4, 1000);
-  const seeds = [...subs].filter(([, c]) => c >= minFrequency).sort((x, y) => y[1] * [...y[0]].length - x[1] * [...x[0]].length || (x[0] < y[0] ? -1 : 1)).slice(0, seedSize);
-  const score = new Map<string, number>();
-  const total = [...chars.values(), ...seeds.map(([, c]) => c)].reduce((a, b) => a + b, 0);
-  for (const [c, n] of chars) score.set(c, Math.log(n / total));
-  for (const [s, n] of seeds) score.set(s, Math.log(n / total));
+  const seeds = [...subs].filter(([sub, c]) => c >= minFrequency && c > (extended.get(sub) ?? 0)).map(([sub, c]) => [sub, c * [...sub].length, c] as const)
+    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, seedSize);
+  extended.clear();
+  subs.clear();
+  let pieces: string[] = [...chars.keys(), ...seeds.map(([s]) => s)];
+  const initial = new Map<string, number>([...chars, ...seeds.map(([s, , c]) => [s, c] as [string, number])]);
+  const initialTotal = [...initial.values()].reduce((a, b) => a + b, 0);
+  let logp = Float64Array.from(pieces, (p) => Math.log(initial.get(p)! / initialTotal));
+  const isChar = (p: string) => chars.has(p);
 
-  const em = (): Map<string, number> => {
-    const expected = new Map<string, number>();
+  /** One EM step over the current pieces: new log-probabilities (tiny pieces dropped, characters kept). */
+  const em = (): void => {
+    const trie = buildTrie(pieces.map((p) => [...p]));
+    const expected = new Float64Array(pieces.length);
     for (const [w, c] of list) {
       const T = w.length;
       const alpha = new Float64Array(T + 1).fill(-Infinity);
-      alpha[0] = 0;
-      for (let e = 1; e <= T; e++) {
-        let s = '';
-        for (let b = e - 1; b >= Math.max(0, e - maxLen); b--) {
-          s = w[b] + s;
-          const p = score.get(s);
-          if (p !== undefined) alpha[e] = logAdd(alpha[e], alpha[b] + p);
-        }
-      }
       const beta = new Float64Array(T + 1).fill(-Infinity);
+      alpha[0] = 0;
       beta[T] = 0;
-      for (let b = T - 1; b >= 0; b--) {
-        let s = '';
-        for (let e = b + 1; e <= Math.min(T, b + maxLen); e++) {
-          s += w[e - 1];
-          const p = score.get(s);
-          if (p !== undefined) beta[b] = logAdd(beta[b], p + beta[e]);
-        }
+      const edges: [number, number, number][] = [];
+      for (let b = 0; b < T; b++) forEachPiece(trie, w, b, (e, id) => edges.push([b, e, id]));
+      for (const [b, e, id] of edges) alpha[e] = logAdd(alpha[e], alpha[b] + logp[id]); // edges are sorted by start
+      for (let k = edges.length - 1; k >= 0; k--) {
+        const [b, e, id] = edges[k];
+        beta[b] = logAdd(beta[b], logp[id] + beta[e]);
       }
       const z = alpha[T];
-      for (let b = 0; b < T; b++) {
-        let s = '';
-        for (let e = b + 1; e <= Math.min(T, b + maxLen); e++) {
-          s += w[e - 1];
-          const p = score.get(s);
-          if (p !== undefined) expected.set(s, (expected.get(s) ?? 0) + c * Math.exp(alpha[b] + p + beta[e] - z));
-        }
-      }
+      for (const [b, e, id] of edges) expected[id] += c * Math.exp(alpha[b] + logp[id] + beta[e] - z);
     }
-    const sum = [...expected.values()].reduce((a, b) => a + b, 0);
-    score.clear();
-    // Pieces almost never used leave (SentencePiece drops them too); characters always stay.
-    for (const [s, n] of expected) if (n > 1e-6) score.set(s, Math.log(n / sum));
-    for (const [ch, n] of chars) if (!score.has(ch)) score.set(ch, Math.log(Math.max(n, 1e-3) / sum));
-    return expected;
+    const keep = pieces.map((p, i) => isChar(p) || expected[i] > 1e-6);
+    const total = expected.reduce((a, b) => a + b, 0);
+    const next: string[] = [];
+    const nextLogp: number[] = [];
+    pieces.forEach((p, i) => {
+      if (!keep[i]) return;
+      next.push(p);
+      nextLogp.push(Math.log(Math.max(expected[i], 1e-3) / total));
+    });
+    pieces = next;
+    logp = Float64Array.from(nextLogp);
   };
 
   const target = Math.max(size - chars.size, 0);
   for (let round = 0; round < 100; round++) {
     em();
-    const expected = em();
-    const removable = [...score.keys()].filter((s) => !chars.has(s));
+    em();
+    const removable = pieces.map((p, i) => i).filter((i) => !isChar(pieces[i]));
     if (removable.length <= target) break;
-    removable.sort((x, y) => (expected.get(y) ?? 0) - (expected.get(x) ?? 0) || (x < y ? -1 : 1));
-    for (const s of removable.slice(Math.max(target, Math.floor(removable.length * 0.75)))) score.delete(s);
+    // Viterbi frequencies, then the likelihood each piece would lose to its best alternative.
+    const trie = buildTrie(pieces.map((p) => [...p]));
+    const freq = new Float64Array(pieces.length);
+    for (const [w, c] of list) for (const id of viterbi(trie, w, logp) ?? []) freq[id] += c;
+    const loss = new Float64Array(pieces.length);
+    for (const i of removable) {
+      if (freq[i] === 0) continue;
+      const chars_ = [...pieces[i]];
+      const alt = viterbi(buildTrieWithout(trie, chars_), chars_, logp);
+      const altLogp = alt ? alt.reduce((s, id) => s + logp[id], 0) : -Infinity;
+      loss[i] = freq[i] * (logp[i] - altLogp);
+    }
+    removable.sort((a, b) => loss[b] - loss[a] || (pieces[a] < pieces[b] ? -1 : 1));
+    const drop = new Set(removable.slice(Math.max(target, Math.floor(removable.length * 0.75))));
+    const kept = pieces.map((_, i) => i).filter((i) => !drop.has(i));
+    pieces = kept.map((i) => pieces[i]);
+    logp = Float64Array.from(kept, (i) => logp[i]);
   }
   em();
-  return [...score].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+  return pieces.map((p, i) => [p, logp[i]] as [string, number]).sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
+}
+
+/** A view of `trie` in which the piece spelled by `chars` is not a piece (for its alternative segmentation). */
+function buildTrieWithout(trie: TrieNode, chars: string[]): TrieNode {
+  // Copy only the path of `chars`, so the rest of the trie is shared.
+  const copy = (node: TrieNode, depth: number): TrieNode => {
+    if (depth === chars.length) return { next: node.next, id: -1 };
+    const child = node.next.get(chars[depth])!;
+    const next = new Map(node.next);
+    next.set(chars[depth], copy(child, depth + 1));
+    return { next, id: node.id };
+  };
+  return copy(trie, 0);
 }
 
 function logAdd(a: number, b: number): number {
