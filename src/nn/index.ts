@@ -16,6 +16,7 @@ export * from './layers/merge.js';
 export * from './layers/embedding.js';
 export * from './layers/recurrent.js';
 export * from './layers/attention.js';
+export * from './layers/transformer.js';
 export * from './layers/wrappers.js';
 export * from './layers/misc.js';
 export * as torch from './torch.js';

@@ -5,7 +5,7 @@
  * compositions of ops, so they trace into train-step graphs and get gradients for free.
  */
 import {
-  Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, oneHot, reshape, softmaxCrossEntropy,
+  Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, notEqual, oneHot, reshape, softmaxCrossEntropy,
   square, sub, sum, transpose, where, softplus,
 } from '../engine/index.js';
 import { nameKey } from '../nn/names.js';
@@ -93,16 +93,29 @@ export function sparseLabels(yTrue: Tensor, yPred: Tensor, op = 'sparseCategoric
 }
 
 /** Cross entropy against integer class labels; with fromLogits it is the fused softmaxCrossEntropy op. */
-export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, options: { fromLogits?: boolean } = {}): Tensor {
-  const labels = sparseLabels(yTrue, yPred);
+export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, options: { fromLogits?: boolean; ignoreClass?: number } = {}): Tensor {
+  let labels = sparseLabels(yTrue, yPred);
+  const ignore = options.ignoreClass;
+  const valid = ignore === undefined ? undefined : notEqual(labels, ignore);
+  if (valid) labels = where(valid, labels, 0);
+  let l: Tensor;
   if (options.fromLogits) {
     // The op wants classes on axis 1: [B, T, C] → [B, C, T].
     const logits = yPred.rank > 2 ? transpose(yPred, [0, yPred.rank - 1, ...Array.from({ length: yPred.rank - 2 }, (_, i) => i + 1)]) : yPred;
-    return perSample(softmaxCrossEntropy(logits, labels, { reduction: 'none' }));
+    l = softmaxCrossEntropy(logits, labels, { reduction: 'none' });
+  } else {
+    const classes = yPred.shape[yPred.rank - 1] as number;
+    const p = clip(div(yPred, sum(yPred, -1, true)), EPSILON, 1 - EPSILON);
+    l = neg(sum(mul(oneHot(labels, classes, { dtype: yPred.dtype }), log(p)), -1));
   }
-  const classes = yPred.shape[yPred.rank - 1] as number;
-  const p = clip(div(yPred, sum(yPred, -1, true)), EPSILON, 1 - EPSILON);
-  return perSample(neg(sum(mul(oneHot(labels, classes, { dtype: yPred.dtype }), log(p)), -1)));
+  if (!valid) return perSample(l);
+  // Keras' ignore_class (e.g. padding in sequence targets): ignored positions add nothing, and the
+  // batch mean becomes the mean over the valid positions of the batch: each sample's share is its
+  // valid-position sum scaled by batch / (valid positions in the batch).
+  const v = cast(valid, l.dtype);
+  const axes = Array.from({ length: l.rank - 1 }, (_, i) => i + 1);
+  const rowSums = axes.length ? sum(mul(l, v), axes) : mul(l, v);
+  return mul(rowSums, div(l.shape[0] as number, maximum(sum(v), 1)));
 }
 
 /** mean(max(1 − y·ŷ, 0)); labels in {−1, 1} (0 is read as −1, so {0, 1} labels work too). */
@@ -205,7 +218,7 @@ export class MeanAbsoluteError extends Loss { constructor(o: LossOptions = {}) {
 export class Huber extends Loss { constructor(o: LossOptions & { delta?: number } = {}) { super('Huber', LOSSES.Huber(o), o); } }
 export class BinaryCrossentropy extends Loss { constructor(o: LossOptions & CrossentropyOptions = {}) { super('BinaryCrossentropy', LOSSES.BinaryCrossentropy(o), o); } }
 export class CategoricalCrossentropy extends Loss { constructor(o: LossOptions & CrossentropyOptions = {}) { super('CategoricalCrossentropy', LOSSES.CategoricalCrossentropy(o), o); } }
-export class SparseCategoricalCrossentropy extends Loss { constructor(o: LossOptions & { fromLogits?: boolean } = {}) { super('SparseCategoricalCrossentropy', LOSSES.SparseCategoricalCrossentropy(o), o); } }
+export class SparseCategoricalCrossentropy extends Loss { constructor(o: LossOptions & { fromLogits?: boolean; ignoreClass?: number } = {}) { super('SparseCategoricalCrossentropy', LOSSES.SparseCategoricalCrossentropy(o), o); } }
 export class Hinge extends Loss { constructor(o: LossOptions = {}) { super('Hinge', hinge, o); } }
 export class KLDivergence extends Loss { constructor(o: LossOptions = {}) { super('KLDivergence', kld, o); } }
 

@@ -5,6 +5,7 @@ import { logicalAnd, where } from '../../engine/ops/elementwise.js';
 import { dropout } from '../../engine/ops/nn.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
+import { getMask } from '../mask.js';
 
 export interface MultiHeadAttentionOptions extends LayerOptions {
   /** Per-head size of values (default keyDim). */
@@ -25,6 +26,10 @@ export interface AttentionCallOptions extends CallOptions {
   useCausalMask?: boolean;
   /** Also return the attention probabilities [N, heads, Tq, Tk]. */
   returnAttentionScores?: boolean;
+}
+
+function andMask(a: Tensor | undefined, b: Tensor): Tensor {
+  return a ? logicalAnd(a, b) : b;
 }
 
 /**
@@ -99,11 +104,18 @@ export class MultiHeadAttention extends Layer {
       const m = options.attentionMask;
       mask = cast(m.rank === 3 ? reshape(m, [m.shape[0], 1, m.shape[1], m.shape[2]]) : m, 'bool');
     }
+    // Keras masks on the inputs (e.g. from Embedding({maskZero})): padded keys/values are never
+    // attended to, and padded queries attend to nothing (their outputs are don't-cares).
+    const n = query.shape[0];
+    const keyMasks = [getMask(value), key === value ? undefined : getMask(key)].filter((m): m is Tensor => m !== undefined);
+    for (const m of keyMasks) mask = andMask(mask, reshape(cast(m, 'bool'), [n, 1, 1, m.shape[1]]));
+    const queryMask = (options.mask as Tensor | undefined) ?? getMask(query);
+    if (queryMask) mask = andMask(mask, reshape(cast(queryMask, 'bool'), [n, 1, queryMask.shape[1], 1]));
     if (options.useCausalMask) {
       const [tq, tk] = [query.shape[1], key.shape[1]];
       if (typeof tq !== 'number' || typeof tk !== 'number') throw new Error('useCausalMask needs known sequence lengths');
       const causal = tensor(Array.from({ length: tq }, (_, i) => Array.from({ length: tk }, (_, j) => j <= i)));
-      mask = mask ? logicalAnd(mask, causal) : causal;
+      mask = andMask(mask, causal);
     }
     if (mask) scores = where(mask, scores, -1e9);
     let probs = softmax(scores, -1);
@@ -113,6 +125,11 @@ export class MultiHeadAttention extends Layer {
     let out = matmul(merged, reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]));
     if (this.outputBias) out = add(out, this.outputBias);
     return options.returnAttentionScores ? [out, probs] : out;
+  }
+
+  /** The output's steps are the query's: it carries the query's mask. */
+  override computeMask(inputs: Tensor | Tensor[], mask: Tensor | undefined): Tensor | undefined {
+    return mask ?? getMask(Array.isArray(inputs) ? inputs[0] : inputs);
   }
 
   override getConfig(): Record<string, any> {
