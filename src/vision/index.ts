@@ -7,3 +7,5 @@ export * from './formats/coco-types.js';
 export * from './boxes/host.js';
 export * from './metrics/coco.js';
 export * from './metrics/voc.js';
+export * from './boxes/ops.js';
+export * from './boxes/nms.js';
