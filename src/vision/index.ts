@@ -9,3 +9,5 @@ export * from './metrics/coco.js';
 export * from './metrics/voc.js';
 export * from './boxes/ops.js';
 export * from './boxes/nms.js';
+export * from './formats/coco.js';
+export * from './formats/yolo.js';
