@@ -11,3 +11,4 @@ export * from './boxes/ops.js';
 export * from './boxes/nms.js';
 export * from './formats/coco.js';
 export * from './formats/yolo.js';
+export * from './masks/rle.js';
