@@ -12,3 +12,5 @@ export * from './boxes/nms.js';
 export * from './formats/coco.js';
 export * from './formats/yolo.js';
 export * from './masks/rle.js';
+export * from './synthetic/scenes.js';
+export * from './draw.js';
