@@ -14,3 +14,5 @@ export * from './formats/yolo.js';
 export * from './masks/rle.js';
 export * from './synthetic/scenes.js';
 export * from './draw.js';
+export * from './metrics/segmentation.js';
+export * from './losses.js';
