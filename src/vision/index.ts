@@ -16,3 +16,4 @@ export * from './synthetic/scenes.js';
 export * from './draw.js';
 export * from './metrics/segmentation.js';
 export * from './losses.js';
+export * from './detection/fcos.js';
