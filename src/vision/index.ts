@@ -17,3 +17,4 @@ export * from './draw.js';
 export * from './metrics/segmentation.js';
 export * from './losses.js';
 export * from './detection/fcos.js';
+export * from './boxes/nms-op.js';
