@@ -120,7 +120,8 @@ describe('nms', () => {
       const n = 1 + Math.floor(g.random() * 120);
       const boxes: number[] = [], scores: number[] = [], classes: number[] = [];
       for (let i = 0; i < n; i++) {
-        const x = Math.floor(g.random() * 50), y = Math.floor(g.random() * 50);
+        const spread = trial % 2 ? 50 : 400; // crowded, or spread over many grid cells
+        const x = Math.floor(g.random() * spread), y = Math.floor(g.random() * spread);
         const kind = g.random();
         // 10% zero-width or inverted boxes; integer coordinates make exact-threshold IoUs likely.
         const w = kind < 0.05 ? 0 : kind < 0.1 ? -3 : 1 + Math.floor(g.random() * 30);
