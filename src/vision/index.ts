@@ -1,0 +1,20 @@
+/**
+ * lepton/vision: detection and segmentation tools built on Lepton's public API — box utilities
+ * and ops, NMS, COCO/YOLO data formats, COCO RLE masks, synthetic scenes, metrics (COCO mAP,
+ * VOC mAP, mIoU) and drawing. A leaf package: only serve, cli and studio import it.
+ */
+export * from './formats/coco-types.js';
+export * from './boxes/host.js';
+export * from './metrics/coco.js';
+export * from './metrics/voc.js';
+export * from './boxes/ops.js';
+export * from './boxes/nms.js';
+export * from './formats/coco.js';
+export * from './formats/yolo.js';
+export * from './masks/rle.js';
+export * from './synthetic/scenes.js';
+export * from './draw.js';
+export * from './metrics/segmentation.js';
+export * from './losses.js';
+export * from './detection/fcos.js';
+export * from './boxes/nms-op.js';
