@@ -1,0 +1,6 @@
+/**
+ * lepton/audio: the speech toolkit. Audio features as ops (STFT, mel, MFCC, Kaldi fbank) that run
+ * eagerly, inside compiled and exported graphs, and differentiate; their filterbanks; WAV I/O.
+ */
+export { spectrogram, melSpectrogram, amplitudeToDb, mfcc, fbank, type StftOptions, type SpectrogramOptions, type MelSpectrogramOptions, type MfccOptions, type AmplitudeToDbOptions, type FbankOptions } from './features.js';
+export { windowFunction, hzToMel, melToHz, melFilterbank, kaldiMelFilterbank, dctMatrix, type WindowType, type MelScale, type MelFilterbankOptions } from './filterbanks.js';
