@@ -4,3 +4,5 @@
  */
 export { spectrogram, melSpectrogram, amplitudeToDb, mfcc, fbank, type StftOptions, type SpectrogramOptions, type MelSpectrogramOptions, type MfccOptions, type AmplitudeToDbOptions, type FbankOptions } from './features.js';
 export { windowFunction, hzToMel, melToHz, melFilterbank, kaldiMelFilterbank, dctMatrix, type WindowType, type MelScale, type MelFilterbankOptions } from './filterbanks.js';
+export { decodeWav, encodeWav, writeWav, loadAudio, toMono, resample, type ResampleQuality, type Audio, type EncodeWavOptions, type LoadAudioOptions } from './wav.js';
+export { editCounts, wordErrorRate, charErrorRate, type EditCounts, type ErrorRateOptions } from './metrics.js';
