@@ -6,3 +6,4 @@ export { spectrogram, melSpectrogram, amplitudeToDb, mfcc, fbank, type StftOptio
 export { windowFunction, hzToMel, melToHz, melFilterbank, kaldiMelFilterbank, dctMatrix, type WindowType, type MelScale, type MelFilterbankOptions } from './filterbanks.js';
 export { decodeWav, encodeWav, writeWav, loadAudio, toMono, resample, type ResampleQuality, type Audio, type EncodeWavOptions, type LoadAudioOptions } from './wav.js';
 export { editCounts, wordErrorRate, charErrorRate, type EditCounts, type ErrorRateOptions } from './metrics.js';
+export { ctcLoss, ctcGreedyDecode, ctcPrefixBeamSearch, type CtcLossOptions, type CtcBeamSearchOptions, type CtcHypothesis, type FrameScores } from './ctc.js';
