@@ -7,3 +7,5 @@ export { windowFunction, hzToMel, melToHz, melFilterbank, kaldiMelFilterbank, dc
 export { decodeWav, encodeWav, writeWav, loadAudio, toMono, resample, type ResampleQuality, type Audio, type EncodeWavOptions, type LoadAudioOptions } from './wav.js';
 export { editCounts, wordErrorRate, charErrorRate, type EditCounts, type ErrorRateOptions } from './metrics.js';
 export { ctcLoss, ctcGreedyDecode, ctcPrefixBeamSearch, type CtcLossOptions, type CtcBeamSearchOptions, type CtcHypothesis, type FrameScores } from './ctc.js';
+export { addNoise, applyGain, timeShift, fitLength, changeSpeed, reverberate, specAugment, type SpecAugmentOptions } from './augment.js';
+export { synthesize, espeakVariants, voiceId, mapConcurrent, type Voice } from './synth.js';
