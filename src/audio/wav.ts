@@ -107,13 +107,23 @@ export async function resample(samples: Float32Array, fromRate: number, toRate: 
     if (!Number.isInteger(v) || v <= 0 || v > 192000) throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
   }
   if (fromRate === toRate || samples.length === 0) return samples;
-  const type = { best: 'SRC_SINC_BEST_QUALITY', medium: 'SRC_SINC_MEDIUM_QUALITY', fastest: 'SRC_SINC_FASTEST' } as const;
-  const converter = await libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
-  try {
-    return Float32Array.from(converter.simple(samples));
-  } finally {
-    converter.destroy();
+  const converter = await converterFor(fromRate, toRate, quality);
+  return Float32Array.from(converter.simple(samples));
+}
+
+type Converter = Awaited<ReturnType<typeof libsamplerate.create>>;
+const converters = new Map<string, Promise<Converter>>();
+
+/** Converters are costly to create (a WebAssembly instance each) and stateless in `simple()`: one per rate pair and quality. */
+function converterFor(fromRate: number, toRate: number, quality: ResampleQuality): Promise<Converter> {
+  const key = `${fromRate}:${toRate}:${quality}`;
+  let c = converters.get(key);
+  if (!c) {
+    const type = { best: 'SRC_SINC_BEST_QUALITY', medium: 'SRC_SINC_MEDIUM_QUALITY', fastest: 'SRC_SINC_FASTEST' } as const;
+    c = libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
+    converters.set(key, c);
   }
+  return c;
 }
 
 export interface LoadAudioOptions {
