@@ -17,6 +17,8 @@ import { add, cast, fullLike, matmul, mul, neg, reshape, div, stopGradient, sum,
 import { exp, greater, less, log, logicalAnd, maximum, notEqual, where } from '../engine/ops/elementwise.js';
 import { max, mean } from '../engine/ops/reduce.js';
 import { concat, oneHot, slice, squeeze, stack, unsqueeze } from '../engine/ops/shape.js';
+import { logSoftmax } from '../engine/ops/activations.js';
+import { Loss, type LossFn, type LossOptions } from '../train/losses.js';
 
 export interface CtcLossOptions {
   /** Index of the blank class (default 0). */
@@ -102,6 +104,41 @@ export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor,
   if (reduction === 'none') return losses;
   if (reduction === 'sum') return sum(losses);
   return mean(div(losses, maximum(cast(targetLengths, dtype), 1)));
+}
+
+export interface CtcPaddedOptions {
+  /** Index of the blank class (default 0). */
+  blank?: number;
+  /** Target entries equal to this are padding (default -1). */
+  padValue?: number;
+}
+
+/**
+ * CTC for `compile`/`fit` (Keras' loss shape): yTrue [batch, maxLabels] holds label ids padded
+ * with `padValue`, yPred [batch, frames, classes] holds logits (log-softmax is applied here);
+ * every frame counts. Returns per-example negative log-likelihoods; impossible alignments give 0
+ * (PyTorch's zero_infinity) so one bad example cannot turn a batch's loss infinite.
+ */
+export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
+  const { blank = 0, padValue = -1 } = options;
+  return (yTrue: Tensor, yPred: Tensor): Tensor => {
+    if (yPred.rank !== 3 || yTrue.rank !== 2) {
+      throw new Error(`CTC loss: expected yTrue [batch, maxLabels] and yPred [batch, frames, classes] logits, got yTrue [${yTrue.shape.join(', ')}] and yPred [${yPred.shape.join(', ')}]`);
+    }
+    const labels = cast(yTrue, 'int64');
+    const valid = notEqual(labels, padValue);
+    const targets = where(valid, labels, 0);
+    const targetLengths = sum(cast(valid, 'int64'), -1);
+    const frames = fullLike(targetLengths, yPred.shape[1] as number);
+    return ctcLoss(logSoftmax(yPred, -1), targets, frames, targetLengths, { blank, reduction: 'none', zeroInfinity: true });
+  };
+}
+
+/** The CTC loss as a Keras-style Loss object: `model.compile({ loss: new CTC(), ... })`. */
+export class CTC extends Loss {
+  constructor(options: CtcPaddedOptions & LossOptions = {}) {
+    super('CTC', ctcPadded(options), options);
+  }
 }
 
 function floatArray(dtype: 'float32' | 'float64', n: number, value: (i: number) => number): Float32Array | Float64Array {
