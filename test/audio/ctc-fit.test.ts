@@ -13,7 +13,7 @@ function sample(rng: Generator): { frames: number[]; labels: number[] } {
   const labels = Array.from({ length: n }, () => rng.int(1, C));
   // Runs of 1–2 frames per label; blanks go only between runs (always between repeats) and at the ends.
   const runs = labels.map((label) => new Array<number>(rng.int(1, 3)).fill(label));
-  const gaps = labels.map((label, i) => (i > 0 && label === labels[i - 1] ? 1 : 0));
+  const gaps: number[] = labels.map((label, i) => (i > 0 && label === labels[i - 1] ? 1 : 0));
   gaps.push(0);
   let spare = T - runs.flat().length - gaps.reduce((a, b) => a + b, 0);
   while (spare-- > 0) gaps[rng.int(0, gaps.length)]! += 1;
