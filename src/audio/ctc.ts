@@ -1,0 +1,244 @@
+/**
+ * Connectionist Temporal Classification: the loss (PyTorch's `ctc_loss` semantics) built from
+ * Lepton ops, so its gradient comes from autodiff and it trains inside `fit`'s one-graph step;
+ * and the decoders (greedy and prefix beam search with an optional word-level scorer for
+ * lexicon/hotword biasing).
+ *
+ * The loss runs Graves' scaled forward recursion over the extended label sequence
+ * (blank, l1, blank, l2, …, blank; S = 2L + 1 states) in probability space: at each frame
+ * α ← (α · A) ⊙ e_t, then α is renormalised and the log of the scale is accumulated. A is the
+ * batch's [S, S] transition matrix (stay, advance, and skip a blank between different labels), so
+ * a frame is one small batched MatMul — a third of the graph a log-space recursion needs. Each
+ * frame's emissions are shifted by their maximum before exp, so they cannot all underflow.
+ * Time is unrolled: the frame count must be static (bucket utterances by length).
+ */
+import { Tensor } from '../engine/tensor.js';
+import { add, cast, fullLike, matmul, mul, neg, reshape, div, stopGradient, sum, transpose } from '../engine/ops/core.js';
+import { exp, greater, less, log, logicalAnd, maximum, notEqual, where } from '../engine/ops/elementwise.js';
+import { max, mean } from '../engine/ops/reduce.js';
+import { concat, oneHot, slice, squeeze, stack, unsqueeze } from '../engine/ops/shape.js';
+import { logSoftmax } from '../engine/ops/activations.js';
+import { Loss, type LossFn, type LossOptions } from '../train/losses.js';
+
+export interface CtcLossOptions {
+  /** Index of the blank class (default 0). */
+  blank?: number;
+  /** 'mean' (default: each loss divided by its target length, then the batch mean, as PyTorch), 'sum' or 'none'. */
+  reduction?: 'mean' | 'sum' | 'none';
+  /** Replace the infinite loss of impossible alignments (target too long for the input) by 0. */
+  zeroInfinity?: boolean;
+}
+
+/** Smallest scale kept: below it a frame has no reachable path left (the alignment is impossible). */
+const TINY = 1e-37;
+
+/**
+ * CTC loss. `logProbs` [batch, time, classes] are log-probabilities (log-softmax outputs; PyTorch
+ * takes [time, batch, classes] — transpose first); `targets` [batch, maxTargetLength] int labels,
+ * padded past each `targetLengths[b]`; `inputLengths` [batch] frames used per example.
+ */
+export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor, targetLengths: Tensor, options: CtcLossOptions = {}): Tensor {
+  const { blank = 0, reduction = 'mean', zeroInfinity = false } = options;
+  const shapes = `logProbs [${logProbs.shape.join(', ')}], targets [${targets.shape.join(', ')}], inputLengths [${inputLengths.shape.join(', ')}], targetLengths [${targetLengths.shape.join(', ')}]`;
+  if (logProbs.rank !== 3 || targets.rank !== 2 || inputLengths.rank !== 1 || targetLengths.rank !== 1) {
+    throw new Error(`ctcLoss: expected logProbs [batch, time, classes], targets [batch, maxTargetLength], inputLengths [batch], targetLengths [batch]; got ${shapes}`);
+  }
+  if (logProbs.dtype !== 'float32' && logProbs.dtype !== 'float64') throw new Error(`ctcLoss: logProbs must be float, got ${logProbs.dtype}`);
+  for (const [name, t] of [['targets', targets], ['inputLengths', inputLengths], ['targetLengths', targetLengths]] as const) {
+    if (t.dtype !== 'int32' && t.dtype !== 'int64') throw new Error(`ctcLoss: ${name} must be int32 or int64, got ${t.dtype} (${shapes})`);
+  }
+  const [, T, C] = logProbs.shape;
+  const L = targets.shape[1];
+  if (typeof T !== 'number' || typeof C !== 'number' || typeof L !== 'number') {
+    throw new Error(`ctcLoss: time, class and target-length axes must be static (bucket sequences by length); got ${shapes}`);
+  }
+  if (!Number.isInteger(blank) || blank < 0 || blank >= C) throw new Error(`ctcLoss: blank ${blank} is not a class index (0..${C - 1})`);
+  const dtype = logProbs.dtype;
+  const S = 2 * L + 1;
+
+  // Extended labels [B, S]: blank, t1, blank, t2, …, blank.
+  const blanks = fullLike(targets, blank);
+  const ext = concat([reshape(stack([blanks, targets], 2), [-1, 2 * L]), slice(blanks, [null, [0, 1]])], 1);
+  // A label may be entered from two states back when it is not blank and differs from that state.
+  const skipTail = logicalAnd(notEqual(slice(ext, [null, [2, S]]), blank), notEqual(slice(ext, [null, [2, S]]), slice(ext, [null, [0, S - 2]])));
+  const skip = cast(concat([slice(fullLike(ext, 0), [null, [0, 2]]), cast(skipTail, ext.dtype)], 1), dtype);
+  // Transitions [B, S, S]: A[s', s] = 1 for s = s' (stay), s' + 1 (advance), s' + 2 when skip[s].
+  const band = (offset: number): Tensor =>
+    new Tensor([S, S], dtype, floatArray(dtype, S * S, (i) => (Math.floor(i / S) + offset === i % S ? 1 : 0)));
+  const A = add(add(band(0), band(1)), mul(band(2), unsqueeze(skip, 1)));
+
+  // Emission log-probabilities of each state [B, T, S] (a one-hot MatMul gathers them differentiably).
+  const select = oneHot(ext, C, { dtype });
+  const emit = matmul(logProbs, transpose(select, [0, 2, 1]));
+
+  const frames = cast(inputLengths, dtype);
+  const initial = new Tensor([1, S], dtype, floatArray(dtype, S, (s) => (s < 2 ? 1 : 0)));
+  let alpha: Tensor | undefined;
+  let logScale: Tensor | undefined;
+  for (let t = 0; t < T; t++) {
+    const lp = squeeze(slice(emit, [null, [t, t + 1]]), 1);
+    const peak = stopGradient(max(lp, -1, true));
+    const e = exp(add(lp, neg(peak)));
+    const moved = alpha === undefined ? mul(initial, e) : mul(squeeze(matmul(unsqueeze(alpha, 1), A), 1), e);
+    const scale = maximum(sum(moved, -1, true), TINY);
+    const next = div(moved, scale);
+    const step = add(log(scale), peak);
+    if (alpha === undefined || logScale === undefined) {
+      alpha = next;
+      logScale = step;
+    } else {
+      // Frames past an example's input length leave its state alone.
+      const active = unsqueeze(less(t, frames), 1);
+      alpha = where(active, next, alpha);
+      logScale = add(logScale, where(active, step, 0));
+    }
+  }
+  // The path ends in the last label or the blank after it: states 2·len and 2·len − 1.
+  const lengths = cast(targetLengths, 'int64');
+  const last = oneHot(mul(lengths, 2), S, { dtype });
+  const beforeLast = mul(oneHot(maximum(add(mul(lengths, 2), -1), 0), S, { dtype }), unsqueeze(cast(greater(lengths, 0), dtype), 1));
+  const end = sum(mul(alpha!, add(last, beforeLast)), -1);
+  const finite = neg(add(squeeze(logScale!, 1), log(maximum(end, TINY))));
+  const possible = greater(end, 0);
+  const losses = where(possible, finite, zeroInfinity ? 0 : Infinity);
+  if (reduction === 'none') return losses;
+  if (reduction === 'sum') return sum(losses);
+  return mean(div(losses, maximum(cast(targetLengths, dtype), 1)));
+}
+
+export interface CtcPaddedOptions {
+  /** Index of the blank class (default 0). */
+  blank?: number;
+  /** Target entries equal to this are padding (default -1). */
+  padValue?: number;
+}
+
+/**
+ * CTC for `compile`/`fit` (Keras' loss shape): yTrue [batch, maxLabels] holds label ids padded
+ * with `padValue`, yPred [batch, frames, classes] holds logits (log-softmax is applied here);
+ * every frame counts. Returns per-example negative log-likelihoods; impossible alignments give 0
+ * (PyTorch's zero_infinity) so one bad example cannot turn a batch's loss infinite.
+ */
+export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
+  const { blank = 0, padValue = -1 } = options;
+  return (yTrue: Tensor, yPred: Tensor): Tensor => {
+    if (yPred.rank !== 3 || yTrue.rank !== 2) {
+      throw new Error(`CTC loss: expected yTrue [batch, maxLabels] and yPred [batch, frames, classes] logits, got yTrue [${yTrue.shape.join(', ')}] and yPred [${yPred.shape.join(', ')}]`);
+    }
+    const labels = cast(yTrue, 'int64');
+    const valid = notEqual(labels, padValue);
+    const targets = where(valid, labels, 0);
+    const targetLengths = sum(cast(valid, 'int64'), -1);
+    const frames = fullLike(targetLengths, yPred.shape[1] as number);
+    return ctcLoss(logSoftmax(yPred, -1), targets, frames, targetLengths, { blank, reduction: 'none', zeroInfinity: true });
+  };
+}
+
+/** The CTC loss as a Keras-style Loss object: `model.compile({ loss: new CTC(), ... })`. */
+export class CTC extends Loss {
+  constructor(options: CtcPaddedOptions & LossOptions = {}) {
+    super('CTC', ctcPadded(options), options);
+  }
+}
+
+function floatArray(dtype: 'float32' | 'float64', n: number, value: (i: number) => number): Float32Array | Float64Array {
+  const a = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = value(i);
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding (host side: after the network, on the [time, classes] scores of one utterance)
+
+/** Rows of per-frame scores: [time][classes] (log-probabilities or probabilities; greedy needs only order). */
+export type FrameScores = ArrayLike<ArrayLike<number>>;
+
+/** Best class per frame, repeats collapsed, blanks removed. */
+export function ctcGreedyDecode(scores: FrameScores, blank = 0): number[] {
+  const out: number[] = [];
+  let prev = -1;
+  for (let t = 0; t < scores.length; t++) {
+    const row = scores[t]!;
+    let best = 0;
+    for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
+    if (best !== prev && best !== blank) out.push(best);
+    prev = best;
+  }
+  return out;
+}
+
+export interface CtcBeamSearchOptions {
+  blank?: number;
+  /** Prefixes kept per frame (default 8). */
+  beamWidth?: number;
+  /** Classes tried per frame, the most likely first (default: all). */
+  topK?: number;
+  /**
+   * Optional language/lexicon scorer: called when a prefix gains a label, with the prefix (label
+   * ids) and that label; returns a log-score added to the path (weight it yourself). A word-level
+   * n-gram LM or hotword bonus plugs in here.
+   */
+  score?: (prefix: readonly number[], label: number) => number;
+}
+
+export interface CtcHypothesis {
+  labels: number[];
+  /** log P(labels | audio) (plus scorer bonuses). */
+  logProb: number;
+}
+
+const logAdd = (a: number, b: number): number => {
+  if (a === -Infinity) return b;
+  if (b === -Infinity) return a;
+  const m = Math.max(a, b);
+  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+};
+
+/**
+ * CTC prefix beam search over log-probabilities [time][classes]: each prefix carries the
+ * probability of paths ending in blank and in its last label separately, so repeats need a blank
+ * between them. Returns the beam, best first.
+ */
+export function ctcPrefixBeamSearch(logProbs: FrameScores, options: CtcBeamSearchOptions = {}): CtcHypothesis[] {
+  const { blank = 0, beamWidth = 8, topK, score } = options;
+  if (!Number.isInteger(beamWidth) || beamWidth < 1) throw new Error(`ctcPrefixBeamSearch: beamWidth must be a positive integer, got ${beamWidth}`);
+  interface Entry { labels: number[]; blank: number; label: number; bonus: number }
+  let beam = new Map<string, Entry>([['', { labels: [], blank: 0, label: -Infinity, bonus: 0 }]]);
+  for (let t = 0; t < logProbs.length; t++) {
+    const row = logProbs[t]!;
+    const classes = Array.from({ length: row.length }, (_, c) => c);
+    if (topK !== undefined && topK < row.length) classes.sort((a, b) => row[b]! - row[a]!).splice(topK);
+    const next = new Map<string, Entry>();
+    const entry = (labels: number[], bonus: number): Entry => {
+      const key = labels.join(',');
+      let e = next.get(key);
+      if (!e) next.set(key, (e = { labels, blank: -Infinity, label: -Infinity, bonus }));
+      return e;
+    };
+    for (const p of beam.values()) {
+      const total = logAdd(p.blank, p.label);
+      for (const c of classes) {
+        const lp = row[c]!;
+        if (c === blank) {
+          const e = entry(p.labels, p.bonus);
+          e.blank = logAdd(e.blank, total + lp);
+          continue;
+        }
+        const lastLabel = p.labels[p.labels.length - 1];
+        const extended = [...p.labels, c];
+        const bonus = score ? score(p.labels, c) : 0;
+        const e = entry(extended, p.bonus + bonus);
+        // A repeat extends only from paths that ended in blank; otherwise it stays on the prefix.
+        e.label = logAdd(e.label, (c === lastLabel ? p.blank : total) + lp);
+        if (c === lastLabel) {
+          const same = entry(p.labels, p.bonus);
+          same.label = logAdd(same.label, p.label + lp);
+        }
+      }
+    }
+    beam = new Map(
+      [...next.entries()].filter(([, e]) => logAdd(e.blank, e.label) > -Infinity).sort(([, a], [, b]) => logAdd(b.blank, b.label) + b.bonus - (logAdd(a.blank, a.label) + a.bonus)).slice(0, beamWidth),
+    );
+  }
+  return [...beam.values()].map((e) => ({ labels: e.labels, logProb: logAdd(e.blank, e.label) + e.bonus }));
+}

@@ -1,0 +1,193 @@
+/**
+ * Audio in and out: WAV decoding/encoding (`wavefile` parses and writes the RIFF container),
+ * channel mixing, resampling (libsamplerate's band-limited sinc converters, through
+ * `@alexanderolsen/libsamplerate-js`, its WebAssembly build), and other formats through Debian's `ffmpeg` when it is installed
+ * (spawned, raw float PCM piped back). Samples are float32 in [-1, 1): integer PCM is divided by
+ * 2^(bits−1), as torchaudio, soundfile and Kaldi do.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { extname } from 'node:path';
+import { writeFileAtomic } from '../engine/files.js';
+
+// Both are CommonJS; createRequire keeps their typings usable under NodeNext ESM.
+const require = createRequire(import.meta.url);
+const { WaveFile } = require('wavefile') as typeof import('wavefile');
+const libsamplerate = require('@alexanderolsen/libsamplerate-js') as {
+  create(channels: number, from: number, to: number, options: { converterType: number }): Promise<{ simple(x: Float32Array): Float32Array; destroy(): void }>;
+  ConverterType: Record<'SRC_SINC_BEST_QUALITY' | 'SRC_SINC_MEDIUM_QUALITY' | 'SRC_SINC_FASTEST', number>;
+};
+
+/** Decoded audio: one Float32Array per channel, all of the same length. */
+export interface Audio {
+  sampleRate: number;
+  channels: Float32Array[];
+}
+
+interface Fmt {
+  audioFormat: number;
+  numChannels: number;
+  sampleRate: number;
+  bitsPerSample: number;
+}
+
+/** Decodes a WAV file's bytes (PCM 8/16/24/32-bit, float 32/64, A-law, µ-law, IMA ADPCM). */
+export function decodeWav(bytes: Uint8Array, source = 'WAV data'): Audio {
+  let wav: InstanceType<typeof WaveFile>;
+  try {
+    wav = new WaveFile(bytes);
+  } catch (e) {
+    throw new Error(`decodeWav: ${source} is not a readable WAV file (${(e as Error).message}); expected a RIFF/WAVE file with 'fmt ' and 'data' chunks`);
+  }
+  const fmt = wav.fmt as Fmt;
+  // Companded and ADPCM files are expanded to 16-bit PCM first.
+  if (fmt.audioFormat === 6) wav.fromALaw();
+  else if (fmt.audioFormat === 7) wav.fromMuLaw();
+  else if (fmt.audioFormat === 17) wav.fromIMAADPCM();
+  const bits = Number.parseInt(wav.bitDepth, 10);
+  const isFloat = wav.bitDepth === '32f' || wav.bitDepth === '64';
+  if (!isFloat && !(bits >= 8 && bits <= 32)) throw new Error(`decodeWav: ${source} has unsupported sample format (bit depth '${wav.bitDepth}', audio format ${fmt.audioFormat})`);
+  const raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
+  const perChannel = Array.isArray(raw) || (raw as unknown) instanceof Array ? (raw as Float64Array[]) : [raw as Float64Array];
+  const channels = perChannel.map((ch) => {
+    const out = new Float32Array(ch.length);
+    if (isFloat) out.set(ch);
+    else if (bits === 8) for (let i = 0; i < ch.length; i++) out[i] = (ch[i]! - 128) / 128; // 8-bit WAV is unsigned
+    else {
+      const scale = 2 ** (bits - 1);
+      for (let i = 0; i < ch.length; i++) out[i] = ch[i]! / scale;
+    }
+    return out;
+  });
+  if (channels.length === 0 || fmt.sampleRate <= 0) throw new Error(`decodeWav: ${source} declares ${channels.length} channels at ${fmt.sampleRate} Hz`);
+  return { sampleRate: fmt.sampleRate, channels };
+}
+
+export interface EncodeWavOptions {
+  /** '16' (default) integer PCM, or '32f' float. */
+  bitDepth?: '16' | '32f';
+}
+
+/** Encodes audio as a WAV file; integer output is clipped to [-1, 1) and rounded. */
+export function encodeWav(audio: Audio, options: EncodeWavOptions = {}): Uint8Array {
+  const { bitDepth = '16' } = options;
+  checkAudio('encodeWav', audio);
+  const wav = new WaveFile();
+  const samples =
+    bitDepth === '32f'
+      ? audio.channels.map((c) => Float64Array.from(c))
+      : audio.channels.map((c) => Float64Array.from(c, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768)))));
+  wav.fromScratch(audio.channels.length, audio.sampleRate, bitDepth, samples);
+  return wav.toBuffer();
+}
+
+/** Writes a WAV file atomically (temp file + rename). */
+export async function writeWav(path: string, audio: Audio, options: EncodeWavOptions = {}): Promise<void> {
+  await writeFileAtomic(path, encodeWav(audio, options));
+}
+
+/** The average of the channels. */
+export function toMono(audio: Audio): Float32Array {
+  checkAudio('toMono', audio);
+  if (audio.channels.length === 1) return audio.channels[0]!;
+  const out = new Float32Array(audio.channels[0]!.length);
+  for (const c of audio.channels) for (let i = 0; i < out.length; i++) out[i]! += c[i]! / audio.channels.length;
+  return out;
+}
+
+export type ResampleQuality = 'best' | 'medium' | 'fastest';
+
+/**
+ * Resamples one channel with libsamplerate's band-limited sinc converter: 'medium' (default) keeps
+ * a tone's amplitude and phase to ~1e-4, 'best' to float precision at ~6x the cost.
+ */
+export async function resample(samples: Float32Array, fromRate: number, toRate: number, quality: ResampleQuality = 'medium'): Promise<Float32Array> {
+  for (const [k, v] of [['fromRate', fromRate], ['toRate', toRate]] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > 192000) throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
+  }
+  if (fromRate === toRate || samples.length === 0) return samples;
+  const converter = await converterFor(fromRate, toRate, quality);
+  return Float32Array.from(converter.simple(samples));
+}
+
+type Converter = Awaited<ReturnType<typeof libsamplerate.create>>;
+const converters = new Map<string, Promise<Converter>>();
+
+/** Converters are costly to create (a WebAssembly instance each) and stateless in `simple()`: one per rate pair and quality. */
+function converterFor(fromRate: number, toRate: number, quality: ResampleQuality): Promise<Converter> {
+  const key = `${fromRate}:${toRate}:${quality}`;
+  let c = converters.get(key);
+  if (!c) {
+    const type = { best: 'SRC_SINC_BEST_QUALITY', medium: 'SRC_SINC_MEDIUM_QUALITY', fastest: 'SRC_SINC_FASTEST' } as const;
+    c = libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
+    converters.set(key, c);
+  }
+  return c;
+}
+
+export interface LoadAudioOptions {
+  /** Resample to this rate (default: keep the file's). */
+  sampleRate?: number;
+  /** Mix down to one channel (default true). */
+  mono?: boolean;
+}
+
+/**
+ * Loads an audio file: WAV directly, anything else through `ffmpeg` (Debian package `ffmpeg`)
+ * when it is on PATH. Returns mono audio by default, resampled when `sampleRate` is given.
+ */
+export async function loadAudio(path: string, options: LoadAudioOptions = {}): Promise<Audio> {
+  const { sampleRate, mono = true } = options;
+  let audio: Audio;
+  if (extname(path).toLowerCase() === '.wav') {
+    audio = decodeWav(await readFile(path), path);
+  } else {
+    const rate = sampleRate ?? 16000;
+    const pcm = await ffmpegDecode(path, rate, mono ? 1 : 2);
+    audio = mono ? { sampleRate: rate, channels: [pcm] } : deinterleave(pcm, 2, rate);
+    return audio;
+  }
+  const channels = mono ? [toMono(audio)] : audio.channels;
+  const rate = sampleRate ?? audio.sampleRate;
+  return { sampleRate: rate, channels: await Promise.all(channels.map((c) => resample(c, audio.sampleRate, rate))) };
+}
+
+function deinterleave(pcm: Float32Array, n: number, sampleRate: number): Audio {
+  const len = Math.floor(pcm.length / n);
+  const channels = Array.from({ length: n }, (_, c) => Float32Array.from({ length: len }, (_, i) => pcm[i * n + c]!));
+  return { sampleRate, channels };
+}
+
+/** ffmpeg decodes anything it knows to raw little-endian float32 on stdout. */
+function ffmpegDecode(path: string, sampleRate: number, channels: number): Promise<Float32Array> {
+  return new Promise((resolve, reject) => {
+    const args = ['-nostdin', '-v', 'error', '-i', path, '-f', 'f32le', '-acodec', 'pcm_f32le', '-ac', String(channels), '-ar', String(sampleRate), '-'];
+    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'ENOENT'
+          ? new Error(`loadAudio: ${path} is not a WAV file and ffmpeg is not installed (apt-get install ffmpeg), or convert it to WAV first`)
+          : e,
+      ),
+    );
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`loadAudio: ffmpeg could not decode ${path}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`));
+      const buf = Buffer.concat(chunks);
+      const out = new Float32Array(Math.floor(buf.length / 4));
+      for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+      resolve(out);
+    });
+  });
+}
+
+function checkAudio(name: string, audio: Audio): void {
+  if (!audio || !Array.isArray(audio.channels) || audio.channels.length === 0) throw new Error(`${name}: expected { sampleRate, channels: Float32Array[] } with at least one channel`);
+  const n = audio.channels[0]!.length;
+  if (audio.channels.some((c) => c.length !== n)) throw new Error(`${name}: channels differ in length (${audio.channels.map((c) => c.length).join(', ')})`);
+  if (!Number.isInteger(audio.sampleRate) || audio.sampleRate <= 0) throw new Error(`${name}: sampleRate must be a positive integer, got ${audio.sampleRate}`);
+}

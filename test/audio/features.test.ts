@@ -1,0 +1,88 @@
+// Audio features against torchaudio 0.13 itself (committed fixtures written by
+// scripts/make-audio-fixtures.py in float64), plus the properties that make them usable in
+// graphs: batching, tracing through compile, and gradients.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { compileSync, grad, sum, tensor, type Tensor } from '../../src/index.js';
+import { amplitudeToDb, fbank, melSpectrogram, mfcc, spectrogram } from '../../src/audio/index.js';
+
+interface Feature { options: Record<string, unknown>; shape: number[]; values: number[] }
+interface Case { name: string; waveform: number[]; [feature: string]: Feature | number[] | string }
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/audio-features.json', import.meta.url), 'utf8')) as { cases: Case[] };
+
+/** Largest error relative to the reference's own scale: |a − b| / max(|b|, floor·max|b|). */
+function relativeError(actual: Tensor, ref: Feature, floor: number): number {
+  expect(actual.shape).toEqual(ref.shape);
+  const a = actual.data as Float32Array;
+  const peak = Math.max(...ref.values.map(Math.abs));
+  let worst = 0;
+  ref.values.forEach((b, i) => {
+    worst = Math.max(worst, Math.abs(a[i]! - b) / Math.max(Math.abs(b), floor * peak));
+  });
+  return worst;
+}
+
+const wave = (c: Case): Tensor => tensor(Float32Array.from(c.waveform));
+
+describe('audio features match torchaudio', () => {
+  for (const c of fixtures.cases) {
+    const f = (k: string): Feature => c[k] as Feature;
+    it(`${c.name}: Spectrogram (power, centred, hann)`, () => {
+      // Power spans ~12 decades; float32 input rounding alone moves the smallest bins, so bins are
+      // compared relative to max(|ref|, 1e-6·peak).
+      expect(relativeError(spectrogram(wave(c), f('spectrogram').options as never), f('spectrogram'), 1e-6)).toBeLessThan(1e-4);
+    });
+    it(`${c.name}: MelSpectrogram (htk) and (slaney, norm, fMin/fMax, winLength < nFft)`, () => {
+      expect(relativeError(melSpectrogram(wave(c), f('melSpectrogram').options as never), f('melSpectrogram'), 1e-6)).toBeLessThan(1e-4);
+      expect(relativeError(melSpectrogram(wave(c), f('melSpectrogramSlaney').options as never), f('melSpectrogramSlaney'), 1e-6)).toBeLessThan(1e-4);
+    });
+    it(`${c.name}: MFCC (dB, top_db 80, ortho DCT)`, () => {
+      // Cepstral coefficients are DCT sums that cross zero: near zero they are compared with 1% of
+      // the peak (the absolute error stays below 1e-6 of the peak, float32's share of 40 dB terms).
+      expect(relativeError(mfcc(wave(c), f('mfcc').options as never), f('mfcc'), 1e-2)).toBeLessThan(1e-4);
+    });
+    it(`${c.name}: kaldi.fbank (povey, DC removal, pre-emphasis) and (hamming, none, band limits)`, () => {
+      expect(relativeError(fbank(wave(c), f('fbank').options as never), f('fbank'), 1e-3)).toBeLessThan(1e-4);
+      expect(relativeError(fbank(wave(c), f('fbankOptions').options as never), f('fbankOptions'), 1e-3)).toBeLessThan(1e-4);
+    });
+  }
+});
+
+describe('audio features in graphs', () => {
+  const c = fixtures.cases[0]!;
+  const n = 4000;
+  const a = Float32Array.from(c.waveform.slice(0, n));
+  const b = Float32Array.from(c.waveform.slice(n, 2 * n));
+  it('a batch gives each waveform its own features', () => {
+    const batch = tensor(Float32Array.from([...a, ...b]), { shape: [2, n] });
+    const both = fbank(batch, { numMelBins: 40, scale: 32768 }).toArray() as number[][][];
+    expect(both.length).toBe(2);
+    const one = fbank(tensor(b), { numMelBins: 40, scale: 32768 }).toArray() as number[][];
+    expect(both[1]).toEqual(one);
+  });
+  it('traces into a compiled graph with the same values', () => {
+    const f = compileSync((x: Tensor) => melSpectrogram(x, { sampleRate: 16000, nFft: 400, hopLength: 160, nMels: 40 }));
+    const eager = melSpectrogram(tensor(a), { sampleRate: 16000, nFft: 400, hopLength: 160, nMels: 40 });
+    const compiled = f(tensor(a)) as Tensor;
+    expect(compiled.shape).toEqual(eager.shape);
+    const e = eager.data as Float32Array;
+    (compiled.data as Float32Array).forEach((v, i) => expect(Math.abs(v - e[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(e[i]!))));
+  });
+  it('differentiates: gradient of a log-mel energy matches central differences', () => {
+    const x = Float32Array.from(c.waveform.slice(0, 800));
+    const loss = (w: Tensor): Tensor => sum(amplitudeToDb(melSpectrogram(w, { sampleRate: 16000, nFft: 256, hopLength: 128, nMels: 8 })));
+    const g = grad(loss)(tensor(x)).data as Float32Array;
+    const h = 1e-2;
+    for (const i of [5, 130, 400, 777]) {
+      const plus = Float32Array.from(x); plus[i]! += h;
+      const minus = Float32Array.from(x); minus[i]! -= h;
+      const numeric = ((loss(tensor(plus)).item() as number) - (loss(tensor(minus)).item() as number)) / (2 * h);
+      expect(Math.abs(g[i]! - numeric)).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(numeric)));
+    }
+  });
+  it('rejects waveforms of the wrong rank, dtype or length with the shape in the message', () => {
+    expect(() => fbank(tensor([[[1, 2]]]))).toThrow(/\[samples\] or \[batch, samples\].*\[1, 1, 2\]/);
+    expect(() => fbank(tensor(new Float32Array(100)))).toThrow(/100 samples, fewer than one 25 ms frame \(400 samples\)/);
+    expect(() => spectrogram(tensor(new Float32Array(100)), { nFft: 64, winLength: 128 })).toThrow(/winLength \(128\) cannot exceed nFft \(64\)/);
+  });
+});
