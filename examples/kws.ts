@@ -122,6 +122,6 @@ model.compile({
 });
 const t1 = performance.now();
 await model.fit(xTrain, yTrain, { epochs, batchSize: 64, validationData: [xTest, yTest], verbose: 2 });
-const { accuracy } = (await model.evaluate(xTest, yTest)) as { accuracy: number };
+const { accuracy } = await model.evaluate(xTest, yTest, { verbose: 0 });
 console.log(`training ${((performance.now() - t1) / 1000).toFixed(0)} s, total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 console.log(`accuracy=${accuracy.toFixed(4)} test_clips=${xTest.shape[0]} held_out_voices=${testVoices.length} words=${WORDS.length}`);

@@ -46,9 +46,9 @@ describe('CTC through fit', () => {
     model.add(layers.Dense(32, { activation: 'relu', inputShape: [T, C] }));
     model.add(layers.Dense(C));
     model.compile({ optimizer: optimizers.Adam({ learningRate: 0.01 }), loss: new CTC() });
-    const before = (await model.evaluate(test.x, test.y)) as { loss: number };
+    const before = (await model.evaluate(test.x, test.y));
     await model.fit(train.x, train.y, { epochs: 20, batchSize: 64, verbose: 0 });
-    const after = (await model.evaluate(test.x, test.y)) as { loss: number };
+    const after = (await model.evaluate(test.x, test.y));
     expect(after.loss).toBeLessThan(before.loss / 5);
     const logits = (await model.predict(test.x)) as ReturnType<typeof tensor>;
     const scores = logits.toArray() as number[][][];
