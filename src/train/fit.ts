@@ -238,7 +238,7 @@ export class Runner {
   async pull(withSlots: boolean): Promise<void> {
     const keys = this.variables.map((_, i) => this.varKey(i));
     const slotKeys: string[] = [];
-    if (withSlots) this.trainable.forEach((v, i) => this.state.optimizer.slotNames().forEach((_, j) => slotKeys.push(this.slotKey(i, j))));
+    if (withSlots) this.trainable.forEach((_v, i) => this.state.optimizer.slotNames().forEach((_, j) => slotKeys.push(this.slotKey(i, j))));
     const got = await this.worker.getState([...keys, ...slotKeys]);
     this.variables.forEach(([, v], i) => v.assign(got[keys[i]].data));
     if (withSlots) {

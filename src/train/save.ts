@@ -53,7 +53,7 @@ function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[
 /** The inference graph (weights baked in, symbolic batch) and the signature it implements. */
 export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { bytes: Uint8Array; signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } } {
   const sig = signatureOf(model, options);
-  const inputs = sig.inputs.map((s, i) => ({
+  const inputs = sig.inputs.map((s) => ({
     name: s.name,
     dtype: s.dtype,
     shape: s.shape.map((d, axis): Dim => (d !== null ? d : axis === 0 ? 'batch' : `${s.name}_dim${axis}`)),

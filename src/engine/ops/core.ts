@@ -54,7 +54,7 @@ export const cast = (x: Tensor, dtype: DType): Tensor => (x.dtype === dtype ? x 
 export const fullLikeOp = defineOp<{ value: number; dtype: DType }>({
   name: 'fullLike',
   infer: ([x], { dtype }) => [{ shape: x.shape, dtype }],
-  lower: (ctx, [x], { value, dtype }, [out]) => {
+  lower: (ctx, _inputs, { value, dtype }, [out]) => {
     const filled = ctx.constant([value], dtype, [1]);
     return [ctx.node1('Expand', [filled, ctx.shape(out.shape)])];
   },

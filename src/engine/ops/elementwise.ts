@@ -5,7 +5,7 @@
  */
 import { type DType, FLOAT_DTYPES, NUMERIC_DTYPES, isFloat } from '../dtype.js';
 import type { AttrValue } from '../onnx/lower.js';
-import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import { type Attrs, type OpDef, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { type TensorOrNumber, asTensor, div, inferBroadcast, mul, neg, promoted, sub, sumToShape } from './core.js';
