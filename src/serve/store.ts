@@ -52,7 +52,7 @@ export class ModelStore {
   private nextVersion(name: string | undefined): number {
     if (!name) return 1;
     const versions = this.models.get(name);
-    return versions && versions.size ? Math.max(...versions.keys()) + 1 : 1;
+    return versions?.size ? Math.max(...versions.keys()) + 1 : 1;
   }
 
   private install(model: ServedModel): void {

@@ -42,7 +42,7 @@ export interface SaveOptions {
 
 function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
   if (options.inputs) return { inputs: options.inputs };
-  if (model.inputSpecs && model.inputSpecs.length) {
+  if (model.inputSpecs?.length) {
     return { inputs: model.inputSpecs.map((s) => ({ ...s, name: s.name })), outputs: model.outputSpecs?.map((s) => ({ ...s })) };
   }
   const seen = (model.compileState as CompileState | undefined)?.seenInputs;
@@ -232,7 +232,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const weights = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'weights.safetensors'))), join(dir, 'weights.safetensors')).tensors;
   model.loadStateDict(weights);
 
-  if (config.compile && config.compile.loss) {
+  if (config.compile?.loss) {
     const state = compileModel(model, {
       optimizer: getOptimizer(config.compile.optimizer),
       loss: Array.isArray(config.compile.loss)

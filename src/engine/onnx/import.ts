@@ -378,7 +378,7 @@ function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
 
 function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor {
   const x = ctx.input(0);
-  const f = ops[fnName];
+  const f = fnName === 'softmax' ? ops.softmax : ops.logSoftmax;
   if (ctx.opset >= 13) return f(x, ctx.int('axis', -1));
   const axis = ctx.int('axis', 1);
   const y = f(to2d(ctx, x, axis < 0 ? axis + x.rank : axis), 1);
@@ -754,7 +754,9 @@ function prelu(ctx: NodeContext): Tensor {
 
 function selu(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
+  // biome-ignore lint/correctness/noPrecisionLoss: ONNX's float32 default, written out exactly as its spec does
   const alpha = ctx.float('alpha', 1.67326319217681884765625);
+  // biome-ignore lint/correctness/noPrecisionLoss: ONNX's float32 default, written out exactly as its spec does
   const gamma = ctx.float('gamma', 1.05070102214813232421875);
   if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return ops.selu(x);
   return mul(ops.where(ops.greater(x, 0), x, mul(sub(ops.exp(x), 1), alpha)), gamma);
