@@ -31,7 +31,8 @@ function specifiers(path: string): string[] {
   const visit = (node: ts.Node): void => {
     let spec: ts.Expression | undefined;
     if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) spec = node.moduleSpecifier;
-    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) spec = node.arguments[0];
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword)
+      spec = node.arguments[0];
     if (spec && ts.isStringLiteral(spec)) specs.push(spec.text);
     ts.forEachChild(node, visit);
   };
@@ -143,7 +144,8 @@ export function cycleEdges(graph: ImportGraph): CycleEdge[] {
   const edges: CycleEdge[] = [];
   for (const from of [...graph.keys()].sort()) {
     for (const to of [...graph.get(from)!].sort()) {
-      if (component.get(from) === component.get(to)) edges.push({ from, to, cycle: [from, ...shortestPath(graph, to, from).slice(0, -1)] });
+      if (component.get(from) === component.get(to))
+        edges.push({ from, to, cycle: [from, ...shortestPath(graph, to, from).slice(0, -1)] });
     }
   }
   return edges;
@@ -156,7 +158,11 @@ export const formatCycle = (cycle: string[]): string => cycle.join(' > ');
 export function allowedEdges(lines: string[]): Set<string> {
   const allowed = new Set<string>();
   for (const line of lines) {
-    const modules = line.replace(/#.*/, '').split('>').map((m) => m.trim()).filter(Boolean);
+    const modules = line
+      .replace(/#.*/, '')
+      .split('>')
+      .map((m) => m.trim())
+      .filter(Boolean);
     modules.forEach((m, i) => allowed.add(`${m} > ${modules[(i + 1) % modules.length]}`));
   }
   return allowed;
