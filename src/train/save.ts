@@ -5,9 +5,12 @@
  *   weights.safetensors   every Variable (parameters and buffers) by dotted name
  *   optimizer.safetensors + training.json   optimizer state, step and epoch, for exact resume
  * Writes are atomic: everything goes to a temporary sibling folder (files fsynced), which then
- * replaces the target; a failure part-way leaves the previous save untouched.
+ * replaces the target; a failure part-way leaves the previous save untouched. A process killed
+ * part-way leaves its sibling folders behind (`.<name>.tmp-<pid>-<ms>-<n>`, and `.<name>.old-…`
+ * if it died during the swap, when the target is briefly missing): the next save removes those of
+ * dead writers, and loading a missing target first moves the newest complete one into place.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import { TracedProgram } from '../engine/compile.js';
@@ -93,11 +96,82 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A writer's folder older than this is abandoned even if its pid is alive again (pid reuse). */
+const STALE_MS = 60 * 60 * 1000;
+
+/** Whether process `pid` exists (signal 0 only checks; EPERM means it exists under another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface Leftover {
+  path: string;
+  kind: 'tmp' | 'old';
+  ms: number;
+  abandoned: boolean;
+}
+
+/** The temporary and moved-aside folders that saves of `target` left beside it. */
+async function leftovers(target: string): Promise<Leftover[]> {
+  const parent = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return [];
+  }
+  const found: Leftover[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(tmp|old)-(\d+)-(\d+)-\d+$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[2]);
+    const ms = Number(m[3]);
+    // This process's own folders belong to a save still running (or to its catch block).
+    const abandoned = Date.now() - ms > STALE_MS || (pid !== process.pid && !isAlive(pid));
+    found.push({ path: join(parent, name), kind: m[1] as 'tmp' | 'old', ms, abandoned });
+  }
+  return found;
+}
+
+/**
+ * Cleans up after writers of `target` that died: when the target is missing (a writer was killed
+ * between the swap's two renames), the newest complete folder they left (config.json is written
+ * last) becomes the target; then their remaining folders are removed. Folders of live writers are
+ * left alone. Returns whether the target exists afterwards.
+ */
+async function recoverAbandoned(target: string): Promise<boolean> {
+  const abandoned = (await leftovers(target)).filter((l) => l.abandoned);
+  if (!(await exists(target))) {
+    // Newest first; within one save the new content (tmp) is newer than the one it replaced (old).
+    const candidates = abandoned.sort((a, b) => b.ms - a.ms || (a.kind === 'tmp' ? -1 : 1));
+    for (const c of candidates) {
+      if (!(await exists(join(c.path, 'config.json')))) continue;
+      try {
+        await rename(c.path, target);
+        await syncDir(dirname(target));
+      } catch {
+        // another process recovered or saved it first
+      }
+      break;
+    }
+  }
+  for (const l of abandoned) await rm(l.path, { recursive: true, force: true });
+  return exists(target);
+}
+
 /** Saves the model folder (see the file comment). */
 export async function saveModel(model: TrainableModel, dir: string, options: SaveOptions = {}): Promise<void> {
   const target = resolve(dir);
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
+  await recoverAbandoned(target);
   const stamp = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   const tmp = join(parent, `.${basename(target)}.tmp-${stamp}`);
   await mkdir(tmp);
@@ -215,6 +289,7 @@ export interface LoadOptions {
 
 /** Rebuilds a saved model: architecture, weights, and (if it was compiled) optimizer state for resuming. */
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<any> {
+  if (!(await exists(dir))) await recoverAbandoned(resolve(dir));
   const config = await readModelConfig(dir);
   if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
   // Rebuilding runs the initializers; their draws must not shift the caller's random stream.
