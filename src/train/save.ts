@@ -10,6 +10,7 @@
  * if it died during the swap, when the target is briefly missing): the next save removes those of
  * dead writers, and loading a missing target first moves the newest complete one into place.
  */
+import { ModelNotFoundError } from '../engine/errors.js';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
@@ -260,6 +261,7 @@ export async function readModelConfig(dir: string): Promise<SavedConfig> {
   try {
     config = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(dir))) throw new ModelNotFoundError(`loadModel: no model folder at ${resolve(dir)}`);
     throw new Error(`loadModel: cannot read ${path}: ${(e as Error).message}`);
   }
   if (config.format !== 'lepton-model') throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);

@@ -14,6 +14,7 @@
  * too. `apply(params, ...)` replaces initializers (weights) for gradients or fine-tuning.
  * Add an op by adding an entry to the table.
  */
+import { UnsupportedOnnxError } from '../errors.js';
 import { type DType, DTYPES, ONNX_ELEM_TYPE, dtypeFromOnnx, isFloat } from '../dtype.js';
 import { apply, apply1 } from '../op.js';
 import * as ops from '../ops/index.js';
@@ -26,13 +27,7 @@ const {
   add, sub, mul, div, neg, matmul, reshape, transpose, cast, identity, broadcastTo, sum,
 } = ops;
 
-/** The model uses something Lepton cannot import (an op type, an attribute value, a dtype). */
-export class UnsupportedOnnxError extends Error {
-  constructor(readonly opType: string, message: string) {
-    super(message);
-    this.name = 'UnsupportedOnnxError';
-  }
-}
+export { UnsupportedOnnxError };
 
 export interface ImportedModel {
   /** Graph inputs that are not initializers, in graph order (symbolic dims named by dim_param). */

@@ -10,6 +10,7 @@
  */
 import { ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply1, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { type Dim, normalizeAxis, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reshape, zerosLike } from './core.js';
@@ -26,7 +27,7 @@ function axisOf(op: string, inputs: readonly TensorType[], axis: number, rank: n
 
 function checkIndices(op: string, inputs: readonly TensorType[], indices: TensorType): void {
   if (!(INDEX_DTYPES as readonly string[]).includes(indices.dtype)) {
-    throw opError(op, `indices must be int32 or int64, got ${indices.dtype}`, inputs);
+    throw opError(op, `indices must be int32 or int64, got ${indices.dtype}`, inputs, DtypeError);
   }
 }
 
