@@ -10,13 +10,12 @@
  * between ORT sessions on every run inflates small graphs), each as the lower quartile of rounds.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import {
   Tensor, add, compileSync, conv2d, matmul, maxPool2d, mean, relu, reshape, softmaxCrossEntropy, sum, transpose, valueAndGrad,
 } from '../src/engine/index.js';
 import { type BenchModule, type BenchOptions, type BenchResults, printTable, seededUniform } from './harness.js';
+import { PYTHON, torchMissing } from './peer.js';
 
-const PYTHON = '/usr/bin/python3';
 const N = 64;
 
 function random(shape: number[], seed: number): Tensor {
@@ -71,7 +70,8 @@ function seedCnnLoss(p: Record<string, Tensor>, x: Tensor, y: Tensor): Tensor {
 }
 
 function torchProfile(threads: number): Record<string, number | string> | string {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
+  const missing = torchMissing();
+  if (missing) return missing;
   const r = spawnSync(PYTHON, ['bench/peers/torch_cnn_profile.py', '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   if (r.status !== 0) return `PyTorch peer failed: ${r.stderr.trim().split('\n').pop()}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | string>;

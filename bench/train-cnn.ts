@@ -4,7 +4,7 @@
  * side with PyTorch in the same run:
  *  1. training images/s: Lepton `fit` (timed epochs after a first, compiling epoch) vs the PyTorch
  *     peer (bench/peers/torch_cnn.py, same batch count and steps) vs raw onnxruntime-node on the
- *     hand-built reference train step (/work/shared/reference, host-side state loop) and on
+ *     hand-built reference train step (../shared/reference beside the repository, host-side state loop) and on
  *     Lepton's own generated train-step graph (graph quality vs framework overhead);
  *  2. inference images/s at batch 256: `model.predict` vs raw onnxruntime-node on `exportOnnx`'s
  *     file vs PyTorch (eval, no_grad);
@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -27,9 +27,7 @@ import type { HostTensor } from '../src/engine/onnx/proto.js';
 import type { Callback } from '../src/train/callbacks.js';
 import type { GraphProgram } from '../src/train/graph.js';
 import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
-
-const REFERENCE = '/work/shared/reference/seed-cnn-train-step.onnx';
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, sharedFile, torchMissing, warnTorchMissing } from './peer.js';
 const BATCH = 64;
 const INFER_BATCH = 256;
 
@@ -162,12 +160,6 @@ interface PeerResult {
   pytorch_peak_rss_mb: number;
 }
 
-function hasTorch(): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : `${PYTHON} has no torch (apt install python3-torch)`;
-}
-
 function runPeer(s: Settings): PeerResult {
   const args = ['bench/peers/torch_cnn.py', '--steps', String(s.epochs * s.batches), '--batches', String(s.batches), '--warmup', String(Math.min(s.batches, 10)), '--threads', String(s.threads), '--batch', String(BATCH), '--infer-batch', String(INFER_BATCH)];
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
@@ -183,8 +175,7 @@ const ortTensor = (dtype: 'float32' | 'int64', data: Float32Array | BigInt64Arra
  * fed back as the next step's inputs from the host, a distinct batch each step.
  */
 async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Promise<number | undefined> {
-  if (!existsSync(REFERENCE)) return undefined;
-  const session = await ort.InferenceSession.create(REFERENCE, { intraOpNumThreads: s.threads });
+  const session = await ort.InferenceSession.create(sharedFile('reference', 'seed-cnn-train-step.onnx'), { intraOpNumThreads: s.threads });
   const shapes: Record<string, number[]> = { W1: [32, 3, 3, 3], b1: [32], W2: [64, 32, 3, 3], b2: [64], W3: [64, 64, 3, 3], b3: [64], W4: [64, 1024], b4: [64], W5: [10, 64], b5: [10] };
   const uniform = seededUniform(3);
   const rnd = () => (uniform() - 0.5) * 0.1;
@@ -331,7 +322,8 @@ const bench: BenchModule = {
       return results;
     }
 
-    const noTorch = hasTorch();
+    const noTorch = torchMissing();
+    if (noTorch) warnTorchMissing(noTorch);
     const best = new Map<string, number>();
     const keep = (k: string, v: number) => best.set(k, Math.max(best.get(k) ?? 0, v));
     let peer: PeerResult | undefined;

@@ -219,7 +219,10 @@ function main(): void {
   }
   console.log(`\n(${results.length} cases in ${seconds.toFixed(1)} s)`);
   console.log(`${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);
-  process.exitCode = summary.failed > 0 ? 1 : 0;
+  // CI runs this: any failed case fails the run, and so does a run in which nothing passed (an empty
+  // or wrong --dir, or a filter matching nothing), which would otherwise look like success.
+  if (summary.passed === 0) console.error('conformance: no case passed (check --dir and the filter)');
+  process.exitCode = summary.failed > 0 || summary.passed === 0 ? 1 : 0;
 }
 
 main();

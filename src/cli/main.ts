@@ -2,6 +2,7 @@
  * The `lepton` command line: train, evaluate, predict, export, serve, studio, models, runs,
  * datasets, bench, info. Every command has --help; bad input exits non-zero with one clear line.
  */
+import { LeptonError } from '../engine/errors.js';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
@@ -552,7 +553,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.stderr.write(`lepton: ${e.message}\n`);
       return e.exitCode;
     }
-    if (e instanceof RegistryError || e instanceof ModelFolderError) {
+    if (e instanceof RegistryError || e instanceof ModelFolderError || e instanceof LeptonError) {
       process.stderr.write(`lepton: ${e.message}\n`);
       return 1;
     }

@@ -8,7 +8,7 @@ import { OrtWorker } from '../engine/runtime/pool.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { parseCsv } from '../data/loaders/csv.js';
 import { ServedModel } from '../serve/model.js';
-import type { Feeds, Outputs } from '../serve/batcher.js';
+import type { Feeds } from '../serve/batcher.js';
 import { imagesToTensor } from '../serve/image.js';
 import { RequestError, sliceRows } from '../serve/tensors.js';
 import { probabilities } from '../serve/model.js';
@@ -94,10 +94,6 @@ export function csvRows(text: string, source: string): number[][] {
       return v;
     }),
   );
-}
-
-export function runModel(model: ServedModel, feeds: Feeds, rows: number): Promise<Outputs> {
-  return model.predict(feeds, rows);
 }
 
 export interface EvaluationResult {

@@ -228,8 +228,7 @@ export class Dataset<T> implements AsyncIterable<T> {
         for await (const i of bufferShuffle(indices(length), bufferSize, nextGenerator())) yield get(i);
       }, length);
     }
-    const upstream = this;
-    return new Dataset<T>(() => bufferShuffle(upstream, bufferSize, nextGenerator()), this.cardinality);
+    return new Dataset<T>(() => bufferShuffle(this, bufferSize, nextGenerator()), this.cardinality);
   }
 
   /**
@@ -262,8 +261,7 @@ export class Dataset<T> implements AsyncIterable<T> {
    */
   prefetch(bufferSize = 2): Dataset<T> {
     if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`Dataset.prefetch: bufferSize must be a positive integer, got ${bufferSize}`);
-    const upstream = this;
-    return new Dataset<T>(() => prefetchIterator(upstream.open(), bufferSize), this.cardinality);
+    return new Dataset<T>(() => prefetchIterator(this.open(), bufferSize), this.cardinality);
   }
 
   /** The first `count` elements. */

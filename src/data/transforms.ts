@@ -104,8 +104,8 @@ function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, 
   const rx = Math.round(x);
   if (Math.abs(x - rx) < 1e-6) x = rx;
   if (fill === 'edge') {
-    y = y < 0 ? 0 : y > h - 1 ? h - 1 : y;
-    x = x < 0 ? 0 : x > w - 1 ? w - 1 : x;
+    y = Math.min(Math.max(y, 0), h - 1);
+    x = Math.min(Math.max(x, 0), w - 1);
   }
   const y0 = Math.floor(y);
   const x0 = Math.floor(x);

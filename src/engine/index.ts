@@ -1,4 +1,5 @@
 export * from './dtype.js';
+export * from './errors.js';
 export * from './shape.js';
 export { Generator, setSeed, globalGenerator } from './random.js';
 export * from './tensor.js';
@@ -11,4 +12,4 @@ export { setEagerThreads } from './runtime/eager.js';
 export { setWorkerCount, getWorker, shutdownWorkers, OrtWorker, RemoteSession } from './runtime/pool.js';
 export { NativeSession, OrtError, ortVersion, type SessionOptions } from './runtime/session.js';
 export * from './ops/index.js';
-export { importOnnx, supportedOnnxOps, ONNX_OPS, UnsupportedOnnxError, NodeContext, ShapeValue, type ImportedModel, type ImportOptions, type OnnxConverter } from './onnx/import.js';
+export { importOnnx, supportedOnnxOps, ONNX_OPS, NodeContext, ShapeValue, type ImportedModel, type ImportOptions, type OnnxConverter } from './onnx/import.js';

@@ -4,6 +4,7 @@
  * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors or records it
  * in the current trace when any input is symbolic.
  */
+import { DtypeError, ShapeError } from './errors.js';
 import type { DType } from './dtype.js';
 import type { LowerCtx } from './onnx/lower.js';
 import { type Dim, shapeStr } from './shape.js';
@@ -80,17 +81,17 @@ export function apply1(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}):
   return apply(op, inputs, attrs)[0];
 }
 
-/** Standard error helper: names the op, what it received and what it expected. */
-export function opError(op: string, message: string, inputs?: readonly TensorType[]): Error {
+/** Standard error helper: names the op, what it received and what it expected (a ShapeError unless `kind` says DtypeError). */
+export function opError(op: string, message: string, inputs?: readonly TensorType[], kind: typeof ShapeError | typeof DtypeError = ShapeError): ShapeError | DtypeError {
   const got = inputs ? ` (got ${inputs.map((t) => `${shapeStr(t.shape)} ${t.dtype}`).join(', ')})` : '';
-  return new Error(`${op}: ${message}${got}`);
+  return new kind(`${op}: ${message}${got}`);
 }
 
 /** Throws unless every input has one of the allowed dtypes; `note` says why one is missing. */
 export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: readonly DType[], note?: string): void {
   for (const t of inputs) {
     if (!allowed.includes(t.dtype)) {
-      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}${note ? ` (${note})` : ''}`, inputs);
+      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}${note ? ` (${note})` : ''}`, inputs, DtypeError);
     }
   }
 }
@@ -98,6 +99,6 @@ export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: 
 /** Throws unless all inputs share one dtype. */
 export function checkSameDtype(op: string, inputs: readonly TensorType[]): DType {
   const d = inputs[0].dtype;
-  if (inputs.some((t) => t.dtype !== d)) throw opError(op, 'all inputs must have the same dtype (use cast())', inputs);
+  if (inputs.some((t) => t.dtype !== d)) throw opError(op, 'all inputs must have the same dtype (use cast())', inputs, DtypeError);
   return d;
 }

@@ -3,6 +3,7 @@
  * (versions, signatures, metrics, producing run) in SQLite under LEPTON_HOME (default ~/.lepton).
  * WAL mode + a busy timeout let a training process and the studio write at the same time.
  */
+import { ModelNotFoundError } from '../engine/errors.js';
 import { cpSync, existsSync, mkdirSync, rmSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -287,7 +288,7 @@ export class Registry {
     ) as ModelRow | undefined;
     if (!row) {
       const known = this.listModelNames();
-      throw new RegistryError(
+      throw new ModelNotFoundError(
         version === undefined || !known.includes(name)
           ? `no registered model '${name}' (registered: ${known.length ? known.join(', ') : 'none'})`
           : `model '${name}' has no version ${version} (${this.versionsText(name)})`,
@@ -306,7 +307,7 @@ export class Registry {
     try {
       return this.getModel(name, version);
     } catch (e) {
-      if (e instanceof RegistryError) return undefined;
+      if (e instanceof ModelNotFoundError) return undefined;
       throw e;
     }
   }
@@ -322,7 +323,7 @@ export class Registry {
   /** Removes one version, or all versions when version is omitted; deletes the copied folders. */
   removeModel(name: string, version?: number): number {
     const records = version === undefined ? this.listModels().filter((m) => m.name === name) : [this.getModel(name, version)];
-    if (records.length === 0) throw new RegistryError(`no registered model '${name}'`);
+    if (records.length === 0) throw new ModelNotFoundError(`no registered model '${name}'`);
     this.db.transaction(() => {
       for (const m of records) this.db.prepare('DELETE FROM models WHERE name = ? AND version = ?').run(m.name, m.version);
     }).immediate();

@@ -3,8 +3,8 @@
  * background; the switch to it is one map update, so no request is dropped. A replaced version is
  * unloaded only after its queued and running requests finish.
  */
+import { ModelNotFoundError } from '../engine/errors.js';
 import type { Registry } from '../registry/registry.js';
-import { RequestError } from './tensors.js';
 import { type LoadModelOptions, ServedModel } from './model.js';
 
 export type StoreLoadOptions = Omit<LoadModelOptions, 'name' | 'version'>;
@@ -52,7 +52,7 @@ export class ModelStore {
   private nextVersion(name: string | undefined): number {
     if (!name) return 1;
     const versions = this.models.get(name);
-    return versions && versions.size ? Math.max(...versions.keys()) + 1 : 1;
+    return versions?.size ? Math.max(...versions.keys()) + 1 : 1;
   }
 
   private install(model: ServedModel): void {
@@ -91,8 +91,7 @@ export class ModelStore {
       if (registered) return this.loadRegistered(name, version, registered.path);
     }
     const known = [...new Set([...this.names(), ...(this.registry?.listModelNames().filter((n) => !this.registryNames || this.registryNames.has(n)) ?? [])])];
-    throw new RequestError(
-      404,
+    throw new ModelNotFoundError(
       version === undefined ? `no model '${name}' (available: ${known.length ? known.join(', ') : 'none'})` : `model '${name}' has no version ${version}`,
     );
   }

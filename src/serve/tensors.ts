@@ -3,17 +3,16 @@
  * (rank, fixed dimensions, dtype, rectangularity, value types) and packed into typed arrays; every
  * problem becomes a 400 that names the field, what was expected and what was received.
  */
+import { BadRequestError } from '../engine/errors.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { DTYPES, type DType, allocate } from '../engine/dtype.js';
 import { type TensorSignature, formatShape } from '../registry/model-folder.js';
 import { numel, shapeStr } from '../engine/shape.js';
 
-export class RequestError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-  ) {
-    super(message);
+/** A bad request with its HTTP status (400, 413, 415): a BadRequestError, to users. */
+export class RequestError extends BadRequestError {
+  constructor(statusCode: number, message: string) {
+    super(message, statusCode);
   }
 }
 

@@ -439,7 +439,7 @@ function trainUnigram(words: Map<string, number>, size: number, maxLen: number, 
   for (let round = 0; round < 100; round++) {
     em();
     em();
-    const removable = pieces.map((p, i) => i).filter((i) => !isChar(pieces[i]));
+    const removable = pieces.map((_p, i) => i).filter((i) => !isChar(pieces[i]));
     if (removable.length <= target) break;
     // Viterbi frequencies, then the likelihood each piece would lose to its best alternative.
     const trie = buildTrie(pieces.map((p) => [...p]));

@@ -77,7 +77,6 @@ export abstract class Metric {
 }
 
 const f32 = (x: Tensor): Tensor => (x.dtype === 'float32' ? x : cast(x, 'float32'));
-const count = (x: Tensor): Tensor => f32(sum(f32(x)));
 const divideOrZero = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
 /** Mean of a per-sample value over all samples seen. */

@@ -14,7 +14,7 @@
  * Why: a second ORT intra-op thread speeds the seed CNN's step up by only 1.15–1.6× (small
  * convolutions, serial glue ops), and a multi-threaded session degrades badly when the cores are
  * shared; single-threaded sessions on half batches keep both cores busy with no synchronisation
- * inside a step (docs/PERFORMANCE.md).
+ * inside a step (docs/PERFORMANCE.md, "A slow mode of 2-thread ORT on this machine").
  */
 import { availableParallelism } from 'node:os';
 import { type DType, type TypedArray, allocate, dtypeOfArray } from '../engine/dtype.js';

@@ -5,9 +5,13 @@
  *   weights.safetensors   every Variable (parameters and buffers) by dotted name
  *   optimizer.safetensors + training.json   optimizer state, step and epoch, for exact resume
  * Writes are atomic: everything goes to a temporary sibling folder (files fsynced), which then
- * replaces the target; a failure part-way leaves the previous save untouched.
+ * replaces the target; a failure part-way leaves the previous save untouched. A process killed
+ * part-way leaves its sibling folders behind (`.<name>.tmp-<pid>-<ms>-<n>`, and `.<name>.old-…`
+ * if it died during the swap, when the target is briefly missing): the next save removes those of
+ * dead writers, and loading a missing target first moves the newest complete one into place.
  */
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { ModelNotFoundError } from '../engine/errors.js';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DType } from '../engine/dtype.js';
 import { TracedProgram } from '../engine/compile.js';
@@ -54,7 +58,7 @@ const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['restoreRandomState'];
 
 function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
   if (options.inputs) return { inputs: options.inputs };
-  if (model.inputSpecs && model.inputSpecs.length) {
+  if (model.inputSpecs?.length) {
     return { inputs: model.inputSpecs.map((s) => ({ ...s, name: s.name })), outputs: model.outputSpecs?.map((s) => ({ ...s })) };
   }
   const seen = (model.compileState as CompileState | undefined)?.seenInputs;
@@ -65,7 +69,7 @@ function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[
 /** The inference graph (weights baked in, symbolic batch) and the signature it implements. */
 export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { bytes: Uint8Array; signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } } {
   const sig = signatureOf(model, options);
-  const inputs = sig.inputs.map((s, i) => ({
+  const inputs = sig.inputs.map((s) => ({
     name: s.name,
     dtype: s.dtype,
     shape: s.shape.map((d, axis): Dim => (d !== null ? d : axis === 0 ? 'batch' : `${s.name}_dim${axis}`)),
@@ -106,12 +110,83 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A writer's folder older than this is abandoned even if its pid is alive again (pid reuse). */
+const STALE_MS = 60 * 60 * 1000;
+
+/** Whether process `pid` exists (signal 0 only checks; EPERM means it exists under another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface Leftover {
+  path: string;
+  kind: 'tmp' | 'old';
+  ms: number;
+  abandoned: boolean;
+}
+
+/** The temporary and moved-aside folders that saves of `target` left beside it. */
+async function leftovers(target: string): Promise<Leftover[]> {
+  const parent = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return [];
+  }
+  const found: Leftover[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(tmp|old)-(\d+)-(\d+)-\d+$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[2]);
+    const ms = Number(m[3]);
+    // This process's own folders belong to a save still running (or to its catch block).
+    const abandoned = Date.now() - ms > STALE_MS || (pid !== process.pid && !isAlive(pid));
+    found.push({ path: join(parent, name), kind: m[1] as 'tmp' | 'old', ms, abandoned });
+  }
+  return found;
+}
+
+/**
+ * Cleans up after writers of `target` that died: when the target is missing (a writer was killed
+ * between the swap's two renames), the newest complete folder they left (config.json is written
+ * last) becomes the target; then their remaining folders are removed. Folders of live writers are
+ * left alone. Returns whether the target exists afterwards.
+ */
+async function recoverAbandoned(target: string): Promise<boolean> {
+  const abandoned = (await leftovers(target)).filter((l) => l.abandoned);
+  if (!(await exists(target))) {
+    // Newest first; within one save the new content (tmp) is newer than the one it replaced (old).
+    const candidates = abandoned.sort((a, b) => b.ms - a.ms || (a.kind === 'tmp' ? -1 : 1));
+    for (const c of candidates) {
+      if (!(await exists(join(c.path, 'config.json')))) continue;
+      try {
+        await rename(c.path, target);
+        await syncDir(dirname(target));
+      } catch {
+        // another process recovered or saved it first
+      }
+      break;
+    }
+  }
+  for (const l of abandoned) await rm(l.path, { recursive: true, force: true });
+  return exists(target);
+}
+
 /** Saves the model folder (see the file comment). */
 export async function saveModel(model: TrainableModel, dir: string, options: SaveOptions = {}): Promise<void> {
   checkOptions('save', options, SAVE_OPTIONS);
   const target = resolve(dir);
   const parent = dirname(target);
   await mkdir(parent, { recursive: true });
+  await recoverAbandoned(target);
   const stamp = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   const tmp = join(parent, `.${basename(target)}.tmp-${stamp}`);
   await mkdir(tmp);
@@ -200,6 +275,7 @@ export async function readModelConfig(dir: string): Promise<SavedConfig> {
   try {
     config = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(dir))) throw new ModelNotFoundError(`loadModel: no model folder at ${resolve(dir)}`);
     throw new Error(`loadModel: cannot read ${path}: ${(e as Error).message}`);
   }
   if (config.format !== 'lepton-model') throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);
@@ -230,6 +306,7 @@ export interface LoadOptions {
 /** Rebuilds a saved model: architecture, weights, and (if it was compiled) optimizer state for resuming. */
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
   checkOptions('loadModel', options, LOAD_OPTIONS);
+  if (!(await exists(dir))) await recoverAbandoned(resolve(dir));
   const config = await readModelConfig(dir);
   if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
   // Rebuilding runs the initializers; their draws must not shift the caller's random stream.
@@ -249,7 +326,7 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const weights = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'weights.safetensors'))), join(dir, 'weights.safetensors')).tensors;
   model.loadStateDict(weights);
 
-  if (config.compile && config.compile.loss) {
+  if (config.compile?.loss) {
     const state = compileModel(model, {
       optimizer: getOptimizer(config.compile.optimizer),
       loss: Array.isArray(config.compile.loss)

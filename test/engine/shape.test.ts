@@ -80,7 +80,7 @@ describe('concat / stack / split', () => {
   it('gradients of concat, stack and split (also when only some pieces are used)', () => {
     checkGrad((a, b) => concat([a, b, a], -2), [randomTensor([2, 3, 2], 1), randomTensor([2, 1, 2], 2)]);
     checkGrad((a, b) => stack([a, b], 1), [randomTensor([2, 3], 3), randomTensor([2, 3], 4)]);
-    checkGrad((x) => mul(...(split(x, [1, 3], -1).map((t, i) => sum(t, -1, true)) as [Tensor, Tensor])), [randomTensor([2, 4], 5)]);
+    checkGrad((x) => mul(...(split(x, [1, 3], -1).map((t) => sum(t, -1, true)) as [Tensor, Tensor])), [randomTensor([2, 4], 5)]);
     checkGrad((x) => split(x, 3, 0)[1], [randomTensor([3, 2], 6)]);
   });
 });

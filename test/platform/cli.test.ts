@@ -281,7 +281,7 @@ describe('lepton CLI', () => {
     const { quickStart } = await import('../../src/cli/start.js');
     let out = '';
     const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-    let studio;
+    let studio: Awaited<ReturnType<typeof quickStart>> | undefined;
     try {
       studio = await quickStart({ port: 0, host: '127.0.0.1', epochs: 1 });
     } finally {

@@ -241,6 +241,7 @@ describe('model server: nothing a client sends crashes it', () => {
     ['strings', () => predict('tabular', { inputs: [[1, 2, 'x', 4]] }), 400, /expected a finite number \(float32\), received the string "x"/],
     ['NaN as a string', () => predict('tabular', { inputs: [[1, 2, 'NaN', 4]] }), 400, /finite number/],
     ['NaN literal (not JSON)', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[NaN,1,2,3]]}', headers: { 'content-type': 'application/json' } }), 400, /JSON/],
+    // biome-ignore lint/correctness/noPrecisionLoss: 1e400 overflows to Infinity on purpose
     ['huge number', () => predict('tabular', { inputs: [[1e400, 0, 0, 0]] }), 400, /finite/],
     ['null', () => predict('tabular', { inputs: [[null, 0, 0, 0]] }), 400, /received null/],
     ['missing inputs', () => predict('tabular', { data: [] }), 400, /missing "inputs"/],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adam, BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D, SGD, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
+import { Adam, BatchNormalization, Conv2D, Dense, Flatten, LambdaCallback, MaxPooling2D, SGD, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
 import { availableParallelism } from 'node:os';
 import type { Runner } from '../../src/train/runner.js';
 import { chooseWorkers, splitBatch } from '../../src/train/parallel.js';
@@ -85,15 +85,44 @@ describe('data-parallel fit', () => {
     const p = (await two.model.predict(x)) as Tensor;
     const q = (await host.predict(x)) as Tensor;
     expect(maxRelDiff([p.data as Float32Array], [q.data as Float32Array])).toBeLessThan(1e-5);
+    // evaluate against a plain loop over the host model's logits: mean softmax cross-entropy and accuracy.
+    const logits = q.data as Float32Array;
+    const labels = y.data as Int32Array;
+    let loss = 0;
+    let correct = 0;
+    for (let i = 0; i < labels.length; i++) {
+      const row = Array.from(logits.subarray(3 * i, 3 * i + 3));
+      const top = Math.max(...row);
+      loss += top + Math.log(row.reduce((s, v) => s + Math.exp(v - top), 0)) - row[labels[i]];
+      if (row.indexOf(top) === labels[i]) correct++;
+    }
     const ev = await two.model.evaluate(x, y, { verbose: 0 });
-    expect(Number.isFinite(ev.loss)).toBe(true);
+    expect(ev.loss).toBeCloseTo(loss / labels.length, 5);
+    expect(ev.accuracy).toBeCloseTo(correct / labels.length, 6);
   });
 
   it('trains models with batch statistics per shard and keeps replicas in step across epochs', async () => {
     const [x, y] = data(16, 12);
     const model = smallCnn(6, true);
     model.compile({ optimizer: new Adam({ learningRate: 0.01 }), loss: sce });
-    const history = await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0, workers: 2 });
+    // At every epoch's end: each replica's weights, batch statistics and Adam moments against worker 0's.
+    const runner = () => (model.compileState as { runner: Runner }).runner;
+    const keys = () => {
+      const r = runner() as unknown as { varKey(i: number): string; slotKey(i: number, j: number): string };
+      const vars = runner().variables.map((_, i) => r.varKey(i));
+      const slots = runner().trainable.flatMap((_, i) => [0, 1].map((j) => r.slotKey(i, j)));
+      return [...vars, ...slots];
+    };
+    const diffs: number[] = [];
+    const compareReplicas = new LambdaCallback({
+      onEpochEnd: async () => {
+        const [first, second] = await Promise.all([runner().worker, runner().replicas[0]].map((w) => w.getState(keys())));
+        const states = (s: typeof first) => keys().map((k) => s[k].data as Float32Array);
+        diffs.push(maxRelDiff(states(second), states(first)));
+      },
+    });
+    const history = await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0, workers: 2, callbacks: [compareReplicas] });
+    expect(diffs).toEqual([0, 0, 0]);
     expect(history.history.loss.every(Number.isFinite)).toBe(true);
     expect(history.history.loss[2]).toBeLessThan(history.history.loss[0]);
   });

@@ -1,5 +1,7 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { Adam, Dense, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
@@ -126,6 +128,57 @@ describe('saveModel / loadModel / exportOnnx', () => {
     expect(readFileSync(join(dir, 'weights.safetensors')).equals(before)).toBe(false);
     expect(readdirSync(parent)).toEqual(['model']);
     expect(existsSync(join(dir, 'optimizer.safetensors'))).toBe(true);
+  });
+
+  describe('after a writer was killed (SIGKILL, a child process)', () => {
+    /** Runs test/train/killed-save.ts (node itself, so the signal is its own); resolves once it died of SIGKILL. */
+    async function killedSave(dir: string, mode: 'write' | 'swap', weightsFile: string): Promise<void> {
+      const script = join(process.cwd(), 'test', 'train', 'killed-save.ts');
+      const err = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, dir, mode, weightsFile], { timeout: 60_000 }).then(
+        () => ({ signal: null, stderr: 'exited normally' }),
+        (e) => e as { signal: string | null; stderr: string },
+      );
+      expect(err.signal, err.stderr).toBe('SIGKILL');
+    }
+
+    it('the next save removes what dead writers of that path left, and nothing else', async () => {
+      const parent = tmp();
+      try {
+        const dir = join(parent, 'model');
+        await killedSave(dir, 'write', join(parent, 'weights.json'));
+        const tmpFolder = readdirSync(parent).filter((n) => n.startsWith('.model.tmp-'));
+        expect(tmpFolder).toHaveLength(1);
+        // A live writer's folder (this test runner's parent pid), a stale one (pid alive, two hours
+        // old: the pid was reused) and a dead writer's folder of another target.
+        const live = `.model.tmp-${process.ppid}-${Date.now()}-1`;
+        const stale = `.model.old-${process.ppid}-${Date.now() - 2 * 3600_000}-2`;
+        const other = `.other.tmp-${tmpFolder[0].split('-')[1]}-${Date.now()}-3`;
+        for (const name of [live, stale, other]) mkdirSync(join(parent, name));
+        const model = makeModel(3);
+        await saveModel(model, dir);
+        expect(readdirSync(parent).sort()).toEqual([live, other, 'model', 'weights.json'].sort());
+        expect(weightsOf(await loadModel(dir))).toEqual(weightsOf(model));
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    });
+
+    it('loadModel recovers the newest complete folder when the writer died between the swap\'s renames', async () => {
+      const parent = tmp();
+      try {
+        const dir = join(parent, 'model');
+        const weightsFile = join(parent, 'weights.json');
+        await killedSave(dir, 'swap', weightsFile);
+        expect(existsSync(dir)).toBe(false);
+        expect(readdirSync(parent).filter((n) => n.startsWith('.model.')).map((n) => n.split('-')[0]).sort()).toEqual(['.model.old', '.model.tmp']);
+        const loaded = await loadModel(dir);
+        // The second model's save was complete: it wins over the first one moved aside.
+        expect(weightsOf(loaded)).toEqual(JSON.parse(readFileSync(weightsFile, 'utf8')));
+        expect(readdirSync(parent).sort()).toEqual(['model', 'weights.json']);
+      } finally {
+        rmSync(parent, { recursive: true, force: true });
+      }
+    });
   });
 
   it('exportOnnx: plain onnxruntime-node gives the same predictions as model.predict', async () => {

@@ -103,7 +103,7 @@ describe('nms', () => {
       const u = area(a) + area(b) - inter;
       return u > 0 ? inter / u : 0;
     };
-    let alive = scores.map((s, i) => i).filter((i) => scores[i] >= minScore);
+    let alive = scores.map((_s, i) => i).filter((i) => scores[i] >= minScore);
     const kept: number[] = [];
     while (alive.length) {
       let best = alive[0];

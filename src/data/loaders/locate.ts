@@ -3,6 +3,7 @@
  * (`~/.cache/lepton/<name>`, or `$LEPTON_DATA/<name>`) → known system locations → a download
  * into the cache (checksum verified, progress shown) → an error that says how to get the data.
  */
+import { DataNotFoundError } from '../../engine/errors.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -57,9 +58,7 @@ export interface DataSpec<R> {
   howToGet: string;
 }
 
-export class DataNotFoundError extends Error {
-  override name = 'DataNotFoundError';
-}
+export { DataNotFoundError };
 
 export async function locate<R>(spec: DataSpec<R>, options: LocateOptions = {}): Promise<R> {
   const cacheDir = join(dataHome(), spec.cacheName);

@@ -14,6 +14,7 @@
  * too. `functionalCall(params, ...)` replaces initializers (weights) for gradients or fine-tuning.
  * Add an op by adding an entry to the table.
  */
+import { UnsupportedOnnxError } from '../errors.js';
 import { type DType, DTYPES, ONNX_ELEM_TYPE, dtypeFromOnnx, isFloat } from '../dtype.js';
 import { apply, apply1 } from '../op.js';
 import * as ops from '../ops/index.js';
@@ -26,13 +27,7 @@ const {
   add, sub, mul, div, neg, matmul, reshape, transpose, cast, identity, broadcastTo, sum,
 } = ops;
 
-/** The model uses something Lepton cannot import (an op type, an attribute value, a dtype). */
-export class UnsupportedOnnxError extends Error {
-  constructor(readonly opType: string, message: string) {
-    super(message);
-    this.name = 'UnsupportedOnnxError';
-  }
-}
+export { UnsupportedOnnxError };
 
 export interface ImportedModel {
   /** Graph inputs that are not initializers, in graph order (symbolic dims named by dim_param). */
@@ -382,7 +377,7 @@ function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
 
 function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor {
   const x = ctx.input(0);
-  const f = ops[fnName];
+  const f = fnName === 'softmax' ? ops.softmax : ops.logSoftmax;
   if (ctx.opset >= 13) return f(x, ctx.int('axis', -1));
   const axis = ctx.int('axis', 1);
   const y = f(to2d(ctx, x, axis < 0 ? axis + x.rank : axis), 1);
@@ -758,7 +753,9 @@ function prelu(ctx: NodeContext): Tensor {
 
 function selu(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
+  // biome-ignore lint/correctness/noPrecisionLoss: ONNX's float32 default, written out exactly as its spec does
   const alpha = ctx.float('alpha', 1.67326319217681884765625);
+  // biome-ignore lint/correctness/noPrecisionLoss: ONNX's float32 default, written out exactly as its spec does
   const gamma = ctx.float('gamma', 1.05070102214813232421875);
   if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return ops.selu(x);
   return mul(ops.where(ops.greater(x, 0), x, mul(sub(ops.exp(x), 1), alpha)), gamma);
@@ -1636,8 +1633,8 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Asinh: unary('asinh'),
   Acosh: unary('acosh'),
   Atanh: unary('atanh'),
-  Max: variadic((ctx) => ops.maximum),
-  Min: variadic((ctx) => ops.minimum),
+  Max: variadic(() => ops.maximum),
+  Min: variadic(() => ops.minimum),
   Sum: variadic(() => add),
   Mean: meanNode,
   Mod: modNode,
@@ -1678,11 +1675,11 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   ReduceMax: reduction(18, (_c, x, axes, keep) => ops.max(x, axes, keep)),
   ReduceMin: reduction(18, (_c, x, axes, keep) => ops.min(x, axes, keep)),
   ReduceProd: reduction(18, (_c, x, axes, keep) => ops.prod(x, axes, keep)),
-  ReduceL1: reduction(18, (ctx, x, axes, keep) => sum(ops.abs(x), axes, keep)),
-  ReduceL2: reduction(18, (ctx, x, axes, keep) => ops.sqrt(sum(mul(x, x), axes, keep))),
+  ReduceL1: reduction(18, (_c, x, axes, keep) => sum(ops.abs(x), axes, keep)),
+  ReduceL2: reduction(18, (_c, x, axes, keep) => ops.sqrt(sum(mul(x, x), axes, keep))),
   ReduceSumSquare: reduction(18, (_c, x, axes, keep) => sum(mul(x, x), axes, keep)),
-  ReduceLogSum: reduction(18, (ctx, x, axes, keep) => ops.log(sum(x, axes, keep))),
-  ReduceLogSumExp: reduction(18, (ctx, x, axes, keep) => ops.logSumExp(x, axes, keep)),
+  ReduceLogSum: reduction(18, (_c, x, axes, keep) => ops.log(sum(x, axes, keep))),
+  ReduceLogSumExp: reduction(18, (_c, x, axes, keep) => ops.logSumExp(x, axes, keep)),
   ArgMax: argReduce('argmax'),
   ArgMin: argReduce('argmin'),
   // linear algebra

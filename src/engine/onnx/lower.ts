@@ -66,7 +66,7 @@ export class LowerCtx {
   isConstant(name: string): boolean {
     if (this.initializers.some((t) => t.name === name)) return true;
     const producer = this.producer(name);
-    return producer !== undefined && producer.input.every((i) => i === '' || this.isConstant(i));
+    return !!producer?.input.every((i) => i === '' || this.isConstant(i));
   }
 
   /** The node emitted so far that computes `name` (lowerings that look at how their input was made). */

@@ -175,10 +175,6 @@ export function decodeTensorProto(bytes: Uint8Array): TensorProto {
   return TensorProtoT.toObject(TensorProtoT.decode(bytes), decodeOptions) as TensorProto;
 }
 
-export function encodeTensorProto(t: TensorProto): Uint8Array {
-  return TensorProtoT.encode(TensorProtoT.fromObject(t)).finish();
-}
-
 /** A tensor on the host: what crosses between Lepton, ORT and worker threads. */
 export interface HostTensor {
   dtype: DType;

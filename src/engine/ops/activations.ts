@@ -9,6 +9,7 @@
  */
 import { float } from '../onnx/lower.js';
 import { type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub, sum } from './core.js';
 import { axisFor } from './reduce.js';
@@ -160,7 +161,7 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   }
   if (approximate !== 'none') throw opError('gelu', `approximate must be 'none' or 'tanh', got '${String(approximate)}'`, [x]);
   if (x.dtype !== 'float32') {
-    throw opError('gelu', `approximate 'none' supports only float32 (it needs Erf, which ONNX Runtime's CPU provider lacks for ${x.dtype}); use float32 or approximate: 'tanh'`, [x]);
+    throw opError('gelu', `approximate 'none' supports only float32 (it needs Erf, which ONNX Runtime's CPU provider lacks for ${x.dtype}); use float32 or approximate: 'tanh'`, [x], DtypeError);
   }
   // Div -> Erf -> Add -> Mul(x) -> Mul(0.5): the node pattern ORT fuses into one Gelu kernel.
   return mul(mul(x, add(erf(div(x, Math.SQRT2)), 1)), 0.5);

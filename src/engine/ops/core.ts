@@ -5,6 +5,7 @@
 import { type DType, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { type Dim, broadcastShapes, broadcastsTo, inversePermutation, normalizeAxes, shapeStr } from '../shape.js';
 import { Tensor, scalar } from '../tensor.js';
 
@@ -54,7 +55,7 @@ export const cast = (x: Tensor, dtype: DType): Tensor => (x.dtype === dtype ? x 
 export const fullLikeOp = defineOp<{ value: number; dtype: DType }>({
   name: 'fullLike',
   infer: ([x], { dtype }) => [{ shape: x.shape, dtype }],
-  lower: (ctx, [x], { value, dtype }, [out]) => {
+  lower: (ctx, _inputs, { value, dtype }, [out]) => {
     const filled = ctx.constant([value], dtype, [1]);
     return [ctx.node1('Expand', [filled, ctx.shape(out.shape)])];
   },
@@ -243,7 +244,7 @@ export const div = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(divO
 export const negOp = defineOp({
   name: 'neg',
   infer: ([x]) => {
-    if (x.dtype === 'bool') throw opError('neg', 'bool tensors are not supported', [x]);
+    if (x.dtype === 'bool') throw opError('neg', 'bool tensors are not supported', [x], DtypeError);
     return [x];
   },
   lower: (ctx, [x]) => [ctx.node1('Neg', [x.name])],

@@ -5,7 +5,8 @@
  */
 import { type DType, FLOAT_DTYPES, NUMERIC_DTYPES, isFloat } from '../dtype.js';
 import type { AttrValue } from '../onnx/lower.js';
-import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import { type Attrs, type OpDef, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { broadcastShapes } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { type TensorOrNumber, asTensor, div, inferBroadcast, mul, neg, promoted, sub, sumToShape } from './core.js';
@@ -214,7 +215,7 @@ export const whereOp = defineOp({
   name: 'where',
   infer: (inputs) => {
     const [cond, a, b] = inputs;
-    if (cond.dtype !== 'bool') throw opError('where', `the condition must be bool, got ${cond.dtype} (use a comparison or cast())`, inputs);
+    if (cond.dtype !== 'bool') throw opError('where', `the condition must be bool, got ${cond.dtype} (use a comparison or cast())`, inputs, DtypeError);
     const dtype = checkSameDtype('where', [a, b]);
     return [{ shape: broadcastShapes('where', cond.shape, a.shape, b.shape), dtype }];
   },
@@ -265,7 +266,7 @@ function defineLogical(name: string, onnx: string, arity: 1 | 2): OpDef {
     name,
     infer: (inputs) => {
       if (inputs.some((t) => t.dtype !== 'bool')) {
-        throw opError(name, 'expects bool tensors (use a comparison or cast(x, "bool"))', inputs);
+        throw opError(name, 'expects bool tensors (use a comparison or cast(x, "bool"))', inputs, DtypeError);
       }
       return [{ shape: arity === 1 ? inputs[0].shape : broadcastShapes(name, inputs[0].shape, inputs[1].shape), dtype: 'bool' }];
     },

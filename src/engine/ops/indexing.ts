@@ -3,15 +3,14 @@
  * (ONNX GatherElements / ScatterElements), and the compositions take and indexSelect.
  *
  * The gradient of gather is an index-add into zeros, lowered to ScatterND with reduction 'add'
- * (rows scattered whole). Measured on ORT 1.30 CPU against ScatterElements(add) with indices
- * expanded to the cotangent's shape (scratch/ops/scatter-bench.ts, float32, many repeated
- * indices): table 10000×64 / 4096 rows 6.9 vs 8.0 ms; 1000×256 / 8192 rows 2.2 vs 31.8 ms;
- * 50×512 / 2048 rows 2.6 vs 13.1 ms (1 thread; with 2 threads ScatterElements got slower, ScatterND
- * faster). Both summed repeated and negative indices exactly. OneHot-matmul formulations were not
- * considered: OneHot over large tensors is slow on ORT (DESIGN.md).
+ * (rows scattered whole): faster than ScatterElements(add) with indices expanded to the
+ * cotangent's shape, and both sum repeated and negative indices exactly (docs/PERFORMANCE.md,
+ * "Gather's gradient"). OneHot-matmul formulations were not considered: OneHot over large tensors
+ * is slow on ORT CPU.
  */
 import { ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply1, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { type Dim, normalizeAxis, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { reshape, zerosLike } from './core.js';
@@ -28,7 +27,7 @@ function axisOf(op: string, inputs: readonly TensorType[], axis: number, rank: n
 
 function checkIndices(op: string, inputs: readonly TensorType[], indices: TensorType): void {
   if (!(INDEX_DTYPES as readonly string[]).includes(indices.dtype)) {
-    throw opError(op, `indices must be int32 or int64, got ${indices.dtype}`, inputs);
+    throw opError(op, `indices must be int32 or int64, got ${indices.dtype}`, inputs, DtypeError);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { isInteger } from '../dtype.js';
 import { type TensorType, apply, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { type Dim, shapeStr } from '../shape.js';
 import { type Tensor, arange } from '../tensor.js';
 import { add, cast, div, mul, reshape, sub, sum } from './core.js';
@@ -40,8 +41,8 @@ export const softmaxCrossEntropyOp = defineOp<SceAttrs>({
   infer: (inputs, { reduction, hasWeight }): TensorType[] => {
     const op = 'softmaxCrossEntropy';
     const [logits, labels, weight] = inputs;
-    if (!FLOAT_DTYPES.includes(logits.dtype)) throw opError(op, `logits must be float32 or float64, got ${logits.dtype}`, inputs);
-    if (!isInteger(labels.dtype)) throw opError(op, `labels must be int32 or int64 class indices, got ${labels.dtype}`, inputs);
+    if (!FLOAT_DTYPES.includes(logits.dtype)) throw opError(op, `logits must be float32 or float64, got ${logits.dtype}`, inputs, DtypeError);
+    if (!isInteger(labels.dtype)) throw opError(op, `labels must be int32 or int64 class indices, got ${labels.dtype}`, inputs, DtypeError);
     if (logits.shape.length < 2) throw opError(op, `logits must be [N, C] or [N, C, d...], got ${shapeStr(logits.shape)}`, inputs);
     const want: Dim[] = [logits.shape[0], ...logits.shape.slice(2)];
     if (labels.shape.length !== want.length || labels.shape.some((d, i) => d !== want[i])) {

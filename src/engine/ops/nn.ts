@@ -4,6 +4,7 @@
  */
 import { FLOAT_DTYPES, isFloat } from '../dtype.js';
 import { apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { type Dim, broadcastShapes, shapeStr } from '../shape.js';
 import { type Tensor, rand } from '../tensor.js';
 import { currentTrace } from '../trace.js';
@@ -94,7 +95,7 @@ export interface DropoutOpOptions {
  * grad/compile fed as a fresh random input at every call of the compiled function.
  */
 export function dropout(x: Tensor, p: number, training = true, options: DropoutOpOptions = {}): Tensor {
-  if (!isFloat(x.dtype)) throw opError('dropout', `dtype ${x.dtype} is not supported; expected float32 or float64`, [x]);
+  if (!isFloat(x.dtype)) throw opError('dropout', `dtype ${x.dtype} is not supported; expected float32 or float64`, [x], DtypeError);
   if (!(p >= 0 && p <= 1)) throw opError('dropout', `p must be in [0, 1], got ${p}`, [x]);
   if (!training || p === 0) return x;
   if (p === 1) return zerosLike(x); // everything dropped: the gradient is zero too
@@ -120,7 +121,7 @@ export function dropout(x: Tensor, p: number, training = true, options: DropoutO
  */
 export function embedding(indices: Tensor, table: Tensor): Tensor {
   if (indices.dtype !== 'int32' && indices.dtype !== 'int64') {
-    throw opError('embedding', `indices must be int32 or int64, got ${indices.dtype}`, [indices, table]);
+    throw opError('embedding', `indices must be int32 or int64, got ${indices.dtype}`, [indices, table], DtypeError);
   }
   if (table.rank < 1) throw opError('embedding', 'table must have at least one axis (rows)', [indices, table]);
   return gather(table, indices, 0);

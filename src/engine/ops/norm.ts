@@ -5,6 +5,7 @@
  */
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
+import { DtypeError } from '../errors.js';
 import { float } from '../onnx/lower.js';
 import { broadcastsTo, inversePermutation, numel, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -187,7 +188,7 @@ export interface LayerNormAxes {
  * trailing axes). weight/bias broadcast to the normalized shape.
  */
 export function layerNorm(x: Tensor, normalized: readonly number[] | LayerNormAxes, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
-  if (!isFloat(x.dtype)) throw opError('layerNorm', 'x must be float32 or float64', [x]);
+  if (!isFloat(x.dtype)) throw opError('layerNorm', 'x must be float32 or float64', [x], DtypeError);
   let axes: number[];
   if (Array.isArray(normalized)) {
     const trailing = x.shape.slice(x.rank - normalized.length);

@@ -7,7 +7,7 @@
 import type { DType } from '../dtype.js';
 import { ONNX_ELEM_TYPE } from '../dtype.js';
 import { type OpDef, type TensorType, apply, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
-import { type Dim, normalizeAxes, normalizeAxis, shapeStr } from '../shape.js';
+import { type Dim, normalizeAxes, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, reshape, sum, transpose, zerosLike } from './core.js';
 

@@ -25,10 +25,6 @@ export function setEagerThreads(n: number): void {
   cache.clear();
 }
 
-export function eagerCacheSize(): number {
-  return cache.size;
-}
-
 export function runEager(op: OpDef, inputs: readonly Tensor[], attrs: Attrs, types: TensorType[]): Tensor[] {
   const key = `${op.name}|${attrsKey(attrs)}|${inputs.map((t) => `${t.dtype}[${t.shape.join(',')}]`).join(';')}`;
   let entry = cache.get(key);

@@ -206,7 +206,7 @@ export class Normalization extends Layer {
 
   private featureShape(shape: readonly (Dim | null)[]): number[] {
     const axes = this.axis.map((a) => (a < 0 ? a + shape.length : a));
-    return shape.map((d, i) => (axes.includes(i) ? requireDim(this, shape, i, 'feature dimension') : 1)).slice(1);
+    return shape.map((_d, i) => (axes.includes(i) ? requireDim(this, shape, i, 'feature dimension') : 1)).slice(1);
   }
 
   override build(inputShape: (Dim | null)[]): void {
