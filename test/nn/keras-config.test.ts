@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { type Layer, layers, sequential, tensor } from '../../src/index.js';
+import { type Layer, type Tensor, layers, sequential, tensor } from '../../src/index.js';
 
 describe('layer factories take a single config object (TF.js / Keras config style)', () => {
   it('layers.dense({ units, activation, inputShape }) builds the same layer as layers.Dense(units, options)', () => {
@@ -16,7 +16,7 @@ describe('layer factories take a single config object (TF.js / Keras config styl
     expect(m.weights.map((w) => w.shape)).toEqual([[4, 8], [8]]);
     // relu: negative pre-activations come out as 0
     a.kernel.assign(tensor(Array.from({ length: 4 }, () => Array(8).fill(-1))));
-    expect(Array.from((m.apply(tensor([[1, 1, 1, 1]])) as import('../../src/index.js').Tensor).data)).toEqual(Array(8).fill(0));
+    expect((m.apply(tensor([[1, 1, 1, 1]])) as Tensor).toArray()).toEqual([Array(8).fill(0)]);
   });
 
   it('covers layers with two positional arguments and with defaults', () => {
