@@ -22,7 +22,7 @@ import { type Callback, CallbackList, type CallbackModel, History, type Logs } f
 import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterable, iterableSource, rowWeights, takeRows, targetList, tensorSource } from './data.js';
 import { GraphBuilder, type GraphProgram, type WorkerProgram } from './graph.js';
 import { fromHost, toHost } from '../engine/tensor.js';
-import { type Loss, type LossSpec, getLoss } from './losses.js';
+import { type Loss, type LossSpec, expectsProbabilities, getLoss, lossInputProblem } from './losses.js';
 import { Metric, type MetricSpec, getMetric } from './metrics.js';
 import { type Optimizer, type OptimizerSpec, getOptimizer } from './optimizers.js';
 import { DataParallelTrainer, type WorkersOption, chooseWorkers, forwardFlops } from './parallel.js';
@@ -159,6 +159,23 @@ function outputNamesOf(model: TrainableModel): string[] {
 }
 
 /** Runs the model once eagerly on one row so lazily built layers create their weights. */
+/**
+ * A cross entropy on probabilities fed logits trains badly without failing; the model's outputs
+ * on a few rows of the first batch show it (values outside [0, 1]): say so before training.
+ */
+function checkLossInputs(model: TrainableModel, state: CompileState, xs: Tensor[]): void {
+  if (!state.losses.some(expectsProbabilities)) return;
+  const n = Math.min(8, xs[0].shape[0] as number);
+  const rows = xs.map((t) => takeRows(t, Array.from({ length: n }, (_, i) => i), 0, n));
+  const out = model.apply(rows.length === 1 ? rows[0] : rows, { training: false });
+  const preds: unknown[] = Array.isArray(out) ? out : out instanceof Tensor ? [out] : Object.values(out as object);
+  state.losses.forEach((loss, i) => {
+    const p = preds[i];
+    const problem = p instanceof Tensor ? lossInputProblem(loss, p) : undefined;
+    if (problem) throw new Error(`fit: the model's outputs${preds.length > 1 ? ` (output ${state.outputNames[i]})` : ''} on the first batch: ${problem}`);
+  });
+}
+
 function ensureBuilt(model: TrainableModel, xs: Tensor[]): void {
   if (model.built !== false && model.namedVariables().length > 0) return;
   const first = xs.map((t) => takeRows(t, [0], 0, 1));
@@ -724,6 +741,7 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
   let parallel: DataParallelTrainer | undefined;
   const prepare = async (batch: Batch): Promise<Runner> => {
     ensureBuilt(model, batch.xs);
+    checkLossInputs(model, state, batch.xs);
     state.seenInputs ??= batch.xs.map((t) => ({ shape: [null, ...(t.shape.slice(1) as number[])], dtype: t.dtype }));
     const r = runnerFor(model, state);
     r.countStats(batch);
