@@ -4,7 +4,8 @@
  * of the public surface fails `npm run api` (and test/package/consumer.test.ts) until the report
  * is regenerated with `npm run api:update` and committed — so surface changes show up in review.
  *
- * Usage: `tsx scripts/api-report.ts [--update]` after `npm run build`.
+ * Usage: `tsx scripts/api-report.ts [--update] [--package DIR]` after `npm run build` (DIR: a
+ * package folder built elsewhere, as test/package/package.test.ts does).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,15 +24,18 @@ export const ENTRY_POINTS: { report: string; dts: string }[] = [
   { report: 'lepton-serve', dts: 'dist/serve/index.d.ts' },
 ];
 
-/** Runs API Extractor on every entry point; returns the names of reports that differ. */
-export function checkApiReports(update: boolean, log: (line: string) => void = console.log): string[] {
+/**
+ * Runs API Extractor on every entry point of the package built in `packageDir` (default: this
+ * repository's `dist/`); returns the names of reports that differ from `api/`.
+ */
+export function checkApiReports(update: boolean, log: (line: string) => void = console.log, packageDir = root): string[] {
   const temp = mkdtempSync(join(tmpdir(), 'lepton-api-'));
   const changed: string[] = [];
   try {
     for (const entry of ENTRY_POINTS) {
       const configObject: IConfigFile = {
         projectFolder: root,
-        mainEntryPointFilePath: join(root, entry.dts),
+        mainEntryPointFilePath: join(packageDir, entry.dts),
         compiler: { tsconfigFilePath: join(root, 'tsconfig.build.json') },
         apiReport: { enabled: true, reportFileName: entry.report, reportFolder: join(root, 'api'), reportTempFolder: temp },
         docModel: { enabled: false },
@@ -65,7 +69,8 @@ export function checkApiReports(update: boolean, log: (line: string) => void = c
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const update = process.argv.includes('--update');
-  const changed = checkApiReports(update);
+  const at = process.argv.indexOf('--package');
+  const changed = checkApiReports(update, console.log, at > 0 ? resolve(process.argv[at + 1]) : root);
   if (changed.length && !update) {
     console.error(`The public API changed (${changed.join(', ')}). If that is intended, run \`npm run api:update\` and commit api/*.api.md.`);
     process.exit(1);

@@ -15,7 +15,7 @@
  * Usage: `npm run docs:check` (builds first). test/package/package.test.ts does the same in `npm test`.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,14 +72,32 @@ export function typescriptBlocks(root = ROOT): (CodeBlock & { name: string; run:
 }
 
 /**
- * A consumer project in a fresh temp folder: package.json (ESM), `node_modules/lepton` linking to
- * this repository, `@types` from ours (Node's types), and the given source files.
+ * Builds the package into `<parent>/lepton` as npm would install it: package.json, `dist/` compiled
+ * from the sources, and `node_modules` (linked to ours, for its dependencies). The repository's
+ * own `dist/` is left alone — `bin/lepton.js` runs it when present, so other tests must not see a
+ * half-written one. Returns the package folder.
  */
-export function makeConsumer(files: Record<string, string>, root = ROOT): string {
+export async function buildPackage(parent: string): Promise<string> {
+  const pkg = join(parent, 'lepton');
+  mkdirSync(pkg, { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
+  symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir');
+  const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')], { cwd: ROOT, timeoutMs: 400_000 });
+  if (tsc.code !== 0) throw new Error(`building the package failed:\n${tsc.output}`);
+  cpSync(join(ROOT, 'src/studio/public'), join(pkg, 'dist/studio/public'), { recursive: true });
+  return pkg;
+}
+
+/**
+ * A consumer project in a fresh temp folder: package.json (ESM), `node_modules/lepton` linking to
+ * the package (this repository after `npm run build`, or a buildPackage folder), `@types` from
+ * ours (Node's types), and the given source files.
+ */
+export function makeConsumer(files: Record<string, string>, packageDir = ROOT): string {
   const dir = mkdtempSync(join(tmpdir(), 'lepton-consumer-'));
   mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(root, join(dir, 'node_modules', 'lepton'), 'dir');
-  symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
+  symlinkSync(packageDir, join(dir, 'node_modules', 'lepton'), 'dir');
+  symlinkSync(join(ROOT, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'lepton-consumer', private: true, type: 'module' }));
   for (const [name, code] of Object.entries(files)) writeFileSync(join(dir, name), code);
   return dir;

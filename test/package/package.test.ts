@@ -4,23 +4,27 @@
  * code blocks against the built `.d.ts` (skipLibCheck false, moduleResolution node16 and bundler),
  * checks the API reports, and runs the docs' runnable blocks (scripts/check-docs.ts).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, extractCodeBlocks, makeConsumer, run, runFile, typeCheck, typescriptBlocks } from '../../scripts/check-docs.js';
+import { ROOT, buildPackage, extractCodeBlocks, makeConsumer, run, runFile, typeCheck, typescriptBlocks } from '../../scripts/check-docs.js';
 
 const blocks = typescriptBlocks();
 let dir = '';
+let packageParent = '';
+let packageDir = '';
 
 beforeAll(async () => {
-  const build = await run('npm', ['run', 'build'], { cwd: ROOT, timeoutMs: 400_000 });
-  expect(build.code, build.output).toBe(0);
+  // Built in a temp folder, not in ./dist: bin/lepton.js (and the CLI tests) run ./dist when it exists.
+  packageParent = mkdtempSync(join(tmpdir(), 'lepton-package-'));
+  packageDir = await buildPackage(packageParent);
   const usage = readFileSync(join(ROOT, 'test/package/consumer/usage.ts'), 'utf8');
-  dir = makeConsumer({ 'usage.ts': usage, ...Object.fromEntries(blocks.map((b) => [b.name, b.code])) });
+  dir = makeConsumer({ 'usage.ts': usage, ...Object.fromEntries(blocks.map((b) => [b.name, b.code])) }, packageDir);
 }, 420_000);
 
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of [dir, packageParent]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 // The three checks read the same build and are independent: run them side by side.
@@ -35,7 +39,7 @@ describe.concurrent('the built package in a strict consumer project', () => {
   }
 
   it('matches the committed API reports (npm run api:update after an intended change)', async () => {
-    const r = await run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'scripts/api-report.ts'], { cwd: ROOT, timeoutMs: 300_000 });
+    const r = await run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'scripts/api-report.ts', '--package', packageDir], { cwd: ROOT, timeoutMs: 300_000 });
     expect(r.output).toContain('API reports match the built surface');
     expect(r.code).toBe(0);
   }, 300_000);
