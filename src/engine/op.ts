@@ -57,6 +57,14 @@ export function allOps(): OpDef[] {
 
 /** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
 export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
+  inputs.forEach((t, i) => {
+    // A number, array or undefined where a tensor belongs (an argument in the wrong place, from
+    // JavaScript or through `any`) would otherwise fail deep inside shape inference.
+    if (!(t instanceof Tensor)) {
+      const got = t === undefined ? 'undefined (a missing argument?)' : Array.isArray(t) ? 'an array (wrap it with tensor())' : `${typeof t} ${String(t)}`;
+      throw new Error(`${op.name}: input ${i} must be a Tensor, got ${got}`);
+    }
+  });
   const types = op.infer(inputs, attrs);
   // While tracing, ops on Variables alone belong to the trace (a compiled function must read a
   // variable's value at every call, not bake in its value at trace time), and so do ops whose

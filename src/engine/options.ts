@@ -5,7 +5,23 @@
  * same mistake at compile time for object literals; this catches it for JavaScript callers and
  * for objects built elsewhere.
  */
-import { closest, distance } from 'fastest-levenshtein';
+import { distance } from 'fastest-levenshtein';
+
+/**
+ * The known name closest to `name` (case-insensitive: `learningrate` is close to `learningRate`),
+ * if it is close enough to be a plausible typo: at most a third of the longer word differs
+ * (typos, plurals, camel/snake case slips).
+ */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = distance(name.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  if (best === undefined) return undefined;
+  return bestDistance <= Math.max(1, Math.floor(Math.max(name.length, best.length) / 3)) ? best : undefined;
+}
 
 /**
  * Throws if `options` has a key outside `known`. `who` names the call ('fit', 'compile').
@@ -16,15 +32,24 @@ export function checkOptions(who: string, options: object | undefined | null, kn
   if (typeof options !== 'object' || Array.isArray(options)) throw new Error(`${who}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || known.includes(key)) continue;
-    throw new Error(`${who}: unknown option '${key}'${suggestion(key, known)} (options: ${known.join(', ')})`);
+    const best = closestName(key, known);
+    throw new Error(`${who}: unknown option '${key}'${best ? ` — did you mean '${best}'?` : ''} (options: ${known.join(', ')})`);
   }
 }
 
-/** " — did you mean 'x'?" when a known key is close enough to be the intended one, else ''. */
-function suggestion(key: string, known: readonly string[]): string {
-  if (known.length === 0) return '';
-  const best = closest(key, known as string[]);
-  // Close: at most a third of the longer word differs (typos, plurals, camel/snake case slips).
-  const d = distance(key.toLowerCase(), best.toLowerCase());
-  return d <= Math.max(1, Math.floor(Math.max(key.length, best.length) / 3)) ? ` — did you mean '${best}'?` : '';
+/**
+ * Like `checkOptions` for configs whose full key set is not at hand: with `onlyNear`, only keys
+ * that are a plausible typo of one of those names are reported (layer configs pass through keys
+ * their base class knows).
+ */
+export function checkOptionKeys(where: string, options: object, known: Iterable<string>, onlyNear?: readonly string[]): void {
+  const knownSet = new Set(known);
+  for (const key of Object.keys(options)) {
+    if (knownSet.has(key)) continue;
+    if (onlyNear && closestName(key, onlyNear) === undefined) continue;
+    const suggestion = closestName(key, onlyNear ?? knownSet);
+    throw new Error(
+      `${where}: unknown option '${key}'` + (suggestion ? ` — did you mean '${suggestion}'?` : ` (known: ${[...knownSet].sort().join(', ')})`),
+    );
+  }
 }

@@ -10,6 +10,7 @@ import { type Dim, type Shape, numel, shapeStr, strides } from './shape.js';
 import { type Generator, globalGenerator } from './random.js';
 import type { HostTensor } from './onnx/proto.js';
 import type { Node, Trace } from './trace.js';
+import type { TensorMethods } from './ops/methods.js';
 
 let nextTensorId = 1;
 
@@ -19,6 +20,10 @@ export type SymbolicSource =
   | { kind: 'capture'; value: Tensor }
   | { kind: 'random'; distribution: 'uniform' | 'normal'; index: number }
   | { kind: 'node'; node: Node; index: number };
+
+// The op methods (`x.add(1).relu()`, installed by ops/methods.ts) are part of the class's type.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
+export interface Tensor extends TensorMethods {}
 
 export class Tensor {
   readonly id = nextTensorId++;
@@ -72,12 +77,21 @@ export class Tensor {
     return this._data;
   }
 
-  /** Values as nested JS arrays (numbers; booleans for bool; bigint for int64). */
-  toArray(): NestedArray {
+  /**
+   * Values as nested JS arrays: numbers for float and int32 tensors, booleans for bool, and for
+   * int64 (argmax, argmin, oneHot indices…) `bigint` by default — exact, as the typed array holds
+   * them — or numbers with `{ bigint: false }` (throws for values beyond ±2^53, which a number
+   * cannot hold exactly).
+   */
+  toArray(options: ArrayOptions = {}): NestedArray {
     const data = this.data;
     const shape = this.shape as number[];
-    const get = (i: number): number | boolean | bigint =>
-      this.dtype === 'bool' ? data[i] !== 0 : (data[i] as number | bigint);
+    const asNumber = this.dtype === 'int64' && options.bigint === false;
+    const get = (i: number): number | boolean | bigint => {
+      if (this.dtype === 'bool') return data[i] !== 0;
+      if (asNumber) return int64ToNumber(data[i] as bigint);
+      return data[i] as number | bigint;
+    };
     if (shape.length === 0) return get(0) as NestedArray;
     const st = strides(shape);
     const build = (axis: number, offset: number): NestedArray => {
@@ -108,6 +122,20 @@ export class Tensor {
 }
 
 export type NestedArray = number | boolean | bigint | NestedArray[];
+
+/** Options of `Tensor.toArray`. */
+export interface ArrayOptions {
+  /** int64 values as `bigint` (the default, exact) or, with `false`, as numbers. */
+  bigint?: boolean;
+}
+
+function int64ToNumber(v: bigint): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) {
+    throw new RangeError(`toArray({ bigint: false }): int64 value ${v} is beyond ±2^53 and has no exact number form; use toArray() for bigint values`);
+  }
+  return n;
+}
 
 /**
  * A concrete tensor whose value can be replaced (model parameters, optimizer state, BatchNorm

@@ -226,7 +226,10 @@ export class Flatten extends Module {
   }
 }
 
-/** A module wrapping an activation function (ReLU, GELU, ...). */
+/**
+ * A module wrapping an activation function. Like every module in this namespace, the named
+ * activations are classes constructed with `new` (`new torch.ReLU()`, as `new torch.Linear(…)`).
+ */
 export class Activation extends Module {
   constructor(private readonly fn: (x: Tensor) => Tensor) {
     super();
@@ -235,13 +238,41 @@ export class Activation extends Module {
     return this.fn(x);
   }
 }
-export const ReLU = () => new Activation(relu);
-export const GELU = () => new Activation((x) => gelu(x));
-export const Tanh = () => new Activation(tanh);
-export const Sigmoid = () => new Activation(sigmoid);
-export const SiLU = () => new Activation(silu);
-export const ELU = (alpha = 1) => new Activation((x) => elu(x, alpha));
-export const Softmax = (dim = -1) => new Activation((x) => softmax(x, dim));
+export class ReLU extends Activation {
+  constructor() {
+    super(relu);
+  }
+}
+export class GELU extends Activation {
+  constructor() {
+    super((x) => gelu(x));
+  }
+}
+export class Tanh extends Activation {
+  constructor() {
+    super(tanh);
+  }
+}
+export class Sigmoid extends Activation {
+  constructor() {
+    super(sigmoid);
+  }
+}
+export class SiLU extends Activation {
+  constructor() {
+    super(silu);
+  }
+}
+export class ELU extends Activation {
+  constructor(readonly alpha = 1) {
+    super((x) => elu(x, alpha));
+  }
+}
+export class Softmax extends Activation {
+  constructor(readonly dim = -1) {
+    super((x) => softmax(x, dim));
+  }
+}
 
 /** Runs modules in order; children are named "0", "1", ... like torch.nn.Sequential. */
 export class Sequential extends Module {

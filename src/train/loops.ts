@@ -13,7 +13,7 @@ import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterabl
 import type { Metric } from './metrics.js';
 import { DataParallelTrainer, type WorkersOption, chooseWorkers } from './parallel.js';
 import { InferenceProgress, ProgressLogger } from './progress.js';
-import { type Runner, ensureBuilt, runnerFor } from './runner.js';
+import { type Runner, checkLossInputs, ensureBuilt, runnerFor } from './runner.js';
 import type { StepResult } from './steps.js';
 
 /** Targets: one Tensor, or one per model output (an array in output order or a record by output name). */
@@ -219,6 +219,7 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
   let parallel: DataParallelTrainer | undefined;
   const prepare = async (batch: Batch): Promise<Runner> => {
     ensureBuilt(model, batch.xs);
+    checkLossInputs(model, state, batch.xs);
     state.seenInputs ??= batch.xs.map((t) => ({ shape: [null, ...(t.shape.slice(1) as number[])], dtype: t.dtype }));
     const r = runnerFor(model, state);
     r.countStats(batch);

@@ -6,7 +6,7 @@
  */
 import {
   Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, notEqual, oneHot, reshape, softmaxCrossEntropy,
-  square, sub, sum, transpose, where, softplus,
+  square, sub, sum, transpose, where, softplus, isFloat,
 } from '../engine/index.js';
 import { nameKey } from '../nn/names.js';
 
@@ -57,9 +57,46 @@ export interface CrossentropyOptions {
   labelSmoothing?: number;
 }
 
+/**
+ * What is wrong when a probability loss gets values outside [0, 1] (logits, most likely), or
+ * undefined when they are fine. Symbolic predictions (inside a traced train step) are not checked:
+ * fit checks the model's outputs on the first batch instead.
+ */
+export function probabilityProblem(op: string, yPred: Tensor): string | undefined {
+  if (yPred.isSymbolic || !isFloat(yPred.dtype)) return undefined;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of yPred.data as Float32Array | Float64Array) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  // A little slack: softmax/sigmoid outputs may round a hair past 1.
+  if (lo >= -1e-6 && hi <= 1 + 1e-6) return undefined;
+  return (
+    `${op} expects probabilities in [0, 1] (fromLogits is false) but got values in [${lo.toPrecision(4)}, ${hi.toPrecision(4)}]` +
+    ` — did you mean fromLogits: true? (e.g. losses.${op[0].toUpperCase()}${op.slice(1)}({ fromLogits: true }), or end the model with a softmax/sigmoid)`
+  );
+}
+
+function checkProbabilities(op: string, yPred: Tensor): void {
+  const problem = probabilityProblem(op, yPred);
+  if (problem) throw new Error(problem);
+}
+
+/**
+ * Probabilities normalised over the last axis and clipped to [EPSILON, 1 − EPSILON] as Keras does.
+ * Values are clipped to [EPSILON, 1] before the normalisation too, so the sum cannot be 0 or
+ * negative (logits passed by mistake give a finite loss and gradient rather than NaN).
+ */
+function normalizedProbabilities(yPred: Tensor): Tensor {
+  const p = clip(yPred, EPSILON, 1);
+  return clip(div(p, sum(p, -1, true)), EPSILON, 1 - EPSILON);
+}
+
 /** Binary cross entropy per element, averaged over the non-batch axes. */
 export function binaryCrossentropy(yTrue: Tensor, yPred: Tensor, options: CrossentropyOptions = {}): Tensor {
   let y = alignTarget('binaryCrossentropy', yTrue, yPred);
+  if (!options.fromLogits) checkProbabilities('binaryCrossentropy', yPred);
   if (options.labelSmoothing) y = add(mul(y, 1 - options.labelSmoothing), 0.5 * options.labelSmoothing);
   if (options.fromLogits) {
     // max(x, 0) − x·y + log(1 + exp(−|x|)), the stable form of −y·log σ(x) − (1−y)·log(1−σ(x)).
@@ -77,7 +114,10 @@ export function categoricalCrossentropy(yTrue: Tensor, yPred: Tensor, options: C
   if (options.labelSmoothing) y = add(mul(y, 1 - options.labelSmoothing), options.labelSmoothing / classes);
   let logp: Tensor;
   if (options.fromLogits) logp = logSoftmax(yPred, -1);
-  else logp = log(clip(div(yPred, sum(yPred, -1, true)), EPSILON, 1 - EPSILON));
+  else {
+    checkProbabilities('categoricalCrossentropy', yPred);
+    logp = log(normalizedProbabilities(yPred));
+  }
   return perSample(neg(sum(mul(y, logp), -1)));
 }
 
@@ -104,8 +144,9 @@ export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, opti
     const logits = yPred.rank > 2 ? transpose(yPred, [0, yPred.rank - 1, ...Array.from({ length: yPred.rank - 2 }, (_, i) => i + 1)]) : yPred;
     l = softmaxCrossEntropy(logits, labels, { reduction: 'none' });
   } else {
+    checkProbabilities('sparseCategoricalCrossentropy', yPred);
     const classes = yPred.shape[yPred.rank - 1] as number;
-    const p = clip(div(yPred, sum(yPred, -1, true)), EPSILON, 1 - EPSILON);
+    const p = normalizedProbabilities(yPred);
     l = neg(sum(mul(oneHot(labels, classes, { dtype: yPred.dtype }), log(p)), -1));
   }
   if (!valid) return perSample(l);
@@ -241,6 +282,21 @@ export function getLoss(spec: LossSpec): Loss {
 /** {className, config} of a built-in loss, or null for custom functions (they cannot be saved). */
 export function serializeLoss(loss: Loss): { className: string; config: Record<string, unknown> } | null {
   return loss.className in LOSSES ? loss.getConfig() : null;
+}
+
+const PROBABILITY_LOSSES: Record<string, string> = {
+  BinaryCrossentropy: 'binaryCrossentropy', CategoricalCrossentropy: 'categoricalCrossentropy', SparseCategoricalCrossentropy: 'sparseCategoricalCrossentropy',
+};
+
+/** For a built-in cross entropy on probabilities (fromLogits false): what is wrong with these predictions, if anything. */
+export function lossInputProblem(loss: Loss, yPred: Tensor): string | undefined {
+  const op = PROBABILITY_LOSSES[loss.className];
+  return op && !loss.fromLogits ? probabilityProblem(op, yPred) : undefined;
+}
+
+/** Whether this loss is a built-in cross entropy that takes probabilities (fromLogits false). */
+export function expectsProbabilities(loss: Loss): boolean {
+  return loss.className in PROBABILITY_LOSSES && !loss.fromLogits;
 }
 
 /** Whether labels for this loss are integer class indices. */

@@ -14,6 +14,8 @@ import { nameKey } from '../nn/names.js';
 
 export interface OptimizerOptions {
   learningRate?: LearningRate;
+  /** PyTorch's name for `learningRate` (`new Adam(model.parameters(), { lr: 1e-3 })`). */
+  lr?: number;
   /** Rescale all gradients together so their global L2 norm is at most this (torch clip_grad_norm_). */
   clipNorm?: number;
   /** Clamp every gradient element to [-clipValue, clipValue]. */
@@ -36,6 +38,11 @@ export function clipGradValue(grads: readonly Tensor[], value: number): Tensor[]
   return grads.map((g) => clip(g, -value, value));
 }
 
+/** The options of a `(options)` or `(params, options)` constructor call. */
+function optionsOf<O>(paramsOrOptions: readonly Variable[] | O | undefined, options: O | undefined): O {
+  return ((Array.isArray(paramsOrOptions) ? options : paramsOrOptions) ?? {}) as O;
+}
+
 export abstract class Optimizer {
   abstract readonly className: string;
   learningRate: LearningRate;
@@ -45,10 +52,33 @@ export abstract class Optimizer {
   readonly clipValue?: number;
   /** Per-parameter state (momentum buffers, moments), host copies; the train loop keeps them in sync. */
   readonly slots = new Map<Variable, Tensor[]>();
+  /** The parameters given at construction (PyTorch style), which `step(grads)` updates. */
+  readonly params?: readonly Variable[];
   private imperative?: (params: Tensor[], grads: Tensor[], slots: Tensor[][], scalars: Scalars) => { params: Tensor[]; slots: Tensor[][] };
 
-  constructor(options: OptimizerOptions, defaultLr: number) {
-    this.learningRate = options.learningRate ?? defaultLr;
+  /**
+   * `options` alone (Keras style: `new Adam({ learningRate })`, for `compile`), or the parameters
+   * first (PyTorch style: `new Adam(model.parameters(), { lr })`, for `step(grads)`).
+   */
+  constructor(paramsOrOptions: readonly Variable[] | OptimizerOptions | undefined, options: OptimizerOptions | undefined, defaultLr: number) {
+    const name = new.target.name;
+    let opts: OptimizerOptions;
+    if (Array.isArray(paramsOrOptions)) {
+      const params = paramsOrOptions as readonly Variable[];
+      params.forEach((p, i) => {
+        if (!(p instanceof Tensor) || typeof (p as Variable).assign !== 'function') {
+          throw new Error(`${name}: parameter ${i} is not a Variable (pass model.parameters(), or Variables you created)`);
+        }
+      });
+      this.params = [...params];
+      opts = options ?? {};
+    } else {
+      if (options !== undefined) throw new Error(`${name}: expected (options) or (parameters, options), got two option objects`);
+      opts = (paramsOrOptions ?? {}) as OptimizerOptions;
+    }
+    if (opts.lr !== undefined && opts.learningRate !== undefined) throw new Error(`${name}: give lr or learningRate, not both`);
+    this.learningRate = opts.learningRate ?? opts.lr ?? defaultLr;
+    options = opts;
     this.clipNorm = options.clipNorm;
     this.clipValue = options.clipValue;
   }
@@ -107,10 +137,39 @@ export abstract class Optimizer {
   }
 
   /**
-   * One imperative update (PyTorch `optimizer.step()`): params are Variables, grads their
-   * gradients (e.g. from valueAndGrad). Runs as one compiled graph on this thread.
+   * One imperative update (PyTorch `optimizer.step()`), run as one compiled graph on this thread.
+   * `step(grads)` updates the parameters given at construction — grads in the same order (as
+   * `valueAndGrad` returns them for `model.parameters()`), or a Map from Variable to gradient;
+   * `step(params, grads)` updates the Variables given.
    */
-  step(params: readonly Variable[], grads: readonly Tensor[]): void {
+  step(grads: readonly Tensor[] | ReadonlyMap<Variable, Tensor>): void;
+  step(params: readonly Variable[], grads: readonly Tensor[]): void;
+  step(paramsOrGrads: readonly Tensor[] | ReadonlyMap<Variable, Tensor>, maybeGrads?: readonly Tensor[]): void {
+    let params: readonly Variable[];
+    let grads: readonly Tensor[];
+    if (maybeGrads !== undefined) {
+      params = paramsOrGrads as readonly Variable[];
+      grads = maybeGrads;
+    } else {
+      if (!this.params) {
+        throw new Error(
+          `${this.className}.step(grads): this optimizer was created without parameters; ` +
+            `create it with new ${this.className}(model.parameters(), { lr }) or call step(params, grads)`,
+        );
+      }
+      if (paramsOrGrads instanceof Map) {
+        const byVariable = paramsOrGrads as ReadonlyMap<Variable, Tensor>;
+        for (const v of byVariable.keys()) {
+          if (!this.params.includes(v)) throw new Error(`${this.className}.step: Variable '${v.name}' is not one of this optimizer's parameters`);
+        }
+        // Parameters without a gradient are left alone (PyTorch skips params whose .grad is None).
+        params = this.params.filter((p) => byVariable.has(p));
+        grads = params.map((p) => byVariable.get(p)!);
+      } else {
+        params = this.params;
+        grads = paramsOrGrads as readonly Tensor[];
+      }
+    }
     if (params.length !== grads.length) throw new Error(`${this.className}.step: got ${params.length} parameters but ${grads.length} gradients`);
     params.forEach((p, i) => {
       if (grads[i].shape.join() !== p.shape.join()) {
@@ -126,6 +185,13 @@ export abstract class Optimizer {
     });
     this.iterations++;
   }
+
+  /**
+   * PyTorch's `zero_grad()`, for loops written the PyTorch way. Lepton's gradients are values
+   * returned by `grad`/`valueAndGrad`, never accumulated into the parameters, so there is nothing
+   * to clear: each `step(grads)` uses exactly the gradients it is given.
+   */
+  zeroGrad(): void {}
 
   getConfig(): { className: string; config: Record<string, unknown> } {
     const config: Record<string, unknown> = { learningRate: learningRateToConfig(this.learningRate), ...this.hyperparameters() };
@@ -148,8 +214,12 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly nesterov: boolean;
   readonly weightDecay: number;
-  constructor(options: SGDOptions = {}) {
-    super(options, 0.01);
+  // The options-only form is last: the Keras factories (`optimizers.Adam({…})`) take its signature.
+  constructor(params: readonly Variable[], options?: SGDOptions);
+  constructor(options?: SGDOptions);
+  constructor(paramsOrOptions?: readonly Variable[] | SGDOptions, maybeOptions?: SGDOptions) {
+    super(paramsOrOptions, maybeOptions, 0.01);
+    const options = optionsOf<SGDOptions>(paramsOrOptions, maybeOptions);
     this.momentum = options.momentum ?? 0;
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;
@@ -196,8 +266,15 @@ export class Adam extends Optimizer {
   readonly weightDecay: number;
   readonly amsgrad: boolean;
   protected readonly decoupled: boolean = false;
-  constructor(options: AdamOptions = {}, defaults: { weightDecay: number } = { weightDecay: 0 }) {
-    super(options, 1e-3);
+  /** weightDecay when none is given (AdamW overrides it). */
+  static readonly defaultWeightDecay: number = 0;
+  // The options-only form is last: the Keras factories (`optimizers.Adam({…})`) take its signature.
+  constructor(params: readonly Variable[], options?: AdamOptions);
+  constructor(options?: AdamOptions);
+  constructor(paramsOrOptions?: readonly Variable[] | AdamOptions, maybeOptions?: AdamOptions) {
+    super(paramsOrOptions, maybeOptions, 1e-3);
+    const options = optionsOf<AdamOptions>(paramsOrOptions, maybeOptions);
+    const defaults = { weightDecay: (new.target as typeof Adam).defaultWeightDecay };
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.epsilon = options.epsilon ?? 1e-8;
@@ -239,9 +316,7 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   override readonly className = 'AdamW';
   protected override readonly decoupled = true;
-  constructor(options: AdamOptions = {}) {
-    super(options, { weightDecay: 1e-2 });
-  }
+  static override readonly defaultWeightDecay: number = 1e-2;
 }
 
 export interface RMSpropOptions extends OptimizerOptions {
@@ -259,8 +334,12 @@ export class RMSprop extends Optimizer {
   readonly momentum: number;
   readonly centered: boolean;
   readonly weightDecay: number;
-  constructor(options: RMSpropOptions = {}) {
-    super(options, 1e-2);
+  // The options-only form is last: the Keras factories (`optimizers.Adam({…})`) take its signature.
+  constructor(params: readonly Variable[], options?: RMSpropOptions);
+  constructor(options?: RMSpropOptions);
+  constructor(paramsOrOptions?: readonly Variable[] | RMSpropOptions, maybeOptions?: RMSpropOptions) {
+    super(paramsOrOptions, maybeOptions, 1e-2);
+    const options = optionsOf<RMSpropOptions>(paramsOrOptions, maybeOptions);
     this.alpha = options.alpha ?? 0.99;
     this.epsilon = options.epsilon ?? 1e-8;
     this.momentum = options.momentum ?? 0;
@@ -318,8 +397,12 @@ export class Adagrad extends Optimizer {
   readonly weightDecay: number;
   readonly initialAccumulatorValue: number;
   readonly epsilon: number;
-  constructor(options: AdagradOptions = {}) {
-    super(options, 1e-2);
+  // The options-only form is last: the Keras factories (`optimizers.Adam({…})`) take its signature.
+  constructor(params: readonly Variable[], options?: AdagradOptions);
+  constructor(options?: AdagradOptions);
+  constructor(paramsOrOptions?: readonly Variable[] | AdagradOptions, maybeOptions?: AdagradOptions) {
+    super(paramsOrOptions, maybeOptions, 1e-2);
+    const options = optionsOf<AdagradOptions>(paramsOrOptions, maybeOptions);
     this.lrDecay = options.lrDecay ?? 0;
     this.weightDecay = options.weightDecay ?? 0;
     this.initialAccumulatorValue = options.initialAccumulatorValue ?? 0;

@@ -9,7 +9,8 @@ import { availableParallelism } from 'node:os';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import { type OrtWorker, getWorker } from '../engine/runtime/pool.js';
 import { type SessionOptions, mergeSessionOptions } from '../engine/runtime/session.js';
-import { type Tensor, type Variable, fromHost, ones, toHost } from '../engine/tensor.js';
+import { Tensor, type Variable, fromHost, ones, toHost } from '../engine/tensor.js';
+import { expectsProbabilities, lossInputProblem } from './losses.js';
 import type { Metric } from './metrics.js';
 import { type CompileState, type TrainableModel, releaseInBackground } from './compile-spec.js';
 import { type Batch, takeRows } from './data.js';
@@ -253,6 +254,23 @@ export function runnerFor(model: TrainableModel, state: CompileState): Runner {
   const runner = new Runner(model, state);
   state.runner = runner;
   return runner;
+}
+
+/**
+ * A cross entropy on probabilities fed logits trains badly without failing; the model's outputs
+ * on a few rows of the first batch show it (values outside [0, 1]): say so before training.
+ */
+export function checkLossInputs(model: TrainableModel, state: CompileState, xs: Tensor[]): void {
+  if (!state.losses.some(expectsProbabilities)) return;
+  const n = Math.min(8, xs[0].shape[0] as number);
+  const rows = xs.map((t) => takeRows(t, Array.from({ length: n }, (_, i) => i), 0, n));
+  const out = model.apply(rows.length === 1 ? rows[0] : rows, { training: false });
+  const preds: unknown[] = Array.isArray(out) ? out : out instanceof Tensor ? [out] : Object.values(out as object);
+  state.losses.forEach((loss, i) => {
+    const p = preds[i];
+    const problem = p instanceof Tensor ? lossInputProblem(loss, p) : undefined;
+    if (problem) throw new Error(`fit: the model's outputs${preds.length > 1 ? ` (output ${state.outputNames[i]})` : ''} on the first batch: ${problem}`);
+  });
 }
 
 /** Runs the model once eagerly on one row so lazily built layers create their weights. */

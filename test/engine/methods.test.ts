@@ -83,3 +83,28 @@ describe('Tensor methods', () => {
     expect(values(g)).toEqual(values(x));
   });
 });
+
+describe('arguments a signature does not take are rejected with the expected form', () => {
+  // Calls as JavaScript (or code typed `any`) makes them; TypeScript callers get compile errors.
+  const x = tensor([[1, 2, 3], [4, 5, 6]]) as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const cases: [string, () => unknown, RegExp][] = [
+    ["TF.js's x.slice(begin, size)", () => x.slice([0, 0], [3, 2]), /slice: got 2 argument\(s\), expected 1: x\.slice\(spec\).*slice\(\{ starts: begin, ends: begin \+ size \}\)/],
+    ["torch's x.reshape(3, 2)", () => x.reshape(3, 2), /reshape: got 2 argument\(s\), expected 1.*x\.reshape\(\[3, 2\]\)/],
+    ['x.reshape(6)', () => x.reshape(6), /reshape: the target shape must be an array of sizes/],
+    ["torch's x.transpose(1, 0)", () => x.transpose(1, 0), /transpose: got 2 argument\(s\), expected 0 to 1/],
+    ['x.tile(2, 2)', () => x.tile(2, 2), /tile: got 2 argument\(s\), expected 1.*x\.tile\(\[2, 2\]\)/],
+    ['x.softmax(1, 2)', () => x.softmax(1, 2), /softmax: got 2 argument\(s\), expected 0 to 1/],
+    ['x.gather() without indices', () => x.gather(), /gather: got 0 argument\(s\), expected 1 to 2/],
+    ['x.gather(1): a number for a tensor', () => x.gather(1), /gather: input 1 must be a Tensor, got number 1/],
+    ["x.cast('int')", () => x.cast('int'), /cast: unknown dtype "int"; expected one of float32/],
+  ];
+  for (const [label, fn, message] of cases) it(label, () => expect(fn).toThrow(message));
+
+  it('the functional slice(x, begin, size) is rejected too; optional arguments passed as undefined are fine', async () => {
+    const { slice } = await import('../../src/index.js');
+    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    expect(() => (slice as (...a: unknown[]) => unknown)(t, [0, 0], [3, 2])).toThrow(/slice: expected slice\(x, spec\)/);
+    expect(t.slice([[0, 1], [1, 3]]).toArray()).toEqual([[2, 3]]);
+    expect(t.sum(undefined, undefined).item()).toBe(21);
+  });
+});

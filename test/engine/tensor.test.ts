@@ -64,3 +64,21 @@ describe('tensor creation', () => {
     expect(s).toContain('[1., 2.]');
   });
 });
+
+describe('toArray and int64', () => {
+  it('returns int64 values as bigint by default and as numbers with { bigint: false }', () => {
+    const idx = tensor([[0.1, 0.9], [0.8, 0.2]]).argmax(-1);
+    expect(idx.dtype).toBe('int64');
+    expect(idx.toArray()).toEqual([1n, 0n]);
+    expect(idx.toArray({ bigint: false })).toEqual([1, 0]);
+    expect(tensor([[3, -4]], { dtype: 'int64' }).toArray({ bigint: false })).toEqual([[3, -4]]);
+    // other dtypes are unaffected by the option
+    expect(tensor([1.5]).toArray({ bigint: false })).toEqual([1.5]);
+  });
+
+  it('refuses int64 values a number cannot hold exactly', () => {
+    const big = tensor([2n ** 60n]);
+    expect(big.toArray()).toEqual([2n ** 60n]);
+    expect(() => big.toArray({ bigint: false })).toThrow(/beyond ±2\^53/);
+  });
+});

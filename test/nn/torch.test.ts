@@ -75,7 +75,7 @@ describe('PyTorch-style modules', () => {
   });
 
   it('Sequential names children 0, 1, ... like PyTorch; Dropout follows train()/eval(); grads via functionalCall', () => {
-    const net = new torch.Sequential(new torch.Linear(3, 4, { dtype: 'float64' }), torch.Tanh(), new torch.Dropout(0.5), new torch.Linear(4, 2, { dtype: 'float64' }));
+    const net = new torch.Sequential(new torch.Linear(3, 4, { dtype: 'float64' }), new torch.Tanh(), new torch.Dropout(0.5), new torch.Linear(4, 2, { dtype: 'float64' }));
     expect(Object.keys(net.stateDict())).toEqual(['0.weight', '0.bias', '3.weight', '3.bias']);
     const x = randomTensor([4, 3], 5);
     net.eval();

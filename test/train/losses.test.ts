@@ -108,3 +108,52 @@ describe('losses (per-sample values vs independent formulas)', () => {
     checkGrad((x) => sparseCategoricalCrossentropy(tensor(new Int32Array([1, 3, 0])), x, { fromLogits: true }), [p]);
   });
 });
+
+describe('probability losses on values outside [0, 1] (logits passed without fromLogits)', () => {
+  const labels = tensor(new Int32Array([0, 2]));
+  // Each row's logits sum to 0: dividing by the row sum (the normalisation) used to give ±Inf → NaN.
+  const zeroSum = tensor(new Float64Array([0.5, -0.5, 0.2, -0.2, 0.3, -0.1, -0.4, 0.2]), { shape: [2, 4] });
+
+  it('clip to [ε, 1] before normalising, so the loss is finite (reference by hand)', async () => {
+    const { compileSync } = await import('../../src/index.js');
+    const got = compileSync((x: Tensor) => sparseCategoricalCrossentropy(labels, x))(zeroSum);
+    // Row 0: clipped [0.5, ε, 0.2, ε], label 0 → −log(0.5 / (0.7 + 2ε)); row 1: [0.3, ε, ε, 0.2], label 2 → −log(ε / (0.5 + 2ε)).
+    const want = [-Math.log(0.5 / (0.7 + 2 * EPS)), -Math.log(EPS / (0.5 + 2 * EPS))];
+    expectClose(Array.from(got.data as Float64Array), want, 1e-9);
+    const cat = compileSync((x: Tensor) => categoricalCrossentropy(tensor(new Float64Array([1, 0, 0, 0, 0, 0, 1, 0]), { shape: [2, 4] }), x))(zeroSum);
+    expectClose(Array.from(cat.data as Float64Array), want, 1e-9);
+  });
+
+  it('gradients match finite differences, in range and where the clip is active (float64)', () => {
+    const probs = tensor(new Float64Array([0.2, 0.3, 0.1, 0.4, 0.25, 0.25, 0.25, 0.25]), { shape: [2, 4] });
+    checkGrad((x) => sparseCategoricalCrossentropy(labels, x), [probs]);
+    checkGrad((x) => sparseCategoricalCrossentropy(labels, x), [zeroSum]);
+    checkGrad((x) => categoricalCrossentropy(tensor(new Float64Array([0, 1, 0, 0, 0, 0, 1, 0]), { shape: [2, 4] }), x), [zeroSum]);
+    const targets = tensor(new Float64Array([1, 0, 1, 0, 0, 1, 1, 0]), { shape: [2, 4] });
+    checkGrad((x) => binaryCrossentropy(targets, x), [probs]);
+    checkGrad((x) => binaryCrossentropy(targets, x), [zeroSum]);
+  });
+
+  it('eager calls say "did you mean fromLogits: true?"', () => {
+    const logitsT = rows(logits);
+    expect(() => sparseCategoricalCrossentropy(tensor(new Int32Array([0, 2])), logitsT)).toThrow(
+      /sparseCategoricalCrossentropy expects probabilities in \[0, 1\] \(fromLogits is false\) but got values in \[-2\.000, 3\.100\] — did you mean fromLogits: true\?/,
+    );
+    expect(() => categoricalCrossentropy(rows([[1, 0, 0], [0, 0, 1]]), logitsT)).toThrow(/did you mean fromLogits: true\?/);
+    expect(() => binaryCrossentropy(rows(yTrue), logitsT)).toThrow(/did you mean fromLogits: true\?/);
+    expect(() => sparseCategoricalCrossentropy(tensor(new Int32Array([0, 2])), logitsT, { fromLogits: true })).not.toThrow();
+  });
+
+  it("fit checks the model's outputs on the first batch", async () => {
+    const { layers, sequential, randn, randint, setSeed } = await import('../../src/index.js');
+    setSeed(1);
+    const model = sequential([layers.Dense(3, { inputShape: [4] })]);
+    model.compile({ optimizer: 'adam', loss: 'sparse_categorical_crossentropy' });
+    await expect(model.fit(randn([16, 4], { std: 3 }), randint(0, 3, [16]), { epochs: 1, verbose: 0 })).rejects.toThrow(
+      /fit: the model's outputs on the first batch: sparseCategoricalCrossentropy expects probabilities .* did you mean fromLogits: true\?/,
+    );
+    const ok = sequential([layers.Dense(3, { inputShape: [4], activation: 'softmax' })]);
+    ok.compile({ optimizer: 'adam', loss: 'sparse_categorical_crossentropy' });
+    await expect(ok.fit(randn([16, 4]), randint(0, 3, [16]), { epochs: 1, verbose: 0 })).resolves.toBeDefined();
+  });
+});

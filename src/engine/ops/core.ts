@@ -2,7 +2,7 @@
  * Core ops that autodiff itself needs (identity, fullLike, add, reshape, sums, broadcasting) and
  * the element-wise arithmetic family. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  */
-import { type DType, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
+import { type DType, DTYPES, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/lower.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { DtypeError } from '../errors.js';
@@ -50,7 +50,10 @@ export const castOp = defineOp<{ dtype: DType }>({
   lower: (ctx, [x], { dtype }) => [ctx.node1('Cast', [x.name], { to: ONNX_ELEM_TYPE[dtype] })],
   vjp: ([g], [x]) => [isFloat(x.dtype) && g ? cast(g, x.dtype) : null],
 });
-export const cast = (x: Tensor, dtype: DType): Tensor => (x.dtype === dtype ? x : apply1(castOp, [x], { dtype }));
+export const cast = (x: Tensor, dtype: DType): Tensor => {
+  if (!DTYPES.includes(dtype)) throw opError('cast', `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`, [x]);
+  return x.dtype === dtype ? x : apply1(castOp, [x], { dtype });
+};
 
 export const fullLikeOp = defineOp<{ value: number; dtype: DType }>({
   name: 'fullLike',
@@ -71,6 +74,7 @@ export const onesLike = (x: Tensor, dtype?: DType): Tensor => fullLike(x, 1, dty
 
 /** Resolves -1 in a target shape; symbolic input dims are matched by name. */
 export function resolveReshape(op: string, from: readonly Dim[], to: readonly Dim[]): Dim[] {
+  if (!Array.isArray(to)) throw opError(op, `the target shape must be an array of sizes (e.g. [3, 2]), got ${JSON.stringify(to)}`);
   const inSyms: string[] = [];
   let inProd = 1;
   for (const d of from) typeof d === 'number' ? (inProd *= d) : inSyms.push(d);

@@ -315,6 +315,16 @@ function resolveRange(op: string, x: Tensor, axis: number, n: number, start: num
  * Negative indices count from the end, out-of-range bounds are clamped, steps may be negative.
  */
 export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tensor {
+  if (arguments.length > 2 || spec === null || typeof spec !== 'object') {
+    // TF.js's slice(x, begin, size) would otherwise read `begin` as per-axis indices and drop axes.
+    throw opError(
+      'slice',
+      `expected slice(x, spec) with spec per axis ([start, end, step?] or an index: slice(x, [[0, 3], [0, 2]]) is x[0:3, 0:2]) ` +
+        `or the ONNX form { starts, ends, axes?, steps? }; got ${arguments.length - 1} argument(s). ` +
+        `TF.js's slice(x, begin, size) is slice(x, { starts: begin, ends: begin + size })`,
+      [x],
+    );
+  }
   const perAxis: SliceIndex[] = new Array<SliceIndex>(x.rank).fill(null);
   const onnx = !Array.isArray(spec);
   if (Array.isArray(spec)) {
