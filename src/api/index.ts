@@ -83,7 +83,11 @@ export {
   type ModelCompileOptions, type OptimizerOptions, type OptimizerSpec, type PredictOptions, type RMSpropOptions,
   type ReduceLROnPlateauOptions, type Reduction, type SGDOptions, type SafetensorsContent, type SaveOptions,
   type SavedConfig, type ThresholdOptions, type TrainableModel, type CompileState,
+  type EvaluateResult, type Prediction, type ExportOptions, type Verbosity, type ModelTrainingApi,
 } from '../train/index.js';
+
+// ---- Errors users branch on (instanceof or .code) --------------------------------------------------
+export { LeptonError, ShapeError, DtypeError, UnsupportedOnnxError, ModelNotFoundError, BadRequestError, type LeptonErrorCode } from '../engine/errors.js';
 
 // ---- Data -----------------------------------------------------------------------------------------
 export { Dataset, datasets, transforms, DataNotFoundError, type BatchOptions, type Batched, type ImageDataSplits, type ImageLoadOptions } from '../data/index.js';
