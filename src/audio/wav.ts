@@ -49,7 +49,7 @@ export function decodeWav(bytes: Uint8Array, source = 'WAV data'): Audio {
   const isFloat = wav.bitDepth === '32f' || wav.bitDepth === '64';
   if (!isFloat && !(bits >= 8 && bits <= 32)) throw new Error(`decodeWav: ${source} has unsupported sample format (bit depth '${wav.bitDepth}', audio format ${fmt.audioFormat})`);
   const raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
-  const perChannel = Array.isArray(raw) || (raw as unknown) instanceof Array ? (raw as Float64Array[]) : [raw as Float64Array];
+  const perChannel = Array.isArray(raw) ? (raw as Float64Array[]) : [raw as Float64Array];
   const channels = perChannel.map((ch) => {
     const out = new Float32Array(ch.length);
     if (isFloat) out.set(ch);

@@ -22,9 +22,9 @@ export type SymbolicSource =
   | { kind: 'node'; node: Node; index: number };
 
 // The op methods (`x.add(1).relu()`, installed by ops/methods.ts) are part of the class's type.
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
 export interface Tensor extends TensorMethods {}
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the methods are installed on the prototype by ops/methods.ts, so the merged interface is backed at run time
 export class Tensor {
   readonly id = nextTensorId++;
   readonly shape: readonly Dim[];

@@ -113,6 +113,7 @@ export class Module {
     // Assignments to the module (and subclass fields) go through `route` from here on.
     const proxy = new Proxy(this, registration);
     targets.set(proxy, this);
+    // biome-ignore lint/correctness/noConstructorReturn: the registration Proxy is the module (PyTorch's __setattr__ routing)
     return proxy;
   }
 
@@ -157,7 +158,7 @@ export class Module {
     const current = registry.get(name);
     if (current !== undefined && current !== kind) throw new Error(`${this.constructor.name}: '${name}' is already a ${current === 'module' ? 'submodule' : current}`);
     if (current === undefined) {
-      if (Object.prototype.hasOwnProperty.call(this, name) && (this as Record<string, unknown>)[name] !== undefined) {
+      if (Object.hasOwn(this, name) && (this as Record<string, unknown>)[name] !== undefined) {
         throw new Error(`${this.constructor.name}: attribute '${name}' already exists`);
       }
       checkFreeName(this, name, kind === 'module' ? 'submodule' : kind);

@@ -315,12 +315,14 @@ function resolveRange(op: string, x: Tensor, axis: number, n: number, start: num
  * Negative indices count from the end, out-of-range bounds are clamped, steps may be negative.
  */
 export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tensor {
-  if (arguments.length > 2 || spec === null || typeof spec !== 'object') {
+  // biome-ignore lint/complexity/noArguments: the argument count is what tells TF.js's slice(x, begin, size) apart
+  const argc = arguments.length;
+  if (argc > 2 || spec === null || typeof spec !== 'object') {
     // TF.js's slice(x, begin, size) would otherwise read `begin` as per-axis indices and drop axes.
     throw opError(
       'slice',
       `expected slice(x, spec) with spec per axis ([start, end, step?] or an index: slice(x, [[0, 3], [0, 2]]) is x[0:3, 0:2]) ` +
-        `or the ONNX form { starts, ends, axes?, steps? }; got ${arguments.length - 1} argument(s). ` +
+        `or the ONNX form { starts, ends, axes?, steps? }; got ${argc - 1} argument(s). ` +
         `TF.js's slice(x, begin, size) is slice(x, { starts: begin, ends: begin + size })`,
       [x],
     );

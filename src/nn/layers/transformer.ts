@@ -335,7 +335,7 @@ export class SinusoidalPositionEncoding extends Layer {
     const table = new Float64Array(t * d);
     for (let p = 0; p < t; p++) {
       for (let i = 0; i < d; i++) {
-        const angle = (p + start) * Math.pow(1 / this.maxWavelength, (2 * Math.floor(i / 2)) / d);
+        const angle = (p + start) * (1 / this.maxWavelength) ** ((2 * Math.floor(i / 2)) / d);
         table[p * d + i] = i % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
       }
     }
