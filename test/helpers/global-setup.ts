@@ -13,10 +13,15 @@ import { join } from 'node:path';
 const FOREIGN = [/^mat-debug-\d+\.log$/, /^\.ses$/, /^tsx-\d+/, /^node-compile-cache/, /^\.org\.chromium\./, /^playwright/];
 
 export default function setup(): () => void {
+  // vitest runs globalSetup once per project (default and no-nchwc): one folder for the run, or
+  // the paths nest until Chromium's socket path is too long.
+  if (process.env.LEPTON_TEST_TMPDIR) return () => {};
   const previous = process.env.TMPDIR;
   const root = mkdtempSync(join(tmpdir(), 'lepton-testrun-'));
   process.env.TMPDIR = root;
+  process.env.LEPTON_TEST_TMPDIR = root;
   return () => {
+    delete process.env.LEPTON_TEST_TMPDIR;
     if (previous === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = previous;
     const left = readdirSync(root).filter((name) => !FOREIGN.some((re) => re.test(name)));

@@ -23,8 +23,8 @@ describe('import cycles in src/', () => {
 
   it('catches a cycle that is not in the allowlist', () => {
     const graph = new Map([...modules].map(([m, deps]) => [m, new Set(deps)]));
-    graph.get('engine/shape.ts')!.add('train/fit.ts'); // train/fit.ts reaches engine/shape.ts
-    expect(newCycles(graph).some((c) => c.startsWith('engine/shape.ts > train/fit.ts > '))).toBe(true);
+    graph.get('engine/shape.ts')!.add('train/loops.ts'); // train/loops.ts reaches engine/shape.ts
+    expect(newCycles(graph).some((c) => c.startsWith('engine/shape.ts > train/loops.ts > '))).toBe(true);
     expect(newCycles(packageGraph(graph))).toContain('engine/ > train/ > engine/');
   });
 
