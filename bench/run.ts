@@ -13,6 +13,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   serve: async () => (await import('./serve.js')).default,
   'train-cnn': async () => (await import('./train-cnn.js')).default,
   'train-cnn-parts': async () => (await import('./train-cnn-parts.js')).default,
+  'train-mlp': async () => (await import('./train-mlp.js')).default,
 };
 
 function usage(): string {
