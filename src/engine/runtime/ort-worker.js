@@ -7,13 +7,6 @@ import ort from 'onnxruntime-node';
 const sessions = new Map();
 /** Tensors kept in this worker between runs (training state), by key. */
 const state = new Map();
-/**
- * Per state key, a second buffer of the same type and shape: a run writes the key's new value into
- * it (a preallocated output) while reading the current one, then the two swap. Training state thus
- * lives in two long-lived buffers per tensor instead of a fresh allocation per step.
- */
-const spare = new Map();
-
 const toOrt = (t) => new ort.Tensor(t.dtype, t.data, t.shape);
 
 /**
@@ -41,19 +34,6 @@ function feedOf(t, taken) {
 }
 const fromOrt = (t) => ({ dtype: t.type, shape: Array.from(t.dims, Number), data: t.data });
 
-/** The buffer a run writes state `key` into: the spare of the current value, made on first use. */
-function spareFor(key) {
-  const current = state.get(key);
-  if (!current) return undefined;
-  let t = spare.get(key);
-  if (!t || t.type !== current.type || t.dims.length !== current.dims.length || t.dims.some((d, i) => d !== current.dims[i])) {
-    const Ctor = current.data.constructor;
-    t = new ort.Tensor(current.type, new Ctor(current.data.length), current.dims);
-    spare.set(key, t);
-  }
-  return t;
-}
-
 async function handle(msg) {
   switch (msg.type) {
     case 'load': {
@@ -72,29 +52,16 @@ async function handle(msg) {
         if (!t) throw new Error(`state '${key}' (input ${name}) was never set`);
         feeds[name] = t;
       }
-      const names = [...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})])];
-      const fetches = Object.fromEntries(names.map((n) => [n, null]));
-      const written = new Map();
-      for (const [name, key] of Object.entries(msg.stateOut ?? {})) {
-        const into = spareFor(key);
-        if (into) {
-          fetches[name] = into;
-          written.set(name, into);
-        }
-      }
+      const fetch = [...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})])];
       let results;
       try {
-        results = await session.run(feeds, fetches);
+        results = await session.run(feeds, fetch);
       } finally {
         for (const b of taken) giveUnshared(b);
       }
-      for (const [name, key] of Object.entries(msg.stateOut ?? {})) {
-        const old = state.get(key);
-        // ORT wrote the new value into the spare buffer (the result it returns is a copy of it).
-        state.set(key, written.get(name) ?? results[name]);
-        if (old && written.has(name)) spare.set(key, old);
-        else spare.delete(key);
-      }
+      // Preallocated outputs would not save a copy here: onnxruntime-node 1.30 returns every fetched
+      // output in a new ArrayBuffer, copied from the one given (docs/PERFORMANCE.md).
+      for (const [name, key] of Object.entries(msg.stateOut ?? {})) state.set(key, results[name]);
       // Outputs copied into shared memory the caller owns (no buffer to send back and collect).
       for (const [name, into] of Object.entries(msg.sharedOut ?? {})) into.set(results[name].data);
       const outputs = {};
@@ -104,13 +71,8 @@ async function handle(msg) {
       return { outputs, lent };
     }
     case 'setState': {
-      // A state buffer is written in place later (as a spare): no two keys may share one.
-      const seen = new Set();
       for (const [key, t] of Object.entries(msg.entries)) {
-        const copy = seen.has(t.data.buffer) || t.data.buffer instanceof SharedArrayBuffer;
-        seen.add(t.data.buffer);
-        state.set(key, toOrt(copy ? { ...t, data: t.data.slice() } : t));
-        spare.delete(key);
+        state.set(key, toOrt(t.data.buffer instanceof SharedArrayBuffer ? { ...t, data: t.data.slice() } : t));
       }
       return {};
     }
@@ -124,10 +86,7 @@ async function handle(msg) {
       return { outputs };
     }
     case 'deleteState': {
-      for (const key of msg.keys) {
-        state.delete(key);
-        spare.delete(key);
-      }
+      for (const key of msg.keys) state.delete(key);
       return {};
     }
     case 'release': {
