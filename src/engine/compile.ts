@@ -28,7 +28,6 @@ export class TracedProgram {
     readonly trace: Trace,
     readonly lowered: LoweredGraph,
     readonly outputFlat: Flat,
-    private readonly placeholders: Tensor[],
   ) {}
 
   static build(fn: (...args: any[]) => unknown, args: readonly unknown[], options: TraceOptions & LowerOptions = {}): TracedProgram {
@@ -56,7 +55,7 @@ export class TracedProgram {
     const result = withTrace(trace, () => fn(...symArgs));
     const outputFlat = flatten(result);
     const lowered = lowerTrace(trace, outputFlat.leaves, options);
-    return new TracedProgram(trace, lowered, outputFlat, placeholders);
+    return new TracedProgram(trace, lowered, outputFlat);
   }
 
   /** The feeds for one call: argument tensors, current variable values, fresh random numbers. */
