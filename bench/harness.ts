@@ -54,11 +54,12 @@ export async function timeInterleaved(
 /**
  * Times variants in blocks: each round runs every variant once untimed (ORT's intra-op threads
  * of the previous session may still be spinning right after a switch) and then `perRound` timed
- * times; rounds alternate the variant order. Returns the median milliseconds per variant.
+ * times; rounds alternate the variant order. Returns the median milliseconds per variant
+ * (`samples`, when given, receives every timed run).
  */
 export async function timeBlocks(
   variants: Record<string, () => unknown | Promise<unknown>>,
-  { warmup, rounds, perRound }: { warmup: number; rounds: number; perRound: number },
+  { warmup, rounds, perRound, samples }: { warmup: number; rounds: number; perRound: number; samples?: Record<string, number[]> },
 ): Promise<Record<string, number>> {
   const names = Object.keys(variants);
   for (let i = 0; i < warmup; i++) for (const n of names) await variants[n]();
@@ -73,6 +74,7 @@ export async function timeBlocks(
       }
     }
   }
+  if (samples) Object.assign(samples, times);
   return Object.fromEntries(names.map((n) => [n, median(times[n])]));
 }
 

@@ -14,6 +14,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   'train-cnn': async () => (await import('./train-cnn.js')).default,
   'train-cnn-parts': async () => (await import('./train-cnn-parts.js')).default,
   vision: async () => (await import('./vision.js')).default,
+  'train-mlp': async () => (await import('./train-mlp.js')).default,
 };
 
 function usage(): string {

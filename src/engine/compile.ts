@@ -4,7 +4,7 @@
  * (variables become initializers). The traced-program machinery here is also what eager `grad`
  * uses, synchronously, on the calling thread.
  */
-import type { DType } from './dtype.js';
+import { type DType, allocate } from './dtype.js';
 import { writeFileAtomic } from './files.js';
 import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.js';
 import type { HostTensor } from './onnx/proto.js';
@@ -12,7 +12,8 @@ import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
 import { portableOps } from './runtime/nchwc.js';
 import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
-import { Tensor, fromHost, rand, randn, toHost } from './tensor.js';
+import { globalGenerator } from './random.js';
+import { Tensor, fromHost, toHost } from './tensor.js';
 import { type Flat, flatten } from './tree.js';
 import { Trace, currentTrace, withTrace } from './trace.js';
 
@@ -27,7 +28,6 @@ export class TracedProgram {
     readonly trace: Trace,
     readonly lowered: LoweredGraph,
     readonly outputFlat: Flat,
-    private readonly placeholders: Tensor[],
   ) {}
 
   static build(fn: (...args: any[]) => unknown, args: readonly unknown[], options: TraceOptions & LowerOptions = {}): TracedProgram {
@@ -55,30 +55,12 @@ export class TracedProgram {
     const result = withTrace(trace, () => fn(...symArgs));
     const outputFlat = flatten(result);
     const lowered = lowerTrace(trace, outputFlat.leaves, options);
-    return new TracedProgram(trace, lowered, outputFlat, placeholders);
+    return new TracedProgram(trace, lowered, outputFlat);
   }
 
   /** The feeds for one call: argument tensors, current variable values, fresh random numbers. */
   feeds(argLeaves: readonly Tensor[]): Record<string, HostTensor> {
-    const symbols = new Map<string, number>();
-    this.placeholders.forEach((p, i) =>
-      p.shape.forEach((d, axis) => {
-        if (typeof d === 'string') symbols.set(d, argLeaves[i].shape[axis] as number);
-      }),
-    );
-    const feeds: Record<string, HostTensor> = {};
-    this.lowered.inputBindings.forEach((b, i) => {
-      const name = this.lowered.inputNames[i];
-      if (b.kind === 'input') {
-        feeds[name] = toHost(argLeaves[b.index]);
-      } else if (b.kind === 'variable') {
-        feeds[name] = toHost(b.variable);
-      } else {
-        const shape = b.shape.map((d) => resolveDim(d, symbols));
-        feeds[name] = randomHost(shape, b.dtype, b.distribution);
-      }
-    });
-    return feeds;
+    return runFeeds(this.lowered, (index) => toHost(argLeaves[index]), 'compiled function');
   }
 
   /** Output tensors rebuilt into the structure the traced function returned. */
@@ -88,17 +70,43 @@ export class TracedProgram {
   }
 }
 
-function resolveDim(d: Dim, symbols: Map<string, number>): number {
-  if (typeof d === 'number') return d;
-  const v = symbols.get(d);
-  if (v === undefined) throw new Error(`cannot resolve symbolic dimension '${d}' of a random input`);
-  return v;
-}
-
-/** A random input (uniform in [0, 1) or standard normal) drawn from the global generator. */
-function randomHost(shape: number[], dtype: DType, distribution: 'uniform' | 'normal'): HostTensor {
-  const options = { dtype: dtype as 'float32' | 'float64' };
-  return toHost(distribution === 'uniform' ? rand(shape, options) : randn(shape, options));
+/**
+ * The feeds of one run of a lowered graph (by ONNX input name): trace input `index` gets
+ * `input(index)` (undefined leaves it out, for inputs fed some other way, e.g. from worker state);
+ * captured variables give their current values; random inputs get fresh numbers from the global
+ * generator, their symbolic dimensions read from the shapes of the inputs given.
+ */
+export function runFeeds(lowered: LoweredGraph, input: (index: number) => HostTensor | undefined, context: string): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {};
+  const symbols = new Map<string, number>();
+  lowered.inputBindings.forEach((b, i) => {
+    if (b.kind !== 'input') return;
+    const t = input(b.index);
+    if (!t) return;
+    feeds[lowered.inputNames[i]] = t;
+    const dims = lowered.model.graph.input[i].type?.tensor_type?.shape?.dim ?? [];
+    dims.forEach((d, axis) => {
+      if (d.dim_param) symbols.set(d.dim_param, t.shape[axis]);
+    });
+  });
+  lowered.inputBindings.forEach((b, i) => {
+    const name = lowered.inputNames[i];
+    if (b.kind === 'variable') {
+      feeds[name] = toHost(b.variable);
+    } else if (b.kind === 'random') {
+      const shape = b.shape.map((d) => {
+        if (typeof d === 'number') return d;
+        const v = symbols.get(d);
+        if (v === undefined) throw new Error(`${context}: cannot resolve symbolic dimension '${d}' of a random input`);
+        return v;
+      });
+      const data = allocate(b.dtype, shape.reduce((a, c) => a * c, 1)) as Float32Array | Float64Array;
+      if (b.distribution === 'uniform') globalGenerator.fillUniform(data);
+      else globalGenerator.fillNormal(data);
+      feeds[name] = { dtype: b.dtype, shape, data };
+    }
+  });
+  return feeds;
 }
 
 export interface TensorSpec {
@@ -145,7 +153,8 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
       sessions.set(key, session);
     }
     const s = await session;
-    const results = await s.run(program.feeds(flat.leaves), program.lowered.outputNames);
+    // Large arguments travel in staging buffers reused from call to call (see RunOptions.stage).
+    const results = await s.run(program.feeds(flat.leaves), program.lowered.outputNames, { stage: true });
     return program.unpack(results) as ReturnType<F>;
   };
   Object.defineProperty(compiled, 'programs', { value: programs });

@@ -5,10 +5,9 @@
  * chosen outputs back to state (`stateOut`), so each run only ships the batch and a few scalars.
  */
 import type { DType } from '../engine/dtype.js';
-import { allocate } from '../engine/dtype.js';
+import { runFeeds } from '../engine/compile.js';
 import { type LoweredGraph, lowerTrace } from '../engine/onnx/lower.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
-import { globalGenerator } from '../engine/random.js';
 import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
 import type { Dim } from '../engine/shape.js';
@@ -102,42 +101,17 @@ export class GraphProgram {
 
   /** Feeds from host tensors (by key), the state bindings, and fresh random inputs. */
   plan(feeds: Record<string, HostTensor>): { feeds: Record<string, HostTensor>; stateIn: Record<string, string> } {
-    const out: Record<string, HostTensor> = {};
     const stateIn: Record<string, string> = {};
-    const symbols = new Map<string, number>();
-    const inputShapes = this.lowered.model.graph.input;
     this.lowered.inputBindings.forEach((b, i) => {
-      if (b.kind !== 'input') return;
-      const src = this.sources[b.index];
-      if (src.kind !== 'feed') return;
+      if (b.kind === 'input' && this.sources[b.index].kind === 'state') stateIn[this.lowered.inputNames[i]] = this.sources[b.index].key;
+    });
+    const out = runFeeds(this.lowered, (index) => {
+      const src = this.sources[index];
+      if (src.kind === 'state') return undefined;
       const t = feeds[src.key];
       if (!t) throw new Error(`${this.context}: no value fed for '${src.key}'`);
-      const dims = inputShapes[i].type?.tensor_type?.shape?.dim ?? [];
-      dims.forEach((d, axis) => {
-        if (d.dim_param) symbols.set(d.dim_param, t.shape[axis]);
-      });
-    });
-    this.lowered.inputBindings.forEach((b, i) => {
-      const name = this.lowered.inputNames[i];
-      if (b.kind === 'input') {
-        const src = this.sources[b.index];
-        if (src.kind === 'state') stateIn[name] = src.key;
-        else out[name] = feeds[src.key];
-      } else if (b.kind === 'variable') {
-        out[name] = { dtype: b.variable.dtype, shape: b.variable.shape as number[], data: b.variable.data };
-      } else {
-        const shape = b.shape.map((d) => {
-          if (typeof d === 'number') return d;
-          const v = symbols.get(d);
-          if (v === undefined) throw new Error(`${this.context}: cannot resolve dimension '${d}' of a random input`);
-          return v;
-        });
-        const data = allocate(b.dtype, shape.reduce((a, c) => a * c, 1)) as Float32Array | Float64Array;
-        if (b.distribution === 'uniform') globalGenerator.fillUniform(data);
-        else globalGenerator.fillNormal(data);
-        out[name] = { dtype: b.dtype, shape, data };
-      }
-    });
+      return t;
+    }, this.context);
     return { feeds: out, stateIn };
   }
 

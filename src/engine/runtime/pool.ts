@@ -83,6 +83,57 @@ export interface RunOptions {
    * and are detached on this thread. Only arrays that span a whole, unshared buffer move.
    */
   transferFeeds?: boolean;
+  /**
+   * Large feeds the caller keeps (the user's tensors) are copied into staging buffers that move to
+   * the worker and come back with the results, reused from call to call. Without it they are
+   * structured-cloned: serialised and deserialised into fresh memory on both sides, which on
+   * machines where first-touch page faults are slow costs several times the copy itself.
+   */
+  stage?: boolean;
+}
+
+/** Feeds at least this large are staged (smaller ones clone cheaply). */
+const STAGE_MIN_BYTES = 64 * 1024;
+
+/**
+ * ArrayBuffers lent to a worker for feeds, by byte length. A call takes one per large feed and gets
+ * it back with the results, so a function called again with same-sized inputs reuses memory that
+ * is already mapped.
+ */
+class StagingBuffers {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+
+  take(bytes: number): ArrayBuffer {
+    return this.free.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+  }
+
+  give(buffer: ArrayBuffer): void {
+    const list = this.free.get(buffer.byteLength) ?? [];
+    // Two per size serve a call in flight while the next one is prepared.
+    if (list.length < 2) list.push(buffer);
+    this.free.set(buffer.byteLength, list);
+  }
+
+  /** Feeds with large arrays replaced by copies in taken buffers; `lent` names them. */
+  stage(feeds: Record<string, HostTensor>): { feeds: Record<string, HostTensor>; lent: string[]; buffers: ArrayBuffer[] } {
+    const out: Record<string, HostTensor> = {};
+    const lent: string[] = [];
+    const buffers: ArrayBuffer[] = [];
+    for (const [name, t] of Object.entries(feeds)) {
+      if (t.data.byteLength < STAGE_MIN_BYTES) {
+        out[name] = t;
+        continue;
+      }
+      const buffer = this.take(t.data.byteLength);
+      const Ctor = t.data.constructor as new (b: ArrayBuffer, offset: number, length: number) => HostTensor['data'];
+      const data = new Ctor(buffer, 0, t.data.length);
+      (data as Float32Array).set(t.data as Float32Array);
+      out[name] = { dtype: t.dtype, shape: t.shape, data };
+      lent.push(name);
+      buffers.push(buffer);
+    }
+    return { feeds: out, lent, buffers };
+  }
 }
 
 /** The buffers of `feeds` that can move to a worker: whole ArrayBuffers, each once. */
@@ -103,17 +154,24 @@ export class RemoteSession {
     readonly context: string,
   ) {}
 
+  private readonly staging = new StagingBuffers();
+
   async run(feeds: Record<string, HostTensor>, fetch: readonly string[] = this.outputNames, options: RunOptions = {}): Promise<Record<string, HostTensor>> {
+    const staged = options.stage ? this.staging.stage(feeds) : undefined;
+    const sent = staged?.feeds ?? feeds;
+    const transfer = [...new Set([...(options.transferFeeds ? movableBuffers(sent) : []), ...(staged?.buffers ?? [])])];
     try {
-      const r = await this.worker.request<{ outputs: Record<string, HostTensor> }>({
+      const r = await this.worker.request<{ outputs: Record<string, HostTensor>; lent: HostTensor['data'][] }>({
         type: 'run',
         key: this.key,
-        feeds,
+        feeds: sent,
+        lent: staged?.lent,
         fetch,
         stateIn: options.stateIn,
         stateOut: options.stateOut,
         sharedOut: options.sharedOut,
-      }, options.transferFeeds ? movableBuffers(feeds) : []);
+      }, transfer);
+      for (const a of r.lent ?? []) if (a.buffer instanceof ArrayBuffer) this.staging.give(a.buffer);
       return r.outputs;
     } catch (e) {
       throw new OrtError(`ONNX Runtime failed running ${this.context}: ${(e as Error).message}`);
