@@ -14,16 +14,15 @@
  * --hidden 2048,1024 (the widths to run).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { Dense, SparseCategoricalCrossentropy, input, sequential, setSeed } from '../src/index.js';
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
 import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
 import { Tensor } from '../src/engine/tensor.js';
 import type { Callback } from '../src/train/callbacks.js';
+import { PYTHON, torchMissing } from './peer.js';
 import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
 
-const PYTHON = '/usr/bin/python3';
 const BATCH = 32;
 const INPUTS = 256;
 const CLASSES = 10;
@@ -81,12 +80,6 @@ async function leptonMsPerStep(hidden: number, steps: number, threads: number): 
   const timer = new StepTimer();
   await model.fit(x, y, { epochs: 2, batchSize: BATCH, verbose: 0, shuffle: false, callbacks: [timer] });
   return median(timer.gaps);
-}
-
-function hasTorch(): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found (the PyTorch peer needs Debian's python3-torch: apt-get install python3-torch)`;
-  const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-  return r.status === 0 ? undefined : `${PYTHON} has no torch: the PyTorch peer needs Debian's python3-torch (apt-get install python3-torch)`;
 }
 
 interface Peer {
@@ -197,7 +190,7 @@ const bench: BenchModule = {
     const hiddens = (options.extra.hidden ?? '2048,1024').split(',').map(Number);
     const threads = options.threads;
     const results: BenchResults = { batch: BATCH, steps, rounds, measured_at: new Date().toISOString(), load_average_1m: Number((await import('node:os')).loadavg()[0].toFixed(2)) };
-    const noTorch = hasTorch();
+    const noTorch = torchMissing();
     const gflops = await ortMatmulRate(threads, options.quick ? 3 : 7);
     results.ort_matmul_2048_gflops = gflops;
     const rows: (string | number)[][] = [['MLP, batch 32, Adam', 'params', 'Lepton ms/step', 'PyTorch ms/step', '× PyTorch', 'FLOP ms', '÷ FLOP time', 'ORT matmuls ms', '÷ matmuls']];
