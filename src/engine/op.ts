@@ -1,15 +1,15 @@
 /**
  * The op registry. Every op is defined exactly once, here-shaped: its shape/dtype rule (`infer`),
  * its ONNX lowering (`lower`) and its vector-Jacobian product (`vjp`, written with other ops so
- * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors or records it
- * in the current trace when any input is symbolic.
+ * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors (through the
+ * executor installed with setEagerExecutor) or records it in the current trace when any input is
+ * symbolic.
  */
 import type { DType } from './dtype.js';
-import type { LowerCtx } from './onnx/lower.js';
+import type { LowerCtx } from './onnx/ctx.js';
 import { type Dim, shapeStr } from './shape.js';
 import { Tensor, Variable } from './tensor.js';
 import { currentTrace } from './trace.js';
-import { runEager } from './runtime/eager.js';
 
 export interface TensorType {
   readonly shape: readonly Dim[];
@@ -54,6 +54,16 @@ export function allOps(): OpDef[] {
   return [...registry.values()];
 }
 
+/** Runs one op on concrete tensors (installed by the engine's entry point: ORT's cached one-op sessions). */
+export type EagerExecutor = (op: OpDef, inputs: readonly Tensor[], attrs: Attrs, types: TensorType[]) => Tensor[];
+
+let eagerExecutor: EagerExecutor | undefined;
+
+/** Installs how ops run on concrete tensors (src/engine/index.ts installs runtime/eager.ts). */
+export function setEagerExecutor(run: EagerExecutor): void {
+  eagerExecutor = run;
+}
+
 /** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
 export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor[] {
   const types = op.infer(inputs, attrs);
@@ -73,7 +83,10 @@ export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): 
     const lifted = inputs.map((t) => trace.capture(t));
     return trace.addNode(op, lifted, attrs, types).outputs;
   }
-  return runEager(op, inputs, attrs, types);
+  if (!eagerExecutor) {
+    throw new Error(`${op.name}: no eager executor is installed, so ops cannot run on concrete tensors (import the engine through src/engine/index.ts, which installs ONNX Runtime's)`);
+  }
+  return eagerExecutor(op, inputs, attrs, types);
 }
 
 export function apply1(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {

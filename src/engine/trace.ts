@@ -1,7 +1,8 @@
 /**
  * Traces: the IR. A Trace is a list of op nodes over symbolic tensors, plus the places values come
  * from (placeholder inputs, captured concrete tensors, per-call random inputs). grad extends a trace
- * with backward nodes; lowering turns a trace into an ONNX graph.
+ * with backward nodes; trace passes (src/engine/passes) rewrite nodes into equal computations;
+ * lowering turns a trace into an ONNX graph.
  */
 import type { DType } from './dtype.js';
 import type { Dim } from './shape.js';
@@ -63,6 +64,18 @@ export class Trace {
     );
     this.nodes.push(node);
     return node;
+  }
+
+  /**
+   * Makes `node` compute its outputs another way (a trace pass's rewrite): its output tensors stay
+   * the same objects, so every holder of them (later nodes, callers' handles) sees the new definition.
+   * The caller guarantees equal values and that `inputs` are defined before the node.
+   */
+  redefine(node: Node, op: OpDef, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void {
+    const editable = node as { op: OpDef; inputs: readonly Tensor[]; attrs: Readonly<Record<string, unknown>> };
+    editable.op = op;
+    editable.inputs = inputs;
+    editable.attrs = attrs;
   }
 
   /** Variables captured by this trace (their values are fed at every call). */
