@@ -45,7 +45,8 @@ export class TracedProgram {
   static fromSpecs(fn: (...args: any[]) => unknown, specs: readonly TensorSpec[], options: LowerOptions = {}): TracedProgram {
     const trace = new Trace();
     const placeholders = specs.map((s, i) => trace.input(s.shape, s.dtype ?? 'float32', s.name ?? `input_${i}`));
-    return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, options);
+    const lowering: LowerOptions = options.variables === 'bake' ? { target: 'portable', ...options } : options;
+    return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, lowering);
   }
 
   private static fromPlaceholders(fn: (...args: any[]) => unknown, flat: Flat, trace: Trace, placeholders: Tensor[], options: LowerOptions): TracedProgram {

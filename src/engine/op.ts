@@ -6,35 +6,12 @@
  * symbolic.
  */
 import type { DType } from './dtype.js';
-import type { LowerCtx } from './onnx/ctx.js';
-import { type Dim, shapeStr } from './shape.js';
+import { shapeStr } from './shape.js';
 import { Tensor, Variable } from './tensor.js';
-import { currentTrace } from './trace.js';
+import { type Attrs, type OpDef, type TensorType, currentTrace } from './trace.js';
 
-export interface TensorType {
-  readonly shape: readonly Dim[];
-  readonly dtype: DType;
-}
-
-/** A value during lowering: its ONNX name plus its type. */
-export interface LoweredValue extends TensorType {
-  readonly name: string;
-}
-
-export type Attrs = Record<string, unknown>;
-
-export interface OpDef<A extends Attrs = any> {
-  readonly name: string;
-  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
-  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
-  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
-  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
-  /**
-   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
-   * Omitted for ops that are not differentiable.
-   */
-  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
-}
+// The op types are part of the IR (trace.ts): nodes hold OpDefs, and trace.ts imports nothing from here.
+export type { Attrs, LoweredValue, OpDef, TensorType } from './trace.js';
 
 const registry = new Map<string, OpDef>();
 

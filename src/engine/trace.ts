@@ -5,9 +5,36 @@
  * lowering turns a trace into an ONNX graph.
  */
 import type { DType } from './dtype.js';
+import type { LowerCtx } from './onnx/ctx.js';
 import type { Dim } from './shape.js';
 import { Tensor, Variable } from './tensor.js';
-import type { OpDef } from './op.js';
+
+export interface TensorType {
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+}
+
+/** A value during lowering: its ONNX name plus its type. */
+export interface LoweredValue extends TensorType {
+  readonly name: string;
+}
+
+export type Attrs = Record<string, unknown>;
+
+/** An op as the IR knows it; defined and registered with defineOp (op.ts). */
+export interface OpDef<A extends Attrs = any> {
+  readonly name: string;
+  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
+  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
+  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
+  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
+  /**
+   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
+   * Omitted for ops that are not differentiable.
+   */
+  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
+}
+
 
 export interface Node {
   readonly id: number;

@@ -11,8 +11,9 @@ import type { LoweredValue } from '../op.js';
 import { type Dim, shapeStr } from '../shape.js';
 import { Tensor, Variable, toHost } from '../tensor.js';
 import type { Node, Trace } from '../trace.js';
-import { OnnxGraph } from '../passes/graph.js';
+import { type GraphPass, OnnxGraph } from '../passes/graph.js';
 import { runGraphPasses, simplifyTrace } from '../passes/pipeline.js';
+import type { TracePass } from '../passes/trace.js';
 import { nchwcBlockSize } from '../runtime/nchwc.js';
 import type { SessionOptions } from '../runtime/session.js';
 import { LowerCtx, OPSET, type Target } from './ctx.js';
@@ -42,11 +43,12 @@ export interface LowerOptions {
   /** 'feed': variables are graph inputs fed at each run; 'bake': they become initializers (export). */
   variables?: 'feed' | 'bake';
   /**
-   * What the graph is for: 'ort-cpu' (run by this process's onnxruntime; may use ORT's internal
-   * NCHWc kernels) or 'portable' (standard operators only). Default: 'portable' when variables
-   * are baked (a file), else 'ort-cpu'.
+   * What the graph is for: 'ort-cpu' (default: run by this process's onnxruntime; may use ORT's
+   * internal NCHWc kernels) or 'portable' (files for any ONNX runtime: standard operators only).
    */
   target?: Target;
+  /** The passes to run instead of the defaults (tests compare graphs with and without a rewrite). */
+  passes?: { trace?: readonly TracePass[]; graph?: readonly GraphPass[] };
   graphName?: string;
   docString?: string;
   metadata?: Record<string, string>;
@@ -66,8 +68,8 @@ function valueInfo(name: string, shape: readonly Dim[], dtype: DType): ValueInfo
 
 /** Lowers the part of `trace` that `outputs` depend on into an ONNX model. */
 export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: LowerOptions = {}): LoweredGraph {
-  const target = options.target ?? (options.variables === 'bake' ? 'portable' : 'ort-cpu');
-  simplifyTrace(trace);
+  const target = options.target ?? 'ort-cpu';
+  simplifyTrace(trace, options.passes?.trace);
   const ctx = new LowerCtx(target, target === 'ort-cpu' ? nchwcBlockSize() : 0);
   const names = new Map<Tensor, string>();
   const graphInputs: ValueInfoProto[] = [];
@@ -148,7 +150,7 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     ctx.nodes.push({ op_type: 'Identity', domain: '', input: [names.get(sym)!], output: [name], name: `output/${i}` });
     graphOutputs.push(valueInfo(name, t.shape, t.dtype));
   });
-  runGraphPasses(new OnnxGraph(target, ctx.nodes, ctx.initializers, inputNames, outputNames, ctx.hints));
+  runGraphPasses(new OnnxGraph(target, ctx.nodes, ctx.initializers, inputNames, outputNames, ctx.hints), options.passes?.graph);
 
   const model: ModelProto = {
     ir_version: 8,
