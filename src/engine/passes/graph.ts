@@ -47,11 +47,6 @@ export class OnnxGraph {
     return this.producers.get(name);
   }
 
-  /** The nodes reading `name`. */
-  consumers(name: string): NodeProto[] {
-    return this.nodes.filter((n) => n.input.includes(name));
-  }
-
   /** A value name not used in this graph yet. */
   fresh(hint: string): string {
     let n: string;
@@ -96,12 +91,6 @@ export class OnnxGraph {
 /** An integer-list attribute of a node. */
 export function intsAttr(node: NodeProto, name: string): number[] | undefined {
   return node.attribute?.find((a) => a.name === name)?.ints?.map(Number);
-}
-
-/** An integer attribute of a node. */
-export function intAttr(node: NodeProto, name: string, dflt = 0): number {
-  const a = node.attribute?.find((x) => x.name === name);
-  return a?.i === undefined || a.i === null ? dflt : Number(a.i);
 }
 
 export interface GraphRule {
