@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, TracedProgram, apply1, conv2d, identity, maxPool2d, mul, relu, sum, transpose, valueAndGrad } from '../../src/index.js';
 import { lowerTrace, type LowerOptions } from '../../src/engine/onnx/lower.js';
-import type { NodeProto } from '../../src/engine/onnx/proto.js';
+import { type NodeProto, tensorProtoFromHost } from '../../src/engine/onnx/proto.js';
 import { maxPoolGradOp } from '../../src/engine/ops/pool.js';
 import { cropAtSource, foldTransposes, poolBeforeRelu, sumPooledCotangent } from '../../src/engine/passes/algebra.js';
 import { OnnxGraph, removeDeadNodes, renameIntoOutputs, requireStandardOps, sortTopologically } from '../../src/engine/passes/graph.js';
@@ -141,11 +141,13 @@ describe('trace passes', () => {
 describe('graph passes', () => {
   const node = (op_type: string, input: string[], output: string[], name = output[0]): NodeProto => ({ op_type, domain: '', input, output, attribute: [], name });
 
-  it('removeDeadNodes drops what no output reads; renameIntoOutputs lets the producer write an output', () => {
-    const nodes = [node('Relu', ['x'], ['a']), node('Neg', ['x'], ['dead']), node('Exp', ['a'], ['b']), node('Identity', ['b'], ['out'], 'output/0'), node('Identity', ['x'], ['out2'], 'output/1')];
-    const graph = new OnnxGraph('ort-cpu', nodes, [], ['x'], ['out', 'out2']);
+  it('removeDeadNodes drops what no output reads (and constants only that read); renameIntoOutputs lets the producer write an output', () => {
+    const nodes = [node('Relu', ['x'], ['a']), node('Add', ['x', 'c'], ['dead']), node('Exp', ['a'], ['b']), node('Identity', ['b'], ['out'], 'output/0'), node('Identity', ['x'], ['out2'], 'output/1')];
+    const constant = tensorProtoFromHost({ dtype: 'float32', shape: [1], data: new Float32Array([1]) }, 'c');
+    const graph = new OnnxGraph('ort-cpu', nodes, [constant], ['x'], ['out', 'out2']);
     expect(renameIntoOutputs.run(graph)).toBe(1);
     expect(removeDeadNodes.run(graph)).toBe(1);
+    expect(graph.initializers).toEqual([]); // only the dropped node read it
     // The graph input's Identity stays (a graph input cannot be renamed into an output).
     expect(graph.nodes.map((n) => `${n.op_type}:${n.input}->${n.output}`)).toEqual(['Relu:x->a', 'Exp:a->out', 'Identity:x->out2']);
   });

@@ -157,8 +157,9 @@ export const renameIntoOutputs: GraphPass = {
 };
 
 /**
- * Drops nodes none of whose outputs is read (lowerings and rewrites leave unused steps behind):
- * one pass from the outputs back, since nodes are in topological order.
+ * Drops nodes none of whose outputs is read (lowerings and rewrites leave unused steps behind),
+ * then initializers nothing reads: one pass from the outputs back, since nodes are in
+ * topological order.
  */
 export const removeDeadNodes: GraphPass = {
   name: 'removeDeadNodes',
@@ -173,6 +174,9 @@ export const removeDeadNodes: GraphPass = {
     }
     const dropped = nodes.length - live.size;
     if (dropped) nodes.splice(0, nodes.length, ...nodes.filter((n) => live.has(n)));
+    // Constants only dropped nodes read (ORT would warn about each, then drop it).
+    const { initializers } = graph;
+    if (initializers.some((t) => !read.has(t.name!))) initializers.splice(0, initializers.length, ...initializers.filter((t) => read.has(t.name!)));
     graph.reindex();
     return dropped;
   },
