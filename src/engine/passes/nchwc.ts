@@ -16,7 +16,7 @@
 import type { LowerCtx } from '../onnx/ctx.js';
 import { type NodeProto, AttrType } from '../onnx/proto.js';
 import { NCHWC_DOMAIN } from '../runtime/nchwc.js';
-import { type GraphRule, type OnnxGraph, intsAttr, rulePass } from './graph.js';
+import { type GraphPass, type GraphRule, type OnnxGraph, intsAttr, rulePass } from './graph.js';
 
 export { NCHWC_DOMAIN };
 
@@ -150,7 +150,7 @@ const blockedFilterFromKernel: GraphRule = {
 };
 
 /** The NCHWc filter pass: flips onto stored kernels, transposes composed, filters built from spatial-first kernels. */
-export const nchwcFilters = {
+export const nchwcFilters: GraphPass = {
   name: 'nchwcFilters',
   run(graph: OnnxGraph): number {
     // Three sweeps: each rule's input is the previous one's output.
