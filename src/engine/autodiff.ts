@@ -11,13 +11,16 @@ import { Tensor } from './tensor.js';
 import { type Node, type Trace, currentTrace } from './trace.js';
 import { flatten } from './tree.js';
 import { add, fullLike, identity } from './ops/core.js';
+import { simplifyTrace } from './passes/pipeline.js';
 
 /**
  * Cotangents of `wrt` given cotangents of `outputs`, all symbolic tensors of `trace`. `wrt` must
  * be outputs of nodes (grad marks its arguments with an identity node, so only paths created after
- * the mark count). Tensors with no path to an output get zeros.
+ * the mark count). Tensors with no path to an output get zeros. The trace is simplified first
+ * (algebraic passes, in place), so the backward nodes are built from the rewritten forward.
  */
 export function backward(trace: Trace, outputs: readonly Tensor[], cotangents: readonly Tensor[], wrt: readonly Tensor[]): Tensor[] {
+  simplifyTrace(trace);
   const startId = Math.min(...wrt.map((t) => (t.source?.kind === 'node' ? t.source.node.id : Infinity)));
   const nodes = trace.nodes.filter((n) => n.id >= startId);
 

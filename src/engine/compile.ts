@@ -10,7 +10,6 @@ import { type LowerOptions, type LoweredGraph, lowerTrace } from './onnx/lower.j
 import type { HostTensor } from './onnx/proto.js';
 import type { Dim } from './shape.js';
 import { getWorker, type RemoteSession } from './runtime/pool.js';
-import { portableOps } from './runtime/nchwc.js';
 import { NativeSession, mergeSessionOptions, type SessionOptions } from './runtime/session.js';
 import { globalGenerator } from './random.js';
 import { Tensor, fromHost, toHost } from './tensor.js';
@@ -41,13 +40,13 @@ export class TracedProgram {
 
   /**
    * Traces fn on placeholders of the given specs (shapes may hold symbolic dims). Graphs with baked
-   * variables are files for any ONNX runtime: they use standard operators only.
+   * variables are files for any ONNX runtime: they are lowered for the 'portable' target.
    */
   static fromSpecs(fn: (...args: any[]) => unknown, specs: readonly TensorSpec[], options: LowerOptions = {}): TracedProgram {
     const trace = new Trace();
     const placeholders = specs.map((s, i) => trace.input(s.shape, s.dtype ?? 'float32', s.name ?? `input_${i}`));
-    const build = () => TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, options);
-    return options.variables === 'bake' ? portableOps(build) : build();
+    const lowering: LowerOptions = options.variables === 'bake' ? { target: 'portable', ...options } : options;
+    return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, lowering);
   }
 
   private static fromPlaceholders(fn: (...args: any[]) => unknown, flat: Flat, trace: Trace, placeholders: Tensor[], options: LowerOptions): TracedProgram {

@@ -1,41 +1,18 @@
 /**
  * The op registry. Every op is defined exactly once, here-shaped: its shape/dtype rule (`infer`),
  * its ONNX lowering (`lower`) and its vector-Jacobian product (`vjp`, written with other ops so
- * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors or records it
- * in the current trace when any input is symbolic.
+ * that gradients of gradients work). `apply` runs an op eagerly on concrete tensors (through the
+ * executor installed with setEagerExecutor) or records it in the current trace when any input is
+ * symbolic.
  */
 import { DtypeError, ShapeError } from './errors.js';
 import type { DType } from './dtype.js';
-import type { LowerCtx } from './onnx/lower.js';
-import { type Dim, shapeStr } from './shape.js';
+import { shapeStr } from './shape.js';
 import { Tensor, Variable } from './tensor.js';
-import { currentTrace } from './trace.js';
-import { runEager } from './runtime/eager.js';
+import { type Attrs, type OpDef, type TensorType, currentTrace } from './trace.js';
 
-export interface TensorType {
-  readonly shape: readonly Dim[];
-  readonly dtype: DType;
-}
-
-/** A value during lowering: its ONNX name plus its type. */
-export interface LoweredValue extends TensorType {
-  readonly name: string;
-}
-
-export type Attrs = Record<string, unknown>;
-
-export interface OpDef<A extends Attrs = any> {
-  readonly name: string;
-  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
-  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
-  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
-  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
-  /**
-   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
-   * Omitted for ops that are not differentiable.
-   */
-  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
-}
+// The op types are part of the IR (trace.ts): nodes hold OpDefs, and trace.ts imports nothing from here.
+export type { Attrs, LoweredValue, OpDef, TensorType } from './trace.js';
 
 const registry = new Map<string, OpDef>();
 
@@ -53,6 +30,16 @@ export function getOp(name: string): OpDef {
 
 export function allOps(): OpDef[] {
   return [...registry.values()];
+}
+
+/** Runs one op on concrete tensors (installed by the engine's entry point: ORT's cached one-op sessions). */
+export type EagerExecutor = (op: OpDef, inputs: readonly Tensor[], attrs: Attrs, types: TensorType[]) => Tensor[];
+
+let eagerExecutor: EagerExecutor | undefined;
+
+/** Installs how ops run on concrete tensors (src/engine/index.ts installs runtime/eager.ts). */
+export function setEagerExecutor(run: EagerExecutor): void {
+  eagerExecutor = run;
 }
 
 /** Applies an op: eagerly on concrete inputs, or as a node of the trace the symbolic inputs live in. */
@@ -82,7 +69,10 @@ export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): 
     const lifted = inputs.map((t) => trace.capture(t));
     return trace.addNode(op, lifted, attrs, types).outputs;
   }
-  return runEager(op, inputs, attrs, types);
+  if (!eagerExecutor) {
+    throw new Error(`${op.name}: no eager executor is installed, so ops cannot run on concrete tensors (import the engine through src/engine/index.ts, which installs ONNX Runtime's)`);
+  }
+  return eagerExecutor(op, inputs, attrs, types);
 }
 
 export function apply1(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): Tensor {

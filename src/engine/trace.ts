@@ -1,12 +1,40 @@
 /**
  * Traces: the IR. A Trace is a list of op nodes over symbolic tensors, plus the places values come
  * from (placeholder inputs, captured concrete tensors, per-call random inputs). grad extends a trace
- * with backward nodes; lowering turns a trace into an ONNX graph.
+ * with backward nodes; trace passes (src/engine/passes) rewrite nodes into equal computations;
+ * lowering turns a trace into an ONNX graph.
  */
 import type { DType } from './dtype.js';
+import type { LowerCtx } from './onnx/ctx.js';
 import type { Dim } from './shape.js';
 import { Tensor, Variable } from './tensor.js';
-import type { OpDef } from './op.js';
+
+export interface TensorType {
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+}
+
+/** A value during lowering: its ONNX name plus its type. */
+export interface LoweredValue extends TensorType {
+  readonly name: string;
+}
+
+export type Attrs = Record<string, unknown>;
+
+/** An op as the IR knows it; defined and registered with defineOp (op.ts). */
+export interface OpDef<A extends Attrs = any> {
+  readonly name: string;
+  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
+  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
+  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
+  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
+  /**
+   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
+   * Omitted for ops that are not differentiable.
+   */
+  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
+}
+
 
 export interface Node {
   readonly id: number;
@@ -63,6 +91,18 @@ export class Trace {
     );
     this.nodes.push(node);
     return node;
+  }
+
+  /**
+   * Makes `node` compute its outputs another way (a trace pass's rewrite): its output tensors stay
+   * the same objects, so every holder of them (later nodes, callers' handles) sees the new definition.
+   * The caller guarantees equal values and that `inputs` are defined before the node.
+   */
+  redefine(node: Node, op: OpDef, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void {
+    const editable = node as { op: OpDef; inputs: readonly Tensor[]; attrs: Readonly<Record<string, unknown>> };
+    editable.op = op;
+    editable.inputs = inputs;
+    editable.attrs = attrs;
   }
 
   /** Variables captured by this trace (their values are fed at every call). */

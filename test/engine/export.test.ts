@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { TracedProgram, Variable, add, broadcastTo, compile, compileSync, matmul, reshape, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import { Conv2D, Dense, Flatten, MaxPooling2D, Tensor, TracedProgram, Variable, add, broadcastTo, compile, compileSync, input, matmul, reshape, sequential, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import { decodeModel } from '../../src/engine/onnx/proto.js';
 import { tempDir } from '../helpers/temp.js';
 
 describe('toOnnx and symbolic batch', () => {
@@ -66,5 +68,41 @@ describe('toOnnx and symbolic batch', () => {
     expect(nodes.find((n) => n.op_type === 'Mul')!.output[0]).toBe('output_3');
     const out = compileSync(f)(x) as ReturnType<typeof tensor>[];
     expect(out.map((t) => Array.from(t.data as Float32Array))).toEqual([[2, 3, 4], [2, 3, 4], [1, 2, 3], [4, 6, 8]]);
+  });
+});
+
+describe('exported files are portable', () => {
+  it("a CNN trained with ORT's NCHWc kernels exports standard operators only, and the file alone (fresh session, no graph optimizations) gives predict's outputs", async () => {
+    // 16 and 32 channels: whole NCHWc blocks, so fit's train graph uses the blocked kernels on CPUs that have them.
+    const model = sequential([
+      input({ shape: [10, 10, 3] }),
+      new Conv2D(16, [3, 3], { activation: 'relu', padding: 'same' }),
+      new Conv2D(32, [3, 3], { activation: 'relu' }),
+      new MaxPooling2D([2, 2]),
+      new Flatten(),
+      new Dense(4),
+    ]);
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const n = 6;
+    const x = new Tensor([n, 10, 10, 3], 'float32', Float32Array.from({ length: n * 300 }, (_, i) => Math.sin(i * 0.37)));
+    const y = new Tensor([n], 'int32', Int32Array.from({ length: n }, (_, i) => i % 4));
+    await model.fit(x, y, { epochs: 1, batchSize: 3, verbose: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'lepton-portable-'));
+    try {
+      const path = join(dir, 'model.onnx');
+      await model.exportOnnx(path);
+      const bytes = readFileSync(path);
+      const file = decodeModel(bytes);
+      expect(file.opset_import.map((o) => o.domain || '')).toEqual(['']);
+      expect(file.graph.node.filter((nd) => nd.domain)).toEqual([]);
+      const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
+      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x.data as Float32Array, [n, 10, 10, 3]) });
+      const got = out[session.outputNames[0]].data as Float32Array;
+      const want = (await model.predict(x)).data as Float32Array;
+      expect(got.length).toBe(want.length);
+      got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i]))));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@
  * ONNX float attributes are float32, so VJPs use Math.fround(alpha) — the value ORT actually
  * computes with — which keeps float64 gradient checks exact.
  */
-import { float } from '../onnx/lower.js';
+import { float } from '../onnx/ctx.js';
 import { type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
 import { DtypeError } from '../errors.js';
 import type { Tensor } from '../tensor.js';

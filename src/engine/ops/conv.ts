@@ -1,31 +1,25 @@
 /**
- * Convolutions (NCHW / NCL, ONNX layout): conv (1-D/2-D/3-D), convTranspose, and the im2col
- * `unfold` used by their weight gradients. Each op is defined once: shape rule, ONNX lowering, VJP.
+ * Convolutions (NCHW / NCL, ONNX layout): conv (1-D/2-D/3-D), convTranspose, their weight gradient
+ * (convWeightGrad), and im2col `unfold`. Each op is defined once: shape rule, ONNX lowering, VJP.
  *
- * Gradients, in general: input gradient = ConvTranspose (conv) / Conv (convTranspose); weight
- * gradient = unfold (a grouped Conv with fixed one-hot kernels) + batched MatMul + sum over the
- * batch. Measured on the seed CNN's three 3x3 convs, forward+backward, CPU ms, one thread: this
- * 33.6; transposing the other MatMul operand 33.6-33.9 (ORT fuses either transpose); im2col by
- * strided Slices 33.5; one Gemm over N*L after transposes 36.0; Einsum 39.0; Conv over
- * batch/channel-swapped tensors 36.1; input gradient as a plain Conv with flipped weights 38.5.
+ * Gradients: input gradient = ConvTranspose (conv) / Conv (convTranspose); weight gradient =
+ * convWeightGrad, lowered as unfold (a grouped Conv with fixed one-hot kernels) + batched MatMul +
+ * sum over the batch, which measured faster than Einsum, one Gemm over N*L, strided-Slice im2col or
+ * a Conv over batch/channel-swapped tensors (docs/PERFORMANCE.md).
  *
- * Ungrouped 2-D convs whose channel counts are whole NCHWc blocks (runtime/nchwc.ts) use ORT's
- * blocked kernel instead when their weights arrive at run time (training graphs): the forward
- * (lowerNchwcConv), the stride-1 input gradient as a conv with the flipped kernel
- * (convInputGrad), and the stride-1 weight gradient with the batch as channels (convFilterGradOp).
- * Their filters are reordered by block-preserving Transposes only (blockedFromSpatialFirst,
- * cotangentAsFilter): ORT's general Transpose moves single floats. docs/PERFORMANCE.md has the
- * measurements.
+ * The trace holds these plain ops whatever the CPU. When lowering for 'ort-cpu' on a CPU with
+ * NCHWc kernels (passes/nchwc.ts), ungrouped 2-D convs whose channel counts are whole blocks and
+ * whose weights arrive at run time (training graphs) use ORT's blocked kernel: the forward
+ * (lowerNchwcConv), a stride-1 ConvTranspose as a conv with the flipped kernel, and the stride-1
+ * weight gradient with the batch as channels. Their filters are reordered by block-preserving
+ * Transposes (the nchwcFilters pass, cotangentAsFilter): ORT's general Transpose moves single floats.
  */
-import type { LowerCtx } from '../onnx/lower.js';
+import type { LowerCtx } from '../onnx/ctx.js';
 import { type LoweredValue, type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { NCHWC_DOMAIN, fromBlocked, nchwcBlockSize, nchwcConvApplies, toBlocked } from '../runtime/nchwc.js';
+import { NCHWC_DOMAIN, blockedFilter, flipAxes, fromBlocked, nchwcApplies, toBlocked } from '../passes/nchwc.js';
 import { type Dim, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { matmul, reshape, sum, transpose, transposeOp } from './core.js';
-import { flip } from './shape.js';
-// pool.ts imports this module too; maxPoolGradOp is only read inside biasGrad, at trace time.
-import { maxPoolGradOp } from './pool.js';
+import { sum } from './core.js';
 
 /** ORT's CPU EP has Conv/ConvTranspose kernels for float32 only. */
 const CONV_DTYPES = ['float32'] as const;
@@ -171,7 +165,7 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     // Weights that arrive at run time (training graphs) miss ORT's own NCHWc rewrite, which only
     // handles constant weights; call its NCHWc kernel directly. Constant weights keep plain Conv.
-    if (nchwcConvApplies(x.shape[1] as number, ws[0], ws.length - 2, a.group) && !ctx.isConstant(w.name)) return [lowerNchwcConv(ctx, inputs, a)];
+    if (nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) && !ctx.isConstant(w.name)) return [lowerNchwcConv(ctx, inputs, a)];
     return [
       ctx.node1('Conv', inputs.map((t) => t.name), {
         kernel_shape: ws.slice(2),
@@ -185,23 +179,11 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
   vjp: ([g], [x, w, b], _o, a) => {
     const sp = x.shape.slice(2) as number[];
     const ks = (w.shape as number[]).slice(2);
-    const gx = convInputGrad(g!, w, sp, ks, a);
-    const gw = convWeightGrad(x, g!, ks, a);
-    return b ? [gx, gw, biasGrad(g!, sp.length)] : [gx, gw];
+    const gx = convInputGrad(g!, w, sp, a);
+    const gw = apply1(convWeightGradOp, [x, g!], { ...a, kernel: ks });
+    return b ? [gx, gw, sum(g!, [0, ...sp.map((_d, i) => i + 2)])] : [gx, gw];
   },
 });
-
-/**
- * The bias gradient: gy summed over the batch and spatial axes. When gy is a max pool's gradient,
- * which hands each window's cotangent whole to one element, the pooled cotangent has the same sum
- * over 1/k of the elements (seed CNN: 0.4 M instead of 1.6 M floats for conv1), and a blocked
- * pooling's gradient then needs no reorder back to NCHW.
- */
-function biasGrad(gy: Tensor, spatialRank: number): Tensor {
-  const axes = [0, ...Array.from({ length: spatialRank }, (_, i) => i + 2)];
-  const src = gy.source;
-  return sum(src?.kind === 'node' && src.node.op === maxPoolGradOp ? src.node.inputs[2] : gy, axes);
-}
 
 // ---------------------------------------------------------------------------------------------
 // convTranspose
@@ -227,27 +209,48 @@ export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTranspose
     if (out.some((d) => d < 1)) throw opError('convTranspose', `padding removes the whole output: output would be ${shapeStr(out)}`, inputs);
     return [{ shape: [x.shape[0], cout, ...out], dtype: x.dtype }];
   },
-  lower: (ctx, inputs, a) => [
-    ctx.node1('ConvTranspose', inputs.map((t) => t.name), {
-      kernel_shape: (inputs[1].shape as number[]).slice(2),
-      strides: a.strides,
-      pads: a.pads,
-      dilations: a.dilations,
-      group: a.group,
-      output_padding: a.outputPadding.some((p) => p !== 0) ? a.outputPadding : undefined,
-    }),
-  ],
+  lower: (ctx, inputs, a) => {
+    const flipped = nchwcFlippedConv(ctx, inputs, a);
+    if (flipped) return [flipped];
+    return [
+      ctx.node1('ConvTranspose', inputs.map((t) => t.name), {
+        kernel_shape: (inputs[1].shape as number[]).slice(2),
+        strides: a.strides,
+        pads: a.pads,
+        dilations: a.dilations,
+        group: a.group,
+        output_padding: a.outputPadding.some((p) => p !== 0) ? a.outputPadding : undefined,
+      }),
+    ];
+  },
   vjp: ([g], [x, w, b], _o, a) => {
     const { outputPadding: _, ...convAttrs } = a;
     const ks = (w.shape as number[]).slice(2);
     // convTranspose is the adjoint of conv(·, w): its input gradient is that conv, and its weight
     // gradient is conv's weight gradient with the roles of input and output swapped.
     const gx = apply1(convOp, [g!, w], convAttrs);
-    const gw = convWeightGrad(g!, x, ks, convAttrs);
+    const gw = apply1(convWeightGradOp, [g!, x], { ...convAttrs, kernel: ks });
     const gb = b ? sum(g!, [0, ...ks.map((_k, i) => i + 2)]) : null;
     return b ? [gx, gw, gb] : [gx, gw];
   },
 });
+
+/**
+ * A stride-1 ConvTranspose is a conv of x with the kernel flipped in space and its channel axes
+ * swapped, padded by dilation·(k-1) - pad. On the NCHWc kernel that is faster than ConvTranspose
+ * (as a plain Conv it is slower), so it is used only there: undefined when it does not apply.
+ */
+function nchwcFlippedConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvTransposeAttrs): string | undefined {
+  const ws = w.shape as number[];
+  const ks = ws.slice(2);
+  const n = ks.length;
+  const pads = [...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i])];
+  const unit = a.strides.every((s) => s === 1) && a.outputPadding.every((p) => p === 0) && pads.every((p) => p >= 0);
+  if (!unit || !nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group) || ctx.isConstant(w.name)) return undefined;
+  const kernel = ctx.node1('Transpose', [flipAxes(ctx, w.name, [2, 3])], { perm: [1, 0, 2, 3] });
+  const swapped = { name: kernel, shape: [ws[1], ws[0], ...ks], dtype: w.dtype };
+  return lowerNchwcConv(ctx, b ? [x, swapped, b] : [x, swapped], { strides: a.strides, pads, dilations: a.dilations, group: 1 });
+}
 
 // ---------------------------------------------------------------------------------------------
 // unfold (im2col) and the weight gradient
@@ -281,14 +284,18 @@ export const unfoldOp: OpDef<UnfoldAttrs> = defineOp<UnfoldAttrs>({
     const k = a.kernel.reduce((p, d) => p * d, 1);
     return [{ shape: [x.shape[0], (x.shape[1] as number) * k, out.reduce((p, d) => p * d, 1)], dtype: x.dtype }];
   },
-  lower: (ctx, [x], a, [out]) => {
-    const c = x.shape[1] as number;
-    const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [out.shape[1] as number, 1, ...a.kernel]);
-    const cols = ctx.node1('Conv', [x.name, weight], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: c });
-    return [ctx.node1('Reshape', [cols, ctx.ints([0, out.shape[1] as number, out.shape[2] as number])])];
-  },
+  lower: (ctx, [x], a, [out]) => [lowerUnfold(ctx, x, a, out.shape[2] as number)],
   vjp: ([g], [x], _o, a) => [apply1(foldOp, [g!], { ...a, outputShape: x.shape.slice(1) as number[] })],
 });
+
+/** unfold's nodes: [N, C, ...sp] → [N, C*K, L] (L window positions). */
+function lowerUnfold(ctx: LowerCtx, x: LoweredValue, a: UnfoldAttrs, l: number): string {
+  const c = x.shape[1] as number;
+  const rows = c * a.kernel.reduce((p, d) => p * d, 1);
+  const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [rows, 1, ...a.kernel]);
+  const cols = ctx.node1('Conv', [x.name, weight], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: c });
+  return ctx.node1('Reshape', [cols, ctx.ints([0, rows, l])]);
+}
 
 /** Internal: col2im, the adjoint of unfold: [N, C*K, L] → [N, ...outputShape] summing overlapping windows. */
 export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<UnfoldAttrs & { outputShape: number[] }>({
@@ -315,18 +322,10 @@ export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<U
   vjp: ([g], _i, _o, { outputShape: _, ...a }) => [apply1(unfoldOp, [g!], a)],
 });
 
-/** The NCHWc block size, for lowerings that were chosen because the kernels exist. */
-function requireBlockSize(): number {
-  const block = nchwcBlockSize();
-  if (block === 0) throw new Error('internal: an NCHWc lowering was reached with the NCHWc kernels off (traced and lowered under different settings?)');
-  return block;
-}
-
 /**
- * Conv through ORT's NCHWc kernel (runtime/nchwc.ts): the input is reordered into channel blocks,
- * the weights into the kernel's filter order (blockedFilter), and the output back to NCHW. Seed CNN, batch
- * 64, weights fed at run time (scratch measurement, 2 threads): 32→64 at 15×15 2.6 vs 3.1 ms for
- * Conv, 64→64 at 6×6 0.6 vs 1.8–6.4 ms.
+ * Conv through ORT's NCHWc kernel (passes/nchwc.ts): the input is reordered into channel blocks,
+ * the weights into the kernel's filter order (blockedFilter), and the output back to NCHW. With
+ * weights fed at run time it beats Conv, whose run-time-weight path is one skinny GEMM per image.
  */
 function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvAttrs): string {
   const [o, , kh, kw] = w.shape as number[];
@@ -337,71 +336,12 @@ function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: Co
 }
 
 /**
- * A [O, I, kh, kw] filter in the NCHWc kernel's OIHWBiBo order ([O/B, I/B, kh, kw, Bi, Bo], kept
- * in the [O, I, kh, kw] shape the kernel checks). ReorderInput of the filter as an image batch
- * already gives [O, I/B, kh, kw, Bi]; moving Bo innermost is then one batched 2-D transpose (a
- * single 6-D Transpose took 3.6 of a 52 ms step, single-threaded, for the seed CNN's conv2 weight
- * gradient).
+ * Gradient of conv(x, w) w.r.t. x given the output cotangent gy: ConvTranspose, whose
+ * outputPadding restores the rows a forward stride skipped at the end. (Lowered for 'ort-cpu' as
+ * an NCHWc conv with the flipped kernel when stride 1 allows it: nchwcFlippedConv.)
  */
-function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number): string {
-  const block = requireBlockSize();
-  const fromKeras = blockedFromSpatialFirst(ctx, filter, o, kh, kw, block);
-  if (fromKeras) return fromKeras;
-  const rows = ctx.node('ReorderInput', [filter], {}, 1, NCHWC_DOMAIN)[0];
-  const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([o / block, block, -1])]);
-  return ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([o, -1, kh, kw])]);
-}
-
-/**
- * blockedFilter's short way for a filter that is a Transpose of a spatial-first kernel S (Keras'
- * [kh, kw, Cin, Cout], or [kh, kw, Cout, Cin] for an input gradient's swapped kernel): one Transpose
- * that keeps the innermost block in place, after a ReorderInput in the swapped case. ORT's
- * general Transpose moves single floats (~140 µs per 64×64×3×3 kernel, one thread); these run at
- * block speed (~15 µs), and the Transpose into ONNX layout is then left unused.
- */
-function blockedFromSpatialFirst(ctx: LowerCtx, filter: string, o: number, kh: number, kw: number, block: number): string | undefined {
-  const producer = ctx.producer(filter);
-  const perm = producer?.op_type === 'Transpose' ? producer.attribute?.find((a) => a.name === 'perm')?.ints?.map(Number) : undefined;
-  if (!producer || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1) return undefined;
-  const source = producer.input[0];
-  let blocked: string;
-  if (perm[0] === 3 && perm[1] === 2) {
-    // S = [kh·kw, I/B, Bi, O/B, Bo] → [O/B, I/B, kh·kw, Bi, Bo]
-    const split = ctx.node1('Reshape', [source, ctx.ints([kh * kw, -1, block, o / block, block])]);
-    blocked = ctx.node1('Transpose', [split], { perm: [3, 1, 0, 2, 4] });
-  } else if (perm[0] === 2 && perm[1] === 3) {
-    // S = [kh·kw, O, I]: ReorderInput of it as a [kh·kw, O, I, 1] image moves Bo innermost,
-    // [kh·kw, O/B, I/B, Bi, Bo]. (Two Transposes here would be merged by ORT into a slow one.)
-    const image = ctx.node1('Reshape', [source, ctx.ints([kh * kw, o, -1, 1])]);
-    const rows = ctx.node('ReorderInput', [image], {}, 1, NCHWC_DOMAIN)[0];
-    const split = ctx.node1('Reshape', [rows, ctx.ints([kh * kw, o / block, -1, block, block])]);
-    blocked = ctx.node1('Transpose', [split], { perm: [1, 2, 0, 3, 4] });
-  } else return undefined;
-  return ctx.node1('Reshape', [blocked, ctx.ints([o, -1, kh, kw])]);
-}
-
-/**
- * Gradient of conv(x, w) w.r.t. x given the output cotangent gy. For stride 1 it is itself a
- * convolution: gy with the kernel flipped in space and its channel axes swapped, padded so the
- * output regains the input's size. That conv runs on the NCHWc kernel (seed CNN, 2 threads: 2.7 vs
- * 3.5 ms for ConvTranspose at 64→32 channels, 1.0 vs 1.5 ms at 64→64); as a plain Conv it would be
- * slower than ConvTranspose, so other cases use ConvTranspose, whose outputPadding restores the
- * rows a forward stride skipped at the end.
- */
-function convInputGrad(gy: Tensor, w: Tensor, sp: readonly number[], ks: readonly number[], a: ConvAttrs): Tensor {
-  const [cout, cinPerGroup] = w.shape as number[];
-  const n = ks.length;
-  const fullPads = [...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i])];
-  if (a.strides.every((s) => s === 1) && fullPads.every((p) => p >= 0) && nchwcConvApplies(cout, cinPerGroup, n, a.group)) {
-    const spatial = ks.map((_, i) => i + 2);
-    // Flip and swap the channel axes of the layer's own kernel when w is a layout transpose of it:
-    // one transpose instead of two (blockedFilter reorders a spatial-first kernel cheaply).
-    const src = w.source?.kind === 'node' && w.source.node.op === transposeOp ? w.source.node : undefined;
-    const p = (src?.attrs.perm as number[] | undefined) ?? [0, 1, ...spatial];
-    const base = src ? src.inputs[0] : w;
-    const kernel = transpose(flip(base, spatial.map((a) => p[a])), [1, 0, ...spatial].map((a) => p[a]));
-    return apply1(convOp, [gy, kernel], { strides: a.strides, pads: fullPads, dilations: a.dilations, group: 1 });
-  }
+function convInputGrad(gy: Tensor, w: Tensor, sp: readonly number[], a: ConvAttrs): Tensor {
+  const ks = (w.shape as number[]).slice(2);
   const outputPadding = convOutputPadding(sp, gy.shape.slice(2) as number[], ks, a);
   return apply1(convTransposeOp, [gy, w], { ...a, outputPadding });
 }
@@ -435,39 +375,58 @@ export function unfold(x: Tensor, options: UnfoldOptions): Tensor {
   return apply1(unfoldOp, [x], { kernel, strides, pads, dilations });
 }
 
-export interface FilterGradAttrs {
-  [k: string]: unknown;
+export interface WeightGradAttrs extends ConvAttrs {
   kernel: number[];
-  pads: number[];
 }
 
 /**
- * Internal: the weight gradient of an ungrouped stride-1, dilation-1 2-D conv, (x, gy) → dW
- * [Cout, Cin, kh, kw], as one NCHWc convolution with the batch as channels: x as [Cin, N, H, W]
- * convolved with gy as the kernel [Cout, N, Ho, Wo]. The batch is padded with zeros to whole
- * channel blocks (at run time when it is symbolic). Seed CNN, batch 64, 2 threads: 7.7–8.2 vs
- * 8.6–9.6 ms for im2col + batched MatMul at 32→64 channels, 1.0–1.5 vs 2.9–3.1 ms at 64→64.
+ * Internal: the weight gradient of conv(x, w) with attributes `a` given the output cotangent gy,
+ * (x, gy) → dW [Cout, Cin/groups, ...kernel]:
+ * dW[g] = Σ_n gy[n, g] · unfold(x)[n, g]ᵀ, one batched MatMul over (N, groups), then a sum over N
+ * (ORT fuses the Transpose into the MatMul, so operand orientation costs nothing). Lowered for
+ * 'ort-cpu' as one NCHWc conv with the batch as channels when that applies (lowerNchwcWeightGrad).
  */
-export const convFilterGradOp: OpDef<FilterGradAttrs> = defineOp<FilterGradAttrs>({
-  name: 'convFilterGrad',
-  infer: ([x, gy], a) => [{ shape: [gy.shape[1], x.shape[1], ...a.kernel], dtype: x.dtype }],
-  lower: (ctx, [x, gy], a) => {
-    const block = requireBlockSize();
-    const [cout, ho, wo] = gy.shape.slice(1) as number[];
-    const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
-    const filter = cotangentAsFilter(ctx, gy, block);
-    const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
-    // Channels last ([Cin, kh, kw, Cout]): the usual next step, the Transpose into a Keras kernel
-    // ([kh, kw, Cin, Cout]), then merges with this one into a Transpose that moves whole rows.
-    const dwT = ctx.node('ReorderOutput', [y], { channels: cout, channels_last: 1 }, 1, NCHWC_DOMAIN)[0];
-    return [ctx.node1('Transpose', [dwT], { perm: [3, 0, 1, 2] })];
+export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs>({
+  name: 'convWeightGrad',
+  infer: ([x, gy], a) => [{ shape: [gy.shape[1], (x.shape[1] as number) / a.group, ...a.kernel], dtype: x.dtype }],
+  lower: (ctx, [x, gy], a, [dw]) => {
+    const cin = x.shape[1] as number;
+    const cout = gy.shape[1] as number;
+    const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
+    if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group)) return [lowerNchwcWeightGrad(ctx, x, gy, a)];
+    const g = a.group;
+    const k = a.kernel.reduce((p, d) => p * d, 1);
+    const l = (gy.shape.slice(2) as number[]).reduce((p, d) => p * d, 1);
+    const cols = lowerUnfold(ctx, x, { kernel: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations }, l); // [N, Cin*K, L]
+    const grouped = (t: string, rows: number): string => ctx.node1('Reshape', [t, ctx.ints(g === 1 ? [0, rows, l] : [0, g, rows / g, l])]);
+    const u = grouped(cols, cin * k);
+    const dy = grouped(gy.name, cout);
+    const uT = ctx.node1('Transpose', [u], { perm: g === 1 ? [0, 2, 1] : [0, 1, 3, 2] });
+    const perImage = ctx.node1('MatMul', [dy, uT]);
+    const summed = ctx.node1('ReduceSum', [perImage, ctx.ints([0])], { keepdims: 0 });
+    return [ctx.node1('Reshape', [summed, ctx.ints(dw.shape as number[])])];
   },
   // Bilinear: <h, dW(x, gy)> = <conv(x, h), gy> = <x, convᵀ(gy, h)>.
-  vjp: ([h], [x, gy], _o, a) => {
-    const attrs: ConvAttrs = { strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 };
-    return [convInputGrad(gy, h!, x.shape.slice(2) as number[], a.kernel, attrs), apply1(convOp, [x, h!], attrs)];
-  },
+  vjp: ([h], [x, gy], _o, { kernel: _, ...a }) => [convInputGrad(gy, h!, x.shape.slice(2) as number[], a), apply1(convOp, [x, h!], a)],
 });
+
+/**
+ * The NCHWc weight gradient of an ungrouped stride-1, dilation-1 2-D conv: x as [Cin, N, H, W]
+ * convolved with gy as the kernel [Cout, N, Ho, Wo]. The batch is padded with zeros to whole
+ * channel blocks (at run time when it is symbolic). Faster than im2col + batched MatMul
+ * (docs/PERFORMANCE.md).
+ */
+function lowerNchwcWeightGrad(ctx: LowerCtx, x: LoweredValue, gy: LoweredValue, a: WeightGradAttrs): string {
+  const block = ctx.nchwcBlock;
+  const [cout, ho, wo] = gy.shape.slice(1) as number[];
+  const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
+  const filter = cotangentAsFilter(ctx, gy, block);
+  const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
+  // Channels last ([Cin, kh, kw, Cout]): the usual next step, the Transpose into a Keras kernel
+  // ([kh, kw, Cin, Cout]), then merges with this one into a Transpose that moves whole rows.
+  const dwT = ctx.node('ReorderOutput', [y], { channels: cout, channels_last: 1 }, 1, NCHWC_DOMAIN)[0];
+  return ctx.node1('Transpose', [dwT], { perm: [3, 0, 1, 2] });
+}
 
 /**
  * gy [N, Cout, Ho, Wo] as the blocked filter [Cout, N', Ho, Wo] (OIHWBiBo, N' = N rounded up to
@@ -499,31 +458,6 @@ function padBatch(ctx: LowerCtx, value: string, n: Dim, block: number, axis = 0)
   const before = ctx.ints(padsFor(0).slice(0, 4 + axis));
   const after = ctx.ints(padsFor(0).slice(5 + axis));
   return ctx.node1('Pad', [value, ctx.node1('Concat', [before, extra, after], { axis: 0 })]);
-}
-
-/**
- * Gradient of conv(x, w) w.r.t. w (kernel `ks`) given the output cotangent gy. On the NCHWc
- * kernel when it applies (convFilterGradOp); otherwise
- * dW[g] = Σ_n gy[n, g] · unfold(x)[n, g]ᵀ, one batched MatMul over (N, groups) then a sum over N.
- */
-function convWeightGrad(x: Tensor, gy: Tensor, ks: readonly number[], a: ConvAttrs): Tensor {
-  const cin = x.shape[1] as number;
-  const cout = gy.shape[1] as number;
-  const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
-  if (unitSteps && nchwcConvApplies(cin, cout, ks.length, a.group)) return apply1(convFilterGradOp, [x, gy], { kernel: [...ks], pads: a.pads });
-  const g = a.group;
-  const k = ks.reduce((p, d) => p * d, 1);
-  const cols = apply1(unfoldOp, [x], { kernel: [...ks], strides: a.strides, pads: a.pads, dilations: a.dilations }); // [N, Cin*K, L]
-  const l = cols.shape[2] as number;
-  const nb = x.shape[0];
-  const grouped = (t: Tensor, rows: number): Tensor => reshape(t, g === 1 ? [nb, rows, l] : [nb, g, rows / g, l]);
-  const u = grouped(cols, cin * k);
-  const dy = grouped(gy, cout);
-  const swapLast = u.rank === 3 ? [0, 2, 1] : [0, 1, 3, 2];
-  // ORT fuses the Transpose into the MatMul (FusedMatMul), so operand orientation costs nothing:
-  // U·dyᵀ, dy·Uᵀ and a single Gemm over N*L measured within noise (scratch/conv-bench.ts).
-  const dw = sum(matmul(dy, transpose(u, swapLast)), 0);
-  return reshape(dw, [cout, cin / g, ...ks]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * the element-wise arithmetic family. Each op: shape/dtype rule, ONNX lowering, VJP — once.
  */
 import { type DType, DTYPES, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
-import { float } from '../onnx/lower.js';
+import { float } from '../onnx/ctx.js';
 import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { DtypeError } from '../errors.js';
 import { type Dim, broadcastShapes, broadcastsTo, inversePermutation, normalizeAxes, shapeStr } from '../shape.js';

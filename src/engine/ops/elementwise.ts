@@ -4,7 +4,7 @@
  * `add sub mul div neg cast` live in core.ts.
  */
 import { type DType, FLOAT_DTYPES, NUMERIC_DTYPES, isFloat } from '../dtype.js';
-import type { AttrValue } from '../onnx/lower.js';
+import type { AttrValue } from '../onnx/ctx.js';
 import { type Attrs, type OpDef, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
 import { DtypeError } from '../errors.js';
 import { broadcastShapes } from '../shape.js';

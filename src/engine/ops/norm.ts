@@ -6,7 +6,7 @@
 import { isFloat } from '../dtype.js';
 import { type OpDef, apply, checkDtypes, defineOp, opError } from '../op.js';
 import { DtypeError } from '../errors.js';
-import { float } from '../onnx/lower.js';
+import { float } from '../onnx/ctx.js';
 import { broadcastsTo, inversePermutation, numel, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { add, broadcastTo, div, mul, neg, sub, sum, sumToShape, transpose } from './core.js';

@@ -8,23 +8,21 @@
  *   window offsets apart and hand the gradient down a first-max-wins chain — no MaxPool Indices
  *   (slow on ORT CPU), no scatter;
  * - one window per channel (global pooling): ArgMax (first index) + ScatterElements;
- * - otherwise (overlapping or padded windows): MaxPool's Indices + ScatterElements(add). Strided
- *   Slices per offset + the chain + col2im (grouped ConvTranspose) measured 1.4x slower (3x3/2 pad 1).
- * Training graphs compute the forward from the chain's window pieces (sharedWindowPieces),
- * maxPool(relu(x)) pools first (maxPoolThroughRelu), and in traces an unpadded pooling that never
- * reads the trailing rows has them cropped at their source (usedPart, cropLeading).
+ * - otherwise (overlapping or padded windows): MaxPool's Indices + ScatterElements(add); strided
+ *   Slices per offset + the chain + col2im measured slower (docs/PERFORMANCE.md).
+ * Rewrites around pooling are passes (src/engine/passes): maxPool(relu(x)) pools first and an
+ * unpadded pooling's unread trailing rows are cropped at their source (algebra.ts); training
+ * graphs compute the forward from the chain's window pieces (windows.ts).
  */
 import { type DType, FLOAT_DTYPES } from '../dtype.js';
-import type { LowerCtx } from '../onnx/lower.js';
+import type { LowerCtx } from '../onnx/ctx.js';
 import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
 import { type Dim, shapeStr } from '../shape.js';
-import { blockedSource, fromBlocked, nchwcBlockSize, toBlocked } from '../runtime/nchwc.js';
+import { fromBlocked, toBlocked } from '../passes/nchwc.js';
 import type { Tensor } from '../tensor.js';
-import { reluOp, relu } from './activations.js';
-import { reshape, transpose, transposeOp } from './core.js';
-import { slice } from './shape.js';
+import { reshape } from './core.js';
 import { mean } from './reduce.js';
-import { type ConvAttrs, type Padding, convOp, convOutputPadding, perAxis, resolvePads, windowOutputSize } from './conv.js';
+import { type Padding, convOutputPadding, perAxis, resolvePads, windowOutputSize } from './conv.js';
 
 export interface PoolAttrs {
   [k: string]: unknown;
@@ -87,7 +85,7 @@ export const maxPoolOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
     checkDtypes('maxPool', [x], FLOAT_DTYPES);
     return [{ shape: [x.shape[0], x.shape[1], ...poolOutputShape('maxPool', x, a)], dtype: x.dtype }];
   },
-  // Training graphs rewrite this node to share work with the gradient (see sharedWindowPieces).
+  // Training graphs replace this node by the gradient's window Max (passes/windows.ts).
   lower: (ctx, [x], a) => [ctx.node1('MaxPool', [x.name], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads })],
   vjp: ([g], [x], [y], a) => [apply1(maxPoolGradOp, [x, y, g!], a)],
 });
@@ -158,8 +156,8 @@ interface Blocks {
 
 function blocksOf(ctx: LowerCtx, x: { name: string; shape: readonly Dim[] }, n: number, cropped: boolean): Blocks | undefined {
   if (n !== 2 || cropped) return undefined;
-  const source = blockedSource(ctx, x.name);
-  return source ? { source, channels: x.shape[1] as number, block: nchwcBlockSize() } : undefined;
+  const source = ctx.blockedForm(x.name);
+  return source ? { source, channels: x.shape[1] as number, block: ctx.nchwcBlock } : undefined;
 }
 
 /** Reshape target: [N, C, ...dims] in NCHW, [N, C/B, ...dims, B] in blocks. */
@@ -189,30 +187,15 @@ function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: 
 }
 
 /**
- * The window pieces for the gradient, and y in the pieces' layout. When y comes from a MaxPool node
- * of this graph, that node is replaced in place by Max over the same pieces: the gradient needs the
- * pieces anyway, and this saves the MaxPool plus the NCHWc layout reorders ORT puts around it
- * (measured 10% of the seed CNN's train step, scratch/conv-cnn-bench.ts). Inference graphs keep
- * MaxPool, which is faster there (ORT keeps Conv → MaxPool in its blocked layout).
+ * The window pieces for the gradient and their Max (maxPool(x) in the pieces' layout). The Max is
+ * left as a `windowMax` hint: the shareMaxPoolWindows pass lets it replace the forward MaxPool of
+ * x, which then costs nothing extra (and neither do the NCHWc reorders ORT would put around it).
  */
 function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: string }, kernel: number[], sp: number[], out: number[], blocks?: Blocks): { pieces: string[]; max: string } {
-  const at = ctx.nodes.findIndex((n) => n.op_type === 'MaxPool' && n.output.length === 1 && n.output[0] === y.name && n.input[0] === x.name);
-  if (at < 0) {
-    const pieces = windowPieces(ctx, x, kernel, sp, out, blocks);
-    return { pieces, max: blocks ? ctx.node1('Max', pieces) : y.name };
-  }
-  const start = ctx.nodes.length;
   const pieces = windowPieces(ctx, x, kernel, sp, out, blocks);
   const max = ctx.node1('Max', pieces);
-  // y itself, in NCHW for its other readers.
-  if (blocks) fromBlocked(ctx, ctx.node1('Reshape', [max, ctx.ints([0, blocks.channels, ...out])]), blocks.channels);
-  const emitted = ctx.nodes.splice(start);
-  emitted[emitted.length - 1].output = [y.name];
-  // Node names are derived from positions; moved nodes get unique ones.
-  for (const n of emitted) n.name = `maxPool/${ctx.fresh('shared')}`;
-  // x is defined before the MaxPool node and y's consumers come after it: order stays topological.
-  ctx.nodes.splice(at, 1, ...emitted);
-  return { pieces, max: blocks ? max : y.name };
+  ctx.hints.push({ kind: 'windowMax', x: x.name, y: y.name, max, pooled: out, blocks: blocks ? { channels: blocks.channels } : undefined });
+  return { pieces, max };
 }
 
 /**
@@ -364,72 +347,10 @@ function poolAttrs(op: string, x: Tensor, n: number, options: PoolOptions): Pool
   return { kernel, strides, pads };
 }
 
-/**
- * x restricted to the leading `sizes[i]` entries of each axis i (null: whole axis). In a trace,
- * when x comes from ops whose leading outputs depend only on leading inputs (ReLU, unpadded
- * convolutions and pooling, transposes), the restriction moves to their input: no work is spent on
- * rows a valid pooling discards, and the gradient needs no Pad. For the seed CNN, the second
- * pooling keeps 12 of 13 rows, so conv2 runs on 14×14 instead of 15×15, conv1 and the first
- * pooling on 28×28 instead of 30×30, and only the input batch is sliced.
- * Traces are built front to back, so whether another op will read the uncropped tensor is not
- * known yet (layers also leave unused layout transposes behind); if one does, both versions are
- * computed: correct, at the cost of the duplicated ops.
- */
-function cropLeading(x: Tensor, sizes: readonly (number | null)[]): Tensor {
-  const dims = x.shape;
-  const spec = sizes.map((s, i) => (s === null || s === dims[i] ? null : s));
-  if (spec.every((s) => s === null)) return x;
-  const src = x.source;
-  if (src?.kind === 'node') {
-    const { op, inputs, attrs } = src.node;
-    const spatialOnly = spec[0] === null && spec[1] === null;
-    // Input extent per spatial axis that the leading outputs read: (size - 1) * stride + span.
-    const extents = (kernel: readonly number[], strides: readonly number[], dilations?: readonly number[]) =>
-      [null, null, ...spec.slice(2).map((s, i) => (s === null ? null : (s - 1) * strides[i] + (dilations?.[i] ?? 1) * (kernel[i] - 1) + 1))];
-    if (op === reluOp) return relu(cropLeading(inputs[0], spec));
-    if (op === transposeOp) {
-      const perm = attrs.perm as number[];
-      const inner: (number | null)[] = inputs[0].shape.map(() => null);
-      perm.forEach((from, i) => (inner[from] = spec[i]));
-      return transpose(cropLeading(inputs[0], inner), perm);
-    }
-    if (op === convOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
-      const a = attrs as ConvAttrs;
-      const [h, w, b] = inputs;
-      return apply1(convOp, [cropLeading(h, extents((w.shape as number[]).slice(2), a.strides, a.dilations)), w, ...(b ? [b] : [])], a);
-    }
-    if (op === maxPoolOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
-      const a = attrs as PoolAttrs;
-      return apply1(maxPoolOp, [cropLeading(inputs[0], extents(a.kernel, a.strides))], a);
-    }
-  }
-  return slice(x, spec.map((s) => (s === null ? null : [0, s])));
-}
-
-/**
- * maxPool(relu(h)) = relu(maxPool(h)) exactly, values and gradients: relu is monotone, a window's
- * first maximum is the same element when the max is positive, and the gradient is 0 either way
- * otherwise. When x was made by relu in the trace being built, pool first: relu and its gradient
- * then touch the pooled tensor only (measured 8% of the seed CNN's train step; inference no slower).
- */
-function maxPoolThroughRelu(x: Tensor, attrs: PoolAttrs): Tensor {
-  const src = x.source;
-  if (src?.kind === 'node' && src.node.op === reluOp) return relu(apply1(maxPoolOp, [usedPart(src.node.inputs[0], attrs)], attrs));
-  return apply1(maxPoolOp, [usedPart(x, attrs)], attrs);
-}
-
-/** In a trace, x without the trailing rows/columns an unpadded pooling never reads (see cropLeading). */
-function usedPart(x: Tensor, a: PoolAttrs): Tensor {
-  if (x.source?.kind !== 'node' || a.pads.some((p) => p !== 0)) return x;
-  const sp = x.shape.slice(2) as number[];
-  const covered = sp.map((d, i) => (windowOutputSize(d, a.kernel[i], a.strides[i], 0, 0) - 1) * a.strides[i] + a.kernel[i]);
-  return covered.every((c, i) => c === sp[i]) ? x : cropLeading(x, [null, null, ...covered]);
-}
-
 /** 1-D max pooling over x [N, C, L]. */
-export const maxPool1d = (x: Tensor, options: PoolOptions): Tensor => maxPoolThroughRelu(x, poolAttrs('maxPool1d', x, 1, options));
+export const maxPool1d = (x: Tensor, options: PoolOptions): Tensor => apply1(maxPoolOp, [x], poolAttrs('maxPool1d', x, 1, options));
 /** 2-D max pooling over x [N, C, H, W]; the gradient goes to the first maximum of each window. */
-export const maxPool2d = (x: Tensor, options: PoolOptions): Tensor => maxPoolThroughRelu(x, poolAttrs('maxPool2d', x, 2, options));
+export const maxPool2d = (x: Tensor, options: PoolOptions): Tensor => apply1(maxPoolOp, [x], poolAttrs('maxPool2d', x, 2, options));
 
 function avgPoolNd(op: string, n: number, x: Tensor, options: AvgPoolOptions): Tensor {
   return apply1(avgPoolOp, [x], { ...poolAttrs(op, x, n, options), countIncludePad: options.countIncludePad ?? false });
@@ -458,6 +379,6 @@ export function globalAvgPool2d(x: Tensor, options: GlobalPoolOptions = {}): Ten
 /** Max over the spatial axes of x [N, C, H, W] → [N, C] (or [N, C, 1, 1]); gradient to the first maximum. */
 export function globalMaxPool2d(x: Tensor, options: GlobalPoolOptions = {}): Tensor {
   const sp = globalSpatial('globalMaxPool2d', x, 2);
-  const y = maxPoolThroughRelu(x, { kernel: sp, strides: sp, pads: [0, 0, 0, 0] });
+  const y = apply1(maxPoolOp, [x], { kernel: sp, strides: sp, pads: [0, 0, 0, 0] });
   return options.keepDims ? y : reshape(y, [x.shape[0], x.shape[1]]);
 }

@@ -1,5 +1,6 @@
 /**
- * ORT's blocked-channel ("NCHWc") convolution kernels, as used by lowerings of graphs whose
+ * Whether this process's ORT has blocked-channel ("NCHWc") convolution kernels, and their block
+ * size. Lowerings for the 'ort-cpu' target use them (src/engine/passes/nchwc.ts) for graphs whose
  * convolution weights arrive at run time (training graphs).
  *
  * ORT rewrites Conv into its internal `com.microsoft.nchwc` ops only when the weights are constant
@@ -9,34 +10,18 @@
  * it is read once per process from a one-node probe graph.
  */
 import { ONNX_ELEM_TYPE } from '../dtype.js';
-import type { LowerCtx } from '../onnx/lower.js';
 import { encodeModel } from '../onnx/proto.js';
 import { NativeSession } from './session.js';
 
 export const NCHWC_DOMAIN = 'com.microsoft.nchwc';
 
 let blockSize: number | undefined;
-let portableDepth = 0;
-
-/**
- * Runs `build` with the NCHWc lowerings off, so that the graph it traces and lowers holds standard
- * ONNX operators only (files meant for other runtimes: exports, `toOnnx`).
- */
-export function portableOps<T>(build: () => T): T {
-  portableDepth++;
-  try {
-    return build();
-  } finally {
-    portableDepth--;
-  }
-}
 
 /**
  * Channels per NCHWc block on this machine, or 0 when the kernels are unavailable (or disabled
  * with LEPTON_NCHWC=0). ReorderInput pads 4 channels up to one whole block, which reveals its size.
  */
 export function nchwcBlockSize(): number {
-  if (portableDepth > 0) return 0;
   if (blockSize !== undefined) return blockSize;
   blockSize = 0;
   if (process.env.LEPTON_NCHWC === '0') return blockSize;
@@ -63,36 +48,4 @@ export function nchwcBlockSize(): number {
     // No NCHWc kernels in this build or on this CPU: convolutions lower to plain Conv.
   }
   return blockSize;
-}
-
-/**
- * Whether an ungrouped 2-D convolution with these channel counts can run as an NCHWc Conv: both
- * channel counts whole blocks (so no padding channels are needed in or out).
- */
-export function nchwcConvApplies(inChannels: number, outChannels: number, spatialRank: number, group: number): boolean {
-  const b = nchwcBlockSize();
-  return b > 0 && spatialRank === 2 && group === 1 && inChannels % b === 0 && outChannels % b === 0;
-}
-
-/**
- * Lowering helper: a 4-D value with whole channel blocks in the blocked layout. When the value was
- * itself made by ReorderOutput (an NCHWc conv's output, a blocked pooling's gradient), the blocked
- * value it came from is used instead of reordering twice; the unread ReorderOutput is then dropped.
- */
-export function toBlocked(ctx: LowerCtx, name: string): string {
-  return blockedSource(ctx, name) ?? ctx.node('ReorderInput', [name], {}, 1, NCHWC_DOMAIN)[0];
-}
-
-/** The blocked value `name` was reordered from (ReorderOutput to NCHW, whole blocks), if any. */
-export function blockedSource(ctx: LowerCtx, name: string): string | undefined {
-  const producer = ctx.producer(name);
-  if (producer?.op_type !== 'ReorderOutput' || producer.domain !== NCHWC_DOMAIN) return undefined;
-  const attr = (key: string) => Number(producer.attribute?.find((a) => a.name === key)?.i ?? 0);
-  const block = nchwcBlockSize();
-  return block > 0 && attr('channels_last') === 0 && attr('channels') % block === 0 ? producer.input[0] : undefined;
-}
-
-/** Lowering helper: a blocked 4-D value with `channels` (whole blocks) back in NCHW. */
-export function fromBlocked(ctx: LowerCtx, name: string, channels: number): string {
-  return ctx.node('ReorderOutput', [name], { channels }, 1, NCHWC_DOMAIN)[0];
 }

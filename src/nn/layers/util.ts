@@ -46,17 +46,11 @@ export function paddingOption(padding: string | undefined, layer: string): 'vali
 const samePerm = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
- * Permutes x, but if x is itself the output of the inverse permutation (a channels-last layer
- * output feeding the next channels-first op) returns that transpose's input instead, so chains
- * of spatial layers (Conv2D → BatchNorm → MaxPooling2D) keep NCHW between them in traced graphs.
+ * Permutes x (no node for the identity permutation). A channels-last layer output feeding the next
+ * channels-first op gives transpose(transpose(y)); the foldTransposes trace pass turns that back
+ * into y, so chains of spatial layers (Conv2D → BatchNorm → MaxPooling2D) keep NCHW between them.
  */
 export function permute(x: Tensor, perm: number[]): Tensor {
-  const src = x.source;
-  if (src?.kind === 'node' && src.node.op === transposeOp) {
-    const p = src.node.attrs.perm as number[];
-    const composed = perm.map((i) => p[i]);
-    if (composed.every((v, i) => v === i)) return src.node.inputs[0];
-  }
   return samePerm(perm, perm.map((_, i) => i)) ? x : transpose(x, perm);
 }
 
