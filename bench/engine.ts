@@ -14,7 +14,15 @@ import { type ModelProto, encodeModel } from '../src/engine/onnx/proto.js';
 import { add, matmul, mul } from '../src/engine/ops/index.js';
 import { NativeSession } from '../src/engine/runtime/session.js';
 import { type Tensor, rand } from '../src/engine/tensor.js';
-import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, timeBlocks, timeInterleaved } from './harness.js';
+import {
+  type BenchModule,
+  type BenchOptions,
+  type BenchResults,
+  median,
+  printTable,
+  timeBlocks,
+  timeInterleaved,
+} from './harness.js';
 
 /** A one-node float32 model built directly as protobuf (independent of Lepton's lowering). */
 function oneNodeModel(opType: string, inputs: { name: string; shape: number[] }[], outputShape: number[]): Uint8Array {
@@ -38,21 +46,39 @@ function oneNodeModel(opType: string, inputs: { name: string; shape: number[] }[
 
 const ortTensor = (t: Tensor) => new ort.Tensor('float32', t.data as Float32Array, t.shape as number[]);
 
-async function matmulBench(n: number, options: BenchOptions, results: BenchResults, rows: (string | number)[][]): Promise<void> {
+async function matmulBench(
+  n: number,
+  options: BenchOptions,
+  results: BenchResults,
+  rows: (string | number)[][],
+): Promise<void> {
   const a = rand([n, n]);
   const b = rand([n, n]);
   const sessionOptions = { intraOpNumThreads: options.threads };
   const mm = (x: Tensor, y: Tensor) => matmul(x, y);
   const worker = compile(mm, { session: sessionOptions });
   const sync = compileSync(mm, { session: sessionOptions });
-  const raw = await ort.InferenceSession.create(oneNodeModel('MatMul', [{ name: 'a', shape: [n, n] }, { name: 'b', shape: [n, n] }], [n, n]), sessionOptions);
+  const raw = await ort.InferenceSession.create(
+    oneNodeModel(
+      'MatMul',
+      [
+        { name: 'a', shape: [n, n] },
+        { name: 'b', shape: [n, n] },
+      ],
+      [n, n],
+    ),
+    sessionOptions,
+  );
   const feeds = { a: ortTensor(a), b: ortTensor(b) };
 
   // Same answer from all three (guards against timing something that does not compute).
   const [w, s, r] = [await worker(a, b), sync(a, b), (await raw.run(feeds)).y.data as Float32Array];
   for (const k of [0, n * n - 1]) {
     const ref = r[k];
-    if (Math.abs((w.data as Float32Array)[k] - ref) > 1e-3 * Math.abs(ref) || Math.abs((s.data as Float32Array)[k] - ref) > 1e-3 * Math.abs(ref)) {
+    if (
+      Math.abs((w.data as Float32Array)[k] - ref) > 1e-3 * Math.abs(ref) ||
+      Math.abs((s.data as Float32Array)[k] - ref) > 1e-3 * Math.abs(ref)
+    ) {
       throw new Error(`matmul ${n}: Lepton and ORT disagree at ${k}`);
     }
   }
@@ -83,8 +109,20 @@ async function matmulBench(n: number, options: BenchOptions, results: BenchResul
   results[`${key}_ratio_best`] = best('ort') / best('compile');
   results[`${key}_ratio_sync_best`] = best('ort') / best('compileSync');
   rows.push(
-    [`matmul ${n}² compile (worker)`, ms.compile, gflops(ms.compile), gflops(ms.ort), gflops(ms.compile) / gflops(ms.ort)],
-    [`matmul ${n}² compileSync`, ms.compileSync, gflops(ms.compileSync), gflops(ms.ort), gflops(ms.compileSync) / gflops(ms.ort)],
+    [
+      `matmul ${n}² compile (worker)`,
+      ms.compile,
+      gflops(ms.compile),
+      gflops(ms.ort),
+      gflops(ms.compile) / gflops(ms.ort),
+    ],
+    [
+      `matmul ${n}² compileSync`,
+      ms.compileSync,
+      gflops(ms.compileSync),
+      gflops(ms.ort),
+      gflops(ms.compileSync) / gflops(ms.ort),
+    ],
   );
 }
 
@@ -92,12 +130,32 @@ async function eagerOverhead(options: BenchOptions, results: BenchResults): Prom
   const a = rand([4]);
   const b = rand([4]);
   // Eager ops run with 1 intra-op thread by default; the raw session gets the same.
-  const raw = await ort.InferenceSession.create(oneNodeModel('Add', [{ name: 'a', shape: [4] }, { name: 'b', shape: [4] }], [4]), { intraOpNumThreads: 1 });
+  const raw = await ort.InferenceSession.create(
+    oneNodeModel(
+      'Add',
+      [
+        { name: 'a', shape: [4] },
+        { name: 'b', shape: [4] },
+      ],
+      [4],
+    ),
+    { intraOpNumThreads: 1 },
+  );
   const feeds = { a: ortTensor(a), b: ortTensor(b) };
   // The synchronous native call Lepton's eager path ends in, without Lepton's dispatch around it.
-  const addBytes = oneNodeModel('Add', [{ name: 'a', shape: [4] }, { name: 'b', shape: [4] }], [4]);
+  const addBytes = oneNodeModel(
+    'Add',
+    [
+      { name: 'a', shape: [4] },
+      { name: 'b', shape: [4] },
+    ],
+    [4],
+  );
   const native = new NativeSession(addBytes, { intraOpNumThreads: 1 }, 'bench add');
-  const hostFeeds = { a: { dtype: 'float32' as const, shape: [4], data: a.data }, b: { dtype: 'float32' as const, shape: [4], data: b.data } };
+  const hostFeeds = {
+    a: { dtype: 'float32' as const, shape: [4], data: a.data },
+    b: { dtype: 'float32' as const, shape: [4], data: b.data },
+  };
   const perBatch = options.quick ? 200 : 2000;
   const ms = await timeInterleaved(
     {
@@ -200,8 +258,12 @@ const bench: BenchModule = {
     printTable([['eager overhead (µs/op)', 'Lepton', 'ORT', 'ratio'], ...(await eagerOverhead(options, results))]);
     console.log();
     printTable([['200-node graph (ms, median)', 'Lepton', 'ORT', 'ratio'], ...(await compileCost(options, results))]);
-    console.log(`\nmatmul ratios of the fastest runs (less sensitive to other load): compile ${[1024, 2048].map((n) => `${n}² ${(results[`matmul_${n}_ratio_best`] as number).toFixed(2)}`).join(', ')}; compileSync ${[1024, 2048].map((n) => `${n}² ${(results[`matmul_${n}_ratio_sync_best`] as number).toFixed(2)}`).join(', ')}`);
-    console.log('\nmedians of timed runs after warm-up (matmul: blocks per variant in alternating order; eager: interleaved batches); ratio = Lepton / ORT (GFLOPS: higher is better; µs and ms: lower is better).');
+    console.log(
+      `\nmatmul ratios of the fastest runs (less sensitive to other load): compile ${[1024, 2048].map((n) => `${n}² ${(results[`matmul_${n}_ratio_best`] as number).toFixed(2)}`).join(', ')}; compileSync ${[1024, 2048].map((n) => `${n}² ${(results[`matmul_${n}_ratio_sync_best`] as number).toFixed(2)}`).join(', ')}`,
+    );
+    console.log(
+      '\nmedians of timed runs after warm-up (matmul: blocks per variant in alternating order; eager: interleaved batches); ratio = Lepton / ORT (GFLOPS: higher is better; µs and ms: lower is better).',
+    );
     return results;
   },
 };

@@ -59,7 +59,12 @@ export async function timeInterleaved(
  */
 export async function timeBlocks(
   variants: Record<string, () => unknown | Promise<unknown>>,
-  { warmup, rounds, perRound, samples }: { warmup: number; rounds: number; perRound: number; samples?: Record<string, number[]> },
+  {
+    warmup,
+    rounds,
+    perRound,
+    samples,
+  }: { warmup: number; rounds: number; perRound: number; samples?: Record<string, number[]> },
 ): Promise<Record<string, number>> {
   const names = Object.keys(variants);
   for (let i = 0; i < warmup; i++) for (const n of names) await variants[n]();

@@ -34,8 +34,7 @@ async function main(): Promise<void> {
     else if (a === '--help' || a === '-h') {
       console.log(usage());
       process.exit(0);
-    }
-    else if (a.startsWith('--')) options.extra[a.slice(2)] = argv[++i];
+    } else if (a.startsWith('--')) options.extra[a.slice(2)] = argv[++i];
     else if (!name) name = a;
     else throw new Error(`bench: unexpected argument '${a}'. ${usage()}`);
   }
@@ -45,11 +44,22 @@ async function main(): Promise<void> {
   }
   const bench = await BENCHES[name]();
   console.log(`bench ${name}: ${bench.description}`);
-  console.log(`machine: ${cpus().length} logical CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; threads ${options.threads}${options.quick ? ', quick' : ''}\n`);
+  console.log(
+    `machine: ${cpus().length} logical CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}; threads ${options.threads}${options.quick ? ', quick' : ''}\n`,
+  );
   const started = new Date().toISOString();
   const results = await bench.run(options);
   if (json) {
-    const out = { bench: name, started, cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, threads: options.threads, quick: options.quick, ...results };
+    const out = {
+      bench: name,
+      started,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      node: process.version,
+      threads: options.threads,
+      quick: options.quick,
+      ...results,
+    };
     writeFileSync(json, JSON.stringify(out, null, 2));
     console.log(`\nwrote ${json}`);
   }

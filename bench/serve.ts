@@ -41,14 +41,20 @@ export async function writeCnnModel(dir: string): Promise<void> {
     h = relu(add(matmul(reshape(transpose(h, [0, 2, 3, 1]), ['batch', -1]), w4), b4));
     return add(matmul(h, w5), b5);
   };
-  await toOnnx(net as never, [{ shape: ['batch', 28, 28, 1], name: 'image' }], { path: join(dir, 'model.onnx'), outputNames: ['logits'] });
+  await toOnnx(net as never, [{ shape: ['batch', 28, 28, 1], name: 'image' }], {
+    path: join(dir, 'model.onnx'),
+    outputNames: ['logits'],
+  });
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
       format: 'lepton-model',
       version: 1,
       name: 'cnn',
-      signature: { inputs: [{ name: 'image', shape: [null, 28, 28, 1], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 10], dtype: 'float32' }] },
+      signature: {
+        inputs: [{ name: 'image', shape: [null, 28, 28, 1], dtype: 'float32' }],
+        outputs: [{ name: 'logits', shape: [null, 10], dtype: 'float32' }],
+      },
       labels: CLASSES,
       preprocessing: { kind: 'image', height: 28, width: 28, channels: 1, scale: 1 / 255 },
     }),
@@ -70,7 +76,11 @@ async function serveTarget(kind: Target, modelDir: string): Promise<void> {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
         try {
-          const { data } = await sharp(Buffer.concat(chunks)).greyscale().resize(28, 28, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+          const { data } = await sharp(Buffer.concat(chunks))
+            .greyscale()
+            .resize(28, 28, { fit: 'fill' })
+            .raw()
+            .toBuffer({ resolveWithObject: true });
           const x = Float32Array.from(data, (p) => p / 255);
           const out = await session.run({ image: new ort.Tensor('float32', x, [1, 28, 28, 1]) });
           res.writeHead(200, { 'content-type': 'application/json' });
@@ -86,7 +96,11 @@ async function serveTarget(kind: Target, modelDir: string): Promise<void> {
     url = `http://127.0.0.1:${addr.port}`;
   } else {
     const { createModelServer } = await import('../src/serve/server.js');
-    const server = await createModelServer({ models: [{ dir: modelDir, name: 'cnn' }], maxBatchSize: kind === 'lepton-batched' ? 32 : 1, maxWaitMs: kind === 'lepton-batched' ? 2 : 0 });
+    const server = await createModelServer({
+      models: [{ dir: modelDir, name: 'cnn' }],
+      maxBatchSize: kind === 'lepton-batched' ? 32 : 1,
+      maxWaitMs: kind === 'lepton-batched' ? 2 : 0,
+    });
     url = await server.listen(0, '127.0.0.1');
   }
   process.stdout.write(`READY ${url}\n`);
@@ -94,7 +108,9 @@ async function serveTarget(kind: Target, modelDir: string): Promise<void> {
 
 function startTarget(kind: Target, modelDir: string): Promise<{ child: ChildProcess; url: string }> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve-target', kind, modelDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve-target', kind, modelDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${kind} server did not start in 60 s`)), 60_000);
@@ -123,7 +139,9 @@ interface LoadResult {
 async function load(url: string, body: Buffer, seconds: number, maxRequests: number): Promise<LoadResult> {
   // autocannon ships no type declarations: describe the part used here.
   type Stats = { average: number; total: number; p50: number; p99: number };
-  const autocannon = (await import('autocannon' as string)).default as (o: object) => Promise<{ requests: Stats; latency: Stats; errors: number; timeouts: number; non2xx: number }>;
+  const autocannon = (await import('autocannon' as string)).default as (
+    o: object,
+  ) => Promise<{ requests: Stats; latency: Stats; errors: number; timeouts: number; non2xx: number }>;
   const r = await autocannon({
     url: `${url}/v1/models/cnn/predict`,
     method: 'POST',
@@ -150,7 +168,9 @@ export async function run(options: BenchOptions): Promise<BenchResults> {
     const sharp = (await import('sharp')).default;
     const pixels = Buffer.alloc(28 * 28);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37) % 256;
-    const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
     const seconds = options.quick ? 3 : Number(options.extra.seconds ?? 10);
     const maxRequests = options.quick ? 20_000 : 200_000;
     const targets: Target[] = ['lepton-batched', 'lepton-unbatched', 'raw-ort'];
@@ -171,7 +191,15 @@ export async function run(options: BenchOptions): Promise<BenchResults> {
       ['server (64 connections, 1 PNG per request)', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'errors', 'vs raw ORT'],
       ...targets.map((t) => {
         const r = results[t]!;
-        return [t, r.requestsPerSecond, r.p50, r.p99, r.requests, r.errors, `${(r.requestsPerSecond / raw).toFixed(2)}×`];
+        return [
+          t,
+          r.requestsPerSecond,
+          r.p50,
+          r.p99,
+          r.requests,
+          r.errors,
+          `${(r.requestsPerSecond / raw).toFixed(2)}×`,
+        ];
       }),
     ]);
     const flat: BenchResults = { connections: CONNECTIONS, seconds };
@@ -193,13 +221,18 @@ export async function run(options: BenchOptions): Promise<BenchResults> {
 }
 
 const bench: BenchModule = {
-  description: 'model server load test: single-image predictions at 64 connections, batching on/off vs raw onnxruntime-node',
+  description:
+    'model server load test: single-image predictions at 64 connections, batching on/off vs raw onnxruntime-node',
   run,
 };
 export default bench;
 
 // Child-process entry: `node --import tsx bench/serve.ts --serve-target <kind> <modelDir>`.
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv[2] === '--serve-target') {
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.argv[2] === '--serve-target'
+) {
   await serveTarget(process.argv[3] as Target, process.argv[4]);
   process.on('SIGTERM', () => process.exit(0));
 }

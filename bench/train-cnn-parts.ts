@@ -11,7 +11,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  Tensor, add, compileSync, conv2d, matmul, maxPool2d, mean, relu, reshape, softmaxCrossEntropy, sum, transpose, valueAndGrad,
+  Tensor,
+  add,
+  compileSync,
+  conv2d,
+  matmul,
+  maxPool2d,
+  mean,
+  relu,
+  reshape,
+  softmaxCrossEntropy,
+  sum,
+  transpose,
+  valueAndGrad,
 } from '../src/engine/index.js';
 import { type BenchModule, type BenchOptions, type BenchResults, printTable, seededUniform } from './harness.js';
 import { PYTHON, torchMissing } from './peer.js';
@@ -20,15 +32,22 @@ const N = 64;
 
 function random(shape: number[], seed: number): Tensor {
   const next = seededUniform(seed);
-  return new Tensor(shape, 'float32', Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() - 0.5));
+  return new Tensor(
+    shape,
+    'float32',
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() - 0.5),
+  );
 }
 
 /** A graph computing fn(...args), every output summed to a scalar (so little comes back to JS). */
 function summed(fn: (...a: Tensor[]) => Tensor | Tensor[], threads: number): (...a: Tensor[]) => unknown {
-  return compileSync((...a: Tensor[]) => {
-    const r = fn(...a);
-    return (Array.isArray(r) ? r : [r]).map((t) => sum(t));
-  }, { session: { intraOpNumThreads: threads } });
+  return compileSync(
+    (...a: Tensor[]) => {
+      const r = fn(...a);
+      return (Array.isArray(r) ? r : [r]).map((t) => sum(t));
+    },
+    { session: { intraOpNumThreads: threads } },
+  );
 }
 
 /** Milliseconds per run: the lower quartile over rounds of `perRound` runs (robust to interference). */
@@ -72,7 +91,10 @@ function seedCnnLoss(p: Record<string, Tensor>, x: Tensor, y: Tensor): Tensor {
 function torchProfile(threads: number): Record<string, number | string> | string {
   const missing = torchMissing();
   if (missing) return missing;
-  const r = spawnSync(PYTHON, ['bench/peers/torch_cnn_profile.py', '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
+  const r = spawnSync(PYTHON, ['bench/peers/torch_cnn_profile.py', '--threads', String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+  });
   if (r.status !== 0) return `PyTorch peer failed: ${r.stderr.trim().split('\n').pop()}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number | string>;
 }
@@ -93,11 +115,20 @@ const bench: BenchModule = {
       const b = random([c.cout], 21 + i);
       const r = random([N, c.cout, out, out], 31 + i);
       const argnums = c.inputGrad ? [0, 1, 2] : [1, 2];
-      const grads = summed((x, w, b, r) => valueAndGrad((x: Tensor, w: Tensor, b: Tensor) => sum(conv2d(x, w, b).mul(r)), { argnums })(x, w, b)[1], t);
+      const grads = summed(
+        (x, w, b, r) =>
+          valueAndGrad((x: Tensor, w: Tensor, b: Tensor) => sum(conv2d(x, w, b).mul(r)), { argnums })(x, w, b)[1],
+        t,
+      );
       const forward = summed((x, w, b) => conv2d(x, w, b), t);
       const forwardConst = summed((x) => conv2d(x, w, b), t);
       const sumOnly = summed((r) => r, t);
-      const ms = { grads: time(() => grads(x, w, b, r)), forward: time(() => forward(x, w, b)), forwardConst: time(() => forwardConst(x)), sumOnly: time(() => sumOnly(r)) };
+      const ms = {
+        grads: time(() => grads(x, w, b, r)),
+        forward: time(() => forward(x, w, b)),
+        forwardConst: time(() => forwardConst(x)),
+        sumOnly: time(() => sumOnly(r)),
+      };
       const total = ms.grads - ms.sumOnly;
       convTotal += total;
       const key = `conv${i + 1}`;
@@ -105,13 +136,20 @@ const bench: BenchModule = {
       results[`lepton_${key}_forward_ms`] = ms.forward - ms.sumOnly;
       results[`lepton_${key}_forward_const_weights_ms`] = ms.forwardConst - ms.sumOnly;
       rows.push([`${c.name}: forward + gradients (${c.inputGrad ? 'x, ' : ''}w, b)`, total]);
-      rows.push([`  its forward alone, weights fed / constant (pre-packed)`, `${(ms.forward - ms.sumOnly).toFixed(2)} / ${(ms.forwardConst - ms.sumOnly).toFixed(2)}`]);
+      rows.push([
+        `  its forward alone, weights fed / constant (pre-packed)`,
+        `${(ms.forward - ms.sumOnly).toFixed(2)} / ${(ms.forwardConst - ms.sumOnly).toFixed(2)}`,
+      ]);
     }
     const names = ['w1', 'b1', 'w2', 'b2', 'w3', 'b3', 'w4', 'b4', 'w5', 'b5'];
     const shapes = [[32, 3, 3, 3], [32], [64, 32, 3, 3], [64], [64, 64, 3, 3], [64], [1024, 64], [64], [64, 10], [10]];
     const params = shapes.map((s, i) => random(s, 100 + i).mul(0.2));
     const x = random([N, 32, 32, 3], 200).add(0.5);
-    const y = new Tensor([N], 'int32', Int32Array.from({ length: N }, (_, i) => (i * 7) % 10));
+    const y = new Tensor(
+      [N],
+      'int32',
+      Int32Array.from({ length: N }, (_, i) => (i * 7) % 10),
+    );
     const whole = summed((...a: Tensor[]) => {
       const p = Object.fromEntries(names.map((k, i) => [k, a[i]]));
       const g = valueAndGrad(seedCnnLoss)(p, a[names.length], a[names.length + 1])[1] as Record<string, Tensor>;
@@ -121,7 +159,11 @@ const bench: BenchModule = {
     results.lepton_step_fwd_bwd_ms = ms.whole;
     results.lepton_convs_fwd_bwd_ms = convTotal;
     results.lepton_rest_fwd_bwd_ms = ms.whole - convTotal;
-    rows.push(['the three convolutions', convTotal], ['everything else (pooling, ReLU, dense, loss)', ms.whole - convTotal], ['whole network', ms.whole]);
+    rows.push(
+      ['the three convolutions', convTotal],
+      ['everything else (pooling, ReLU, dense, loss)', ms.whole - convTotal],
+      ['whole network', ms.whole],
+    );
     printTable(rows);
 
     const torch = torchProfile(t);
@@ -134,7 +176,10 @@ const bench: BenchModule = {
         [`PyTorch ${torch.pytorch_version} profiler, self CPU per step (${t} threads)`, 'ms'],
         ['convolution forward', torch.conv_forward_ms as number],
         ['convolution backward', torch.conv_backward_ms as number],
-        ['max pooling forward / backward', `${(torch.maxpool_forward_ms as number).toFixed(2)} / ${(torch.maxpool_backward_ms as number).toFixed(2)}`],
+        [
+          'max pooling forward / backward',
+          `${(torch.maxpool_forward_ms as number).toFixed(2)} / ${(torch.maxpool_backward_ms as number).toFixed(2)}`,
+        ],
         ['everything else (ReLU, linear, loss, Adam)', torch.other_ms as number],
         ['total (with Adam)', torch.total_ms as number],
       ]);

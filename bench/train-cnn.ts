@@ -21,12 +21,28 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { Conv2D, Dense, Flatten, MaxPooling2D, SparseCategoricalCrossentropy, input, sequential, setSeed } from '../src/index.js';
+import {
+  Conv2D,
+  Dense,
+  Flatten,
+  MaxPooling2D,
+  SparseCategoricalCrossentropy,
+  input,
+  sequential,
+  setSeed,
+} from '../src/index.js';
 import { Tensor } from '../src/engine/tensor.js';
 import type { HostTensor } from '../src/engine/onnx/proto.js';
 import type { Callback } from '../src/train/callbacks.js';
 import type { GraphProgram } from '../src/train/graph.js';
-import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
+import {
+  type BenchModule,
+  type BenchOptions,
+  type BenchResults,
+  median,
+  printTable,
+  seededUniform,
+} from './harness.js';
 import { PYTHON, sharedFile, torchMissing, warnTorchMissing } from './peer.js';
 const BATCH = 64;
 const INFER_BATCH = 256;
@@ -117,14 +133,25 @@ async function leptonTrain(s: Settings, workers: number, data: { x: Tensor; y: T
   });
   const timer = new EpochTimer();
   // workers is passed explicitly (fit's default, 'auto', may pick either).
-  const fitOptions: Record<string, unknown> = { epochs: 1 + s.epochs, batchSize: BATCH, verbose: 0, callbacks: [timer] };
+  const fitOptions: Record<string, unknown> = {
+    epochs: 1 + s.epochs,
+    batchSize: BATCH,
+    verbose: 0,
+    callbacks: [timer],
+  };
   fitOptions.workers = workers;
   await model.fit(data.x, data.y, fitOptions);
   const timed = timer.times.slice(1);
   const ms = timed.reduce((a, b) => a + b, 0);
   const images = s.epochs * s.batches * BATCH;
   const cpuMs = timer.cpu.slice(1).reduce((a, b) => a + b, 0);
-  return { imgPerSec: images / (ms / 1000), firstEpochMs: timer.times[0], msPerStep: ms / (s.epochs * s.batches), cpuMsPerImage: cpuMs / images, model };
+  return {
+    imgPerSec: images / (ms / 1000),
+    firstEpochMs: timer.times[0],
+    msPerStep: ms / (s.epochs * s.batches),
+    cpuMsPerImage: cpuMs / images,
+    model,
+  };
 }
 
 interface ChildResult {
@@ -137,7 +164,15 @@ interface ChildResult {
 
 /** One Lepton training run in a fresh process (this file with --child). */
 function runLeptonChild(s: Settings, workers: number): ChildResult {
-  const args = [...process.execArgv, fileURLToPath(import.meta.url), '--child', String(workers), String(s.epochs), String(s.batches), String(s.threads)];
+  const args = [
+    ...process.execArgv,
+    fileURLToPath(import.meta.url),
+    '--child',
+    String(workers),
+    String(s.epochs),
+    String(s.batches),
+    String(s.threads),
+  ];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`Lepton training child failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
@@ -147,7 +182,13 @@ async function childMain(argv: string[]): Promise<void> {
   const [workers, epochs, batches, threads] = argv.map(Number);
   const s: Settings = { epochs, batches, threads, rounds: 1, workers: [workers] };
   const r = await leptonTrain(s, workers, syntheticData(batches * BATCH));
-  const out: ChildResult = { img_s: r.imgPerSec, cpu_ms_per_img: r.cpuMsPerImage, ms_per_step: r.msPerStep, first_epoch_ms: r.firstEpochMs, peak_rss_mb: rssMb() };
+  const out: ChildResult = {
+    img_s: r.imgPerSec,
+    cpu_ms_per_img: r.cpuMsPerImage,
+    ms_per_step: r.msPerStep,
+    first_epoch_ms: r.firstEpochMs,
+    peak_rss_mb: rssMb(),
+  };
   console.log(JSON.stringify(out));
 }
 
@@ -161,22 +202,50 @@ interface PeerResult {
 }
 
 function runPeer(s: Settings): PeerResult {
-  const args = ['bench/peers/torch_cnn.py', '--steps', String(s.epochs * s.batches), '--batches', String(s.batches), '--warmup', String(Math.min(s.batches, 10)), '--threads', String(s.threads), '--batch', String(BATCH), '--infer-batch', String(INFER_BATCH)];
+  const args = [
+    'bench/peers/torch_cnn.py',
+    '--steps',
+    String(s.epochs * s.batches),
+    '--batches',
+    String(s.batches),
+    '--warmup',
+    String(Math.min(s.batches, 10)),
+    '--threads',
+    String(s.threads),
+    '--batch',
+    String(BATCH),
+    '--infer-batch',
+    String(INFER_BATCH),
+  ];
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
   if (r.status !== 0) throw new Error(`PyTorch peer failed (${r.status}): ${r.stderr}`);
   const line = r.stdout.trim().split('\n').pop()!;
   return JSON.parse(line) as PeerResult;
 }
 
-const ortTensor = (dtype: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) => new ort.Tensor(dtype, data, dims);
+const ortTensor = (dtype: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: number[]) =>
+  new ort.Tensor(dtype, data, dims);
 
 /**
  * The hand-built reference step, run like its prototype: outputs (new weights and Adam moments)
  * fed back as the next step's inputs from the host, a distinct batch each step.
  */
 async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Promise<number | undefined> {
-  const session = await ort.InferenceSession.create(sharedFile('reference', 'seed-cnn-train-step.onnx'), { intraOpNumThreads: s.threads });
-  const shapes: Record<string, number[]> = { W1: [32, 3, 3, 3], b1: [32], W2: [64, 32, 3, 3], b2: [64], W3: [64, 64, 3, 3], b3: [64], W4: [64, 1024], b4: [64], W5: [10, 64], b5: [10] };
+  const session = await ort.InferenceSession.create(sharedFile('reference', 'seed-cnn-train-step.onnx'), {
+    intraOpNumThreads: s.threads,
+  });
+  const shapes: Record<string, number[]> = {
+    W1: [32, 3, 3, 3],
+    b1: [32],
+    W2: [64, 32, 3, 3],
+    b2: [64],
+    W3: [64, 64, 3, 3],
+    b3: [64],
+    W4: [64, 1024],
+    b4: [64],
+    W5: [10, 64],
+    b5: [10],
+  };
   const uniform = seededUniform(3);
   const rnd = () => (uniform() - 0.5) * 0.1;
   const state: Record<string, ort.Tensor> = {};
@@ -200,7 +269,12 @@ async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Prom
   let t = 0;
   const step = async (b: number) => {
     t++;
-    const out = await session.run({ ...state, x: batches[b].x, y: batches[b].y, t: ortTensor('float32', new Float32Array([t]), []) });
+    const out = await session.run({
+      ...state,
+      x: batches[b].x,
+      y: batches[b].y,
+      t: ortTensor('float32', new Float32Array([t]), []),
+    });
     for (const k of Object.keys(state)) state[k] = out[`${k}_new`];
     return out.loss.data[0] as number;
   };
@@ -219,7 +293,11 @@ async function referenceTrain(s: Settings, data: { x: Tensor; y: Tensor }): Prom
  * thread with weights and optimizer state fed back from the host like the reference: graph
  * quality without Lepton's framework overhead (worker messages, batching, metrics, callbacks).
  */
-async function leptonGraphRaw(s: Settings, model: LeptonTrain['model'], data: { x: Tensor; y: Tensor }): Promise<number | undefined> {
+async function leptonGraphRaw(
+  s: Settings,
+  model: LeptonTrain['model'],
+  data: { x: Tensor; y: Tensor },
+): Promise<number | undefined> {
   const runner = (model.compileState as { runner?: any } | undefined)?.runner;
   if (!runner?.program || !runner.worker?.getState) return undefined;
   const rowsOf = (t: Tensor, b: number) => {
@@ -227,19 +305,38 @@ async function leptonGraphRaw(s: Settings, model: LeptonTrain['model'], data: { 
     return new Tensor([BATCH, ...t.shape.slice(1)], t.dtype, t.data.slice(b * BATCH * row, (b + 1) * BATCH * row));
   };
   const hostOf = (t: Tensor) => ({ dtype: t.dtype, shape: t.shape as number[], data: t.data });
-  const batches = Array.from({ length: s.batches }, (_, b) => ({ xs: [rowsOf(data.x, b)], ys: [rowsOf(data.y, b)], size: BATCH }));
+  const batches = Array.from({ length: s.batches }, (_, b) => ({
+    xs: [rowsOf(data.x, b)],
+    ys: [rowsOf(data.y, b)],
+    size: BATCH,
+  }));
   const program = (await runner.program('train', batches[0])).program as GraphProgram;
   const session = await ort.InferenceSession.create(program.lowered.bytes, { intraOpNumThreads: s.threads });
   const scalars = runner.state.optimizer.nextScalars() as Record<string, number>;
   const plans = batches.map((b) => {
-    const feeds: Record<string, HostTensor> = { x0: hostOf(b.xs[0]), y0: hostOf(b.ys[0]), sw: { dtype: 'float32', shape: [BATCH], data: new Float32Array(BATCH).fill(1) } };
-    for (const [k, v] of Object.entries(scalars)) feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
+    const feeds: Record<string, HostTensor> = {
+      x0: hostOf(b.xs[0]),
+      y0: hostOf(b.ys[0]),
+      sw: { dtype: 'float32', shape: [BATCH], data: new Float32Array(BATCH).fill(1) },
+    };
+    for (const [k, v] of Object.entries(scalars))
+      feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
     const plan = program.plan(feeds);
-    return { feeds: Object.fromEntries(Object.entries(plan.feeds).map(([n, t]) => [n, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)])), stateIn: plan.stateIn };
+    return {
+      feeds: Object.fromEntries(
+        Object.entries(plan.feeds).map(([n, t]) => [
+          n,
+          new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape),
+        ]),
+      ),
+      stateIn: plan.stateIn,
+    };
   });
   const stateIn = plans[0].stateIn;
   const got = (await runner.worker.getState([...new Set(Object.values(stateIn))])) as Record<string, HostTensor>;
-  const state = new Map<string, ort.Tensor>(Object.entries(got).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)]));
+  const state = new Map<string, ort.Tensor>(
+    Object.entries(got).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.shape)]),
+  );
   const stateOut = Object.entries(program.stateOutputs);
   const lossName = program.outputName('loss');
   const fetch = [lossName, ...stateOut.map(([n]) => n)];
@@ -272,17 +369,32 @@ async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Te
   const dir = mkdtempSync(join(tmpdir(), 'lepton-bench-'));
   try {
     // predict's worker session gets the same intra-op thread count as the raw ORT session.
-    model.compile({ optimizer: 'adam', loss: new SparseCategoricalCrossentropy({ fromLogits: true }), session: { intraOpNumThreads: s.threads } });
+    model.compile({
+      optimizer: 'adam',
+      loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
+      session: { intraOpNumThreads: s.threads },
+    });
     const file = join(dir, 'seed-cnn.onnx');
     await model.exportOnnx(file);
     const session = await ort.InferenceSession.create(file, { intraOpNumThreads: s.threads });
     const feedName = session.inputNames[0];
-    const chunks = Array.from({ length: n / INFER_BATCH }, (_, i) => new ort.Tensor('float32', (x.data as Float32Array).subarray(i * INFER_BATCH * 3072, (i + 1) * INFER_BATCH * 3072), [INFER_BATCH, 32, 32, 3]));
+    const chunks = Array.from(
+      { length: n / INFER_BATCH },
+      (_, i) =>
+        new ort.Tensor(
+          'float32',
+          (x.data as Float32Array).subarray(i * INFER_BATCH * 3072, (i + 1) * INFER_BATCH * 3072),
+          [INFER_BATCH, 32, 32, 3],
+        ),
+    );
     // Same predictions (guards against timing something that does not compute).
     const p = (await model.predict(x, { batchSize: INFER_BATCH, verbose: 0 })) as Tensor;
     const r = (await session.run({ [feedName]: chunks[0] }))[session.outputNames[0]].data as Float32Array;
     for (let i = 0; i < 10; i++) {
-      if (Math.abs((p.data as Float32Array)[i] - r[i]) > 1e-4 * (1 + Math.abs(r[i]))) throw new Error(`inference: predict and exported model disagree at ${i}: ${(p.data as Float32Array)[i]} vs ${r[i]}`);
+      if (Math.abs((p.data as Float32Array)[i] - r[i]) > 1e-4 * (1 + Math.abs(r[i])))
+        throw new Error(
+          `inference: predict and exported model disagree at ${i}: ${(p.data as Float32Array)[i]} vs ${r[i]}`,
+        );
     }
     const leptonMs: number[] = [];
     const ortMs: number[] = [];
@@ -302,7 +414,8 @@ async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Te
 }
 
 const bench: BenchModule = {
-  description: 'seed CNN (32×32×3, batch 64, Adam) trained through fit vs PyTorch; predict vs raw ORT vs PyTorch; peak RSS',
+  description:
+    'seed CNN (32×32×3, batch 64, Adam) trained through fit vs PyTorch; predict vs raw ORT vs PyTorch; peak RSS',
   async run(options: BenchOptions): Promise<BenchResults> {
     const s = settings(options);
     const data = syntheticData(s.batches * BATCH);
@@ -344,7 +457,9 @@ const bench: BenchModule = {
         leptonFirstEpoch.push(r.first_epoch_ms);
         leptonRss.set(w, Math.max(leptonRss.get(w) ?? 0, r.peak_rss_mb));
         leptonCpu.set(w, Math.min(leptonCpu.get(w) ?? Infinity, r.cpu_ms_per_img));
-        console.log(`  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads`}: ${r.img_s.toFixed(0)} img/s (${r.ms_per_step.toFixed(2)} ms/step; first epoch ${r.first_epoch_ms.toFixed(0)} ms; peak RSS ${r.peak_rss_mb.toFixed(0)} MB)`);
+        console.log(
+          `  round ${round + 1}: Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads`}: ${r.img_s.toFixed(0)} img/s (${r.ms_per_step.toFixed(2)} ms/step; first epoch ${r.first_epoch_ms.toFixed(0)} ms; peak RSS ${r.peak_rss_mb.toFixed(0)} MB)`,
+        );
       }
       if (!noTorch) {
         const p = runPeer(s);
@@ -358,7 +473,11 @@ const bench: BenchModule = {
     }
     const ref = await referenceTrain(s, data);
     // A model trained in this process (one short epoch, one worker) for the raw-graph and inference columns.
-    const local = await leptonTrain({ ...s, epochs: 0, batches: Math.min(s.batches, 5) }, 1, syntheticData(Math.min(s.batches, 5) * BATCH));
+    const local = await leptonTrain(
+      { ...s, epochs: 0, batches: Math.min(s.batches, 5) },
+      1,
+      syntheticData(Math.min(s.batches, 5) * BATCH),
+    );
     const raw = await leptonGraphRaw(s, local.model, data);
     const infer = await inference(s, local.model, data);
 
@@ -397,12 +516,26 @@ const bench: BenchModule = {
     console.log();
     const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
     const rows: (string | number)[][] = [['training, batch 64 (best of rounds)', 'img/s', '× PyTorch', 'CPU ms/img']];
-    for (const [w, v] of leptonModes) rows.push([`Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads (data parallel)`}`, v, na(ratio(v, torch)), leptonCpu.get(w)!]);
-    rows.push([`PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`, na(torch), torch ? 1 : 'n/a', na(results.pytorch_train_cpu_ms_per_img as number | null)]);
+    for (const [w, v] of leptonModes)
+      rows.push([
+        `Lepton fit, ${w === 1 ? `1 worker × ${s.threads} threads` : `${w} workers × cores/2 threads (data parallel)`}`,
+        v,
+        na(ratio(v, torch)),
+        leptonCpu.get(w)!,
+      ]);
+    rows.push([
+      `PyTorch ${peer?.pytorch_version ?? ''} (${s.threads} threads)`,
+      na(torch),
+      torch ? 1 : 'n/a',
+      na(results.pytorch_train_cpu_ms_per_img as number | null),
+    ]);
     rows.push([`reference graph, raw ORT (${s.threads} threads)`, na(ref), na(ratio(ref, torch)), '']);
     rows.push([`Lepton's fused train graph, raw ORT (${s.threads} threads)`, na(raw), na(ratio(raw, torch)), '']);
     printTable(rows);
-    if (roundRatios.length) console.log(`\nper round, faster Lepton mode / PyTorch (run back to back): ${roundRatios.map((r) => r.toFixed(2)).join(', ')}; median ${median(roundRatios).toFixed(2)}`);
+    if (roundRatios.length)
+      console.log(
+        `\nper round, faster Lepton mode / PyTorch (run back to back): ${roundRatios.map((r) => r.toFixed(2)).join(', ')}; median ${median(roundRatios).toFixed(2)}`,
+      );
     console.log();
     printTable([
       ['inference, batch 256', 'img/s', '× ORT', '× PyTorch'],
@@ -417,7 +550,9 @@ const bench: BenchModule = {
       ['PyTorch peer (train + inference)', na(peer?.pytorch_peak_rss_mb)],
     ]);
     if (noTorch) console.log(`\nPyTorch peer skipped: ${noTorch}`);
-    console.log(`\nload average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`);
+    console.log(
+      `\nload average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`,
+    );
     return results;
   },
 };

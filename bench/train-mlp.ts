@@ -21,7 +21,14 @@ import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx
 import { Tensor } from '../src/engine/tensor.js';
 import type { Callback } from '../src/train/callbacks.js';
 import { PYTHON, torchMissing } from './peer.js';
-import { type BenchModule, type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
+import {
+  type BenchModule,
+  type BenchOptions,
+  type BenchResults,
+  median,
+  printTable,
+  seededUniform,
+} from './harness.js';
 
 const BATCH = 32;
 const INPUTS = 256;
@@ -72,11 +79,19 @@ async function leptonMsPerStep(hidden: number, steps: number, threads: number): 
     new Dense(w[3], { activation: 'relu' }),
     new Dense(CLASSES),
   ]);
-  model.compile({ optimizer: 'adam', loss: new SparseCategoricalCrossentropy({ fromLogits: true }), session: { intraOpNumThreads: threads } });
+  model.compile({
+    optimizer: 'adam',
+    loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
+    session: { intraOpNumThreads: threads },
+  });
   const n = (steps + 1) * BATCH;
   const next = seededUniform(5);
   const x = new Tensor([n, INPUTS], 'float32', Float32Array.from({ length: n * INPUTS }, next));
-  const y = new Tensor([n], 'int32', Int32Array.from({ length: n }, () => Math.floor(next() * CLASSES)));
+  const y = new Tensor(
+    [n],
+    'int32',
+    Int32Array.from({ length: n }, () => Math.floor(next() * CLASSES)),
+  );
   const timer = new StepTimer();
   await model.fit(x, y, { epochs: 2, batchSize: BATCH, verbose: 0, shuffle: false, callbacks: [timer] });
   return median(timer.gaps);
@@ -88,15 +103,35 @@ interface Peer {
 }
 
 function runPeer(hidden: number, steps: number, threads: number, blasThreads: number): Peer {
-  const args = ['bench/peers/torch_mlp.py', '--hidden', String(hidden), '--inputs', String(INPUTS), '--batch', String(BATCH), '--steps', String(steps), '--warmup', '5', '--threads', String(threads)];
-  const r = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(blasThreads) } });
+  const args = [
+    'bench/peers/torch_mlp.py',
+    '--hidden',
+    String(hidden),
+    '--inputs',
+    String(INPUTS),
+    '--batch',
+    String(BATCH),
+    '--steps',
+    String(steps),
+    '--warmup',
+    '5',
+    '--threads',
+    String(threads),
+  ];
+  const r = spawnSync(PYTHON, args, {
+    encoding: 'utf8',
+    env: { ...process.env, OPENBLAS_NUM_THREADS: String(blasThreads) },
+  });
   if (r.status !== 0) throw new Error(`PyTorch peer failed (${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Peer;
 }
 
 /** A float32 graph built directly as protobuf (independent of Lepton's lowering). */
 function graphModel(nodes: NodeProto[], inputs: [string, number[]][], output: string): Uint8Array {
-  const vi = (name: string, shape: number[]) => ({ name, type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: shape.map((d) => ({ dim_value: d })) } } } });
+  const vi = (name: string, shape: number[]) => ({
+    name,
+    type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: shape.map((d) => ({ dim_value: d })) } } },
+  });
   const model: ModelProto = {
     ir_version: 8,
     producer_name: 'bench',
@@ -106,15 +141,34 @@ function graphModel(nodes: NodeProto[], inputs: [string, number[]][], output: st
   return encodeModel(model);
 }
 
-const node = (op_type: string, input: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({ op_type, input, output: [output], name: output, attribute });
+const node = (op_type: string, input: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({
+  op_type,
+  input,
+  output: [output],
+  name: output,
+  attribute,
+});
 const ints = (name: string, v: number) => ({ name, type: 2, i: v });
 
 function randomFeeds(inputs: [string, number[]][]): Record<string, ort.Tensor> {
   const next = seededUniform(9);
-  return Object.fromEntries(inputs.map(([n, s]) => [n, new ort.Tensor('float32', Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => next() - 0.5), s)]));
+  return Object.fromEntries(
+    inputs.map(([n, s]) => [
+      n,
+      new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => next() - 0.5),
+        s,
+      ),
+    ]),
+  );
 }
 
-async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, runs: number): Promise<number> {
+async function timeRuns(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  runs: number,
+): Promise<number> {
   await session.run(feeds);
   await session.run(feeds);
   const ts: number[] = [];
@@ -132,11 +186,20 @@ async function timeRuns(session: ort.InferenceSession, feeds: Record<string, ort
  */
 async function ortMatmulRate(threads: number, runs: number): Promise<number> {
   const n = 2048;
-  const inputs: [string, number[]][] = [['a', [n, n]], ['b', [n, n]]];
+  const inputs: [string, number[]][] = [
+    ['a', [n, n]],
+    ['b', [n, n]],
+  ];
   const feeds = randomFeeds(inputs);
   const opts = { intraOpNumThreads: threads };
-  const mm = await ort.InferenceSession.create(graphModel([node('MatMul', ['a', 'b'], 'c'), node('ReduceSum', ['c'], 's', [ints('keepdims', 0)])], inputs, 's'), opts);
-  const sum = await ort.InferenceSession.create(graphModel([node('ReduceSum', ['a'], 's', [ints('keepdims', 0)])], inputs.slice(0, 1), 's'), opts);
+  const mm = await ort.InferenceSession.create(
+    graphModel([node('MatMul', ['a', 'b'], 'c'), node('ReduceSum', ['c'], 's', [ints('keepdims', 0)])], inputs, 's'),
+    opts,
+  );
+  const sum = await ort.InferenceSession.create(
+    graphModel([node('ReduceSum', ['a'], 's', [ints('keepdims', 0)])], inputs.slice(0, 1), 's'),
+    opts,
+  );
   const both = await timeRuns(mm, feeds, runs);
   const alone = await timeRuns(sum, { a: feeds.a }, runs);
   await mm.release();
@@ -148,7 +211,10 @@ async function ortMatmulRate(threads: number, runs: number): Promise<number> {
 async function ortStepMatmuls(hidden: number, threads: number, runs: number): Promise<number> {
   const w = widths(hidden);
   const L = w.length - 1;
-  const inputs: [string, number[]][] = [['x', [BATCH, w[0]]], ['g', [BATCH, w[L]]]];
+  const inputs: [string, number[]][] = [
+    ['x', [BATCH, w[0]]],
+    ['g', [BATCH, w[L]]],
+  ];
   for (let i = 0; i < L; i++) inputs.push([`w${i}`, [w[i], w[i + 1]]]);
   const nodes: NodeProto[] = [];
   for (let i = 0; i < L; i++) nodes.push(node('MatMul', [i === 0 ? 'x' : `h${i - 1}`, `w${i}`], `h${i}`));
@@ -175,7 +241,10 @@ async function ortStepMatmuls(hidden: number, threads: number, runs: number): Pr
     name,
     attribute: [{ name: 'value', type: 4, t: { dims: [1], data_type: ONNX_ELEM_TYPE.int64, int64_data: [v] } }],
   });
-  const session = await ort.InferenceSession.create(graphModel([constant('zero', 0), constant('one', 1), ...nodes], inputs, 'total'), { intraOpNumThreads: threads });
+  const session = await ort.InferenceSession.create(
+    graphModel([constant('zero', 0), constant('one', 1), ...nodes], inputs, 'total'),
+    { intraOpNumThreads: threads },
+  );
   const ms = await timeRuns(session, randomFeeds(inputs), runs);
   await session.release();
   return ms;
@@ -189,17 +258,37 @@ const bench: BenchModule = {
     const rounds = num('rounds', options.quick ? 1 : 3);
     const hiddens = (options.extra.hidden ?? '2048,1024').split(',').map(Number);
     const threads = options.threads;
-    const results: BenchResults = { batch: BATCH, steps, rounds, measured_at: new Date().toISOString(), load_average_1m: Number((await import('node:os')).loadavg()[0].toFixed(2)) };
+    const results: BenchResults = {
+      batch: BATCH,
+      steps,
+      rounds,
+      measured_at: new Date().toISOString(),
+      load_average_1m: Number((await import('node:os')).loadavg()[0].toFixed(2)),
+    };
     const noTorch = torchMissing();
     const gflops = await ortMatmulRate(threads, options.quick ? 3 : 7);
     results.ort_matmul_2048_gflops = gflops;
-    const rows: (string | number)[][] = [['MLP, batch 32, Adam', 'params', 'Lepton ms/step', 'PyTorch ms/step', '× PyTorch', 'FLOP ms', '÷ FLOP time', 'ORT matmuls ms', '÷ matmuls']];
+    const rows: (string | number)[][] = [
+      [
+        'MLP, batch 32, Adam',
+        'params',
+        'Lepton ms/step',
+        'PyTorch ms/step',
+        '× PyTorch',
+        'FLOP ms',
+        '÷ FLOP time',
+        'ORT matmuls ms',
+        '÷ matmuls',
+      ],
+    ];
     for (const hidden of hiddens) {
       const tag = hidden === 2048 ? '' : `_${hidden}`;
       let blas = 2;
       if (!noTorch) {
         // The peer's best BLAS thread count, chosen once per width.
-        const tries = [1, 2].map((b) => [b, runPeer(hidden, Math.max(5, steps >> 1), threads, b).pytorch_ms_per_step] as const);
+        const tries = [1, 2].map(
+          (b) => [b, runPeer(hidden, Math.max(5, steps >> 1), threads, b).pytorch_ms_per_step] as const,
+        );
         blas = tries.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
       }
       const lepton: number[] = [];
@@ -236,16 +325,30 @@ const bench: BenchModule = {
       results[`matmul_floor_ratio${tag}`] = ms / floor;
       if (version) results.pytorch_version = version;
       const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
-      rows.push([`256→${hidden}×3→10`, `${(paramCount(hidden) / 1e6).toFixed(1)}M`, ms, na(torch.length ? median(torch) : null), na(ratios.length ? median(ratios) : null), flopMs, ms / flopMs, floor, ms / floor]);
+      rows.push([
+        `256→${hidden}×3→10`,
+        `${(paramCount(hidden) / 1e6).toFixed(1)}M`,
+        ms,
+        na(torch.length ? median(torch) : null),
+        na(ratios.length ? median(ratios) : null),
+        flopMs,
+        ms / flopMs,
+        floor,
+        ms / floor,
+      ]);
     }
     console.log();
     printTable(rows);
-    console.log(`\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph.`);
+    console.log(
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph.`,
+    );
     if (noTorch) {
       results.pytorch_skipped = noTorch;
       console.log(`\nPyTorch peer skipped: ${noTorch}`);
     }
-    console.log(`load average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`);
+    console.log(
+      `load average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`,
+    );
     return results;
   },
 };

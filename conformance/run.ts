@@ -67,23 +67,29 @@ function caseOp(model: ModelProto): string {
 
 function checkModelSupported(model: ModelProto): void {
   for (const n of model.graph.node) {
-    if (n.domain && n.domain !== 'ai.onnx') throw new Skip(`op ${n.domain}::${n.op_type} is outside the default domain`);
+    if (n.domain && n.domain !== 'ai.onnx')
+      throw new Skip(`op ${n.domain}::${n.op_type} is outside the default domain`);
     if (!ONNX_OPS[n.op_type]) throw new Skip(`op ${n.op_type} is not supported`);
-    for (const a of n.attribute ?? []) if ((a as { g?: unknown }).g || (a as { graphs?: unknown[] }).graphs?.length) throw new Skip('subgraph attributes are not supported');
+    for (const a of n.attribute ?? [])
+      if ((a as { g?: unknown }).g || (a as { graphs?: unknown[] }).graphs?.length)
+        throw new Skip('subgraph attributes are not supported');
   }
   for (const v of [...model.graph.input, ...model.graph.output]) {
     const tt = v.type?.tensor_type;
     if (!tt) throw new Skip(`'${v.name}' is not a tensor (sequence/optional/map)`);
-    if (!SUPPORTED_CODES.has(tt.elem_type)) throw new Skip(`'${v.name}' has ONNX element type ${tt.elem_type}, which Lepton does not support`);
+    if (!SUPPORTED_CODES.has(tt.elem_type))
+      throw new Skip(`'${v.name}' has ONNX element type ${tt.elem_type}, which Lepton does not support`);
   }
   for (const t of model.graph.initializer ?? []) {
-    if (!SUPPORTED_CODES.has(t.data_type)) throw new Skip(`initializer '${t.name}' has ONNX element type ${t.data_type}`);
+    if (!SUPPORTED_CODES.has(t.data_type))
+      throw new Skip(`initializer '${t.name}' has ONNX element type ${t.data_type}`);
   }
 }
 
 function readTensor(path: string): Tensor {
   const proto = decodeTensorProto(readFileSync(path));
-  if (!SUPPORTED_CODES.has(proto.data_type)) throw new Skip(`${path.split('/').slice(-1)[0]} has ONNX element type ${proto.data_type}`);
+  if (!SUPPORTED_CODES.has(proto.data_type))
+    throw new Skip(`${path.split('/').slice(-1)[0]} has ONNX element type ${proto.data_type}`);
   return tensorFromProto(proto, path);
 }
 
@@ -123,7 +129,9 @@ function runCase(model: ModelProto, inputs: Tensor[], eager: boolean): { outputs
   if (eager) return { outputs: importOnnx(model).fn(...inputs), mode: 'eager' };
   const constants: Record<string, Tensor> = {};
   const fed: Tensor[] = [];
-  specs.forEach((s, i) => (isFloat(inputs[i].dtype) || inputs[i].dtype === 'bool' ? fed.push(inputs[i]) : (constants[s.name!] = inputs[i])));
+  specs.forEach((s, i) =>
+    isFloat(inputs[i].dtype) || inputs[i].dtype === 'bool' ? fed.push(inputs[i]) : (constants[s.name!] = inputs[i]),
+  );
   const imported = importOnnx(model, { constants });
   try {
     return { outputs: compileSync(imported.fn)(...fed), mode: 'traced' };
@@ -149,7 +157,9 @@ function runOne(dir: string, name: string, eager: boolean): CaseResult {
     const model = decodeModel(readFileSync(join(dir, name, 'model.onnx')));
     op = caseOp(model);
     checkModelSupported(model);
-    const sets = readdirSync(join(dir, name)).filter((f) => f.startsWith('test_data_set_')).sort();
+    const sets = readdirSync(join(dir, name))
+      .filter((f) => f.startsWith('test_data_set_'))
+      .sort();
     if (sets.length === 0) throw new Skip('no test data sets');
     let mode: 'traced' | 'eager' = 'traced';
     for (const set of sets) {
@@ -158,7 +168,8 @@ function runOne(dir: string, name: string, eager: boolean): CaseResult {
       const expected = listPb(setDir, 'output_').map(readTensor);
       const run = runCase(model, inputs, eager);
       mode = run.mode;
-      if (run.outputs.length !== expected.length) return done('failed', `${set}: ${run.outputs.length} outputs, expected ${expected.length}`, mode);
+      if (run.outputs.length !== expected.length)
+        return done('failed', `${set}: ${run.outputs.length} outputs, expected ${expected.length}`, mode);
       for (let i = 0; i < expected.length; i++) {
         const diff = compare(run.outputs[i], expected[i], i);
         if (diff) return done('failed', `${set}: ${diff}`, mode);
@@ -178,7 +189,9 @@ function runOne(dir: string, name: string, eager: boolean): CaseResult {
 function main(): void {
   const options = parseArgs(process.argv.slice(2));
   if (!existsSync(options.dir)) {
-    console.error(`conformance: ${options.dir} not found. Install the Debian package libonnx-testdata (apt-get install libonnx-testdata) or pass --dir.`);
+    console.error(
+      `conformance: ${options.dir} not found. Install the Debian package libonnx-testdata (apt-get install libonnx-testdata) or pass --dir.`,
+    );
     process.exit(2);
   }
   const names = readdirSync(options.dir)
@@ -190,7 +203,10 @@ function main(): void {
     const r = runOne(options.dir, name, options.eager);
     results.push(r);
     if (r.status === 'failed') console.log(`FAIL ${name} [${r.op}]: ${r.reason}`);
-    else if (options.verbose) console.log(`${r.status === 'passed' ? 'ok  ' : 'skip'} ${name} [${r.op}]${r.reason ? `: ${r.reason}` : ''} (${r.ms.toFixed(0)} ms${r.mode ? `, ${r.mode}` : ''})`);
+    else if (options.verbose)
+      console.log(
+        `${r.status === 'passed' ? 'ok  ' : 'skip'} ${name} [${r.op}]${r.reason ? `: ${r.reason}` : ''} (${r.ms.toFixed(0)} ms${r.mode ? `, ${r.mode}` : ''})`,
+      );
   }
 
   const byOp = new Map<string, Record<Status, number>>();
@@ -205,17 +221,25 @@ function main(): void {
     console.log('\nper-op summary (ops with attempted cases):');
     console.log(`  ${'op'.padEnd(24)} ${'passed'.padStart(6)} ${'failed'.padStart(6)} ${'skipped'.padStart(7)}`);
     for (const [op, c] of attempted) {
-      console.log(`  ${op.padEnd(24)} ${String(c.passed).padStart(6)} ${String(c.failed).padStart(6)} ${String(c.skipped).padStart(7)}`);
+      console.log(
+        `  ${op.padEnd(24)} ${String(c.passed).padStart(6)} ${String(c.failed).padStart(6)} ${String(c.skipped).padStart(7)}`,
+      );
     }
   }
-  const unsupported = [...byOp].filter(([, c]) => c.passed + c.failed === 0).map(([op]) => op).sort();
+  const unsupported = [...byOp]
+    .filter(([, c]) => c.passed + c.failed === 0)
+    .map(([op]) => op)
+    .sort();
   if (unsupported.length > 0) console.log(`\nskipped entirely (${unsupported.length} ops): ${unsupported.join(', ')}`);
 
   const count = (s: Status) => results.filter((r) => r.status === s).length;
   const summary = { passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
   const seconds = (performance.now() - t0) / 1000;
   if (options.json) {
-    writeFileSync(options.json, JSON.stringify({ dir: options.dir, filter: options.filter, seconds, ...summary, cases: results }, null, 2));
+    writeFileSync(
+      options.json,
+      JSON.stringify({ dir: options.dir, filter: options.filter, seconds, ...summary, cases: results }, null, 2),
+    );
   }
   console.log(`\n(${results.length} cases in ${seconds.toFixed(1)} s)`);
   console.log(`${summary.passed} passed, ${summary.failed} failed, ${summary.skipped} skipped`);

@@ -10,7 +10,10 @@ import { datasets, div, layers, losses, sequential } from '../src/index.js';
 const dataArg = process.argv.indexOf('--data');
 const path = dataArg > 0 ? process.argv[dataArg + 1] : undefined;
 
-let { train: [trainImages, trainLabels], test: [testImages, testLabels] } = await datasets.cifar10.loadData({ path });
+let {
+  train: [trainImages, trainLabels],
+  test: [testImages, testLabels],
+} = await datasets.cifar10.loadData({ path });
 [trainImages, testImages] = [div(trainImages, 255), div(testImages, 255)];
 
 const model = sequential();

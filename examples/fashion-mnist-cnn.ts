@@ -12,8 +12,10 @@ const option = (name: string, fallback: number): number => {
 const epochs = option('--epochs', 10);
 setSeed(option('--seed', 1));
 
-const { train: [trainImages, trainLabels], test: [testImages, testLabels] } =
-  await datasets.fashionMnist.loadData({ normalize: true, channelsLast: true });
+const {
+  train: [trainImages, trainLabels],
+  test: [testImages, testLabels],
+} = await datasets.fashionMnist.loadData({ normalize: true, channelsLast: true });
 
 const model = sequential();
 model.add(layers.Conv2D(32, [3, 3], { activation: 'relu', inputShape: [28, 28, 1] }));
@@ -28,7 +30,7 @@ model.summary();
 
 // Annealing the step size over the run settles the weights at the end instead of leaving them
 // bouncing at a constant 1e-3 (the tutorial's default), worth a few tenths of a percent here.
-const stepsPerEpoch = Math.ceil(trainImages.shape[0] as number / 64);
+const stepsPerEpoch = Math.ceil((trainImages.shape[0] as number) / 64);
 model.compile({
   optimizer: optimizers.Adam({ learningRate: cosineDecay({ initial: 1e-3, decaySteps: epochs * stepsPerEpoch }) }),
   loss: losses.SparseCategoricalCrossentropy({ fromLogits: true }),
@@ -37,4 +39,6 @@ model.compile({
 const t0 = performance.now();
 await model.fit(trainImages, trainLabels, { epochs, batchSize: 64, validationData: [testImages, testLabels] });
 const { loss, accuracy } = await model.evaluate(testImages, testLabels, { verbose: 2 });
-console.log(`test loss ${loss.toFixed(4)}, test accuracy ${(accuracy * 100).toFixed(2)}%, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `test loss ${loss.toFixed(4)}, test accuracy ${(accuracy * 100).toFixed(2)}%, ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);

@@ -12,7 +12,18 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Generator, dataHome, layers, losses, optimizers, sequential, setSeed, tensor } from '../src/index.js';
-import { addNoise, decodeWav, fbank, fitLength, mapConcurrent, synthesize, timeShift, voiceId, writeWav, type Voice } from '../src/audio/index.js';
+import {
+  addNoise,
+  decodeWav,
+  fbank,
+  fitLength,
+  mapConcurrent,
+  synthesize,
+  timeShift,
+  voiceId,
+  writeWav,
+  type Voice,
+} from '../src/audio/index.js';
 
 const option = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(name);
@@ -22,16 +33,51 @@ const epochs = option('--epochs', 12);
 const seed = option('--seed', 1);
 setSeed(seed);
 
-const WORDS = ['yes', 'no', 'up', 'down', 'left', 'right', 'on', 'off', 'stop', 'go',
-  'zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+const WORDS = [
+  'yes',
+  'no',
+  'up',
+  'down',
+  'left',
+  'right',
+  'on',
+  'off',
+  'stop',
+  'go',
+  'zero',
+  'one',
+  'two',
+  'three',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'eight',
+  'nine',
+];
 const ACCENTS = ['en-us', 'en-gb', 'en-gb-scotland', 'en-gb-x-rp', 'en-gb-x-gbclan', 'en-gb-x-gbcwmd', 'en-029'];
 const TRAIN_VARIANTS = ['m1', 'm2', 'm3', 'm4', 'm5', 'f1', 'f2', 'f3', 'klatt', 'klatt2'];
 const TEST_VARIANTS = ['m6', 'm7', 'f4', 'f5']; // never heard in training
 /** Each accent × variant, at each (speed in words/min, pitch) setting. */
 const voices = (variants: string[], settings: [number, number][]): Voice[] =>
-  ACCENTS.flatMap((name) => variants.flatMap((variant) => settings.map(([speed, pitch]) => ({ engine: 'espeak-ng' as const, name, variant, speed, pitch }))));
-const trainVoices: Voice[] = [...voices(TRAIN_VARIANTS, [[140, 40], [185, 65]]), { engine: 'flite', name: 'kal16' }, { engine: 'flite', name: 'awb' }];
-const testVoices: Voice[] = [...voices(TEST_VARIANTS, [[165, 50]]), { engine: 'flite', name: 'slt' }, { engine: 'flite', name: 'rms' }];
+  ACCENTS.flatMap((name) =>
+    variants.flatMap((variant) =>
+      settings.map(([speed, pitch]) => ({ engine: 'espeak-ng' as const, name, variant, speed, pitch })),
+    ),
+  );
+const trainVoices: Voice[] = [
+  ...voices(TRAIN_VARIANTS, [
+    [140, 40],
+    [185, 65],
+  ]),
+  { engine: 'flite', name: 'kal16' },
+  { engine: 'flite', name: 'awb' },
+];
+const testVoices: Voice[] = [
+  ...voices(TEST_VARIANTS, [[165, 50]]),
+  { engine: 'flite', name: 'slt' },
+  { engine: 'flite', name: 'rms' },
+];
 
 const RATE = 16000;
 const CLIP = RATE; // one second
@@ -88,20 +134,33 @@ function features(clips: Float32Array[]): ReturnType<typeof tensor> {
 }
 
 const t0 = performance.now();
-console.log(`synthesizing ${trainVoices.length} training and ${testVoices.length} held-out voices × ${WORDS.length} words…`);
+console.log(
+  `synthesizing ${trainVoices.length} training and ${testVoices.length} held-out voices × ${WORDS.length} words…`,
+);
 const train = await corpus(trainVoices);
 const test = await corpus(testVoices);
 const rng = new Generator(seed);
 // Augment: each training clip twice more, shifted up to ±100 ms, with noise at 5–30 dB SNR.
 const augmented = train.flatMap((c) => [
   c,
-  ...[0, 1].map(() => ({ ...c, audio: addNoise(timeShift(fitLength(c.audio, CLIP), rng.int(-1600, 1601)), 5 + 25 * rng.random(), undefined, rng) })),
+  ...[0, 1].map(() => ({
+    ...c,
+    audio: addNoise(timeShift(fitLength(c.audio, CLIP), rng.int(-1600, 1601)), 5 + 25 * rng.random(), undefined, rng),
+  })),
 ]);
 const xTrain = features(augmented.map((c) => c.audio));
-const yTrain = tensor(augmented.map((c) => c.label), { dtype: 'int64' });
+const yTrain = tensor(
+  augmented.map((c) => c.label),
+  { dtype: 'int64' },
+);
 const xTest = features(test.map((c) => c.audio));
-const yTest = tensor(test.map((c) => c.label), { dtype: 'int64' });
-console.log(`train ${xTrain.shape[0]} clips (with augmentation), test ${xTest.shape[0]} clips; features [${xTrain.shape.slice(1).join(', ')}] (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+const yTest = tensor(
+  test.map((c) => c.label),
+  { dtype: 'int64' },
+);
+console.log(
+  `train ${xTrain.shape[0]} clips (with augmentation), test ${xTest.shape[0]} clips; features [${xTrain.shape.slice(1).join(', ')}] (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+);
 
 const [frames, bins] = xTrain.shape.slice(1, 3) as number[];
 const model = sequential();
@@ -123,5 +182,9 @@ model.compile({
 const t1 = performance.now();
 await model.fit(xTrain, yTrain, { epochs, batchSize: 64, validationData: [xTest, yTest], verbose: 2 });
 const { accuracy } = await model.evaluate(xTest, yTest, { verbose: 0 });
-console.log(`training ${((performance.now() - t1) / 1000).toFixed(0)} s, total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-console.log(`accuracy=${accuracy.toFixed(4)} test_clips=${xTest.shape[0]} held_out_voices=${testVoices.length} words=${WORDS.length}`);
+console.log(
+  `training ${((performance.now() - t1) / 1000).toFixed(0)} s, total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+);
+console.log(
+  `accuracy=${accuracy.toFixed(4)} test_clips=${xTest.shape[0]} held_out_voices=${testVoices.length} words=${WORDS.length}`,
+);

@@ -28,7 +28,11 @@ export const ENTRY_POINTS: { report: string; dts: string }[] = [
  * Runs API Extractor on every entry point of the package built in `packageDir` (default: this
  * repository's `dist/`); returns the names of reports that differ from `api/`.
  */
-export function checkApiReports(update: boolean, log: (line: string) => void = console.log, packageDir = root): string[] {
+export function checkApiReports(
+  update: boolean,
+  log: (line: string) => void = console.log,
+  packageDir = root,
+): string[] {
   const temp = mkdtempSync(join(tmpdir(), 'lepton-api-'));
   const changed: string[] = [];
   try {
@@ -37,7 +41,12 @@ export function checkApiReports(update: boolean, log: (line: string) => void = c
         projectFolder: root,
         mainEntryPointFilePath: join(packageDir, entry.dts),
         compiler: { tsconfigFilePath: join(root, 'tsconfig.build.json') },
-        apiReport: { enabled: true, reportFileName: entry.report, reportFolder: join(root, 'api'), reportTempFolder: temp },
+        apiReport: {
+          enabled: true,
+          reportFileName: entry.report,
+          reportFolder: join(root, 'api'),
+          reportTempFolder: temp,
+        },
         docModel: { enabled: false },
         dtsRollup: { enabled: false },
         tsdocMetadata: { enabled: false },
@@ -55,10 +64,22 @@ export function checkApiReports(update: boolean, log: (line: string) => void = c
         configObjectFullPath: join(root, 'api', `${entry.report}.json`),
         packageJsonFullPath: join(root, 'package.json'),
       });
-      const result = Extractor.invoke(config, { localBuild: update, showVerboseMessages: false, messageCallback: (m) => { m.handled = true; if (m.logLevel === ExtractorLogLevel.Error || m.logLevel === ExtractorLogLevel.Warning) log(`${entry.report}: ${m.text}`); } });
+      const result = Extractor.invoke(config, {
+        localBuild: update,
+        showVerboseMessages: false,
+        messageCallback: (m) => {
+          m.handled = true;
+          if (m.logLevel === ExtractorLogLevel.Error || m.logLevel === ExtractorLogLevel.Warning)
+            log(`${entry.report}: ${m.text}`);
+        },
+      });
       if (result.apiReportChanged) {
         changed.push(entry.report);
-        log(update ? `api/${entry.report}.api.md updated` : `api/${entry.report}.api.md differs from the built surface (diff it with ${join(temp, entry.report + '.api.md')})`);
+        log(
+          update
+            ? `api/${entry.report}.api.md updated`
+            : `api/${entry.report}.api.md differs from the built surface (diff it with ${join(temp, entry.report + '.api.md')})`,
+        );
       }
     }
   } finally {
@@ -72,7 +93,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const at = process.argv.indexOf('--package');
   const changed = checkApiReports(update, console.log, at > 0 ? resolve(process.argv[at + 1]) : root);
   if (changed.length && !update) {
-    console.error(`The public API changed (${changed.join(', ')}). If that is intended, run \`npm run api:update\` and commit api/*.api.md.`);
+    console.error(
+      `The public API changed (${changed.join(', ')}). If that is intended, run \`npm run api:update\` and commit api/*.api.md.`,
+    );
     process.exit(1);
   }
   if (!changed.length) console.log('API reports match the built surface.');

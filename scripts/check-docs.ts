@@ -46,7 +46,9 @@ export function extractCodeBlocks(markdown: string, file: string): CodeBlock[] {
     for (i++; i < lines.length && !lines[i].startsWith('```'); i++) body.push(lines[i]);
     if (i >= lines.length) throw new Error(`${file}:${start + 1}: code block is not closed`);
     if (!LANGUAGES.has(lang)) {
-      throw new Error(`${file}:${start + 1}: code block needs a language (${[...LANGUAGES].join(', ')}) and, if it must not run, 'no-run'`);
+      throw new Error(
+        `${file}:${start + 1}: code block needs a language (${[...LANGUAGES].join(', ')}) and, if it must not run, 'no-run'`,
+      );
     }
     if ((lang === 'sh' || lang === 'bash') && !flags.includes('no-run')) {
       throw new Error(`${file}:${start + 1}: shell blocks are not run by the docs check: mark it '${lang} no-run'`);
@@ -58,7 +60,10 @@ export function extractCodeBlocks(markdown: string, file: string): CodeBlock[] {
 
 /** README.md and every docs/*.md of the repository. */
 export function docFiles(root = ROOT): string[] {
-  const docs = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => join('docs', f));
+  const docs = readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => join('docs', f));
   return ['README.md', ...docs];
 }
 
@@ -67,7 +72,11 @@ export function typescriptBlocks(root = ROOT): (CodeBlock & { name: string; run:
   return docFiles(root).flatMap((file) =>
     extractCodeBlocks(readFileSync(join(root, file), 'utf8'), file)
       .filter((b) => b.lang === 'ts' || b.lang === 'typescript')
-      .map((b) => ({ ...b, name: `doc-${file.replace(/[^A-Za-z0-9]+/g, '-')}-${b.line}.ts`, run: !b.flags.includes('no-run') })),
+      .map((b) => ({
+        ...b,
+        name: `doc-${file.replace(/[^A-Za-z0-9]+/g, '-')}-${b.line}.ts`,
+        run: !b.flags.includes('no-run'),
+      })),
   );
 }
 
@@ -82,7 +91,11 @@ export async function buildPackage(parent: string): Promise<string> {
   mkdirSync(pkg, { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(pkg, 'package.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir');
-  const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')], { cwd: ROOT, timeoutMs: 400_000 });
+  const tsc = await run(
+    process.execPath,
+    [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(pkg, 'dist')],
+    { cwd: ROOT, timeoutMs: 400_000 },
+  );
   if (tsc.code !== 0) throw new Error(`building the package failed:\n${tsc.output}`);
   cpSync(join(ROOT, 'src/studio/public'), join(pkg, 'dist/studio/public'), { recursive: true });
   return pkg;
@@ -125,9 +138,17 @@ export interface RunResult {
 }
 
 /** Runs a command, collecting stdout and stderr together. */
-export function run(command: string, args: string[], options: { cwd: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
+export function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; timeoutMs?: number; env?: NodeJS.ProcessEnv },
+): Promise<RunResult> {
   return new Promise((resolvePromise) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));

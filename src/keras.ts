@@ -13,7 +13,9 @@ import * as train from './train/index.js';
 import { checkOptionKeys } from './engine/options.js';
 
 type Ctor = abstract new (...args: any[]) => unknown;
-type Factories<T> = { [K in keyof T as T[K] extends Ctor ? K : never]: T[K] extends new (...a: infer A) => infer R ? (...a: A) => R : never };
+type Factories<T> = {
+  [K in keyof T as T[K] extends Ctor ? K : never]: T[K] extends new (...a: infer A) => infer R ? (...a: A) => R : never;
+};
 
 /** Factories for every exported class of `module` that extends `base`. */
 function factoriesOf<T extends object>(module: T, base: Ctor): Factories<T> {
@@ -31,14 +33,35 @@ function factoriesOf<T extends object>(module: T, base: Ctor): Factories<T> {
  * Layers not listed take only an options object.
  */
 const POSITIONAL = {
-  Dense: ['units'], Activation: ['activation'], Reshape: ['targetShape'], Permute: ['dims'], Dropout: ['rate'],
-  Conv1D: ['filters', 'kernelSize'], Conv2D: ['filters', 'kernelSize'], Conv2DTranspose: ['filters', 'kernelSize'],
-  SeparableConv2D: ['filters', 'kernelSize'], DepthwiseConv2D: ['kernelSize'],
-  MaxPooling1D: ['poolSize'], MaxPooling2D: ['poolSize'], AveragePooling1D: ['poolSize'], AveragePooling2D: ['poolSize'],
-  UpSampling2D: ['size'], ZeroPadding2D: ['padding'], Cropping2D: ['cropping'],
-  Embedding: ['inputDim', 'outputDim'], SimpleRNN: ['units'], LSTM: ['units'], GRU: ['units'],
-  MultiHeadAttention: ['numHeads', 'keyDim'], Bidirectional: ['layer'], TimeDistributed: ['layer'],
-  Rescaling: ['scale', 'offset'], RepeatVector: ['n'], SpatialDropout2D: ['rate'], GaussianNoise: ['stddev'], Lambda: ['fn'],
+  Dense: ['units'],
+  Activation: ['activation'],
+  Reshape: ['targetShape'],
+  Permute: ['dims'],
+  Dropout: ['rate'],
+  Conv1D: ['filters', 'kernelSize'],
+  Conv2D: ['filters', 'kernelSize'],
+  Conv2DTranspose: ['filters', 'kernelSize'],
+  SeparableConv2D: ['filters', 'kernelSize'],
+  DepthwiseConv2D: ['kernelSize'],
+  MaxPooling1D: ['poolSize'],
+  MaxPooling2D: ['poolSize'],
+  AveragePooling1D: ['poolSize'],
+  AveragePooling2D: ['poolSize'],
+  UpSampling2D: ['size'],
+  ZeroPadding2D: ['padding'],
+  Cropping2D: ['cropping'],
+  Embedding: ['inputDim', 'outputDim'],
+  SimpleRNN: ['units'],
+  LSTM: ['units'],
+  GRU: ['units'],
+  MultiHeadAttention: ['numHeads', 'keyDim'],
+  Bidirectional: ['layer'],
+  TimeDistributed: ['layer'],
+  Rescaling: ['scale', 'offset'],
+  RepeatVector: ['n'],
+  SpatialDropout2D: ['rate'],
+  GaussianNoise: ['stddev'],
+  Lambda: ['fn'],
 } as const satisfies Partial<Record<keyof Factories<typeof nn>, readonly string[]>>;
 type Positional = typeof POSITIONAL;
 
@@ -46,8 +69,11 @@ type Positional = typeof POSITIONAL;
 const LAYER_OPTION_KEYS = ['name', 'trainable', 'dtype', 'inputShape', 'batchSize'];
 /** Constructor options that getConfig stores under another form. */
 const EXTRA_OPTION_KEYS: Record<string, string[]> = {
-  Bidirectional: ['backwardLayer'], Conv2DTranspose: ['groups'], SeparableConv2D: ['groups'],
-  DepthwiseConv2D: ['groups', 'depthwiseInitializer'], Normalization: ['mean', 'variance'],
+  Bidirectional: ['backwardLayer'],
+  Conv2DTranspose: ['groups'],
+  SeparableConv2D: ['groups'],
+  DepthwiseConv2D: ['groups', 'depthwiseInitializer'],
+  Normalization: ['mean', 'variance'],
 };
 
 /** The option keys a layer knows: its config's keys (what fromConfig rebuilds it from) and the extras. */
@@ -65,15 +91,25 @@ type Req<P, N extends readonly string[]> = {
   [I in keyof N & `${number}` as undefined extends P[I & keyof P] ? never : N[I] & string]: P[I & keyof P];
 };
 type Opt<P, N extends readonly string[]> = {
-  [I in keyof N & `${number}` as undefined extends P[I & keyof P] ? N[I] & string : never]?: Exclude<P[I & keyof P], undefined>;
+  [I in keyof N & `${number}` as undefined extends P[I & keyof P] ? N[I] & string : never]?: Exclude<
+    P[I & keyof P],
+    undefined
+  >;
 };
 /** The single config object of a layer: its positional parameters by name, plus its options. */
-export type LayerConfigObject<C extends abstract new (...a: any[]) => unknown, N extends readonly string[]> =
-  Req<ConstructorParameters<C>, N> & Opt<ConstructorParameters<C>, N> & NonNullable<ConstructorParameters<C>[N['length']]>;
+export type LayerConfigObject<C extends abstract new (...a: any[]) => unknown, N extends readonly string[]> = Req<
+  ConstructorParameters<C>,
+  N
+> &
+  Opt<ConstructorParameters<C>, N> &
+  NonNullable<ConstructorParameters<C>[N['length']]>;
 
 type LayerFactories = {
   [K in keyof Factories<typeof nn>]: K extends keyof Positional
-    ? Factories<typeof nn>[K] & ((config: LayerConfigObject<(typeof nn)[K] & (abstract new (...a: any[]) => unknown), Positional[K]>) => ReturnType<Factories<typeof nn>[K]>)
+    ? Factories<typeof nn>[K] &
+        ((
+          config: LayerConfigObject<(typeof nn)[K] & (abstract new (...a: any[]) => unknown), Positional[K]>,
+        ) => ReturnType<Factories<typeof nn>[K]>)
     : Factories<typeof nn>[K];
 };
 
@@ -82,17 +118,26 @@ type Lowered<S extends string> = S extends `${infer A}${infer B}${infer Rest}`
   ? B extends Uppercase<B>
     ? B extends Lowercase<B>
       ? `${Lowercase<A>}${B}${Rest}` // digit after the first letter
-      : Rest extends '' ? Lowercase<S> : `${Lowercase<A>}${Lowered<`${B}${Rest}`>}`
+      : Rest extends ''
+        ? Lowercase<S>
+        : `${Lowercase<A>}${Lowered<`${B}${Rest}`>}`
     : `${Lowercase<A>}${B}${Rest}`
   : Lowercase<S>;
-type DigitD<S extends string> = S extends `${infer A}${1 | 2 | 3}D${infer Rest}` ? S extends `${A}${infer N}D${Rest}` ? `${A}${N}d${Rest}` : S : S;
+type DigitD<S extends string> = S extends `${infer A}${1 | 2 | 3}D${infer Rest}`
+  ? S extends `${A}${infer N}D${Rest}`
+    ? `${A}${N}d${Rest}`
+    : S
+  : S;
 type TfjsName<S extends string> = DigitD<Lowered<S>>;
 
 /** The TF.js spelling of a class name (see TfjsName). */
 function tfjsName(name: string): string {
   // Lower the leading capitals (all of a leading acronym but the one that starts the next word).
   const m = /^[A-Z]+/.exec(name)![0];
-  const lead = m.length === name.length || m.length === 1 || /[^a-z]/.test(name[m.length]) ? m.toLowerCase() : m.slice(0, -1).toLowerCase() + m.slice(-1);
+  const lead =
+    m.length === name.length || m.length === 1 || /[^a-z]/.test(name[m.length])
+      ? m.toLowerCase()
+      : m.slice(0, -1).toLowerCase() + m.slice(-1);
   return (lead + name.slice(m.length)).replace(/(\d)D/g, '$1d');
 }
 

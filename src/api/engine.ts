@@ -4,11 +4,36 @@
  * counts). Users of layers and models do not need it.
  */
 export {
-  defineOp, apply, apply1, getOp, allOps, Trace, currentTrace, backward, asTensor, sumToShape, tensorMethodNames,
-  type OpDef, type TensorType, type LoweredValue, type SymbolicSource,
+  defineOp,
+  apply,
+  apply1,
+  getOp,
+  allOps,
+  Trace,
+  currentTrace,
+  backward,
+  asTensor,
+  sumToShape,
+  tensorMethodNames,
+  type OpDef,
+  type TensorType,
+  type LoweredValue,
+  type SymbolicSource,
 } from '../engine/index.js';
 export {
-  DTYPES, FLOAT_DTYPES, NUMERIC_DTYPES, isFloat, isInteger, promoteTypes, dtypeOfArray, bytesPerElement,
-  broadcastShapes, numel, shapeStr, normalizeAxis, normalizeAxes, isConcrete,
+  DTYPES,
+  FLOAT_DTYPES,
+  NUMERIC_DTYPES,
+  isFloat,
+  isInteger,
+  promoteTypes,
+  dtypeOfArray,
+  bytesPerElement,
+  broadcastShapes,
+  numel,
+  shapeStr,
+  normalizeAxis,
+  normalizeAxes,
+  isConcrete,
 } from '../engine/index.js';
 export { setEagerThreads, setWorkerCount, shutdownWorkers, ortVersion, OrtError } from '../engine/index.js';

@@ -3,7 +3,15 @@
  * functions and trained models as standalone ONNX files.
  */
 export {
-  importOnnx, supportedOnnxOps, ONNX_OPS, UnsupportedOnnxError, toOnnx, ortVersion,
-  type ImportedModel, type ImportOptions, type OnnxConverter, type TensorSpec,
+  importOnnx,
+  supportedOnnxOps,
+  ONNX_OPS,
+  UnsupportedOnnxError,
+  toOnnx,
+  ortVersion,
+  type ImportedModel,
+  type ImportOptions,
+  type OnnxConverter,
+  type TensorSpec,
 } from '../engine/index.js';
 export { exportOnnx, inferenceOnnx } from '../train/index.js';

@@ -17,7 +17,12 @@ function power(x: Float32Array): number {
  * Adds `noise` (looped or cut to length; white Gaussian noise when omitted) scaled so the result
  * has the given signal-to-noise ratio in dB.
  */
-export function addNoise(signal: Float32Array, snrDb: number, noise?: Float32Array, rng: Generator = globalGenerator): Float32Array {
+export function addNoise(
+  signal: Float32Array,
+  snrDb: number,
+  noise?: Float32Array,
+  rng: Generator = globalGenerator,
+): Float32Array {
   if (!Number.isFinite(snrDb)) throw new Error(`addNoise: snrDb must be a finite number of dB, got ${snrDb}`);
   let n = noise;
   if (!n) {
@@ -73,7 +78,13 @@ export async function changeSpeed(signal: Float32Array, sampleRate: number, fact
  * A room-like reverberation: convolves with an exponentially decaying noise impulse response
  * whose energy falls by 60 dB in `rt60` seconds, mixed `wet` with the dry signal.
  */
-export function reverberate(signal: Float32Array, sampleRate: number, rt60 = 0.3, wet = 0.3, rng: Generator = globalGenerator): Float32Array {
+export function reverberate(
+  signal: Float32Array,
+  sampleRate: number,
+  rt60 = 0.3,
+  wet = 0.3,
+  rng: Generator = globalGenerator,
+): Float32Array {
   const length = Math.max(1, Math.round(rt60 * sampleRate));
   const ir = new Float32Array(length);
   rng.fillNormal(ir);
@@ -109,8 +120,15 @@ export interface SpecAugmentOptions {
  * SpecAugment masks on a [frames, bins] feature matrix (row-major): up to `freqMasks` bands of
  * bins and `timeMasks` spans of frames are set to `value`. Returns a new array.
  */
-export function specAugment(features: Float32Array, frames: number, bins: number, options: SpecAugmentOptions = {}, rng: Generator = globalGenerator): Float32Array {
-  if (features.length !== frames * bins) throw new Error(`specAugment: ${features.length} values are not [${frames}, ${bins}]`);
+export function specAugment(
+  features: Float32Array,
+  frames: number,
+  bins: number,
+  options: SpecAugmentOptions = {},
+  rng: Generator = globalGenerator,
+): Float32Array {
+  if (features.length !== frames * bins)
+    throw new Error(`specAugment: ${features.length} values are not [${frames}, ${bins}]`);
   const { freqMasks = 2, freqWidth = 8, timeMasks = 2, timeWidth = 10 } = options;
   const out = Float32Array.from(features);
   let fill = options.value;

@@ -13,7 +13,19 @@
  * Time is unrolled: the frame count must be static (bucket utterances by length).
  */
 import { Tensor } from '../engine/tensor.js';
-import { add, cast, fullLike, matmul, mul, neg, reshape, div, stopGradient, sum, transpose } from '../engine/ops/core.js';
+import {
+  add,
+  cast,
+  fullLike,
+  matmul,
+  mul,
+  neg,
+  reshape,
+  div,
+  stopGradient,
+  sum,
+  transpose,
+} from '../engine/ops/core.js';
 import { exp, greater, less, log, logicalAnd, maximum, notEqual, where } from '../engine/ops/elementwise.js';
 import { max, mean } from '../engine/ops/reduce.js';
 import { concat, oneHot, slice, squeeze, stack, unsqueeze } from '../engine/ops/shape.js';
@@ -37,22 +49,39 @@ const TINY = 1e-37;
  * takes [time, batch, classes] — transpose first); `targets` [batch, maxTargetLength] int labels,
  * padded past each `targetLengths[b]`; `inputLengths` [batch] frames used per example.
  */
-export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor, targetLengths: Tensor, options: CtcLossOptions = {}): Tensor {
+export function ctcLoss(
+  logProbs: Tensor,
+  targets: Tensor,
+  inputLengths: Tensor,
+  targetLengths: Tensor,
+  options: CtcLossOptions = {},
+): Tensor {
   const { blank = 0, reduction = 'mean', zeroInfinity = false } = options;
   const shapes = `logProbs [${logProbs.shape.join(', ')}], targets [${targets.shape.join(', ')}], inputLengths [${inputLengths.shape.join(', ')}], targetLengths [${targetLengths.shape.join(', ')}]`;
   if (logProbs.rank !== 3 || targets.rank !== 2 || inputLengths.rank !== 1 || targetLengths.rank !== 1) {
-    throw new Error(`ctcLoss: expected logProbs [batch, time, classes], targets [batch, maxTargetLength], inputLengths [batch], targetLengths [batch]; got ${shapes}`);
+    throw new Error(
+      `ctcLoss: expected logProbs [batch, time, classes], targets [batch, maxTargetLength], inputLengths [batch], targetLengths [batch]; got ${shapes}`,
+    );
   }
-  if (logProbs.dtype !== 'float32' && logProbs.dtype !== 'float64') throw new Error(`ctcLoss: logProbs must be float, got ${logProbs.dtype}`);
-  for (const [name, t] of [['targets', targets], ['inputLengths', inputLengths], ['targetLengths', targetLengths]] as const) {
-    if (t.dtype !== 'int32' && t.dtype !== 'int64') throw new Error(`ctcLoss: ${name} must be int32 or int64, got ${t.dtype} (${shapes})`);
+  if (logProbs.dtype !== 'float32' && logProbs.dtype !== 'float64')
+    throw new Error(`ctcLoss: logProbs must be float, got ${logProbs.dtype}`);
+  for (const [name, t] of [
+    ['targets', targets],
+    ['inputLengths', inputLengths],
+    ['targetLengths', targetLengths],
+  ] as const) {
+    if (t.dtype !== 'int32' && t.dtype !== 'int64')
+      throw new Error(`ctcLoss: ${name} must be int32 or int64, got ${t.dtype} (${shapes})`);
   }
   const [, T, C] = logProbs.shape;
   const L = targets.shape[1];
   if (typeof T !== 'number' || typeof C !== 'number' || typeof L !== 'number') {
-    throw new Error(`ctcLoss: time, class and target-length axes must be static (bucket sequences by length); got ${shapes}`);
+    throw new Error(
+      `ctcLoss: time, class and target-length axes must be static (bucket sequences by length); got ${shapes}`,
+    );
   }
-  if (!Number.isInteger(blank) || blank < 0 || blank >= C) throw new Error(`ctcLoss: blank ${blank} is not a class index (0..${C - 1})`);
+  if (!Number.isInteger(blank) || blank < 0 || blank >= C)
+    throw new Error(`ctcLoss: blank ${blank} is not a class index (0..${C - 1})`);
   const dtype = logProbs.dtype;
   const S = 2 * L + 1;
 
@@ -60,11 +89,18 @@ export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor,
   const blanks = fullLike(targets, blank);
   const ext = concat([reshape(stack([blanks, targets], 2), [-1, 2 * L]), slice(blanks, [null, [0, 1]])], 1);
   // A label may be entered from two states back when it is not blank and differs from that state.
-  const skipTail = logicalAnd(notEqual(slice(ext, [null, [2, S]]), blank), notEqual(slice(ext, [null, [2, S]]), slice(ext, [null, [0, S - 2]])));
+  const skipTail = logicalAnd(
+    notEqual(slice(ext, [null, [2, S]]), blank),
+    notEqual(slice(ext, [null, [2, S]]), slice(ext, [null, [0, S - 2]])),
+  );
   const skip = cast(concat([slice(fullLike(ext, 0), [null, [0, 2]]), cast(skipTail, ext.dtype)], 1), dtype);
   // Transitions [B, S, S]: A[s', s] = 1 for s = s' (stay), s' + 1 (advance), s' + 2 when skip[s].
   const band = (offset: number): Tensor =>
-    new Tensor([S, S], dtype, floatArray(dtype, S * S, (i) => (Math.floor(i / S) + offset === i % S ? 1 : 0)));
+    new Tensor(
+      [S, S],
+      dtype,
+      floatArray(dtype, S * S, (i) => (Math.floor(i / S) + offset === i % S ? 1 : 0)),
+    );
   const A = add(add(band(0), band(1)), mul(band(2), unsqueeze(skip, 1)));
 
   // Emission log-probabilities of each state [B, T, S] (a one-hot MatMul gathers them differentiably).
@@ -72,7 +108,11 @@ export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor,
   const emit = matmul(logProbs, transpose(select, [0, 2, 1]));
 
   const frames = cast(inputLengths, dtype);
-  const initial = new Tensor([1, S], dtype, floatArray(dtype, S, (s) => (s < 2 ? 1 : 0)));
+  const initial = new Tensor(
+    [1, S],
+    dtype,
+    floatArray(dtype, S, (s) => (s < 2 ? 1 : 0)),
+  );
   let alpha: Tensor | undefined;
   let logScale: Tensor | undefined;
   for (let t = 0; t < T; t++) {
@@ -96,7 +136,10 @@ export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Tensor,
   // The path ends in the last label or the blank after it: states 2·len and 2·len − 1.
   const lengths = cast(targetLengths, 'int64');
   const last = oneHot(mul(lengths, 2), S, { dtype });
-  const beforeLast = mul(oneHot(maximum(add(mul(lengths, 2), -1), 0), S, { dtype }), unsqueeze(cast(greater(lengths, 0), dtype), 1));
+  const beforeLast = mul(
+    oneHot(maximum(add(mul(lengths, 2), -1), 0), S, { dtype }),
+    unsqueeze(cast(greater(lengths, 0), dtype), 1),
+  );
   const end = sum(mul(alpha!, add(last, beforeLast)), -1);
   const finite = neg(add(squeeze(logScale!, 1), log(maximum(end, TINY))));
   const possible = greater(end, 0);
@@ -123,14 +166,20 @@ export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
   const { blank = 0, padValue = -1 } = options;
   return (yTrue: Tensor, yPred: Tensor): Tensor => {
     if (yPred.rank !== 3 || yTrue.rank !== 2) {
-      throw new Error(`CTC loss: expected yTrue [batch, maxLabels] and yPred [batch, frames, classes] logits, got yTrue [${yTrue.shape.join(', ')}] and yPred [${yPred.shape.join(', ')}]`);
+      throw new Error(
+        `CTC loss: expected yTrue [batch, maxLabels] and yPred [batch, frames, classes] logits, got yTrue [${yTrue.shape.join(', ')}] and yPred [${yPred.shape.join(', ')}]`,
+      );
     }
     const labels = cast(yTrue, 'int64');
     const valid = notEqual(labels, padValue);
     const targets = where(valid, labels, 0);
     const targetLengths = sum(cast(valid, 'int64'), -1);
     const frames = fullLike(targetLengths, yPred.shape[1] as number);
-    return ctcLoss(logSoftmax(yPred, -1), targets, frames, targetLengths, { blank, reduction: 'none', zeroInfinity: true });
+    return ctcLoss(logSoftmax(yPred, -1), targets, frames, targetLengths, {
+      blank,
+      reduction: 'none',
+      zeroInfinity: true,
+    });
   };
 }
 
@@ -141,7 +190,11 @@ export class CTC extends Loss {
   }
 }
 
-function floatArray(dtype: 'float32' | 'float64', n: number, value: (i: number) => number): Float32Array | Float64Array {
+function floatArray(
+  dtype: 'float32' | 'float64',
+  n: number,
+  value: (i: number) => number,
+): Float32Array | Float64Array {
   const a = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = value(i);
   return a;
@@ -201,8 +254,14 @@ const logAdd = (a: number, b: number): number => {
  */
 export function ctcPrefixBeamSearch(logProbs: FrameScores, options: CtcBeamSearchOptions = {}): CtcHypothesis[] {
   const { blank = 0, beamWidth = 8, topK, score } = options;
-  if (!Number.isInteger(beamWidth) || beamWidth < 1) throw new Error(`ctcPrefixBeamSearch: beamWidth must be a positive integer, got ${beamWidth}`);
-  interface Entry { labels: number[]; blank: number; label: number; bonus: number }
+  if (!Number.isInteger(beamWidth) || beamWidth < 1)
+    throw new Error(`ctcPrefixBeamSearch: beamWidth must be a positive integer, got ${beamWidth}`);
+  interface Entry {
+    labels: number[];
+    blank: number;
+    label: number;
+    bonus: number;
+  }
   let beam = new Map<string, Entry>([['', { labels: [], blank: 0, label: -Infinity, bonus: 0 }]]);
   for (let t = 0; t < logProbs.length; t++) {
     const row = logProbs[t]!;
@@ -237,7 +296,10 @@ export function ctcPrefixBeamSearch(logProbs: FrameScores, options: CtcBeamSearc
       }
     }
     beam = new Map(
-      [...next.entries()].filter(([, e]) => logAdd(e.blank, e.label) > -Infinity).sort(([, a], [, b]) => logAdd(b.blank, b.label) + b.bonus - (logAdd(a.blank, a.label) + a.bonus)).slice(0, beamWidth),
+      [...next.entries()]
+        .filter(([, e]) => logAdd(e.blank, e.label) > -Infinity)
+        .sort(([, a], [, b]) => logAdd(b.blank, b.label) + b.bonus - (logAdd(a.blank, a.label) + a.bonus))
+        .slice(0, beamWidth),
     );
   }
   return [...beam.values()].map((e) => ({ labels: e.labels, logProb: logAdd(e.blank, e.label) + e.bonus }));

@@ -108,7 +108,8 @@ function float32(values: Float64Array, shape: number[]): Tensor {
 
 /** Accepts [samples] or [batch, samples]; returns [batch, 1, samples] and whether a batch axis was added. */
 function asBatch(name: string, wave: Tensor): [Tensor, boolean] {
-  if (wave.dtype !== 'float32') throw new Error(`${name}: waveform must be float32, got ${wave.dtype} with shape [${wave.shape.join(', ')}]`);
+  if (wave.dtype !== 'float32')
+    throw new Error(`${name}: waveform must be float32, got ${wave.dtype} with shape [${wave.shape.join(', ')}]`);
   if (wave.rank === 1) return [reshape(wave, [1, 1, -1]), true];
   if (wave.rank === 2) return [reshape(wave, [wave.shape[0] as number, 1, -1]), false];
   throw new Error(`${name}: waveform must be [samples] or [batch, samples], got shape [${wave.shape.join(', ')}]`);
@@ -118,15 +119,29 @@ function unbatch(x: Tensor, added: boolean): Tensor {
   return added ? squeeze(x, 0) : x;
 }
 
-function stftConfig(name: string, o: StftOptions): Required<Omit<StftOptions, 'padMode'>> & { padMode: 'reflect' | 'constant' } {
+function stftConfig(
+  name: string,
+  o: StftOptions,
+): Required<Omit<StftOptions, 'padMode'>> & { padMode: 'reflect' | 'constant' } {
   const nFft = o.nFft;
   const winLength = o.winLength ?? nFft;
   const hopLength = o.hopLength ?? Math.floor(winLength / 2);
-  for (const [k, v] of [['nFft', nFft], ['winLength', winLength], ['hopLength', hopLength]] as const) {
+  for (const [k, v] of [
+    ['nFft', nFft],
+    ['winLength', winLength],
+    ['hopLength', hopLength],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${name}: ${k} must be a positive integer, got ${v}`);
   }
   if (winLength > nFft) throw new Error(`${name}: winLength (${winLength}) cannot exceed nFft (${nFft})`);
-  return { nFft, winLength, hopLength, window: o.window ?? 'hann', center: o.center ?? true, padMode: o.padMode ?? 'reflect' };
+  return {
+    nFft,
+    winLength,
+    hopLength,
+    window: o.window ?? 'hann',
+    center: o.center ?? true,
+    padMode: o.padMode ?? 'reflect',
+  };
 }
 
 /**
@@ -193,7 +208,8 @@ export function amplitudeToDb(x: Tensor, options: AmplitudeToDbOptions = {}): Te
   const db = mul(log(maximum(x, amin)), multiplier / Math.LN10);
   const shifted = ref === 1 ? db : add(db, -multiplier * Math.log10(Math.max(amin, ref)));
   if (topDb == null) return shifted;
-  if (x.rank < 2) throw new Error(`amplitudeToDb: topDb needs a [..., channels, frames] input, got shape [${x.shape.join(', ')}]`);
+  if (x.rank < 2)
+    throw new Error(`amplitudeToDb: topDb needs a [..., channels, frames] input, got shape [${x.shape.join(', ')}]`);
   const peak = max(shifted, [x.rank - 2, x.rank - 1], true);
   return maximum(shifted, add(peak, -topDb));
 }
@@ -234,13 +250,18 @@ export function fbank(wave: Tensor, options: FbankOptions = {}): Tensor {
   } = options;
   const length = Math.trunc((sampleRate * frameLength) / 1000);
   const shift = Math.trunc((sampleRate * frameShift) / 1000);
-  if (length < 2 || shift < 1) throw new Error(`fbank: frameLength ${frameLength} ms / frameShift ${frameShift} ms at ${sampleRate} Hz give ${length}/${shift} samples`);
+  if (length < 2 || shift < 1)
+    throw new Error(
+      `fbank: frameLength ${frameLength} ms / frameShift ${frameShift} ms at ${sampleRate} Hz give ${length}/${shift} samples`,
+    );
   const padded = roundToPowerOfTwo ? 2 ** Math.ceil(Math.log2(length)) : length;
   const bins = padded / 2 + 1;
   if (!Number.isInteger(bins)) throw new Error(`fbank: the FFT length ${padded} must be even (use roundToPowerOfTwo)`);
   const [x, added] = asBatch('fbank', wave);
   if (typeof x.shape[2] === 'number' && x.shape[2] < length) {
-    throw new Error(`fbank: waveform has ${x.shape[2]} samples, fewer than one ${frameLength} ms frame (${length} samples)`);
+    throw new Error(
+      `fbank: waveform has ${x.shape[2]} samples, fewer than one ${frameLength} ms frame (${length} samples)`,
+    );
   }
   const win = windowFunction(windowType === 'hanning' ? 'hann' : windowType, length, false);
   const filters = cached(`fbank:${length}:${padded}:${windowType}:${preemphasis}:${removeDcOffset}:${scale}`, () =>
@@ -250,7 +271,8 @@ export function fbank(wave: Tensor, options: FbankOptions = {}): Tensor {
       const r = row.slice(0, length).map((v, n) => v * win[n]!);
       // Pre-emphasis y[i] = x[i] − c·x[i−1], y[0] = x[0] − c·x[0]; its adjoint:
       const e = new Float64Array(length);
-      for (let m = 0; m < length; m++) e[m] = (m === 0 ? 1 - preemphasis : 1) * r[m]! - (m + 1 < length ? preemphasis * r[m + 1]! : 0);
+      for (let m = 0; m < length; m++)
+        e[m] = (m === 0 ? 1 - preemphasis : 1) * r[m]! - (m + 1 < length ? preemphasis * r[m + 1]! : 0);
       if (removeDcOffset) {
         let mean = 0;
         for (const v of e) mean += v;

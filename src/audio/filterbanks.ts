@@ -12,7 +12,8 @@ export type WindowType = 'hann' | 'hamming' | 'povey' | 'blackman' | 'rectangula
  * first `length` points of a window of `length + 1`; Kaldi uses symmetric windows (periodic false).
  */
 export function windowFunction(type: WindowType, length: number, periodic: boolean): Float64Array {
-  if (!Number.isInteger(length) || length < 1) throw new Error(`audio window: length must be a positive integer, got ${length}`);
+  if (!Number.isInteger(length) || length < 1)
+    throw new Error(`audio window: length must be a positive integer, got ${length}`);
   const w = new Float64Array(length);
   const denom = periodic ? length : length - 1;
   const phase = (n: number): number => (denom === 0 ? 0 : (2 * Math.PI * n) / denom);
@@ -34,7 +35,9 @@ export function windowFunction(type: WindowType, length: number, periodic: boole
         w[n] = 1;
         break;
       default:
-        throw new Error(`audio window: unknown window '${type as string}' (expected hann, hamming, povey, blackman or rectangular)`);
+        throw new Error(
+          `audio window: unknown window '${type as string}' (expected hann, hamming, povey, blackman or rectangular)`,
+        );
     }
   }
   return w;
@@ -84,7 +87,8 @@ export interface MelFilterbankOptions {
  */
 export function melFilterbank(options: MelFilterbankOptions): Float64Array {
   const { nFreqs, nMels, sampleRate, fMin = 0, fMax = sampleRate / 2, norm = null, melScale = 'htk' } = options;
-  if (!(fMax > fMin) || fMin < 0) throw new Error(`melFilterbank: need 0 <= fMin < fMax, got fMin ${fMin}, fMax ${fMax}`);
+  if (!(fMax > fMin) || fMin < 0)
+    throw new Error(`melFilterbank: need 0 <= fMin < fMax, got fMin ${fMin}, fMax ${fMax}`);
   const lo = hzToMel(fMin, melScale);
   const hi = hzToMel(fMax, melScale);
   const points = Array.from({ length: nMels + 2 }, (_, i) => melToHz(lo + ((hi - lo) * i) / (nMels + 1), melScale));
@@ -108,7 +112,13 @@ export function melFilterbank(options: MelFilterbankOptions): Float64Array {
  * `paddedLength`-point FFT. Kaldi leaves the Nyquist bin out, so its column is zero.
  * `highFreq <= 0` means `nyquist + highFreq`. Returns [numBins, paddedLength / 2 + 1].
  */
-export function kaldiMelFilterbank(numBins: number, paddedLength: number, sampleRate: number, lowFreq: number, highFreq: number): Float64Array {
+export function kaldiMelFilterbank(
+  numBins: number,
+  paddedLength: number,
+  sampleRate: number,
+  lowFreq: number,
+  highFreq: number,
+): Float64Array {
   const nyquist = sampleRate / 2;
   const high = highFreq <= 0 ? nyquist + highFreq : highFreq;
   if (!(lowFreq >= 0 && lowFreq < high && high <= nyquist)) {

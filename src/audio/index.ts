@@ -2,10 +2,63 @@
  * lepton/audio: the speech toolkit. Audio features as ops (STFT, mel, MFCC, Kaldi fbank) that run
  * eagerly, inside compiled and exported graphs, and differentiate; their filterbanks; WAV I/O.
  */
-export { spectrogram, melSpectrogram, amplitudeToDb, mfcc, fbank, type StftOptions, type SpectrogramOptions, type MelSpectrogramOptions, type MfccOptions, type AmplitudeToDbOptions, type FbankOptions } from './features.js';
-export { windowFunction, hzToMel, melToHz, melFilterbank, kaldiMelFilterbank, dctMatrix, type WindowType, type MelScale, type MelFilterbankOptions } from './filterbanks.js';
-export { decodeWav, encodeWav, writeWav, loadAudio, toMono, resample, type ResampleQuality, type Audio, type EncodeWavOptions, type LoadAudioOptions } from './wav.js';
+export {
+  spectrogram,
+  melSpectrogram,
+  amplitudeToDb,
+  mfcc,
+  fbank,
+  type StftOptions,
+  type SpectrogramOptions,
+  type MelSpectrogramOptions,
+  type MfccOptions,
+  type AmplitudeToDbOptions,
+  type FbankOptions,
+} from './features.js';
+export {
+  windowFunction,
+  hzToMel,
+  melToHz,
+  melFilterbank,
+  kaldiMelFilterbank,
+  dctMatrix,
+  type WindowType,
+  type MelScale,
+  type MelFilterbankOptions,
+} from './filterbanks.js';
+export {
+  decodeWav,
+  encodeWav,
+  writeWav,
+  loadAudio,
+  toMono,
+  resample,
+  type ResampleQuality,
+  type Audio,
+  type EncodeWavOptions,
+  type LoadAudioOptions,
+} from './wav.js';
 export { editCounts, wordErrorRate, charErrorRate, type EditCounts, type ErrorRateOptions } from './metrics.js';
-export { ctcLoss, ctcPadded, CTC, type CtcPaddedOptions, ctcGreedyDecode, ctcPrefixBeamSearch, type CtcLossOptions, type CtcBeamSearchOptions, type CtcHypothesis, type FrameScores } from './ctc.js';
-export { addNoise, applyGain, timeShift, fitLength, changeSpeed, reverberate, specAugment, type SpecAugmentOptions } from './augment.js';
+export {
+  ctcLoss,
+  ctcPadded,
+  CTC,
+  type CtcPaddedOptions,
+  ctcGreedyDecode,
+  ctcPrefixBeamSearch,
+  type CtcLossOptions,
+  type CtcBeamSearchOptions,
+  type CtcHypothesis,
+  type FrameScores,
+} from './ctc.js';
+export {
+  addNoise,
+  applyGain,
+  timeShift,
+  fitLength,
+  changeSpeed,
+  reverberate,
+  specAugment,
+  type SpecAugmentOptions,
+} from './augment.js';
 export { synthesize, espeakVariants, voiceId, mapConcurrent, type Voice } from './synth.js';

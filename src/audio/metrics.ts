@@ -44,7 +44,13 @@ export interface ErrorRateOptions {
 
 const defaultNormalize = (s: string): string => s.toLowerCase().replace(/\s+/g, ' ').trim();
 
-function corpusRate(name: string, refs: string | readonly string[], hyps: string | readonly string[], split: (s: string) => string[], options: ErrorRateOptions): number {
+function corpusRate(
+  name: string,
+  refs: string | readonly string[],
+  hyps: string | readonly string[],
+  split: (s: string) => string[],
+  options: ErrorRateOptions,
+): number {
   const r = typeof refs === 'string' ? [refs] : refs;
   const h = typeof hyps === 'string' ? [hyps] : hyps;
   if (r.length !== h.length) throw new Error(`${name}: ${r.length} references but ${h.length} hypotheses`);
@@ -61,11 +67,19 @@ function corpusRate(name: string, refs: string | readonly string[], hyps: string
 }
 
 /** Word error rate over a corpus: total word edits / total reference words. */
-export function wordErrorRate(refs: string | readonly string[], hyps: string | readonly string[], options: ErrorRateOptions = {}): number {
+export function wordErrorRate(
+  refs: string | readonly string[],
+  hyps: string | readonly string[],
+  options: ErrorRateOptions = {},
+): number {
   return corpusRate('wordErrorRate', refs, hyps, (s) => (s === '' ? [] : s.split(' ')), options);
 }
 
 /** Character error rate over a corpus: total character edits / total reference characters (spaces count, as in jiwer). */
-export function charErrorRate(refs: string | readonly string[], hyps: string | readonly string[], options: ErrorRateOptions = {}): number {
+export function charErrorRate(
+  refs: string | readonly string[],
+  hyps: string | readonly string[],
+  options: ErrorRateOptions = {},
+): number {
   return corpusRate('charErrorRate', refs, hyps, (s) => Array.from(s), options);
 }

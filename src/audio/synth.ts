@@ -38,7 +38,9 @@ function run(cmd: string, args: string[]): Promise<string> {
     child.on('error', (e: NodeJS.ErrnoException) =>
       reject(e.code === 'ENOENT' ? new Error(`${cmd} is not installed: apt-get install ${cmd} (Debian)`) : e),
     );
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${err.trim()}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} failed (exit ${code}): ${err.trim()}`)),
+    );
   });
 }
 
@@ -54,13 +56,25 @@ export async function espeakVariants(): Promise<string[]> {
 
 /** Speaks `text` with `voice` and returns mono audio at `sampleRate` (default 16 kHz). */
 export async function synthesize(text: string, voice: Voice, sampleRate = 16000): Promise<Audio> {
-  if (typeof text !== 'string' || text.trim() === '') throw new Error(`synthesize: text must be a non-empty string, got ${JSON.stringify(text)}`);
+  if (typeof text !== 'string' || text.trim() === '')
+    throw new Error(`synthesize: text must be a non-empty string, got ${JSON.stringify(text)}`);
   const dir = await mkdtemp(join(tmpdir(), 'lepton-tts-'));
   try {
     const out = join(dir, 'speech.wav');
     if (voice.engine === 'espeak-ng') {
       const v = voice.variant ? `${voice.name}+${voice.variant}` : voice.name;
-      await run('espeak-ng', ['-v', v, '-s', String(voice.speed ?? 175), '-p', String(voice.pitch ?? 50), '-w', out, '--', text]);
+      await run('espeak-ng', [
+        '-v',
+        v,
+        '-s',
+        String(voice.speed ?? 175),
+        '-p',
+        String(voice.pitch ?? 50),
+        '-w',
+        out,
+        '--',
+        text,
+      ]);
     } else if (voice.engine === 'flite') {
       await run('flite', ['-voice', voice.name, '-t', text, '-o', out]);
     } else {
@@ -74,7 +88,11 @@ export async function synthesize(text: string, voice: Voice, sampleRate = 16000)
 }
 
 /** Runs `task` over `items` with at most `concurrency` at a time, keeping order. */
-export async function mapConcurrent<T, R>(items: readonly T[], concurrency: number, task: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

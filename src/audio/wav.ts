@@ -15,7 +15,12 @@ import { writeFileAtomic } from '../engine/files.js';
 const require = createRequire(import.meta.url);
 const { WaveFile } = require('wavefile') as typeof import('wavefile');
 const libsamplerate = require('@alexanderolsen/libsamplerate-js') as {
-  create(channels: number, from: number, to: number, options: { converterType: number }): Promise<{ simple(x: Float32Array): Float32Array; destroy(): void }>;
+  create(
+    channels: number,
+    from: number,
+    to: number,
+    options: { converterType: number },
+  ): Promise<{ simple(x: Float32Array): Float32Array; destroy(): void }>;
   ConverterType: Record<'SRC_SINC_BEST_QUALITY' | 'SRC_SINC_MEDIUM_QUALITY' | 'SRC_SINC_FASTEST', number>;
 };
 
@@ -38,7 +43,9 @@ export function decodeWav(bytes: Uint8Array, source = 'WAV data'): Audio {
   try {
     wav = new WaveFile(bytes);
   } catch (e) {
-    throw new Error(`decodeWav: ${source} is not a readable WAV file (${(e as Error).message}); expected a RIFF/WAVE file with 'fmt ' and 'data' chunks`);
+    throw new Error(
+      `decodeWav: ${source} is not a readable WAV file (${(e as Error).message}); expected a RIFF/WAVE file with 'fmt ' and 'data' chunks`,
+    );
   }
   const fmt = wav.fmt as Fmt;
   // Companded and ADPCM files are expanded to 16-bit PCM first.
@@ -47,20 +54,25 @@ export function decodeWav(bytes: Uint8Array, source = 'WAV data'): Audio {
   else if (fmt.audioFormat === 17) wav.fromIMAADPCM();
   const bits = Number.parseInt(wav.bitDepth, 10);
   const isFloat = wav.bitDepth === '32f' || wav.bitDepth === '64';
-  if (!isFloat && !(bits >= 8 && bits <= 32)) throw new Error(`decodeWav: ${source} has unsupported sample format (bit depth '${wav.bitDepth}', audio format ${fmt.audioFormat})`);
+  if (!isFloat && !(bits >= 8 && bits <= 32))
+    throw new Error(
+      `decodeWav: ${source} has unsupported sample format (bit depth '${wav.bitDepth}', audio format ${fmt.audioFormat})`,
+    );
   const raw = wav.getSamples(false, Float64Array) as unknown as Float64Array | Float64Array[];
   const perChannel = Array.isArray(raw) ? (raw as Float64Array[]) : [raw as Float64Array];
   const channels = perChannel.map((ch) => {
     const out = new Float32Array(ch.length);
     if (isFloat) out.set(ch);
-    else if (bits === 8) for (let i = 0; i < ch.length; i++) out[i] = (ch[i]! - 128) / 128; // 8-bit WAV is unsigned
+    else if (bits === 8)
+      for (let i = 0; i < ch.length; i++) out[i] = (ch[i]! - 128) / 128; // 8-bit WAV is unsigned
     else {
       const scale = 2 ** (bits - 1);
       for (let i = 0; i < ch.length; i++) out[i] = ch[i]! / scale;
     }
     return out;
   });
-  if (channels.length === 0 || fmt.sampleRate <= 0) throw new Error(`decodeWav: ${source} declares ${channels.length} channels at ${fmt.sampleRate} Hz`);
+  if (channels.length === 0 || fmt.sampleRate <= 0)
+    throw new Error(`decodeWav: ${source} declares ${channels.length} channels at ${fmt.sampleRate} Hz`);
   return { sampleRate: fmt.sampleRate, channels };
 }
 
@@ -77,7 +89,9 @@ export function encodeWav(audio: Audio, options: EncodeWavOptions = {}): Uint8Ar
   const samples =
     bitDepth === '32f'
       ? audio.channels.map((c) => Float64Array.from(c))
-      : audio.channels.map((c) => Float64Array.from(c, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768)))));
+      : audio.channels.map((c) =>
+          Float64Array.from(c, (v) => Math.max(-32768, Math.min(32767, Math.round(v * 32768)))),
+        );
   wav.fromScratch(audio.channels.length, audio.sampleRate, bitDepth, samples);
   return wav.toBuffer();
 }
@@ -102,9 +116,18 @@ export type ResampleQuality = 'best' | 'medium' | 'fastest';
  * Resamples one channel with libsamplerate's band-limited sinc converter: 'medium' (default) keeps
  * a tone's amplitude and phase to ~1e-4, 'best' to float precision at ~6x the cost.
  */
-export async function resample(samples: Float32Array, fromRate: number, toRate: number, quality: ResampleQuality = 'medium'): Promise<Float32Array> {
-  for (const [k, v] of [['fromRate', fromRate], ['toRate', toRate]] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v > 192000) throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
+export async function resample(
+  samples: Float32Array,
+  fromRate: number,
+  toRate: number,
+  quality: ResampleQuality = 'medium',
+): Promise<Float32Array> {
+  for (const [k, v] of [
+    ['fromRate', fromRate],
+    ['toRate', toRate],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > 192000)
+      throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
   }
   if (fromRate === toRate || samples.length === 0) return samples;
   const converter = await converterFor(fromRate, toRate, quality);
@@ -119,7 +142,11 @@ function converterFor(fromRate: number, toRate: number, quality: ResampleQuality
   const key = `${fromRate}:${toRate}:${quality}`;
   let c = converters.get(key);
   if (!c) {
-    const type = { best: 'SRC_SINC_BEST_QUALITY', medium: 'SRC_SINC_MEDIUM_QUALITY', fastest: 'SRC_SINC_FASTEST' } as const;
+    const type = {
+      best: 'SRC_SINC_BEST_QUALITY',
+      medium: 'SRC_SINC_MEDIUM_QUALITY',
+      fastest: 'SRC_SINC_FASTEST',
+    } as const;
     c = libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
     converters.set(key, c);
   }
@@ -162,7 +189,22 @@ function deinterleave(pcm: Float32Array, n: number, sampleRate: number): Audio {
 /** ffmpeg decodes anything it knows to raw little-endian float32 on stdout. */
 function ffmpegDecode(path: string, sampleRate: number, channels: number): Promise<Float32Array> {
   return new Promise((resolve, reject) => {
-    const args = ['-nostdin', '-v', 'error', '-i', path, '-f', 'f32le', '-acodec', 'pcm_f32le', '-ac', String(channels), '-ar', String(sampleRate), '-'];
+    const args = [
+      '-nostdin',
+      '-v',
+      'error',
+      '-i',
+      path,
+      '-f',
+      'f32le',
+      '-acodec',
+      'pcm_f32le',
+      '-ac',
+      String(channels),
+      '-ar',
+      String(sampleRate),
+      '-',
+    ];
     const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];
     let stderr = '';
@@ -171,12 +213,17 @@ function ffmpegDecode(path: string, sampleRate: number, channels: number): Promi
     child.on('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'ENOENT'
-          ? new Error(`loadAudio: ${path} is not a WAV file and ffmpeg is not installed (apt-get install ffmpeg), or convert it to WAV first`)
+          ? new Error(
+              `loadAudio: ${path} is not a WAV file and ffmpeg is not installed (apt-get install ffmpeg), or convert it to WAV first`,
+            )
           : e,
       ),
     );
     child.on('close', (code) => {
-      if (code !== 0) return reject(new Error(`loadAudio: ffmpeg could not decode ${path}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`));
+      if (code !== 0)
+        return reject(
+          new Error(`loadAudio: ffmpeg could not decode ${path}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`),
+        );
       const buf = Buffer.concat(chunks);
       const out = new Float32Array(Math.floor(buf.length / 4));
       for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
@@ -186,8 +233,11 @@ function ffmpegDecode(path: string, sampleRate: number, channels: number): Promi
 }
 
 function checkAudio(name: string, audio: Audio): void {
-  if (!audio || !Array.isArray(audio.channels) || audio.channels.length === 0) throw new Error(`${name}: expected { sampleRate, channels: Float32Array[] } with at least one channel`);
+  if (!audio || !Array.isArray(audio.channels) || audio.channels.length === 0)
+    throw new Error(`${name}: expected { sampleRate, channels: Float32Array[] } with at least one channel`);
   const n = audio.channels[0]!.length;
-  if (audio.channels.some((c) => c.length !== n)) throw new Error(`${name}: channels differ in length (${audio.channels.map((c) => c.length).join(', ')})`);
-  if (!Number.isInteger(audio.sampleRate) || audio.sampleRate <= 0) throw new Error(`${name}: sampleRate must be a positive integer, got ${audio.sampleRate}`);
+  if (audio.channels.some((c) => c.length !== n))
+    throw new Error(`${name}: channels differ in length (${audio.channels.map((c) => c.length).join(', ')})`);
+  if (!Number.isInteger(audio.sampleRate) || audio.sampleRate <= 0)
+    throw new Error(`${name}: sampleRate must be a positive integer, got ${audio.sampleRate}`);
 }

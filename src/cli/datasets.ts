@@ -7,7 +7,9 @@ export interface DatasetEntry {
   title: string;
   kind: 'image' | 'tabular';
   /** Loads the data (download allowed or not); returns a short description of what was loaded. */
-  load(download: boolean): Promise<{ summary: string; x: { shape: readonly (number | string)[] }; classNames?: readonly string[] }>;
+  load(
+    download: boolean,
+  ): Promise<{ summary: string; x: { shape: readonly (number | string)[] }; classNames?: readonly string[] }>;
 }
 
 type DataModule = typeof import('../data/index.js');
@@ -21,14 +23,22 @@ async function dataModule(): Promise<DataModule> {
 }
 
 export function datasetCatalog(): DatasetEntry[] {
-  const image = (name: string, title: string, key: 'mnist' | 'fashionMnist' | 'cifar10' | 'cifar100'): DatasetEntry => ({
+  const image = (
+    name: string,
+    title: string,
+    key: 'mnist' | 'fashionMnist' | 'cifar10' | 'cifar100',
+  ): DatasetEntry => ({
     name,
     title,
     kind: 'image',
     async load(download) {
       const d = (await dataModule())[key];
       const data = await d.loadData({ download, onProgress: download ? undefined : () => {} });
-      return { summary: `train ${shapeStr(data.train[0].shape)}, test ${shapeStr(data.test[0].shape)}`, x: data.test[0], classNames: data.classNames };
+      return {
+        summary: `train ${shapeStr(data.train[0].shape)}, test ${shapeStr(data.test[0].shape)}`,
+        x: data.test[0],
+        classNames: data.classNames,
+      };
     },
   });
   const sk = (name: string, title: string, key: 'iris' | 'wine' | 'breastCancer' | 'sklearnDigits'): DatasetEntry => ({
@@ -37,7 +47,11 @@ export function datasetCatalog(): DatasetEntry[] {
     kind: 'tabular',
     async load() {
       const data = await (await dataModule())[key]();
-      return { summary: `x ${shapeStr(data.x.shape)}, ${data.classNames.length} classes`, x: data.x, classNames: data.classNames };
+      return {
+        summary: `x ${shapeStr(data.x.shape)}, ${data.classNames.length} classes`,
+        x: data.x,
+        classNames: data.classNames,
+      };
     },
   });
   return [
@@ -54,6 +68,11 @@ export function datasetCatalog(): DatasetEntry[] {
 
 export function findDataset(name: string): DatasetEntry {
   const d = datasetCatalog().find((e) => e.name === name.toLowerCase());
-  if (!d) throw new CliError(`unknown dataset '${name}' (known: ${datasetCatalog().map((e) => e.name).join(', ')})`);
+  if (!d)
+    throw new CliError(
+      `unknown dataset '${name}' (known: ${datasetCatalog()
+        .map((e) => e.name)
+        .join(', ')})`,
+    );
   return d;
 }

@@ -42,7 +42,8 @@ function packageVersion(name?: string): string {
 
 const int = (what: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer, got '${v}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`${what} must be a non-negative integer, got '${v}'`);
   return n;
 };
 
@@ -54,7 +55,13 @@ export function buildProgram(): Command {
     // Usage errors are one line: "lepton: unknown option '--foo' (see --help)".
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
-      outputError: (s, write) => write(`lepton: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+      outputError: (s, write) =>
+        write(
+          `lepton: ${s
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (see --help)\n`,
+        ),
     })
     // --help marks required options (commander lists them like optional ones).
     .configureHelp({
@@ -66,7 +73,9 @@ export function buildProgram(): Command {
   // ---- train ----
   program
     .command('train')
-    .description('train a model: run a TypeScript/JavaScript training script (runs are recorded in the registry), or a JSON training config')
+    .description(
+      'train a model: run a TypeScript/JavaScript training script (runs are recorded in the registry), or a JSON training config',
+    )
     .argument('<script-or-config>', 'a .ts/.js/.mjs script, or a .json config')
     .argument('[args...]', 'arguments passed to the script')
     .option('--name <name>', 'run name (default: the script file name)')
@@ -78,14 +87,22 @@ export function buildProgram(): Command {
       if (ext === '.json') {
         const { trainFromConfigFile } = await import('./train-config.js');
         const r = await trainFromConfigFile(path, { runName: opts.name, track: opts.track });
-        const metrics = Object.entries(r.test).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
-        process.stdout.write(`run ${r.runId}: test ${metrics}\nsaved ${r.dir}${r.model ? `\nregistered ${r.model.name}@${r.model.version} (serve it: lepton serve ${r.model.name})` : ''}\n`);
+        const metrics = Object.entries(r.test)
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          .join(', ');
+        process.stdout.write(
+          `run ${r.runId}: test ${metrics}\nsaved ${r.dir}${r.model ? `\nregistered ${r.model.name}@${r.model.version} (serve it: lepton serve ${r.model.name})` : ''}\n`,
+        );
         return;
       }
-      if (!['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext)) throw new CliError(`'${target}': expected a .ts/.js script or a .json config`);
+      if (!['.ts', '.mts', '.js', '.mjs', '.cts', '.cjs'].includes(ext))
+        throw new CliError(`'${target}': expected a .ts/.js script or a .json config`);
       // Tracking: track-runs.ts adds a run-tracking callback to the script's fits, then runs it;
       // the variables also let a script make its own tracker (trackerFromEnvironment).
-      const env = { ...process.env, ...(opts.track ? { LEPTON_TRACK_RUNS: '1', LEPTON_RUN_NAME: opts.name ?? fileStem(path) } : {}) };
+      const env = {
+        ...process.env,
+        ...(opts.track ? { LEPTON_TRACK_RUNS: '1', LEPTON_RUN_NAME: opts.name ?? fileStem(path) } : {}),
+      };
       const entry = opts.track ? [trackRunsEntry(), path] : [path];
       const code = await runChild(process.execPath, ['--import', tsxImport(), ...entry, ...args], env);
       if (code !== 0) throw new CliError(`training script exited with code ${code}`, code || 1);
@@ -94,7 +111,9 @@ export function buildProgram(): Command {
   // ---- start ----
   program
     .command('start')
-    .description('the quick start: train the seed CNN on Fashion-MNIST (MNIST if unavailable), register it, serve it with the studio, print the URLs; later runs reuse the registered model')
+    .description(
+      'the quick start: train the seed CNN on Fashion-MNIST (MNIST if unavailable), register it, serve it with the studio, print the URLs; later runs reuse the registered model',
+    )
     .option('-p, --port <port>', 'port', int('--port'), 8090)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--epochs <n>', 'training epochs', int('--epochs'), 2)
@@ -122,20 +141,32 @@ export function buildProgram(): Command {
       const trainedOn = trainingDataset(ref);
       // Only a named data set can be compared with the training one (a CSV file may hold anything).
       if (trainedOn && extname(data).toLowerCase() !== '.csv' && trainedOn.toLowerCase() !== data.toLowerCase()) {
-        process.stderr.write(`lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`);
+        process.stderr.write(
+          `lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`,
+        );
       }
       const { model, done } = await openLocalModel(modelRef);
       try {
         const n = Math.min(x.shape[0], opts.limit ?? Infinity);
-        let input = { ...x, shape: [n, ...x.shape.slice(1)], data: x.data.subarray(0, n * (x.data.length / x.shape[0])) } as typeof x;
+        let input = {
+          ...x,
+          shape: [n, ...x.shape.slice(1)],
+          data: x.data.subarray(0, n * (x.data.length / x.shape[0])),
+        } as typeof x;
         // Dataset images are raw 0–255 pixels: the model's saved preprocessing turns them into inputs
         // exactly as the server does for an uploaded image (data/image.ts).
-        if (model.image) input = await preprocessPixelBatch(input as { shape: number[]; data: Float32Array }, model.image).catch((e: Error) => {
-          throw new CliError(`${data}: ${e.message}`);
-        });
+        if (model.image)
+          input = await preprocessPixelBatch(input as { shape: number[]; data: Float32Array }, model.image).catch(
+            (e: Error) => {
+              throw new CliError(`${data}: ${e.message}`);
+            },
+          );
         const result = await evaluateClassifier(model, input, Array.from(y.subarray(0, n), Number));
         if (opts.json) printJson(result);
-        else process.stdout.write(`${result.model}@${result.version} on ${data}: accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)} (${result.samples} samples)\n`);
+        else
+          process.stdout.write(
+            `${result.model}@${result.version} on ${data}: accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)} (${result.samples} samples)\n`,
+          );
       } finally {
         await done();
       }
@@ -156,10 +187,19 @@ export function buildProgram(): Command {
         const { feeds, rows } = await feedsFromArgs(model, inputs);
         const body = model.respond(await model.predict(feeds, rows), opts.topK);
         if (opts.json) return printJson(body);
-        const preds = body.predictions as { label: string; probability: number; top: { label: string; probability: number }[] }[] | undefined;
-        const names = inputs.length === rows && inputs.every((i) => existsSync(i) && extname(i).toLowerCase() !== '.csv') ? inputs : Array.from({ length: rows }, (_, i) => `row ${i}`);
+        const preds = body.predictions as
+          | { label: string; probability: number; top: { label: string; probability: number }[] }[]
+          | undefined;
+        const names =
+          inputs.length === rows && inputs.every((i) => existsSync(i) && extname(i).toLowerCase() !== '.csv')
+            ? inputs
+            : Array.from({ length: rows }, (_, i) => `row ${i}`);
         if (preds) {
-          preds.forEach((p, i) => process.stdout.write(`${names[i]}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}\n`));
+          preds.forEach((p, i) =>
+            process.stdout.write(
+              `${names[i]}: ${p.top.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(', ')}\n`,
+            ),
+          );
         } else {
           printJson(body.outputs);
         }
@@ -180,8 +220,14 @@ export function buildProgram(): Command {
       const ref = resolveModelRef(modelRef);
       const folder = await readModelFolder(ref.dir);
       const out = resolve(opts.output);
-      if (!existsSync(dirname(out))) throw new CliError(`cannot write '${opts.output}': the folder '${dirname(opts.output)}' does not exist (create it first)`);
-      if (existsSync(out) && statSync(out).isDirectory()) throw new CliError(`cannot write '${opts.output}': it is a folder (give a file name such as ${join(opts.output, 'model.onnx')})`);
+      if (!existsSync(dirname(out)))
+        throw new CliError(
+          `cannot write '${opts.output}': the folder '${dirname(opts.output)}' does not exist (create it first)`,
+        );
+      if (existsSync(out) && statSync(out).isDirectory())
+        throw new CliError(
+          `cannot write '${opts.output}': it is a folder (give a file name such as ${join(opts.output, 'model.onnx')})`,
+        );
       copyFileSync(folder.onnxPath, out);
       const sig = folder.config.signature;
       process.stdout.write(
@@ -202,31 +248,46 @@ export function buildProgram(): Command {
     .option('--workers <n>', 'inference worker threads', int('--workers'), 1)
     .option('--rate-limit <n>', 'requests per minute per client (default: unlimited)', int('--rate-limit'))
     .option('--body-limit <bytes>', 'largest request body', int('--body-limit'), 8 * 1024 * 1024)
-    .action(async (refs: string[], opts: { port: number; host: string; token?: string; maxBatch: number; maxWait: number; workers: number; rateLimit?: number; bodyLimit: number }) => {
-      const { createModelServer } = await import('../serve/server.js');
-      const resolved = refs.map((r) => resolveModelRef(r));
-      // Folders are served as given; registered names also pick up versions registered later.
-      const models = resolved.map((ref) => ({ dir: ref.dir, name: ref.name, version: ref.version }));
-      const registeredNames = resolved.filter((r) => r.registered).map((r) => r.name!);
-      const token = opts.token ?? process.env.LEPTON_TOKEN;
-      const server = await createModelServer({
-        models,
-        registry: registeredNames.length ? openRegistry() : undefined,
-        registryNames: registeredNames,
-        token: token || undefined,
-        maxBatchSize: Math.max(1, opts.maxBatch),
-        maxWaitMs: opts.maxWait,
-        workers: Math.max(1, opts.workers),
-        rateLimit: opts.rateLimit ? { max: opts.rateLimit, timeWindowMs: 60_000 } : undefined,
-        bodyLimit: opts.bodyLimit,
-      }).catch((e: Error) => {
-        throw new CliError(e.message, 1);
-      });
-      const url = await server.listen(opts.port, opts.host);
-      for (const m of server.store.list()) process.stdout.write(`serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`);
-      process.stdout.write(`docs: ${url}/docs  metrics: ${url}/metrics${token ? '  (bearer token required)' : ''}\n`);
-      await untilSignal(() => server.close());
-    });
+    .action(
+      async (
+        refs: string[],
+        opts: {
+          port: number;
+          host: string;
+          token?: string;
+          maxBatch: number;
+          maxWait: number;
+          workers: number;
+          rateLimit?: number;
+          bodyLimit: number;
+        },
+      ) => {
+        const { createModelServer } = await import('../serve/server.js');
+        const resolved = refs.map((r) => resolveModelRef(r));
+        // Folders are served as given; registered names also pick up versions registered later.
+        const models = resolved.map((ref) => ({ dir: ref.dir, name: ref.name, version: ref.version }));
+        const registeredNames = resolved.filter((r) => r.registered).map((r) => r.name!);
+        const token = opts.token ?? process.env.LEPTON_TOKEN;
+        const server = await createModelServer({
+          models,
+          registry: registeredNames.length ? openRegistry() : undefined,
+          registryNames: registeredNames,
+          token: token || undefined,
+          maxBatchSize: Math.max(1, opts.maxBatch),
+          maxWaitMs: opts.maxWait,
+          workers: Math.max(1, opts.workers),
+          rateLimit: opts.rateLimit ? { max: opts.rateLimit, timeWindowMs: 60_000 } : undefined,
+          bodyLimit: opts.bodyLimit,
+        }).catch((e: Error) => {
+          throw new CliError(e.message, 1);
+        });
+        const url = await server.listen(opts.port, opts.host);
+        for (const m of server.store.list())
+          process.stdout.write(`serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`);
+        process.stdout.write(`docs: ${url}/docs  metrics: ${url}/metrics${token ? '  (bearer token required)' : ''}\n`);
+        await untilSignal(() => server.close());
+      },
+    );
 
   // ---- studio ----
   program
@@ -252,10 +313,20 @@ export function buildProgram(): Command {
     .action((opts: { json?: boolean }) => {
       const list = openRegistry().listModels();
       if (opts.json) return printJson(list);
-      if (!list.length) return void process.stdout.write(`no registered models in ${leptonHome()} (register one with: lepton models register <folder>)\n`);
+      if (!list.length)
+        return void process.stdout.write(
+          `no registered models in ${leptonHome()} (register one with: lepton models register <folder>)\n`,
+        );
       printTable([
         ['name', 'version', 'inputs', 'metrics', 'run', 'created'],
-        ...list.map((m) => [m.name, m.version, m.signature.inputs.map((i) => `${i.name}${formatShape(i.shape)}`).join(' '), metricText(m.metrics), m.runId, m.createdAt.slice(0, 19)]),
+        ...list.map((m) => [
+          m.name,
+          m.version,
+          m.signature.inputs.map((i) => `${i.name}${formatShape(i.shape)}`).join(' '),
+          metricText(m.metrics),
+          m.runId,
+          m.createdAt.slice(0, 19),
+        ]),
       ]);
     });
   models
@@ -267,9 +338,13 @@ export function buildProgram(): Command {
       const [name, version] = splitModelRef(ref);
       const m = openRegistry().getModel(name, version);
       if (opts.json) return printJson(m);
-      process.stdout.write(`${m.name}@${m.version}\n  path: ${m.path}\n  created: ${m.createdAt}\n  run: ${m.runId ?? '-'}\n  metrics: ${metricText(m.metrics) || '-'}\n`);
-      for (const i of m.signature.inputs) process.stdout.write(`  input  ${i.name} ${formatShape(i.shape)} ${i.dtype}\n`);
-      for (const o of m.signature.outputs) process.stdout.write(`  output ${o.name} ${formatShape(o.shape)} ${o.dtype}\n`);
+      process.stdout.write(
+        `${m.name}@${m.version}\n  path: ${m.path}\n  created: ${m.createdAt}\n  run: ${m.runId ?? '-'}\n  metrics: ${metricText(m.metrics) || '-'}\n`,
+      );
+      for (const i of m.signature.inputs)
+        process.stdout.write(`  input  ${i.name} ${formatShape(i.shape)} ${i.dtype}\n`);
+      for (const o of m.signature.outputs)
+        process.stdout.write(`  output ${o.name} ${formatShape(o.shape)} ${o.dtype}\n`);
       if (m.labels) process.stdout.write(`  labels: ${m.labels.join(', ')}\n`);
     });
   models
@@ -284,7 +359,8 @@ export function buildProgram(): Command {
       const metrics: Record<string, number> = {};
       for (const kv of opts.metric ?? []) {
         const [k, v] = kv.split('=');
-        if (!k || v === undefined || !Number.isFinite(Number(v))) throw new CliError(`--metric expects key=number, got '${kv}'`);
+        if (!k || v === undefined || !Number.isFinite(Number(v)))
+          throw new CliError(`--metric expects key=number, got '${kv}'`);
         metrics[k] = Number(v);
       }
       const m = await openRegistry().registerModel(folder, { name: opts.name, runId: opts.run, metrics });
@@ -312,7 +388,17 @@ export function buildProgram(): Command {
       const list = openRegistry().listRuns(opts.limit);
       if (opts.json) return printJson(list);
       if (!list.length) return void process.stdout.write(`no runs recorded in ${leptonHome()}\n`);
-      printTable([['id', 'name', 'status', 'started', 'duration', 'last epoch'], ...list.map((r) => [r.id, r.name, r.status, r.startedAt.slice(0, 19), formatDuration(r.durationSeconds), metricText(r.summary)])]);
+      printTable([
+        ['id', 'name', 'status', 'started', 'duration', 'last epoch'],
+        ...list.map((r) => [
+          r.id,
+          r.name,
+          r.status,
+          r.startedAt.slice(0, 19),
+          formatDuration(r.durationSeconds),
+          metricText(r.summary),
+        ]),
+      ]);
     });
   runs
     .command('show')
@@ -324,12 +410,15 @@ export function buildProgram(): Command {
       const run = r.getRun(id);
       const epochs = r.epochs(id);
       if (opts.json) return printJson({ ...run, epochs });
-      process.stdout.write(`run ${run.id} '${run.name}': ${run.status}, started ${run.startedAt}, duration ${formatDuration(run.durationSeconds)}\n`);
+      process.stdout.write(
+        `run ${run.id} '${run.name}': ${run.status}, started ${run.startedAt}, duration ${formatDuration(run.durationSeconds)}\n`,
+      );
       if (run.error) process.stdout.write(`  error: ${run.error}\n`);
       process.stdout.write(`  params: ${JSON.stringify(run.params)}\n`);
       const keys = [...new Set(epochs.flatMap((e) => Object.keys(e.metrics)))];
       // Epochs are numbered from 1, as the progress output and the studio show them (the registry stores Keras' 0-based index).
-      if (epochs.length) printTable([['epoch', ...keys], ...epochs.map((e) => [e.epoch + 1, ...keys.map((k) => e.metrics[k])])]);
+      if (epochs.length)
+        printTable([['epoch', ...keys], ...epochs.map((e) => [e.epoch + 1, ...keys.map((k) => e.metrics[k])])]);
     });
   runs
     .command('compare')
@@ -342,14 +431,19 @@ export function buildProgram(): Command {
       if (list.length < 2) throw new CliError('compare needs at least two run ids');
       const data = list.map((run) => ({ ...run, epochs: r.epochs(run.id) }));
       if (opts.json) return printJson(data);
-      const paramKeys = [...new Set(list.flatMap((x) => Object.keys(x.params)))].filter((k) => new Set(list.map((x) => JSON.stringify(x.params[k]))).size > 1);
+      const paramKeys = [...new Set(list.flatMap((x) => Object.keys(x.params)))].filter(
+        (k) => new Set(list.map((x) => JSON.stringify(x.params[k]))).size > 1,
+      );
       const metricKeys = [...new Set(list.flatMap((x) => Object.keys(x.summary)))];
       printTable([
         ['', ...list.map((x) => `#${x.id} ${x.name}`)],
         ['status', ...list.map((x) => x.status)],
         ['epochs recorded', ...data.map((x) => x.epochs.length)],
         ['duration', ...list.map((x) => formatDuration(x.durationSeconds))],
-        ...paramKeys.map((k) => [k, ...list.map((x) => (x.params[k] === undefined ? '-' : JSON.stringify(x.params[k])))]),
+        ...paramKeys.map((k) => [
+          k,
+          ...list.map((x) => (x.params[k] === undefined ? '-' : JSON.stringify(x.params[k]))),
+        ]),
         ...metricKeys.map((k) => [k, ...list.map((x) => x.summary[k])]),
       ]);
     });
@@ -371,7 +465,10 @@ export function buildProgram(): Command {
         rows.push({ name: d.name, title: d.title, kind: d.kind, ...found });
       }
       if (opts.json) return printJson(rows);
-      printTable([['name', 'available', 'description', 'detail'], ...rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.title, r.available ? r.detail : ''])]);
+      printTable([
+        ['name', 'available', 'description', 'detail'],
+        ...rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.title, r.available ? r.detail : '']),
+      ]);
     });
   datasets
     .command('locate')
@@ -412,8 +509,13 @@ export function buildProgram(): Command {
     .argument('[options...]')
     .action(async (name: string | undefined, rest: string[]) => {
       const runner = join(packageRoot, 'bench', 'run.ts');
-      if (!existsSync(runner)) throw new CliError('benchmarks are not included in this installation (bench/run.ts is missing)', 1);
-      const code = await runChild(process.execPath, ['--import', tsxImport(), runner, ...(name ? [name] : ['--help']), ...rest], process.env);
+      if (!existsSync(runner))
+        throw new CliError('benchmarks are not included in this installation (bench/run.ts is missing)', 1);
+      const code = await runChild(
+        process.execPath,
+        ['--import', tsxImport(), runner, ...(name ? [name] : ['--help']), ...rest],
+        process.env,
+      );
       if (code !== 0) throw new CliError(`benchmark exited with code ${code}`, code || 1);
     });
 
@@ -424,8 +526,12 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const ort = await import('onnxruntime-node');
-      const providers = ort.listSupportedBackends().map((b: { name: string; bundled: boolean }) => ({ name: b.name, bundled: b.bundled }));
-      const { dataHome } = await import('../data/loaders/locate.js').catch(() => ({ dataHome: () => process.env.LEPTON_DATA ?? '~/.cache/lepton' }));
+      const providers = ort
+        .listSupportedBackends()
+        .map((b: { name: string; bundled: boolean }) => ({ name: b.name, bundled: b.bundled }));
+      const { dataHome } = await import('../data/loaders/locate.js').catch(() => ({
+        dataHome: () => process.env.LEPTON_DATA ?? '~/.cache/lepton',
+      }));
       const info = {
         lepton: packageVersion(),
         node: process.version,
@@ -465,7 +571,10 @@ function metricText(m: Record<string, number | null>): string {
     .join(' ');
 }
 
-async function evaluationData(data: string, label?: string): Promise<{ x: import('../engine/onnx/proto.js').HostTensor; y: Int32Array | Float32Array }> {
+async function evaluationData(
+  data: string,
+  label?: string,
+): Promise<{ x: import('../engine/onnx/proto.js').HostTensor; y: Int32Array | Float32Array }> {
   if (extname(data).toLowerCase() === '.csv') {
     const { csvRows } = await import('./predict.js');
     if (!existsSync(data)) throw new CliError(`no such file '${data}'`);
@@ -494,7 +603,10 @@ async function evaluationData(data: string, label?: string): Promise<{ x: import
     const [x, y] = await d.load('test', { download: false, onProgress: () => {} }).catch((e: Error) => {
       throw new CliError(e.message, 1);
     });
-    return { x: { dtype: 'float32', shape: x.shape as number[], data: x.data as Float32Array }, y: y.data as Int32Array };
+    return {
+      x: { dtype: 'float32', shape: x.shape as number[], data: x.data as Float32Array },
+      y: y.data as Int32Array,
+    };
   }
   const loaders: Record<string, () => Promise<{ x: { shape: unknown; data: unknown }; y: { data: unknown } }>> = {
     iris: () => mod.iris(),
@@ -502,9 +614,15 @@ async function evaluationData(data: string, label?: string): Promise<{ x: import
     'breast-cancer': () => mod.breastCancer(),
     digits: () => mod.sklearnDigits(),
   };
-  if (!loaders[name]) throw new CliError(`evaluate supports mnist, fashion-mnist, ${Object.keys(loaders).join(', ')} or a .csv file; '${data}' is not one of them`);
+  if (!loaders[name])
+    throw new CliError(
+      `evaluate supports mnist, fashion-mnist, ${Object.keys(loaders).join(', ')} or a .csv file; '${data}' is not one of them`,
+    );
   const d = await loaders[name]();
-  return { x: { dtype: 'float32', shape: d.x.shape as number[], data: d.x.data as Float32Array }, y: d.y.data as Int32Array };
+  return {
+    x: { dtype: 'float32', shape: d.x.shape as number[], data: d.x.data as Float32Array },
+    y: d.y.data as Int32Array,
+  };
 }
 
 function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -561,7 +679,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     const err = e as NodeJS.ErrnoException;
     const message = err instanceof Error ? err.message.split('\n')[0] : String(e);
     if (process.env.LEPTON_DEBUG) process.stderr.write(`lepton: ${err?.stack ?? String(e)}\n`);
-    else process.stderr.write(`lepton: ${message}${err?.code && /^E[A-Z]+$/.test(err.code) ? '' : ' (set LEPTON_DEBUG=1 for the stack trace)'}\n`);
+    else
+      process.stderr.write(
+        `lepton: ${message}${err?.code && /^E[A-Z]+$/.test(err.code) ? '' : ' (set LEPTON_DEBUG=1 for the stack trace)'}\n`,
+      );
     return 1;
   }
 }

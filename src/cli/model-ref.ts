@@ -22,7 +22,8 @@ export function splitModelRef(ref: string): [string, number | undefined] {
 export function resolveModelRef(ref: string): ModelRef {
   const asPath = resolve(ref);
   if (existsSync(asPath) && statSync(asPath).isDirectory()) {
-    if (!existsSync(resolve(asPath, 'model.onnx'))) throw new CliError(`'${ref}' is a folder but has no model.onnx (expected a folder written by saveModel)`);
+    if (!existsSync(resolve(asPath, 'model.onnx')))
+      throw new CliError(`'${ref}' is a folder but has no model.onnx (expected a folder written by saveModel)`);
     return { dir: asPath, registered: false };
   }
   const [name, version] = splitModelRef(ref);
@@ -30,13 +31,20 @@ export function resolveModelRef(ref: string): ModelRef {
   const registry = openRegistry();
   const record = registry.findModel(name, version);
   if (!record) {
-    if (version !== undefined && registry.findModel(name)) throw new CliError(`model '${name}' has no version ${version} (${registry.versionsText(name)})`);
+    if (version !== undefined && registry.findModel(name))
+      throw new CliError(`model '${name}' has no version ${version} (${registry.versionsText(name)})`);
     const names = registry.listModelNames();
     throw new CliError(
       `'${ref}' is neither a model folder nor a registered model (registered: ${names.length ? names.join(', ') : 'none'}; registry: ${registry.home})`,
     );
   }
-  return { dir: record.path, name: record.name, version: record.version, registered: true, runId: record.runId ?? undefined };
+  return {
+    dir: record.path,
+    name: record.name,
+    version: record.version,
+    registered: true,
+    runId: record.runId ?? undefined,
+  };
 }
 
 /**

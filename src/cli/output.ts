@@ -17,10 +17,17 @@ export function printJson(value: unknown): void {
 
 export function printTable(rows: (string | number | null | undefined)[][]): void {
   if (rows.length === 0) return;
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : typeof c === 'number' ? formatNumber(c) : c)));
+  const cells = rows.map((r) =>
+    r.map((c) => (c === null || c === undefined ? '-' : typeof c === 'number' ? formatNumber(c) : c)),
+  );
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   cells.forEach((r, k) => {
-    process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
     if (k === 0) process.stdout.write(`${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
   });
 }

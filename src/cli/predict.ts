@@ -24,7 +24,12 @@ export async function openLocalModel(ref: string): Promise<{ model: ServedModel;
   const r = resolveModelRef(ref);
   const worker = new OrtWorker();
   try {
-    const model = await ServedModel.load(r.dir, { name: r.name, version: r.version, workers: [worker], batching: { maxBatchSize: 1, maxWaitMs: 0 } });
+    const model = await ServedModel.load(r.dir, {
+      name: r.name,
+      version: r.version,
+      workers: [worker],
+      batching: { maxBatchSize: 1, maxWaitMs: 0 },
+    });
     return {
       model,
       done: async () => {
@@ -44,9 +49,14 @@ export async function feedsFromArgs(model: ServedModel, inputs: string[]): Promi
   try {
     const images = inputs.filter((i) => IMAGE_EXT.has(extname(i).toLowerCase()));
     if (images.length) {
-      if (images.length !== inputs.length) throw new CliError('mix of image files and other inputs: pass only images, or only CSV/JSON');
-      if (!model.image) throw new CliError(`model '${model.name}' takes tensors (${describeInputs(model)}), not images`);
-      const tensor = await imagesToTensor(images.map((p) => ({ bytes: readInput(p), field: p })), model.image);
+      if (images.length !== inputs.length)
+        throw new CliError('mix of image files and other inputs: pass only images, or only CSV/JSON');
+      if (!model.image)
+        throw new CliError(`model '${model.name}' takes tensors (${describeInputs(model)}), not images`);
+      const tensor = await imagesToTensor(
+        images.map((p) => ({ bytes: readInput(p), field: p })),
+        model.image,
+      );
       return { feeds: { [model.signature.inputs[0].name]: tensor }, rows: images.length };
     }
     if (inputs.length === 1 && extname(inputs[0]).toLowerCase() === '.csv') {
@@ -62,7 +72,9 @@ export async function feedsFromArgs(model: ServedModel, inputs: string[]): Promi
       }
       const body = parsed as { inputs?: unknown; preprocessed?: unknown };
       const wrapped = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'inputs' in body;
-      return await model.feedsFromJson(wrapped ? body.inputs : parsed, limits, { preprocessed: wrapped && body.preprocessed === true });
+      return await model.feedsFromJson(wrapped ? body.inputs : parsed, limits, {
+        preprocessed: wrapped && body.preprocessed === true,
+      });
     }
     throw new CliError(`expected image files, one .csv file, or one JSON file/string; got ${inputs.length} inputs`);
   } catch (e) {
@@ -72,14 +84,18 @@ export async function feedsFromArgs(model: ServedModel, inputs: string[]): Promi
 }
 
 function describeInputs(model: ServedModel): string {
-  return model.signature.inputs.map((i) => `${i.name} [${i.shape.map((d) => d ?? 'batch').join(', ')}] ${i.dtype}`).join('; ');
+  return model.signature.inputs
+    .map((i) => `${i.name} [${i.shape.map((d) => d ?? 'batch').join(', ')}] ${i.dtype}`)
+    .join('; ');
 }
 
 function readInput(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new CliError(`cannot read input '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new CliError(
+      `cannot read input '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
 }
 
@@ -90,7 +106,8 @@ export function csvRows(text: string, source: string): number[][] {
   return rows.map((r, i) =>
     r.map((c, j) => {
       const v = Number(c);
-      if (c.trim() === '' || !Number.isFinite(v)) throw new CliError(`${source}: row ${i + 1}, column ${j + 1}: '${c}' is not a number`);
+      if (c.trim() === '' || !Number.isFinite(v))
+        throw new CliError(`${source}: row ${i + 1}, column ${j + 1}: '${c}' is not a number`);
       return v;
     }),
   );
@@ -105,28 +122,42 @@ export interface EvaluationResult {
 }
 
 /** Accuracy and cross-entropy of a classifier over (x, integer labels), in batches. */
-export async function evaluateClassifier(model: ServedModel, x: HostTensor, labels: ArrayLike<number>, batchSize = 256): Promise<EvaluationResult> {
+export async function evaluateClassifier(
+  model: ServedModel,
+  x: HostTensor,
+  labels: ArrayLike<number>,
+  batchSize = 256,
+): Promise<EvaluationResult> {
   const n = x.shape[0];
   const input = model.signature.inputs[0];
-  if (model.signature.inputs.length !== 1) throw new CliError(`evaluate supports single-input models; '${model.name}' has ${model.signature.inputs.length} inputs`);
+  if (model.signature.inputs.length !== 1)
+    throw new CliError(
+      `evaluate supports single-input models; '${model.name}' has ${model.signature.inputs.length} inputs`,
+    );
   const want = input.shape.slice(1);
   const got = x.shape.slice(1);
   if (want.length !== got.length || want.some((d, i) => d !== null && d !== got[i])) {
-    throw new CliError(`data samples have shape ${shapeStr(got)} but model '${model.name}' expects ${input.name} ${formatShape(input.shape)}`);
+    throw new CliError(
+      `data samples have shape ${shapeStr(got)} but model '${model.name}' expects ${input.name} ${formatShape(input.shape)}`,
+    );
   }
   let correct = 0;
   let loss = 0;
   for (let start = 0; start < n; start += batchSize) {
     const end = Math.min(n, start + batchSize);
     const batch = sliceRows(x, start, end);
-    const outputs = await model.predict({ [input.name]: { ...batch, data: batch.data.slice() as HostTensor['data'] } }, end - start);
+    const outputs = await model.predict(
+      { [input.name]: { ...batch, data: batch.data.slice() as HostTensor['data'] } },
+      end - start,
+    );
     const scores = outputs[model.signature.outputs[0].name];
     const probs = probabilities(scores);
     const k = probs.shape[1];
     for (let r = 0; r < end - start; r++) {
       const label = labels[start + r];
       let best = 0;
-      for (let j = 1; j < k; j++) if ((probs.data[r * k + j] as number) > (probs.data[r * k + best] as number)) best = j;
+      for (let j = 1; j < k; j++)
+        if ((probs.data[r * k + j] as number) > (probs.data[r * k + best] as number)) best = j;
       if (best === label) correct++;
       loss -= Math.log(Math.max(1e-12, probs.data[r * k + label] as number));
     }

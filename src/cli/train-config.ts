@@ -47,7 +47,10 @@ export interface TrainOutcome {
 
 type AnyTensor = { shape: readonly number[]; data: ArrayLike<number> };
 
-export async function trainFromConfigFile(path: string, options: { runName?: string; track?: boolean; quiet?: boolean } = {}): Promise<TrainOutcome> {
+export async function trainFromConfigFile(
+  path: string,
+  options: { runName?: string; track?: boolean; quiet?: boolean } = {},
+): Promise<TrainOutcome> {
   let config: TrainConfig;
   try {
     config = JSON.parse(readFileSync(path, 'utf8')) as TrainConfig;
@@ -57,10 +60,16 @@ export async function trainFromConfigFile(path: string, options: { runName?: str
   return trainFromConfig(config, options, path);
 }
 
-export async function trainFromConfig(config: TrainConfig, options: { runName?: string; track?: boolean; quiet?: boolean } = {}, source = 'config'): Promise<TrainOutcome> {
+export async function trainFromConfig(
+  config: TrainConfig,
+  options: { runName?: string; track?: boolean; quiet?: boolean } = {},
+  source = 'config',
+): Promise<TrainOutcome> {
   if (typeof config !== 'object' || config === null) throw new CliError(`${source}: expected a JSON object`);
-  if (typeof config.dataset !== 'string') throw new CliError(`${source}: "dataset" is required (mnist, fashion-mnist, iris, wine, breast-cancer, digits)`);
-  if (!Array.isArray(config.layers) || config.layers.length === 0) throw new CliError(`${source}: "layers" must be a non-empty array of {className, config}`);
+  if (typeof config.dataset !== 'string')
+    throw new CliError(`${source}: "dataset" is required (mnist, fashion-mnist, iris, wine, breast-cancer, digits)`);
+  if (!Array.isArray(config.layers) || config.layers.length === 0)
+    throw new CliError(`${source}: "layers" must be a non-empty array of {className, config}`);
   const engine = await import('../index.js');
   const nn = await import('../nn/index.js');
   const train = await import('../train/index.js');
@@ -71,37 +80,70 @@ export async function trainFromConfig(config: TrainConfig, options: { runName?: 
   const data = await loadTrainingData(config, source);
   const layers = config.layers.map((l, i) => {
     const spec = 'className' in l ? (l as { className: string; config?: Record<string, unknown> }) : undefined;
-    if (!spec || typeof spec.className !== 'string') throw new CliError(`${source}: layers[${i}] needs a "className" (e.g. "Dense")`);
+    if (!spec || typeof spec.className !== 'string')
+      throw new CliError(`${source}: layers[${i}] needs a "className" (e.g. "Dense")`);
     try {
       return layerFromConfig({ className: spec.className, config: spec.config ?? {} } as never);
     } catch (e) {
       throw new CliError(`${source}: layers[${i}] (${spec.className}): ${(e as Error).message}`);
     }
   });
-  const model = nn.sequential([nn.input({ shape: data.xTrain.shape.slice(1) as number[] }), ...layers] as never, { name } as never);
+  const model = nn.sequential(
+    [nn.input({ shape: data.xTrain.shape.slice(1) as number[] }), ...layers] as never,
+    { name } as never,
+  );
   model.compile({
     optimizer: (config.optimizer ?? 'adam') as never,
     loss: (config.loss ?? { className: 'sparseCategoricalCrossentropy', fromLogits: true }) as never,
     metrics: (config.metrics ?? ['accuracy']) as never,
   });
   const registry = openRegistry();
-  const tracker = new RunTracker({ registry, name, params: { dataset: config.dataset, layers: config.layers.length, batchSize: config.batchSize ?? 32, optimizer: config.optimizer ?? 'adam', limit: config.limit ?? null } });
+  const tracker = new RunTracker({
+    registry,
+    name,
+    params: {
+      dataset: config.dataset,
+      layers: config.layers.length,
+      batchSize: config.batchSize ?? 32,
+      optimizer: config.optimizer ?? 'adam',
+      limit: config.limit ?? null,
+    },
+  });
   const callbacks = options.track === false ? [] : [tracker];
   try {
-    await model.fit(data.xTrain as never, data.yTrain as never, { epochs: config.epochs ?? 5, batchSize: config.batchSize ?? 32, verbose: options.quiet ? 0 : 1, callbacks } as never);
+    await model.fit(
+      data.xTrain as never,
+      data.yTrain as never,
+      {
+        epochs: config.epochs ?? 5,
+        batchSize: config.batchSize ?? 32,
+        verbose: options.quiet ? 0 : 1,
+        callbacks,
+      } as never,
+    );
   } catch (e) {
     tracker.fail(e);
     throw new CliError(`training failed: ${(e as Error).message}`, 1);
   }
-  const test = (await model.evaluate(data.xTest as never, data.yTest as never, { verbose: 0 } as never)) as Record<string, number>;
+  const test = (await model.evaluate(data.xTest as never, data.yTest as never, { verbose: 0 } as never)) as Record<
+    string,
+    number
+  >;
   const runId = tracker.runId ?? -1;
   const dir = resolve(config.output ?? join(registry.home, 'trained', `${name}-${runId}`));
   // The preprocessing lets the server accept images for this model.
-  await train.saveModel(model as never, dir, { labels: data.labels, preprocessing: data.preprocessing as { kind: string } | undefined });
+  await train.saveModel(model as never, dir, {
+    labels: data.labels,
+    preprocessing: data.preprocessing as { kind: string } | undefined,
+  });
   let registered: TrainOutcome['model'];
   if (config.register !== false) {
     const testMetrics = Object.fromEntries(Object.entries(test).map(([k, v]) => [`test_${k}`, v]));
-    const m = await registry.registerModel(dir, { name: sanitizeName(name), runId: runId > 0 ? runId : null, metrics: testMetrics });
+    const m = await registry.registerModel(dir, {
+      name: sanitizeName(name),
+      runId: runId > 0 ? runId : null,
+      metrics: testMetrics,
+    });
     registered = { name: m.name, version: m.version };
   }
   return { runId, dir, model: registered, test };
@@ -116,13 +158,27 @@ async function loadTrainingData(config: TrainConfig, source: string) {
   const { takeRows } = await import('../train/data.js');
   const { Generator } = await import('../engine/random.js');
   const name = config.dataset.toLowerCase();
-  const rowsAt = (t: AnyTensor, idx: readonly number[]): AnyTensor => takeRows(t as never, idx, 0, idx.length) as unknown as AnyTensor;
-  const limit = (t: AnyTensor, n?: number): AnyTensor => (n === undefined || n >= t.shape[0] ? t : rowsAt(t, Array.from({ length: n }, (_, i) => i)));
+  const rowsAt = (t: AnyTensor, idx: readonly number[]): AnyTensor =>
+    takeRows(t as never, idx, 0, idx.length) as unknown as AnyTensor;
+  const limit = (t: AnyTensor, n?: number): AnyTensor =>
+    n === undefined || n >= t.shape[0]
+      ? t
+      : rowsAt(
+          t,
+          Array.from({ length: n }, (_, i) => i),
+        );
   if (name === 'mnist' || name === 'fashion-mnist') {
     const d = name === 'mnist' ? data.mnist : data.fashionMnist;
-    const splits = await d.loadData({ normalize: true, channelsLast: true, download: config.download ?? false, ...(config.download ? {} : { onProgress: () => {} }) }).catch((e: Error) => {
-      throw new CliError(e.message, 1);
-    });
+    const splits = await d
+      .loadData({
+        normalize: true,
+        channelsLast: true,
+        download: config.download ?? false,
+        ...(config.download ? {} : { onProgress: () => {} }),
+      })
+      .catch((e: Error) => {
+        throw new CliError(e.message, 1);
+      });
     return {
       xTrain: limit(splits.train[0] as never, config.limit),
       yTrain: limit(splits.train[1] as never, config.limit),
@@ -138,7 +194,10 @@ async function loadTrainingData(config: TrainConfig, source: string) {
     'breast-cancer': () => data.breastCancer() as never,
     digits: () => data.sklearnDigits() as never,
   };
-  if (!loaders[name]) throw new CliError(`${source}: unknown dataset '${config.dataset}' (mnist, fashion-mnist, ${Object.keys(loaders).join(', ')})`);
+  if (!loaders[name])
+    throw new CliError(
+      `${source}: unknown dataset '${config.dataset}' (mnist, fashion-mnist, ${Object.keys(loaders).join(', ')})`,
+    );
   const d = await loaders[name]();
   // Deterministic shuffled split into train and test.
   const n = d.x.shape[0];
@@ -148,5 +207,12 @@ async function loadTrainingData(config: TrainConfig, source: string) {
   const trainIdx = order.slice(nTest, config.limit !== undefined ? nTest + config.limit : undefined);
   const [xTrain, yTrain] = pick(trainIdx);
   const [xTest, yTest] = pick(order.slice(0, nTest));
-  return { xTrain, yTrain, xTest, yTest, labels: d.classNames, preprocessing: undefined as Record<string, unknown> | undefined };
+  return {
+    xTrain,
+    yTrain,
+    xTest,
+    yTest,
+    labels: d.classNames,
+    preprocessing: undefined as Record<string, unknown> | undefined,
+  };
 }

@@ -61,7 +61,11 @@ export class Dataset<T> implements AsyncIterable<T> {
   private readonly open: () => AsyncIterator<T>;
   private readonly plan: Plan<T>;
 
-  private constructor(open: () => AsyncIterator<T>, cardinality: number | undefined, plan: Plan<T> = { kind: 'opaque' }) {
+  private constructor(
+    open: () => AsyncIterator<T>,
+    cardinality: number | undefined,
+    plan: Plan<T> = { kind: 'opaque' },
+  ) {
     this.open = open;
     this.cardinality = cardinality;
     this.plan = plan;
@@ -91,7 +95,10 @@ export class Dataset<T> implements AsyncIterable<T> {
     const flat = flatten(tree);
     if (flat.leaves.length === 0) throw new Error('Dataset.fromTensorSlices: got no tensors to slice');
     const sizes = flat.leaves.map((t) => {
-      if (t.isSymbolic) throw new Error(`Dataset.fromTensorSlices: tensor ${shapeStr(t.shape)} is symbolic; datasets hold concrete tensors`);
+      if (t.isSymbolic)
+        throw new Error(
+          `Dataset.fromTensorSlices: tensor ${shapeStr(t.shape)} is symbolic; datasets hold concrete tensors`,
+        );
       if (t.rank === 0) throw new Error('Dataset.fromTensorSlices: cannot slice a 0-d tensor (it has no first axis)');
       return t.shape[0] as number;
     });
@@ -114,14 +121,20 @@ export class Dataset<T> implements AsyncIterable<T> {
    * Elements produced by a (sync or async) generator function, called again at every pass.
    * Give `cardinality` when the number of elements is known.
    */
-  static fromGenerator<T>(fn: () => Iterable<T> | AsyncIterable<T>, options: { cardinality?: number } = {}): Dataset<T> {
+  static fromGenerator<T>(
+    fn: () => Iterable<T> | AsyncIterable<T>,
+    options: { cardinality?: number } = {},
+  ): Dataset<T> {
     return new Dataset<T>(() => {
       const source = fn();
       if (source && typeof (source as AsyncIterable<T>)[Symbol.asyncIterator] === 'function') {
         return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
       }
-      if (source && typeof (source as Iterable<T>)[Symbol.iterator] === 'function') return fromSync((source as Iterable<T>)[Symbol.iterator]());
-      throw new Error('Dataset.fromGenerator: the function must return an iterable or async iterable (e.g. be a function* or async function*)');
+      if (source && typeof (source as Iterable<T>)[Symbol.iterator] === 'function')
+        return fromSync((source as Iterable<T>)[Symbol.iterator]());
+      throw new Error(
+        'Dataset.fromGenerator: the function must return an iterable or async iterable (e.g. be a function* or async function*)',
+      );
     }, options.cardinality);
   }
 
@@ -136,7 +149,11 @@ export class Dataset<T> implements AsyncIterable<T> {
     const keys = Object.keys(datasets);
     const list = keys.map((k) => (datasets as Record<string, Dataset<unknown>>)[k]);
     const known = list.map((d) => d.cardinality);
-    const cardinality = known.some((n) => n === 0) ? 0 : known.some((n) => n === undefined) ? undefined : Math.min(...(known as number[]));
+    const cardinality = known.some((n) => n === 0)
+      ? 0
+      : known.some((n) => n === undefined)
+        ? undefined
+        : Math.min(...(known as number[]));
     const asArray = Array.isArray(datasets);
     return new Dataset<Out>(async function* () {
       const its = list.map((d) => d.open());
@@ -174,7 +191,8 @@ export class Dataset<T> implements AsyncIterable<T> {
    */
   map<const U>(fn: (x: T) => U | Promise<U>, options: MapOptions = {}): Dataset<U> {
     const parallel = options.parallel ?? 1;
-    if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`Dataset.map: parallel must be a positive integer, got ${parallel}`);
+    if (!Number.isInteger(parallel) || parallel < 1)
+      throw new Error(`Dataset.map: parallel must be a positive integer, got ${parallel}`);
     const upstream = this;
     return new Dataset<U>(
       async function* () {
@@ -218,9 +236,11 @@ export class Dataset<T> implements AsyncIterable<T> {
    * large as the dataset gives a uniformly random permutation. Draws from the project PRNG.
    */
   shuffle(bufferSize: number, options: ShuffleOptions = {}): Dataset<T> {
-    if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`Dataset.shuffle: bufferSize must be a positive integer, got ${bufferSize}`);
+    if (!Number.isInteger(bufferSize) || bufferSize < 1)
+      throw new Error(`Dataset.shuffle: bufferSize must be a positive integer, got ${bufferSize}`);
     const plan = this.plan;
-    if (plan.kind === 'mapped') return plan.upstream.shuffle(bufferSize, options).map(plan.fn, plan.options) as Dataset<T>;
+    if (plan.kind === 'mapped')
+      return plan.upstream.shuffle(bufferSize, options).map(plan.fn, plan.options) as Dataset<T>;
     const nextGenerator = epochGenerators(options);
     if (plan.kind === 'indexed') {
       const { length, get } = plan;
@@ -236,11 +256,13 @@ export class Dataset<T> implements AsyncIterable<T> {
    * typed-array copy per tensor; no ops). Elements must share structure, shapes and dtypes.
    */
   batch(size: number, options: BatchOptions = {}): Dataset<Batched<T>> {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`Dataset.batch: size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`Dataset.batch: size must be a positive integer, got ${size}`);
     const dropRemainder = options.dropRemainder ?? false;
     const upstream = this;
     const n = this.cardinality;
-    const cardinality = n === undefined || n === Infinity ? n : dropRemainder ? Math.floor(n / size) : Math.ceil(n / size);
+    const cardinality =
+      n === undefined || n === Infinity ? n : dropRemainder ? Math.floor(n / size) : Math.ceil(n / size);
     return new Dataset<Batched<T>>(async function* () {
       let group: T[] = [];
       for await (const x of upstream) {
@@ -260,7 +282,8 @@ export class Dataset<T> implements AsyncIterable<T> {
    * training step in a worker). Errors upstream reach the consumer after the elements before them.
    */
   prefetch(bufferSize = 2): Dataset<T> {
-    if (!Number.isInteger(bufferSize) || bufferSize < 1) throw new Error(`Dataset.prefetch: bufferSize must be a positive integer, got ${bufferSize}`);
+    if (!Number.isInteger(bufferSize) || bufferSize < 1)
+      throw new Error(`Dataset.prefetch: bufferSize must be a positive integer, got ${bufferSize}`);
     return new Dataset<T>(() => prefetchIterator(this.open(), bufferSize), this.cardinality);
   }
 
@@ -296,7 +319,11 @@ export class Dataset<T> implements AsyncIterable<T> {
         let i = 0;
         for await (const x of upstream) if (i++ >= count) yield x;
       },
-      this.cardinality === undefined ? undefined : this.cardinality === Infinity ? Infinity : Math.max(0, this.cardinality - count),
+      this.cardinality === undefined
+        ? undefined
+        : this.cardinality === Infinity
+          ? Infinity
+          : Math.max(0, this.cardinality - count),
     );
   }
 
@@ -305,7 +332,16 @@ export class Dataset<T> implements AsyncIterable<T> {
     if (count !== undefined) checkCount('repeat', count);
     const upstream = this;
     const n = this.cardinality;
-    const cardinality = n === undefined ? (count === 0 ? 0 : undefined) : n === 0 || count === 0 ? 0 : count === undefined ? Infinity : n * count;
+    const cardinality =
+      n === undefined
+        ? count === 0
+          ? 0
+          : undefined
+        : n === 0 || count === 0
+          ? 0
+          : count === undefined
+            ? Infinity
+            : n * count;
     return new Dataset<T>(async function* () {
       for (let r = 0; count === undefined || r < count; r++) {
         let empty = true;
@@ -323,10 +359,13 @@ export class Dataset<T> implements AsyncIterable<T> {
     const first = this;
     const a = this.cardinality;
     const b = other.cardinality;
-    return new Dataset<T>(async function* () {
-      yield* first;
-      yield* other;
-    }, a === undefined || b === undefined ? undefined : a + b);
+    return new Dataset<T>(
+      async function* () {
+        yield* first;
+        yield* other;
+      },
+      a === undefined || b === undefined ? undefined : a + b,
+    );
   }
 
   /** Splits batched elements (tensors or arrays/objects of tensors) back into rows along the first axis. */
@@ -338,7 +377,9 @@ export class Dataset<T> implements AsyncIterable<T> {
         if (flat.leaves.length === 0) throw new Error('Dataset.unbatch: elements contain no tensors');
         const n = flat.leaves[0].shape[0];
         if (flat.leaves.some((t) => t.rank === 0 || t.shape[0] !== n)) {
-          throw new Error(`Dataset.unbatch: every tensor needs the same first dimension; got ${flat.leaves.map((t) => shapeStr(t.shape)).join(', ')}`);
+          throw new Error(
+            `Dataset.unbatch: every tensor needs the same first dimension; got ${flat.leaves.map((t) => shapeStr(t.shape)).join(', ')}`,
+          );
         }
         const slicers = flat.leaves.map(rowSlicer);
         for (let i = 0; i < (n as number); i++) yield flat.rebuild(slicers.map((slice) => slice(i))) as T;
@@ -348,7 +389,8 @@ export class Dataset<T> implements AsyncIterable<T> {
 
   /** Runs one pass and collects every element. */
   async toArray(): Promise<T[]> {
-    if (this.cardinality === Infinity) throw new Error('Dataset.toArray: the dataset is infinite (repeat() without a count); take(n) first');
+    if (this.cardinality === Infinity)
+      throw new Error('Dataset.toArray: the dataset is infinite (repeat() without a count); take(n) first');
     const out: T[] = [];
     for await (const x of this) out.push(x);
     return out;
@@ -359,7 +401,8 @@ export class Dataset<T> implements AsyncIterable<T> {
 // Helpers
 
 function checkCount(op: string, count: number): void {
-  if (!Number.isInteger(count) || count < 0) throw new Error(`Dataset.${op}: count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new Error(`Dataset.${op}: count must be a non-negative integer, got ${count}`);
 }
 
 function fromSync<T>(it: Iterator<T>): AsyncIterator<T> {
@@ -374,7 +417,11 @@ function* indices(n: number): Iterable<number> {
 }
 
 /** tf.data's shuffle buffer: once full, each new element takes the place of a random buffered one, which is emitted. */
-async function* bufferShuffle<T>(source: Iterable<T> | AsyncIterable<T>, bufferSize: number, g: Generator): AsyncGenerator<T> {
+async function* bufferShuffle<T>(
+  source: Iterable<T> | AsyncIterable<T>,
+  bufferSize: number,
+  g: Generator,
+): AsyncGenerator<T> {
   const buffer: T[] = [];
   for await (const x of source) {
     if (buffer.length < bufferSize) {
@@ -431,17 +478,36 @@ function stack(group: readonly unknown[], where = 'element'): unknown {
     group.forEach((v, i) => {
       if (!Array.isArray(v) || v.length !== first.length) throw mismatch(where, i, describe(v), describe(first));
     });
-    return first.map((_, k) => stack(group.map((v) => (v as unknown[])[k]), `${where}[${k}]`));
+    return first.map((_, k) =>
+      stack(
+        group.map((v) => (v as unknown[])[k]),
+        `${where}[${k}]`,
+      ),
+    );
   }
   if (isPlainObject(first)) {
     const keys = Object.keys(first);
     group.forEach((v, i) => {
-      const ok = v !== null && typeof v === 'object' && Object.keys(v).length === keys.length && keys.every((k) => k in (v as object));
+      const ok =
+        v !== null &&
+        typeof v === 'object' &&
+        Object.keys(v).length === keys.length &&
+        keys.every((k) => k in (v as object));
       if (!ok) throw mismatch(where, i, describe(v), describe(first));
     });
-    return Object.fromEntries(keys.map((k) => [k, stack(group.map((v) => (v as Record<string, unknown>)[k]), `${where}.${k}`)]));
+    return Object.fromEntries(
+      keys.map((k) => [
+        k,
+        stack(
+          group.map((v) => (v as Record<string, unknown>)[k]),
+          `${where}.${k}`,
+        ),
+      ]),
+    );
   }
-  throw new Error(`Dataset.batch: cannot stack ${where} ${describe(first)}; elements must be tensors, numbers, booleans, strings or plain arrays/objects of them`);
+  throw new Error(
+    `Dataset.batch: cannot stack ${where} ${describe(first)}; elements must be tensors, numbers, booleans, strings or plain arrays/objects of them`,
+  );
 }
 
 function stackTensors(group: readonly unknown[], where: string): Tensor {
@@ -450,8 +516,19 @@ function stackTensors(group: readonly unknown[], where: string): Tensor {
   const rowSize = first.size;
   const out = allocate(first.dtype, group.length * rowSize) as Float32Array;
   group.forEach((v, i) => {
-    if (!(v instanceof Tensor) || v.dtype !== first.dtype || v.shape.length !== shape.length || v.shape.some((d, k) => d !== shape[k])) {
-      throw mismatch(where, i, describe(v), describe(first), ' (resize or pad elements to one shape with map() before batching)');
+    if (
+      !(v instanceof Tensor) ||
+      v.dtype !== first.dtype ||
+      v.shape.length !== shape.length ||
+      v.shape.some((d, k) => d !== shape[k])
+    ) {
+      throw mismatch(
+        where,
+        i,
+        describe(v),
+        describe(first),
+        ' (resize or pad elements to one shape with map() before batching)',
+      );
     }
     out.set(v.data as Float32Array, i * rowSize);
   });

@@ -60,7 +60,7 @@ export interface Pixels {
   channels: number;
 }
 
-type Sharp = (typeof import('sharp'))['default'];
+type Sharp = typeof import('sharp')['default'];
 let sharpModule: Promise<Sharp> | undefined;
 function loadSharp(): Promise<Sharp> {
   // loaded on first use, so importing Lepton does not load the native image library
@@ -83,10 +83,15 @@ function checkSize(what: string, size: readonly number[]): [number, number] {
 export async function decodePixels(input: string | Uint8Array, options: DecodePixelOptions = {}): Promise<Pixels> {
   const sharp = await loadSharp();
   const channels = options.channels ?? 3;
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new Error(`decodeImage: channels must be 1, 3 or 4, got ${channels}`);
+  if (channels !== 1 && channels !== 3 && channels !== 4)
+    throw new Error(`decodeImage: channels must be 1, 3 or 4, got ${channels}`);
   const what = typeof input === 'string' ? input : `${input.length} bytes`;
-  if (typeof input !== 'string' && input.length === 0) throw new Error('decodeImage: cannot decode 0 bytes: empty image');
-  let pipeline = sharp(input, { failOn: options.failOn ?? 'warning', ...(options.maxPixels ? { limitInputPixels: options.maxPixels } : {}) }).rotate();
+  if (typeof input !== 'string' && input.length === 0)
+    throw new Error('decodeImage: cannot decode 0 bytes: empty image');
+  let pipeline = sharp(input, {
+    failOn: options.failOn ?? 'warning',
+    ...(options.maxPixels ? { limitInputPixels: options.maxPixels } : {}),
+  }).rotate();
   if (options.background) pipeline = pipeline.flatten({ background: options.background });
   if (options.size) {
     const [h, w] = checkSize('decodeImage', options.size);
@@ -102,8 +107,14 @@ export async function decodePixels(input: string | Uint8Array, options: DecodePi
     throw new Error(`decodeImage: cannot decode ${what}: ${(error as Error).message.split('\n')[0]}`);
   }
   const { data, info } = result;
-  if (info.channels !== channels) throw new Error(`decodeImage: decoder produced ${info.channels} channels, expected ${channels}`);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), height: info.height, width: info.width, channels };
+  if (info.channels !== channels)
+    throw new Error(`decodeImage: decoder produced ${info.channels} channels, expected ${channels}`);
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    height: info.height,
+    width: info.width,
+    channels,
+  };
 }
 
 /**
@@ -116,8 +127,10 @@ export function imagePreprocessing(pre: unknown, input: ImageInputSignature): Im
   if (p || input.dtype !== 'float32' || input.shape[0] !== null) return undefined;
   const [, h, w, c] = input.shape;
   const fixed = (d: number | null | undefined): d is number => typeof d === 'number' && d >= 4 && d <= 4096;
-  if (input.shape.length === 4 && fixed(h) && fixed(w) && (c === 1 || c === 3)) return { kind: 'image', height: h, width: w, channels: c, scale: 1 / 255, layout: 'nhwc' };
-  if (input.shape.length === 3 && fixed(h) && fixed(w)) return { kind: 'image', height: h, width: w, channels: 1, scale: 1 / 255, layout: 'nhw' };
+  if (input.shape.length === 4 && fixed(h) && fixed(w) && (c === 1 || c === 3))
+    return { kind: 'image', height: h, width: w, channels: c, scale: 1 / 255, layout: 'nhwc' };
+  if (input.shape.length === 3 && fixed(h) && fixed(w))
+    return { kind: 'image', height: h, width: w, channels: 1, scale: 1 / 255, layout: 'nhw' };
   return undefined;
 }
 
@@ -137,7 +150,8 @@ export function imageInputShape(pre: ImagePreprocessing, n: number): number[] {
 function perChannel(v: number[] | undefined, channels: number, name: string, fallback: number): number[] {
   if (v === undefined) return Array(channels).fill(fallback);
   if (v.length === 1) return Array(channels).fill(v[0]);
-  if (v.length !== channels) throw new Error(`image preprocessing: ${name} has ${v.length} values but the model takes ${channels} channels`);
+  if (v.length !== channels)
+    throw new Error(`image preprocessing: ${name} has ${v.length} values but the model takes ${channels} channels`);
   return v;
 }
 
@@ -149,7 +163,10 @@ function perChannel(v: number[] | undefined, channels: number, name: string, fal
 export function pixelsToInput(pixels: ArrayLike<number>, n: number, pre: ImagePreprocessing): HostTensor {
   const { height: h, width: w, channels: c } = pre;
   const per = h * w * c;
-  if (pixels.length !== n * per) throw new Error(`image preprocessing: ${pixels.length} pixel values for ${n} image(s) of ${h}×${w}×${c} (${n * per} expected)`);
+  if (pixels.length !== n * per)
+    throw new Error(
+      `image preprocessing: ${pixels.length} pixel values for ${n} image(s) of ${h}×${w}×${c} (${n * per} expected)`,
+    );
   const scale = pre.scale ?? 1 / 255;
   const mean = perChannel(pre.mean, c, 'mean', 0);
   const std = perChannel(pre.std, c, 'std', 1);
@@ -176,12 +193,18 @@ export interface PreprocessOptions {
 }
 
 /** Decodes one image to the model's pixel grid (size, crop, channels), before normalization. */
-export async function imagePixels(input: string | Uint8Array, pre: ImagePreprocessing, options: PreprocessOptions = {}): Promise<Pixels> {
+export async function imagePixels(
+  input: string | Uint8Array,
+  pre: ImagePreprocessing,
+  options: PreprocessOptions = {},
+): Promise<Pixels> {
   const { height, width, channels } = pre;
   const background = pre.background ?? '#000000';
-  if (!pre.resize) return decodePixels(input, { ...options, size: [height, width], channels, fit: pre.fit ?? 'fill', background });
+  if (!pre.resize)
+    return decodePixels(input, { ...options, size: [height, width], channels, fit: pre.fit ?? 'fill', background });
   const [rh, rw] = checkSize('image preprocessing: resize', pre.resize);
-  if (rh < height || rw < width) throw new Error(`image preprocessing: resize [${rh}, ${rw}] is smaller than the crop ${height}×${width}`);
+  if (rh < height || rw < width)
+    throw new Error(`image preprocessing: resize [${rh}, ${rw}] is smaller than the crop ${height}×${width}`);
   const big = await decodePixels(input, { ...options, size: [rh, rw], channels, fit: pre.fit ?? 'fill', background });
   return centerCropPixels(big, height, width);
 }
@@ -190,12 +213,20 @@ function centerCropPixels(p: Pixels, h: number, w: number): Pixels {
   const top = Math.floor((p.height - h) / 2);
   const left = Math.floor((p.width - w) / 2);
   const out = new Uint8Array(h * w * p.channels);
-  for (let y = 0; y < h; y++) out.set(p.data.subarray(((top + y) * p.width + left) * p.channels, ((top + y) * p.width + left + w) * p.channels), y * w * p.channels);
+  for (let y = 0; y < h; y++)
+    out.set(
+      p.data.subarray(((top + y) * p.width + left) * p.channels, ((top + y) * p.width + left + w) * p.channels),
+      y * w * p.channels,
+    );
   return { data: out, height: h, width: w, channels: p.channels };
 }
 
 /** Decodes, resizes and normalizes images into one batched model input. */
-export async function preprocessImages(inputs: (string | Uint8Array)[], pre: ImagePreprocessing, options: PreprocessOptions = {}): Promise<HostTensor> {
+export async function preprocessImages(
+  inputs: (string | Uint8Array)[],
+  pre: ImagePreprocessing,
+  options: PreprocessOptions = {},
+): Promise<HostTensor> {
   const decoded = await Promise.all(inputs.map((x) => imagePixels(x, pre, options)));
   const per = pre.height * pre.width * pre.channels;
   const all = new Uint8Array(per * decoded.length);
@@ -209,11 +240,16 @@ export async function preprocessImages(inputs: (string | Uint8Array)[], pre: Ima
  * resize as decoded files; images of the model's size are used as they are (as a lossless file of
  * them would be).
  */
-export async function preprocessPixelBatch(x: { shape: readonly number[]; data: ArrayLike<number> }, pre: ImagePreprocessing): Promise<HostTensor> {
+export async function preprocessPixelBatch(
+  x: { shape: readonly number[]; data: ArrayLike<number> },
+  pre: ImagePreprocessing,
+): Promise<HostTensor> {
   const [n, h, w] = x.shape;
   const c = x.shape.length === 4 ? x.shape[3] : x.shape.length === 3 ? 1 : -1;
-  if (c < 0) throw new Error(`image preprocessing: expected images [N, H, W] or [N, H, W, C], got [${x.shape.join(', ')}]`);
-  if (c !== pre.channels) throw new Error(`image preprocessing: the images have ${c} channel(s) but the model takes ${pre.channels}`);
+  if (c < 0)
+    throw new Error(`image preprocessing: expected images [N, H, W] or [N, H, W, C], got [${x.shape.join(', ')}]`);
+  if (c !== pre.channels)
+    throw new Error(`image preprocessing: the images have ${c} channel(s) but the model takes ${pre.channels}`);
   if (h === pre.height && w === pre.width && !pre.resize) return pixelsToInput(x.data, n, pre);
   const per = h * w * c;
   const bytes = new Uint8Array(n * per);
@@ -222,7 +258,11 @@ export async function preprocessPixelBatch(x: { shape: readonly number[]; data: 
   const frames: Uint8Array[] = [];
   for (let i = 0; i < n; i++) {
     // Re-encode as lossless PNG so the resize runs exactly as it does for an uploaded file.
-    const png = await sharp(bytes.subarray(i * per, (i + 1) * per), { raw: { width: w, height: h, channels: c as 1 | 3 | 4 } }).png().toBuffer();
+    const png = await sharp(bytes.subarray(i * per, (i + 1) * per), {
+      raw: { width: w, height: h, channels: c as 1 | 3 | 4 },
+    })
+      .png()
+      .toBuffer();
     frames.push((await imagePixels(png, pre)).data);
   }
   const outPer = pre.height * pre.width * pre.channels;

@@ -18,18 +18,59 @@ export {
   type Pixels,
   type PreprocessOptions,
 } from './image.js';
-export { dataHome, downloadFile, locate, DataNotFoundError, type DataSpec, type LocateOptions, type ProgressCallback, type RemoteFile } from './loaders/locate.js';
+export {
+  dataHome,
+  downloadFile,
+  locate,
+  DataNotFoundError,
+  type DataSpec,
+  type LocateOptions,
+  type ProgressCallback,
+  type RemoteFile,
+} from './loaders/locate.js';
 export { parseIdx, readIdx, idxToTensor, type IdxArray, type IdxData, type IdxType } from './loaders/idx.js';
 export { parseTar, readTar, type TarEntry } from './loaders/tar.js';
-export { mnist, fashionMnist, type IdxImageDataset, type ImageDataSplits, type ImageLoadOptions, type Split } from './loaders/mnist.js';
-export { cifar10, cifar100, parseCifarRecords, type CifarData, type CifarLoadOptions, type Cifar100LoadOptions } from './loaders/cifar.js';
+export {
+  mnist,
+  fashionMnist,
+  type IdxImageDataset,
+  type ImageDataSplits,
+  type ImageLoadOptions,
+  type Split,
+} from './loaders/mnist.js';
+export {
+  cifar10,
+  cifar100,
+  parseCifarRecords,
+  type CifarData,
+  type CifarLoadOptions,
+  type Cifar100LoadOptions,
+} from './loaders/cifar.js';
 export { parseCsv, readCsv, csvToTensors, type CsvColumnType, type CsvData, type CsvOptions } from './loaders/csv.js';
-export { imageFolder, type ImageFile, type ImageFolderDataset, type ImageFolderOptions } from './loaders/image-folder.js';
-export { iris, wine, breastCancer, sklearnDigits, type DigitsData, type SklearnLoadOptions, type TabularData } from './loaders/sklearn.js';
+export {
+  imageFolder,
+  type ImageFile,
+  type ImageFolderDataset,
+  type ImageFolderOptions,
+} from './loaders/image-folder.js';
+export {
+  iris,
+  wine,
+  breastCancer,
+  sklearnDigits,
+  type DigitsData,
+  type SklearnLoadOptions,
+  type TabularData,
+} from './loaders/sklearn.js';
 
 import { cifar10 as cifar10Loader, cifar100 as cifar100Loader } from './loaders/cifar.js';
 import { fashionMnist as fashionMnistLoader, mnist as mnistLoader } from './loaders/mnist.js';
-import { breastCancer as breastCancerLoader, iris as irisLoader, sklearnDigits as digitsLoader, wine as wineLoader } from './loaders/sklearn.js';
+import {
+  breastCancer as breastCancerLoader,
+  iris as irisLoader,
+  sklearnDigits as digitsLoader,
+  wine as wineLoader,
+} from './loaders/sklearn.js';
 
 /** Every bundled loader in one place, Keras-style: `await datasets.cifar10.loadData()`. */
 export const datasets = {

@@ -22,13 +22,17 @@ interface ImageDims {
 
 function dims(op: string, img: Tensor): ImageDims {
   if (img.dtype !== 'float32' && img.dtype !== 'float64') {
-    throw new Error(`${op}: expected a float32 or float64 image, got ${img.dtype} ${shapeStr(img.shape)} (convert with toFloat first)`);
+    throw new Error(
+      `${op}: expected a float32 or float64 image, got ${img.dtype} ${shapeStr(img.shape)} (convert with toFloat first)`,
+    );
   }
   if (img.rank !== 3 && img.rank !== 4) {
     throw new Error(`${op}: expected an image [H, W, C] or a batch [N, H, W, C], got shape ${shapeStr(img.shape)}`);
   }
   const s = img.shape as number[];
-  return img.rank === 3 ? { n: 1, h: s[0], w: s[1], c: s[2], batched: false } : { n: s[0], h: s[1], w: s[2], c: s[3], batched: true };
+  return img.rank === 3
+    ? { n: 1, h: s[0], w: s[1], c: s[2], batched: false }
+    : { n: s[0], h: s[1], w: s[2], c: s[3], batched: true };
 }
 
 function output(img: Tensor, d: ImageDims, h: number, w: number): { data: FloatArray; tensor: Tensor } {
@@ -50,7 +54,8 @@ function checkSize(op: string, size: readonly number[]): [number, number] {
 /** Raw pixel bytes (e.g. from sharp or a dataset file) → float32 tensor of `shape`, times `scale`. */
 export function toFloat(data: ArrayLike<number>, shape: readonly number[], options: { scale?: number } = {}): Tensor {
   const n = numel(shape);
-  if (data.length !== n) throw new Error(`toFloat: got ${data.length} values for shape ${shapeStr(shape)} (${n} needed)`);
+  if (data.length !== n)
+    throw new Error(`toFloat: got ${data.length} values for shape ${shapeStr(shape)} (${n} needed)`);
   const scale = options.scale ?? 1;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = data[i] * scale;
@@ -71,7 +76,10 @@ export function normalize(img: Tensor, mean: number | readonly number[], std: nu
   const d = dims('normalize', img);
   const perChannel = (v: number | readonly number[], name: string): number[] => {
     const a = typeof v === 'number' ? Array(d.c).fill(v) : [...v];
-    if (a.length !== d.c) throw new Error(`normalize: ${name} has ${a.length} values but the image has ${d.c} channels (shape ${shapeStr(img.shape)})`);
+    if (a.length !== d.c)
+      throw new Error(
+        `normalize: ${name} has ${a.length} values but the image has ${d.c} channels (shape ${shapeStr(img.shape)})`,
+      );
     return a;
   };
   const m = perChannel(mean, 'mean');
@@ -96,7 +104,16 @@ export function normalize(img: Tensor, mean: number | readonly number[], std: nu
  * out[o..o+c). Neighbours outside the image count as `fill`, or with 'edge' the point is clamped
  * into the image first.
  */
-function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, x: number, fill: number | 'edge', out: FloatArray, o: number): void {
+function sampleBilinear(
+  src: FloatArray,
+  base: number,
+  d: ImageDims,
+  y: number,
+  x: number,
+  fill: number | 'edge',
+  out: FloatArray,
+  o: number,
+): void {
   const { h, w, c } = d;
   // Snap to the grid when within rounding error, so exact rotations (90°) and identities stay exact.
   const ry = Math.round(y);
@@ -126,7 +143,11 @@ function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, 
   const p11 = rowIn1 && colIn1 ? base + ((y0 + 1) * w + x0 + 1) * c : -1;
   const f = fill === 'edge' ? 0 : fill;
   // weight of the outside neighbours, which all take the fill value
-  const outside = (p00 < 0 ? w00 : 0) + (p01 < 0 && fx > 0 ? w01 : 0) + (p10 < 0 && fy > 0 ? w10 : 0) + (p11 < 0 && fx > 0 && fy > 0 ? w11 : 0);
+  const outside =
+    (p00 < 0 ? w00 : 0) +
+    (p01 < 0 && fx > 0 ? w01 : 0) +
+    (p10 < 0 && fy > 0 ? w10 : 0) +
+    (p11 < 0 && fx > 0 && fy > 0 ? w11 : 0);
   const filled = outside * f;
   for (let ch = 0; ch < c; ch++) {
     let v = filled;
@@ -143,7 +164,11 @@ function sampleBilinear(src: FloatArray, base: number, d: ImageDims, y: number, 
  * antialiasing (TensorFlow's `resize(..., antialias=False)`, PyTorch's `align_corners=False`), or
  * `method: 'nearest'`. For high-quality downscaling of files, resize while decoding (`decodeImage`).
  */
-export function resize(img: Tensor, size: readonly number[], options: { method?: 'bilinear' | 'nearest' } = {}): Tensor {
+export function resize(
+  img: Tensor,
+  size: readonly number[],
+  options: { method?: 'bilinear' | 'nearest' } = {},
+): Tensor {
   const d = dims('resize', img);
   const [h, w] = checkSize('resize', size);
   const src = img.data as FloatArray;
@@ -173,12 +198,24 @@ export function resize(img: Tensor, size: readonly number[], options: { method?:
 }
 
 /** The [height, width] window at (top, left); parts outside the image are `fill`. */
-export function crop(img: Tensor, top: number, left: number, size: readonly number[], options: { fill?: number } = {}): Tensor {
+export function crop(
+  img: Tensor,
+  top: number,
+  left: number,
+  size: readonly number[],
+  options: { fill?: number } = {},
+): Tensor {
   const d = dims('crop', img);
   return cropEach(img, d, checkSize('crop', size), () => [top, left], options.fill ?? 0);
 }
 
-function cropEach(img: Tensor, d: ImageDims, [h, w]: [number, number], origin: (n: number) => [number, number], fill: number): Tensor {
+function cropEach(
+  img: Tensor,
+  d: ImageDims,
+  [h, w]: [number, number],
+  origin: (n: number) => [number, number],
+  fill: number,
+): Tensor {
   const src = img.data as FloatArray;
   const { data, tensor } = output(img, d, h, w);
   let o = 0;
@@ -202,7 +239,8 @@ function cropEach(img: Tensor, d: ImageDims, [h, w]: [number, number], origin: (
 export function centerCrop(img: Tensor, size: readonly number[]): Tensor {
   const d = dims('centerCrop', img);
   const [h, w] = checkSize('centerCrop', size);
-  if (h > d.h || w > d.w) throw new Error(`centerCrop: crop [${h}, ${w}] is larger than the image ${shapeStr(img.shape)}`);
+  if (h > d.h || w > d.w)
+    throw new Error(`centerCrop: crop [${h}, ${w}] is larger than the image ${shapeStr(img.shape)}`);
   const top = Math.floor((d.h - h) / 2);
   const left = Math.floor((d.w - w) / 2);
   return cropEach(img, d, [h, w], () => [top, left], 0);
@@ -216,7 +254,11 @@ export interface RandomTransformOptions {
  * A random [height, width] window, after padding every side by `padding` pixels of `fill`
  * (the classic CIFAR augmentation: `randomCrop(x, [32, 32], { padding: 4 })`).
  */
-export function randomCrop(img: Tensor, size: readonly number[], options: RandomTransformOptions & { padding?: number; fill?: number } = {}): Tensor {
+export function randomCrop(
+  img: Tensor,
+  size: readonly number[],
+  options: RandomTransformOptions & { padding?: number; fill?: number } = {},
+): Tensor {
   const d = dims('randomCrop', img);
   const [h, w] = checkSize('randomCrop', size);
   const pad = options.padding ?? 0;
@@ -224,16 +266,32 @@ export function randomCrop(img: Tensor, size: readonly number[], options: Random
     throw new Error(`randomCrop: crop [${h}, ${w}] is larger than the image ${shapeStr(img.shape)} padded by ${pad}`);
   }
   const g = options.generator ?? globalGenerator;
-  return cropEach(img, d, [h, w], () => [g.int(0, d.h + 2 * pad - h + 1) - pad, g.int(0, d.w + 2 * pad - w + 1) - pad], options.fill ?? 0);
+  return cropEach(
+    img,
+    d,
+    [h, w],
+    () => [g.int(0, d.h + 2 * pad - h + 1) - pad, g.int(0, d.w + 2 * pad - w + 1) - pad],
+    options.fill ?? 0,
+  );
 }
 
 /** Mirrors left–right (`axis: 'horizontal'`, default) or top–bottom (`'vertical'`). */
 export function flip(img: Tensor, axis: 'horizontal' | 'vertical' = 'horizontal'): Tensor {
   const d = dims('flip', img);
-  return flipEach(img, d, () => axis === 'horizontal', () => axis === 'vertical');
+  return flipEach(
+    img,
+    d,
+    () => axis === 'horizontal',
+    () => axis === 'vertical',
+  );
 }
 
-function flipEach(img: Tensor, d: ImageDims, horizontal: (n: number) => boolean, vertical: (n: number) => boolean): Tensor {
+function flipEach(
+  img: Tensor,
+  d: ImageDims,
+  horizontal: (n: number) => boolean,
+  vertical: (n: number) => boolean,
+): Tensor {
   const src = img.data as FloatArray;
   const { data, tensor } = output(img, d, d.h, d.w);
   let o = 0;
@@ -255,7 +313,10 @@ function flipEach(img: Tensor, d: ImageDims, horizontal: (n: number) => boolean,
 /** Flips each image with probability `probability` (default 0.5); horizontally unless `mode` says otherwise. */
 export function randomFlip(
   img: Tensor,
-  options: RandomTransformOptions & { mode?: 'horizontal' | 'vertical' | 'horizontal_and_vertical'; probability?: number } = {},
+  options: RandomTransformOptions & {
+    mode?: 'horizontal' | 'vertical' | 'horizontal_and_vertical';
+    probability?: number;
+  } = {},
 ): Tensor {
   const d = dims('randomFlip', img);
   const g = options.generator ?? globalGenerator;
@@ -265,7 +326,12 @@ export function randomFlip(
     h: mode !== 'vertical' && g.random() < p,
     v: mode !== 'horizontal' && g.random() < p,
   }));
-  return flipEach(img, d, (n) => draws[n].h, (n) => draws[n].v);
+  return flipEach(
+    img,
+    d,
+    (n) => draws[n].h,
+    (n) => draws[n].v,
+  );
 }
 
 export interface RotateOptions {
@@ -310,7 +376,11 @@ function rotateEach(img: Tensor, d: ImageDims, angle: (n: number) => number, opt
  * Rotates each image by an angle drawn uniformly from [-degrees, degrees] (or from [min, max]);
  * positive is counter-clockwise, bilinear interpolation.
  */
-export function randomRotation(img: Tensor, degrees: number | readonly [number, number], options: RandomTransformOptions & RotateOptions = {}): Tensor {
+export function randomRotation(
+  img: Tensor,
+  degrees: number | readonly [number, number],
+  options: RandomTransformOptions & RotateOptions = {},
+): Tensor {
   const d = dims('randomRotation', img);
   const [lo, hi] = typeof degrees === 'number' ? [-Math.abs(degrees), Math.abs(degrees)] : degrees;
   if (!(hi >= lo)) throw new Error(`randomRotation: degree range [${lo}, ${hi}] is empty`);

@@ -19,7 +19,12 @@ import { simplifyTrace } from './passes/pipeline.js';
  * the mark count). Tensors with no path to an output get zeros. The trace is simplified first
  * (algebraic passes, in place), so the backward nodes are built from the rewritten forward.
  */
-export function backward(trace: Trace, outputs: readonly Tensor[], cotangents: readonly Tensor[], wrt: readonly Tensor[]): Tensor[] {
+export function backward(
+  trace: Trace,
+  outputs: readonly Tensor[],
+  cotangents: readonly Tensor[],
+  wrt: readonly Tensor[],
+): Tensor[] {
   simplifyTrace(trace);
   const startId = Math.min(...wrt.map((t) => (t.source?.kind === 'node' ? t.source.node.id : Infinity)));
   const nodes = trace.nodes.filter((n) => n.id >= startId);
@@ -57,7 +62,9 @@ export function backward(trace: Trace, outputs: readonly Tensor[], cotangents: r
       const g = inCots[i];
       if (g && active.has(t)) {
         if (g.shape.join() !== t.shape.join()) {
-          throw new Error(`internal: VJP of ${node.op.name} gave ${shapeStr(g.shape)} for input ${i} of shape ${shapeStr(t.shape)}`);
+          throw new Error(
+            `internal: VJP of ${node.op.name} gave ${shapeStr(g.shape)} for input ${i} of shape ${shapeStr(t.shape)}`,
+          );
         }
         accumulate(t, g);
       }
@@ -81,10 +88,12 @@ function symbolicValueAndGrad(trace: Trace, fn: Fn, args: unknown[], options: Gr
   const marked: Tensor[][] = [];
   const callArgs = [...args];
   for (const i of nums) {
-    if (i >= args.length) throw new Error(`grad: argnums includes ${i} but the function got ${args.length} argument(s)`);
+    if (i >= args.length)
+      throw new Error(`grad: argnums includes ${i} but the function got ${args.length} argument(s)`);
     const flat = flatten(args[i]);
     for (const leaf of flat.leaves) {
-      if (!isFloat(leaf.dtype)) throw new Error(`grad: argument ${i} has a ${leaf.dtype} tensor; only float tensors can be differentiated`);
+      if (!isFloat(leaf.dtype))
+        throw new Error(`grad: argument ${i} has a ${leaf.dtype} tensor; only float tensors can be differentiated`);
     }
     const ids = flat.leaves.map((t) => identity(trace.capture(t)));
     marked.push(ids);
@@ -129,4 +138,3 @@ export function grad(fn: Fn, options: GradOptions = {}): (...args: any[]) => any
     return options.hasAux ? [g, (value as [unknown, unknown])[1]] : g;
   };
 }
-

@@ -29,11 +29,19 @@ export class TracedProgram {
     readonly outputFlat: Flat,
   ) {}
 
-  static build(fn: (...args: any[]) => unknown, args: readonly unknown[], options: TraceOptions & LowerOptions = {}): TracedProgram {
+  static build(
+    fn: (...args: any[]) => unknown,
+    args: readonly unknown[],
+    options: TraceOptions & LowerOptions = {},
+  ): TracedProgram {
     const flat = flatten(args);
     const trace = new Trace();
     const placeholders = flat.leaves.map((t, i) =>
-      trace.input(options.symbolicBatch && t.rank > 0 ? ['batch', ...t.shape.slice(1)] : t.shape, t.dtype, `input_${i}`),
+      trace.input(
+        options.symbolicBatch && t.rank > 0 ? ['batch', ...t.shape.slice(1)] : t.shape,
+        t.dtype,
+        `input_${i}`,
+      ),
     );
     return TracedProgram.fromPlaceholders(fn, flat, trace, placeholders, options);
   }
@@ -42,14 +50,24 @@ export class TracedProgram {
    * Traces fn on placeholders of the given specs (shapes may hold symbolic dims). Graphs with baked
    * variables are files for any ONNX runtime: they are lowered for the 'portable' target.
    */
-  static fromSpecs(fn: (...args: any[]) => unknown, specs: readonly TensorSpec[], options: LowerOptions = {}): TracedProgram {
+  static fromSpecs(
+    fn: (...args: any[]) => unknown,
+    specs: readonly TensorSpec[],
+    options: LowerOptions = {},
+  ): TracedProgram {
     const trace = new Trace();
     const placeholders = specs.map((s, i) => trace.input(s.shape, s.dtype ?? 'float32', s.name ?? `input_${i}`));
     const lowering: LowerOptions = options.variables === 'bake' ? { target: 'portable', ...options } : options;
     return TracedProgram.fromPlaceholders(fn, flatten(placeholders), trace, placeholders, lowering);
   }
 
-  private static fromPlaceholders(fn: (...args: any[]) => unknown, flat: Flat, trace: Trace, placeholders: Tensor[], options: LowerOptions): TracedProgram {
+  private static fromPlaceholders(
+    fn: (...args: any[]) => unknown,
+    flat: Flat,
+    trace: Trace,
+    placeholders: Tensor[],
+    options: LowerOptions,
+  ): TracedProgram {
     const symArgs = flat.rebuild(placeholders) as unknown[];
     const result = withTrace(trace, () => fn(...symArgs));
     const outputFlat = flatten(result);
@@ -75,7 +93,11 @@ export class TracedProgram {
  * captured variables give their current values; random inputs get fresh numbers from the global
  * generator, their symbolic dimensions read from the shapes of the inputs given.
  */
-export function runFeeds(lowered: LoweredGraph, input: (index: number) => HostTensor | undefined, context: string): Record<string, HostTensor> {
+export function runFeeds(
+  lowered: LoweredGraph,
+  input: (index: number) => HostTensor | undefined,
+  context: string,
+): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   const symbols = new Map<string, number>();
   lowered.inputBindings.forEach((b, i) => {
@@ -99,7 +121,10 @@ export function runFeeds(lowered: LoweredGraph, input: (index: number) => HostTe
         if (v === undefined) throw new Error(`${context}: cannot resolve symbolic dimension '${d}' of a random input`);
         return v;
       });
-      const data = allocate(b.dtype, shape.reduce((a, c) => a * c, 1)) as Float32Array | Float64Array;
+      const data = allocate(
+        b.dtype,
+        shape.reduce((a, c) => a * c, 1),
+      ) as Float32Array | Float64Array;
       if (b.distribution === 'uniform') globalGenerator.fillUniform(data);
       else globalGenerator.fillNormal(data);
       feeds[name] = { dtype: b.dtype, shape, data };
@@ -115,7 +140,9 @@ export interface TensorSpec {
 }
 
 function signatureKey(flat: Flat, symbolicBatch: boolean): string {
-  const leaves = flat.leaves.map((t) => `${t.dtype}[${(symbolicBatch && t.rank > 0 ? ['b', ...t.shape.slice(1)] : t.shape).join(',')}]`);
+  const leaves = flat.leaves.map(
+    (t) => `${t.dtype}[${(symbolicBatch && t.rank > 0 ? ['b', ...t.shape.slice(1)] : t.shape).join(',')}]`,
+  );
   return `${flat.key}|${leaves.join(';')}`;
 }
 
@@ -148,7 +175,11 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
     if (!program || !session) {
       program = TracedProgram.build(fn, args, options);
       programs.set(key, program);
-      session = getWorker().load(program.lowered.bytes, mergeSessionOptions(program.lowered.sessionOptions, options.session), `compiled ${fn.name || 'function'}`);
+      session = getWorker().load(
+        program.lowered.bytes,
+        mergeSessionOptions(program.lowered.sessionOptions, options.session),
+        `compiled ${fn.name || 'function'}`,
+      );
       sessions.set(key, session);
     }
     const s = await session;
@@ -163,13 +194,25 @@ export function compile<F extends (...args: any[]) => any>(fn: F, options: Compi
 type SyncCache = Map<string, { program: TracedProgram; session: NativeSession }>;
 
 /** Runs fn traced and compiled on this thread, synchronously (used by eager grad and compileSync). */
-export function runTracedSync(cache: SyncCache, fn: (...args: any[]) => unknown, args: readonly unknown[], options: CompileOptions = {}): unknown {
+export function runTracedSync(
+  cache: SyncCache,
+  fn: (...args: any[]) => unknown,
+  args: readonly unknown[],
+  options: CompileOptions = {},
+): unknown {
   const flat = flatten(args);
   const key = signatureKey(flat, !!options.symbolicBatch);
   let entry = cache.get(key);
   if (!entry) {
     const program = TracedProgram.build(fn, args, options);
-    entry = { program, session: new NativeSession(program.lowered.bytes, mergeSessionOptions(program.lowered.sessionOptions, options.session), fn.name || 'traced function') };
+    entry = {
+      program,
+      session: new NativeSession(
+        program.lowered.bytes,
+        mergeSessionOptions(program.lowered.sessionOptions, options.session),
+        fn.name || 'traced function',
+      ),
+    };
     cache.set(key, entry);
   }
   const results = entry.session.run(entry.program.feeds(flat.leaves), entry.program.lowered.outputNames);
@@ -180,7 +223,10 @@ export function runTracedSync(cache: SyncCache, fn: (...args: any[]) => unknown,
  * Like compile(), but runs on the calling thread and returns results synchronously. Meant for
  * short computations (tests, small helpers); long ones belong in compile() so the event loop stays free.
  */
-export function compileSync<F extends (...args: any[]) => any>(fn: F, options: CompileOptions = {}): (...args: Parameters<F>) => ReturnType<F> {
+export function compileSync<F extends (...args: any[]) => any>(
+  fn: F,
+  options: CompileOptions = {},
+): (...args: Parameters<F>) => ReturnType<F> {
   const cache: SyncCache = new Map();
   return (...args: Parameters<F>): ReturnType<F> => {
     if (currentTrace() || flatten(args).leaves.some((t) => t.isSymbolic)) return fn(...args);

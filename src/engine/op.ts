@@ -48,7 +48,12 @@ export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): 
     // A number, array or undefined where a tensor belongs (an argument in the wrong place, from
     // JavaScript or through `any`) would otherwise fail deep inside shape inference.
     if (!(t instanceof Tensor)) {
-      const got = t === undefined ? 'undefined (a missing argument?)' : Array.isArray(t) ? 'an array (wrap it with tensor())' : `${typeof t} ${String(t)}`;
+      const got =
+        t === undefined
+          ? 'undefined (a missing argument?)'
+          : Array.isArray(t)
+            ? 'an array (wrap it with tensor())'
+            : `${typeof t} ${String(t)}`;
       throw new Error(`${op.name}: input ${i} must be a Tensor, got ${got}`);
     }
   });
@@ -70,7 +75,9 @@ export function apply(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}): 
     return trace.addNode(op, lifted, attrs, types).outputs;
   }
   if (!eagerExecutor) {
-    throw new Error(`${op.name}: no eager executor is installed, so ops cannot run on concrete tensors (import the engine through src/engine/index.ts, which installs ONNX Runtime's)`);
+    throw new Error(
+      `${op.name}: no eager executor is installed, so ops cannot run on concrete tensors (import the engine through src/engine/index.ts, which installs ONNX Runtime's)`,
+    );
   }
   return eagerExecutor(op, inputs, attrs, types);
 }
@@ -80,7 +87,12 @@ export function apply1(op: OpDef, inputs: readonly Tensor[], attrs: Attrs = {}):
 }
 
 /** Standard error helper: names the op, what it received and what it expected (a ShapeError unless `kind` says DtypeError). */
-export function opError(op: string, message: string, inputs?: readonly TensorType[], kind: typeof ShapeError | typeof DtypeError = ShapeError): ShapeError | DtypeError {
+export function opError(
+  op: string,
+  message: string,
+  inputs?: readonly TensorType[],
+  kind: typeof ShapeError | typeof DtypeError = ShapeError,
+): ShapeError | DtypeError {
   const got = inputs ? ` (got ${inputs.map((t) => `${shapeStr(t.shape)} ${t.dtype}`).join(', ')})` : '';
   return new kind(`${op}: ${message}${got}`);
 }
@@ -89,7 +101,12 @@ export function opError(op: string, message: string, inputs?: readonly TensorTyp
 export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: readonly DType[], note?: string): void {
   for (const t of inputs) {
     if (!allowed.includes(t.dtype)) {
-      throw opError(op, `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}${note ? ` (${note})` : ''}`, inputs, DtypeError);
+      throw opError(
+        op,
+        `dtype ${t.dtype} is not supported; expected one of ${allowed.join(', ')}${note ? ` (${note})` : ''}`,
+        inputs,
+        DtypeError,
+      );
     }
   }
 }
@@ -97,6 +114,7 @@ export function checkDtypes(op: string, inputs: readonly TensorType[], allowed: 
 /** Throws unless all inputs share one dtype. */
 export function checkSameDtype(op: string, inputs: readonly TensorType[]): DType {
   const d = inputs[0].dtype;
-  if (inputs.some((t) => t.dtype !== d)) throw opError(op, 'all inputs must have the same dtype (use cast())', inputs, DtypeError);
+  if (inputs.some((t) => t.dtype !== d))
+    throw opError(op, 'all inputs must have the same dtype (use cast())', inputs, DtypeError);
   return d;
 }

@@ -29,11 +29,14 @@ export function closestName(name: string, known: Iterable<string>): string | und
  */
 export function checkOptions(who: string, options: object | undefined | null, known: readonly string[]): void {
   if (options === undefined || options === null) return;
-  if (typeof options !== 'object' || Array.isArray(options)) throw new Error(`${who}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
+  if (typeof options !== 'object' || Array.isArray(options))
+    throw new Error(`${who}: options must be an object, got ${Array.isArray(options) ? 'an array' : typeof options}`);
   for (const [key, value] of Object.entries(options)) {
     if (value === undefined || known.includes(key)) continue;
     const best = closestName(key, known);
-    throw new Error(`${who}: unknown option '${key}'${best ? ` — did you mean '${best}'?` : ''} (options: ${known.join(', ')})`);
+    throw new Error(
+      `${who}: unknown option '${key}'${best ? ` — did you mean '${best}'?` : ''} (options: ${known.join(', ')})`,
+    );
   }
 }
 
@@ -42,14 +45,20 @@ export function checkOptions(who: string, options: object | undefined | null, kn
  * that are a plausible typo of one of those names are reported (layer configs pass through keys
  * their base class knows).
  */
-export function checkOptionKeys(where: string, options: object, known: Iterable<string>, onlyNear?: readonly string[]): void {
+export function checkOptionKeys(
+  where: string,
+  options: object,
+  known: Iterable<string>,
+  onlyNear?: readonly string[],
+): void {
   const knownSet = new Set(known);
   for (const key of Object.keys(options)) {
     if (knownSet.has(key)) continue;
     if (onlyNear && closestName(key, onlyNear) === undefined) continue;
     const suggestion = closestName(key, onlyNear ?? knownSet);
     throw new Error(
-      `${where}: unknown option '${key}'` + (suggestion ? ` — did you mean '${suggestion}'?` : ` (known: ${[...knownSet].sort().join(', ')})`),
+      `${where}: unknown option '${key}'` +
+        (suggestion ? ` — did you mean '${suggestion}'?` : ` (known: ${[...knownSet].sort().join(', ')})`),
     );
   }
 }

@@ -80,7 +80,9 @@ export function broadcastShapes(op: string, ...shapes: Shape[]): Dim[] {
 /** Normalizes a possibly negative axis into [0, rank). */
 export function normalizeAxis(op: string, axis: number, rank: number): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= Math.max(rank, 1)) {
-    throw new Error(`${op}: axis ${axis} is out of range for a tensor of rank ${rank} (expected ${-rank}..${rank - 1})`);
+    throw new Error(
+      `${op}: axis ${axis} is out of range for a tensor of rank ${rank} (expected ${-rank}..${rank - 1})`,
+    );
   }
   return axis < 0 ? axis + rank : axis;
 }

@@ -108,7 +108,8 @@ export class Tensor {
   /** The single value of a one-element tensor, as a JS number (or boolean for bool tensors). */
   item(): number {
     const data = this.data;
-    if (data.length !== 1) throw new Error(`item: tensor has ${data.length} elements (shape ${shapeStr(this.shape)}), expected 1`);
+    if (data.length !== 1)
+      throw new Error(`item: tensor has ${data.length} elements (shape ${shapeStr(this.shape)}), expected 1`);
     return Number(data[0]);
   }
 
@@ -132,7 +133,9 @@ export interface ArrayOptions {
 function int64ToNumber(v: bigint): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n)) {
-    throw new RangeError(`toArray({ bigint: false }): int64 value ${v} is beyond ±2^53 and has no exact number form; use toArray() for bigint values`);
+    throw new RangeError(
+      `toArray({ bigint: false }): int64 value ${v} is beyond ±2^53 and has no exact number form; use toArray() for bigint values`,
+    );
   }
   return n;
 }
@@ -161,7 +164,9 @@ export class Variable extends Tensor {
       );
     }
     if (data.length !== this.data.length || dtypeOfArray(data) !== this.dtype) {
-      throw new Error(`Variable ${this.name}.assign: got ${data.length} ${dtypeOfArray(data)} values, expected ${this.data.length} ${this.dtype}`);
+      throw new Error(
+        `Variable ${this.name}.assign: got ${data.length} ${dtypeOfArray(data)} values, expected ${this.data.length} ${this.dtype}`,
+      );
     }
     this._data = data;
     return this;
@@ -224,8 +229,7 @@ export function tensor(value: TensorLike, options: TensorOptions = {}): Tensor {
     for (const x of v) walk(x, axis + 1);
   };
   walk(value, 0);
-  const inferred: DType =
-    typeof probe === 'boolean' ? 'bool' : typeof probe === 'bigint' ? 'int64' : 'float32';
+  const inferred: DType = typeof probe === 'boolean' ? 'bool' : typeof probe === 'bigint' ? 'int64' : 'float32';
   const dtype = options.dtype ?? inferred;
   const finalShape = options.shape ?? shape;
   if (numel(finalShape) !== flat.length) {
@@ -301,7 +305,12 @@ export function randn(shape: readonly number[], options: RandomOptions & { mean?
 }
 
 /** Uniform random integers in [low, high). */
-export function randint(low: number, high: number, shape: readonly number[], options: { dtype?: 'int32' | 'int64'; generator?: Generator } = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: readonly number[],
+  options: { dtype?: 'int32' | 'int64'; generator?: Generator } = {},
+): Tensor {
   if (!(high > low)) throw new Error(`randint: high (${high}) must be greater than low (${low})`);
   const dtype = options.dtype ?? 'int32';
   const g = options.generator ?? globalGenerator;

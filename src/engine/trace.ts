@@ -32,9 +32,13 @@ export interface OpDef<A extends Attrs = any> {
    * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
    * Omitted for ops that are not differentiable.
    */
-  vjp?(cotangents: readonly (Tensor | null)[], inputs: readonly Tensor[], outputs: readonly Tensor[], attrs: A): (Tensor | null)[];
+  vjp?(
+    cotangents: readonly (Tensor | null)[],
+    inputs: readonly Tensor[],
+    outputs: readonly Tensor[],
+    attrs: A,
+  ): (Tensor | null)[];
 }
-
 
 export interface Node {
   readonly id: number;
@@ -84,7 +88,12 @@ export class Trace {
     return t;
   }
 
-  addNode(op: OpDef, inputs: Tensor[], attrs: Record<string, unknown>, outTypes: { shape: readonly Dim[]; dtype: DType }[]): Node {
+  addNode(
+    op: OpDef,
+    inputs: Tensor[],
+    attrs: Record<string, unknown>,
+    outTypes: { shape: readonly Dim[]; dtype: DType }[],
+  ): Node {
     const node: Node = { id: this.nextNodeId++, op, inputs, attrs, outputs: [] };
     node.outputs.push(
       ...outTypes.map((t, index) => new Tensor(t.shape, t.dtype, undefined, this, { kind: 'node', node, index })),

@@ -2,7 +2,16 @@
 import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 
-export type Tree = Tensor | number | string | boolean | bigint | null | undefined | readonly Tree[] | { readonly [k: string]: Tree };
+export type Tree =
+  | Tensor
+  | number
+  | string
+  | boolean
+  | bigint
+  | null
+  | undefined
+  | readonly Tree[]
+  | { readonly [k: string]: Tree };
 
 export interface Flat {
   leaves: Tensor[];
@@ -44,9 +53,11 @@ export function flatten(tree: unknown): Flat {
       };
     }
     if (t !== null && typeof t === 'object') {
-      throw new Error(`expected tensors, numbers or plain arrays/objects of them; got ${(t as object).constructor?.name ?? 'object'}`);
+      throw new Error(
+        `expected tensors, numbers or plain arrays/objects of them; got ${(t as object).constructor?.name ?? 'object'}`,
+      );
     }
-    return { key: typeof t === 'bigint' ? `${t}n` : JSON.stringify(t) ?? 'undefined', make: () => t };
+    return { key: typeof t === 'bigint' ? `${t}n` : (JSON.stringify(t) ?? 'undefined'), make: () => t };
   };
   const root = build(tree);
   return {

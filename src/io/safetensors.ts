@@ -10,8 +10,21 @@ import { Tensor } from '../engine/tensor.js';
 import { writeFileAtomic } from '../engine/files.js';
 import { numel } from '../engine/shape.js';
 
-const TO_SAFETENSORS: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', bool: 'BOOL' };
-const FROM_SAFETENSORS: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64', BOOL: 'bool', U8: 'bool' };
+const TO_SAFETENSORS: Record<DType, string> = {
+  float32: 'F32',
+  float64: 'F64',
+  int32: 'I32',
+  int64: 'I64',
+  bool: 'BOOL',
+};
+const FROM_SAFETENSORS: Record<string, DType> = {
+  F32: 'float32',
+  F64: 'float64',
+  I32: 'int32',
+  I64: 'int64',
+  BOOL: 'bool',
+  U8: 'bool',
+};
 
 function checkEndianness(): void {
   if (endianness() !== 'LE') throw new Error('safetensors: only little-endian machines are supported');
@@ -21,7 +34,9 @@ function checkEndianness(): void {
 export function encodeSafetensors(tensors: Record<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
   checkEndianness();
   // Largest elements first keeps every tensor aligned to its element size (as the reference writer does).
-  const names = Object.keys(tensors).sort((a, b) => bytesPerElement(tensors[b].dtype) - bytesPerElement(tensors[a].dtype) || (a < b ? -1 : a > b ? 1 : 0));
+  const names = Object.keys(tensors).sort(
+    (a, b) => bytesPerElement(tensors[b].dtype) - bytesPerElement(tensors[a].dtype) || (a < b ? -1 : a > b ? 1 : 0),
+  );
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -58,7 +73,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
   checkEndianness();
   if (bytes.length < 8) throw new Error(`${source}: file too short (${bytes.length} bytes) to be safetensors`);
   const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (headerLen > bytes.length - 8) throw new Error(`${source}: header length ${headerLen} exceeds the file size ${bytes.length}`);
+  if (headerLen > bytes.length - 8)
+    throw new Error(`${source}: header length ${headerLen} exceeds the file size ${bytes.length}`);
   let header: Record<string, any>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
@@ -71,12 +87,17 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const dtype = FROM_SAFETENSORS[info.dtype];
-    if (!dtype) throw new Error(`${source}: tensor '${name}' has unsupported dtype ${info.dtype} (supported: ${Object.keys(FROM_SAFETENSORS).join(', ')})`);
+    if (!dtype)
+      throw new Error(
+        `${source}: tensor '${name}' has unsupported dtype ${info.dtype} (supported: ${Object.keys(FROM_SAFETENSORS).join(', ')})`,
+      );
     const shape = info.shape as number[];
     const [begin, end] = info.data_offsets as [number, number];
     const n = numel(shape);
     if (end - begin !== n * bytesPerElement(dtype) || begin < 0 || end > dataLen) {
-      throw new Error(`${source}: tensor '${name}' ${info.dtype}[${shape}] has bad data_offsets [${begin}, ${end}] (data section is ${dataLen} bytes)`);
+      throw new Error(
+        `${source}: tensor '${name}' ${info.dtype}[${shape}] has bad data_offsets [${begin}, ${end}] (data section is ${dataLen} bytes)`,
+      );
     }
     const data: TypedArray = allocate(dtype, n);
     new Uint8Array(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
@@ -86,7 +107,11 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): Sa
 }
 
 /** Writes tensors to a .safetensors file atomically. */
-export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 

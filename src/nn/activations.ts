@@ -1,7 +1,19 @@
 /** Activation functions by name, as Keras layers accept them ('relu', 'softmax', ...). */
 import { Tensor } from '../engine/tensor.js';
 import {
-  elu, gelu, hardSigmoid, leakyRelu, logSoftmax, relu, selu, sigmoid, silu, softmax, softplus, softsign, tanh,
+  elu,
+  gelu,
+  hardSigmoid,
+  leakyRelu,
+  logSoftmax,
+  relu,
+  selu,
+  sigmoid,
+  silu,
+  softmax,
+  softplus,
+  softsign,
+  tanh,
 } from '../engine/ops/activations.js';
 import { exp } from '../engine/ops/elementwise.js';
 
@@ -29,7 +41,9 @@ const activations: Record<string, ActivationFn> = {
 };
 
 /** Activations that act on each element alone (so they commute with transposes). */
-const ELEMENTWISE = new Set(Object.values(activations).filter((f) => f !== activations.softmax && f !== activations.logSoftmax));
+const ELEMENTWISE = new Set(
+  Object.values(activations).filter((f) => f !== activations.softmax && f !== activations.logSoftmax),
+);
 
 export function isElementwise(fn: ActivationFn): boolean {
   return ELEMENTWISE.has(fn);
@@ -53,6 +67,9 @@ export function serializeActivation(spec: ActivationSpec): string {
   if (spec === null || spec === undefined) return 'linear';
   if (typeof spec === 'string') return spec;
   const name = Object.entries(activations).find(([, f]) => f === spec)?.[0];
-  if (!name) throw new Error(`cannot serialize a custom activation function (${spec.name || 'anonymous'}); use a named activation or register a custom layer`);
+  if (!name)
+    throw new Error(
+      `cannot serialize a custom activation function (${spec.name || 'anonymous'}); use a named activation or register a custom layer`,
+    );
   return name;
 }

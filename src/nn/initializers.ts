@@ -101,7 +101,11 @@ export class Constant extends BaseInitializer {
 
 export class RandomUniform extends BaseInitializer {
   readonly className = 'RandomUniform';
-  constructor(readonly minval = -0.05, readonly maxval = 0.05, generator?: Generator) {
+  constructor(
+    readonly minval = -0.05,
+    readonly maxval = 0.05,
+    generator?: Generator,
+  ) {
     super(generator);
   }
   init(shape: readonly number[], dtype: DType = 'float32'): Tensor {
@@ -114,7 +118,11 @@ export class RandomUniform extends BaseInitializer {
 
 export class RandomNormal extends BaseInitializer {
   readonly className = 'RandomNormal';
-  constructor(readonly mean = 0, readonly stddev = 0.05, generator?: Generator) {
+  constructor(
+    readonly mean = 0,
+    readonly stddev = 0.05,
+    generator?: Generator,
+  ) {
     super(generator);
   }
   init(shape: readonly number[], dtype: DType = 'float32'): Tensor {
@@ -128,7 +136,11 @@ export class RandomNormal extends BaseInitializer {
 /** Normal values redrawn until within two standard deviations of the mean. */
 export class TruncatedNormal extends BaseInitializer {
   readonly className = 'TruncatedNormal';
-  constructor(readonly mean = 0, readonly stddev = 0.05, generator?: Generator) {
+  constructor(
+    readonly mean = 0,
+    readonly stddev = 0.05,
+    generator?: Generator,
+  ) {
     super(generator);
   }
   init(shape: readonly number[], dtype: DType = 'float32'): Tensor {
@@ -225,7 +237,10 @@ export class LecunUniform extends VarianceScalingPreset {
 /** A random orthogonal matrix (rows = product of all but the last axis), times `gain`. */
 export class Orthogonal extends BaseInitializer {
   readonly className = 'Orthogonal';
-  constructor(readonly gain = 1, generator?: Generator) {
+  constructor(
+    readonly gain = 1,
+    generator?: Generator,
+  ) {
     super(generator);
   }
   init(shape: readonly number[], dtype: DType = 'float32'): Tensor {
@@ -261,11 +276,18 @@ export class Orthogonal extends BaseInitializer {
 export const zeros = (): Initializer => new Zeros();
 export const ones = (): Initializer => new Ones();
 export const constant = (value: number): Initializer => new Constant(value);
-export const randomUniform = (minval = -0.05, maxval = 0.05, generator?: Generator): Initializer => new RandomUniform(minval, maxval, generator);
-export const randomNormal = (mean = 0, stddev = 0.05, generator?: Generator): Initializer => new RandomNormal(mean, stddev, generator);
-export const truncatedNormal = (mean = 0, stddev = 0.05, generator?: Generator): Initializer => new TruncatedNormal(mean, stddev, generator);
-export const varianceScaling = (scale = 1, mode: FanMode = 'fanIn', distribution: VarianceDistribution = 'truncatedNormal', generator?: Generator): Initializer =>
-  new VarianceScaling(scale, mode, distribution, generator);
+export const randomUniform = (minval = -0.05, maxval = 0.05, generator?: Generator): Initializer =>
+  new RandomUniform(minval, maxval, generator);
+export const randomNormal = (mean = 0, stddev = 0.05, generator?: Generator): Initializer =>
+  new RandomNormal(mean, stddev, generator);
+export const truncatedNormal = (mean = 0, stddev = 0.05, generator?: Generator): Initializer =>
+  new TruncatedNormal(mean, stddev, generator);
+export const varianceScaling = (
+  scale = 1,
+  mode: FanMode = 'fanIn',
+  distribution: VarianceDistribution = 'truncatedNormal',
+  generator?: Generator,
+): Initializer => new VarianceScaling(scale, mode, distribution, generator);
 export const glorotUniform = (generator?: Generator): Initializer => new GlorotUniform(generator);
 export const glorotNormal = (generator?: Generator): Initializer => new GlorotNormal(generator);
 export const heNormal = (generator?: Generator): Initializer => new HeNormal(generator);

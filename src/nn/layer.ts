@@ -89,7 +89,8 @@ let defaultFloatType: DType = 'float32';
 
 /** The default dtype of new layers' weights (Keras `set_floatx`): 'float32' or 'float64'. */
 export function setFloatx(dtype: 'float32' | 'float64'): void {
-  if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`setFloatx: expected 'float32' or 'float64', got '${String(dtype)}'`);
+  if (dtype !== 'float32' && dtype !== 'float64')
+    throw new Error(`setFloatx: expected 'float32' or 'float64', got '${String(dtype)}'`);
   defaultFloatType = dtype;
 }
 
@@ -233,16 +234,24 @@ export class Layer extends Module {
     const flat: unknown[] = Array.isArray(inputs) ? inputs : isPlainObject(inputs) ? Object.values(inputs) : [inputs];
     if (flat.some((t) => t instanceof KerasTensor)) {
       if (!flat.every((t) => t instanceof KerasTensor)) {
-        throw new Error(`${this.describe()}: cannot mix symbolic Keras tensors (from input()) and real tensors in one call`);
+        throw new Error(
+          `${this.describe()}: cannot mix symbolic Keras tensors (from input()) and real tensors in one call`,
+        );
       }
       return this.symbolicApply(inputs as KerasTensor | KerasTensor[], options);
     }
     for (const t of flat) {
-      if (!(t instanceof Tensor)) throw new Error(`${this.describe()}: expected Tensor inputs, got ${describeValue(t)}`);
+      if (!(t instanceof Tensor))
+        throw new Error(`${this.describe()}: expected Tensor inputs, got ${describeValue(t)}`);
     }
     this.maybeBuild(shapeOfInputs(inputs as Tensor | Tensor[] | Record<string, Tensor>));
     // Keras masks (e.g. from Embedding({maskZero})) travel beside the tensors they belong to.
-    const mask = options.mask !== undefined ? (options.mask as Tensor | undefined) : inputs instanceof Tensor ? getMask(inputs) : undefined;
+    const mask =
+      options.mask !== undefined
+        ? (options.mask as Tensor | undefined)
+        : inputs instanceof Tensor
+          ? getMask(inputs)
+          : undefined;
     const original = inputs;
     if (this.autocastInputs) inputs = this.autocast(inputs);
     const training = options.training ?? trainingStack[trainingStack.length - 1] ?? this.training;
@@ -313,10 +322,18 @@ export class Layer extends Module {
    * Creates a weight. Non-trainable weights (moving statistics) are buffers: saved, but not
    * differentiated. The Variable is registered as `this[name]`.
    */
-  addWeight(name: string, shape: readonly number[], initializer: InitializerSpec = 'glorotUniform', options: AddWeightOptions = {}): Variable {
+  addWeight(
+    name: string,
+    shape: readonly number[],
+    initializer: InitializerSpec = 'glorotUniform',
+    options: AddWeightOptions = {},
+  ): Variable {
     const init: Initializer = getInitializer(initializer);
     const dtype = options.dtype ?? this.dtype;
-    const variable = new Variable(init.init(shape, dtype), { name: `${this.name}/${name}`, trainable: options.trainable ?? true });
+    const variable = new Variable(init.init(shape, dtype), {
+      name: `${this.name}/${name}`,
+      trainable: options.trainable ?? true,
+    });
     if (options.trainable === false) this.registerBuffer(name, variable);
     else (this as any)[name] = variable;
     if (options.regularizer) this.regularizers.push([name, getRegularizer(options.regularizer)]);
@@ -360,7 +377,10 @@ export class Layer extends Module {
   /** Output shape(s) for inputs of the given shape(s) (batch dimension null or a number). */
   computeOutputShape(inputShape: KerasShape | KerasShape[], inputDtype: DType = this.dtype): KerasShape | KerasShape[] {
     const multi = Array.isArray(inputShape[0]);
-    const specs = (multi ? (inputShape as KerasShape[]) : [inputShape as KerasShape]).map((shape) => ({ shape, dtype: inputDtype }));
+    const specs = (multi ? (inputShape as KerasShape[]) : [inputShape as KerasShape]).map((shape) => ({
+      shape,
+      dtype: inputDtype,
+    }));
     const outs = this.inferOutputs(specs, multi, {});
     const shapes = outs.specs.map((s) => s.shape);
     return outs.isList ? shapes : shapes[0];
@@ -374,13 +394,20 @@ export class Layer extends Module {
   ): { specs: { shape: KerasShape; dtype: DType }[]; isList: boolean } {
     const trace = new Trace();
     const placeholders = specs.map((s, i) =>
-      trace.input(s.shape.map((d, axis): Dim => (d === null ? (axis === 0 ? 'batch' : `unknown_${i}_${axis}`) : d)), s.dtype),
+      trace.input(
+        s.shape.map((d, axis): Dim => (d === null ? (axis === 0 ? 'batch' : `unknown_${i}_${axis}`) : d)),
+        s.dtype,
+      ),
     );
     this.maybeBuild(asList ? specs.map((s) => s.shape) : specs[0].shape);
     const result = withTrace(trace, () =>
       discardUpdates(() =>
         this.withLayerErrors(() => {
-          const args = this.autocastInputs ? this.autocast(asList ? placeholders : placeholders[0]) : asList ? placeholders : placeholders[0];
+          const args = this.autocastInputs
+            ? this.autocast(asList ? placeholders : placeholders[0])
+            : asList
+              ? placeholders
+              : placeholders[0];
           return withTraining(false, () => this.call(args, { ...callArgs, training: false }));
         }),
       ),
@@ -389,7 +416,10 @@ export class Layer extends Module {
     return {
       isList: Array.isArray(result),
       specs: outs.map((o) => {
-        if (!(o instanceof Tensor)) throw new Error(`${this.describe()}: call must return a Tensor or an array of Tensors, got ${describeValue(o)}`);
+        if (!(o instanceof Tensor))
+          throw new Error(
+            `${this.describe()}: call must return a Tensor or an array of Tensors, got ${describeValue(o)}`,
+          );
         return { shape: o.shape.map((d) => (typeof d === 'number' ? d : null)), dtype: o.dtype };
       }),
     };
@@ -398,10 +428,25 @@ export class Layer extends Module {
   private symbolicApply(inputs: KerasTensor | KerasTensor[], options: CallOptions): KerasTensor | KerasTensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const { training: _ignored, ...callArgs } = options;
-    const out = this.inferOutputs(list.map((t) => ({ shape: t.shape, dtype: t.dtype })), Array.isArray(inputs), callArgs);
+    const out = this.inferOutputs(
+      list.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+      Array.isArray(inputs),
+      callArgs,
+    );
     const outputs: KerasTensor[] = [];
-    const node: LayerNode = { layer: this, inputs: list, inputIsList: Array.isArray(inputs), outputs, outputIsList: out.isList, callArgs };
-    out.specs.forEach((s, i) => outputs.push(new KerasTensor(s.shape, s.dtype, node, i, out.specs.length === 1 ? this.name : `${this.name}_${i}`)));
+    const node: LayerNode = {
+      layer: this,
+      inputs: list,
+      inputIsList: Array.isArray(inputs),
+      outputs,
+      outputIsList: out.isList,
+      callArgs,
+    };
+    out.specs.forEach((s, i) =>
+      outputs.push(
+        new KerasTensor(s.shape, s.dtype, node, i, out.specs.length === 1 ? this.name : `${this.name}_${i}`),
+      ),
+    );
     return out.isList ? outputs : outputs[0];
   }
 
@@ -426,7 +471,9 @@ export function requireDim(layer: Layer, shape: readonly (Dim | null)[], axis: n
   const a = axis < 0 ? shape.length + axis : axis;
   const d = shape[a];
   if (typeof d !== 'number') {
-    throw new Error(`${layer.describe()}: the ${what} (axis ${a} of input shape [${shape.map((x) => x ?? 'None').join(', ')}]) must be known to build the layer`);
+    throw new Error(
+      `${layer.describe()}: the ${what} (axis ${a} of input shape [${shape.map((x) => x ?? 'None').join(', ')}]) must be known to build the layer`,
+    );
   }
   return d;
 }

@@ -10,8 +10,16 @@ import { shapeStr } from '../engine/shape.js';
 import { Tensor } from '../engine/tensor.js';
 import { isPlainObject } from '../engine/tree.js';
 import {
-  type CallOptions, type KerasShape, KerasTensor, Layer, type LayerConfig, type LayerNode, type LayerOptions,
-  layerFromConfig, registerLayer, serializeLayer,
+  type CallOptions,
+  type KerasShape,
+  KerasTensor,
+  Layer,
+  type LayerConfig,
+  type LayerNode,
+  type LayerOptions,
+  layerFromConfig,
+  registerLayer,
+  serializeLayer,
 } from './layer.js';
 import { Module } from './module.js';
 
@@ -34,7 +42,8 @@ export class InputLayer extends Layer {
 
   constructor(options: InputOptions & LayerOptions) {
     super({ name: options.name, dtype: options.dtype });
-    if (!Array.isArray(options.shape)) throw new Error(`input: 'shape' must be an array (one example, without the batch dimension)`);
+    if (!Array.isArray(options.shape))
+      throw new Error(`input: 'shape' must be an array (one example, without the batch dimension)`);
     this.batchShape = [options.batchSize ?? null, ...options.shape];
     this.built = true;
     const outputs: KerasTensor[] = [];
@@ -48,7 +57,12 @@ export class InputLayer extends Layer {
   }
 
   override getConfig(): Record<string, any> {
-    return { name: this.name, dtype: this.dtype, shape: this.batchShape.slice(1), batchSize: this.batchShape[0] ?? undefined };
+    return {
+      name: this.name,
+      dtype: this.dtype,
+      shape: this.batchShape.slice(1),
+      batchSize: this.batchShape[0] ?? undefined,
+    };
   }
 
   static override fromConfig(config: Record<string, any>): InputLayer {
@@ -97,7 +111,8 @@ function buildGraph(inputs: KerasTensor[], outputs: KerasTensor[], who: string):
     order.push(node);
   };
   for (const o of outputs) {
-    if (!(o instanceof KerasTensor)) throw new Error(`${who}: outputs must be symbolic tensors from layers called on input() tensors`);
+    if (!(o instanceof KerasTensor))
+      throw new Error(`${who}: outputs must be symbolic tensors from layers called on input() tensors`);
     visit(o, []);
   }
   for (const i of inputs) {
@@ -148,7 +163,8 @@ export class Model extends Layer {
   constructor(args: ModelArgs & LayerOptions = {}) {
     super({ ...args, name: args.name ?? undefined });
     if (args.inputs !== undefined || args.outputs !== undefined) {
-      if (args.inputs === undefined || args.outputs === undefined) throw new Error(`model '${this.name}': give both inputs and outputs`);
+      if (args.inputs === undefined || args.outputs === undefined)
+        throw new Error(`model '${this.name}': give both inputs and outputs`);
       const ins = asKerasList(args.inputs);
       const outs = asKerasList(args.outputs);
       this.inputsAsList = Array.isArray(args.inputs) || isPlainObject(args.inputs);
@@ -170,7 +186,12 @@ export class Model extends Layer {
 
   /** The layers of the model (functional: including input layers; sequential: excluding them). */
   get layers(): Layer[] {
-    return this.graph?.layers ?? this.namedChildren().map(([, m]) => m).filter((m): m is Layer => m instanceof Layer);
+    return (
+      this.graph?.layers ??
+      this.namedChildren()
+        .map(([, m]) => m)
+        .filter((m): m is Layer => m instanceof Layer)
+    );
   }
 
   /** Graph models name their sublayers by position: "layers.3.kernel". */
@@ -181,7 +202,10 @@ export class Model extends Layer {
 
   getLayer(name: string): Layer {
     const l = this.layers.find((x) => x.name === name);
-    if (!l) throw new Error(`model '${this.name}' has no layer named '${name}' (layers: ${this.layers.map((x) => x.name).join(', ')})`);
+    if (!l)
+      throw new Error(
+        `model '${this.name}' has no layer named '${name}' (layers: ${this.layers.map((x) => x.name).join(', ')})`,
+      );
     return l;
   }
 
@@ -196,10 +220,13 @@ export class Model extends Layer {
 
   /** Names, shapes (batch = null) and dtypes of the inputs; subclassed models know them once called. */
   get inputSpecs(): TensorSpecInfo[] {
-    if (this.graph) return this.inputs.map((t, i) => ({ name: this.inputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph)
+      return this.inputs.map((t, i) => ({ name: this.inputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
     const built = this.buildInputShape as (number | string | null)[] | (number | string | null)[][] | undefined;
     if (!built) return [];
-    const list = Array.isArray(built[0]) ? (built as (number | string | null)[][]) : [built as (number | string | null)[]];
+    const list = Array.isArray(built[0])
+      ? (built as (number | string | null)[][])
+      : [built as (number | string | null)[]];
     const dtypes = this.inputDtypes ?? [];
     return list.map((shape, i) => ({
       name: list.length === 1 ? 'input' : `input_${i}`,
@@ -209,10 +236,19 @@ export class Model extends Layer {
   }
 
   get outputSpecs(): TensorSpecInfo[] {
-    if (this.graph) return this.outputs.map((t, i) => ({ name: this.outputNames?.[i] ?? t.name, shape: [...t.shape], dtype: t.dtype }));
+    if (this.graph)
+      return this.outputs.map((t, i) => ({
+        name: this.outputNames?.[i] ?? t.name,
+        shape: [...t.shape],
+        dtype: t.dtype,
+      }));
     const ins = this.inputSpecs;
     if (ins.length === 0) return [];
-    const out = this.inferOutputs(ins.map((s) => ({ shape: s.shape, dtype: s.dtype })), ins.length > 1, {});
+    const out = this.inferOutputs(
+      ins.map((s) => ({ shape: s.shape, dtype: s.dtype })),
+      ins.length > 1,
+      {},
+    );
     return out.specs.map((s, i) => ({ name: out.specs.length === 1 ? 'output' : `output_${i}`, ...s }));
   }
 
@@ -230,14 +266,19 @@ export class Model extends Layer {
     if (!graph) {
       // PyTorch habits: a subclass may define forward() instead of call().
       if (this.forward !== Layer.prototype.forward) return this.forward(inputs, options);
-      throw new Error(`${this.describe()}: subclassed models must override call() (or forward()); functional models need inputs and outputs`);
+      throw new Error(
+        `${this.describe()}: subclassed models must override call() (or forward()); functional models need inputs and outputs`,
+      );
     }
     const given = this.inputList(inputs);
     const values = new Map<KerasTensor, Tensor>();
     graph.inputs.forEach((kt, i) => values.set(kt, checkInput(this, kt, given[i], i)));
     for (const node of graph.nodes) {
       const args = node.inputs.map((kt) => values.get(kt)!);
-      const result = node.layer.apply(node.inputIsList ? args : args[0], { ...node.callArgs, training: options.training });
+      const result = node.layer.apply(node.inputIsList ? args : args[0], {
+        ...node.callArgs,
+        training: options.training,
+      });
       const outs: Tensor[] = node.outputIsList ? result : [result];
       node.outputs.forEach((kt, j) => values.set(kt, outs[j]));
     }
@@ -251,7 +292,9 @@ export class Model extends Layer {
     if (inputs instanceof Tensor) return [inputs];
     if (Array.isArray(inputs)) {
       if (inputs.length !== graph.inputs.length) {
-        throw new Error(`${this.describe()}: expected ${graph.inputs.length} input(s) (${graph.inputs.map((t) => t.name).join(', ')}), got ${inputs.length}`);
+        throw new Error(
+          `${this.describe()}: expected ${graph.inputs.length} input(s) (${graph.inputs.map((t) => t.name).join(', ')}), got ${inputs.length}`,
+        );
       }
       return inputs;
     }
@@ -259,7 +302,8 @@ export class Model extends Layer {
       return graph.inputs.map((kt, i) => {
         const name = this.inputNames?.[i] ?? kt.name;
         const t = (inputs as Record<string, Tensor>)[name];
-        if (!t) throw new Error(`${this.describe()}: missing input '${name}' (got keys ${Object.keys(inputs).join(', ')})`);
+        if (!t)
+          throw new Error(`${this.describe()}: missing input '${name}' (got keys ${Object.keys(inputs).join(', ')})`);
         return t;
       });
     }
@@ -283,12 +327,24 @@ export class Model extends Layer {
       const showInputs = !(this instanceof Sequential);
       for (const layer of graph.layers) {
         if (layer instanceof InputLayer && !showInputs) continue;
-        const outs = layer instanceof InputLayer ? [layer.output] : graph.nodes.filter((n) => n.layer === layer).flatMap((n) => n.outputs);
+        const outs =
+          layer instanceof InputLayer
+            ? [layer.output]
+            : graph.nodes.filter((n) => n.layer === layer).flatMap((n) => n.outputs);
         const shapes = [...new Set(outs.map((o) => fmtShape(o.shape)))];
-        rows.push([`${layer.name} (${layer.className})`, shapes.join(', '), layer.countWeights().toLocaleString('en-US')]);
+        rows.push([
+          `${layer.name} (${layer.className})`,
+          shapes.join(', '),
+          layer.countWeights().toLocaleString('en-US'),
+        ]);
       }
     } else {
-      for (const layer of this.layers) rows.push([`${layer.name} (${layer.className})`, '?', layer.built ? layer.countWeights().toLocaleString('en-US') : '0 (unbuilt)']);
+      for (const layer of this.layers)
+        rows.push([
+          `${layer.name} (${layer.className})`,
+          '?',
+          layer.built ? layer.countWeights().toLocaleString('en-US') : '0 (unbuilt)',
+        ]);
     }
     const total = this.weights.reduce((n, v) => n + v.size, 0);
     const trainable = this.trainableWeights.reduce((n, v) => n + v.size, 0);
@@ -359,7 +415,10 @@ export class Model extends Layer {
     if (!Array.isArray(config.layers) || !config.inputLayers) {
       throw new Error('Model.fromConfig: expected a functional model config with layers, inputLayers and outputLayers');
     }
-    type Entry = LayerConfig & { name: string; inboundNodes: { args: [string, number, number][]; inputIsList: boolean; callArgs: Record<string, unknown> }[] };
+    type Entry = LayerConfig & {
+      name: string;
+      inboundNodes: { args: [string, number, number][]; inputIsList: boolean; callArgs: Record<string, unknown> }[];
+    };
     const entries = config.layers as Entry[];
     const layers = new Map<string, Layer>();
     // Output tensors of each (layer, node index).
@@ -385,7 +444,8 @@ export class Model extends Layer {
         progress = true;
       }
     }
-    if (pending.length) throw new Error(`Model.fromConfig: could not connect layers ${pending.map((p) => p.layer.name).join(', ')}`);
+    if (pending.length)
+      throw new Error(`Model.fromConfig: could not connect layers ${pending.map((p) => p.layer.name).join(', ')}`);
     const pick = (refs: [string, number, number][]): KerasTensor[] =>
       refs.map(([name, node, index]) => {
         const t = produced.get(`${name}#${node}`)?.[index];
@@ -396,10 +456,14 @@ export class Model extends Layer {
     const outs = pick(config.outputLayers);
     const outputs = config.outputNames
       ? Object.fromEntries((config.outputNames as string[]).map((n, i) => [n, outs[i]]))
-      : config.outputsAsList ? outs : outs[0];
+      : config.outputsAsList
+        ? outs
+        : outs[0];
     const inputs = config.inputNames
       ? Object.fromEntries((config.inputNames as string[]).map((n, i) => [n, ins[i]]))
-      : config.inputsAsList ? ins : ins[0];
+      : config.inputsAsList
+        ? ins
+        : ins[0];
     const model = new Model({ inputs, outputs, name: config.name });
     if (config.trainable === false) model.trainable = false;
     return model;
@@ -415,8 +479,11 @@ function asKerasList(v: KerasTensor | KerasTensor[] | Record<string, KerasTensor
 }
 
 function checkInput(model: Model, spec: KerasTensor, t: Tensor | undefined, i: number): Tensor {
-  if (!(t instanceof Tensor)) throw new Error(`${model.describe()}: input ${i} ('${spec.name}') is missing or not a Tensor`);
-  const ok = t.rank === spec.rank && spec.shape.every((d, axis) => d === null || typeof t.shape[axis] !== 'number' || d === t.shape[axis]);
+  if (!(t instanceof Tensor))
+    throw new Error(`${model.describe()}: input ${i} ('${spec.name}') is missing or not a Tensor`);
+  const ok =
+    t.rank === spec.rank &&
+    spec.shape.every((d, axis) => d === null || typeof t.shape[axis] !== 'number' || d === t.shape[axis]);
   if (!ok) {
     throw new Error(
       `${model.describe()}: input '${spec.name}' expects shape [${spec.shape.map((d) => d ?? 'None').join(', ')}], got ${shapeStr(t.shape)}`,
@@ -449,11 +516,13 @@ export class Sequential extends Model {
   /** Appends a layer (or, first, an `input()` tensor fixing the input shape). */
   add(layer: Layer | KerasTensor): this {
     if (layer instanceof KerasTensor) {
-      if (!(layer.node?.layer instanceof InputLayer)) throw new Error(`${this.describe()}.add: only input() tensors or layers can be added`);
+      if (!(layer.node?.layer instanceof InputLayer))
+        throw new Error(`${this.describe()}.add: only input() tensors or layers can be added`);
       layer = layer.node.layer;
     }
     if (layer instanceof InputLayer) {
-      if (this.stackLayers.length || this.stackInput) throw new Error(`${this.describe()}.add: an input must come first`);
+      if (this.stackLayers.length || this.stackInput)
+        throw new Error(`${this.describe()}.add: an input must come first`);
       this.stackInput = layer.output;
     } else if (layer instanceof Layer) {
       this.stackLayers.push(layer);
@@ -462,7 +531,12 @@ export class Sequential extends Model {
     }
     if (!this.stackInput && this.stackLayers.length === 1 && this.stackLayers[0].inputShapeHint) {
       const first = this.stackLayers[0];
-      this.stackInput = new InputLayer({ shape: first.inputShapeHint!, batchSize: first.batchSizeHint, dtype: first.dtype, name: `${first.name}_input` }).output;
+      this.stackInput = new InputLayer({
+        shape: first.inputShapeHint!,
+        batchSize: first.batchSizeHint,
+        dtype: first.dtype,
+        name: `${first.name}_input`,
+      }).output;
     }
     this.rebuildGraph();
     return this;
@@ -496,7 +570,9 @@ export class Sequential extends Model {
     for (const l of this.stackLayers) {
       const out = l.apply(t);
       if (!(out instanceof KerasTensor)) {
-        throw new Error(`${this.describe()}: ${l.describe()} has several outputs; Sequential layers must have one input and one output`);
+        throw new Error(
+          `${this.describe()}: ${l.describe()} has several outputs; Sequential layers must have one input and one output`,
+        );
       }
       t = out;
     }
@@ -507,7 +583,11 @@ export class Sequential extends Model {
   override build(inputShape: any): void {
     if (this.graph) return;
     const shape = inputShape as (number | string | null)[];
-    this.stackInput = new InputLayer({ shape: shape.slice(1).map((d) => (typeof d === 'number' ? d : null)), dtype: this.dtype, name: `${this.name}_input` }).output;
+    this.stackInput = new InputLayer({
+      shape: shape.slice(1).map((d) => (typeof d === 'number' ? d : null)),
+      dtype: this.dtype,
+      name: `${this.name}_input`,
+    }).output;
     this.rebuildGraph();
   }
 

@@ -79,14 +79,17 @@ function route(target: Module, name: string, value: unknown): void {
     // An emptied list of submodules is still a list of submodules.
     if (!(Array.isArray(value) && value.length === 0)) throw new Error(`${who}, which is a submodule`);
   } else if (kind) {
-    if (!(value instanceof Tensor && substituting > 0)) throw new Error(`${who}, which is a ${kind} (assign a Variable)`);
+    if (!(value instanceof Tensor && substituting > 0))
+      throw new Error(`${who}, which is a ${kind} (assign a Variable)`);
   }
 }
 
 /** A new state name must not shadow a method or accessor of the class (e.g. a field named 'train' or 'layers'). */
 function checkFreeName(target: Module, name: string, what: string): void {
   if (name in Object.getPrototypeOf(target)) {
-    throw new Error(`${target.constructor.name}: cannot register a ${what} named '${name}': ${target.constructor.name} already has a member of that name`);
+    throw new Error(
+      `${target.constructor.name}: cannot register a ${what} named '${name}': ${target.constructor.name} already has a member of that name`,
+    );
   }
 }
 
@@ -153,10 +156,16 @@ export class Module {
 
   private register(name: string, kind: StateKind, value: Variable | Module | Module[]): void {
     const ok = kind === 'module' ? value instanceof Module || isModuleList(value) : value instanceof Variable;
-    if (!ok) throw new Error(`${this.constructor.name}.register: '${name}' must be ${kind === 'module' ? 'a Module or a non-empty array of Modules' : 'a Variable'}, got ${describeKind(value)}`);
+    if (!ok)
+      throw new Error(
+        `${this.constructor.name}.register: '${name}' must be ${kind === 'module' ? 'a Module or a non-empty array of Modules' : 'a Variable'}, got ${describeKind(value)}`,
+      );
     const registry = registryOf(this);
     const current = registry.get(name);
-    if (current !== undefined && current !== kind) throw new Error(`${this.constructor.name}: '${name}' is already a ${current === 'module' ? 'submodule' : current}`);
+    if (current !== undefined && current !== kind)
+      throw new Error(
+        `${this.constructor.name}: '${name}' is already a ${current === 'module' ? 'submodule' : current}`,
+      );
     if (current === undefined) {
       if (Object.hasOwn(this, name) && (this as Record<string, unknown>)[name] !== undefined) {
         throw new Error(`${this.constructor.name}: attribute '${name}' already exists`);
@@ -272,7 +281,10 @@ export class Module {
       const lines = [`${who}: keys do not match`];
       if (missingKeys.length) lines.push(`  missing from the dictionary: ${missingKeys.join(', ')}`);
       if (unexpectedKeys.length) lines.push(`  not in the module: ${unexpectedKeys.join(', ')}`);
-      if (own.size === 0) lines.push('  the module has no weights yet: Keras-style layers create them when first called (or call model.build(inputShape))');
+      if (own.size === 0)
+        lines.push(
+          '  the module has no weights yet: Keras-style layers create them when first called (or call model.build(inputShape))',
+        );
       throw new Error(lines.join('\n'));
     }
     const errors: string[] = [];
@@ -280,7 +292,8 @@ export class Module {
       const t = dict[key];
       if (!t) continue;
       if (!(t instanceof Tensor) || t.isSymbolic) errors.push(`'${key}': expected a concrete Tensor`);
-      else if (!sameShape(t.shape, v.shape)) errors.push(`'${key}': dictionary has shape ${shapeStr(t.shape)}, module has ${shapeStr(v.shape)}`);
+      else if (!sameShape(t.shape, v.shape))
+        errors.push(`'${key}': dictionary has shape ${shapeStr(t.shape)}, module has ${shapeStr(v.shape)}`);
       else if (t.dtype !== v.dtype) errors.push(`'${key}': dictionary has dtype ${t.dtype}, module has ${v.dtype}`);
     }
     if (errors.length) throw new Error(`${who}: ${errors.join('; ')}`);
@@ -323,7 +336,11 @@ export class Module {
  * `grad((ps) => functionalCall(model, ps, () => loss(model.apply(x))))(model.stateDict())`.
  * `values` maps dotted names (as in namedVariables) or Variables to replacement tensors.
  */
-export function functionalCall<T>(module: Module, values: Record<string, Tensor> | Map<Variable, Tensor> | [Variable, Tensor][], fn: () => T): T {
+export function functionalCall<T>(
+  module: Module,
+  values: Record<string, Tensor> | Map<Variable, Tensor> | [Variable, Tensor][],
+  fn: () => T,
+): T {
   let byVariable: Map<Variable, Tensor>;
   if (values instanceof Map) byVariable = values;
   else if (Array.isArray(values)) byVariable = new Map(values);
@@ -332,13 +349,18 @@ export function functionalCall<T>(module: Module, values: Record<string, Tensor>
     byVariable = new Map();
     for (const [key, t] of Object.entries(values)) {
       const v = named.get(key);
-      if (!v) throw new Error(`functionalCall: '${key}' is not a variable of ${module.constructor.name} (known: ${[...named.keys()].join(', ')})`);
+      if (!v)
+        throw new Error(
+          `functionalCall: '${key}' is not a variable of ${module.constructor.name} (known: ${[...named.keys()].join(', ')})`,
+        );
       byVariable.set(v, t);
     }
   }
   for (const [v, t] of byVariable) {
     if (!sameShape(v.shape, t.shape) || v.dtype !== t.dtype) {
-      throw new Error(`functionalCall: replacement for ${v.name} has ${shapeStr(t.shape)} ${t.dtype}, expected ${shapeStr(v.shape)} ${v.dtype}`);
+      throw new Error(
+        `functionalCall: replacement for ${v.name} has ${shapeStr(t.shape)} ${t.dtype}, expected ${shapeStr(v.shape)} ${v.dtype}`,
+      );
     }
   }
   const restore: [Module, string, Variable][] = [];

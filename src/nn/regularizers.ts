@@ -12,7 +12,10 @@ export interface Regularizer {
 
 export class L1L2 implements Regularizer {
   readonly className = 'L1L2';
-  constructor(readonly l1 = 0, readonly l2 = 0) {}
+  constructor(
+    readonly l1 = 0,
+    readonly l2 = 0,
+  ) {}
   apply(weight: Tensor): Tensor {
     let total: Tensor = scalar(0, weight.dtype);
     if (this.l1) total = add(total, mul(sum(abs(weight)), this.l1));

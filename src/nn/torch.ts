@@ -32,7 +32,11 @@ export interface TorchOptions {
 export class Linear extends Module {
   weight: Variable;
   bias?: Variable;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: TorchOptions = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: TorchOptions = {},
+  ) {
     super();
     const dtype = options.dtype ?? 'float32';
     this.weight = uniformParam([outFeatures, inFeatures], inFeatures, dtype);
@@ -115,7 +119,13 @@ export class ConvTranspose2d extends Module {
   }
   override forward(x: Tensor): Tensor {
     const o = this.options;
-    return convTranspose2d(x, this.weight, this.bias, { stride: o.stride, padding: o.padding as any, dilation: o.dilation, groups: o.groups, outputPadding: o.outputPadding });
+    return convTranspose2d(x, this.weight, this.bias, {
+      stride: o.stride,
+      padding: o.padding as any,
+      dilation: o.dilation,
+      groups: o.groups,
+      outputPadding: o.outputPadding,
+    });
   }
 }
 
@@ -130,7 +140,10 @@ export class BatchNorm extends Module {
   running_mean: Variable;
   running_var: Variable;
   num_batches_tracked: Variable;
-  constructor(readonly numFeatures: number, readonly options: { eps?: number; momentum?: number; affine?: boolean; dtype?: 'float32' | 'float64' } = {}) {
+  constructor(
+    readonly numFeatures: number,
+    readonly options: { eps?: number; momentum?: number; affine?: boolean; dtype?: 'float32' | 'float64' } = {},
+  ) {
     super();
     const dtype = options.dtype ?? 'float32';
     if (options.affine ?? true) {
@@ -151,7 +164,14 @@ export class BatchNorm extends Module {
       addUpdate(this.num_batches_tracked, add(this.num_batches_tracked, full([], 1, 'int64')));
     };
     const running = { mean: this.running_mean, variance: this.running_var };
-    return batchNormalize(x, 1, running, { scale: this.weight, offset: this.bias }, this.options.eps ?? 1e-5, this.training ? { update } : undefined);
+    return batchNormalize(
+      x,
+      1,
+      running,
+      { scale: this.weight, offset: this.bias },
+      this.options.eps ?? 1e-5,
+      this.training ? { update } : undefined,
+    );
   }
 }
 export { BatchNorm as BatchNorm1d, BatchNorm as BatchNorm2d };
@@ -161,7 +181,10 @@ export class LayerNorm extends Module {
   weight?: Variable;
   bias?: Variable;
   readonly normalizedShape: number[];
-  constructor(normalizedShape: number | number[], readonly options: { eps?: number; elementwiseAffine?: boolean; dtype?: 'float32' | 'float64' } = {}) {
+  constructor(
+    normalizedShape: number | number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean; dtype?: 'float32' | 'float64' } = {},
+  ) {
     super();
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : normalizedShape;
     const dtype = options.dtype ?? 'float32';
@@ -188,7 +211,11 @@ export class Dropout extends Module {
 /** Lookup table [numEmbeddings, embeddingDim] initialized N(0, 1) like PyTorch. */
 export class Embedding extends Module {
   weight: Variable;
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, options: { dtype?: 'float32' | 'float64' } = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    options: { dtype?: 'float32' | 'float64' } = {},
+  ) {
     super();
     this.weight = new Variable(randn([numEmbeddings, embeddingDim], { dtype: options.dtype }));
   }
@@ -198,7 +225,10 @@ export class Embedding extends Module {
 }
 
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: number | number[], readonly options: { stride?: number | number[]; padding?: number | number[] } = {}) {
+  constructor(
+    readonly kernelSize: number | number[],
+    readonly options: { stride?: number | number[]; padding?: number | number[] } = {},
+  ) {
     super();
   }
   override forward(x: Tensor): Tensor {
@@ -207,18 +237,29 @@ export class MaxPool2d extends Module {
 }
 
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: number | number[], readonly options: { stride?: number | number[]; padding?: number | number[]; countIncludePad?: boolean } = {}) {
+  constructor(
+    readonly kernelSize: number | number[],
+    readonly options: { stride?: number | number[]; padding?: number | number[]; countIncludePad?: boolean } = {},
+  ) {
     super();
   }
   override forward(x: Tensor): Tensor {
     // PyTorch counts padded zeros in the divisor by default.
-    return avgPool2d(x, { kernel: this.kernelSize, stride: this.options.stride, padding: this.options.padding as any, countIncludePad: this.options.countIncludePad ?? true });
+    return avgPool2d(x, {
+      kernel: this.kernelSize,
+      stride: this.options.stride,
+      padding: this.options.padding as any,
+      countIncludePad: this.options.countIncludePad ?? true,
+    });
   }
 }
 
 /** Flattens axes startDim..endDim (default 1..-1). */
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
   override forward(x: Tensor): Tensor {

@@ -48,9 +48,11 @@ export class ModelFolderError extends Error {}
 /** Reads a model folder; derives the signature from model.onnx when config.json is absent. */
 export async function readModelFolder(dir: string): Promise<ModelFolder> {
   const abs = resolve(dir);
-  if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new ModelFolderError(`model folder '${dir}' does not exist or is not a directory`);
+  if (!existsSync(abs) || !statSync(abs).isDirectory())
+    throw new ModelFolderError(`model folder '${dir}' does not exist or is not a directory`);
   const onnxPath = join(abs, 'model.onnx');
-  if (!existsSync(onnxPath)) throw new ModelFolderError(`model folder '${dir}' has no model.onnx (expected a folder written by saveModel)`);
+  if (!existsSync(onnxPath))
+    throw new ModelFolderError(`model folder '${dir}' has no model.onnx (expected a folder written by saveModel)`);
   const configPath = join(abs, 'config.json');
   if (existsSync(configPath)) {
     let config: ModelConfig;
@@ -64,15 +66,23 @@ export async function readModelFolder(dir: string): Promise<ModelFolder> {
     return { dir: abs, onnxPath, config: { ...config, name: config.name || basename(abs) }, derived: false };
   }
   const signature = await signatureFromOnnx(onnxPath);
-  return { dir: abs, onnxPath, config: { format: 'lepton-model', version: 1, name: basename(abs), signature }, derived: true };
+  return {
+    dir: abs,
+    onnxPath,
+    config: { format: 'lepton-model', version: 1, name: basename(abs), signature },
+    derived: true,
+  };
 }
 
 function validateSignature(sig: ModelSignature, where: string): void {
   for (const key of ['inputs', 'outputs'] as const) {
-    if (!Array.isArray(sig[key]) || sig[key].length === 0) throw new ModelFolderError(`${where}: signature.${key} must be a non-empty array`);
+    if (!Array.isArray(sig[key]) || sig[key].length === 0)
+      throw new ModelFolderError(`${where}: signature.${key} must be a non-empty array`);
     for (const t of sig[key]) {
       if (typeof t.name !== 'string' || !Array.isArray(t.shape) || typeof t.dtype !== 'string')
-        throw new ModelFolderError(`${where}: signature.${key} entries need {name, shape, dtype}, got ${JSON.stringify(t)}`);
+        throw new ModelFolderError(
+          `${where}: signature.${key} entries need {name, shape, dtype}, got ${JSON.stringify(t)}`,
+        );
     }
   }
 }
@@ -82,7 +92,12 @@ export async function signatureFromOnnx(onnxPath: string): Promise<ModelSignatur
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(onnxPath);
   try {
-    const conv = (m: { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }): TensorSignature => ({
+    const conv = (m: {
+      name: string;
+      isTensor: boolean;
+      type?: string;
+      shape?: readonly (number | string)[];
+    }): TensorSignature => ({
       name: m.name,
       shape: (m.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : null)),
       dtype: (m.isTensor ? m.type : 'float32') as SignatureDType,

@@ -173,25 +173,33 @@ export class Registry {
 
   logEpoch(runId: number, epoch: number, metrics: Record<string, number>): void {
     const clean = finiteMetrics(metrics);
-    this.db.transaction(() => {
-      this.db
-        .prepare('INSERT OR REPLACE INTO run_epochs (run_id, epoch, metrics, at) VALUES (?, ?, ?, ?)')
-        .run(runId, epoch, JSON.stringify(clean), new Date().toISOString());
-      this.db.prepare('UPDATE runs SET summary = ?, progress = NULL WHERE id = ?').run(JSON.stringify(clean), runId);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db
+          .prepare('INSERT OR REPLACE INTO run_epochs (run_id, epoch, metrics, at) VALUES (?, ?, ?, ?)')
+          .run(runId, epoch, JSON.stringify(clean), new Date().toISOString());
+        this.db.prepare('UPDATE runs SET summary = ?, progress = NULL WHERE id = ?').run(JSON.stringify(clean), runId);
+      })
+      .immediate();
   }
 
   /** Per-step training metrics (for step-level curves); `epoch` is the fractional epoch (1 = end of the first). */
   logSteps(runId: number, steps: StepRecord[]): void {
     if (!steps.length) return;
-    const insert = this.db.prepare('INSERT OR REPLACE INTO run_steps (run_id, step, epoch, metrics) VALUES (?, ?, ?, ?)');
-    this.db.transaction(() => {
-      for (const s of steps) insert.run(runId, s.step, s.epoch, JSON.stringify(finiteMetrics(s.metrics)));
-    }).immediate();
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO run_steps (run_id, step, epoch, metrics) VALUES (?, ?, ?, ?)',
+    );
+    this.db
+      .transaction(() => {
+        for (const s of steps) insert.run(runId, s.step, s.epoch, JSON.stringify(finiteMetrics(s.metrics)));
+      })
+      .immediate();
   }
 
   steps(runId: number, afterStep = 0): StepRecord[] {
-    const rows = this.db.prepare('SELECT step, epoch, metrics FROM run_steps WHERE run_id = ? AND step > ? ORDER BY step').all(runId, afterStep) as { step: number; epoch: number; metrics: string }[];
+    const rows = this.db
+      .prepare('SELECT step, epoch, metrics FROM run_steps WHERE run_id = ? AND step > ? ORDER BY step')
+      .all(runId, afterStep) as { step: number; epoch: number; metrics: string }[];
     return rows.map((r) => ({ step: r.step, epoch: r.epoch, metrics: JSON.parse(r.metrics) }));
   }
 
@@ -209,7 +217,9 @@ export class Registry {
     const ended = new Date();
     const duration = (ended.getTime() - Date.parse(run.startedAt)) / 1000;
     this.db
-      .prepare('UPDATE runs SET status = ?, ended_at = ?, duration_seconds = ?, error = ?, progress = NULL WHERE id = ?')
+      .prepare(
+        'UPDATE runs SET status = ?, ended_at = ?, duration_seconds = ?, error = ?, progress = NULL WHERE id = ?',
+      )
       .run(status, ended.toISOString(), duration, error ?? null, runId);
   }
 
@@ -244,35 +254,44 @@ export class Registry {
   async registerModel(sourceDir: string, options: RegisterOptions = {}): Promise<ModelRecord> {
     const folder = await readModelFolder(sourceDir);
     const name = options.name ?? folder.config.name;
-    if (!MODEL_NAME.test(name)) throw new RegistryError(`invalid model name '${name}': use letters, digits, '.', '_' or '-' (up to 128 characters)`);
+    if (!MODEL_NAME.test(name))
+      throw new RegistryError(
+        `invalid model name '${name}': use letters, digits, '.', '_' or '-' (up to 128 characters)`,
+      );
     if (options.runId != null) this.getRun(options.runId);
     const modelsDir = join(this.home, 'models', name);
     mkdirSync(modelsDir, { recursive: true });
     const tmp = join(modelsDir, `.tmp-${process.pid}-${Date.now()}`);
     cpSync(folder.dir, tmp, { recursive: true });
     try {
-      return this.db.transaction(() => {
-        const row = this.db.prepare('SELECT MAX(version) AS v FROM models WHERE name = ?').get(name) as { v: number | null };
-        const version = (row.v ?? 0) + 1;
-        const dest = join(modelsDir, String(version));
-        if (existsSync(dest)) rmSync(dest, { recursive: true, force: true });
-        renameSync(tmp, dest);
-        const created = new Date().toISOString();
-        this.db
-          .prepare('INSERT INTO models (name, version, path, signature, metrics, run_id, created_at, labels, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(
-            name,
-            version,
-            dest,
-            JSON.stringify(folder.config.signature),
-            JSON.stringify(finiteMetrics(options.metrics ?? {})),
-            options.runId ?? null,
-            created,
-            folder.config.labels ? JSON.stringify(folder.config.labels) : null,
-            options.description ?? null,
-          );
-        return this.getModel(name, version);
-      }).immediate();
+      return this.db
+        .transaction(() => {
+          const row = this.db.prepare('SELECT MAX(version) AS v FROM models WHERE name = ?').get(name) as {
+            v: number | null;
+          };
+          const version = (row.v ?? 0) + 1;
+          const dest = join(modelsDir, String(version));
+          if (existsSync(dest)) rmSync(dest, { recursive: true, force: true });
+          renameSync(tmp, dest);
+          const created = new Date().toISOString();
+          this.db
+            .prepare(
+              'INSERT INTO models (name, version, path, signature, metrics, run_id, created_at, labels, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            )
+            .run(
+              name,
+              version,
+              dest,
+              JSON.stringify(folder.config.signature),
+              JSON.stringify(finiteMetrics(options.metrics ?? {})),
+              options.runId ?? null,
+              created,
+              folder.config.labels ? JSON.stringify(folder.config.labels) : null,
+              options.description ?? null,
+            );
+          return this.getModel(name, version);
+        })
+        .immediate();
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       throw e;
@@ -299,8 +318,12 @@ export class Registry {
 
   /** "latest is 3: versions 1, 2, 3" or "no versions registered", for messages. */
   versionsText(name: string): string {
-    const versions = (this.db.prepare('SELECT version FROM models WHERE name = ? ORDER BY version').all(name) as { version: number }[]).map((r) => r.version);
-    return versions.length ? `latest is ${versions[versions.length - 1]}${versions.length > 1 ? `; versions ${versions.join(', ')}` : ''}` : 'none registered';
+    const versions = (
+      this.db.prepare('SELECT version FROM models WHERE name = ? ORDER BY version').all(name) as { version: number }[]
+    ).map((r) => r.version);
+    return versions.length
+      ? `latest is ${versions[versions.length - 1]}${versions.length > 1 ? `; versions ${versions.join(', ')}` : ''}`
+      : 'none registered';
   }
 
   findModel(name: string, version?: number): ModelRecord | undefined {
@@ -317,16 +340,22 @@ export class Registry {
   }
 
   listModelNames(): string[] {
-    return (this.db.prepare('SELECT DISTINCT name FROM models ORDER BY name').all() as { name: string }[]).map((r) => r.name);
+    return (this.db.prepare('SELECT DISTINCT name FROM models ORDER BY name').all() as { name: string }[]).map(
+      (r) => r.name,
+    );
   }
 
   /** Removes one version, or all versions when version is omitted; deletes the copied folders. */
   removeModel(name: string, version?: number): number {
-    const records = version === undefined ? this.listModels().filter((m) => m.name === name) : [this.getModel(name, version)];
+    const records =
+      version === undefined ? this.listModels().filter((m) => m.name === name) : [this.getModel(name, version)];
     if (records.length === 0) throw new ModelNotFoundError(`no registered model '${name}'`);
-    this.db.transaction(() => {
-      for (const m of records) this.db.prepare('DELETE FROM models WHERE name = ? AND version = ?').run(m.name, m.version);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const m of records)
+          this.db.prepare('DELETE FROM models WHERE name = ? AND version = ?').run(m.name, m.version);
+      })
+      .immediate();
     for (const m of records) rmSync(m.path, { recursive: true, force: true });
     return records.length;
   }

@@ -88,10 +88,13 @@ export class Batcher {
       const waited = performance.now() - this.queue[0].at;
       if (!full && waited < this.options.maxWaitMs) {
         if (!this.timer) {
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.pump();
-          }, Math.max(0, this.options.maxWaitMs - waited));
+          this.timer = setTimeout(
+            () => {
+              this.timer = undefined;
+              this.pump();
+            },
+            Math.max(0, this.options.maxWaitMs - waited),
+          );
         }
         return;
       }
@@ -130,7 +133,10 @@ export class Batcher {
           const part: Outputs = {};
           for (const [n, t] of Object.entries(outputs)) {
             if (batch.length === 1) part[n] = t;
-            else if (t.shape[0] !== rows) throw new Error(`output '${n}' has ${t.shape[0]} rows for a batch of ${rows}: this model cannot be batched`);
+            else if (t.shape[0] !== rows)
+              throw new Error(
+                `output '${n}' has ${t.shape[0]} rows for a batch of ${rows}: this model cannot be batched`,
+              );
             else part[n] = sliceRows(t, offset, offset + it.rows);
           }
           offset += it.rows;

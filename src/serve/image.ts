@@ -14,7 +14,11 @@ export const MAX_INPUT_PIXELS = 40_000_000;
 
 async function pixelsOf(bytes: Buffer, pre: ImagePreprocessing, field: string): Promise<Uint8Array> {
   if (bytes.length === 0) throw new RequestError(400, `${field}: empty image`);
-  if (pre.channels !== 1 && pre.channels !== 3 && pre.channels !== 4) throw new RequestError(500, `${field}: the model's image preprocessing asks for ${pre.channels} channels; expected 1, 3 or 4`);
+  if (pre.channels !== 1 && pre.channels !== 3 && pre.channels !== 4)
+    throw new RequestError(
+      500,
+      `${field}: the model's image preprocessing asks for ${pre.channels} channels; expected 1, 3 or 4`,
+    );
   try {
     return (await imagePixels(bytes, pre, { maxPixels: MAX_INPUT_PIXELS, failOn: 'truncated' })).data;
   } catch (e) {
@@ -28,7 +32,10 @@ export async function decodeImage(bytes: Buffer, pre: ImagePreprocessing, field 
 }
 
 /** Decodes several images into one batched input tensor. */
-export async function imagesToTensor(images: { bytes: Buffer; field: string }[], pre: ImagePreprocessing): Promise<HostTensor> {
+export async function imagesToTensor(
+  images: { bytes: Buffer; field: string }[],
+  pre: ImagePreprocessing,
+): Promise<HostTensor> {
   const decoded = await Promise.all(images.map((im) => pixelsOf(im.bytes, pre, im.field)));
   const per = pre.height * pre.width * pre.channels;
   const all = new Uint8Array(per * decoded.length);
@@ -38,7 +45,11 @@ export async function imagesToTensor(images: { bytes: Buffer; field: string }[],
 
 /** Decodes a base64 string or data URL. */
 export function decodeBase64Image(value: unknown, field: string): Buffer {
-  if (typeof value !== 'string') throw new RequestError(400, `${field}: expected a base64 string or data URL, received ${value === null ? 'null' : typeof value}`);
+  if (typeof value !== 'string')
+    throw new RequestError(
+      400,
+      `${field}: expected a base64 string or data URL, received ${value === null ? 'null' : typeof value}`,
+    );
   const comma = value.startsWith('data:') ? value.indexOf(',') : -1;
   const b64 = comma >= 0 ? value.slice(comma + 1) : value;
   if (!/^[A-Za-z0-9+/=\s_-]*$/.test(b64)) throw new RequestError(400, `${field}: not valid base64`);

@@ -1,5 +1,11 @@
 /** The model server (`lepton/serve`); the studio builds on it (`lepton/studio`), never the other way. */
-export { createModelServer, type ModelServer, type ModelSource, type ServerContext, type ServerOptions } from './server.js';
+export {
+  createModelServer,
+  type ModelServer,
+  type ModelSource,
+  type ServerContext,
+  type ServerOptions,
+} from './server.js';
 export { ServedModel, probabilities, type BatchingOptions, type ClassScore, type Prediction } from './model.js';
 export { ModelStore } from './store.js';
 export { Batcher, type BatcherOptions } from './batcher.js';

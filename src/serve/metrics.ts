@@ -86,17 +86,29 @@ export class Histogram {
 
 export class ServerMetrics {
   readonly requests = new Counter('lepton_requests_total', 'Prediction requests by model and HTTP status code.');
-  readonly latency = new Histogram('lepton_request_duration_seconds', 'Prediction request latency in seconds, from arrival to response.', [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-  ]);
-  readonly batchSize = new Histogram('lepton_batch_size', 'Rows per batch sent to ONNX Runtime.', [1, 2, 4, 8, 16, 32, 64, 128, 256]);
-  readonly inferenceSeconds = new Histogram('lepton_inference_duration_seconds', 'Time one batch spends in ONNX Runtime (including worker messaging).', [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-  ]);
+  readonly latency = new Histogram(
+    'lepton_request_duration_seconds',
+    'Prediction request latency in seconds, from arrival to response.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  );
+  readonly batchSize = new Histogram(
+    'lepton_batch_size',
+    'Rows per batch sent to ONNX Runtime.',
+    [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  );
+  readonly inferenceSeconds = new Histogram(
+    'lepton_inference_duration_seconds',
+    'Time one batch spends in ONNX Runtime (including worker messaging).',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  );
   readonly queueLength = new Gauge('lepton_queue_length', 'Rows waiting for a batch slot, by model.');
   readonly modelsLoaded = new Gauge('lepton_models_loaded', 'Model versions currently loaded.');
 
   render(): string {
-    return [this.requests, this.latency, this.batchSize, this.inferenceSeconds, this.queueLength, this.modelsLoaded].map((m) => m.render()).join('\n') + '\n';
+    return (
+      [this.requests, this.latency, this.batchSize, this.inferenceSeconds, this.queueLength, this.modelsLoaded]
+        .map((m) => m.render())
+        .join('\n') + '\n'
+    );
   }
 }

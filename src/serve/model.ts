@@ -8,7 +8,13 @@ import { basename } from 'node:path';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
-import { type ImagePreprocessing, type ModelConfig, type ModelSignature, formatShape, readModelFolder } from '../registry/model-folder.js';
+import {
+  type ImagePreprocessing,
+  type ModelConfig,
+  type ModelSignature,
+  formatShape,
+  readModelFolder,
+} from '../registry/model-folder.js';
 import { Batcher, type Feeds, type Outputs } from './batcher.js';
 import { preprocessPixelBatch } from '../data/image.js';
 import { MAX_INPUT_PIXELS, imagePreprocessing } from './image.js';
@@ -60,9 +66,13 @@ export class ServedModel {
     const name = options.name ?? basename(folder.dir);
     const version = options.version ?? 1;
     const bytes = new Uint8Array(await readFile(folder.onnxPath));
-    const sessions = await Promise.all(options.workers.map((w) => w.load(bytes, options.session ?? {}, `model '${name}' v${version}`)));
+    const sessions = await Promise.all(
+      options.workers.map((w) => w.load(bytes, options.session ?? {}, `model '${name}' v${version}`)),
+    );
     const sig = folder.config.signature;
-    const batchable = sig.inputs.every((t) => t.shape.length > 0 && t.shape[0] === null) && sig.outputs.every((t) => t.shape.length > 0 && t.shape[0] === null);
+    const batchable =
+      sig.inputs.every((t) => t.shape.length > 0 && t.shape[0] === null) &&
+      sig.outputs.every((t) => t.shape.length > 0 && t.shape[0] === null);
     const labels = { model: name, version: String(version) };
     const metrics = options.metrics;
     const outputNames = sessions[0].outputNames;
@@ -96,15 +106,31 @@ export class ServedModel {
    * and gets the model's saved preprocessing, exactly like an uploaded image; `preprocessed: true`
    * sends model-ready tensors instead (checked against the signature, used as they are).
    */
-  async feedsFromJson(inputs: unknown, limits: ParseLimits, options: { preprocessed?: boolean } = {}): Promise<{ feeds: Feeds; rows: number }> {
-    if (this.image && !options.preprocessed && inputs !== undefined) return this.feedsFromPixels(inputs, this.image, limits);
+  async feedsFromJson(
+    inputs: unknown,
+    limits: ParseLimits,
+    options: { preprocessed?: boolean } = {},
+  ): Promise<{ feeds: Feeds; rows: number }> {
+    if (this.image && !options.preprocessed && inputs !== undefined)
+      return this.feedsFromPixels(inputs, this.image, limits);
     return this.tensorFeeds(inputs, limits);
   }
 
-  private async feedsFromPixels(inputs: unknown, pre: ImagePreprocessing, limits: ParseLimits): Promise<{ feeds: Feeds; rows: number }> {
+  private async feedsFromPixels(
+    inputs: unknown,
+    pre: ImagePreprocessing,
+    limits: ParseLimits,
+  ): Promise<{ feeds: Feeds; rows: number }> {
     const sig = this.signature.inputs[0];
-    const value = Array.isArray(inputs) || typeof inputs !== 'object' || inputs === null ? inputs : (inputs as Record<string, unknown>)[sig.name];
-    if (value === undefined) throw new RequestError(400, `inputs: expected pixels for '${sig.name}' ({"inputs": [[[...]]]} or {"inputs": {"${sig.name}": ...}})`);
+    const value =
+      Array.isArray(inputs) || typeof inputs !== 'object' || inputs === null
+        ? inputs
+        : (inputs as Record<string, unknown>)[sig.name];
+    if (value === undefined)
+      throw new RequestError(
+        400,
+        `inputs: expected pixels for '${sig.name}' ({"inputs": [[[...]]]} or {"inputs": {"${sig.name}": ...}})`,
+      );
     // The received rank decides between [batch, H, W] (one channel) and [batch, H, W, C].
     let rank = 0;
     for (let v = value; Array.isArray(v) && rank < 5; v = v[0]) rank++;
@@ -116,33 +142,55 @@ export class ServedModel {
     try {
       t = parseTensor(value, pixelSig, limits);
     } catch (e) {
-      if (e instanceof RequestError && e.statusCode === 400) throw new RequestError(400, `${e.message}; this image model takes ${expected}`);
+      if (e instanceof RequestError && e.statusCode === 400)
+        throw new RequestError(400, `${e.message}; this image model takes ${expected}`);
       throw e;
     }
     const px = t.data as Float32Array;
     for (let i = 0; i < px.length; i++) {
-      if (px[i] < 0 || px[i] > 255) throw new RequestError(400, `inputs.${sig.name}: pixel values must lie in 0..255, received ${px[i]}; this image model takes ${expected}`);
+      if (px[i] < 0 || px[i] > 255)
+        throw new RequestError(
+          400,
+          `inputs.${sig.name}: pixel values must lie in 0..255, received ${px[i]}; this image model takes ${expected}`,
+        );
     }
-    if (t.shape[1] * t.shape[2] > MAX_INPUT_PIXELS) throw new RequestError(413, `inputs.${sig.name}: ${t.shape[1]}×${t.shape[2]} pixels exceed the limit of ${MAX_INPUT_PIXELS}`);
+    if (t.shape[1] * t.shape[2] > MAX_INPUT_PIXELS)
+      throw new RequestError(
+        413,
+        `inputs.${sig.name}: ${t.shape[1]}×${t.shape[2]} pixels exceed the limit of ${MAX_INPUT_PIXELS}`,
+      );
     const tensor = await preprocessPixelBatch(t as { shape: number[]; data: Float32Array }, pre);
     return { feeds: { [sig.name]: tensor }, rows: t.shape[0] };
   }
 
   private tensorFeeds(inputs: unknown, limits: ParseLimits): { feeds: Feeds; rows: number } {
     const sigs = this.signature.inputs;
-    if (inputs === undefined) throw new RequestError(400, `body: missing "inputs" (expected ${sigs.map((s) => `'${s.name}'`).join(', ')})`);
+    if (inputs === undefined)
+      throw new RequestError(400, `body: missing "inputs" (expected ${sigs.map((s) => `'${s.name}'`).join(', ')})`);
     let byName: Record<string, unknown>;
     if (Array.isArray(inputs) || typeof inputs !== 'object' || inputs === null) {
-      if (sigs.length !== 1) throw new RequestError(400, `inputs: this model has ${sigs.length} inputs (${sigs.map((s) => s.name).join(', ')}); send {"inputs": {"<name>": ...}}`);
+      if (sigs.length !== 1)
+        throw new RequestError(
+          400,
+          `inputs: this model has ${sigs.length} inputs (${sigs.map((s) => s.name).join(', ')}); send {"inputs": {"<name>": ...}}`,
+        );
       byName = { [sigs[0].name]: inputs };
     } else {
       byName = inputs as Record<string, unknown>;
       const unknown = Object.keys(byName).filter((k) => !sigs.some((s) => s.name === k));
-      if (unknown.length) throw new RequestError(400, `inputs: unknown input ${unknown.map((k) => `'${k}'`).join(', ')} (the model's inputs: ${sigs.map((s) => s.name).join(', ')})`);
+      if (unknown.length)
+        throw new RequestError(
+          400,
+          `inputs: unknown input ${unknown.map((k) => `'${k}'`).join(', ')} (the model's inputs: ${sigs.map((s) => s.name).join(', ')})`,
+        );
     }
     const feeds: Feeds = {};
     for (const s of sigs) {
-      if (!(s.name in byName)) throw new RequestError(400, `inputs.${s.name}: missing (expected shape [${s.shape.map((d) => d ?? 'batch').join(', ')}] ${s.dtype})`);
+      if (!(s.name in byName))
+        throw new RequestError(
+          400,
+          `inputs.${s.name}: missing (expected shape [${s.shape.map((d) => d ?? 'batch').join(', ')}] ${s.dtype})`,
+        );
       feeds[s.name] = parseTensor(byName[s.name], s, limits);
     }
     return { feeds, rows: this.checkRows(feeds) };
@@ -151,7 +199,12 @@ export class ServedModel {
   checkRows(feeds: Feeds): number {
     const rows = Object.values(feeds).map((t) => (t.shape.length ? t.shape[0] : 1));
     if (rows.some((r) => r !== rows[0])) {
-      throw new RequestError(400, `inputs: all inputs must have the same batch size, received ${Object.entries(feeds).map(([n, t]) => `${n}: ${t.shape[0]}`).join(', ')}`);
+      throw new RequestError(
+        400,
+        `inputs: all inputs must have the same batch size, received ${Object.entries(feeds)
+          .map(([n, t]) => `${n}: ${t.shape[0]}`)
+          .join(', ')}`,
+      );
     }
     return rows[0] ?? 1;
   }
@@ -166,22 +219,34 @@ export class ServedModel {
     const body: Record<string, unknown> = {
       model: this.name,
       version: this.version,
-      outputs: names.length === 1 ? toNested(outputs[names[0]]) : Object.fromEntries(names.map((n) => [n, toNested(outputs[n])])),
+      outputs:
+        names.length === 1
+          ? toNested(outputs[names[0]])
+          : Object.fromEntries(names.map((n) => [n, toNested(outputs[n])])),
     };
     const labels = this.labels;
-    const scores = names.map((n) => outputs[n]).find((t) => t.shape.length === 2 && (labels ? t.shape[1] === labels.length : t.shape[1] >= 2));
+    const scores = names
+      .map((n) => outputs[n])
+      .find((t) => t.shape.length === 2 && (labels ? t.shape[1] === labels.length : t.shape[1] >= 2));
     if (scores && (labels || this.isClassifier)) {
       const probs = probabilities(scores);
       body.probabilities = toNested(probs);
       // Without class names the labels are the class indices.
-      body.predictions = predictions(probs, labels ?? Array.from({ length: scores.shape[1] }, (_, j) => String(j)), topK);
+      body.predictions = predictions(
+        probs,
+        labels ?? Array.from({ length: scores.shape[1] }, (_, j) => String(j)),
+        topK,
+      );
     }
     return body;
   }
 
   /** A model with class names, or one trained with a cross-entropy loss (config.json's compile.loss). */
   get isClassifier(): boolean {
-    return this.labels !== undefined || /crossentropy/i.test(JSON.stringify((this.config.compile as { loss?: unknown } | undefined)?.loss ?? ''));
+    return (
+      this.labels !== undefined ||
+      /crossentropy/i.test(JSON.stringify((this.config.compile as { loss?: unknown } | undefined)?.loss ?? ''))
+    );
   }
 
   describe(): Record<string, unknown> {

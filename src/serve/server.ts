@@ -79,7 +79,11 @@ const predictSchemaBody = {
     image: { type: 'string', description: 'Base64 image (image models).' },
     images: { type: 'array', items: { type: 'string' } },
     top_k: { type: 'integer', minimum: 1 },
-    preprocessed: { type: 'boolean', description: "Image models: `inputs` are model-ready tensors (skip the model's preprocessing). Default false: `inputs` are 0..255 pixels [batch, H, W, C] preprocessed like an uploaded image." },
+    preprocessed: {
+      type: 'boolean',
+      description:
+        "Image models: `inputs` are model-ready tensors (skip the model's preprocessing). Default false: `inputs` are 0..255 pixels [batch, H, W, C] preprocessed like an uploaded image.",
+    },
   },
 };
 
@@ -92,7 +96,10 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   const store = new ModelStore(
     {
       workers,
-      batching: { maxBatchSize: Math.max(1, options.maxBatchSize ?? 32), maxWaitMs: Math.max(0, options.maxWaitMs ?? 2) },
+      batching: {
+        maxBatchSize: Math.max(1, options.maxBatchSize ?? 32),
+        maxWaitMs: Math.max(0, options.maxWaitMs ?? 2),
+      },
       session: options.session,
       metrics,
     },
@@ -105,7 +112,8 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 
   function trackGauges(): void {
     metrics.modelsLoaded.track({}, () => store.list().length);
-    for (const m of store.list()) metrics.queueLength.track({ model: m.name, version: String(m.version) }, () => m.batcher.queueLength);
+    for (const m of store.list())
+      metrics.queueLength.track({ model: m.name, version: String(m.version) }, () => m.batcher.queueLength);
   }
   trackGauges();
 
@@ -118,12 +126,20 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     ajv: { customOptions: { coerceTypes: true } },
   });
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.addContentTypeParser(/^image\/[\w.+-]+$/, { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
+    done(null, body),
+  );
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: maxRows, fields: 16, parts: maxRows + 16 } });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Lepton model server', version: '1', description: 'Predictions from Lepton models (ONNX Runtime, dynamic batching).' },
+      info: {
+        title: 'Lepton model server',
+        version: '1',
+        description: 'Predictions from Lepton models (ONNX Runtime, dynamic batching).',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       ...(options.token ? { security: [{ bearer: [] }] } : {}),
     },
@@ -139,16 +155,25 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 
   const tokenDigest = options.token ? createHash('sha256').update(options.token).digest() : undefined;
   const extraProtected = options.protectedPrefixes ?? [];
-  const protectedPath = (url: string) => url.startsWith('/v1/') || url === '/v1' || url.startsWith('/metrics') || extraProtected.some((p) => url.startsWith(p));
+  const protectedPath = (url: string) =>
+    url.startsWith('/v1/') ||
+    url === '/v1' ||
+    url.startsWith('/metrics') ||
+    extraProtected.some((p) => url.startsWith(p));
   app.addHook('onRequest', async (req, reply) => {
     if (!tokenDigest || !protectedPath(req.url)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     // A browser's EventSource cannot send headers: event streams may carry the token as ?access_token= (RFC 6750 §2.3).
-    const queryToken = !m && req.headers.accept === 'text/event-stream' ? new URL(req.url, 'http://x').searchParams.get('access_token') : null;
+    const queryToken =
+      !m && req.headers.accept === 'text/event-stream'
+        ? new URL(req.url, 'http://x').searchParams.get('access_token')
+        : null;
     const presented = m ? m[1].trim() : queryToken;
     // Hash both sides so the comparison is constant-time whatever the lengths.
-    const given = createHash('sha256').update(presented ?? '').digest();
+    const given = createHash('sha256')
+      .update(presented ?? '')
+      .digest();
     if (presented === null || !timingSafeEqual(given, tokenDigest)) {
       reply.header('www-authenticate', 'Bearer realm="lepton"');
       return reply.code(401).send({ error: 'missing or invalid bearer token', statusCode: 401 });
@@ -156,18 +181,33 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
-    const status = error instanceof RequestError ? error.statusCode : error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    const status =
+      error instanceof RequestError
+        ? error.statusCode
+        : error.statusCode && error.statusCode >= 400 && error.statusCode < 600
+          ? error.statusCode
+          : 500;
     if (status >= 500) req.log.error(error);
-    const message = status >= 500 && !(error instanceof RequestError) ? `internal error: ${error.message}` : error.message;
+    const message =
+      status >= 500 && !(error instanceof RequestError) ? `internal error: ${error.message}` : error.message;
     return reply.code(status).send({ error: message, statusCode: status, ...(error.code ? { code: error.code } : {}) });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `no route ${req.method} ${req.url}`, statusCode: 404 }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: `no route ${req.method} ${req.url}`, statusCode: 404 }),
+  );
 
   app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'] } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { summary: 'Readiness: models loaded and not shutting down', tags: ['health'] } }, async (_req, reply) => {
-    const ready = initialLoaded && !closing;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : closing ? 'shutting down' : 'loading', models: store.list().map((m) => `${m.name}@${m.version}`) });
-  });
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: models loaded and not shutting down', tags: ['health'] } },
+    async (_req, reply) => {
+      const ready = initialLoaded && !closing;
+      return reply.code(ready ? 200 : 503).send({
+        status: ready ? 'ready' : closing ? 'shutting down' : 'loading',
+        models: store.list().map((m) => `${m.name}@${m.version}`),
+      });
+    },
+  );
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'] } }, async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
   );
@@ -175,10 +215,19 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 
   app.get('/v1/models', { schema: { summary: 'Models with their signatures', tags: ['models'] } }, async () => {
     const loaded = store.list();
-    const registered = (options.registry?.listModels() ?? []).filter((m) => !options.registryNames || options.registryNames.includes(m.name));
+    const registered = (options.registry?.listModels() ?? []).filter(
+      (m) => !options.registryNames || options.registryNames.includes(m.name),
+    );
     const byName = new Map<string, Record<string, unknown>>();
     for (const r of registered) {
-      byName.set(r.name, { name: r.name, version: r.version, signature: r.signature, labels: r.labels, loaded: false, versions: registered.filter((x) => x.name === r.name).map((x) => x.version) });
+      byName.set(r.name, {
+        name: r.name,
+        version: r.version,
+        signature: r.signature,
+        labels: r.labels,
+        loaded: false,
+        versions: registered.filter((x) => x.name === r.name).map((x) => x.version),
+      });
     }
     for (const name of store.names()) {
       const latest = store.latest(name)!;
@@ -187,14 +236,21 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       byName.set(name, {
         ...latest.describe(),
         loaded: true,
-        versions: [...new Set([...((prev?.versions as number[]) ?? []), ...loaded.filter((m) => m.name === name).map((m) => m.version)])].sort((a, b) => a - b),
+        versions: [
+          ...new Set([
+            ...((prev?.versions as number[]) ?? []),
+            ...loaded.filter((m) => m.name === name).map((m) => m.version),
+          ]),
+        ].sort((a, b) => a - b),
       });
     }
     return { models: [...byName.values()] };
   });
 
-  app.get<{ Params: { name: string } }>('/v1/models/:name', { schema: { summary: 'One model (latest version)', tags: ['models'] } }, async (req) =>
-    (await store.resolve(req.params.name)).describe(),
+  app.get<{ Params: { name: string } }>(
+    '/v1/models/:name',
+    { schema: { summary: 'One model (latest version)', tags: ['models'] } },
+    async (req) => (await store.resolve(req.params.name)).describe(),
   );
 
   const predictRoute = {
@@ -208,12 +264,16 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     // The body schema documents the request; validation against the model's signature happens in the handler.
     validatorCompiler: ({ httpPart }: { httpPart?: string }) => (httpPart === 'body' ? () => true : undefined) as never,
   };
-  const handlePredict = async (req: FastifyRequest<{ Params: { name: string; version?: string }; Querystring: { top_k?: number } }>, reply: FastifyReply) => {
+  const handlePredict = async (
+    req: FastifyRequest<{ Params: { name: string; version?: string }; Querystring: { top_k?: number } }>,
+    reply: FastifyReply,
+  ) => {
     const t0 = performance.now();
     let model: ServedModel | undefined;
     try {
       const v = req.params.version;
-      if (v !== undefined && !/^\d{1,9}$/.test(v)) throw new RequestError(400, `version: expected a positive integer, received '${v}'`);
+      if (v !== undefined && !/^\d{1,9}$/.test(v))
+        throw new RequestError(400, `version: expected a positive integer, received '${v}'`);
       model = await store.resolve(req.params.name, v === undefined ? undefined : Number(v));
       const queryTopK = parseTopK(req.query.top_k);
       const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
@@ -230,8 +290,16 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     if (!predictRoutes.has(req.routeOptions.url ?? '')) return;
     metrics.requests.inc({ model: (req.params as { name?: string }).name ?? '', code: String(reply.statusCode) });
   });
-  app.post('/v1/models/:name/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with the latest version' } }, handlePredict as never);
-  app.post('/v1/models/:name/versions/:version/predict', { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with one version' } }, handlePredict as never);
+  app.post(
+    '/v1/models/:name/predict',
+    { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with the latest version' } },
+    handlePredict as never,
+  );
+  app.post(
+    '/v1/models/:name/versions/:version/predict',
+    { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with one version' } },
+    handlePredict as never,
+  );
 
   const ctx: ServerContext = {
     store,
@@ -282,7 +350,8 @@ const JSON_TYPES = /^application\/(.+\+)?json$/;
 function parseTopK(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const k = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000) throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000)
+    throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
   return k;
 }
 
@@ -295,7 +364,11 @@ async function readPredictRequest(
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   const imageInput = model.signature.inputs[0]?.name;
   if (req.isMultipart()) {
-    if (!model.image) throw new RequestError(415, `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`);
+    if (!model.image)
+      throw new RequestError(
+        415,
+        `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`,
+      );
     const images: { bytes: Buffer; field: string }[] = [];
     let topK: number | undefined;
     try {
@@ -313,28 +386,50 @@ async function readPredictRequest(
       if (e instanceof RequestError || (status && status < 500)) throw e;
       throw new RequestError(400, `multipart body: ${(e as Error).message}`);
     }
-    if (images.length === 0) throw new RequestError(400, 'multipart body: no image file field (send the image as a file part, e.g. -F image=@digit.png)');
-    if (images.length > limits.maxRows) throw new RequestError(413, `multipart body: ${images.length} images exceed the limit of ${limits.maxRows}`);
+    if (images.length === 0)
+      throw new RequestError(
+        400,
+        'multipart body: no image file field (send the image as a file part, e.g. -F image=@digit.png)',
+      );
+    if (images.length > limits.maxRows)
+      throw new RequestError(413, `multipart body: ${images.length} images exceed the limit of ${limits.maxRows}`);
     return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
   }
   if (type.startsWith('image/') || type === 'application/octet-stream') {
-    if (!model.image) throw new RequestError(415, `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`);
-    return { feeds: { [imageInput]: await imagesToTensor([{ bytes: req.body as Buffer, field: 'body' }], model.image) }, rows: 1 };
+    if (!model.image)
+      throw new RequestError(
+        415,
+        `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`,
+      );
+    return {
+      feeds: { [imageInput]: await imagesToTensor([{ bytes: req.body as Buffer, field: 'body' }], model.image) },
+      rows: 1,
+    };
   }
   if (!JSON_TYPES.test(type)) {
-    throw new RequestError(415, `unsupported content type '${type || '(none)'}': send application/json${model.image ? ', multipart/form-data or image/*' : ''}`);
+    throw new RequestError(
+      415,
+      `unsupported content type '${type || '(none)'}': send application/json${model.image ? ', multipart/form-data or image/*' : ''}`,
+    );
   }
   const body = req.body;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'body: expected a JSON object such as {"inputs": [[...]]}');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new RequestError(400, 'body: expected a JSON object such as {"inputs": [[...]]}');
   const b = body as Record<string, unknown>;
   const topK = parseTopK(b.top_k);
   if (model.image && (b.image !== undefined || b.images !== undefined)) {
     const list = b.images !== undefined ? b.images : [b.image];
-    if (!Array.isArray(list) || list.length === 0) throw new RequestError(400, 'images: expected a non-empty array of base64 strings');
-    if (list.length > limits.maxRows) throw new RequestError(413, `images: ${list.length} images exceed the limit of ${limits.maxRows}`);
-    const images = list.map((v, i) => ({ bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'), field: b.images !== undefined ? `images[${i}]` : 'image' }));
+    if (!Array.isArray(list) || list.length === 0)
+      throw new RequestError(400, 'images: expected a non-empty array of base64 strings');
+    if (list.length > limits.maxRows)
+      throw new RequestError(413, `images: ${list.length} images exceed the limit of ${limits.maxRows}`);
+    const images = list.map((v, i) => ({
+      bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'),
+      field: b.images !== undefined ? `images[${i}]` : 'image',
+    }));
     return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
   }
-  if (b.preprocessed !== undefined && typeof b.preprocessed !== 'boolean') throw new RequestError(400, `preprocessed: expected true or false, received ${JSON.stringify(b.preprocessed)}`);
+  if (b.preprocessed !== undefined && typeof b.preprocessed !== 'boolean')
+    throw new RequestError(400, `preprocessed: expected true or false, received ${JSON.stringify(b.preprocessed)}`);
   return { ...(await model.feedsFromJson(b.inputs, limits, { preprocessed: b.preprocessed === true })), topK };
 }

@@ -29,7 +29,9 @@ export class ModelStore {
   }
 
   list(): ServedModel[] {
-    return [...this.models.values()].flatMap((m) => [...m.values()]).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+    return [...this.models.values()]
+      .flatMap((m) => [...m.values()])
+      .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
   }
 
   names(): string[] {
@@ -90,9 +92,16 @@ export class ModelStore {
       const registered = this.registered(name, version);
       if (registered) return this.loadRegistered(name, version, registered.path);
     }
-    const known = [...new Set([...this.names(), ...(this.registry?.listModelNames().filter((n) => !this.registryNames || this.registryNames.has(n)) ?? [])])];
+    const known = [
+      ...new Set([
+        ...this.names(),
+        ...(this.registry?.listModelNames().filter((n) => !this.registryNames || this.registryNames.has(n)) ?? []),
+      ]),
+    ];
     throw new ModelNotFoundError(
-      version === undefined ? `no model '${name}' (available: ${known.length ? known.join(', ') : 'none'})` : `model '${name}' has no version ${version}`,
+      version === undefined
+        ? `no model '${name}' (available: ${known.length ? known.join(', ') : 'none'})`
+        : `model '${name}' has no version ${version}`,
     );
   }
 

@@ -45,28 +45,43 @@ function describe(v: unknown): string {
 export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseLimits): HostTensor {
   const field = `inputs.${sig.name}`;
   const expected = `${formatShape(sig.shape)} ${sig.dtype}`;
-  if (!(DTYPES as readonly string[]).includes(sig.dtype)) throw new RequestError(400, `${field}: the model expects dtype ${sig.dtype}, which JSON requests cannot carry`);
+  if (!(DTYPES as readonly string[]).includes(sig.dtype))
+    throw new RequestError(400, `${field}: the model expects dtype ${sig.dtype}, which JSON requests cannot carry`);
   const rank = sig.shape.length;
   if (rank === 0) {
-    if (Array.isArray(value)) throw new RequestError(400, `${field}: expected a scalar ${sig.dtype}, received an array`);
+    if (Array.isArray(value))
+      throw new RequestError(400, `${field}: expected a scalar ${sig.dtype}, received an array`);
     const data = allocate(sig.dtype as DType, 1);
     store(data, 0, value, sig.dtype as DType, field, '');
     return { dtype: sig.dtype as DType, shape: [], data };
   }
-  if (!Array.isArray(value)) throw new RequestError(400, `${field}: expected a nested array of shape ${expected}, received ${describe(value)}`);
+  if (!Array.isArray(value))
+    throw new RequestError(400, `${field}: expected a nested array of shape ${expected}, received ${describe(value)}`);
   const shape = probeShape(value, rank);
   if (shape.length !== rank) {
-    throw new RequestError(400, `${field}: expected shape ${expected} (rank ${rank}), received ${shape.length > rank ? `rank > ${rank}` : `shape ${shapeStr(shape)}`}`);
+    throw new RequestError(
+      400,
+      `${field}: expected shape ${expected} (rank ${rank}), received ${shape.length > rank ? `rank > ${rank}` : `shape ${shapeStr(shape)}`}`,
+    );
   }
   sig.shape.forEach((d, axis) => {
-    if (d !== null && shape[axis] !== d) throw new RequestError(400, `${field}: expected shape ${expected}, received ${shapeStr(shape)} (axis ${axis} must be ${d})`);
+    if (d !== null && shape[axis] !== d)
+      throw new RequestError(
+        400,
+        `${field}: expected shape ${expected}, received ${shapeStr(shape)} (axis ${axis} must be ${d})`,
+      );
   });
-  if (shape.some((d) => d === 0)) throw new RequestError(400, `${field}: received an empty dimension in shape ${shapeStr(shape)}`);
+  if (shape.some((d) => d === 0))
+    throw new RequestError(400, `${field}: received an empty dimension in shape ${shapeStr(shape)}`);
   if (sig.shape[0] === null && shape[0] > limits.maxRows) {
-    throw new RequestError(413, `${field}: the request carries ${shape[0]} rows; this server accepts at most ${limits.maxRows} per request`);
+    throw new RequestError(
+      413,
+      `${field}: the request carries ${shape[0]} rows; this server accepts at most ${limits.maxRows} per request`,
+    );
   }
   const size = numel(shape);
-  if (size > limits.maxElements) throw new RequestError(413, `${field}: ${size} elements exceed this server's limit of ${limits.maxElements}`);
+  if (size > limits.maxElements)
+    throw new RequestError(413, `${field}: ${size} elements exceed this server's limit of ${limits.maxElements}`);
   const dtype = sig.dtype as DType;
   const data = allocate(dtype, size);
   // Iterative fill: an explicit stack, so no client nesting can overflow the call stack.
@@ -76,7 +91,10 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
     const top = stack[stack.length - 1];
     const depth = stack.length - 1;
     if (top.i === 0 && top.arr.length !== shape[depth]) {
-      throw new RequestError(400, `${field}: ragged array: expected ${shape[depth]} elements at ${indexPath(stack)}, received ${top.arr.length}`);
+      throw new RequestError(
+        400,
+        `${field}: ragged array: expected ${shape[depth]} elements at ${indexPath(stack)}, received ${top.arr.length}`,
+      );
     }
     if (top.i >= top.arr.length) {
       stack.pop();
@@ -84,10 +102,18 @@ export function parseTensor(value: unknown, sig: TensorSignature, limits: ParseL
     }
     const v = top.arr[top.i++];
     if (depth === rank - 1) {
-      if (Array.isArray(v)) throw new RequestError(400, `${field}: expected shape ${expected}, received an array nested deeper than rank ${rank}`);
+      if (Array.isArray(v))
+        throw new RequestError(
+          400,
+          `${field}: expected shape ${expected}, received an array nested deeper than rank ${rank}`,
+        );
       store(data, offset++, v, dtype, field, indexPath(stack, -1));
     } else {
-      if (!Array.isArray(v)) throw new RequestError(400, `${field}: ragged array: expected an array at ${indexPath(stack, -1)}, received ${describe(v)}`);
+      if (!Array.isArray(v))
+        throw new RequestError(
+          400,
+          `${field}: ragged array: expected an array at ${indexPath(stack, -1)}, received ${describe(v)}`,
+        );
       stack.push({ arr: v, i: 0 });
     }
   }
@@ -150,7 +176,10 @@ export function concatRows(parts: HostTensor[]): HostTensor {
   if (parts.length === 1) return parts[0];
   const rows = parts.reduce((a, p) => a + p.shape[0], 0);
   const shape = [rows, ...parts[0].shape.slice(1)];
-  const data = allocate(parts[0].dtype, parts.reduce((a, p) => a + p.data.length, 0));
+  const data = allocate(
+    parts[0].dtype,
+    parts.reduce((a, p) => a + p.data.length, 0),
+  );
   let offset = 0;
   for (const p of parts) {
     (data as Float32Array).set(p.data as Float32Array, offset);

@@ -13,7 +13,9 @@ import { type ModelServer, type ServerContext, type ServerOptions, createModelSe
 
 // Pages live beside this file in the sources; a build without copied assets reads them from src/.
 const here = dirname(fileURLToPath(import.meta.url));
-const publicDir = existsSync(join(here, 'public')) ? join(here, 'public') : join(here, '..', '..', 'src', 'studio', 'public');
+const publicDir = existsSync(join(here, 'public'))
+  ? join(here, 'public')
+  : join(here, '..', '..', 'src', 'studio', 'public');
 
 export interface StudioOptions extends Omit<ServerOptions, 'registry' | 'plugins' | 'protectedPrefixes'> {
   registry: Registry;
@@ -39,7 +41,12 @@ const ASSETS: Record<string, string> = {
 export async function createStudio(options: StudioOptions): Promise<ModelServer> {
   const { registry, pollMs = 500, ...serverOptions } = options;
   // The studio's JSON API reads runs and models: it sits behind the same token as predictions.
-  return createModelServer({ ...serverOptions, registry, protectedPrefixes: ['/api/'], plugins: [(app, ctx) => studioRoutes(app, ctx, registry, pollMs)] });
+  return createModelServer({
+    ...serverOptions,
+    registry,
+    protectedPrefixes: ['/api/'],
+    plugins: [(app, ctx) => studioRoutes(app, ctx, registry, pollMs)],
+  });
 }
 
 function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Registry, pollMs: number): void {
@@ -50,10 +57,14 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
 
   const page = (file: string) => readFileSync(join(publicDir, file), 'utf8');
   for (const [route, file] of Object.entries(PAGES)) {
-    app.get(route, { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(page(file)));
+    app.get(route, { schema: { hide: true } }, async (_req, reply) =>
+      reply.type('text/html; charset=utf-8').send(page(file)),
+    );
   }
   // Browsers ask for /favicon.ico whatever the pages say: answer with the SVG icon.
-  app.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) => reply.type(ASSETS['favicon.svg']).send(page('favicon.svg')));
+  app.get('/favicon.ico', { schema: { hide: true } }, async (_req, reply) =>
+    reply.type(ASSETS['favicon.svg']).send(page('favicon.svg')),
+  );
   app.get<{ Params: { file: string } }>('/static/:file', { schema: { hide: true } }, async (req, reply) => {
     const type = ASSETS[req.params.file];
     if (!type) return reply.code(404).send({ error: `no asset '${req.params.file}'`, statusCode: 404 });
@@ -79,19 +90,31 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
   app.get<{ Params: { id: string } }>('/api/runs/:id', { schema: { hide: true } }, async (req, reply) => {
     const id = runId(req.params.id, reply);
     if (id === undefined) return reply;
-    return { run: registry.getRun(id), epochs: registry.epochs(id), steps: registry.steps(id), models: registry.listModels().filter((m) => m.runId === id) };
+    return {
+      run: registry.getRun(id),
+      epochs: registry.epochs(id),
+      steps: registry.steps(id),
+      models: registry.listModels().filter((m) => m.runId === id),
+    };
   });
   app.get('/api/models', { schema: { hide: true } }, async () => ({ models: registry.listModels() }));
   app.get<{ Params: { name: string } }>('/api/models/:name', { schema: { hide: true } }, async (req, reply) => {
     const versions = registry.listModels().filter((m) => m.name === req.params.name);
-    if (!versions.length) return reply.code(404).send({ error: `no registered model '${req.params.name}'`, statusCode: 404 });
+    if (!versions.length)
+      return reply.code(404).send({ error: `no registered model '${req.params.name}'`, statusCode: 404 });
     let config: Record<string, unknown> = {};
     try {
       config = JSON.parse(readFileSync(join(versions[versions.length - 1].path, 'config.json'), 'utf8'));
     } catch {
       // config.json is optional; the signature in the registry is enough for the playground
     }
-    return { name: req.params.name, versions, latest: versions[versions.length - 1], preprocessing: config.preprocessing ?? null, featureNames: config.featureNames ?? null };
+    return {
+      name: req.params.name,
+      versions,
+      latest: versions[versions.length - 1],
+      preprocessing: config.preprocessing ?? null,
+      featureNames: config.featureNames ?? null,
+    };
   });
 
   // Live run updates: new steps, epochs, batch progress and status changes, as server-sent events.
@@ -100,7 +123,12 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
     if (id === undefined) return reply;
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     let lastEpoch = Number.NEGATIVE_INFINITY;
     let lastStep = 0;

@@ -56,7 +56,11 @@ export function jsonLines<T = Record<string, unknown>>(path: string): Dataset<T>
  * Chosen columns of a CSV file (with a header row) as records of strings, e.g.
  * `csvColumns('reviews.csv', ['text', 'label'])` → Dataset<{text, label}>.
  */
-export async function csvColumns<K extends string>(path: string, columns: readonly K[], options: { delimiter?: string } = {}): Promise<Dataset<Record<K, string>>> {
+export async function csvColumns<K extends string>(
+  path: string,
+  columns: readonly K[],
+  options: { delimiter?: string } = {},
+): Promise<Dataset<Record<K, string>>> {
   checkFile('csvColumns', path);
   const rows = parseCsv(await readFile(path, 'utf8'), options);
   if (rows.length === 0) throw new Error(`csvColumns: '${path}' is empty (expected a header row)`);
@@ -67,7 +71,8 @@ export async function csvColumns<K extends string>(path: string, columns: readon
     return i;
   });
   const records = rows.slice(1).map((r, k) => {
-    if (r.length !== header.length) throw new Error(`csvColumns: row ${k + 2} of '${path}' has ${r.length} fields, the header has ${header.length}`);
+    if (r.length !== header.length)
+      throw new Error(`csvColumns: row ${k + 2} of '${path}' has ${r.length} fields, the header has ${header.length}`);
     return Object.fromEntries(columns.map((c, j) => [c, r[at[j]]])) as Record<K, string>;
   });
   return Dataset.fromArray(records);
@@ -79,10 +84,16 @@ export function padSequences(
   options: { length?: number; value?: number; padding?: 'post' | 'pre'; truncating?: 'post' | 'pre' } = {},
 ): Tensor {
   const len = options.length ?? Math.max(0, ...sequences.map((s) => s.length));
-  if (!Number.isInteger(len) || len < 0) throw new Error(`padSequences: length must be a non-negative integer, got ${len}`);
+  if (!Number.isInteger(len) || len < 0)
+    throw new Error(`padSequences: length must be a non-negative integer, got ${len}`);
   const out = new Int32Array(sequences.length * len).fill(options.value ?? 0);
   sequences.forEach((s, i) => {
-    const cut = s.length <= len ? Array.from(s) : options.truncating === 'pre' ? Array.from(s).slice(s.length - len) : Array.from(s).slice(0, len);
+    const cut =
+      s.length <= len
+        ? Array.from(s)
+        : options.truncating === 'pre'
+          ? Array.from(s).slice(s.length - len)
+          : Array.from(s).slice(0, len);
     const start = options.padding === 'pre' ? len - cut.length : 0;
     out.set(cut, i * len + start);
   });
@@ -117,19 +128,27 @@ export function bucketByLength<T>(dataset: Dataset<T>, options: BucketOptions<T>
   if (!Array.isArray(b) || b.some((x, i) => !Number.isInteger(x) || x < 1 || (i > 0 && x <= b[i - 1]))) {
     throw new Error(`bucketByLength: boundaries must be increasing positive integers, got ${JSON.stringify(b)}`);
   }
-  const sizes = typeof options.batchSize === 'number' ? new Array<number>(b.length + 1).fill(options.batchSize) : [...options.batchSize];
+  const sizes =
+    typeof options.batchSize === 'number'
+      ? new Array<number>(b.length + 1).fill(options.batchSize)
+      : [...options.batchSize];
   if (sizes.length !== b.length + 1 || sizes.some((s) => !Number.isInteger(s) || s < 1)) {
-    throw new Error(`bucketByLength: batchSize must be a positive integer or ${b.length + 1} of them (one per bucket), got ${JSON.stringify(options.batchSize)}`);
+    throw new Error(
+      `bucketByLength: batchSize must be a positive integer or ${b.length + 1} of them (one per bucket), got ${JSON.stringify(options.batchSize)}`,
+    );
   }
   const max = options.maxLength;
-  if (max !== undefined && !(Number.isInteger(max) && max >= b[b.length - 1])) throw new Error(`bucketByLength: maxLength ${max} must be an integer ≥ the last boundary ${b[b.length - 1]}`);
+  if (max !== undefined && !(Number.isInteger(max) && max >= b[b.length - 1]))
+    throw new Error(`bucketByLength: maxLength ${max} must be an integer ≥ the last boundary ${b[b.length - 1]}`);
   return Dataset.fromGenerator(async function* () {
     const pending: { items: T[]; longest: number }[] = sizes.map(() => ({ items: [], longest: 0 }));
     const bound = (k: number, longest: number) => (k < b.length ? b[k] : (max ?? longest));
     for await (const x of dataset) {
       const len = options.length(x);
-      if (!Number.isInteger(len) || len < 0) throw new Error(`bucketByLength: length() returned ${len}, expected a non-negative integer`);
-      if (max !== undefined && len > max) throw new Error(`bucketByLength: an element of length ${len} exceeds maxLength ${max}`);
+      if (!Number.isInteger(len) || len < 0)
+        throw new Error(`bucketByLength: length() returned ${len}, expected a non-negative integer`);
+      if (max !== undefined && len > max)
+        throw new Error(`bucketByLength: an element of length ${len} exceeds maxLength ${max}`);
       let k = b.findIndex((bd) => len <= bd);
       if (k < 0) k = b.length;
       const p = pending[k];
@@ -140,6 +159,8 @@ export function bucketByLength<T>(dataset: Dataset<T>, options: BucketOptions<T>
         pending[k] = { items: [], longest: 0 };
       }
     }
-    if (!options.dropRemainder) for (const [k, p] of pending.entries()) if (p.items.length > 0) yield { items: p.items, length: bound(k, p.longest) };
+    if (!options.dropRemainder)
+      for (const [k, p] of pending.entries())
+        if (p.items.length > 0) yield { items: p.items, length: bound(k, p.longest) };
   });
 }

@@ -1,9 +1,39 @@
 /** lepton/text: tokenizers, text metrics, text data helpers and text layers' companions. */
-export { Tokenizer, type Encoding, type EncodeOptions, type PaddingOptions, type TruncationOptions, type TextInput } from './tokenizer.js';
+export {
+  Tokenizer,
+  type Encoding,
+  type EncodeOptions,
+  type PaddingOptions,
+  type TruncationOptions,
+  type TextInput,
+} from './tokenizer.js';
 export { trainTokenizer, type TokenizerKind, type TrainTokenizerOptions } from './train-tokenizer.js';
 export {
-  corpusBleu, sentenceBleu, corpusChrf, sentenceChrf, tokenize13a, SACREBLEU_VERSION,
-  type BleuOptions, type BleuScore, type BleuSmoothing, type ChrfOptions, type ChrfScore,
+  corpusBleu,
+  sentenceBleu,
+  corpusChrf,
+  sentenceChrf,
+  tokenize13a,
+  SACREBLEU_VERSION,
+  type BleuOptions,
+  type BleuScore,
+  type BleuSmoothing,
+  type ChrfOptions,
+  type ChrfScore,
 } from './metrics.js';
-export { TextVectorization, type TextVectorizationOptions, type Standardize, type Split, type VectorizationOutput } from './vectorization.js';
-export { textLines, jsonLines, csvColumns, padSequences, bucketByLength, type Bucket, type BucketOptions } from './data.js';
+export {
+  TextVectorization,
+  type TextVectorizationOptions,
+  type Standardize,
+  type Split,
+  type VectorizationOutput,
+} from './vectorization.js';
+export {
+  textLines,
+  jsonLines,
+  csvColumns,
+  padSequences,
+  bucketByLength,
+  type Bucket,
+  type BucketOptions,
+} from './data.js';

@@ -30,7 +30,8 @@ const RE_DASH = /([0-9])(-)/gu;
 /** sacreBLEU's '13a' tokenizer (mteval-v13a.pl, as used by WMT): tokens joined by single spaces. */
 export function tokenize13a(line: string): string {
   line = line.replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ');
-  if (line.includes('&')) line = line.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
+  if (line.includes('&'))
+    line = line.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
   line = ` ${line} `
     .replace(RE_SYMBOLS, ' $1 ')
     .replace(RE_PERIOD_AFTER, '$1 $2 ')
@@ -47,15 +48,24 @@ type RefStreams = readonly (readonly (string | null | undefined)[])[];
 function checkCorpus(metric: string, hyps: readonly string[], refs: RefStreams): void {
   if (!Array.isArray(hyps)) throw new Error(`${metric}: hypotheses must be an array of strings, got ${typeof hyps}`);
   hyps.forEach((h, i) => {
-    if (typeof h !== 'string') throw new Error(`${metric}: hypothesis ${i} is ${h === null ? 'null' : typeof h}, expected a string`);
+    if (typeof h !== 'string')
+      throw new Error(`${metric}: hypothesis ${i} is ${h === null ? 'null' : typeof h}, expected a string`);
   });
   if (!Array.isArray(refs) || refs.length === 0 || !refs.every((r) => Array.isArray(r))) {
-    throw new Error(`${metric}: references must be an array of reference streams (each an array of strings aligned with the ${hyps.length} hypotheses), e.g. [refs] for one reference per segment`);
+    throw new Error(
+      `${metric}: references must be an array of reference streams (each an array of strings aligned with the ${hyps.length} hypotheses), e.g. [refs] for one reference per segment`,
+    );
   }
   refs.forEach((stream, k) => {
-    if (stream.length !== hyps.length) throw new Error(`${metric}: reference stream ${k} has ${stream.length} segments, but there are ${hyps.length} hypotheses`);
+    if (stream.length !== hyps.length)
+      throw new Error(
+        `${metric}: reference stream ${k} has ${stream.length} segments, but there are ${hyps.length} hypotheses`,
+      );
     stream.forEach((r, i) => {
-      if (r !== null && r !== undefined && typeof r !== 'string') throw new Error(`${metric}: reference ${k} of segment ${i} is ${typeof r}, expected a string (or null for none)`);
+      if (r !== null && r !== undefined && typeof r !== 'string')
+        throw new Error(
+          `${metric}: reference ${k} of segment ${i} is ${typeof r}, expected a string (or null for none)`,
+        );
     });
   });
 }
@@ -127,11 +137,16 @@ interface BleuConfig {
 
 function bleuConfig(metric: string, o: BleuOptions, effectiveDefault: boolean): BleuConfig {
   const smoothMethod = o.smoothMethod ?? 'exp';
-  if (!(smoothMethod in SMOOTH_DEFAULTS)) throw new Error(`${metric}: unknown smoothMethod '${String(smoothMethod)}'; expected 'exp', 'floor', 'add-k' or 'none'`);
+  if (!(smoothMethod in SMOOTH_DEFAULTS))
+    throw new Error(
+      `${metric}: unknown smoothMethod '${String(smoothMethod)}'; expected 'exp', 'floor', 'add-k' or 'none'`,
+    );
   const tokenize = o.tokenize ?? '13a';
-  if (tokenize !== '13a' && tokenize !== 'none') throw new Error(`${metric}: unknown tokenize '${String(tokenize)}'; expected '13a' or 'none'`);
+  if (tokenize !== '13a' && tokenize !== 'none')
+    throw new Error(`${metric}: unknown tokenize '${String(tokenize)}'; expected '13a' or 'none'`);
   const order = o.maxNgramOrder ?? 4;
-  if (!Number.isInteger(order) || order < 1) throw new Error(`${metric}: maxNgramOrder must be a positive integer, got ${order}`);
+  if (!Number.isInteger(order) || order < 1)
+    throw new Error(`${metric}: maxNgramOrder must be a positive integer, got ${order}`);
   return {
     lowercase: o.lowercase ?? false,
     tokenize,
@@ -228,10 +243,23 @@ function bleuFromStats(c: BleuConfig, stats: number[], nrefs: number | 'var'): B
     score = bp * Math.exp(logSum / effOrder);
   }
   const smoothDefault = SMOOTH_DEFAULTS[c.smoothMethod];
-  const smooth = smoothDefault === null ? c.smoothMethod : `${c.smoothMethod}[${(c.smoothValue ?? smoothDefault).toFixed(2)}]`;
-  const sig = signature(nrefs, [['case', c.lowercase ? 'lc' : 'mixed'], ['eff', c.effectiveOrder ? 'yes' : 'no'], ['tok', c.tokenize], ['smooth', smooth]]);
+  const smooth =
+    smoothDefault === null ? c.smoothMethod : `${c.smoothMethod}[${(c.smoothValue ?? smoothDefault).toFixed(2)}]`;
+  const sig = signature(nrefs, [
+    ['case', c.lowercase ? 'lc' : 'mixed'],
+    ['eff', c.effectiveOrder ? 'yes' : 'no'],
+    ['tok', c.tokenize],
+    ['smooth', smooth],
+  ]);
   return {
-    score, counts: correct, totals: total, precisions, bp, sysLen, refLen, signature: sig,
+    score,
+    counts: correct,
+    totals: total,
+    precisions,
+    bp,
+    sysLen,
+    refLen,
+    signature: sig,
     format() {
       const ratio = refLen ? sysLen / refLen : 0;
       return `BLEU = ${score.toFixed(2)} ${precisions.map((p) => p.toFixed(1)).join('/')} (BP = ${bp.toFixed(3)} ratio = ${ratio.toFixed(3)} hyp_len = ${sysLen} ref_len = ${refLen})`;
@@ -257,7 +285,9 @@ export function corpusBleu(hyps: readonly string[], refs: RefStreams, options: B
 export function sentenceBleu(hyp: string, refs: readonly string[], options: BleuOptions = {}): BleuScore {
   if (typeof hyp !== 'string') throw new Error(`sentenceBleu: the hypothesis must be a string, got ${typeof hyp}`);
   if (!Array.isArray(refs) || refs.length === 0 || !refs.every((r) => typeof r === 'string')) {
-    throw new Error(`sentenceBleu: references must be a non-empty array of strings, got ${JSON.stringify(refs)?.slice(0, 80)}`);
+    throw new Error(
+      `sentenceBleu: references must be a non-empty array of strings, got ${JSON.stringify(refs)?.slice(0, 80)}`,
+    );
   }
   const c = bleuConfig('sentenceBleu', options, true);
   return bleuFromStats(c, bleuSegmentStats(c, hyp, [...refs]), refs.length);
@@ -308,8 +338,16 @@ function chrfConfig(metric: string, o: ChrfOptions): ChrfConfig {
     whitespace: o.whitespace ?? false,
     epsSmoothing: o.epsSmoothing ?? false,
   };
-  if (!Number.isInteger(c.charOrder) || c.charOrder < 0 || !Number.isInteger(c.wordOrder) || c.wordOrder < 0 || c.charOrder + c.wordOrder === 0) {
-    throw new Error(`${metric}: charOrder and wordOrder must be non-negative integers, not both 0; got ${c.charOrder}, ${c.wordOrder}`);
+  if (
+    !Number.isInteger(c.charOrder) ||
+    c.charOrder < 0 ||
+    !Number.isInteger(c.wordOrder) ||
+    c.wordOrder < 0 ||
+    c.charOrder + c.wordOrder === 0
+  ) {
+    throw new Error(
+      `${metric}: charOrder and wordOrder must be non-negative integers, not both 0; got ${c.charOrder}, ${c.wordOrder}`,
+    );
   }
   if (!(c.beta > 0)) throw new Error(`${metric}: beta must be positive, got ${c.beta}`);
   return c;
@@ -414,7 +452,11 @@ function chrfResult(c: ChrfConfig, stats: number[], nrefs: number | 'var'): Chrf
   const score = chrfF(c, stats);
   const name = `chrF${c.beta}${'+'.repeat(c.wordOrder)}`;
   const sig = signature(nrefs, [
-    ['case', c.lowercase ? 'lc' : 'mixed'], ['eff', c.epsSmoothing ? 'no' : 'yes'], ['nc', c.charOrder], ['nw', c.wordOrder], ['space', c.whitespace ? 'yes' : 'no'],
+    ['case', c.lowercase ? 'lc' : 'mixed'],
+    ['eff', c.epsSmoothing ? 'no' : 'yes'],
+    ['nc', c.charOrder],
+    ['nw', c.wordOrder],
+    ['space', c.whitespace ? 'yes' : 'no'],
   ]);
   return { score, name, signature: sig, format: () => `${name} = ${score.toFixed(2)}` };
 }

@@ -70,7 +70,9 @@ function checkedText(where: string, text: unknown): string {
     }
   }
   if (typeof text !== 'string') {
-    throw new Error(`${where}: expected a string (or UTF-8 bytes), got ${text === null ? 'null' : Array.isArray(text) ? 'an array' : typeof text}`);
+    throw new Error(
+      `${where}: expected a string (or UTF-8 bytes), got ${text === null ? 'null' : Array.isArray(text) ? 'an array' : typeof text}`,
+    );
   }
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -82,7 +84,9 @@ function checkedText(where: string, text: unknown): string {
       }
     }
     if (c >= 0xd800 && c <= 0xdfff) {
-      throw new Error(`${where}: the string has a lone surrogate (U+${c.toString(16).toUpperCase()}) at index ${i}; it is not valid Unicode text`);
+      throw new Error(
+        `${where}: the string has a lone surrogate (U+${c.toString(16).toUpperCase()}) at index ${i}; it is not valid Unicode text`,
+      );
     }
   }
   return text;
@@ -121,7 +125,9 @@ export class Tokenizer {
     try {
       return binding().Tokenizer.fromString(JSON.stringify(json));
     } catch (e) {
-      throw new Error(`Tokenizer: not a valid Hugging Face tokenizer.json (model type '${json?.model?.type ?? 'missing'}'): ${(e as Error).message}`);
+      throw new Error(
+        `Tokenizer: not a valid Hugging Face tokenizer.json (model type '${json?.model?.type ?? 'missing'}'): ${(e as Error).message}`,
+      );
     }
   }
 
@@ -136,7 +142,9 @@ export class Tokenizer {
       }
     } else parsed = structuredClone(json);
     if (typeof parsed !== 'object' || parsed === null || typeof parsed.model !== 'object' || parsed.model === null) {
-      throw new Error(`Tokenizer.fromJSON: expected a tokenizer.json object with a 'model' section, got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+      throw new Error(
+        `Tokenizer.fromJSON: expected a tokenizer.json object with a 'model' section, got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+      );
     }
     return new Tokenizer(parsed);
   }
@@ -200,7 +208,9 @@ export class Tokenizer {
     const token = options.padToken ?? ['<pad>', '[PAD]'].find((t) => this.tokenToId(t) !== undefined);
     const id = token === undefined ? undefined : this.tokenToId(token);
     if (token === undefined || id === undefined) {
-      throw new Error(`Tokenizer.enablePadding: padding token '${options.padToken ?? '<pad> or [PAD]'}' is not in the vocabulary; pass padToken`);
+      throw new Error(
+        `Tokenizer.enablePadding: padding token '${options.padToken ?? '<pad> or [PAD]'}' is not in the vocabulary; pass padToken`,
+      );
     }
     if (options.length !== undefined && !(Number.isInteger(options.length) && options.length > 0)) {
       throw new Error(`Tokenizer.enablePadding: length must be a positive integer, got ${options.length}`);
@@ -228,7 +238,9 @@ export class Tokenizer {
     if (!(Number.isInteger(options?.maxLength) && options.maxLength > 0)) {
       throw new Error(`Tokenizer.enableTruncation: maxLength must be a positive integer, got ${options?.maxLength}`);
     }
-    const strategy = { longest_first: 'LongestFirst', only_first: 'OnlyFirst', only_second: 'OnlySecond' }[options.strategy ?? 'longest_first'];
+    const strategy = { longest_first: 'LongestFirst', only_first: 'OnlyFirst', only_second: 'OnlySecond' }[
+      options.strategy ?? 'longest_first'
+    ];
     this.json.truncation = {
       direction: options.direction === 'left' ? 'Left' : 'Right',
       max_length: options.maxLength,
@@ -254,11 +266,18 @@ export class Tokenizer {
   }
 
   /** Encodes many texts at once (in parallel threads); padding applies across the batch. */
-  async encodeBatch(texts: readonly (TextInput | [TextInput, TextInput])[], options: EncodeOptions = {}): Promise<Encoding[]> {
-    if (!Array.isArray(texts)) throw new Error(`Tokenizer.encodeBatch: expected an array of strings, got ${typeof texts}`);
+  async encodeBatch(
+    texts: readonly (TextInput | [TextInput, TextInput])[],
+    options: EncodeOptions = {},
+  ): Promise<Encoding[]> {
+    if (!Array.isArray(texts))
+      throw new Error(`Tokenizer.encodeBatch: expected an array of strings, got ${typeof texts}`);
     const inputs = texts.map((t, i): [string, string | null] =>
       Array.isArray(t)
-        ? [checkedText(`Tokenizer.encodeBatch (item ${i})`, t[0]), checkedText(`Tokenizer.encodeBatch (item ${i}, pair)`, t[1])]
+        ? [
+            checkedText(`Tokenizer.encodeBatch (item ${i})`, t[0]),
+            checkedText(`Tokenizer.encodeBatch (item ${i}, pair)`, t[1]),
+          ]
         : [checkedText(`Tokenizer.encodeBatch (item ${i})`, t), null],
     );
     const encs = await this.impl.encodeBatch(
@@ -273,8 +292,14 @@ export class Tokenizer {
     return this.impl.decode(this.checkedIds('Tokenizer.decode', ids), options.skipSpecialTokens ?? true);
   }
 
-  async decodeBatch(batch: readonly (readonly number[])[], options: { skipSpecialTokens?: boolean } = {}): Promise<string[]> {
-    return this.impl.decodeBatch(batch.map((ids, i) => this.checkedIds(`Tokenizer.decodeBatch (item ${i})`, ids)), options.skipSpecialTokens ?? true);
+  async decodeBatch(
+    batch: readonly (readonly number[])[],
+    options: { skipSpecialTokens?: boolean } = {},
+  ): Promise<string[]> {
+    return this.impl.decodeBatch(
+      batch.map((ids, i) => this.checkedIds(`Tokenizer.decodeBatch (item ${i})`, ids)),
+      options.skipSpecialTokens ?? true,
+    );
   }
 
   private checkedIds(where: string, ids: readonly number[]): number[] {

@@ -51,14 +51,19 @@ export async function trainTokenizer(
   corpus: Iterable<string> | AsyncIterable<string>,
   options: TrainTokenizerOptions = {},
 ): Promise<Tokenizer> {
-  if (!(kind in DEFAULT_SPECIALS)) throw new Error(`trainTokenizer: unknown kind '${String(kind)}'; expected 'bpe', 'wordpiece' or 'unigram'`);
+  if (!(kind in DEFAULT_SPECIALS))
+    throw new Error(`trainTokenizer: unknown kind '${String(kind)}'; expected 'bpe', 'wordpiece' or 'unigram'`);
   const vocabSize = options.vocabSize ?? 8000;
   const minFrequency = options.minFrequency ?? 2;
-  if (!Number.isInteger(vocabSize) || vocabSize < 1) throw new Error(`trainTokenizer: vocabSize must be a positive integer, got ${vocabSize}`);
-  if (!Number.isInteger(minFrequency) || minFrequency < 1) throw new Error(`trainTokenizer: minFrequency must be a positive integer, got ${minFrequency}`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 1)
+    throw new Error(`trainTokenizer: vocabSize must be a positive integer, got ${vocabSize}`);
+  if (!Number.isInteger(minFrequency) || minFrequency < 1)
+    throw new Error(`trainTokenizer: minFrequency must be a positive integer, got ${minFrequency}`);
   const specials = options.specialTokens ?? DEFAULT_SPECIALS[kind];
   if (new Set(specials).size !== specials.length || specials.some((s) => typeof s !== 'string' || s.length === 0)) {
-    throw new Error(`trainTokenizer: specialTokens must be distinct non-empty strings, got ${JSON.stringify(specials)}`);
+    throw new Error(
+      `trainTokenizer: specialTokens must be distinct non-empty strings, got ${JSON.stringify(specials)}`,
+    );
   }
   const skeleton = pipelineFor(kind, options);
   // Split the corpus into words with the same normalizer and pre-tokenizer that will encode.
@@ -67,7 +72,8 @@ export async function trainTokenizer(
   const pre = preTokenizerFor(kind);
   let n = 0;
   for await (const text of corpus as AsyncIterable<string>) {
-    if (typeof text !== 'string') throw new Error(`trainTokenizer: corpus item ${n} is ${typeof text}, expected a string`);
+    if (typeof text !== 'string')
+      throw new Error(`trainTokenizer: corpus item ${n} is ${typeof text}, expected a string`);
     n++;
     const normalized = normalizer ? normalizer.normalizeString(text) : text;
     for (const [w] of pre.preTokenizeString(normalized)) words.set(w, (words.get(w) ?? 0) + 1);
@@ -77,10 +83,22 @@ export async function trainTokenizer(
   let model: Json;
   if (kind === 'bpe') {
     const alphabet = hf().byteLevelAlphabet().sort();
-    const merges = learnMerges(words, alphabet.map((c) => [c, c]), vocabSize - specials.length - alphabet.length, minFrequency, '');
+    const merges = learnMerges(
+      words,
+      alphabet.map((c) => [c, c]),
+      vocabSize - specials.length - alphabet.length,
+      minFrequency,
+      '',
+    );
     model = {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
       vocab: vocabObject(specials, [...alphabet, ...merges.map(([a, b]) => a + b)]),
       merges: merges.map(([a, b]) => [a, b]),
     };
@@ -88,26 +106,48 @@ export async function trainTokenizer(
     const alphabet = new Map<string, number>();
     for (const [w, c] of words) for (const ch of w) alphabet.set(ch, (alphabet.get(ch) ?? 0) + c);
     const chars = [...alphabet.keys()].sort();
-    const units: [string, string][] = chars.flatMap((c): [string, string][] => [[c, c], [c, `##${c}`]]);
+    const units: [string, string][] = chars.flatMap((c): [string, string][] => [
+      [c, c],
+      [c, `##${c}`],
+    ]);
     const budget = vocabSize - specials.length - units.length;
     const merges = learnMerges(words, units, budget, minFrequency, '##');
     const unk = specials.find((s) => /unk/i.test(s));
-    if (!unk) throw new Error(`trainTokenizer: wordpiece needs an unknown-word special token (e.g. '[UNK]') in specialTokens, got ${JSON.stringify(specials)}`);
+    if (!unk)
+      throw new Error(
+        `trainTokenizer: wordpiece needs an unknown-word special token (e.g. '[UNK]') in specialTokens, got ${JSON.stringify(specials)}`,
+      );
     model = {
-      type: 'WordPiece', unk_token: unk, continuing_subword_prefix: '##', max_input_chars_per_word: 100,
+      type: 'WordPiece',
+      unk_token: unk,
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
       vocab: vocabObject(specials, [...units.map(([, u]) => u), ...merges.map(([a, b]) => a + b.slice(2))]),
     };
   } else {
     const unk = specials.find((s) => /unk/i.test(s));
-    if (!unk) throw new Error(`trainTokenizer: unigram needs an unknown-piece special token (e.g. '<unk>') in specialTokens, got ${JSON.stringify(specials)}`);
+    if (!unk)
+      throw new Error(
+        `trainTokenizer: unigram needs an unknown-piece special token (e.g. '<unk>') in specialTokens, got ${JSON.stringify(specials)}`,
+      );
     const pieces = trainUnigram(words, vocabSize - specials.length, options.maxPieceLength ?? 16, minFrequency);
     model = {
-      type: 'Unigram', unk_id: specials.indexOf(unk), byte_fallback: false,
+      type: 'Unigram',
+      unk_id: specials.indexOf(unk),
+      byte_fallback: false,
       vocab: [...specials.map((s): [string, number] => [s, 0]), ...pieces],
     };
   }
   const json: Json = { ...skeleton, model };
-  json.added_tokens = specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  json.added_tokens = specials.map((content, id) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   json.post_processor = postProcessorFor(kind, specials, options);
   return Tokenizer.fromJSON(json);
 }
@@ -115,7 +155,12 @@ export async function trainTokenizer(
 /** The binding's normalizer for a tokenizer.json normalizer section written by `pipelineFor`. */
 function normalizerFor(json: Json): HF.Normalizer {
   if (json.type === 'BertNormalizer') {
-    return hf().bertNormalizer({ cleanText: json.clean_text, handleChineseChars: json.handle_chinese_chars, stripAccents: json.strip_accents ?? json.lowercase, lowercase: json.lowercase });
+    return hf().bertNormalizer({
+      cleanText: json.clean_text,
+      handleChineseChars: json.handle_chinese_chars,
+      stripAccents: json.strip_accents ?? json.lowercase,
+      lowercase: json.lowercase,
+    });
   }
   if (json.type === 'NFKC') return hf().nfkcNormalizer();
   throw new Error(`trainTokenizer: no normalizer for '${json.type}'`);
@@ -132,7 +177,13 @@ function pipelineFor(kind: TokenizerKind, options: TrainTokenizerOptions): Json 
     const lower = options.lowercase ?? true;
     return {
       ...base,
-      normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: lower },
+      normalizer: {
+        type: 'BertNormalizer',
+        clean_text: true,
+        handle_chinese_chars: true,
+        strip_accents: null,
+        lowercase: lower,
+      },
       pre_tokenizer: { type: 'BertPreTokenizer' },
       decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
     };
@@ -149,18 +200,23 @@ function preTokenizerFor(kind: TokenizerKind): HF.PreTokenizer {
 
 function postProcessorFor(kind: TokenizerKind, specials: string[], options: TrainTokenizerOptions): Json | null {
   const wrap = options.addBosEos ?? kind === 'wordpiece';
-  const trim = kind === 'bpe' ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true } : null;
+  const trim =
+    kind === 'bpe' ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true } : null;
   if (!wrap) return trim;
   const [bos, eos] = kind === 'wordpiece' ? ['[CLS]', '[SEP]'] : ['<s>', '</s>'];
   for (const t of [bos, eos]) {
-    if (!specials.includes(t)) throw new Error(`trainTokenizer: addBosEos needs '${t}' among specialTokens, got ${JSON.stringify(specials)}`);
+    if (!specials.includes(t))
+      throw new Error(`trainTokenizer: addBosEos needs '${t}' among specialTokens, got ${JSON.stringify(specials)}`);
   }
   const tok = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });
   const seq = (id: 'A' | 'B', typeId: number) => ({ Sequence: { id, type_id: typeId } });
   const template = {
     type: 'TemplateProcessing',
     single: [tok(bos, 0), seq('A', 0), tok(eos, 0)],
-    pair: kind === 'wordpiece' ? [tok(bos, 0), seq('A', 0), tok(eos, 0), seq('B', 1), tok(eos, 1)] : [tok(bos, 0), seq('A', 0), tok(eos, 0), tok(eos, 1), seq('B', 1), tok(eos, 1)],
+    pair:
+      kind === 'wordpiece'
+        ? [tok(bos, 0), seq('A', 0), tok(eos, 0), seq('B', 1), tok(eos, 1)]
+        : [tok(bos, 0), seq('A', 0), tok(eos, 0), tok(eos, 1), seq('B', 1), tok(eos, 1)],
     special_tokens: Object.fromEntries([bos, eos].map((t) => [t, { id: t, ids: [specials.indexOf(t)], tokens: [t] }])),
   };
   return trim ? { type: 'Sequence', processors: [trim, template] } : template;
@@ -220,7 +276,13 @@ class PairHeap {
  * symbol at a word start and inside a word ([c, c] for BPE; [c, '##c'] pairs for WordPiece,
  * where `prefix` = '##' marks continuation symbols and is dropped from the right side of merges).
  */
-function learnMerges(words: Map<string, number>, units: [string, string][], budget: number, minFrequency: number, prefix: string): [string, string][] {
+function learnMerges(
+  words: Map<string, number>,
+  units: [string, string][],
+  budget: number,
+  minFrequency: number,
+  prefix: string,
+): [string, string][] {
   const symbols: string[] = [];
   const idOf = new Map<string, number>();
   const intern = (s: string): number => {
@@ -278,7 +340,8 @@ function learnMerges(words: Map<string, number>, units: [string, string][], budg
     const k = key(a, b);
     if ((pairCount.get(k) ?? 0) !== c) continue; // stale entry; the current count was pushed too
     if (c < minFrequency) break;
-    const merged = symbols[a] + (prefix && symbols[b].startsWith(prefix) ? symbols[b].slice(prefix.length) : symbols[b]);
+    const merged =
+      symbols[a] + (prefix && symbols[b].startsWith(prefix) ? symbols[b].slice(prefix.length) : symbols[b]);
     const m = intern(merged);
     merges.push([symbols[a], symbols[b]]);
     const touched = new Set<string>();
@@ -366,7 +429,12 @@ function viterbi(trie: TrieNode, w: string[], logp: Float64Array): number[] | un
  * likelihood most — Viterbi frequency × (log p(piece) − log p(its best segmentation without it)).
  * Every character seen stays, so any text of the corpus' alphabet encodes without <unk>.
  */
-function trainUnigram(words: Map<string, number>, size: number, maxLen: number, minFrequency: number): [string, number][] {
+function trainUnigram(
+  words: Map<string, number>,
+  size: number,
+  maxLen: number,
+  minFrequency: number,
+): [string, number][] {
   // Very long "words" (URLs, encoded blobs) cost lattice time and teach little: characters cover them.
   const list = [...words].map(([w, c]) => [[...w], c] as [string[], number]).filter(([w]) => w.length <= 64);
   const chars = new Map<string, number>();
@@ -392,8 +460,11 @@ function trainUnigram(words: Map<string, number>, size: number, maxLen: number, 
     }
   }
   const seedSize = Math.max(size * 4, 1000);
-  const seeds = [...subs].filter(([sub, c]) => c >= minFrequency && c > (extended.get(sub) ?? 0)).map(([sub, c]) => [sub, c * [...sub].length, c] as const)
-    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).slice(0, seedSize);
+  const seeds = [...subs]
+    .filter(([sub, c]) => c >= minFrequency && c > (extended.get(sub) ?? 0))
+    .map(([sub, c]) => [sub, c * [...sub].length, c] as const)
+    .sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1))
+    .slice(0, seedSize);
   extended.clear();
   subs.clear();
   let pieces: string[] = [...chars.keys(), ...seeds.map(([s]) => s)];

@@ -8,7 +8,12 @@
  */
 import { Tensor, tensor } from '../engine/index.js';
 
-export type Standardize = 'lower_and_strip_punctuation' | 'lower' | 'strip_punctuation' | null | ((text: string) => string);
+export type Standardize =
+  | 'lower_and_strip_punctuation'
+  | 'lower'
+  | 'strip_punctuation'
+  | null
+  | ((text: string) => string);
 export type Split = 'whitespace' | 'character' | null | ((text: string) => string[]);
 export type VectorizationOutput = 'int' | 'multi_hot' | 'count' | 'tf_idf';
 
@@ -47,16 +52,26 @@ export class TextVectorization {
     this.opts = { ...options };
     this.outputMode = options.outputMode ?? 'int';
     if (!['int', 'multi_hot', 'count', 'tf_idf'].includes(this.outputMode)) {
-      throw new Error(`TextVectorization: outputMode must be 'int', 'multi_hot', 'count' or 'tf_idf', got '${String(this.outputMode)}'`);
+      throw new Error(
+        `TextVectorization: outputMode must be 'int', 'multi_hot', 'count' or 'tf_idf', got '${String(this.outputMode)}'`,
+      );
     }
     const { maxTokens, outputSequenceLength, ngrams } = options;
     if (maxTokens !== undefined && !(Number.isInteger(maxTokens) && maxTokens > this.specials.length)) {
-      throw new Error(`TextVectorization: maxTokens must be an integer above ${this.specials.length} (the special tokens), got ${maxTokens}`);
+      throw new Error(
+        `TextVectorization: maxTokens must be an integer above ${this.specials.length} (the special tokens), got ${maxTokens}`,
+      );
     }
-    if (outputSequenceLength !== undefined && (this.outputMode !== 'int' || !(Number.isInteger(outputSequenceLength) && outputSequenceLength > 0))) {
-      throw new Error(`TextVectorization: outputSequenceLength must be a positive integer and needs outputMode 'int' (got ${outputSequenceLength}, '${this.outputMode}')`);
+    if (
+      outputSequenceLength !== undefined &&
+      (this.outputMode !== 'int' || !(Number.isInteger(outputSequenceLength) && outputSequenceLength > 0))
+    ) {
+      throw new Error(
+        `TextVectorization: outputSequenceLength must be a positive integer and needs outputMode 'int' (got ${outputSequenceLength}, '${this.outputMode}')`,
+      );
     }
-    if (ngrams !== undefined && !(Number.isInteger(ngrams) && ngrams >= 1)) throw new Error(`TextVectorization: ngrams must be a positive integer, got ${ngrams}`);
+    if (ngrams !== undefined && !(Number.isInteger(ngrams) && ngrams >= 1))
+      throw new Error(`TextVectorization: ngrams must be a positive integer, got ${ngrams}`);
     if (options.vocabulary) this.setVocabulary(options.vocabulary, options.idfWeights);
   }
 
@@ -67,7 +82,8 @@ export class TextVectorization {
 
   /** Standardized, split (and n-grammed) tokens of one text. */
   tokenize(text: string): string[] {
-    if (typeof text !== 'string') throw new Error(`TextVectorization: expected a string, got ${text === null ? 'null' : typeof text}`);
+    if (typeof text !== 'string')
+      throw new Error(`TextVectorization: expected a string, got ${text === null ? 'null' : typeof text}`);
     const s = this.opts.standardize === undefined ? 'lower_and_strip_punctuation' : this.opts.standardize;
     let t = text;
     if (typeof s === 'function') t = s(t);
@@ -85,7 +101,8 @@ export class TextVectorization {
     const n = this.opts.ngrams ?? 1;
     if (n === 1) return tokens;
     const out: string[] = [];
-    for (let k = 1; k <= n; k++) for (let i = 0; i + k <= tokens.length; i++) out.push(tokens.slice(i, i + k).join(' '));
+    for (let k = 1; k <= n; k++)
+      for (let i = 0; i + k <= tokens.length; i++) out.push(tokens.slice(i, i + k).join(' '));
     return out;
   }
 
@@ -104,25 +121,37 @@ export class TextVectorization {
       docs++;
     }
     const specials = new Set(this.specials);
-    let vocab = [...counts.entries()].filter(([t]) => !specials.has(t)).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([t]) => t);
+    let vocab = [...counts.entries()]
+      .filter(([t]) => !specials.has(t))
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([t]) => t);
     if (this.opts.maxTokens !== undefined) vocab = vocab.slice(0, this.opts.maxTokens - this.specials.length);
     // Keras' idf: log(1 + documents / (1 + documents containing the token)).
-    const idf = this.outputMode === 'tf_idf' ? vocab.map((t) => Math.log(1 + docs / (1 + (docCounts.get(t) ?? 0)))) : undefined;
+    const idf =
+      this.outputMode === 'tf_idf' ? vocab.map((t) => Math.log(1 + docs / (1 + (docCounts.get(t) ?? 0)))) : undefined;
     this.setVocabulary(vocab, idf);
     return this;
   }
 
   /** Sets the vocabulary (tokens only, no specials) and, for tf_idf, the idf weight of each. */
   setVocabulary(vocabulary: readonly string[], idfWeights?: readonly number[]): void {
-    if (!Array.isArray(vocabulary) || vocabulary.some((t) => typeof t !== 'string')) throw new Error('TextVectorization.setVocabulary: expected an array of strings');
+    if (!Array.isArray(vocabulary) || vocabulary.some((t) => typeof t !== 'string'))
+      throw new Error('TextVectorization.setVocabulary: expected an array of strings');
     const dup = vocabulary.find((t, i) => vocabulary.indexOf(t) !== i || this.specials.includes(t));
-    if (dup !== undefined) throw new Error(`TextVectorization.setVocabulary: token '${dup}' is repeated or is a special token (${this.specials.map((s) => `'${s}'`).join(', ')})`);
+    if (dup !== undefined)
+      throw new Error(
+        `TextVectorization.setVocabulary: token '${dup}' is repeated or is a special token (${this.specials.map((s) => `'${s}'`).join(', ')})`,
+      );
     if (this.opts.maxTokens !== undefined && vocabulary.length + this.specials.length > this.opts.maxTokens) {
-      throw new Error(`TextVectorization.setVocabulary: ${vocabulary.length} tokens + ${this.specials.length} special exceed maxTokens ${this.opts.maxTokens}`);
+      throw new Error(
+        `TextVectorization.setVocabulary: ${vocabulary.length} tokens + ${this.specials.length} special exceed maxTokens ${this.opts.maxTokens}`,
+      );
     }
     if (this.outputMode === 'tf_idf') {
       if (!idfWeights || idfWeights.length !== vocabulary.length) {
-        throw new Error(`TextVectorization.setVocabulary: 'tf_idf' needs one idf weight per token (${vocabulary.length}), got ${idfWeights?.length ?? 'none'}`);
+        throw new Error(
+          `TextVectorization.setVocabulary: 'tf_idf' needs one idf weight per token (${vocabulary.length}), got ${idfWeights?.length ?? 'none'}`,
+        );
       }
       // The OOV column gets the mean idf of the vocabulary, as Keras does.
       const mean = idfWeights.length ? idfWeights.reduce((a, b) => a + b, 0) / idfWeights.length : 0;
@@ -153,8 +182,10 @@ export class TextVectorization {
    */
   apply(texts: readonly string[] | string): Tensor {
     const list = typeof texts === 'string' ? [texts] : texts;
-    if (!Array.isArray(list)) throw new Error(`TextVectorization.apply: expected a string or an array of strings, got ${typeof texts}`);
-    if (this.vocab.length === 0 && this.outputMode !== 'int') throw new Error(`TextVectorization.apply: no vocabulary yet; call adapt(texts) or setVocabulary(...) first`);
+    if (!Array.isArray(list))
+      throw new Error(`TextVectorization.apply: expected a string or an array of strings, got ${typeof texts}`);
+    if (this.vocab.length === 0 && this.outputMode !== 'int')
+      throw new Error(`TextVectorization.apply: no vocabulary yet; call adapt(texts) or setVocabulary(...) first`);
     const rows = list.map((t, i) => {
       try {
         return this.ids(t);
@@ -168,7 +199,8 @@ export class TextVectorization {
       rows.forEach((r, i) => out.set(r.slice(0, len), i * len));
       return tensor(out, { shape: [rows.length, len] });
     }
-    const width = this.opts.padToMaxTokens && this.opts.maxTokens !== undefined ? this.opts.maxTokens : this.vocabularySize();
+    const width =
+      this.opts.padToMaxTokens && this.opts.maxTokens !== undefined ? this.opts.maxTokens : this.vocabularySize();
     const out = new Float32Array(rows.length * width);
     rows.forEach((r, i) => {
       for (const id of r) {
@@ -186,7 +218,14 @@ export class TextVectorization {
     if (typeof standardize === 'function' || typeof split === 'function') {
       throw new Error('TextVectorization.getConfig: custom standardize/split functions cannot be serialized');
     }
-    return { ...rest, standardize, split, outputMode: this.outputMode, vocabulary: [...this.vocab], idfWeights: this.idf ? Array.from(this.idf.subarray(1)) : undefined };
+    return {
+      ...rest,
+      standardize,
+      split,
+      outputMode: this.outputMode,
+      vocabulary: [...this.vocab],
+      idfWeights: this.idf ? Array.from(this.idf.subarray(1)) : undefined,
+    };
   }
 
   static fromConfig(config: Record<string, any>): TextVectorization {

@@ -71,7 +71,9 @@ export function addDefaultCallback(factory: DefaultFactory): () => void {
 
 /** The default callbacks for one fit. */
 export function defaultCallbacks(params: DefaultCallbackParams): Callback[] {
-  return defaultFactories().map((f) => f(params)).filter((c): c is Callback => c !== undefined);
+  return defaultFactories()
+    .map((f) => f(params))
+    .filter((c): c is Callback => c !== undefined);
 }
 
 /** A base class keeping the model and params (subclass it, or write plain objects). */
@@ -86,7 +88,14 @@ export class BaseCallback implements Callback {
   }
 }
 
-type Hook = 'onTrainBegin' | 'onEpochBegin' | 'onBatchBegin' | 'onBatchEnd' | 'onEpochEnd' | 'onTrainEnd' | 'onTrainError';
+type Hook =
+  | 'onTrainBegin'
+  | 'onEpochBegin'
+  | 'onBatchBegin'
+  | 'onBatchEnd'
+  | 'onEpochEnd'
+  | 'onTrainEnd'
+  | 'onTrainError';
 
 export class CallbackList {
   constructor(readonly callbacks: Callback[]) {}
@@ -260,7 +269,10 @@ export class ReduceLROnPlateau extends BaseCallback {
   }
   onEpochEnd(_epoch: number, logs: Logs): void {
     const opt = optimizerOf(this.model, 'ReduceLROnPlateau');
-    if (typeof opt.learningRate !== 'number') throw new Error('ReduceLROnPlateau: the optimizer uses a learning-rate schedule; use a constant learning rate with this callback');
+    if (typeof opt.learningRate !== 'number')
+      throw new Error(
+        'ReduceLROnPlateau: the optimizer uses a learning-rate schedule; use a constant learning rate with this callback',
+      );
     logs.lr = opt.learningRate;
     const v = monitored(this.monitor, logs, 'ReduceLROnPlateau');
     if (v === undefined) return;
@@ -275,7 +287,8 @@ export class ReduceLROnPlateau extends BaseCallback {
       this.wait++;
       if (this.wait >= (this.options.patience ?? 10)) {
         const minLr = this.options.minLr ?? 0;
-        if (opt.learningRate > minLr) opt.learningRate = Math.max(opt.learningRate * (this.options.factor ?? 0.1), minLr);
+        if (opt.learningRate > minLr)
+          opt.learningRate = Math.max(opt.learningRate * (this.options.factor ?? 0.1), minLr);
         this.cooldownLeft = this.options.cooldown ?? 0;
         this.wait = 0;
       }
@@ -286,7 +299,10 @@ export class ReduceLROnPlateau extends BaseCallback {
 /** Writes one CSV row per epoch (header from the first epoch's keys). */
 export class CSVLogger extends BaseCallback {
   private keys?: string[];
-  constructor(readonly path: string, private readonly options: { separator?: string; append?: boolean } = {}) {
+  constructor(
+    readonly path: string,
+    private readonly options: { separator?: string; append?: boolean } = {},
+  ) {
     super();
   }
   async onTrainBegin(): Promise<void> {
@@ -308,7 +324,10 @@ export class CSVLogger extends BaseCallback {
 
 /** Appends one JSON object per epoch (and optionally per batch) to a .jsonl file. */
 export class JSONLLogger extends BaseCallback {
-  constructor(readonly path: string, private readonly options: { batches?: boolean; append?: boolean } = {}) {
+  constructor(
+    readonly path: string,
+    private readonly options: { batches?: boolean; append?: boolean } = {},
+  ) {
     super();
   }
   async onTrainBegin(): Promise<void> {
@@ -319,6 +338,9 @@ export class JSONLLogger extends BaseCallback {
     if (this.options.batches) await appendFile(this.path, JSON.stringify({ event: 'batch', batch, ...logs }) + '\n');
   }
   async onEpochEnd(epoch: number, logs: Logs): Promise<void> {
-    await appendFile(this.path, JSON.stringify({ event: 'epoch', epoch, time: new Date().toISOString(), ...logs }) + '\n');
+    await appendFile(
+      this.path,
+      JSON.stringify({ event: 'epoch', epoch, time: new Date().toISOString(), ...logs }) + '\n',
+    );
   }
 }

@@ -25,7 +25,10 @@ export class ModelCheckpoint extends BaseCallback {
   /** Paths written, in order. */
   readonly saved: string[] = [];
 
-  constructor(readonly path: string, private readonly options: ModelCheckpointOptions = {}) {
+  constructor(
+    readonly path: string,
+    private readonly options: ModelCheckpointOptions = {},
+  ) {
     super();
     this.monitor = options.monitor ?? 'val_loss';
     this.better = betterFn(this.monitor, options.mode ?? 'auto', 0);
@@ -47,4 +50,3 @@ export class ModelCheckpoint extends BaseCallback {
     this.saved.push(path);
   }
 }
-

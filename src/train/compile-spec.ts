@@ -44,7 +44,13 @@ export interface ModelCompileOptions {
   session?: SessionOptions;
 }
 
-const COMPILE_OPTIONS: readonly (keyof ModelCompileOptions)[] = ['optimizer', 'loss', 'lossWeights', 'metrics', 'session'];
+const COMPILE_OPTIONS: readonly (keyof ModelCompileOptions)[] = [
+  'optimizer',
+  'loss',
+  'lossWeights',
+  'metrics',
+  'session',
+];
 
 export interface CompileState {
   optimizer: Optimizer;
@@ -67,7 +73,6 @@ export interface CompileState {
   seenInputs?: { shape: (number | null)[]; dtype: DType }[];
 }
 
-
 /** What code outside the loops may do with a model's runner (runner.ts). */
 export interface RunnerHandle {
   /** Whether a fit is running (the worker then holds the newest weights). */
@@ -79,47 +84,71 @@ export interface RunnerHandle {
 
 export function compileModel(model: TrainableModel, options: ModelCompileOptions): CompileState {
   checkOptions('compile', options, COMPILE_OPTIONS);
-  if (!options || options.loss === undefined) throw new Error(`compile: a loss is required, e.g. {optimizer: 'adam', loss: 'sparseCategoricalCrossentropy'}`);
+  if (!options || options.loss === undefined)
+    throw new Error(`compile: a loss is required, e.g. {optimizer: 'adam', loss: 'sparseCategoricalCrossentropy'}`);
   const specNames = model.outputSpecs?.map((o) => o.name) ?? [];
   const lossSpec = options.loss;
   const outputCount = Math.max(1, specNames.length, Array.isArray(lossSpec) ? lossSpec.length : 0);
-  const outputNames = specNames.length ? specNames : Array.from({ length: outputCount }, (_, i) => (outputCount === 1 ? 'output' : `output_${i}`));
+  const outputNames = specNames.length
+    ? specNames
+    : Array.from({ length: outputCount }, (_, i) => (outputCount === 1 ? 'output' : `output_${i}`));
   // A plain object whose keys are all output names gives one entry per output (otherwise it is, e.g., loss options).
   const isPerOutput = (v: unknown): v is Record<string, any> =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype &&
-    Object.keys(v).length > 0 && Object.keys(v).every((k) => outputNames.includes(k));
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype &&
+    Object.keys(v).length > 0 &&
+    Object.keys(v).every((k) => outputNames.includes(k));
   const perOutput = <T>(spec: T | T[] | Record<string, T>, what: string, fallback?: T): T[] =>
     outputNames.map((name, i) => {
       if (Array.isArray(spec)) {
-        if (spec.length !== outputNames.length) throw new Error(`compile: ${what} has ${spec.length} entries but the model has ${outputNames.length} outputs (${outputNames.join(', ')})`);
+        if (spec.length !== outputNames.length)
+          throw new Error(
+            `compile: ${what} has ${spec.length} entries but the model has ${outputNames.length} outputs (${outputNames.join(', ')})`,
+          );
         return spec[i];
       }
       if (isPerOutput(spec)) {
-        if (!(name in spec) && fallback === undefined) throw new Error(`compile: ${what} has no entry for output '${name}' (outputs: ${outputNames.join(', ')})`);
+        if (!(name in spec) && fallback === undefined)
+          throw new Error(`compile: ${what} has no entry for output '${name}' (outputs: ${outputNames.join(', ')})`);
         return (spec as Record<string, T>)[name] ?? fallback!;
       }
       return spec as T;
     });
   const losses = perOutput(lossSpec as LossSpec | LossSpec[] | Record<string, LossSpec>, 'loss').map(getLoss);
-  const lossWeights = options.lossWeights ? perOutput(options.lossWeights as number[] | Record<string, number>, 'lossWeights', 1) : outputNames.map(() => 1);
+  const lossWeights = options.lossWeights
+    ? perOutput(options.lossWeights as number[] | Record<string, number>, 'lossWeights', 1)
+    : outputNames.map(() => 1);
   const metricSpecs = options.metrics ?? [];
   const metrics: Metric[] = [];
   const metricOutputs: number[] = [];
-  const specsByOutput: MetricSpec[][] = Array.isArray(metricSpecs) ? outputNames.map(() => metricSpecs) : outputNames.map((n) => metricSpecs[n] ?? []);
+  const specsByOutput: MetricSpec[][] = Array.isArray(metricSpecs)
+    ? outputNames.map(() => metricSpecs)
+    : outputNames.map((n) => metricSpecs[n] ?? []);
   specsByOutput.forEach((specs, i) =>
     specs.forEach((spec) => {
-      if (typeof spec !== 'string' && typeof spec !== 'function' && outputNames.length > 1 && Array.isArray(metricSpecs)) {
-        throw new Error('compile: a Metric object cannot watch several outputs; give metrics per output: {outputName: [metric]}');
+      if (
+        typeof spec !== 'string' &&
+        typeof spec !== 'function' &&
+        outputNames.length > 1 &&
+        Array.isArray(metricSpecs)
+      ) {
+        throw new Error(
+          'compile: a Metric object cannot watch several outputs; give metrics per output: {outputName: [metric]}',
+        );
       }
       const base = getMetric(spec, { className: losses[i].className, fromLogits: losses[i].fromLogits });
-      const m = outputNames.length > 1 && typeof spec !== 'object' ? renamed(base, `${outputNames[i]}_${base.name}`) : base;
+      const m =
+        outputNames.length > 1 && typeof spec !== 'object' ? renamed(base, `${outputNames[i]}_${base.name}`) : base;
       metrics.push(m);
       metricOutputs.push(i);
     }),
   );
   const names = new Set<string>();
   for (const m of metrics) {
-    if (names.has(m.name) || m.name === 'loss') throw new Error(`compile: two metrics are named '${m.name}'; give them distinct names`);
+    if (names.has(m.name) || m.name === 'loss')
+      throw new Error(`compile: two metrics are named '${m.name}'; give them distinct names`);
     names.add(m.name);
   }
   const prev = model.compileState as CompileState | undefined;
@@ -131,7 +160,9 @@ export function compileModel(model: TrainableModel, options: ModelCompileOptions
     outputNames,
     metrics,
     metricOutputs,
-    metricSpecs: Array.isArray(metricSpecs) ? metricSpecs.map(serializeMetricSpec) : Object.fromEntries(Object.entries(metricSpecs).map(([k, v]) => [k, v.map(serializeMetricSpec)])) as any,
+    metricSpecs: Array.isArray(metricSpecs)
+      ? metricSpecs.map(serializeMetricSpec)
+      : (Object.fromEntries(Object.entries(metricSpecs).map(([k, v]) => [k, v.map(serializeMetricSpec)])) as any),
     session: options.session,
     epoch: prev?.epoch ?? 0,
   };
@@ -151,7 +182,8 @@ function renamed(m: Metric, name: string): Metric {
 
 export function compiled(model: TrainableModel, who: string): CompileState {
   const s = model.compileState as CompileState | undefined;
-  if (!s || !(s.losses && s.optimizer)) throw new Error(`${who}: compile the model first: model.compile({optimizer, loss, metrics})`);
+  if (!s || !(s.losses && s.optimizer))
+    throw new Error(`${who}: compile the model first: model.compile({optimizer, loss, metrics})`);
   return s;
 }
 
@@ -160,7 +192,13 @@ export function compiled(model: TrainableModel, who: string): CompileState {
  * weights changed); a failure is reported as a warning instead of an unhandled rejection.
  */
 export function releaseInBackground(runner: { release(): Promise<void> } | undefined, who: string): void {
-  runner?.release().catch((e: unknown) => process.emitWarning(`${who}: releasing the previous training programs failed: ${e instanceof Error ? e.message : String(e)}`));
+  runner
+    ?.release()
+    .catch((e: unknown) =>
+      process.emitWarning(
+        `${who}: releasing the previous training programs failed: ${e instanceof Error ? e.message : String(e)}`,
+      ),
+    );
 }
 
 // predict works on models that were never compiled: inference needs no loss or optimizer.
@@ -174,7 +212,16 @@ export function stateForInference(model: TrainableModel): CompileState {
   if (!s) {
     const outputNames = (model.outputSpecs ?? []).map((o) => o.name);
     const n = Math.max(1, outputNames.length);
-    s = { optimizer: getOptimizer('sgd'), losses: Array.from({ length: n }, () => getLoss('mse')), lossWeights: [], outputNames: outputNames.length ? outputNames : ['output'], metrics: [], metricOutputs: [], metricSpecs: [], epoch: 0 };
+    s = {
+      optimizer: getOptimizer('sgd'),
+      losses: Array.from({ length: n }, () => getLoss('mse')),
+      lossWeights: [],
+      outputNames: outputNames.length ? outputNames : ['output'],
+      metrics: [],
+      metricOutputs: [],
+      metricSpecs: [],
+      epoch: 0,
+    };
     inferenceStates.set(model, s);
   }
   return s;

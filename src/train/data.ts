@@ -27,25 +27,34 @@ export interface BatchSource {
 }
 
 export function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' && !(v instanceof Tensor);
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' &&
+    !(v instanceof Tensor)
+  );
 }
 
 /** Input tensors in the model's input order (records are ordered by `inputNames`). */
 export function inputList(x: InputData, inputNames: readonly string[] = [], who = 'fit'): Tensor[] {
   if (x instanceof Tensor) return [x];
   if (Array.isArray(x)) {
-    if (!x.every((t) => t instanceof Tensor)) throw new Error(`${who}: x must be a Tensor, an array of Tensors or a record of Tensors`);
+    if (!x.every((t) => t instanceof Tensor))
+      throw new Error(`${who}: x must be a Tensor, an array of Tensors or a record of Tensors`);
     return x;
   }
   if (x && typeof x === 'object') {
     const rec = x as Record<string, Tensor>;
     const names = inputNames.length ? inputNames : Object.keys(rec);
     return names.map((n) => {
-      if (!(rec[n] instanceof Tensor)) throw new Error(`${who}: input '${n}' is missing (got keys ${Object.keys(rec).join(', ')})`);
+      if (!(rec[n] instanceof Tensor))
+        throw new Error(`${who}: input '${n}' is missing (got keys ${Object.keys(rec).join(', ')})`);
       return rec[n];
     });
   }
-  throw new Error(`${who}: x must be a Tensor, an array of Tensors, a record of Tensors or an async iterable of batches, got ${String(x)}`);
+  throw new Error(
+    `${who}: x must be a Tensor, an array of Tensors, a record of Tensors or an async iterable of batches, got ${String(x)}`,
+  );
 }
 
 /** Targets in the model's output order (records are ordered by `outputNames`). */
@@ -57,7 +66,8 @@ export function targetList(y: unknown, outputNames: readonly string[] = [], who 
     const rec = y as Record<string, Tensor>;
     const names = outputNames.length ? outputNames : Object.keys(rec);
     return names.map((n) => {
-      if (!(rec[n] instanceof Tensor)) throw new Error(`${who}: targets for output '${n}' are missing (got keys ${Object.keys(rec).join(', ')})`);
+      if (!(rec[n] instanceof Tensor))
+        throw new Error(`${who}: targets for output '${n}' are missing (got keys ${Object.keys(rec).join(', ')})`);
       return rec[n];
     });
   }
@@ -74,12 +84,15 @@ export function takeRows(t: Tensor, idx: ArrayLike<number>, start: number, end: 
   let contiguous = true;
   for (let r = 1; r < n && contiguous; r++) contiguous = idx[start + r] === idx[start] + r;
   if (contiguous) (out as any).set(src.subarray(idx[start] * rowSize, (idx[start] + n) * rowSize));
-  else for (let r = 0; r < n; r++) (out as any).set(src.subarray(idx[start + r] * rowSize, (idx[start + r] + 1) * rowSize), r * rowSize);
+  else
+    for (let r = 0; r < n; r++)
+      (out as any).set(src.subarray(idx[start + r] * rowSize, (idx[start + r] + 1) * rowSize), r * rowSize);
   return new Tensor([n, ...rowShape], t.dtype, out);
 }
 
 function rows(t: Tensor, who: string): number {
-  if (t.isSymbolic || t.rank === 0) throw new Error(`${who}: data tensors must be concrete with a batch axis, got [${t.shape}]`);
+  if (t.isSymbolic || t.rank === 0)
+    throw new Error(`${who}: data tensors must be concrete with a batch axis, got [${t.shape}]`);
   return t.shape[0] as number;
 }
 
@@ -101,12 +114,17 @@ export function classOfRows(y: Tensor): number[] {
 }
 
 /** Per-row weights: sampleWeight × classWeight[class of the row]; undefined when neither is given. */
-export function rowWeights(y: Tensor | undefined, sampleWeight: Tensor | undefined, classWeight: Record<number, number> | undefined): Tensor | undefined {
+export function rowWeights(
+  y: Tensor | undefined,
+  sampleWeight: Tensor | undefined,
+  classWeight: Record<number, number> | undefined,
+): Tensor | undefined {
   if (!sampleWeight && !classWeight) return undefined;
   const n = sampleWeight ? (sampleWeight.shape[0] as number) : (y!.shape[0] as number);
   const w = new Float32Array(n).fill(1);
   if (sampleWeight) {
-    if (sampleWeight.size !== n) throw new Error(`fit: sampleWeight must have one value per sample, got shape [${sampleWeight.shape}]`);
+    if (sampleWeight.size !== n)
+      throw new Error(`fit: sampleWeight must have one value per sample, got shape [${sampleWeight.shape}]`);
     for (let i = 0; i < n; i++) w[i] = Number(sampleWeight.data[i]);
   }
   if (classWeight) {
@@ -119,15 +137,24 @@ export function rowWeights(y: Tensor | undefined, sampleWeight: Tensor | undefin
 }
 
 /** Batches over in-memory tensors. */
-export function tensorSource(xs: Tensor[], ys: Tensor[] | undefined, sampleWeight: Tensor | undefined, batchSize: number, who = 'fit'): BatchSource {
+export function tensorSource(
+  xs: Tensor[],
+  ys: Tensor[] | undefined,
+  sampleWeight: Tensor | undefined,
+  batchSize: number,
+  who = 'fit',
+): BatchSource {
   const n = rows(xs[0], who);
   const all = [...xs, ...(ys ?? []), ...(sampleWeight ? [sampleWeight] : [])];
   for (const t of all) {
     if (rows(t, who) !== n) {
-      throw new Error(`${who}: inputs, targets and sample weights must have the same number of rows; got ${all.map((u) => `[${u.shape}]`).join(', ')}`);
+      throw new Error(
+        `${who}: inputs, targets and sample weights must have the same number of rows; got ${all.map((u) => `[${u.shape}]`).join(', ')}`,
+      );
     }
   }
-  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`${who}: batchSize must be a positive integer, got ${batchSize}`);
+  if (!(Number.isInteger(batchSize) && batchSize > 0))
+    throw new Error(`${who}: batchSize must be a positive integer, got ${batchSize}`);
   return {
     steps: Math.ceil(n / batchSize),
     async *batches(shuffle: boolean) {
@@ -148,7 +175,13 @@ export function tensorSource(xs: Tensor[], ys: Tensor[] | undefined, sampleWeigh
 }
 
 /** Batches from an async iterable of [x, y(, sw)] or {x, y, sampleWeight}. */
-export function iterableSource(data: AsyncIterable<unknown>, inputNames: readonly string[], outputNames: readonly string[], classWeight: Record<number, number> | undefined, who = 'fit'): BatchSource {
+export function iterableSource(
+  data: AsyncIterable<unknown>,
+  inputNames: readonly string[],
+  outputNames: readonly string[],
+  classWeight: Record<number, number> | undefined,
+  who = 'fit',
+): BatchSource {
   const cardinality = (data as { cardinality?: unknown }).cardinality;
   return {
     steps: typeof cardinality === 'number' && Number.isFinite(cardinality) ? cardinality : undefined,
@@ -157,7 +190,15 @@ export function iterableSource(data: AsyncIterable<unknown>, inputNames: readonl
         let x: unknown;
         let y: unknown;
         let sw: unknown;
-        if (Array.isArray(item) && !(item.length > 0 && item.every((t) => t instanceof Tensor) && item.length === inputNames.length && inputNames.length > 1)) {
+        if (
+          Array.isArray(item) &&
+          !(
+            item.length > 0 &&
+            item.every((t) => t instanceof Tensor) &&
+            item.length === inputNames.length &&
+            inputNames.length > 1
+          )
+        ) {
           [x, y, sw] = item;
         } else if (item && typeof item === 'object' && !(item instanceof Tensor) && 'x' in item) {
           ({ x, y, sampleWeight: sw } = item as { x: unknown; y?: unknown; sampleWeight?: unknown });

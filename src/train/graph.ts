@@ -67,12 +67,21 @@ export class GraphBuilder {
    * Lowers the outputs (name → tensor) into ONNX; `stateOut` maps output names to state keys.
    * `bakeVariables`: Variables the graph reads (not bound to state) become constants (initializers).
    */
-  build(outputs: [string, Tensor][], stateOut: Record<string, string> = {}, context = 'train step', options: { bakeVariables?: boolean } = {}): GraphProgram {
-    const lowered = lowerTrace(this.trace, outputs.map(([, t]) => t), {
-      outputNames: outputs.map(([n]) => safeName(n)),
-      graphName: context,
-      variables: options.bakeVariables ? 'bake' : undefined,
-    });
+  build(
+    outputs: [string, Tensor][],
+    stateOut: Record<string, string> = {},
+    context = 'train step',
+    options: { bakeVariables?: boolean } = {},
+  ): GraphProgram {
+    const lowered = lowerTrace(
+      this.trace,
+      outputs.map(([, t]) => t),
+      {
+        outputNames: outputs.map(([n]) => safeName(n)),
+        graphName: context,
+        variables: options.bakeVariables ? 'bake' : undefined,
+      },
+    );
     const outputByName = new Map(outputs.map(([n], i) => [n, lowered.outputNames[i]]));
     const out: Record<string, string> = {};
     for (const [name, key] of Object.entries(stateOut)) out[outputByName.get(name)!] = key;
@@ -103,15 +112,20 @@ export class GraphProgram {
   plan(feeds: Record<string, HostTensor>): { feeds: Record<string, HostTensor>; stateIn: Record<string, string> } {
     const stateIn: Record<string, string> = {};
     this.lowered.inputBindings.forEach((b, i) => {
-      if (b.kind === 'input' && this.sources[b.index].kind === 'state') stateIn[this.lowered.inputNames[i]] = this.sources[b.index].key;
+      if (b.kind === 'input' && this.sources[b.index].kind === 'state')
+        stateIn[this.lowered.inputNames[i]] = this.sources[b.index].key;
     });
-    const out = runFeeds(this.lowered, (index) => {
-      const src = this.sources[index];
-      if (src.kind === 'state') return undefined;
-      const t = feeds[src.key];
-      if (!t) throw new Error(`${this.context}: no value fed for '${src.key}'`);
-      return t;
-    }, this.context);
+    const out = runFeeds(
+      this.lowered,
+      (index) => {
+        const src = this.sources[index];
+        if (src.kind === 'state') return undefined;
+        const t = feeds[src.key];
+        if (!t) throw new Error(`${this.context}: no value fed for '${src.key}'`);
+        return t;
+      },
+      this.context,
+    );
     return { feeds: out, stateIn };
   }
 
@@ -127,19 +141,32 @@ export class GraphProgram {
 }
 
 export class WorkerProgram {
-  constructor(readonly program: GraphProgram, readonly session: RemoteSession) {}
+  constructor(
+    readonly program: GraphProgram,
+    readonly session: RemoteSession,
+  ) {}
 
   /**
    * One run: `fetch` names outputs to bring back (by the names given to build); `sharedOut`
    * outputs are written into the given shared-memory arrays instead. With `transferFeeds`, the
    * feed arrays move to the worker (the caller must not use them afterwards).
    */
-  async run(feeds: Record<string, HostTensor>, fetch: readonly string[], options: { sharedOut?: Record<string, HostTensor['data']>; transferFeeds?: boolean } = {}): Promise<Record<string, HostTensor>> {
+  async run(
+    feeds: Record<string, HostTensor>,
+    fetch: readonly string[],
+    options: { sharedOut?: Record<string, HostTensor['data']>; transferFeeds?: boolean } = {},
+  ): Promise<Record<string, HostTensor>> {
     const plan = this.program.plan(feeds);
     const names = fetch.map((f) => this.program.outputName(f));
     const { sharedOut, transferFeeds } = options;
-    const shared = sharedOut && Object.fromEntries(Object.entries(sharedOut).map(([f, a]) => [this.program.outputName(f), a]));
-    const results = await this.session.run(plan.feeds, names, { stateIn: plan.stateIn, stateOut: this.program.stateOutputs, sharedOut: shared, transferFeeds });
+    const shared =
+      sharedOut && Object.fromEntries(Object.entries(sharedOut).map(([f, a]) => [this.program.outputName(f), a]));
+    const results = await this.session.run(plan.feeds, names, {
+      stateIn: plan.stateIn,
+      stateOut: this.program.stateOutputs,
+      sharedOut: shared,
+      transferFeeds,
+    });
     return Object.fromEntries(fetch.map((f, i) => [f, results[names[i]]]));
   }
 

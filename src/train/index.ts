@@ -7,8 +7,31 @@ export * from './callbacks.js';
 export { ModelCheckpoint, type ModelCheckpointOptions } from './checkpoint.js';
 export { ProgressLogger } from './progress.js';
 export { compileModel, type ModelCompileOptions, type CompileState, type TrainableModel } from './compile-spec.js';
-export { fit, evaluate, predict, concatRows, type FitOptions, type EvaluateOptions, type PredictOptions, type EvaluateResult, type Prediction, type Targets, type BatchIterable, type Verbosity } from './loops.js';
-export { saveModel, loadModel, exportOnnx, inferenceOnnx, readModelConfig, type SaveOptions, type LoadOptions, type ExportOptions, type SavedConfig } from './save.js';
+export {
+  fit,
+  evaluate,
+  predict,
+  concatRows,
+  type FitOptions,
+  type EvaluateOptions,
+  type PredictOptions,
+  type EvaluateResult,
+  type Prediction,
+  type Targets,
+  type BatchIterable,
+  type Verbosity,
+} from './loops.js';
+export {
+  saveModel,
+  loadModel,
+  exportOnnx,
+  inferenceOnnx,
+  readModelConfig,
+  type SaveOptions,
+  type LoadOptions,
+  type ExportOptions,
+  type SavedConfig,
+} from './save.js';
 // Installs compile/fit/evaluate/predict/save/exportOnnx on nn's Model.
 export type { ModelTrainingApi } from './trainer.js';
 import './trainer.js';

@@ -9,7 +9,18 @@ import { checkOptions } from '../engine/options.js';
 import { Tensor } from '../engine/tensor.js';
 import { type Callback, CallbackList, History, type Logs, defaultCallbacks } from './callbacks.js';
 import { type CompileState, type TrainableModel, compiled, stateForInference } from './compile-spec.js';
-import { type Batch, type BatchSource, type InputData, inputList, isAsyncIterable, iterableSource, rowWeights, takeRows, targetList, tensorSource } from './data.js';
+import {
+  type Batch,
+  type BatchSource,
+  type InputData,
+  inputList,
+  isAsyncIterable,
+  iterableSource,
+  rowWeights,
+  takeRows,
+  targetList,
+  tensorSource,
+} from './data.js';
 import type { Metric } from './metrics.js';
 import { DataParallelTrainer, type WorkersOption, chooseWorkers } from './parallel.js';
 import { InferenceProgress, ProgressLogger } from './progress.js';
@@ -80,7 +91,19 @@ export type Prediction = Tensor | Tensor[] | Record<string, Tensor>;
 
 // The keys each options object may have (checked at run time; TypeScript checks literals).
 const FIT_OPTIONS: readonly (keyof FitOptions)[] = [
-  'epochs', 'batchSize', 'validationData', 'validationSplit', 'shuffle', 'classWeight', 'sampleWeight', 'callbacks', 'verbose', 'initialEpoch', 'stepsPerEpoch', 'validationBatchSize', 'workers',
+  'epochs',
+  'batchSize',
+  'validationData',
+  'validationSplit',
+  'shuffle',
+  'classWeight',
+  'sampleWeight',
+  'callbacks',
+  'verbose',
+  'initialEpoch',
+  'stepsPerEpoch',
+  'validationBatchSize',
+  'workers',
 ];
 const EVALUATE_OPTIONS: readonly (keyof EvaluateOptions)[] = ['batchSize', 'sampleWeight', 'verbose'];
 const PREDICT_OPTIONS: readonly (keyof PredictOptions)[] = ['batchSize', 'verbose'];
@@ -101,19 +124,35 @@ function verbosity(v: unknown, who: string, fallback: Verbosity): Verbosity {
 
 /** fit(x, y, options) or fit(dataset, options): tells targets (tensors, arrays or records of them) from options. */
 function splitArgs(y: unknown, options: unknown): [Targets | undefined, Record<string, unknown>] {
-  const isTargets = y instanceof Tensor || (Array.isArray(y) && y.every((t) => t instanceof Tensor)) ||
-    (y !== null && typeof y === 'object' && Object.keys(y).length > 0 && Object.values(y).every((t) => t instanceof Tensor));
+  const isTargets =
+    y instanceof Tensor ||
+    (Array.isArray(y) && y.every((t) => t instanceof Tensor)) ||
+    (y !== null &&
+      typeof y === 'object' &&
+      Object.keys(y).length > 0 &&
+      Object.values(y).every((t) => t instanceof Tensor));
   if (isTargets) return [y as Targets, (options as Record<string, unknown>) ?? {}];
   if (y === undefined || y === null) return [undefined, (options as Record<string, unknown>) ?? {}];
   if (typeof y === 'object' && !Array.isArray(y)) return [undefined, y as Record<string, unknown>];
-  throw new Error(`expected targets y to be a Tensor (or an array/record of Tensors for several outputs), got ${String(y)}`);
+  throw new Error(
+    `expected targets y to be a Tensor (or an array/record of Tensors for several outputs), got ${String(y)}`,
+  );
 }
 
-function sourceFor(model: TrainableModel, x: unknown, y: Targets | undefined, sampleWeight: Tensor | undefined, classWeight: Record<number, number> | undefined, batchSize: number, who: string): BatchSource {
+function sourceFor(
+  model: TrainableModel,
+  x: unknown,
+  y: Targets | undefined,
+  sampleWeight: Tensor | undefined,
+  classWeight: Record<number, number> | undefined,
+  batchSize: number,
+  who: string,
+): BatchSource {
   if (isAsyncIterable(x)) return iterableSource(x, inputNames(model), outputNamesOf(model), classWeight, who);
   const xs = asModelDtypes(model, inputList(x as InputData, inputNames(model), who));
   const ys = targetList(y, outputNamesOf(model), who);
-  if (classWeight && ys && ys.length > 1) throw new Error(`${who}: classWeight needs a single-output model; use sampleWeight`);
+  if (classWeight && ys && ys.length > 1)
+    throw new Error(`${who}: classWeight needs a single-output model; use sampleWeight`);
   return tensorSource(xs, ys, rowWeights(ys?.[0], sampleWeight, classWeight), batchSize, who);
 }
 
@@ -152,7 +191,8 @@ class LossLogs {
   }
   logs(prefix = ''): Logs {
     const logs: Logs = { [`${prefix}loss`]: this.total.value };
-    if (this.outputNames.length > 1) this.outputNames.forEach((n, i) => (logs[`${prefix}${n}_loss`] = this.perOutput[i].value));
+    if (this.outputNames.length > 1)
+      this.outputNames.forEach((n, i) => (logs[`${prefix}${n}_loss`] = this.perOutput[i].value));
     return logs;
   }
 }
@@ -167,10 +207,25 @@ function metricLogs(metrics: Metric[], prefix = ''): Logs {
  * Keras-style training: `fit(model, x, y, options)` or, for data sets yielding [x, y],
  * `fit(model, dataset, options)`. Returns the History (history.history.loss[epoch], val_loss, metrics...).
  */
-export async function fit(model: TrainableModel, x: InputData, y: Targets | undefined, options?: FitOptions): Promise<History>;
+export async function fit(
+  model: TrainableModel,
+  x: InputData,
+  y: Targets | undefined,
+  options?: FitOptions,
+): Promise<History>;
 export async function fit(model: TrainableModel, data: BatchIterable, options?: FitOptions): Promise<History>;
-export async function fit(model: TrainableModel, x: InputData | BatchIterable, yOrOptions?: Targets | FitOptions, maybeOptions?: FitOptions): Promise<History>;
-export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: FitOptions): Promise<History> {
+export async function fit(
+  model: TrainableModel,
+  x: InputData | BatchIterable,
+  yOrOptions?: Targets | FitOptions,
+  maybeOptions?: FitOptions,
+): Promise<History>;
+export async function fit(
+  model: TrainableModel,
+  x: unknown,
+  yOrOptions?: unknown,
+  maybeOptions?: FitOptions,
+): Promise<History> {
   const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Targets | undefined, FitOptions];
   checkOptions('fit', options, FIT_OPTIONS);
   const state = compiled(model, 'fit');
@@ -197,20 +252,37 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
     const ys = targetList(y, outputNamesOf(model));
     trainY = ys?.map((t) => part(t, 0, cut)!);
     trainW = part(options.sampleWeight, 0, cut);
-    validation = tensorSource(xs.map((t) => part(t, cut, n)!), ys?.map((t) => part(t, cut, n)!), part(options.sampleWeight, cut, n), options.validationBatchSize ?? batchSize, 'fit (validation split)');
+    validation = tensorSource(
+      xs.map((t) => part(t, cut, n)!),
+      ys?.map((t) => part(t, cut, n)!),
+      part(options.sampleWeight, cut, n),
+      options.validationBatchSize ?? batchSize,
+      'fit (validation split)',
+    );
   }
   if (options.validationData) {
     const vd = options.validationData;
     validation = isAsyncIterable(vd)
       ? iterableSource(vd, inputNames(model), outputNamesOf(model), undefined, 'fit (validationData)')
-      : tensorSource(inputList(vd[0], inputNames(model), 'fit (validationData)'), targetList(vd[1], outputNamesOf(model), 'fit (validationData)'), vd[2], options.validationBatchSize ?? batchSize, 'fit (validationData)');
+      : tensorSource(
+          inputList(vd[0], inputNames(model), 'fit (validationData)'),
+          targetList(vd[1], outputNamesOf(model), 'fit (validationData)'),
+          vd[2],
+          options.validationBatchSize ?? batchSize,
+          'fit (validationData)',
+        );
   }
   const train = sourceFor(model, trainX, trainY, trainW, options.classWeight, batchSize, 'fit');
   const steps = options.stepsPerEpoch ?? train.steps;
 
   const history = new History();
   // Callbacks installed for every fit of this process (e.g. `lepton train`'s run tracker) come after the caller's.
-  const callbacks = new CallbackList([...(options.callbacks ?? []), ...defaultCallbacks({ epochs, batchSize }), history, ...(verbose ? [new ProgressLogger(verbose)] : [])]);
+  const callbacks = new CallbackList([
+    ...(options.callbacks ?? []),
+    ...defaultCallbacks({ epochs, batchSize }),
+    history,
+    ...(verbose ? [new ProgressLogger(verbose)] : []),
+  ]);
   callbacks.setModel(model);
   callbacks.setParams({ epochs, steps, verbose, initialEpoch });
   model.stopTraining = false;
@@ -249,11 +321,18 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
         const { loss, stats } = result;
         state.optimizer.iterations++;
         if (!Number.isFinite(loss)) {
-          throw new Error(`fit: the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (batch of ${batch.size}); training stopped. Try a lower learning rate, gradient clipping (clipNorm) or check the data for NaN/Inf.`);
+          throw new Error(
+            `fit: the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (batch of ${batch.size}); training stopped. Try a lower learning rate, gradient clipping (clipNorm) or check the data for NaN/Inf.`,
+          );
         }
         meter.add(result, batch.size);
         state.metrics.forEach((m, k) => m.accumulate(stats[k].map((s) => s.data)));
-        await callbacks.call('onBatchEnd', step, { batch: step, size: batch.size, ...meter.logs(), ...metricLogs(state.metrics) });
+        await callbacks.call('onBatchEnd', step, {
+          batch: step,
+          size: batch.size,
+          ...meter.logs(),
+          ...metricLogs(state.metrics),
+        });
         step++;
       }
       if (!runner) throw new Error('fit: the training data produced no batches');
@@ -275,7 +354,12 @@ export async function fit(model: TrainableModel, x: unknown, yOrOptions?: unknow
   return history;
 }
 
-async function runEvaluation(runner: Runner, source: BatchSource, prefix = '', progress?: InferenceProgress): Promise<Logs> {
+async function runEvaluation(
+  runner: Runner,
+  source: BatchSource,
+  prefix = '',
+  progress?: InferenceProgress,
+): Promise<Logs> {
   const { metrics } = runner.state;
   // Validation inside fit must not disturb the training metrics' epoch totals.
   const saved = metrics.map((m) => m.saveState());
@@ -298,7 +382,12 @@ async function runEvaluation(runner: Runner, source: BatchSource, prefix = '', p
   }
 }
 
-async function readyRunner(model: TrainableModel, state: CompileState, first: Batch, needsWorkerWeights = true): Promise<Runner> {
+async function readyRunner(
+  model: TrainableModel,
+  state: CompileState,
+  first: Batch,
+  needsWorkerWeights = true,
+): Promise<Runner> {
   ensureBuilt(model, first.xs);
   const runner = runnerFor(model, state);
   if (!runner.training && needsWorkerWeights) await runner.push(false);
@@ -306,10 +395,29 @@ async function readyRunner(model: TrainableModel, state: CompileState, first: Ba
 }
 
 /** Loss and metrics over the data (weights as they are now). Returns {loss, ...metrics}. */
-export async function evaluate(model: TrainableModel, x: InputData, y: Targets | undefined, options?: EvaluateOptions): Promise<EvaluateResult>;
-export async function evaluate(model: TrainableModel, data: BatchIterable, options?: EvaluateOptions): Promise<EvaluateResult>;
-export async function evaluate(model: TrainableModel, x: InputData | BatchIterable, yOrOptions?: Targets | EvaluateOptions, maybeOptions?: EvaluateOptions): Promise<EvaluateResult>;
-export async function evaluate(model: TrainableModel, x: unknown, yOrOptions?: unknown, maybeOptions?: EvaluateOptions): Promise<EvaluateResult> {
+export async function evaluate(
+  model: TrainableModel,
+  x: InputData,
+  y: Targets | undefined,
+  options?: EvaluateOptions,
+): Promise<EvaluateResult>;
+export async function evaluate(
+  model: TrainableModel,
+  data: BatchIterable,
+  options?: EvaluateOptions,
+): Promise<EvaluateResult>;
+export async function evaluate(
+  model: TrainableModel,
+  x: InputData | BatchIterable,
+  yOrOptions?: Targets | EvaluateOptions,
+  maybeOptions?: EvaluateOptions,
+): Promise<EvaluateResult>;
+export async function evaluate(
+  model: TrainableModel,
+  x: unknown,
+  yOrOptions?: unknown,
+  maybeOptions?: EvaluateOptions,
+): Promise<EvaluateResult> {
   const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Targets | undefined, EvaluateOptions];
   checkOptions('evaluate', options, EVALUATE_OPTIONS);
   const verbose = verbosity(options.verbose, 'evaluate', 1);
@@ -335,7 +443,11 @@ export async function evaluate(model: TrainableModel, x: unknown, yOrOptions?: u
  * result for callers that know the structure (`predict<Tensor>(model, x)`).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the structure is known only at run time; callers narrow it with T
-export async function predict<T extends Prediction = any>(model: TrainableModel, x: InputData | BatchIterable, options: PredictOptions = {}): Promise<T> {
+export async function predict<T extends Prediction = any>(
+  model: TrainableModel,
+  x: InputData | BatchIterable,
+  options: PredictOptions = {},
+): Promise<T> {
   checkOptions('predict', options, PREDICT_OPTIONS);
   const verbose = verbosity(options.verbose, 'predict', 1);
   const state = stateForInference(model);
@@ -370,7 +482,10 @@ export async function predict<T extends Prediction = any>(model: TrainableModel,
 /** Stacks batches along axis 0 on the host. */
 export function concatRows(parts: Tensor[]): Tensor {
   const rows = parts.reduce((n, t) => n + (t.shape[0] as number), 0);
-  const out = allocate(parts[0].dtype, parts.reduce((n, t) => n + t.size, 0));
+  const out = allocate(
+    parts[0].dtype,
+    parts.reduce((n, t) => n + t.size, 0),
+  );
   let offset = 0;
   for (const t of parts) {
     (out as any).set(t.data, offset);

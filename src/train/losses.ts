@@ -5,8 +5,31 @@
  * compositions of ops, so they trace into train-step graphs and get gradients for free.
  */
 import {
-  Tensor, abs, add, cast, clip, div, equal, log, logSoftmax, maximum, mean, minimum, mul, neg, notEqual, oneHot, reshape, softmaxCrossEntropy,
-  square, sub, sum, transpose, where, softplus, isFloat,
+  Tensor,
+  abs,
+  add,
+  cast,
+  clip,
+  div,
+  equal,
+  log,
+  logSoftmax,
+  maximum,
+  mean,
+  minimum,
+  mul,
+  neg,
+  notEqual,
+  oneHot,
+  reshape,
+  softmaxCrossEntropy,
+  square,
+  sub,
+  sum,
+  transpose,
+  where,
+  softplus,
+  isFloat,
 } from '../engine/index.js';
 import { nameKey } from '../nn/names.js';
 
@@ -18,7 +41,10 @@ export type LossFn = (yTrue: Tensor, yPred: Tensor) => Tensor;
 /** Mean over all axes but the batch axis: [B, ...] → [B]; [B] stays [B]. */
 export function perSample(x: Tensor): Tensor {
   if (x.rank <= 1) return x;
-  return mean(x, Array.from({ length: x.rank - 1 }, (_, i) => i + 1));
+  return mean(
+    x,
+    Array.from({ length: x.rank - 1 }, (_, i) => i + 1),
+  );
 }
 
 /** yTrue in yPred's shape and dtype when they hold the same number of elements ([B] vs [B, 1]). */
@@ -127,13 +153,19 @@ export function sparseLabels(yTrue: Tensor, yPred: Tensor, op = 'sparseCategoric
   const want = yPred.shape.slice(0, -1);
   if (labels.rank === want.length + 1 && labels.shape[labels.rank - 1] === 1) labels = reshape(labels, want);
   if (labels.shape.join() !== want.join()) {
-    throw new Error(`${op}: labels of shape [${yTrue.shape}] do not match predictions [${yPred.shape}] (expected [${want}])`);
+    throw new Error(
+      `${op}: labels of shape [${yTrue.shape}] do not match predictions [${yPred.shape}] (expected [${want}])`,
+    );
   }
   return labels.dtype === 'int64' ? labels : cast(labels, 'int64');
 }
 
 /** Cross entropy against integer class labels; with fromLogits it is the fused softmaxCrossEntropy op. */
-export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, options: { fromLogits?: boolean; ignoreClass?: number } = {}): Tensor {
+export function sparseCategoricalCrossentropy(
+  yTrue: Tensor,
+  yPred: Tensor,
+  options: { fromLogits?: boolean; ignoreClass?: number } = {},
+): Tensor {
   let labels = sparseLabels(yTrue, yPred);
   const ignore = options.ignoreClass;
   const valid = ignore === undefined ? undefined : notEqual(labels, ignore);
@@ -141,7 +173,10 @@ export function sparseCategoricalCrossentropy(yTrue: Tensor, yPred: Tensor, opti
   let l: Tensor;
   if (options.fromLogits) {
     // The op wants classes on axis 1: [B, T, C] → [B, C, T].
-    const logits = yPred.rank > 2 ? transpose(yPred, [0, yPred.rank - 1, ...Array.from({ length: yPred.rank - 2 }, (_, i) => i + 1)]) : yPred;
+    const logits =
+      yPred.rank > 2
+        ? transpose(yPred, [0, yPred.rank - 1, ...Array.from({ length: yPred.rank - 2 }, (_, i) => i + 1)])
+        : yPred;
     l = softmaxCrossEntropy(logits, labels, { reduction: 'none' });
   } else {
     checkProbabilities('sparseCategoricalCrossentropy', yPred);
@@ -203,7 +238,11 @@ export class Loss {
     let l = this.fn(yTrue, yPred);
     if (l.rank === 0) return sampleWeight ? mul(l, mean(sampleWeight)) : l;
     if (l.rank > 1) l = perSample(l);
-    if (sampleWeight) l = mul(l, sampleWeight.dtype === l.dtype ? reshape(sampleWeight, l.shape) : cast(reshape(sampleWeight, l.shape), l.dtype));
+    if (sampleWeight)
+      l = mul(
+        l,
+        sampleWeight.dtype === l.dtype ? reshape(sampleWeight, l.shape) : cast(reshape(sampleWeight, l.shape), l.dtype),
+      );
     if (this.reduction === 'none') return l;
     return this.reduction === 'sum' ? sum(l) : mean(l);
   }
@@ -232,19 +271,28 @@ const LOSSES: Record<string, LossFactory> = {
 };
 
 const ALIASES: Record<string, string> = {
-  mse: 'MeanSquaredError', meansquarederror: 'MeanSquaredError',
-  mae: 'MeanAbsoluteError', meanabsoluteerror: 'MeanAbsoluteError',
-  huber: 'Huber', huberloss: 'Huber',
-  binarycrossentropy: 'BinaryCrossentropy', bce: 'BinaryCrossentropy',
+  mse: 'MeanSquaredError',
+  meansquarederror: 'MeanSquaredError',
+  mae: 'MeanAbsoluteError',
+  meanabsoluteerror: 'MeanAbsoluteError',
+  huber: 'Huber',
+  huberloss: 'Huber',
+  binarycrossentropy: 'BinaryCrossentropy',
+  bce: 'BinaryCrossentropy',
   categoricalcrossentropy: 'CategoricalCrossentropy',
   sparsecategoricalcrossentropy: 'SparseCategoricalCrossentropy',
   hinge: 'Hinge',
-  kld: 'KLDivergence', kldivergence: 'KLDivergence', kullbackleiblerdivergence: 'KLDivergence',
+  kld: 'KLDivergence',
+  kldivergence: 'KLDivergence',
+  kullbackleiblerdivergence: 'KLDivergence',
 };
 
 function canonicalLossName(name: string): string {
   const found = ALIASES[nameKey(name)];
-  if (!found) throw new Error(`unknown loss '${name}' (known: ${Object.keys(LOSSES).join(', ')}; or pass a function (yTrue, yPred) => Tensor)`);
+  if (!found)
+    throw new Error(
+      `unknown loss '${name}' (known: ${Object.keys(LOSSES).join(', ')}; or pass a function (yTrue, yPred) => Tensor)`,
+    );
   return found;
 }
 
@@ -254,14 +302,46 @@ export function makeLoss(name: string, options: LossOptions = {}): Loss {
   return new Loss(className, LOSSES[className](options), options);
 }
 
-export class MeanSquaredError extends Loss { constructor(o: LossOptions = {}) { super('MeanSquaredError', meanSquaredError, o); } }
-export class MeanAbsoluteError extends Loss { constructor(o: LossOptions = {}) { super('MeanAbsoluteError', meanAbsoluteError, o); } }
-export class Huber extends Loss { constructor(o: LossOptions & { delta?: number } = {}) { super('Huber', LOSSES.Huber(o), o); } }
-export class BinaryCrossentropy extends Loss { constructor(o: LossOptions & CrossentropyOptions = {}) { super('BinaryCrossentropy', LOSSES.BinaryCrossentropy(o), o); } }
-export class CategoricalCrossentropy extends Loss { constructor(o: LossOptions & CrossentropyOptions = {}) { super('CategoricalCrossentropy', LOSSES.CategoricalCrossentropy(o), o); } }
-export class SparseCategoricalCrossentropy extends Loss { constructor(o: LossOptions & { fromLogits?: boolean; ignoreClass?: number } = {}) { super('SparseCategoricalCrossentropy', LOSSES.SparseCategoricalCrossentropy(o), o); } }
-export class Hinge extends Loss { constructor(o: LossOptions = {}) { super('Hinge', hinge, o); } }
-export class KLDivergence extends Loss { constructor(o: LossOptions = {}) { super('KLDivergence', kld, o); } }
+export class MeanSquaredError extends Loss {
+  constructor(o: LossOptions = {}) {
+    super('MeanSquaredError', meanSquaredError, o);
+  }
+}
+export class MeanAbsoluteError extends Loss {
+  constructor(o: LossOptions = {}) {
+    super('MeanAbsoluteError', meanAbsoluteError, o);
+  }
+}
+export class Huber extends Loss {
+  constructor(o: LossOptions & { delta?: number } = {}) {
+    super('Huber', LOSSES.Huber(o), o);
+  }
+}
+export class BinaryCrossentropy extends Loss {
+  constructor(o: LossOptions & CrossentropyOptions = {}) {
+    super('BinaryCrossentropy', LOSSES.BinaryCrossentropy(o), o);
+  }
+}
+export class CategoricalCrossentropy extends Loss {
+  constructor(o: LossOptions & CrossentropyOptions = {}) {
+    super('CategoricalCrossentropy', LOSSES.CategoricalCrossentropy(o), o);
+  }
+}
+export class SparseCategoricalCrossentropy extends Loss {
+  constructor(o: LossOptions & { fromLogits?: boolean; ignoreClass?: number } = {}) {
+    super('SparseCategoricalCrossentropy', LOSSES.SparseCategoricalCrossentropy(o), o);
+  }
+}
+export class Hinge extends Loss {
+  constructor(o: LossOptions = {}) {
+    super('Hinge', hinge, o);
+  }
+}
+export class KLDivergence extends Loss {
+  constructor(o: LossOptions = {}) {
+    super('KLDivergence', kld, o);
+  }
+}
 
 export type LossSpec = string | Loss | LossFn | ({ className?: string; name?: string } & Record<string, unknown>);
 
@@ -273,7 +353,10 @@ export function getLoss(spec: LossSpec): Loss {
   if (spec && typeof spec === 'object') {
     const { className, config, name, ...rest } = spec as Record<string, any>;
     const kind = className ?? name;
-    if (typeof kind !== 'string') throw new Error(`loss: an options object needs 'className' (or 'name'), e.g. {className: 'sparseCategoricalCrossentropy', fromLogits: true}`);
+    if (typeof kind !== 'string')
+      throw new Error(
+        `loss: an options object needs 'className' (or 'name'), e.g. {className: 'sparseCategoricalCrossentropy', fromLogits: true}`,
+      );
     return makeLoss(kind, { ...(config ?? {}), ...rest });
   }
   throw new Error(`loss: expected a name, a Loss, a function or an options object, got ${String(spec)}`);
@@ -285,7 +368,9 @@ export function serializeLoss(loss: Loss): { className: string; config: Record<s
 }
 
 const PROBABILITY_LOSSES: Record<string, string> = {
-  BinaryCrossentropy: 'binaryCrossentropy', CategoricalCrossentropy: 'categoricalCrossentropy', SparseCategoricalCrossentropy: 'sparseCategoricalCrossentropy',
+  BinaryCrossentropy: 'binaryCrossentropy',
+  CategoricalCrossentropy: 'categoricalCrossentropy',
+  SparseCategoricalCrossentropy: 'sparseCategoricalCrossentropy',
 };
 
 /** For a built-in cross entropy on probabilities (fromLogits false): what is wrong with these predictions, if anything. */
@@ -303,4 +388,3 @@ export function expectsProbabilities(loss: Loss): boolean {
 export function usesSparseLabels(loss: Loss): boolean {
   return loss.className === 'SparseCategoricalCrossentropy';
 }
-

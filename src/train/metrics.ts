@@ -5,7 +5,23 @@
  * `result()` turns the totals into the value. `update(yTrue, yPred)` does both eagerly.
  */
 import {
-  Tensor, abs, argmax, cast, equal, greater, matmul, mul, oneHot, reducedSize, reshape, sigmoid, square, sub, sum, tensor, transpose,
+  Tensor,
+  abs,
+  argmax,
+  cast,
+  equal,
+  greater,
+  matmul,
+  mul,
+  oneHot,
+  reducedSize,
+  reshape,
+  sigmoid,
+  square,
+  sub,
+  sum,
+  tensor,
+  transpose,
 } from '../engine/index.js';
 import { alignTarget, sparseLabels } from './losses.js';
 import type { TypedArray } from '../engine/dtype.js';
@@ -81,7 +97,10 @@ const divideOrZero = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
 /** Mean of a per-sample value over all samples seen. */
 export class MeanMetric extends Metric {
-  constructor(name: string, private readonly fn: (yTrue: Tensor, yPred: Tensor) => Tensor) {
+  constructor(
+    name: string,
+    private readonly fn: (yTrue: Tensor, yPred: Tensor) => Tensor,
+  ) {
     super(name);
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
@@ -95,7 +114,11 @@ export class MeanMetric extends Metric {
 
 /** Number of elements of v as a [1] float32 tensor (read at run time for a symbolic batch size). */
 function elementCount(v: Tensor): Tensor {
-  const n = reducedSize(v, v.shape.map((_, i) => i), 'float32');
+  const n = reducedSize(
+    v,
+    v.shape.map((_, i) => i),
+    'float32',
+  );
   return n instanceof Tensor ? reshape(n, [1]) : tensor([n]);
 }
 
@@ -120,7 +143,9 @@ export class BinaryAccuracy extends MeanMetric {
 /** argmax(yPred) == argmax(yTrue) for one-hot targets. */
 export class CategoricalAccuracy extends MeanMetric {
   constructor(options: { name?: string } = {}) {
-    super(options.name ?? 'categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), argmax(yTrue, -1)), 'float32'));
+    super(options.name ?? 'categorical_accuracy', (yTrue, yPred) =>
+      cast(equal(argmax(yPred, -1), argmax(yTrue, -1)), 'float32'),
+    );
     this.configOptions = { ...options };
   }
 }
@@ -128,7 +153,9 @@ export class CategoricalAccuracy extends MeanMetric {
 /** argmax(yPred) == label for integer labels. */
 export class SparseCategoricalAccuracy extends MeanMetric {
   constructor(options: { name?: string } = {}) {
-    super(options.name ?? 'sparse_categorical_accuracy', (yTrue, yPred) => cast(equal(argmax(yPred, -1), sparseLabels(yTrue, yPred, 'sparse_categorical_accuracy')), 'float32'));
+    super(options.name ?? 'sparse_categorical_accuracy', (yTrue, yPred) =>
+      cast(equal(argmax(yPred, -1), sparseLabels(yTrue, yPred, 'sparse_categorical_accuracy')), 'float32'),
+    );
     this.configOptions = { ...options };
   }
 }
@@ -152,7 +179,9 @@ export class TopKCategoricalAccuracy extends MeanMetric {
 export class SparseTopKCategoricalAccuracy extends MeanMetric {
   constructor(options: { k?: number; name?: string } = {}) {
     const k = options.k ?? 5;
-    super(options.name ?? 'sparse_top_k_categorical_accuracy', (yTrue, yPred) => inTopK(yPred, sparseLabels(yTrue, yPred, 'sparse_top_k_categorical_accuracy'), k));
+    super(options.name ?? 'sparse_top_k_categorical_accuracy', (yTrue, yPred) =>
+      inTopK(yPred, sparseLabels(yTrue, yPred, 'sparse_top_k_categorical_accuracy'), k),
+    );
     this.configOptions = { ...options };
   }
 }
@@ -229,7 +258,14 @@ export class Recall extends Metric {
  * 'macro' averages per-class F1 (columns of yPred).
  */
 export class F1Score extends Metric {
-  constructor(private readonly options: { threshold?: number | null; average?: 'micro' | 'macro'; fromLogits?: boolean; name?: string } = {}) {
+  constructor(
+    private readonly options: {
+      threshold?: number | null;
+      average?: 'micro' | 'macro';
+      fromLogits?: boolean;
+      name?: string;
+    } = {},
+  ) {
     super(options.name ?? 'f1');
     this.configOptions = { ...options };
   }
@@ -267,7 +303,14 @@ export class F1Score extends Metric {
  */
 export class AUC extends Metric {
   readonly thresholds: number[];
-  constructor(private readonly options: { numThresholds?: number; curve?: 'ROC' | 'PR'; fromLogits?: boolean; name?: string } = {}) {
+  constructor(
+    private readonly options: {
+      numThresholds?: number;
+      curve?: 'ROC' | 'PR';
+      fromLogits?: boolean;
+      name?: string;
+    } = {},
+  ) {
     super(options.name ?? 'auc');
     this.configOptions = { ...options };
     const n = options.numThresholds ?? 200;
@@ -311,16 +354,27 @@ export class AUC extends Metric {
 
 /** Counts [numClasses, numClasses]: rows are true classes, columns predicted (argmax, or threshold 0.5 for one column). */
 export class ConfusionMatrix extends Metric {
-  constructor(readonly numClasses: number, options: { name?: string } = {}) {
+  constructor(
+    readonly numClasses: number,
+    options: { name?: string } = {},
+  ) {
     super(options.name ?? 'confusion_matrix');
   }
   batchStats(yTrue: Tensor, yPred: Tensor): Tensor[] {
     const c = this.numClasses;
-    const predicted = yPred.rank >= 2 && yPred.shape[yPred.rank - 1] !== 1
-      ? argmax(yPred, -1)
-      : cast(greater(reshape(f32(yPred), [-1]), 0.5), 'int64');
+    const predicted =
+      yPred.rank >= 2 && yPred.shape[yPred.rank - 1] !== 1
+        ? argmax(yPred, -1)
+        : cast(greater(reshape(f32(yPred), [-1]), 0.5), 'int64');
     let actual = yTrue;
-    if (actual.rank >= 2 && actual.shape[actual.rank - 1] !== 1 && actual.shape[actual.rank - 1] === c && yTrue.dtype !== 'int64' && yTrue.dtype !== 'int32') actual = argmax(actual, -1);
+    if (
+      actual.rank >= 2 &&
+      actual.shape[actual.rank - 1] !== 1 &&
+      actual.shape[actual.rank - 1] === c &&
+      yTrue.dtype !== 'int64' &&
+      yTrue.dtype !== 'int32'
+    )
+      actual = argmax(actual, -1);
     actual = reshape(actual.dtype === 'int64' ? actual : cast(actual, 'int64'), [-1]);
     const a = oneHot(actual, c);
     const p = oneHot(reshape(predicted, [-1]), c);
@@ -332,7 +386,9 @@ export class ConfusionMatrix extends Metric {
   /** The accumulated matrix as rows of counts. */
   matrix(): number[][] {
     const acc = this.accumulated?.[0] ?? new Float64Array(this.numClasses * this.numClasses);
-    return Array.from({ length: this.numClasses }, (_, i) => Array.from(acc.subarray(i * this.numClasses, (i + 1) * this.numClasses)));
+    return Array.from({ length: this.numClasses }, (_, i) =>
+      Array.from(acc.subarray(i * this.numClasses, (i + 1) * this.numClasses)),
+    );
   }
   override logValues(): Record<string, number> {
     return {};
@@ -346,8 +402,17 @@ export function confusionMatrix(yTrue: Tensor, yPred: Tensor, numClasses: number
 
 /** Metric classes by name, for rebuilding saved metric configs ({className, config: options}). */
 export const METRIC_CLASSES: Record<string, new (options: any) => Metric> = {
-  BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
-  MeanSquaredErrorMetric, MeanAbsoluteErrorMetric, Precision, Recall, F1Score, AUC,
+  BinaryAccuracy,
+  CategoricalAccuracy,
+  SparseCategoricalAccuracy,
+  TopKCategoricalAccuracy,
+  SparseTopKCategoricalAccuracy,
+  MeanSquaredErrorMetric,
+  MeanAbsoluteErrorMetric,
+  Precision,
+  Recall,
+  F1Score,
+  AUC,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -374,20 +439,31 @@ export function getMetric(spec: MetricSpec, loss: LossHints = {}): Metric {
       if (loss.className === 'CategoricalCrossentropy') return new CategoricalAccuracy({ name: spec });
       return new BinaryAccuracy({ name: spec, threshold: logits ? 0 : 0.5 });
     }
-    case 'binaryaccuracy': return new BinaryAccuracy({ name: spec, threshold: logits ? 0 : 0.5 });
-    case 'categoricalaccuracy': return new CategoricalAccuracy({ name: spec });
-    case 'sparsecategoricalaccuracy': return new SparseCategoricalAccuracy({ name: spec });
-    case 'topkcategoricalaccuracy': return new TopKCategoricalAccuracy({ name: spec });
-    case 'sparsetopkcategoricalaccuracy': return new SparseTopKCategoricalAccuracy({ name: spec });
-    case 'precision': return new Precision({ name: spec, fromLogits: logits });
-    case 'recall': return new Recall({ name: spec, fromLogits: logits });
+    case 'binaryaccuracy':
+      return new BinaryAccuracy({ name: spec, threshold: logits ? 0 : 0.5 });
+    case 'categoricalaccuracy':
+      return new CategoricalAccuracy({ name: spec });
+    case 'sparsecategoricalaccuracy':
+      return new SparseCategoricalAccuracy({ name: spec });
+    case 'topkcategoricalaccuracy':
+      return new TopKCategoricalAccuracy({ name: spec });
+    case 'sparsetopkcategoricalaccuracy':
+      return new SparseTopKCategoricalAccuracy({ name: spec });
+    case 'precision':
+      return new Precision({ name: spec, fromLogits: logits });
+    case 'recall':
+      return new Recall({ name: spec, fromLogits: logits });
     case 'f1':
-    case 'f1score': return new F1Score({ name: spec, fromLogits: logits });
-    case 'auc': return new AUC({ name: spec, fromLogits: logits });
+    case 'f1score':
+      return new F1Score({ name: spec, fromLogits: logits });
+    case 'auc':
+      return new AUC({ name: spec, fromLogits: logits });
     case 'mse':
-    case 'meansquarederror': return new MeanSquaredErrorMetric({ name: spec });
+    case 'meansquarederror':
+      return new MeanSquaredErrorMetric({ name: spec });
     case 'mae':
-    case 'meanabsoluteerror': return new MeanAbsoluteErrorMetric({ name: spec });
+    case 'meanabsoluteerror':
+      return new MeanAbsoluteErrorMetric({ name: spec });
     default:
       throw new Error(
         `unknown metric '${spec}' (known: accuracy, binaryAccuracy, categoricalAccuracy, sparseCategoricalAccuracy, ` +
@@ -395,4 +471,3 @@ export function getMetric(spec: MetricSpec, loss: LossHints = {}): Metric {
       );
   }
 }
-

@@ -7,7 +7,21 @@
  */
 import { compileSync } from '../engine/compile.js';
 import {
-  Tensor, type Variable, add, cast, div, maximum, minimum, mul, scalar, sqrt, sub, sum, zeros, clip, full,
+  Tensor,
+  type Variable,
+  add,
+  cast,
+  div,
+  maximum,
+  minimum,
+  mul,
+  scalar,
+  sqrt,
+  sub,
+  sum,
+  zeros,
+  clip,
+  full,
 } from '../engine/index.js';
 import { type LearningRate, learningRateAt, learningRateFromConfig, learningRateToConfig } from './schedules.js';
 import { nameKey } from '../nn/names.js';
@@ -54,29 +68,42 @@ export abstract class Optimizer {
   readonly slots = new Map<Variable, Tensor[]>();
   /** The parameters given at construction (PyTorch style), which `step(grads)` updates. */
   readonly params?: readonly Variable[];
-  private imperative?: (params: Tensor[], grads: Tensor[], slots: Tensor[][], scalars: Scalars) => { params: Tensor[]; slots: Tensor[][] };
+  private imperative?: (
+    params: Tensor[],
+    grads: Tensor[],
+    slots: Tensor[][],
+    scalars: Scalars,
+  ) => { params: Tensor[]; slots: Tensor[][] };
 
   /**
    * `options` alone (Keras style: `new Adam({ learningRate })`, for `compile`), or the parameters
    * first (PyTorch style: `new Adam(model.parameters(), { lr })`, for `step(grads)`).
    */
-  constructor(paramsOrOptions: readonly Variable[] | OptimizerOptions | undefined, options: OptimizerOptions | undefined, defaultLr: number) {
+  constructor(
+    paramsOrOptions: readonly Variable[] | OptimizerOptions | undefined,
+    options: OptimizerOptions | undefined,
+    defaultLr: number,
+  ) {
     const name = new.target.name;
     let opts: OptimizerOptions;
     if (Array.isArray(paramsOrOptions)) {
       const params = paramsOrOptions as readonly Variable[];
       params.forEach((p, i) => {
         if (!(p instanceof Tensor) || typeof (p as Variable).assign !== 'function') {
-          throw new Error(`${name}: parameter ${i} is not a Variable (pass model.parameters(), or Variables you created)`);
+          throw new Error(
+            `${name}: parameter ${i} is not a Variable (pass model.parameters(), or Variables you created)`,
+          );
         }
       });
       this.params = [...params];
       opts = options ?? {};
     } else {
-      if (options !== undefined) throw new Error(`${name}: expected (options) or (parameters, options), got two option objects`);
+      if (options !== undefined)
+        throw new Error(`${name}: expected (options) or (parameters, options), got two option objects`);
       opts = (paramsOrOptions ?? {}) as OptimizerOptions;
     }
-    if (opts.lr !== undefined && opts.learningRate !== undefined) throw new Error(`${name}: give lr or learningRate, not both`);
+    if (opts.lr !== undefined && opts.learningRate !== undefined)
+      throw new Error(`${name}: give lr or learningRate, not both`);
     this.learningRate = opts.learningRate ?? opts.lr ?? defaultLr;
     options = opts;
     this.clipNorm = options.clipNorm;
@@ -121,14 +148,21 @@ export abstract class Optimizer {
   }
 
   /** Clipping and the update of every parameter (ops only). */
-  applyGradients(params: readonly Tensor[], grads: readonly Tensor[], slots: readonly Tensor[][], s: Scalars): { params: Tensor[]; slots: Tensor[][] } {
+  applyGradients(
+    params: readonly Tensor[],
+    grads: readonly Tensor[],
+    slots: readonly Tensor[][],
+    s: Scalars,
+  ): { params: Tensor[]; slots: Tensor[][] } {
     let gs = [...grads];
     if (this.clipValue !== undefined) gs = clipGradValue(gs, this.clipValue);
     if (this.clipNorm !== undefined) gs = clipGradNorm(gs, this.clipNorm);
     const newParams: Tensor[] = [];
     const newSlots: Tensor[][] = [];
     params.forEach((p, i) => {
-      const scalars = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.dtype === p.dtype ? v : cast(v, p.dtype)]));
+      const scalars = Object.fromEntries(
+        Object.entries(s).map(([k, v]) => [k, v.dtype === p.dtype ? v : cast(v, p.dtype)]),
+      );
       const [np, ns] = this.updateParam(p, gs[i], slots[i], scalars);
       newParams.push(np);
       newSlots.push(ns);
@@ -160,7 +194,8 @@ export abstract class Optimizer {
       if (paramsOrGrads instanceof Map) {
         const byVariable = paramsOrGrads as ReadonlyMap<Variable, Tensor>;
         for (const v of byVariable.keys()) {
-          if (!this.params.includes(v)) throw new Error(`${this.className}.step: Variable '${v.name}' is not one of this optimizer's parameters`);
+          if (!this.params.includes(v))
+            throw new Error(`${this.className}.step: Variable '${v.name}' is not one of this optimizer's parameters`);
         }
         // Parameters without a gradient are left alone (PyTorch skips params whose .grad is None).
         params = this.params.filter((p) => byVariable.has(p));
@@ -170,15 +205,25 @@ export abstract class Optimizer {
         grads = paramsOrGrads as readonly Tensor[];
       }
     }
-    if (params.length !== grads.length) throw new Error(`${this.className}.step: got ${params.length} parameters but ${grads.length} gradients`);
+    if (params.length !== grads.length)
+      throw new Error(`${this.className}.step: got ${params.length} parameters but ${grads.length} gradients`);
     params.forEach((p, i) => {
       if (grads[i].shape.join() !== p.shape.join()) {
-        throw new Error(`${this.className}.step: gradient ${i} has shape [${grads[i].shape}] but parameter '${p.name}' has [${p.shape}]`);
+        throw new Error(
+          `${this.className}.step: gradient ${i} has shape [${grads[i].shape}] but parameter '${p.name}' has [${p.shape}]`,
+        );
       }
     });
-    this.imperative ??= compileSync((ps: Tensor[], gs: Tensor[], ss: Tensor[][], sc: Scalars) => this.applyGradients(ps, gs, ss, sc));
+    this.imperative ??= compileSync((ps: Tensor[], gs: Tensor[], ss: Tensor[][], sc: Scalars) =>
+      this.applyGradients(ps, gs, ss, sc),
+    );
     const scalars = Object.fromEntries(Object.entries(this.nextScalars()).map(([k, v]) => [k, scalar(v)]));
-    const out = this.imperative(params.map((p) => p.value()), [...grads], params.map((p) => this.slotsFor(p)), scalars);
+    const out = this.imperative(
+      params.map((p) => p.value()),
+      [...grads],
+      params.map((p) => this.slotsFor(p)),
+      scalars,
+    );
     params.forEach((p, i) => {
       p.assign(out.params[i]);
       this.slots.set(p, out.slots[i]);
@@ -194,7 +239,10 @@ export abstract class Optimizer {
   zeroGrad(): void {}
 
   getConfig(): { className: string; config: Record<string, unknown> } {
-    const config: Record<string, unknown> = { learningRate: learningRateToConfig(this.learningRate), ...this.hyperparameters() };
+    const config: Record<string, unknown> = {
+      learningRate: learningRateToConfig(this.learningRate),
+      ...this.hyperparameters(),
+    };
     if (this.clipNorm !== undefined) config.clipNorm = this.clipNorm;
     if (this.clipValue !== undefined) config.clipValue = this.clipValue;
     return { className: this.className, config };
@@ -224,7 +272,8 @@ export class SGD extends Optimizer {
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = options.weightDecay ?? 0;
-    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new Error('SGD: nesterov needs momentum > 0 and dampening 0 (as in PyTorch)');
+    if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0))
+      throw new Error('SGD: nesterov needs momentum > 0 and dampening 0 (as in PyTorch)');
   }
   slotNames(): string[] {
     return this.momentum ? ['momentum_buffer'] : [];
@@ -245,7 +294,12 @@ export class SGD extends Optimizer {
     return [sub(p, mul(d, s.lr)), out];
   }
   protected hyperparameters() {
-    return { momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov, weightDecay: this.weightDecay };
+    return {
+      momentum: this.momentum,
+      dampening: this.dampening,
+      nesterov: this.nesterov,
+      weightDecay: this.weightDecay,
+    };
   }
 }
 
@@ -308,7 +362,13 @@ export class Adam extends Optimizer {
     return [sub(param, mul(div(m2, denom), s.stepSize)), slots];
   }
   protected hyperparameters() {
-    return { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, weightDecay: this.weightDecay, amsgrad: this.amsgrad };
+    return {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      epsilon: this.epsilon,
+      weightDecay: this.weightDecay,
+      amsgrad: this.amsgrad,
+    };
   }
 }
 
@@ -380,7 +440,13 @@ export class RMSprop extends Optimizer {
     return [newParam, out];
   }
   protected hyperparameters() {
-    return { alpha: this.alpha, epsilon: this.epsilon, momentum: this.momentum, centered: this.centered, weightDecay: this.weightDecay };
+    return {
+      alpha: this.alpha,
+      epsilon: this.epsilon,
+      momentum: this.momentum,
+      centered: this.centered,
+      weightDecay: this.weightDecay,
+    };
   }
 }
 
@@ -424,7 +490,12 @@ export class Adagrad extends Optimizer {
     return [sub(p, mul(div(grad, std), s.clr)), [acc2]];
   }
   protected hyperparameters() {
-    return { lrDecay: this.lrDecay, weightDecay: this.weightDecay, initialAccumulatorValue: this.initialAccumulatorValue, epsilon: this.epsilon };
+    return {
+      lrDecay: this.lrDecay,
+      weightDecay: this.weightDecay,
+      initialAccumulatorValue: this.initialAccumulatorValue,
+      epsilon: this.epsilon,
+    };
   }
 }
 
@@ -443,11 +514,19 @@ export function getOptimizer(spec: OptimizerSpec): Optimizer {
   const opts = { ...config } as Record<string, any>;
   if (opts.learningRate !== undefined) opts.learningRate = learningRateFromConfig(opts.learningRate);
   switch (nameKey(name)) {
-    case 'sgd': return new SGD(opts);
-    case 'adam': return new Adam(opts);
-    case 'adamw': return new AdamW(opts);
-    case 'rmsprop': return new RMSprop(opts);
-    case 'adagrad': return new Adagrad(opts);
-    default: throw new Error(`unknown optimizer '${name}' (known: sgd, adam, adamw, rmsprop, adagrad; or an Optimizer instance)`);
+    case 'sgd':
+      return new SGD(opts);
+    case 'adam':
+      return new Adam(opts);
+    case 'adamw':
+      return new AdamW(opts);
+    case 'rmsprop':
+      return new RMSprop(opts);
+    case 'adagrad':
+      return new Adagrad(opts);
+    default:
+      throw new Error(
+        `unknown optimizer '${name}' (known: sgd, adam, adamw, rmsprop, adagrad; or an Optimizer instance)`,
+      );
   }
 }

@@ -53,7 +53,11 @@ export interface WorkerChoiceInfo {
  */
 export interface ReplicaHost extends WorkerChoiceInfo {
   readonly state: WorkerChoiceInfo['state'] & { readonly optimizer: { nextScalars(): Record<string, number> } };
-  readonly trainable: readonly { readonly size: number; readonly shape: readonly (number | string)[]; readonly dtype: DType }[];
+  readonly trainable: readonly {
+    readonly size: number;
+    readonly shape: readonly (number | string)[];
+    readonly dtype: DType;
+  }[];
   /** The worker holding the weights and optimizer state. */
   readonly worker: OrtWorker;
   /** Extra workers (replicas); data-parallel training adds to them, the runner terminates them. */
@@ -81,16 +85,23 @@ export function dataParallelObstacle(runner: WorkerChoiceInfo): string | undefin
  * with at least 2 cores when the model has no non-trainable state (batch statistics are per shard)
  * and a step is large enough (`flops` = forward FLOPs of one batch).
  */
-export function chooseWorkers(runner: WorkerChoiceInfo, requested: WorkersOption | undefined, flops: () => number): number {
+export function chooseWorkers(
+  runner: WorkerChoiceInfo,
+  requested: WorkersOption | undefined,
+  flops: () => number,
+): number {
   if (typeof requested === 'number') {
-    if (!Number.isInteger(requested) || requested < 1) throw new Error(`fit: workers must be a positive integer or 'auto', got ${requested}`);
+    if (!Number.isInteger(requested) || requested < 1)
+      throw new Error(`fit: workers must be a positive integer or 'auto', got ${requested}`);
     if (requested > 1) {
       const obstacle = dataParallelObstacle(runner);
-      if (obstacle) throw new Error(`fit: cannot train data parallel (workers: ${requested}): ${obstacle}. Use workers: 1.`);
+      if (obstacle)
+        throw new Error(`fit: cannot train data parallel (workers: ${requested}): ${obstacle}. Use workers: 1.`);
     }
     return requested;
   }
-  if (requested !== undefined && requested !== 'auto') throw new Error(`fit: workers must be a positive integer or 'auto', got ${String(requested)}`);
+  if (requested !== undefined && requested !== 'auto')
+    throw new Error(`fit: workers must be a positive integer or 'auto', got ${String(requested)}`);
   if (availableParallelism() < 2 || dataParallelObstacle(runner)) return 1;
   if (runner.variables.length !== runner.trainable.length) return 1;
   const params = runner.trainable.reduce((n, v) => n + v.size, 0);
@@ -120,7 +131,11 @@ function shardOf(batch: Batch, start: number, end: number, into: ShardStorage): 
 }
 
 /** Splits a batch into `n` shards of nearly equal size (larger ones first; empty ones undefined). */
-export function splitBatch(batch: Batch, n: number, storage: (shard: number) => ShardStorage = () => freshStorage): (Batch | undefined)[] {
+export function splitBatch(
+  batch: Batch,
+  n: number,
+  storage: (shard: number) => ShardStorage = () => freshStorage,
+): (Batch | undefined)[] {
   const shards: (Batch | undefined)[] = [];
   let start = 0;
   for (let k = 0; k < n; k++) {
@@ -136,7 +151,10 @@ export class DataParallelTrainer {
   /** The summed gradients and optimizer scalars of the last step, not yet applied. */
   private pending?: Record<string, HostTensor>;
 
-  constructor(private readonly runner: ReplicaHost, count: number) {
+  constructor(
+    private readonly runner: ReplicaHost,
+    count: number,
+  ) {
     while (runner.replicas.length < count - 1) runner.replicas.push(new OrtWorker());
     this.workers = [runner.worker, ...runner.replicas.slice(0, count - 1)];
   }
@@ -166,17 +184,28 @@ export class DataParallelTrainer {
         // With an update pending, apply it first; right after a flush there is none.
         const program = await runner.program('train', shard, pending ? 'shard' : 'grads', worker);
         const feeds = { ...runner.batchFeeds(shard, true), ...pending };
-        return { size: shard.size, grads: this.gradBuffers(k), out: await program.run(feeds, fetch, { sharedOut: this.gradBuffers(k) }) };
+        return {
+          size: shard.size,
+          grads: this.gradBuffers(k),
+          out: await program.run(feeds, fetch, { sharedOut: this.gradBuffers(k) }),
+        };
       }),
     );
-    const done = results.filter((r): r is { size: number; grads: Record<string, Float32Array>; out: Record<string, HostTensor> } => r !== undefined);
+    const done = results.filter(
+      (r): r is { size: number; grads: Record<string, Float32Array>; out: Record<string, HostTensor> } =>
+        r !== undefined,
+    );
 
     // Shard losses average over their rows: the batch's gradient is the size-weighted sum.
     const weights = done.map((r) => r.size / batch.size);
     const next: Record<string, HostTensor> = {};
     gradNames.forEach((name, i) => {
       const v = runner.trainable[i];
-      next[name] = this.weightedSum(name, done.map((r) => ({ dtype: v.dtype, shape: v.shape as number[], data: r.grads[name] })), weights);
+      next[name] = this.weightedSum(
+        name,
+        done.map((r) => ({ dtype: v.dtype, shape: v.shape as number[], data: r.grads[name] })),
+        weights,
+      );
     });
     Object.assign(next, scalarFeeds(scalars));
     this.pending = next;
@@ -184,7 +213,9 @@ export class DataParallelTrainer {
     const parts = done.map((r) => runner.collect(r.out));
     return {
       loss: parts.reduce((a, p, i) => a + weights[i] * p.loss, 0),
-      outputLosses: parts[0].outputLosses.map((_, j) => parts.reduce((a, p, i) => a + weights[i] * p.outputLosses[j], 0)),
+      outputLosses: parts[0].outputLosses.map((_, j) =>
+        parts.reduce((a, p, i) => a + weights[i] * p.outputLosses[j], 0),
+      ),
       // Metric statistics add up over batches, so they add up over shards too.
       stats: parts[0].stats.map((metric, m) => metric.map((_, j) => addStats(parts.map((p) => p.stats[m][j])))),
     };
@@ -195,7 +226,9 @@ export class DataParallelTrainer {
     const pending = this.pending;
     if (!pending) return;
     this.pending = undefined;
-    await Promise.all(this.workers.map(async (w) => (await this.runner.program('train', undefined, 'apply', w)).run(pending, [])));
+    await Promise.all(
+      this.workers.map(async (w) => (await this.runner.program('train', undefined, 'apply', w)).run(pending, [])),
+    );
   }
 
   /** Per worker and batch tensor: shared memory the shard rows are copied into, reused every step. */
@@ -247,10 +280,14 @@ export class DataParallelTrainer {
   private weightedSum(name: string, parts: HostTensor[], weights: number[]): HostTensor {
     const { dtype, shape } = parts[0];
     const n = parts[0].data.length;
-    if (dtype !== 'float32' && dtype !== 'float64') throw new Error(`data-parallel fit: gradients must be float32 or float64, got ${dtype}`);
+    if (dtype !== 'float32' && dtype !== 'float64')
+      throw new Error(`data-parallel fit: gradients must be float32 or float64, got ${dtype}`);
     let out = this.sums.get(name);
     if (!out) {
-      out = dtype === 'float32' ? new Float32Array(new SharedArrayBuffer(4 * n)) : new Float64Array(new SharedArrayBuffer(8 * n));
+      out =
+        dtype === 'float32'
+          ? new Float32Array(new SharedArrayBuffer(4 * n))
+          : new Float64Array(new SharedArrayBuffer(8 * n));
       this.sums.set(name, out);
     }
     const d = parts.map((p) => p.data as Float32Array);
@@ -274,9 +311,10 @@ export class DataParallelTrainer {
 }
 
 function scalarFeeds(scalars: Record<string, number>): Record<string, HostTensor> {
-  return Object.fromEntries(Object.entries(scalars).map(([k, v]) => [`s_${k}`, { dtype: 'float32', shape: [], data: new Float32Array([v]) }]));
+  return Object.fromEntries(
+    Object.entries(scalars).map(([k, v]) => [`s_${k}`, { dtype: 'float32', shape: [], data: new Float32Array([v]) }]),
+  );
 }
-
 
 // Typed as Float32Array; float64 data takes the same code path (V8 specialises per element kind).
 function weightedSum2(out: Float32Array, a: Float32Array, b: Float32Array, wa: number, wb: number): void {

@@ -18,7 +18,9 @@ export function formatSeconds(s: number): string {
   if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
   const whole = Math.round(s); // rounded first, so 119.6 s is 2m00s rather than 1m60s
   const m = Math.floor(whole / 60);
-  return m < 60 ? `${m}m${String(whole % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  return m < 60
+    ? `${m}m${String(whole % 60).padStart(2, '0')}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
 export class ProgressLogger extends BaseCallback {
@@ -68,7 +70,8 @@ export class ProgressLogger extends BaseCallback {
     const elapsed = (performance.now() - this.epochStart) / 1000;
     const perStep = this.seen ? (elapsed * 1000) / this.seen : 0;
     const line = `${formatSeconds(elapsed)} ${perStep.toFixed(0)}ms/step - ${formatLogs(logs)}`;
-    if (this.bar) this.stream.write(`\r${this.params?.steps ? `${this.params.steps}/${this.params.steps} ` : ''}${line}\x1b[K\n`);
+    if (this.bar)
+      this.stream.write(`\r${this.params?.steps ? `${this.params.steps}/${this.params.steps} ` : ''}${line}\x1b[K\n`);
     else this.stream.write(`Epoch ${epoch + 1}/${this.params?.epochs} - ${line}\n`);
   }
 }
@@ -80,7 +83,10 @@ export class InferenceProgress {
   private seen = 0;
   private readonly stream = process.stderr;
 
-  constructor(private readonly verbose: number, private readonly steps?: number) {}
+  constructor(
+    private readonly verbose: number,
+    private readonly steps?: number,
+  ) {}
 
   private get bar(): boolean {
     return this.verbose === 1 && !!this.stream.isTTY;
@@ -94,7 +100,9 @@ export class InferenceProgress {
     this.lastDraw = now;
     const width = 30;
     const done = this.steps ? Math.min(width, Math.round((width * this.seen) / this.steps)) : 0;
-    const head = this.steps ? `${this.seen}/${this.steps} [${'='.repeat(Math.max(0, done - 1))}${done < width ? '>' : '='}${'.'.repeat(width - done)}]` : `${this.seen} batches`;
+    const head = this.steps
+      ? `${this.seen}/${this.steps} [${'='.repeat(Math.max(0, done - 1))}${done < width ? '>' : '='}${'.'.repeat(width - done)}]`
+      : `${this.seen} batches`;
     const text = Object.keys(logs).length ? `${head} - ${formatLogs(logs)}` : head;
     this.stream.write(`\r${text.slice(0, (this.stream.columns ?? 120) - 1)}\x1b[K`);
   }

@@ -17,8 +17,17 @@ import { type Batch, takeRows } from './data.js';
 import type { GraphProgram, WorkerProgram } from './graph.js';
 import type { ReplicaHost } from './parallel.js';
 import {
-  type OutputStructure, type Signature, type StepContext, type StepResult, type TrainMode,
-  buildEvalStep, buildTrainStep, sigKey, signatureOf, traceForwardFlops, traceMetricStatCounts,
+  type OutputStructure,
+  type Signature,
+  type StepContext,
+  type StepResult,
+  type TrainMode,
+  buildEvalStep,
+  buildTrainStep,
+  sigKey,
+  signatureOf,
+  traceForwardFlops,
+  traceMetricStatCounts,
 } from './steps.js';
 
 let nextRunnerId = 1;
@@ -36,7 +45,10 @@ export class Runner implements StepContext, ReplicaHost {
   /** How the model returns its outputs (a tensor, an array, or a record), seen when tracing. */
   outputStructure: OutputStructure = { kind: 'tensor' };
 
-  constructor(readonly model: TrainableModel, readonly state: CompileState) {
+  constructor(
+    readonly model: TrainableModel,
+    readonly state: CompileState,
+  ) {
     this.variables = model.namedVariables();
     const trainable = new Set(model.trainableParameters());
     this.trainable = this.variables.map(([, v]) => v).filter((v) => trainable.has(v));
@@ -46,7 +58,12 @@ export class Runner implements StepContext, ReplicaHost {
   isStale(): boolean {
     const now = this.model.namedVariables();
     const trainable = new Set(this.model.trainableParameters());
-    return now.length !== this.variables.length || now.some(([, v], i) => v !== this.variables[i][1]) || this.trainable.some((v) => !trainable.has(v)) || trainable.size !== this.trainable.length;
+    return (
+      now.length !== this.variables.length ||
+      now.some(([, v], i) => v !== this.variables[i][1]) ||
+      this.trainable.some((v) => !trainable.has(v)) ||
+      trainable.size !== this.trainable.length
+    );
   }
 
   varKey(i: number): string {
@@ -64,7 +81,9 @@ export class Runner implements StepContext, ReplicaHost {
     const entries: Record<string, HostTensor> = {};
     this.variables.forEach(([, v], i) => (entries[this.varKey(i)] = toHost(v)));
     if (withSlots) {
-      this.trainable.forEach((v, i) => this.state.optimizer.slotsFor(v).forEach((s, j) => (entries[this.slotKey(i, j)] = toHost(s))));
+      this.trainable.forEach((v, i) =>
+        this.state.optimizer.slotsFor(v).forEach((s, j) => (entries[this.slotKey(i, j)] = toHost(s))),
+      );
     }
     await worker.setState(entries);
   }
@@ -73,12 +92,20 @@ export class Runner implements StepContext, ReplicaHost {
   async pull(withSlots: boolean): Promise<void> {
     const keys = this.variables.map((_, i) => this.varKey(i));
     const slotKeys: string[] = [];
-    if (withSlots) this.trainable.forEach((_v, i) => this.state.optimizer.slotNames().forEach((_, j) => slotKeys.push(this.slotKey(i, j))));
+    if (withSlots)
+      this.trainable.forEach((_v, i) =>
+        this.state.optimizer.slotNames().forEach((_, j) => slotKeys.push(this.slotKey(i, j))),
+      );
     const got = await this.worker.getState([...keys, ...slotKeys]);
     this.variables.forEach(([, v], i) => v.assign(got[keys[i]].data));
     if (withSlots) {
       const n = this.state.optimizer.slotNames().length;
-      this.trainable.forEach((v, i) => this.state.optimizer.slots.set(v, Array.from({ length: n }, (_, j) => fromHost(got[this.slotKey(i, j)]))));
+      this.trainable.forEach((v, i) =>
+        this.state.optimizer.slots.set(
+          v,
+          Array.from({ length: n }, (_, j) => fromHost(got[this.slotKey(i, j)])),
+        ),
+      );
     }
   }
 
@@ -88,7 +115,9 @@ export class Runner implements StepContext, ReplicaHost {
     this.programs.clear();
     for (const p of programs) await (await p.catch(() => undefined))?.release();
     const keys = this.variables.map((_, i) => this.varKey(i));
-    this.trainable.forEach((_, i) => this.state.optimizer.slotNames().forEach((__, j) => keys.push(this.slotKey(i, j))));
+    this.trainable.forEach((_, i) =>
+      this.state.optimizer.slotNames().forEach((__, j) => keys.push(this.slotKey(i, j))),
+    );
     await this.worker.deleteState(keys);
     const replicas = this.replicas.splice(0);
     await Promise.all(replicas.map((w) => w.terminate()));
@@ -100,9 +129,15 @@ export class Runner implements StepContext, ReplicaHost {
    * The program for this batch (one per signature; a symbolic batch axis when the model allows).
    * Train programs of data-parallel shards (`mode`) load into `worker` (one single-threaded session each).
    */
-  program(kind: 'train' | 'eval' | 'predict', batch: Batch | undefined, mode: TrainMode = 'step', worker: OrtWorker = this.worker): Promise<WorkerProgram> {
+  program(
+    kind: 'train' | 'eval' | 'predict',
+    batch: Batch | undefined,
+    mode: TrainMode = 'step',
+    worker: OrtWorker = this.worker,
+  ): Promise<WorkerProgram> {
     const bake = this.bakesWeights(kind);
-    const build = (sig: Signature | undefined): GraphProgram => (kind === 'train' ? buildTrainStep(this, sig, mode) : buildEvalStep(this, sig!, kind, bake));
+    const build = (sig: Signature | undefined): GraphProgram =>
+      kind === 'train' ? buildTrainStep(this, sig, mode) : buildEvalStep(this, sig!, kind, bake);
     const workerTag = worker === this.worker ? '' : `@${this.replicaIndex(worker)}`;
     const prefix = `${kind}${mode === 'step' ? '' : `:${mode}`}${bake ? ':baked' : ''}${workerTag}`;
     if (!batch) {
@@ -163,7 +198,9 @@ export class Runner implements StepContext, ReplicaHost {
    */
   private sessionOptions(mode: TrainMode): SessionOptions | undefined {
     if (mode === 'step') return this.state.session;
-    return mergeSessionOptions(this.state.session, { intraOpNumThreads: Math.max(1, Math.floor(availableParallelism() / (1 + this.replicas.length))) });
+    return mergeSessionOptions(this.state.session, {
+      intraOpNumThreads: Math.max(1, Math.floor(availableParallelism() / (1 + this.replicas.length))),
+    });
   }
 
   /** Extra workers holding replicas of the weights and optimizer state (data-parallel training). */
@@ -191,13 +228,16 @@ export class Runner implements StepContext, ReplicaHost {
   async trainStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('train', batch);
     const feeds = this.batchFeeds(batch, true);
-    for (const [k, v] of Object.entries(this.state.optimizer.nextScalars())) feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
+    for (const [k, v] of Object.entries(this.state.optimizer.nextScalars()))
+      feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
     return this.collect(await program.run(feeds, this.fetchNames(), { transferFeeds: batch.owned }));
   }
 
   async evalStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('eval', batch);
-    return this.collect(await program.run(this.batchFeeds(batch, true), this.fetchNames(), { transferFeeds: batch.owned }));
+    return this.collect(
+      await program.run(this.batchFeeds(batch, true), this.fetchNames(), { transferFeeds: batch.owned }),
+    );
   }
 
   async predictStep(batch: Batch): Promise<Tensor[]> {
@@ -240,8 +280,11 @@ export class Runner implements StepContext, ReplicaHost {
   }
 
   collect(results: Record<string, HostTensor>): StepResult {
-    const stats = this.state.metrics.map((m, k) => Array.from({ length: this.statCounts.get(m) ?? 0 }, (_, j) => results[`m${k}_${j}`]));
-    const outputLosses = this.state.losses.length > 1 ? this.state.losses.map((_, i) => Number(results[`l${i}`].data[0])) : [];
+    const stats = this.state.metrics.map((m, k) =>
+      Array.from({ length: this.statCounts.get(m) ?? 0 }, (_, j) => results[`m${k}_${j}`]),
+    );
+    const outputLosses =
+      this.state.losses.length > 1 ? this.state.losses.map((_, i) => Number(results[`l${i}`].data[0])) : [];
     return { loss: Number(results.loss.data[0]), outputLosses, stats };
   }
 }
@@ -263,13 +306,23 @@ export function runnerFor(model: TrainableModel, state: CompileState): Runner {
 export function checkLossInputs(model: TrainableModel, state: CompileState, xs: Tensor[]): void {
   if (!state.losses.some(expectsProbabilities)) return;
   const n = Math.min(8, xs[0].shape[0] as number);
-  const rows = xs.map((t) => takeRows(t, Array.from({ length: n }, (_, i) => i), 0, n));
+  const rows = xs.map((t) =>
+    takeRows(
+      t,
+      Array.from({ length: n }, (_, i) => i),
+      0,
+      n,
+    ),
+  );
   const out = model.apply(rows.length === 1 ? rows[0] : rows, { training: false });
   const preds: unknown[] = Array.isArray(out) ? out : out instanceof Tensor ? [out] : Object.values(out as object);
   state.losses.forEach((loss, i) => {
     const p = preds[i];
     const problem = p instanceof Tensor ? lossInputProblem(loss, p) : undefined;
-    if (problem) throw new Error(`fit: the model's outputs${preds.length > 1 ? ` (output ${state.outputNames[i]})` : ''} on the first batch: ${problem}`);
+    if (problem)
+      throw new Error(
+        `fit: the model's outputs${preds.length > 1 ? ` (output ${state.outputNames[i]})` : ''} on the first batch: ${problem}`,
+      );
   });
 }
 

@@ -56,18 +56,29 @@ const SAVE_OPTIONS: readonly (keyof SaveOptions)[] = ['labels', 'preprocessing',
 const EXPORT_OPTIONS: readonly (keyof ExportOptions)[] = ['inputs'];
 const LOAD_OPTIONS: readonly (keyof LoadOptions)[] = ['restoreRandomState'];
 
-function signatureOf(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
+function signatureOf(
+  model: TrainableModel,
+  options: { inputs?: TensorSignature[] } = {},
+): { inputs: TensorSignature[]; outputs?: TensorSignature[] } {
   if (options.inputs) return { inputs: options.inputs };
   if (model.inputSpecs?.length) {
-    return { inputs: model.inputSpecs.map((s) => ({ ...s, name: s.name })), outputs: model.outputSpecs?.map((s) => ({ ...s })) };
+    return {
+      inputs: model.inputSpecs.map((s) => ({ ...s, name: s.name })),
+      outputs: model.outputSpecs?.map((s) => ({ ...s })),
+    };
   }
   const seen = (model.compileState as CompileState | undefined)?.seenInputs;
   if (seen) return { inputs: seen.map((s, i) => ({ name: seen.length === 1 ? 'input' : `input_${i}`, ...s })) };
-  throw new Error(`save/export: the model has no declared inputs; pass {inputs: [{name, shape: [null, ...], dtype}]} or fit it first`);
+  throw new Error(
+    `save/export: the model has no declared inputs; pass {inputs: [{name, shape: [null, ...], dtype}]} or fit it first`,
+  );
 }
 
 /** The inference graph (weights baked in, symbolic batch) and the signature it implements. */
-export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorSignature[] } = {}): { bytes: Uint8Array; signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } } {
+export function inferenceOnnx(
+  model: TrainableModel,
+  options: { inputs?: TensorSignature[] } = {},
+): { bytes: Uint8Array; signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } } {
   const sig = signatureOf(model, options);
   const inputs = sig.inputs.map((s) => ({
     name: s.name,
@@ -76,12 +87,21 @@ export function inferenceOnnx(model: TrainableModel, options: { inputs?: TensorS
   }));
   // The model must have its weights before tracing (lazily built layers create them on first call).
   if (model.built === false || model.namedVariables().length === 0) {
-    const sample = inputs.map((s) => zeros(s.shape.map((d) => (typeof d === 'number' ? d : 1)), s.dtype));
+    const sample = inputs.map((s) =>
+      zeros(
+        s.shape.map((d) => (typeof d === 'number' ? d : 1)),
+        s.dtype,
+      ),
+    );
     model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
   }
   const outNames = sig.outputs?.map((o) => o.name);
   const fn = (...xs: Tensor[]) => model.apply(xs.length === 1 && inputs.length === 1 ? xs[0] : xs, { training: false });
-  const program = TracedProgram.fromSpecs(fn, inputs, { variables: 'bake', outputNames: outNames, graphName: model.name ?? 'lepton' });
+  const program = TracedProgram.fromSpecs(fn, inputs, {
+    variables: 'bake',
+    outputNames: outNames,
+    graphName: model.name ?? 'lepton',
+  });
   const outs = program.lowered.model.graph.output;
   const outputs: TensorSignature[] = program.lowered.outputNames.map((name, i) => {
     const t = program.outputFlat.leaves[i];
@@ -206,7 +226,12 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
     let compile: Record<string, unknown> | undefined;
     if (state) {
       const lossConfigs = state.losses.map(serializeLoss);
-      compile = { optimizer: state.optimizer.getConfig(), loss: lossConfigs.length === 1 ? lossConfigs[0] : lossConfigs.some((l) => l === null) ? null : lossConfigs, lossWeights: state.lossWeights, metrics: state.metricSpecs };
+      compile = {
+        optimizer: state.optimizer.getConfig(),
+        loss: lossConfigs.length === 1 ? lossConfigs[0] : lossConfigs.some((l) => l === null) ? null : lossConfigs,
+        lossWeights: state.lossWeights,
+        metrics: state.metricSpecs,
+      };
       const named = new Map(model.namedVariables().map(([k, v]) => [v, k]));
       const slots: Record<string, Tensor> = {};
       const slotNames = state.optimizer.slotNames();
@@ -216,7 +241,12 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
       }
       await write('optimizer.safetensors', encodeSafetensors(slots, { optimizer: state.optimizer.className }));
       // The global random state lets a resumed run shuffle and drop out exactly like an uninterrupted one.
-      const training = { optimizer: state.optimizer.getConfig(), step: state.optimizer.iterations, epoch: state.epoch, randomState: globalGenerator.getState() };
+      const training = {
+        optimizer: state.optimizer.getConfig(),
+        step: state.optimizer.iterations,
+        epoch: state.epoch,
+        randomState: globalGenerator.getState(),
+      };
       await write('training.json', JSON.stringify(training, null, 2));
     }
 
@@ -275,11 +305,14 @@ export async function readModelConfig(dir: string): Promise<SavedConfig> {
   try {
     config = JSON.parse(await readFile(path, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(dir))) throw new ModelNotFoundError(`loadModel: no model folder at ${resolve(dir)}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !(await exists(dir)))
+      throw new ModelNotFoundError(`loadModel: no model folder at ${resolve(dir)}`);
     throw new Error(`loadModel: cannot read ${path}: ${(e as Error).message}`);
   }
-  if (config.format !== 'lepton-model') throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);
-  if (config.version !== 1) throw new Error(`loadModel: ${path} has version ${config.version}; this Lepton reads version 1`);
+  if (config.format !== 'lepton-model')
+    throw new Error(`loadModel: ${path} is not a Lepton model folder (format '${config.format}')`);
+  if (config.version !== 1)
+    throw new Error(`loadModel: ${path} has version ${config.version}; this Lepton reads version 1`);
   return config;
 }
 
@@ -308,22 +341,36 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   checkOptions('loadModel', options, LOAD_OPTIONS);
   if (!(await exists(dir))) await recoverAbandoned(resolve(dir));
   const config = await readModelConfig(dir);
-  if (!config.architecture) throw new Error(`loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`);
+  if (!config.architecture)
+    throw new Error(
+      `loadModel: ${dir} has no architecture (a custom module was saved); load its weights.safetensors into a new instance instead`,
+    );
   // Rebuilding runs the initializers; their draws must not shift the caller's random stream.
   const randomState = globalGenerator.getState();
   let model: Model;
   try {
     const layer = layerFromConfig(config.architecture as LayerConfig);
-    if (!(layer instanceof Model)) throw new Error(`loadModel: ${dir} holds a ${layer.className} layer, not a model; rebuild it with layerFromConfig and load weights.safetensors`);
+    if (!(layer instanceof Model))
+      throw new Error(
+        `loadModel: ${dir} holds a ${layer.className} layer, not a model; rebuild it with layerFromConfig and load weights.safetensors`,
+      );
     model = layer;
     if (model.built === false || model.namedVariables().length === 0) {
-      const sample = config.signature.inputs.map((s) => zeros(s.shape.map((d) => d ?? 1), s.dtype));
+      const sample = config.signature.inputs.map((s) =>
+        zeros(
+          s.shape.map((d) => d ?? 1),
+          s.dtype,
+        ),
+      );
       model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
     }
   } finally {
     globalGenerator.setState(randomState);
   }
-  const weights = decodeSafetensors(new Uint8Array(await readFile(join(dir, 'weights.safetensors'))), join(dir, 'weights.safetensors')).tensors;
+  const weights = decodeSafetensors(
+    new Uint8Array(await readFile(join(dir, 'weights.safetensors'))),
+    join(dir, 'weights.safetensors'),
+  ).tensors;
   model.loadStateDict(weights);
 
   if (config.compile?.loss) {
@@ -336,7 +383,11 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
       metrics: restoreMetricSpecs(config.compile.metrics),
     });
     if (await exists(join(dir, 'training.json'))) {
-      const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as { step: number; epoch: number; randomState?: { s: number[]; spareNormal: number | null } };
+      const training = JSON.parse(await readFile(join(dir, 'training.json'), 'utf8')) as {
+        step: number;
+        epoch: number;
+        randomState?: { s: number[]; spareNormal: number | null };
+      };
       state.optimizer.iterations = training.step;
       state.epoch = training.epoch;
       if (options.restoreRandomState && training.randomState) globalGenerator.setState(training.randomState);

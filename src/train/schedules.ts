@@ -34,7 +34,8 @@ export class StepDecay implements LRSchedule {
 export class ExponentialDecay implements LRSchedule {
   readonly className = 'ExponentialDecay';
   constructor(readonly options: { initial: number; decaySteps: number; decayRate: number; staircase?: boolean }) {
-    if (!(options.decaySteps > 0)) throw new Error(`ExponentialDecay: decaySteps must be positive, got ${options.decaySteps}`);
+    if (!(options.decaySteps > 0))
+      throw new Error(`ExponentialDecay: decaySteps must be positive, got ${options.decaySteps}`);
   }
   at(step: number): number {
     const p = step / this.options.decaySteps;
@@ -49,7 +50,8 @@ export class ExponentialDecay implements LRSchedule {
 export class CosineDecay implements LRSchedule {
   readonly className = 'CosineDecay';
   constructor(readonly options: { initial: number; decaySteps: number; minimum?: number }) {
-    if (!(options.decaySteps > 0)) throw new Error(`CosineDecay: decaySteps must be positive, got ${options.decaySteps}`);
+    if (!(options.decaySteps > 0))
+      throw new Error(`CosineDecay: decaySteps must be positive, got ${options.decaySteps}`);
   }
   at(step: number): number {
     const { initial, decaySteps, minimum = 0 } = this.options;
@@ -68,7 +70,8 @@ export class CosineDecay implements LRSchedule {
 export class LinearWarmup implements LRSchedule {
   readonly className = 'LinearWarmup';
   constructor(readonly options: { warmupSteps: number; after: LearningRate; startFactor?: number }) {
-    if (!(options.warmupSteps >= 0)) throw new Error(`LinearWarmup: warmupSteps must be >= 0, got ${options.warmupSteps}`);
+    if (!(options.warmupSteps >= 0))
+      throw new Error(`LinearWarmup: warmupSteps must be >= 0, got ${options.warmupSteps}`);
   }
   at(step: number): number {
     const { warmupSteps, after, startFactor = 0 } = this.options;
@@ -82,10 +85,18 @@ export class LinearWarmup implements LRSchedule {
   }
 }
 
-export function stepDecay(o: StepDecay['options']): StepDecay { return new StepDecay(o); }
-export function exponentialDecay(o: ExponentialDecay['options']): ExponentialDecay { return new ExponentialDecay(o); }
-export function cosineDecay(o: CosineDecay['options']): CosineDecay { return new CosineDecay(o); }
-export function linearWarmup(o: LinearWarmup['options']): LinearWarmup { return new LinearWarmup(o); }
+export function stepDecay(o: StepDecay['options']): StepDecay {
+  return new StepDecay(o);
+}
+export function exponentialDecay(o: ExponentialDecay['options']): ExponentialDecay {
+  return new ExponentialDecay(o);
+}
+export function cosineDecay(o: CosineDecay['options']): CosineDecay {
+  return new CosineDecay(o);
+}
+export function linearWarmup(o: LinearWarmup['options']): LinearWarmup {
+  return new LinearWarmup(o);
+}
 
 export function serializeSchedule(s: LRSchedule): { className: string; config: Record<string, unknown> } {
   return { className: s.className, config: s.getConfig() };
@@ -99,10 +110,15 @@ export function learningRateFromConfig(c: unknown): LearningRate {
   if (typeof c === 'number') return c;
   const { className, config } = c as { className: string; config: Record<string, any> };
   switch (className) {
-    case 'StepDecay': return new StepDecay(config as StepDecay['options']);
-    case 'ExponentialDecay': return new ExponentialDecay(config as ExponentialDecay['options']);
-    case 'CosineDecay': return new CosineDecay(config as CosineDecay['options']);
-    case 'LinearWarmup': return new LinearWarmup({ ...(config as LinearWarmup['options']), after: learningRateFromConfig(config.after) });
-    default: throw new Error(`unknown learning-rate schedule '${className}'`);
+    case 'StepDecay':
+      return new StepDecay(config as StepDecay['options']);
+    case 'ExponentialDecay':
+      return new ExponentialDecay(config as ExponentialDecay['options']);
+    case 'CosineDecay':
+      return new CosineDecay(config as CosineDecay['options']);
+    case 'LinearWarmup':
+      return new LinearWarmup({ ...(config as LinearWarmup['options']), after: learningRateFromConfig(config.after) });
+    default:
+      throw new Error(`unknown learning-rate schedule '${className}'`);
   }
 }

@@ -29,7 +29,10 @@ export interface StepResult {
 }
 
 /** How the model returns its outputs (a tensor, an array, or a record), seen when tracing. */
-export type OutputStructure = { kind: 'tensor' } | { kind: 'array'; length: number } | { kind: 'record'; keys: string[] };
+export type OutputStructure =
+  | { kind: 'tensor' }
+  | { kind: 'array'; length: number }
+  | { kind: 'record'; keys: string[] };
 
 /** The shapes and dtypes of a batch; the batch axis is 'batch' when one graph serves every size. */
 export interface Signature {
@@ -39,7 +42,10 @@ export interface Signature {
 
 export function signatureOf(batch: Batch, symbolic: boolean): Signature {
   const dims = (t: Tensor): Dim[] => (symbolic ? ['batch', ...t.shape.slice(1)] : [...t.shape]);
-  return { xs: batch.xs.map((t) => ({ shape: dims(t), dtype: t.dtype })), ys: batch.ys?.map((t) => ({ shape: dims(t), dtype: t.dtype })) };
+  return {
+    xs: batch.xs.map((t) => ({ shape: dims(t), dtype: t.dtype })),
+    ys: batch.ys?.map((t) => ({ shape: dims(t), dtype: t.dtype })),
+  };
 }
 
 export function sigKey(kind: string, s: Signature): string {
@@ -70,7 +76,9 @@ function inputsOf(ctx: StepContext, b: GraphBuilder, sig: Signature): Tensor | T
 
 function bindVariables(ctx: StepContext, b: GraphBuilder, differentiable: boolean): Map<Variable, Tensor> {
   const trainable = new Set(ctx.trainable);
-  return new Map(ctx.variables.map(([, v], i) => [v, b.bindVariable(v, ctx.varKey(i), differentiable && trainable.has(v))]));
+  return new Map(
+    ctx.variables.map(([, v], i) => [v, b.bindVariable(v, ctx.varKey(i), differentiable && trainable.has(v))]),
+  );
 }
 
 /** The model outputs as a list in output order (and their structure, recorded on ctx). */
@@ -93,10 +101,18 @@ function outputList(ctx: StepContext, out: unknown, who: string): Tensor[] {
 }
 
 /** Total loss (weighted sum over outputs, plus regularization) and the per-output losses. */
-function lossTerms(ctx: StepContext, ys: Tensor[], preds: Tensor[], sw: Tensor, who: string): { total: Tensor; perOutput: Tensor[] } {
+function lossTerms(
+  ctx: StepContext,
+  ys: Tensor[],
+  preds: Tensor[],
+  sw: Tensor,
+  who: string,
+): { total: Tensor; perOutput: Tensor[] } {
   const { losses, lossWeights } = ctx.state;
   if (preds.length !== losses.length || ys.length !== losses.length) {
-    throw new Error(`${who}: the model has ${preds.length} output(s), the data ${ys.length} target(s), and ${losses.length} loss(es) were compiled (outputs: ${ctx.state.outputNames.join(', ')})`);
+    throw new Error(
+      `${who}: the model has ${preds.length} output(s), the data ${ys.length} target(s), and ${losses.length} loss(es) were compiled (outputs: ${ctx.state.outputNames.join(', ')})`,
+    );
   }
   const perOutput = preds.map((p, i) => losses[i].call(ys[i], p, sw));
   let total = perOutput.map((l, i) => (lossWeights[i] === 1 ? l : mul(l, lossWeights[i]))).reduce((a, b) => add(a, b));
@@ -140,17 +156,26 @@ export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mod
   };
   // The optimizer's inputs, in the modes that update.
   const updating = mode !== 'grads';
-  const scalars = updating ? Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')])) : {};
-  const slots = updating ? ctx.trainable.map((v, i) => optimizer.slotNames().map((_, j) => b.state(ctx.slotKey(i, j), v.shape, v.dtype))) : [];
+  const scalars = updating
+    ? Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')]))
+    : {};
+  const slots = updating
+    ? ctx.trainable.map((v, i) => optimizer.slotNames().map((_, j) => b.state(ctx.slotKey(i, j), v.shape, v.dtype)))
+    : [];
   // Gradients fed from the host (already summed over shards) for the update before the forward.
-  const fedGrads = mode === 'shard' || mode === 'apply' ? ctx.trainable.map((v, i) => b.feed(`g${i}`, v.shape, v.dtype)) : [];
+  const fedGrads =
+    mode === 'shard' || mode === 'apply' ? ctx.trainable.map((v, i) => b.feed(`g${i}`, v.shape, v.dtype)) : [];
   const trainableSet = new Set(ctx.trainable);
   let vars: Map<Variable, Tensor>;
   let before: Tensor[] = [];
   if (fedGrads.length) {
     // Trainable weights are read as plain state here; the forward sees the updated values.
     before = ctx.trainable.map((v) => b.state(ctx.varKey(varIndex.get(v)!), v.shape, v.dtype));
-    vars = new Map(ctx.variables.filter(([, v]) => !trainableSet.has(v)).map(([, v]) => [v, b.bindVariable(v, ctx.varKey(varIndex.get(v)!))]));
+    vars = new Map(
+      ctx.variables
+        .filter(([, v]) => !trainableSet.has(v))
+        .map(([, v]) => [v, b.bindVariable(v, ctx.varKey(varIndex.get(v)!))]),
+    );
   } else {
     vars = bindVariables(ctx, b, true);
   }
@@ -182,7 +207,8 @@ export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mod
     metricOutputs(ctx, outputs, ys, preds.map(stopGradient));
     for (const [v, value] of updates) {
       const vi = varIndex.get(v);
-      if (vi === undefined) throw new Error(`fit: a layer updated variable '${v.name}', which is not part of the model`);
+      if (vi === undefined)
+        throw new Error(`fit: a layer updated variable '${v.name}', which is not part of the model`);
       outputs.push([`u${vi}`, value]);
       stateOut[`u${vi}`] = ctx.varKey(vi);
     }
@@ -210,7 +236,9 @@ export function buildEvalStep(ctx: StepContext, sig: Signature, kind: 'eval' | '
     if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
     metricOutputs(ctx, outputs, ys, preds);
   });
-  return b.build(outputs, {}, `${kind === 'eval' ? 'evaluation' : 'prediction'} of ${ctx.model.name ?? 'model'}`, { bakeVariables: bake });
+  return b.build(outputs, {}, `${kind === 'eval' ? 'evaluation' : 'prediction'} of ${ctx.model.name ?? 'model'}`, {
+    bakeVariables: bake,
+  });
 }
 
 /** Forward FLOPs of one batch of this signature (traced, nothing runs), for choosing data parallelism. */
@@ -231,7 +259,9 @@ export function traceMetricStatCounts(ctx: StepContext, sample: Batch): number[]
   const ys = sample.ys.map((t, i) => b.feed(`y${i}`, t.shape, t.dtype));
   return b.run(() => {
     const preds = outputList(ctx, ctx.model.apply(x, { training: false }), 'fit');
-    return ctx.state.metrics.map((m, k) => m.batchStats(ys[ctx.state.metricOutputs[k]], preds[ctx.state.metricOutputs[k]]).length);
+    return ctx.state.metrics.map(
+      (m, k) => m.batchStats(ys[ctx.state.metricOutputs[k]], preds[ctx.state.metricOutputs[k]]).length,
+    );
   });
 }
 
@@ -241,7 +271,8 @@ export function traceMetricStatCounts(ctx: StepContext, sample: Batch): number[]
  */
 export function forwardFlops(nodes: readonly Node[]): number {
   let flops = 0;
-  const count = (shape: readonly (number | string)[]) => shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
+  const count = (shape: readonly (number | string)[]) =>
+    shape.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
   for (const n of nodes) {
     const name = n.op.name;
     const out = n.outputs[0];

@@ -10,7 +10,18 @@ import { Model } from '../nn/model.js';
 import type { History } from './callbacks.js';
 import { type ModelCompileOptions, compileModel } from './compile-spec.js';
 import type { InputData } from './data.js';
-import { type BatchIterable, type EvaluateOptions, type EvaluateResult, type FitOptions, type PredictOptions, type Prediction, type Targets, evaluate, fit, predict } from './loops.js';
+import {
+  type BatchIterable,
+  type EvaluateOptions,
+  type EvaluateResult,
+  type FitOptions,
+  type PredictOptions,
+  type Prediction,
+  type Targets,
+  evaluate,
+  fit,
+  predict,
+} from './loops.js';
 import { type ExportOptions, type SaveOptions, exportOnnx, saveModel } from './save.js';
 
 /** The training API every Keras-style model has (mixed into nn's Model). */
@@ -46,7 +57,8 @@ declare module '../nn/model.js' {
 }
 
 /** The implementations installed on Model.prototype (`this` is the model). */
-const trainingMethods: Pick<ModelTrainingApi, 'compile' | 'fit' | 'evaluate' | 'predict' | 'save' | 'exportOnnx'> & ThisType<Model> = {
+const trainingMethods: Pick<ModelTrainingApi, 'compile' | 'fit' | 'evaluate' | 'predict' | 'save' | 'exportOnnx'> &
+  ThisType<Model> = {
   compile(options: ModelCompileOptions) {
     compileModel(this, options);
     return this;
@@ -54,7 +66,11 @@ const trainingMethods: Pick<ModelTrainingApi, 'compile' | 'fit' | 'evaluate' | '
   fit(x: InputData | BatchIterable, y?: Targets | FitOptions, options?: FitOptions): Promise<History> {
     return fit(this, x, y, options);
   },
-  evaluate(x: InputData | BatchIterable, y?: Targets | EvaluateOptions, options?: EvaluateOptions): Promise<EvaluateResult> {
+  evaluate(
+    x: InputData | BatchIterable,
+    y?: Targets | EvaluateOptions,
+    options?: EvaluateOptions,
+  ): Promise<EvaluateResult> {
     return evaluate(this, x, y, options);
   },
   predict<T extends Prediction>(x: InputData | BatchIterable, options?: PredictOptions): Promise<T> {
@@ -69,5 +85,10 @@ const trainingMethods: Pick<ModelTrainingApi, 'compile' | 'fit' | 'evaluate' | '
 } as Pick<ModelTrainingApi, 'compile' | 'fit' | 'evaluate' | 'predict' | 'save' | 'exportOnnx'> & ThisType<Model>;
 
 for (const [name, method] of Object.entries(trainingMethods)) {
-  Object.defineProperty(Model.prototype, name, { value: method, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(Model.prototype, name, {
+    value: method,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }

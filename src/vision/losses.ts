@@ -6,9 +6,12 @@ import { abs, add, div, mean, mul, pow, relu, sigmoid, softplus, sub, sum, neg, 
 
 function sameShape(where: string, a: Tensor, b: Tensor): void {
   if (a.rank !== b.rank || a.shape.some((d, i) => d !== b.shape[i])) {
-    throw new Error(`${where}: prediction ${a.dtype} [${a.shape.join(', ')}] and target ${b.dtype} [${b.shape.join(', ')}] must have the same shape`);
+    throw new Error(
+      `${where}: prediction ${a.dtype} [${a.shape.join(', ')}] and target ${b.dtype} [${b.shape.join(', ')}] must have the same shape`,
+    );
   }
-  if (!a.dtype.startsWith('float') || a.dtype !== b.dtype) throw new Error(`${where}: prediction and target must be the same float dtype, got ${a.dtype} and ${b.dtype}`);
+  if (!a.dtype.startsWith('float') || a.dtype !== b.dtype)
+    throw new Error(`${where}: prediction and target must be the same float dtype, got ${a.dtype} and ${b.dtype}`);
 }
 
 export interface DiceOptions {
@@ -34,7 +37,8 @@ export function diceLoss(probabilities: Tensor, target: Tensor, options: DiceOpt
   if (classAxis === null) axes = Array.from({ length: rank }, (_, i) => i);
   else {
     const c = classAxis < 0 ? classAxis + rank : classAxis;
-    if (!(c >= 0 && c < rank)) throw new Error(`diceLoss: classAxis ${classAxis} is out of range for shape [${probabilities.shape.join(', ')}]`);
+    if (!(c >= 0 && c < rank))
+      throw new Error(`diceLoss: classAxis ${classAxis} is out of range for shape [${probabilities.shape.join(', ')}]`);
     axes = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== c);
   }
   const inter = sum(mul(probabilities, target), axes);

@@ -3,9 +3,20 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../src/index.js';
-import { addNoise, applyGain, changeSpeed, fitLength, reverberate, specAugment, synthesize, timeShift, voiceId } from '../../src/audio/index.js';
+import {
+  addNoise,
+  applyGain,
+  changeSpeed,
+  fitLength,
+  reverberate,
+  specAugment,
+  synthesize,
+  timeShift,
+  voiceId,
+} from '../../src/audio/index.js';
 
-const tone = (n: number, rate = 16000, f = 440): Float32Array => Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((2 * Math.PI * f * i) / rate));
+const tone = (n: number, rate = 16000, f = 440): Float32Array =>
+  Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin((2 * Math.PI * f * i) / rate));
 const power = (x: Float32Array): number => x.reduce((s, v) => s + v * v, 0) / x.length;
 
 describe('augmentations', () => {
@@ -49,9 +60,19 @@ describe('augmentations', () => {
     const frames = 20;
     const bins = 10;
     const x = Float32Array.from({ length: frames * bins }, (_, i) => i + 1);
-    const y = specAugment(x, frames, bins, { freqMasks: 1, freqWidth: 3, timeMasks: 1, timeWidth: 4, value: 0 }, new Generator(7));
-    const zeroCols = Array.from({ length: bins }, (_, b) => b).filter((b) => Array.from({ length: frames }, (_, t) => y[t * bins + b]).every((v) => v === 0));
-    const zeroRows = Array.from({ length: frames }, (_, t) => t).filter((t) => y.subarray(t * bins, (t + 1) * bins).every((v) => v === 0));
+    const y = specAugment(
+      x,
+      frames,
+      bins,
+      { freqMasks: 1, freqWidth: 3, timeMasks: 1, timeWidth: 4, value: 0 },
+      new Generator(7),
+    );
+    const zeroCols = Array.from({ length: bins }, (_, b) => b).filter((b) =>
+      Array.from({ length: frames }, (_, t) => y[t * bins + b]).every((v) => v === 0),
+    );
+    const zeroRows = Array.from({ length: frames }, (_, t) => t).filter((t) =>
+      y.subarray(t * bins, (t + 1) * bins).every((v) => v === 0),
+    );
     expect(zeroCols.length).toBeLessThanOrEqual(3);
     expect(zeroRows.length).toBeLessThanOrEqual(4);
     // Everything not in a masked band or span is untouched.

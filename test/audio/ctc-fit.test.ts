@@ -33,7 +33,11 @@ function dataset(n: number, rng: Generator) {
     });
     y.push([...labels, ...new Array(L - labels.length).fill(-1)]);
   }
-  return { x: tensor(x, { shape: [n, T, C] }), y: tensor(y, { dtype: 'int64' }), labels: y.map((r) => r.filter((v) => v >= 0)) };
+  return {
+    x: tensor(x, { shape: [n, T, C] }),
+    y: tensor(y, { dtype: 'int64' }),
+    labels: y.map((r) => r.filter((v) => v >= 0)),
+  };
 }
 
 describe('CTC through fit', () => {
@@ -46,9 +50,9 @@ describe('CTC through fit', () => {
     model.add(layers.Dense(32, { activation: 'relu', inputShape: [T, C] }));
     model.add(layers.Dense(C));
     model.compile({ optimizer: optimizers.Adam({ learningRate: 0.01 }), loss: new CTC() });
-    const before = (await model.evaluate(test.x, test.y));
+    const before = await model.evaluate(test.x, test.y);
     await model.fit(train.x, train.y, { epochs: 20, batchSize: 64, verbose: 0 });
-    const after = (await model.evaluate(test.x, test.y));
+    const after = await model.evaluate(test.x, test.y);
     expect(after.loss).toBeLessThan(before.loss / 5);
     const logits = (await model.predict(test.x)) as ReturnType<typeof tensor>;
     const scores = logits.toArray() as number[][][];
@@ -57,6 +61,8 @@ describe('CTC through fit', () => {
   }, 120_000);
   it('names the expected shapes when targets or predictions are wrong', () => {
     const loss = new CTC();
-    expect(() => loss.call(tensor([1, 2], { dtype: 'int64' }), tensor(new Float32Array(2 * 3 * 4), { shape: [2, 3, 4] }))).toThrow(/yTrue \[batch, maxLabels\].*yTrue \[2\]/);
+    expect(() =>
+      loss.call(tensor([1, 2], { dtype: 'int64' }), tensor(new Float32Array(2 * 3 * 4), { shape: [2, 3, 4] })),
+    ).toThrow(/yTrue \[batch, maxLabels\].*yTrue \[2\]/);
   });
 });

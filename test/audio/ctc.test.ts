@@ -7,16 +7,30 @@ import { grad, logSoftmax, tensor, type Tensor } from '../../src/index.js';
 import { ctcGreedyDecode, ctcLoss, ctcPrefixBeamSearch } from '../../src/audio/index.js';
 
 interface Case {
-  name: string; logits: number[]; shape: [number, number, number]; targets: number[][];
-  inputLengths: number[]; targetLengths: number[]; blank: number; [key: string]: unknown;
+  name: string;
+  logits: number[];
+  shape: [number, number, number];
+  targets: number[][];
+  inputLengths: number[];
+  targetLengths: number[];
+  blank: number;
+  [key: string]: unknown;
 }
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/ctc.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/ctc.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+};
 const num = (v: unknown): number => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
 
 function run(c: Case, dtype: 'float32' | 'float64', reduction: 'none' | 'mean' | 'sum', zeroInfinity: boolean) {
   const logits = tensor(c.logits, { shape: c.shape, dtype });
   const loss = (x: Tensor): Tensor =>
-    ctcLoss(logSoftmax(x, -1), tensor(c.targets, { dtype: 'int64' }), tensor(c.inputLengths, { dtype: 'int64' }), tensor(c.targetLengths, { dtype: 'int64' }), { blank: c.blank, reduction, zeroInfinity });
+    ctcLoss(
+      logSoftmax(x, -1),
+      tensor(c.targets, { dtype: 'int64' }),
+      tensor(c.inputLengths, { dtype: 'int64' }),
+      tensor(c.targetLengths, { dtype: 'int64' }),
+      { blank: c.blank, reduction, zeroInfinity },
+    );
   return { loss, logits };
 }
 
@@ -32,7 +46,10 @@ describe('ctcLoss matches torch.nn.functional.ctc_loss', () => {
             expect(got.length).toBe(expected.length);
             got.forEach((v, i) => {
               if (!Number.isFinite(expected[i]!)) expect(v).toBe(expected[i]);
-              else expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual((dtype === 'float64' ? 1e-10 : 2e-5) * Math.max(1, Math.abs(expected[i]!)));
+              else
+                expect(Math.abs(v - expected[i]!)).toBeLessThanOrEqual(
+                  (dtype === 'float64' ? 1e-10 : 2e-5) * Math.max(1, Math.abs(expected[i]!)),
+                );
             });
           }
         }
@@ -52,7 +69,9 @@ describe('ctcLoss matches torch.nn.functional.ctc_loss', () => {
     const lp = tensor(new Float32Array(2 * 3 * 4), { shape: [2, 3, 4] });
     const tg = tensor([[1], [2]], { dtype: 'int64' });
     const len = tensor([3, 3], { dtype: 'int64' });
-    expect(() => ctcLoss(lp, tensor([1, 2], { dtype: 'int64' }), len, len)).toThrow(/targets \[batch, maxTargetLength\].*targets \[2\]/);
+    expect(() => ctcLoss(lp, tensor([1, 2], { dtype: 'int64' }), len, len)).toThrow(
+      /targets \[batch, maxTargetLength\].*targets \[2\]/,
+    );
     expect(() => ctcLoss(lp, tensor([[1], [2]]), len, len)).toThrow(/targets must be int32 or int64, got float32/);
     expect(() => ctcLoss(lp, tg, len, len, { blank: 4 })).toThrow(/blank 4 is not a class index \(0..3\)/);
   });
@@ -60,7 +79,8 @@ describe('ctcLoss matches torch.nn.functional.ctc_loss', () => {
 
 describe('CTC decoding', () => {
   /** Collapses an alignment: merge repeats, drop blanks. */
-  const collapse = (path: number[], blank: number): string => path.filter((c, i) => c !== blank && c !== path[i - 1]).join(',');
+  const collapse = (path: number[], blank: number): string =>
+    path.filter((c, i) => c !== blank && c !== path[i - 1]).join(',');
   /** Exact label-sequence probabilities by enumerating every alignment (the independent reference). */
   function bruteForce(lp: number[][], blank: number): Map<string, number> {
     const C = lp[0]!.length;
@@ -102,7 +122,8 @@ describe('CTC decoding', () => {
     const lp = frames(5, 3, 2);
     const plain = ctcPrefixBeamSearch(lp, { beamWidth: 50 })[0]!.labels;
     const target = plain.join(',') === '2' ? 1 : 2;
-    const biased = ctcPrefixBeamSearch(lp, { beamWidth: 50, score: (_p, label) => (label === target ? 5 : 0) })[0]!.labels;
+    const biased = ctcPrefixBeamSearch(lp, { beamWidth: 50, score: (_p, label) => (label === target ? 5 : 0) })[0]!
+      .labels;
     expect(biased).toContain(target);
   });
 });

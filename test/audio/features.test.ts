@@ -6,9 +6,19 @@ import { describe, expect, it } from 'vitest';
 import { compileSync, grad, sum, tensor, type Tensor } from '../../src/index.js';
 import { amplitudeToDb, fbank, melSpectrogram, mfcc, spectrogram } from '../../src/audio/index.js';
 
-interface Feature { options: Record<string, unknown>; shape: number[]; values: number[] }
-interface Case { name: string; waveform: number[]; [feature: string]: Feature | number[] | string }
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/audio-features.json', import.meta.url), 'utf8')) as { cases: Case[] };
+interface Feature {
+  options: Record<string, unknown>;
+  shape: number[];
+  values: number[];
+}
+interface Case {
+  name: string;
+  waveform: number[];
+  [feature: string]: Feature | number[] | string;
+}
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/audio-features.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+};
 
 /** Largest error relative to the reference's own scale: |a − b| / max(|b|, floor·max|b|). */
 function relativeError(actual: Tensor, ref: Feature, floor: number): number {
@@ -30,11 +40,21 @@ describe('audio features match torchaudio', () => {
     it(`${c.name}: Spectrogram (power, centred, hann)`, () => {
       // Power spans ~12 decades; float32 input rounding alone moves the smallest bins, so bins are
       // compared relative to max(|ref|, 1e-6·peak).
-      expect(relativeError(spectrogram(wave(c), f('spectrogram').options as never), f('spectrogram'), 1e-6)).toBeLessThan(1e-4);
+      expect(
+        relativeError(spectrogram(wave(c), f('spectrogram').options as never), f('spectrogram'), 1e-6),
+      ).toBeLessThan(1e-4);
     });
     it(`${c.name}: MelSpectrogram (htk) and (slaney, norm, fMin/fMax, winLength < nFft)`, () => {
-      expect(relativeError(melSpectrogram(wave(c), f('melSpectrogram').options as never), f('melSpectrogram'), 1e-6)).toBeLessThan(1e-4);
-      expect(relativeError(melSpectrogram(wave(c), f('melSpectrogramSlaney').options as never), f('melSpectrogramSlaney'), 1e-6)).toBeLessThan(1e-4);
+      expect(
+        relativeError(melSpectrogram(wave(c), f('melSpectrogram').options as never), f('melSpectrogram'), 1e-6),
+      ).toBeLessThan(1e-4);
+      expect(
+        relativeError(
+          melSpectrogram(wave(c), f('melSpectrogramSlaney').options as never),
+          f('melSpectrogramSlaney'),
+          1e-6,
+        ),
+      ).toBeLessThan(1e-4);
     });
     it(`${c.name}: MFCC (dB, top_db 80, ortho DCT)`, () => {
       // Cepstral coefficients are DCT sums that cross zero: near zero they are compared with 1% of
@@ -43,7 +63,9 @@ describe('audio features match torchaudio', () => {
     });
     it(`${c.name}: kaldi.fbank (povey, DC removal, pre-emphasis) and (hamming, none, band limits)`, () => {
       expect(relativeError(fbank(wave(c), f('fbank').options as never), f('fbank'), 1e-3)).toBeLessThan(1e-4);
-      expect(relativeError(fbank(wave(c), f('fbankOptions').options as never), f('fbankOptions'), 1e-3)).toBeLessThan(1e-4);
+      expect(relativeError(fbank(wave(c), f('fbankOptions').options as never), f('fbankOptions'), 1e-3)).toBeLessThan(
+        1e-4,
+      );
     });
   }
 });
@@ -61,28 +83,39 @@ describe('audio features in graphs', () => {
     expect(both[1]).toEqual(one);
   });
   it('traces into a compiled graph with the same values', () => {
-    const f = compileSync((x: Tensor) => melSpectrogram(x, { sampleRate: 16000, nFft: 400, hopLength: 160, nMels: 40 }));
+    const f = compileSync((x: Tensor) =>
+      melSpectrogram(x, { sampleRate: 16000, nFft: 400, hopLength: 160, nMels: 40 }),
+    );
     const eager = melSpectrogram(tensor(a), { sampleRate: 16000, nFft: 400, hopLength: 160, nMels: 40 });
     const compiled = f(tensor(a)) as Tensor;
     expect(compiled.shape).toEqual(eager.shape);
     const e = eager.data as Float32Array;
-    (compiled.data as Float32Array).forEach((v, i) => expect(Math.abs(v - e[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(e[i]!))));
+    (compiled.data as Float32Array).forEach((v, i) =>
+      expect(Math.abs(v - e[i]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(e[i]!))),
+    );
   });
   it('differentiates: gradient of a log-mel energy matches central differences', () => {
     const x = Float32Array.from(c.waveform.slice(0, 800));
-    const loss = (w: Tensor): Tensor => sum(amplitudeToDb(melSpectrogram(w, { sampleRate: 16000, nFft: 256, hopLength: 128, nMels: 8 })));
+    const loss = (w: Tensor): Tensor =>
+      sum(amplitudeToDb(melSpectrogram(w, { sampleRate: 16000, nFft: 256, hopLength: 128, nMels: 8 })));
     const g = grad(loss)(tensor(x)).data as Float32Array;
     const h = 1e-2;
     for (const i of [5, 130, 400, 777]) {
-      const plus = Float32Array.from(x); plus[i]! += h;
-      const minus = Float32Array.from(x); minus[i]! -= h;
+      const plus = Float32Array.from(x);
+      plus[i]! += h;
+      const minus = Float32Array.from(x);
+      minus[i]! -= h;
       const numeric = ((loss(tensor(plus)).item() as number) - (loss(tensor(minus)).item() as number)) / (2 * h);
       expect(Math.abs(g[i]! - numeric)).toBeLessThanOrEqual(2e-2 * Math.max(1, Math.abs(numeric)));
     }
   });
   it('rejects waveforms of the wrong rank, dtype or length with the shape in the message', () => {
     expect(() => fbank(tensor([[[1, 2]]]))).toThrow(/\[samples\] or \[batch, samples\].*\[1, 1, 2\]/);
-    expect(() => fbank(tensor(new Float32Array(100)))).toThrow(/100 samples, fewer than one 25 ms frame \(400 samples\)/);
-    expect(() => spectrogram(tensor(new Float32Array(100)), { nFft: 64, winLength: 128 })).toThrow(/winLength \(128\) cannot exceed nFft \(64\)/);
+    expect(() => fbank(tensor(new Float32Array(100)))).toThrow(
+      /100 samples, fewer than one 25 ms frame \(400 samples\)/,
+    );
+    expect(() => spectrogram(tensor(new Float32Array(100)), { nFft: 64, winLength: 128 })).toThrow(
+      /winLength \(128\) cannot exceed nFft \(64\)/,
+    );
   });
 });

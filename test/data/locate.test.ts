@@ -35,7 +35,10 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 const savedEnv = { data: process.env.LEPTON_DATA, offline: process.env.LEPTON_OFFLINE };
 afterEach(() => {
-  for (const [key, value] of [['LEPTON_DATA', savedEnv.data], ['LEPTON_OFFLINE', savedEnv.offline]] as const) {
+  for (const [key, value] of [
+    ['LEPTON_DATA', savedEnv.data],
+    ['LEPTON_OFFLINE', savedEnv.offline],
+  ] as const) {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
   }
@@ -47,7 +50,9 @@ describe('downloads', () => {
     const body = served.get('/files/a.bin')!;
     const progress: [number, number | undefined][] = [];
     const dest = join(dir, 'a.bin');
-    await downloadFile({ name: 'a.bin', url: `${base}/files/a.bin`, md5: md5(body) }, dest, (_f, got, total) => progress.push([got, total]));
+    await downloadFile({ name: 'a.bin', url: `${base}/files/a.bin`, md5: md5(body) }, dest, (_f, got, total) =>
+      progress.push([got, total]),
+    );
     expect(readFileSync(dest).equals(body)).toBe(true);
     expect(progress.at(-1)).toEqual([body.length, body.length]);
     expect(progress.every(([got], i) => i === 0 || got >= progress[i - 1][0])).toBe(true);
@@ -55,12 +60,14 @@ describe('downloads', () => {
     await downloadFile({ name: 'a.bin', url: `${base}/files/a.bin`, md5: md5(body) }, dest, () => {});
     expect(requests).toBe(before); // already there and verified: no request
     const other = join(dir, 'b.txt');
-    await expect(downloadFile({ name: 'b.txt', url: `${base}/files/b.txt`, md5: '0'.repeat(32) }, other, () => {})).rejects.toThrow(
-      /checksum mismatch .* expected md5 0{32}, got [0-9a-f]{32}/,
-    );
+    await expect(
+      downloadFile({ name: 'b.txt', url: `${base}/files/b.txt`, md5: '0'.repeat(32) }, other, () => {}),
+    ).rejects.toThrow(/checksum mismatch .* expected md5 0{32}, got [0-9a-f]{32}/);
     expect(existsSync(other)).toBe(false);
     expect(readdirSync(dir)).toEqual(['a.bin']); // no .part left behind
-    await expect(downloadFile({ name: 'c', url: `${base}/files/missing` }, join(dir, 'c'), () => {})).rejects.toThrow(/HTTP 404/);
+    await expect(downloadFile({ name: 'c', url: `${base}/files/missing` }, join(dir, 'c'), () => {})).rejects.toThrow(
+      /HTTP 404/,
+    );
   });
 
   it('locate downloads into $LEPTON_DATA/<name> when nothing is found locally, then finds it there', async () => {
@@ -71,7 +78,11 @@ describe('downloads', () => {
       title: 'Test set',
       cacheName: 'testset',
       findInDir: (dir: string) => (existsSync(join(dir, 'a.bin')) && existsSync(join(dir, 'b.txt')) ? dir : undefined),
-      downloads: ['a.bin', 'b.txt'].map((name) => ({ name, url: `${base}/files/${name}`, md5: md5(served.get(`/files/${name}`)!) })),
+      downloads: ['a.bin', 'b.txt'].map((name) => ({
+        name,
+        url: `${base}/files/${name}`,
+        md5: md5(served.get(`/files/${name}`)!),
+      })),
       howToGet: 'Put a.bin and b.txt somewhere.',
     };
     const found = await locate(spec, { onProgress: () => {} });
@@ -105,13 +116,17 @@ describe('missing datasets', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = (await cifar10.loadData({ mirror: `http://127.0.0.1:${port}/`, onProgress: () => {} }).catch((e: unknown) => e)) as Error;
+    const err = (await cifar10
+      .loadData({ mirror: `http://127.0.0.1:${port}/`, onProgress: () => {} })
+      .catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(DataNotFoundError);
     expect(err.message).toMatch(/download failed: fetch failed/);
     expect(err.message).toMatch(/To get CIFAR-10: download/);
     // a mirror that serves the wrong bytes fails its checksum
     served.set('/mirror/cifar-10-binary.tar.gz', Buffer.from('not the archive'));
-    const bad = (await cifar10.loadData({ mirror: `${base}/mirror`, onProgress: () => {} }).catch((e: unknown) => e)) as Error;
+    const bad = (await cifar10
+      .loadData({ mirror: `${base}/mirror`, onProgress: () => {} })
+      .catch((e: unknown) => e)) as Error;
     expect(bad.message).toMatch(/download failed: checksum mismatch/);
   });
 

@@ -41,7 +41,8 @@ describe('scikit-learn bundled tables', () => {
     const data = await sklearnDigits();
     expect(data.x.shape).toEqual([1797, 64]);
     expect(data.images.shape).toEqual([1797, 8, 8]);
-    for (const v of data.x.data as Float32Array) if (!(Number.isInteger(v) && v >= 0 && v <= 16)) throw new Error(`pixel value ${v}`);
+    for (const v of data.x.data as Float32Array)
+      if (!(Number.isInteger(v) && v >= 0 && v <= 16)) throw new Error(`pixel value ${v}`);
     expect(classCounts(data.y, 10)).toEqual([178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
   });
 

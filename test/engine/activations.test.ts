@@ -1,7 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import {
-  SELU_ALPHA, SELU_SCALE, type Tensor, elu, gelu, grad, hardSigmoid, leakyRelu, logSoftmax, relu, selu, sigmoid, silu,
-  softmax, softplus, softsign, sum, tanh, tensor,
+  SELU_ALPHA,
+  SELU_SCALE,
+  type Tensor,
+  elu,
+  gelu,
+  grad,
+  hardSigmoid,
+  leakyRelu,
+  logSoftmax,
+  relu,
+  selu,
+  sigmoid,
+  silu,
+  softmax,
+  softplus,
+  softsign,
+  sum,
+  tanh,
+  tensor,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -35,9 +52,17 @@ const references: [string, (t: Tensor) => Tensor, (v: number) => number][] = [
   ['softsign', softsign, (v) => v / (1 + Math.abs(v))],
   // Keras 3's relu6(x + 3) / 6, with 1/6 as the float32 ONNX stores.
   ['hardSigmoid', (t) => hardSigmoid(t), (v) => Math.min(1, Math.max(0, f32(1 / 6) * v + 0.5))],
-  ['hardSigmoid(0.2, 0.5)', (t) => hardSigmoid(t, { alpha: 0.2, beta: 0.5 }), (v) => Math.min(1, Math.max(0, f32(0.2) * v + 0.5))],
+  [
+    'hardSigmoid(0.2, 0.5)',
+    (t) => hardSigmoid(t, { alpha: 0.2, beta: 0.5 }),
+    (v) => Math.min(1, Math.max(0, f32(0.2) * v + 0.5)),
+  ],
   ['silu', silu, (v) => v * sig(v)],
-  ['gelu tanh', (t) => gelu(t, 'tanh'), (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))],
+  [
+    'gelu tanh',
+    (t) => gelu(t, 'tanh'),
+    (v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))),
+  ],
 ];
 
 describe('activation forward values', () => {
@@ -55,11 +80,13 @@ describe('activation forward values', () => {
     for (const [name, op, ref] of references) {
       const got64 = values(op(x64));
       values(x64).forEach((v, i) => {
-        if (Math.abs(got64[i] - ref(v)) > 1e-12 * (1 + Math.abs(ref(v)))) throw new Error(`${name}(${v}) float64: ${got64[i]} vs ${ref(v)}`);
+        if (Math.abs(got64[i] - ref(v)) > 1e-12 * (1 + Math.abs(ref(v))))
+          throw new Error(`${name}(${v}) float64: ${got64[i]} vs ${ref(v)}`);
       });
       const got32 = values(op(x32));
       values(x32).forEach((v, i) => {
-        if (Math.abs(got32[i] - ref(v)) > 1e-6 * (1 + Math.abs(ref(v)))) throw new Error(`${name}(${v}) float32: ${got32[i]} vs ${ref(v)}`);
+        if (Math.abs(got32[i] - ref(v)) > 1e-6 * (1 + Math.abs(ref(v))))
+          throw new Error(`${name}(${v}) float32: ${got32[i]} vs ${ref(v)}`);
       });
     }
   });
@@ -89,7 +116,7 @@ describe('activation forward values', () => {
       const stride = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
       for (let i = 0; i < xd.length; i++) {
         // The elements in i's slice along ax.
-        const base = i - Math.floor(i / stride) % shape[ax] * stride;
+        const base = i - (Math.floor(i / stride) % shape[ax]) * stride;
         let denom = 0;
         for (let k = 0; k < shape[ax]; k++) denom += Math.exp(xd[base + k * stride]);
         expect(p[i]).toBeCloseTo(Math.exp(xd[i]) / denom, 13);
@@ -141,9 +168,15 @@ describe('activation gradients', () => {
 
 describe('activation errors', () => {
   it('name the op, the input and the supported dtypes', () => {
-    expect(() => gelu(randomTensor([2, 2], 1))).toThrow(/gelu: approximate 'none' supports only float32 .*approximate: 'tanh' \(got \[2, 2\] float64\)/);
-    expect(() => sigmoid(tensor([1, 2], { dtype: 'int32' }))).toThrow(/sigmoid: dtype int32 is not supported; expected one of float32, float64 \(got \[2\] int32\)/);
-    expect(() => softmax(tensor([[1, 2]]), 2)).toThrow(/softmax: axis 2 is out of range for a tensor of rank 2.*\(got \[1, 2\] float32\)/);
+    expect(() => gelu(randomTensor([2, 2], 1))).toThrow(
+      /gelu: approximate 'none' supports only float32 .*approximate: 'tanh' \(got \[2, 2\] float64\)/,
+    );
+    expect(() => sigmoid(tensor([1, 2], { dtype: 'int32' }))).toThrow(
+      /sigmoid: dtype int32 is not supported; expected one of float32, float64 \(got \[2\] int32\)/,
+    );
+    expect(() => softmax(tensor([[1, 2]]), 2)).toThrow(
+      /softmax: axis 2 is out of range for a tensor of rank 2.*\(got \[1, 2\] float32\)/,
+    );
     expect(() => gelu(tensor([1]), 'fast' as 'tanh')).toThrow(/gelu: approximate must be 'none' or 'tanh'/);
   });
 });

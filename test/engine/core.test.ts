@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
-  add, compile, div, grad, matmul, mul, reshape, sub, sum, tensor, transpose, valueAndGrad, Variable, broadcastTo,
+  add,
+  compile,
+  div,
+  grad,
+  matmul,
+  mul,
+  reshape,
+  sub,
+  sum,
+  tensor,
+  transpose,
+  valueAndGrad,
+  Variable,
+  broadcastTo,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { clip, compileSync, sigmoid } from '../../src/index.js';
@@ -12,9 +25,10 @@ describe('core ops', () => {
     const out = add(mul(a, b), div(a, 2)).data;
     const ad = a.data as Float64Array;
     const bd = b.data as Float64Array;
-    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) {
-      expect(out[i * 3 + j]).toBeCloseTo(ad[i * 3 + j] * bd[j] + ad[i * 3 + j] / 2, 12);
-    }
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 3; j++) {
+        expect(out[i * 3 + j]).toBeCloseTo(ad[i * 3 + j] * bd[j] + ad[i * 3 + j] / 2, 12);
+      }
   });
 
   it('matmul matches a naive triple loop, including 1-D operands', () => {
@@ -23,11 +37,12 @@ describe('core ops', () => {
     const c = matmul(a, b).data as Float64Array;
     const ad = a.data as Float64Array;
     const bd = b.data as Float64Array;
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
-      let s = 0;
-      for (let k = 0; k < 4; k++) s += ad[i * 4 + k] * bd[k * 5 + j];
-      expect(c[i * 5 + j]).toBeCloseTo(s, 12);
-    }
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 5; j++) {
+        let s = 0;
+        for (let k = 0; k < 4; k++) s += ad[i * 4 + k] * bd[k * 5 + j];
+        expect(c[i * 5 + j]).toBeCloseTo(s, 12);
+      }
     expect(matmul(randomTensor([4], 5), b).shape).toEqual([5]);
     expect(matmul(a, randomTensor([4], 6)).shape).toEqual([3]);
   });
@@ -68,12 +83,28 @@ describe('core ops', () => {
   });
 
   it('compiled functions equal eager results and read variables at each call', async () => {
-    const w = new Variable(tensor([[1, 2], [3, 4]]));
+    const w = new Variable(
+      tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+    );
     const f = compile((x) => matmul(x, w));
-    const x = tensor([[1, 0], [0, 1]]);
+    const x = tensor([
+      [1, 0],
+      [0, 1],
+    ]);
     expect((await f(x)).toArray()).toEqual(matmul(x, w).toArray());
-    w.assign(tensor([[5, 6], [7, 8]]));
-    expect((await f(x)).toArray()).toEqual([[5, 6], [7, 8]]);
+    w.assign(
+      tensor([
+        [5, 6],
+        [7, 8],
+      ]),
+    );
+    expect((await f(x)).toArray()).toEqual([
+      [5, 6],
+      [7, 8],
+    ]);
   });
 
   it('errors name the op and shapes', () => {

@@ -1,7 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, abs, ceil, clip, equal, erf, exp, floor, grad, greater, greaterEqual, less, lessEqual, log, logicalAnd,
-  logicalNot, logicalOr, maximum, minimum, mul, notEqual, pow, reciprocal, round, rsqrt, sign, sqrt, square, sum, tensor,
+  type Tensor,
+  abs,
+  ceil,
+  clip,
+  equal,
+  erf,
+  exp,
+  floor,
+  grad,
+  greater,
+  greaterEqual,
+  less,
+  lessEqual,
+  log,
+  logicalAnd,
+  logicalNot,
+  logicalOr,
+  maximum,
+  minimum,
+  mul,
+  notEqual,
+  pow,
+  reciprocal,
+  round,
+  rsqrt,
+  sign,
+  sqrt,
+  square,
+  sum,
+  tensor,
   where,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
@@ -10,7 +38,10 @@ const f64 = (t: Tensor): number[] => Array.from(t.data as Float64Array);
 const bools = (t: Tensor): boolean[] => Array.from(t.data as Uint8Array, (v) => v !== 0);
 /** Positive float64 values in [lo, lo + 1). */
 const positive = (shape: number[], seed: number, lo = 0.5): Tensor =>
-  tensor(Float64Array.from(f64(randomTensor(shape, seed)), (v) => lo + (v + 1) / 2), { shape });
+  tensor(
+    Float64Array.from(f64(randomTensor(shape, seed)), (v) => lo + (v + 1) / 2),
+    { shape },
+  );
 
 /** NumPy-style broadcast of a binary JS function over two row-major arrays of shapes [m, n] and [n]. */
 function rowBroadcast(a: number[], b: number[], n: number, f: (x: number, y: number) => number): number[] {
@@ -119,7 +150,13 @@ describe('element-wise forward values', () => {
   });
 
   it('comparisons and logic give bool tensors matching JS', () => {
-    const a = tensor([[1, 2, 3], [4, 5, 6]], { dtype: 'int32' });
+    const a = tensor(
+      [
+        [1, 2, 3],
+        [4, 5, 6],
+      ],
+      { dtype: 'int32' },
+    );
     const b = tensor([3, 2, 7], { dtype: 'int32' });
     const av = [1, 2, 3, 4, 5, 6];
     const bv = [3, 2, 7];
@@ -186,10 +223,16 @@ describe('element-wise gradients (float64 finite differences)', () => {
       f64(grad((t: Tensor) => sum(fn(t)))(tensor(new Float64Array(values))));
     // Ties in maximum/minimum split the gradient equally.
     const v = tensor(new Float64Array([1, 2]));
-    const [ga, gb] = grad((x: Tensor, y: Tensor) => sum(maximum(x, y)), { argnums: [0, 1] })(v, tensor(new Float64Array([1, 3]))) as Tensor[];
+    const [ga, gb] = grad((x: Tensor, y: Tensor) => sum(maximum(x, y)), { argnums: [0, 1] })(
+      v,
+      tensor(new Float64Array([1, 3])),
+    ) as Tensor[];
     expect(f64(ga)).toEqual([0.5, 0]);
     expect(f64(gb)).toEqual([0.5, 1]);
-    const [ma, mb] = grad((x: Tensor, y: Tensor) => sum(minimum(x, y)), { argnums: [0, 1] })(v, tensor(new Float64Array([1, 3]))) as Tensor[];
+    const [ma, mb] = grad((x: Tensor, y: Tensor) => sum(minimum(x, y)), { argnums: [0, 1] })(
+      v,
+      tensor(new Float64Array([1, 3])),
+    ) as Tensor[];
     expect(f64(ma)).toEqual([0.5, 1]);
     expect(f64(mb)).toEqual([0.5, 0]);
     // clip: 1 on the closed interval [min, max], 0 outside.
@@ -200,7 +243,8 @@ describe('element-wise gradients (float64 finite differences)', () => {
     expect(at((t) => mul(sign(t), t), [-2, 3])).toEqual([-1, 1]);
     // pow at base 0: d/db a^b = 0 (not NaN), d/da 0^2 = 0.
     const [pa, pb] = grad((a: Tensor, b: Tensor) => sum(pow(a, b)), { argnums: [0, 1] })(
-      tensor(new Float64Array([0, 2])), tensor(new Float64Array([2, 3])),
+      tensor(new Float64Array([0, 2])),
+      tensor(new Float64Array([2, 3])),
     ) as Tensor[];
     expect(f64(pa)).toEqual([0, 12]);
     expect(f64(pb)[0]).toBe(0);
@@ -210,18 +254,28 @@ describe('element-wise gradients (float64 finite differences)', () => {
   it('erf gradient (float32) equals 2/sqrt(pi) exp(-x^2)', () => {
     const x = randomTensor([20], 24, 'float32', 2);
     const g = Array.from(grad((t: Tensor) => sum(erf(t)))(x).data as Float32Array);
-    Array.from(x.data as Float32Array).forEach((v, i) => expect(g[i]).toBeCloseTo((2 / Math.sqrt(Math.PI)) * Math.exp(-v * v), 6));
+    Array.from(x.data as Float32Array).forEach((v, i) =>
+      expect(g[i]).toBeCloseTo((2 / Math.sqrt(Math.PI)) * Math.exp(-v * v), 6),
+    );
   });
 });
 
 describe('element-wise errors', () => {
   it('name the op, the dtypes/shapes and what is expected', () => {
     const ints = tensor([1, 2], { dtype: 'int32' });
-    expect(() => exp(ints)).toThrow(/exp: dtype int32 is not supported; expected one of float32, float64 \(got \[2\] int32\)/);
-    expect(() => erf(randomTensor([2], 1))).toThrow(/erf: dtype float64 is not supported; expected one of float32 \(ONNX Runtime's CPU provider has no float64 Erf kernel\)/);
-    expect(() => maximum(tensor([1, 2, 3]), tensor([1, 2]))).toThrow(/maximum: shapes \[3\] and \[2\] cannot be broadcast/);
+    expect(() => exp(ints)).toThrow(
+      /exp: dtype int32 is not supported; expected one of float32, float64 \(got \[2\] int32\)/,
+    );
+    expect(() => erf(randomTensor([2], 1))).toThrow(
+      /erf: dtype float64 is not supported; expected one of float32 \(ONNX Runtime's CPU provider has no float64 Erf kernel\)/,
+    );
+    expect(() => maximum(tensor([1, 2, 3]), tensor([1, 2]))).toThrow(
+      /maximum: shapes \[3\] and \[2\] cannot be broadcast/,
+    );
     expect(() => where(ints, 1, 0)).toThrow(/where: the condition must be bool, got int32.*\[2\] int32/);
-    expect(() => logicalAnd(tensor([1, 0]), tensor([true, false]))).toThrow(/logicalAnd: expects bool tensors.*\[2\] float32, \[2\] bool/);
+    expect(() => logicalAnd(tensor([1, 0]), tensor([true, false]))).toThrow(
+      /logicalAnd: expects bool tensors.*\[2\] float32, \[2\] bool/,
+    );
     expect(() => less(tensor([true]), tensor([false]))).toThrow(/less: dtype bool is not supported/);
     expect(() => clip(tensor([1, 2]), 2, 1)).toThrow(/clip: min \(2\) is greater than max \(1\)/);
   });

@@ -3,7 +3,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Conv2D, Dense, Flatten, MaxPooling2D, Tensor, TracedProgram, Variable, add, broadcastTo, compile, compileSync, input, matmul, reshape, sequential, sum, tensor, toOnnx, randn, mul } from '../../src/index.js';
+import {
+  Conv2D,
+  Dense,
+  Flatten,
+  MaxPooling2D,
+  Tensor,
+  TracedProgram,
+  Variable,
+  add,
+  broadcastTo,
+  compile,
+  compileSync,
+  input,
+  matmul,
+  reshape,
+  sequential,
+  sum,
+  tensor,
+  toOnnx,
+  randn,
+  mul,
+} from '../../src/index.js';
 import { decodeModel } from '../../src/engine/onnx/proto.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -24,7 +45,9 @@ describe('toOnnx and symbolic batch', () => {
       expect(out.logits.dims).toEqual([n, 3]);
       // ORT may fuse MatMul+Add into one Gemm when the weights are baked in: equal up to float32 rounding.
       const expected = f(x).data as Float32Array;
-      (out.logits.data as Float32Array).forEach((v, i) => expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(expected[i]))));
+      (out.logits.data as Float32Array).forEach((v, i) =>
+        expect(Math.abs(v - expected[i])).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(expected[i]))),
+      );
     }
   });
 
@@ -67,7 +90,12 @@ describe('toOnnx and symbolic batch', () => {
     expect(nodes.filter((n) => n.op_type === 'Identity')).toHaveLength(3);
     expect(nodes.find((n) => n.op_type === 'Mul')!.output[0]).toBe('output_3');
     const out = compileSync(f)(x) as ReturnType<typeof tensor>[];
-    expect(out.map((t) => Array.from(t.data as Float32Array))).toEqual([[2, 3, 4], [2, 3, 4], [1, 2, 3], [4, 6, 8]]);
+    expect(out.map((t) => Array.from(t.data as Float32Array))).toEqual([
+      [2, 3, 4],
+      [2, 3, 4],
+      [1, 2, 3],
+      [4, 6, 8],
+    ]);
   });
 });
 
@@ -84,8 +112,16 @@ describe('exported files are portable', () => {
     ]);
     model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
     const n = 6;
-    const x = new Tensor([n, 10, 10, 3], 'float32', Float32Array.from({ length: n * 300 }, (_, i) => Math.sin(i * 0.37)));
-    const y = new Tensor([n], 'int32', Int32Array.from({ length: n }, (_, i) => i % 4));
+    const x = new Tensor(
+      [n, 10, 10, 3],
+      'float32',
+      Float32Array.from({ length: n * 300 }, (_, i) => Math.sin(i * 0.37)),
+    );
+    const y = new Tensor(
+      [n],
+      'int32',
+      Int32Array.from({ length: n }, (_, i) => i % 4),
+    );
     await model.fit(x, y, { epochs: 1, batchSize: 3, verbose: 0 });
     const dir = mkdtempSync(join(tmpdir(), 'lepton-portable-'));
     try {
@@ -96,7 +132,9 @@ describe('exported files are portable', () => {
       expect(file.opset_import.map((o) => o.domain || '')).toEqual(['']);
       expect(file.graph.node.filter((nd) => nd.domain)).toEqual([]);
       const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled' });
-      const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x.data as Float32Array, [n, 10, 10, 3]) });
+      const out = await session.run({
+        [session.inputNames[0]]: new ort.Tensor('float32', x.data as Float32Array, [n, 10, 10, 3]),
+      });
       const got = out[session.outputNames[0]].data as Float32Array;
       const want = (await model.predict(x)).data as Float32Array;
       expect(got.length).toBe(want.length);

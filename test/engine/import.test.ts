@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, compile, compileSync, tensor } from '../../src/index.js';
 import { UnsupportedOnnxError, importOnnx } from '../../src/engine/onnx/import.js';
-import { type AttributeProto, type ModelProto, type NodeProto, AttrType, encodeModel, tensorProtoFromHost } from '../../src/engine/onnx/proto.js';
+import {
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  AttrType,
+  encodeModel,
+  tensorProtoFromHost,
+} from '../../src/engine/onnx/proto.js';
 import { ONNX_ELEM_TYPE, type DType } from '../../src/engine/dtype.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -9,14 +16,21 @@ import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
 const ints = (name: string, v: number[]): AttributeProto => ({ name, type: AttrType.INTS, ints: v });
 const int = (name: string, v: number): AttributeProto => ({ name, type: AttrType.INT, i: v });
-const str = (name: string, v: string): AttributeProto => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
+const str = (name: string, v: string): AttributeProto => ({
+  name,
+  type: AttrType.STRING,
+  s: new TextEncoder().encode(v),
+});
 
 function node(op_type: string, input: string[], output: string[], attribute: AttributeProto[] = []): NodeProto {
   return { op_type, input, output, attribute, name: `${op_type}_${output[0]}` };
 }
 
 function valueInfo(name: string, shape: number[], dtype: DType = 'float32') {
-  return { name, type: { tensor_type: { elem_type: ONNX_ELEM_TYPE[dtype], shape: { dim: shape.map((d) => ({ dim_value: d })) } } } };
+  return {
+    name,
+    type: { tensor_type: { elem_type: ONNX_ELEM_TYPE[dtype], shape: { dim: shape.map((d) => ({ dim_value: d })) } } },
+  };
 }
 
 function model(opts: {
@@ -46,18 +60,28 @@ const f32 = (t: Tensor): Float32Array | Float64Array => t.data as Float32Array |
 
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
   expect(got.length).toBe(want.length);
-  for (let i = 0; i < want.length; i++) expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(tol * (1 + Math.abs(want[i])));
+  for (let i = 0; i < want.length; i++)
+    expect(Math.abs(got[i] - want[i])).toBeLessThanOrEqual(tol * (1 + Math.abs(want[i])));
 }
 
 // ---- plain-loop references
 
-function denseRef(x: ArrayLike<number>, n: number, k: number, w: ArrayLike<number>, m: number, b: ArrayLike<number>, wTransposed: boolean): number[] {
+function denseRef(
+  x: ArrayLike<number>,
+  n: number,
+  k: number,
+  w: ArrayLike<number>,
+  m: number,
+  b: ArrayLike<number>,
+  wTransposed: boolean,
+): number[] {
   const out: number[] = [];
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
-    let s = b[j];
-    for (let p = 0; p < k; p++) s += x[i * k + p] * (wTransposed ? w[j * k + p] : w[p * m + j]);
-    out.push(s);
-  }
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < m; j++) {
+      let s = b[j];
+      for (let p = 0; p < k; p++) s += x[i * k + p] * (wTransposed ? w[j * k + p] : w[p * m + j]);
+      out.push(s);
+    }
   return out;
 }
 
@@ -86,7 +110,16 @@ function mlpModel(dtype: DType) {
       node('Relu', ['h'], ['r']),
       node('MatMul', ['r', 'w2'], ['m']),
       node('Add', ['m', 'b2'], ['z']),
-      { ...node('Constant', [], ['shape']), attribute: [{ name: 'value', type: AttrType.TENSOR, t: tensorProtoFromHost({ dtype: 'int64', shape: [2], data: shape.data }) }] },
+      {
+        ...node('Constant', [], ['shape']),
+        attribute: [
+          {
+            name: 'value',
+            type: AttrType.TENSOR,
+            t: tensorProtoFromHost({ dtype: 'int64', shape: [2], data: shape.data }),
+          },
+        ],
+      },
       node('Reshape', ['z', 'shape'], ['z2']),
       node('Softmax', ['z2'], ['y'], [int('axis', 1)]),
     ],
@@ -140,7 +173,12 @@ describe('importOnnx', () => {
     const w = randomTensor([2, 1, 3, 3], 31, 'float32');
     const bytes = model({
       nodes: [
-        node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), str('auto_pad', 'SAME_UPPER')]),
+        node(
+          'Conv',
+          ['x', 'w'],
+          ['c'],
+          [ints('kernel_shape', [3, 3]), ints('strides', [2, 2]), str('auto_pad', 'SAME_UPPER')],
+        ),
         node('MaxPool', ['c'], ['y'], [ints('kernel_shape', [2, 2]), ints('strides', [1, 1])]),
       ],
       inputs: [valueInfo('x', [1, 1, 6, 6])],
@@ -154,20 +192,25 @@ describe('importOnnx', () => {
     const xd = f32(x);
     const wd = f32(w);
     const conv: number[] = [];
-    for (let o = 0; o < 2; o++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      let s = 0;
-      for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
-        const r = 2 * i + a;
-        const c = 2 * j + b;
-        if (r < 6 && c < 6) s += xd[r * 6 + c] * wd[o * 9 + a * 3 + b];
-      }
-      conv.push(s);
-    }
+    for (let o = 0; o < 2; o++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++) {
+          let s = 0;
+          for (let a = 0; a < 3; a++)
+            for (let b = 0; b < 3; b++) {
+              const r = 2 * i + a;
+              const c = 2 * j + b;
+              if (r < 6 && c < 6) s += xd[r * 6 + c] * wd[o * 9 + a * 3 + b];
+            }
+          conv.push(s);
+        }
     const pooled: number[] = [];
-    for (let o = 0; o < 2; o++) for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) {
-      const at = (r: number, c: number) => conv[o * 9 + r * 3 + c];
-      pooled.push(Math.max(at(i, j), at(i, j + 1), at(i + 1, j), at(i + 1, j + 1)));
-    }
+    for (let o = 0; o < 2; o++)
+      for (let i = 0; i < 2; i++)
+        for (let j = 0; j < 2; j++) {
+          const at = (r: number, c: number) => conv[o * 9 + r * 3 + c];
+          pooled.push(Math.max(at(i, j), at(i, j + 1), at(i + 1, j), at(i + 1, j + 1)));
+        }
     expectClose(f32(y), pooled, 1e-5);
   });
 
@@ -175,14 +218,18 @@ describe('importOnnx', () => {
     const x = randomTensor([2, 3, 4], 41, 'float32');
     const want: number[] = [];
     const xd = f32(x);
-    for (let i = 0; i < 2; i++) for (let k = 0; k < 4; k++) {
-      let s = 0;
-      for (let j = 0; j < 3; j++) s += xd[i * 12 + j * 4 + k];
-      want.push(s);
-    }
+    for (let i = 0; i < 2; i++)
+      for (let k = 0; k < 4; k++) {
+        let s = 0;
+        for (let j = 0; j < 3; j++) s += xd[i * 12 + j * 4 + k];
+        want.push(s);
+      }
     const old = model({
       opset: 11,
-      nodes: [node('ReduceSum', ['x'], ['s'], [ints('axes', [1]), int('keepdims', 0)]), node('Unsqueeze', ['s'], ['y'], [ints('axes', [0])])],
+      nodes: [
+        node('ReduceSum', ['x'], ['s'], [ints('axes', [1]), int('keepdims', 0)]),
+        node('Unsqueeze', ['s'], ['y'], [ints('axes', [0])]),
+      ],
       inputs: [valueInfo('x', [2, 3, 4])],
       outputs: [valueInfo('y', [1, 2, 4])],
     });
@@ -234,7 +281,12 @@ describe('importOnnx', () => {
     const x = tensor(rows);
     const [values, indices] = compileSync(importOnnx(bytes).fn)(x);
     // Reference: a stable sort by value, descending.
-    const want = rows.map((r) => r.map((v, i) => ({ v, i })).sort((a, b) => b.v - a.v || a.i - b.i).slice(0, 4));
+    const want = rows.map((r) =>
+      r
+        .map((v, i) => ({ v, i }))
+        .sort((a, b) => b.v - a.v || a.i - b.i)
+        .slice(0, 4),
+    );
     expect(Array.from(f32(values))).toEqual(want.flatMap((r) => r.map((e) => e.v)));
     expect(Array.from(indices.data as BigInt64Array, Number)).toEqual(want.flatMap((r) => r.map((e) => e.i)));
   });

@@ -14,7 +14,14 @@ interface RefOptions {
  * dims, 1 for [N, C]); labels: [N, D]. Returns per-target losses -w[y] * log_softmax(x)[y] and
  * per-target weights (0 for ignored targets).
  */
-function crossEntropyRef(logits: number[], labels: number[], n: number, c: number, d: number, { weight, ignoreIndex }: RefOptions) {
+function crossEntropyRef(
+  logits: number[],
+  labels: number[],
+  n: number,
+  c: number,
+  d: number,
+  { weight, ignoreIndex }: RefOptions,
+) {
   const losses: number[] = [];
   const weights: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -76,7 +83,10 @@ describe('softmaxCrossEntropy forward', () => {
     expect(softmaxCrossEntropy(logits, lab, { weight: w, ignoreIndex: 3 }).item()).toBeCloseTo(ign.mean, 12);
     const padded = [3, -100, 4, -100];
     const pad = crossEntropyRef(values(logits), padded, n, c, 1, { ignoreIndex: -100 });
-    expect(softmaxCrossEntropy(logits, labelsTensor(padded, [n], 'int32'), { ignoreIndex: -100 }).item()).toBeCloseTo(pad.mean, 12);
+    expect(softmaxCrossEntropy(logits, labelsTensor(padded, [n], 'int32'), { ignoreIndex: -100 }).item()).toBeCloseTo(
+      pad.mean,
+      12,
+    );
   });
 
   it('[N, C, d1, d2] logits with [N, d1, d2] labels (per-pixel classification)', () => {
@@ -111,10 +121,18 @@ describe('softmaxCrossEntropy gradients (float64 finite differences)', () => {
   it('with class weights and ignoreIndex, and for [N, C, d] logits', () => {
     const weight = tensor(Float64Array.from([0.5, 2, 1, 3, 0.25]));
     for (const reduction of ['mean', 'sum', 'none'] as const) {
-      checkGrad((x, w) => softmaxCrossEntropy(x, labels, { reduction, weight: w, ignoreIndex: 0 }), [logits, weight], { argnums: [0] });
+      checkGrad((x, w) => softmaxCrossEntropy(x, labels, { reduction, weight: w, ignoreIndex: 0 }), [logits, weight], {
+        argnums: [0],
+      });
     }
-    checkGrad((x) => softmaxCrossEntropy(x, labelsTensor([1, -1, 2], [3], 'int64'), { ignoreIndex: -1 }), [randomTensor([3, 4], 4)]);
-    checkGrad((x) => softmaxCrossEntropy(x, labelsTensor([0, 2, 1, 1, 2, 0], [2, 3], 'int64')), [randomTensor([2, 3, 3], 5)]);
+    checkGrad(
+      (x) => softmaxCrossEntropy(x, labelsTensor([1, -1, 2], [3], 'int64'), { ignoreIndex: -1 }),
+      [randomTensor([3, 4], 4)],
+    );
+    checkGrad(
+      (x) => softmaxCrossEntropy(x, labelsTensor([0, 2, 1, 1, 2, 0], [2, 3], 'int64')),
+      [randomTensor([2, 3, 3], 5)],
+    );
   });
 
   it('equals (softmax - onehot) / N, and second order works', () => {
@@ -130,7 +148,9 @@ describe('softmaxCrossEntropy gradients (float64 finite differences)', () => {
   });
 
   it('mean over a symbolic batch divides by the run-time batch size', () => {
-    const f = compileSync((x: Tensor, y: Tensor) => grad((u: Tensor) => softmaxCrossEntropy(u, y))(x), { symbolicBatch: true });
+    const f = compileSync((x: Tensor, y: Tensor) => grad((u: Tensor) => softmaxCrossEntropy(u, y))(x), {
+      symbolicBatch: true,
+    });
     for (const n of [6, 3]) {
       const x = randomTensor([n, 5], n);
       const y = labelsTensor([1, 2, 3, 4, 0, 1].slice(0, n), [n], 'int64');
@@ -141,13 +161,28 @@ describe('softmaxCrossEntropy gradients (float64 finite differences)', () => {
 });
 
 describe('softmaxCrossEntropy errors', () => {
-  const logits = tensor([[1, 2, 3], [4, 5, 6]]);
+  const logits = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   it('name the op, shapes and dtypes', () => {
-    expect(() => softmaxCrossEntropy(logits, tensor([0, 1]))).toThrow(/softmaxCrossEntropy: labels must be int32 or int64 class indices, got float32 \(got \[2, 3\] float32, \[2\] float32\)/);
-    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 1, 2], [3], 'int32'))).toThrow(/softmaxCrossEntropy: labels must have shape \[2\] for logits \[2, 3\], got \[3\]/);
-    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 3], [2], 'int64'))).toThrow(/softmaxCrossEntropy: label 3 is out of range for 3 classes \(expected 0\.\.2\)/);
-    expect(() => softmaxCrossEntropy(tensor([1, 2]), labelsTensor([0], [1], 'int64'))).toThrow(/logits must be \[N, C\] or \[N, C, d\.\.\.\], got \[2\]/);
-    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 1], [2], 'int64'), { weight: tensor([1, 2]) })).toThrow(/weight must be \[3\] float32 \(one per class\), got \[2\] float32/);
-    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 1], [2], 'int64'), { reduction: 'avg' as 'mean' })).toThrow(/reduction must be 'mean', 'sum' or 'none'/);
+    expect(() => softmaxCrossEntropy(logits, tensor([0, 1]))).toThrow(
+      /softmaxCrossEntropy: labels must be int32 or int64 class indices, got float32 \(got \[2, 3\] float32, \[2\] float32\)/,
+    );
+    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 1, 2], [3], 'int32'))).toThrow(
+      /softmaxCrossEntropy: labels must have shape \[2\] for logits \[2, 3\], got \[3\]/,
+    );
+    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 3], [2], 'int64'))).toThrow(
+      /softmaxCrossEntropy: label 3 is out of range for 3 classes \(expected 0\.\.2\)/,
+    );
+    expect(() => softmaxCrossEntropy(tensor([1, 2]), labelsTensor([0], [1], 'int64'))).toThrow(
+      /logits must be \[N, C\] or \[N, C, d\.\.\.\], got \[2\]/,
+    );
+    expect(() => softmaxCrossEntropy(logits, labelsTensor([0, 1], [2], 'int64'), { weight: tensor([1, 2]) })).toThrow(
+      /weight must be \[3\] float32 \(one per class\), got \[2\] float32/,
+    );
+    expect(() =>
+      softmaxCrossEntropy(logits, labelsTensor([0, 1], [2], 'int64'), { reduction: 'avg' as 'mean' }),
+    ).toThrow(/reduction must be 'mean', 'sum' or 'none'/);
   });
 });

@@ -7,15 +7,45 @@ const values = (t: Tensor): number[] => Array.from(t.data as Float64Array, Numbe
 describe('Tensor methods', () => {
   it('are installed, non-enumerable, on tensors and variables', () => {
     const x = tensor([1, 2]);
-    for (const name of tensorMethodNames) expect(typeof (x as unknown as Record<string, unknown>)[name]).toBe('function');
+    for (const name of tensorMethodNames)
+      expect(typeof (x as unknown as Record<string, unknown>)[name]).toBe('function');
     expect(Object.keys(Object.getPrototypeOf(x))).not.toContain('add');
     const v = new Variable(tensor([3, 4]));
     expect(v.mul(2).toArray()).toEqual([6, 8]);
-    expect(tensorMethodNames).toEqual(expect.arrayContaining([
-      'add', 'sub', 'mul', 'div', 'neg', 'matmul', 'reshape', 'transpose', 'sum', 'mean', 'max', 'min', 'exp', 'log', 'sqrt',
-      'abs', 'pow', 'relu', 'sigmoid', 'tanh', 'softmax', 'logSoftmax', 'cast', 'squeeze', 'unsqueeze', 'flatten', 'slice',
-      'gather', 'argmax', 'equal',
-    ]));
+    expect(tensorMethodNames).toEqual(
+      expect.arrayContaining([
+        'add',
+        'sub',
+        'mul',
+        'div',
+        'neg',
+        'matmul',
+        'reshape',
+        'transpose',
+        'sum',
+        'mean',
+        'max',
+        'min',
+        'exp',
+        'log',
+        'sqrt',
+        'abs',
+        'pow',
+        'relu',
+        'sigmoid',
+        'tanh',
+        'softmax',
+        'logSoftmax',
+        'cast',
+        'squeeze',
+        'unsqueeze',
+        'flatten',
+        'slice',
+        'gather',
+        'argmax',
+        'equal',
+      ]),
+    );
   });
 
   it('chained arithmetic and reductions match plain loops', () => {
@@ -70,14 +100,35 @@ describe('Tensor methods', () => {
     const g = x.gather(tensor([2, 0], { dtype: 'int64' }), 1);
     expect(g.shape).toEqual([2, 2, 4]);
     for (let i = 0; i < 2; i++) for (let k = 0; k < 4; k++) expect(values(g)[i * 8 + k]).toBe(xd[i * 12 + 8 + k]);
-    expect(x.split(2, -1).map((t) => t.shape)).toEqual([[2, 3, 2], [2, 3, 2]]);
+    expect(x.split(2, -1).map((t) => t.shape)).toEqual([
+      [2, 3, 2],
+      [2, 3, 2],
+    ]);
     expect(x.cast('float32').dtype).toBe('float32');
-    expect(tensor([1, 2, 3]).equal(tensor([1, 5, 3])).toArray()).toEqual([true, false, true]);
-    expect(tensor([[1, 2], [3, 4]]).matmul(tensor([[1], [1]])).toArray()).toEqual([[3], [7]]);
+    expect(
+      tensor([1, 2, 3])
+        .equal(tensor([1, 5, 3]))
+        .toArray(),
+    ).toEqual([true, false, true]);
+    expect(
+      tensor([
+        [1, 2],
+        [3, 4],
+      ])
+        .matmul(tensor([[1], [1]]))
+        .toArray(),
+    ).toEqual([[3], [7]]);
   });
 
   it('chains differentiate like the functions (and detach stops the gradient)', () => {
-    checkGrad((x, w) => x.matmul(w).tanh().mul(x.slice([null, [0, 2]]).sum(-1, true)), [randomTensor([3, 4], 5), randomTensor([4, 2], 6)]);
+    checkGrad(
+      (x, w) =>
+        x
+          .matmul(w)
+          .tanh()
+          .mul(x.slice([null, [0, 2]]).sum(-1, true)),
+      [randomTensor([3, 4], 5), randomTensor([4, 2], 6)],
+    );
     const x = randomTensor([3], 7);
     const g = grad((t: Tensor) => t.mul(t.detach()).sum())(x);
     expect(values(g)).toEqual(values(x));
@@ -86,10 +137,21 @@ describe('Tensor methods', () => {
 
 describe('arguments a signature does not take are rejected with the expected form', () => {
   // Calls as JavaScript (or code typed `any`) makes them; TypeScript callers get compile errors.
-  const x = tensor([[1, 2, 3], [4, 5, 6]]) as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const x = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]) as unknown as Record<string, (...a: unknown[]) => unknown>;
   const cases: [string, () => unknown, RegExp][] = [
-    ["TF.js's x.slice(begin, size)", () => x.slice([0, 0], [3, 2]), /slice: got 2 argument\(s\), expected 1: x\.slice\(spec\).*slice\(\{ starts: begin, ends: begin \+ size \}\)/],
-    ["torch's x.reshape(3, 2)", () => x.reshape(3, 2), /reshape: got 2 argument\(s\), expected 1.*x\.reshape\(\[3, 2\]\)/],
+    [
+      "TF.js's x.slice(begin, size)",
+      () => x.slice([0, 0], [3, 2]),
+      /slice: got 2 argument\(s\), expected 1: x\.slice\(spec\).*slice\(\{ starts: begin, ends: begin \+ size \}\)/,
+    ],
+    [
+      "torch's x.reshape(3, 2)",
+      () => x.reshape(3, 2),
+      /reshape: got 2 argument\(s\), expected 1.*x\.reshape\(\[3, 2\]\)/,
+    ],
     ['x.reshape(6)', () => x.reshape(6), /reshape: the target shape must be an array of sizes/],
     ["torch's x.transpose(1, 0)", () => x.transpose(1, 0), /transpose: got 2 argument\(s\), expected 0 to 1/],
     ['x.tile(2, 2)', () => x.tile(2, 2), /tile: got 2 argument\(s\), expected 1.*x\.tile\(\[2, 2\]\)/],
@@ -102,9 +164,21 @@ describe('arguments a signature does not take are rejected with the expected for
 
   it('the functional slice(x, begin, size) is rejected too; optional arguments passed as undefined are fine', async () => {
     const { slice } = await import('../../src/index.js');
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
-    expect(() => (slice as (...a: unknown[]) => unknown)(t, [0, 0], [3, 2])).toThrow(/slice: expected slice\(x, spec\)/);
-    expect(t.slice([[0, 1], [1, 3]]).toArray()).toEqual([[2, 3]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(() => (slice as (...a: unknown[]) => unknown)(t, [0, 0], [3, 2])).toThrow(
+      /slice: expected slice\(x, spec\)/,
+    );
+    expect(
+      t
+        .slice([
+          [0, 1],
+          [1, 3],
+        ])
+        .toArray(),
+    ).toEqual([[2, 3]]);
     expect(t.sum(undefined, undefined).item()).toBe(21);
   });
 });

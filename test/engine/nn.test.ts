@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, compile, compileSync, dropout, embedding, grad, linear, mul, ones, setSeed, sum, tensor,
+  type Tensor,
+  compile,
+  compileSync,
+  dropout,
+  embedding,
+  grad,
+  linear,
+  mul,
+  ones,
+  setSeed,
+  sum,
+  tensor,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { at, expectElements } from '../helpers/elements.js';
-
 
 describe('linear', () => {
   const w = randomTensor([3, 4], 1);
@@ -35,7 +45,9 @@ describe('linear', () => {
   it('one graph with a symbolic batch gives the same values and gradients as eager calls', () => {
     const loss = (x: Tensor, ww: Tensor) => sum(mul(linear(x, ww, b), linear(x, ww, b)));
     // w is captured (not an argument) so that only x gets the symbolic batch axis.
-    const f = compileSync((x: Tensor) => [linear(x, w, b), grad(loss, { argnums: [0, 1] })(x, w)], { symbolicBatch: true });
+    const f = compileSync((x: Tensor) => [linear(x, w, b), grad(loss, { argnums: [0, 1] })(x, w)], {
+      symbolicBatch: true,
+    });
     for (const n of [1, 3]) {
       const x = randomTensor([n, 2, 4], 10 + n);
       const [y, [gx, gw]] = f(x) as [Tensor, Tensor[]];
@@ -48,21 +60,39 @@ describe('linear', () => {
   });
 
   it('errors name the op and the shapes', () => {
-    expect(() => linear(randomTensor([2, 5], 1), w)).toThrow(/linear: input features 5 .* do not match weight \[out, in\] = \[3, 4\]/);
-    expect(() => linear(randomTensor([2, 4], 1), w, randomTensor([4], 2))).toThrow(/linear: bias must be \[3\].*got \[4\]/);
+    expect(() => linear(randomTensor([2, 5], 1), w)).toThrow(
+      /linear: input features 5 .* do not match weight \[out, in\] = \[3, 4\]/,
+    );
+    expect(() => linear(randomTensor([2, 4], 1), w, randomTensor([4], 2))).toThrow(
+      /linear: bias must be \[3\].*got \[4\]/,
+    );
   });
 });
 
 describe('embedding', () => {
   it('looks up rows; the gradient accumulates repeated indices', () => {
     const table = randomTensor([5, 3], 1);
-    const ids = tensor([[4, 0, 4], [1, 4, 0]], { dtype: 'int64' });
+    const ids = tensor(
+      [
+        [4, 0, 4],
+        [1, 4, 0],
+      ],
+      { dtype: 'int64' },
+    );
     expectElements(embedding(ids, table), [2, 3, 3], ([i, j, k]) => at(table, [at(ids, [i, j]), k]));
     checkGrad((t) => embedding(ids, t), [table]);
     // Row 4 appears three times, rows 0 twice, row 1 once, rows 2-3 never.
     const g = grad((t: Tensor) => sum(embedding(ids, t)))(table);
-    expect(g.toArray()).toEqual([[2, 2, 2], [1, 1, 1], [0, 0, 0], [0, 0, 0], [3, 3, 3]]);
-    expect(() => embedding(randomTensor([2], 1), table)).toThrow(/embedding: indices must be int32 or int64, got float64/);
+    expect(g.toArray()).toEqual([
+      [2, 2, 2],
+      [1, 1, 1],
+      [0, 0, 0],
+      [0, 0, 0],
+      [3, 3, 3],
+    ]);
+    expect(() => embedding(randomTensor([2], 1), table)).toThrow(
+      /embedding: indices must be int32 or int64, got float64/,
+    );
   });
 });
 
@@ -107,10 +137,13 @@ describe('dropout', () => {
   it('the gradient uses the same mask as the forward pass', () => {
     const x = randomTensor([400], 3); // float64, no zeros
     const c = randomTensor([400], 4);
-    const [g, y] = grad((t: Tensor) => {
-      const out = dropout(t, p);
-      return [sum(mul(out, c)), out];
-    }, { hasAux: true })(x) as [Tensor, Tensor];
+    const [g, y] = grad(
+      (t: Tensor) => {
+        const out = dropout(t, p);
+        return [sum(mul(out, c)), out];
+      },
+      { hasAux: true },
+    )(x) as [Tensor, Tensor];
     const s = 1 / (1 - p);
     let kept = 0;
     for (let i = 0; i < 400; i++) {

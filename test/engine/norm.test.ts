@@ -3,7 +3,11 @@ import { Tensor, batchNorm, compileSync, grad, layerNorm, moments, mul, sum, ten
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
 /** Plain-loop mean and population variance over the elements picked by `group(i)` (one group per output). */
-function refMoments(x: Float64Array, groups: number, group: (i: number) => number): { mean: Float64Array; variance: Float64Array } {
+function refMoments(
+  x: Float64Array,
+  groups: number,
+  group: (i: number) => number,
+): { mean: Float64Array; variance: Float64Array } {
   const mean = new Float64Array(groups);
   const count = new Float64Array(groups);
   x.forEach((v, i) => {
@@ -81,12 +85,21 @@ describe('batchNorm', () => {
     g.forEach((v) => expect(Math.abs(v)).toBeLessThan(1e-10));
     // Second order: the VJP is built from differentiable ops (including the invStd output path).
     const r = randomTensor([4, 3, 2, 2], 8);
-    checkGrad((s) => grad((a: Tensor) => sum(mul(train(a, s, offset), mul(r, train(a, s, offset)))))(x), [scale], { rtol: 1e-4 });
+    checkGrad((s) => grad((a: Tensor) => sum(mul(train(a, s, offset), mul(r, train(a, s, offset)))))(x), [scale], {
+      rtol: 1e-4,
+    });
   });
 });
 
 describe('layerNorm', () => {
-  function refLayerNorm(x: Float64Array, rows: number, n: number, w: Float64Array | null, b: Float64Array | null, eps: number): Float64Array {
+  function refLayerNorm(
+    x: Float64Array,
+    rows: number,
+    n: number,
+    w: Float64Array | null,
+    b: Float64Array | null,
+    eps: number,
+  ): Float64Array {
     const y = new Float64Array(x.length);
     const { mean, variance } = refMoments(x, rows, (i) => Math.floor(i / n));
     x.forEach((v, i) => {
@@ -121,7 +134,9 @@ describe('layerNorm', () => {
     const x = randomTensor([2, 4], 11);
     const w = randomTensor([4], 12);
     const r = randomTensor([2, 4], 13);
-    checkGrad((a) => grad((t: Tensor) => sum(mul(mul(layerNorm(t, [4], w), layerNorm(t, [4], w)), r)))(a), [x], { rtol: 1e-4 });
+    checkGrad((a) => grad((t: Tensor) => sum(mul(mul(layerNorm(t, [4], w), layerNorm(t, [4], w)), r)))(a), [x], {
+      rtol: 1e-4,
+    });
   });
 
   it('float32 (the fused ONNX LayerNormalization kernel): forward and gradients agree with the float64-checked path', () => {
@@ -129,19 +144,30 @@ describe('layerNorm', () => {
     const w = randomTensor([6], 15);
     const b = randomTensor([6], 16);
     const r = randomTensor([4, 6], 17);
-    const f32 = (t: Tensor): Tensor => tensor(Float32Array.from(t.data as Float64Array), { shape: t.shape as number[] });
+    const f32 = (t: Tensor): Tensor =>
+      tensor(Float32Array.from(t.data as Float64Array), { shape: t.shape as number[] });
     const loss = (a: Tensor, ww: Tensor, bb: Tensor, rr: Tensor): Tensor => sum(mul(layerNorm(a, [6], ww, bb), rr));
     const ref = refLayerNorm(x.data as Float64Array, 4, 6, w.data as Float64Array, b.data as Float64Array, 1e-5);
     const y = layerNorm(f32(x), [6], f32(w), f32(b)).data as Float32Array;
     ref.forEach((v, i) => expect(Math.abs(y[i] - v)).toBeLessThan(1e-5));
     const g64 = grad(loss, { argnums: [0, 1, 2] })(x, w, b, r) as Tensor[];
     const g32 = grad(loss, { argnums: [0, 1, 2] })(f32(x), f32(w), f32(b), f32(r)) as Tensor[];
-    g64.forEach((g, k) => (g.data as Float64Array).forEach((v, i) => expect(Math.abs((g32[k].data as Float32Array)[i] - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)))));
+    g64.forEach((g, k) =>
+      (g.data as Float64Array).forEach((v, i) =>
+        expect(Math.abs((g32[k].data as Float32Array)[i] - v)).toBeLessThan(1e-5 * Math.max(1, Math.abs(v))),
+      ),
+    );
   });
 
   it('errors name the op and shapes', () => {
-    expect(() => layerNorm(randomTensor([2, 3]), [4])).toThrow(/layerNorm: normalizedShape \[4\] must equal the trailing dimensions of x/);
-    expect(() => layerNorm(randomTensor([2, 3]), [3], randomTensor([2]))).toThrow(/layerNorm.*weight and bias must broadcast to the normalized shape \[3\]/);
-    expect(() => batchNorm(randomTensor([2, 3, 2]), randomTensor([3]), randomTensor([3]))).toThrow(/batchNorm: .*must broadcast to x's shape/);
+    expect(() => layerNorm(randomTensor([2, 3]), [4])).toThrow(
+      /layerNorm: normalizedShape \[4\] must equal the trailing dimensions of x/,
+    );
+    expect(() => layerNorm(randomTensor([2, 3]), [3], randomTensor([2]))).toThrow(
+      /layerNorm.*weight and bias must broadcast to the normalized shape \[3\]/,
+    );
+    expect(() => batchNorm(randomTensor([2, 3, 2]), randomTensor([3]), randomTensor([3]))).toThrow(
+      /batchNorm: .*must broadcast to x's shape/,
+    );
   });
 });

@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, argmax, argmin, compileSync, grad, logSumExp, max, mean, min, prod, std, sum, tensor, variance,
+  type Tensor,
+  argmax,
+  argmin,
+  compileSync,
+  grad,
+  logSumExp,
+  max,
+  mean,
+  min,
+  prod,
+  std,
+  sum,
+  tensor,
+  variance,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -10,7 +23,12 @@ const values = (t: Tensor): number[] => Array.from(t.data as Float64Array | Floa
  * Independent reference: groups the elements of a row-major array of `shape` by their index with
  * `axes` removed, and folds each group with `f`. Returns [outputShape (keepDims = false), values].
  */
-function reduceRef(data: number[], shape: number[], axes: number[], f: (group: number[]) => number): [number[], number[]] {
+function reduceRef(
+  data: number[],
+  shape: number[],
+  axes: number[],
+  f: (group: number[]) => number,
+): [number[], number[]] {
   const ax = axes.map((a) => (a < 0 ? a + shape.length : a));
   const outShape = shape.filter((_, i) => !ax.includes(i));
   const groups = new Map<number, number[]>();
@@ -33,7 +51,8 @@ function reduceRef(data: number[], shape: number[], axes: number[], f: (group: n
 
 const total = (g: number[]): number => g.reduce((a, b) => a + b, 0);
 const avg = (g: number[]): number => total(g) / g.length;
-const varianceOf = (g: number[], correction: number): number => total(g.map((v) => (v - avg(g)) ** 2)) / (g.length - correction);
+const varianceOf = (g: number[], correction: number): number =>
+  total(g.map((v) => (v - avg(g)) ** 2)) / (g.length - correction);
 const lse = (g: number[]): number => {
   const m = Math.max(...g);
   return m + Math.log(total(g.map((v) => Math.exp(v - m))));
@@ -74,14 +93,20 @@ describe('reduction forward values', () => {
   });
 
   it('logSumExp is stable for huge values and -inf rows', () => {
-    const out = values(logSumExp(tensor(new Float64Array([1000, 1000, -Infinity, -Infinity, 3, -Infinity]), { shape: [3, 2] }), 1));
+    const out = values(
+      logSumExp(tensor(new Float64Array([1000, 1000, -Infinity, -Infinity, 3, -Infinity]), { shape: [3, 2] }), 1),
+    );
     expect(out[0]).toBeCloseTo(1000 + Math.LN2, 10);
     expect(out[1]).toBe(-Infinity);
     expect(out[2]).toBe(3);
   });
 
   it('argmax / argmin: int64 indices, first index on ties, flattened without axis', () => {
-    const t = tensor([[1, 5, 5, 0], [7, 0, 7, 0], [2, 2, 2, 2]]);
+    const t = tensor([
+      [1, 5, 5, 0],
+      [7, 0, 7, 0],
+      [2, 2, 2, 2],
+    ]);
     expect(argmax(t, 1).dtype).toBe('int64');
     expect(argmax(t, 1).toArray()).toEqual([1n, 0n, 0n]);
     expect(argmin(t, 1).toArray()).toEqual([3n, 1n, 0n]);
@@ -93,7 +118,13 @@ describe('reduction forward values', () => {
   });
 
   it('max/min/prod work on integer tensors', () => {
-    const t = tensor([[3, -2], [4, 5]], { dtype: 'int32' });
+    const t = tensor(
+      [
+        [3, -2],
+        [4, 5],
+      ],
+      { dtype: 'int32' },
+    );
     expect(max(t, 1).toArray()).toEqual([3, 5]);
     expect(min(t).toArray()).toEqual(-2);
     expect(prod(t, 0).toArray()).toEqual([12, -10]);
@@ -141,13 +172,23 @@ describe('reduction gradients', () => {
   });
 
   it('mean and variance over a symbolic batch axis divide by the run-time size', () => {
-    const f = compileSync((t: Tensor) => [grad((u: Tensor) => mean(u))(t), variance(t, 0, { correction: 1 })], { symbolicBatch: true });
+    const f = compileSync((t: Tensor) => [grad((u: Tensor) => mean(u))(t), variance(t, 0, { correction: 1 })], {
+      symbolicBatch: true,
+    });
     for (const n of [3, 5]) {
       const t = randomTensor([n, 2], n);
       const [g, v] = f(t) as Tensor[];
       expect(values(g)).toEqual(new Array(n * 2).fill(1 / (n * 2)));
       const td = values(t);
-      [0, 1].forEach((c) => expect(values(v)[c]).toBeCloseTo(varianceOf(td.filter((_, i) => i % 2 === c), 1), 12));
+      [0, 1].forEach((c) =>
+        expect(values(v)[c]).toBeCloseTo(
+          varianceOf(
+            td.filter((_, i) => i % 2 === c),
+            1,
+          ),
+          12,
+        ),
+      );
     }
   });
 });
@@ -173,11 +214,18 @@ describe('reductions over a symbolic batch axis', () => {
 
 describe('reduction errors', () => {
   it('name the op, the input shape and the valid range or dtypes', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
-    expect(() => mean(t, 2)).toThrow(/mean: axis 2 is out of range for a tensor of rank 2 \(expected -2\.\.1\) \(got \[2, 3\] float32\)/);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(() => mean(t, 2)).toThrow(
+      /mean: axis 2 is out of range for a tensor of rank 2 \(expected -2\.\.1\) \(got \[2, 3\] float32\)/,
+    );
     expect(() => max(t, [0, -3])).toThrow(/max: axis -3 is out of range.*\[2, 3\] float32/);
     expect(() => argmax(t, 5)).toThrow(/argmax: axis 5 is out of range.*\[2, 3\] float32/);
-    expect(() => mean(tensor([1, 2], { dtype: 'int32' }))).toThrow(/mean: dtype int32 is not supported; expected one of float32, float64/);
+    expect(() => mean(tensor([1, 2], { dtype: 'int32' }))).toThrow(
+      /mean: dtype int32 is not supported; expected one of float32, float64/,
+    );
     expect(() => max(tensor([true]))).toThrow(/max: dtype bool is not supported/);
     expect(() => logSumExp(tensor([1, 2], { dtype: 'int64' }))).toThrow(/logSumExp: dtype int64 is not supported/);
     expect(() => variance(tensor([1], { dtype: 'int32' }))).toThrow(/variance: dtype int32 is not supported/);

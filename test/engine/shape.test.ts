@@ -1,11 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Tensor, compile, compileSync, concat, expand, flatten, flip, grad, mul, oneHot, pad, permute, slice, split, squeeze, stack, sum,
-  tensor, tile, unsqueeze, zeros,
+  type Tensor,
+  compile,
+  compileSync,
+  concat,
+  expand,
+  flatten,
+  flip,
+  grad,
+  mul,
+  oneHot,
+  pad,
+  permute,
+  slice,
+  split,
+  squeeze,
+  stack,
+  sum,
+  tensor,
+  tile,
+  unsqueeze,
+  zeros,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { at, expectElements } from '../helpers/elements.js';
-
 
 describe('squeeze / unsqueeze / permute / expand / flatten', () => {
   it('move axes of size 1 and keep values in order', () => {
@@ -50,7 +68,9 @@ describe('concat / stack / split', () => {
     const a = randomTensor([2, 3], 1);
     const b = randomTensor([2, 1], 2);
     const c = randomTensor([2, 2], 3);
-    expectElements(concat([a, b, c], -1), [2, 6], ([i, j]) => (j < 3 ? at(a, [i, j]) : j < 4 ? at(b, [i, 0]) : at(c, [i, j - 4])));
+    expectElements(concat([a, b, c], -1), [2, 6], ([i, j]) =>
+      j < 3 ? at(a, [i, j]) : j < 4 ? at(b, [i, 0]) : at(c, [i, j - 4]),
+    );
     const d = randomTensor([2, 3], 4);
     expectElements(stack([a, d], -1), [2, 3, 2], ([i, j, k]) => at(k === 0 ? a : d, [i, j]));
     expectElements(stack([a, d]), [2, 2, 3], ([k, i, j]) => at(k === 0 ? a : d, [i, j]));
@@ -73,14 +93,21 @@ describe('concat / stack / split', () => {
     expect(() => concat([a, randomTensor([3, 3], 2)], 1)).toThrow(
       /concat: tensors must have the same shape except along axis 1; tensor 1 \[3, 3\] differs from tensor 0 \[2, 3\] at axis 0/,
     );
-    expect(() => concat([a, randomTensor([2, 3], 3, 'float32')])).toThrow(/concat: all inputs must have the same dtype/);
-    expect(() => stack([a, randomTensor([2, 2], 4)])).toThrow(/stack: all tensors must have the same shape; tensor 1 is \[2, 2\]/);
+    expect(() => concat([a, randomTensor([2, 3], 3, 'float32')])).toThrow(
+      /concat: all inputs must have the same dtype/,
+    );
+    expect(() => stack([a, randomTensor([2, 2], 4)])).toThrow(
+      /stack: all tensors must have the same shape; tensor 1 is \[2, 2\]/,
+    );
   });
 
   it('gradients of concat, stack and split (also when only some pieces are used)', () => {
     checkGrad((a, b) => concat([a, b, a], -2), [randomTensor([2, 3, 2], 1), randomTensor([2, 1, 2], 2)]);
     checkGrad((a, b) => stack([a, b], 1), [randomTensor([2, 3], 3), randomTensor([2, 3], 4)]);
-    checkGrad((x) => mul(...(split(x, [1, 3], -1).map((t) => sum(t, -1, true)) as [Tensor, Tensor])), [randomTensor([2, 4], 5)]);
+    checkGrad(
+      (x) => mul(...(split(x, [1, 3], -1).map((t) => sum(t, -1, true)) as [Tensor, Tensor])),
+      [randomTensor([2, 4], 5)],
+    );
     checkGrad((x) => split(x, 3, 0)[1], [randomTensor([3, 2], 6)]);
   });
 });
@@ -110,9 +137,15 @@ describe('slice', () => {
     const x = randomTensor([4, 5, 3], 1);
     expectElements(slice(x, [[1, 3], [null, null, -2], -1]), [2, 3], ([i, j]) => at(x, [1 + i, 4 - 2 * j, 2]));
     expectElements(slice(x, [null, 0]), [4, 3], ([i, k]) => at(x, [i, 0, k]));
-    expectElements(slice(x, { starts: [-1, 1], ends: [-100, 4], axes: [0, -1], steps: [-1, 1] }), [4, 5, 2], ([i, j, k]) => at(x, [3 - i, j, 1 + k]));
+    expectElements(
+      slice(x, { starts: [-1, 1], ends: [-100, 4], axes: [0, -1], steps: [-1, 1] }),
+      [4, 5, 2],
+      ([i, j, k]) => at(x, [3 - i, j, 1 + k]),
+    );
     // A start before the front with a negative step: ONNX clamps it to 0, Python gives nothing.
-    expectElements(slice(x, { starts: [-100], ends: [-100], axes: [1], steps: [-1] }), [4, 1, 3], ([i, , k]) => at(x, [i, 0, k]));
+    expectElements(slice(x, { starts: [-100], ends: [-100], axes: [1], steps: [-1] }), [4, 1, 3], ([i, , k]) =>
+      at(x, [i, 0, k]),
+    );
     expect(slice(x, [null, [-100, -100, -1]]).shape).toEqual([4, 0, 3]);
     expect(() => slice(x, [null, 5])).toThrow(/slice: index 5 is out of range for axis 1 of size 5.*\[4, 5, 3\]/);
     expect(() => slice(x, [[0, 1, 0]])).toThrow(/slice: step 0 along axis 0 must be a non-zero integer/);
@@ -120,11 +153,32 @@ describe('slice', () => {
 
   it('gradients with positive and negative steps, trimming, indexing and several axes', () => {
     const x = randomTensor([4, 7], 2);
-    checkGrad((t) => slice(t, [[1, 3], [2, 6]]), [x]);
+    checkGrad(
+      (t) =>
+        slice(t, [
+          [1, 3],
+          [2, 6],
+        ]),
+      [x],
+    );
     checkGrad((t) => slice(t, [null, [0, null, 3]]), [x]); // covers 0,3,6: the interleaved zeros are trimmed
     checkGrad((t) => slice(t, [null, [1, null, 3]]), [x]);
-    checkGrad((t) => slice(t, [[null, null, -1], [-2, 0, -2]]), [x]);
-    checkGrad((t) => slice(t, [[3, 0, -2], [null, null, -3]]), [x]);
+    checkGrad(
+      (t) =>
+        slice(t, [
+          [null, null, -1],
+          [-2, 0, -2],
+        ]),
+      [x],
+    );
+    checkGrad(
+      (t) =>
+        slice(t, [
+          [3, 0, -2],
+          [null, null, -3],
+        ]),
+      [x],
+    );
     checkGrad((t) => slice(t, [-1, [1, 5]]), [x]);
     checkGrad((t) => slice(t, [[3, 1]]), [x]); // empty slice: zero gradient
   });
@@ -158,7 +212,10 @@ describe('pad', () => {
 
   it('constant, reflect and edge match NumPy semantics on two axes', () => {
     const x = randomTensor([3, 4], 1);
-    const pads: [number, number][] = [[2, 1], [1, 3]];
+    const pads: [number, number][] = [
+      [2, 1],
+      [1, 3],
+    ];
     for (const mode of ['constant', 'reflect', 'edge'] as const) {
       const out = pad(x, pads, { mode, value: 2.5 });
       expectElements(out, [6, 8], ([p, q]) => {
@@ -167,13 +224,26 @@ describe('pad', () => {
         return i === null || j === null ? 2.5 : at(x, [i, j]);
       });
     }
-    expectElements(pad(x, 1), [5, 6], ([p, q]) => (p === 0 || q === 0 || p === 4 || q === 5 ? 0 : at(x, [p - 1, q - 1])));
+    expectElements(pad(x, 1), [5, 6], ([p, q]) =>
+      p === 0 || q === 0 || p === 4 || q === 5 ? 0 : at(x, [p - 1, q - 1]),
+    );
   });
 
   it('pads integer tensors and checks its arguments', () => {
-    const x = tensor([[1, 2], [3, 4]], { dtype: 'int32' });
-    expect(pad(x, [null, [1, 0]], { value: 7 }).toArray()).toEqual([[7, 1, 2], [7, 3, 4]]);
-    expect(() => pad(x, [[2, 0], null], { mode: 'reflect' })).toThrow(/pad: reflect padding of axis 0 \(size 2\) by \[2, 0\] needs each side < 2/);
+    const x = tensor(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { dtype: 'int32' },
+    );
+    expect(pad(x, [null, [1, 0]], { value: 7 }).toArray()).toEqual([
+      [7, 1, 2],
+      [7, 3, 4],
+    ]);
+    expect(() => pad(x, [[2, 0], null], { mode: 'reflect' })).toThrow(
+      /pad: reflect padding of axis 0 \(size 2\) by \[2, 0\] needs each side < 2/,
+    );
     expect(() => pad(x, [1])).toThrow(/pad: got padding for 1 axes, expected one entry per axis \(2/);
     expect(() => pad(x, [[-1, 0], null])).toThrow(/pad: pads .* non-negative integers \(use slice\(\) to crop\)/);
   });
@@ -181,7 +251,19 @@ describe('pad', () => {
   it('gradients for every mode (asymmetric padding on several axes)', () => {
     const x = randomTensor([3, 4, 2], 3);
     for (const mode of ['constant', 'reflect', 'edge'] as const) {
-      checkGrad((t) => pad(t, [[2, 1], [0, 3], [1, 1]], { mode, value: 1 }), [x]);
+      checkGrad(
+        (t) =>
+          pad(
+            t,
+            [
+              [2, 1],
+              [0, 3],
+              [1, 1],
+            ],
+            { mode, value: 1 },
+          ),
+        [x],
+      );
     }
   });
 });
@@ -189,7 +271,22 @@ describe('pad', () => {
 describe('second order', () => {
   it('gradients of gradients through slice, pad and concat/split', () => {
     const cube = (t: Tensor) => mul(mul(t, t), t);
-    const f = (t: Tensor) => sum(cube(pad(slice(t, [[null, null, -2], [1, null, 2]]), [[1, 0], [0, 1]], { mode: 'reflect' })));
+    const f = (t: Tensor) =>
+      sum(
+        cube(
+          pad(
+            slice(t, [
+              [null, null, -2],
+              [1, null, 2],
+            ]),
+            [
+              [1, 0],
+              [0, 1],
+            ],
+            { mode: 'reflect' },
+          ),
+        ),
+      );
     checkGrad((t) => grad(f)(t), [randomTensor([5, 4], 11)]);
     const g = (t: Tensor) => sum(cube(concat(split(t, [1, 2], 1).reverse(), 1)));
     checkGrad((t) => grad(g)(t), [randomTensor([2, 3], 12)]);
@@ -211,7 +308,14 @@ describe('tile / oneHot', () => {
 
   it('oneHot matches a loop; out-of-range indices give zero rows', () => {
     for (const dtype of ['int32', 'int64'] as const) {
-      const idx = tensor([[0, 3], [5, -1], [2, 2]], { dtype });
+      const idx = tensor(
+        [
+          [0, 3],
+          [5, -1],
+          [2, 2],
+        ],
+        { dtype },
+      );
       const out = oneHot(idx, 4);
       expect(out.dtype).toBe('float32');
       expectElements(out, [3, 2, 4], ([i, j, k]) => (Number(at(idx, [i, j])) === k ? 1 : 0));
@@ -223,7 +327,8 @@ describe('tile / oneHot', () => {
 
 describe('compiled use', () => {
   it('shape ops compose inside one compiled graph (worker) and agree with eager', async () => {
-    const fn = (t: Tensor) => concat([pad(slice(t, [null, [null, null, -1]]), [null, [1, 0]], { mode: 'edge' }), tile(t, [1, 2])], 1);
+    const fn = (t: Tensor) =>
+      concat([pad(slice(t, [null, [null, null, -1]]), [null, [1, 0]], { mode: 'edge' }), tile(t, [1, 2])], 1);
     const x = randomTensor([2, 3], 4, 'float32');
     const compiled = compile(fn);
     expect((await compiled(x)).toArray()).toEqual(fn(x).toArray());

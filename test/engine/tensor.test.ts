@@ -1,12 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { arange, eye, full, linspace, ones, rand, randint, randn, scalar, setSeed, tensor, zeros, Generator } from '../../src/index.js';
+import {
+  arange,
+  eye,
+  full,
+  linspace,
+  ones,
+  rand,
+  randint,
+  randn,
+  scalar,
+  setSeed,
+  tensor,
+  zeros,
+  Generator,
+} from '../../src/index.js';
 
 describe('tensor creation', () => {
   it('infers shape and dtype from nested arrays', () => {
-    const t = tensor([[1, 2, 3], [4, 5, 6]]);
+    const t = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(t.shape).toEqual([2, 3]);
     expect(t.dtype).toBe('float32');
-    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(tensor([true, false]).dtype).toBe('bool');
     expect(tensor([true, false]).toArray()).toEqual([true, false]);
     expect(tensor([1, 2], { dtype: 'int64' }).data).toBeInstanceOf(BigInt64Array);
@@ -26,7 +46,10 @@ describe('tensor creation', () => {
     expect(arange(5).toArray()).toEqual([0, 1, 2, 3, 4]);
     expect(arange(1, 2, 0.25).toArray()).toEqual([1, 1.25, 1.5, 1.75]);
     expect(linspace(0, 1, 5).toArray()).toEqual([0, 0.25, 0.5, 0.75, 1]);
-    expect(eye(2, 3).toArray()).toEqual([[1, 0, 0], [0, 1, 0]]);
+    expect(eye(2, 3).toArray()).toEqual([
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
   });
 
   it('setSeed makes random tensors repeatable; the distributions have the right moments', () => {
@@ -59,7 +82,10 @@ describe('tensor creation', () => {
   });
 
   it('prints readably', () => {
-    const s = tensor([[1, 2], [3, 4]]).toString();
+    const s = tensor([
+      [1, 2],
+      [3, 4],
+    ]).toString();
     expect(s).toContain('Tensor([2, 2], float32');
     expect(s).toContain('[1., 2.]');
   });
@@ -67,7 +93,10 @@ describe('tensor creation', () => {
 
 describe('toArray and int64', () => {
   it('returns int64 values as bigint by default and as numbers with { bigint: false }', () => {
-    const idx = tensor([[0.1, 0.9], [0.8, 0.2]]).argmax(-1);
+    const idx = tensor([
+      [0.1, 0.9],
+      [0.8, 0.2],
+    ]).argmax(-1);
     expect(idx.dtype).toBe('int64');
     expect(idx.toArray()).toEqual([1n, 0n]);
     expect(idx.toArray({ bigint: false })).toEqual([1, 0]);

@@ -1,5 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { acos, acosh, asin, asinh, atan, atanh, cos, cosh, grad, sin, sinh, sum, tan, tensor, type Tensor } from '../../src/index.js';
+import {
+  acos,
+  acosh,
+  asin,
+  asinh,
+  atan,
+  atanh,
+  cos,
+  cosh,
+  grad,
+  sin,
+  sinh,
+  sum,
+  tan,
+  tensor,
+  type Tensor,
+} from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
 // [op, Math reference, derivative from calculus, input range]

@@ -25,8 +25,13 @@ describe('execution in worker threads', () => {
   });
 
   // 256×256 float32 = 256 KB: large enough to travel in the reused staging buffers.
-  const big = (seed: number) => tensor(Float32Array.from({ length: 256 * 256 }, (_, i) => ((i * 7 + seed * 13) % 101) / 101), { shape: [256, 256] });
-  const expected = (x: Tensor, y: Tensor) => Float32Array.from(x.data as Float32Array, (v, i) => v * 2 + (y.data as Float32Array)[i]);
+  const big = (seed: number) =>
+    tensor(
+      Float32Array.from({ length: 256 * 256 }, (_, i) => ((i * 7 + seed * 13) % 101) / 101),
+      { shape: [256, 256] },
+    );
+  const expected = (x: Tensor, y: Tensor) =>
+    Float32Array.from(x.data as Float32Array, (v, i) => v * 2 + (y.data as Float32Array)[i]);
 
   it('large arguments and results: arguments stay intact, earlier results never change under later calls', async () => {
     const f = compile((x: Tensor, y: Tensor) => add(mul(x, 2), y));

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 
 // Entries libraries create in TMPDIR by themselves (not the tests' files): ignored by the check,
 // removed with the folder. libonnxruntime.so writes an empty mat-debug-<pid>.log and a .ses file.
-const FOREIGN = [/^mat-debug-\d+\.log$/, /^\.ses$/, /^tsx-\d+/, /^node-compile-cache/, /^\.org\.chromium\./, /^playwright/];
+const FOREIGN = [
+  /^mat-debug-\d+\.log$/,
+  /^\.ses$/,
+  /^tsx-\d+/,
+  /^node-compile-cache/,
+  /^\.org\.chromium\./,
+  /^playwright/,
+];
 
 export default function setup(): () => void {
   // vitest runs globalSetup once per project (default and no-nchwc): one folder for the run, or
@@ -29,7 +36,9 @@ export default function setup(): () => void {
     if (left.length) {
       // vitest reports an error thrown here but still exits 0: set the exit code as well.
       process.exitCode = 1;
-      throw new Error(`tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in the temp folder (removed now): ${left.sort().join(', ')}. Create temp folders with tempDir() from test/helpers/temp.ts.`);
+      throw new Error(
+        `tests left ${left.length} entr${left.length === 1 ? 'y' : 'ies'} in the temp folder (removed now): ${left.sort().join(', ')}. Create temp folders with tempDir() from test/helpers/temp.ts.`,
+      );
     }
   };
 }

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { Dense, LayerNormalization, Add, MultiHeadAttention, Tensor, Variable, input, model, tensor } from '../../src/index.js';
+import {
+  Dense,
+  LayerNormalization,
+  Add,
+  MultiHeadAttention,
+  Tensor,
+  Variable,
+  input,
+  model,
+  tensor,
+} from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
 
@@ -16,33 +26,44 @@ function reference(q: Tensor, v: Tensor, layer: MultiHeadAttention, causal: bool
   const out = (layer.outputKernel.shape as number[])[2];
   const qd = q.data as Float64Array;
   const vdData = v.data as Float64Array;
-  const proj = (x: Float64Array, b: number, t: number, d: number, w: Float64Array, bias: Float64Array, head: number, size: number, j: number) => {
+  const proj = (
+    x: Float64Array,
+    b: number,
+    t: number,
+    d: number,
+    w: Float64Array,
+    bias: Float64Array,
+    head: number,
+    size: number,
+    j: number,
+  ) => {
     let s = bias[head * size + j];
     for (let c = 0; c < d; c++) s += x[(b * (x.length / n / d) + t) * d + c] * w[(c * h + head) * size + j];
     return s;
   };
   const result: number[] = [];
-  for (let b = 0; b < n; b++) for (let i = 0; i < tq; i++) {
-    const acc = new Array(out).fill(0).map((_, o) => bo[o]);
-    for (let head = 0; head < h; head++) {
-      const qi = Array.from({ length: kd }, (_, j) => proj(qd, b, i, dq, wq, bq, head, kd, j) / Math.sqrt(kd));
-      const logits = Array.from({ length: tk }, (_, t) => {
-        let s = 0;
-        for (let j = 0; j < kd; j++) s += qi[j] * proj(vdData, b, t, dv, wk, bk, head, kd, j);
-        const allowed = (!causal || t <= i) && (!mask || mask[b][i][t] === 1);
-        return allowed ? s : -1e9;
-      });
-      const m = Math.max(...logits);
-      const e = logits.map((l) => Math.exp(l - m));
-      const z = e.reduce((a, c) => a + c, 0);
-      for (let j = 0; j < vd; j++) {
-        let ctx = 0;
-        for (let t = 0; t < tk; t++) ctx += (e[t] / z) * proj(vdData, b, t, dv, wv, bv, head, vd, j);
-        for (let o = 0; o < out; o++) acc[o] += ctx * wo[(head * vd + j) * out + o];
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < tq; i++) {
+      const acc = new Array(out).fill(0).map((_, o) => bo[o]);
+      for (let head = 0; head < h; head++) {
+        const qi = Array.from({ length: kd }, (_, j) => proj(qd, b, i, dq, wq, bq, head, kd, j) / Math.sqrt(kd));
+        const logits = Array.from({ length: tk }, (_, t) => {
+          let s = 0;
+          for (let j = 0; j < kd; j++) s += qi[j] * proj(vdData, b, t, dv, wk, bk, head, kd, j);
+          const allowed = (!causal || t <= i) && (!mask || mask[b][i][t] === 1);
+          return allowed ? s : -1e9;
+        });
+        const m = Math.max(...logits);
+        const e = logits.map((l) => Math.exp(l - m));
+        const z = e.reduce((a, c) => a + c, 0);
+        for (let j = 0; j < vd; j++) {
+          let ctx = 0;
+          for (let t = 0; t < tk; t++) ctx += (e[t] / z) * proj(vdData, b, t, dv, wv, bv, head, vd, j);
+          for (let o = 0; o < out; o++) acc[o] += ctx * wo[(head * vd + j) * out + o];
+        }
       }
+      result.push(...acc);
     }
-    result.push(...acc);
-  }
   return result;
 }
 
@@ -64,7 +85,14 @@ describe('MultiHeadAttention', () => {
     const y = layer.apply(x, { useCausalMask: true }) as Tensor;
     expect(y.shape).toEqual([1, 4, 4]);
     expectClose(y.data as Float64Array, reference(x, x, layer, true), 1e-10);
-    const mask = [[[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 1], [1, 1, 1, 1]]];
+    const mask = [
+      [
+        [1, 1, 0, 0],
+        [1, 1, 1, 0],
+        [1, 0, 0, 1],
+        [1, 1, 1, 1],
+      ],
+    ];
     const ym = layer.apply([x, x], { attentionMask: tensor(mask, { dtype: 'int32' }) }) as Tensor;
     expectClose(ym.data as Float64Array, reference(x, x, layer, false, mask), 1e-10);
     const [, scores] = layer.apply(x, { useCausalMask: true, returnAttentionScores: true }) as Tensor[];

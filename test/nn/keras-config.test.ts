@@ -24,16 +24,44 @@ describe('layer factories take a single config object (TF.js / Keras config styl
     sequential([conv]);
     expect(conv.kernel.shape).toEqual([3, 3, 1, 4]);
     expect(layers.embedding({ inputDim: 10, outputDim: 3 }).getConfig()).toMatchObject({ inputDim: 10, outputDim: 3 });
-    expect(layers.maxPooling2d({ poolSize: 3, strides: 1 }).getConfig()).toMatchObject({ poolSize: [3, 3], strides: [1, 1] });
+    expect(layers.maxPooling2d({ poolSize: 3, strides: 1 }).getConfig()).toMatchObject({
+      poolSize: [3, 3],
+      strides: [1, 1],
+    });
     expect(layers.rescaling({ scale: 0.5 }).getConfig()).toMatchObject({ scale: 0.5, offset: 0 });
-    expect(layers.lstm({ units: 5, returnSequences: true }).getConfig()).toMatchObject({ units: 5, returnSequences: true });
+    expect(layers.lstm({ units: 5, returnSequences: true }).getConfig()).toMatchObject({
+      units: 5,
+      returnSequences: true,
+    });
     expect(layers.bidirectional({ layer: layers.gru({ units: 2 }) }).getConfig().layer.className).toBe('GRU');
   });
 
   it('has the TF.js lowercase names', () => {
-    for (const name of ['dense', 'conv1d', 'conv2d', 'conv2dTranspose', 'maxPooling2d', 'averagePooling2d', 'globalAveragePooling2d',
-      'flatten', 'dropout', 'batchNormalization', 'layerNormalization', 'embedding', 'lstm', 'gru', 'simpleRNN', 'bidirectional',
-      'activation', 'reshape', 'concatenate', 'add', 'zeroPadding2d', 'upSampling2d', 'multiHeadAttention']) {
+    for (const name of [
+      'dense',
+      'conv1d',
+      'conv2d',
+      'conv2dTranspose',
+      'maxPooling2d',
+      'averagePooling2d',
+      'globalAveragePooling2d',
+      'flatten',
+      'dropout',
+      'batchNormalization',
+      'layerNormalization',
+      'embedding',
+      'lstm',
+      'gru',
+      'simpleRNN',
+      'bidirectional',
+      'activation',
+      'reshape',
+      'concatenate',
+      'add',
+      'zeroPadding2d',
+      'upSampling2d',
+      'multiHeadAttention',
+    ]) {
       expect(typeof (layers as unknown as Record<string, unknown>)[name], name).toBe('function');
     }
   });
@@ -41,10 +69,26 @@ describe('layer factories take a single config object (TF.js / Keras config styl
 
 describe('unknown option keys are errors with a suggestion', () => {
   const cases: [string, () => unknown, RegExp][] = [
-    ['config form, misspelt positional', () => layers.Dense({ unit: 8 } as never), /layers\.Dense: unknown option 'unit' — did you mean 'units'\?/],
-    ['config form, snake_case', () => layers.dense({ units: 8, input_shape: [3] } as never), /unknown option 'input_shape' — did you mean 'inputShape'\?/],
-    ['positional form', () => layers.Dense(8, { activaton: 'relu' } as never), /unknown option 'activaton' — did you mean 'activation'\?/],
-    ['options-only layer', () => layers.BatchNormalization({ momentun: 0.9 } as never), /BatchNormalization: unknown option 'momentun' — did you mean 'momentum'\?/],
+    [
+      'config form, misspelt positional',
+      () => layers.Dense({ unit: 8 } as never),
+      /layers\.Dense: unknown option 'unit' — did you mean 'units'\?/,
+    ],
+    [
+      'config form, snake_case',
+      () => layers.dense({ units: 8, input_shape: [3] } as never),
+      /unknown option 'input_shape' — did you mean 'inputShape'\?/,
+    ],
+    [
+      'positional form',
+      () => layers.Dense(8, { activaton: 'relu' } as never),
+      /unknown option 'activaton' — did you mean 'activation'\?/,
+    ],
+    [
+      'options-only layer',
+      () => layers.BatchNormalization({ momentun: 0.9 } as never),
+      /BatchNormalization: unknown option 'momentun' — did you mean 'momentum'\?/,
+    ],
     ['no close key', () => layers.Flatten({ zzzzzz: 1 } as never), /unknown option 'zzzzzz' \(known: .*name/],
   ];
   for (const [label, fn, message] of cases) it(label, () => expect(fn).toThrow(message));
@@ -55,14 +99,44 @@ describe('every option a layer declares is accepted', () => {
   // the layer forgets to put in getConfig (and so would call an unknown key) fails here.
   it('for each layer factory, the keys of its options type pass the check', () => {
     const file = fileURLToPath(new URL('../../src/nn/index.ts', import.meta.url));
-    const program = ts.createProgram([file], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, types: [] });
+    const program = ts.createProgram([file], {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      skipLibCheck: true,
+      types: [],
+    });
     const checker = program.getTypeChecker();
     const required: Record<string, unknown[]> = {
-      Dense: [2], Activation: ['relu'], Reshape: [[2]], Permute: [[1]], Dropout: [0.1], Conv1D: [2, 3], Conv2D: [2, 3], Conv2DTranspose: [2, 3],
-      SeparableConv2D: [2, 3], DepthwiseConv2D: [3], Embedding: [3, 2], SimpleRNN: [2], LSTM: [2], GRU: [2], MultiHeadAttention: [2, 2],
-      Rescaling: [1, 0], RepeatVector: [2], SpatialDropout2D: [0.1], GaussianNoise: [0.1], Lambda: [(x: unknown) => x],
-      MaxPooling1D: [2], MaxPooling2D: [2], AveragePooling1D: [2], AveragePooling2D: [2], UpSampling2D: [2], ZeroPadding2D: [1], Cropping2D: [1],
-      Bidirectional: [layers.LSTM(2)], TimeDistributed: [layers.Dense(2)],
+      Dense: [2],
+      Activation: ['relu'],
+      Reshape: [[2]],
+      Permute: [[1]],
+      Dropout: [0.1],
+      Conv1D: [2, 3],
+      Conv2D: [2, 3],
+      Conv2DTranspose: [2, 3],
+      SeparableConv2D: [2, 3],
+      DepthwiseConv2D: [3],
+      Embedding: [3, 2],
+      SimpleRNN: [2],
+      LSTM: [2],
+      GRU: [2],
+      MultiHeadAttention: [2, 2],
+      Rescaling: [1, 0],
+      RepeatVector: [2],
+      SpatialDropout2D: [0.1],
+      GaussianNoise: [0.1],
+      Lambda: [(x: unknown) => x],
+      MaxPooling1D: [2],
+      MaxPooling2D: [2],
+      AveragePooling1D: [2],
+      AveragePooling2D: [2],
+      UpSampling2D: [2],
+      ZeroPadding2D: [1],
+      Cropping2D: [1],
+      Bidirectional: [layers.LSTM(2)],
+      TimeDistributed: [layers.Dense(2)],
     };
     const skip = new Set(['InputLayer', 'Model', 'Sequential', 'Layer']);
     let checked = 0;
@@ -73,7 +147,9 @@ describe('every option a layer declares is accepted', () => {
       const signatures = checker.getTypeOfSymbol(symbol).getConstructSignatures();
       if (signatures.length === 0) continue; // a function (model, input…), not a layer class
       const params = signatures[signatures.length - 1].getParameters();
-      const optionsType = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(params[params.length - 1], params[params.length - 1].valueDeclaration!));
+      const optionsType = checker.getNonNullableType(
+        checker.getTypeOfSymbolAtLocation(params[params.length - 1], params[params.length - 1].valueDeclaration!),
+      );
       // Values do not matter for the key check except where a constructor validates them.
       const options = Object.fromEntries(checker.getPropertiesOfType(optionsType).map((p) => [p.name, undefined]));
       expect(() => factory(...(required[exported.name] ?? []), options), exported.name).not.toThrow(/unknown option/);

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Dense, Dropout, Embedding, GlobalAveragePooling1D, LSTM, GRU, Tensor, compileSync, getMask, input, model, setSeed, tensor,
+  Dense,
+  Dropout,
+  Embedding,
+  GlobalAveragePooling1D,
+  LSTM,
+  GRU,
+  Tensor,
+  compileSync,
+  getMask,
+  input,
+  model,
+  setSeed,
+  tensor,
 } from '../../src/index.js';
 import { expectClose } from './reference.js';
 
@@ -9,9 +21,18 @@ describe('masking (Embedding maskZero → recurrent layers / pooling)', () => {
     setSeed(1);
     const emb = new Embedding(10, 4, { maskZero: true });
     const lstm = new LSTM(3);
-    const padded = tensor([[3, 7, 0, 0], [5, 0, 0, 0]], { dtype: 'int32' });
+    const padded = tensor(
+      [
+        [3, 7, 0, 0],
+        [5, 0, 0, 0],
+      ],
+      { dtype: 'int32' },
+    );
     const e = emb.apply(padded) as Tensor;
-    expect(getMask(e)!.toArray()).toEqual([[true, true, false, false], [true, false, false, false]]);
+    expect(getMask(e)!.toArray()).toEqual([
+      [true, true, false, false],
+      [true, false, false, false],
+    ]);
     const y = lstm.apply(e) as Tensor;
     const first = lstm.apply(emb.apply(tensor([[3, 7]], { dtype: 'int32' }))) as Tensor;
     const second = lstm.apply(emb.apply(tensor([[5]], { dtype: 'int32' }))) as Tensor;
@@ -37,7 +58,13 @@ describe('masking (Embedding maskZero → recurrent layers / pooling)', () => {
 
   it('GlobalAveragePooling1D averages only the valid steps', () => {
     const emb = new Embedding(10, 2, { maskZero: true });
-    const ids = tensor([[1, 2, 0], [3, 0, 0]], { dtype: 'int32' });
+    const ids = tensor(
+      [
+        [1, 2, 0],
+        [3, 0, 0],
+      ],
+      { dtype: 'int32' },
+    );
     const e = emb.apply(ids) as Tensor;
     const pooled = (new GlobalAveragePooling1D().apply(e) as Tensor).data as Float32Array;
     const t = emb.embeddings.data as Float32Array;
@@ -47,7 +74,9 @@ describe('masking (Embedding maskZero → recurrent layers / pooling)', () => {
   it('masks flow through a compiled functional model (Embedding → Dropout → LSTM → Dense)', () => {
     setSeed(3);
     const ids = input({ shape: [5], dtype: 'int32' });
-    const out = new Dense(1).apply(new LSTM(4).apply(new Dropout(0.2).apply(new Embedding(20, 6, { maskZero: true }).apply(ids))));
+    const out = new Dense(1).apply(
+      new LSTM(4).apply(new Dropout(0.2).apply(new Embedding(20, 6, { maskZero: true }).apply(ids))),
+    );
     const m = model({ inputs: ids, outputs: out });
     const padded = tensor([[4, 9, 2, 0, 0]], { dtype: 'int32' });
     const short = tensor([[4, 9, 2]], { dtype: 'int32' });

@@ -1,8 +1,34 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  Add, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D, Model, Sequential, Tensor, clearSession,
-  Conv2DTranspose, GlobalAveragePooling2D, UpSampling2D, ZeroPadding2D, collectUpdates, compileSync,
-  Concatenate, Variable, input, layerFromConfig, shutdownWorkers, toOnnx, model, mul, registerLayer, sequential, setSeed,
+  Add,
+  BatchNormalization,
+  Conv2D,
+  Dense,
+  Dropout,
+  Flatten,
+  Layer,
+  MaxPooling2D,
+  Model,
+  Sequential,
+  Tensor,
+  clearSession,
+  Conv2DTranspose,
+  GlobalAveragePooling2D,
+  UpSampling2D,
+  ZeroPadding2D,
+  collectUpdates,
+  compileSync,
+  Concatenate,
+  Variable,
+  input,
+  layerFromConfig,
+  shutdownWorkers,
+  toOnnx,
+  model,
+  mul,
+  registerLayer,
+  sequential,
+  setSeed,
 } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 import { decodeModel } from '../../src/engine/onnx/proto.js';
@@ -68,14 +94,25 @@ describe('Sequential', () => {
     const c = new Conv2D(1, 1);
     const d = new MaxPooling2D();
     const e = new BatchNormalization();
-    expect([a.name, b.name, c.name, d.name, e.name]).toEqual(['dense', 'dense_1', 'conv2d', 'max_pooling2d', 'batch_normalization']);
+    expect([a.name, b.name, c.name, d.name, e.name]).toEqual([
+      'dense',
+      'dense_1',
+      'conv2d',
+      'max_pooling2d',
+      'batch_normalization',
+    ]);
   });
 
   it('config round trip: same architecture, and the same outputs given the same weights', () => {
     setSeed(7);
     const m = sequential([
-      input({ shape: [8, 8, 2] }), new Conv2D(4, 3, { padding: 'same', activation: 'relu', kernelInitializer: 'heNormal' }),
-      new BatchNormalization(), new MaxPooling2D(2), new Flatten(), new Dropout(0.3), new Dense(3, { activation: 'softmax' }),
+      input({ shape: [8, 8, 2] }),
+      new Conv2D(4, 3, { padding: 'same', activation: 'relu', kernelInitializer: 'heNormal' }),
+      new BatchNormalization(),
+      new MaxPooling2D(2),
+      new Flatten(),
+      new Dropout(0.3),
+      new Dense(3, { activation: 'softmax' }),
     ]);
     const config = JSON.parse(JSON.stringify(m.getConfig()));
     const rebuilt = Sequential.fromConfig(config);
@@ -100,7 +137,10 @@ describe('functional API', () => {
     const m = model({ inputs: [a, b], outputs: [head, ha], name: 'siamese' });
     expect(m.parameters().length).toBe(4); // shared kernel+bias once, head kernel+bias
     expect(m.inputSpecs.map((s) => s.name)).toEqual(['left', 'right']);
-    expect(m.outputSpecs.map((s) => s.shape)).toEqual([[null, 1], [null, 3]]);
+    expect(m.outputSpecs.map((s) => s.shape)).toEqual([
+      [null, 1],
+      [null, 3],
+    ]);
 
     const xa = f32([2, 4], 4);
     const xb = f32([2, 4], 5);
@@ -108,11 +148,12 @@ describe('functional API', () => {
     // Independent computation with the same weights.
     const dense = (x: Float32Array, k: Float32Array, bias: Float32Array, inF: number, outF: number, relu: boolean) => {
       const out = new Float64Array((x.length / inF) * outF);
-      for (let r = 0; r < x.length / inF; r++) for (let j = 0; j < outF; j++) {
-        let s = bias[j];
-        for (let q = 0; q < inF; q++) s += x[r * inF + q] * k[q * outF + j];
-        out[r * outF + j] = relu ? Math.max(0, s) : s;
-      }
+      for (let r = 0; r < x.length / inF; r++)
+        for (let j = 0; j < outF; j++) {
+          let s = bias[j];
+          for (let q = 0; q < inF; q++) s += x[r * inF + q] * k[q * outF + j];
+          out[r * outF + j] = relu ? Math.max(0, s) : s;
+        }
       return out;
     };
     const sk = shared.kernel.data as Float32Array;
@@ -120,7 +161,14 @@ describe('functional API', () => {
     const la = dense(xa.data as Float32Array, sk, sb, 4, 3, true);
     const lb = dense(xb.data as Float32Array, sk, sb, 4, 3, true);
     const headLayer = m.getLayer('score') as Dense;
-    const expected = dense(Float32Array.from(la, (v, i) => v + lb[i]), headLayer.kernel.data as Float32Array, headLayer.bias!.data as Float32Array, 3, 1, false);
+    const expected = dense(
+      Float32Array.from(la, (v, i) => v + lb[i]),
+      headLayer.kernel.data as Float32Array,
+      headLayer.bias!.data as Float32Array,
+      3,
+      1,
+      false,
+    );
     expectClose(leftHidden.data as Float32Array, la, 1e-6);
     expectClose(score.data as Float32Array, expected, 1e-5);
     // Inputs by name work too.
@@ -145,7 +193,11 @@ describe('functional API', () => {
     rebuilt.loadStateDict(m.stateDict());
     const xa = f32([2, 3], 6);
     const xb = f32([2, 3], 7);
-    expectClose((rebuilt.apply([xa, xb]) as Tensor).data as Float32Array, (m.apply([xa, xb]) as Tensor).data as Float32Array, 1e-6);
+    expectClose(
+      (rebuilt.apply([xa, xb]) as Tensor).data as Float32Array,
+      (m.apply([xa, xb]) as Tensor).data as Float32Array,
+      1e-6,
+    );
   });
 
   it('a model is a layer: calling it on symbolic tensors nests it, on tensors computes', () => {
@@ -164,7 +216,9 @@ describe('functional API', () => {
     expect(() => model({ inputs: a, outputs: y })).toThrow(/not among the model inputs/);
     const m = model({ inputs: a, outputs: new Dense(2).apply(a) });
     expect(() => m.apply(f32([2, 5], 1))).toThrow(/input 'a' expects shape \[None, 4\], got \[2, 5\]/);
-    expect(() => layerFromConfig({ className: 'NoSuchLayer', config: {} })).toThrow(/unknown layer class 'NoSuchLayer'/);
+    expect(() => layerFromConfig({ className: 'NoSuchLayer', config: {} })).toThrow(
+      /unknown layer class 'NoSuchLayer'/,
+    );
   });
 
   it('custom layers: addWeight in build, registerLayer for configs', () => {
@@ -186,7 +240,9 @@ describe('functional API', () => {
     expect(rebuilt.layers[2]).toBeInstanceOf(Scale);
     rebuilt.loadStateDict(m.stateDict());
     const x = f32([2, 3], 9);
-    expect(Array.from((rebuilt.apply(x) as Tensor).data as Float32Array)).toEqual(Array.from((m.apply(x) as Tensor).data as Float32Array));
+    expect(Array.from((rebuilt.apply(x) as Tensor).data as Float32Array)).toEqual(
+      Array.from((m.apply(x) as Tensor).data as Float32Array),
+    );
   });
 });
 
@@ -194,14 +250,25 @@ describe('compiled use (what the train step does)', () => {
   it('one graph with a symbolic batch serves several batch sizes; training mode collects BatchNorm updates', () => {
     setSeed(2);
     const m = sequential([
-      input({ shape: [6, 6, 2] }), new ZeroPadding2D(1), new Conv2D(3, 3, { activation: 'relu' }), new BatchNormalization(), new MaxPooling2D(2),
-      new UpSampling2D(2), new Conv2DTranspose(2, 3, { strides: 2, padding: 'same' }), new Dropout(0.5), new GlobalAveragePooling2D(), new Dense(2),
+      input({ shape: [6, 6, 2] }),
+      new ZeroPadding2D(1),
+      new Conv2D(3, 3, { activation: 'relu' }),
+      new BatchNormalization(),
+      new MaxPooling2D(2),
+      new UpSampling2D(2),
+      new Conv2DTranspose(2, 3, { strides: 2, padding: 'same' }),
+      new Dropout(0.5),
+      new GlobalAveragePooling2D(),
+      new Dense(2),
     ]);
     const bn = m.layers[2] as BatchNormalization;
-    const trainStep = compileSync((x: Tensor) => {
-      const { result, updates } = collectUpdates(() => m.apply(x, { training: true }));
-      return { result, updates: updates.map(([, v]) => v) };
-    }, { symbolicBatch: true });
+    const trainStep = compileSync(
+      (x: Tensor) => {
+        const { result, updates } = collectUpdates(() => m.apply(x, { training: true }));
+        return { result, updates: updates.map(([, v]) => v) };
+      },
+      { symbolicBatch: true },
+    );
     const small = trainStep(f32([2, 6, 6, 2], 1));
     const large = trainStep(f32([5, 6, 6, 2], 2));
     expect(small.result.shape).toEqual([2, 2]);
@@ -273,10 +340,16 @@ describe('layout inside compiled graphs', () => {
     const a = new Conv2D(4, 3, { padding: 'same', activation: 'relu' }).apply(x);
     const b = new Conv2D(4, 3, { padding: 'same' }).apply(a);
     const merged = new Concatenate().apply([new Add().apply([a, b]), a]);
-    const pooled = new GlobalAveragePooling2D().apply(new MaxPooling2D(2).apply(new BatchNormalization().apply(merged)));
+    const pooled = new GlobalAveragePooling2D().apply(
+      new MaxPooling2D(2).apply(new BatchNormalization().apply(merged)),
+    );
     const m = model({ inputs: x, outputs: pooled });
     const xs = f32([2, 6, 6, 3], 10);
-    expectClose((compileSync((t: Tensor) => m.apply(t))(xs) as Tensor).data as Float32Array, (m.apply(xs) as Tensor).data as Float32Array, 1e-5);
+    expectClose(
+      (compileSync((t: Tensor) => m.apply(t))(xs) as Tensor).data as Float32Array,
+      (m.apply(xs) as Tensor).data as Float32Array,
+      1e-5,
+    );
     const bytes = await toOnnx((t: Tensor) => m.apply(t) as Tensor, [{ shape: ['batch', 6, 6, 3] }]);
     const ops = decodeModel(bytes).graph.node.map((n) => n.op_type);
     expect(ops.filter((o) => o === 'Transpose').length).toBe(3); // input + two kernels (constant-folded by ORT)

@@ -1,7 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BatchNormalization, Conv2D, Dense, Flatten, Module, Tensor, Variable, add, compileSync, functionalCall, grad, input, matmul,
-  mean, mul, relu, sequential, setSeed, tensor, initializers, regularizers, zeros,
+  BatchNormalization,
+  Conv2D,
+  Dense,
+  Flatten,
+  Module,
+  Tensor,
+  Variable,
+  add,
+  compileSync,
+  functionalCall,
+  grad,
+  input,
+  matmul,
+  mean,
+  mul,
+  relu,
+  sequential,
+  setSeed,
+  tensor,
+  initializers,
+  regularizers,
+  zeros,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
@@ -39,12 +59,23 @@ describe('Module (PyTorch style)', () => {
   it('registers parameters, submodules and buffers by assignment, with dotted names', () => {
     const net = new Net(1);
     expect(net.namedParameters().map(([k]) => k)).toEqual([
-      'first.weight', 'first.bias', 'blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight', 'blocks.1.bias',
+      'first.weight',
+      'first.bias',
+      'blocks.0.weight',
+      'blocks.0.bias',
+      'blocks.1.weight',
+      'blocks.1.bias',
     ]);
     expect(net.namedBuffers().map(([k]) => k)).toEqual(['steps']);
     // The module's own variables first, then each submodule's.
     expect(Object.keys(net.stateDict())).toEqual([
-      'steps', 'first.weight', 'first.bias', 'blocks.0.weight', 'blocks.0.bias', 'blocks.1.weight', 'blocks.1.bias',
+      'steps',
+      'first.weight',
+      'first.bias',
+      'blocks.0.weight',
+      'blocks.0.bias',
+      'blocks.1.weight',
+      'blocks.1.bias',
     ]);
     expect(net.countParams()).toBe(3 * 4 + 4 + 16 + 4 + 8 + 2);
   });
@@ -83,14 +114,25 @@ describe('Module (PyTorch style)', () => {
     expect(() => net.loadStateDict({ ...dict, 'first.weight': randomTensor([4, 3], 1) })).toThrow(
       /'first\.weight': dictionary has shape \[4, 3\], module has \[3, 4\]/,
     );
-    expect(net.loadStateDict({ ...missing, extra: tensor([1]) }, { strict: false })).toEqual({ missingKeys: ['first.bias'], unexpectedKeys: ['extra'] });
+    expect(net.loadStateDict({ ...missing, extra: tensor([1]) }, { strict: false })).toEqual({
+      missingKeys: ['first.bias'],
+      unexpectedKeys: ['extra'],
+    });
   });
 
   it('gradients w.r.t. module parameters via functionalCall match finite differences', () => {
     const net = new Net(3);
     const x = randomTensor([5, 3], 8);
     const params = net.parameters();
-    checkGrad((...ps: Tensor[]) => functionalCall(net, params.map((p, i) => [p, ps[i]] as [Variable, Tensor]), () => net.call(x)), params);
+    checkGrad(
+      (...ps: Tensor[]) =>
+        functionalCall(
+          net,
+          params.map((p, i) => [p, ps[i]] as [Variable, Tensor]),
+          () => net.call(x),
+        ),
+      params,
+    );
   });
 });
 
@@ -98,19 +140,37 @@ describe('Keras layers as modules', () => {
   it('gradient flows to every trainable parameter of a CNN (and not to BatchNorm moving statistics)', () => {
     setSeed(5);
     const model = sequential([
-      input({ shape: [6, 6, 2] }), new Conv2D(3, 3, { padding: 'same' }), new BatchNormalization(), new Conv2D(2, 3), new Flatten(), new Dense(2),
+      input({ shape: [6, 6, 2] }),
+      new Conv2D(3, 3, { padding: 'same' }),
+      new BatchNormalization(),
+      new Conv2D(2, 3),
+      new Flatten(),
+      new Dense(2),
     ]);
     const x = randomTensor([3, 6, 6, 2], 9, 'float32');
     const named = Object.fromEntries(model.namedParameters().map(([k, v]) => [k, v as Tensor]));
     expect(Object.keys(named)).toEqual([
-      'layers.0.kernel', 'layers.0.bias', 'layers.1.gamma', 'layers.1.beta', 'layers.2.kernel', 'layers.2.bias', 'layers.4.kernel', 'layers.4.bias',
+      'layers.0.kernel',
+      'layers.0.bias',
+      'layers.1.gamma',
+      'layers.1.beta',
+      'layers.2.kernel',
+      'layers.2.bias',
+      'layers.4.kernel',
+      'layers.4.bias',
     ]);
     expect(model.namedBuffers().map(([k]) => k)).toEqual(['layers.1.movingMean', 'layers.1.movingVariance']);
-    const loss = (ps: Record<string, Tensor>) => functionalCall(model, ps, () => mean(mul(model.apply(x, { training: true }), model.apply(x, { training: true }))));
+    const loss = (ps: Record<string, Tensor>) =>
+      functionalCall(model, ps, () =>
+        mean(mul(model.apply(x, { training: true }), model.apply(x, { training: true }))),
+      );
     const grads = grad(loss)(named) as Record<string, Tensor>;
     for (const [k, g] of Object.entries(grads)) {
       expect(g.shape, k).toEqual(named[k].shape);
-      expect(Array.from(g.data as Float32Array).some((v) => v !== 0), `gradient of ${k} is all zero`).toBe(true);
+      expect(
+        Array.from(g.data as Float32Array).some((v) => v !== 0),
+        `gradient of ${k} is all zero`,
+      ).toBe(true);
     }
     // Directional finite difference along the full gradient (float32: loose tolerance).
     const f = compileSync(loss);
@@ -118,19 +178,29 @@ describe('Keras layers as modules', () => {
     let norm2 = 0;
     for (const g of Object.values(grads)) for (const v of g.data as Float32Array) norm2 += v * v;
     const shifted = (s: number) =>
-      Object.fromEntries(Object.entries(named).map(([k, v]) => [k, add(v, mul(grads[k], (s * eps) / Math.sqrt(norm2)))]));
+      Object.fromEntries(
+        Object.entries(named).map(([k, v]) => [k, add(v, mul(grads[k], (s * eps) / Math.sqrt(norm2)))]),
+      );
     const fd = ((f(shifted(1)) as Tensor).item() - (f(shifted(-1)) as Tensor).item()) / (2 * eps);
     expect(Math.abs(fd - Math.sqrt(norm2)) / Math.sqrt(norm2)).toBeLessThan(2e-2);
   });
 
   it('regularizationLoss sums the weight penalties (l2 = factor * sum(w²))', () => {
-    const layer = new Dense(3, { kernelRegularizer: regularizers.l2(0.1), biasRegularizer: regularizers.l1(0.5), biasInitializer: 'randomNormal' });
+    const layer = new Dense(3, {
+      kernelRegularizer: regularizers.l2(0.1),
+      biasRegularizer: regularizers.l1(0.5),
+      biasInitializer: 'randomNormal',
+    });
     const model = sequential([input({ shape: [4] }), layer]);
     const k = layer.kernel.data as Float32Array;
     const b = layer.bias!.data as Float32Array;
     const expected = 0.1 * k.reduce((s, v) => s + v * v, 0) + 0.5 * b.reduce((s, v) => s + Math.abs(v), 0);
     expect(model.regularizationLoss().item()).toBeCloseTo(expected, 5);
-    expect(sequential([input({ shape: [4] }), new Dense(2)]).regularizationLoss().item()).toBe(0);
+    expect(
+      sequential([input({ shape: [4] }), new Dense(2)])
+        .regularizationLoss()
+        .item(),
+    ).toBe(0);
   });
 
   it('trainable = false freezes a layer: its weights become non-trainable', () => {
@@ -159,7 +229,12 @@ describe('initializers', () => {
   const stats = (t: Tensor) => {
     const d = Array.from(t.data as Float32Array);
     const m = d.reduce((a, b) => a + b, 0) / d.length;
-    return { mean: m, std: Math.sqrt(d.reduce((a, b) => a + (b - m) ** 2, 0) / d.length), min: Math.min(...d), max: Math.max(...d) };
+    return {
+      mean: m,
+      std: Math.sqrt(d.reduce((a, b) => a + (b - m) ** 2, 0) / d.length),
+      min: Math.min(...d),
+      max: Math.max(...d),
+    };
   };
 
   it('glorotUniform stays within sqrt(6 / (fanIn + fanOut)) with the uniform variance; conv fans include the receptive field', () => {
@@ -181,11 +256,12 @@ describe('initializers', () => {
 
   it('orthogonal gives orthonormal columns', () => {
     const q = initializers.orthogonal().init([6, 4]).data as Float32Array;
-    for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) {
-      let dot = 0;
-      for (let r = 0; r < 6; r++) dot += q[r * 4 + a] * q[r * 4 + b];
-      expect(dot).toBeCloseTo(a === b ? 1 : 0, 5);
-    }
+    for (let a = 0; a < 4; a++)
+      for (let b = 0; b < 4; b++) {
+        let dot = 0;
+        for (let r = 0; r < 6; r++) dot += q[r * 4 + a] * q[r * 4 + b];
+        expect(dot).toBeCloseTo(a === b ? 1 : 0, 5);
+      }
   });
 
   it('setSeed makes model construction repeatable; names and configs resolve', () => {
@@ -197,7 +273,12 @@ describe('initializers', () => {
     b.build([null, 3]);
     expect(Array.from(a.kernel.data as Float32Array)).toEqual(Array.from(b.kernel.data as Float32Array));
     expect(initializers.getInitializer('he_normal').className).toBe('HeNormal');
-    expect(initializers.getInitializer({ className: 'Constant', config: { value: 3 } }).init([2]).toArray()).toEqual([3, 3]);
+    expect(
+      initializers
+        .getInitializer({ className: 'Constant', config: { value: 3 } })
+        .init([2])
+        .toArray(),
+    ).toEqual([3, 3]);
     expect(() => initializers.getInitializer('nope')).toThrow(/unknown initializer 'nope'/);
   });
 });
@@ -223,9 +304,15 @@ describe('explicit registration (PyTorch __setattr__ routing)', () => {
 
   it('rejects a value of another kind for a registered name', () => {
     const b = new Block();
-    expect(() => ((b as any).weight = new Linear(2, 2, 5))).toThrow(/Block: cannot assign a Module \(Linear\) to 'weight', which is a parameter/);
-    expect(() => ((b as any).inner = new Variable(zeros([1])))).toThrow(/Block: cannot assign a Variable to 'inner', which is a submodule/);
-    expect(() => ((b as any).weight = 3)).toThrow(/cannot assign a number to 'weight', which is a parameter \(assign a Variable\)/);
+    expect(() => ((b as any).weight = new Linear(2, 2, 5))).toThrow(
+      /Block: cannot assign a Module \(Linear\) to 'weight', which is a parameter/,
+    );
+    expect(() => ((b as any).inner = new Variable(zeros([1])))).toThrow(
+      /Block: cannot assign a Variable to 'inner', which is a submodule/,
+    );
+    expect(() => ((b as any).weight = 3)).toThrow(
+      /cannot assign a number to 'weight', which is a parameter \(assign a Variable\)/,
+    );
     expect(() => b.registerBuffer('inner', new Variable(zeros([1])))).toThrow(/'inner' is already a submodule/);
     expect(() => b.registerBuffer('notes', new Variable(zeros([1])))).toThrow(/attribute 'notes' already exists/);
     // A state name may not shadow a method.

@@ -1,12 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { Bidirectional, TimeDistributed, layerFromConfig, serializeLayer, GRU, LSTM, Layer, SimpleRNN, Tensor, Variable, compileSync, functionalCall, input, model, sequential, Dense, setSeed } from '../../src/index.js';
+import {
+  Bidirectional,
+  TimeDistributed,
+  layerFromConfig,
+  serializeLayer,
+  GRU,
+  LSTM,
+  Layer,
+  SimpleRNN,
+  Tensor,
+  Variable,
+  compileSync,
+  functionalCall,
+  input,
+  model,
+  sequential,
+  Dense,
+  setSeed,
+} from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 
 /** Plain-loop reference of one recurrent layer over x [N, T, F] using the layer's weights (Keras equations). */
-function reference(kind: 'rnn' | 'lstm' | 'gru', x: Tensor, W: Float64Array, U: Float64Array, b: Float64Array, units: number, resetAfter = true) {
+function reference(
+  kind: 'rnn' | 'lstm' | 'gru',
+  x: Tensor,
+  W: Float64Array,
+  U: Float64Array,
+  b: Float64Array,
+  units: number,
+  resetAfter = true,
+) {
   const [n, t, f] = x.shape as number[];
   const xd = x.data as Float64Array;
   const g = kind === 'rnn' ? 1 : kind === 'lstm' ? 4 : 3;
@@ -75,7 +101,11 @@ describe('recurrent layers vs plain loops (Keras equations and layouts)', () => 
   it('LSTM defaults: forget bias 1, last output only, states with returnState, weight shapes', () => {
     const lstm = new LSTM(3, { returnState: true });
     const out = lstm.apply(randomTensor([2, 5, 4], 2, 'float32')) as Tensor[];
-    expect(out.map((t) => t.shape)).toEqual([[2, 3], [2, 3], [2, 3]]);
+    expect(out.map((t) => t.shape)).toEqual([
+      [2, 3],
+      [2, 3],
+      [2, 3],
+    ]);
     expect(Array.from(out[0].data as Float32Array)).toEqual(Array.from(out[1].data as Float32Array)); // output = h
     expect(Array.from(lstm.bias!.data as Float32Array)).toEqual([0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
     expect(lstm.kernel.shape).toEqual([4, 12]);
@@ -95,7 +125,11 @@ describe('recurrent layers vs plain loops (Keras equations and layouts)', () => 
     bwd.loadStateDict(fwd.stateDict());
     const d = x2.data as Float64Array;
     const reversed = new Tensor([1, 3, 2], 'float64', Float64Array.from([d[4], d[5], d[2], d[3], d[0], d[1]]));
-    expectClose((bwd.apply(x2) as Tensor).data as Float64Array, (fwd.apply(reversed) as Tensor).data as Float64Array, 1e-12);
+    expectClose(
+      (bwd.apply(x2) as Tensor).data as Float64Array,
+      (fwd.apply(reversed) as Tensor).data as Float64Array,
+      1e-12,
+    );
   });
 
   it('LSTM gradients w.r.t. all weights match finite differences (float64)', () => {
@@ -103,13 +137,24 @@ describe('recurrent layers vs plain loops (Keras equations and layouts)', () => 
     const xs = randomTensor([2, 3, 2], 4);
     lstm.build([null, 3, 2]);
     const ps = lstm.parameters();
-    checkGrad((...vs: Tensor[]) => functionalCall(lstm, ps.map((p, i) => [p, vs[i]] as [Variable, Tensor]), () => lstm.apply(xs) as Tensor), ps);
+    checkGrad(
+      (...vs: Tensor[]) =>
+        functionalCall(
+          lstm,
+          ps.map((p, i) => [p, vs[i]] as [Variable, Tensor]),
+          () => lstm.apply(xs) as Tensor,
+        ),
+      ps,
+    );
   });
 
   it('works in a functional model with a symbolic batch when compiled', () => {
     setSeed(1);
     const inp = input({ shape: [6, 3] });
-    const m = model({ inputs: inp, outputs: new Dense(1).apply(new GRU(4).apply(new LSTM(4, { returnSequences: true }).apply(inp))) });
+    const m = model({
+      inputs: inp,
+      outputs: new Dense(1).apply(new GRU(4).apply(new LSTM(4, { returnSequences: true }).apply(inp))),
+    });
     expect(m.outputSpecs[0].shape).toEqual([null, 1]);
     const f = compileSync((t: Tensor) => m.apply(t), { symbolicBatch: true });
     const xs = randomTensor([3, 6, 3], 5, 'float32');
@@ -128,8 +173,12 @@ describe('wrappers', () => {
     const y = bi.apply(x) as Tensor;
     expect(y.shape).toEqual([1, 3, 4]);
     expect(bi.namedParameters().map(([k]) => k)).toEqual([
-      'forwardLayer.kernel', 'forwardLayer.recurrentKernel', 'forwardLayer.bias',
-      'backwardLayer.kernel', 'backwardLayer.recurrentKernel', 'backwardLayer.bias',
+      'forwardLayer.kernel',
+      'forwardLayer.recurrentKernel',
+      'forwardLayer.bias',
+      'backwardLayer.kernel',
+      'backwardLayer.recurrentKernel',
+      'backwardLayer.bias',
     ]);
     // Independent check: a plain forward RNN with the backward weights over the reversed sequence.
     const plain = new SimpleRNN(2, { dtype: 'float64', returnSequences: true });

@@ -14,7 +14,9 @@ export function samePad(input: number, kernel: number, stride: number, dilation 
 
 /** Conv2D: x [N,H,W,C], kernel [kh,kw,C/g,F], bias [F] → [N,OH,OW,F]. */
 export function conv2dRef(
-  x: Arr, kernel: Arr, bias: ArrayLike<number> | undefined,
+  x: Arr,
+  kernel: Arr,
+  bias: ArrayLike<number> | undefined,
   o: { strides?: [number, number]; padding?: 'valid' | 'same'; dilation?: [number, number]; groups?: number } = {},
 ): Arr {
   const [n, h, w, c] = x.shape;
@@ -28,24 +30,34 @@ export function conv2dRef(
   const ow = o.padding === 'same' ? Math.ceil(w / sw) : Math.floor((w - dw * (kw - 1) - 1) / sw) + 1;
   const out = new Float64Array(n * oh * ow * f);
   const fg = f / g;
-  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let co = 0; co < f; co++) {
-    const grp = Math.floor(co / fg);
-    let s = bias ? bias[co] : 0;
-    for (let a = 0; a < kh; a++) for (let e = 0; e < kw; e++) {
-      const y = i * sh + a * dh - pt;
-      const z = j * sw + e * dw - pl;
-      if (y < 0 || y >= h || z < 0 || z >= w) continue;
-      for (let ci = 0; ci < cg; ci++) {
-        s += x.data[((b * h + y) * w + z) * c + grp * cg + ci] * kernel.data[((a * kw + e) * cg + ci) * f + co];
-      }
-    }
-    out[((b * oh + i) * ow + j) * f + co] = s;
-  }
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++)
+        for (let co = 0; co < f; co++) {
+          const grp = Math.floor(co / fg);
+          let s = bias ? bias[co] : 0;
+          for (let a = 0; a < kh; a++)
+            for (let e = 0; e < kw; e++) {
+              const y = i * sh + a * dh - pt;
+              const z = j * sw + e * dw - pl;
+              if (y < 0 || y >= h || z < 0 || z >= w) continue;
+              for (let ci = 0; ci < cg; ci++) {
+                s += x.data[((b * h + y) * w + z) * c + grp * cg + ci] * kernel.data[((a * kw + e) * cg + ci) * f + co];
+              }
+            }
+          out[((b * oh + i) * ow + j) * f + co] = s;
+        }
   return { data: out, shape: [n, oh, ow, f] };
 }
 
 /** Pooling over [N,H,W,C]; 'same' windows ignore padded positions (max and average). */
-export function pool2dRef(x: Arr, kind: 'max' | 'avg', size: [number, number], strides: [number, number], padding: 'valid' | 'same'): Arr {
+export function pool2dRef(
+  x: Arr,
+  kind: 'max' | 'avg',
+  size: [number, number],
+  strides: [number, number],
+  padding: 'valid' | 'same',
+): Arr {
   const [n, h, w, c] = x.shape;
   const [kh, kw] = size;
   const [sh, sw] = strides;
@@ -54,21 +66,25 @@ export function pool2dRef(x: Arr, kind: 'max' | 'avg', size: [number, number], s
   const oh = padding === 'same' ? Math.ceil(h / sh) : Math.floor((h - kh) / sh) + 1;
   const ow = padding === 'same' ? Math.ceil(w / sw) : Math.floor((w - kw) / sw) + 1;
   const out = new Float64Array(n * oh * ow * c);
-  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let ch = 0; ch < c; ch++) {
-    let m = -Infinity;
-    let s = 0;
-    let count = 0;
-    for (let a = 0; a < kh; a++) for (let e = 0; e < kw; e++) {
-      const y = i * sh + a - pt;
-      const z = j * sw + e - pl;
-      if (y < 0 || y >= h || z < 0 || z >= w) continue;
-      const v = x.data[((b * h + y) * w + z) * c + ch];
-      m = Math.max(m, v);
-      s += v;
-      count++;
-    }
-    out[((b * oh + i) * ow + j) * c + ch] = kind === 'max' ? m : s / count;
-  }
+  for (let b = 0; b < n; b++)
+    for (let i = 0; i < oh; i++)
+      for (let j = 0; j < ow; j++)
+        for (let ch = 0; ch < c; ch++) {
+          let m = -Infinity;
+          let s = 0;
+          let count = 0;
+          for (let a = 0; a < kh; a++)
+            for (let e = 0; e < kw; e++) {
+              const y = i * sh + a - pt;
+              const z = j * sw + e - pl;
+              if (y < 0 || y >= h || z < 0 || z >= w) continue;
+              const v = x.data[((b * h + y) * w + z) * c + ch];
+              m = Math.max(m, v);
+              s += v;
+              count++;
+            }
+          out[((b * oh + i) * ow + j) * c + ch] = kind === 'max' ? m : s / count;
+        }
   return { data: out, shape: [n, oh, ow, c] };
 }
 
@@ -83,5 +99,6 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
       at = i;
     }
   }
-  if (!(worst <= tol)) throw new Error(`max relative error ${worst} at ${at}: got ${actual[at]}, expected ${expected[at]} (tol ${tol})`);
+  if (!(worst <= tol))
+    throw new Error(`max relative error ${worst} at ${at}: got ${actual[at]}, expected ${expected[at]} (tol ${tol})`);
 }

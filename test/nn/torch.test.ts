@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { Tensor, Variable, compileSync, collectUpdates, functionalCall, setSeed, tensor, torch } from '../../src/index.js';
+import {
+  Tensor,
+  Variable,
+  compileSync,
+  collectUpdates,
+  functionalCall,
+  setSeed,
+  tensor,
+  torch,
+} from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
 
@@ -16,11 +25,12 @@ describe('PyTorch-style modules', () => {
     const b = lin.bias!.data as Float32Array;
     const xd = x.data as Float32Array;
     const expected: number[] = [];
-    for (let i = 0; i < 2; i++) for (let o = 0; o < 3; o++) {
-      let s = b[o];
-      for (let q = 0; q < 20; q++) s += xd[i * 20 + q] * w[o * 20 + q];
-      expected.push(s);
-    }
+    for (let i = 0; i < 2; i++)
+      for (let o = 0; o < 3; o++) {
+        let s = b[o];
+        for (let q = 0; q < 20; q++) s += xd[i * 20 + q] * w[o * 20 + q];
+        expected.push(s);
+      }
     expectClose(y.data as Float32Array, expected, 1e-6);
   });
 
@@ -33,15 +43,20 @@ describe('PyTorch-style modules', () => {
     const b = conv.bias!.data as Float32Array;
     const xd = x.data as Float32Array;
     const expected: number[] = [];
-    for (let o = 0; o < 3; o++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      let s = b[o];
-      for (let c = 0; c < 2; c++) for (let a = 0; a < 3; a++) for (let e = 0; e < 3; e++) {
-        const yy = i * 2 + a - 1;
-        const zz = j * 2 + e - 1;
-        if (yy >= 0 && yy < 5 && zz >= 0 && zz < 5) s += xd[(c * 5 + yy) * 5 + zz] * w[((o * 2 + c) * 3 + a) * 3 + e];
-      }
-      expected.push(s);
-    }
+    for (let o = 0; o < 3; o++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 3; j++) {
+          let s = b[o];
+          for (let c = 0; c < 2; c++)
+            for (let a = 0; a < 3; a++)
+              for (let e = 0; e < 3; e++) {
+                const yy = i * 2 + a - 1;
+                const zz = j * 2 + e - 1;
+                if (yy >= 0 && yy < 5 && zz >= 0 && zz < 5)
+                  s += xd[(c * 5 + yy) * 5 + zz] * w[((o * 2 + c) * 3 + a) * 3 + e];
+              }
+          expected.push(s);
+        }
     expectClose(y.data as Float32Array, expected, 1e-5);
   });
 
@@ -57,32 +72,67 @@ describe('PyTorch-style modules', () => {
       const v = vals.reduce((a, b) => a + (b - m) ** 2, 0) / vals.length;
       return { m, v };
     });
-    expectClose(y.data as Float32Array, Array.from(xd, (v, i) => {
-      const c = Math.floor(i / 4) % 2;
-      return (v - stats[c].m) / Math.sqrt(stats[c].v + 1e-5);
-    }), 1e-5);
-    expectClose(bn.running_mean.data as Float32Array, stats.map((s) => 0.1 * s.m), 1e-6);
-    expectClose(bn.running_var.data as Float32Array, stats.map((s) => 0.9 + 0.1 * s.v * (12 / 11)), 1e-6);
+    expectClose(
+      y.data as Float32Array,
+      Array.from(xd, (v, i) => {
+        const c = Math.floor(i / 4) % 2;
+        return (v - stats[c].m) / Math.sqrt(stats[c].v + 1e-5);
+      }),
+      1e-5,
+    );
+    expectClose(
+      bn.running_mean.data as Float32Array,
+      stats.map((s) => 0.1 * s.m),
+      1e-6,
+    );
+    expectClose(
+      bn.running_var.data as Float32Array,
+      stats.map((s) => 0.9 + 0.1 * s.v * (12 / 11)),
+      1e-6,
+    );
     expect(bn.num_batches_tracked.item()).toBe(1);
     bn.eval();
     const rm = Array.from(bn.running_mean.data as Float32Array);
     const rv = Array.from(bn.running_var.data as Float32Array);
-    expectClose((bn.call(x) as Tensor).data as Float32Array, Array.from(xd, (v, i) => {
-      const c = Math.floor(i / 4) % 2;
-      return (v - rm[c]) / Math.sqrt(rv[c] + 1e-5);
-    }), 1e-5);
-    expect(Object.keys(bn.stateDict())).toEqual(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expectClose(
+      (bn.call(x) as Tensor).data as Float32Array,
+      Array.from(xd, (v, i) => {
+        const c = Math.floor(i / 4) % 2;
+        return (v - rm[c]) / Math.sqrt(rv[c] + 1e-5);
+      }),
+      1e-5,
+    );
+    expect(Object.keys(bn.stateDict())).toEqual([
+      'weight',
+      'bias',
+      'running_mean',
+      'running_var',
+      'num_batches_tracked',
+    ]);
   });
 
   it('Sequential names children 0, 1, ... like PyTorch; Dropout follows train()/eval(); grads via functionalCall', () => {
-    const net = new torch.Sequential(new torch.Linear(3, 4, { dtype: 'float64' }), new torch.Tanh(), new torch.Dropout(0.5), new torch.Linear(4, 2, { dtype: 'float64' }));
+    const net = new torch.Sequential(
+      new torch.Linear(3, 4, { dtype: 'float64' }),
+      new torch.Tanh(),
+      new torch.Dropout(0.5),
+      new torch.Linear(4, 2, { dtype: 'float64' }),
+    );
     expect(Object.keys(net.stateDict())).toEqual(['0.weight', '0.bias', '3.weight', '3.bias']);
     const x = randomTensor([4, 3], 5);
     net.eval();
     const a = net.call(x) as Tensor;
     expect(Array.from(a.data as Float64Array)).toEqual(Array.from((net.call(x) as Tensor).data as Float64Array));
     const ps = net.parameters();
-    checkGrad((...vs: Tensor[]) => functionalCall(net, ps.map((p, i) => [p, vs[i]] as [Variable, Tensor]), () => net.call(x) as Tensor), ps);
+    checkGrad(
+      (...vs: Tensor[]) =>
+        functionalCall(
+          net,
+          ps.map((p, i) => [p, vs[i]] as [Variable, Tensor]),
+          () => net.call(x) as Tensor,
+        ),
+      ps,
+    );
     net.train();
     const f = compileSync((t: Tensor) => net.call(t));
     expect(Array.from(f(x).data as Float64Array)).not.toEqual(Array.from(a.data as Float64Array));

@@ -5,8 +5,23 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  GlobalAveragePooling1D, PositionEmbedding, SinusoidalPositionEncoding, Tensor, TokenAndPositionEmbedding, TransformerDecoder, TransformerEncoder,
-  Adam, Dense, getMask, input, layerFromConfig, layers, sequential, serializeLayer, setSeed, tensor,
+  GlobalAveragePooling1D,
+  PositionEmbedding,
+  SinusoidalPositionEncoding,
+  Tensor,
+  TokenAndPositionEmbedding,
+  TransformerDecoder,
+  TransformerEncoder,
+  Adam,
+  Dense,
+  getMask,
+  input,
+  layerFromConfig,
+  layers,
+  sequential,
+  serializeLayer,
+  setSeed,
+  tensor,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 import { expectClose } from './reference.js';
@@ -14,15 +29,18 @@ import { expectClose } from './reference.js';
 type Mat = number[][]; // [T, D] for one example
 
 const data = (v: { data: unknown }) => Array.from(v.data as Float64Array);
-const rows = (flat: number[], t: number, d: number, offset = 0): Mat => Array.from({ length: t }, (_, i) => flat.slice(offset + i * d, offset + (i + 1) * d));
+const rows = (flat: number[], t: number, d: number, offset = 0): Mat =>
+  Array.from({ length: t }, (_, i) => flat.slice(offset + i * d, offset + (i + 1) * d));
 
 function dense(x: Mat, kernel: number[], bias: number[] | undefined, out: number, act?: (v: number) => number): Mat {
   const d = x[0].length;
-  return x.map((row) => Array.from({ length: out }, (_, o) => {
-    let s = bias ? bias[o] : 0;
-    for (let c = 0; c < d; c++) s += row[c] * kernel[c * out + o];
-    return act ? act(s) : s;
-  }));
+  return x.map((row) =>
+    Array.from({ length: out }, (_, o) => {
+      let s = bias ? bias[o] : 0;
+      for (let c = 0; c < d; c++) s += row[c] * kernel[c * out + o];
+      return act ? act(s) : s;
+    }),
+  );
 }
 
 function layerNorm(x: Mat, gamma: number[], beta: number[], eps: number): Mat {
@@ -55,7 +73,8 @@ function mha(layer: any, q: Mat, kv: Mat, allowed: (i: number, j: number) => boo
       const m = Math.max(...logits);
       const e = logits.map((l) => Math.exp(l - m));
       const z = e.reduce((a, b) => a + b, 0);
-      for (let c = 0; c < kd; c++) merged[i][head * kd + c] = kv.reduce((s, _, j) => s + (e[j] / z) * V[j][head * kd + c], 0);
+      for (let c = 0; c < kd; c++)
+        merged[i][head * kd + c] = kv.reduce((s, _, j) => s + (e[j] / z) * V[j][head * kd + c], 0);
     }
   }
   return dense(merged, data(layer.outputKernel), data(layer.outputBias), out);
@@ -71,7 +90,12 @@ function feedforward(block: any, x: Mat): Mat {
   const inner = block.feedforwardIntermediate;
   const outer = block.feedforwardOutput;
   return residual(block, block.feedforwardNorm, x, (h) =>
-    dense(dense(h, data(inner.kernel), data(inner.bias), inner.units, (v) => Math.max(v, 0)), data(outer.kernel), data(outer.bias), outer.units),
+    dense(
+      dense(h, data(inner.kernel), data(inner.bias), inner.units, (v) => Math.max(v, 0)),
+      data(outer.kernel),
+      data(outer.bias),
+      outer.units,
+    ),
   );
 }
 
@@ -82,7 +106,8 @@ function encoderRef(block: any, x: Mat, valid: boolean[]): Mat {
 
 function decoderRef(block: any, x: Mat, enc: Mat | undefined, encValid: boolean[] | undefined): Mat {
   let y = residual(block, block.selfAttentionNorm, x, (h) => mha(block.selfAttention, h, h, (i, j) => j <= i));
-  if (enc) y = residual(block, block.crossAttentionNorm, y, (h) => mha(block.crossAttention, h, enc, (_, j) => encValid![j]));
+  if (enc)
+    y = residual(block, block.crossAttentionNorm, y, (h) => mha(block.crossAttention, h, enc, (_, j) => encValid![j]));
   return feedforward(block, y);
 }
 
@@ -100,15 +125,26 @@ describe('TransformerEncoder', () => {
   for (const normalizeFirst of [false, true]) {
     it(`matches the plain-loop reference (${normalizeFirst ? 'pre' : 'post'}-norm, padding mask)`, () => {
       const [n, t, d] = [2, 5, 6];
-      const enc = new TransformerEncoder({ intermediateDim: 7, numHeads: 2, normalizeFirst, dtype: 'float64', biasInitializer: 'randomNormal' });
+      const enc = new TransformerEncoder({
+        intermediateDim: 7,
+        numHeads: 2,
+        normalizeFirst,
+        dtype: 'float64',
+        biasInitializer: 'randomNormal',
+      });
       const x = randomTensor([n, t, d], 11);
-      const padding = [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]];
+      const padding = [
+        [1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1],
+      ];
       const y = enc.apply(x, { paddingMask: tensor(padding, { dtype: 'int32' }) }) as Tensor;
       randomizeNorms(enc, 40);
       const y2 = data(enc.apply(x, { paddingMask: tensor(padding, { dtype: 'int32' }) }) as Tensor);
       expect(y.shape).toEqual([n, t, d]);
       expect(enc.selfAttention.keyDim).toBe(3);
-      const ref = [0, 1].flatMap((b) => encoderRef(enc, rows(data(x), t, d, b * t * d), padding[b].map(Boolean)).flat());
+      const ref = [0, 1].flatMap((b) =>
+        encoderRef(enc, rows(data(x), t, d, b * t * d), padding[b].map(Boolean)).flat(),
+      );
       expectClose(y2, ref, 1e-10);
     });
   }
@@ -140,11 +176,22 @@ describe('TransformerEncoder', () => {
   });
 
   it('input gradients match finite differences', () => {
-    const enc = new TransformerEncoder({ intermediateDim: 5, numHeads: 2, dtype: 'float64', biasInitializer: 'randomNormal' });
+    const enc = new TransformerEncoder({
+      intermediateDim: 5,
+      numHeads: 2,
+      dtype: 'float64',
+      biasInitializer: 'randomNormal',
+    });
     const x = randomTensor([2, 3, 4], 8);
     enc.apply(x);
     randomizeNorms(enc, 60);
-    const mask = tensor([[1, 1, 0], [1, 1, 1]], { dtype: 'int32' });
+    const mask = tensor(
+      [
+        [1, 1, 0],
+        [1, 1, 1],
+      ],
+      { dtype: 'int32' },
+    );
     checkGrad((v: Tensor) => enc.apply(v, { paddingMask: mask }) as Tensor, [x], { rtol: 1e-5, atol: 1e-7 });
   });
 
@@ -155,9 +202,15 @@ describe('TransformerEncoder', () => {
     const a = data(enc.apply(x) as Tensor);
     expect(data(enc.apply(x) as Tensor)).toEqual(a);
     expect(data(enc.apply(x, { training: true }) as Tensor)).not.toEqual(a);
-    expect(() => new TransformerEncoder({ intermediateDim: 0, numHeads: 2 })).toThrow(/TransformerEncoder: intermediateDim must be a positive integer, got 0/);
-    expect(() => new TransformerEncoder({ intermediateDim: 4, numHeads: 3 }).apply(x)).toThrow(/hidden size 4 .* divisible by numHeads 3/);
-    expect(() => new TransformerEncoder({ intermediateDim: 4, numHeads: 2 }).apply(randomTensor([2, 4], 1, 'float32'))).toThrow(/TransformerEncoder.*(rank|axis)/);
+    expect(() => new TransformerEncoder({ intermediateDim: 0, numHeads: 2 })).toThrow(
+      /TransformerEncoder: intermediateDim must be a positive integer, got 0/,
+    );
+    expect(() => new TransformerEncoder({ intermediateDim: 4, numHeads: 3 }).apply(x)).toThrow(
+      /hidden size 4 .* divisible by numHeads 3/,
+    );
+    expect(() =>
+      new TransformerEncoder({ intermediateDim: 4, numHeads: 2 }).apply(randomTensor([2, 4], 1, 'float32')),
+    ).toThrow(/TransformerEncoder.*(rank|axis)/);
   });
 
   it('serializes, and the Keras-style factory builds it', () => {
@@ -173,21 +226,34 @@ describe('TransformerEncoder', () => {
 describe('TransformerDecoder', () => {
   it('causal self-attention + cross-attention match the reference; the future and encoder padding are not seen', () => {
     const [t, s, d] = [4, 5, 4];
-    const dec = new TransformerDecoder({ intermediateDim: 6, numHeads: 2, dtype: 'float64', biasInitializer: 'randomNormal' });
+    const dec = new TransformerDecoder({
+      intermediateDim: 6,
+      numHeads: 2,
+      dtype: 'float64',
+      biasInitializer: 'randomNormal',
+    });
     const x = randomTensor([1, t, d], 21);
     const e = randomTensor([1, s, d], 22);
     const encMask = tensor([[1, 1, 1, 0, 0]], { dtype: 'int32' });
     dec.apply([x, e], { encoderPaddingMask: encMask });
     randomizeNorms(dec, 80);
     const y = data(dec.apply([x, e], { encoderPaddingMask: encMask }) as Tensor);
-    expectClose(y, decoderRef(dec, rows(data(x), t, d), rows(data(e), s, d), [true, true, true, false, false]).flat(), 1e-10);
+    expectClose(
+      y,
+      decoderRef(dec, rows(data(x), t, d), rows(data(e), s, d), [true, true, true, false, false]).flat(),
+      1e-10,
+    );
 
     // Changing the last decoder step leaves earlier steps alone; changing padded encoder steps changes nothing.
     const x2 = Float64Array.from(x.data as Float64Array);
     for (let i = (t - 1) * d; i < t * d; i++) x2[i] += 3;
     const e2 = Float64Array.from(e.data as Float64Array);
     for (let i = 3 * d; i < s * d; i++) e2[i] -= 7;
-    const y2 = data(dec.apply([tensor(x2, { shape: [1, t, d] }), tensor(e2, { shape: [1, s, d] })], { encoderPaddingMask: encMask }) as Tensor);
+    const y2 = data(
+      dec.apply([tensor(x2, { shape: [1, t, d] }), tensor(e2, { shape: [1, s, d] })], {
+        encoderPaddingMask: encMask,
+      }) as Tensor,
+    );
     expectClose(y2.slice(0, (t - 1) * d), y.slice(0, (t - 1) * d), 1e-12);
     expect(Math.abs(y2[(t - 1) * d] - y[(t - 1) * d])).toBeGreaterThan(1e-6);
   });
@@ -201,7 +267,12 @@ describe('TransformerDecoder', () => {
     expect(gpt.crossAttention).toBeUndefined();
     expect(() => gpt.apply([x, x])).toThrow(/built without cross-attention/);
 
-    const dec = new TransformerDecoder({ intermediateDim: 5, numHeads: 2, dtype: 'float64', biasInitializer: 'randomNormal' });
+    const dec = new TransformerDecoder({
+      intermediateDim: 5,
+      numHeads: 2,
+      dtype: 'float64',
+      biasInitializer: 'randomNormal',
+    });
     const e = randomTensor([2, 2, 4], 33);
     const xs = randomTensor([2, 3, 4], 34);
     dec.apply([xs, e]);
@@ -261,7 +332,7 @@ describe('training a Transformer classifier with fit', () => {
     const ids = new Int32Array(n * 8);
     const y = new Int32Array(n);
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let i = 0; i < n; i++) {
       const len = 2 + Math.floor(rand() * 7);
       for (let j = 0; j < len; j++) ids[i * 8 + j] = 1 + Math.floor(rand() * 9);
@@ -278,7 +349,11 @@ describe('training a Transformer classifier with fit', () => {
       new GlobalAveragePooling1D(),
       new Dense(2),
     ]);
-    model.compile({ optimizer: new Adam({ learningRate: 0.01 }), loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true }, metrics: ['accuracy'] });
+    model.compile({
+      optimizer: new Adam({ learningRate: 0.01 }),
+      loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true },
+      metrics: ['accuracy'],
+    });
     const history = await model.fit(x, tensor(y), { epochs: 15, batchSize: 32, verbose: 0 });
     expect(history.history.accuracy.at(-1)).toBeGreaterThan(0.9);
   });

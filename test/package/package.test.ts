@@ -8,7 +8,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, buildPackage, extractCodeBlocks, makeConsumer, run, runFile, typeCheck, typescriptBlocks } from '../../scripts/check-docs.js';
+import {
+  ROOT,
+  buildPackage,
+  extractCodeBlocks,
+  makeConsumer,
+  run,
+  runFile,
+  typeCheck,
+  typescriptBlocks,
+} from '../../scripts/check-docs.js';
 
 const blocks = typescriptBlocks();
 let dir = '';
@@ -39,7 +48,11 @@ describe.concurrent('the built package in a strict consumer project', () => {
   }
 
   it('matches the committed API reports (npm run api:update after an intended change)', async () => {
-    const r = await run(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'scripts/api-report.ts', '--package', packageDir], { cwd: ROOT, timeoutMs: 300_000 });
+    const r = await run(
+      process.execPath,
+      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'scripts/api-report.ts', '--package', packageDir],
+      { cwd: ROOT, timeoutMs: 300_000 },
+    );
     expect(r.output).toContain('API reports match the built surface');
     expect(r.code).toBe(0);
   }, 300_000);

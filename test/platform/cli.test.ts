@@ -6,7 +6,14 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openRegistry } from '../../src/registry/registry.js';
-import { makeImageModel, makeLinearMnistModel, makeTabularModel, mnistWeight, softmaxReference, tabularReference } from './fixtures.js';
+import {
+  makeImageModel,
+  makeLinearMnistModel,
+  makeTabularModel,
+  mnistWeight,
+  softmaxReference,
+  tabularReference,
+} from './fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
 const exec = promisify(execFile);
@@ -43,7 +50,28 @@ afterAll(() => {
 
 describe('lepton CLI', () => {
   it('has --help on every command', async () => {
-    const commands = ['train', 'evaluate', 'predict', 'export', 'serve', 'studio', 'models', 'runs', 'datasets', 'info', 'models register', 'models list', 'models show', 'models remove', 'runs list', 'runs show', 'runs compare', 'datasets list', 'datasets locate', 'datasets download'];
+    const commands = [
+      'train',
+      'evaluate',
+      'predict',
+      'export',
+      'serve',
+      'studio',
+      'models',
+      'runs',
+      'datasets',
+      'info',
+      'models register',
+      'models list',
+      'models show',
+      'models remove',
+      'runs list',
+      'runs show',
+      'runs compare',
+      'datasets list',
+      'datasets locate',
+      'datasets download',
+    ];
     for (const c of commands) {
       const r = await cli(...c.split(' '), '--help');
       expect(r.code, c).toBe(0);
@@ -69,13 +97,19 @@ describe('lepton CLI', () => {
   it('answers common mistakes with one line and a non-zero exit, never a stack trace', async () => {
     await cli('models', 'register', tabularDir, '--name', 'mistakes');
     const cases: [string[], RegExp][] = [
-      [['export', 'mistakes', '-o', join(root, 'no-such-folder', 'm.onnx')], /cannot write '.*m\.onnx': the folder '.*no-such-folder' does not exist/],
+      [
+        ['export', 'mistakes', '-o', join(root, 'no-such-folder', 'm.onnx')],
+        /cannot write '.*m\.onnx': the folder '.*no-such-folder' does not exist/,
+      ],
       [['export', 'mistakes', '-o', root], /cannot write '.*': it is a folder/],
       [['export', 'mistakes'], /required option '-o, --output <file>' not specified/],
       [['export', 'mistakes', '-o', join(root, 'x.onnx'), '--frobnicate'], /unknown option '--frobnicate'/],
       [['export', 'mistakes@7', '-o', join(root, 'x.onnx')], /model 'mistakes' has no version 7 \(latest is 1\)/],
       [['models', 'show', 'mistakes@7'], /model 'mistakes' has no version 7 \(latest is 1\)/],
-      [['predict', 'no-such-model@2', '[[1,2,3,4]]'], /'no-such-model@2' is neither a model folder nor a registered model/],
+      [
+        ['predict', 'no-such-model@2', '[[1,2,3,4]]'],
+        /'no-such-model@2' is neither a model folder nor a registered model/,
+      ],
       [['predict', imageDir, join(root, 'missing.png')], /cannot read input '.*missing\.png': no such file/],
       [['predict', tabularDir, '[[1,2,3,4]]', '--top-k'], /option '-k, --top-k <k>' argument missing/],
       [['evaluate', tabularDir, join(root, 'missing.csv')], /no such file '.*missing\.csv'/],
@@ -121,13 +155,20 @@ describe('lepton CLI', () => {
       [0, 0, 1, 0],
     ];
     const json = JSON.parse((await cli('predict', 'tabular', JSON.stringify(x), '--json')).out);
-    expect(json.outputs.flat().map((v: number, i: number) => v - tabularReference(x).flat()[i]).every((d: number) => Math.abs(d) < 1e-4)).toBe(true);
+    expect(
+      json.outputs
+        .flat()
+        .map((v: number, i: number) => v - tabularReference(x).flat()[i])
+        .every((d: number) => Math.abs(d) < 1e-4),
+    ).toBe(true);
     const csv = join(root, 'rows.csv');
     writeFileSync(csv, 'a,b,c,d\n1,2,3,4\n0,0,1,0\n');
     const fromCsv = JSON.parse((await cli('predict', tabularDir, csv, '--json')).out);
     expect(fromCsv.outputs).toEqual(json.outputs);
     const png = join(root, 'white.png');
-    await sharp({ create: { width: 6, height: 6, channels: 3, background: '#ffffff' } }).png().toFile(png);
+    await sharp({ create: { width: 6, height: 6, channels: 3, background: '#ffffff' } })
+      .png()
+      .toFile(png);
     const img = await cli('predict', imageDir, png, '-k', '2');
     expect(img.code).toBe(0);
     expect(img.out).toContain(`${png}: bright ${(100 * softmaxReference([-0.5, 0.5])[1]).toFixed(1)}%`);
@@ -179,7 +220,10 @@ describe('lepton CLI', () => {
     const reg = openRegistry();
     const run = reg.createRun('fashion', { dataset: 'fashion-mnist' });
     reg.finishRun(run, 'completed');
-    await reg.registerModel(await makeLinearMnistModel(join(root, 'linear-fashion')), { name: 'linear-fashion', runId: run });
+    await reg.registerModel(await makeLinearMnistModel(join(root, 'linear-fashion')), {
+      name: 'linear-fashion',
+      runId: run,
+    });
     const other = await cli('evaluate', 'linear-fashion', 'mnist', '--limit', '10');
     expect(other.code).toBe(0);
     expect(other.err).toMatch(/warning: linear-fashion was trained on fashion-mnist, not mnist/);
@@ -249,7 +293,10 @@ describe('lepton CLI', () => {
       JSON.stringify({
         name: 'iris-cfg',
         dataset: 'iris',
-        layers: [{ className: 'Dense', config: { units: 8, activation: 'tanh' } }, { className: 'Dense', config: { units: 3 } }],
+        layers: [
+          { className: 'Dense', config: { units: 8, activation: 'tanh' } },
+          { className: 'Dense', config: { units: 3 } },
+        ],
         epochs: 3,
         batchSize: 32,
         seed: 1,
@@ -259,7 +306,9 @@ describe('lepton CLI', () => {
     expect(r.err).toMatch(/Epoch 3\/3/);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/registered iris-cfg@1/);
-    const run = openRegistry().listRuns().find((x) => x.name === 'iris-cfg')!;
+    const run = openRegistry()
+      .listRuns()
+      .find((x) => x.name === 'iris-cfg')!;
     expect(run.status).toBe('completed');
     expect(openRegistry().epochs(run.id).length).toBe(3);
     const model = openRegistry().getModel('iris-cfg');
@@ -291,8 +340,14 @@ describe('lepton CLI', () => {
       expect(out).toMatch(/Using the registered model fashion-cnn@1/);
       const url = /Studio:\s+(\S+)\//.exec(out)![1];
       expect((await fetch(`${url}/`)).status).toBe(200);
-      const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } }).png().toBuffer();
-      const res = await fetch(`${url}/v1/models/fashion-cnn/predict`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer();
+      const res = await fetch(`${url}/v1/models/fashion-cnn/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: png,
+      });
       expect((await res.json()).predictions[0].label).toBe('dark');
     } finally {
       await studio!.close();
@@ -312,15 +367,24 @@ t.onTrainEnd({});
 console.log('trained', process.argv[2]);
 `,
     );
-    const { stdout } = await exec(process.execPath, [bin, 'train', script, 'extra-arg'], { env: process.env, timeout: 60_000 });
+    const { stdout } = await exec(process.execPath, [bin, 'train', script, 'extra-arg'], {
+      env: process.env,
+      timeout: 60_000,
+    });
     expect(stdout).toMatch(/trained extra-arg/);
-    const run = openRegistry().listRuns().find((x) => x.name === 'my-training')!;
+    const run = openRegistry()
+      .listRuns()
+      .find((x) => x.name === 'my-training')!;
     expect(run).toMatchObject({ status: 'completed', params: { lr: 0.5, epochs: 2 }, summary: { loss: 0.5 } });
-    await expect(exec(process.execPath, [bin, 'train', join(root, 'missing.ts')], { env: process.env })).rejects.toMatchObject({ code: 2 });
+    await expect(
+      exec(process.execPath, [bin, 'train', join(root, 'missing.ts')], { env: process.env }),
+    ).rejects.toMatchObject({ code: 2 });
   });
 
   it('bin/lepton.js serve answers predictions and shuts down gracefully on SIGTERM', async () => {
-    const child = spawn(process.execPath, [bin, 'serve', tabularDir, '--port', '0', '--token', 'tok'], { env: process.env });
+    const child = spawn(process.execPath, [bin, 'serve', tabularDir, '--port', '0', '--token', 'tok'], {
+      env: process.env,
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -334,7 +398,11 @@ console.log('trained', process.argv[2]);
         }
       });
     });
-    const res = await fetch(`${url}/v1/models/tabular/predict`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer tok' }, body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }) });
+    const res = await fetch(`${url}/v1/models/tabular/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer tok' },
+      body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }),
+    });
     expect(res.status).toBe(200);
     expect((await fetch(`${url}/v1/models`)).status).toBe(401);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -19,11 +19,17 @@ export function tabularReference(x: number[][], w = TABULAR_W, b = TABULAR_B): n
   return x.map((row) => b.map((bj, j) => row.reduce((acc, xi, i) => acc + xi * w[i][j], bj)));
 }
 
-export async function makeTabularModel(dir: string, options: { labels?: string[]; config?: boolean; w?: number[][]; b?: number[]; name?: string } = {}): Promise<string> {
+export async function makeTabularModel(
+  dir: string,
+  options: { labels?: string[]; config?: boolean; w?: number[][]; b?: number[]; name?: string } = {},
+): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const w = new Variable(tensor(options.w ?? TABULAR_W), { name: 'dense.kernel' });
   const b = new Variable(tensor(options.b ?? TABULAR_B), { name: 'dense.bias' });
-  await toOnnx((x: Tensor) => add(matmul(x, w), b), [{ shape: ['batch', 4], name: 'features' }], { path: join(dir, 'model.onnx'), outputNames: ['logits'] });
+  await toOnnx((x: Tensor) => add(matmul(x, w), b), [{ shape: ['batch', 4], name: 'features' }], {
+    path: join(dir, 'model.onnx'),
+    outputNames: ['logits'],
+  });
   if (options.config !== false) {
     writeFileSync(
       join(dir, 'config.json'),
@@ -32,7 +38,10 @@ export async function makeTabularModel(dir: string, options: { labels?: string[]
         version: 1,
         name: options.name ?? 'tabular',
         architecture: { kind: 'dense', units: 3 },
-        signature: { inputs: [{ name: 'features', shape: [null, 4], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 3], dtype: 'float32' }] },
+        signature: {
+          inputs: [{ name: 'features', shape: [null, 4], dtype: 'float32' }],
+          outputs: [{ name: 'logits', shape: [null, 3], dtype: 'float32' }],
+        },
         ...(options.labels ? { labels: options.labels } : {}),
       }),
     );
@@ -48,19 +57,28 @@ export async function makeImageModel(dir: string, options: { preprocessing?: boo
   mkdirSync(dir, { recursive: true });
   const w = new Variable(tensor(Array.from({ length: 16 }, () => [-1 / 16, 1 / 16])));
   const b = new Variable(tensor([0.5, -0.5]));
-  await toOnnx((x: Tensor) => add(matmul(reshape(x, ['batch', 16]), w), b), [{ shape: ['batch', 4, 4, 1], name: 'image' }], {
-    path: join(dir, 'model.onnx'),
-    outputNames: ['logits'],
-  });
+  await toOnnx(
+    (x: Tensor) => add(matmul(reshape(x, ['batch', 16]), w), b),
+    [{ shape: ['batch', 4, 4, 1], name: 'image' }],
+    {
+      path: join(dir, 'model.onnx'),
+      outputNames: ['logits'],
+    },
+  );
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
       format: 'lepton-model',
       version: 1,
       name: 'brightness',
-      signature: { inputs: [{ name: 'image', shape: [null, 4, 4, 1], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 2], dtype: 'float32' }] },
+      signature: {
+        inputs: [{ name: 'image', shape: [null, 4, 4, 1], dtype: 'float32' }],
+        outputs: [{ name: 'logits', shape: [null, 2], dtype: 'float32' }],
+      },
       labels: ['dark', 'bright'],
-      ...(options.preprocessing === false ? {} : { preprocessing: { kind: 'image', height: 4, width: 4, channels: 1, scale: 1 / 255 } }),
+      ...(options.preprocessing === false
+        ? {}
+        : { preprocessing: { kind: 'image', height: 4, width: 4, channels: 1, scale: 1 / 255 } }),
     }),
   );
   return dir;
@@ -78,10 +96,17 @@ export async function makeTwoInputModel(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const wa = new Variable(tensor([[1], [2]]));
   const wb = new Variable(tensor([[1], [1], [1]]));
-  await toOnnx((a: Tensor, b: Tensor) => add(matmul(a, wa), matmul(b, wb)), [{ shape: ['batch', 2], name: 'a' }, { shape: ['batch', 3], name: 'b' }], {
-    path: join(dir, 'model.onnx'),
-    outputNames: ['out'],
-  });
+  await toOnnx(
+    (a: Tensor, b: Tensor) => add(matmul(a, wa), matmul(b, wb)),
+    [
+      { shape: ['batch', 2], name: 'a' },
+      { shape: ['batch', 3], name: 'b' },
+    ],
+    {
+      path: join(dir, 'model.onnx'),
+      outputNames: ['out'],
+    },
+  );
   return dir;
 }
 
@@ -90,15 +115,23 @@ export const mnistWeight = (p: number, j: number): number => Math.sin(p * 7 + j 
 
 export async function makeLinearMnistModel(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  const w = new Variable(tensor(Array.from({ length: 784 }, (_, p) => Array.from({ length: 10 }, (_, j) => mnistWeight(p, j)))));
-  await toOnnx((x: Tensor) => matmul(reshape(x, ['batch', 784]), w), [{ shape: ['batch', 28, 28, 1], name: 'image' }], { path: join(dir, 'model.onnx'), outputNames: ['logits'] });
+  const w = new Variable(
+    tensor(Array.from({ length: 784 }, (_, p) => Array.from({ length: 10 }, (_, j) => mnistWeight(p, j)))),
+  );
+  await toOnnx((x: Tensor) => matmul(reshape(x, ['batch', 784]), w), [{ shape: ['batch', 28, 28, 1], name: 'image' }], {
+    path: join(dir, 'model.onnx'),
+    outputNames: ['logits'],
+  });
   writeFileSync(
     join(dir, 'config.json'),
     JSON.stringify({
       format: 'lepton-model',
       version: 1,
       name: 'linear-mnist',
-      signature: { inputs: [{ name: 'image', shape: [null, 28, 28, 1], dtype: 'float32' }], outputs: [{ name: 'logits', shape: [null, 10], dtype: 'float32' }] },
+      signature: {
+        inputs: [{ name: 'image', shape: [null, 28, 28, 1], dtype: 'float32' }],
+        outputs: [{ name: 'logits', shape: [null, 10], dtype: 'float32' }],
+      },
       labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
       preprocessing: { kind: 'image', height: 28, width: 28, channels: 1, scale: 1 / 255 },
     }),

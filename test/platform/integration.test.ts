@@ -27,8 +27,17 @@ describe('fit → registry → server', () => {
     const [x, y] = data(128);
     setSeed(3);
     const model = sequential([input({ shape: [2] }), new Dense(8, { activation: 'tanh' }), new Dense(2)] as never);
-    model.compile({ optimizer: new Adam({ learningRate: 0.05 }), loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true }, metrics: ['accuracy'] });
-    const tracker = new RunTracker({ registry, name: 'linear-boundary', params: { learningRate: 0.05 }, progressIntervalMs: 0 });
+    model.compile({
+      optimizer: new Adam({ learningRate: 0.05 }),
+      loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true },
+      metrics: ['accuracy'],
+    });
+    const tracker = new RunTracker({
+      registry,
+      name: 'linear-boundary',
+      params: { learningRate: 0.05 },
+      progressIntervalMs: 0,
+    });
     const history = await model.fit(x, y, { epochs: 4, batchSize: 32, verbose: 0, callbacks: [tracker] });
 
     const run = registry.getRun(tracker.runId!);
@@ -40,7 +49,11 @@ describe('fit → registry → server', () => {
 
     const dir = join(root, 'saved');
     await saveModel(model as never, dir, { labels: ['negative', 'positive'] });
-    const record = await registry.registerModel(dir, { name: 'boundary', runId: run.id, metrics: { accuracy: history.history.accuracy[3] } });
+    const record = await registry.registerModel(dir, {
+      name: 'boundary',
+      runId: run.id,
+      metrics: { accuracy: history.history.accuracy[3] },
+    });
     expect(record.signature.inputs[0].shape).toEqual([null, 2]);
 
     const server = await createModelServer({ registry });
@@ -50,7 +63,11 @@ describe('fit → registry → server', () => {
         [-2, 0.5],
         [0.3, -0.1],
       ];
-      const res = await server.app.inject({ method: 'POST', url: '/v1/models/boundary/predict', payload: { inputs: probe } });
+      const res = await server.app.inject({
+        method: 'POST',
+        url: '/v1/models/boundary/predict',
+        payload: { inputs: probe },
+      });
       expect(res.statusCode).toBe(200);
       const expected = (await predict(model as never, tensor(probe), { verbose: 0 } as never)) as Tensor;
       const got = (res.json().outputs as number[][]).flat();

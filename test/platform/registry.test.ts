@@ -126,7 +126,11 @@ describe('registry', () => {
         let [n, lossSum, accSum] = [0, 0, 0];
         const epochBatches = [];
         for (let b = 0; b < stepsPerEpoch; b++) {
-          const batch = { loss: 1 + ((b * 7 + e * 3) % 11) / 10, accuracy: ((b * 5 + e) % 9) / 8, size: b === stepsPerEpoch - 1 ? 5 : 32 };
+          const batch = {
+            loss: 1 + ((b * 7 + e * 3) % 11) / 10,
+            accuracy: ((b * 5 + e) % 9) / 8,
+            size: b === stepsPerEpoch - 1 ? 5 : 32,
+          };
           epochBatches.push(batch);
           n += batch.size;
           lossSum += batch.loss * batch.size;
@@ -165,10 +169,15 @@ describe('registry', () => {
   it('RunTracker marks the run failed when the training process dies', async () => {
     const home = join(root, 'crash');
     const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
-    const err = await exec(tsx, [join(process.cwd(), 'test', 'platform', 'crashing-training.ts'), home], { timeout: 60_000 }).catch((e) => e as { stdout: string; code: number });
+    const err = await exec(tsx, [join(process.cwd(), 'test', 'platform', 'crashing-training.ts'), home], {
+      timeout: 60_000,
+    }).catch((e) => e as { stdout: string; code: number });
     expect((err as { code: number }).code).not.toBe(0);
     const r = new Registry(home);
-    expect(r.getRun(Number((err as { stdout: string }).stdout))).toMatchObject({ status: 'failed', error: 'fit: the loss became NaN at epoch 2' });
+    expect(r.getRun(Number((err as { stdout: string }).stdout))).toMatchObject({
+      status: 'failed',
+      error: 'fit: the loss became NaN at epoch 2',
+    });
     r.close();
   });
 
@@ -179,7 +188,9 @@ describe('registry', () => {
     const script = join(process.cwd(), 'test', 'platform', 'registry-writer.ts');
     const epochs = 300;
     const startAt = String(Date.now() + 3000);
-    const results = await Promise.all(['a', 'b'].map((tag) => exec(tsx, [script, home, tag, String(epochs), modelDir, startAt], { timeout: 60_000 })));
+    const results = await Promise.all(
+      ['a', 'b'].map((tag) => exec(tsx, [script, home, tag, String(epochs), modelDir, startAt], { timeout: 60_000 })),
+    );
     const ids = results.map((r) => JSON.parse(r.stdout).runId as number);
     const r = new Registry(home);
     expect(r.db.pragma('integrity_check', { simple: true })).toBe('ok');

@@ -12,10 +12,13 @@ let tabularDir: string;
 let imageDir: string;
 let server: ModelServer;
 
-const close = (a: number[][], b: number[][], tol = 1e-5) => a.every((row, i) => row.every((v, j) => Math.abs(v - b[i][j]) <= tol * (1 + Math.abs(b[i][j]))));
+const close = (a: number[][], b: number[][], tol = 1e-5) =>
+  a.every((row, i) => row.every((v, j) => Math.abs(v - b[i][j]) <= tol * (1 + Math.abs(b[i][j]))));
 
 async function png(width: number, height: number, value: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: value, g: value, b: value } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: value, g: value, b: value } } })
+    .png()
+    .toBuffer();
 }
 
 beforeAll(async () => {
@@ -34,7 +37,12 @@ afterAll(async () => {
 });
 
 const predict = (name: string, payload: unknown, headers: Record<string, string> = {}) =>
-  server.app.inject({ method: 'POST', url: `/v1/models/${name}/predict`, payload: payload as never, headers: { 'content-type': 'application/json', ...headers } });
+  server.app.inject({
+    method: 'POST',
+    url: `/v1/models/${name}/predict`,
+    payload: payload as never,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 describe('model server: predictions', () => {
   it('answers JSON tensors with outputs matching an independent computation, plus labelled probabilities', async () => {
@@ -61,10 +69,22 @@ describe('model server: predictions', () => {
   });
 
   it('accepts inputs by name and a versioned route', async () => {
-    const res = await server.app.inject({ method: 'POST', url: '/v1/models/tabular/versions/1/predict', payload: { inputs: { features: [[1, 1, 1, 1]] } } });
+    const res = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/tabular/versions/1/predict',
+      payload: { inputs: { features: [[1, 1, 1, 1]] } },
+    });
     expect(res.statusCode).toBe(200);
     expect(close(res.json().outputs, tabularReference([[1, 1, 1, 1]]))).toBe(true);
-    expect((await server.app.inject({ method: 'POST', url: '/v1/models/tabular/versions/7/predict', payload: { inputs: [[1, 1, 1, 1]] } })).statusCode).toBe(404);
+    expect(
+      (
+        await server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/versions/7/predict',
+          payload: { inputs: [[1, 1, 1, 1]] },
+        })
+      ).statusCode,
+    ).toBe(404);
   });
 
   it('batches concurrent requests and returns each caller its own rows', async () => {
@@ -83,11 +103,16 @@ describe('model server: predictions', () => {
     const s = await createModelServer({ models: [{ dir: tabularDir }], workers: 2, maxBatchSize: 4, maxWaitMs: 1 });
     try {
       const rows = Array.from({ length: 30 }, (_, i) => [i % 7, 1 - i, i / 3, -2]);
-      const responses = await Promise.all(rows.map((r) => s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: { inputs: [r] } })));
+      const responses = await Promise.all(
+        rows.map((r) => s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: { inputs: [r] } })),
+      );
       responses.forEach((res, i) => expect(close(res.json().outputs, tabularReference([rows[i]]))).toBe(true));
       // Every batch respected the size limit.
       expect(s.metrics.render()).toMatch(/lepton_batch_size_bucket\{model="tabular",version="1",le="4"\} (\d+)/);
-      const m = /lepton_batch_size_bucket\{model="tabular",version="1",le="4"\} (\d+)[\s\S]*lepton_batch_size_count\{model="tabular",version="1"\} (\d+)/.exec(s.metrics.render())!;
+      const m =
+        /lepton_batch_size_bucket\{model="tabular",version="1",le="4"\} (\d+)[\s\S]*lepton_batch_size_count\{model="tabular",version="1"\} (\d+)/.exec(
+          s.metrics.render(),
+        )!;
       expect(m[1]).toBe(m[2]);
     } finally {
       await s.close();
@@ -99,27 +124,49 @@ describe('model server: predictions', () => {
     const black = await png(5, 5, 0);
     const boundary = '----lepton';
     const multipart = Buffer.concat([
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="w.png"\r\nContent-Type: image/png\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="w.png"\r\nContent-Type: image/png\r\n\r\n`,
+      ),
       white,
-      Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="b.png"\r\nContent-Type: image/png\r\n\r\n`),
+      Buffer.from(
+        `\r\n--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="b.png"\r\nContent-Type: image/png\r\n\r\n`,
+      ),
       black,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
-    const m = await server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: multipart, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    const m = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/brightness/predict',
+      payload: multipart,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    });
     expect(m.statusCode).toBe(200);
     expect(m.json().predictions.map((p: { label: string }) => p.label)).toEqual(['bright', 'dark']);
     // white pixels = 1 → logits [-0.5, 0.5]
-    expect(close(m.json().outputs, [[-0.5, 0.5], [0.5, -0.5]])).toBe(true);
+    expect(
+      close(m.json().outputs, [
+        [-0.5, 0.5],
+        [0.5, -0.5],
+      ]),
+    ).toBe(true);
     expect(m.json().predictions[0].probability).toBeCloseTo(softmaxReference([-0.5, 0.5])[1], 5);
 
-    const raw = await server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: black, headers: { 'content-type': 'image/png' } });
+    const raw = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/brightness/predict',
+      payload: black,
+      headers: { 'content-type': 'image/png' },
+    });
     expect(raw.json().predictions[0].label).toBe('dark');
-    const b64 = await predict('brightness', { images: [`data:image/png;base64,${white.toString('base64')}`, black.toString('base64')] });
+    const b64 = await predict('brightness', {
+      images: [`data:image/png;base64,${white.toString('base64')}`, black.toString('base64')],
+    });
     expect(b64.json().predictions.map((p: { label: string }) => p.label)).toEqual(['bright', 'dark']);
   });
 
   it('applies the saved preprocessing to JSON pixels of image models, like an upload; "preprocessed": true skips it', async () => {
-    const grid = (n: number, v: number, channel = false) => Array.from({ length: n }, () => Array.from({ length: n }, () => (channel ? [v] : v)));
+    const grid = (n: number, v: number, channel = false) =>
+      Array.from({ length: n }, () => Array.from({ length: n }, () => (channel ? [v] : v)));
     // The model scales by 1/255: white (255) pixels → mean 1 → logits [-0.5, 0.5], as for a white PNG.
     for (const inputs of [[grid(4, 255)], [grid(4, 255, true)], [grid(8, 255)], { image: [grid(4, 255)] }]) {
       const res = await predict('brightness', { inputs });
@@ -127,12 +174,25 @@ describe('model server: predictions', () => {
       expect(close(res.json().outputs, [[-0.5, 0.5]])).toBe(true);
       expect(res.json().predictions[0].label).toBe('bright');
     }
-    const upload = await server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: await png(4, 4, 51), headers: { 'content-type': 'image/png' } });
+    const upload = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/brightness/predict',
+      payload: await png(4, 4, 51),
+      headers: { 'content-type': 'image/png' },
+    });
     const json = await predict('brightness', { inputs: [grid(4, 51)] });
     expect(json.json().outputs).toEqual(upload.json().outputs);
     // Model-ready tensors as they are: 1.0 is white; 255 is not scaled (logits 0.5 - 255).
-    expect(close((await predict('brightness', { inputs: [grid(4, 1, true)], preprocessed: true })).json().outputs, [[-0.5, 0.5]])).toBe(true);
-    expect(close((await predict('brightness', { inputs: [grid(4, 255, true)], preprocessed: true })).json().outputs, [[0.5 - 255, 255 - 0.5]])).toBe(true);
+    expect(
+      close((await predict('brightness', { inputs: [grid(4, 1, true)], preprocessed: true })).json().outputs, [
+        [-0.5, 0.5],
+      ]),
+    ).toBe(true);
+    expect(
+      close((await predict('brightness', { inputs: [grid(4, 255, true)], preprocessed: true })).json().outputs, [
+        [0.5 - 255, 255 - 0.5],
+      ]),
+    ).toBe(true);
     const bad = await predict('brightness', { inputs: [grid(4, 300)] });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatch(/pixel values must lie in 0\.\.255, received 300/);
@@ -143,17 +203,27 @@ describe('model server: predictions', () => {
   it('returns probabilities and class-index predictions for a classifier saved without class names', async () => {
     const dir = await makeTabularModel(join(root, 'unlabelled'), {});
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, compile: { loss: { className: 'SparseCategoricalCrossentropy', config: { fromLogits: true } } } }));
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        ...config,
+        compile: { loss: { className: 'SparseCategoricalCrossentropy', config: { fromLogits: true } } },
+      }),
+    );
     const plain = await makeTabularModel(join(root, 'regression'), {});
     const s = await createModelServer({ models: [{ dir }, { dir: plain }] });
     try {
       const x = [[1, 2, 3, 4]];
-      const body = (await s.app.inject({ method: 'POST', url: '/v1/models/unlabelled/predict', payload: { inputs: x } })).json();
+      const body = (
+        await s.app.inject({ method: 'POST', url: '/v1/models/unlabelled/predict', payload: { inputs: x } })
+      ).json();
       const probs = softmaxReference(tabularReference(x)[0]);
       expect(close(body.probabilities, [probs])).toBe(true);
       expect(body.predictions[0].label).toBe(String(probs.indexOf(Math.max(...probs))));
       // Without class names or a classification loss nothing says the outputs are class scores.
-      const other = (await s.app.inject({ method: 'POST', url: '/v1/models/regression/predict', payload: { inputs: x } })).json();
+      const other = (
+        await s.app.inject({ method: 'POST', url: '/v1/models/regression/predict', payload: { inputs: x } })
+      ).json();
       expect(other.probabilities).toBeUndefined();
       expect(close(other.outputs, tabularReference(x))).toBe(true);
     } finally {
@@ -164,15 +234,29 @@ describe('model server: predictions', () => {
   it('counts requests rejected before the handler (malformed JSON, 415, 413, 401) in lepton_requests_total', async () => {
     const s = await createModelServer({ models: [{ dir: tabularDir }], bodyLimit: 1024, token: 't' });
     try {
-      const send = (payload: string, type: string, auth = 'Bearer t') => s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload, headers: { 'content-type': type, authorization: auth } });
+      const send = (payload: string, type: string, auth = 'Bearer t') =>
+        s.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload,
+          headers: { 'content-type': type, authorization: auth },
+        });
       expect((await send('{"inputs": [[1,2', 'application/json')).statusCode).toBe(400);
       expect((await send('hello', 'text/plain')).statusCode).toBe(415);
-      expect((await send(`{"inputs": [[1,2,3,4]], "pad": "${'x'.repeat(2000)}"}`, 'application/json')).statusCode).toBe(413);
+      expect((await send(`{"inputs": [[1,2,3,4]], "pad": "${'x'.repeat(2000)}"}`, 'application/json')).statusCode).toBe(
+        413,
+      );
       expect((await send('{"inputs": [[1,2,3,4]]}', 'application/json', 'Bearer wrong')).statusCode).toBe(401);
       expect((await send('{"inputs": [[1,2,3,4]]}', 'application/json')).statusCode).toBe(200);
       expect((await send('{"inputs": [[1,2]]}', 'application/json')).statusCode).toBe(400);
       const metrics = (await s.app.inject({ url: '/metrics', headers: { authorization: 'Bearer t' } })).body;
-      for (const [code, n] of [['400', 2], ['415', 1], ['413', 1], ['401', 1], ['200', 1]]) {
+      for (const [code, n] of [
+        ['400', 2],
+        ['415', 1],
+        ['413', 1],
+        ['401', 1],
+        ['200', 1],
+      ]) {
         expect(metrics, code as string).toContain(`lepton_requests_total{code="${code}",model="tabular"} ${n}`);
       }
     } finally {
@@ -184,7 +268,12 @@ describe('model server: predictions', () => {
     const dir = await makeImageModel(join(root, 'no-pre'), { preprocessing: false });
     const s = await createModelServer({ models: [{ dir, name: 'nopre' }] });
     try {
-      const res = await s.app.inject({ method: 'POST', url: '/v1/models/nopre/predict', payload: await png(3, 3, 255), headers: { 'content-type': 'image/png' } });
+      const res = await s.app.inject({
+        method: 'POST',
+        url: '/v1/models/nopre/predict',
+        payload: await png(3, 3, 255),
+        headers: { 'content-type': 'image/png' },
+      });
       expect(res.statusCode).toBe(200);
       expect(close(res.json().outputs, [[-0.5, 0.5]])).toBe(true);
     } finally {
@@ -196,14 +285,30 @@ describe('model server: predictions', () => {
     const dir = await makeTwoInputModel(join(root, 'two'));
     const s = await createModelServer({ models: [{ dir }] });
     try {
-      const send = (inputs: unknown) => s.app.inject({ method: 'POST', url: '/v1/models/two/predict', payload: { inputs } });
-      const ok = await send({ a: [[1, 1], [0, 3]], b: [[1, 2, 3], [0, 0, 1]] });
+      const send = (inputs: unknown) =>
+        s.app.inject({ method: 'POST', url: '/v1/models/two/predict', payload: { inputs } });
+      const ok = await send({
+        a: [
+          [1, 1],
+          [0, 3],
+        ],
+        b: [
+          [1, 2, 3],
+          [0, 0, 1],
+        ],
+      });
       expect(ok.statusCode).toBe(200);
       expect(ok.json().outputs).toEqual([[1 + 2 + 6], [6 + 1]]);
       const missing = await send({ a: [[1, 1]] });
       expect(missing.statusCode).toBe(400);
       expect(missing.json().error).toMatch(/inputs\.b: missing \(expected shape \[batch, 3\] float32\)/);
-      const rows = await send({ a: [[1, 1]], b: [[1, 2, 3], [1, 1, 1]] });
+      const rows = await send({
+        a: [[1, 1]],
+        b: [
+          [1, 2, 3],
+          [1, 1, 1],
+        ],
+      });
       expect(rows.json().error).toMatch(/same batch size.*a: 1, b: 2/);
       expect((await send([[1, 1]])).json().error).toMatch(/this model has 2 inputs \(a, b\)/);
     } finally {
@@ -215,7 +320,9 @@ describe('model server: predictions', () => {
     const dir = await makeTabularModel(join(root, 'my-folder'), { name: 'name-in-config' });
     const s = await createModelServer({ models: [{ dir }] });
     try {
-      expect((await s.app.inject({ url: '/v1/models' })).json().models.map((m: { name: string }) => m.name)).toEqual(['my-folder']);
+      expect((await s.app.inject({ url: '/v1/models' })).json().models.map((m: { name: string }) => m.name)).toEqual([
+        'my-folder',
+      ]);
     } finally {
       await s.close();
     }
@@ -233,34 +340,226 @@ describe('model server: predictions', () => {
 
 describe('model server: nothing a client sends crashes it', () => {
   const cases: [string, () => Promise<{ statusCode: number; json: () => { error: string } }>, number, RegExp][] = [
-    ['malformed JSON', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[1,2', headers: { 'content-type': 'application/json' } }), 400, /JSON/],
-    ['empty JSON body', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '', headers: { 'content-type': 'application/json' } }), 400, /empty|JSON/i],
-    ['wrong shape', () => predict('tabular', { inputs: [[1, 2, 3]] }), 400, /inputs\.features: expected shape \[batch, 4\] float32, received \[1, 3\]/],
-    ['wrong rank', () => predict('tabular', { inputs: [1, 2, 3, 4] }), 400, /inputs\.features: expected shape \[batch, 4\] float32 \(rank 2\), received shape \[4\]/],
-    ['ragged rows', () => predict('tabular', { inputs: [[1, 2, 3, 4], [1, 2]] }), 400, /ragged/],
-    ['strings', () => predict('tabular', { inputs: [[1, 2, 'x', 4]] }), 400, /expected a finite number \(float32\), received the string "x"/],
+    [
+      'malformed JSON',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: '{"inputs": [[1,2',
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      /JSON/,
+    ],
+    [
+      'empty JSON body',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: '',
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      /empty|JSON/i,
+    ],
+    [
+      'wrong shape',
+      () => predict('tabular', { inputs: [[1, 2, 3]] }),
+      400,
+      /inputs\.features: expected shape \[batch, 4\] float32, received \[1, 3\]/,
+    ],
+    [
+      'wrong rank',
+      () => predict('tabular', { inputs: [1, 2, 3, 4] }),
+      400,
+      /inputs\.features: expected shape \[batch, 4\] float32 \(rank 2\), received shape \[4\]/,
+    ],
+    [
+      'ragged rows',
+      () =>
+        predict('tabular', {
+          inputs: [
+            [1, 2, 3, 4],
+            [1, 2],
+          ],
+        }),
+      400,
+      /ragged/,
+    ],
+    [
+      'strings',
+      () => predict('tabular', { inputs: [[1, 2, 'x', 4]] }),
+      400,
+      /expected a finite number \(float32\), received the string "x"/,
+    ],
     ['NaN as a string', () => predict('tabular', { inputs: [[1, 2, 'NaN', 4]] }), 400, /finite number/],
-    ['NaN literal (not JSON)', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[NaN,1,2,3]]}', headers: { 'content-type': 'application/json' } }), 400, /JSON/],
+    [
+      'NaN literal (not JSON)',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: '{"inputs": [[NaN,1,2,3]]}',
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      /JSON/,
+    ],
     // biome-ignore lint/correctness/noPrecisionLoss: 1e400 overflows to Infinity on purpose
     ['huge number', () => predict('tabular', { inputs: [[1e400, 0, 0, 0]] }), 400, /finite/],
     ['null', () => predict('tabular', { inputs: [[null, 0, 0, 0]] }), 400, /received null/],
     ['missing inputs', () => predict('tabular', { data: [] }), 400, /missing "inputs"/],
-    ['unknown input name', () => predict('tabular', { inputs: { pixels: [[1, 2, 3, 4]] } }), 400, /unknown input 'pixels'/],
-    ['too many rows', () => predict('tabular', { inputs: Array.from({ length: 65 }, () => [0, 0, 0, 0]) }), 413, /at most 64/],
-    ['deep nesting', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: `{"inputs": ${'['.repeat(5000)}${']'.repeat(5000)}}`, headers: { 'content-type': 'application/json' } }), 400, /rank/],
-    ['body over the size limit', () => predict('tabular', { inputs: [[1, 2, 3, 4]], pad: 'x'.repeat(70 * 1024) }), 413, /too large/i],
-    ['text/plain', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: 'hello', headers: { 'content-type': 'text/plain' } }), 415, /content.type|media type/i],
-    ['image to a tensor model', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: Buffer.from([1, 2, 3]), headers: { 'content-type': 'image/png' } }), 415, /takes tensors/],
+    [
+      'unknown input name',
+      () => predict('tabular', { inputs: { pixels: [[1, 2, 3, 4]] } }),
+      400,
+      /unknown input 'pixels'/,
+    ],
+    [
+      'too many rows',
+      () => predict('tabular', { inputs: Array.from({ length: 65 }, () => [0, 0, 0, 0]) }),
+      413,
+      /at most 64/,
+    ],
+    [
+      'deep nesting',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: `{"inputs": ${'['.repeat(5000)}${']'.repeat(5000)}}`,
+          headers: { 'content-type': 'application/json' },
+        }),
+      400,
+      /rank/,
+    ],
+    [
+      'body over the size limit',
+      () => predict('tabular', { inputs: [[1, 2, 3, 4]], pad: 'x'.repeat(70 * 1024) }),
+      413,
+      /too large/i,
+    ],
+    [
+      'text/plain',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: 'hello',
+          headers: { 'content-type': 'text/plain' },
+        }),
+      415,
+      /content.type|media type/i,
+    ],
+    [
+      'image to a tensor model',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict',
+          payload: Buffer.from([1, 2, 3]),
+          headers: { 'content-type': 'image/png' },
+        }),
+      415,
+      /takes tensors/,
+    ],
     ['unknown model', () => predict('nope', { inputs: [[1]] }), 404, /no model 'nope'/],
-    ['bad version', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/versions/x/predict', payload: { inputs: [[1, 2, 3, 4]] } }), 400, /version/],
-    ['truncated image', () => png(8, 8, 200).then((b) => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: b.subarray(0, b.length - 20), headers: { 'content-type': 'image/png' } })), 400, /could not decode/],
-    ['garbage image', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: Buffer.from('not an image at all'), headers: { 'content-type': 'image/jpeg' } }), 400, /could not decode/],
-    ['truncated multipart', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: '--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc', headers: { 'content-type': 'multipart/form-data; boundary=b' } }), 400, /multipart body/],
-    ['multipart without boundary', () => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: 'abc', headers: { 'content-type': 'multipart/form-data' } }), 400, /multipart body/],
-    ['bad top_k', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict?top_k=abc', payload: { inputs: [[1, 2, 3, 4]] } }), 400, /top_k/],
-    ['no content type', () => server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[1,2,3,4]]}' }), 415, /media type/i],
+    [
+      'bad version',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/versions/x/predict',
+          payload: { inputs: [[1, 2, 3, 4]] },
+        }),
+      400,
+      /version/,
+    ],
+    [
+      'truncated image',
+      () =>
+        png(8, 8, 200).then((b) =>
+          server.app.inject({
+            method: 'POST',
+            url: '/v1/models/brightness/predict',
+            payload: b.subarray(0, b.length - 20),
+            headers: { 'content-type': 'image/png' },
+          }),
+        ),
+      400,
+      /could not decode/,
+    ],
+    [
+      'garbage image',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/brightness/predict',
+          payload: Buffer.from('not an image at all'),
+          headers: { 'content-type': 'image/jpeg' },
+        }),
+      400,
+      /could not decode/,
+    ],
+    [
+      'truncated multipart',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/brightness/predict',
+          payload: '--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc',
+          headers: { 'content-type': 'multipart/form-data; boundary=b' },
+        }),
+      400,
+      /multipart body/,
+    ],
+    [
+      'multipart without boundary',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/brightness/predict',
+          payload: 'abc',
+          headers: { 'content-type': 'multipart/form-data' },
+        }),
+      400,
+      /multipart body/,
+    ],
+    [
+      'bad top_k',
+      () =>
+        server.app.inject({
+          method: 'POST',
+          url: '/v1/models/tabular/predict?top_k=abc',
+          payload: { inputs: [[1, 2, 3, 4]] },
+        }),
+      400,
+      /top_k/,
+    ],
+    [
+      'no content type',
+      () =>
+        server.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: '{"inputs": [[1,2,3,4]]}' }),
+      415,
+      /media type/i,
+    ],
     ['bad base64', () => predict('brightness', { image: '!!!' }), 400, /base64/],
-    ['image with huge claimed dimensions', () => hugePng().then((b) => server.app.inject({ method: 'POST', url: '/v1/models/brightness/predict', payload: b, headers: { 'content-type': 'image/png' } })), 400, /could not decode/],
+    [
+      'image with huge claimed dimensions',
+      () =>
+        hugePng().then((b) =>
+          server.app.inject({
+            method: 'POST',
+            url: '/v1/models/brightness/predict',
+            payload: b,
+            headers: { 'content-type': 'image/png' },
+          }),
+        ),
+      400,
+      /could not decode/,
+    ],
   ];
   for (const [what, send, status, message] of cases) {
     it(`${what} → ${status}`, async () => {
@@ -306,11 +605,40 @@ describe('model server: operations', () => {
     const s = await createModelServer({ models: [{ dir: tabularDir }], token: 's3cret-token' });
     try {
       const body = { inputs: [[1, 2, 3, 4]] };
-      expect((await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: body })).statusCode).toBe(401);
-      expect((await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: body, headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
-      expect((await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: body, headers: { authorization: 'Bearer s3cret-token-longer' } })).statusCode).toBe(401);
+      expect(
+        (await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: body })).statusCode,
+      ).toBe(401);
+      expect(
+        (
+          await s.app.inject({
+            method: 'POST',
+            url: '/v1/models/tabular/predict',
+            payload: body,
+            headers: { authorization: 'Bearer wrong' },
+          })
+        ).statusCode,
+      ).toBe(401);
+      expect(
+        (
+          await s.app.inject({
+            method: 'POST',
+            url: '/v1/models/tabular/predict',
+            payload: body,
+            headers: { authorization: 'Bearer s3cret-token-longer' },
+          })
+        ).statusCode,
+      ).toBe(401);
       expect((await s.app.inject({ method: 'GET', url: '/v1/models' })).statusCode).toBe(401);
-      expect((await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: body, headers: { authorization: 'Bearer s3cret-token' } })).statusCode).toBe(200);
+      expect(
+        (
+          await s.app.inject({
+            method: 'POST',
+            url: '/v1/models/tabular/predict',
+            payload: body,
+            headers: { authorization: 'Bearer s3cret-token' },
+          })
+        ).statusCode,
+      ).toBe(200);
       expect((await s.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     } finally {
       await s.close();
@@ -321,7 +649,16 @@ describe('model server: operations', () => {
     const s = await createModelServer({ models: [{ dir: tabularDir }], rateLimit: { max: 3, timeWindowMs: 60_000 } });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 5; i++) codes.push((await s.app.inject({ method: 'POST', url: '/v1/models/tabular/predict', payload: { inputs: [[1, 2, 3, 4]] } })).statusCode);
+      for (let i = 0; i < 5; i++)
+        codes.push(
+          (
+            await s.app.inject({
+              method: 'POST',
+              url: '/v1/models/tabular/predict',
+              payload: { inputs: [[1, 2, 3, 4]] },
+            })
+          ).statusCode,
+        );
       expect(codes).toEqual([200, 200, 200, 429, 429]);
     } finally {
       await s.close();
@@ -332,7 +669,11 @@ describe('model server: operations', () => {
     // A long batching wait keeps the request in flight while close() starts.
     const s = await createModelServer({ models: [{ dir: tabularDir }], maxWaitMs: 1000, maxBatchSize: 64 });
     const url = await s.listen(0);
-    const pending = fetch(`${url}/v1/models/tabular/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }) });
+    const pending = fetch(`${url}/v1/models/tabular/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }),
+    });
     // Close only once the request has arrived and waits in the batcher.
     const batcher = s.store.latest('tabular')!.batcher;
     while (batcher.inFlight === 0) await new Promise((r) => setTimeout(r, 5));
@@ -356,7 +697,11 @@ describe('model server: operations', () => {
       const seen = { v1: 0, v2: 0, other: 0, errors: 0 };
       const client = async () => {
         while (!stop) {
-          const res = await fetch(`${url}/v1/models/tabular/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: x }) });
+          const res = await fetch(`${url}/v1/models/tabular/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ inputs: x }),
+          });
           if (res.status !== 200) {
             seen.errors++;
             continue;
@@ -382,7 +727,11 @@ describe('model server: operations', () => {
       expect(seen.v1).toBeGreaterThan(0);
       expect(seen.v2).toBeGreaterThan(0);
       // The old version stays addressable.
-      const old = await s.app.inject({ method: 'POST', url: '/v1/models/tabular/versions/1/predict', payload: { inputs: x } });
+      const old = await s.app.inject({
+        method: 'POST',
+        url: '/v1/models/tabular/versions/1/predict',
+        payload: { inputs: x },
+      });
       expect(close(old.json().outputs, v1)).toBe(true);
     } finally {
       await s.close();

@@ -22,29 +22,59 @@ let finishedRun: number;
 let liveRun: number;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   root = tempDir('lepton-studio-');
   shots = process.env.LEPTON_SCREENSHOTS ?? join(root, 'screenshots');
   mkdirSync(shots, { recursive: true });
   registry = new Registry(join(root, 'home'));
   finishedRun = registry.createRun('cnn-adam', { optimizer: 'adam', lr: 0.001, batchSize: 64 });
   registry.updateParams(finishedRun, { epochs: 5, stepsPerEpoch: 20 });
-  [2.1, 1.2, 0.8, 0.6, 0.5].forEach((loss, e) => registry.logEpoch(finishedRun, e, { loss, accuracy: 0.5 + e * 0.09, val_loss: loss + 0.1, val_accuracy: 0.48 + e * 0.085 }));
+  [2.1, 1.2, 0.8, 0.6, 0.5].forEach((loss, e) =>
+    registry.logEpoch(finishedRun, e, {
+      loss,
+      accuracy: 0.5 + e * 0.09,
+      val_loss: loss + 0.1,
+      val_accuracy: 0.48 + e * 0.085,
+    }),
+  );
   // Per-step training curves: 20 noisy steps per epoch.
   registry.logSteps(
     finishedRun,
-    Array.from({ length: 100 }, (_, i) => ({ step: i + 1, epoch: (i + 1) / 20, metrics: { loss: 2.4 * Math.exp(-i / 30) + 0.3 + 0.25 * Math.sin(i * 1.7), accuracy: Math.min(0.98, 0.4 + i * 0.005 + 0.05 * Math.sin(i * 2.3)) } })),
+    Array.from({ length: 100 }, (_, i) => ({
+      step: i + 1,
+      epoch: (i + 1) / 20,
+      metrics: {
+        loss: 2.4 * Math.exp(-i / 30) + 0.3 + 0.25 * Math.sin(i * 1.7),
+        accuracy: Math.min(0.98, 0.4 + i * 0.005 + 0.05 * Math.sin(i * 2.3)),
+      },
+    })),
   );
   registry.finishRun(finishedRun, 'completed');
   liveRun = registry.createRun('cnn-sgd', { optimizer: 'sgd', lr: 0.01, batchSize: 64 });
   registry.logEpoch(liveRun, 0, { loss: 2.3, accuracy: 0.3 });
-  await registry.registerModel(await makeImageModel(join(root, 'brightness')), { runId: finishedRun, metrics: { accuracy: 0.86 } });
-  await registry.registerModel(await makeTabularModel(join(root, 'tabular'), { labels: ['setosa', 'versicolor', 'virginica'] }), { name: 'iris-mlp' });
+  await registry.registerModel(await makeImageModel(join(root, 'brightness')), {
+    runId: finishedRun,
+    metrics: { accuracy: 0.86 },
+  });
+  await registry.registerModel(
+    await makeTabularModel(join(root, 'tabular'), { labels: ['setosa', 'versicolor', 'virginica'] }),
+    { name: 'iris-mlp' },
+  );
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => {
@@ -96,12 +126,21 @@ describe('studio in a real browser', () => {
     expect(await page.locator('#chart-0 polyline.epoch').count()).toBe(2); // loss and val_loss
     // Per-step loss: raw (faint) and smoothed; a legend entry only for series with data (no 'val_loss per step').
     expect(await page.locator('#chart-0 polyline.step').count()).toBe(2);
-    expect(await page.locator('#chart-0 .legend span').allTextContents()).toEqual(['loss', 'loss per step', 'val_loss']);
+    expect(await page.locator('#chart-0 .legend span').allTextContents()).toEqual([
+      'loss',
+      'loss per step',
+      'val_loss',
+    ]);
     // Round ticks; the accuracy axis stops at 1 and the loss axis at 0.
-    const ticks = async (chart: string) => (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
+    const ticks = async (chart: string) =>
+      (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
     const lossTicks = await ticks('#chart-0');
     expect(Math.min(...lossTicks)).toBeGreaterThanOrEqual(0);
-    for (const t of [...lossTicks, ...(await ticks('#chart-1'))]) expect(Math.abs(t * 4 - Math.round(t * 4)) < 1e-9 || Math.abs(t * 10 - Math.round(t * 10)) < 1e-9, String(t)).toBe(true);
+    for (const t of [...lossTicks, ...(await ticks('#chart-1'))])
+      expect(
+        Math.abs(t * 4 - Math.round(t * 4)) < 1e-9 || Math.abs(t * 10 - Math.round(t * 10)) < 1e-9,
+        String(t),
+      ).toBe(true);
     expect(Math.max(...(await ticks('#chart-1')))).toBeLessThanOrEqual(1);
     // The smoothing slider changes the smoothed curve, not the raw one.
     const smoothPoints = () => page.locator('#chart-0 polyline.step.smooth').getAttribute('points');
@@ -125,7 +164,8 @@ describe('studio in a real browser', () => {
     expect(await page.locator('#cmp-0 polyline').count()).toBe(2);
     expect(await page.locator('main table').textContent()).toMatch(/optimizer"sgd""adam"/);
     // Axes stay in range: accuracy never above 1, loss never below 0.
-    const yTicks = async (chart: string) => (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
+    const yTicks = async (chart: string) =>
+      (await page.locator(`${chart} svg text[text-anchor=end]`).allTextContents()).map(Number);
     const metricNames = await page.locator('main .grid .card h2').allTextContents();
     const accuracyChart = `#cmp-${metricNames.indexOf('accuracy')}`;
     const lossChart = `#cmp-${metricNames.indexOf('loss')}`;
@@ -133,7 +173,9 @@ describe('studio in a real browser', () => {
     expect(Math.min(...(await yTicks(lossChart)))).toBeGreaterThanOrEqual(0);
     // Normalised x: each run's epochs as a fraction of its own length.
     await page.selectOption('#xmode', 'fraction');
-    const xTicks = (await page.locator(`${lossChart} svg text[text-anchor=middle]`).allTextContents()).slice(0, -1).map(Number);
+    const xTicks = (await page.locator(`${lossChart} svg text[text-anchor=middle]`).allTextContents())
+      .slice(0, -1)
+      .map(Number);
     expect(Math.max(...xTicks)).toBeLessThanOrEqual(1);
     expect(await page.locator(`${lossChart} svg text`).last().textContent()).toBe('fraction of the run');
     await page.screenshot({ path: join(shots, 'compare.png'), fullPage: true });
@@ -154,10 +196,14 @@ describe('studio in a real browser', () => {
     await page.goto(`${url}/models/brightness`);
     await page.waitForSelector('canvas#canvas');
     const white = join(root, 'white.png');
-    await sharp({ create: { width: 10, height: 10, channels: 3, background: '#ffffff' } }).png().toFile(white);
+    await sharp({ create: { width: 10, height: 10, channels: 3, background: '#ffffff' } })
+      .png()
+      .toFile(white);
     await page.setInputFiles('#file', white);
     await page.waitForSelector('#prediction');
-    expect(await page.locator('#prediction').textContent()).toBe(`bright ${(100 * softmaxReference([-0.5, 0.5])[1]).toFixed(1)}%`);
+    expect(await page.locator('#prediction').textContent()).toBe(
+      `bright ${(100 * softmaxReference([-0.5, 0.5])[1]).toFixed(1)}%`,
+    );
     // Draw: clear to black and paint over most of the canvas.
     await page.click('#clear');
     const box = (await page.locator('#canvas').boundingBox())!;
@@ -168,7 +214,11 @@ describe('studio in a real browser', () => {
       await page.mouse.up();
     }
     await page.click('#predict');
-    await page.waitForFunction(() => document.querySelector('#prediction')?.textContent?.startsWith('bright') && document.querySelectorAll('.bars .row').length === 2);
+    await page.waitForFunction(
+      () =>
+        document.querySelector('#prediction')?.textContent?.startsWith('bright') &&
+        document.querySelectorAll('.bars .row').length === 2,
+    );
     // A thin digit-like stroke on black is mostly dark.
     await page.click('#clear');
     await page.mouse.move(box.x + 70, box.y + 60);
@@ -198,7 +248,9 @@ describe('studio in a real browser', () => {
     await page.waitForSelector('#prediction');
     const probs = softmaxReference(tabularReference([x])[0]);
     const best = probs.indexOf(Math.max(...probs));
-    expect(await page.locator('#prediction').textContent()).toBe(`${['setosa', 'versicolor', 'virginica'][best]} ${(100 * probs[best]).toFixed(1)}%`);
+    expect(await page.locator('#prediction').textContent()).toBe(
+      `${['setosa', 'versicolor', 'virginica'][best]} ${(100 * probs[best]).toFixed(1)}%`,
+    );
     await page.screenshot({ path: join(shots, 'playground-tabular.png'), fullPage: true });
   });
 });
@@ -208,7 +260,12 @@ describe('studio at phone width (390 px)', () => {
     const icon = await fetch(`${url}/favicon.ico`);
     expect(icon.status).toBe(200);
     expect(icon.headers.get('content-type')).toMatch(/image\/svg\+xml/);
-    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const context = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
     const p = await context.newPage();
     try {
       const pages: [string, string, string][] = [
@@ -255,7 +312,8 @@ describe('studio behind --token', () => {
       expect(stream.status).toBe(200);
       await stream.body?.cancel();
       expect((await fetch(`${surl}/api/runs?access_token=s3cret`)).status).toBe(401);
-      for (const path of ['/', '/models', '/static/studio.js']) expect((await fetch(`${surl}${path}`)).status, path).toBe(200);
+      for (const path of ['/', '/models', '/static/studio.js'])
+        expect((await fetch(`${surl}${path}`)).status, path).toBe(200);
 
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const p = await context.newPage();

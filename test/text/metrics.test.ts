@@ -11,7 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { corpusBleu, corpusChrf, sentenceBleu, sentenceChrf, tokenize13a } from '../../src/text/metrics.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const candidates = [resolve(root, '../shared/fixtures/sacrebleu-cases.json'), resolve(root, 'test/fixtures/sacrebleu-cases.json')];
+const candidates = [
+  resolve(root, '../shared/fixtures/sacrebleu-cases.json'),
+  resolve(root, 'test/fixtures/sacrebleu-cases.json'),
+];
 const fixturePath = candidates.find((p) => existsSync(p));
 
 interface Case {
@@ -34,7 +37,8 @@ describe.skipIf(!fixturePath)('sacreBLEU 2.6.0 fixtures', () => {
     return;
   }
   const data = JSON.parse(readFileSync(fixturePath, 'utf8')) as { signatures: Record<string, string>; cases: Case[] };
-  const close = (a: number, b: number, what: string) => expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(1e-9);
+  const close = (a: number, b: number, what: string) =>
+    expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(1e-9);
 
   it(`has cases (${fixturePath})`, () => expect(data.cases.length).toBeGreaterThan(10));
 
@@ -50,7 +54,16 @@ describe.skipIf(!fixturePath)('sacreBLEU 2.6.0 fixtures', () => {
   it.each(data.cases.map((c, i) => [i, c] as const))('case %i: chrF, chrF++ and sentence BLEU', (i, c) => {
     close(corpusChrf(c.hyps, c.refs).score, c.chrf, `chrf ${i}`);
     close(corpusChrf(c.hyps, c.refs, { wordOrder: 2 }).score, c.chrfpp, `chrf++ ${i}`);
-    c.hyps.forEach((h, k) => close(sentenceBleu(h, c.refs.map((r) => r[k])).score, c.sentence_bleu[k], `sentence bleu ${k}`));
+    c.hyps.forEach((h, k) =>
+      close(
+        sentenceBleu(
+          h,
+          c.refs.map((r) => r[k]),
+        ).score,
+        c.sentence_bleu[k],
+        `sentence bleu ${k}`,
+      ),
+    );
   });
 
   it('signatures read as sacreBLEU writes them', () => {
@@ -64,7 +77,9 @@ describe.skipIf(!fixturePath)('sacreBLEU 2.6.0 fixtures', () => {
 describe('tokenize13a', () => {
   it('splits as mteval-v13a (hand-checked cases)', () => {
     expect(tokenize13a("It's 3.5 miles to the city -- isn't it?")).toBe("It's 3.5 miles to the city -- isn't it ?"); // ' and - are not symbols
-    expect(tokenize13a('The U.S.A. (and Canada) signed in 1999/2000, 1,000 times.')).toBe('The U . S . A . ( and Canada ) signed in 1999 / 2000 , 1,000 times .');
+    expect(tokenize13a('The U.S.A. (and Canada) signed in 1999/2000, 1,000 times.')).toBe(
+      'The U . S . A . ( and Canada ) signed in 1999 / 2000 , 1,000 times .',
+    );
     expect(tokenize13a('call 555-1234 &amp; &quot;x&quot; &lt;y&gt;')).toBe('call 555 - 1234 & " x " < y >');
     expect(tokenize13a('line-\nbreak\nnext <skipped>')).toBe('linebreak next');
     expect(tokenize13a('  «Sea la luz», ¡y fue! 😀.  ')).toBe('«Sea la luz» , ¡y fue ! 😀 .');
@@ -96,14 +111,24 @@ describe('BLEU by hand', () => {
     expect(sentenceBleu(h, [r], { smoothMethod: 'add-k' }).score).toBeCloseTo(geo([80, 300 / 5, 100 / 4, 100 / 3]), 10);
     expect(sentenceBleu(h, [r], { smoothMethod: 'none' }).score).toBeLessThan(1e-100);
     expect(sentenceBleu(h, [r], { smoothMethod: 'floor', smoothValue: 0.5 }).signature).toContain('smooth:floor[0.50]');
-    expect(corpusBleu([h], [[r]]).format()).toMatch(/^BLEU = \d+\.\d\d 80\.0\/50\.0\/16\.7\/12\.5 \(BP = 1\.000 ratio = 1\.000 hyp_len = 5 ref_len = 5\)$/);
+    expect(corpusBleu([h], [[r]]).format()).toMatch(
+      /^BLEU = \d+\.\d\d 80\.0\/50\.0\/16\.7\/12\.5 \(BP = 1\.000 ratio = 1\.000 hyp_len = 5 ref_len = 5\)$/,
+    );
   });
 
   it('identical text scores 100; the closest reference length wins, ties to the shorter', () => {
     expect(sentenceBleu('a b c d', ['a b c d']).score).toBeCloseTo(100, 12);
     expect(corpusBleu(['a b c'], [['a b'], ['a b c d']]).refLen).toBe(2);
     expect(corpusBleu(['a b c'], [['a b c d e'], [null as unknown as string]]).signature).toContain('nrefs:1');
-    expect(corpusBleu(['x', 'y'], [['x', 'y'], ['x', null as unknown as string]]).signature).toContain('nrefs:var');
+    expect(
+      corpusBleu(
+        ['x', 'y'],
+        [
+          ['x', 'y'],
+          ['x', null as unknown as string],
+        ],
+      ).signature,
+    ).toContain('nrefs:var');
   });
 });
 
@@ -120,8 +145,12 @@ describe('chrF by hand', () => {
 
 describe('metric input errors', () => {
   it('name the metric and what was expected', () => {
-    expect(() => corpusBleu(['a', 'b'], [['a']])).toThrow(/corpusBleu: reference stream 0 has 1 segments, but there are 2 hypotheses/);
-    expect(() => corpusBleu(['a'], ['a'] as unknown as string[][])).toThrow(/corpusBleu: references must be an array of reference streams/);
+    expect(() => corpusBleu(['a', 'b'], [['a']])).toThrow(
+      /corpusBleu: reference stream 0 has 1 segments, but there are 2 hypotheses/,
+    );
+    expect(() => corpusBleu(['a'], ['a'] as unknown as string[][])).toThrow(
+      /corpusBleu: references must be an array of reference streams/,
+    );
     expect(() => corpusChrf([3 as unknown as string], [['a']])).toThrow(/corpusChrf: hypothesis 0 is number/);
     expect(() => sentenceBleu('a', [])).toThrow(/sentenceBleu: references must be a non-empty array of strings/);
     expect(() => corpusBleu(['a'], [['a']], { smoothMethod: 'lin' as 'exp' })).toThrow(/unknown smoothMethod 'lin'/);

@@ -27,7 +27,10 @@ const LINES = [
   'the quick brown fox jumps over the lazy dog THE QUICK BROWN FOX',
 ];
 // Repeated with variations so that pairs reach the default minimum frequency.
-const CORPUS = Array.from({ length: 120 }, (_, i) => `${LINES[i % LINES.length]} ${['alpha', 'beta', 'gamma'][i % 3]} ${i}`);
+const CORPUS = Array.from(
+  { length: 120 },
+  (_, i) => `${LINES[i % LINES.length]} ${['alpha', 'beta', 'gamma'][i % 3]} ${i}`,
+);
 const PROBES = [
   ...LINES,
   'Unseen words: xylophone quizzically zephyr',
@@ -103,7 +106,13 @@ describe.each(['bpe', 'wordpiece', 'unigram'] as TokenizerKind[])('trainTokenize
       if (kind === 'bpe') expect(back).toBe(s);
       else if (kind === 'unigram') expect(back).toBe(s.normalize('NFKC'));
       // WordPiece decoding joins words with spaces; up to spacing and unknown words it is the text.
-      else expect(back.replace(/\s+/g, '')).toBe((await t.encode(s)).tokens.filter((x) => !x.startsWith('[')).join('').replace(/##/g, ''));
+      else
+        expect(back.replace(/\s+/g, '')).toBe(
+          (await t.encode(s)).tokens
+            .filter((x) => !x.startsWith('['))
+            .join('')
+            .replace(/##/g, ''),
+        );
     }
     expect(await t.decode([])).toBe('');
   });
@@ -126,7 +135,8 @@ describe('Tokenizer', () => {
       theirs.save(path);
       const mine = Tokenizer.load(path);
       expect(mine.vocabSize).toBe(theirs.getVocabSize(true));
-      for (const s of PROBES) expect((await mine.encode(s)).ids, `${name}: ${s}`).toEqual((await theirs.encode(s)).getIds());
+      for (const s of PROBES)
+        expect((await mine.encode(s)).ids, `${name}: ${s}`).toEqual((await theirs.encode(s)).getIds());
     }
   });
 
@@ -170,11 +180,15 @@ describe('Tokenizer', () => {
     await expect(t.encode('ab\ud800cd')).rejects.toThrow(/lone surrogate \(U\+D800\) at index 2/);
     await expect(t.encode(42 as unknown as string)).rejects.toThrow(/expected a string .* got number/);
     await expect(t.encodeBatch(['ok', null as unknown as string])).rejects.toThrow(/item 1.*got null/);
-    await expect(t.decode([0, t.vocabSize])).rejects.toThrow(new RegExp(`token id ${t.vocabSize} at position 1 is not in the vocabulary`));
+    await expect(t.decode([0, t.vocabSize])).rejects.toThrow(
+      new RegExp(`token id ${t.vocabSize} at position 1 is not in the vocabulary`),
+    );
     await expect(t.decode([1.5])).rejects.toThrow(/token id 1.5/);
     expect(() => Tokenizer.fromJSON('{"nope": 1}')).toThrow(/with a 'model' section/);
     expect(() => Tokenizer.fromJSON('not json')).toThrow(/not JSON/);
-    expect(() => Tokenizer.fromJSON({ model: { type: 'BPE', vocab: 3 } })).toThrow(/not a valid Hugging Face tokenizer.json \(model type 'BPE'\)/);
+    expect(() => Tokenizer.fromJSON({ model: { type: 'BPE', vocab: 3 } })).toThrow(
+      /not a valid Hugging Face tokenizer.json \(model type 'BPE'\)/,
+    );
     expect(() => Tokenizer.load(join(dir, 'missing.json'))).toThrow(/cannot read/);
     expect(() => t.enablePadding({ padToken: '<nothing>' })).toThrow(/'<nothing>' is not in the vocabulary/);
     expect(() => t.enableTruncation({ maxLength: 0 })).toThrow(/maxLength must be a positive integer/);
@@ -183,16 +197,26 @@ describe('Tokenizer', () => {
   it('trainer errors name the problem', async () => {
     await expect(trainTokenizer('bpe', [])).rejects.toThrow(/no words to learn from/);
     await expect(trainTokenizer('bpe', ['ok', 3 as unknown as string])).rejects.toThrow(/corpus item 1 is number/);
-    await expect(trainTokenizer('sentencepiece' as TokenizerKind, ['x'])).rejects.toThrow(/unknown kind 'sentencepiece'/);
-    await expect(trainTokenizer('wordpiece', ['x'], { specialTokens: ['[PAD]'] })).rejects.toThrow(/unknown-word special token/);
-    await expect(trainTokenizer('bpe', ['x'], { vocabSize: 0 })).rejects.toThrow(/vocabSize must be a positive integer/);
+    await expect(trainTokenizer('sentencepiece' as TokenizerKind, ['x'])).rejects.toThrow(
+      /unknown kind 'sentencepiece'/,
+    );
+    await expect(trainTokenizer('wordpiece', ['x'], { specialTokens: ['[PAD]'] })).rejects.toThrow(
+      /unknown-word special token/,
+    );
+    await expect(trainTokenizer('bpe', ['x'], { vocabSize: 0 })).rejects.toThrow(
+      /vocabSize must be a positive integer/,
+    );
   });
 
   it('trains from an async iterable, honours special tokens and unknown words', async () => {
     async function* lines() {
       for (const l of CORPUS) yield l;
     }
-    const t = await trainTokenizer('unigram', lines(), { vocabSize: 200, specialTokens: ['<pad>', '<unk>', '<s>', '</s>', '<mask>'], addBosEos: true });
+    const t = await trainTokenizer('unigram', lines(), {
+      vocabSize: 200,
+      specialTokens: ['<pad>', '<unk>', '<s>', '</s>', '<mask>'],
+      addBosEos: true,
+    });
     expect(t.specialTokens).toEqual(['<pad>', '<unk>', '<s>', '</s>', '<mask>']);
     expect(t.tokenToId('<mask>')).toBe(4);
     const e = await t.encode('the <mask> fox');

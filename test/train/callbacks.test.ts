@@ -2,10 +2,35 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  Dataset, Dense, Module, SGD, type Tensor, Variable, add, input, matmul, model as functional, Concatenate, randn, sequential, setSeed, tensor, zeros,
+  Dataset,
+  Dense,
+  Module,
+  SGD,
+  type Tensor,
+  Variable,
+  add,
+  input,
+  matmul,
+  model as functional,
+  Concatenate,
+  randn,
+  sequential,
+  setSeed,
+  tensor,
+  zeros,
 } from '../../src/index.js';
 import {
-  CSVLogger, JSONLLogger, StepDecay, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, compileModel, fit, loadModel, predict,
+  CSVLogger,
+  JSONLLogger,
+  StepDecay,
+  LambdaCallback,
+  LearningRateScheduler,
+  ModelCheckpoint,
+  ReduceLROnPlateau,
+  compileModel,
+  fit,
+  loadModel,
+  predict,
 } from '../../src/train/index.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -60,12 +85,17 @@ describe('callbacks', () => {
     expect(ckpt.saved.map((p) => p.slice(dir.length + 1))).toEqual(['ckpt-1', 'ckpt-2', 'ckpt-4']);
     expect(existsSync(join(dir, 'ckpt-3'))).toBe(false);
     const best = await loadModel(join(dir, 'ckpt-4'));
-    expect(best.namedVariables().map(([, v]: [string, Tensor]) => Array.from(v.data as Float32Array))).toEqual(m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)));
+    expect(best.namedVariables().map(([, v]: [string, Tensor]) => Array.from(v.data as Float32Array))).toEqual(
+      m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)),
+    );
     const lines = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe('epoch,loss,mae,val_loss');
     expect(lines.length).toBe(5);
     expect(lines[4].split(',')[3]).toBe('1');
-    const records = readFileSync(join(dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const records = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records.map((r) => r.epoch)).toEqual([0, 1, 2, 3]);
     expect(records[3]).toMatchObject({ event: 'epoch', val_loss: 1 });
     expect(typeof records[0].loss).toBe('number');
@@ -76,12 +106,17 @@ describe('schedules, datasets and errors inside fit', () => {
   it('a learning-rate schedule is applied per step (lr 0 after the first step freezes the weights)', async () => {
     const [x, y] = regression(24, 10);
     const m = linear(11);
-    m.compile({ optimizer: new SGD({ learningRate: new StepDecay({ initial: 0.1, stepSize: 1, gamma: 0 }) }), loss: 'mse' });
+    m.compile({
+      optimizer: new SGD({ learningRate: new StepDecay({ initial: 0.1, stepSize: 1, gamma: 0 }) }),
+      loss: 'mse',
+    });
     await m.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
     const once = linear(11);
     once.compile({ optimizer: new SGD({ learningRate: 0.1 }), loss: 'mse' });
     await once.fit(takeFirst(x, 8), takeFirst(y, 8), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
-    expect(m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array))).toEqual(once.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)));
+    expect(m.namedVariables().map(([, v]) => Array.from(v.data as Float32Array))).toEqual(
+      once.namedVariables().map(([, v]) => Array.from(v.data as Float32Array)),
+    );
   });
 
   it('datasets of {x, y} elements work for training and validation', async () => {
@@ -176,7 +211,8 @@ describe('other model kinds', () => {
     expect(h.history.value_loss[0]).toBeCloseTo(mse / 40, 5);
     const c = out.cls.data as Float32Array;
     let correct = 0;
-    for (let i = 0; i < 40; i++) correct += Number((c[2 * i + 1] > c[2 * i] ? 1 : 0) === (labels.data as Int32Array)[i]);
+    for (let i = 0; i < 40; i++)
+      correct += Number((c[2 * i + 1] > c[2 * i] ? 1 : 0) === (labels.data as Int32Array)[i]);
     expect(h.history.cls_accuracy[0]).toBeCloseTo(correct / 40, 10);
     const dir = join(tmp(), 'two');
     await m.save(dir);
@@ -194,7 +230,8 @@ describe('other model kinds', () => {
     const [k, bias] = m.namedVariables().map(([, v]) => v.data as Float32Array);
     const d = x.data as Float32Array;
     let mse = 0;
-    for (let i = 0; i < 16; i++) mse += (d[2 * i] * k[0] + d[2 * i + 1] * k[1] + bias[0] - (y.data as Float32Array)[i]) ** 2;
+    for (let i = 0; i < 16; i++)
+      mse += (d[2 * i] * k[0] + d[2 * i + 1] * k[1] + bias[0] - (y.data as Float32Array)[i]) ** 2;
     expect(h.history.loss[0]).toBeCloseTo(mse / 16 + 0.01 * (k[0] ** 2 + k[1] ** 2), 5);
   });
 });

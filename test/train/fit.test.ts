@@ -1,7 +1,34 @@
 import { describe, expect, it } from 'vitest';
 import {
-  Adagrad, AdamW, type Optimizer, RMSprop, BatchNormalization, Dataset, Dense, type KerasTensor, type Layer, Dropout, SGD, Adam, type Tensor, Variable, add, input, matmul, mean, randn, sequential, setSeed,
-  tanh, tensor, valueAndGrad, mul, sub, sum, exp, log,
+  Adagrad,
+  AdamW,
+  type Optimizer,
+  RMSprop,
+  BatchNormalization,
+  Dataset,
+  Dense,
+  type KerasTensor,
+  type Layer,
+  Dropout,
+  SGD,
+  Adam,
+  type Tensor,
+  Variable,
+  add,
+  input,
+  matmul,
+  mean,
+  randn,
+  sequential,
+  setSeed,
+  tanh,
+  tensor,
+  valueAndGrad,
+  mul,
+  sub,
+  sum,
+  exp,
+  log,
 } from '../../src/index.js';
 import { EarlyStopping, LambdaCallback, type Logs, evaluate, fit, predict } from '../../src/train/index.js';
 
@@ -51,7 +78,12 @@ describe('fit / evaluate / predict', () => {
       const [x, y] = xorData(24, 3);
       const model = mlp(4);
       const [w1, b1, w2, b2] = model.namedVariables().map(([, v]) => v.value());
-      expect(model.namedVariables().map(([n]) => n)).toEqual(['layers.0.kernel', 'layers.0.bias', 'layers.1.kernel', 'layers.1.bias']);
+      expect(model.namedVariables().map(([n]) => n)).toEqual([
+        'layers.0.kernel',
+        'layers.0.bias',
+        'layers.1.kernel',
+        'layers.1.bias',
+      ]);
       model.compile({ optimizer: makeOptimizer(), loss: sce });
       // Three epochs of one full batch each: first and later optimizer steps.
       await model.fit(x, y, { epochs: 3, batchSize: 24, shuffle: false, verbose: 0 });
@@ -117,7 +149,9 @@ describe('fit / evaluate / predict', () => {
     const bad = tensor(d, { shape: [64, 2] });
     const model = mlp(9);
     model.compile({ optimizer: 'sgd', loss: sce });
-    await expect(model.fit(bad, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 })).rejects.toThrow(/loss became NaN at epoch 1, step 3/);
+    await expect(model.fit(bad, y, { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 })).rejects.toThrow(
+      /loss became NaN at epoch 1, step 3/,
+    );
   });
 
   it('callbacks run in Keras order with validation logs', async () => {
@@ -135,7 +169,11 @@ describe('fit / evaluate / predict', () => {
     });
     await model.fit(x, y, { epochs: 2, batchSize: 16, validationSplit: 0.2, callbacks: [cb], verbose: 0 });
     const epoch = (e: number) => [
-      `epochBegin ${e}`, 'batchBegin 0', 'batchEnd 0 true', 'batchBegin 1', 'batchEnd 1 true',
+      `epochBegin ${e}`,
+      'batchBegin 0',
+      'batchEnd 0 true',
+      'batchBegin 1',
+      'batchEnd 1 true',
       `epochEnd ${e} accuracy,loss,val_accuracy,val_loss`,
     ];
     expect(events).toEqual(['trainBegin', ...epoch(0), ...epoch(1), 'trainEnd']);
@@ -218,4 +256,3 @@ describe('fit / evaluate / predict', () => {
     expect(after.every(Number.isFinite)).toBe(true);
   });
 });
-

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { Generator, tensor } from '../../src/index.js';
 import {
-  AUC, BinaryAccuracy, CategoricalAccuracy, ConfusionMatrix, F1Score, MeanAbsoluteErrorMetric, MeanSquaredErrorMetric, Precision, Recall,
-  SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy, TopKCategoricalAccuracy, confusionMatrix, getMetric,
+  AUC,
+  BinaryAccuracy,
+  CategoricalAccuracy,
+  ConfusionMatrix,
+  F1Score,
+  MeanAbsoluteErrorMetric,
+  MeanSquaredErrorMetric,
+  Precision,
+  Recall,
+  SparseCategoricalAccuracy,
+  SparseTopKCategoricalAccuracy,
+  TopKCategoricalAccuracy,
+  confusionMatrix,
+  getMetric,
 } from '../../src/train/index.js';
 
 describe('metrics accumulate over batches like Keras', () => {
@@ -15,16 +27,26 @@ describe('metrics accumulate over batches like Keras', () => {
     acc.reset();
     expect(acc.result()).toBe(0);
 
-    const scores = [[0.1, 0.5, 0.4], [0.8, 0.15, 0.05], [0.3, 0.3, 0.4], [0.2, 0.7, 0.1]];
+    const scores = [
+      [0.1, 0.5, 0.4],
+      [0.8, 0.15, 0.05],
+      [0.3, 0.3, 0.4],
+      [0.2, 0.7, 0.1],
+    ];
     const labels = [2, 0, 1, 1];
     const argmax = scores.map((r) => r.indexOf(Math.max(...r)));
     const want = labels.filter((l, i) => argmax[i] === l).length / labels.length;
     const onehot = labels.map((l) => [0, 1, 2].map((c) => (c === l ? 1 : 0)));
     expect(new CategoricalAccuracy().update(tensor(onehot), tensor(scores)).result()).toBeCloseTo(want, 12);
-    expect(new SparseCategoricalAccuracy().update(tensor(new Int32Array(labels)), tensor(scores)).result()).toBeCloseTo(want, 12);
+    expect(new SparseCategoricalAccuracy().update(tensor(new Int32Array(labels)), tensor(scores)).result()).toBeCloseTo(
+      want,
+      12,
+    );
     // top-2: the true class scores among the two largest
     const top2 = labels.filter((l, i) => scores[i].filter((s) => s > scores[i][l]).length < 2).length / labels.length;
-    expect(new SparseTopKCategoricalAccuracy({ k: 2 }).update(tensor(labels.map((l) => [l])), tensor(scores)).result()).toBeCloseTo(top2, 12);
+    expect(
+      new SparseTopKCategoricalAccuracy({ k: 2 }).update(tensor(labels.map((l) => [l])), tensor(scores)).result(),
+    ).toBeCloseTo(top2, 12);
     expect(new TopKCategoricalAccuracy({ k: 2 }).update(tensor(onehot), tensor(scores)).result()).toBeCloseTo(top2, 12);
   });
 
@@ -32,7 +54,9 @@ describe('metrics accumulate over batches like Keras', () => {
     const g = new Generator(3);
     const t = Array.from({ length: 40 }, () => (g.random() < 0.4 ? 1 : 0));
     const p = Array.from({ length: 40 }, () => g.random());
-    let tp = 0, fp = 0, fn = 0;
+    let tp = 0,
+      fp = 0,
+      fn = 0;
     t.forEach((y, i) => {
       const pos = p[i] > 0.5;
       if (pos && y) tp++;
@@ -42,7 +66,10 @@ describe('metrics accumulate over batches like Keras', () => {
     const prec = new Precision();
     const rec = new Recall();
     const f1 = new F1Score();
-    for (const [a, b] of [[0, 25], [25, 40]]) {
+    for (const [a, b] of [
+      [0, 25],
+      [25, 40],
+    ]) {
       const yt = tensor(t.slice(a, b));
       const yp = tensor(p.slice(a, b));
       prec.update(yt, yp);
@@ -51,7 +78,8 @@ describe('metrics accumulate over batches like Keras', () => {
     }
     expect(prec.result()).toBeCloseTo(tp / (tp + fp), 12);
     expect(rec.result()).toBeCloseTo(tp / (tp + fn), 12);
-    const P = tp / (tp + fp), R = tp / (tp + fn);
+    const P = tp / (tp + fp),
+      R = tp / (tp + fn);
     expect(f1.result()).toBeCloseTo((2 * P * R) / (P + R), 12);
   });
 
@@ -83,7 +111,10 @@ describe('metrics accumulate over batches like Keras', () => {
     const pf = p.map((v) => Math.fround(v));
     const pts = th.map((t) => {
       const tf = Math.fround(t);
-      let tp = 0, fp = 0, fn = 0, tn = 0;
+      let tp = 0,
+        fp = 0,
+        fn = 0,
+        tn = 0;
       pf.forEach((v, i) => {
         const pos = v > tf;
         if (pos && y[i]) tp++;
@@ -94,16 +125,19 @@ describe('metrics accumulate over batches like Keras', () => {
       return [fp / (fp + tn), tp / (tp + fn)];
     });
     let keras = 0;
-    for (let i = 0; i < k - 1; i++) keras += (pts[i][0] - pts[i + 1][0]) * (pts[i][1] + pts[i + 1][1]) / 2;
+    for (let i = 0; i < k - 1; i++) keras += ((pts[i][0] - pts[i + 1][0]) * (pts[i][1] + pts[i + 1][1])) / 2;
     expect(auc.result()).toBeCloseTo(keras, 10);
     // Exact AUC = P(score of a positive > score of a negative).
-    let wins = 0, pairs = 0;
-    pf.forEach((a, i) => pf.forEach((b, j) => {
-      if (y[i] === 1 && y[j] === 0) {
-        pairs++;
-        wins += a > b ? 1 : a === b ? 0.5 : 0;
-      }
-    }));
+    let wins = 0,
+      pairs = 0;
+    pf.forEach((a, i) =>
+      pf.forEach((b, j) => {
+        if (y[i] === 1 && y[j] === 0) {
+          pairs++;
+          wins += a > b ? 1 : a === b ? 0.5 : 0;
+        }
+      }),
+    );
     expect(Math.abs(auc.result() - wins / pairs)).toBeLessThan(0.01);
   });
 
@@ -115,16 +149,26 @@ describe('metrics accumulate over batches like Keras', () => {
     const labels = [0, 1, 2, 2, 1, 0, 2];
     const predicted = [0, 2, 2, 1, 1, 0, 2];
     const scores = tensor(predicted.map((c) => [0, 1, 2].map((k) => (k === c ? 0.8 : 0.1))));
-    const want = [0, 1, 2].map((r) => [0, 1, 2].map((c) => labels.filter((l, i) => l === r && predicted[i] === c).length));
+    const want = [0, 1, 2].map((r) =>
+      [0, 1, 2].map((c) => labels.filter((l, i) => l === r && predicted[i] === c).length),
+    );
     expect(confusionMatrix(tensor(new Int32Array(labels)), scores, 3)).toEqual(want);
     const cm = new ConfusionMatrix(3);
-    cm.update(tensor(new Int32Array(labels.slice(0, 3))), tensor(predicted.slice(0, 3).map((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0)))));
-    cm.update(tensor(new Int32Array(labels.slice(3))), tensor(predicted.slice(3).map((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0)))));
+    cm.update(
+      tensor(new Int32Array(labels.slice(0, 3))),
+      tensor(predicted.slice(0, 3).map((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0)))),
+    );
+    cm.update(
+      tensor(new Int32Array(labels.slice(3))),
+      tensor(predicted.slice(3).map((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0)))),
+    );
     expect(cm.matrix()).toEqual(want);
   });
 
   it("'accuracy' follows the loss (sparse, categorical, binary with logits threshold 0)", () => {
-    expect(getMetric('accuracy', { className: 'SparseCategoricalCrossentropy' })).toBeInstanceOf(SparseCategoricalAccuracy);
+    expect(getMetric('accuracy', { className: 'SparseCategoricalCrossentropy' })).toBeInstanceOf(
+      SparseCategoricalAccuracy,
+    );
     expect(getMetric('acc', { className: 'CategoricalCrossentropy' })).toBeInstanceOf(CategoricalAccuracy);
     const bin = getMetric('accuracy', { className: 'BinaryCrossentropy', fromLogits: true });
     expect(bin.update(tensor([[1], [0]]), tensor([[0.2], [-0.1]])).result()).toBe(1);

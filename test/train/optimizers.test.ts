@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Variable, tensor } from '../../src/index.js';
 import {
-  CosineDecay, ExponentialDecay, LinearWarmup, StepDecay, getOptimizer, learningRateFromConfig, serializeSchedule,
+  CosineDecay,
+  ExponentialDecay,
+  LinearWarmup,
+  StepDecay,
+  getOptimizer,
+  learningRateFromConfig,
+  serializeSchedule,
 } from '../../src/train/index.js';
 
 interface Case {
@@ -14,7 +20,9 @@ interface Case {
   grads: number[][][];
   expected: number[][][];
 }
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/optimizers.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/optimizers.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+};
 
 describe('optimizers match PyTorch (fixtures from scripts/make-optimizer-fixtures.py)', () => {
   for (const c of fixtures.cases) {
@@ -22,13 +30,18 @@ describe('optimizers match PyTorch (fixtures from scripts/make-optimizer-fixture
       const opt = getOptimizer({ className: c.className, config: c.options });
       const params = c.shapes.map((s, i) => new Variable(tensor(new Float32Array(c.initial[i]), { shape: s })));
       c.grads.forEach((stepGrads, step) => {
-        opt.step(params, stepGrads.map((g, i) => tensor(new Float32Array(g), { shape: c.shapes[i] })));
+        opt.step(
+          params,
+          stepGrads.map((g, i) => tensor(new Float32Array(g), { shape: c.shapes[i] })),
+        );
         params.forEach((p, i) => {
           const got = p.data as Float32Array;
           c.expected[step][i].forEach((want, k) => {
             const err = Math.abs(got[k] - want);
             if (err > 1e-6 * Math.abs(want) + 1e-7) {
-              throw new Error(`${c.name}: step ${step + 1}, param ${i}[${k}]: got ${got[k]}, PyTorch ${want} (abs error ${err})`);
+              throw new Error(
+                `${c.name}: step ${step + 1}, param ${i}[${k}]: got ${got[k]}, PyTorch ${want} (abs error ${err})`,
+              );
             }
           });
         });

@@ -2,7 +2,21 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Dense, Module, type Tensor, Variable, add, input, matmul, randn, sequential, setSeed, shutdownWorkers, tensor, zeros } from '../../src/index.js';
+import {
+  Dense,
+  Module,
+  type Tensor,
+  Variable,
+  add,
+  input,
+  matmul,
+  randn,
+  sequential,
+  setSeed,
+  shutdownWorkers,
+  tensor,
+  zeros,
+} from '../../src/index.js';
 import { SGD, addDefaultCallback, compileModel, evaluate, fit, loadModel, predict } from '../../src/train/index.js';
 import { checkOptions } from '../../src/engine/options.js';
 
@@ -28,11 +42,17 @@ function compiledModel() {
 
 describe('checkOptions', () => {
   it('names the call, the unknown key and the closest known key', () => {
-    expect(() => checkOptions('fit', { epoch: 3 }, ['epochs', 'batchSize'])).toThrow("fit: unknown option 'epoch' — did you mean 'epochs'?");
+    expect(() => checkOptions('fit', { epoch: 3 }, ['epochs', 'batchSize'])).toThrow(
+      "fit: unknown option 'epoch' — did you mean 'epochs'?",
+    );
     expect(() => checkOptions('fit', { batch_size: 3 }, ['epochs', 'batchSize'])).toThrow(/did you mean 'batchSize'\?/);
     // Nothing close: no suggestion, but the list of options.
-    expect(() => checkOptions('fit', { colour: 'red' }, ['epochs', 'batchSize'])).toThrow("fit: unknown option 'colour' (options: epochs, batchSize)");
-    expect(() => checkOptions('fit', [1] as unknown as object, ['epochs'])).toThrow(/options must be an object, got an array/);
+    expect(() => checkOptions('fit', { colour: 'red' }, ['epochs', 'batchSize'])).toThrow(
+      "fit: unknown option 'colour' (options: epochs, batchSize)",
+    );
+    expect(() => checkOptions('fit', [1] as unknown as object, ['epochs'])).toThrow(
+      /options must be an object, got an array/,
+    );
   });
 
   it('accepts known keys, undefined values and missing options', () => {
@@ -46,17 +66,29 @@ describe('the training API rejects unknown options (compile time and run time)',
     const m = compiledModel();
     const [x, y] = data(8, 2);
     // @ts-expect-error 'epoch' is not a FitOptions key (TypeScript's excess-property check)
-    await expect(m.fit(x, y, { epoch: 3, verbose: 0 })).rejects.toThrow("fit: unknown option 'epoch' — did you mean 'epochs'?");
+    await expect(m.fit(x, y, { epoch: 3, verbose: 0 })).rejects.toThrow(
+      "fit: unknown option 'epoch' — did you mean 'epochs'?",
+    );
     // @ts-expect-error 'batchsize' is not an EvaluateOptions key
-    await expect(m.evaluate(x, y, { batchsize: 4, verbose: 0 })).rejects.toThrow(/evaluate: unknown option 'batchsize' — did you mean 'batchSize'\?/);
+    await expect(m.evaluate(x, y, { batchsize: 4, verbose: 0 })).rejects.toThrow(
+      /evaluate: unknown option 'batchsize' — did you mean 'batchSize'\?/,
+    );
     // @ts-expect-error 'verbos' is not a PredictOptions key
-    await expect(m.predict(x, { verbos: 0 })).rejects.toThrow(/predict: unknown option 'verbos' — did you mean 'verbose'\?/);
+    await expect(m.predict(x, { verbos: 0 })).rejects.toThrow(
+      /predict: unknown option 'verbos' — did you mean 'verbose'\?/,
+    );
     // @ts-expect-error 'metric' is not a compile option
-    expect(() => m.compile({ loss: 'mse', metric: ['mae'] })).toThrow(/compile: unknown option 'metric' — did you mean 'metrics'\?/);
+    expect(() => m.compile({ loss: 'mse', metric: ['mae'] })).toThrow(
+      /compile: unknown option 'metric' — did you mean 'metrics'\?/,
+    );
     // The same through the functions.
-    await expect(fit(m, x, y, { epochs: 1, verbose: 0, shufle: false } as never)).rejects.toThrow(/did you mean 'shuffle'\?/);
+    await expect(fit(m, x, y, { epochs: 1, verbose: 0, shufle: false } as never)).rejects.toThrow(
+      /did you mean 'shuffle'\?/,
+    );
     // @ts-expect-error verbose is 0, 1 or 2
-    await expect(m.evaluate(x, y, { verbose: 3 })).rejects.toThrow(/verbose must be 0 \(silent\), 1 \(progress bar\) or 2 \(one line\), got 3/);
+    await expect(m.evaluate(x, y, { verbose: 3 })).rejects.toThrow(
+      /verbose must be 0 \(silent\), 1 \(progress bar\) or 2 \(one line\), got 3/,
+    );
   });
 
   it('save / loadModel', async () => {
@@ -64,10 +96,14 @@ describe('the training API rejects unknown options (compile time and run time)',
     const dir = mkdtempSync(join(tmpdir(), 'lepton-options-'));
     dirs.push(dir);
     // @ts-expect-error 'label' is not a SaveOptions key
-    await expect(m.save(join(dir, 'm'), { label: ['a'] })).rejects.toThrow(/save: unknown option 'label' — did you mean 'labels'\?/);
+    await expect(m.save(join(dir, 'm'), { label: ['a'] })).rejects.toThrow(
+      /save: unknown option 'label' — did you mean 'labels'\?/,
+    );
     await m.save(join(dir, 'm'), { inputs: [{ name: 'x', shape: [null, 2], dtype: 'float32' }] });
     // @ts-expect-error 'restoreRandom' is not a LoadOptions key
-    await expect(loadModel(join(dir, 'm'), { restoreRandom: true })).rejects.toThrow(/loadModel: unknown option 'restoreRandom' — did you mean 'restoreRandomState'\?/);
+    await expect(loadModel(join(dir, 'm'), { restoreRandom: true })).rejects.toThrow(
+      /loadModel: unknown option 'restoreRandom' — did you mean 'restoreRandomState'\?/,
+    );
     const loaded = await loadModel(join(dir, 'm'));
     // loadModel gives a typed Model: the training API is there without casts.
     const [x, y] = data(8, 3);
@@ -81,7 +117,9 @@ describe('typed results and verbose output', () => {
     const m = compiledModel();
     const [x, y] = data(10, 4);
     const lines: string[] = [];
-    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
+    const spy = vi
+      .spyOn(process.stderr, 'write')
+      .mockImplementation((chunk: string | Uint8Array) => (lines.push(String(chunk)), true));
     try {
       const { loss } = await m.evaluate(x, y, { batchSize: 4, verbose: 2 });
       // Three batches (4 + 4 + 2 rows): "3/3 - <time> - <n>ms/step - loss: <loss with 4 decimals>".

@@ -1,5 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { Adam, BatchNormalization, Conv2D, Dense, Flatten, LambdaCallback, MaxPooling2D, SGD, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
+import {
+  Adam,
+  BatchNormalization,
+  Conv2D,
+  Dense,
+  Flatten,
+  LambdaCallback,
+  MaxPooling2D,
+  SGD,
+  type Tensor,
+  input,
+  randn,
+  sequential,
+  setSeed,
+  tensor,
+} from '../../src/index.js';
 import { availableParallelism } from 'node:os';
 import type { Runner } from '../../src/train/runner.js';
 import { chooseWorkers, splitBatch } from '../../src/train/parallel.js';
@@ -32,7 +47,9 @@ function weights(model: ReturnType<typeof smallCnn>): Float32Array[] {
 
 function maxRelDiff(a: Float32Array[], b: Float32Array[]): number {
   let worst = 0;
-  a.forEach((t, k) => t.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[k][i]) / (1e-3 + Math.abs(b[k][i]))))));
+  a.forEach((t, k) =>
+    t.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - b[k][i]) / (1e-3 + Math.abs(b[k][i]))))),
+  );
   return worst;
 }
 
@@ -46,7 +63,10 @@ async function train(workers: number, optimizer: () => Adam | SGD, n: number, ba
 
 describe('data-parallel fit', () => {
   it('splits a batch into near-equal contiguous shards', () => {
-    const x = tensor(Float32Array.from({ length: 10 }, (_, i) => i), { shape: [5, 2] });
+    const x = tensor(
+      Float32Array.from({ length: 10 }, (_, i) => i),
+      { shape: [5, 2] },
+    );
     const y = tensor(Int32Array.from([0, 1, 2, 3, 4]));
     const shards = splitBatch({ xs: [x], ys: [y], size: 5 }, 2);
     expect(shards.map((s) => s?.size)).toEqual([3, 2]);
@@ -60,7 +80,12 @@ describe('data-parallel fit', () => {
     const one = await train(1, () => new Adam({ learningRate: 0.01 }), 21, 8, 2);
     const two = await train(2, () => new Adam({ learningRate: 0.01 }), 21, 8, 2);
     expect(maxRelDiff(weights(two.model), weights(one.model))).toBeLessThan(2e-4);
-    const slots = (m: typeof one.model) => m.namedVariables().flatMap(([, v]) => (m.compileState as any).optimizer.slots.get(v).map((s: Tensor) => (s.data as Float32Array).slice()));
+    const slots = (m: typeof one.model) =>
+      m
+        .namedVariables()
+        .flatMap(([, v]) =>
+          (m.compileState as any).optimizer.slots.get(v).map((s: Tensor) => (s.data as Float32Array).slice()),
+        );
     expect(maxRelDiff(slots(two.model), slots(one.model))).toBeLessThan(2e-4);
     for (const key of ['loss', 'accuracy']) {
       two.history.history[key].forEach((v: number, e: number) => expect(v).toBeCloseTo(one.history.history[key][e], 5));
@@ -116,12 +141,21 @@ describe('data-parallel fit', () => {
     const diffs: number[] = [];
     const compareReplicas = new LambdaCallback({
       onEpochEnd: async () => {
-        const [first, second] = await Promise.all([runner().worker, runner().replicas[0]].map((w) => w.getState(keys())));
+        const [first, second] = await Promise.all(
+          [runner().worker, runner().replicas[0]].map((w) => w.getState(keys())),
+        );
         const states = (s: typeof first) => keys().map((k) => s[k].data as Float32Array);
         diffs.push(maxRelDiff(states(second), states(first)));
       },
     });
-    const history = await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0, workers: 2, callbacks: [compareReplicas] });
+    const history = await model.fit(x, y, {
+      epochs: 3,
+      batchSize: 8,
+      shuffle: false,
+      verbose: 0,
+      workers: 2,
+      callbacks: [compareReplicas],
+    });
     expect(diffs).toEqual([0, 0, 0]);
     expect(history.history.loss.every(Number.isFinite)).toBe(true);
     expect(history.history.loss[2]).toBeLessThan(history.history.loss[0]);
@@ -130,8 +164,13 @@ describe('data-parallel fit', () => {
   it('refuses data parallelism for losses that do not average over the batch', async () => {
     const [x, y] = data(8, 13);
     const model = smallCnn(7);
-    model.compile({ optimizer: 'sgd', loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true, reduction: 'sum' } as any });
-    await expect(model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0, workers: 2 })).rejects.toThrow(/sumOverBatchSize/);
+    model.compile({
+      optimizer: 'sgd',
+      loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true, reduction: 'sum' } as any,
+    });
+    await expect(model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0, workers: 2 })).rejects.toThrow(
+      /sumOverBatchSize/,
+    );
   });
 
   it('estimates forward FLOPs from the traced convolutions and matrix products', async () => {
@@ -174,7 +213,8 @@ describe('predict with the weights baked into the graph', () => {
     const before = ((await model.predict(x)) as Tensor).data as Float32Array;
     // An independent reference: a fresh model given the same weights.
     const twin = smallCnn(10);
-    const copyWeights = () => twin.namedVariables().forEach(([, v], i) => v.assign(model.namedVariables()[i][1].value()));
+    const copyWeights = () =>
+      twin.namedVariables().forEach(([, v], i) => v.assign(model.namedVariables()[i][1].value()));
     copyWeights();
     expect(maxRelDiff([((await twin.predict(x)) as Tensor).data as Float32Array], [before])).toBeLessThan(1e-6);
 

@@ -23,12 +23,16 @@ function makeModel(seed: number) {
   return sequential([input({ shape: [3], name: 'features' }), new Dense(8, { activation: 'relu' }), new Dense(2)]);
 }
 
-const weightsOf = (m: { namedVariables(): [string, Tensor][] }) => m.namedVariables().map(([k, v]) => [k, Array.from(v.data as Float32Array)]);
+const weightsOf = (m: { namedVariables(): [string, Tensor][] }) =>
+  m.namedVariables().map(([k, v]) => [k, Array.from(v.data as Float32Array)]);
 
 describe('safetensors', () => {
   it('round-trips tensors and follows the format (header length, JSON, offsets)', () => {
     const tensors = {
-      'a.weight': tensor([[1.5, -2], [3, 4.25]]),
+      'a.weight': tensor([
+        [1.5, -2],
+        [3, 4.25],
+      ]),
       'b.index': tensor(new BigInt64Array([1n, -2n, 3n])),
       c: tensor(new Int32Array([7])),
       flag: tensor([true, false]),
@@ -61,9 +65,20 @@ describe('saveModel / loadModel / exportOnnx', () => {
     await model.fit(x, y, { epochs: 2, batchSize: 16, verbose: 0 });
     const dir = join(tmp(), 'm');
     await model.save(dir, { labels: ['neg', 'pos'], preprocessing: { kind: 'tabular', note: 'none' } });
-    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.onnx', 'optimizer.safetensors', 'training.json', 'weights.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'config.json',
+      'model.onnx',
+      'optimizer.safetensors',
+      'training.json',
+      'weights.safetensors',
+    ]);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ format: 'lepton-model', version: 1, labels: ['neg', 'pos'], preprocessing: { kind: 'tabular', note: 'none' } });
+    expect(config).toMatchObject({
+      format: 'lepton-model',
+      version: 1,
+      labels: ['neg', 'pos'],
+      preprocessing: { kind: 'tabular', note: 'none' },
+    });
     expect(config.signature.inputs).toEqual([{ name: 'features', shape: [null, 3], dtype: 'float32' }]);
     expect(config.signature.outputs[0].shape).toEqual([null, 2]);
     expect(config.compile.loss).toEqual({ className: 'SparseCategoricalCrossentropy', config: { fromLogits: true } });
@@ -134,7 +149,9 @@ describe('saveModel / loadModel / exportOnnx', () => {
     /** Runs test/train/killed-save.ts (node itself, so the signal is its own); resolves once it died of SIGKILL. */
     async function killedSave(dir: string, mode: 'write' | 'swap', weightsFile: string): Promise<void> {
       const script = join(process.cwd(), 'test', 'train', 'killed-save.ts');
-      const err = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, dir, mode, weightsFile], { timeout: 60_000 }).then(
+      const err = await promisify(execFile)(process.execPath, ['--import', 'tsx', script, dir, mode, weightsFile], {
+        timeout: 60_000,
+      }).then(
         () => ({ signal: null, stderr: 'exited normally' }),
         (e) => e as { signal: string | null; stderr: string },
       );
@@ -163,14 +180,19 @@ describe('saveModel / loadModel / exportOnnx', () => {
       }
     });
 
-    it('loadModel recovers the newest complete folder when the writer died between the swap\'s renames', async () => {
+    it("loadModel recovers the newest complete folder when the writer died between the swap's renames", async () => {
       const parent = tmp();
       try {
         const dir = join(parent, 'model');
         const weightsFile = join(parent, 'weights.json');
         await killedSave(dir, 'swap', weightsFile);
         expect(existsSync(dir)).toBe(false);
-        expect(readdirSync(parent).filter((n) => n.startsWith('.model.')).map((n) => n.split('-')[0]).sort()).toEqual(['.model.old', '.model.tmp']);
+        expect(
+          readdirSync(parent)
+            .filter((n) => n.startsWith('.model.'))
+            .map((n) => n.split('-')[0])
+            .sort(),
+        ).toEqual(['.model.old', '.model.tmp']);
         const loaded = await loadModel(dir);
         // The second model's save was complete: it wins over the first one moved aside.
         expect(weightsOf(loaded)).toEqual(JSON.parse(readFileSync(weightsFile, 'utf8')));

@@ -1,7 +1,20 @@
 /** The PyTorch-style training path: optimizers built from parameters, step(grads), zeroGrad, torch modules. */
 import { describe, expect, it } from 'vitest';
 import {
-  Adam, Module, SGD, type Tensor, Variable, functionalCall, mean, optimizers, setSeed, square, sub, tensor, torch, valueAndGrad,
+  Adam,
+  Module,
+  SGD,
+  type Tensor,
+  Variable,
+  functionalCall,
+  mean,
+  optimizers,
+  setSeed,
+  square,
+  sub,
+  tensor,
+  torch,
+  valueAndGrad,
 } from '../../src/index.js';
 
 describe('optimizers, PyTorch style', () => {
@@ -29,9 +42,13 @@ describe('optimizers, PyTorch style', () => {
 
   it('says how to fix step(grads) without parameters, mismatched gradients, foreign Variables and lr + learningRate', () => {
     const p = new Variable(tensor([1]));
-    expect(() => new Adam({ learningRate: 0.1 }).step([tensor([1])])).toThrow(/created without parameters; create it with new Adam\(model.parameters\(\), \{ lr \}\)/);
+    expect(() => new Adam({ learningRate: 0.1 }).step([tensor([1])])).toThrow(
+      /created without parameters; create it with new Adam\(model.parameters\(\), \{ lr \}\)/,
+    );
     expect(() => new Adam([p]).step([tensor([1]), tensor([2])])).toThrow(/got 1 parameters but 2 gradients/);
-    expect(() => new Adam([p]).step(new Map([[new Variable(tensor([0])), tensor([1])]]))).toThrow(/is not one of this optimizer's parameters/);
+    expect(() => new Adam([p]).step(new Map([[new Variable(tensor([0])), tensor([1])]]))).toThrow(
+      /is not one of this optimizer's parameters/,
+    );
     expect(() => new Adam([p], { lr: 1, learningRate: 1 })).toThrow(/lr or learningRate, not both/);
     expect(() => new Adam([tensor([1]) as unknown as Variable])).toThrow(/parameter 0 is not a Variable/);
   });
@@ -51,7 +68,12 @@ describe('optimizers, PyTorch style', () => {
     const x = tensor([[-1], [-0.5], [0], [0.5], [1]]);
     const y = tensor([[1], [0.25], [0], [0.25], [1]]);
     const params = net.parameters();
-    const lossOf = (ps: Tensor[]) => functionalCall(net, params.map((p, i) => [p, ps[i]] as [Variable, Tensor]), () => mean(square(sub(net.call(x) as Tensor, y))));
+    const lossOf = (ps: Tensor[]) =>
+      functionalCall(
+        net,
+        params.map((p, i) => [p, ps[i]] as [Variable, Tensor]),
+        () => mean(square(sub(net.call(x) as Tensor, y))),
+      );
     const opt = new Adam(params, { lr: 0.05 });
     const first = (valueAndGrad(lossOf)(params)[0] as Tensor).item();
     let last = first;
@@ -67,7 +89,16 @@ describe('optimizers, PyTorch style', () => {
 
 describe('torch modules: one convention', () => {
   it('activation modules are classes constructed with new, like Linear', () => {
-    for (const M of [torch.ReLU, torch.GELU, torch.Tanh, torch.Sigmoid, torch.SiLU, torch.ELU, torch.Softmax, torch.Linear]) {
+    for (const M of [
+      torch.ReLU,
+      torch.GELU,
+      torch.Tanh,
+      torch.Sigmoid,
+      torch.SiLU,
+      torch.ELU,
+      torch.Softmax,
+      torch.Linear,
+    ]) {
       expect(M.prototype).toBeInstanceOf(Module);
     }
     const r = new torch.ReLU();

@@ -4,7 +4,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Generator, compileSync, grad, mul, sub, sum, tensor, type Tensor } from '../../src/index.js';
-import { aspectRatioPenalty, boxIou, convertBoxes, convertBoxesOp, iouLoss, nms, pairedIou } from '../../src/vision/index.js';
+import {
+  aspectRatioPenalty,
+  boxIou,
+  convertBoxes,
+  convertBoxesOp,
+  iouLoss,
+  nms,
+  pairedIou,
+} from '../../src/vision/index.js';
 import { checkGrad } from '../helpers/gradcheck.js';
 
 const t64 = (rows: number[][]) => tensor(Float64Array.from(rows.flat()), { shape: [rows.length, 4] });
@@ -31,8 +39,14 @@ describe('box conversions', () => {
 describe('IoU-family ops', () => {
   // a=[0,0,2,2], b=[1,1,3,3]: intersection 1, union 7, enclosing 3x3 (diagonal² 18), centres √2 apart.
   // c=[0,0,2,1], d=[0,0,1,1]: IoU 1/2, enclosing 2x1 (diagonal² 5), centre distance² 1/4.
-  const a = t64([[0, 0, 2, 2], [0, 0, 2, 1]]);
-  const b = t64([[1, 1, 3, 3], [0, 0, 1, 1]]);
+  const a = t64([
+    [0, 0, 2, 2],
+    [0, 0, 2, 1],
+  ]);
+  const b = t64([
+    [1, 1, 3, 3],
+    [0, 0, 1, 1],
+  ]);
   const v2 = (4 / Math.PI ** 2) * (Math.atan(1) - Math.atan(2)) ** 2;
   const expected: Record<string, number[]> = {
     iou: [1 / 7, 1 / 2],
@@ -53,11 +67,16 @@ describe('IoU-family ops', () => {
   // Overlapping boxes with distinct coordinates (no min/max ties, no empty intersections).
   const randomPairs = (seed: number, n: number) => {
     const g = new Generator(seed);
-    const p: number[][] = [], q: number[][] = [];
+    const p: number[][] = [],
+      q: number[][] = [];
     for (let i = 0; i < n; i++) {
-      const x = g.random() * 4, y = g.random() * 4, w = 2 + g.random() * 3, h = 2 + g.random() * 3;
+      const x = g.random() * 4,
+        y = g.random() * 4,
+        w = 2 + g.random() * 3,
+        h = 2 + g.random() * 3;
       p.push([x, y, x + w, y + h]);
-      const dx = 0.3 + g.random(), dy = 0.3 + g.random();
+      const dx = 0.3 + g.random(),
+        dy = 0.3 + g.random();
       q.push([x + dx, y + dy, x + w * (0.7 + 0.6 * g.random()) + dx, y + h * (0.7 + 0.6 * g.random()) + dy]);
     }
     return [t64(p), t64(q)];
@@ -70,7 +89,11 @@ describe('IoU-family ops', () => {
 
   it('ciou gradients (alpha differentiated) match finite differences with a float32-aware tolerance', () => {
     const [p, q] = randomPairs(4, 4);
-    checkGrad((x, y) => pairedIou(x, y, 'ciou', { stopAlphaGradient: false }), [p, q], { eps: 1e-3, rtol: 2e-3, atol: 5e-4 });
+    checkGrad((x, y) => pairedIou(x, y, 'ciou', { stopAlphaGradient: false }), [p, q], {
+      eps: 1e-3,
+      rtol: 2e-3,
+      atol: 5e-4,
+    });
   });
 
   it('ciou with alpha held constant (torchvision) differentiates diou - alpha0 * v', () => {
@@ -78,16 +101,23 @@ describe('IoU-family ops', () => {
     const r = tensor(Float64Array.from([0.3, -0.8, 0.5]), { shape: [3] });
     const iou = pairedIou(p, q, 'iou').data as Float64Array;
     const v = aspectRatioPenalty(p, q).data as Float64Array;
-    const alpha0 = tensor(Float64Array.from(v, (vi, i) => vi / (1 - iou[i] + vi + 1e-7)), { shape: [3] });
+    const alpha0 = tensor(
+      Float64Array.from(v, (vi, i) => vi / (1 - iou[i] + vi + 1e-7)),
+      { shape: [3] },
+    );
     const analytic = grad((x: Tensor) => sum(mul(pairedIou(x, q, 'ciou'), r)))(p).data as Float64Array;
-    const f = compileSync((x: Tensor) => sum(mul(sub(pairedIou(x, q, 'diou'), mul(alpha0, aspectRatioPenalty(x, q))), r)));
+    const f = compileSync((x: Tensor) =>
+      sum(mul(sub(pairedIou(x, q, 'diou'), mul(alpha0, aspectRatioPenalty(x, q))), r)),
+    );
     const base = p.data as Float64Array;
     const eps = 1e-3;
     for (let i = 0; i < base.length; i++) {
-      const plus = Float64Array.from(base), minus = Float64Array.from(base);
+      const plus = Float64Array.from(base),
+        minus = Float64Array.from(base);
       plus[i] += eps;
       minus[i] -= eps;
-      const numeric = (f(tensor(plus, { shape: [3, 4] })).item() - f(tensor(minus, { shape: [3, 4] })).item()) / (2 * eps);
+      const numeric =
+        (f(tensor(plus, { shape: [3, 4] })).item() - f(tensor(minus, { shape: [3, 4] })).item()) / (2 * eps);
       expect(Math.abs(analytic[i] - numeric)).toBeLessThan(5e-4 + 2e-3 * Math.abs(numeric));
     }
   });
@@ -95,11 +125,19 @@ describe('IoU-family ops', () => {
 
 describe('nms', () => {
   // Independent reference: repeatedly take the best remaining box, drop same-class overlaps.
-  function bruteForce(boxes: number[], scores: number[], classes: number[], thr: number, minScore = -Infinity): number[] {
+  function bruteForce(
+    boxes: number[],
+    scores: number[],
+    classes: number[],
+    thr: number,
+    minScore = -Infinity,
+  ): number[] {
     const iou = (i: number, j: number) => {
       const [a, b] = [boxes.slice(i * 4, i * 4 + 4), boxes.slice(j * 4, j * 4 + 4)];
       const area = (q: number[]) => Math.max(0, q[2] - q[0]) * Math.max(0, q[3] - q[1]);
-      const inter = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+      const inter =
+        Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) *
+        Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
       const u = area(a) + area(b) - inter;
       return u > 0 ? inter / u : 0;
     };
@@ -118,10 +156,13 @@ describe('nms', () => {
     const g = new Generator(11);
     for (let trial = 0; trial < 30; trial++) {
       const n = 1 + Math.floor(g.random() * 120);
-      const boxes: number[] = [], scores: number[] = [], classes: number[] = [];
+      const boxes: number[] = [],
+        scores: number[] = [],
+        classes: number[] = [];
       for (let i = 0; i < n; i++) {
         const spread = trial % 2 ? 50 : 400; // crowded, or spread over many grid cells
-        const x = Math.floor(g.random() * spread), y = Math.floor(g.random() * spread);
+        const x = Math.floor(g.random() * spread),
+          y = Math.floor(g.random() * spread);
         const kind = g.random();
         // 10% zero-width or inverted boxes; integer coordinates make exact-threshold IoUs likely.
         const w = kind < 0.05 ? 0 : kind < 0.1 ? -3 : 1 + Math.floor(g.random() * 30);

@@ -13,11 +13,17 @@ import { evaluateCocoBoxes, type CocoDataset, type CocoDetection } from '../../s
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const fixturePath = resolve(repoRoot, '../shared/fixtures/coco-bbox-cases.json');
 
-interface Case { gt: CocoDataset; dets: CocoDetection[]; stats: number[]; per_category_ap: number[] }
+interface Case {
+  gt: CocoDataset;
+  dets: CocoDetection[];
+  stats: number[];
+  per_category_ap: number[];
+}
 
 describe('evaluateCocoBoxes', () => {
   it('equals pycocotools COCOeval on every fixture case (12 stats and per-category AP, 1e-9)', () => {
-    if (!existsSync(fixturePath)) throw new Error(`missing fixture ${fixturePath} (the shared fixtures folder beside the repository)`);
+    if (!existsSync(fixturePath))
+      throw new Error(`missing fixture ${fixturePath} (the shared fixtures folder beside the repository)`);
     const fixture = JSON.parse(readFileSync(fixturePath, 'utf8')) as { cases: Case[]; stats_order: string[] };
     expect(fixture.cases.length).toBeGreaterThan(0);
     for (const c of fixture.cases) {
@@ -31,7 +37,14 @@ describe('evaluateCocoBoxes', () => {
   const gtOf = (annotations: Partial<CocoDataset['annotations'][number]>[]): CocoDataset => ({
     images: [{ id: 1, file_name: 'a.png', width: 200, height: 200 }],
     categories: [{ id: 1, name: 'thing' }],
-    annotations: annotations.map((a, i) => ({ id: i + 1, image_id: 1, category_id: 1, iscrowd: 0, area: a.bbox![2] * a.bbox![3], ...a })) as CocoDataset['annotations'],
+    annotations: annotations.map((a, i) => ({
+      id: i + 1,
+      image_id: 1,
+      category_id: 1,
+      iscrowd: 0,
+      area: a.bbox![2] * a.bbox![3],
+      ...a,
+    })) as CocoDataset['annotations'],
   });
 
   it('perfect detections give AP 1 and AR 1', () => {
@@ -65,7 +78,11 @@ describe('evaluateCocoBoxes', () => {
 
   it('rejects detections on unknown images and malformed boxes', () => {
     const gt = gtOf([{ bbox: [10, 10, 40, 40] }]);
-    expect(() => evaluateCocoBoxes(gt, [{ image_id: 7, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }])).toThrow(/image_id 7/);
-    expect(() => evaluateCocoBoxes(gt, [{ image_id: 1, category_id: 1, bbox: [0, 0, 1] as never, score: 1 }])).toThrow(/4 finite numbers/);
+    expect(() => evaluateCocoBoxes(gt, [{ image_id: 7, category_id: 1, bbox: [0, 0, 1, 1], score: 1 }])).toThrow(
+      /image_id 7/,
+    );
+    expect(() => evaluateCocoBoxes(gt, [{ image_id: 1, category_id: 1, bbox: [0, 0, 1] as never, score: 1 }])).toThrow(
+      /4 finite numbers/,
+    );
   });
 });

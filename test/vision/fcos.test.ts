@@ -1,7 +1,15 @@
 /** FCOS target assignment on a hand-worked layout, and the ltrb box coder (host and op). */
 import { describe, expect, it } from 'vitest';
 import { tensor } from '../../src/index.js';
-import { assignFcosTargets, decodeLtrb, decodeLtrbOp, encodeLtrb, oneHotTargets, pyramidLevels, pyramidPoints } from '../../src/vision/index.js';
+import {
+  assignFcosTargets,
+  decodeLtrb,
+  decodeLtrbOp,
+  encodeLtrb,
+  oneHotTargets,
+  pyramidLevels,
+  pyramidPoints,
+} from '../../src/vision/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
 
 describe('FCOS targets', () => {
@@ -15,7 +23,10 @@ describe('FCOS targets', () => {
   const labels = [2, 0, 1];
 
   it('levels and points', () => {
-    expect(levels.map((l) => [l.stride, l.height, l.width, ...l.range])).toEqual([[8, 8, 8, 0, 32], [16, 4, 4, 32, Infinity]]);
+    expect(levels.map((l) => [l.stride, l.height, l.width, ...l.range])).toEqual([
+      [8, 8, 8, 0, 32],
+      [16, 4, 4, 32, Infinity],
+    ]);
     const { points, strides } = pyramidPoints(levels);
     expect(points.length).toBe((64 + 16) * 2);
     expect([points[2], points[3]]).toEqual([12, 4]); // level 0, row 0, column 1
@@ -62,7 +73,11 @@ describe('ltrb box coder', () => {
     const ltrb = encodeLtrb(points, boxes, strides);
     expect([...ltrb]).toEqual([1, 1, 2, 1, 10 / 16, 0.5, 24 / 16, 22 / 16].map(Math.fround));
     expect([...decodeLtrb(points, ltrb, strides)]).toEqual(boxes);
-    const op = decodeLtrbOp(tensor(ltrb, { shape: [1, 2, 4] }), tensor(Float32Array.from(points), { shape: [2, 2] }), tensor(Float32Array.from(strides), { shape: [2, 1] }));
+    const op = decodeLtrbOp(
+      tensor(ltrb, { shape: [1, 2, 4] }),
+      tensor(Float32Array.from(points), { shape: [2, 2] }),
+      tensor(Float32Array.from(strides), { shape: [2, 1] }),
+    );
     expect(op.shape).toEqual([1, 2, 4]);
     expect([...(op.data as Float32Array)]).toEqual(boxes);
   });

@@ -13,14 +13,19 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const png = (path: string, width: number, height: number) =>
-  sharp({ create: { width, height, channels: 3, background: { r: 40, g: 80, b: 120 } } }).png().toFile(path);
+  sharp({ create: { width, height, channels: 3, background: { r: 40, g: 80, b: 120 } } })
+    .png()
+    .toFile(path);
 
 const sample = (): CocoDataset => ({
   images: [
     { id: 1, file_name: 'a.png', width: 200, height: 100 },
     { id: 2, file_name: 'b.png', width: 64, height: 48 },
   ],
-  categories: [{ id: 1, name: 'circle' }, { id: 2, name: 'square' }],
+  categories: [
+    { id: 1, name: 'circle' },
+    { id: 2, name: 'square' },
+  ],
   annotations: [
     { id: 1, image_id: 1, category_id: 2, bbox: [20, 10, 50, 40], area: 2000, iscrowd: 0 },
     { id: 2, image_id: 1, category_id: 1, bbox: [100.5, 0, 99.5, 100], area: 9950, iscrowd: 0 },
@@ -41,13 +46,18 @@ describe('COCO JSON', () => {
       f(d);
       return () => validateCoco(d);
     };
-    expect(bad((d) => (d.annotations[0].bbox = [180, 10, 50, 40]))).toThrow(/annotation 1: box \[180, 10, 50, 40\].*outside image 'a.png' of size 200x100/);
+    expect(bad((d) => (d.annotations[0].bbox = [180, 10, 50, 40]))).toThrow(
+      /annotation 1: box \[180, 10, 50, 40\].*outside image 'a.png' of size 200x100/,
+    );
     expect(bad((d) => (d.annotations[0].bbox = [20, 10, 0, 40]))).toThrow(/annotation 1.*degenerate box/);
     expect(bad((d) => (d.annotations[0].image_id = 9))).toThrow(/annotation 1 refers to image_id 9/);
     expect(bad((d) => (d.annotations[0].category_id = 9))).toThrow(/category_id 9/);
     expect(bad((d) => (d.annotations[1].id = 1))).toThrow(/annotation 1 appears twice/);
     expect(bad((d) => delete (d as Partial<CocoDataset>).annotations)).toThrow(/missing the 'annotations' array/);
-    const clipped = validateCoco({ ...sample(), annotations: [{ ...sample().annotations[0], bbox: [180, -5, 50, 40] }] }, { outside: 'clip' });
+    const clipped = validateCoco(
+      { ...sample(), annotations: [{ ...sample().annotations[0], bbox: [180, -5, 50, 40] }] },
+      { outside: 'clip' },
+    );
     expect(clipped.annotations[0].bbox).toEqual([180, 0, 20, 35]);
     await expect(readCoco(join(dir, 'nope.json'))).rejects.toThrow(/cannot read .*nope.json/);
     expect(() => validateCoco(sample(), { imagesDir: dir })).toThrow(/2 image file\(s\) missing .*a.png, b.png/);
@@ -70,9 +80,13 @@ describe('YOLO folders', () => {
     const res = await writeYolo(root, sample(), { split: 'train', imagesDir: src });
     expect(res).toEqual({ images: 2, labels: 2, droppedCrowd: 1 });
     // [20,10,50,40] in 200x100: centre (45, 30) -> 0.225 0.3, size 0.25 0.4; category 2 -> class 1.
-    expect(readFileSync(join(root, 'labels/train/a.txt'), 'utf8')).toBe('1 0.225 0.3 0.25 0.4\n0 0.75125 0.5 0.4975 1\n');
+    expect(readFileSync(join(root, 'labels/train/a.txt'), 'utf8')).toBe(
+      '1 0.225 0.3 0.25 0.4\n0 0.75125 0.5 0.4975 1\n',
+    );
     expect(readFileSync(join(root, 'labels/train/b.txt'), 'utf8')).toBe('');
-    expect(readFileSync(join(root, 'data.yaml'), 'utf8')).toMatch(/train: images\/train[\s\S]*names:\s+"?0"?: circle\s+"?1"?: square/);
+    expect(readFileSync(join(root, 'data.yaml'), 'utf8')).toMatch(
+      /train: images\/train[\s\S]*names:\s+"?0"?: circle\s+"?1"?: square/,
+    );
     const back = await readYolo(root, { split: 'train' });
     expect(back.categories).toEqual(sample().categories);
     expect(back.images).toEqual(sample().images);

@@ -5,7 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../src/index.js';
-import { decodeRle, encodeRle, rleArea, rleCounts, rleCountsFromString, rleCountsToString, rleToBbox } from '../../src/vision/index.js';
+import {
+  decodeRle,
+  encodeRle,
+  rleArea,
+  rleCounts,
+  rleCountsFromString,
+  rleCountsToString,
+  rleToBbox,
+} from '../../src/vision/index.js';
 
 // Row-major 3x3:      columns read top-down: col0 0 0 0 | col1 1 1 0 | col2 0 1 0
 //   0 1 0             -> 0 0 0 1 1 0 0 1 0 -> runs [3 zeros, 2 ones, 2 zeros, 1 one, 1 zero]
@@ -48,7 +56,8 @@ describe('COCO RLE', () => {
   it('round-trips random masks of odd shapes, compressed and not', () => {
     const g = new Generator(5);
     for (let t = 0; t < 40; t++) {
-      const h = 1 + Math.floor(g.random() * 40), w = 1 + Math.floor(g.random() * 40);
+      const h = 1 + Math.floor(g.random() * 40),
+        w = 1 + Math.floor(g.random() * 40);
       const p = g.random();
       const m = Uint8Array.from({ length: h * w }, () => (g.random() < p ? 1 : 0));
       for (const compressed of [true, false]) {
@@ -57,8 +66,13 @@ describe('COCO RLE', () => {
         expect(rleArea(rle)).toBe(m.reduce((s, v) => s + v, 0));
       }
       // Bounding box against a direct scan.
-      let xs = w, ys = h, xe = -1, ye = -1;
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (m[y * w + x]) [xs, ys, xe, ye] = [Math.min(xs, x), Math.min(ys, y), Math.max(xe, x), Math.max(ye, y)];
+      let xs = w,
+        ys = h,
+        xe = -1,
+        ye = -1;
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          if (m[y * w + x]) [xs, ys, xe, ye] = [Math.min(xs, x), Math.min(ys, y), Math.max(xe, x), Math.max(ye, y)];
       expect(rleToBbox(encodeRle(m, h, w))).toEqual(xe < 0 ? [0, 0, 0, 0] : [xs, ys, xe - xs + 1, ye - ys + 1]);
     }
   });

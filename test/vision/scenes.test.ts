@@ -8,7 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PALETTE, SceneGenerator, decodeRle, drawDetections, loadSceneDigits, readCoco, rleArea, writeSceneDataset } from '../../src/vision/index.js';
+import {
+  PALETTE,
+  SceneGenerator,
+  decodeRle,
+  drawDetections,
+  loadSceneDigits,
+  readCoco,
+  rleArea,
+  writeSceneDataset,
+} from '../../src/vision/index.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -26,7 +35,10 @@ describe('SceneGenerator', () => {
 
   it('masks are the painted pixels: disjoint, one colour each (no noise), boxes tight, semantic consistent', async () => {
     const digits = await loadSceneDigits('test');
-    const gen = new SceneGenerator({ digits, noise: 0, clutter: 0, minObjects: 3, maxObjects: 6, width: 96, height: 80, minSize: 10, maxSize: 40 }, 1);
+    const gen = new SceneGenerator(
+      { digits, noise: 0, clutter: 0, minObjects: 3, maxObjects: 6, width: 96, height: 80, minSize: 10, maxSize: 40 },
+      1,
+    );
     const seen = new Set<string>();
     for (let s = 0; s < 25; s++) {
       const sc = gen.next();
@@ -34,17 +46,23 @@ describe('SceneGenerator', () => {
       const owner = new Int32Array(W * sc.height);
       sc.objects.forEach((o, i) => {
         seen.add(o.className);
-        let xs = W, ys = sc.height, xe = 0, ye = 0, area = 0;
+        let xs = W,
+          ys = sc.height,
+          xe = 0,
+          ye = 0,
+          area = 0;
         const colours = new Set<number>();
         for (let p = 0; p < o.mask.length; p++) {
           if (!o.mask[p]) continue;
           if (owner[p] !== 0) throw new Error(`pixel ${p} belongs to two objects`);
           owner[p] = i + 1;
-          const x = p % W, y = Math.floor(p / W);
+          const x = p % W,
+            y = Math.floor(p / W);
           [xs, ys, xe, ye] = [Math.min(xs, x), Math.min(ys, y), Math.max(xe, x + 1), Math.max(ye, y + 1)];
           area++;
           colours.add((sc.image[p * 3] << 16) | (sc.image[p * 3 + 1] << 8) | sc.image[p * 3 + 2]);
-          if (sc.semantic[p] !== o.label + 1) throw new Error(`semantic ${sc.semantic[p]} at pixel ${p} inside a ${o.className}`);
+          if (sc.semantic[p] !== o.label + 1)
+            throw new Error(`semantic ${sc.semantic[p]} at pixel ${p} inside a ${o.className}`);
         }
         expect(o.area).toBe(area);
         expect(o.box).toEqual([xs, ys, xe, ye]);
@@ -74,7 +92,10 @@ describe('writeSceneDataset and drawDetections', () => {
     for (const im of back.images) {
       const meta = await sharp(join(dir, 'masks', im.file_name)).metadata();
       expect([meta.width, meta.height, meta.channels]).toEqual([64, 48, 1]); // single-channel PNG
-      const sem = await sharp(join(dir, 'masks', im.file_name)).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+      const sem = await sharp(join(dir, 'masks', im.file_name))
+        .extractChannel(0)
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       for (const a of back.annotations.filter((x) => x.image_id === im.id)) {
         const rle = a.segmentation as { size: [number, number]; counts: string };
         expect(rle.size).toEqual([48, 64]);
@@ -86,17 +107,27 @@ describe('writeSceneDataset and drawDetections', () => {
   });
 
   it('draws box outlines and blended masks in the class colour', async () => {
-    const W = 40, H = 30;
+    const W = 40,
+      H = 30;
     const data = new Uint8Array(W * H * 3).fill(100);
     const mask = new Uint8Array(W * H);
     mask[20 * W + 20] = 1;
-    const png = await drawDetections({ data, width: W, height: H }, [{ box: [5, 10, 30, 28], label: 1, mask }], { lineWidth: 2, maskAlpha: 0.5 });
+    const png = await drawDetections({ data, width: W, height: H }, [{ box: [5, 10, 30, 28], label: 1, mask }], {
+      lineWidth: 2,
+      maskAlpha: 0.5,
+    });
     const { data: out, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height]).toEqual([W, H]);
-    const px = (x: number, y: number) => [...out.subarray((y * W + x) * info.channels, (y * W + x) * info.channels + 3)];
+    const px = (x: number, y: number) => [
+      ...out.subarray((y * W + x) * info.channels, (y * W + x) * info.channels + 3),
+    ];
     const [r, g, b] = PALETTE[1];
     expect(px(5, 20)).toEqual([r, g, b]); // left edge of the box
-    expect(px(20, 20)).toEqual([Math.round(100 * 0.5 + r * 0.5), Math.round(100 * 0.5 + g * 0.5), Math.round(100 * 0.5 + b * 0.5)]);
+    expect(px(20, 20)).toEqual([
+      Math.round(100 * 0.5 + r * 0.5),
+      Math.round(100 * 0.5 + g * 0.5),
+      Math.round(100 * 0.5 + b * 0.5),
+    ]);
     expect(px(2, 2)).toEqual([100, 100, 100]);
     await expect(drawDetections({ data, width: 10, height: 10 }, [])).rejects.toThrow(/expected 10x10x3 RGB bytes/);
   });

@@ -43,7 +43,8 @@ describe('dice and focal losses', () => {
     // Two classes (channels last): class 0 = [0.9, 0.6] vs [1, 1]; class 1 = [0.2, 0.1] vs [0, 0].
     const p2 = tensor(Float64Array.from([0.9, 0.2, 0.6, 0.1]), { shape: [2, 2] });
     const t2 = tensor(Float64Array.from([1, 0, 1, 0]), { shape: [2, 2] });
-    const d0 = (2 * 1.5 + 1) / (1.5 + 2 + 1), d1 = 1 / (0.3 + 1);
+    const d0 = (2 * 1.5 + 1) / (1.5 + 2 + 1),
+      d1 = 1 / (0.3 + 1);
     expect(diceLoss(p2, t2, { classAxis: -1 }).item()).toBeCloseTo(1 - (d0 + d1) / 2, 14);
     expect(() => diceLoss(p2, p)).toThrow(/same shape/);
   });
@@ -51,20 +52,34 @@ describe('dice and focal losses', () => {
   it('sigmoid focal loss equals the torchvision formula on hand-picked points', () => {
     const x = tensor(Float64Array.from([0, 2, -1.5, 3, 0.5]), { shape: [5] });
     const t = tensor(Float64Array.from([1, 0, 1, 1, 0.3]), { shape: [5] });
-    const want = [0.04332169878499658, 1.2375586345660556, 0.28431807890479416, 2.732083112424913e-5, 0.14901774472877433];
+    const want = [
+      0.04332169878499658, 1.2375586345660556, 0.28431807890479416, 2.732083112424913e-5, 0.14901774472877433,
+    ];
     const got = sigmoidFocalLoss(x, t).data as Float64Array;
     want.forEach((w, i) => expect(Math.abs(got[i] - w)).toBeLessThan(1e-12 * Math.max(1, w)));
-    expect(sigmoidFocalLoss(x, t, { reduction: 'sum' }).item()).toBeCloseTo(want.reduce((a, b) => a + b), 12);
+    expect(sigmoidFocalLoss(x, t, { reduction: 'sum' }).item()).toBeCloseTo(
+      want.reduce((a, b) => a + b),
+      12,
+    );
     // alpha < 0 and gamma 0 is plain BCE: log(1 + e^2) for x = 2, t = 0
-    expect((sigmoidFocalLoss(x, t, { alpha: -1, gamma: 0 }).data as Float64Array)[1]).toBeCloseTo(2.1269280110429727, 12);
-    expect((sigmoidFocalLoss(x, t, { alpha: 0.5, gamma: 1 }).data as Float64Array)[2]).toBeCloseTo(0.6955160347678295, 12);
+    expect((sigmoidFocalLoss(x, t, { alpha: -1, gamma: 0 }).data as Float64Array)[1]).toBeCloseTo(
+      2.1269280110429727,
+      12,
+    );
+    expect((sigmoidFocalLoss(x, t, { alpha: 0.5, gamma: 1 }).data as Float64Array)[2]).toBeCloseTo(
+      0.6955160347678295,
+      12,
+    );
   });
 
   it('gradients match finite differences', () => {
     const logits = randomTensor([3, 4], 2, 'float64', 3);
     const targets = tensor(Float64Array.from([1, 0, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0.5]), { shape: [3, 4] });
     checkGrad((x) => sigmoidFocalLoss(x, targets), [logits]);
-    const probs = tensor(Float64Array.from({ length: 12 }, (_, i) => 0.05 + 0.9 * ((i * 7) % 12) / 11), { shape: [3, 4] });
+    const probs = tensor(
+      Float64Array.from({ length: 12 }, (_, i) => 0.05 + (0.9 * ((i * 7) % 12)) / 11),
+      { shape: [3, 4] },
+    );
     checkGrad((p) => diceLoss(p, targets, { classAxis: -1 }), [probs]);
   });
 });

@@ -158,7 +158,12 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-async function loadCifar(v: CifarVariant, options: CifarLoadOptions, labelIndex: number, namesFile: string | undefined): Promise<CifarData> {
+async function loadCifar(
+  v: CifarVariant,
+  options: CifarLoadOptions,
+  labelIndex: number,
+  namesFile: string | undefined,
+): Promise<CifarData> {
   const source = await locate(cifarSpec(v), options);
   const wanted = [...v.trainFiles, ...v.testFiles, ...(namesFile ? [namesFile] : [])];
   const members = await readMembers(source, wanted);

@@ -43,7 +43,9 @@ export interface CsvData {
 export function parseCsv(text: string, options: { delimiter?: string } = {}): string[][] {
   const delimiter = options.delimiter ?? ',';
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
-    throw new Error(`parseCsv: delimiter must be one character other than a quote or line break, got ${JSON.stringify(delimiter)}`);
+    throw new Error(
+      `parseCsv: delimiter must be one character other than a quote or line break, got ${JSON.stringify(delimiter)}`,
+    );
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const rows: string[][] = [];
@@ -122,14 +124,22 @@ export function csvToTensors(text: string, options: CsvOptions = {}, source = 'C
   if (header && !headerRow) throw new Error(`readCsv: ${source} is empty (expected a header row)`);
   const width = headerRow?.length ?? rows[0]?.length ?? options.names?.length ?? 0;
   const names = options.names ?? headerRow?.map((s) => s.trim()) ?? Array.from({ length: width }, (_, i) => String(i));
-  if (names.length !== width) throw new Error(`readCsv: ${source} has ${width} columns but ${names.length} names were given`);
+  if (names.length !== width)
+    throw new Error(`readCsv: ${source} has ${width} columns but ${names.length} names were given`);
   rows.forEach((r, i) => {
     if (r.length !== width) {
-      throw new Error(`readCsv: ${source} row ${i + (header ? 2 : 1)} has ${r.length} fields, expected ${width} (${names.join(', ')})`);
+      throw new Error(
+        `readCsv: ${source} row ${i + (header ? 2 : 1)} has ${r.length} fields, expected ${width} (${names.join(', ')})`,
+      );
     }
   });
-  for (const name of [...Object.keys(options.columns ?? {}), ...(options.label ? [options.label] : []), ...(options.exclude ?? [])]) {
-    if (!names.includes(name)) throw new Error(`readCsv: ${source} has no column "${name}" (columns: ${names.join(', ')})`);
+  for (const name of [
+    ...Object.keys(options.columns ?? {}),
+    ...(options.label ? [options.label] : []),
+    ...(options.exclude ?? []),
+  ]) {
+    if (!names.includes(name))
+      throw new Error(`readCsv: ${source} has no column "${name}" (columns: ${names.join(', ')})`);
   }
 
   const columns: Record<string, Tensor | string[]> = {};
@@ -137,7 +147,8 @@ export function csvToTensors(text: string, options: CsvOptions = {}, source = 'C
   const types: Record<string, CsvColumnType> = {};
   names.forEach((name, c) => {
     const values = rows.map((r) => r[c]);
-    const type = options.columns?.[name] ?? (values.every((v) => parseNumber(v) !== undefined) ? 'float32' : 'category');
+    const type =
+      options.columns?.[name] ?? (values.every((v) => parseNumber(v) !== undefined) ? 'float32' : 'category');
     types[name] = type;
     const where = (r: number): string => `${source} column "${name}" row ${r + (header ? 2 : 1)}`;
     if (type === 'string') {
@@ -146,7 +157,8 @@ export function csvToTensors(text: string, options: CsvOptions = {}, source = 'C
       const out = new Float32Array(values.length);
       values.forEach((v, r) => {
         const x = parseNumber(v);
-        if (x === undefined) throw new Error(`readCsv: ${where(r)}: ${JSON.stringify(v)} is not a number (declared float32)`);
+        if (x === undefined)
+          throw new Error(`readCsv: ${where(r)}: ${JSON.stringify(v)} is not a number (declared float32)`);
         out[r] = x;
       });
       columns[name] = new Tensor([values.length], 'float32', out);
@@ -167,13 +179,18 @@ export function csvToTensors(text: string, options: CsvOptions = {}, source = 'C
       const out = new Int32Array(values.length);
       values.forEach((v, r) => {
         const k = code.get(v);
-        if (k === undefined) throw new Error(`readCsv: ${where(r)}: category ${JSON.stringify(v)} is not in the given vocabulary (${vocab.join(', ')})`);
+        if (k === undefined)
+          throw new Error(
+            `readCsv: ${where(r)}: category ${JSON.stringify(v)} is not in the given vocabulary (${vocab.join(', ')})`,
+          );
         out[r] = k;
       });
       columns[name] = new Tensor([values.length], 'int32', out);
       vocabularies[name] = vocab;
     } else {
-      throw new Error(`readCsv: column "${name}" has unknown type ${JSON.stringify(type)} (expected float32, int32, category or string)`);
+      throw new Error(
+        `readCsv: column "${name}" has unknown type ${JSON.stringify(type)} (expected float32, int32, category or string)`,
+      );
     }
   });
 
@@ -185,10 +202,18 @@ export function csvToTensors(text: string, options: CsvOptions = {}, source = 'C
     const col = (columns[name] as Tensor).data as Float32Array | Int32Array;
     for (let r = 0; r < nRows; r++) x[r * featureNames.length + f] = col[r];
   });
-  const result: CsvData = { x: new Tensor([nRows, featureNames.length], 'float32', x), featureNames, columns, vocabularies };
+  const result: CsvData = {
+    x: new Tensor([nRows, featureNames.length], 'float32', x),
+    featureNames,
+    columns,
+    vocabularies,
+  };
   if (options.label) {
     const y = columns[options.label];
-    if (!(y instanceof Tensor)) throw new Error(`readCsv: label column "${options.label}" is of type string; declare it category, int32 or float32`);
+    if (!(y instanceof Tensor))
+      throw new Error(
+        `readCsv: label column "${options.label}" is of type string; declare it category, int32 or float32`,
+      );
     result.y = y;
     if (vocabularies[options.label]) result.classNames = vocabularies[options.label];
   }

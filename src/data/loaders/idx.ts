@@ -25,24 +25,31 @@ const TYPES: Record<number, { type: IdxType; bytes: number }> = {
   0x0e: { type: 'float64', bytes: 8 },
 };
 
-
 /** Parses IDX bytes (gunzipping first when they are gzipped). */
 export function parseIdx(bytes: Uint8Array, source = 'IDX data'): IdxArray {
   if (isGzip(bytes)) bytes = gunzipSync(bytes);
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new Error(`parseIdx: ${source} is not an IDX file (expected magic bytes 00 00 <type> <rank>, got ${hex(bytes.subarray(0, 4))})`);
+    throw new Error(
+      `parseIdx: ${source} is not an IDX file (expected magic bytes 00 00 <type> <rank>, got ${hex(bytes.subarray(0, 4))})`,
+    );
   }
   const kind = TYPES[bytes[2]];
-  if (!kind) throw new Error(`parseIdx: ${source} has unknown IDX type code 0x${bytes[2].toString(16)} (known: 08, 09, 0B, 0C, 0D, 0E)`);
+  if (!kind)
+    throw new Error(
+      `parseIdx: ${source} has unknown IDX type code 0x${bytes[2].toString(16)} (known: 08, 09, 0B, 0C, 0D, 0E)`,
+    );
   const rank = bytes[3];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerBytes = 4 + 4 * rank;
-  if (bytes.length < headerBytes) throw new Error(`parseIdx: ${source} is truncated inside its header (${bytes.length} bytes)`);
+  if (bytes.length < headerBytes)
+    throw new Error(`parseIdx: ${source} is truncated inside its header (${bytes.length} bytes)`);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
   const count = numel(shape);
   const expected = headerBytes + count * kind.bytes;
   if (bytes.length < expected) {
-    throw new Error(`parseIdx: ${source} has ${bytes.length} bytes but shape ${shapeStr(shape)} of ${kind.type} needs ${expected}`);
+    throw new Error(
+      `parseIdx: ${source} has ${bytes.length} bytes but shape ${shapeStr(shape)} of ${kind.type} needs ${expected}`,
+    );
   }
   return { type: kind.type, shape, data: readValues(kind.type, view, headerBytes, count, bytes) };
 }
@@ -85,10 +92,14 @@ function readValues(type: IdxType, view: DataView, offset: number, count: number
  * An IDX array as a tensor: float types → float32, integer types → int32,
  * or the `dtype` asked for. `scale` multiplies float results (e.g. 1/255).
  */
-export function idxToTensor(a: IdxArray, options: { dtype?: 'float32' | 'int32'; scale?: number; shape?: number[] } = {}): Tensor {
+export function idxToTensor(
+  a: IdxArray,
+  options: { dtype?: 'float32' | 'int32'; scale?: number; shape?: number[] } = {},
+): Tensor {
   const dtype = options.dtype ?? (a.type === 'float32' || a.type === 'float64' ? 'float32' : 'int32');
   const shape = options.shape ?? a.shape;
-  if (dtype === 'int32') return new Tensor(shape, 'int32', a.data instanceof Int32Array ? a.data : Int32Array.from(a.data));
+  if (dtype === 'int32')
+    return new Tensor(shape, 'int32', a.data instanceof Int32Array ? a.data : Int32Array.from(a.data));
   const out = new Float32Array(a.data.length);
   out.set(a.data);
   const scale = options.scale ?? 1;

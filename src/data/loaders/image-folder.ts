@@ -47,7 +47,9 @@ const DEFAULT_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'tif', 'tiff', 
 
 export function imageFolder(dir: string, options: ImageFolderOptions = {}): ImageFolderDataset {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new Error(`imageFolder: ${dir} is not a folder (expected one subfolder of images per class, e.g. ${join(dir, 'cat', '001.jpg')})`);
+    throw new Error(
+      `imageFolder: ${dir} is not a folder (expected one subfolder of images per class, e.g. ${join(dir, 'cat', '001.jpg')})`,
+    );
   }
   const extensions = new Set((options.extensions ?? DEFAULT_EXTENSIONS).map((e) => e.replace(/^\./, '').toLowerCase()));
   const subfolders = readdirSync(dir, { withFileTypes: true })
@@ -56,9 +58,13 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
     .sort();
   const classNames = options.classNames ?? subfolders;
   for (const name of classNames) {
-    if (!subfolders.includes(name)) throw new Error(`imageFolder: class folder "${name}" does not exist in ${dir} (found: ${subfolders.join(', ') || 'none'})`);
+    if (!subfolders.includes(name))
+      throw new Error(
+        `imageFolder: class folder "${name}" does not exist in ${dir} (found: ${subfolders.join(', ') || 'none'})`,
+      );
   }
-  if (classNames.length === 0) throw new Error(`imageFolder: ${dir} has no subfolders; put each class's images in its own subfolder`);
+  if (classNames.length === 0)
+    throw new Error(`imageFolder: ${dir} has no subfolders; put each class's images in its own subfolder`);
   const files: ImageFile[] = [];
   classNames.forEach((name, label) => {
     for (const path of listImages(join(dir, name), extensions)) files.push({ path, label });
@@ -67,14 +73,24 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
   if (options.validationSplit !== undefined) {
     const fraction = options.validationSplit;
     if (!(fraction > 0 && fraction < 1) || !options.subset) {
-      throw new Error(`imageFolder: validationSplit must be in (0, 1) and come with subset 'training' or 'validation' (got ${fraction}, ${options.subset})`);
+      throw new Error(
+        `imageFolder: validationSplit must be in (0, 1) and come with subset 'training' or 'validation' (got ${fraction}, ${options.subset})`,
+      );
     }
     new Generator(options.seed ?? 1337).shuffle(files);
     const nValidation = Math.round(files.length * fraction);
-    const kept = options.subset === 'validation' ? files.slice(files.length - nValidation) : files.slice(0, files.length - nValidation);
+    const kept =
+      options.subset === 'validation'
+        ? files.slice(files.length - nValidation)
+        : files.slice(0, files.length - nValidation);
     files.splice(0, files.length, ...kept);
   }
-  const decodeOptions: DecodeOptions = { size: options.size, channels: options.channels, fit: options.fit, normalize: options.normalize };
+  const decodeOptions: DecodeOptions = {
+    size: options.size,
+    channels: options.channels,
+    fit: options.fit,
+    normalize: options.normalize,
+  };
   const pre = options.preprocessing;
   const decode = async (path: string): Promise<Tensor> => {
     if (!pre) return decodeImage(path, decodeOptions);
@@ -82,7 +98,10 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
     return new Tensor(t.shape.slice(1), 'float32', t.data as Float32Array);
   };
   const dataset = Dataset.fromArray(files).map(
-    async ({ path, label }): Promise<[Tensor, Tensor]> => [await decode(path), new Tensor([], 'int32', Int32Array.of(label))],
+    async ({ path, label }): Promise<[Tensor, Tensor]> => [
+      await decode(path),
+      new Tensor([], 'int32', Int32Array.of(label)),
+    ],
     { parallel: options.parallel ?? 2 },
   );
   return Object.assign(dataset, { classNames: [...classNames], files });
@@ -92,7 +111,9 @@ export function imageFolder(dir: string, options: ImageFolderOptions = {}): Imag
 function listImages(dir: string, extensions: Set<string>): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )) {
       if (e.name.startsWith('.')) continue;
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);

@@ -66,8 +66,14 @@ export async function locate<R>(spec: DataSpec<R>, options: LocateOptions = {}):
     const p = options.path;
     const found = !existsSync(p) ? undefined : statSync(p).isDirectory() ? spec.findInDir(p) : spec.findFile?.(p);
     if (found !== undefined) return found;
-    const what = !existsSync(p) ? 'does not exist' : statSync(p).isDirectory() ? 'does not contain the expected files' : 'is not a file this loader reads';
-    throw new DataNotFoundError(`${spec.title}: the path ${p} ${what}.\n${spec.howToGet}\n(or omit the path to use ${cacheDir})`);
+    const what = !existsSync(p)
+      ? 'does not exist'
+      : statSync(p).isDirectory()
+        ? 'does not contain the expected files'
+        : 'is not a file this loader reads';
+    throw new DataNotFoundError(
+      `${spec.title}: the path ${p} ${what}.\n${spec.howToGet}\n(or omit the path to use ${cacheDir})`,
+    );
   }
   const tried: string[] = [];
   for (const dir of [cacheDir, ...(spec.systemDirs?.() ?? [])]) {
@@ -104,7 +110,11 @@ export async function locate<R>(spec: DataSpec<R>, options: LocateOptions = {}):
  * Downloads `file.url` to `dest` (via a `.part` file renamed once the checksum matched). A file
  * already at `dest` with the right checksum is kept.
  */
-export async function downloadFile(file: RemoteFile, dest: string, onProgress: ProgressCallback = defaultProgress): Promise<void> {
+export async function downloadFile(
+  file: RemoteFile,
+  dest: string,
+  onProgress: ProgressCallback = defaultProgress,
+): Promise<void> {
   const algorithm = file.sha256 ? 'sha256' : file.md5 ? 'md5' : undefined;
   const expected = (file.sha256 ?? file.md5)?.toLowerCase();
   if (existsSync(dest) && (!algorithm || (await hashFile(dest, algorithm)) === expected)) return;
@@ -123,7 +133,11 @@ export async function downloadFile(file: RemoteFile, dest: string, onProgress: P
     },
   });
   try {
-    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter, createWriteStream(part));
+    await pipeline(
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+      meter,
+      createWriteStream(part),
+    );
     const actual = hash?.digest('hex');
     if (hash && actual !== expected) {
       throw new Error(`checksum mismatch for ${file.url}: expected ${algorithm} ${expected}, got ${actual}`);

@@ -76,7 +76,10 @@ function idxImageDataset(spec: {
       );
     }
     const shape = options.channelsLast ? [...images.shape, 1] : images.shape;
-    return [idxToTensor(images, { dtype: 'float32', scale: options.normalize ? 1 / 255 : 1, shape }), idxToTensor(labels, { dtype: 'int32' })];
+    return [
+      idxToTensor(images, { dtype: 'float32', scale: options.normalize ? 1 / 255 : 1, shape }),
+      idxToTensor(labels, { dtype: 'int32' }),
+    ];
   };
   return {
     title: spec.title,
@@ -89,19 +92,36 @@ function idxImageDataset(spec: {
   };
 }
 
-const idxFileNames = Object.values(FILES).map((n) => `${n}.gz`).join(', ');
+const idxFileNames = Object.values(FILES)
+  .map((n) => `${n}.gz`)
+  .join(', ');
 
 export const fashionMnist: IdxImageDataset = idxImageDataset({
   title: 'Fashion-MNIST',
   cacheName: 'fashion-mnist',
-  classNames: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+  classNames: [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+  ],
   systemDirs: () => ['/usr/share/datasets/fashion-mnist'],
   downloads: [
     ['train-images-idx3-ubyte.gz', '8d4fb7e6c68d591d4c3dfef9ec88bf0d'],
     ['train-labels-idx1-ubyte.gz', '25c81989df183df01b3e8a0aad5dffbe'],
     ['t10k-images-idx3-ubyte.gz', 'bef4ecab320f06d8554ea6380940ec79'],
     ['t10k-labels-idx1-ubyte.gz', 'bb300cfdad3c16e7a12a480ee83cd310'],
-  ].map(([name, md5]) => ({ name, md5, url: `https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/${name}` })),
+  ].map(([name, md5]) => ({
+    name,
+    md5,
+    url: `https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/${name}`,
+  })),
   howToGet:
     'To get Fashion-MNIST: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu; installs /usr/share/datasets/fashion-mnist), ' +
     `or put ${idxFileNames} (from github.com/zalandoresearch/fashion-mnist, data/fashion/) into ~/.cache/lepton/fashion-mnist/ ` +

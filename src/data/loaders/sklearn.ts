@@ -36,7 +36,8 @@ function sklearnDataDirs(): string[] {
       continue;
     }
     for (const py of entries) {
-      for (const kind of ['dist-packages', 'site-packages']) dirs.push(join(root, py, kind, 'sklearn', 'datasets', 'data'));
+      for (const kind of ['dist-packages', 'site-packages'])
+        dirs.push(join(root, py, kind, 'sklearn', 'datasets', 'data'));
     }
   }
   return [...new Set(dirs)].filter((d) => existsSync(d));
@@ -66,38 +67,85 @@ function toTabular(rows: string[][], title: string, featureNames: string[], clas
   const x = new Float32Array(rows.length * f);
   const y = new Int32Array(rows.length);
   rows.forEach((row, r) => {
-    if (row.length !== f + 1) throw new Error(`${title}: data row ${r + 1} has ${row.length} fields, expected ${f} features + 1 target`);
+    if (row.length !== f + 1)
+      throw new Error(`${title}: data row ${r + 1} has ${row.length} fields, expected ${f} features + 1 target`);
     for (let j = 0; j < f; j++) x[r * f + j] = Number(row[j]);
     y[r] = Number(row[f]);
   });
-  return { x: new Tensor([rows.length, f], 'float32', x), y: new Tensor([rows.length], 'int32', y), featureNames, classNames };
+  return {
+    x: new Tensor([rows.length, f], 'float32', x),
+    y: new Tensor([rows.length], 'int32', y),
+    featureNames,
+    classNames,
+  };
 }
 
 /** scikit-learn's format for iris/wine/breast cancer: a first line "samples,features,class names…". */
-async function loadWithMetaLine(file: string, title: string, featureNames: string[], options: SklearnLoadOptions): Promise<TabularData> {
+async function loadWithMetaLine(
+  file: string,
+  title: string,
+  featureNames: string[],
+  options: SklearnLoadOptions,
+): Promise<TabularData> {
   const [meta, ...rows] = await readTable([file], title, options);
   const [samples, features] = [Number(meta[0]), Number(meta[1])];
   if (rows.length !== samples || features !== featureNames.length) {
-    throw new Error(`${title}: header says ${samples} samples × ${features} features, file has ${rows.length} rows (expected ${featureNames.length} features)`);
+    throw new Error(
+      `${title}: header says ${samples} samples × ${features} features, file has ${rows.length} rows (expected ${featureNames.length} features)`,
+    );
   }
-  return toTabular(rows, title, featureNames, meta.slice(2).map((s) => s.trim()));
+  return toTabular(
+    rows,
+    title,
+    featureNames,
+    meta.slice(2).map((s) => s.trim()),
+  );
 }
 
 /** Iris: 150 flowers × 4 measurements (cm), 3 species. */
 export function iris(options: SklearnLoadOptions = {}): Promise<TabularData> {
-  return loadWithMetaLine('iris.csv', 'Iris', ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'], options);
+  return loadWithMetaLine(
+    'iris.csv',
+    'Iris',
+    ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'],
+    options,
+  );
 }
 
 /** Wine: 178 wines × 13 chemical measurements, 3 cultivars. */
 export function wine(options: SklearnLoadOptions = {}): Promise<TabularData> {
-  const names = ['alcohol', 'malic_acid', 'ash', 'alcalinity_of_ash', 'magnesium', 'total_phenols', 'flavanoids', 'nonflavanoid_phenols',
-    'proanthocyanins', 'color_intensity', 'hue', 'od280/od315_of_diluted_wines', 'proline'];
+  const names = [
+    'alcohol',
+    'malic_acid',
+    'ash',
+    'alcalinity_of_ash',
+    'magnesium',
+    'total_phenols',
+    'flavanoids',
+    'nonflavanoid_phenols',
+    'proanthocyanins',
+    'color_intensity',
+    'hue',
+    'od280/od315_of_diluted_wines',
+    'proline',
+  ];
   return loadWithMetaLine('wine_data.csv', 'Wine', names, options);
 }
 
 /** Breast cancer (Wisconsin diagnostic): 569 samples × 30 features, malignant/benign. */
 export function breastCancer(options: SklearnLoadOptions = {}): Promise<TabularData> {
-  const base = ['radius', 'texture', 'perimeter', 'area', 'smoothness', 'compactness', 'concavity', 'concave points', 'symmetry', 'fractal dimension'];
+  const base = [
+    'radius',
+    'texture',
+    'perimeter',
+    'area',
+    'smoothness',
+    'compactness',
+    'concavity',
+    'concave points',
+    'symmetry',
+    'fractal dimension',
+  ];
   const names = [...base.map((b) => `mean ${b}`), ...base.map((b) => `${b} error`), ...base.map((b) => `worst ${b}`)];
   return loadWithMetaLine('breast_cancer.csv', 'Breast cancer', names, options);
 }

@@ -26,7 +26,8 @@ export function parseTar(bytes: Uint8Array, source = 'tar archive'): TarEntry[] 
     const size = readSize(header.subarray(124, 136));
     const typeflag = String.fromCharCode(header[156] || 0x30);
     const dataStart = offset + BLOCK;
-    if (dataStart + size > bytes.length) throw new Error(`parseTar: ${source} is truncated (entry at byte ${offset} needs ${size} bytes)`);
+    if (dataStart + size > bytes.length)
+      throw new Error(`parseTar: ${source} is truncated (entry at byte ${offset} needs ${size} bytes)`);
     const data = bytes.subarray(dataStart, dataStart + size);
     offset = dataStart + Math.ceil(size / BLOCK) * BLOCK;
     if (typeflag === 'L') {
@@ -76,7 +77,10 @@ function checkChecksum(header: Uint8Array, source: string, offset: number): void
   const stored = parseInt(cString(header.subarray(148, 156)).trim(), 8);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
-  if (stored !== sum) throw new Error(`parseTar: ${source} is not a tar archive or is corrupt (header checksum mismatch at byte ${offset})`);
+  if (stored !== sum)
+    throw new Error(
+      `parseTar: ${source} is not a tar archive or is corrupt (header checksum mismatch at byte ${offset})`,
+    );
 }
 
 function parsePax(data: Uint8Array): Record<string, string> {

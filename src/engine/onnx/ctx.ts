@@ -50,7 +50,9 @@ function encodeAttr(name: string, v: AttrValue): AttributeProto {
     return Number.isInteger(v) ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v };
   }
   if (Array.isArray(v)) {
-    return v.every(Number.isInteger) ? { name, type: AttrType.INTS, ints: v } : { name, type: AttrType.FLOATS, floats: v };
+    return v.every(Number.isInteger)
+      ? { name, type: AttrType.INTS, ints: v }
+      : { name, type: AttrType.FLOATS, floats: v };
   }
   return { name, type: AttrType.TENSOR, t: v };
 }
@@ -95,7 +97,7 @@ export class LowerCtx {
   isConstant(name: string): boolean {
     if (this.initializers.some((t) => t.name === name)) return true;
     const producer = this.producer(name);
-    return producer !== undefined && producer.input.every((i) => i === '' || this.isConstant(i));
+    return !!producer?.input.every((i) => i === '' || this.isConstant(i));
   }
 
   private producer(name: string): NodeProto | undefined {
@@ -123,7 +125,13 @@ export class LowerCtx {
   }
 
   /** Emits one ONNX node and returns its output names. */
-  node(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue | undefined> = {}, nOutputs = 1, domain = ''): string[] {
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attrs: Record<string, AttrValue | undefined> = {},
+    nOutputs = 1,
+    domain = '',
+  ): string[] {
     const outputs = Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
     const attribute = Object.entries(attrs)
       .filter((e): e is [string, AttrValue] => e[1] !== undefined)
@@ -145,9 +153,15 @@ export class LowerCtx {
   }
 
   /** An initializer holding the given values (deduplicated for small constants). */
-  constant(values: ArrayLike<number | bigint | boolean> | TypedArray, dtype: DType, shape: readonly number[] = [values.length]): string {
+  constant(
+    values: ArrayLike<number | bigint | boolean> | TypedArray,
+    dtype: DType,
+    shape: readonly number[] = [values.length],
+  ): string {
     const small = values.length <= 64;
-    const key = small ? `${dtype}|${shape.join(',')}|${Array.from(values as ArrayLike<unknown>, String).join(',')}` : '';
+    const key = small
+      ? `${dtype}|${shape.join(',')}|${Array.from(values as ArrayLike<unknown>, String).join(',')}`
+      : '';
     if (small && this.constCache.has(key)) return this.constCache.get(key)!;
     const data = ArrayBuffer.isView(values) ? (values as TypedArray) : fromValues(dtype, values as ArrayLike<number>);
     const name = this.fresh('const');
@@ -187,7 +201,8 @@ export class LowerCtx {
         parts.push(this.ints([-1]));
       }
     }
-    if (unknown > 1) throw new Error(`${this.currentOp}: cannot express shape ${shapeStr(dims)} (more than one unknown dimension)`);
+    if (unknown > 1)
+      throw new Error(`${this.currentOp}: cannot express shape ${shapeStr(dims)} (more than one unknown dimension)`);
     return this.node1('Concat', parts, { axis: 0 });
   }
 

@@ -21,11 +21,16 @@ import * as ops from '../ops/index.js';
 import { type Dim, normalizeAxis, shapeStr } from '../shape.js';
 import { Tensor, full, scalar, tensor } from '../tensor.js';
 import type { TensorSpec } from '../compile.js';
-import { type AttributeProto, type ModelProto, type NodeProto, type TensorProto, decodeModel, hostFromTensorProto } from './proto.js';
+import {
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  decodeModel,
+  hostFromTensorProto,
+} from './proto.js';
 
-const {
-  add, sub, mul, div, neg, matmul, reshape, transpose, cast, identity, broadcastTo, sum,
-} = ops;
+const { add, sub, mul, div, neg, matmul, reshape, transpose, cast, identity, broadcastTo, sum } = ops;
 
 export { UnsupportedOnnxError };
 
@@ -66,23 +71,36 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
   const opset = Number(opsetEntry?.version ?? 1);
   for (const node of graph.node ?? []) {
     if (node.domain && node.domain !== 'ai.onnx') {
-      throw new UnsupportedOnnxError(node.op_type, `ONNX op ${node.domain}::${node.op_type} (node '${node.name ?? ''}'): only the default ONNX domain is supported`);
+      throw new UnsupportedOnnxError(
+        node.op_type,
+        `ONNX op ${node.domain}::${node.op_type} (node '${node.name ?? ''}'): only the default ONNX domain is supported`,
+      );
     }
     if (!ONNX_OPS[node.op_type]) {
-      throw new UnsupportedOnnxError(node.op_type, `ONNX op '${node.op_type}' (node '${node.name ?? ''}') is not supported by the Lepton importer`);
+      throw new UnsupportedOnnxError(
+        node.op_type,
+        `ONNX op '${node.op_type}' (node '${node.name ?? ''}') is not supported by the Lepton importer`,
+      );
     }
   }
   const initializers = new Map<string, Tensor>();
-  for (const t of graph.initializer ?? []) initializers.set(t.name ?? '', tensorFromProto(t, `initializer '${t.name}'`));
+  for (const t of graph.initializer ?? [])
+    initializers.set(t.name ?? '', tensorFromProto(t, `initializer '${t.name}'`));
   for (const [name, value] of Object.entries(options.constants ?? {})) initializers.set(name, value);
 
   const inputs: TensorSpec[] = [];
   for (const vi of graph.input ?? []) {
     if (initializers.has(vi.name)) continue;
     const tt = vi.type?.tensor_type;
-    if (!tt) throw new UnsupportedOnnxError('input', `graph input '${vi.name}' is not a tensor (sequences/maps are not supported)`);
+    if (!tt)
+      throw new UnsupportedOnnxError(
+        'input',
+        `graph input '${vi.name}' is not a tensor (sequences/maps are not supported)`,
+      );
     const dtype = dtypeOf(tt.elem_type, `graph input '${vi.name}'`);
-    const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) => (d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param || `${vi.name}_${i}`));
+    const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) =>
+      d.dim_value !== undefined ? Number(d.dim_value) : d.dim_param || `${vi.name}_${i}`,
+    );
     inputs.push({ name: vi.name, dtype, shape });
   }
   const outputs = (graph.output ?? []).map((o) => o.name);
@@ -90,20 +108,28 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
 
   const run = (params: Readonly<Record<string, Tensor>>, args: Tensor[]): Tensor[] => {
     if (args.length !== inputs.length) {
-      throw new Error(`imported ONNX graph '${graph.name ?? ''}': expected ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}), got ${args.length}`);
+      throw new Error(
+        `imported ONNX graph '${graph.name ?? ''}': expected ${inputs.length} inputs (${inputs.map((s) => s.name).join(', ')}), got ${args.length}`,
+      );
     }
     const env = new Map<string, Value>(initializers);
     for (const [name, value] of Object.entries(params)) {
       const init = initializers.get(name);
-      if (!init) throw new Error(`imported ONNX graph: '${name}' is not an initializer (known: ${[...initializers.keys()].join(', ')})`);
+      if (!init)
+        throw new Error(
+          `imported ONNX graph: '${name}' is not an initializer (known: ${[...initializers.keys()].join(', ')})`,
+        );
       if (value.dtype !== init.dtype || value.shape.join() !== init.shape.join()) {
-        throw new Error(`imported ONNX graph: parameter '${name}' must be ${shapeStr(init.shape)} ${init.dtype}, got ${shapeStr(value.shape)} ${value.dtype}`);
+        throw new Error(
+          `imported ONNX graph: parameter '${name}' must be ${shapeStr(init.shape)} ${init.dtype}, got ${shapeStr(value.shape)} ${value.dtype}`,
+        );
       }
       env.set(name, value);
     }
     inputs.forEach((spec, i) => {
       const a = args[i];
-      if (a.dtype !== spec.dtype) throw new Error(`imported ONNX graph: input '${spec.name}' must be ${spec.dtype}, got ${a.dtype}`);
+      if (a.dtype !== spec.dtype)
+        throw new Error(`imported ONNX graph: input '${spec.name}' must be ${spec.dtype}, got ${a.dtype}`);
       env.set(spec.name!, a);
     });
     for (const node of nodes) {
@@ -120,7 +146,11 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
       const list = Array.isArray(results) ? results : [results];
       node.output.forEach((name, i) => {
         if (!name) return;
-        if (!list[i]) throw new UnsupportedOnnxError(node.op_type, `ONNX ${node.op_type} node '${node.name ?? ''}': output ${i} ('${name}') is not supported`);
+        if (!list[i])
+          throw new UnsupportedOnnxError(
+            node.op_type,
+            `ONNX ${node.op_type} node '${node.name ?? ''}': output ${i} ('${name}') is not supported`,
+          );
         env.set(name, list[i]);
       });
     }
@@ -146,7 +176,10 @@ export function importOnnx(model: Uint8Array | ModelProto, options: ImportOption
 
 function dtypeOf(code: number, what: string): DType {
   if (!DTYPES.some((d) => ONNX_ELEM_TYPE[d] === code)) {
-    throw new UnsupportedOnnxError('dtype', `${what}: ONNX element type ${code} is not supported (Lepton supports ${DTYPES.join(', ')})`);
+    throw new UnsupportedOnnxError(
+      'dtype',
+      `${what}: ONNX element type ${code} is not supported (Lepton supports ${DTYPES.join(', ')})`,
+    );
   }
   return dtypeFromOnnx(code);
 }
@@ -176,9 +209,15 @@ export class ShapeValue {
 
   toTensor(what: string): Tensor {
     if (!this.concrete) {
-      throw new UnsupportedOnnxError('Shape', `${what} uses the symbolic dimensions [${this.dims.join(', ')}] as data; only shapes built from them are supported`);
+      throw new UnsupportedOnnxError(
+        'Shape',
+        `${what} uses the symbolic dimensions [${this.dims.join(', ')}] as data; only shapes built from them are supported`,
+      );
     }
-    const t = tensor(this.dims.map((d) => BigInt(d)), { dtype: 'int64', shape: [this.dims.length] });
+    const t = tensor(
+      this.dims.map((d) => BigInt(d)),
+      { dtype: 'int64', shape: [this.dims.length] },
+    );
     return this.scalar ? reshape(t, []) : t;
   }
 }
@@ -308,7 +347,10 @@ export class NodeContext {
 
   /** Fails with UnsupportedOnnxError (the conformance runner skips those). */
   unsupported(what: string): never {
-    throw new UnsupportedOnnxError(this.opType, `ONNX ${this.opType} node '${this.node.name ?? ''}': ${what} is not supported by the Lepton importer`);
+    throw new UnsupportedOnnxError(
+      this.opType,
+      `ONNX ${this.opType} node '${this.node.name ?? ''}': ${what} is not supported by the Lepton importer`,
+    );
   }
 
   describeInputs(): string {
@@ -371,7 +413,8 @@ function productDim(ds: readonly Dim[]): Dim {
 /** Coerces x to 2-D at `axis` in [0, rank] ([prod(:axis), prod(axis:)]), like Flatten and opset<13 Softmax. */
 function to2d(ctx: NodeContext, x: Tensor, axis: number): Tensor {
   const target = [productDim(x.shape.slice(0, axis)), productDim(x.shape.slice(axis))];
-  if (target[0] === -1 && target[1] === -1) ctx.unsupported(`flattening ${shapeStr(x.shape)} at axis ${axis} (symbolic dims on both sides)`);
+  if (target[0] === -1 && target[1] === -1)
+    ctx.unsupported(`flattening ${shapeStr(x.shape)} at axis ${axis} (symbolic dims on both sides)`);
   return reshape(x, target);
 }
 
@@ -385,19 +428,33 @@ function softmaxLike(ctx: NodeContext, fnName: 'softmax' | 'logSoftmax'): Tensor
 }
 
 /** Reduction over `axes` with ONNX's keepdims / noop_with_empty_axes rules. */
-function reduction(inputSinceOpset: number, reduce: (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean) => Tensor): OnnxConverter {
+function reduction(
+  inputSinceOpset: number,
+  reduce: (ctx: NodeContext, x: Tensor, axes: number[], keepDims: boolean) => Tensor,
+): OnnxConverter {
   return (ctx) => {
     const x = ctx.input(0);
     const given = axesOf(ctx, 1, inputSinceOpset);
     const keepDims = ctx.int('keepdims', 1) === 1;
     if ((!given || given.length === 0) && ctx.int('noop_with_empty_axes', 0) === 1) return identity(x);
-    const axes = given && given.length > 0 ? given.map((a) => normalizeAxis(ctx.opType, a, x.rank)) : Array.from({ length: x.rank }, (_, i) => i);
-    return reduce(ctx, x, [...new Set(axes)].sort((a, b) => a - b), keepDims);
+    const axes =
+      given && given.length > 0
+        ? given.map((a) => normalizeAxis(ctx.opType, a, x.rank))
+        : Array.from({ length: x.rank }, (_, i) => i);
+    return reduce(
+      ctx,
+      x,
+      [...new Set(axes)].sort((a, b) => a - b),
+      keepDims,
+    );
   };
 }
 
 /** A one-input op found by name (trigonometric ops and the like light up once Lepton has them). */
-const unary = (name: string): OnnxConverter => (ctx) => need(ctx, name)(ctx.input(0));
+const unary =
+  (name: string): OnnxConverter =>
+  (ctx) =>
+    need(ctx, name)(ctx.input(0));
 /**
  * Before opset 7, binary ops broadcast only with `broadcast=1`, aligning b at `axis` (not at the
  * end); opset 7+ uses NumPy rules. Returns b reshaped so that NumPy rules give the old meaning.
@@ -407,13 +464,18 @@ function legacyBroadcast(ctx: NodeContext, a: Tensor, b: Tensor): Tensor {
   const axis = normalizeAxis(ctx.opType, ctx.int('axis')!, a.rank);
   return reshape(b, [...b.shape, ...new Array<number>(a.rank - axis - b.rank).fill(1)]);
 }
-const binary = (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => f(ctx.input(0), legacyBroadcast(ctx, ctx.input(0), ctx.input(1)));
+const binary =
+  (f: (a: Tensor, b: Tensor) => Tensor): OnnxConverter =>
+  (ctx) =>
+    f(ctx.input(0), legacyBroadcast(ctx, ctx.input(0), ctx.input(1)));
 /** Max/Min/Sum/Mean take any number of inputs. */
-const variadic = (combine: (ctx: NodeContext) => (a: Tensor, b: Tensor) => Tensor): OnnxConverter => (ctx) => {
-  const xs = ctx.inputs();
-  const f = combine(ctx);
-  return xs.slice(1).reduce((acc, x) => f(acc, x), xs.length === 1 ? identity(xs[0]) : xs[0]);
-};
+const variadic =
+  (combine: (ctx: NodeContext) => (a: Tensor, b: Tensor) => Tensor): OnnxConverter =>
+  (ctx) => {
+    const xs = ctx.inputs();
+    const f = combine(ctx);
+    return xs.slice(1).reduce((acc, x) => f(acc, x), xs.length === 1 ? identity(xs[0]) : xs[0]);
+  };
 
 /** Spatial attributes of Conv/ConvTranspose/pools, with auto_pad resolved into explicit pads. */
 function windowAttrs(ctx: NodeContext, x: Tensor, kernel: number[], transposed = false) {
@@ -428,7 +490,13 @@ function windowAttrs(ctx: NodeContext, x: Tensor, kernel: number[], transposed =
     const ends: number[] = [];
     for (let i = 0; i < n; i++) {
       const total = transposed
-        ? Math.max(strides[i] * (sp[i] - 1) + (ctx.ints('output_padding')?.[i] ?? 0) + ((kernel[i] - 1) * dilations[i] + 1) - sp[i] * strides[i], 0)
+        ? Math.max(
+            strides[i] * (sp[i] - 1) +
+              (ctx.ints('output_padding')?.[i] ?? 0) +
+              ((kernel[i] - 1) * dilations[i] + 1) -
+              sp[i] * strides[i],
+            0,
+          )
         : Math.max((Math.ceil(sp[i] / strides[i]) - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - sp[i], 0);
       const small = Math.floor(total / 2);
       const upper = autoPad === 'SAME_UPPER';
@@ -490,7 +558,13 @@ function convTranspose(ctx: NodeContext): Tensor {
     }
     pads = [...begins, ...ends];
   }
-  return apply1(ops.convTransposeOp, b ? [x, w, b] : [x, w], { strides, pads, dilations, group: ctx.int('group', 1), outputPadding });
+  return apply1(ops.convTransposeOp, b ? [x, w, b] : [x, w], {
+    strides,
+    pads,
+    dilations,
+    group: ctx.int('group', 1),
+    outputPadding,
+  });
 }
 
 function poolAttrs(ctx: NodeContext, x: Tensor, countsPadding = false) {
@@ -532,7 +606,8 @@ function globalPool(kind: 'avg' | 'max'): OnnxConverter {
   return (ctx) => {
     const x = ctx.input(0);
     const sp = spatial(ctx, x);
-    if (kind === 'max') return apply1(ops.maxPoolOp, [x], { kernel: sp, strides: sp.map(() => 1), pads: [...sp, ...sp].map(() => 0) });
+    if (kind === 'max')
+      return apply1(ops.maxPoolOp, [x], { kernel: sp, strides: sp.map(() => 1), pads: [...sp, ...sp].map(() => 0) });
     const axes = sp.map((_, i) => i + 2);
     return div(sum(x, axes, true), prod(sp));
   };
@@ -564,9 +639,14 @@ function reshapeNode(ctx: NodeContext): Tensor {
 function squeeze(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
   const given = axesOf(ctx, 1, 13);
-  const axes = given ? given.map((a) => normalizeAxis('Squeeze', a, x.rank)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  const axes = given
+    ? given.map((a) => normalizeAxis('Squeeze', a, x.rank))
+    : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
   for (const a of axes) if (x.shape[a] !== 1) throw new Error(`cannot squeeze axis ${a} of size ${x.shape[a]}`);
-  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => !axes.includes(i)),
+  );
 }
 
 function unsqueeze(ctx: NodeContext): Tensor {
@@ -655,7 +735,10 @@ function symbolicShapeOp(ctx: NodeContext): ShapeValue | undefined {
 }
 
 /** Wraps a converter so that it first handles shape values with symbolic dims. */
-const shapeAware = (convert: OnnxConverter): OnnxConverter => (ctx) => symbolicShapeOp(ctx) ?? convert(ctx);
+const shapeAware =
+  (convert: OnnxConverter): OnnxConverter =>
+  (ctx) =>
+    symbolicShapeOp(ctx) ?? convert(ctx);
 
 function flattenNode(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
@@ -711,7 +794,12 @@ function layerNormalization(ctx: NodeContext): Tensor[] {
   if (axis < 0) axis += x.rank;
   const bias = ctx.optional(2);
   // layerNormOp gives ONNX's three outputs (y, mean, invStdDev).
-  return apply(ops.layerNormOp, [x, ctx.input(1), ...(bias ? [bias] : [])], { axis, eps: ctx.float('epsilon', 1e-5), hasWeight: true, hasBias: !!bias });
+  return apply(ops.layerNormOp, [x, ctx.input(1), ...(bias ? [bias] : [])], {
+    axis,
+    eps: ctx.float('epsilon', 1e-5),
+    hasWeight: true,
+    hasBias: !!bias,
+  });
 }
 
 function instanceNormalization(ctx: NodeContext): Tensor {
@@ -719,13 +807,20 @@ function instanceNormalization(ctx: NodeContext): Tensor {
   const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 2);
   const [mean, variance] = ops.moments(x, axes, true);
   const perChannel = (t: Tensor) => reshape(t, [x.shape[1], ...axes.map(() => 1)]);
-  return ops.batchNorm(x, mean, variance, perChannel(ctx.input(1)), perChannel(ctx.input(2)), ctx.float('epsilon', 1e-5));
+  return ops.batchNorm(
+    x,
+    mean,
+    variance,
+    perChannel(ctx.input(1)),
+    perChannel(ctx.input(2)),
+    ctx.float('epsilon', 1e-5),
+  );
 }
 
 function dropout(ctx: NodeContext): Tensor[] {
   const x = ctx.input(0);
-  const training = ctx.opset >= 12 ? ctx.constScalar(2) ?? 0 : 0;
-  const ratio = ctx.opset >= 12 ? ctx.constScalar(1) ?? 0.5 : ctx.float('ratio', 0.5);
+  const training = ctx.opset >= 12 ? (ctx.constScalar(2) ?? 0) : 0;
+  const ratio = ctx.opset >= 12 ? (ctx.constScalar(1) ?? 0.5) : ctx.float('ratio', 0.5);
   // Random masks come from ONNX's own generator and cannot be reproduced; ratio 0 is the identity.
   if (training && ratio !== 0) ctx.unsupported('training_mode=true with a non-zero ratio');
   if (ctx.opset < 7 && ctx.int('is_test', 0) === 0) ctx.unsupported('training-mode Dropout (opset < 7, is_test=0)');
@@ -747,7 +842,8 @@ function prelu(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
   let slope = ctx.input(1);
   // Before opset 7 a [C] slope applies per channel (axis 1).
-  if (ctx.opset < 7 && slope.rank === 1 && x.rank > 2 && slope.shape[0] === x.shape[1]) slope = reshape(slope, [slope.shape[0], ...new Array<number>(x.rank - 2).fill(1)]);
+  if (ctx.opset < 7 && slope.rank === 1 && x.rank > 2 && slope.shape[0] === x.shape[1])
+    slope = reshape(slope, [slope.shape[0], ...new Array<number>(x.rank - 2).fill(1)]);
   return ops.where(ops.less(x, 0), mul(x, slope), x);
 }
 
@@ -757,7 +853,8 @@ function selu(ctx: NodeContext): Tensor {
   const alpha = ctx.float('alpha', 1.67326319217681884765625);
   // biome-ignore lint/correctness/noPrecisionLoss: ONNX's float32 default, written out exactly as its spec does
   const gamma = ctx.float('gamma', 1.05070102214813232421875);
-  if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805)) return ops.selu(x);
+  if (Math.fround(alpha) === Math.fround(1.6732632423543772) && Math.fround(gamma) === Math.fround(1.0507009873554805))
+    return ops.selu(x);
   return mul(ops.where(ops.greater(x, 0), x, mul(sub(ops.exp(x), 1), alpha)), gamma);
 }
 
@@ -781,7 +878,10 @@ function shrink(ctx: NodeContext): Tensor {
 
 function meanNode(ctx: NodeContext): Tensor {
   const xs = ctx.inputs();
-  return div(xs.slice(1).reduce((acc, x) => add(acc, x), xs[0]), xs.length);
+  return div(
+    xs.slice(1).reduce((acc, x) => add(acc, x), xs[0]),
+    xs.length,
+  );
 }
 
 function logicalXor(a: Tensor, b: Tensor): Tensor {
@@ -826,7 +926,11 @@ function reductionAttr(ctx: NodeContext): 'mean' | 'sum' | 'none' {
 function softmaxCrossEntropyLoss(ctx: NodeContext): Tensor[] {
   const weight = ctx.optional(2);
   const inputs = [ctx.input(0), ctx.input(1), ...(weight ? [weight] : [])];
-  return apply(ops.softmaxCrossEntropyOp, inputs, { reduction: reductionAttr(ctx), ignoreIndex: ctx.int('ignore_index'), hasWeight: !!weight });
+  return apply(ops.softmaxCrossEntropyOp, inputs, {
+    reduction: reductionAttr(ctx),
+    ignoreIndex: ctx.int('ignore_index'),
+    hasWeight: !!weight,
+  });
 }
 
 /**
@@ -842,7 +946,19 @@ function negativeLogLikelihoodLoss(ctx: NodeContext): Tensor {
   if (typeof classes !== 'number') ctx.unsupported('a symbolic class axis');
   const classShape = x.shape.map((_, i) => (i === 1 ? classes : 1));
   const t = reshape(target, [target.shape[0], 1, ...target.shape.slice(1)]);
-  const oneHot = ops.equal(t, reshape(cast(tensor(Array.from({ length: classes }, (_, i) => i), { dtype: 'int64' }), target.dtype), classShape));
+  const oneHot = ops.equal(
+    t,
+    reshape(
+      cast(
+        tensor(
+          Array.from({ length: classes }, (_, i) => i),
+          { dtype: 'int64' },
+        ),
+        target.dtype,
+      ),
+      classShape,
+    ),
+  );
   const zero = scalar(0, x.dtype);
   let w: Tensor = weight ? ops.where(oneHot, reshape(weight, classShape), zero) : cast(oneHot, x.dtype);
   const ignore = ctx.int('ignore_index');
@@ -857,10 +973,22 @@ function negativeLogLikelihoodLoss(ctx: NodeContext): Tensor {
 /** Indices 0..n-1 laid along `axis` of a rank-`rank` tensor (other dims 1), as a constant. */
 function indicesAlong(n: number, axis: number, rank: number, dtype: DType = 'int64'): Tensor {
   const shape = Array.from({ length: rank }, (_, i) => (i === axis ? n : 1));
-  return cast(tensor(Array.from({ length: n }, (_, i) => BigInt(i)), { dtype: 'int64', shape }), dtype);
+  return cast(
+    tensor(
+      Array.from({ length: n }, (_, i) => BigInt(i)),
+      { dtype: 'int64', shape },
+    ),
+    dtype,
+  );
 }
 
-function argReduceLast(ctx: NodeContext, x: Tensor, axis: number, keepDims: boolean, kind: 'argmax' | 'argmin'): Tensor {
+function argReduceLast(
+  ctx: NodeContext,
+  x: Tensor,
+  axis: number,
+  keepDims: boolean,
+  kind: 'argmax' | 'argmin',
+): Tensor {
   // The last index among the positions holding the extreme value: max of where(x == extreme, i, -1).
   const extreme = (kind === 'argmax' ? ops.max : ops.min)(x, [axis], true);
   const n = dims(x, ctx)[axis];
@@ -899,7 +1027,8 @@ function trilu(ctx: NodeContext): Tensor {
   const c = indicesAlong(cols, 1, 2);
   // upper: j - i >= k; lower: j - i <= k.
   const diff = sub(c, r);
-  const keep = ctx.int('upper', 1) === 1 ? ops.greaterEqual(diff, scalar(k, 'int64')) : ops.lessEqual(diff, scalar(k, 'int64'));
+  const keep =
+    ctx.int('upper', 1) === 1 ? ops.greaterEqual(diff, scalar(k, 'int64')) : ops.lessEqual(diff, scalar(k, 'int64'));
   return ops.where(keep, x, scalar(0, x.dtype));
 }
 
@@ -912,11 +1041,14 @@ function cumSum(ctx: NodeContext): Tensor {
   const reverse = ctx.int('reverse', 0) === 1;
   const m = new Array<number>(n * n).fill(0);
   // out[j] = sum_i x[i] * m[i, j]
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-    const inRange = reverse ? (exclusive ? i > j : i >= j) : exclusive ? i < j : i <= j;
-    if (inRange) m[i * n + j] = 1;
-  }
-  const perm = Array.from({ length: x.rank }, (_, i) => i).filter((i) => i !== axis).concat(axis);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++) {
+      const inRange = reverse ? (exclusive ? i > j : i >= j) : exclusive ? i < j : i <= j;
+      if (inRange) m[i * n + j] = 1;
+    }
+  const perm = Array.from({ length: x.rank }, (_, i) => i)
+    .filter((i) => i !== axis)
+    .concat(axis);
   const inverse = perm.map((_, i) => perm.indexOf(i));
   const moved = transpose(x, perm);
   const tri = tensor(m, { dtype: 'float64', shape: [n, n] });
@@ -975,7 +1107,8 @@ function oneHot(ctx: NodeContext): Tensor {
   const expanded = reshape(wrapped, [...indices.shape.slice(0, axis), 1, ...indices.shape.slice(axis)]);
   const hot = ops.equal(expanded, indicesAlong(depth, axis, rank));
   // values = [off, on]; picked with a dot product so that a run-time values input works too.
-  const pick = (i: number) => sum(mul(values, cast(tensor(i === 0 ? [1, 0] : [0, 1], { dtype: 'float64' }), values.dtype)));
+  const pick = (i: number) =>
+    sum(mul(values, cast(tensor(i === 0 ? [1, 0] : [0, 1], { dtype: 'float64' }), values.dtype)));
   return ops.where(hot, pick(1), pick(0));
 }
 
@@ -1008,7 +1141,12 @@ function lrn(ctx: NodeContext): Tensor {
   const sq = reshape(mul(x, x), [n, 1, c, rest]);
   const before = Math.floor((size - 1) / 2);
   const after = Math.ceil((size - 1) / 2);
-  const pooled = apply1(ops.avgPoolOp, [sq], { kernel: [size, 1], strides: [1, 1], pads: [before, 0, after, 0], countIncludePad: true });
+  const pooled = apply1(ops.avgPoolOp, [sq], {
+    kernel: [size, 1],
+    strides: [1, 1],
+    pads: [before, 0, after, 0],
+    countIncludePad: true,
+  });
   const windowSum = reshape(pooled, s);
   return div(x, ops.pow(add(mul(windowSum, alpha), bias), scalar(beta, x.dtype)));
 }
@@ -1031,8 +1169,10 @@ function padNode(ctx: NodeContext): Tensor {
   if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') ctx.unsupported(`mode '${mode}'`);
   const pads = old ? ctx.ints('pads') : ctx.constInts(1);
   if (!pads) throw new Error('pads are required');
-  const value = old ? ctx.float('value', 0) : ctx.constScalar(2) ?? 0;
-  const axes = (old ? undefined : ctx.constInts(3))?.map((a) => normalizeAxis('Pad', a, x.rank)) ?? Array.from({ length: x.rank }, (_, i) => i);
+  const value = old ? ctx.float('value', 0) : (ctx.constScalar(2) ?? 0);
+  const axes =
+    (old ? undefined : ctx.constInts(3))?.map((a) => normalizeAxis('Pad', a, x.rank)) ??
+    Array.from({ length: x.rank }, (_, i) => i);
   const perAxis: ([number, number] | null)[] = new Array(x.rank).fill(null);
   axes.forEach((a, i) => (perAxis[a] = [pads[i], pads[axes.length + i]]));
   if (pads.some((p) => p < 0)) ctx.unsupported('negative pads (cropping)');
@@ -1092,21 +1232,37 @@ function einsum(ctx: NodeContext): Tensor {
   const [lhs, rhsGiven] = equation.split('->');
   const terms = lhs.split(',');
   const xs = ctx.inputs();
-  if (equation.includes('.') || terms.some((t) => new Set(t).size !== t.length)) ctx.unsupported(`equation '${equation}' (ellipsis or repeated indices)`);
-  if (terms.length !== xs.length) throw new Error(`equation '${equation}' has ${terms.length} operands, got ${xs.length} inputs`);
+  if (equation.includes('.') || terms.some((t) => new Set(t).size !== t.length))
+    ctx.unsupported(`equation '${equation}' (ellipsis or repeated indices)`);
+  if (terms.length !== xs.length)
+    throw new Error(`equation '${equation}' has ${terms.length} operands, got ${xs.length} inputs`);
   const letters = [...new Set(terms.join(''))];
-  const rhs = rhsGiven ?? letters.filter((l) => terms.join('').split(l).length === 2).sort().join('');
+  const rhs =
+    rhsGiven ??
+    letters
+      .filter((l) => terms.join('').split(l).length === 2)
+      .sort()
+      .join('');
   const aligned = xs.map((x, k) => {
     const term = terms[k];
     const present = letters.filter((l) => term.includes(l));
-    const moved = transpose(x, present.map((l) => term.indexOf(l)));
-    return reshape(moved, letters.map((l) => (term.includes(l) ? x.shape[term.indexOf(l)] : 1)));
+    const moved = transpose(
+      x,
+      present.map((l) => term.indexOf(l)),
+    );
+    return reshape(
+      moved,
+      letters.map((l) => (term.includes(l) ? x.shape[term.indexOf(l)] : 1)),
+    );
   });
   let product = aligned.slice(1).reduce((acc, t) => mul(acc, t), aligned[0]);
   const summed = letters.flatMap((l, i) => (rhs.includes(l) ? [] : [i]));
   if (summed.length > 0) product = sum(product, summed);
   const remaining = letters.filter((l) => rhs.includes(l));
-  return transpose(product, [...rhs].map((l) => remaining.indexOf(l)));
+  return transpose(
+    product,
+    [...rhs].map((l) => remaining.indexOf(l)),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1122,15 +1278,30 @@ interface Taps {
  * `lengthResized` is the output length for align_corners / pytorch_half_pixel: in * scale (not
  * floored) when scales are given, the output size when sizes are.
  */
-function resizeTaps(ctx: NodeContext, mode: string, transform: string, nearestMode: string, inSize: number, outSize: number, scale: number, lengthResized: number): Taps {
+function resizeTaps(
+  ctx: NodeContext,
+  mode: string,
+  transform: string,
+  nearestMode: string,
+  inSize: number,
+  outSize: number,
+  scale: number,
+  lengthResized: number,
+): Taps {
   const toOriginal = (x: number): number => {
     switch (transform) {
-      case 'half_pixel': return (x + 0.5) / scale - 0.5;
-      case 'pytorch_half_pixel': return lengthResized > 1 ? (x + 0.5) / scale - 0.5 : 0;
-      case 'align_corners': return lengthResized === 1 ? 0 : (x * (inSize - 1)) / (lengthResized - 1);
-      case 'asymmetric': return x / scale;
-      case 'tf_half_pixel_for_nn': return (x + 0.5) / scale;
-      default: return ctx.unsupported(`coordinate_transformation_mode '${transform}'`);
+      case 'half_pixel':
+        return (x + 0.5) / scale - 0.5;
+      case 'pytorch_half_pixel':
+        return lengthResized > 1 ? (x + 0.5) / scale - 0.5 : 0;
+      case 'align_corners':
+        return lengthResized === 1 ? 0 : (x * (inSize - 1)) / (lengthResized - 1);
+      case 'asymmetric':
+        return x / scale;
+      case 'tf_half_pixel_for_nn':
+        return (x + 0.5) / scale;
+      default:
+        return ctx.unsupported(`coordinate_transformation_mode '${transform}'`);
     }
   };
   const clampIndex = (i: number) => Math.min(Math.max(i, 0), inSize - 1);
@@ -1144,14 +1315,22 @@ function resizeTaps(ctx: NodeContext, mode: string, transform: string, nearestMo
     if (mode === 'nearest') {
       const frac = x - Math.floor(x);
       const i =
-        nearestMode === 'floor' ? Math.floor(x)
-        : nearestMode === 'ceil' ? Math.ceil(x)
-        : frac === 0.5 ? (nearestMode === 'round_prefer_ceil' ? Math.ceil(x) : Math.floor(x))
-        : Math.round(x);
+        nearestMode === 'floor'
+          ? Math.floor(x)
+          : nearestMode === 'ceil'
+            ? Math.ceil(x)
+            : frac === 0.5
+              ? nearestMode === 'round_prefer_ceil'
+                ? Math.ceil(x)
+                : Math.floor(x)
+              : Math.round(x);
       [idx, w] = [[i], [1]];
     } else if (mode === 'linear') {
       const i0 = Math.floor(x);
-      [idx, w] = [[i0, i0 + 1], [1 - (x - i0), x - i0]];
+      [idx, w] = [
+        [i0, i0 + 1],
+        [1 - (x - i0), x - i0],
+      ];
     } else if (mode === 'cubic') {
       const i0 = Math.floor(x);
       const r = x - i0;
@@ -1179,11 +1358,20 @@ function resizeAxis(x: Tensor, axis: number, taps: Taps): Tensor {
   const n = taps.indices[0].length;
   let out: Tensor | undefined;
   for (let k = 0; k < n; k++) {
-    const idx = tensor(taps.indices.map((t) => BigInt(t[k])), { dtype: 'int64' });
+    const idx = tensor(
+      taps.indices.map((t) => BigInt(t[k])),
+      { dtype: 'int64' },
+    );
     const picked = ops.gather(x, idx, axis);
     if (n === 1) return picked;
     const shape = x.shape.map((_, i) => (i === axis ? taps.weights.length : 1));
-    const w = cast(tensor(taps.weights.map((t) => t[k]), { dtype: 'float64', shape }), x.dtype);
+    const w = cast(
+      tensor(
+        taps.weights.map((t) => t[k]),
+        { dtype: 'float64', shape },
+      ),
+      x.dtype,
+    );
     const term = mul(picked, w);
     out = out ? add(out, term) : term;
   }
@@ -1194,11 +1382,18 @@ function resize(ctx: NodeContext): Tensor {
   const x = ctx.input(0);
   const upsample = ctx.opType === 'Upsample';
   const mode = ctx.string('mode', 'nearest');
-  if (!upsample && ctx.opset >= 11 && ctx.string('coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize') ctx.unsupported("coordinate_transformation_mode 'tf_crop_and_resize'");
+  if (
+    !upsample &&
+    ctx.opset >= 11 &&
+    ctx.string('coordinate_transformation_mode', 'half_pixel') === 'tf_crop_and_resize'
+  )
+    ctx.unsupported("coordinate_transformation_mode 'tf_crop_and_resize'");
   if (ctx.int('antialias', 0) === 1) ctx.unsupported('antialias');
-  if (ctx.has('axes') || ctx.string('keep_aspect_ratio_policy', 'stretch') !== 'stretch') ctx.unsupported('axes / keep_aspect_ratio_policy');
+  if (ctx.has('axes') || ctx.string('keep_aspect_ratio_policy', 'stretch') !== 'stretch')
+    ctx.unsupported('axes / keep_aspect_ratio_policy');
   // Upsample and Resize-10 use asymmetric coordinates; Resize-11+ defaults to half_pixel.
-  const transform = upsample || ctx.opset < 11 ? 'asymmetric' : ctx.string('coordinate_transformation_mode', 'half_pixel');
+  const transform =
+    upsample || ctx.opset < 11 ? 'asymmetric' : ctx.string('coordinate_transformation_mode', 'half_pixel');
   const inDims = dims(x, ctx);
   const scalesIndex = upsample || ctx.opset < 11 ? 1 : 2;
   const givenScales = upsample && ctx.opset < 9 ? ctx.floats('scales') : ctx.constNumbers(scalesIndex);
@@ -1220,7 +1415,11 @@ function resize(ctx: NodeContext): Tensor {
   inDims.forEach((d, axis) => {
     if (outDims[axis] === d && scales[axis] === 1) return;
     const lengthResized = sizes && sizes.length > 0 ? outDims[axis] : d * scales[axis];
-    y = resizeAxis(y, axis, resizeTaps(ctx, mode, transform, nearestMode, d, outDims[axis], scales[axis], lengthResized));
+    y = resizeAxis(
+      y,
+      axis,
+      resizeTaps(ctx, mode, transform, nearestMode, d, outDims[axis], scales[axis], lengthResized),
+    );
   });
   return y === x ? identity(x) : y;
 }
@@ -1268,7 +1467,10 @@ function scatterND(ctx: NodeContext): Tensor {
   let out: Tensor;
   if (reduction === 'add') out = scatterAdd(flatData, rowIdx, rows, 0);
   else {
-    const hit = ops.greater(scatterAdd(ops.zerosLike(flatData, 'float32'), rowIdx, ops.onesLike(rows, 'float32'), 0), 0);
+    const hit = ops.greater(
+      scatterAdd(ops.zerosLike(flatData, 'float32'), rowIdx, ops.onesLike(rows, 'float32'), 0),
+      0,
+    );
     out = add(ops.where(hit, ops.zerosLike(flatData), flatData), scatterAdd(ops.zerosLike(flatData), rowIdx, rows, 0));
   }
   return reshape(out, data.shape);
@@ -1370,11 +1572,20 @@ function dft(ctx: NodeContext): Tensor {
   return dftAlong(ctx, x, axis, ctx.int('inverse', 0) === 1, ctx.int('onesided', 0) === 1, ctx.constScalar(1));
 }
 
-function dftAlong(ctx: NodeContext, x: Tensor, axis: number, inverse: boolean, onesided: boolean, length: number | undefined): Tensor {
+function dftAlong(
+  ctx: NodeContext,
+  x: Tensor,
+  axis: number,
+  inverse: boolean,
+  onesided: boolean,
+  length: number | undefined,
+): Tensor {
   const shape = dims(x, ctx);
   const rank = x.rank;
   // Move the signal axis next to the last (complex) axis: [..., N, C].
-  const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis && i !== rank - 1).concat(axis, rank - 1);
+  const perm = Array.from({ length: rank }, (_, i) => i)
+    .filter((i) => i !== axis && i !== rank - 1)
+    .concat(axis, rank - 1);
   let moved = transpose(x, perm);
   let n = shape[axis];
   if (length !== undefined && length !== n) {
@@ -1388,7 +1599,8 @@ function dftAlong(ctx: NodeContext, x: Tensor, axis: number, inverse: boolean, o
     n = length;
   }
   const freqs = onesided ? Math.floor(n / 2) + 1 : n;
-  const part = (c: number) => reshape(ops.slice(moved, { starts: [c], ends: [c + 1], axes: [rank - 1] }), moved.shape.slice(0, -1));
+  const part = (c: number) =>
+    reshape(ops.slice(moved, { starts: [c], ends: [c + 1], axes: [rank - 1] }), moved.shape.slice(0, -1));
   const real = part(0);
   const imag = shape[rank - 1] === 2 ? part(1) : undefined;
   const sign = inverse ? 1 : -1;
@@ -1446,8 +1658,12 @@ function maxUnpool(ctx: NodeContext): Tensor {
   const out = reshape(ops.scatterAdd(flatOut, reshape(indices, [-1]), reshape(x, [-1]), 0), inferred);
   const outShape = ctx.constInts(2);
   if (!outShape || outShape.join() === inferred.join()) return out;
-  if (outShape.some((d, i) => d < inferred[i])) ctx.unsupported(`output_shape [${outShape}] smaller than the unpooled [${inferred}]`);
-  return ops.pad(out, outShape.map((d, i) => [0, d - inferred[i]] as [number, number]));
+  if (outShape.some((d, i) => d < inferred[i]))
+    ctx.unsupported(`output_shape [${outShape}] smaller than the unpooled [${inferred}]`);
+  return ops.pad(
+    out,
+    outShape.map((d, i) => [0, d - inferred[i]] as [number, number]),
+  );
 }
 
 /** Unique over a constant input (data-dependent output size): computed here, values gathered from x. */
@@ -1510,7 +1726,9 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
     if (ctx.has('clip')) ctx.unsupported('clip');
     if (ctx.int('input_forget', 0) !== 0) ctx.unsupported('input_forget');
     const names = ctx.string('direction', 'forward') === 'bidirectional' ? [...defaults, ...defaults] : defaults;
-    const given = ctx.node.attribute?.find((a) => a.name === 'activations')?.strings?.map((b) => new TextDecoder().decode(b));
+    const given = ctx.node.attribute
+      ?.find((a) => a.name === 'activations')
+      ?.strings?.map((b) => new TextDecoder().decode(b));
     if (ctx.has('activation_alpha') || ctx.has('activation_beta')) ctx.unsupported('activation_alpha/beta');
     const acts = (given ?? names).map((n) => RNN_ACTIVATIONS[n] ?? ctx.unsupported(`activation '${n}'`));
     const batchFirst = ctx.int('layout', 0) === 1;
@@ -1520,7 +1738,8 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
     if (batchFirst) x = transpose(x, [1, 0, 2]);
     const [seq, batch] = dims(x, ctx);
     // Per-sequence lengths are supported when every sequence is full length.
-    if (ctx.optional(4) && ctx.constInts(4)!.some((n) => n !== seq)) ctx.unsupported('sequence_lens shorter than the sequence');
+    if (ctx.optional(4) && ctx.constInts(4)!.some((n) => n !== seq))
+      ctx.unsupported('sequence_lens shorter than the sequence');
     const w = ctx.input(1);
     const r = ctx.input(2);
     const hidden = ctx.int('hidden_size') ?? dims(r, ctx)[2];
@@ -1530,7 +1749,8 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
     const p = kind === 'LSTM' ? ctx.optional(7) : undefined;
     const split = ops.split;
     const concat = ops.concat;
-    const pick = (t: Tensor, d: number): Tensor => reshape(split(t, dims(t, ctx)[0] === 1 ? [1] : [1, 1], 0)[d], dims(t, ctx).slice(1));
+    const pick = (t: Tensor, d: number): Tensor =>
+      reshape(split(t, dims(t, ctx)[0] === 1 ? [1] : [1, 1], 0)[d], dims(t, ctx).slice(1));
     const steps: Tensor[] = seq === 1 ? [x] : split(x, new Array<number>(seq).fill(1), 0);
     const xs = steps.map((t) => reshape(t, [batch, dims(x, ctx)[2]]));
     const ys: Tensor[][] = [];
@@ -1589,7 +1809,10 @@ function recurrent(kind: 'RNN' | 'GRU' | 'LSTM'): OnnxConverter {
       cs.push(reshape(c, [1, batch, hidden]));
     }
     const cat = (ts: Tensor[], axis: number) => (ts.length === 1 ? ts[0] : concat(ts, axis));
-    let y = cat(ys.map((out) => cat(out, 0)), 1); // [seq, dirs, batch, hidden]
+    let y = cat(
+      ys.map((out) => cat(out, 0)),
+      1,
+    ); // [seq, dirs, batch, hidden]
     let yh = cat(hs, 0);
     let yc = cat(cs, 0);
     if (batchFirst) {

@@ -137,7 +137,9 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     try {
       outs = node.op.lower(ctx, ins, node.attrs, node.outputs);
     } catch (e) {
-      throw new Error(`lowering ${node.op.name} ${ins.map((v) => shapeStr(v.shape)).join(', ')}: ${(e as Error).message}`);
+      throw new Error(
+        `lowering ${node.op.name} ${ins.map((v) => shapeStr(v.shape)).join(', ')}: ${(e as Error).message}`,
+      );
     }
     node.outputs.forEach((t, i) => names.set(t, outs[i]));
   }
@@ -150,7 +152,10 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     ctx.nodes.push({ op_type: 'Identity', domain: '', input: [names.get(sym)!], output: [name], name: `output/${i}` });
     graphOutputs.push(valueInfo(name, t.shape, t.dtype));
   });
-  runGraphPasses(new OnnxGraph(target, ctx.nodes, ctx.initializers, inputNames, outputNames, ctx.hints), options.passes?.graph);
+  runGraphPasses(
+    new OnnxGraph(target, ctx.nodes, ctx.initializers, inputNames, outputNames, ctx.hints),
+    options.passes?.graph,
+  );
 
   const model: ModelProto = {
     ir_version: 8,
@@ -158,7 +163,13 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     producer_version: '0.1.0',
     doc_string: options.docString,
     // Nodes of other domains (ORT's com.microsoft.nchwc kernels) are all at version 1.
-    opset_import: [{ domain: '', version: OPSET }, ...[...new Set(ctx.nodes.map((n) => n.domain).filter((d): d is string => !!d))].map((domain) => ({ domain, version: 1 }))],
+    opset_import: [
+      { domain: '', version: OPSET },
+      ...[...new Set(ctx.nodes.map((n) => n.domain).filter((d): d is string => !!d))].map((domain) => ({
+        domain,
+        version: 1,
+      })),
+    ],
     graph: {
       name: options.graphName ?? 'lepton',
       node: ctx.nodes,
@@ -168,7 +179,14 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
     },
     metadata_props: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };
-  return { model, bytes: encodeModel(model), inputNames, inputBindings, outputNames, sessionOptions: sessionOptionsFor(trace, needed) };
+  return {
+    model,
+    bytes: encodeModel(model),
+    inputNames,
+    inputBindings,
+    outputNames,
+    sessionOptions: sessionOptionsFor(trace, needed),
+  };
 }
 
 /**
@@ -176,6 +194,8 @@ export function lowerTrace(trace: Trace, outputs: readonly Tensor[], options: Lo
  * pattern would fail to load. Graphs holding float64 values switch that one fusion off.
  */
 function sessionOptionsFor(trace: Trace, needed: Set<Node>): SessionOptions {
-  const float64 = [...needed].some((n) => n.outputs.some((t) => t.dtype === 'float64')) || trace.inputs.some((t) => t.dtype === 'float64');
+  const float64 =
+    [...needed].some((n) => n.outputs.some((t) => t.dtype === 'float64')) ||
+    trace.inputs.some((t) => t.dtype === 'float64');
   return float64 ? { extra: { optimization: { disable_specified_optimizers: 'QuickGeluFusion' } } } : {};
 }

@@ -196,9 +196,13 @@ export function hostFromTensorProto(t: TensorProto): HostTensor {
     new Uint8Array(data.buffer).set(t.raw_data.subarray(0, data.byteLength));
   } else {
     const src: ArrayLike<number> =
-      dtype === 'float32' ? t.float_data ?? [] :
-      dtype === 'float64' ? t.double_data ?? [] :
-      dtype === 'int64' ? t.int64_data ?? [] : t.int32_data ?? [];
+      dtype === 'float32'
+        ? (t.float_data ?? [])
+        : dtype === 'float64'
+          ? (t.double_data ?? [])
+          : dtype === 'int64'
+            ? (t.int64_data ?? [])
+            : (t.int32_data ?? []);
     if (src.length !== n) throw new Error(`TensorProto ${t.name ?? ''}: ${src.length} values for shape [${shape}]`);
     for (let i = 0; i < n; i++) {
       if (dtype === 'int64') (data as BigInt64Array)[i] = BigInt(src[i]);

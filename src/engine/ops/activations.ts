@@ -13,7 +13,20 @@ import { DtypeError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, sub, sum } from './core.js';
 import { axisFor } from './reduce.js';
-import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, defineUnaryOp, erf, exp, greater, less, logicalAnd, pow, square, where } from './elementwise.js';
+import {
+  FLOAT_DTYPES,
+  NUMERIC_DTYPES,
+  abs,
+  defineUnaryOp,
+  erf,
+  exp,
+  greater,
+  less,
+  logicalAnd,
+  pow,
+  square,
+  where,
+} from './elementwise.js';
 
 export const reluOp = defineUnaryOp({
   name: 'relu',
@@ -159,9 +172,15 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
     const inner = mul(add(x, mul(pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
     return mul(mul(x, 0.5), add(tanh(inner), 1));
   }
-  if (approximate !== 'none') throw opError('gelu', `approximate must be 'none' or 'tanh', got '${String(approximate)}'`, [x]);
+  if (approximate !== 'none')
+    throw opError('gelu', `approximate must be 'none' or 'tanh', got '${String(approximate)}'`, [x]);
   if (x.dtype !== 'float32') {
-    throw opError('gelu', `approximate 'none' supports only float32 (it needs Erf, which ONNX Runtime's CPU provider lacks for ${x.dtype}); use float32 or approximate: 'tanh'`, [x], DtypeError);
+    throw opError(
+      'gelu',
+      `approximate 'none' supports only float32 (it needs Erf, which ONNX Runtime's CPU provider lacks for ${x.dtype}); use float32 or approximate: 'tanh'`,
+      [x],
+      DtypeError,
+    );
   }
   // Div -> Erf -> Add -> Mul(x) -> Mul(0.5): the node pattern ORT fuses into one Gelu kernel.
   return mul(mul(x, add(erf(div(x, Math.SQRT2)), 1)), 0.5);
@@ -196,4 +215,5 @@ export const logSoftmaxOp = defineOp<{ axis: number }>({
 /** exp(x) / sum(exp(x)) along `axis` (default the last). */
 export const softmax = (x: Tensor, axis = -1): Tensor => apply1(softmaxOp, [x], { axis: axisFor('softmax', x, axis) });
 /** log(softmax(x)) along `axis`, computed stably. */
-export const logSoftmax = (x: Tensor, axis = -1): Tensor => apply1(logSoftmaxOp, [x], { axis: axisFor('logSoftmax', x, axis) });
+export const logSoftmax = (x: Tensor, axis = -1): Tensor =>
+  apply1(logSoftmaxOp, [x], { axis: axisFor('logSoftmax', x, axis) });

@@ -55,10 +55,24 @@ export interface ConvTransposeOptions extends ConvOptions {
 // Shared shape helpers
 
 /** Expands a number or per-axis list to one positive integer per spatial axis. */
-export function perAxis(op: string, what: string, v: number | readonly number[] | undefined, rank: number, dflt: number, min = 1): number[] {
-  const list = v === undefined ? new Array<number>(rank).fill(dflt) : typeof v === 'number' ? new Array<number>(rank).fill(v) : [...v];
+export function perAxis(
+  op: string,
+  what: string,
+  v: number | readonly number[] | undefined,
+  rank: number,
+  dflt: number,
+  min = 1,
+): number[] {
+  const list =
+    v === undefined
+      ? new Array<number>(rank).fill(dflt)
+      : typeof v === 'number'
+        ? new Array<number>(rank).fill(v)
+        : [...v];
   if (list.length !== rank || list.some((d) => !Number.isInteger(d) || d < min)) {
-    throw new Error(`${op}: ${what} must be an integer >= ${min} or a list of ${rank} such integers, got ${JSON.stringify(v)}`);
+    throw new Error(
+      `${op}: ${what} must be an integer >= ${min} or a list of ${rank} such integers, got ${JSON.stringify(v)}`,
+    );
   }
   return list;
 }
@@ -72,7 +86,14 @@ function concreteSpatial(op: string, x: TensorType, what: string): number[] {
 }
 
 /** Size of one spatial output axis of a convolution / pooling window sweep. */
-export function windowOutputSize(input: number, kernel: number, stride: number, padBegin: number, padEnd: number, dilation = 1): number {
+export function windowOutputSize(
+  input: number,
+  kernel: number,
+  stride: number,
+  padBegin: number,
+  padEnd: number,
+  dilation = 1,
+): number {
   return Math.floor((input + padBegin + padEnd - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
@@ -80,7 +101,14 @@ export function windowOutputSize(input: number, kernel: number, stride: number, 
  * Resolves a padding spec into ONNX pads ([begins..., ends...]). 'same' pads so that
  * out = ceil(in / stride), putting the odd extra element at the end (like Keras/TF and PyTorch).
  */
-export function resolvePads(op: string, padding: Padding | undefined, input: readonly number[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): number[] {
+export function resolvePads(
+  op: string,
+  padding: Padding | undefined,
+  input: readonly number[],
+  kernel: readonly number[],
+  strides: readonly number[],
+  dilations: readonly number[],
+): number[] {
   const n = kernel.length;
   if (padding === undefined || padding === 'valid') return new Array<number>(2 * n).fill(0);
   if (padding === 'same') {
@@ -95,15 +123,20 @@ export function resolvePads(op: string, padding: Padding | undefined, input: rea
     return [...begins, ...ends];
   }
   if (typeof padding === 'number') {
-    if (!Number.isInteger(padding) || padding < 0) throw new Error(`${op}: padding must be a non-negative integer, got ${padding}`);
+    if (!Number.isInteger(padding) || padding < 0)
+      throw new Error(`${op}: padding must be a non-negative integer, got ${padding}`);
     return new Array<number>(2 * n).fill(padding);
   }
   if (!Array.isArray(padding) || padding.length !== n) {
-    throw new Error(`${op}: padding must be a number, 'valid', 'same', or a list of ${n} numbers or [begin, end] pairs, got ${JSON.stringify(padding)}`);
+    throw new Error(
+      `${op}: padding must be a number, 'valid', 'same', or a list of ${n} numbers or [begin, end] pairs, got ${JSON.stringify(padding)}`,
+    );
   }
   const pairs: readonly number[][] = padding.map((p) => (typeof p === 'number' ? [p, p] : [...p]));
   if (pairs.some((p) => p.length !== 2 || p.some((v) => !Number.isInteger(v) || v < 0))) {
-    throw new Error(`${op}: padding entries must be non-negative integers or [begin, end] pairs, got ${JSON.stringify(padding)}`);
+    throw new Error(
+      `${op}: padding entries must be non-negative integers or [begin, end] pairs, got ${JSON.stringify(padding)}`,
+    );
   }
   return [...pairs.map((p) => p[0]), ...pairs.map((p) => p[1])];
 }
@@ -118,7 +151,11 @@ function checkGroups(op: string, inputs: readonly TensorType[], channels: Dim, g
 function checkBias(op: string, inputs: readonly TensorType[], channels: number): void {
   const b = inputs[2];
   if (b && (b.shape.length !== 1 || b.shape[0] !== channels)) {
-    throw opError(op, `bias must have shape [${channels}] (one value per output channel), got ${shapeStr(b.shape)}`, inputs);
+    throw opError(
+      op,
+      `bias must have shape [${channels}] (one value per output channel), got ${shapeStr(b.shape)}`,
+      inputs,
+    );
   }
 }
 
@@ -151,13 +188,25 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     checkGroups('conv', inputs, x.shape[1], a.group, 'input channels');
     if (ws[1] * a.group !== x.shape[1]) {
-      throw opError('conv', `weight must be [Cout, Cin/groups, ...kernel] = [?, ${(x.shape[1] as number) / a.group}, ...]`, inputs);
+      throw opError(
+        'conv',
+        `weight must be [Cout, Cin/groups, ...kernel] = [?, ${(x.shape[1] as number) / a.group}, ...]`,
+        inputs,
+      );
     }
-    if (ws[0] % a.group !== 0) throw opError('conv', `output channels (${ws[0]}) must be divisible by groups (${a.group})`, inputs);
+    if (ws[0] % a.group !== 0)
+      throw opError('conv', `output channels (${ws[0]}) must be divisible by groups (${a.group})`, inputs);
     checkBias('conv', inputs, ws[0]);
     const sp = concreteSpatial('conv', x, 'x');
-    const out = sp.map((d, i) => windowOutputSize(d, ws[2 + i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
-    if (out.some((d) => d < 1)) throw opError('conv', `the kernel (dilated) is larger than the padded input: output would be ${shapeStr(out)}`, inputs);
+    const out = sp.map((d, i) =>
+      windowOutputSize(d, ws[2 + i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]),
+    );
+    if (out.some((d) => d < 1))
+      throw opError(
+        'conv',
+        `the kernel (dilated) is larger than the padded input: output would be ${shapeStr(out)}`,
+        inputs,
+      );
     return [{ shape: [x.shape[0], ws[0], ...out], dtype: x.dtype }];
   },
   lower: (ctx, inputs, a) => {
@@ -165,15 +214,20 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     // Weights that arrive at run time (training graphs) miss ORT's own NCHWc rewrite, which only
     // handles constant weights; call its NCHWc kernel directly. Constant weights keep plain Conv.
-    if (nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) && !ctx.isConstant(w.name)) return [lowerNchwcConv(ctx, inputs, a)];
+    if (nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) && !ctx.isConstant(w.name))
+      return [lowerNchwcConv(ctx, inputs, a)];
     return [
-      ctx.node1('Conv', inputs.map((t) => t.name), {
-        kernel_shape: ws.slice(2),
-        strides: a.strides,
-        pads: a.pads,
-        dilations: a.dilations,
-        group: a.group,
-      }),
+      ctx.node1(
+        'Conv',
+        inputs.map((t) => t.name),
+        {
+          kernel_shape: ws.slice(2),
+          strides: a.strides,
+          pads: a.pads,
+          dilations: a.dilations,
+          group: a.group,
+        },
+      ),
     ];
   },
   vjp: ([g], [x, w, b], _o, a) => {
@@ -196,31 +250,44 @@ export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTranspose
     const [x, w] = inputs;
     const ws = w.shape as number[];
     checkGroups('convTranspose', inputs, x.shape[1], a.group, 'input channels');
-    if (ws[0] !== x.shape[1]) throw opError('convTranspose', `weight must be [Cin, Cout/groups, ...kernel] with Cin = ${x.shape[1]}`, inputs);
+    if (ws[0] !== x.shape[1])
+      throw opError('convTranspose', `weight must be [Cin, Cout/groups, ...kernel] with Cin = ${x.shape[1]}`, inputs);
     const cout = ws[1] * a.group;
     checkBias('convTranspose', inputs, cout);
     a.outputPadding.forEach((p, i) => {
       if (!(p >= 0 && (p < a.strides[i] || p < a.dilations[i]))) {
-        throw opError('convTranspose', `outputPadding (${p}) must be smaller than the stride or the dilation of axis ${i}`, inputs);
+        throw opError(
+          'convTranspose',
+          `outputPadding (${p}) must be smaller than the stride or the dilation of axis ${i}`,
+          inputs,
+        );
       }
     });
     const sp = concreteSpatial('convTranspose', x, 'x');
-    const out = sp.map((d, i) => a.strides[i] * (d - 1) + a.outputPadding[i] + a.dilations[i] * (ws[2 + i] - 1) + 1 - a.pads[i] - a.pads[n + i]);
-    if (out.some((d) => d < 1)) throw opError('convTranspose', `padding removes the whole output: output would be ${shapeStr(out)}`, inputs);
+    const out = sp.map(
+      (d, i) =>
+        a.strides[i] * (d - 1) + a.outputPadding[i] + a.dilations[i] * (ws[2 + i] - 1) + 1 - a.pads[i] - a.pads[n + i],
+    );
+    if (out.some((d) => d < 1))
+      throw opError('convTranspose', `padding removes the whole output: output would be ${shapeStr(out)}`, inputs);
     return [{ shape: [x.shape[0], cout, ...out], dtype: x.dtype }];
   },
   lower: (ctx, inputs, a) => {
     const flipped = nchwcFlippedConv(ctx, inputs, a);
     if (flipped) return [flipped];
     return [
-      ctx.node1('ConvTranspose', inputs.map((t) => t.name), {
-        kernel_shape: (inputs[1].shape as number[]).slice(2),
-        strides: a.strides,
-        pads: a.pads,
-        dilations: a.dilations,
-        group: a.group,
-        output_padding: a.outputPadding.some((p) => p !== 0) ? a.outputPadding : undefined,
-      }),
+      ctx.node1(
+        'ConvTranspose',
+        inputs.map((t) => t.name),
+        {
+          kernel_shape: (inputs[1].shape as number[]).slice(2),
+          strides: a.strides,
+          pads: a.pads,
+          dilations: a.dilations,
+          group: a.group,
+          output_padding: a.outputPadding.some((p) => p !== 0) ? a.outputPadding : undefined,
+        },
+      ),
     ];
   },
   vjp: ([g], [x, w, b], _o, a) => {
@@ -240,16 +307,28 @@ export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTranspose
  * swapped, padded by dilation·(k-1) - pad. On the NCHWc kernel that is faster than ConvTranspose
  * (as a plain Conv it is slower), so it is used only there: undefined when it does not apply.
  */
-function nchwcFlippedConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvTransposeAttrs): string | undefined {
+function nchwcFlippedConv(
+  ctx: LowerCtx,
+  [x, w, b]: readonly LoweredValue[],
+  a: ConvTransposeAttrs,
+): string | undefined {
   const ws = w.shape as number[];
   const ks = ws.slice(2);
   const n = ks.length;
-  const pads = [...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]), ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i])];
+  const pads = [
+    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]),
+    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i]),
+  ];
   const unit = a.strides.every((s) => s === 1) && a.outputPadding.every((p) => p === 0) && pads.every((p) => p >= 0);
   if (!unit || !nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group) || ctx.isConstant(w.name)) return undefined;
   const kernel = ctx.node1('Transpose', [flipAxes(ctx, w.name, [2, 3])], { perm: [1, 0, 2, 3] });
   const swapped = { name: kernel, shape: [ws[1], ws[0], ...ks], dtype: w.dtype };
-  return lowerNchwcConv(ctx, b ? [x, swapped, b] : [x, swapped], { strides: a.strides, pads, dilations: a.dilations, group: 1 });
+  return lowerNchwcConv(ctx, b ? [x, swapped, b] : [x, swapped], {
+    strides: a.strides,
+    pads,
+    dilations: a.dilations,
+    group: 1,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,7 +358,9 @@ export const unfoldOp: OpDef<UnfoldAttrs> = defineOp<UnfoldAttrs>({
     checkGroups('unfold', [x], x.shape[1], 1, 'channels');
     const sp = concreteSpatial('unfold', x, 'x');
     const n = sp.length;
-    const out = sp.map((d, i) => windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
+    const out = sp.map((d, i) =>
+      windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]),
+    );
     if (out.some((d) => d < 1)) throw opError('unfold', `the kernel is larger than the padded input`, [x]);
     const k = a.kernel.reduce((p, d) => p * d, 1);
     return [{ shape: [x.shape[0], (x.shape[1] as number) * k, out.reduce((p, d) => p * d, 1)], dtype: x.dtype }];
@@ -293,34 +374,44 @@ function lowerUnfold(ctx: LowerCtx, x: LoweredValue, a: UnfoldAttrs, l: number):
   const c = x.shape[1] as number;
   const rows = c * a.kernel.reduce((p, d) => p * d, 1);
   const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [rows, 1, ...a.kernel]);
-  const cols = ctx.node1('Conv', [x.name, weight], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations, group: c });
+  const cols = ctx.node1('Conv', [x.name, weight], {
+    kernel_shape: a.kernel,
+    strides: a.strides,
+    pads: a.pads,
+    dilations: a.dilations,
+    group: c,
+  });
   return ctx.node1('Reshape', [cols, ctx.ints([0, rows, l])]);
 }
 
 /** Internal: col2im, the adjoint of unfold: [N, C*K, L] → [N, ...outputShape] summing overlapping windows. */
-export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<UnfoldAttrs & { outputShape: number[] }>({
-  name: 'fold',
-  infer: ([cols], a) => [{ shape: [cols.shape[0], ...a.outputShape], dtype: cols.dtype }],
-  lower: (ctx, [cols], a) => {
-    const [c, ...sp] = a.outputShape;
-    const n = sp.length;
-    const out = sp.map((d, i) => windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]));
-    const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [cols.shape[1] as number, 1, ...a.kernel]);
-    const outputPadding = convOutputPadding(sp, out, a.kernel, a);
-    const grid = ctx.node1('Reshape', [cols.name, ctx.ints([0, cols.shape[1] as number, ...out])]);
-    return [
-      ctx.node1('ConvTranspose', [grid, weight], {
-        kernel_shape: a.kernel,
-        strides: a.strides,
-        pads: a.pads,
-        dilations: a.dilations,
-        group: c,
-        output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
-      }),
-    ];
+export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<UnfoldAttrs & { outputShape: number[] }>(
+  {
+    name: 'fold',
+    infer: ([cols], a) => [{ shape: [cols.shape[0], ...a.outputShape], dtype: cols.dtype }],
+    lower: (ctx, [cols], a) => {
+      const [c, ...sp] = a.outputShape;
+      const n = sp.length;
+      const out = sp.map((d, i) =>
+        windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i], a.dilations[i]),
+      );
+      const weight = ctx.constant(oneHotKernel(c, a.kernel), 'float32', [cols.shape[1] as number, 1, ...a.kernel]);
+      const outputPadding = convOutputPadding(sp, out, a.kernel, a);
+      const grid = ctx.node1('Reshape', [cols.name, ctx.ints([0, cols.shape[1] as number, ...out])]);
+      return [
+        ctx.node1('ConvTranspose', [grid, weight], {
+          kernel_shape: a.kernel,
+          strides: a.strides,
+          pads: a.pads,
+          dilations: a.dilations,
+          group: c,
+          output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
+        }),
+      ];
+    },
+    vjp: ([g], _i, _o, { outputShape: _, ...a }) => [apply1(unfoldOp, [g!], a)],
   },
-  vjp: ([g], _i, _o, { outputShape: _, ...a }) => [apply1(unfoldOp, [g!], a)],
-});
+);
 
 /**
  * Conv through ORT's NCHWc kernel (passes/nchwc.ts): the input is reordered into channel blocks,
@@ -331,7 +422,13 @@ function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: Co
   const [o, , kh, kw] = w.shape as number[];
   const blockedX = toBlocked(ctx, x.name);
   const filter = blockedFilter(ctx, w.name, o, kh, kw);
-  const y = ctx.node('Conv', [blockedX, filter, ...(b ? [b.name] : [])], { kernel_shape: [kh, kw], strides: a.strides, pads: a.pads, dilations: a.dilations, group: 1 }, 1, NCHWC_DOMAIN)[0];
+  const y = ctx.node(
+    'Conv',
+    [blockedX, filter, ...(b ? [b.name] : [])],
+    { kernel_shape: [kh, kw], strides: a.strides, pads: a.pads, dilations: a.dilations, group: 1 },
+    1,
+    NCHWC_DOMAIN,
+  )[0];
   return fromBlocked(ctx, y, o);
 }
 
@@ -347,9 +444,16 @@ function convInputGrad(gy: Tensor, w: Tensor, sp: readonly number[], a: ConvAttr
 }
 
 /** The ConvTranspose output padding that maps a conv's output grid back onto its full input. */
-export function convOutputPadding(input: readonly number[], output: readonly number[], kernel: readonly number[], a: { strides: number[]; pads: number[]; dilations: number[] }): number[] {
+export function convOutputPadding(
+  input: readonly number[],
+  output: readonly number[],
+  kernel: readonly number[],
+  a: { strides: number[]; pads: number[]; dilations: number[] },
+): number[] {
   const n = input.length;
-  return input.map((d, i) => d - ((output[i] - 1) * a.strides[i] + a.dilations[i] * (kernel[i] - 1) + 1 - a.pads[i] - a.pads[n + i]));
+  return input.map(
+    (d, i) => d - ((output[i] - 1) * a.strides[i] + a.dilations[i] * (kernel[i] - 1) + 1 - a.pads[i] - a.pads[n + i]),
+  );
 }
 
 export interface UnfoldOptions {
@@ -393,12 +497,14 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     const cin = x.shape[1] as number;
     const cout = gy.shape[1] as number;
     const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
-    if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group)) return [lowerNchwcWeightGrad(ctx, x, gy, a)];
+    if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group))
+      return [lowerNchwcWeightGrad(ctx, x, gy, a)];
     const g = a.group;
     const k = a.kernel.reduce((p, d) => p * d, 1);
     const l = (gy.shape.slice(2) as number[]).reduce((p, d) => p * d, 1);
     const cols = lowerUnfold(ctx, x, { kernel: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations }, l); // [N, Cin*K, L]
-    const grouped = (t: string, rows: number): string => ctx.node1('Reshape', [t, ctx.ints(g === 1 ? [0, rows, l] : [0, g, rows / g, l])]);
+    const grouped = (t: string, rows: number): string =>
+      ctx.node1('Reshape', [t, ctx.ints(g === 1 ? [0, rows, l] : [0, g, rows / g, l])]);
     const u = grouped(cols, cin * k);
     const dy = grouped(gy.name, cout);
     const uT = ctx.node1('Transpose', [u], { perm: g === 1 ? [0, 2, 1] : [0, 1, 3, 2] });
@@ -407,7 +513,10 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     return [ctx.node1('Reshape', [summed, ctx.ints(dw.shape as number[])])];
   },
   // Bilinear: <h, dW(x, gy)> = <conv(x, h), gy> = <x, convᵀ(gy, h)>.
-  vjp: ([h], [x, gy], _o, { kernel: _, ...a }) => [convInputGrad(gy, h!, x.shape.slice(2) as number[], a), apply1(convOp, [x, h!], a)],
+  vjp: ([h], [x, gy], _o, { kernel: _, ...a }) => [
+    convInputGrad(gy, h!, x.shape.slice(2) as number[], a),
+    apply1(convOp, [x, h!], a),
+  ],
 });
 
 /**
@@ -421,7 +530,13 @@ function lowerNchwcWeightGrad(ctx: LowerCtx, x: LoweredValue, gy: LoweredValue, 
   const [cout, ho, wo] = gy.shape.slice(1) as number[];
   const input = ctx.node('ReorderInput', [batchAsChannels(ctx, x, block)], {}, 1, NCHWC_DOMAIN)[0];
   const filter = cotangentAsFilter(ctx, gy, block);
-  const y = ctx.node('Conv', [input, filter], { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 }, 1, NCHWC_DOMAIN)[0];
+  const y = ctx.node(
+    'Conv',
+    [input, filter],
+    { kernel_shape: [ho, wo], strides: [1, 1], pads: a.pads, dilations: [1, 1], group: 1 },
+    1,
+    NCHWC_DOMAIN,
+  )[0];
   // Channels last ([Cin, kh, kw, Cout]): the usual next step, the Transpose into a Keras kernel
   // ([kh, kw, Cin, Cout]), then merges with this one into a Transpose that moves whole rows.
   const dwT = ctx.node('ReorderOutput', [y], { channels: cout, channels_last: 1 }, 1, NCHWC_DOMAIN)[0];
@@ -451,7 +566,8 @@ function batchAsChannels(ctx: LowerCtx, t: LoweredValue, block: number): string 
 /** Zero rows appended along `axis` of a 4-D value so that its size n becomes whole blocks (at run time when n is symbolic). */
 function padBatch(ctx: LowerCtx, value: string, n: Dim, block: number, axis = 0): string {
   const padsFor = (extra: number) => [0, 0, 0, 0, ...[0, 1, 2, 3].map((a) => (a === axis ? extra : 0))];
-  if (typeof n === 'number') return n % block === 0 ? value : ctx.node1('Pad', [value, ctx.ints(padsFor((block - (n % block)) % block))]);
+  if (typeof n === 'number')
+    return n % block === 0 ? value : ctx.node1('Pad', [value, ctx.ints(padsFor((block - (n % block)) % block))]);
   const blockSize = ctx.ints([block]);
   const batch = ctx.node1('Shape', [value], { start: axis, end: axis + 1 });
   const extra = ctx.node1('Mod', [ctx.node1('Sub', [blockSize, ctx.node1('Mod', [batch, blockSize])]), blockSize]);
@@ -464,7 +580,8 @@ function padBatch(ctx: LowerCtx, value: string, n: Dim, block: number, axis = 0)
 // Public functions
 
 function convNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor | undefined, options: ConvOptions): Tensor {
-  if (x.rank !== n + 2) throw opError(op, `x must have rank ${n + 2} ([N, C, ${n === 1 ? 'L' : n === 2 ? 'H, W' : 'D, H, W'}])`, [x, w]);
+  if (x.rank !== n + 2)
+    throw opError(op, `x must have rank ${n + 2} ([N, C, ${n === 1 ? 'L' : n === 2 ? 'H, W' : 'D, H, W'}])`, [x, w]);
   if (w.rank !== n + 2) throw opError(op, `weight must have rank ${n + 2} ([Cout, Cin/groups, ...kernel])`, [x, w]);
   const strides = perAxis(op, 'stride', options.stride, n, 1);
   const dilations = perAxis(op, 'dilation', options.dilation, n, 1);
@@ -475,13 +592,23 @@ function convNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor | undefin
 }
 
 /** 1-D convolution: x [N, Cin, L], w [Cout, Cin/groups, k], b [Cout]. */
-export const conv1d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv1d', 1, x, w, b, options);
+export const conv1d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor =>
+  convNd('conv1d', 1, x, w, b, options);
 /** 2-D convolution: x [N, Cin, H, W], w [Cout, Cin/groups, kH, kW], b [Cout]. */
-export const conv2d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv2d', 2, x, w, b, options);
+export const conv2d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor =>
+  convNd('conv2d', 2, x, w, b, options);
 /** 3-D convolution: x [N, Cin, D, H, W], w [Cout, Cin/groups, kD, kH, kW], b [Cout]. */
-export const conv3d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor => convNd('conv3d', 3, x, w, b, options);
+export const conv3d = (x: Tensor, w: Tensor, b?: Tensor, options: ConvOptions = {}): Tensor =>
+  convNd('conv3d', 3, x, w, b, options);
 
-function convTransposeNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor | undefined, options: ConvTransposeOptions): Tensor {
+function convTransposeNd(
+  op: string,
+  n: number,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | undefined,
+  options: ConvTransposeOptions,
+): Tensor {
   if (x.rank !== n + 2) throw opError(op, `x must have rank ${n + 2}`, [x, w]);
   if (w.rank !== n + 2) throw opError(op, `weight must have rank ${n + 2} ([Cin, Cout/groups, ...kernel])`, [x, w]);
   const strides = perAxis(op, 'stride', options.stride, n, 1);
@@ -492,7 +619,13 @@ function convTransposeNd(op: string, n: number, x: Tensor, w: Tensor, b: Tensor 
     throw new Error(`${op}: padding 'same' is not defined for transposed convolutions; give explicit padding`);
   }
   const pads = resolvePads(op, options.padding, [], ks, strides, dilations);
-  return apply1(convTransposeOp, b ? [x, w, b] : [x, w], { strides, pads, dilations, group: options.groups ?? 1, outputPadding });
+  return apply1(convTransposeOp, b ? [x, w, b] : [x, w], {
+    strides,
+    pads,
+    dilations,
+    group: options.groups ?? 1,
+    outputPadding,
+  });
 }
 
 /**

@@ -4,7 +4,16 @@
  */
 import { type DType, DTYPES, NUMERIC_DTYPES, ONNX_ELEM_TYPE, isFloat, promoteTypes } from '../dtype.js';
 import { float } from '../onnx/ctx.js';
-import { type Attrs, type OpDef, type TensorType, apply1, checkDtypes, checkSameDtype, defineOp, opError } from '../op.js';
+import {
+  type Attrs,
+  type OpDef,
+  type TensorType,
+  apply1,
+  checkDtypes,
+  checkSameDtype,
+  defineOp,
+  opError,
+} from '../op.js';
 import { DtypeError } from '../errors.js';
 import { type Dim, broadcastShapes, broadcastsTo, inversePermutation, normalizeAxes, shapeStr } from '../shape.js';
 import { Tensor, scalar } from '../tensor.js';
@@ -51,7 +60,8 @@ export const castOp = defineOp<{ dtype: DType }>({
   vjp: ([g], [x]) => [isFloat(x.dtype) && g ? cast(g, x.dtype) : null],
 });
 export const cast = (x: Tensor, dtype: DType): Tensor => {
-  if (!DTYPES.includes(dtype)) throw opError('cast', `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`, [x]);
+  if (!DTYPES.includes(dtype))
+    throw opError('cast', `unknown dtype ${JSON.stringify(dtype)}; expected one of ${DTYPES.join(', ')}`, [x]);
   return x.dtype === dtype ? x : apply1(castOp, [x], { dtype });
 };
 
@@ -65,7 +75,8 @@ export const fullLikeOp = defineOp<{ value: number; dtype: DType }>({
   vjp: () => [null],
 });
 /** A tensor shaped like x filled with `value` (dtype defaults to x's). */
-export const fullLike = (x: Tensor, value: number, dtype: DType = x.dtype): Tensor => apply1(fullLikeOp, [x], { value, dtype });
+export const fullLike = (x: Tensor, value: number, dtype: DType = x.dtype): Tensor =>
+  apply1(fullLikeOp, [x], { value, dtype });
 export const zerosLike = (x: Tensor, dtype?: DType): Tensor => fullLike(x, 0, dtype);
 export const onesLike = (x: Tensor, dtype?: DType): Tensor => fullLike(x, 1, dtype);
 
@@ -74,7 +85,8 @@ export const onesLike = (x: Tensor, dtype?: DType): Tensor => fullLike(x, 1, dty
 
 /** Resolves -1 in a target shape; symbolic input dims are matched by name. */
 export function resolveReshape(op: string, from: readonly Dim[], to: readonly Dim[]): Dim[] {
-  if (!Array.isArray(to)) throw opError(op, `the target shape must be an array of sizes (e.g. [3, 2]), got ${JSON.stringify(to)}`);
+  if (!Array.isArray(to))
+    throw opError(op, `the target shape must be an array of sizes (e.g. [3, 2]), got ${JSON.stringify(to)}`);
   const inSyms: string[] = [];
   let inProd = 1;
   for (const d of from) typeof d === 'number' ? (inProd *= d) : inSyms.push(d);
@@ -103,7 +115,11 @@ export function resolveReshape(op: string, from: readonly Dim[], to: readonly Di
     } else {
       out[unknownAt] = `${restSyms.join('*')}*${inProd / tProd}`;
     }
-  } else if (restSyms.length === 0 && inSyms.length === to.filter((d) => typeof d === 'string').length && inProd !== tProd) {
+  } else if (
+    restSyms.length === 0 &&
+    inSyms.length === to.filter((d) => typeof d === 'string').length &&
+    inProd !== tProd
+  ) {
     throw opError(op, `cannot reshape ${shapeStr(from)} (${inProd} elements) into ${shapeStr(to)} (${tProd} elements)`);
   }
   return out;
@@ -113,7 +129,9 @@ export const reshapeOp = defineOp<{ shape: Dim[] }>({
   name: 'reshape',
   infer: ([x], { shape }) => [{ shape, dtype: x.dtype }],
   // allowzero: a 0 in the target is a real empty dimension, not "copy the input's".
-  lower: (ctx, [x], _a, [out]) => [ctx.node1('Reshape', [x.name, ctx.shape(out.shape)], out.shape.includes(0) ? { allowzero: 1 } : {})],
+  lower: (ctx, [x], _a, [out]) => [
+    ctx.node1('Reshape', [x.name, ctx.shape(out.shape)], out.shape.includes(0) ? { allowzero: 1 } : {}),
+  ],
   vjp: ([g], [x]) => [reshape(g!, x.shape)],
 });
 /** Reshapes x; one dimension may be -1 (inferred). */
@@ -126,7 +144,8 @@ export const reshape = (x: Tensor, shape: readonly Dim[]): Tensor => {
 export const expandOp = defineOp<{ shape: Dim[] }>({
   name: 'expand',
   infer: ([x], { shape }) => {
-    if (!broadcastsTo(x.shape, shape)) throw opError('expand', `cannot broadcast ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
+    if (!broadcastsTo(x.shape, shape))
+      throw opError('expand', `cannot broadcast ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
     return [{ shape, dtype: x.dtype }];
   },
   lower: (ctx, [x], { shape }) => [ctx.node1('Expand', [x.name, ctx.shape(shape)])],
@@ -233,8 +252,14 @@ export function promoted(a: TensorOrNumber, b: TensorOrNumber): [Tensor, Tensor]
 }
 
 export const addOp = defineBinary('add', 'Add', ([g], [a, b]) => [sumToShape(g!, a.shape), sumToShape(g!, b.shape)]);
-export const subOp = defineBinary('sub', 'Sub', ([g], [a, b]) => [sumToShape(g!, a.shape), sumToShape(neg(g!), b.shape)]);
-export const mulOp = defineBinary('mul', 'Mul', ([g], [a, b]) => [sumToShape(mul(g!, b), a.shape), sumToShape(mul(g!, a), b.shape)]);
+export const subOp = defineBinary('sub', 'Sub', ([g], [a, b]) => [
+  sumToShape(g!, a.shape),
+  sumToShape(neg(g!), b.shape),
+]);
+export const mulOp = defineBinary('mul', 'Mul', ([g], [a, b]) => [
+  sumToShape(mul(g!, b), a.shape),
+  sumToShape(mul(g!, a), b.shape),
+]);
 export const divOp = defineBinary('div', 'Div', ([g], [a, b], [out]) => [
   sumToShape(div(g!, b), a.shape),
   sumToShape(neg(div(mul(g!, out), b)), b.shape),
@@ -263,7 +288,8 @@ export const matmulOp = defineOp({
   name: 'matmul',
   infer: ([a, b]) => {
     const dtype = checkSameDtype('matmul', [a, b]);
-    if (a.shape.length < 2 || b.shape.length < 2) throw opError('matmul', 'internal: operands must have rank >= 2', [a, b]);
+    if (a.shape.length < 2 || b.shape.length < 2)
+      throw opError('matmul', 'internal: operands must have rank >= 2', [a, b]);
     const [m, k1] = a.shape.slice(-2);
     const [k2, n] = b.shape.slice(-2);
     if (k1 !== k2) {
@@ -273,10 +299,7 @@ export const matmulOp = defineOp({
     return [{ shape: [...batch, m, n], dtype }];
   },
   lower: (ctx, [a, b]) => [ctx.node1('MatMul', [a.name, b.name])],
-  vjp: ([g], [a, b]) => [
-    sumToShape(matmul(g!, swapLast(b)), a.shape),
-    sumToShape(matmul(swapLast(a), g!), b.shape),
-  ],
+  vjp: ([g], [a, b]) => [sumToShape(matmul(g!, swapLast(b)), a.shape), sumToShape(matmul(swapLast(a), g!), b.shape)],
 });
 
 function swapLast(x: Tensor): Tensor {

@@ -33,7 +33,14 @@ export interface UnarySpec<A extends Attrs = Attrs> {
 }
 
 /** Defines a shape-preserving unary op that lowers to a single ONNX node. */
-export function defineUnaryOp<A extends Attrs = Attrs>({ name, onnx, onnxAttrs, dtypes, dtypeNote, vjp }: UnarySpec<A>): OpDef<A> {
+export function defineUnaryOp<A extends Attrs = Attrs>({
+  name,
+  onnx,
+  onnxAttrs,
+  dtypes,
+  dtypeNote,
+  vjp,
+}: UnarySpec<A>): OpDef<A> {
   return defineOp<A>({
     name,
     infer: (inputs) => {
@@ -45,18 +52,33 @@ export function defineUnaryOp<A extends Attrs = Attrs>({ name, onnx, onnxAttrs, 
   });
 }
 
-export const absOp = defineUnaryOp({ name: 'abs', onnx: 'Abs', dtypes: NUMERIC, vjp: ([g], [x]) => [mul(g!, sign(x))] });
+export const absOp = defineUnaryOp({
+  name: 'abs',
+  onnx: 'Abs',
+  dtypes: NUMERIC,
+  vjp: ([g], [x]) => [mul(g!, sign(x))],
+});
 /** |x|. Its gradient at 0 is 0 (like PyTorch). */
 export const abs = (x: Tensor): Tensor => apply1(absOp, [x]);
 
-export const expOp = defineUnaryOp({ name: 'exp', onnx: 'Exp', dtypes: FLOATS, vjp: ([g], _x, [out]) => [mul(g!, out)] });
+export const expOp = defineUnaryOp({
+  name: 'exp',
+  onnx: 'Exp',
+  dtypes: FLOATS,
+  vjp: ([g], _x, [out]) => [mul(g!, out)],
+});
 export const exp = (x: Tensor): Tensor => apply1(expOp, [x]);
 
 export const logOp = defineUnaryOp({ name: 'log', onnx: 'Log', dtypes: FLOATS, vjp: ([g], [x]) => [div(g!, x)] });
 /** Natural logarithm. */
 export const log = (x: Tensor): Tensor => apply1(logOp, [x]);
 
-export const sqrtOp = defineUnaryOp({ name: 'sqrt', onnx: 'Sqrt', dtypes: FLOATS, vjp: ([g], _x, [out]) => [div(mul(g!, 0.5), out)] });
+export const sqrtOp = defineUnaryOp({
+  name: 'sqrt',
+  onnx: 'Sqrt',
+  dtypes: FLOATS,
+  vjp: ([g], _x, [out]) => [div(mul(g!, 0.5), out)],
+});
 export const sqrt = (x: Tensor): Tensor => apply1(sqrtOp, [x]);
 
 /** 1 / sqrt(x). */
@@ -178,11 +200,16 @@ export const clipOp = defineOp<{ min?: number; max?: number }>({
   name: 'clip',
   infer: (inputs, { min, max }) => {
     checkDtypes('clip', inputs, NUMERIC);
-    if (min !== undefined && max !== undefined && min > max) throw opError('clip', `min (${min}) is greater than max (${max})`, inputs);
+    if (min !== undefined && max !== undefined && min > max)
+      throw opError('clip', `min (${min}) is greater than max (${max})`, inputs);
     return [inputs[0]];
   },
   lower: (ctx, [x], { min, max }) => [
-    ctx.node1('Clip', [x.name, min === undefined ? '' : ctx.scalar(min, x.dtype), max === undefined ? '' : ctx.scalar(max, x.dtype)]),
+    ctx.node1('Clip', [
+      x.name,
+      min === undefined ? '' : ctx.scalar(min, x.dtype),
+      max === undefined ? '' : ctx.scalar(max, x.dtype),
+    ]),
   ],
   vjp: ([g], [x], _o, { min, max }) => {
     let inside: Tensor | undefined;
@@ -215,7 +242,13 @@ export const whereOp = defineOp({
   name: 'where',
   infer: (inputs) => {
     const [cond, a, b] = inputs;
-    if (cond.dtype !== 'bool') throw opError('where', `the condition must be bool, got ${cond.dtype} (use a comparison or cast())`, inputs, DtypeError);
+    if (cond.dtype !== 'bool')
+      throw opError(
+        'where',
+        `the condition must be bool, got ${cond.dtype} (use a comparison or cast())`,
+        inputs,
+        DtypeError,
+      );
     const dtype = checkSameDtype('where', [a, b]);
     return [{ shape: broadcastShapes('where', cond.shape, a.shape, b.shape), dtype }];
   },
@@ -226,7 +259,8 @@ export const whereOp = defineOp({
   },
 });
 /** Picks a where cond is true, b elsewhere (all three broadcast). */
-export const where = (cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(whereOp, [cond, ...promoted(a, b)]);
+export const where = (cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tensor =>
+  apply1(whereOp, [cond, ...promoted(a, b)]);
 
 // ---------------------------------------------------------------------------------------------
 // Comparisons (bool outputs, no gradient) and logic
@@ -248,8 +282,10 @@ export const lessEqualOp = defineComparison('lessEqual', 'LessOrEqual', false);
 export const greaterOp = defineComparison('greater', 'Greater', false);
 export const greaterEqualOp = defineComparison('greaterEqual', 'GreaterOrEqual', false);
 
-export const equal = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor => apply1(equalOp, boolOrPromoted(a, b));
-export const notEqual = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor => apply1(notEqualOp, boolOrPromoted(a, b));
+export const equal = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor =>
+  apply1(equalOp, boolOrPromoted(a, b));
+export const notEqual = (a: TensorOrNumber | boolean, b: TensorOrNumber | boolean): Tensor =>
+  apply1(notEqualOp, boolOrPromoted(a, b));
 export const less = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessOp, promoted(a, b));
 export const lessEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(lessEqualOp, promoted(a, b));
 export const greater = (a: TensorOrNumber, b: TensorOrNumber): Tensor => apply1(greaterOp, promoted(a, b));
@@ -268,9 +304,19 @@ function defineLogical(name: string, onnx: string, arity: 1 | 2): OpDef {
       if (inputs.some((t) => t.dtype !== 'bool')) {
         throw opError(name, 'expects bool tensors (use a comparison or cast(x, "bool"))', inputs, DtypeError);
       }
-      return [{ shape: arity === 1 ? inputs[0].shape : broadcastShapes(name, inputs[0].shape, inputs[1].shape), dtype: 'bool' }];
+      return [
+        {
+          shape: arity === 1 ? inputs[0].shape : broadcastShapes(name, inputs[0].shape, inputs[1].shape),
+          dtype: 'bool',
+        },
+      ];
     },
-    lower: (ctx, ins) => [ctx.node1(onnx, ins.map((v) => v.name))],
+    lower: (ctx, ins) => [
+      ctx.node1(
+        onnx,
+        ins.map((v) => v.name),
+      ),
+    ],
   });
 }
 export const logicalAndOp = defineLogical('logicalAnd', 'And', 2);

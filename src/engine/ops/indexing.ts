@@ -49,7 +49,9 @@ export const gatherOp: OpDef<{ axis: number }> = defineOp<{ axis: number }>({
   lower: (ctx, [x, indices], { axis }) => [ctx.node1('Gather', [x.name, indices.name], { axis })],
   vjp: ([g], [x, indices], _o, { axis }) => {
     // Flatten the index dims so the cotangent is [...pre, M, ...post] and the indices [M].
-    const m: Dim = indices.shape.every((d): d is number => typeof d === 'number') ? indices.shape.reduce((p, d) => p * d, 1) : -1;
+    const m: Dim = indices.shape.every((d): d is number => typeof d === 'number')
+      ? indices.shape.reduce((p, d) => p * d, 1)
+      : -1;
     const gFlat = reshape(g!, [...x.shape.slice(0, axis), m, ...x.shape.slice(axis + 1)]);
     return [indexAdd(zerosLike(x), reshape(indices, [m]), gFlat, axis), null];
   },
@@ -70,10 +72,19 @@ export const indexAddOp: OpDef<{ axis: number }> = defineOp<{ axis: number }>({
   infer: (inputs, { axis }) => {
     const [x, indices, source] = inputs;
     checkIndices('indexAdd', inputs, indices);
-    if (indices.shape.length !== 1) throw opError('indexAdd', `indices must be 1-D, got ${shapeStr(indices.shape)}`, inputs);
+    if (indices.shape.length !== 1)
+      throw opError('indexAdd', `indices must be 1-D, got ${shapeStr(indices.shape)}`, inputs);
     const expected = x.shape.map((d, a) => (a === axis ? indices.shape[0] : d));
-    if (source.dtype !== x.dtype || source.shape.length !== expected.length || source.shape.some((d, a) => d !== expected[a])) {
-      throw opError('indexAdd', `source must be ${shapeStr(expected)} ${x.dtype} (x's shape with axis ${axis} sized like indices)`, inputs);
+    if (
+      source.dtype !== x.dtype ||
+      source.shape.length !== expected.length ||
+      source.shape.some((d, a) => d !== expected[a])
+    ) {
+      throw opError(
+        'indexAdd',
+        `source must be ${shapeStr(expected)} ${x.dtype} (x's shape with axis ${axis} sized like indices)`,
+        inputs,
+      );
     }
     return [x];
   },
@@ -104,10 +115,20 @@ export function indexAdd(x: Tensor, indices: Tensor, source: Tensor, axis = 0): 
 // ---------------------------------------------------------------------------------------------
 // gatherElements / scatterAdd
 
-function checkElementwiseIndices(op: string, inputs: readonly TensorType[], x: TensorType, indices: TensorType, axis: number): void {
+function checkElementwiseIndices(
+  op: string,
+  inputs: readonly TensorType[],
+  x: TensorType,
+  indices: TensorType,
+  axis: number,
+): void {
   checkIndices(op, inputs, indices);
   if (indices.shape.length !== x.shape.length) {
-    throw opError(op, `indices must have the same rank as the data (${x.shape.length}), got ${shapeStr(indices.shape)}`, inputs);
+    throw opError(
+      op,
+      `indices must have the same rank as the data (${x.shape.length}), got ${shapeStr(indices.shape)}`,
+      inputs,
+    );
   }
   indices.shape.forEach((d, a) => {
     const n = x.shape[a];
@@ -143,7 +164,11 @@ export const scatterAddOp: OpDef<{ axis: number }> = defineOp<{ axis: number }>(
     const [x, indices, updates] = inputs;
     checkElementwiseIndices('scatterAdd', inputs, x, indices, axis);
     if (updates.dtype !== x.dtype || updates.shape.join() !== indices.shape.join()) {
-      throw opError('scatterAdd', `updates must have the indices' shape ${shapeStr(indices.shape)} and dtype ${x.dtype}`, inputs);
+      throw opError(
+        'scatterAdd',
+        `updates must have the indices' shape ${shapeStr(indices.shape)} and dtype ${x.dtype}`,
+        inputs,
+      );
     }
     return [x];
   },
@@ -170,6 +195,7 @@ export const take = (x: Tensor, indices: Tensor): Tensor => gather(reshape(x, [-
 
 /** torch.index_select: entries of x along `axis` at the positions of the 1-D `indices`. */
 export function indexSelect(x: Tensor, indices: Tensor, axis = 0): Tensor {
-  if (indices.rank !== 1) throw opError('indexSelect', `indices must be 1-D, got ${shapeStr(indices.shape)}`, [x, indices]);
+  if (indices.rank !== 1)
+    throw opError('indexSelect', `indices must be 1-D, got ${shapeStr(indices.shape)}`, [x, indices]);
   return gather(x, indices, axis);
 }

@@ -41,16 +41,28 @@ export const softmaxCrossEntropyOp = defineOp<SceAttrs>({
   infer: (inputs, { reduction, hasWeight }): TensorType[] => {
     const op = 'softmaxCrossEntropy';
     const [logits, labels, weight] = inputs;
-    if (!FLOAT_DTYPES.includes(logits.dtype)) throw opError(op, `logits must be float32 or float64, got ${logits.dtype}`, inputs, DtypeError);
-    if (!isInteger(labels.dtype)) throw opError(op, `labels must be int32 or int64 class indices, got ${labels.dtype}`, inputs, DtypeError);
-    if (logits.shape.length < 2) throw opError(op, `logits must be [N, C] or [N, C, d...], got ${shapeStr(logits.shape)}`, inputs);
+    if (!FLOAT_DTYPES.includes(logits.dtype))
+      throw opError(op, `logits must be float32 or float64, got ${logits.dtype}`, inputs, DtypeError);
+    if (!isInteger(labels.dtype))
+      throw opError(op, `labels must be int32 or int64 class indices, got ${labels.dtype}`, inputs, DtypeError);
+    if (logits.shape.length < 2)
+      throw opError(op, `logits must be [N, C] or [N, C, d...], got ${shapeStr(logits.shape)}`, inputs);
     const want: Dim[] = [logits.shape[0], ...logits.shape.slice(2)];
     if (labels.shape.length !== want.length || labels.shape.some((d, i) => d !== want[i])) {
-      throw opError(op, `labels must have shape ${shapeStr(want)} for logits ${shapeStr(logits.shape)}, got ${shapeStr(labels.shape)}`, inputs);
+      throw opError(
+        op,
+        `labels must have shape ${shapeStr(want)} for logits ${shapeStr(logits.shape)}, got ${shapeStr(labels.shape)}`,
+        inputs,
+      );
     }
-    if (hasWeight !== (weight !== undefined)) throw opError(op, 'internal: weight input and hasWeight disagree', inputs);
+    if (hasWeight !== (weight !== undefined))
+      throw opError(op, 'internal: weight input and hasWeight disagree', inputs);
     if (weight && (weight.dtype !== logits.dtype || weight.shape.length !== 1 || weight.shape[0] !== logits.shape[1])) {
-      throw opError(op, `weight must be [${logits.shape[1]}] ${logits.dtype} (one per class), got ${shapeStr(weight.shape)} ${weight.dtype}`, inputs);
+      throw opError(
+        op,
+        `weight must be [${logits.shape[1]}] ${logits.dtype} (one per class), got ${shapeStr(weight.shape)} ${weight.dtype}`,
+        inputs,
+      );
     }
     return [
       { shape: reduction === 'none' ? labels.shape : [], dtype: logits.dtype },
@@ -58,7 +70,12 @@ export const softmaxCrossEntropyOp = defineOp<SceAttrs>({
     ];
   },
   lower: (ctx, ins, { reduction, ignoreIndex }) =>
-    ctx.node('SoftmaxCrossEntropyLoss', ins.map((v) => v.name), { reduction, ignore_index: ignoreIndex }, 2),
+    ctx.node(
+      'SoftmaxCrossEntropyLoss',
+      ins.map((v) => v.name),
+      { reduction, ignore_index: ignoreIndex },
+      2,
+    ),
   vjp: ([gLoss, gLogProb], [logits, labels, weight], [, logProb], { reduction, ignoreIndex }) => {
     const classes = logits.shape[1];
     if (typeof classes !== 'number') {
@@ -79,7 +96,17 @@ export const softmaxCrossEntropyOp = defineOp<SceAttrs>({
       let scale: Tensor;
       if (reduction === 'none') scale = withClassAxis(gLoss);
       else if (reduction === 'sum') scale = gLoss;
-      else scale = div(gLoss, w ? sum(w) : reducedSize(labels, labels.shape.map((_, i) => i), logits.dtype));
+      else
+        scale = div(
+          gLoss,
+          w
+            ? sum(w)
+            : reducedSize(
+                labels,
+                labels.shape.map((_, i) => i),
+                logits.dtype,
+              ),
+        );
       grad = mul(sub(probs, oneHot), w ? mul(scale, w) : scale);
     }
     if (gLogProb) {
@@ -98,8 +125,10 @@ export const softmaxCrossEntropyOp = defineOp<SceAttrs>({
 export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: SoftmaxCrossEntropyOptions = {}): Tensor {
   const { reduction = 'mean', ignoreIndex, weight } = options;
   const op = 'softmaxCrossEntropy';
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw opError(op, `reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
-  if (ignoreIndex !== undefined && !Number.isInteger(ignoreIndex)) throw opError(op, `ignoreIndex must be an integer, got ${ignoreIndex}`);
+  if (!['mean', 'sum', 'none'].includes(reduction))
+    throw opError(op, `reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
+  if (ignoreIndex !== undefined && !Number.isInteger(ignoreIndex))
+    throw opError(op, `ignoreIndex must be an integer, got ${ignoreIndex}`);
   const classes = logits.shape[1];
   if (!labels.isSymbolic && typeof classes === 'number' && isInteger(labels.dtype)) {
     // ORT does not range-check labels; catch bad ones here when their values are known.
@@ -107,7 +136,11 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: Sof
     for (let i = 0; i < values.length; i++) {
       const label = Number(values[i]);
       if ((label < 0 || label >= classes) && label !== ignoreIndex) {
-        throw opError(op, `label ${label} is out of range for ${classes} classes (expected 0..${classes - 1}${ignoreIndex === undefined ? '' : ` or ignoreIndex ${ignoreIndex}`})`, [logits, labels]);
+        throw opError(
+          op,
+          `label ${label} is out of range for ${classes} classes (expected 0..${classes - 1}${ignoreIndex === undefined ? '' : ` or ignoreIndex ${ignoreIndex}`})`,
+          [logits, labels],
+        );
       }
     }
   }

@@ -11,7 +11,6 @@ import { currentTrace } from '../trace.js';
 import { matmul, reshape, sum, transpose, zerosLike } from './core.js';
 import { gather } from './indexing.js';
 
-
 // ---------------------------------------------------------------------------------------------
 // linear
 
@@ -25,15 +24,24 @@ export const linearOp = defineOp({
     if (x.shape.length < 2) throw opError('linear', 'internal: input must have rank >= 2', inputs);
     const inF = x.shape[x.shape.length - 1];
     if (inF !== w.shape[1]) {
-      throw opError('linear', `input features ${inF} (last axis of ${shapeStr(x.shape)}) do not match weight [out, in] = ${shapeStr(w.shape)}`, inputs);
+      throw opError(
+        'linear',
+        `input features ${inF} (last axis of ${shapeStr(x.shape)}) do not match weight [out, in] = ${shapeStr(w.shape)}`,
+        inputs,
+      );
     }
     if (b && (b.shape.length !== 1 || b.shape[0] !== w.shape[0])) {
-      throw opError('linear', `bias must be [${w.shape[0]}] (one value per output feature), got ${shapeStr(b.shape)}`, inputs);
+      throw opError(
+        'linear',
+        `bias must be [${w.shape[0]}] (one value per output feature), got ${shapeStr(b.shape)}`,
+        inputs,
+      );
     }
     return [{ shape: [...x.shape.slice(0, -1), w.shape[0]], dtype }];
   },
   lower: (ctx, [x, w, b]) => {
-    if (x.shape.length === 2) return [ctx.node1('Gemm', b ? [x.name, w.name, b.name] : [x.name, w.name], { transB: 1 })];
+    if (x.shape.length === 2)
+      return [ctx.node1('Gemm', b ? [x.name, w.name, b.name] : [x.name, w.name], { transB: 1 })];
     const y = ctx.node1('MatMul', [x.name, ctx.node1('Transpose', [w.name], { perm: [1, 0] })]);
     return [b ? ctx.node1('Add', [y, b.name]) : y];
   },
@@ -67,7 +75,8 @@ export const dropoutOp = defineOp<{ rate: number }>({
     checkDtypes('dropout', inputs, FLOAT_DTYPES);
     if (!(rate >= 0 && rate < 1)) throw opError('dropout', `rate must be in [0, 1), got ${rate}`, inputs);
     const b = broadcastShapes('dropout', x.shape, u.shape);
-    if (b.join() !== x.shape.join()) throw opError('dropout', `noise shape ${shapeStr(u.shape)} must broadcast to the input shape`, inputs);
+    if (b.join() !== x.shape.join())
+      throw opError('dropout', `noise shape ${shapeStr(u.shape)} must broadcast to the input shape`, inputs);
     return [x];
   },
   lower: (ctx, [x, u], { rate }) => {
@@ -95,7 +104,8 @@ export interface DropoutOpOptions {
  * grad/compile fed as a fresh random input at every call of the compiled function.
  */
 export function dropout(x: Tensor, p: number, training = true, options: DropoutOpOptions = {}): Tensor {
-  if (!isFloat(x.dtype)) throw opError('dropout', `dtype ${x.dtype} is not supported; expected float32 or float64`, [x], DtypeError);
+  if (!isFloat(x.dtype))
+    throw opError('dropout', `dtype ${x.dtype} is not supported; expected float32 or float64`, [x], DtypeError);
   if (!(p >= 0 && p <= 1)) throw opError('dropout', `p must be in [0, 1], got ${p}`, [x]);
   if (!training || p === 0) return x;
   if (p === 1) return zerosLike(x); // everything dropped: the gradient is zero too
@@ -105,7 +115,8 @@ export function dropout(x: Tensor, p: number, training = true, options: DropoutO
   let u: Tensor;
   if (trace) u = trace.random(shape, dtype, 'uniform');
   else {
-    if (!shape.every((d): d is number => typeof d === 'number')) throw opError('dropout', `noise shape ${shapeStr(shape)} must be concrete`, [x]);
+    if (!shape.every((d): d is number => typeof d === 'number'))
+      throw opError('dropout', `noise shape ${shapeStr(shape)} must be concrete`, [x]);
     u = rand(shape, { dtype });
   }
   return apply1(dropoutOp, [x, u], { rate: p });

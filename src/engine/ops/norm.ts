@@ -33,11 +33,16 @@ export const batchNormOp: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
     const want = 3 + (a.hasScale ? 1 : 0) + (a.hasOffset ? 1 : 0);
     if (inputs.length !== want) throw opError('batchNorm', `internal: expected ${want} inputs`, inputs);
     checkDtypes('batchNorm', inputs, FLOATS);
-    if (inputs.some((t) => t.dtype !== inputs[0].dtype)) throw opError('batchNorm', 'all inputs must have the same dtype', inputs);
+    if (inputs.some((t) => t.dtype !== inputs[0].dtype))
+      throw opError('batchNorm', 'all inputs must have the same dtype', inputs);
     const [x, , variance] = inputs;
     for (const p of inputs.slice(1)) {
       if (!broadcastsTo(p.shape, x.shape)) {
-        throw opError('batchNorm', `statistics and parameters must broadcast to x's shape ${shapeStr(x.shape)} (e.g. [1, C, 1, 1] for NCHW), got ${shapeStr(p.shape)}`, inputs);
+        throw opError(
+          'batchNorm',
+          `statistics and parameters must broadcast to x's shape ${shapeStr(x.shape)} (e.g. [1, C, 1, 1] for NCHW), got ${shapeStr(p.shape)}`,
+          inputs,
+        );
       }
     }
     return [
@@ -47,7 +52,9 @@ export const batchNormOp: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
   },
   lower: (ctx, inputs, a) => {
     const [x, mean, variance] = inputs;
-    const invStd = ctx.node1('Reciprocal', [ctx.node1('Sqrt', [ctx.node1('Add', [variance.name, ctx.scalar(a.eps, x.dtype)])])]);
+    const invStd = ctx.node1('Reciprocal', [
+      ctx.node1('Sqrt', [ctx.node1('Add', [variance.name, ctx.scalar(a.eps, x.dtype)])]),
+    ]);
     // Scale the (small) statistics first, then touch x once: (x - mean) * (invStd * scale) + offset.
     const factor = a.hasScale ? ctx.node1('Mul', [invStd, inputs[3].name]) : invStd;
     let y = ctx.node1('Mul', [ctx.node1('Sub', [x.name, mean.name]), factor]);
@@ -89,7 +96,14 @@ export const batchNormOp: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
  * mean, variance, scale and offset broadcast against x (e.g. [1, C, 1, 1] for NCHW, or the
  * keepDims results of `moments`). Differentiable w.r.t. all inputs, including the statistics.
  */
-export function batchNorm(x: Tensor, mean: Tensor, variance: Tensor, scale?: Tensor, offset?: Tensor, eps = 1e-5): Tensor {
+export function batchNorm(
+  x: Tensor,
+  mean: Tensor,
+  variance: Tensor,
+  scale?: Tensor,
+  offset?: Tensor,
+  eps = 1e-5,
+): Tensor {
   const inputs = [x, mean, variance, ...(scale ? [scale] : []), ...(offset ? [offset] : [])];
   return apply(batchNormOp, inputs, { eps, hasScale: !!scale, hasOffset: !!offset })[0];
 }
@@ -112,12 +126,18 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
   infer: (inputs, a) => {
     const [x] = inputs;
     checkDtypes('layerNorm', inputs, FLOATS);
-    if (inputs.some((t) => t.dtype !== x.dtype)) throw opError('layerNorm', 'all inputs must have the same dtype', inputs);
+    if (inputs.some((t) => t.dtype !== x.dtype))
+      throw opError('layerNorm', 'all inputs must have the same dtype', inputs);
     const normalized = x.shape.slice(a.axis);
-    if (!normalized.every((d) => typeof d === 'number')) throw opError('layerNorm', 'the normalized axes must be concrete', inputs);
+    if (!normalized.every((d) => typeof d === 'number'))
+      throw opError('layerNorm', 'the normalized axes must be concrete', inputs);
     for (const p of inputs.slice(1)) {
       if (!broadcastsTo(p.shape, normalized)) {
-        throw opError('layerNorm', `weight and bias must broadcast to the normalized shape ${shapeStr(normalized)}`, inputs);
+        throw opError(
+          'layerNorm',
+          `weight and bias must broadcast to the normalized shape ${shapeStr(normalized)}`,
+          inputs,
+        );
       }
     }
     const statShape = x.shape.map((d, i) => (i >= a.axis ? 1 : d));
@@ -134,7 +154,12 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
     const weight = a.hasWeight ? inputs[1].name : ctx.constant(new Array<number>(size).fill(1), x.dtype, normalized);
     const bias = a.hasBias ? [inputs[a.hasWeight ? 2 : 1].name] : [];
     if (x.dtype === 'float32') {
-      return ctx.node('LayerNormalization', [x.name, weight, ...bias], { axis: a.axis, epsilon: float(a.eps), stash_type: 1 }, 3);
+      return ctx.node(
+        'LayerNormalization',
+        [x.name, weight, ...bias],
+        { axis: a.axis, epsilon: float(a.eps), stash_type: 1 },
+        3,
+      );
     }
     // ORT's kernel returns float32 statistics even for float64 inputs (too coarse for the gradient
     // checks float64 exists for), so float64 is lowered to primitives.
@@ -142,7 +167,9 @@ export const layerNormOp: OpDef<LayerNormAttrs> = defineOp<LayerNormAttrs>({
     const mean = ctx.node1('ReduceMean', [x.name, axes], { keepdims: 1 });
     const centered = ctx.node1('Sub', [x.name, mean]);
     const variance = ctx.node1('ReduceMean', [ctx.node1('Mul', [centered, centered]), axes], { keepdims: 1 });
-    const invStd = ctx.node1('Reciprocal', [ctx.node1('Sqrt', [ctx.node1('Add', [variance, ctx.scalar(a.eps, x.dtype)])])]);
+    const invStd = ctx.node1('Reciprocal', [
+      ctx.node1('Sqrt', [ctx.node1('Add', [variance, ctx.scalar(a.eps, x.dtype)])]),
+    ]);
     let y = ctx.node1('Mul', [ctx.node1('Mul', [centered, invStd]), weight]);
     if (bias.length) y = ctx.node1('Add', [y, bias[0]]);
     return [y, mean, invStd];
@@ -187,13 +214,21 @@ export interface LayerNormAxes {
  * PyTorch's (e.g. [C] or [H, W]) — or over explicit `{ axes }` (moved last if they are not the
  * trailing axes). weight/bias broadcast to the normalized shape.
  */
-export function layerNorm(x: Tensor, normalized: readonly number[] | LayerNormAxes, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+export function layerNorm(
+  x: Tensor,
+  normalized: readonly number[] | LayerNormAxes,
+  weight?: Tensor,
+  bias?: Tensor,
+  eps = 1e-5,
+): Tensor {
   if (!isFloat(x.dtype)) throw opError('layerNorm', 'x must be float32 or float64', [x], DtypeError);
   let axes: number[];
   if (Array.isArray(normalized)) {
     const trailing = x.shape.slice(x.rank - normalized.length);
     if (normalized.length === 0 || normalized.length > x.rank || trailing.some((d, i) => d !== normalized[i])) {
-      throw opError('layerNorm', `normalizedShape ${shapeStr(normalized)} must equal the trailing dimensions of x`, [x]);
+      throw opError('layerNorm', `normalizedShape ${shapeStr(normalized)} must equal the trailing dimensions of x`, [
+        x,
+      ]);
     }
     axes = normalized.map((_, i) => x.rank - normalized.length + i);
   } else {
@@ -202,7 +237,9 @@ export function layerNorm(x: Tensor, normalized: readonly number[] | LayerNormAx
   }
   const first = x.rank - axes.length;
   const trailing = axes.every((ax, i) => ax === first + i);
-  const perm = trailing ? undefined : [...Array.from({ length: x.rank }, (_, i) => i).filter((i) => !axes.includes(i)), ...axes];
+  const perm = trailing
+    ? undefined
+    : [...Array.from({ length: x.rank }, (_, i) => i).filter((i) => !axes.includes(i)), ...axes];
   const xt = perm ? transpose(x, perm) : x;
   const inputs = [xt, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   const y = apply(layerNormOp, inputs, { axis: first, eps, hasWeight: !!weight, hasBias: !!bias })[0];

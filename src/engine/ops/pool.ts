@@ -68,11 +68,16 @@ function poolOutputShape(op: string, x: TensorType, a: PoolAttrs): number[] {
   }
   a.kernel.forEach((k, i) => {
     if (a.pads[i] >= k || a.pads[n + i] >= k) {
-      throw opError(op, `padding (${a.pads[i]}, ${a.pads[n + i]}) must be smaller than the kernel (${k}) on axis ${i}`, [x]);
+      throw opError(
+        op,
+        `padding (${a.pads[i]}, ${a.pads[n + i]}) must be smaller than the kernel (${k}) on axis ${i}`,
+        [x],
+      );
     }
   });
   const out = sp.map((d, i) => windowOutputSize(d, a.kernel[i], a.strides[i], a.pads[i], a.pads[n + i]));
-  if (out.some((d) => d < 1)) throw opError(op, `the window (${a.kernel}) is larger than the padded input ${shapeStr(sp)}`, [x]);
+  if (out.some((d) => d < 1))
+    throw opError(op, `the window (${a.kernel}) is larger than the padded input ${shapeStr(sp)}`, [x]);
   return out;
 }
 
@@ -86,7 +91,9 @@ export const maxPoolOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
     return [{ shape: [x.shape[0], x.shape[1], ...poolOutputShape('maxPool', x, a)], dtype: x.dtype }];
   },
   // Training graphs replace this node by the gradient's window Max (passes/windows.ts).
-  lower: (ctx, [x], a) => [ctx.node1('MaxPool', [x.name], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads })],
+  lower: (ctx, [x], a) => [
+    ctx.node1('MaxPool', [x.name], { kernel_shape: a.kernel, strides: a.strides, pads: a.pads }),
+  ],
   vjp: ([g], [x], [y], a) => [apply1(maxPoolGradOp, [x, y, g!], a)],
 });
 
@@ -100,7 +107,11 @@ export const maxPoolGradOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
     const out = poolOutputShape('maxPoolGrad', x, a);
     const want = [x.shape[0], x.shape[1], ...out].join();
     if (y.shape.join() !== want || g.shape.join() !== want || y.dtype !== x.dtype || g.dtype !== x.dtype) {
-      throw opError('maxPoolGrad', `y and g must be ${shapeStr([x.shape[0], x.shape[1], ...out])} ${x.dtype}`, [x, y, g]);
+      throw opError('maxPoolGrad', `y and g must be ${shapeStr([x.shape[0], x.shape[1], ...out])} ${x.dtype}`, [
+        x,
+        y,
+        g,
+      ]);
     }
     return [{ shape: x.shape, dtype: x.dtype }];
   },
@@ -122,7 +133,8 @@ export const maxPoolGradOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
 export const maxPoolSelectOp: OpDef<PoolAttrs> = defineOp<PoolAttrs>({
   name: 'maxPoolSelect',
   infer: ([x, h], a) => {
-    if (h.shape.join() !== x.shape.join() || h.dtype !== x.dtype) throw opError('maxPoolSelect', 'h must have the shape and dtype of x', [x, h]);
+    if (h.shape.join() !== x.shape.join() || h.dtype !== x.dtype)
+      throw opError('maxPoolSelect', 'h must have the shape and dtype of x', [x, h]);
     return [{ shape: [x.shape[0], x.shape[1], ...poolOutputShape('maxPoolSelect', x, a)], dtype: x.dtype }];
   },
   lower: (ctx, [x, h], a) => {
@@ -154,7 +166,12 @@ interface Blocks {
   block: number;
 }
 
-function blocksOf(ctx: LowerCtx, x: { name: string; shape: readonly Dim[] }, n: number, cropped: boolean): Blocks | undefined {
+function blocksOf(
+  ctx: LowerCtx,
+  x: { name: string; shape: readonly Dim[] },
+  n: number,
+  cropped: boolean,
+): Blocks | undefined {
   if (n !== 2 || cropped) return undefined;
   const source = ctx.blockedForm(x.name);
   return source ? { source, channels: x.shape[1] as number, block: ctx.nchwcBlock } : undefined;
@@ -171,16 +188,39 @@ function viewShape(ctx: LowerCtx, blocks: Blocks | undefined, dims: number[]): s
  * offset, in row-major offset order. Emitted identically by the forward and the gradient so ORT's
  * common-subexpression elimination computes them once.
  */
-function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: number[], out: number[], blocks?: Blocks): string[] {
+function windowPieces(
+  ctx: LowerCtx,
+  x: { name: string },
+  kernel: number[],
+  sp: number[],
+  out: number[],
+  blocks?: Blocks,
+): string[] {
   const n = kernel.length;
   const covered = out.map((o, i) => o * kernel[i]);
   const spatialAxes = Array.from({ length: n }, (_, i) => i + 2);
   const cropped = covered.some((c, i) => c !== sp[i]);
-  const xc = blocks ? blocks.source : cropped ? ctx.node1('Slice', [x.name, ctx.ints(spatialAxes.map(() => 0)), ctx.ints(covered), ctx.ints(spatialAxes)]) : x.name;
-  let pieces = [ctx.node1('Reshape', [xc, viewShape(ctx, blocks, out.flatMap((o, i) => [o, kernel[i]]))])];
+  const xc = blocks
+    ? blocks.source
+    : cropped
+      ? ctx.node1('Slice', [x.name, ctx.ints(spatialAxes.map(() => 0)), ctx.ints(covered), ctx.ints(spatialAxes)])
+      : x.name;
+  let pieces = [
+    ctx.node1('Reshape', [
+      xc,
+      viewShape(
+        ctx,
+        blocks,
+        out.flatMap((o, i) => [o, kernel[i]]),
+      ),
+    ]),
+  ];
   for (let i = 0; i < n; i++) {
     const axis = 3 + 2 * i;
-    pieces = kernel[i] === 1 ? pieces : pieces.flatMap((p) => ctx.node('Split', [p], { axis, num_outputs: kernel[i] }, kernel[i]));
+    pieces =
+      kernel[i] === 1
+        ? pieces
+        : pieces.flatMap((p) => ctx.node('Split', [p], { axis, num_outputs: kernel[i] }, kernel[i]));
   }
   const pooled = viewShape(ctx, blocks, out);
   return pieces.map((p) => ctx.node1('Reshape', [p, pooled]));
@@ -191,10 +231,25 @@ function windowPieces(ctx: LowerCtx, x: { name: string }, kernel: number[], sp: 
  * left as a `windowMax` hint: the shareMaxPoolWindows pass lets it replace the forward MaxPool of
  * x, which then costs nothing extra (and neither do the NCHWc reorders ORT would put around it).
  */
-function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: string }, kernel: number[], sp: number[], out: number[], blocks?: Blocks): { pieces: string[]; max: string } {
+function sharedWindowPieces(
+  ctx: LowerCtx,
+  x: { name: string },
+  y: { name: string },
+  kernel: number[],
+  sp: number[],
+  out: number[],
+  blocks?: Blocks,
+): { pieces: string[]; max: string } {
   const pieces = windowPieces(ctx, x, kernel, sp, out, blocks);
   const max = ctx.node1('Max', pieces);
-  ctx.hints.push({ kind: 'windowMax', x: x.name, y: y.name, max, pooled: out, blocks: blocks ? { channels: blocks.channels } : undefined });
+  ctx.hints.push({
+    kind: 'windowMax',
+    x: x.name,
+    y: y.name,
+    max,
+    pooled: out,
+    blocks: blocks ? { channels: blocks.channels } : undefined,
+  });
   return { pieces, max };
 }
 
@@ -203,7 +258,15 @@ function sharedWindowPieces(ctx: LowerCtx, x: { name: string }, y: { name: strin
  * whatever gradient is still unclaimed; the last offset takes the remainder (some offset always
  * holds the max).
  */
-function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; shape: readonly Dim[]; dtype: DType }, y: { name: string }, g: { name: string }, kernel: number[], sp: number[], out: number[]): string {
+function firstMaxChainGrad(
+  ctx: LowerCtx,
+  x: { name: string; shape: readonly Dim[]; dtype: DType },
+  y: { name: string },
+  g: { name: string },
+  kernel: number[],
+  sp: number[],
+  out: number[],
+): string {
   const n = kernel.length;
   const covered = out.map((o, i) => o * kernel[i]);
   const cropped = covered.some((c, i) => c !== sp[i]);
@@ -224,16 +287,26 @@ function firstMaxChainGrad(ctx: LowerCtx, x: { name: string; shape: readonly Dim
     rest = ctx.node1('Sub', [rest, taken]);
   });
   // Reassemble: concatenate along the window axes, innermost first.
-  const pieceShape = viewShape(ctx, blocks, out.flatMap((o) => [o, 1]));
+  const pieceShape = viewShape(
+    ctx,
+    blocks,
+    out.flatMap((o) => [o, 1]),
+  );
   let level = grads.map((t) => ctx.node1('Reshape', [t, pieceShape]));
   for (let i = n - 1; i >= 0; i--) {
     const k = kernel[i];
     if (k === 1) continue;
     const next: string[] = [];
-    for (let j = 0; j < level.length; j += k) next.push(ctx.node1('Concat', level.slice(j, j + k), { axis: 3 + 2 * i }));
+    for (let j = 0; j < level.length; j += k)
+      next.push(ctx.node1('Concat', level.slice(j, j + k), { axis: 3 + 2 * i }));
     level = next;
   }
-  if (blocks) return fromBlocked(ctx, ctx.node1('Reshape', [level[0], ctx.ints([0, blocks.channels, ...covered])]), blocks.channels);
+  if (blocks)
+    return fromBlocked(
+      ctx,
+      ctx.node1('Reshape', [level[0], ctx.ints([0, blocks.channels, ...covered])]),
+      blocks.channels,
+    );
   const dx = ctx.node1('Reshape', [level[0], ctx.ints([0, 0, ...covered])]);
   if (!cropped) return dx;
   const pads = [0, 0, ...spatialAxes.map(() => 0), 0, 0, ...sp.map((d, i) => d - covered[i])];
@@ -256,10 +329,14 @@ function scatterGrad(ctx: LowerCtx, x: { name: string; dtype: DType }, g: { name
   const flatShape = ctx.ints([-1]);
   const xShape = ctx.node1('Shape', [x.name]);
   const zerosFlat = ctx.node1('Reshape', [ctx.node1('Expand', [ctx.scalar(0, x.dtype), xShape]), flatShape]);
-  const dx = ctx.node1('ScatterElements', [zerosFlat, ctx.node1('Reshape', [indices, flatShape]), ctx.node1('Reshape', [g.name, flatShape])], {
-    axis: 0,
-    reduction: 'add',
-  });
+  const dx = ctx.node1(
+    'ScatterElements',
+    [zerosFlat, ctx.node1('Reshape', [indices, flatShape]), ctx.node1('Reshape', [g.name, flatShape])],
+    {
+      axis: 0,
+      reduction: 'add',
+    },
+  );
   return ctx.node1('Reshape', [dx, xShape]);
 }
 
@@ -288,7 +365,9 @@ export const avgPoolOp: OpDef<AvgPoolAttrs> = defineOp<AvgPoolAttrs>({
  * g/count evenly over its window: a ConvTranspose with a ones kernel over [N*C, 1, ...] (one
  * channel at a time), after dividing by each window's element count.
  */
-export const avgPoolGradOp: OpDef<AvgPoolAttrs & { inputShape: number[] }> = defineOp<AvgPoolAttrs & { inputShape: number[] }>({
+export const avgPoolGradOp: OpDef<AvgPoolAttrs & { inputShape: number[] }> = defineOp<
+  AvgPoolAttrs & { inputShape: number[] }
+>({
   name: 'avgPoolGrad',
   infer: ([g], a) => [{ shape: [g.shape[0], ...a.inputShape], dtype: g.dtype }],
   lower: (ctx, [g], a) => {
@@ -296,7 +375,10 @@ export const avgPoolGradOp: OpDef<AvgPoolAttrs & { inputShape: number[] }> = def
     const out = g.shape.slice(2) as number[];
     const windowSize = a.kernel.reduce((p, k) => p * k, 1);
     const padded = a.pads.some((p) => p !== 0);
-    const divisor = padded && !a.countIncludePad ? ctx.constant(inverseCounts(sp, out, a), g.dtype, out) : ctx.scalar(1 / windowSize, g.dtype);
+    const divisor =
+      padded && !a.countIncludePad
+        ? ctx.constant(inverseCounts(sp, out, a), g.dtype, out)
+        : ctx.scalar(1 / windowSize, g.dtype);
     const scaled = ctx.node1('Mul', [g.name, divisor]);
     const ones = ctx.constant(new Float32Array(windowSize).fill(1), g.dtype, [1, 1, ...a.kernel]);
     const dilations = a.kernel.map(() => 1);
@@ -343,14 +425,23 @@ function poolAttrs(op: string, x: Tensor, n: number, options: PoolOptions): Pool
   if (options === undefined || options.kernel === undefined) throw new Error(`${op}: options.kernel is required`);
   const kernel = perAxis(op, 'kernel', options.kernel, n, 1);
   const strides = perAxis(op, 'stride', options.stride ?? kernel, n, 1);
-  const pads = resolvePads(op, options.padding, spatialOf(op, x), kernel, strides, kernel.map(() => 1));
+  const pads = resolvePads(
+    op,
+    options.padding,
+    spatialOf(op, x),
+    kernel,
+    strides,
+    kernel.map(() => 1),
+  );
   return { kernel, strides, pads };
 }
 
 /** 1-D max pooling over x [N, C, L]. */
-export const maxPool1d = (x: Tensor, options: PoolOptions): Tensor => apply1(maxPoolOp, [x], poolAttrs('maxPool1d', x, 1, options));
+export const maxPool1d = (x: Tensor, options: PoolOptions): Tensor =>
+  apply1(maxPoolOp, [x], poolAttrs('maxPool1d', x, 1, options));
 /** 2-D max pooling over x [N, C, H, W]; the gradient goes to the first maximum of each window. */
-export const maxPool2d = (x: Tensor, options: PoolOptions): Tensor => apply1(maxPoolOp, [x], poolAttrs('maxPool2d', x, 2, options));
+export const maxPool2d = (x: Tensor, options: PoolOptions): Tensor =>
+  apply1(maxPoolOp, [x], poolAttrs('maxPool2d', x, 2, options));
 
 function avgPoolNd(op: string, n: number, x: Tensor, options: AvgPoolOptions): Tensor {
   return apply1(avgPoolOp, [x], { ...poolAttrs(op, x, n, options), countIncludePad: options.countIncludePad ?? false });

@@ -8,9 +8,33 @@ import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } f
 import { normalizeAxes, normalizeAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
-  type ReduceAttrs, add, broadcastTo, cast, div, inferReduce, keepDimsShape, mul, reducedShape, reshape, stopGradient, sub, sum,
+  type ReduceAttrs,
+  add,
+  broadcastTo,
+  cast,
+  div,
+  inferReduce,
+  keepDimsShape,
+  mul,
+  reducedShape,
+  reshape,
+  stopGradient,
+  sub,
+  sum,
 } from './core.js';
-import { FLOAT_DTYPES, NUMERIC_DTYPES, abs, equal, exp, less, log, logicalAnd, sqrt, square, where } from './elementwise.js';
+import {
+  FLOAT_DTYPES,
+  NUMERIC_DTYPES,
+  abs,
+  equal,
+  exp,
+  less,
+  log,
+  logicalAnd,
+  sqrt,
+  square,
+  where,
+} from './elementwise.js';
 
 // ---------------------------------------------------------------------------------------------
 // Axis arguments
@@ -69,7 +93,12 @@ export function reducedSize(x: Tensor, axes: readonly number[], dtype: DType = x
 // ---------------------------------------------------------------------------------------------
 // mean, max, min, prod
 
-function defineReduce(name: string, onnx: string, dtypes: readonly DType[], vjp: OpDef<ReduceAttrs>['vjp']): OpDef<ReduceAttrs> {
+function defineReduce(
+  name: string,
+  onnx: string,
+  dtypes: readonly DType[],
+  vjp: OpDef<ReduceAttrs>['vjp'],
+): OpDef<ReduceAttrs> {
   return defineOp<ReduceAttrs>({
     name,
     infer: inferReduce(name, dtypes),
@@ -133,7 +162,9 @@ function defineArgReduce(name: string, onnx: string): OpDef<{ axis: number; keep
       checkDtypes(name, inputs, NUMERIC_DTYPES);
       return [{ shape: reducedShape(inputs[0].shape, [axis], keepDims), dtype: 'int64' }];
     },
-    lower: (ctx, [x], { axis, keepDims }) => [ctx.node1(onnx, [x.name], { axis, keepdims: keepDims ? 1 : 0, select_last_index: 0 })],
+    lower: (ctx, [x], { axis, keepDims }) => [
+      ctx.node1(onnx, [x.name], { axis, keepdims: keepDims ? 1 : 0, select_last_index: 0 }),
+    ],
   });
 }
 export const argmaxOp = defineArgReduce('argmax', 'ArgMax');
@@ -144,7 +175,12 @@ function argReduce(op: OpDef, x: Tensor, axis: number | undefined, keepDims: boo
     // Over all elements, as an index into the flattened tensor.
     if (x.rank === 0) throw opError(op.name, 'needs a tensor with at least one dimension', [x]);
     const flatIndex = apply1(op, [reshape(x, [-1])], { axis: 0, keepDims: false });
-    return keepDims ? reshape(flatIndex, x.shape.map(() => 1)) : flatIndex;
+    return keepDims
+      ? reshape(
+          flatIndex,
+          x.shape.map(() => 1),
+        )
+      : flatIndex;
   }
   return apply1(op, [x], { axis: axisFor(op.name, x, axis), keepDims });
 }
@@ -174,7 +210,13 @@ export interface VarianceOptions {
 }
 
 /** [mean, sum((x - mean)^2) / (n - correction)] over `axes`, from one mean. */
-function meanAndVariance(op: string, x: Tensor, axes: number | number[] | undefined, keepDims: boolean, correction: number): [Tensor, Tensor] {
+function meanAndVariance(
+  op: string,
+  x: Tensor,
+  axes: number | number[] | undefined,
+  keepDims: boolean,
+  correction: number,
+): [Tensor, Tensor] {
   const ax = axesFor(op, x, axes);
   const m = mean(x, ax, true);
   const n = reducedSize(x, ax);
@@ -183,7 +225,11 @@ function meanAndVariance(op: string, x: Tensor, axes: number | number[] | undefi
 }
 
 /** Variance over `axes`: sum((x - mean)^2) / (n - correction). */
-export function variance(x: Tensor, axes?: number | number[], { keepDims = false, correction = 0 }: VarianceOptions = {}): Tensor {
+export function variance(
+  x: Tensor,
+  axes?: number | number[],
+  { keepDims = false, correction = 0 }: VarianceOptions = {},
+): Tensor {
   checkDtypes('variance', [x], FLOAT_DTYPES);
   return meanAndVariance('variance', x, axes, keepDims, correction)[1];
 }

@@ -40,7 +40,8 @@ export const squeezeOp: OpDef<{ axes: number[] }> = defineOp<{ axes: number[] }>
   infer: (inputs, { axes }) => {
     const [x] = inputs;
     for (const a of axes) {
-      if (x.shape[a] !== 1) throw opError('squeeze', `axis ${a} has size ${x.shape[a]}; only axes of size 1 can be squeezed`, inputs);
+      if (x.shape[a] !== 1)
+        throw opError('squeeze', `axis ${a} has size ${x.shape[a]}; only axes of size 1 can be squeezed`, inputs);
     }
     return [{ shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype }];
   },
@@ -62,7 +63,8 @@ export const unsqueezeOp: OpDef<{ axes: number[] }> = defineOp<{ axes: number[] 
 
 /** Removes axes of size 1: the given ones (negative counts from the end), or all of them. */
 export function squeeze(x: Tensor, axes?: number | readonly number[]): Tensor {
-  const ax = axes === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axesIn('squeeze', [x], axes, x.rank);
+  const ax =
+    axes === undefined ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : axesIn('squeeze', [x], axes, x.rank);
   return ax.length === 0 ? x : apply1(squeezeOp, [x], { axes: ax });
 }
 
@@ -78,9 +80,13 @@ export function unsqueeze(x: Tensor, axes: number | readonly number[]): Tensor {
 
 /** Reorders axes: output axis i is input axis perm[i] (negative entries count from the end). */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
-  if (perm.length !== x.rank) throw opError('permute', `perm [${perm.join(', ')}] must list each of the ${x.rank} axes once`, [x]);
+  if (perm.length !== x.rank)
+    throw opError('permute', `perm [${perm.join(', ')}] must list each of the ${x.rank} axes once`, [x]);
   axesIn('permute', [x], perm, x.rank); // range and duplicate check
-  return transpose(x, perm.map((a) => (a < 0 ? a + x.rank : a)));
+  return transpose(
+    x,
+    perm.map((a) => (a < 0 ? a + x.rank : a)),
+  );
 }
 
 /**
@@ -92,7 +98,12 @@ export function expand(x: Tensor, shape: readonly Dim[]): Tensor {
   if (lead < 0) throw opError('expand', `target ${shapeStr(shape)} has fewer axes than the input`, [x]);
   const target = shape.map((d, i) => {
     if (d !== -1) return d;
-    if (i < lead) throw opError('expand', `-1 at axis ${i} of ${shapeStr(shape)} refers to no input axis (only existing axes can keep their size)`, [x]);
+    if (i < lead)
+      throw opError(
+        'expand',
+        `-1 at axis ${i} of ${shapeStr(shape)} refers to no input axis (only existing axes can keep their size)`,
+        [x],
+      );
     return x.shape[i - lead];
   });
   return broadcastTo(x, target);
@@ -128,7 +139,11 @@ export const concatOp = defineOp<{ axis: number }>({
     const first = inputs[0].shape;
     inputs.forEach((t, i) => {
       if (t.shape.length !== first.length) {
-        throw opError('concat', `all tensors must have the same rank; tensor ${i} has rank ${t.shape.length}, tensor 0 has ${first.length}`, inputs);
+        throw opError(
+          'concat',
+          `all tensors must have the same rank; tensor ${i} has rank ${t.shape.length}, tensor 0 has ${first.length}`,
+          inputs,
+        );
       }
       t.shape.forEach((d, a) => {
         if (a !== axis && d !== first[a]) {
@@ -142,7 +157,13 @@ export const concatOp = defineOp<{ axis: number }>({
     });
     return [{ shape: first.map((d, a) => (a === axis ? addDims(inputs.map((t) => t.shape[a])) : d)), dtype }];
   },
-  lower: (ctx, xs, { axis }) => [ctx.node1('Concat', xs.map((x) => x.name), { axis })],
+  lower: (ctx, xs, { axis }) => [
+    ctx.node1(
+      'Concat',
+      xs.map((x) => x.name),
+      { axis },
+    ),
+  ],
   vjp: ([g], xs, _o, { axis }) => {
     const sizes = xs.map((x) => x.shape[axis]);
     if (!sizes.every((d): d is number => typeof d === 'number')) {
@@ -165,10 +186,17 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   const a = axisIn('stack', xs, axis, xs[0].rank + 1);
   xs.forEach((t, i) => {
     if (t.shape.join() !== xs[0].shape.join()) {
-      throw opError('stack', `all tensors must have the same shape; tensor ${i} is ${shapeStr(t.shape)}, tensor 0 is ${shapeStr(xs[0].shape)}`, xs);
+      throw opError(
+        'stack',
+        `all tensors must have the same shape; tensor ${i} is ${shapeStr(t.shape)}, tensor 0 is ${shapeStr(xs[0].shape)}`,
+        xs,
+      );
     }
   });
-  return concat(xs.map((t) => unsqueeze(t, a)), a);
+  return concat(
+    xs.map((t) => unsqueeze(t, a)),
+    a,
+  );
 }
 
 export const splitOp = defineOp<{ axis: number; sizes: number[] }>({
@@ -177,14 +205,20 @@ export const splitOp = defineOp<{ axis: number; sizes: number[] }>({
     const [x] = inputs;
     const d = x.shape[axis];
     const total = sizes.reduce((p, s) => p + s, 0);
-    if (sizes.some((s) => !Number.isInteger(s) || s < 0)) throw opError('split', `sizes [${sizes.join(', ')}] must be non-negative integers`, inputs);
+    if (sizes.some((s) => !Number.isInteger(s) || s < 0))
+      throw opError('split', `sizes [${sizes.join(', ')}] must be non-negative integers`, inputs);
     if (d !== total) {
       throw opError('split', `sizes [${sizes.join(', ')}] add up to ${total} but axis ${axis} has size ${d}`, inputs);
     }
     return sizes.map((s) => ({ shape: x.shape.map((v, a) => (a === axis ? s : v)), dtype: x.dtype }));
   },
   lower: (ctx, [x], { axis, sizes }) => ctx.node('Split', [x.name, ctx.ints(sizes)], { axis }, sizes.length),
-  vjp: (gs, _x, outs, { axis }) => [concat(gs.map((g, i) => g ?? zerosLike(outs[i])), axis)],
+  vjp: (gs, _x, outs, { axis }) => [
+    concat(
+      gs.map((g, i) => g ?? zerosLike(outs[i])),
+      axis,
+    ),
+  ],
 });
 
 /**
@@ -198,7 +232,11 @@ export function split(x: Tensor, sizesOrCount: number | readonly number[], axis 
   if (typeof sizesOrCount === 'number') {
     if (typeof d !== 'number') throw opError('split', `axis ${a} has symbolic size ${d}; pass explicit sizes`, [x]);
     if (!Number.isInteger(sizesOrCount) || sizesOrCount < 1 || d % sizesOrCount !== 0) {
-      throw opError('split', `cannot split axis ${a} of size ${d} into ${sizesOrCount} equal parts (pass a list of sizes instead)`, [x]);
+      throw opError(
+        'split',
+        `cannot split axis ${a} of size ${d} into ${sizesOrCount} equal parts (pass a list of sizes instead)`,
+        [x],
+      );
     }
     sizes = new Array<number>(sizesOrCount).fill(d / sizesOrCount);
   } else sizes = [...sizesOrCount];
@@ -226,7 +264,9 @@ export interface SliceAttrs {
 
 export const sliceOp = defineOp<SliceAttrs>({
   name: 'slice',
-  infer: ([x], { axes, counts }) => [{ shape: x.shape.map((d, a) => (axes.includes(a) ? counts[axes.indexOf(a)] : d)), dtype: x.dtype }],
+  infer: ([x], { axes, counts }) => [
+    { shape: x.shape.map((d, a) => (axes.includes(a) ? counts[axes.indexOf(a)] : d)), dtype: x.dtype },
+  ],
   lower: (ctx, [x], { axes, starts, steps, counts }) => {
     // An end below 0 would count from the back in ONNX: a very negative end means "past the front".
     const ends = starts.map((s, i) => {
@@ -243,7 +283,16 @@ function sliceVjp(g: Tensor, x: Tensor, { axes, starts, steps, counts }: SliceAt
   if (counts.some((c) => c === 0)) return zerosLike(x);
   // Negative steps: reverse those axes, so every axis becomes a forward slice from `first`.
   const rev = axes.flatMap((axis, i) => (steps[i] < 0 ? [{ axis, count: counts[i] }] : []));
-  let h = rev.length === 0 ? g : sliceRaw(g, rev.map((r) => r.axis), rev.map((r) => r.count - 1), rev.map(() => -1), rev.map((r) => r.count));
+  let h =
+    rev.length === 0
+      ? g
+      : sliceRaw(
+          g,
+          rev.map((r) => r.axis),
+          rev.map((r) => r.count - 1),
+          rev.map(() => -1),
+          rev.map((r) => r.count),
+        );
   const pads = new Array<number>(2 * x.rank).fill(0);
   const trims: { axis: number; count: number }[] = [];
   axes.forEach((axis, i) => {
@@ -257,7 +306,10 @@ function sliceVjp(g: Tensor, x: Tensor, { axes, starts, steps, counts }: SliceAt
       const slotPads = new Array<number>(2 * (h.rank + 1)).fill(0);
       slotPads[h.rank + 1 + axis + 1] = step - 1;
       h = apply1(padOp, [reshape(h, withSlot)], { pads: slotPads, mode: 'constant', value: 0 });
-      h = reshape(h, h.shape.map((d, a) => (a === axis ? count * step : d)).filter((_, a) => a !== axis + 1));
+      h = reshape(
+        h,
+        h.shape.map((d, a) => (a === axis ? count * step : d)).filter((_, a) => a !== axis + 1),
+      );
     }
     const covered = count * step;
     const after = dim - first - covered;
@@ -265,7 +317,14 @@ function sliceVjp(g: Tensor, x: Tensor, { axes, starts, steps, counts }: SliceAt
     pads[axis] = first;
     pads[x.rank + axis] = Math.max(after, 0);
   });
-  if (trims.length) h = sliceRaw(h, trims.map((t) => t.axis), trims.map(() => 0), trims.map(() => 1), trims.map((t) => t.count));
+  if (trims.length)
+    h = sliceRaw(
+      h,
+      trims.map((t) => t.axis),
+      trims.map(() => 0),
+      trims.map(() => 1),
+      trims.map((t) => t.count),
+    );
   return pads.some((p) => p !== 0) ? apply1(padOp, [h], { pads, mode: 'constant', value: 0 }) : h;
 }
 
@@ -274,7 +333,11 @@ function sliceRaw(x: Tensor, axes: number[], starts: number[], steps: number[], 
 }
 
 /** One axis of a slice: start/end/step like Python (null/undefined = default). A number picks one index and drops the axis. */
-export type SliceIndex = number | null | undefined | readonly [start?: number | null, end?: number | null, step?: number | null];
+export type SliceIndex =
+  | number
+  | null
+  | undefined
+  | readonly [start?: number | null, end?: number | null, step?: number | null];
 
 /** ONNX Slice-style arguments, with ONNX's rules for negative and out-of-range indices. */
 export interface SliceSpec {
@@ -288,10 +351,21 @@ export interface SliceSpec {
  * Python's slice.indices(): first index and element count for an axis of size n. With `onnx`, a
  * start before the front with a negative step clamps to 0 as in ONNX Slice (Python: empty).
  */
-function resolveRange(op: string, x: Tensor, axis: number, n: number, start: number | null | undefined, end: number | null | undefined, step: number, onnx = false): [number, number] {
-  if (!Number.isInteger(step) || step === 0) throw opError(op, `step ${step} along axis ${axis} must be a non-zero integer`, [x]);
+function resolveRange(
+  op: string,
+  x: Tensor,
+  axis: number,
+  n: number,
+  start: number | null | undefined,
+  end: number | null | undefined,
+  step: number,
+  onnx = false,
+): [number, number] {
+  if (!Number.isInteger(step) || step === 0)
+    throw opError(op, `step ${step} along axis ${axis} must be a non-zero integer`, [x]);
   for (const v of [start, end]) {
-    if (v != null && !Number.isInteger(v) && Math.abs(v) !== Infinity) throw opError(op, `index ${v} along axis ${axis} must be an integer`, [x]);
+    if (v != null && !Number.isInteger(v) && Math.abs(v) !== Infinity)
+      throw opError(op, `index ${v} along axis ${axis} must be an integer`, [x]);
   }
   const clampIndex = (v: number | null | undefined, dflt: number): number => {
     if (v == null) return dflt;
@@ -303,7 +377,8 @@ function resolveRange(op: string, x: Tensor, axis: number, n: number, start: num
   };
   const s = onnx && step < 0 && start != null && start + n < 0 ? 0 : clampIndex(start, step < 0 ? n - 1 : 0);
   const e = clampIndex(end, step < 0 ? -1 : n);
-  const count = step < 0 ? (e < s ? Math.floor((s - e - 1) / -step) + 1 : 0) : s < e ? Math.floor((e - s - 1) / step) + 1 : 0;
+  const count =
+    step < 0 ? (e < s ? Math.floor((s - e - 1) / -step) + 1 : 0) : s < e ? Math.floor((e - s - 1) / step) + 1 : 0;
   return [count === 0 ? Math.max(0, Math.min(s, n - 1)) : s, count];
 }
 
@@ -346,7 +421,8 @@ export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tenso
     if (s == null) return;
     if (typeof s === 'number') {
       if (typeof n !== 'number') throw opError('slice', `cannot index axis ${axis} of symbolic size ${n}`, [x]);
-      if (!Number.isInteger(s) || s < -n || s >= n) throw opError('slice', `index ${s} is out of range for axis ${axis} of size ${n}`, [x]);
+      if (!Number.isInteger(s) || s < -n || s >= n)
+        throw opError('slice', `index ${s} is out of range for axis ${axis} of size ${n}`, [x]);
       attrs.axes.push(axis);
       attrs.starts.push(s < 0 ? s + n : s);
       attrs.steps.push(1);
@@ -357,7 +433,10 @@ export function slice(x: Tensor, spec: readonly SliceIndex[] | SliceSpec): Tenso
     const [start, end, step = 1] = s;
     const st = step ?? 1;
     if (typeof n !== 'number') {
-      const whole = st === 1 && (start == null || start === 0) && (end == null || end === Infinity || end >= Number.MAX_SAFE_INTEGER);
+      const whole =
+        st === 1 &&
+        (start == null || start === 0) &&
+        (end == null || end === Infinity || end >= Number.MAX_SAFE_INTEGER);
       if (!whole) throw opError('slice', `axis ${axis} has symbolic size ${n}: it can only be kept whole`, [x]);
       return;
     }
@@ -398,9 +477,14 @@ export const padOp = defineOp<PadAttrs>({
     const [x] = inputs;
     const r = x.shape.length;
     if (pads.length !== 2 * r || pads.some((p) => !Number.isInteger(p) || p < 0)) {
-      throw opError('pad', `pads [${pads.join(', ')}] must be ${2 * r} non-negative integers (use slice() to crop)`, inputs);
+      throw opError(
+        'pad',
+        `pads [${pads.join(', ')}] must be ${2 * r} non-negative integers (use slice() to crop)`,
+        inputs,
+      );
     }
-    if (!['constant', 'reflect', 'edge'].includes(mode)) throw opError('pad', `mode must be 'constant', 'reflect' or 'edge', got '${mode}'`, inputs);
+    if (!['constant', 'reflect', 'edge'].includes(mode))
+      throw opError('pad', `mode must be 'constant', 'reflect' or 'edge', got '${mode}'`, inputs);
     const shape = x.shape.map((d, a) => {
       const [b, e] = [pads[a], pads[r + a]];
       if (b === 0 && e === 0) return d;
@@ -425,7 +509,13 @@ function padVjp(g: Tensor, x: Tensor, { pads, mode }: PadAttrs): Tensor {
   const r = x.rank;
   const padded = range(r).filter((a) => pads[a] > 0 || pads[r + a] > 0);
   if (mode === 'constant') {
-    return sliceRaw(g, padded, padded.map((a) => pads[a]), padded.map(() => 1), padded.map((a) => x.shape[a] as number));
+    return sliceRaw(
+      g,
+      padded,
+      padded.map((a) => pads[a]),
+      padded.map(() => 1),
+      padded.map((a) => x.shape[a] as number),
+    );
   }
   // reflect/edge pad axis by axis (NumPy/ONNX semantics), so the adjoint folds axis by axis.
   let h = g;
@@ -465,11 +555,19 @@ export interface PadOptions {
  * Pads x. `pads` is one number (both sides of every axis) or one entry per axis: a number (both
  * sides), [before, after], or null (no padding). E.g. `pad(img, [null, null, [1, 1], [2, 2]])`.
  */
-export function pad(x: Tensor, pads: number | readonly (number | readonly [number, number] | null)[], options: PadOptions = {}): Tensor {
+export function pad(
+  x: Tensor,
+  pads: number | readonly (number | readonly [number, number] | null)[],
+  options: PadOptions = {},
+): Tensor {
   const { mode = 'constant', value = 0 } = options;
   const perAxis = typeof pads === 'number' ? new Array(x.rank).fill(pads) : pads;
   if (perAxis.length !== x.rank) {
-    throw opError('pad', `got padding for ${perAxis.length} axes, expected one entry per axis (${x.rank}; use null for axes without padding)`, [x]);
+    throw opError(
+      'pad',
+      `got padding for ${perAxis.length} axes, expected one entry per axis (${x.rank}; use null for axes without padding)`,
+      [x],
+    );
   }
   const begins = perAxis.map((p) => (p == null ? 0 : typeof p === 'number' ? p : p[0]));
   const ends = perAxis.map((p) => (p == null ? 0 : typeof p === 'number' ? p : p[1]));
@@ -490,7 +588,8 @@ export const tileOp = defineOp<{ reps: number[] }>({
     }
     const shape = x.shape.map((d, a) => {
       if (reps[a] === 1) return d;
-      if (typeof d !== 'number') throw opError('tile', `axis ${a} has symbolic size ${d} and cannot be repeated`, inputs);
+      if (typeof d !== 'number')
+        throw opError('tile', `axis ${a} has symbolic size ${d} and cannot be repeated`, inputs);
       return d * reps[a];
     });
     return [{ shape, dtype: x.dtype }];
@@ -527,13 +626,15 @@ export const oneHotOp = defineOp<{ depth: number; dtype: DType }>({
   name: 'oneHot',
   infer: (inputs, { depth, dtype }) => {
     checkDtypes('oneHot', inputs, ['int32', 'int64']);
-    if (!Number.isInteger(depth) || depth < 1) throw opError('oneHot', `depth must be a positive integer, got ${depth}`, inputs);
+    if (!Number.isInteger(depth) || depth < 1)
+      throw opError('oneHot', `depth must be a positive integer, got ${depth}`, inputs);
     return [{ shape: [...inputs[0].shape, depth], dtype }];
   },
   lower: (ctx, [indices], { depth, dtype }) => {
     // Equal against 0..depth-1 rather than ONNX OneHot: works for every dtype (ORT's OneHot kernels
     // cover few type combinations).
-    const idx = indices.dtype === 'int64' ? indices.name : ctx.node1('Cast', [indices.name], { to: ONNX_ELEM_TYPE.int64 });
+    const idx =
+      indices.dtype === 'int64' ? indices.name : ctx.node1('Cast', [indices.name], { to: ONNX_ELEM_TYPE.int64 });
     const hit = ctx.node1('Equal', [ctx.node1('Unsqueeze', [idx, ctx.ints([-1])]), ctx.ints(range(depth))]);
     return [dtype === 'bool' ? hit : ctx.node1('Cast', [hit], { to: ONNX_ELEM_TYPE[dtype] })];
   },

@@ -11,18 +11,82 @@ import { defineUnaryOp, sqrt, square } from './elementwise.js';
 const FLOAT32 = ['float32'] as const;
 const NOTE = "ONNX Runtime's CPU kernels for this op are float32 only";
 
-export const sinOp = defineUnaryOp({ name: 'sin', onnx: 'Sin', dtypes: FLOAT_DTYPES, vjp: ([g], [x]) => [mul(g!, cos(x))] });
-export const cosOp = defineUnaryOp({ name: 'cos', onnx: 'Cos', dtypes: FLOAT_DTYPES, vjp: ([g], [x]) => [neg(mul(g!, sin(x)))] });
+export const sinOp = defineUnaryOp({
+  name: 'sin',
+  onnx: 'Sin',
+  dtypes: FLOAT_DTYPES,
+  vjp: ([g], [x]) => [mul(g!, cos(x))],
+});
+export const cosOp = defineUnaryOp({
+  name: 'cos',
+  onnx: 'Cos',
+  dtypes: FLOAT_DTYPES,
+  vjp: ([g], [x]) => [neg(mul(g!, sin(x)))],
+});
 // tan' = 1 + tan²
-export const tanOp = defineUnaryOp({ name: 'tan', onnx: 'Tan', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], _x, [y]) => [mul(g!, add(square(y), 1))] });
-export const asinOp = defineUnaryOp({ name: 'asin', onnx: 'Asin', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [div(g!, sqrt(sub(1, square(x))))] });
-export const acosOp = defineUnaryOp({ name: 'acos', onnx: 'Acos', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [neg(div(g!, sqrt(sub(1, square(x)))))] });
-export const atanOp = defineUnaryOp({ name: 'atan', onnx: 'Atan', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [div(g!, add(square(x), 1))] });
-export const sinhOp = defineUnaryOp({ name: 'sinh', onnx: 'Sinh', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [mul(g!, cosh(x))] });
-export const coshOp = defineUnaryOp({ name: 'cosh', onnx: 'Cosh', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [mul(g!, sinh(x))] });
-export const asinhOp = defineUnaryOp({ name: 'asinh', onnx: 'Asinh', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [div(g!, sqrt(add(square(x), 1)))] });
-export const acoshOp = defineUnaryOp({ name: 'acosh', onnx: 'Acosh', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [div(g!, sqrt(sub(square(x), 1)))] });
-export const atanhOp = defineUnaryOp({ name: 'atanh', onnx: 'Atanh', dtypes: FLOAT32, dtypeNote: NOTE, vjp: ([g], [x]) => [div(g!, sub(1, square(x)))] });
+export const tanOp = defineUnaryOp({
+  name: 'tan',
+  onnx: 'Tan',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], _x, [y]) => [mul(g!, add(square(y), 1))],
+});
+export const asinOp = defineUnaryOp({
+  name: 'asin',
+  onnx: 'Asin',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [div(g!, sqrt(sub(1, square(x))))],
+});
+export const acosOp = defineUnaryOp({
+  name: 'acos',
+  onnx: 'Acos',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [neg(div(g!, sqrt(sub(1, square(x)))))],
+});
+export const atanOp = defineUnaryOp({
+  name: 'atan',
+  onnx: 'Atan',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [div(g!, add(square(x), 1))],
+});
+export const sinhOp = defineUnaryOp({
+  name: 'sinh',
+  onnx: 'Sinh',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [mul(g!, cosh(x))],
+});
+export const coshOp = defineUnaryOp({
+  name: 'cosh',
+  onnx: 'Cosh',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [mul(g!, sinh(x))],
+});
+export const asinhOp = defineUnaryOp({
+  name: 'asinh',
+  onnx: 'Asinh',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [div(g!, sqrt(add(square(x), 1)))],
+});
+export const acoshOp = defineUnaryOp({
+  name: 'acosh',
+  onnx: 'Acosh',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [div(g!, sqrt(sub(square(x), 1)))],
+});
+export const atanhOp = defineUnaryOp({
+  name: 'atanh',
+  onnx: 'Atanh',
+  dtypes: FLOAT32,
+  dtypeNote: NOTE,
+  vjp: ([g], [x]) => [div(g!, sub(1, square(x)))],
+});
 
 export const sin = (x: Tensor): Tensor => apply1(sinOp, [x]);
 export const cos = (x: Tensor): Tensor => apply1(cosOp, [x]);

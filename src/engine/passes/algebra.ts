@@ -70,7 +70,9 @@ export const cropAtSource: TracePass = {
         const a = node.attrs as PoolAttrs;
         if (!producerOf(x) || a.pads.some((p) => p !== 0)) return undefined;
         const sp = x.shape.slice(2) as number[];
-        const covered = sp.map((d, i) => (windowOutputSize(d, a.kernel[i], a.strides[i], 0, 0) - 1) * a.strides[i] + a.kernel[i]);
+        const covered = sp.map(
+          (d, i) => (windowOutputSize(d, a.kernel[i], a.strides[i], 0, 0) - 1) * a.strides[i] + a.kernel[i],
+        );
         if (covered.every((c, i) => c === sp[i])) return undefined;
         return [apply1(maxPoolOp, [cropLeading(x, [null, null, ...covered])], a)];
       },
@@ -93,8 +95,13 @@ export function cropLeading(x: Tensor, sizes: readonly (number | null)[]): Tenso
     const { op, inputs, attrs } = node;
     const spatialOnly = spec[0] === null && spec[1] === null;
     // Input extent per spatial axis that the leading outputs read: (size - 1) * stride + span.
-    const extents = (kernel: readonly number[], strides: readonly number[], dilations?: readonly number[]) =>
-      [null, null, ...spec.slice(2).map((s, i) => (s === null ? null : (s - 1) * strides[i] + (dilations?.[i] ?? 1) * (kernel[i] - 1) + 1))];
+    const extents = (kernel: readonly number[], strides: readonly number[], dilations?: readonly number[]) => [
+      null,
+      null,
+      ...spec
+        .slice(2)
+        .map((s, i) => (s === null ? null : (s - 1) * strides[i] + (dilations?.[i] ?? 1) * (kernel[i] - 1) + 1)),
+    ];
     if (op === reluOp) return relu(cropLeading(inputs[0], spec));
     if (op === transposeOp) {
       const perm = attrs.perm as number[];
@@ -105,14 +112,21 @@ export function cropLeading(x: Tensor, sizes: readonly (number | null)[]): Tenso
     if (op === convOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
       const a = attrs as ConvAttrs;
       const [h, w, b] = inputs;
-      return apply1(convOp, [cropLeading(h, extents((w.shape as number[]).slice(2), a.strides, a.dilations)), w, ...(b ? [b] : [])], a);
+      return apply1(
+        convOp,
+        [cropLeading(h, extents((w.shape as number[]).slice(2), a.strides, a.dilations)), w, ...(b ? [b] : [])],
+        a,
+      );
     }
     if (op === maxPoolOp && spatialOnly && (attrs.pads as number[]).every((p) => p === 0)) {
       const a = attrs as PoolAttrs;
       return apply1(maxPoolOp, [cropLeading(inputs[0], extents(a.kernel, a.strides))], a);
     }
   }
-  return slice(x, spec.map((s) => (s === null ? null : [0, s])));
+  return slice(
+    x,
+    spec.map((s) => (s === null ? null : [0, s])),
+  );
 }
 
 /**
@@ -140,4 +154,9 @@ export const sumPooledCotangent: TracePass = {
 };
 
 /** The algebraic passes, in the order they run. */
-export const ALGEBRAIC_PASSES: readonly TracePass[] = [foldTransposes, poolBeforeRelu, cropAtSource, sumPooledCotangent];
+export const ALGEBRAIC_PASSES: readonly TracePass[] = [
+  foldTransposes,
+  poolBeforeRelu,
+  cropAtSource,
+  sumPooledCotangent,
+];

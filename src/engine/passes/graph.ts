@@ -57,7 +57,13 @@ export class OnnxGraph {
   }
 
   /** A new node (not yet in the graph) with fresh output names. */
-  node(opType: string, inputs: readonly string[], attribute: NodeProto['attribute'] = [], domain = '', nOutputs = 1): NodeProto {
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attribute: NodeProto['attribute'] = [],
+    domain = '',
+    nOutputs = 1,
+  ): NodeProto {
     const output = Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
     return { op_type: opType, domain, input: [...inputs], output, attribute, name: `pass/${output[0]}` };
   }
@@ -65,7 +71,12 @@ export class OnnxGraph {
   /** A new 1-D int64 initializer. */
   ints(values: readonly number[]): string {
     const name = this.fresh('const');
-    this.initializers.push(tensorProtoFromHost({ dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, (v) => BigInt(v)) }, name));
+    this.initializers.push(
+      tensorProtoFromHost(
+        { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, (v) => BigInt(v)) },
+        name,
+      ),
+    );
     return name;
   }
 
@@ -82,7 +93,8 @@ export class OnnxGraph {
     const at = this.nodes.indexOf(node);
     if (at < 0) throw new Error(`internal: graph pass replaced a node that is not in the graph (${node.op_type})`);
     const made = new Set(replacement.flatMap((n) => n.output));
-    if (node.output.some((o) => o !== '' && !made.has(o))) throw new Error(`internal: a rewrite of ${node.op_type} lost output(s) ${node.output.join(', ')}`);
+    if (node.output.some((o) => o !== '' && !made.has(o)))
+      throw new Error(`internal: a rewrite of ${node.op_type} lost output(s) ${node.output.join(', ')}`);
     this.nodes.splice(at, 1, ...replacement);
     for (const n of replacement) for (const o of n.output) this.producers.set(o, n);
   }
@@ -176,7 +188,8 @@ export const removeDeadNodes: GraphPass = {
     if (dropped) nodes.splice(0, nodes.length, ...nodes.filter((n) => live.has(n)));
     // Constants only dropped nodes read (ORT would warn about each, then drop it).
     const { initializers } = graph;
-    if (initializers.some((t) => !read.has(t.name!))) initializers.splice(0, initializers.length, ...initializers.filter((t) => read.has(t.name!)));
+    if (initializers.some((t) => !read.has(t.name!)))
+      initializers.splice(0, initializers.length, ...initializers.filter((t) => read.has(t.name!)));
     graph.reindex();
     return dropped;
   },
@@ -199,7 +212,9 @@ export function sortTopologically(graph: OnnxGraph): void {
     }
     if (waiting.length === pending.length) {
       const n = waiting[0];
-      throw new Error(`internal: the graph has a cycle or reads undefined values (${n.op_type} reads ${n.input.filter((i) => !available.has(i)).join(', ')})`);
+      throw new Error(
+        `internal: the graph has a cycle or reads undefined values (${n.op_type} reads ${n.input.filter((i) => !available.has(i)).join(', ')})`,
+      );
     }
     pending = waiting;
   }
@@ -212,7 +227,9 @@ export const requireStandardOps: GraphPass = {
   run(graph) {
     const odd = graph.nodes.filter((n) => n.domain);
     if (odd.length) {
-      throw new Error(`internal: a '${graph.target}' graph holds non-standard operators (${[...new Set(odd.map((n) => `${n.domain}:${n.op_type}`))].join(', ')})`);
+      throw new Error(
+        `internal: a '${graph.target}' graph holds non-standard operators (${[...new Set(odd.map((n) => `${n.domain}:${n.op_type}`))].join(', ')})`,
+      );
     }
     return 0;
   },

@@ -24,7 +24,13 @@ export { NCHWC_DOMAIN };
  * Whether an ungrouped 2-D convolution with these channel counts can run as an NCHWc Conv on the
  * lowering's target: both channel counts whole blocks (so no padding channels are needed).
  */
-export function nchwcApplies(ctx: LowerCtx, inChannels: number, outChannels: number, spatialRank: number, group: number): boolean {
+export function nchwcApplies(
+  ctx: LowerCtx,
+  inChannels: number,
+  outChannels: number,
+  spatialRank: number,
+  group: number,
+): boolean {
   const b = ctx.nchwcBlock;
   return b > 0 && spatialRank === 2 && group === 1 && inChannels % b === 0 && outChannels % b === 0;
 }
@@ -67,7 +73,9 @@ function flipOf(node: NodeProto, graph: OnnxGraph): number[] | undefined {
   if (node.input.length !== 5) return undefined;
   const [starts, ends, axes, steps] = node.input.slice(1).map((n) => graph.constInts(n));
   if (!starts || !ends || !axes || !steps) return undefined;
-  return starts.every((v) => v === -1) && steps.every((v) => v === -1) && ends.every((v) => v === FLIP_END) ? axes : undefined;
+  return starts.every((v) => v === -1) && steps.every((v) => v === -1) && ends.every((v) => v === FLIP_END)
+    ? axes
+    : undefined;
 }
 
 /** flip(transpose(b, p), axes) → transpose(flip(b, p[axes]), p): moves a flip onto the kernel a layer stores. */
@@ -79,7 +87,13 @@ const flipThroughTranspose: GraphRule = {
     const t = graph.producer(node.input[0]);
     const perm = t?.op_type === 'Transpose' && !t.domain ? intsAttr(t, 'perm') : undefined;
     if (!axes || !t || !perm) return undefined;
-    const flipped = graph.node('Slice', [t.input[0], node.input[1], node.input[2], graph.ints(axes.map((a) => perm[a])), node.input[4]]);
+    const flipped = graph.node('Slice', [
+      t.input[0],
+      node.input[1],
+      node.input[2],
+      graph.ints(axes.map((a) => perm[a])),
+      node.input[4],
+    ]);
     const moved = graph.node('Transpose', [flipped.output[0]], [{ name: 'perm', type: AttrType.INTS, ints: perm }]);
     moved.output = [...node.output];
     return [flipped, moved];
@@ -96,7 +110,9 @@ const foldTransposes: GraphRule = {
     const q = intsAttr(node, 'perm');
     if (!inner || !p || !q) return undefined;
     const composed = q.map((i) => p[i]);
-    const out = composed.every((v, i) => v === i) ? graph.node('Identity', [inner.input[0]]) : graph.node('Transpose', [inner.input[0]], [{ name: 'perm', type: AttrType.INTS, ints: composed }]);
+    const out = composed.every((v, i) => v === i)
+      ? graph.node('Identity', [inner.input[0]])
+      : graph.node('Transpose', [inner.input[0]], [{ name: 'perm', type: AttrType.INTS, ints: composed }]);
     out.output = [...node.output];
     return [out];
   },
@@ -116,12 +132,15 @@ const blockedFilterFromKernel: GraphRule = {
     const swap = graph.producer(node.input[0]);
     const split = swap && graph.producer(swap.input[0]);
     const rows = split && graph.producer(split.input[0]);
-    if (!target || target.length !== 4 || swap?.op_type !== 'Transpose' || intsAttr(swap, 'perm')?.join() !== '0,2,1') return undefined;
-    if (split?.op_type !== 'Reshape' || rows?.op_type !== 'ReorderInput' || rows.domain !== NCHWC_DOMAIN) return undefined;
+    if (target?.length !== 4 || swap?.op_type !== 'Transpose' || intsAttr(swap, 'perm')?.join() !== '0,2,1')
+      return undefined;
+    if (split?.op_type !== 'Reshape' || rows?.op_type !== 'ReorderInput' || rows.domain !== NCHWC_DOMAIN)
+      return undefined;
     const splitShape = graph.constInts(split.input[1]);
     const kernel = graph.producer(rows.input[0]);
     const perm = kernel?.op_type === 'Transpose' && !kernel.domain ? intsAttr(kernel, 'perm') : undefined;
-    if (!splitShape || splitShape.length !== 3 || !kernel || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1) return undefined;
+    if (splitShape?.length !== 3 || !kernel || !perm || perm.length !== 4 || perm[2] !== 0 || perm[3] !== 1)
+      return undefined;
     const [o, , kh, kw] = target;
     const block = splitShape[1];
     const source = kernel.input[0];
@@ -154,6 +173,9 @@ export const nchwcFilters: GraphPass = {
   name: 'nchwcFilters',
   run(graph: OnnxGraph): number {
     // Three sweeps: each rule's input is the previous one's output.
-    return [flipThroughTranspose, foldTransposes, blockedFilterFromKernel].reduce((n, rule) => n + rulePass(rule.name, [rule]).run(graph), 0);
+    return [flipThroughTranspose, foldTransposes, blockedFilterFromKernel].reduce(
+      (n, rule) => n + rulePass(rule.name, [rule]).run(graph),
+      0,
+    );
   },
 };

@@ -40,7 +40,13 @@ export function runTracePass(trace: Trace, pass: TracePass): number {
   withTrace(trace, () => {
     for (let k = 0; k < trace.nodes.length; k++) {
       const node = trace.nodes[k];
-      if (node.inputs.some((t) => replaced.has(t))) trace.redefine(node, node.op, node.inputs.map((t) => replaced.get(t) ?? t), node.attrs);
+      if (node.inputs.some((t) => replaced.has(t)))
+        trace.redefine(
+          node,
+          node.op,
+          node.inputs.map((t) => replaced.get(t) ?? t),
+          node.attrs,
+        );
       for (const rule of pass.rules) {
         if (rule.op !== node.op) continue;
         const mark = trace.nodes.length;
@@ -53,7 +59,9 @@ export function runTracePass(trace: Trace, pass: TracePass): number {
         result.forEach((t, i) => {
           const o = node.outputs[i];
           if (t.dtype !== o.dtype || t.shape.join() !== o.shape.join()) {
-            throw new Error(`internal: trace rule ${rule.name} replaced ${shapeStr(o.shape)} ${o.dtype} by ${shapeStr(t.shape)} ${t.dtype}`);
+            throw new Error(
+              `internal: trace rule ${rule.name} replaced ${shapeStr(o.shape)} ${o.dtype} by ${shapeStr(t.shape)} ${t.dtype}`,
+            );
           }
         });
         trace.nodes.splice(k, 0, ...created);
@@ -61,7 +69,10 @@ export function runTracePass(trace: Trace, pass: TracePass): number {
         count++;
         const last = created[created.length - 1];
         const takeOver =
-          node.outputs.length === 1 && last?.outputs.length === 1 && last.outputs[0] === result[0] && !created.some((n) => n.inputs.includes(result[0]));
+          node.outputs.length === 1 &&
+          last?.outputs.length === 1 &&
+          last.outputs[0] === result[0] &&
+          !created.some((n) => n.inputs.includes(result[0]));
         if (takeOver) {
           trace.redefine(node, last.op, last.inputs, last.attrs);
           trace.nodes.splice(k - 1, 1);

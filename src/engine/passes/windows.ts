@@ -18,13 +18,19 @@ export const shareMaxPoolWindows: GraphPass = {
       if (hint.kind !== 'windowMax') continue;
       const pool = graph.producer(hint.y);
       const max = graph.producer(hint.max);
-      if (pool?.op_type !== 'MaxPool' || pool.domain || pool.output.length !== 1 || pool.input[0] !== hint.x || !max) continue;
+      if (pool?.op_type !== 'MaxPool' || pool.domain || pool.output.length !== 1 || pool.input[0] !== hint.x || !max)
+        continue;
       if (hint.blocks) {
         // y in NCHW for its other readers, from the blocked Max.
         const c = hint.blocks.channels;
         const shape = graph.ints([0, c, ...hint.pooled]);
         const flat = graph.node('Reshape', [hint.max, shape]);
-        const back = graph.node('ReorderOutput', [flat.output[0]], [{ name: 'channels', type: AttrType.INT, i: c }], NCHWC_DOMAIN);
+        const back = graph.node(
+          'ReorderOutput',
+          [flat.output[0]],
+          [{ name: 'channels', type: AttrType.INT, i: c }],
+          NCHWC_DOMAIN,
+        );
         back.output = [hint.y];
         graph.replace(pool, [flat, back]);
       } else {

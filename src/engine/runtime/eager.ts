@@ -33,7 +33,11 @@ export function runEager(op: OpDef, inputs: readonly Tensor[], attrs: Attrs, typ
     const placeholders = inputs.map((t, i) => trace.input(t.shape, t.dtype, `in${i}`));
     const outs = trace.addNode(op, placeholders, attrs, types).outputs;
     const lowered = lowerTrace(trace, outs);
-    const session = new NativeSession(lowered.bytes, mergeSessionOptions(lowered.sessionOptions, { intraOpNumThreads: eagerThreads }), `op ${op.name}`);
+    const session = new NativeSession(
+      lowered.bytes,
+      mergeSessionOptions(lowered.sessionOptions, { intraOpNumThreads: eagerThreads }),
+      `op ${op.name}`,
+    );
     entry = { session, inputNames: lowered.inputNames, outputNames: lowered.outputNames };
     cache.set(key, entry);
   }

@@ -25,14 +25,21 @@ export function nchwcBlockSize(): number {
   if (blockSize !== undefined) return blockSize;
   blockSize = 0;
   if (process.env.LEPTON_NCHWC === '0') return blockSize;
-  const tensorType = (dims: number[]) => ({ tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: dims.map((d) => ({ dim_value: d })) } } });
+  const tensorType = (dims: number[]) => ({
+    tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: dims.map((d) => ({ dim_value: d })) } },
+  });
   const model = encodeModel({
     ir_version: 8,
     producer_name: 'lepton',
-    opset_import: [{ domain: '', version: 18 }, { domain: NCHWC_DOMAIN, version: 1 }],
+    opset_import: [
+      { domain: '', version: 18 },
+      { domain: NCHWC_DOMAIN, version: 1 },
+    ],
     graph: {
       name: 'nchwc-probe',
-      node: [{ op_type: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'], name: 'probe', attribute: [] }],
+      node: [
+        { op_type: 'ReorderInput', domain: NCHWC_DOMAIN, input: ['x'], output: ['y'], name: 'probe', attribute: [] },
+      ],
       initializer: [],
       input: [{ name: 'x', type: tensorType([1, 4, 1, 1]) }],
       output: [{ name: 'y', type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32 } } }],

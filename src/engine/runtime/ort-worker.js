@@ -52,7 +52,9 @@ async function handle(msg) {
         if (!t) throw new Error(`state '${key}' (input ${name}) was never set`);
         feeds[name] = t;
       }
-      const fetch = [...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})])];
+      const fetch = [
+        ...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})]),
+      ];
       let results;
       try {
         results = await session.run(feeds, fetch);

@@ -47,7 +47,12 @@ export class OrtWorker {
   async load(model: Uint8Array, options: SessionOptions = {}, context = 'graph'): Promise<RemoteSession> {
     const key = `s${this.nextKey++}`;
     try {
-      const r = await this.request<{ inputNames: string[]; outputNames: string[] }>({ type: 'load', key, model, options });
+      const r = await this.request<{ inputNames: string[]; outputNames: string[] }>({
+        type: 'load',
+        key,
+        model,
+        options,
+      });
       return new RemoteSession(this, key, r.inputNames, r.outputNames, context);
     } catch (e) {
       throw new OrtError(`ONNX Runtime could not load the graph for ${context}: ${(e as Error).message}`);
@@ -115,7 +120,11 @@ class StagingBuffers {
   }
 
   /** Feeds with large arrays replaced by copies in taken buffers; `lent` names them. */
-  stage(feeds: Record<string, HostTensor>): { feeds: Record<string, HostTensor>; lent: string[]; buffers: ArrayBuffer[] } {
+  stage(feeds: Record<string, HostTensor>): {
+    feeds: Record<string, HostTensor>;
+    lent: string[];
+    buffers: ArrayBuffer[];
+  } {
     const out: Record<string, HostTensor> = {};
     const lent: string[] = [];
     const buffers: ArrayBuffer[] = [];
@@ -140,7 +149,8 @@ class StagingBuffers {
 function movableBuffers(feeds: Record<string, HostTensor>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   for (const { data } of Object.values(feeds)) {
-    if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) out.add(data.buffer);
+    if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength)
+      out.add(data.buffer);
   }
   return [...out];
 }
@@ -156,21 +166,28 @@ export class RemoteSession {
 
   private readonly staging = new StagingBuffers();
 
-  async run(feeds: Record<string, HostTensor>, fetch: readonly string[] = this.outputNames, options: RunOptions = {}): Promise<Record<string, HostTensor>> {
+  async run(
+    feeds: Record<string, HostTensor>,
+    fetch: readonly string[] = this.outputNames,
+    options: RunOptions = {},
+  ): Promise<Record<string, HostTensor>> {
     const staged = options.stage ? this.staging.stage(feeds) : undefined;
     const sent = staged?.feeds ?? feeds;
     const transfer = [...new Set([...(options.transferFeeds ? movableBuffers(sent) : []), ...(staged?.buffers ?? [])])];
     try {
-      const r = await this.worker.request<{ outputs: Record<string, HostTensor>; lent: HostTensor['data'][] }>({
-        type: 'run',
-        key: this.key,
-        feeds: sent,
-        lent: staged?.lent,
-        fetch,
-        stateIn: options.stateIn,
-        stateOut: options.stateOut,
-        sharedOut: options.sharedOut,
-      }, transfer);
+      const r = await this.worker.request<{ outputs: Record<string, HostTensor>; lent: HostTensor['data'][] }>(
+        {
+          type: 'run',
+          key: this.key,
+          feeds: sent,
+          lent: staged?.lent,
+          fetch,
+          stateIn: options.stateIn,
+          stateOut: options.stateOut,
+          sharedOut: options.sharedOut,
+        },
+        transfer,
+      );
       for (const a of r.lent ?? []) if (a.buffer instanceof ArrayBuffer) this.staging.give(a.buffer);
       return r.outputs;
     } catch (e) {

@@ -57,7 +57,11 @@ export class NativeSession {
   readonly inputNames: string[];
   readonly outputNames: string[];
 
-  constructor(model: Uint8Array, options: SessionOptions = {}, readonly context = 'session') {
+  constructor(
+    model: Uint8Array,
+    options: SessionOptions = {},
+    readonly context = 'session',
+  ) {
     initOrt();
     this.session = new binding.InferenceSession();
     try {

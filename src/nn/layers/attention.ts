@@ -1,5 +1,16 @@
 /** Keras MultiHeadAttention (weights in Keras' EinsumDense layouts). */
-import { type Dim, Tensor, type Variable, add, cast, matmul, mul, reshape, tensor, transpose } from '../../engine/index.js';
+import {
+  type Dim,
+  Tensor,
+  type Variable,
+  add,
+  cast,
+  matmul,
+  mul,
+  reshape,
+  tensor,
+  transpose,
+} from '../../engine/index.js';
 import { softmax } from '../../engine/ops/activations.js';
 import { logicalAnd, where } from '../../engine/ops/elementwise.js';
 import { dropout } from '../../engine/ops/nn.js';
@@ -51,7 +62,11 @@ export class MultiHeadAttention extends Layer {
   outputKernel!: Variable;
   outputBias?: Variable;
 
-  constructor(readonly numHeads: number, readonly keyDim: number, options: MultiHeadAttentionOptions = {}) {
+  constructor(
+    readonly numHeads: number,
+    readonly keyDim: number,
+    options: MultiHeadAttentionOptions = {},
+  ) {
     super(options);
     if (!Number.isInteger(numHeads) || numHeads < 1 || !Number.isInteger(keyDim) || keyDim < 1) {
       throw new Error(`MultiHeadAttention: numHeads and keyDim must be positive integers, got ${numHeads}, ${keyDim}`);
@@ -107,13 +122,16 @@ export class MultiHeadAttention extends Layer {
     // Keras masks on the inputs (e.g. from Embedding({maskZero})): padded keys/values are never
     // attended to, and padded queries attend to nothing (their outputs are don't-cares).
     const n = query.shape[0];
-    const keyMasks = [getMask(value), key === value ? undefined : getMask(key)].filter((m): m is Tensor => m !== undefined);
+    const keyMasks = [getMask(value), key === value ? undefined : getMask(key)].filter(
+      (m): m is Tensor => m !== undefined,
+    );
     for (const m of keyMasks) mask = andMask(mask, reshape(cast(m, 'bool'), [n, 1, 1, m.shape[1]]));
     const queryMask = (options.mask as Tensor | undefined) ?? getMask(query);
     if (queryMask) mask = andMask(mask, reshape(cast(queryMask, 'bool'), [n, 1, queryMask.shape[1], 1]));
     if (options.useCausalMask) {
       const [tq, tk] = [query.shape[1], key.shape[1]];
-      if (typeof tq !== 'number' || typeof tk !== 'number') throw new Error('useCausalMask needs known sequence lengths');
+      if (typeof tq !== 'number' || typeof tk !== 'number')
+        throw new Error('useCausalMask needs known sequence lengths');
       const causal = tensor(Array.from({ length: tq }, (_, i) => Array.from({ length: tk }, (_, j) => j <= i)));
       mask = andMask(mask, causal);
     }
@@ -121,7 +139,11 @@ export class MultiHeadAttention extends Layer {
     let probs = softmax(scores, -1);
     if (options.training && this.dropoutRate > 0) probs = dropout(probs, this.dropoutRate, true);
     const heads = matmul(probs, v); // [N, H, Tq, Dv]
-    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [query.shape[0], query.shape[1], this.numHeads * this.valueDim]);
+    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [
+      query.shape[0],
+      query.shape[1],
+      this.numHeads * this.valueDim,
+    ]);
     let out = matmul(merged, reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]));
     if (this.outputBias) out = add(out, this.outputBias);
     return options.returnAttentionScores ? [out, probs] : out;

@@ -5,7 +5,13 @@
  */
 import { type Dim, Tensor, type Variable, reshape, transpose } from '../../engine/index.js';
 import { conv1d, conv2d, convTranspose2d } from '../../engine/ops/conv.js';
-import { type ActivationFn, type ActivationSpec, getActivation, isElementwise, serializeActivation } from '../activations.js';
+import {
+  type ActivationFn,
+  type ActivationSpec,
+  getActivation,
+  isElementwise,
+  serializeActivation,
+} from '../activations.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
@@ -38,7 +44,11 @@ abstract class BaseConv extends Layer {
   kernel!: Variable;
   bias?: Variable;
 
-  constructor(readonly rank: number, kernelSize: number | number[], options: ConvLayerOptions) {
+  constructor(
+    readonly rank: number,
+    kernelSize: number | number[],
+    options: ConvLayerOptions,
+  ) {
     super(options);
     const who = (this.constructor as typeof Layer).className;
     this.kernelSize = perAxis(kernelSize, rank, 'kernelSize', who);
@@ -51,13 +61,20 @@ abstract class BaseConv extends Layer {
   }
 
   protected addKernel(shape: number[], biasSize: number): void {
-    this.kernel = this.addWeight('kernel', shape, this.opts.kernelInitializer ?? 'glorotUniform', { regularizer: this.opts.kernelRegularizer });
-    if (this.useBias) this.bias = this.addWeight('bias', [biasSize], this.opts.biasInitializer ?? 'zeros', { regularizer: this.opts.biasRegularizer });
+    this.kernel = this.addWeight('kernel', shape, this.opts.kernelInitializer ?? 'glorotUniform', {
+      regularizer: this.opts.kernelRegularizer,
+    });
+    if (this.useBias)
+      this.bias = this.addWeight('bias', [biasSize], this.opts.biasInitializer ?? 'zeros', {
+        regularizer: this.opts.biasRegularizer,
+      });
   }
 
   protected checkRank(inputShape: readonly (Dim | null)[]): number {
     if (inputShape.length !== this.rank + 2) {
-      throw new Error(`expected input of rank ${this.rank + 2} ([batch, ${this.rank === 1 ? 'steps' : 'height, width'}, channels]), got shape [${inputShape.map((d) => d ?? 'None').join(', ')}]`);
+      throw new Error(
+        `expected input of rank ${this.rank + 2} ([batch, ${this.rank === 1 ? 'steps' : 'height, width'}, channels]), got shape [${inputShape.map((d) => d ?? 'None').join(', ')}]`,
+      );
     }
     return requireDim(this, inputShape, -1, 'channel dimension');
   }
@@ -93,16 +110,24 @@ export interface ConvOptionsWithGroups extends ConvLayerOptions {
 
 abstract class ConvND extends BaseConv {
   readonly groups: number;
-  constructor(rank: number, readonly filters: number, kernelSize: number | number[], options: ConvOptionsWithGroups) {
+  constructor(
+    rank: number,
+    readonly filters: number,
+    kernelSize: number | number[],
+    options: ConvOptionsWithGroups,
+  ) {
     super(rank, kernelSize, options);
-    if (!Number.isInteger(filters) || filters <= 0) throw new Error(`${this.className}: filters must be a positive integer, got ${filters}`);
+    if (!Number.isInteger(filters) || filters <= 0)
+      throw new Error(`${this.className}: filters must be a positive integer, got ${filters}`);
     this.groups = options.groups ?? 1;
-    if (filters % this.groups !== 0) throw new Error(`${this.className}: filters (${filters}) must be divisible by groups (${this.groups})`);
+    if (filters % this.groups !== 0)
+      throw new Error(`${this.className}: filters (${filters}) must be divisible by groups (${this.groups})`);
   }
 
   override build(inputShape: (Dim | null)[]): void {
     const channels = this.checkRank(inputShape);
-    if (channels % this.groups !== 0) throw new Error(`input channels (${channels}) must be divisible by groups (${this.groups})`);
+    if (channels % this.groups !== 0)
+      throw new Error(`input channels (${channels}) must be divisible by groups (${this.groups})`);
     this.addKernel([...this.kernelSize, channels / this.groups, this.filters], this.filters);
   }
 
@@ -169,7 +194,12 @@ export class DepthwiseConv2D extends BaseConv {
   override call(x: Tensor): Tensor {
     const [kh, kw] = this.kernelSize;
     const w = reshape(transpose(this.kernel, [2, 3, 0, 1]), [this.channels * this.depthMultiplier, 1, kh, kw]);
-    const y = conv2d(toChannelsFirst(x), w, this.bias, { stride: this.strides, padding: this.padding, dilation: this.dilationRate, groups: this.channels });
+    const y = conv2d(toChannelsFirst(x), w, this.bias, {
+      stride: this.strides,
+      padding: this.padding,
+      dilation: this.dilationRate,
+      groups: this.channels,
+    });
     return this.finish(y);
   }
   override getConfig(): Record<string, any> {
@@ -187,9 +217,14 @@ registerLayer(DepthwiseConv2D);
  */
 export class Conv2DTranspose extends BaseConv {
   static override className = 'Conv2DTranspose';
-  constructor(readonly filters: number, kernelSize: number | number[], options: ConvLayerOptions = {}) {
+  constructor(
+    readonly filters: number,
+    kernelSize: number | number[],
+    options: ConvLayerOptions = {},
+  ) {
     super(2, kernelSize, options);
-    if (!Number.isInteger(filters) || filters <= 0) throw new Error(`Conv2DTranspose: filters must be a positive integer, got ${filters}`);
+    if (!Number.isInteger(filters) || filters <= 0)
+      throw new Error(`Conv2DTranspose: filters must be a positive integer, got ${filters}`);
   }
   override build(inputShape: (Dim | null)[]): void {
     const channels = this.checkRank(inputShape);
@@ -197,7 +232,10 @@ export class Conv2DTranspose extends BaseConv {
   }
   override call(x: Tensor): Tensor {
     const w = transpose(this.kernel, [3, 2, 0, 1]); // [Cin, Cout, kh, kw]
-    let padding: [number, number][] = [[0, 0], [0, 0]];
+    let padding: [number, number][] = [
+      [0, 0],
+      [0, 0],
+    ];
     let outputPadding = [0, 0];
     if (this.padding === 'same') {
       // The gradient of a 'same' conv whose input is in*stride: total padding k_eff - stride.
@@ -206,7 +244,12 @@ export class Conv2DTranspose extends BaseConv {
       padding = total.map((t) => (t >= 0 ? [Math.floor(t / 2), t - Math.floor(t / 2)] : [0, 0]));
       outputPadding = total.map((t) => (t < 0 ? -t : 0));
     }
-    const y = convTranspose2d(toChannelsFirst(x), w, this.bias, { stride: this.strides, dilation: this.dilationRate, padding, outputPadding });
+    const y = convTranspose2d(toChannelsFirst(x), w, this.bias, {
+      stride: this.strides,
+      dilation: this.dilationRate,
+      padding,
+      outputPadding,
+    });
     return this.finish(y);
   }
   override getConfig(): Record<string, any> {
@@ -234,24 +277,45 @@ export class SeparableConv2D extends BaseConv {
   private channels = 0;
   depthwiseKernel!: Variable;
   pointwiseKernel!: Variable;
-  constructor(readonly filters: number, kernelSize: number | number[], private readonly sepOpts: SeparableConv2DOptions = {}) {
+  constructor(
+    readonly filters: number,
+    kernelSize: number | number[],
+    private readonly sepOpts: SeparableConv2DOptions = {},
+  ) {
     super(2, kernelSize, sepOpts);
     this.depthMultiplier = sepOpts.depthMultiplier ?? 1;
   }
   override build(inputShape: (Dim | null)[]): void {
     this.channels = this.checkRank(inputShape);
     const m = this.depthMultiplier;
-    this.depthwiseKernel = this.addWeight('depthwiseKernel', [...this.kernelSize, this.channels, m], this.sepOpts.depthwiseInitializer ?? 'glorotUniform');
-    this.pointwiseKernel = this.addWeight('pointwiseKernel', [1, 1, this.channels * m, this.filters], this.sepOpts.pointwiseInitializer ?? 'glorotUniform', {
-      regularizer: this.opts.kernelRegularizer,
-    });
-    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], this.opts.biasInitializer ?? 'zeros', { regularizer: this.opts.biasRegularizer });
+    this.depthwiseKernel = this.addWeight(
+      'depthwiseKernel',
+      [...this.kernelSize, this.channels, m],
+      this.sepOpts.depthwiseInitializer ?? 'glorotUniform',
+    );
+    this.pointwiseKernel = this.addWeight(
+      'pointwiseKernel',
+      [1, 1, this.channels * m, this.filters],
+      this.sepOpts.pointwiseInitializer ?? 'glorotUniform',
+      {
+        regularizer: this.opts.kernelRegularizer,
+      },
+    );
+    if (this.useBias)
+      this.bias = this.addWeight('bias', [this.filters], this.opts.biasInitializer ?? 'zeros', {
+        regularizer: this.opts.biasRegularizer,
+      });
   }
   override call(x: Tensor): Tensor {
     const [kh, kw] = this.kernelSize;
     const cm = this.channels * this.depthMultiplier;
     const dw = reshape(transpose(this.depthwiseKernel, [2, 3, 0, 1]), [cm, 1, kh, kw]);
-    const mid = conv2d(toChannelsFirst(x), dw, undefined, { stride: this.strides, padding: this.padding, dilation: this.dilationRate, groups: this.channels });
+    const mid = conv2d(toChannelsFirst(x), dw, undefined, {
+      stride: this.strides,
+      padding: this.padding,
+      dilation: this.dilationRate,
+      groups: this.channels,
+    });
     const pw = transpose(this.pointwiseKernel, [3, 2, 0, 1]); // [filters, C*m, 1, 1]
     return this.finish(conv2d(mid, pw, this.bias));
   }

@@ -1,6 +1,12 @@
 /** Core layers: Dense, Activation, Flatten, Reshape, Dropout. */
 import { type Dim, add, matmul, reshape, transpose, Tensor, type Variable } from '../../engine/index.js';
-import { type ActivationSpec, type ActivationFn, getActivation, isElementwise, serializeActivation } from '../activations.js';
+import {
+  type ActivationSpec,
+  type ActivationFn,
+  getActivation,
+  isElementwise,
+  serializeActivation,
+} from '../activations.js';
 import { type InitializerSpec, getInitializer, serializeInitializer } from '../initializers.js';
 import { type CallOptions, Layer, type LayerOptions, registerLayer, requireDim } from '../layer.js';
 import { type RegularizerSpec, getRegularizer, serializeRegularizer } from '../regularizers.js';
@@ -31,7 +37,8 @@ export class Dense extends Layer {
 
   constructor(units: number, options: DenseOptions = {}) {
     super(options);
-    if (!Number.isInteger(units) || units <= 0) throw new Error(`Dense: units must be a positive integer, got ${units}`);
+    if (!Number.isInteger(units) || units <= 0)
+      throw new Error(`Dense: units must be a positive integer, got ${units}`);
     this.units = units;
     this.activation = getActivation(options.activation ?? 'linear');
     this.useBias = options.useBias ?? true;
@@ -44,7 +51,9 @@ export class Dense extends Layer {
       regularizer: this.opts.kernelRegularizer,
     });
     if (this.useBias) {
-      this.bias = this.addWeight('bias', [this.units], this.opts.biasInitializer ?? 'zeros', { regularizer: this.opts.biasRegularizer });
+      this.bias = this.addWeight('bias', [this.units], this.opts.biasInitializer ?? 'zeros', {
+        regularizer: this.opts.biasRegularizer,
+      });
     }
   }
 
@@ -81,7 +90,10 @@ export class Activation extends Layer {
     return true;
   }
   readonly fn: ActivationFn;
-  constructor(readonly activation: ActivationSpec, options: LayerOptions = {}) {
+  constructor(
+    readonly activation: ActivationSpec,
+    options: LayerOptions = {},
+  ) {
     super(options);
     this.fn = getActivation(activation);
   }
@@ -114,7 +126,10 @@ registerLayer(Flatten);
 /** Reshapes each example to `targetShape` (one entry may be -1). */
 export class Reshape extends Layer {
   static override className = 'Reshape';
-  constructor(readonly targetShape: number[], options: LayerOptions = {}) {
+  constructor(
+    readonly targetShape: number[],
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: Tensor): Tensor {
@@ -132,7 +147,10 @@ registerLayer(Reshape);
 /** Permutes the non-batch axes (1-based, like Keras: dims [2, 1] swaps the two axes after batch). */
 export class Permute extends Layer {
   static override className = 'Permute';
-  constructor(readonly dims: number[], options: LayerOptions = {}) {
+  constructor(
+    readonly dims: number[],
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: Tensor): Tensor {
@@ -158,7 +176,10 @@ export class Dropout extends Layer {
   override get supportsMasking(): boolean {
     return true;
   }
-  constructor(readonly rate: number, private readonly opts: DropoutOptions = {}) {
+  constructor(
+    readonly rate: number,
+    private readonly opts: DropoutOptions = {},
+  ) {
     super(opts);
     if (!(rate >= 0 && rate < 1)) throw new Error(`Dropout: rate must be in [0, 1), got ${rate}`);
   }

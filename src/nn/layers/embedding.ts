@@ -21,7 +21,11 @@ export class Embedding extends Layer {
   private readonly opts: EmbeddingOptions;
   embeddings!: Variable;
 
-  constructor(readonly inputDim: number, readonly outputDim: number, options: EmbeddingOptions = {}) {
+  constructor(
+    readonly inputDim: number,
+    readonly outputDim: number,
+    options: EmbeddingOptions = {},
+  ) {
     super(options);
     if (!Number.isInteger(inputDim) || inputDim <= 0 || !Number.isInteger(outputDim) || outputDim <= 0) {
       throw new Error(`Embedding: inputDim and outputDim must be positive integers, got ${inputDim}, ${outputDim}`);
@@ -30,9 +34,14 @@ export class Embedding extends Layer {
   }
 
   override build(): void {
-    this.embeddings = this.addWeight('embeddings', [this.inputDim, this.outputDim], this.opts.embeddingsInitializer ?? 'randomUniform', {
-      regularizer: this.opts.embeddingsRegularizer,
-    });
+    this.embeddings = this.addWeight(
+      'embeddings',
+      [this.inputDim, this.outputDim],
+      this.opts.embeddingsInitializer ?? 'randomUniform',
+      {
+        regularizer: this.opts.embeddingsRegularizer,
+      },
+    );
   }
 
   override call(indices: Tensor): Tensor {
@@ -51,7 +60,9 @@ export class Embedding extends Layer {
       maskZero: this.opts.maskZero ?? false,
       outputDim: this.outputDim,
       embeddingsInitializer: serializeInitializer(getInitializer(this.opts.embeddingsInitializer ?? 'randomUniform')),
-      embeddingsRegularizer: this.opts.embeddingsRegularizer ? serializeRegularizer(getRegularizer(this.opts.embeddingsRegularizer)) : undefined,
+      embeddingsRegularizer: this.opts.embeddingsRegularizer
+        ? serializeRegularizer(getRegularizer(this.opts.embeddingsRegularizer))
+        : undefined,
     };
   }
 

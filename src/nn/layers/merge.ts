@@ -13,13 +13,24 @@ abstract class Merge extends Layer {
     return y;
   }
   override call(inputs: Tensor[]): Tensor {
-    if (!Array.isArray(inputs) || inputs.length < 2) throw new Error(`expects a list of at least 2 tensors, got ${Array.isArray(inputs) ? inputs.length : 'a single tensor'}`);
+    if (!Array.isArray(inputs) || inputs.length < 2)
+      throw new Error(
+        `expects a list of at least 2 tensors, got ${Array.isArray(inputs) ? inputs.length : 'a single tensor'}`,
+      );
     // Residual connections between conv outputs: combine in NCHW, transpose once.
     const sources = inputs.map(channelsFirstSource);
     if (sameShapes(inputs) && sources.every((t): t is Tensor => t !== undefined)) {
-      return toChannelsLast(this.finish(sources.reduce((a, b) => this.combine(a, b)), inputs.length));
+      return toChannelsLast(
+        this.finish(
+          sources.reduce((a, b) => this.combine(a, b)),
+          inputs.length,
+        ),
+      );
     }
-    return this.finish(inputs.reduce((a, b) => this.combine(a, b)), inputs.length);
+    return this.finish(
+      inputs.reduce((a, b) => this.combine(a, b)),
+      inputs.length,
+    );
   }
   static override fromConfig(c: Record<string, any>): Layer {
     return new (this as any)(c);
@@ -94,7 +105,8 @@ export class Concatenate extends Layer {
     const rank = inputs[0].rank;
     const axis = this.axis < 0 ? this.axis + rank : this.axis;
     const sources = inputs.map(channelsFirstSource);
-    if (axis === rank - 1 && sources.every((t): t is Tensor => t !== undefined)) return toChannelsLast(concat(sources, 1));
+    if (axis === rank - 1 && sources.every((t): t is Tensor => t !== undefined))
+      return toChannelsLast(concat(sources, 1));
     return concat(inputs, axis);
   }
   override getConfig(): Record<string, any> {

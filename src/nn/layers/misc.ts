@@ -35,7 +35,12 @@ export class ReLU extends Layer {
     return cf ? toChannelsLast(f(cf)) : f(x);
   }
   override getConfig(): Record<string, any> {
-    return { ...super.getConfig(), maxValue: this.maxValue, negativeSlope: this.negativeSlope, threshold: this.threshold };
+    return {
+      ...super.getConfig(),
+      maxValue: this.maxValue,
+      negativeSlope: this.negativeSlope,
+      threshold: this.threshold,
+    };
   }
   static override fromConfig(c: Record<string, any>): ReLU {
     return new ReLU(c);
@@ -115,7 +120,11 @@ export class Rescaling extends Layer {
   override get supportsMasking(): boolean {
     return true;
   }
-  constructor(readonly scale: number, readonly offset = 0, options: LayerOptions = {}) {
+  constructor(
+    readonly scale: number,
+    readonly offset = 0,
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: Tensor): Tensor {
@@ -134,7 +143,10 @@ registerLayer(Rescaling);
 /** [N, F] → [N, n, F]. */
 export class RepeatVector extends Layer {
   static override className = 'RepeatVector';
-  constructor(readonly n: number, options: LayerOptions = {}) {
+  constructor(
+    readonly n: number,
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: Tensor): Tensor {
@@ -155,19 +167,26 @@ registerLayer(RepeatVector);
 export class Cropping2D extends Layer {
   static override className = 'Cropping2D';
   readonly cropping: [[number, number], [number, number]];
-  constructor(cropping: number | [number, number] | [[number, number], [number, number]] = 0, options: LayerOptions = {}) {
+  constructor(
+    cropping: number | [number, number] | [[number, number], [number, number]] = 0,
+    options: LayerOptions = {},
+  ) {
     super(options);
     const pair = (p: number | [number, number]): [number, number] => (typeof p === 'number' ? [p, p] : [p[0], p[1]]);
     this.cropping =
       typeof cropping === 'number'
-        ? [[cropping, cropping], [cropping, cropping]]
+        ? [
+            [cropping, cropping],
+            [cropping, cropping],
+          ]
         : [pair(cropping[0] as number | [number, number]), pair(cropping[1] as number | [number, number])];
   }
   override call(x: Tensor): Tensor {
     if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);
     const [[t, b], [l, r]] = this.cropping;
     const [, h, w] = x.shape as number[];
-    if (t + b >= h || l + r >= w) throw new Error(`cropping ${JSON.stringify(this.cropping)} leaves nothing of ${h}x${w}`);
+    if (t + b >= h || l + r >= w)
+      throw new Error(`cropping ${JSON.stringify(this.cropping)} leaves nothing of ${h}x${w}`);
     return slice(x, [null, [t, h - b], [l, w - r]]);
   }
   override getConfig(): Record<string, any> {
@@ -182,7 +201,10 @@ registerLayer(Cropping2D);
 /** Drops whole feature maps of [N, H, W, C] (one mask value per example and channel). */
 export class SpatialDropout2D extends Layer {
   static override className = 'SpatialDropout2D';
-  constructor(readonly rate: number, options: LayerOptions = {}) {
+  constructor(
+    readonly rate: number,
+    options: LayerOptions = {},
+  ) {
     super(options);
     if (!(rate >= 0 && rate < 1)) throw new Error(`SpatialDropout2D: rate must be in [0, 1), got ${rate}`);
   }
@@ -205,7 +227,10 @@ export class GaussianNoise extends Layer {
   override get supportsMasking(): boolean {
     return true;
   }
-  constructor(readonly stddev: number, options: LayerOptions = {}) {
+  constructor(
+    readonly stddev: number,
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
@@ -227,13 +252,18 @@ registerLayer(GaussianNoise);
 /** Wraps a function of tensors as a layer (not serializable: configs cannot hold code). */
 export class Lambda extends Layer {
   static override className = 'Lambda';
-  constructor(readonly fn: (x: any, options: CallOptions) => any, options: LayerOptions = {}) {
+  constructor(
+    readonly fn: (x: any, options: CallOptions) => any,
+    options: LayerOptions = {},
+  ) {
     super(options);
   }
   override call(x: any, options: CallOptions = {}): any {
     return this.fn(x, options);
   }
   override getConfig(): Record<string, any> {
-    throw new Error(`Lambda layer '${this.name}' cannot be serialized (it holds a function); write a custom Layer class and registerLayer it`);
+    throw new Error(
+      `Lambda layer '${this.name}' cannot be serialized (it holds a function); write a custom Layer class and registerLayer it`,
+    );
   }
 }

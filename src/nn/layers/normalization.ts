@@ -1,5 +1,17 @@
 /** BatchNormalization and LayerNormalization with Keras semantics and defaults. */
-import { type Dim, Tensor, type Variable, add, cast, div, mul, reshape, stopGradient, sub, tensor } from '../../engine/index.js';
+import {
+  type Dim,
+  Tensor,
+  type Variable,
+  add,
+  cast,
+  div,
+  mul,
+  reshape,
+  stopGradient,
+  sub,
+  tensor,
+} from '../../engine/index.js';
 import { maximum, sqrt } from '../../engine/ops/elementwise.js';
 import { layerNorm } from '../../engine/ops/norm.js';
 import { moments } from '../../engine/ops/reduce.js';
@@ -60,10 +72,14 @@ export class BatchNormalization extends Layer {
   override build(inputShape: (Dim | null)[]): void {
     const c = requireDim(this, inputShape, this.axis, 'feature dimension');
     const o = this.opts;
-    if (this.scale) this.gamma = this.addWeight('gamma', [c], o.gammaInitializer ?? 'ones', { regularizer: o.gammaRegularizer });
-    if (this.center) this.beta = this.addWeight('beta', [c], o.betaInitializer ?? 'zeros', { regularizer: o.betaRegularizer });
+    if (this.scale)
+      this.gamma = this.addWeight('gamma', [c], o.gammaInitializer ?? 'ones', { regularizer: o.gammaRegularizer });
+    if (this.center)
+      this.beta = this.addWeight('beta', [c], o.betaInitializer ?? 'zeros', { regularizer: o.betaRegularizer });
     this.movingMean = this.addWeight('movingMean', [c], o.movingMeanInitializer ?? 'zeros', { trainable: false });
-    this.movingVariance = this.addWeight('movingVariance', [c], o.movingVarianceInitializer ?? 'ones', { trainable: false });
+    this.movingVariance = this.addWeight('movingVariance', [c], o.movingVarianceInitializer ?? 'ones', {
+      trainable: false,
+    });
   }
 
   override call(x: Tensor, options: CallOptions = {}): Tensor {
@@ -84,7 +100,14 @@ export class BatchNormalization extends Layer {
       addUpdate(this.movingVariance, step(this.movingVariance, variance));
     };
     const running = { mean: this.movingMean, variance: this.movingVariance };
-    return batchNormalize(x, axis, running, { scale: this.gamma, offset: this.beta }, this.epsilon, training ? { update } : undefined);
+    return batchNormalize(
+      x,
+      axis,
+      running,
+      { scale: this.gamma, offset: this.beta },
+      this.epsilon,
+      training ? { update } : undefined,
+    );
   }
 
   override getConfig(): Record<string, any> {

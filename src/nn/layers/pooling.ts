@@ -19,7 +19,11 @@ abstract class Pooling extends Layer {
   readonly padding: 'valid' | 'same';
   protected abstract readonly kind: 'max' | 'avg';
 
-  constructor(readonly rank: number, poolSize: number | number[], options: PoolingOptions) {
+  constructor(
+    readonly rank: number,
+    poolSize: number | number[],
+    options: PoolingOptions,
+  ) {
     super(options);
     const who = (this.constructor as typeof Layer).className;
     this.poolSize = perAxis(poolSize, rank, 'poolSize', who);
@@ -28,7 +32,8 @@ abstract class Pooling extends Layer {
   }
 
   override call(x: Tensor): Tensor {
-    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
+    if (x.rank !== this.rank + 2)
+      throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
     const opts = { kernel: this.poolSize, stride: this.strides, padding: this.padding };
     const xf = toChannelsFirst(x);
     const y =
@@ -91,12 +96,16 @@ export interface GlobalPoolingOptions extends LayerOptions {
 abstract class GlobalPooling extends Layer {
   protected abstract readonly kind: 'max' | 'avg';
   readonly keepdims: boolean;
-  constructor(readonly rank: number, options: GlobalPoolingOptions) {
+  constructor(
+    readonly rank: number,
+    options: GlobalPoolingOptions,
+  ) {
     super(options);
     this.keepdims = options.keepdims ?? false;
   }
   override call(x: Tensor, options: CallOptions = {}): Tensor {
-    if (x.rank !== this.rank + 2) throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
+    if (x.rank !== this.rank + 2)
+      throw new Error(`expected input of rank ${this.rank + 2} (channels last), got ${shapeStr(x.shape)}`);
     const mask = options.mask as Tensor | undefined;
     if (mask && this.rank === 1) {
       // Masked steps are left out of the average (max: pushed to -inf) like Keras.
@@ -165,7 +174,8 @@ export class UpSampling2D extends Layer {
   constructor(size: number | number[] = 2, options: LayerOptions & { interpolation?: 'nearest' } = {}) {
     super(options);
     this.size = perAxis(size, 2, 'size', 'UpSampling2D');
-    if (options.interpolation && options.interpolation !== 'nearest') throw new Error(`UpSampling2D: only 'nearest' interpolation is supported, got '${options.interpolation}'`);
+    if (options.interpolation && options.interpolation !== 'nearest')
+      throw new Error(`UpSampling2D: only 'nearest' interpolation is supported, got '${options.interpolation}'`);
   }
   override call(x: Tensor): Tensor {
     if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);
@@ -185,9 +195,6 @@ export class UpSampling2D extends Layer {
 }
 registerLayer(UpSampling2D);
 
-
-
-
 type PadSpec = number | [number, number] | [[number, number], [number, number]];
 
 /** Zero padding of height and width: n, [h, w], or [[top, bottom], [left, right]]. */
@@ -197,10 +204,15 @@ export class ZeroPadding2D extends Layer {
   constructor(padding: PadSpec = 1, options: LayerOptions = {}) {
     super(options);
     const pair = (p: number | [number, number]): [number, number] => (typeof p === 'number' ? [p, p] : [p[0], p[1]]);
-    if (typeof padding === 'number') this.padding = [[padding, padding], [padding, padding]];
+    if (typeof padding === 'number')
+      this.padding = [
+        [padding, padding],
+        [padding, padding],
+      ];
     else if (typeof padding[0] === 'number') this.padding = [pair(padding[0]), pair(padding[1] as number)];
     else this.padding = [pair(padding[0] as [number, number]), pair(padding[1] as [number, number])];
-    if (this.padding.flat().some((p) => !Number.isInteger(p) || p < 0)) throw new Error(`ZeroPadding2D: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
+    if (this.padding.flat().some((p) => !Number.isInteger(p) || p < 0))
+      throw new Error(`ZeroPadding2D: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
   }
   override call(x: Tensor): Tensor {
     if (x.rank !== 4) throw new Error(`expected input of rank 4 [N, H, W, C], got ${shapeStr(x.shape)}`);

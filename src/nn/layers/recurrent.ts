@@ -3,7 +3,22 @@
  * GRU (reset_after). Inputs [N, T, features]; the time loop is unrolled into the graph (T must be
  * known). The input projection of all steps is one matmul before the loop.
  */
-import { type Dim, Tensor, type Variable, add, broadcastTo, cast, fullLike, matmul, sum, mul, reshape, sub, transpose, zeros } from '../../engine/index.js';
+import {
+  type Dim,
+  Tensor,
+  type Variable,
+  add,
+  broadcastTo,
+  cast,
+  fullLike,
+  matmul,
+  sum,
+  mul,
+  reshape,
+  sub,
+  transpose,
+  zeros,
+} from '../../engine/index.js';
 import { split, stack } from '../../engine/ops/shape.js';
 import { where } from '../../engine/ops/elementwise.js';
 import { type ActivationFn, type ActivationSpec, getActivation, serializeActivation } from '../activations.js';
@@ -48,9 +63,13 @@ abstract class RNNBase extends Layer {
   protected abstract readonly gates: number;
   protected abstract readonly stateCount: number;
 
-  constructor(readonly units: number, options: RecurrentOptions) {
+  constructor(
+    readonly units: number,
+    options: RecurrentOptions,
+  ) {
     super(options);
-    if (!Number.isInteger(units) || units <= 0) throw new Error(`${this.className}: units must be a positive integer, got ${units}`);
+    if (!Number.isInteger(units) || units <= 0)
+      throw new Error(`${this.className}: units must be a positive integer, got ${units}`);
     this.activation = getActivation(options.activation ?? 'tanh');
     this.recurrentActivation = getActivation(options.recurrentActivation ?? 'sigmoid');
     this.useBias = options.useBias ?? true;
@@ -69,14 +88,28 @@ abstract class RNNBase extends Layer {
   }
 
   override build(inputShape: (Dim | null)[]): void {
-    if (inputShape.length !== 3) throw new Error(`expected input of rank 3 [batch, timesteps, features], got [${inputShape.map((d) => d ?? 'None').join(', ')}]`);
+    if (inputShape.length !== 3)
+      throw new Error(
+        `expected input of rank 3 [batch, timesteps, features], got [${inputShape.map((d) => d ?? 'None').join(', ')}]`,
+      );
     const features = requireDim(this, inputShape, -1, 'feature dimension');
     const o = this.opts;
-    this.kernel = this.addWeight('kernel', [features, this.gates * this.units], o.kernelInitializer ?? 'glorotUniform', { regularizer: o.kernelRegularizer });
-    this.recurrentKernel = this.addWeight('recurrentKernel', [this.units, this.gates * this.units], o.recurrentInitializer ?? 'orthogonal', {
-      regularizer: o.recurrentRegularizer,
-    });
-    if (this.useBias) this.bias = this.addWeight('bias', this.biasShape(), this.biasInitializer(), { regularizer: o.biasRegularizer });
+    this.kernel = this.addWeight(
+      'kernel',
+      [features, this.gates * this.units],
+      o.kernelInitializer ?? 'glorotUniform',
+      { regularizer: o.kernelRegularizer },
+    );
+    this.recurrentKernel = this.addWeight(
+      'recurrentKernel',
+      [this.units, this.gates * this.units],
+      o.recurrentInitializer ?? 'orthogonal',
+      {
+        regularizer: o.recurrentRegularizer,
+      },
+    );
+    if (this.useBias)
+      this.bias = this.addWeight('bias', this.biasShape(), this.biasInitializer(), { regularizer: o.biasRegularizer });
   }
 
   /** Input contribution of every step (x W + input bias), [N, T, gates*units]. */
@@ -93,13 +126,16 @@ abstract class RNNBase extends Layer {
   protected abstract step(xProj: Tensor, states: Tensor[]): Tensor[];
 
   override call(x: Tensor, options: CallOptions = {}): Tensor | Tensor[] {
-    if (x.rank !== 3) throw new Error(`expected input of rank 3 [batch, timesteps, features], got ${shapeStr(x.shape)}`);
+    if (x.rank !== 3)
+      throw new Error(`expected input of rank 3 [batch, timesteps, features], got ${shapeStr(x.shape)}`);
     const t = x.shape[1];
-    if (typeof t !== 'number') throw new Error(`the number of timesteps must be known (got ${t}); recurrent layers unroll the time loop`);
+    if (typeof t !== 'number')
+      throw new Error(`the number of timesteps must be known (got ${t}); recurrent layers unroll the time loop`);
     const n = x.shape[0];
     const initial = options.initialState as Tensor[] | undefined;
     let states: Tensor[] = initial ?? Array.from({ length: this.stateCount }, () => zerosState(x, n, this.units));
-    if (states.length !== this.stateCount) throw new Error(`initialState must hold ${this.stateCount} tensor(s), got ${states.length}`);
+    if (states.length !== this.stateCount)
+      throw new Error(`initialState must hold ${this.stateCount} tensor(s), got ${states.length}`);
     // [N, T, G] → T pieces of [N, G] (time-major split: one Split node).
     const proj = this.inputProjection(x);
     const steps = t === 1 ? [proj] : split(transpose(proj, [1, 0, 2]), t, 0);
@@ -126,7 +162,11 @@ abstract class RNNBase extends Layer {
         outputs.push(states[0]);
       }
     });
-    const output = this.returnSequences ? (outputs.length === 1 ? reshape(outputs[0], [n, 1, this.units]) : stack(outputs, 1)) : outputs[outputs.length - 1];
+    const output = this.returnSequences
+      ? outputs.length === 1
+        ? reshape(outputs[0], [n, 1, this.units])
+        : stack(outputs, 1)
+      : outputs[outputs.length - 1];
     return this.returnState ? [output, ...states] : output;
   }
 
@@ -273,5 +313,3 @@ export class GRU extends RNNBase {
   }
 }
 registerLayer(GRU);
-
-

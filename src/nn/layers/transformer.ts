@@ -60,8 +60,10 @@ function mergeMasks(padding: Tensor | undefined, attention: Tensor | undefined):
 
 /** Options shared by the attention/feedforward sublayers of encoder and decoder blocks. */
 function checkTransformerOptions(who: string, o: TransformerOptions): void {
-  if (!Number.isInteger(o?.intermediateDim) || o.intermediateDim < 1) throw new Error(`${who}: intermediateDim must be a positive integer, got ${o?.intermediateDim}`);
-  if (!Number.isInteger(o.numHeads) || o.numHeads < 1) throw new Error(`${who}: numHeads must be a positive integer, got ${o.numHeads}`);
+  if (!Number.isInteger(o?.intermediateDim) || o.intermediateDim < 1)
+    throw new Error(`${who}: intermediateDim must be a positive integer, got ${o?.intermediateDim}`);
+  if (!Number.isInteger(o.numHeads) || o.numHeads < 1)
+    throw new Error(`${who}: numHeads must be a positive integer, got ${o.numHeads}`);
   const rate = o.dropout ?? 0;
   if (!(rate >= 0 && rate < 1)) throw new Error(`${who}: dropout must be in [0, 1), got ${rate}`);
 }
@@ -120,28 +122,45 @@ abstract class TransformerBlock extends Layer {
     if (hidden % this.numHeads !== 0) {
       throw new Error(`the hidden size ${hidden} (last input axis) must be divisible by numHeads ${this.numHeads}`);
     }
-    const init = { kernelInitializer: this.opts.kernelInitializer ?? 'glorotUniform', biasInitializer: this.opts.biasInitializer ?? 'zeros' };
+    const init = {
+      kernelInitializer: this.opts.kernelInitializer ?? 'glorotUniform',
+      biasInitializer: this.opts.biasInitializer ?? 'zeros',
+    };
     this.selfAttention = this.attention('self_attention', hidden);
-    this.selfAttentionNorm = this.sub((c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }), 'self_attention_layer_norm');
+    this.selfAttentionNorm = this.sub(
+      (c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }),
+      'self_attention_layer_norm',
+    );
     this.selfAttentionDropout = this.sub((c) => new Dropout(this.dropoutRate, c), 'self_attention_dropout');
-    this.feedforwardIntermediate = this.sub((c) => new Dense(this.intermediateDim, { ...c, ...init, activation: this.opts.activation ?? 'relu' }), 'feedforward_intermediate_dense');
+    this.feedforwardIntermediate = this.sub(
+      (c) => new Dense(this.intermediateDim, { ...c, ...init, activation: this.opts.activation ?? 'relu' }),
+      'feedforward_intermediate_dense',
+    );
     this.feedforwardOutput = this.sub((c) => new Dense(hidden, { ...c, ...init }), 'feedforward_output_dense');
-    this.feedforwardNorm = this.sub((c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }), 'feedforward_layer_norm');
+    this.feedforwardNorm = this.sub(
+      (c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }),
+      'feedforward_layer_norm',
+    );
     this.feedforwardDropout = this.sub((c) => new Dropout(this.dropoutRate, c), 'feedforward_dropout');
   }
 
   protected attention(suffix: string, hidden: number): MultiHeadAttention {
     return this.sub(
-      (c) => new MultiHeadAttention(this.numHeads, hidden / this.numHeads, {
-        ...c, dropout: this.dropoutRate, kernelInitializer: this.opts.kernelInitializer ?? 'glorotUniform', biasInitializer: this.opts.biasInitializer ?? 'zeros',
-      }),
+      (c) =>
+        new MultiHeadAttention(this.numHeads, hidden / this.numHeads, {
+          ...c,
+          dropout: this.dropoutRate,
+          kernelInitializer: this.opts.kernelInitializer ?? 'glorotUniform',
+          biasInitializer: this.opts.biasInitializer ?? 'zeros',
+        }),
       suffix,
     );
   }
 
   protected feedforward(x: Tensor): Tensor {
-    return new Residual(this.feedforwardNorm, this.feedforwardDropout, this.normalizeFirst).apply(x, (h) =>
-      this.feedforwardOutput.apply(this.feedforwardIntermediate.apply(h)) as Tensor,
+    return new Residual(this.feedforwardNorm, this.feedforwardDropout, this.normalizeFirst).apply(
+      x,
+      (h) => this.feedforwardOutput.apply(this.feedforwardIntermediate.apply(h)) as Tensor,
     );
   }
 
@@ -178,8 +197,9 @@ export class TransformerEncoder extends TransformerBlock {
     if (x.rank !== 3) throw new Error(`expected input [batch, time, features], got rank ${x.rank}`);
     const padding = options.paddingMask ?? (options.mask as Tensor | undefined) ?? getMask(x);
     const mask = mergeMasks(padding, options.attentionMask);
-    const attended = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(x, (h) =>
-      this.selfAttention.apply([h, h], { attentionMask: mask }) as Tensor,
+    const attended = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(
+      x,
+      (h) => this.selfAttention.apply([h, h], { attentionMask: mask }) as Tensor,
     );
     return this.feedforward(attended);
   }
@@ -209,7 +229,10 @@ export class TransformerDecoder extends TransformerBlock {
     this.buildBlock(hidden);
     if (withEncoder) {
       this.crossAttention = this.attention('cross_attention', hidden);
-      this.crossAttentionNorm = this.sub((c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }), 'cross_attention_layer_norm');
+      this.crossAttentionNorm = this.sub(
+        (c) => new LayerNormalization({ ...c, epsilon: this.layerNormEpsilon }),
+        'cross_attention_layer_norm',
+      );
       this.crossAttentionDropout = this.sub((c) => new Dropout(this.dropoutRate, c), 'cross_attention_dropout');
     }
   }
@@ -217,8 +240,12 @@ export class TransformerDecoder extends TransformerBlock {
   override call(inputs: Tensor | Tensor[], options: TransformerDecoderCallOptions = {}): Tensor {
     const [x, encoder] = Array.isArray(inputs) ? inputs : [inputs, undefined];
     if (x.rank !== 3) throw new Error(`expected a decoder sequence [batch, time, features], got rank ${x.rank}`);
-    if (encoder && !this.crossAttention) throw new Error('this decoder was built without cross-attention (first called without an encoder sequence); it cannot take one now');
-    if (!encoder && this.crossAttention) throw new Error('this decoder has cross-attention; call it with [decoderSequence, encoderSequence]');
+    if (encoder && !this.crossAttention)
+      throw new Error(
+        'this decoder was built without cross-attention (first called without an encoder sequence); it cannot take one now',
+      );
+    if (!encoder && this.crossAttention)
+      throw new Error('this decoder has cross-attention; call it with [decoderSequence, encoderSequence]');
     const causal = options.useCausalMask ?? true;
     let selfMask = mergeMasks(options.decoderPaddingMask ?? getMask(x), options.decoderAttentionMask);
     if (causal) {
@@ -227,13 +254,15 @@ export class TransformerDecoder extends TransformerBlock {
       const lower = tensor(Array.from({ length: t }, (_, i) => Array.from({ length: t }, (_, j) => j <= i)));
       selfMask = selfMask ? logicalAnd(selfMask, lower) : lower;
     }
-    let y = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(x, (h) =>
-      this.selfAttention.apply([h, h], { attentionMask: selfMask }) as Tensor,
+    let y = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(
+      x,
+      (h) => this.selfAttention.apply([h, h], { attentionMask: selfMask }) as Tensor,
     );
     if (encoder) {
       const crossMask = mergeMasks(options.encoderPaddingMask ?? getMask(encoder), options.encoderAttentionMask);
-      y = new Residual(this.crossAttentionNorm!, this.crossAttentionDropout!, this.normalizeFirst).apply(y, (h) =>
-        this.crossAttention!.apply([h, encoder], { attentionMask: crossMask }) as Tensor,
+      y = new Residual(this.crossAttentionNorm!, this.crossAttentionDropout!, this.normalizeFirst).apply(
+        y,
+        (h) => this.crossAttention!.apply([h, encoder], { attentionMask: crossMask }) as Tensor,
       );
     }
     return this.feedforward(y);
@@ -260,7 +289,8 @@ export interface PositionCallOptions extends CallOptions {
 function sequenceLengthOf(layer: Layer, x: Tensor): number {
   if (x.rank < 2) throw new Error(`${layer.describe()}: expected input [batch, time, features], got rank ${x.rank}`);
   const t = x.shape[x.rank - 2];
-  if (typeof t !== 'number') throw new Error(`${layer.describe()}: the sequence length (axis ${x.rank - 2}) must be known`);
+  if (typeof t !== 'number')
+    throw new Error(`${layer.describe()}: the sequence length (axis ${x.rank - 2}) must be known`);
   return t;
 }
 
@@ -273,9 +303,13 @@ export class PositionEmbedding extends Layer {
   private readonly opts: LayerOptions & { initializer?: InitializerSpec };
   positionEmbeddings!: Variable;
 
-  constructor(readonly sequenceLength: number, options: LayerOptions & { initializer?: InitializerSpec } = {}) {
+  constructor(
+    readonly sequenceLength: number,
+    options: LayerOptions & { initializer?: InitializerSpec } = {},
+  ) {
     super(options);
-    if (!Number.isInteger(sequenceLength) || sequenceLength < 1) throw new Error(`PositionEmbedding: sequenceLength must be a positive integer, got ${sequenceLength}`);
+    if (!Number.isInteger(sequenceLength) || sequenceLength < 1)
+      throw new Error(`PositionEmbedding: sequenceLength must be a positive integer, got ${sequenceLength}`);
     this.opts = options;
   }
 
@@ -285,21 +319,34 @@ export class PositionEmbedding extends Layer {
 
   override build(inputShape: (Dim | null)[]): void {
     const d = requireDim(this, inputShape, -1, 'feature dimension');
-    this.positionEmbeddings = this.addWeight('positionEmbeddings', [this.sequenceLength, d], this.opts.initializer ?? 'glorotUniform');
+    this.positionEmbeddings = this.addWeight(
+      'positionEmbeddings',
+      [this.sequenceLength, d],
+      this.opts.initializer ?? 'glorotUniform',
+    );
   }
 
   override call(x: Tensor, options: PositionCallOptions = {}): Tensor {
     const t = sequenceLengthOf(this, x);
     const start = options.startIndex ?? 0;
     if (start + t > this.sequenceLength) {
-      throw new Error(`positions ${start}..${start + t - 1} exceed the table of ${this.sequenceLength} positions (sequenceLength)`);
+      throw new Error(
+        `positions ${start}..${start + t - 1} exceed the table of ${this.sequenceLength} positions (sequenceLength)`,
+      );
     }
-    const rows = t === this.sequenceLength && start === 0 ? this.positionEmbeddings : slice(this.positionEmbeddings, [[start, start + t]]);
+    const rows =
+      t === this.sequenceLength && start === 0
+        ? this.positionEmbeddings
+        : slice(this.positionEmbeddings, [[start, start + t]]);
     return expand(rows, x.shape);
   }
 
   override getConfig(): Record<string, any> {
-    return { ...super.getConfig(), sequenceLength: this.sequenceLength, initializer: serializeInitializer(getInitializer(this.opts.initializer ?? 'glorotUniform')) };
+    return {
+      ...super.getConfig(),
+      sequenceLength: this.sequenceLength,
+      initializer: serializeInitializer(getInitializer(this.opts.initializer ?? 'glorotUniform')),
+    };
   }
 
   static override fromConfig(c: Record<string, any>): PositionEmbedding {
@@ -320,7 +367,8 @@ export class SinusoidalPositionEncoding extends Layer {
   constructor(options: LayerOptions & { maxWavelength?: number } = {}) {
     super(options);
     this.maxWavelength = options.maxWavelength ?? 10000;
-    if (!(this.maxWavelength > 0)) throw new Error(`SinusoidalPositionEncoding: maxWavelength must be positive, got ${this.maxWavelength}`);
+    if (!(this.maxWavelength > 0))
+      throw new Error(`SinusoidalPositionEncoding: maxWavelength must be positive, got ${this.maxWavelength}`);
   }
 
   override get supportsMasking(): boolean {
@@ -369,14 +417,26 @@ export class TokenAndPositionEmbedding extends Layer {
   tokenEmbedding: Embedding;
   positionEmbedding: PositionEmbedding;
 
-  constructor(readonly vocabularySize: number, readonly sequenceLength: number, readonly embeddingDim: number, options: TokenAndPositionEmbeddingOptions = {}) {
+  constructor(
+    readonly vocabularySize: number,
+    readonly sequenceLength: number,
+    readonly embeddingDim: number,
+    options: TokenAndPositionEmbeddingOptions = {},
+  ) {
     super(options);
     this.opts = options;
     const common = { dtype: this.dtype };
     this.tokenEmbedding = new Embedding(vocabularySize, embeddingDim, {
-      ...common, name: `${this.name}/token_embedding`, maskZero: options.maskZero, embeddingsInitializer: options.embeddingsInitializer ?? 'glorotUniform',
+      ...common,
+      name: `${this.name}/token_embedding`,
+      maskZero: options.maskZero,
+      embeddingsInitializer: options.embeddingsInitializer ?? 'glorotUniform',
     });
-    this.positionEmbedding = new PositionEmbedding(sequenceLength, { ...common, name: `${this.name}/position_embedding`, initializer: options.embeddingsInitializer ?? 'glorotUniform' });
+    this.positionEmbedding = new PositionEmbedding(sequenceLength, {
+      ...common,
+      name: `${this.name}/position_embedding`,
+      initializer: options.embeddingsInitializer ?? 'glorotUniform',
+    });
   }
 
   override call(ids: Tensor, options: PositionCallOptions = {}): Tensor {

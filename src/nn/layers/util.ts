@@ -30,7 +30,11 @@ export function batchNormalize(
   const statShape = x.shape.map((d, i) => (i === axis ? d : 1));
   const b = (v: Tensor | undefined): Tensor | undefined => (v ? reshape(v, statShape) : undefined);
   if (!training) return batchNorm(x, b(running.mean)!, b(running.variance)!, b(affine.scale), b(affine.offset), eps);
-  const [mean, variance] = moments(x, x.shape.map((_, i) => i).filter((i) => i !== axis), true);
+  const [mean, variance] = moments(
+    x,
+    x.shape.map((_, i) => i).filter((i) => i !== axis),
+    true,
+  );
   const c = running.mean.shape[0];
   training.update(reshape(mean, [c]), reshape(variance, [c]));
   return batchNorm(x, mean, variance, b(affine.scale), b(affine.offset), eps);
@@ -43,7 +47,8 @@ export function paddingOption(padding: string | undefined, layer: string): 'vali
   return p;
 }
 
-const samePerm = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+const samePerm = (a: readonly number[], b: readonly number[]): boolean =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
  * Permutes x (no node for the identity permutation). A channels-last layer output feeding the next
@@ -51,7 +56,12 @@ const samePerm = (a: readonly number[], b: readonly number[]): boolean => a.leng
  * into y, so chains of spatial layers (Conv2D → BatchNorm → MaxPooling2D) keep NCHW between them.
  */
 export function permute(x: Tensor, perm: number[]): Tensor {
-  return samePerm(perm, perm.map((_, i) => i)) ? x : transpose(x, perm);
+  return samePerm(
+    perm,
+    perm.map((_, i) => i),
+  )
+    ? x
+    : transpose(x, perm);
 }
 
 /** [N, ...spatial, C] → [N, C, ...spatial]. */

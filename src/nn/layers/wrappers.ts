@@ -1,7 +1,15 @@
 /** Layer wrappers: Bidirectional (recurrent layers both ways) and TimeDistributed (a layer per step). */
 import { Tensor, add, div, mul, reshape } from '../../engine/index.js';
 import { concat, slice } from '../../engine/ops/shape.js';
-import { type CallOptions, Layer, type LayerConfig, type LayerOptions, layerFromConfig, registerLayer, serializeLayer } from '../layer.js';
+import {
+  type CallOptions,
+  Layer,
+  type LayerConfig,
+  type LayerOptions,
+  layerFromConfig,
+  registerLayer,
+  serializeLayer,
+} from '../layer.js';
 import { shapeStr } from '../../engine/shape.js';
 
 export type MergeMode = 'concat' | 'sum' | 'mul' | 'ave';
@@ -24,12 +32,16 @@ export class Bidirectional extends Layer {
   constructor(layer: Layer, options: LayerOptions & { mergeMode?: MergeMode; backwardLayer?: Layer } = {}) {
     super(options);
     const config = layer.getConfig();
-    if (!('goBackwards' in config) || !('returnSequences' in config)) throw new Error(`Bidirectional: expected a recurrent layer (LSTM, GRU, SimpleRNN), got ${layer.className}`);
+    if (!('goBackwards' in config) || !('returnSequences' in config))
+      throw new Error(`Bidirectional: expected a recurrent layer (LSTM, GRU, SimpleRNN), got ${layer.className}`);
     if (config.returnState) throw new Error('Bidirectional: returnState is not supported');
     this.forwardLayer = layer;
     this.backwardLayer =
       options.backwardLayer ??
-      layerFromConfig({ className: layer.className, config: { ...config, name: `backward_${layer.name}`, goBackwards: !config.goBackwards } });
+      layerFromConfig({
+        className: layer.className,
+        config: { ...config, name: `backward_${layer.name}`, goBackwards: !config.goBackwards },
+      });
     this.mergeMode = options.mergeMode ?? 'concat';
   }
 
@@ -56,11 +68,19 @@ export class Bidirectional extends Layer {
   }
 
   override getConfig(): Record<string, any> {
-    return { ...super.getConfig(), layer: serializeLayer(this.forwardLayer), backwardLayer: serializeLayer(this.backwardLayer), mergeMode: this.mergeMode };
+    return {
+      ...super.getConfig(),
+      layer: serializeLayer(this.forwardLayer),
+      backwardLayer: serializeLayer(this.backwardLayer),
+      mergeMode: this.mergeMode,
+    };
   }
 
   static override fromConfig(c: Record<string, any>): Bidirectional {
-    return new Bidirectional(layerFromConfig(c.layer as LayerConfig), { ...c, backwardLayer: layerFromConfig(c.backwardLayer as LayerConfig) });
+    return new Bidirectional(layerFromConfig(c.layer as LayerConfig), {
+      ...c,
+      backwardLayer: layerFromConfig(c.backwardLayer as LayerConfig),
+    });
   }
 }
 registerLayer(Bidirectional);

@@ -21,13 +21,34 @@ async function api(path, init = {}, retried = false) {
   if (!res.ok) throw new Error(body.error || `${res.status} ${res.statusText}`);
   return body;
 }
-const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-const fmt = (v) => (v === null || v === undefined ? '–' : typeof v !== 'number' ? esc(v) : Number.isInteger(v) ? String(v) : Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(4));
-const duration = (s) => (s === null || s === undefined ? '–' : s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`);
+const esc = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+const fmt = (v) =>
+  v === null || v === undefined
+    ? '–'
+    : typeof v !== 'number'
+      ? esc(v)
+      : Number.isInteger(v)
+        ? String(v)
+        : Math.abs(v) >= 100
+          ? v.toFixed(1)
+          : Math.abs(v) >= 1
+            ? v.toFixed(3)
+            : v.toPrecision(4);
+const duration = (s) =>
+  s === null || s === undefined
+    ? '–'
+    : s < 60
+      ? `${s.toFixed(1)} s`
+      : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 const badge = (status) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
 
 export function layout(active) {
-  const links = [['/', 'Runs', 'runs'], ['/models', 'Models', 'models'], ['/docs', 'API docs', 'docs']];
+  const links = [
+    ['/', 'Runs', 'runs'],
+    ['/models', 'Models', 'models'],
+    ['/docs', 'API docs', 'docs'],
+  ];
   document.body.insertAdjacentHTML(
     'afterbegin',
     `<header><span class="brand">Lepton Studio</span><nav>${links.map(([href, label, key]) => `<a href="${href}" class="${key === active ? 'active' : ''}">${label}</a>`).join('')}</nav></header>`,
@@ -51,7 +72,10 @@ export function niceAxis(lo, hi, target = 5, minStep = 0) {
   const step = Math.max(niceStep(hi - lo, target), minStep);
   const start = Math.floor(lo / step + 1e-9) * step;
   const end = Math.ceil(hi / step - 1e-9) * step;
-  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (Math.abs(step / 10 ** Math.floor(Math.log10(step)) - 2.5) < 1e-9 ? 1 : 0));
+  const decimals = Math.max(
+    0,
+    -Math.floor(Math.log10(step) + 1e-9) + (Math.abs(step / 10 ** Math.floor(Math.log10(step)) - 2.5) < 1e-9 ? 1 : 0),
+  );
   const ticks = [];
   for (let v = start; v <= end + step * 1e-6; v += step) ticks.push(Number(v.toFixed(decimals)));
   return { lo: start, hi: end, ticks, label: (v) => v.toFixed(decimals) };
@@ -74,9 +98,18 @@ export function smooth(points, weight) {
  * series are drawn raw (faint) and smoothed (`smoothing`, 0..1). Only series with data get a legend.
  */
 export function lineChart(el, series, { xLabel = 'epoch', yLabel = '', smoothing = 0, integerX = true } = {}) {
-  const W = Math.max(300, Math.round(el.clientWidth || 560)), H = 260, L = 52, R = 14, T = 12, B = 36;
+  const W = Math.max(300, Math.round(el.clientWidth || 560)),
+    H = 260,
+    L = 52,
+    R = 14,
+    T = 12,
+    B = 36;
   const present = series
-    .map((s, i) => ({ ...s, color: s.color || COLORS[i % COLORS.length], points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }))
+    .map((s, i) => ({
+      ...s,
+      color: s.color || COLORS[i % COLORS.length],
+      points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+    }))
     .filter((s) => s.points.length);
   const pts = present.flatMap((s) => s.points);
   if (!pts.length) {
@@ -87,24 +120,35 @@ export function lineChart(el, series, { xLabel = 'epoch', yLabel = '', smoothing
   const xMin = Math.min(...pts.map((p) => p[0]));
   const xMax = Math.max(...pts.map((p) => p[0]));
   const xt = niceAxis(xMin, xMax, Math.max(2, Math.floor((W - L - R) / 70)), integerX ? 1 : 0);
-  const xs = xMax > xMin ? { ...xt, lo: xMin, hi: xMax, ticks: xt.ticks.filter((t) => t >= xMin - 1e-9 && t <= xMax + 1e-9) } : xt;
+  const xs =
+    xMax > xMin
+      ? { ...xt, lo: xMin, hi: xMax, ticks: xt.ticks.filter((t) => t >= xMin - 1e-9 && t <= xMax + 1e-9) }
+      : xt;
   const ys = niceAxis(Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1])), 5);
   const sx = (x) => L + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - L - R);
   const sy = (y) => T + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - T - B);
   let g = '';
-  for (const y of ys.ticks) g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${ys.label(y)}</text>`;
+  for (const y of ys.ticks)
+    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${ys.label(y)}</text>`;
   for (const x of xs.ticks) g += `<text x="${sx(x)}" y="${H - B + 16}" text-anchor="middle">${xs.label(x)}</text>`;
   g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`;
   g += `<text x="${(L + W - R) / 2}" y="${H - 3}" text-anchor="middle">${esc(xLabel)}</text>`;
-  if (yLabel) g += `<text x="12" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(T + H - B) / 2})">${esc(yLabel)}</text>`;
-  const line = (p, color, cls, extra = '') => `<polyline class="${cls}" fill="none" stroke="${color}" ${extra} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
+  if (yLabel)
+    g += `<text x="12" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(T + H - B) / 2})">${esc(yLabel)}</text>`;
+  const line = (p, color, cls, extra = '') =>
+    `<polyline class="${cls}" fill="none" stroke="${color}" ${extra} points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
   for (const s of present) {
     if (s.steps) {
       g += line(s.points, s.color, 'step raw', 'stroke-width="1" stroke-opacity="0.25"');
       g += line(smooth(s.points, smoothing), s.color, 'step smooth', 'stroke-width="2"');
     } else {
       g += line(s.points, s.color, 'epoch', 'stroke-width="2"');
-      g += s.points.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(s.name)} @ ${fmt(x)}: ${fmt(y)}</title></circle>`).join('');
+      g += s.points
+        .map(
+          ([x, y]) =>
+            `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(s.name)} @ ${fmt(x)}: ${fmt(y)}</title></circle>`,
+        )
+        .join('');
     }
   }
   el.innerHTML = `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}">${g}</svg><div class="legend">${present
@@ -129,7 +173,8 @@ export async function runsPage() {
   const main = document.querySelector('main');
   const { runs } = await api('/api/runs');
   if (!runs.length) {
-    main.innerHTML = '<h1>Runs</h1><div class="card empty">No runs yet. Train with <code>lepton train script.ts</code> (or pass a RunTracker callback to fit).</div>';
+    main.innerHTML =
+      '<h1>Runs</h1><div class="card empty">No runs yet. Train with <code>lepton train script.ts</code> (or pass a RunTracker callback to fit).</div>';
     return;
   }
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.summary)))].slice(0, 4);
@@ -142,7 +187,9 @@ export async function runsPage() {
           r.startedAt.replace('T', ' ').slice(0, 19),
         )}</td><td class="opt">${duration(r.durationSeconds)}</td>${keys.map((k) => `<td>${fmt(r.summary[k])}</td>`).join('')}</tr>`,
     )
-    .join('')}</tbody></table><p><button id="compare" disabled>Compare selected</button> <span class="muted">select two or more runs</span></p></div>`;
+    .join(
+      '',
+    )}</tbody></table><p><button id="compare" disabled>Compare selected</button> <span class="muted">select two or more runs</span></p></div>`;
   const button = document.getElementById('compare');
   const selected = () => [...main.querySelectorAll('input[type=checkbox]:checked')].map((c) => c.value);
   main.addEventListener('change', () => (button.disabled = selected().length < 2));
@@ -167,7 +214,11 @@ export async function runPage() {
     <div class="controls"><label>smoothing <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="${smoothing()}"> <output id="smoothing-value">${smoothing().toFixed(2)}</output></label> <span class="muted">per-step curves (faint: raw)</span></div>
     <div class="grid" id="charts"></div>
     <div class="grid"><div class="card"><h2>Details</h2><div class="kv" id="details"></div></div>
-    <div class="card"><h2>Hyper-parameters</h2><div class="kv">${Object.entries(data.run.params).map(([k, v]) => `<div>${esc(k)}</div><div>${esc(JSON.stringify(v))}</div>`).join('') || '<div class="muted">none recorded</div>'}</div></div></div>
+    <div class="card"><h2>Hyper-parameters</h2><div class="kv">${
+      Object.entries(data.run.params)
+        .map(([k, v]) => `<div>${esc(k)}</div><div>${esc(JSON.stringify(v))}</div>`)
+        .join('') || '<div class="muted">none recorded</div>'
+    }</div></div></div>
     <div class="card"><h2>Epochs</h2><div id="epochs"></div></div>`;
   const render = (run) => {
     document.getElementById('status').innerHTML = badge(run.status);
@@ -177,8 +228,18 @@ export async function runPage() {
       ['duration', duration(run.durationSeconds)],
       ['epochs', epochs.length],
       ...(run.error ? [['error', `<span class="error">${esc(run.error)}</span>`]] : []),
-      ...(run.progress ? [['progress', `epoch ${run.progress.epoch + 1}, batch ${run.progress.batch + 1}${run.params.stepsPerEpoch ? `/${run.params.stepsPerEpoch}` : ''}${run.progress.loss !== undefined ? `, loss ${fmt(run.progress.loss)}` : ''}`]] : []),
-      ...data.models.map((m) => ['model', `<a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}@${m.version}</a>`]),
+      ...(run.progress
+        ? [
+            [
+              'progress',
+              `epoch ${run.progress.epoch + 1}, batch ${run.progress.batch + 1}${run.params.stepsPerEpoch ? `/${run.params.stepsPerEpoch}` : ''}${run.progress.loss !== undefined ? `, loss ${fmt(run.progress.loss)}` : ''}`,
+            ],
+          ]
+        : []),
+      ...data.models.map((m) => [
+        'model',
+        `<a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}@${m.version}</a>`,
+      ]),
     ]
       .map(([k, v]) => `<div>${k}</div><div>${typeof v === 'number' ? v : v}</div>`)
       .join('');
@@ -186,9 +247,10 @@ export async function runPage() {
     const stepKeys = [...new Set(steps.flatMap((st) => Object.keys(st.metrics)))];
     for (const k of stepKeys) if (!keys.includes(k)) keys.push(k);
     const charts = document.getElementById('charts');
-    charts.innerHTML = chartGroups(keys)
-      .map(([title], i) => `<div class="card"><h2>${title}</h2><div id="chart-${i}"></div></div>`)
-      .join('') || '<div class="card empty">waiting for the first epoch…</div>';
+    charts.innerHTML =
+      chartGroups(keys)
+        .map(([title], i) => `<div class="card"><h2>${title}</h2><div id="chart-${i}"></div></div>`)
+        .join('') || '<div class="card empty">waiting for the first epoch…</div>';
     // While an epoch runs, its batch-level running values extend the curves (x = fractional epoch).
     const stepsPerEpoch = run.params.stepsPerEpoch;
     const p = run.status === 'running' && run.progress && stepsPerEpoch ? run.progress : null;
@@ -199,9 +261,19 @@ export async function runPage() {
           {
             name: k,
             color: COLORS[(2 * j) % COLORS.length],
-            points: [...epochs.map((e) => [e.epoch + 1, e.metrics[k]]), ...(p && typeof p[k] === 'number' && p.epoch >= epochs.length ? [[p.epoch + (p.batch + 1) / stepsPerEpoch, p[k]]] : [])],
+            points: [
+              ...epochs.map((e) => [e.epoch + 1, e.metrics[k]]),
+              ...(p && typeof p[k] === 'number' && p.epoch >= epochs.length
+                ? [[p.epoch + (p.batch + 1) / stepsPerEpoch, p[k]]]
+                : []),
+            ],
           },
-          { name: `${k} per step`, color: COLORS[(2 * j + 1) % COLORS.length], steps: true, points: steps.map((st) => [st.epoch, st.metrics[k]]) },
+          {
+            name: `${k} per step`,
+            color: COLORS[(2 * j + 1) % COLORS.length],
+            steps: true,
+            points: steps.map((st) => [st.epoch, st.metrics[k]]),
+          },
         ]),
         { smoothing: smoothing() },
       ),
@@ -223,7 +295,9 @@ export async function runPage() {
     const live = document.getElementById('live');
     live.textContent = '● live';
     // EventSource cannot send headers: the token goes in the query string (the server accepts it only for event streams).
-    const source = new EventSource(`/api/runs/${id}/events${token() ? `?access_token=${encodeURIComponent(token())}` : ''}`);
+    const source = new EventSource(
+      `/api/runs/${id}/events${token() ? `?access_token=${encodeURIComponent(token())}` : ''}`,
+    );
     const seen = new Set(epochs.map((e) => e.epoch));
     let run = data.run;
     source.addEventListener('epoch', (ev) => {
@@ -260,7 +334,8 @@ export async function comparePage() {
   const main = document.querySelector('main');
   const ids = (new URLSearchParams(location.search).get('ids') || '').split(',').filter(Boolean);
   if (ids.length < 2) {
-    main.innerHTML = '<h1>Compare runs</h1><div class="card empty">Pick two or more runs on the <a href="/">runs page</a>.</div>';
+    main.innerHTML =
+      '<h1>Compare runs</h1><div class="card empty">Pick two or more runs on the <a href="/">runs page</a>.</div>';
     return;
   }
   const runs = await Promise.all(ids.map((id) => api(`/api/runs/${encodeURIComponent(id)}`)));
@@ -270,7 +345,9 @@ export async function comparePage() {
     .map((k, i) => `<div class="card"><h2>${esc(k)}</h2><div id="cmp-${i}"></div></div>`)
     .join('')}</div><div class="card"><h2>Parameters and final metrics</h2><table><thead><tr><th></th>${runs
     .map((r) => `<th><a href="/runs/${r.run.id}">#${r.run.id} ${esc(r.run.name)}</a></th>`)
-    .join('')}</tr></thead><tbody><tr><td>status</td>${runs.map((r) => `<td>${badge(r.run.status)}</td>`).join('')}</tr><tr><td>duration</td>${runs
+    .join(
+      '',
+    )}</tr></thead><tbody><tr><td>status</td>${runs.map((r) => `<td>${badge(r.run.status)}</td>`).join('')}</tr><tr><td>duration</td>${runs
     .map((r) => `<td>${duration(r.run.durationSeconds)}</td>`)
     .join('')}</tr>${params
     .map((p) => {
@@ -278,7 +355,9 @@ export async function comparePage() {
       const differs = new Set(vals).size > 1;
       return `<tr${differs ? ' style="font-weight:600"' : ''}><td>${esc(p)}</td>${vals.map((v) => `<td>${esc(v ?? '–')}</td>`).join('')}</tr>`;
     })
-    .join('')}${keys.map((k) => `<tr><td>${esc(k)}</td>${runs.map((r) => `<td>${fmt(r.run.summary[k])}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
+    .join(
+      '',
+    )}${keys.map((k) => `<tr><td>${esc(k)}</td>${runs.map((r) => `<td>${fmt(r.run.summary[k])}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
   // x: epochs, or the fraction of each run's epochs, so a 300-epoch run does not squash a 5-epoch one.
   const xmode = document.getElementById('xmode');
   xmode.value = localStorage.getItem('lepton-compare-x') || 'epoch';
@@ -289,7 +368,11 @@ export async function comparePage() {
         document.getElementById(`cmp-${i}`),
         runs.map((r, j) => {
           const total = r.run.params.epochs || r.epochs.length || 1;
-          return { name: `#${r.run.id} ${r.run.name}`, color: COLORS[j % COLORS.length], points: r.epochs.map((e) => [fraction ? (e.epoch + 1) / total : e.epoch + 1, e.metrics[k]]) };
+          return {
+            name: `#${r.run.id} ${r.run.name}`,
+            color: COLORS[j % COLORS.length],
+            points: r.epochs.map((e) => [fraction ? (e.epoch + 1) / total : e.epoch + 1, e.metrics[k]]),
+          };
         }),
         { xLabel: fraction ? 'fraction of the run' : 'epoch', integerX: !fraction },
       ),
@@ -307,7 +390,8 @@ export async function modelsPage() {
   const main = document.querySelector('main');
   const { models } = await api('/api/models');
   if (!models.length) {
-    main.innerHTML = '<h1>Models</h1><div class="card empty">No registered models. Register one with <code>lepton models register &lt;folder&gt;</code>.</div>';
+    main.innerHTML =
+      '<h1>Models</h1><div class="card empty">No registered models. Register one with <code>lepton models register &lt;folder&gt;</code>.</div>';
     return;
   }
   const shape = (s) => `[${s.map((d, i) => (d === null ? (i === 0 ? 'batch' : '?') : d)).join(', ')}]`;
@@ -315,11 +399,16 @@ export async function modelsPage() {
     .slice()
     .reverse()
     .map(
-      (m) => `<tr><td><a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a></td><td>${m.version}</td><td>${m.signature.inputs
-        .map((i) => `${esc(i.name)} ${shape(i.shape)}`)
-        .join('<br>')}</td><td class="opt">${m.signature.outputs.map((o) => `${esc(o.name)} ${shape(o.shape)}`).join('<br>')}</td><td class="opt">${m.labels ? m.labels.length : '–'}</td><td>${Object.entries(m.metrics)
-        .map(([k, v]) => `${esc(k)} ${fmt(v)}`)
-        .join('<br>') || '–'}</td><td class="opt">${m.runId ? `<a href="/runs/${m.runId}">#${m.runId}</a>` : '–'}</td><td class="opt">${esc(m.createdAt.replace('T', ' ').slice(0, 19))}</td><td><a href="/models/${encodeURIComponent(m.name)}">playground&nbsp;→</a></td></tr>`,
+      (m) =>
+        `<tr><td><a href="/models/${encodeURIComponent(m.name)}">${esc(m.name)}</a></td><td>${m.version}</td><td>${m.signature.inputs
+          .map((i) => `${esc(i.name)} ${shape(i.shape)}`)
+          .join(
+            '<br>',
+          )}</td><td class="opt">${m.signature.outputs.map((o) => `${esc(o.name)} ${shape(o.shape)}`).join('<br>')}</td><td class="opt">${m.labels ? m.labels.length : '–'}</td><td>${
+          Object.entries(m.metrics)
+            .map(([k, v]) => `${esc(k)} ${fmt(v)}`)
+            .join('<br>') || '–'
+        }</td><td class="opt">${m.runId ? `<a href="/runs/${m.runId}">#${m.runId}</a>` : '–'}</td><td class="opt">${esc(m.createdAt.replace('T', ' ').slice(0, 19))}</td><td><a href="/models/${encodeURIComponent(m.name)}">playground&nbsp;→</a></td></tr>`,
     )
     .join('')}</tbody></table></div>`;
 }
@@ -360,8 +449,13 @@ export async function playgroundPage() {
     image ? 'Draw or upload an image, then press Predict.' : 'Fill in the inputs, then press Predict.'
   }</div></div></div>
   <div class="card"><h2>Signature</h2><div class="kv">${m.signature.inputs
-    .map((i) => `<div>input</div><div>${esc(i.name)} [${i.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(i.dtype)}</div>`)
-    .join('')}${m.signature.outputs.map((o) => `<div>output</div><div>${esc(o.name)} [${o.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(o.dtype)}</div>`).join('')}${
+    .map(
+      (i) =>
+        `<div>input</div><div>${esc(i.name)} [${i.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(i.dtype)}</div>`,
+    )
+    .join(
+      '',
+    )}${m.signature.outputs.map((o) => `<div>output</div><div>${esc(o.name)} [${o.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(o.dtype)}</div>`).join('')}${
     m.labels ? `<div>labels</div><div>${m.labels.map(esc).join(', ')}</div>` : ''
   }</div><p class="muted">POST ${esc(url)} — see <a href="/docs">API docs</a></p></div>`;
   const result = document.getElementById('result');
@@ -403,9 +497,11 @@ export async function playgroundPage() {
     });
     window.addEventListener('pointerup', () => (drawing = false));
     document.getElementById('clear').addEventListener('click', clear);
-    document.getElementById('predict').addEventListener('click', () =>
-      canvas.toBlob((blob) => run({ body: blob, headers: { 'content-type': 'image/png' } }), 'image/png'),
-    );
+    document
+      .getElementById('predict')
+      .addEventListener('click', () =>
+        canvas.toBlob((blob) => run({ body: blob, headers: { 'content-type': 'image/png' } }), 'image/png'),
+      );
     document.getElementById('file').addEventListener('change', (e) => {
       const f = e.target.files[0];
       if (!f) return;
@@ -421,7 +517,11 @@ export async function playgroundPage() {
     const width = input.shape.length === 2 && input.shape[1] ? input.shape[1] : null;
     if (!width || m.signature.inputs.length !== 1) {
       box.innerHTML = `<p>Send JSON to this model:</p><textarea id="json" rows="8" cols="50">{"inputs": ${esc(JSON.stringify(Object.fromEntries(m.signature.inputs.map((i) => [i.name, []]))))}}</textarea><p><button id="predict">Predict</button></p>`;
-      document.getElementById('predict').addEventListener('click', () => run({ body: document.getElementById('json').value, headers: { 'content-type': 'application/json' } }));
+      document
+        .getElementById('predict')
+        .addEventListener('click', () =>
+          run({ body: document.getElementById('json').value, headers: { 'content-type': 'application/json' } }),
+        );
     } else {
       const names = info.featureNames || Array.from({ length: width }, (_, i) => `${input.name}[${i}]`);
       box.innerHTML = `<form id="form"><div class="fields">${names

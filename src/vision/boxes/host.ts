@@ -22,7 +22,10 @@ export function convertBoxes(boxes: BoxArray, from: BoxFormat, to: BoxFormat): F
   const n = checkBoxes('convertBoxes', boxes);
   const out = new Float64Array(n * 4);
   for (let i = 0; i < n; i++) {
-    const a = boxes[i * 4], b = boxes[i * 4 + 1], c = boxes[i * 4 + 2], d = boxes[i * 4 + 3];
+    const a = boxes[i * 4],
+      b = boxes[i * 4 + 1],
+      c = boxes[i * 4 + 2],
+      d = boxes[i * 4 + 3];
     let x1: number, y1: number, x2: number, y2: number;
     if (from === 'xyxy') [x1, y1, x2, y2] = [a, b, c, d];
     else if (from === 'xywh') [x1, y1, x2, y2] = [a, b, a + c, b + d];
@@ -31,7 +34,8 @@ export function convertBoxes(boxes: BoxArray, from: BoxFormat, to: BoxFormat): F
     const o = i * 4;
     if (to === 'xyxy') [out[o], out[o + 1], out[o + 2], out[o + 3]] = [x1, y1, x2, y2];
     else if (to === 'xywh') [out[o], out[o + 1], out[o + 2], out[o + 3]] = [x1, y1, x2 - x1, y2 - y1];
-    else if (to === 'cxcywh') [out[o], out[o + 1], out[o + 2], out[o + 3]] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1];
+    else if (to === 'cxcywh')
+      [out[o], out[o + 1], out[o + 2], out[o + 3]] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1];
     else throw new Error(`convertBoxes: unknown format '${to}' (expected xyxy, xywh or cxcywh)`);
   }
   return out;
@@ -73,8 +77,13 @@ export function boxIou(a: BoxArray, b: BoxArray): Float64Array {
  * "union" is the detection's own area, so a detection inside a crowd region scores 1. Returns a
  * [D, G] row-major matrix. Same operation order as the C code, so results are bit-identical.
  */
-export function cocoBoxIou(dts: readonly ArrayLike<number>[], gts: readonly ArrayLike<number>[], iscrowd: readonly number[]): Float64Array {
-  const D = dts.length, G = gts.length;
+export function cocoBoxIou(
+  dts: readonly ArrayLike<number>[],
+  gts: readonly ArrayLike<number>[],
+  iscrowd: readonly number[],
+): Float64Array {
+  const D = dts.length,
+    G = gts.length;
   const out = new Float64Array(D * G);
   for (let g = 0; g < G; g++) {
     const gb = gts[g];

@@ -26,8 +26,10 @@ export function nms(boxes: BoxArray, scores: ArrayLike<number>, options: NmsOpti
   if (boxes.length !== n * 4) {
     throw new Error(`nms: expected ${n * 4} box coordinates (4 per score, xyxy) for ${n} scores, got ${boxes.length}`);
   }
-  if (classes && classes.length !== n) throw new Error(`nms: expected ${n} classes (one per score), got ${classes.length}`);
-  if (!(iouThreshold >= 0 && iouThreshold <= 1)) throw new Error(`nms: iouThreshold must be in [0, 1], got ${iouThreshold}`);
+  if (classes && classes.length !== n)
+    throw new Error(`nms: expected ${n} classes (one per score), got ${classes.length}`);
+  if (!(iouThreshold >= 0 && iouThreshold <= 1))
+    throw new Error(`nms: iouThreshold must be in [0, 1], got ${iouThreshold}`);
   const minScore = options.scoreThreshold ?? -Infinity;
   const maxOutput = options.maxOutput ?? n;
 
@@ -51,10 +53,14 @@ export function nms(boxes: BoxArray, scores: ArrayLike<number>, options: NmsOpti
   const keep = new Uint8Array(n);
   for (const g of groups.values()) {
     const m = g.length;
-    const x1 = new Float64Array(m), y1 = new Float64Array(m), x2 = new Float64Array(m), y2 = new Float64Array(m), area = new Float64Array(m);
+    const x1 = new Float64Array(m),
+      y1 = new Float64Array(m),
+      x2 = new Float64Array(m),
+      y2 = new Float64Array(m),
+      area = new Float64Array(m);
     for (let k = 0; k < m; k++) {
       const o = g[k] * 4;
-      x1[k] = boxes[o], y1[k] = boxes[o + 1], x2[k] = boxes[o + 2], y2[k] = boxes[o + 3];
+      (x1[k] = boxes[o]), (y1[k] = boxes[o + 1]), (x2[k] = boxes[o + 2]), (y2[k] = boxes[o + 3]);
       area[k] = Math.max(0, x2[k] - x1[k]) * Math.max(0, y2[k] - y1[k]);
     }
     const dead = new Uint8Array(m);
@@ -64,8 +70,10 @@ export function nms(boxes: BoxArray, scores: ArrayLike<number>, options: NmsOpti
       keep[g[k]] = 1;
       if (area[k] <= 0) continue; // an empty box overlaps nothing
       // Only boxes whose top-left corner lies in (x1 - maxW, x2) × (y1 - maxH, y2) can overlap box k.
-      const cx0 = grid.cellX(x1[k] - grid.maxW), cx1 = grid.cellX(x2[k]);
-      const cy0 = grid.cellY(y1[k] - grid.maxH), cy1 = grid.cellY(y2[k]);
+      const cx0 = grid.cellX(x1[k] - grid.maxW),
+        cx1 = grid.cellX(x2[k]);
+      const cy0 = grid.cellY(y1[k] - grid.maxH),
+        cy1 = grid.cellY(y2[k]);
       for (let cy = cy0; cy <= cy1; cy++) {
         for (let cx = cx0; cx <= cx1; cx++) {
           const cell = cy * grid.nx + cx;
@@ -97,17 +105,26 @@ export function nms(boxes: BoxArray, scores: ArrayLike<number>, options: NmsOpti
  * possible overlaps are found in a few neighbouring cells instead of among all boxes.
  */
 function buildGrid(x1: Float64Array, y1: Float64Array, x2: Float64Array, y2: Float64Array, m: number) {
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity, maxW = 0, maxH = 0;
+  let minX = Infinity,
+    minY = Infinity,
+    maxX = -Infinity,
+    maxY = -Infinity,
+    maxW = 0,
+    maxH = 0;
   for (let i = 0; i < m; i++) {
-    minX = Math.min(minX, x1[i]), minY = Math.min(minY, y1[i]);
-    maxX = Math.max(maxX, x1[i]), maxY = Math.max(maxY, y1[i]);
-    maxW = Math.max(maxW, x2[i] - x1[i]), maxH = Math.max(maxH, y2[i] - y1[i]);
+    (minX = Math.min(minX, x1[i])), (minY = Math.min(minY, y1[i]));
+    (maxX = Math.max(maxX, x1[i])), (maxY = Math.max(maxY, y1[i]));
+    (maxW = Math.max(maxW, x2[i] - x1[i])), (maxH = Math.max(maxH, y2[i] - y1[i]));
   }
-  if (m === 0 || !Number.isFinite(maxX - minX) || !Number.isFinite(maxY - minY)) [minX, minY, maxX, maxY] = [0, 0, 0, 0];
-  const spanX = maxX - minX, spanY = maxY - minY;
+  if (m === 0 || !Number.isFinite(maxX - minX) || !Number.isFinite(maxY - minY))
+    [minX, minY, maxX, maxY] = [0, 0, 0, 0];
+  const spanX = maxX - minX,
+    spanY = maxY - minY;
   const floorSize = Math.sqrt((spanX * spanY) / (4 * Math.max(1, m)));
-  const csx = Math.max(maxW, floorSize, spanX / 1024, 1e-9), csy = Math.max(maxH, floorSize, spanY / 1024, 1e-9);
-  const nx = Math.floor(spanX / csx) + 1, ny = Math.floor(spanY / csy) + 1;
+  const csx = Math.max(maxW, floorSize, spanX / 1024, 1e-9),
+    csy = Math.max(maxH, floorSize, spanY / 1024, 1e-9);
+  const nx = Math.floor(spanX / csx) + 1,
+    ny = Math.floor(spanY / csy) + 1;
   const clamp = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
   const cellX = (x: number) => clamp(Math.floor((x - minX) / csx), nx);
   const cellY = (y: number) => clamp(Math.floor((y - minY) / csy), ny);
@@ -123,5 +140,13 @@ function buildGrid(x1: Float64Array, y1: Float64Array, x2: Float64Array, y2: Flo
   const fill = start.slice(0, nx * ny);
   const items = new Int32Array(m);
   for (let i = 0; i < m; i++) items[fill[cellOf[i]]++] = i; // ascending score rank within each cell
-  return { nx, start, items, maxW, maxH, cellX: (x: number) => cellX(Number.isFinite(x) ? x : minX), cellY: (y: number) => cellY(Number.isFinite(y) ? y : minY) };
+  return {
+    nx,
+    start,
+    items,
+    maxW,
+    maxH,
+    cellX: (x: number) => cellX(Number.isFinite(x) ? x : minX),
+    cellY: (y: number) => cellY(Number.isFinite(y) ? y : minY),
+  };
 }

@@ -28,21 +28,32 @@ const fmt = (box: readonly number[]) => `[${box.map((v) => +v.toFixed(3)).join('
 export function validateCoco(data: CocoDataset, options: CocoValidateOptions = {}, source = 'COCO data'): CocoDataset {
   for (const key of ['images', 'annotations', 'categories'] as const) {
     if (!Array.isArray((data as unknown as Record<string, unknown>)?.[key])) {
-      throw new Error(`${source}: missing the '${key}' array (a COCO file needs images, annotations and categories; an image without objects simply has no annotations)`);
+      throw new Error(
+        `${source}: missing the '${key}' array (a COCO file needs images, annotations and categories; an image without objects simply has no annotations)`,
+      );
     }
   }
   const tol = options.tolerance ?? 0.5;
   const images = new Map<number, CocoDataset['images'][number]>();
   for (const im of data.images) {
     if (images.has(im.id)) throw new Error(`${source}: image id ${im.id} appears twice`);
-    if (!(im.width > 0 && im.height > 0)) throw new Error(`${source}: image ${im.id} ('${im.file_name}') has size ${im.width}x${im.height}; expected positive width and height`);
-    if (typeof im.file_name !== 'string' || !im.file_name) throw new Error(`${source}: image ${im.id} has no file_name`);
+    if (!(im.width > 0 && im.height > 0))
+      throw new Error(
+        `${source}: image ${im.id} ('${im.file_name}') has size ${im.width}x${im.height}; expected positive width and height`,
+      );
+    if (typeof im.file_name !== 'string' || !im.file_name)
+      throw new Error(`${source}: image ${im.id} has no file_name`);
     images.set(im.id, im);
   }
   if (options.imagesDir) {
     const missing = data.images.filter((im) => !existsSync(join(options.imagesDir!, im.file_name)));
     if (missing.length) {
-      throw new Error(`${source}: ${missing.length} image file(s) missing from ${options.imagesDir}: ${missing.slice(0, 5).map((m) => m.file_name).join(', ')}${missing.length > 5 ? ', ...' : ''}`);
+      throw new Error(
+        `${source}: ${missing.length} image file(s) missing from ${options.imagesDir}: ${missing
+          .slice(0, 5)
+          .map((m) => m.file_name)
+          .join(', ')}${missing.length > 5 ? ', ...' : ''}`,
+      );
     }
   }
   const categories = new Set<number>();
@@ -57,21 +68,33 @@ export function validateCoco(data: CocoDataset, options: CocoValidateOptions = {
     annIds.add(a.id);
     const im = images.get(a.image_id);
     if (!im) throw new Error(`${where} refers to image_id ${a.image_id}, which is not in 'images'`);
-    if (!categories.has(a.category_id)) throw new Error(`${where} refers to category_id ${a.category_id}, which is not in 'categories'`);
+    if (!categories.has(a.category_id))
+      throw new Error(`${where} refers to category_id ${a.category_id}, which is not in 'categories'`);
     const b = a.bbox;
     if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v))) {
       throw new Error(`${where}: bbox must be [x, y, width, height] of 4 finite numbers, got ${JSON.stringify(b)}`);
     }
-    if (!(b[2] > 0 && b[3] > 0)) throw new Error(`${where} (image '${im.file_name}'): degenerate box ${fmt(b)}; width and height must be positive`);
+    if (!(b[2] > 0 && b[3] > 0))
+      throw new Error(
+        `${where} (image '${im.file_name}'): degenerate box ${fmt(b)}; width and height must be positive`,
+      );
     const outside = b[0] < -tol || b[1] < -tol || b[0] + b[2] > im.width + tol || b[1] + b[3] > im.height + tol;
     if (outside && options.outside !== 'clip') {
-      throw new Error(`${where}: box ${fmt(b)} (x, y, w, h) reaches outside image '${im.file_name}' of size ${im.width}x${im.height} (pass outside: 'clip' to clip such boxes)`);
+      throw new Error(
+        `${where}: box ${fmt(b)} (x, y, w, h) reaches outside image '${im.file_name}' of size ${im.width}x${im.height} (pass outside: 'clip' to clip such boxes)`,
+      );
     }
     if (options.outside === 'clip') {
-      const x1 = Math.max(0, b[0]), y1 = Math.max(0, b[1]);
-      const x2 = Math.min(im.width, b[0] + b[2]), y2 = Math.min(im.height, b[1] + b[3]);
-      if (!(x2 > x1 && y2 > y1)) throw new Error(`${where}: box ${fmt(b)} lies entirely outside image '${im.file_name}' (${im.width}x${im.height})`);
-      if (x1 !== b[0] || y1 !== b[1] || x2 !== b[0] + b[2] || y2 !== b[1] + b[3]) return { ...a, bbox: [x1, y1, x2 - x1, y2 - y1] as [number, number, number, number] };
+      const x1 = Math.max(0, b[0]),
+        y1 = Math.max(0, b[1]);
+      const x2 = Math.min(im.width, b[0] + b[2]),
+        y2 = Math.min(im.height, b[1] + b[3]);
+      if (!(x2 > x1 && y2 > y1))
+        throw new Error(
+          `${where}: box ${fmt(b)} lies entirely outside image '${im.file_name}' (${im.width}x${im.height})`,
+        );
+      if (x1 !== b[0] || y1 !== b[1] || x2 !== b[0] + b[2] || y2 !== b[1] + b[3])
+        return { ...a, bbox: [x1, y1, x2 - x1, y2 - y1] as [number, number, number, number] };
     }
     return a;
   });

@@ -47,13 +47,18 @@ async function readNames(root: string): Promise<string[]> {
         if (!Number.isInteger(k) || k < 0) throw new Error(`readYolo: ${path}: names key '${k}' is not a class index`);
         out[k] = v;
       }
-      for (let i = 0; i < out.length; i++) if (out[i] === undefined) throw new Error(`readYolo: ${path}: names has no entry for class ${i}`);
+      for (let i = 0; i < out.length; i++)
+        if (out[i] === undefined) throw new Error(`readYolo: ${path}: names has no entry for class ${i}`);
       return out;
     }
     throw new Error(`readYolo: ${path} has no 'names' (a list of class names, or {0: name, ...})`);
   }
   const classes = join(root, 'classes.txt'); // darknet-style
-  if (existsSync(classes)) return (await readFile(classes, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+  if (existsSync(classes))
+    return (await readFile(classes, 'utf8'))
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter(Boolean);
   throw new Error(`readYolo: ${root} has no data.yaml (with 'names') or classes.txt`);
 }
 
@@ -73,7 +78,8 @@ export async function readYolo(root: string, options: YoloReadOptions = {}): Pro
   const stems = new Map(files.map((f) => [basename(f, extname(f)), f]));
   if (existsSync(labelsDir)) {
     for (const l of (await readdir(labelsDir)).filter((f) => f.endsWith('.txt'))) {
-      if (!stems.has(basename(l, '.txt'))) throw new Error(`readYolo: label file ${join(labelsDir, l)} has no image in ${imagesDir}`);
+      if (!stems.has(basename(l, '.txt')))
+        throw new Error(`readYolo: label file ${join(labelsDir, l)} has no image in ${imagesDir}`);
     }
   }
   const data: CocoDataset = {
@@ -94,18 +100,32 @@ export async function readYolo(root: string, options: YoloReadOptions = {}): Pro
       const where = `readYolo: ${labelPath}:${ln + 1}`;
       const f = line.trim().split(/\s+/).map(Number);
       if (f.length !== 5) {
-        throw new Error(`${where}: expected 'class cx cy w h' (5 numbers), got ${f.length} fields${f.length > 5 ? ' (segmentation polygons are not supported)' : ''}`);
+        throw new Error(
+          `${where}: expected 'class cx cy w h' (5 numbers), got ${f.length} fields${f.length > 5 ? ' (segmentation polygons are not supported)' : ''}`,
+        );
       }
       const [c, cx, cy, w, h] = f;
-      if (!Number.isInteger(c) || c < 0 || c >= names.length) throw new Error(`${where}: class ${line.split(/\s+/)[0]} is not an index into the ${names.length} names`);
+      if (!Number.isInteger(c) || c < 0 || c >= names.length)
+        throw new Error(`${where}: class ${line.split(/\s+/)[0]} is not an index into the ${names.length} names`);
       if (f.some((v) => !Number.isFinite(v))) throw new Error(`${where}: non-numeric value in '${line.trim()}'`);
-      if (!(w > 0 && h > 0)) throw new Error(`${where}: degenerate box (w ${w}, h ${h}); width and height must be positive`);
+      if (!(w > 0 && h > 0))
+        throw new Error(`${where}: degenerate box (w ${w}, h ${h}); width and height must be positive`);
       const eps = 1e-6;
       if (cx - w / 2 < -eps || cy - h / 2 < -eps || cx + w / 2 > 1 + eps || cy + h / 2 > 1 + eps) {
-        throw new Error(`${where}: box (cx ${cx}, cy ${cy}, w ${w}, h ${h}) reaches outside the image; YOLO coordinates are fractions of the image size in [0, 1]`);
+        throw new Error(
+          `${where}: box (cx ${cx}, cy ${cy}, w ${w}, h ${h}) reaches outside the image; YOLO coordinates are fractions of the image size in [0, 1]`,
+        );
       }
-      const bw = w * width, bh = h * height;
-      const ann: CocoAnnotation = { id: annId++, image_id: id, category_id: c + 1, bbox: [cx * width - bw / 2, cy * height - bh / 2, bw, bh], area: bw * bh, iscrowd: 0 };
+      const bw = w * width,
+        bh = h * height;
+      const ann: CocoAnnotation = {
+        id: annId++,
+        image_id: id,
+        category_id: c + 1,
+        bbox: [cx * width - bw / 2, cy * height - bh / 2, bw, bh],
+        area: bw * bh,
+        iscrowd: 0,
+      };
       data.annotations.push(ann);
     });
   }
@@ -124,23 +144,30 @@ const num = (v: number) => String(Number(v.toPrecision(8)));
  * Writes a COCO data set as one split of a YOLO folder (labels, data.yaml, and the images when
  * `imagesDir` is given). Returns how many crowd annotations were left out.
  */
-export async function writeYolo(root: string, data: CocoDataset, options: YoloWriteOptions = {}): Promise<{ images: number; labels: number; droppedCrowd: number }> {
+export async function writeYolo(
+  root: string,
+  data: CocoDataset,
+  options: YoloWriteOptions = {},
+): Promise<{ images: number; labels: number; droppedCrowd: number }> {
   const split = options.split ?? 'train';
   const checked = validateCoco(data, { imagesDir: options.imagesDir }, `writeYolo(${root})`);
   const cats = [...checked.categories].sort((a, b) => a.id - b.id);
   const index = new Map(cats.map((c, i) => [c.id, i]));
   const byImage = new Map<number, CocoAnnotation[]>();
-  for (const a of checked.annotations) (byImage.get(a.image_id) ?? byImage.set(a.image_id, []).get(a.image_id)!).push(a);
+  for (const a of checked.annotations)
+    (byImage.get(a.image_id) ?? byImage.set(a.image_id, []).get(a.image_id)!).push(a);
   const imagesOut = join(root, 'images', split);
   const labelsOut = join(root, 'labels', split);
   await mkdir(imagesOut, { recursive: true });
   await mkdir(labelsOut, { recursive: true });
   const seen = new Set<string>();
-  let labels = 0, droppedCrowd = 0;
+  let labels = 0,
+    droppedCrowd = 0;
   for (const im of checked.images) {
     const file = basename(im.file_name);
     const stem = basename(file, extname(file));
-    if (seen.has(stem)) throw new Error(`writeYolo: two images share the name '${stem}' (YOLO pairs images and labels by file name)`);
+    if (seen.has(stem))
+      throw new Error(`writeYolo: two images share the name '${stem}' (YOLO pairs images and labels by file name)`);
     seen.add(stem);
     if (options.imagesDir) await copyFile(join(options.imagesDir, im.file_name), join(imagesOut, file));
     const lines: string[] = [];
@@ -150,12 +177,25 @@ export async function writeYolo(root: string, data: CocoDataset, options: YoloWr
         continue;
       }
       const [x, y, w, h] = a.bbox;
-      lines.push([index.get(a.category_id)!, num((x + w / 2) / im.width), num((y + h / 2) / im.height), num(w / im.width), num(h / im.height)].join(' '));
+      lines.push(
+        [
+          index.get(a.category_id)!,
+          num((x + w / 2) / im.width),
+          num((y + h / 2) / im.height),
+          num(w / im.width),
+          num(h / im.height),
+        ].join(' '),
+      );
       labels++;
     }
     await writeFile(join(labelsOut, `${stem}.txt`), lines.length ? lines.join('\n') + '\n' : '');
   }
-  const splits = existsSync(join(root, 'images')) ? (await readdir(join(root, 'images'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort() : [split];
+  const splits = existsSync(join(root, 'images'))
+    ? (await readdir(join(root, 'images'), { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort()
+    : [split];
   const yaml: Record<string, unknown> = { path: '.' };
   for (const s of splits) yaml[s] = `images/${s}`;
   yaml.names = Object.fromEntries(cats.map((c, i) => [i, c.name]));

@@ -11,14 +11,16 @@ function checkMask(where: string, mask: ArrayLike<number>, height: number, width
   if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 0 && width >= 0)) {
     throw new Error(`${where}: height and width must be non-negative integers, got ${height}x${width}`);
   }
-  if (mask.length !== height * width) throw new Error(`${where}: a ${height}x${width} mask needs ${height * width} values, got ${mask.length}`);
+  if (mask.length !== height * width)
+    throw new Error(`${where}: a ${height}x${width} mask needs ${height * width} values, got ${mask.length}`);
 }
 
 /** Run lengths (column-major, zeros first) of a row-major H×W mask (non-zero = inside). */
 export function rleCounts(mask: ArrayLike<number>, height: number, width: number): number[] {
   checkMask('rleCounts', mask, height, width);
   const counts: number[] = [];
-  let current = 0, run = 0;
+  let current = 0,
+    run = 0;
   for (let x = 0; x < width; x++) {
     for (let y = 0; y < height; y++) {
       const v = mask[y * width + x] ? 1 : 0;
@@ -56,7 +58,9 @@ export function rleCountsFromString(s: string): number[] {
   const counts: number[] = [];
   let p = 0;
   while (p < s.length) {
-    let x = 0, k = 0, more = true;
+    let x = 0,
+      k = 0,
+      more = true;
     while (more) {
       if (p >= s.length) throw new Error(`rleCountsFromString: the string ends inside a count ('${s.slice(0, 40)}')`);
       const c = s.charCodeAt(p) - 48;
@@ -109,12 +113,17 @@ export function rleArea(rle: CocoRle): number {
 export function rleToBbox(rle: CocoRle): [number, number, number, number] {
   const [h] = rle.size;
   const counts = countsOf(rle);
-  let xs = Infinity, ys = Infinity, xe = -Infinity, ye = -Infinity;
+  let xs = Infinity,
+    ys = Infinity,
+    xe = -Infinity,
+    ye = -Infinity;
   let pos = 0;
   counts.forEach((c, i) => {
     if (i % 2 === 1 && c > 0) {
-      const first = pos, last = pos + c - 1;
-      const x0 = Math.floor(first / h), x1 = Math.floor(last / h);
+      const first = pos,
+        last = pos + c - 1;
+      const x0 = Math.floor(first / h),
+        x1 = Math.floor(last / h);
       xs = Math.min(xs, x0);
       xe = Math.max(xe, x1);
       // A run that wraps into the next column reaches both the bottom and the top row.

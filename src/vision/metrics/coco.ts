@@ -30,8 +30,18 @@ export const COCO_AREA_RANGES: readonly { name: 'all' | 'small' | 'medium' | 'la
 ];
 /** The order of `stats` (pycocotools' `summarize()`). */
 export const COCO_STATS_NAMES = [
-  'map', 'map50', 'map75', 'mapSmall', 'mapMedium', 'mapLarge',
-  'ar1', 'ar10', 'ar100', 'arSmall', 'arMedium', 'arLarge',
+  'map',
+  'map50',
+  'map75',
+  'mapSmall',
+  'mapMedium',
+  'mapLarge',
+  'ar1',
+  'ar10',
+  'ar100',
+  'arSmall',
+  'arMedium',
+  'arLarge',
 ] as const;
 export type CocoStatName = (typeof COCO_STATS_NAMES)[number];
 
@@ -86,8 +96,11 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
   const imageIds = [...new Set(gt.images.map((im) => im.id))].sort((a, b) => a - b);
   const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
   const imageSet = new Set(imageIds);
-  const T = COCO_IOU_THRESHOLDS.length, R = COCO_RECALL_THRESHOLDS.length;
-  const K = categoryIds.length, A = COCO_AREA_RANGES.length, M = COCO_MAX_DETS.length;
+  const T = COCO_IOU_THRESHOLDS.length,
+    R = COCO_RECALL_THRESHOLDS.length;
+  const K = categoryIds.length,
+    A = COCO_AREA_RANGES.length,
+    M = COCO_MAX_DETS.length;
   const maxDetAll = COCO_MAX_DETS[M - 1];
 
   // Ground truths and detections per (image, category), in file order (as pycocotools' index).
@@ -96,11 +109,17 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
     checkBox(`evaluateCocoBoxes: ground-truth annotation ${a.id}`, a.bbox);
     push(gts, groupKey(a.image_id, a.category_id), a);
   }
-  interface Det { score: number; bbox: number[]; area: number }
+  interface Det {
+    score: number;
+    bbox: number[];
+    area: number;
+  }
   const dts = new Map<string, Det[]>();
   detections.forEach((d, i) => {
     if (!imageSet.has(d.image_id)) {
-      throw new Error(`evaluateCocoBoxes: detection ${i} refers to image_id ${d.image_id}, which is not in the ground truth's images`);
+      throw new Error(
+        `evaluateCocoBoxes: detection ${i} refers to image_id ${d.image_id}, which is not in the ground truth's images`,
+      );
     }
     checkBox(`evaluateCocoBoxes: detection ${i}`, d.bbox);
     if (typeof d.score !== 'number' || Number.isNaN(d.score)) {
@@ -122,7 +141,11 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
       const order = stableArgsort(dAll.map((d) => -d.score));
       const d = order.slice(0, maxDetAll).map((j) => dAll[j]);
       const crowd = g.map((x) => (x.iscrowd ? 1 : 0));
-      const ious = cocoBoxIou(d.map((x) => x.bbox), g.map((x) => x.bbox), crowd);
+      const ious = cocoBoxIou(
+        d.map((x) => x.bbox),
+        g.map((x) => x.bbox),
+        crowd,
+      );
       for (let a = 0; a < A; a++) {
         evalImgs[k * A * I + a * I + i] = evaluateImage(g, d, crowd, ious, COCO_AREA_RANGES[a].range, T);
       }
@@ -159,11 +182,13 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
         for (let t = 0; t < T; t++) {
           const rc = new Float64Array(nd);
           const pr = new Float64Array(nd);
-          let tp = 0, fp = 0;
+          let tp = 0,
+            fp = 0;
           for (let n = 0; n < nd; n++) {
             const [e, j] = src[inds[n]];
             const D = e.scores.length;
-            const matched = e.matched[t * D + j], ignored = e.ignored[t * D + j];
+            const matched = e.matched[t * D + j],
+              ignored = e.ignored[t * D + j];
             if (!ignored) {
               if (matched) tp++;
               else fp++;
@@ -193,23 +218,37 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
     return v.length ? v.reduce((s, x) => s + x, 0) / v.length : -1;
   };
   const ap = (iouThr: number | null, area: string, maxDets: number, cats: number[] = categoryIds.map((_, k) => k)) => {
-    const a = areaIndex(area), m = COCO_MAX_DETS.indexOf(maxDets);
-    const ts = iouThr === null ? COCO_IOU_THRESHOLDS.map((_, t) => t) : COCO_IOU_THRESHOLDS.flatMap((v, t) => (v === iouThr ? [t] : []));
+    const a = areaIndex(area),
+      m = COCO_MAX_DETS.indexOf(maxDets);
+    const ts =
+      iouThr === null
+        ? COCO_IOU_THRESHOLDS.map((_, t) => t)
+        : COCO_IOU_THRESHOLDS.flatMap((v, t) => (v === iouThr ? [t] : []));
     const values: number[] = [];
-    for (const t of ts) for (let r = 0; r < R; r++) for (const k of cats) values.push(precision[(((t * R + r) * K + k) * A + a) * M + m]);
+    for (const t of ts)
+      for (let r = 0; r < R; r++) for (const k of cats) values.push(precision[(((t * R + r) * K + k) * A + a) * M + m]);
     return meanValid(values);
   };
   const ar = (area: string, maxDets: number) => {
-    const a = areaIndex(area), m = COCO_MAX_DETS.indexOf(maxDets);
+    const a = areaIndex(area),
+      m = COCO_MAX_DETS.indexOf(maxDets);
     const values: number[] = [];
     for (let t = 0; t < T; t++) for (let k = 0; k < K; k++) values.push(recall[((t * K + k) * A + a) * M + m]);
     return meanValid(values);
   };
   const stats = [
-    ap(null, 'all', 100), ap(0.5, 'all', 100), ap(0.75, 'all', 100),
-    ap(null, 'small', 100), ap(null, 'medium', 100), ap(null, 'large', 100),
-    ar('all', 1), ar('all', 10), ar('all', 100),
-    ar('small', 100), ar('medium', 100), ar('large', 100),
+    ap(null, 'all', 100),
+    ap(0.5, 'all', 100),
+    ap(0.75, 'all', 100),
+    ap(null, 'small', 100),
+    ap(null, 'medium', 100),
+    ap(null, 'large', 100),
+    ar('all', 1),
+    ar('all', 10),
+    ar('all', 100),
+    ar('small', 100),
+    ar('medium', 100),
+    ar('large', 100),
   ];
   const summary = Object.fromEntries(COCO_STATS_NAMES.map((n, i) => [n, stats[i]])) as Record<CocoStatName, number>;
   const names = new Map(gt.categories.map((c) => [c.id, c.name]));
@@ -231,7 +270,8 @@ function evaluateImage(
   [lo, hi]: [number, number],
   T: number,
 ): ImageEval {
-  const Gn = gtAll.length, D = dt.length;
+  const Gn = gtAll.length,
+    D = dt.length;
   // Ground truths outside the area range or crowd are "ignore"; they go last (stable).
   const ignoreAll = gtAll.map((g) => (g.iscrowd || g.area < lo || g.area > hi ? 1 : 0));
   const gind = stableArgsort(ignoreAll);

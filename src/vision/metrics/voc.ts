@@ -42,7 +42,11 @@ export function vocAveragePrecision(recall: ArrayLike<number>, precision: ArrayL
   return ap;
 }
 
-export function evaluateVoc(gts: readonly VocGroundTruth[], dets: readonly VocDetection[], options: VocOptions = {}): VocResult {
+export function evaluateVoc(
+  gts: readonly VocGroundTruth[],
+  dets: readonly VocDetection[],
+  options: VocOptions = {},
+): VocResult {
   const thr = options.iouThreshold ?? 0.5;
   const one = options.pixelInclusive ? 1 : 0;
   const labels = [...new Set(gts.map((g) => g.label))].sort((a, b) => a - b);
@@ -59,12 +63,14 @@ export function evaluateVoc(gts: readonly VocGroundTruth[], dets: readonly VocDe
     }
     if (npos === 0) continue;
     const ds = dets.filter((d) => d.label === label).sort((a, b) => b.score - a.score);
-    const tp: number[] = [], fp: number[] = [];
+    const tp: number[] = [],
+      fp: number[] = [];
     for (const d of ds) {
       let best = -Infinity;
       let bestGt: { g: VocGroundTruth; used: boolean } | null = null;
       for (const entry of byImage.get(d.imageId) ?? []) {
-        const a = d.box, b = entry.g.box;
+        const a = d.box,
+          b = entry.g.box;
         const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]) + one;
         const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]) + one;
         const inter = Math.max(iw, 0) * Math.max(ih, 0);
@@ -80,8 +86,10 @@ export function evaluateVoc(gts: readonly VocGroundTruth[], dets: readonly VocDe
         } else tp.push(0), fp.push(1); // duplicate detection
       } else tp.push(0), fp.push(1);
     }
-    const rec: number[] = [], prec: number[] = [];
-    let ctp = 0, cfp = 0;
+    const rec: number[] = [],
+      prec: number[] = [];
+    let ctp = 0,
+      cfp = 0;
     for (let i = 0; i < tp.length; i++) {
       ctp += tp[i];
       cfp += fp[i];

@@ -77,19 +77,35 @@ export class SceneGenerator {
 
   constructor(options: SceneOptions = {}, seed = 0) {
     const o = {
-      width: 128, height: 128, minObjects: 1, maxObjects: 5, minSize: 14, maxSize: 56,
-      classes: SCENE_CLASSES, minVisible: 0.6, clutter: 4, noise: 6, ...options,
+      width: 128,
+      height: 128,
+      minObjects: 1,
+      maxObjects: 5,
+      minSize: 14,
+      maxSize: 56,
+      classes: SCENE_CLASSES,
+      minVisible: 0.6,
+      clutter: 4,
+      noise: 6,
+      ...options,
     };
     if (!(o.width > 0 && o.height > 0 && Number.isInteger(o.width) && Number.isInteger(o.height))) {
       throw new Error(`SceneGenerator: width and height must be positive integers, got ${o.width}x${o.height}`);
     }
     if (!(o.minSize >= 4 && o.maxSize >= o.minSize && o.maxSize <= Math.min(o.width, o.height))) {
-      throw new Error(`SceneGenerator: need 4 <= minSize <= maxSize <= min(width, height), got sizes ${o.minSize}..${o.maxSize} for ${o.width}x${o.height}`);
+      throw new Error(
+        `SceneGenerator: need 4 <= minSize <= maxSize <= min(width, height), got sizes ${o.minSize}..${o.maxSize} for ${o.width}x${o.height}`,
+      );
     }
-    if (!(o.minObjects >= 0 && o.maxObjects >= o.minObjects)) throw new Error(`SceneGenerator: need 0 <= minObjects <= maxObjects, got ${o.minObjects}..${o.maxObjects}`);
-    for (const c of o.classes) if (!SCENE_CLASSES.includes(c)) throw new Error(`SceneGenerator: unknown class '${c}' (known: ${SCENE_CLASSES.join(', ')})`);
+    if (!(o.minObjects >= 0 && o.maxObjects >= o.minObjects))
+      throw new Error(`SceneGenerator: need 0 <= minObjects <= maxObjects, got ${o.minObjects}..${o.maxObjects}`);
+    for (const c of o.classes)
+      if (!SCENE_CLASSES.includes(c))
+        throw new Error(`SceneGenerator: unknown class '${c}' (known: ${SCENE_CLASSES.join(', ')})`);
     if (o.classes.includes('digit') && !o.digits) {
-      throw new Error("SceneGenerator: the 'digit' class needs MNIST digits: pass { digits: await loadSceneDigits() }, or leave 'digit' out of classes");
+      throw new Error(
+        "SceneGenerator: the 'digit' class needs MNIST digits: pass { digits: await loadSceneDigits() }, or leave 'digit' out of classes",
+      );
     }
     this.options = o;
     this.rng = new Generator(seed);
@@ -100,8 +116,11 @@ export class SceneGenerator {
     const g = this.rng;
     const image = new Float32Array(W * H * 3);
     // Background: a linear gradient between two dark-to-mid colours, in a random direction.
-    const c0 = [0, 1, 2].map(() => 20 + g.random() * 80), c1 = [0, 1, 2].map(() => 20 + g.random() * 80);
-    const angle = g.random() * 2 * Math.PI, dx = Math.cos(angle), dy = Math.sin(angle);
+    const c0 = [0, 1, 2].map(() => 20 + g.random() * 80),
+      c1 = [0, 1, 2].map(() => 20 + g.random() * 80);
+    const angle = g.random() * 2 * Math.PI,
+      dx = Math.cos(angle),
+      dy = Math.sin(angle);
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
         const t = Math.min(1, Math.max(0, 0.5 + ((x / W - 0.5) * dx + (y / H - 0.5) * dy)));
@@ -112,12 +131,20 @@ export class SceneGenerator {
     for (let k = 0; k < clutter; k++) {
       const col = [0, 1, 2].map(() => 60 + g.random() * 140);
       if (g.random() < 0.5) {
-        const x0 = g.random() * W, y0 = g.random() * H, x1 = g.random() * W, y1 = g.random() * H;
+        const x0 = g.random() * W,
+          y0 = g.random() * H,
+          x1 = g.random() * W,
+          y1 = g.random() * H;
         const steps = Math.ceil(Math.hypot(x1 - x0, y1 - y0)) + 1;
-        for (let s = 0; s <= steps; s++) paint(image, W, H, Math.floor(x0 + ((x1 - x0) * s) / steps), Math.floor(y0 + ((y1 - y0) * s) / steps), col);
+        for (let s = 0; s <= steps; s++)
+          paint(image, W, H, Math.floor(x0 + ((x1 - x0) * s) / steps), Math.floor(y0 + ((y1 - y0) * s) / steps), col);
       } else {
-        const cx = g.random() * W, cy = g.random() * H, r = 1 + g.random();
-        for (let y = Math.floor(cy - r); y <= cy + r; y++) for (let x = Math.floor(cx - r); x <= cx + r; x++) if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) paint(image, W, H, x, y, col);
+        const cx = g.random() * W,
+          cy = g.random() * H,
+          r = 1 + g.random();
+        for (let y = Math.floor(cy - r); y <= cy + r; y++)
+          for (let x = Math.floor(cx - r); x <= cx + r; x++)
+            if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= r * r) paint(image, W, H, x, y, col);
       }
     }
     // Objects, front to back order = drawing order; ids in `owner` (0 = background).
@@ -131,7 +158,8 @@ export class SceneGenerator {
       const shape = this.shape(this.options.classes[label]);
       const pixels: number[] = [];
       for (let y = Math.max(0, Math.floor(shape.y0)); y < Math.min(H, Math.ceil(shape.y1)); y++) {
-        for (let x = Math.max(0, Math.floor(shape.x0)); x < Math.min(W, Math.ceil(shape.x1)); x++) if (shape.inside(x + 0.5, y + 0.5)) pixels.push(y * W + x);
+        for (let x = Math.max(0, Math.floor(shape.x0)); x < Math.min(W, Math.ceil(shape.x1)); x++)
+          if (shape.inside(x + 0.5, y + 0.5)) pixels.push(y * W + x);
       }
       if (pixels.length < 12) continue;
       // Reject placements that would hide too much of an earlier object.
@@ -150,13 +178,19 @@ export class SceneGenerator {
     }
     // Paint, add noise, and read the exact masks off the owner map.
     const objects: SceneObject[] = placed.map((o) => ({
-      label: o.label, className: this.options.classes[o.label], box: [W, H, 0, 0], mask: new Uint8Array(W * H), area: 0,
+      label: o.label,
+      className: this.options.classes[o.label],
+      box: [W, H, 0, 0],
+      mask: new Uint8Array(W * H),
+      area: 0,
     }));
     const semantic = new Uint8Array(W * H);
     for (let p = 0; p < W * H; p++) {
       const id = owner[p];
       if (id) {
-        const o = objects[id - 1], x = p % W, y = (p - x) / W;
+        const o = objects[id - 1],
+          x = p % W,
+          y = (p - x) / W;
         o.mask[p] = 1;
         o.area++;
         o.box = [Math.min(o.box[0], x), Math.min(o.box[1], y), Math.max(o.box[2], x + 1), Math.max(o.box[3], y + 1)];
@@ -165,7 +199,8 @@ export class SceneGenerator {
       }
     }
     const out = new Uint8Array(W * H * 3);
-    for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(image[i] + (noise ? g.normal() * noise : 0))));
+    for (let i = 0; i < out.length; i++)
+      out[i] = Math.max(0, Math.min(255, Math.round(image[i] + (noise ? g.normal() * noise : 0))));
     return { width: W, height: H, image: out, objects, semantic };
   }
 
@@ -175,9 +210,11 @@ export class SceneGenerator {
     const { width: W, height: H, minSize, maxSize } = this.options;
     const size = Math.exp(Math.log(minSize) + g.random() * (Math.log(maxSize) - Math.log(minSize)));
     const aspect = cls === 'digit' ? 1 : 0.7 + g.random() * 0.6;
-    const w = aspect >= 1 ? size : size * aspect, h = aspect >= 1 ? size / aspect : size;
+    const w = aspect >= 1 ? size : size * aspect,
+      h = aspect >= 1 ? size / aspect : size;
     // Centres keep at least half of the object's width and height inside the image.
-    const cx = w / 4 + g.random() * (W - w / 2), cy = h / 4 + g.random() * (H - h / 2);
+    const cx = w / 4 + g.random() * (W - w / 2),
+      cy = h / 4 + g.random() * (H - h / 2);
     const [x0, y0, x1, y1] = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
     const thick = Math.max(2, 0.18 * Math.min(w, h));
     const ex = (x: number, y: number, rx: number, ry: number) => ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1;
@@ -193,7 +230,12 @@ export class SceneGenerator {
         inside = (x, y) => x >= x0 && x < x1 && y >= y0 && y < y1;
         break;
       case 'frame':
-        inside = (x, y) => x >= x0 && x < x1 && y >= y0 && y < y1 && !(x >= x0 + thick && x < x1 - thick && y >= y0 + thick && y < y1 - thick);
+        inside = (x, y) =>
+          x >= x0 &&
+          x < x1 &&
+          y >= y0 &&
+          y < y1 &&
+          !(x >= x0 + thick && x < x1 - thick && y >= y0 + thick && y < y1 - thick);
         break;
       case 'triangle':
         // Apex at the top centre, base along the bottom edge.
@@ -204,7 +246,8 @@ export class SceneGenerator {
         const n = digits.length / 784;
         const k = g.int(0, n);
         inside = (x, y) => {
-          const u = Math.floor(((x - x0) / w) * 28), v = Math.floor(((y - y0) / h) * 28);
+          const u = Math.floor(((x - x0) / w) * 28),
+            v = Math.floor(((y - y0) / h) * 28);
           return u >= 0 && u < 28 && v >= 0 && v < 28 && digits[k * 784 + v * 28 + u] > 127;
         };
         break;
@@ -233,7 +276,8 @@ export interface SceneDatasetOptions extends SceneOptions {
 export async function writeSceneDataset(dir: string, options: SceneDatasetOptions): Promise<CocoDataset> {
   const sharp = (await import('sharp')).default;
   const classes = options.classes ?? SCENE_CLASSES;
-  const digits = options.digits ?? (classes.includes('digit') ? await loadSceneDigits(options.digitSplit ?? 'test') : undefined);
+  const digits =
+    options.digits ?? (classes.includes('digit') ? await loadSceneDigits(options.digitSplit ?? 'test') : undefined);
   const gen = new SceneGenerator({ ...options, digits }, options.seed ?? 0);
   await mkdir(join(dir, 'images'), { recursive: true });
   await mkdir(join(dir, 'masks'), { recursive: true });
@@ -246,13 +290,22 @@ export async function writeSceneDataset(dir: string, options: SceneDatasetOption
   for (let i = 0; i < options.count; i++) {
     const s = gen.next();
     const name = `${String(i + 1).padStart(6, '0')}.png`;
-    await sharp(Buffer.from(s.image), { raw: { width: s.width, height: s.height, channels: 3 } }).png().toFile(join(dir, 'images', name));
-    await sharp(Buffer.from(s.semantic), { raw: { width: s.width, height: s.height, channels: 1 } }).toColourspace('b-w').png().toFile(join(dir, 'masks', name));
+    await sharp(Buffer.from(s.image), { raw: { width: s.width, height: s.height, channels: 3 } })
+      .png()
+      .toFile(join(dir, 'images', name));
+    await sharp(Buffer.from(s.semantic), { raw: { width: s.width, height: s.height, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(join(dir, 'masks', name));
     data.images.push({ id: i + 1, file_name: name, width: s.width, height: s.height });
     for (const o of s.objects) {
       const ann: CocoAnnotation = {
-        id: data.annotations.length + 1, image_id: i + 1, category_id: o.label + 1,
-        bbox: [o.box[0], o.box[1], o.box[2] - o.box[0], o.box[3] - o.box[1]], area: o.area, iscrowd: 0,
+        id: data.annotations.length + 1,
+        image_id: i + 1,
+        category_id: o.label + 1,
+        bbox: [o.box[0], o.box[1], o.box[2] - o.box[0], o.box[3] - o.box[1]],
+        area: o.area,
+        iscrowd: 0,
         segmentation: encodeRle(o.mask, s.height, s.width),
       };
       data.annotations.push(ann);

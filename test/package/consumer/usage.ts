@@ -3,7 +3,20 @@
  * compile with no errors, and every `@ts-expect-error` line must stay an error.
  */
 import {
-  Adam, Dense, type DType, Module, type Tensor, Variable, datasets, layers, losses, optimizers, sequential, tensor, torch, zeros,
+  Adam,
+  Dense,
+  type DType,
+  Module,
+  type Tensor,
+  Variable,
+  datasets,
+  layers,
+  losses,
+  optimizers,
+  sequential,
+  tensor,
+  torch,
+  zeros,
 } from 'lepton';
 import { Dataset, readCsv } from 'lepton/data';
 import { importOnnx, toOnnx } from 'lepton/onnx';
@@ -11,7 +24,10 @@ import { defineOp, setWorkerCount } from 'lepton/engine';
 import { createModelServer } from 'lepton/serve';
 
 // Chained methods are typed: each returns a Tensor.
-const x = tensor([[1, 2], [3, 4]]);
+const x = tensor([
+  [1, 2],
+  [3, 4],
+]);
 const chained: Tensor = x.add(1).relu().sum(-1).mul(x.mean()).reshape([2, 1]).transpose();
 const dt: DType = chained.dtype;
 // @ts-expect-error a method's result is a Tensor, not a string
@@ -63,6 +79,28 @@ import { OrtWorker } from 'lepton';
 import { GraphProgram } from 'lepton';
 
 export const used = [
-  chained, dt, s, parts, asNumbers, fromVariable, d1, d3, conv, model, keras, lossObj, isModule, datasets, Dataset, readCsv,
-  importOnnx, toOnnx, defineOp, setWorkerCount, createModelServer, absOp, OrtWorker, GraphProgram,
+  chained,
+  dt,
+  s,
+  parts,
+  asNumbers,
+  fromVariable,
+  d1,
+  d3,
+  conv,
+  model,
+  keras,
+  lossObj,
+  isModule,
+  datasets,
+  Dataset,
+  readCsv,
+  importOnnx,
+  toOnnx,
+  defineOp,
+  setWorkerCount,
+  createModelServer,
+  absOp,
+  OrtWorker,
+  GraphProgram,
 ];
