@@ -22,6 +22,10 @@ export const ENTRY_POINTS: { report: string; dts: string }[] = [
   { report: 'lepton-onnx', dts: 'dist/api/onnx.d.ts' },
   { report: 'lepton-engine', dts: 'dist/api/engine.d.ts' },
   { report: 'lepton-serve', dts: 'dist/serve/index.d.ts' },
+  { report: 'lepton-studio', dts: 'dist/studio/index.d.ts' },
+  { report: 'lepton-text', dts: 'dist/text/index.d.ts' },
+  { report: 'lepton-vision', dts: 'dist/vision/index.d.ts' },
+  { report: 'lepton-audio', dts: 'dist/audio/index.d.ts' },
 ];
 
 /**
