@@ -19,6 +19,7 @@ import {
   matmul,
   reshape,
   sequential,
+  SparseCategoricalCrossentropy,
   sum,
   tensor,
   toOnnx,
@@ -110,7 +111,7 @@ describe('exported files are portable', () => {
       new Flatten(),
       new Dense(4),
     ]);
-    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    model.compile({ optimizer: 'adam', loss: new SparseCategoricalCrossentropy({ fromLogits: true }) });
     const n = 6;
     const x = new Tensor(
       [n, 10, 10, 3],
