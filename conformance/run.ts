@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import '../src/engine/index.js'; // installs ONNX Runtime as the eager executor
 import { DTYPES, ONNX_ELEM_TYPE, isFloat } from '../src/engine/dtype.js';
 import { compileSync } from '../src/engine/compile.js';
 import { ONNX_OPS, UnsupportedOnnxError, importOnnx, tensorFromProto } from '../src/engine/onnx/import.js';

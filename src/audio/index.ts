@@ -2,6 +2,8 @@
  * lepton/audio: the speech toolkit. Audio features as ops (STFT, mel, MFCC, Kaldi fbank) that run
  * eagerly, inside compiled and exported graphs, and differentiate; their filterbanks; WAV I/O.
  */
+// Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
+import '../engine/index.js';
 export {
   spectrogram,
   melSpectrogram,

@@ -2,6 +2,8 @@
  * The `lepton` command line: train, evaluate, predict, export, serve, studio, models, runs,
  * datasets, bench, info. Every command has --help; bad input exits non-zero with one clear line.
  */
+// Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
+import '../engine/index.js';
 import { LeptonError } from '../engine/errors.js';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';

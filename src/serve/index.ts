@@ -1,4 +1,6 @@
 /** The model server (`lepton/serve`); the studio builds on it (`lepton/studio`), never the other way. */
+// Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
+import '../engine/index.js';
 export {
   createModelServer,
   type ModelServer,

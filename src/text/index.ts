@@ -1,4 +1,6 @@
 /** lepton/text: tokenizers, text metrics, text data helpers and text layers' companions. */
+// Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
+import '../engine/index.js';
 export {
   Tokenizer,
   type Encoding,

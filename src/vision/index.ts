@@ -3,6 +3,8 @@
  * and ops, NMS, COCO/YOLO data formats, COCO RLE masks, synthetic scenes, metrics (COCO mAP,
  * VOC mAP, mIoU) and drawing. A leaf package: only serve, cli and studio import it.
  */
+// Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
+import '../engine/index.js';
 export * from './formats/coco-types.js';
 export * from './boxes/host.js';
 export * from './metrics/coco.js';
