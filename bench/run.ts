@@ -4,6 +4,7 @@
  * Benches print a table with ratios against peers measured in the same run; --json writes the
  * flat results object (plus machine and run information).
  */
+import '../src/engine/index.js'; // installs ONNX Runtime as the eager executor
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { BenchModule, BenchOptions } from './harness.js';

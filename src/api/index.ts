@@ -443,6 +443,8 @@ export {
   datasets,
   transforms,
   DataNotFoundError,
+  withClassNames,
+  classNamesOf,
   type BatchOptions,
   type Batched,
   type ImageDataSplits,

@@ -1,6 +1,7 @@
 /** Lepton's data layer: datasets, loaders for real data sources, image transforms. */
 // Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
 import '../engine/index.js';
+export { withClassNames, classNamesOf } from './labels.js';
 export { Dataset, type Batched, type BatchOptions, type MapOptions, type ShuffleOptions } from './dataset.js';
 /** Image transforms as a namespace (`transforms.randomCrop(x, [32, 32], { padding: 4 })`): their
  *  short names (resize, normalize, flip…) would collide with tensor ops at the package root. */

@@ -21,6 +21,7 @@ import {
   targetList,
   tensorSource,
 } from './data.js';
+import { classNamesOf } from '../data/labels.js';
 import type { Metric } from './metrics.js';
 import { DataParallelTrainer, type WorkersOption, chooseWorkers } from './parallel.js';
 import { InferenceProgress, ProgressLogger } from './progress.js';
@@ -227,8 +228,10 @@ export async function fit(
   maybeOptions?: FitOptions,
 ): Promise<History> {
   const [y, options] = splitArgs(yOrOptions, maybeOptions) as [Targets | undefined, FitOptions];
+  const classNames = classNamesOf(y);
   checkOptions('fit', options, FIT_OPTIONS);
   const state = compiled(model, 'fit');
+  if (classNames) state.classNames = classNames;
   const epochs = options.epochs ?? 1;
   const initialEpoch = options.initialEpoch ?? 0;
   const batchSize = options.batchSize ?? 32;

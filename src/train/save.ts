@@ -250,13 +250,15 @@ export async function saveModel(model: TrainableModel, dir: string, options: Sav
       await write('training.json', JSON.stringify(training, null, 2));
     }
 
+    // Names given to save win; otherwise those of the labels fit trained on.
+    const labels = options.labels ?? state?.classNames;
     const config = {
       format: 'lepton-model',
       version: 1,
       name: model.name ?? 'model',
       architecture: model.getConfig ? serializeLayer(model as unknown as Layer) : null,
       signature,
-      ...(options.labels ? { labels: options.labels } : {}),
+      ...(labels ? { labels: [...labels] } : {}),
       ...(options.preprocessing ? { preprocessing: options.preprocessing } : {}),
       ...(compile ? { compile } : {}),
       createdAt: new Date().toISOString(),

@@ -4,7 +4,18 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { Adam, Dense, type Tensor, input, randn, sequential, setSeed, tensor } from '../../src/index.js';
+import {
+  Adam,
+  Dense,
+  type Tensor,
+  classNamesOf,
+  input,
+  randn,
+  sequential,
+  setSeed,
+  tensor,
+  withClassNames,
+} from '../../src/index.js';
 import { decodeSafetensors, encodeSafetensors, exportOnnx, loadModel, saveModel } from '../../src/train/index.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -221,5 +232,31 @@ describe('saveModel / loadModel / exportOnnx', () => {
       got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThanOrEqual(1e-6 * Math.max(1, Math.abs(want[i]))));
     }
     await expect(exportOnnx(model as any, join(tmp(), 'x.onnx'))).resolves.toBeUndefined();
+  });
+});
+
+describe('class names travel from the labels to the saved model', () => {
+  it('fit records the names its label tensor was tagged with; save writes them unless given others', async () => {
+    setSeed(4);
+    const x = randn([8, 3]);
+    const y = withClassNames(tensor([0, 1, 2, 0, 1, 2, 0, 1], { dtype: 'int32' }), ['cat', 'dog', 'emu']);
+    expect(classNamesOf(y)).toEqual(['cat', 'dog', 'emu']);
+    const model = sequential([input({ shape: [3] }), new Dense(3)]);
+    model.compile({ optimizer: new Adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: [] });
+    // A plain tensor carries no names: nothing is written.
+    const plainDir = tmp();
+    await model.save(plainDir);
+    expect(JSON.parse(readFileSync(join(plainDir, 'config.json'), 'utf8')).labels).toBeUndefined();
+    model.compile({
+      optimizer: new Adam({ learningRate: 0.01 }),
+      loss: { className: 'SparseCategoricalCrossentropy', fromLogits: true },
+    });
+    await model.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0 });
+    const dir = tmp();
+    await model.save(dir);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).labels).toEqual(['cat', 'dog', 'emu']);
+    const given = tmp();
+    await model.save(given, { labels: ['a', 'b', 'c'] });
+    expect(JSON.parse(readFileSync(join(given, 'config.json'), 'utf8')).labels).toEqual(['a', 'b', 'c']);
   });
 });

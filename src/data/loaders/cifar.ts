@@ -5,6 +5,7 @@
  * followed by 3072 pixel bytes stored channel-planar: 1024 red, 1024 green, 1024 blue, each
  * row-major 32×32. Reads an extracted folder or the .tar.gz archive directly.
  */
+import { withClassNames } from '../labels.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -190,13 +191,20 @@ async function loadCifar(
   return { train: split(v.trainFiles, 'train'), test: split(v.testFiles, 'test'), classNames: classNames ?? [] };
 }
 
+/** The label tensors carry the class names (fit records them, save writes them). */
+function tagged(data: CifarData): CifarData {
+  if (data.classNames.length > 0)
+    for (const [, labels] of [data.train, data.test]) withClassNames(labels, data.classNames);
+  return data;
+}
+
 export const cifar10 = {
   title: CIFAR10.title,
   classNames: CIFAR10_CLASSES as readonly string[],
   /** `{ train: [x, y], test: [x, y], classNames }` with x float32 [N, 32, 32, 3], y int32 [N]. */
   async loadData(options: CifarLoadOptions = {}): Promise<CifarData> {
     const data = await loadCifar(CIFAR10, options, 0, undefined);
-    return { ...data, classNames: [...CIFAR10_CLASSES] };
+    return tagged({ ...data, classNames: [...CIFAR10_CLASSES] });
   },
 };
 
@@ -206,6 +214,8 @@ export const cifar100 = {
    *  names come from the dataset's label-name files. */
   async loadData(options: Cifar100LoadOptions = {}): Promise<CifarData> {
     const coarse = options.labelMode === 'coarse';
-    return loadCifar(CIFAR100, options, coarse ? 0 : 1, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt');
+    return tagged(
+      await loadCifar(CIFAR100, options, coarse ? 0 : 1, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt'),
+    );
   },
 };

@@ -4,6 +4,7 @@
  * raw 0–255 values (`normalize: true` → [0, 1]; `channelsLast: true` → [N, 28, 28, 1]) and labels
  * int32 [N].
  */
+import { withClassNames } from '../labels.js';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Tensor } from '../../engine/tensor.js';
@@ -78,7 +79,7 @@ function idxImageDataset(spec: {
     const shape = options.channelsLast ? [...images.shape, 1] : images.shape;
     return [
       idxToTensor(images, { dtype: 'float32', scale: options.normalize ? 1 / 255 : 1, shape }),
-      idxToTensor(labels, { dtype: 'int32' }),
+      withClassNames(idxToTensor(labels, { dtype: 'int32' }), spec.classNames),
     ];
   };
   return {
