@@ -8,9 +8,7 @@
  *     compileSync / compile, vs creating an ORT session from the same bytes.
  */
 import ort from 'onnxruntime-node';
-import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
 import { TracedProgram, compile, compileSync } from '../src/engine/compile.js';
-import { type ModelProto, encodeModel } from '../src/engine/onnx/proto.js';
 import { add, matmul, mul } from '../src/engine/ops/index.js';
 import { NativeSession } from '../src/engine/runtime/session.js';
 import { type Tensor, rand } from '../src/engine/tensor.js';
@@ -20,28 +18,15 @@ import {
   type BenchResults,
   median,
   printTable,
+  rawOnnxModel,
   timeBlocks,
   timeInterleaved,
 } from './harness.js';
 
 /** A one-node float32 model built directly as protobuf (independent of Lepton's lowering). */
 function oneNodeModel(opType: string, inputs: { name: string; shape: number[] }[], outputShape: number[]): Uint8Array {
-  const vi = (name: string, shape: number[]) => ({
-    name,
-    type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: shape.map((d) => ({ dim_value: d })) } } },
-  });
-  const model: ModelProto = {
-    ir_version: 8,
-    producer_name: 'bench',
-    opset_import: [{ domain: '', version: 18 }],
-    graph: {
-      name: opType,
-      node: [{ op_type: opType, input: inputs.map((i) => i.name), output: ['y'], name: opType }],
-      input: inputs.map((i) => vi(i.name, i.shape)),
-      output: [vi('y', outputShape)],
-    },
-  };
-  return encodeModel(model);
+  const node = { op_type: opType, input: inputs.map((i) => i.name), output: ['y'], name: opType };
+  return rawOnnxModel([node], inputs, [{ name: 'y', shape: outputShape }]);
 }
 
 const ortTensor = (t: Tensor) => new ort.Tensor('float32', t.data as Float32Array, t.shape as number[]);

@@ -1,4 +1,6 @@
 /** Shared benchmark helpers: timing with warm-up and medians, and table printing. */
+import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
+import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
 
 export interface BenchOptions {
   /** Fewer repetitions (smoke runs, CI). */
@@ -97,4 +99,31 @@ export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(3);
+}
+
+/**
+ * A float32 ONNX model built directly as protobuf, independent of Lepton's lowering (the raw-ORT
+ * side of the benches). Output shapes may be left empty ([]) where ORT infers them.
+ */
+export function rawOnnxModel(
+  nodes: NodeProto[],
+  inputs: { name: string; shape: number[] }[],
+  outputs: { name: string; shape: number[] }[],
+): Uint8Array {
+  const vi = (name: string, shape: number[]) => ({
+    name,
+    type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: shape.map((d) => ({ dim_value: d })) } } },
+  });
+  const model: ModelProto = {
+    ir_version: 8,
+    producer_name: 'bench',
+    opset_import: [{ domain: '', version: 18 }],
+    graph: {
+      name: 'bench',
+      node: nodes,
+      input: inputs.map((i) => vi(i.name, i.shape)),
+      output: outputs.map((o) => vi(o.name, o.shape)),
+    },
+  };
+  return encodeModel(model);
 }

@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import ort from 'onnxruntime-node';
 import { Dense, SparseCategoricalCrossentropy, input, sequential, setSeed } from '../src/index.js';
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
-import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
+import type { NodeProto } from '../src/engine/onnx/proto.js';
 import { Tensor } from '../src/engine/tensor.js';
 import type { Callback } from '../src/train/callbacks.js';
 import { PYTHON, torchMissing } from './peer.js';
@@ -27,6 +27,7 @@ import {
   type BenchResults,
   median,
   printTable,
+  rawOnnxModel,
   seededUniform,
 } from './harness.js';
 
@@ -126,20 +127,13 @@ function runPeer(hidden: number, steps: number, threads: number, blasThreads: nu
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Peer;
 }
 
-/** A float32 graph built directly as protobuf (independent of Lepton's lowering). */
-function graphModel(nodes: NodeProto[], inputs: [string, number[]][], output: string): Uint8Array {
-  const vi = (name: string, shape: number[]) => ({
-    name,
-    type: { tensor_type: { elem_type: ONNX_ELEM_TYPE.float32, shape: { dim: shape.map((d) => ({ dim_value: d })) } } },
-  });
-  const model: ModelProto = {
-    ir_version: 8,
-    producer_name: 'bench',
-    opset_import: [{ domain: '', version: 18 }],
-    graph: { name: 'g', node: nodes, input: inputs.map(([n, s]) => vi(n, s)), output: [vi(output, [])] },
-  };
-  return encodeModel(model);
-}
+/** A float32 graph with one output, built directly as protobuf (independent of Lepton's lowering). */
+const graphModel = (nodes: NodeProto[], inputs: [string, number[]][], output: string): Uint8Array =>
+  rawOnnxModel(
+    nodes,
+    inputs.map(([name, shape]) => ({ name, shape })),
+    [{ name: output, shape: [] }],
+  );
 
 const node = (op_type: string, input: string[], output: string, attribute: NodeProto['attribute'] = []): NodeProto => ({
   op_type,
