@@ -67,6 +67,8 @@ export interface CompileState {
   session?: SessionOptions;
   /** The compiled programs and worker state (runner.ts); released when the model is compiled again. */
   runner?: RunnerHandle;
+  /** The first fit after compile checked what the losses receive (runner.ts checkLossInputs). */
+  lossInputsChecked?: boolean;
   /** Class names of the labels `fit` trained on (from the data loader), saved as config.json's labels. */
   classNames?: readonly string[];
   /** Epochs completed so far (saved for resume). */

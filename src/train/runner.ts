@@ -301,10 +301,11 @@ export function runnerFor(model: TrainableModel, state: CompileState): Runner {
 
 /**
  * A cross entropy on probabilities fed logits trains badly without failing; the model's outputs
- * on a few rows of the first batch show it (values outside [0, 1]): say so before training.
+ * on a few rows of the first batch show it (values outside [0, 1]): say so before training. Once per
+ * compile: later fit calls train the same model with the same losses.
  */
 export function checkLossInputs(model: TrainableModel, state: CompileState, xs: Tensor[]): void {
-  if (!state.losses.some(expectsProbabilities)) return;
+  if (state.lossInputsChecked || !state.losses.some(expectsProbabilities)) return;
   const n = Math.min(8, xs[0].shape[0] as number);
   const rows = xs.map((t) =>
     takeRows(
@@ -324,6 +325,7 @@ export function checkLossInputs(model: TrainableModel, state: CompileState, xs: 
         `fit: the model's outputs${preds.length > 1 ? ` (output ${state.outputNames[i]})` : ''} on the first batch: ${problem}`,
       );
   });
+  state.lossInputsChecked = true;
 }
 
 /** Runs the model once eagerly on one row so lazily built layers create their weights. */
