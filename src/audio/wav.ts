@@ -166,15 +166,13 @@ export interface LoadAudioOptions {
  */
 export async function loadAudio(path: string, options: LoadAudioOptions = {}): Promise<Audio> {
   const { sampleRate, mono = true } = options;
-  let audio: Audio;
-  if (extname(path).toLowerCase() === '.wav') {
-    audio = decodeWav(await readFile(path), path);
-  } else {
+  if (extname(path).toLowerCase() !== '.wav') {
+    // ffmpeg resamples and mixes down itself.
     const rate = sampleRate ?? 16000;
     const pcm = await ffmpegDecode(path, rate, mono ? 1 : 2);
-    audio = mono ? { sampleRate: rate, channels: [pcm] } : deinterleave(pcm, 2, rate);
-    return audio;
+    return mono ? { sampleRate: rate, channels: [pcm] } : deinterleave(pcm, 2, rate);
   }
+  const audio = decodeWav(await readFile(path), path);
   const channels = mono ? [toMono(audio)] : audio.channels;
   const rate = sampleRate ?? audio.sampleRate;
   return { sampleRate: rate, channels: await Promise.all(channels.map((c) => resample(c, audio.sampleRate, rate))) };
