@@ -8,7 +8,7 @@ import type { DType } from '../engine/dtype.js';
 import { runFeeds } from '../engine/compile.js';
 import { type LoweredGraph, lowerTrace } from '../engine/onnx/lower.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
-import type { OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
+import type { KernelItem, OrtWorker, RemoteSession } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable } from '../engine/tensor.js';
@@ -95,6 +95,9 @@ function safeName(s: string): string {
 
 /** A lowered graph plus how to feed it; `load` puts it into a worker. */
 export class GraphProgram {
+  /** Parameters the worker updates in place after each run, from the graph's gradient outputs (steps.ts). */
+  kernelItems?: KernelItem[];
+
   constructor(
     readonly lowered: LoweredGraph,
     private readonly sources: InputSource[],
@@ -149,16 +152,24 @@ export class WorkerProgram {
   /**
    * One run: `fetch` names outputs to bring back (by the names given to build); `sharedOut`
    * outputs are written into the given shared-memory arrays instead. With `transferFeeds`, the
-   * feed arrays move to the worker (the caller must not use them afterwards).
+   * feed arrays move to the worker (the caller must not use them afterwards). `update`: the
+   * optimizer kernel and its arguments for the program's kernelItems.
    */
   async run(
     feeds: Record<string, HostTensor>,
     fetch: readonly string[],
-    options: { sharedOut?: Record<string, HostTensor['data']>; transferFeeds?: boolean } = {},
+    options: {
+      sharedOut?: Record<string, HostTensor['data']>;
+      transferFeeds?: boolean;
+      update?: { kind: string; args: number[] };
+    } = {},
   ): Promise<Record<string, HostTensor>> {
     const plan = this.program.plan(feeds);
     const names = fetch.map((f) => this.program.outputName(f));
     const { sharedOut, transferFeeds } = options;
+    const items = this.program.kernelItems;
+    if (items && !options.update)
+      throw new Error(`${this.program.context}: the optimizer kernel's arguments are missing`);
     const shared =
       sharedOut && Object.fromEntries(Object.entries(sharedOut).map(([f, a]) => [this.program.outputName(f), a]));
     const results = await this.session.run(plan.feeds, names, {
@@ -166,6 +177,7 @@ export class WorkerProgram {
       stateOut: this.program.stateOutputs,
       sharedOut: shared,
       transferFeeds,
+      update: items && options.update && { ...options.update, items },
     });
     return Object.fromEntries(fetch.map((f, i) => [f, results[names[i]]]));
   }

@@ -38,6 +38,16 @@ export interface OptimizerOptions {
 
 export type Scalars = Record<string, Tensor>;
 
+/**
+ * An update the training worker applies in place to float32 state (src/engine/runtime/kernels.wat)
+ * instead of the train-step graph computing it: one pass over memory per parameter. `args` are the
+ * kernel's scalar arguments for one step.
+ */
+export interface KernelUpdate {
+  kind: 'adam';
+  args: number[];
+}
+
 /** Gradients rescaled so their global L2 norm is at most maxNorm (PyTorch clip_grad_norm_). */
 export function clipGradNorm(grads: readonly Tensor[], maxNorm: number): Tensor[] {
   if (grads.length === 0) return [];
@@ -147,6 +157,22 @@ export abstract class Optimizer {
     return this.hostScalars(this.iterations + 1, this.currentLearningRate());
   }
 
+  /**
+   * The in-place kernel that does this optimizer's update for step scalars `s` (hostScalars), or
+   * undefined when it has none; the kernel must compute exactly what updateParam does.
+   */
+  kernelUpdate(_s: Record<string, number>): KernelUpdate | undefined {
+    return undefined;
+  }
+
+  /** The gradients after clipping (ops only). */
+  clipGradients(grads: readonly Tensor[]): Tensor[] {
+    let gs = [...grads];
+    if (this.clipValue !== undefined) gs = clipGradValue(gs, this.clipValue);
+    if (this.clipNorm !== undefined) gs = clipGradNorm(gs, this.clipNorm);
+    return gs;
+  }
+
   /** Clipping and the update of every parameter (ops only). */
   applyGradients(
     params: readonly Tensor[],
@@ -154,9 +180,7 @@ export abstract class Optimizer {
     slots: readonly Tensor[][],
     s: Scalars,
   ): { params: Tensor[]; slots: Tensor[][] } {
-    let gs = [...grads];
-    if (this.clipValue !== undefined) gs = clipGradValue(gs, this.clipValue);
-    if (this.clipNorm !== undefined) gs = clipGradNorm(gs, this.clipNorm);
+    const gs = this.clipGradients(grads);
     const newParams: Tensor[] = [];
     const newSlots: Tensor[][] = [];
     params.forEach((p, i) => {
@@ -360,6 +384,24 @@ export class Adam extends Optimizer {
     }
     const denom = add(div(sqrt(second), s.bc2Sqrt), this.epsilon);
     return [sub(param, mul(div(m2, denom), s.stepSize)), slots];
+  }
+  override kernelUpdate(s: Record<string, number>): KernelUpdate | undefined {
+    if (this.amsgrad) return undefined;
+    const decoupled = this.decoupled && this.weightDecay !== 0;
+    return {
+      kind: 'adam',
+      args: [
+        this.beta1,
+        1 - this.beta1,
+        this.beta2,
+        1 - this.beta2,
+        s.bc2Sqrt,
+        this.epsilon,
+        s.stepSize,
+        decoupled ? s.decay : 1,
+        decoupled ? 0 : this.weightDecay,
+      ],
+    };
   }
   protected hyperparameters() {
     return {

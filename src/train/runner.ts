@@ -228,9 +228,13 @@ export class Runner implements StepContext, ReplicaHost {
   async trainStep(batch: Batch): Promise<StepResult> {
     const program = await this.program('train', batch);
     const feeds = this.batchFeeds(batch, true);
-    for (const [k, v] of Object.entries(this.state.optimizer.nextScalars()))
-      feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
-    return this.collect(await program.run(feeds, this.fetchNames(), { transferFeeds: batch.owned }));
+    const scalars = this.state.optimizer.nextScalars();
+    // Either the worker's kernel updates in place (with these scalars) or the graph does (fed them).
+    const update = program.program.kernelItems ? this.state.optimizer.kernelUpdate(scalars) : undefined;
+    if (!update)
+      for (const [k, v] of Object.entries(scalars))
+        feeds[`s_${k}`] = { dtype: 'float32', shape: [], data: new Float32Array([v]) };
+    return this.collect(await program.run(feeds, this.fetchNames(), { transferFeeds: batch.owned, update }));
   }
 
   async evalStep(batch: Batch): Promise<StepResult> {

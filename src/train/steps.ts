@@ -129,6 +129,20 @@ function metricOutputs(ctx: StepContext, outputs: [string, Tensor][], ys: Tensor
 }
 
 /**
+ * Whether a 'step' graph leaves the optimizer update to an in-place kernel in the worker
+ * (optimizers.ts KernelUpdate): the optimizer has one and every trainable weight is float32.
+ * LEPTON_OPTIMIZER_KERNELS=0 keeps the update in the graph (for comparisons).
+ */
+export function usesUpdateKernel(ctx: StepContext): boolean {
+  const { optimizer } = ctx.state;
+  return (
+    process.env.LEPTON_OPTIMIZER_KERNELS !== '0' &&
+    optimizer.kernelUpdate(optimizer.nextScalars()) !== undefined &&
+    ctx.trainable.every((v) => v.dtype === 'float32')
+  );
+}
+
+/**
  * The train-step graph. 'step' is the fused step (forward, loss, backward, optimizer update).
  * Data-parallel shards use the other modes (see parallel.ts): 'shard' first applies the
  * optimizer update with fed gradients (the previous step's sum over shards), then runs forward
@@ -136,6 +150,8 @@ function metricOutputs(ctx: StepContext, outputs: [string, Tensor][], ys: Tensor
  * that without the update (a shard's first step after a flush); 'apply' is the update alone
  * (flushing an epoch's last step). Two programs instead of one with a run-time switch: selecting
  * every weight and slot by a flag cost time on every shard step (docs/PERFORMANCE.md).
+ * With an update kernel (usesUpdateKernel), the 'step' graph ends at the clipped gradients and
+ * the worker updates weights and slots in place after the run (GraphProgram.kernelItems).
  */
 export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mode: TrainMode = 'step'): GraphProgram {
   const { optimizer } = ctx.state;
@@ -154,8 +170,9 @@ export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mod
       });
     });
   };
-  // The optimizer's inputs, in the modes that update.
-  const updating = mode !== 'grads';
+  const kernel = mode === 'step' && usesUpdateKernel(ctx);
+  // The optimizer's inputs, in the modes whose graph updates.
+  const updating = mode !== 'grads' && !kernel;
   const scalars = updating
     ? Object.fromEntries(Object.keys(optimizer.nextScalars()).map((k) => [k, b.feed(`s_${k}`, [], 'float32')]))
     : {};
@@ -200,8 +217,8 @@ export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mod
     const { total, perOutput } = lossTerms(ctx, ys, preds, sw!, 'fit');
     const params = ctx.trainable.map((v) => vars.get(v)!);
     const grads = backward(b.symbolicTrace, [total], [fullLike(total, 1)], params);
-    if (mode === 'step') emitUpdate(optimizer.applyGradients(params, grads, slots, scalars));
-    else grads.forEach((g, i) => outputs.push([`g${i}`, g]));
+    if (mode === 'step' && !kernel) emitUpdate(optimizer.applyGradients(params, grads, slots, scalars));
+    else (kernel ? optimizer.clipGradients(grads) : grads).forEach((g, i) => outputs.push([`g${i}`, g]));
     outputs.push(['loss', total]);
     if (perOutput.length > 1) perOutput.forEach((l, i) => outputs.push([`l${i}`, l]));
     metricOutputs(ctx, outputs, ys, preds.map(stopGradient));
@@ -214,7 +231,15 @@ export function buildTrainStep(ctx: StepContext, sig: Signature | undefined, mod
     }
   });
   const what = mode === 'step' ? 'train step' : mode === 'apply' ? 'optimizer update' : 'data-parallel train step';
-  return b.build(outputs, stateOut, `${what} of ${ctx.model.name ?? 'model'}`);
+  const program = b.build(outputs, stateOut, `${what} of ${ctx.model.name ?? 'model'}`);
+  if (kernel) {
+    program.kernelItems = ctx.trainable.map((v, i) => ({
+      param: ctx.varKey(varIndex.get(v)!),
+      grad: program.outputName(`g${i}`),
+      slots: optimizer.slotNames().map((_, j) => ctx.slotKey(i, j)),
+    }));
+  }
+  return program;
 }
 
 /** Evaluation / prediction graphs; `bake`: the weights are constants of the graph instead of worker state. */

@@ -1,13 +1,172 @@
 // A worker thread that owns ONNX Runtime sessions. It is plain JavaScript so that it runs the same
 // from TypeScript sources (tsx, vitest) and from the built package. Messages: see pool.ts.
+//
+// Sessions run through onnxruntime-node's native binding synchronously (its public `run()` only
+// defers the same call by a tick): a message is handled start to end before the next one, so
+// training state can change under no run in flight (see Arena).
+import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
-import ort from 'onnxruntime-node';
+import { kernelsWasmBase64 } from './kernels-wasm.js';
 
-/** @type {Map<string, import('onnxruntime-node').InferenceSession>} */
+const require = createRequire(import.meta.url);
+const ort = require('onnxruntime-node');
+const { binding, initOrt } = require('onnxruntime-node/dist/binding');
+
+/** Native sessions by key. */
 const sessions = new Map();
-/** Tensors kept in this worker between runs (training state), by key. */
+/**
+ * Tensors kept in this worker between runs (training state), by key: an ort.Tensor, or an
+ * ArenaTensor (float32 state that optimizer kernels update in place).
+ */
 const state = new Map();
 const toOrt = (t) => new ort.Tensor(t.dtype, t.data, t.shape);
+const fromOrt = (t) => ({ dtype: t.type, shape: Array.from(t.dims, Number), data: t.data });
+
+/**
+ * Float32 training state in the memory of the optimizer kernels (kernels.wat): weights and
+ * optimizer slots that a train step updates in place, so they are neither graph outputs copied out
+ * of ORT every step nor passed through 13 whole-tensor ops per parameter. ORT reads the weights
+ * from here as feeds without a copy. Growing the memory detaches the old buffer, so views are made
+ * afresh for every use; nothing holds one across messages.
+ */
+class Arena {
+  constructor() {
+    const bytes = Buffer.from(kernelsWasmBase64, 'base64');
+    this.kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+    this.memory = this.kernels.memory;
+    /** Free blocks as [offset, bytes], by offset. */
+    this.free = [];
+    this.top = 64;
+  }
+
+  alloc(bytes) {
+    const size = Math.ceil(bytes / 64) * 64 || 64;
+    const i = this.free.findIndex(([, b]) => b >= size);
+    if (i >= 0) {
+      const [offset, b] = this.free[i];
+      if (b === size) this.free.splice(i, 1);
+      else this.free[i] = [offset + size, b - size];
+      return offset;
+    }
+    const offset = this.top;
+    const end = offset + size;
+    if (end > 2 ** 32 - 65536) throw new Error(`optimizer state of ${end} bytes exceeds the 4 GB kernel memory`);
+    const have = this.memory.buffer.byteLength;
+    if (end > have) {
+      // Grow geometrically: each growth copies nothing but faults its pages in on first use.
+      const want = Math.min(Math.max(end, Math.floor(have * 1.5)), 2 ** 32 - 65536);
+      this.memory.grow(Math.ceil((want - have) / 65536));
+    }
+    this.top = end;
+    return offset;
+  }
+
+  release(offset, bytes) {
+    const size = Math.ceil(bytes / 64) * 64 || 64;
+    this.free.push([offset, size]);
+    this.free.sort((a, b) => a[0] - b[0]);
+    const merged = [];
+    for (const block of this.free) {
+      const last = merged[merged.length - 1];
+      if (last && last[0] + last[1] === block[0]) last[1] += block[1];
+      else merged.push([...block]);
+    }
+    if (merged.length && merged[merged.length - 1][0] + merged[merged.length - 1][1] === this.top) {
+      this.top = merged.pop()[0];
+    }
+    this.free = merged;
+  }
+
+  view(offset, length) {
+    return new Float32Array(this.memory.buffer, offset, length);
+  }
+}
+
+/** A float32 state tensor living in the arena. */
+class ArenaTensor {
+  constructor(arena, dims, length) {
+    this.arena = arena;
+    this.dims = dims;
+    this.length = length;
+    this.offset = arena.alloc(length * 4);
+  }
+  get data() {
+    return this.arena.view(this.offset, this.length);
+  }
+  toOrt() {
+    return new ort.Tensor('float32', this.data, this.dims);
+  }
+  release() {
+    this.arena.release(this.offset, this.length * 4);
+  }
+}
+
+let arena;
+/** Scratch space in the arena for one gradient at a time. */
+let scratch;
+
+function stateTensor(key, what) {
+  const t = state.get(key);
+  if (!t) throw new Error(`state '${key}' (${what}) was never set`);
+  return t instanceof ArenaTensor ? t.toOrt() : t;
+}
+
+/** Sets state `key`; a tensor living in the arena is overwritten in place when the size matches. */
+function putState(key, t) {
+  const old = state.get(key);
+  if (old instanceof ArenaTensor) {
+    if (t.type === 'float32' && t.data.length === old.length) {
+      old.data.set(t.data);
+      return;
+    }
+    old.release();
+  }
+  state.set(key, t);
+}
+
+function deleteState(key) {
+  const old = state.get(key);
+  if (old instanceof ArenaTensor) old.release();
+  state.delete(key);
+}
+
+/** Moves state `key` into the arena (once), returning its ArenaTensor. */
+function inArena(key) {
+  const t = state.get(key);
+  if (!t) throw new Error(`state '${key}' (optimizer update) was never set`);
+  if (t instanceof ArenaTensor) return t;
+  if (t.type !== 'float32') throw new Error(`state '${key}' is ${t.type}; the in-place optimizer update needs float32`);
+  arena ??= new Arena();
+  const moved = new ArenaTensor(arena, Array.from(t.dims, Number), t.data.length);
+  moved.data.set(t.data);
+  state.set(key, moved);
+  return moved;
+}
+
+/**
+ * Applies an optimizer update in place: `items` name each parameter's state key, the run's output
+ * holding its gradient, and its slot keys; `args` are the kernel's scalar arguments.
+ */
+function applyUpdate(update, results) {
+  for (const item of update.items) {
+    const p = inArena(item.param);
+    const slots = item.slots.map(inArena);
+    const g = results[item.grad];
+    if (!g || g.data.length !== p.length)
+      throw new Error(`optimizer update: gradient '${item.grad}' does not match state '${item.param}'`);
+    if (!scratch || scratch.length < p.length) {
+      scratch?.release();
+      scratch = new ArenaTensor(arena, [p.length], p.length);
+    }
+    // Views are taken after every allocation above (an allocation may grow the memory).
+    arena.view(scratch.offset, p.length).set(g.data);
+    if (update.kind === 'adam') {
+      arena.kernels.adam(p.offset, scratch.offset, slots[0].offset, slots[1].offset, p.length, ...update.args);
+    } else {
+      throw new Error(`unknown optimizer kernel '${update.kind}'`);
+    }
+  }
+}
 
 /**
  * ORT rejects typed arrays over shared memory, so feeds there (data shared by several workers) are
@@ -32,14 +191,19 @@ function feedOf(t, taken) {
   data.set(t.data);
   return new ort.Tensor(t.dtype, data, t.shape);
 }
-const fromOrt = (t) => ({ dtype: t.type, shape: Array.from(t.dims, Number), data: t.data });
 
-async function handle(msg) {
+function handle(msg) {
   switch (msg.type) {
     case 'load': {
-      const session = await ort.InferenceSession.create(msg.model, { logSeverityLevel: 3, ...msg.options });
+      initOrt();
+      const session = new binding.InferenceSession();
+      const model = msg.model;
+      session.loadModel(model.buffer, model.byteOffset, model.byteLength, { logSeverityLevel: 3, ...msg.options });
       sessions.set(msg.key, session);
-      return { inputNames: session.inputNames, outputNames: session.outputNames };
+      return {
+        inputNames: session.inputMetadata.map((m) => m.name),
+        outputNames: session.outputMetadata.map((m) => m.name),
+      };
     }
     case 'run': {
       const session = sessions.get(msg.key);
@@ -47,23 +211,22 @@ async function handle(msg) {
       const feeds = {};
       const taken = [];
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = feedOf(t, taken);
-      for (const [name, key] of Object.entries(msg.stateIn ?? {})) {
-        const t = state.get(key);
-        if (!t) throw new Error(`state '${key}' (input ${name}) was never set`);
-        feeds[name] = t;
-      }
-      const fetch = [
-        ...new Set([...msg.fetch, ...Object.keys(msg.stateOut ?? {}), ...Object.keys(msg.sharedOut ?? {})]),
-      ];
+      for (const [name, key] of Object.entries(msg.stateIn ?? {})) feeds[name] = stateTensor(key, `input ${name}`);
+      const fetches = {};
+      for (const name of msg.fetch) fetches[name] = null;
+      for (const name of Object.keys(msg.stateOut ?? {})) fetches[name] = null;
+      for (const name of Object.keys(msg.sharedOut ?? {})) fetches[name] = null;
+      for (const item of msg.update?.items ?? []) fetches[item.grad] = null;
       let results;
       try {
-        results = await session.run(feeds, fetch);
+        results = session.run(feeds, fetches, {});
       } finally {
         for (const b of taken) giveUnshared(b);
       }
       // Preallocated outputs would not save a copy here: onnxruntime-node 1.30 returns every fetched
       // output in a new ArrayBuffer, copied from the one given (docs/PERFORMANCE.md).
-      for (const [name, key] of Object.entries(msg.stateOut ?? {})) state.set(key, results[name]);
+      for (const [name, key] of Object.entries(msg.stateOut ?? {})) putState(key, toOrt(fromOrt(results[name])));
+      if (msg.update) applyUpdate(msg.update, results);
       // Outputs copied into shared memory the caller owns (no buffer to send back and collect).
       for (const [name, into] of Object.entries(msg.sharedOut ?? {})) into.set(results[name].data);
       const outputs = {};
@@ -74,27 +237,26 @@ async function handle(msg) {
     }
     case 'setState': {
       for (const [key, t] of Object.entries(msg.entries)) {
-        state.set(key, toOrt(t.data.buffer instanceof SharedArrayBuffer ? { ...t, data: t.data.slice() } : t));
+        putState(key, toOrt(t.data.buffer instanceof SharedArrayBuffer ? { ...t, data: t.data.slice() } : t));
       }
       return {};
     }
     case 'getState': {
       const outputs = {};
       for (const key of msg.keys) {
-        const t = state.get(key);
-        if (!t) throw new Error(`state '${key}' was never set`);
+        const t = stateTensor(key, 'read');
         outputs[key] = { dtype: t.type, shape: Array.from(t.dims, Number), data: t.data.slice() };
       }
       return { outputs };
     }
     case 'deleteState': {
-      for (const key of msg.keys) state.delete(key);
+      for (const key of msg.keys) deleteState(key);
       return {};
     }
     case 'release': {
       const s = sessions.get(msg.key);
       sessions.delete(msg.key);
-      if (s) await s.release();
+      s?.dispose();
       return {};
     }
     default:
@@ -102,9 +264,9 @@ async function handle(msg) {
   }
 }
 
-parentPort.on('message', async (msg) => {
+parentPort.on('message', (msg) => {
   try {
-    const result = await handle(msg);
+    const result = handle(msg);
     const transfer = [];
     if (result.outputs && msg.type !== 'getState') {
       for (const t of Object.values(result.outputs)) transfer.push(t.data.buffer);

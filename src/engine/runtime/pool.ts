@@ -76,6 +76,13 @@ export class OrtWorker {
   }
 }
 
+/** A parameter the worker updates in place after a run: its state key, the output holding its gradient, its slots' keys. */
+export interface KernelItem {
+  param: string;
+  grad: string;
+  slots: string[];
+}
+
 export interface RunOptions {
   /** Graph inputs fed from tensors kept in the worker: input name → state key. */
   stateIn?: Record<string, string>;
@@ -95,6 +102,11 @@ export interface RunOptions {
    * machines where first-touch page faults are slow costs several times the copy itself.
    */
   stage?: boolean;
+  /**
+   * After the run, an optimizer kernel (kernels.wat) updates these parameters and their slots in
+   * place from their gradient outputs (float32 state, moved into the kernels' memory on first use).
+   */
+  update?: { kind: string; args: number[]; items: KernelItem[] };
 }
 
 /** Feeds at least this large are staged (smaller ones clone cheaply). */
@@ -185,6 +197,7 @@ export class RemoteSession {
           stateIn: options.stateIn,
           stateOut: options.stateOut,
           sharedOut: options.sharedOut,
+          update: options.update,
         },
         transfer,
       );

@@ -1,0 +1,141 @@
+/**
+ * The optimizer kernels the training worker applies in place (src/engine/runtime/kernels.wat):
+ * the committed WebAssembly is the .wat's, the Adam kernel reproduces PyTorch's updates (the
+ * fixtures of scripts/make-optimizer-fixtures.py) through the worker's state, and `fit` with the
+ * kernel ends with the same bits as `fit` with the update inside the graph.
+ */
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { kernelsModuleText } from '../../scripts/build-kernels.js';
+import { Dense, type Tensor, input, identity, randn, sequential, setSeed, tensor } from '../../src/index.js';
+import { getWorker } from '../../src/engine/runtime/pool.js';
+import { type CompileState, GraphBuilder, getOptimizer } from '../../src/train/index.js';
+
+interface Case {
+  name: string;
+  className: string;
+  options: Record<string, unknown>;
+  shapes: number[][];
+  initial: number[][];
+  grads: number[][][];
+  expected: number[][][];
+}
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/optimizers.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+};
+
+describe('optimizer kernels', () => {
+  it('kernels-wasm.js holds the bytes of kernels.wat (run npm run build:kernels after editing it)', async () => {
+    const committed = readFileSync(new URL('../../src/engine/runtime/kernels-wasm.js', import.meta.url), 'utf8');
+    expect(committed).toBe(await kernelsModuleText());
+  });
+
+  // Clipping happens in the graph before the kernel (the fit tests below cover it).
+  const withKernel = fixtures.cases.filter(
+    (c) =>
+      c.options.clipValue === undefined &&
+      c.options.clipNorm === undefined &&
+      getOptimizer({ className: c.className, config: c.options }).kernelUpdate({ stepSize: 1, bc2Sqrt: 1, decay: 1 }),
+  );
+  it('covers the Adam and AdamW fixtures without amsgrad', () => {
+    expect(withKernel.map((c) => c.className).sort()).toEqual(['Adam', 'Adam', 'AdamW']);
+  });
+
+  for (const c of withKernel) {
+    it(`matches PyTorch in the worker's state: ${c.name}`, async () => {
+      const opt = getOptimizer({ className: c.className, config: c.options });
+      // A graph that hands the fed gradients back as its outputs: the worker then updates in place.
+      const b = new GraphBuilder();
+      const feeds = c.shapes.map((s, i) => b.feed(`g${i}`, s, 'float32'));
+      const program = b.build(b.run(() => feeds.map((g, i): [string, Tensor] => [`out${i}`, identity(g)])));
+      const key = `kernel-test/${c.name}`;
+      program.kernelItems = c.shapes.map((_, i) => ({
+        param: `${key}/p${i}`,
+        grad: program.outputName(`out${i}`),
+        slots: [`${key}/m${i}`, `${key}/v${i}`],
+      }));
+      const worker = getWorker();
+      const zeros = (s: number[]) => ({
+        dtype: 'float32' as const,
+        shape: s,
+        data: new Float32Array(s.reduce((a, d) => a * d, 1)),
+      });
+      await worker.setState(
+        Object.fromEntries(
+          c.shapes.flatMap((s, i) => [
+            [`${key}/p${i}`, { dtype: 'float32' as const, shape: s, data: new Float32Array(c.initial[i]) }],
+            [`${key}/m${i}`, zeros(s)],
+            [`${key}/v${i}`, zeros(s)],
+          ]),
+        ),
+      );
+      const loaded = await program.load(worker);
+      try {
+        for (let step = 0; step < c.grads.length; step++) {
+          const update = opt.kernelUpdate(opt.hostScalars(step + 1, opt.currentLearningRate()))!;
+          const gradFeeds = Object.fromEntries(
+            c.grads[step].map((g, i) => [
+              `g${i}`,
+              { dtype: 'float32' as const, shape: c.shapes[i], data: new Float32Array(g) },
+            ]),
+          );
+          await loaded.run(gradFeeds, [], { update });
+          opt.iterations++;
+          const got = await worker.getState(c.shapes.map((_, i) => `${key}/p${i}`));
+          c.shapes.forEach((_, i) => {
+            const data = got[`${key}/p${i}`].data as Float32Array;
+            c.expected[step][i].forEach((want, k) => {
+              const err = Math.abs(data[k] - want);
+              if (err > 1e-6 * Math.abs(want) + 1e-7)
+                throw new Error(`${c.name}: step ${step + 1}, param ${i}[${k}]: got ${data[k]}, PyTorch ${want}`);
+            });
+          });
+        }
+      } finally {
+        await loaded.release();
+        await worker.deleteState(c.shapes.flatMap((_, i) => [`${key}/p${i}`, `${key}/m${i}`, `${key}/v${i}`]));
+      }
+    });
+  }
+});
+
+describe('fit with the in-place Adam kernel', () => {
+  afterEach(() => {
+    delete process.env.LEPTON_OPTIMIZER_KERNELS;
+  });
+
+  /** Weights and optimizer slots after a few epochs of fit (sizes with a tail after the last 4-float block). */
+  async function train(kernels: boolean, optimizer: Record<string, unknown>): Promise<Float32Array[]> {
+    process.env.LEPTON_OPTIMIZER_KERNELS = kernels ? '1' : '0';
+    setSeed(7);
+    const model = sequential([
+      input({ shape: [5] }),
+      new Dense(7, { activation: 'relu' }),
+      new Dense(3, { activation: 'softmax' }),
+    ]);
+    model.compile({ optimizer: getOptimizer(optimizer as never), loss: 'sparseCategoricalCrossentropy' });
+    const x = randn([24, 5]);
+    const y = tensor(Int32Array.from({ length: 24 }, (_, i) => i % 3));
+    await model.fit(x, y, { epochs: 3, batchSize: 8, shuffle: false, verbose: 0 });
+    const state = model.compileState as CompileState;
+    const slots = model
+      .trainableParameters()
+      .flatMap((v) => state.optimizer.slotsFor(v).map((s) => s.data as Float32Array));
+    return [...model.namedVariables().map(([, v]) => v.data as Float32Array), ...slots];
+  }
+
+  for (const optimizer of [
+    { className: 'Adam', config: { learningRate: 0.01 } },
+    { className: 'Adam', config: { learningRate: 0.02, weightDecay: 0.1, clipNorm: 0.5 } },
+    { className: 'AdamW', config: { learningRate: 0.01, weightDecay: 0.3 } },
+  ]) {
+    it(`ends with the graph update's weights and slots, bit for bit: ${JSON.stringify(optimizer)}`, async () => {
+      const graph = await train(false, optimizer);
+      const kernel = await train(true, optimizer);
+      expect(kernel.length).toBe(graph.length);
+      kernel.forEach((k, i) => expect(Array.from(k)).toEqual(Array.from(graph[i])));
+      // The weights moved (the comparison is not between two untouched models).
+      expect(graph.slice(-4).some((s) => s.some((v) => v !== 0))).toBe(true);
+    });
+  }
+});
