@@ -70,7 +70,22 @@ class StepTimer implements Callback {
   }
 }
 
-async function leptonMsPerStep(hidden: number, steps: number, threads: number): Promise<number> {
+/**
+ * `graphUpdate`: Adam inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the
+ * worker's in-place kernel, for the before/after column.
+ */
+async function leptonMsPerStep(hidden: number, steps: number, threads: number, graphUpdate = false): Promise<number> {
+  const before = process.env.LEPTON_OPTIMIZER_KERNELS;
+  if (graphUpdate) process.env.LEPTON_OPTIMIZER_KERNELS = '0';
+  try {
+    return await timedFit(hidden, steps, threads);
+  } finally {
+    if (before === undefined) delete process.env.LEPTON_OPTIMIZER_KERNELS;
+    else process.env.LEPTON_OPTIMIZER_KERNELS = before;
+  }
+}
+
+async function timedFit(hidden: number, steps: number, threads: number): Promise<number> {
   setSeed(1);
   const w = widths(hidden);
   const model = sequential([
@@ -267,6 +282,7 @@ const bench: BenchModule = {
         'MLP, batch 32, Adam',
         'params',
         'Lepton ms/step',
+        'Adam in graph ms',
         'PyTorch ms/step',
         '× PyTorch',
         'FLOP ms',
@@ -286,13 +302,16 @@ const bench: BenchModule = {
         blas = tries.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
       }
       const lepton: number[] = [];
+      const graphUpdate: number[] = [];
       const torch: number[] = [];
       const ratios: number[] = [];
       let version = '';
       for (let r = 0; r < rounds; r++) {
         const l = await leptonMsPerStep(hidden, steps, threads);
         lepton.push(l);
-        let line = `  H=${hidden} round ${r + 1}: Lepton ${l.toFixed(1)} ms/step`;
+        const g = await leptonMsPerStep(hidden, steps, threads, true);
+        graphUpdate.push(g);
+        let line = `  H=${hidden} round ${r + 1}: Lepton ${l.toFixed(1)} ms/step (Adam in the graph: ${g.toFixed(1)})`;
         if (!noTorch) {
           const p = runPeer(hidden, steps, threads, blas);
           version = p.pytorch_version;
@@ -309,6 +328,8 @@ const bench: BenchModule = {
       results[`step_gflop${tag}`] = stepFlops(hidden) / 1e9;
       results[`lepton_ms_per_step${tag}`] = ms;
       results[`lepton_steps_s${tag}`] = 1000 / ms;
+      results[`lepton_graph_update_ms_per_step${tag}`] = median(graphUpdate);
+      results[`update_kernel_speedup${tag}`] = median(graphUpdate.map((g, i) => g / lepton[i]));
       results[`pytorch_ms_per_step${tag}`] = torch.length ? median(torch) : null;
       results[`pytorch_openblas_threads${tag}`] = noTorch ? null : blas;
       results[`train_ratio${tag}`] = ratios.length ? median(ratios) : null;
@@ -323,6 +344,7 @@ const bench: BenchModule = {
         `256→${hidden}×3→10`,
         `${(paramCount(hidden) / 1e6).toFixed(1)}M`,
         ms,
+        median(graphUpdate),
         na(torch.length ? median(torch) : null),
         na(ratios.length ? median(ratios) : null),
         flopMs,
@@ -334,7 +356,7 @@ const bench: BenchModule = {
     console.log();
     printTable(rows);
     console.log(
-      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph.`,
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph. Adam in graph: the same fit with the optimizer update inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the worker's in-place kernel.`,
     );
     if (noTorch) {
       results.pytorch_skipped = noTorch;
