@@ -135,12 +135,17 @@ function metricOutputs(ctx: StepContext, outputs: [string, Tensor][], ys: Tensor
  */
 export function usesUpdateKernel(ctx: StepContext): boolean {
   const { optimizer } = ctx.state;
-  return (
-    process.env.LEPTON_OPTIMIZER_KERNELS !== '0' &&
-    optimizer.kernelUpdate(optimizer.nextScalars()) !== undefined &&
-    ctx.trainable.every((v) => v.dtype === 'float32')
-  );
+  if (process.env.LEPTON_OPTIMIZER_KERNELS === '0') return false;
+  if (optimizer.kernelUpdate(optimizer.nextScalars()) === undefined) return false;
+  if (!ctx.trainable.every((v) => v.dtype === 'float32')) return false;
+  // The kernels' memory is 32-bit addressed (4 GB): weights, slots and one gradient must fit.
+  const sizes = ctx.trainable.map((v) => v.size * 4);
+  const bytes = sizes.reduce((a, b) => a + b, 0) * (1 + optimizer.slotNames().length) + Math.max(0, ...sizes);
+  return bytes <= KERNEL_MEMORY_LIMIT;
 }
+
+/** Training state the in-place kernels take at most (the rest of their 4 GB is headroom). */
+const KERNEL_MEMORY_LIMIT = 3 * 2 ** 30;
 
 /**
  * The train-step graph. 'step' is the fused step (forward, loss, backward, optimizer update).

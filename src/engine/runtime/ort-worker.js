@@ -50,7 +50,10 @@ class Arena {
     }
     const offset = this.top;
     const end = offset + size;
-    if (end > 2 ** 32 - 65536) throw new Error(`optimizer state of ${end} bytes exceeds the 4 GB kernel memory`);
+    if (end > 2 ** 32 - 65536)
+      throw new Error(
+        `optimizer state of ${end} bytes in this worker exceeds the 4 GB memory of the in-place optimizer kernels (set LEPTON_OPTIMIZER_KERNELS=0 to update inside the graph)`,
+      );
     const have = this.memory.buffer.byteLength;
     if (end > have) {
       // Grow geometrically: each growth copies nothing but faults its pages in on first use.
