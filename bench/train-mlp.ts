@@ -217,6 +217,33 @@ async function ortMatmulRate(threads: number, runs: number): Promise<number> {
 }
 
 /** Raw ORT running only the step's matrix products (batch 32) as one graph: ms. */
+/**
+ * The in-place Adam kernel alone (the worker's WebAssembly, kernels-wasm.js) over all `n`
+ * parameters in one memory, median ms of `runs` after one warm-up: the update's floor, one pass
+ * reading weights, gradients and both moments and writing three of them.
+ */
+async function adamKernelMs(n: number, runs: number): Promise<number> {
+  const { kernelsWasmBase64 } = (await import('../src/engine/runtime/kernels-wasm.js')) as { kernelsWasmBase64: string };
+  const module = new WebAssembly.Module(Buffer.from(kernelsWasmBase64, 'base64'));
+  const kernels = new WebAssembly.Instance(module).exports as {
+    memory: WebAssembly.Memory;
+    adam: (...args: number[]) => void;
+  };
+  const bytes = Math.ceil((n * 4) / 64) * 64;
+  kernels.memory.grow(Math.ceil((4 * bytes + 64) / 65536));
+  const all = new Float32Array(kernels.memory.buffer, 64, n * 4);
+  const next = seededUniform(3);
+  for (let i = 0; i < all.length; i++) all[i] = next() * 1e-2;
+  const [p, g, m, v] = [0, 1, 2, 3].map((k) => 64 + k * bytes);
+  const times: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    const t = performance.now();
+    kernels.adam(p, g, m, v, n, 0.9, 0.1, 0.999, 0.001, 0.03, 1e-8, 1e-3, 1, 0);
+    if (r > 0) times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
 async function ortStepMatmuls(hidden: number, threads: number, runs: number): Promise<number> {
   const w = widths(hidden);
   const L = w.length - 1;
@@ -289,6 +316,8 @@ const bench: BenchModule = {
         '÷ FLOP time',
         'ORT matmuls ms',
         '÷ matmuls',
+        'Adam kernel ms',
+        'floor ÷ FLOP time',
       ],
     ];
     for (const hidden of hiddens) {
@@ -322,6 +351,7 @@ const bench: BenchModule = {
         console.log(line);
       }
       const floor = await ortStepMatmuls(hidden, threads, options.quick ? 5 : 15);
+      const adamMs = await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15);
       const ms = median(lepton);
       const flopMs = (stepFlops(hidden) / (gflops * 1e9)) * 1e3;
       results[`params${tag}`] = paramCount(hidden);
@@ -338,6 +368,8 @@ const bench: BenchModule = {
       results[`flop_time_ratio${tag}`] = ms / flopMs;
       results[`ort_step_matmuls_ms${tag}`] = floor;
       results[`matmul_floor_ratio${tag}`] = ms / floor;
+      results[`adam_kernel_ms${tag}`] = adamMs;
+      results[`step_floor_flop_time_ratio${tag}`] = (floor + adamMs) / flopMs;
       if (version) results.pytorch_version = version;
       const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
       rows.push([
@@ -351,12 +383,14 @@ const bench: BenchModule = {
         ms / flopMs,
         floor,
         ms / floor,
+        adamMs,
+        (floor + adamMs) / flopMs,
       ]);
     }
     console.log();
     printTable(rows);
     console.log(
-      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph. Adam in graph: the same fit with the optimizer update inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the worker's in-place kernel.`,
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph. Adam in graph: the same fit with the optimizer update inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the worker's in-place kernel. Adam kernel: the worker's in-place update alone over all parameters; floor ÷ FLOP time: (ORT matmuls + Adam kernel) / FLOP ms, what a step with no other cost would reach.`,
     );
     if (noTorch) {
       results.pytorch_skipped = noTorch;
