@@ -223,7 +223,9 @@ async function ortMatmulRate(threads: number, runs: number): Promise<number> {
  * reading weights, gradients and both moments and writing three of them.
  */
 async function adamKernelMs(n: number, runs: number): Promise<number> {
-  const { kernelsWasmBase64 } = (await import('../src/engine/runtime/kernels-wasm.js')) as { kernelsWasmBase64: string };
+  // A plain-JS module without declarations (the worker's): imported by a computed specifier.
+  const modulePath = '../src/engine/runtime/kernels-wasm.js';
+  const { kernelsWasmBase64 } = (await import(modulePath)) as { kernelsWasmBase64: string };
   const module = new WebAssembly.Module(Buffer.from(kernelsWasmBase64, 'base64'));
   const kernels = new WebAssembly.Instance(module).exports as {
     memory: WebAssembly.Memory;
