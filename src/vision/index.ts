@@ -21,3 +21,4 @@ export * from './losses.js';
 export * from './detection/fcos.js';
 export * from './boxes/nms-op.js';
 export * from './segmentation/index.js';
+export * from './tiling.js';

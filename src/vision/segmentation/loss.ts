@@ -1,7 +1,7 @@
 /**
  * The training loss of the segmentation builders: per-pixel softmax cross entropy plus soft
  * multi-class Dice (the usual U-Net recipe: CE for calibrated per-pixel gradients, Dice so small
- * objects weigh as much as the background), and the host helpers turning logits into class maps.
+ * objects weigh as much as the background).
  */
 import {
   Loss,
@@ -53,18 +53,4 @@ export class SegmentationLoss extends Loss {
   constructor(options: SegmentationLossOptions & { name?: string } = {}) {
     super('SegmentationLoss', (t, p) => segmentationLoss(t, p, options), { ...options });
   }
-}
-
-/** Per-pixel argmax of channels-last logits/probabilities [..., K] given as a flat array: class indices. */
-export function argmaxClasses(scores: ArrayLike<number>, numClasses: number): Uint8Array {
-  if (scores.length % numClasses !== 0)
-    throw new Error(`argmaxClasses: ${scores.length} scores is not a multiple of ${numClasses} classes`);
-  if (numClasses > 256) throw new Error(`argmaxClasses: at most 256 classes fit a Uint8Array, got ${numClasses}`);
-  const out = new Uint8Array(scores.length / numClasses);
-  for (let p = 0, o = 0; p < out.length; p++, o += numClasses) {
-    let best = 0;
-    for (let k = 1; k < numClasses; k++) if (scores[o + k] > scores[o + best]) best = k;
-    out[p] = best;
-  }
-  return out;
 }
