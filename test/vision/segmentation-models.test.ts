@@ -3,6 +3,7 @@
  * CE + Dice loss against a float64 hand computation, argmaxClasses, and a small U-Net overfitting
  * a few synthetic scenes to a high mIoU (the whole path: scenes → fit → predict → metrics).
  */
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { optimizers, setSeed, tensor, zeros } from '../../src/index.js';
 import {
@@ -11,6 +12,7 @@ import {
   SegmentationMetrics,
   argmaxClasses,
   convBackbone,
+  drawSegmentation,
   fcn,
   segmentationLoss,
   unet,
@@ -85,6 +87,15 @@ describe('segmentation loss', () => {
     expect(() => segmentationLoss(y, tensor(Float64Array.from([1, 2]), { shape: [2] }))).toThrow(
       /segmentationLoss: logits must be \[N, \.\.\., K\]/,
     );
+  });
+
+  it('drawSegmentation blends each class in its palette colour, background untouched', async () => {
+    const image = { data: new Uint8Array(2 * 1 * 3).fill(100), width: 2, height: 1 };
+    const png = await drawSegmentation(image, [0, 2], 3, { maskAlpha: 0.5 });
+    const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // Class 2 is scene label 1: PALETTE[1] = (255, 127, 14), blended half and half with 100.
+    expect([...data]).toEqual([100, 100, 100, Math.round(177.5), Math.round(113.5), 57]);
+    expect(() => drawSegmentation(image, [0], 3)).toThrow(/class map has 1 values; the image is 2x1/);
   });
 
   it('argmaxClasses picks the first maximum per pixel', () => {

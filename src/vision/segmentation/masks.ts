@@ -5,6 +5,8 @@
  */
 import { type ImagePreprocessing, type Tensor, fromHost, pixelsToInput } from '../../index.js';
 import { type DrawOptions, drawDetections } from '../draw.js';
+import type { CocoRle } from '../formats/coco-types.js';
+import { encodeRle } from '../masks/rle.js';
 import type { TileSegmenter } from '../tiling.js';
 
 /** Per-pixel argmax of channels-last logits/probabilities [..., K] given as a flat array: class indices. */
@@ -76,4 +78,34 @@ export function modelSegmenter(
     });
     return out.data as Float32Array;
   };
+}
+
+/** One class of a class map as a COCO RLE mask. */
+export interface ClassRle {
+  class: number;
+  /** Pixels of the class. */
+  area: number;
+  segmentation: CocoRle;
+}
+
+/** COCO RLE masks (compressed counts) of the classes present in an H×W class map, background left out. */
+export function classMapToRle(
+  classMap: ArrayLike<number>,
+  height: number,
+  width: number,
+  numClasses: number,
+  background = 0,
+): ClassRle[] {
+  if (classMap.length !== height * width)
+    throw new Error(`classMapToRle: the class map has ${classMap.length} values, expected ${height}x${width}`);
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let p = 0; p < classMap.length; p++) counts[classMap[p]]++;
+  const out: ClassRle[] = [];
+  for (let k = 0; k < numClasses; k++) {
+    if (k === background || !counts[k]) continue;
+    const mask = new Uint8Array(classMap.length);
+    for (let p = 0; p < mask.length; p++) if (classMap[p] === k) mask[p] = 1;
+    out.push({ class: k, area: counts[k], segmentation: encodeRle(mask, height, width) });
+  }
+  return out;
 }
