@@ -4,12 +4,12 @@
  * splits; cached as COCO folders under ~/.cache/lepton/scenes/), trains, scores mIoU and pixel
  * accuracy on the held-out scenes, draws predictions on a few of them and saves the model.
  *   npx tsx examples/segment-shapes.ts [--train 2000] [--test 300] [--epochs 8] [--filters 8]
- *     [--depth 4] [--batch 16] [--seed 1] [--out segment-shapes-model] [--png segment-shapes.png]
+ *     [--depth 4] [--batch 16] [--seed 1] [--out artifacts/segment-shapes-model] [--png artifacts/segment-shapes.png]
  * Ends with one line: miou=... pixel_acc=...
  */
 import { existsSync } from 'node:fs';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { cosineDecay, dataHome, decodePixels, optimizers, setSeed, tensor } from '../src/index.js';
 import {
   SCENE_CLASSES,
@@ -32,8 +32,8 @@ const trainCount = num('--train', 2000),
   filters = num('--filters', 8),
   depth = num('--depth', 4),
   batchSize = num('--batch', 16);
-const outDir = arg('--out', 'segment-shapes-model'),
-  pngPath = arg('--png', 'segment-shapes.png');
+const outDir = arg('--out', 'artifacts/segment-shapes-model'),
+  pngPath = arg('--png', 'artifacts/segment-shapes.png');
 setSeed(num('--seed', 1));
 const S = 128; // the scene generator's default size and object sizes (14-56 px)
 const K = SCENE_CLASSES.length + 1; // background + 6 classes
@@ -93,6 +93,7 @@ const strip = (source: Uint8Array, per: number) => {
 };
 const classes = strip(predicted, 1);
 classes.set(strip(test.y, 1).subarray(S * W), S * W);
+await mkdir(dirname(pngPath), { recursive: true });
 await writeFile(
   pngPath,
   await drawSegmentation({ data: strip(test.rgb, 3), width: W, height: 2 * S }, classes, K, { scale: 2 }),
