@@ -96,6 +96,16 @@ describe('lepton segment', () => {
     expect([o.width, o.height]).toEqual([W, H]);
   });
 
+  it('has --help naming the required options', async () => {
+    const r = await cli('segment', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Usage: lepton segment/);
+    expect(r.out).toMatch(/--model <model>/);
+    const missing = await cli('segment', imagePath);
+    expect(missing.code).not.toBe(0);
+    expect(missing.err).toMatch(/required option '-m, --model <model>' not specified/);
+  });
+
   it('refuses a classifier with a clear message', async () => {
     const classifier = await makeImageModel(join(root, 'classifier'));
     const png = join(root, 'small.png');
