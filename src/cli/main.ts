@@ -210,6 +210,39 @@ export function buildProgram(): Command {
       }
     });
 
+  // ---- segment ----
+  program
+    .command('segment')
+    .description('segment an image of any size with a segmentation model (tiled: windows of the model input size)')
+    .argument('<image>', 'image file (PNG, JPEG, WebP, ...)')
+    .requiredOption('-m, --model <model>', 'model folder or registered name[@version] with per-pixel class outputs')
+    .requiredOption('-o, --out <mask.png>', 'class map: 8-bit grey PNG, pixel value = class index (0 = background)')
+    .option('--overlay <file.png>', 'also write the image with the classes overlaid')
+    .option('--rle <file.json>', 'also write COCO RLE masks, one per class present')
+    .option(
+      '--overlap <px>',
+      'pixels shared by neighbouring windows (default a quarter of the window)',
+      int('--overlap'),
+    )
+    .option('--batch <n>', 'windows per inference call', int('--batch'), 4)
+    .action(
+      async (
+        image: string,
+        opts: { model: string; out: string; overlay?: string; rle?: string; overlap?: number; batch: number },
+      ) => {
+        const { segmentImageFile } = await import('./segment.js');
+        const r = await segmentImageFile(image, { ...opts, batch: Math.max(1, opts.batch) });
+        const total = r.width * r.height;
+        const present = r.counts
+          .map((n, k) => [r.labels[k], n] as const)
+          .filter(([, n]) => n > 0)
+          .map(([label, n]) => `${label} ${((100 * n) / total).toFixed(1)}%`);
+        process.stdout.write(
+          `${image}: ${r.width}x${r.height} in ${r.tiles} window(s) → ${opts.out} (${present.join(', ')})\n`,
+        );
+      },
+    );
+
   // ---- export ----
   const exportCommand = program
     .command('export')

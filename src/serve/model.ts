@@ -17,6 +17,7 @@ import {
 } from '../registry/model-folder.js';
 import { Batcher, type Feeds, type Outputs } from './batcher.js';
 import { preprocessPixelBatch } from '../data/image.js';
+import { argmaxClasses, classMapToRle } from '../vision/index.js';
 import { MAX_INPUT_PIXELS, imagePreprocessing } from './image.js';
 import type { ServerMetrics } from './metrics.js';
 import { type ParseLimits, RequestError, parseTensor, toNested } from './tensors.js';
@@ -213,8 +214,48 @@ export class ServedModel {
     return this.batcher.submit(feeds, rows);
   }
 
+  /**
+   * For a segmentation model (an image input and one output of per-pixel scores [N, H, W, K] at
+   * the input's size): that output's name and K.
+   */
+  get segmentation(): { output: string; classes: number } | undefined {
+    const out = this.signature.outputs;
+    const img = this.image;
+    if (!img || out.length !== 1) return undefined;
+    const [, h, w, k] = out[0].shape;
+    return out[0].shape.length === 4 && h === img.height && w === img.width && typeof k === 'number' && k >= 2
+      ? { output: out[0].name, classes: k }
+      : undefined;
+  }
+
+  /** Per-pixel argmax of a segmentation model's output row: the class map [H × W]. */
+  classMap(outputs: Outputs, row: number): Uint8Array {
+    const seg = this.segmentation!;
+    const t = outputs[seg.output];
+    const per = (t.shape[1] as number) * (t.shape[2] as number) * seg.classes;
+    return argmaxClasses((t.data as Float32Array).subarray(row * per, (row + 1) * per), seg.classes);
+  }
+
   /** The response body: outputs (as the request's structure) + predictions with labels. */
   respond(outputs: Outputs, topK: number): Record<string, unknown> {
+    const seg = this.segmentation;
+    if (seg) {
+      // Per-pixel scores would be H·W·K numbers per image: answer with the masks instead (COCO RLE per class).
+      const [rows, h, w] = outputs[seg.output].shape as number[];
+      const labels = this.labels?.length === seg.classes ? this.labels : undefined;
+      return {
+        model: this.name,
+        version: this.version,
+        segmentation: Array.from({ length: rows }, (_, r) => ({
+          width: w,
+          height: h,
+          masks: classMapToRle(this.classMap(outputs, r), h, w, seg.classes).map((m) => ({
+            ...m,
+            label: labels ? labels[m.class] : String(m.class),
+          })),
+        })),
+      };
+    }
     const names = this.signature.outputs.map((o) => o.name).filter((n) => n in outputs);
     const body: Record<string, unknown> = {
       model: this.name,

@@ -12,7 +12,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { OrtWorker } from '../engine/runtime/pool.js';
 import type { SessionOptions } from '../engine/runtime/session.js';
 import type { Registry } from '../registry/registry.js';
-import type { Feeds } from './batcher.js';
+import type { Feeds, Outputs } from './batcher.js';
 import { decodeBase64Image, imagesToTensor } from './image.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
@@ -258,14 +258,27 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       summary: 'Predict',
       tags: ['predict'],
       consumes: ['application/json', 'multipart/form-data', 'image/png', 'image/jpeg', 'application/octet-stream'],
-      querystring: { type: 'object', properties: { top_k: { type: 'integer', minimum: 1, maximum: 1000 } } },
+      querystring: {
+        type: 'object',
+        properties: {
+          top_k: { type: 'integer', minimum: 1, maximum: 1000 },
+          format: {
+            type: 'string',
+            enum: ['json', 'png'],
+            description: 'segmentation models: png answers one image with its class map (8-bit grey PNG)',
+          },
+        },
+      },
       body: predictSchemaBody,
     },
     // The body schema documents the request; validation against the model's signature happens in the handler.
     validatorCompiler: ({ httpPart }: { httpPart?: string }) => (httpPart === 'body' ? () => true : undefined) as never,
   };
   const handlePredict = async (
-    req: FastifyRequest<{ Params: { name: string; version?: string }; Querystring: { top_k?: number } }>,
+    req: FastifyRequest<{
+      Params: { name: string; version?: string };
+      Querystring: { top_k?: number; format?: string };
+    }>,
     reply: FastifyReply,
   ) => {
     const t0 = performance.now();
@@ -277,7 +290,14 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       model = await store.resolve(req.params.name, v === undefined ? undefined : Number(v));
       const queryTopK = parseTopK(req.query.top_k);
       const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
+      const format = req.query.format ?? 'json';
+      if (format !== 'json' && format !== 'png')
+        throw new RequestError(400, `format: expected 'json' or 'png', received '${format}'`);
+      if (format === 'png' && !model.segmentation)
+        throw new RequestError(400, `format=png: model '${model.name}' is not a segmentation model`);
+      if (format === 'png' && rows !== 1) throw new RequestError(400, `format=png answers one image; received ${rows}`);
       const outputs = await model.predict(feeds, rows);
+      if (format === 'png') return reply.type('image/png').send(await classMapPng(model, outputs));
       return reply.send(model.respond(outputs, queryTopK ?? topK ?? 5));
     } finally {
       if (model) metrics.latency.observe({ model: model.name }, (performance.now() - t0) / 1000);
@@ -353,6 +373,16 @@ function parseTopK(value: unknown): number | undefined {
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000)
     throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
   return k;
+}
+
+/** A segmentation model's answer for one image as an 8-bit grey PNG (pixel = class index). */
+async function classMapPng(model: ServedModel, outputs: Outputs): Promise<Buffer> {
+  const { height, width } = model.image!;
+  const sharp = (await import('sharp')).default;
+  return sharp(Buffer.from(model.classMap(outputs, 0)), { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 /** Reads a predict request in any accepted form into feeds. */

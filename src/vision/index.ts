@@ -20,3 +20,5 @@ export * from './metrics/segmentation.js';
 export * from './losses.js';
 export * from './detection/fcos.js';
 export * from './boxes/nms-op.js';
+export * from './segmentation/index.js';
+export * from './tiling.js';
