@@ -39,3 +39,24 @@ export {
   type Bucket,
   type BucketOptions,
 } from './data.js';
+export { unserializeR, readLazyLoadDB, type RValue, type RList } from './rdata.js';
+export { loadJaneAusten, joinParagraphs, type AustenNovel } from './austen.js';
+export {
+  causalLanguageModel,
+  sequenceClassifier,
+  transferBackbone,
+  type BackboneOptions,
+} from './models.js';
+export {
+  softmaxWithTemperature,
+  topKFilter,
+  topPFilter,
+  argmax,
+  samplingDistribution,
+  drawIndex,
+  sampleNextToken,
+  generateTokens,
+  type SamplingOptions,
+  type GenerateOptions,
+  type CausalLM,
+} from './sampling.js';
