@@ -60,3 +60,15 @@ export {
   type GenerateOptions,
   type CausalLM,
 } from './sampling.js';
+export {
+  pipeline,
+  saveTextModel,
+  type PipelineTask,
+  type TextPreprocessing,
+  type ClassificationOutput,
+  type GenerationOutput,
+  type ClassificationOptions,
+  type GenerationOptions,
+  type TextClassificationPipeline,
+  type TextGenerationPipeline,
+} from './pipeline.js';
