@@ -13,6 +13,8 @@ import { Embedding } from '../nn/layers/embedding.js';
 import { TokenAndPositionEmbedding } from '../nn/layers/transformer.js';
 import { type TrainableModel } from '../train/compile-spec.js';
 import { loadModel, readModelConfig, saveModel } from '../train/save.js';
+// Installs predict on Model (the pipeline may be the only thing a program imports).
+import '../train/trainer.js';
 import { type SamplingOptions, generateTokens, softmaxWithTemperature } from './sampling.js';
 import { Tokenizer } from './tokenizer.js';
 
