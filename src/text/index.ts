@@ -39,3 +39,36 @@ export {
   type Bucket,
   type BucketOptions,
 } from './data.js';
+export { unserializeR, readLazyLoadDB, type RValue, type RList } from './rdata.js';
+export { loadJaneAusten, joinParagraphs, type AustenNovel } from './austen.js';
+export {
+  causalLanguageModel,
+  sequenceClassifier,
+  transferBackbone,
+  type BackboneOptions,
+} from './models.js';
+export {
+  softmaxWithTemperature,
+  topKFilter,
+  topPFilter,
+  argmax,
+  samplingDistribution,
+  drawIndex,
+  sampleNextToken,
+  generateTokens,
+  type SamplingOptions,
+  type GenerateOptions,
+  type CausalLM,
+} from './sampling.js';
+export {
+  pipeline,
+  saveTextModel,
+  type PipelineTask,
+  type TextPreprocessing,
+  type ClassificationOutput,
+  type GenerationOutput,
+  type ClassificationOptions,
+  type GenerationOptions,
+  type TextClassificationPipeline,
+  type TextGenerationPipeline,
+} from './pipeline.js';

@@ -1,0 +1,200 @@
+/**
+ * `pipeline(task, modelDir)`: loads a text model saved by Lepton together with the tokenizer.json
+ * beside it and returns a function with Transformers.js-shaped outputs —
+ * `[{label, score}]` for text classification / sentiment analysis, `[{generated_text}]` for text
+ * generation. `saveTextModel` writes such a folder: the model (saveModel) with a `preprocessing`
+ * entry {kind: 'text', task, tokenizer: 'tokenizer.json', sequenceLength, eosId?} in config.json.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Tensor, tensor } from '../engine/index.js';
+import type { Model } from '../nn/model.js';
+import { Embedding } from '../nn/layers/embedding.js';
+import { TokenAndPositionEmbedding } from '../nn/layers/transformer.js';
+import { type TrainableModel } from '../train/compile-spec.js';
+import { loadModel, readModelConfig, saveModel } from '../train/save.js';
+// Installs predict on Model (the pipeline may be the only thing a program imports).
+import '../train/trainer.js';
+import { type SamplingOptions, generateTokens, softmaxWithTemperature } from './sampling.js';
+import { Tokenizer } from './tokenizer.js';
+
+export type PipelineTask = 'text-classification' | 'sentiment-analysis' | 'text-generation' | 'translation';
+type ModelTask = 'text-classification' | 'text-generation';
+
+/** The `preprocessing` entry of a text model's config.json. */
+export interface TextPreprocessing {
+  kind: 'text';
+  task: ModelTask;
+  /** File name of the tokenizer inside the model folder. */
+  tokenizer: string;
+  /** The model's input length: classification pads/truncates to it; generation uses it as the context window. */
+  sequenceLength: number;
+  /** End-of-text id: generation stops after it and starts from it when the prompt is empty. */
+  eosId?: number;
+  /** What the classifier returns (default 'logits'; 'probabilities' when it ends in a softmax). */
+  outputs?: 'logits' | 'probabilities';
+}
+
+export interface ClassificationOutput {
+  label: string;
+  score: number;
+}
+export interface GenerationOutput {
+  generated_text: string;
+}
+
+export interface ClassificationOptions {
+  /** How many labels to return per text, most likely first (default 1). */
+  topK?: number;
+}
+export interface GenerationOptions extends SamplingOptions {
+  /** Tokens to add (default 50). */
+  maxNewTokens?: number;
+  /** Called with the text of each new token as it is generated. */
+  onText?: (text: string) => void | Promise<void>;
+}
+
+export interface TextClassificationPipeline {
+  (text: string, options?: ClassificationOptions): Promise<ClassificationOutput[]>;
+  (texts: string[], options?: ClassificationOptions): Promise<ClassificationOutput[] | ClassificationOutput[][]>;
+  readonly task: 'text-classification' | 'sentiment-analysis';
+  readonly model: Model;
+  readonly tokenizer: Tokenizer;
+}
+export interface TextGenerationPipeline {
+  (prompt: string, options?: GenerationOptions): Promise<GenerationOutput[]>;
+  readonly task: 'text-generation';
+  readonly model: Model;
+  readonly tokenizer: Tokenizer;
+}
+
+/** Saves a text model with its tokenizer so `pipeline` can load it (labels: class names for classifiers). */
+export async function saveTextModel(
+  model: TrainableModel,
+  tokenizer: Tokenizer,
+  dir: string,
+  options: Omit<TextPreprocessing, 'kind' | 'tokenizer'> & { labels?: string[] },
+): Promise<void> {
+  const { labels, ...rest } = options;
+  const preprocessing: TextPreprocessing = { kind: 'text', tokenizer: 'tokenizer.json', ...rest };
+  await saveModel(model, dir, { labels, preprocessing: { ...preprocessing } });
+  tokenizer.save(join(dir, preprocessing.tokenizer));
+}
+
+/** Rows of the model's token table (the first embedding layer), to check the tokenizer against. */
+function embeddingRows(model: Model): number | undefined {
+  for (const layer of model.layers) {
+    if (layer instanceof TokenAndPositionEmbedding) return layer.vocabularySize;
+    if (layer instanceof Embedding) return layer.inputDim;
+  }
+  return undefined;
+}
+
+export async function pipeline(
+  task: 'text-classification' | 'sentiment-analysis',
+  modelDir: string,
+): Promise<TextClassificationPipeline>;
+export async function pipeline(task: 'text-generation', modelDir: string): Promise<TextGenerationPipeline>;
+export async function pipeline(
+  task: PipelineTask,
+  modelDir: string,
+): Promise<TextClassificationPipeline | TextGenerationPipeline>;
+export async function pipeline(
+  task: PipelineTask,
+  modelDir: string,
+): Promise<TextClassificationPipeline | TextGenerationPipeline> {
+  const who = `pipeline('${task}')`;
+  if (task === 'translation')
+    throw new Error(
+      `${who}: not yet — translation models have no saved format with an encoder and a decoder step that pipeline can load`,
+    );
+  const wanted: ModelTask | undefined =
+    task === 'text-classification' || task === 'sentiment-analysis'
+      ? 'text-classification'
+      : task === 'text-generation'
+        ? 'text-generation'
+        : undefined;
+  if (!wanted)
+    throw new Error(
+      `pipeline: unknown task '${String(task)}'; expected 'text-classification', 'sentiment-analysis', 'text-generation' or 'translation'`,
+    );
+  const config = (await readModelConfig(modelDir)) as Awaited<ReturnType<typeof readModelConfig>> & {
+    preprocessing?: Partial<TextPreprocessing> & { kind?: string };
+  };
+  const pre = config.preprocessing;
+  if (pre?.kind !== 'text' || typeof pre.tokenizer !== 'string' || !Number.isInteger(pre.sequenceLength))
+    throw new Error(
+      `${who}: ${join(modelDir, 'config.json')} has no text preprocessing entry ({kind: 'text', task, tokenizer, sequenceLength}); ` +
+        'save text models with saveTextModel(model, tokenizer, dir, {...})',
+    );
+  if (pre.task !== wanted)
+    throw new Error(`${who}: ${modelDir} holds a '${pre.task}' model; this task needs a '${wanted}' model`);
+  const tokenizerPath = join(modelDir, pre.tokenizer);
+  if (!existsSync(tokenizerPath)) throw new Error(`${who}: the tokenizer ${tokenizerPath} is missing`);
+  const tokenizer = Tokenizer.load(tokenizerPath);
+  const model = await loadModel(modelDir);
+  const rows = embeddingRows(model);
+  if (rows !== undefined && tokenizer.vocabSize > rows)
+    throw new Error(
+      `${who}: ${tokenizerPath} has ${tokenizer.vocabSize} tokens but the model's embedding has ${rows} rows — a tokenizer from another vocabulary?`,
+    );
+  const t = pre.sequenceLength as number;
+  const fields = { task, model, tokenizer };
+
+  if (wanted === 'text-classification') {
+    const labels = config.labels;
+    const run = async (input: string | string[], options: ClassificationOptions = {}) => {
+      const texts = typeof input === 'string' ? [input] : input;
+      if (!Array.isArray(texts) || texts.length === 0 || texts.some((s) => typeof s !== 'string'))
+        throw new Error(`${who}: expected a string or a non-empty array of strings`);
+      const topK = options.topK ?? 1;
+      const x = new Int32Array(texts.length * t);
+      const encodings = await tokenizer.encodeBatch(texts);
+      encodings.forEach((e, i) => {
+        // id 0 is padding for these models (maskZero); a tokenizer.json that pads adds it. Over-long texts are truncated.
+        const ids = e.ids.filter((id) => id !== 0).slice(0, t);
+        if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
+        x.set(ids, i * t);
+      });
+      const y = (await model.predict(tensor(x, { shape: [texts.length, t] }), { verbose: 0 })) as Tensor;
+      const k = y.shape[1] as number;
+      if (labels && labels.length !== k)
+        throw new Error(`${who}: the model has ${k} outputs but config.json lists ${labels.length} labels`);
+      if (!Number.isInteger(topK) || topK < 1 || topK > k)
+        throw new Error(`${who}: topK must be an integer in 1..${k}, got ${topK}`);
+      const d = y.data as Float32Array;
+      const results = texts.map((_, i) => {
+        const row = d.subarray(i * k, (i + 1) * k);
+        const p = pre.outputs === 'probabilities' ? Float64Array.from(row) : softmaxWithTemperature(row);
+        return Array.from(p, (score, j) => ({ label: labels?.[j] ?? `LABEL_${j}`, score }))
+          .sort((a, b) => b.score - a.score)
+          .slice(0, topK);
+      });
+      // Transformers.js: one list per text, flattened when one label per text was asked for
+      if (typeof input === 'string') return results[0];
+      return topK === 1 ? results.map((r) => r[0]) : results;
+    };
+    return Object.assign(run, fields) as unknown as TextClassificationPipeline;
+  }
+
+  const run = async (prompt: string, options: GenerationOptions = {}): Promise<GenerationOutput[]> => {
+    if (typeof prompt !== 'string') throw new Error(`${who}: expected a prompt string, got ${typeof prompt}`);
+    const { maxNewTokens = 50, onText, ...sampling } = options;
+    const promptIds = prompt ? (await tokenizer.encode(prompt)).ids : [];
+    if (promptIds.length === 0) {
+      if (pre.eosId === undefined)
+        throw new Error(`${who}: the prompt is empty and the model folder names no eosId to start from`);
+      promptIds.push(pre.eosId);
+    }
+    const ids = await generateTokens(model, promptIds, {
+      doSample: false,
+      ...sampling,
+      maxNewTokens,
+      sequenceLength: t,
+      eosId: pre.eosId,
+      onToken: onText ? async (id) => onText(await tokenizer.decode([id], { skipSpecialTokens: true })) : undefined,
+    });
+    return [{ generated_text: prompt + (await tokenizer.decode(ids, { skipSpecialTokens: true })) }];
+  };
+  return Object.assign(run, fields) as unknown as TextGenerationPipeline;
+}
