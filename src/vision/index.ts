@@ -20,3 +20,4 @@ export * from './metrics/segmentation.js';
 export * from './losses.js';
 export * from './detection/fcos.js';
 export * from './boxes/nms-op.js';
+export * from './detection/detector.js';
