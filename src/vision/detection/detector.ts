@@ -67,6 +67,8 @@ export interface FcosConfig {
   headConvs?: number;
   /** Centre-sampling radius in strides (default 1.5). */
   centerRadius?: number;
+  /** Momentum of the backbone's BatchNormalization moving statistics (default 0.99, Keras). */
+  batchNormMomentum?: number;
   /** Class names (default 'class0', …). */
   classNames?: string[];
 }
@@ -100,6 +102,7 @@ export function resolveFcosConfig(config: FcosConfig): ResolvedFcosConfig {
     fpnChannels: 64,
     headConvs: 1,
     centerRadius: 1.5,
+    batchNormMomentum: 0.99,
     classNames: Array.from({ length: config.numClasses }, (_, i) => `class${i}`),
     ...config,
     sizeBounds: config.sizeBounds ?? [32, 64].slice(0, (config.strides ?? [8, 16, 32]).length - 1),
@@ -133,7 +136,7 @@ export function buildFcosModel(config: FcosConfig): Model {
   const x0 = input({ shape: [H, W, 3], name: 'image' });
   const cbr = (x: KerasTensor, ch: number, stride: number): KerasTensor => {
     const y = new Conv2D(ch, 3, { strides: stride, padding: 'same', useBias: false }).apply(x) as KerasTensor;
-    return new ReLU().apply(new BatchNormalization().apply(y) as KerasTensor) as KerasTensor;
+    return new ReLU().apply(new BatchNormalization({ momentum: c.batchNormMomentum }).apply(y) as KerasTensor) as KerasTensor;
   };
   // Backbone: one strided conv and one plain conv per stage.
   const features = new Map<number, KerasTensor>();
