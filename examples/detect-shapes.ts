@@ -75,7 +75,9 @@ const val = await scenes('val', valCount, 2, 'test');
 const C = SCENE_CLASSES.length;
 const detector = new FcosDetector({ numClasses: C, imageSize: [size, size], classNames: [...SCENE_CLASSES] });
 const P = detector.numPoints;
-console.log(`${trainCount} training and ${valCount} held-out scenes (${((performance.now() - t0) / 1000).toFixed(1)} s); ${detector.model.countParams()} parameters, ${P} points`);
+console.log(
+  `${trainCount} training and ${valCount} held-out scenes (${((performance.now() - t0) / 1000).toFixed(1)} s); ${detector.model.countParams()} parameters, ${P} points`,
+);
 
 /** Batches of [images 0..1, targets], reshuffled every epoch, half of the images mirrored left-right. */
 function batches(split: Split): AsyncIterable<[Tensor, Tensor]> {
@@ -123,7 +125,9 @@ detector.model.compile({
 const tTrain = performance.now();
 await detector.model.fit(batches(train), { epochs, stepsPerEpoch, verbose: 2 });
 const trainSeconds = (performance.now() - tTrain) / 1000;
-console.log(`trained ${epochs} epochs in ${trainSeconds.toFixed(0)} s (${((epochs * stepsPerEpoch * batchSize) / trainSeconds).toFixed(1)} img/s)`);
+console.log(
+  `trained ${epochs} epochs in ${trainSeconds.toFixed(0)} s (${((epochs * stepsPerEpoch * batchSize) / trainSeconds).toFixed(1)} img/s)`,
+);
 
 // Held-out evaluation: the whole split through predict, decoded per image.
 const xVal = new Float32Array(val.pixels.length);

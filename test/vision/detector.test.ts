@@ -129,7 +129,9 @@ describe('FcosDetector', () => {
   });
 
   it('rejects configurations it cannot build', () => {
-    expect(() => new FcosDetector({ numClasses: 2, imageSize: [60, 64] })).toThrow(/multiples of the largest stride 32/);
+    expect(() => new FcosDetector({ numClasses: 2, imageSize: [60, 64] })).toThrow(
+      /multiples of the largest stride 32/,
+    );
     expect(() => new FcosDetector({ numClasses: 2, imageSize: [64, 64], strides: [16, 8] })).toThrow(/increasing/);
   });
 });

@@ -110,7 +110,9 @@ export function resolveFcosConfig(config: FcosConfig): ResolvedFcosConfig {
   if (!(Number.isInteger(c.numClasses) && c.numClasses > 0))
     throw new Error(`FcosDetector: numClasses must be a positive integer, got ${c.numClasses}`);
   if (c.widths.length !== STAGE_STRIDES.length)
-    throw new Error(`FcosDetector: widths needs ${STAGE_STRIDES.length} stage widths (strides 2..32), got ${c.widths.length}`);
+    throw new Error(
+      `FcosDetector: widths needs ${STAGE_STRIDES.length} stage widths (strides 2..32), got ${c.widths.length}`,
+    );
   const sorted = [...c.strides].sort((a, b) => a - b);
   if (
     c.strides.length < 1 ||
@@ -120,9 +122,13 @@ export function resolveFcosConfig(config: FcosConfig): ResolvedFcosConfig {
     throw new Error(`FcosDetector: strides must be increasing values from 8, 16, 32, got [${c.strides.join(', ')}]`);
   const top = c.strides[c.strides.length - 1];
   if (!c.imageSize.every((v) => Number.isInteger(v) && v > 0 && v % top === 0))
-    throw new Error(`FcosDetector: imageSize [${c.imageSize.join(', ')}] must be positive multiples of the largest stride ${top}`);
+    throw new Error(
+      `FcosDetector: imageSize [${c.imageSize.join(', ')}] must be positive multiples of the largest stride ${top}`,
+    );
   if (c.sizeBounds.length !== c.strides.length - 1)
-    throw new Error(`FcosDetector: ${c.strides.length} levels need ${c.strides.length - 1} sizeBounds, got ${c.sizeBounds.length}`);
+    throw new Error(
+      `FcosDetector: ${c.strides.length} levels need ${c.strides.length - 1} sizeBounds, got ${c.sizeBounds.length}`,
+    );
   if (c.classNames.length !== c.numClasses)
     throw new Error(`FcosDetector: ${c.classNames.length} classNames for ${c.numClasses} classes`);
   return c;
@@ -136,7 +142,9 @@ export function buildFcosModel(config: FcosConfig): Model {
   const x0 = input({ shape: [H, W, 3], name: 'image' });
   const cbr = (x: KerasTensor, ch: number, stride: number): KerasTensor => {
     const y = new Conv2D(ch, 3, { strides: stride, padding: 'same', useBias: false }).apply(x) as KerasTensor;
-    return new ReLU().apply(new BatchNormalization({ momentum: c.batchNormMomentum }).apply(y) as KerasTensor) as KerasTensor;
+    return new ReLU().apply(
+      new BatchNormalization({ momentum: c.batchNormMomentum }).apply(y) as KerasTensor,
+    ) as KerasTensor;
   };
   // Backbone: one strided conv and one plain conv per stage.
   const features = new Map<number, KerasTensor>();
@@ -323,8 +331,7 @@ export class FcosDetector {
     for (let p = 0; p < P; p++) {
       const c = t.labels[p];
       if (c < 0) continue;
-      if (!(Number.isInteger(c) && c < C))
-        throw new Error(`FcosDetector.targets: label ${c} is not in [0, ${C})`);
+      if (!(Number.isInteger(c) && c < C)) throw new Error(`FcosDetector.targets: label ${c} is not in [0, ${C})`);
       const o = offset + p * D;
       dst[o + c] = 1;
       for (let k = 0; k < 4; k++) dst[o + C + k] = t.boxTargets[p * 4 + k];
