@@ -5,7 +5,7 @@
  * Scenes are written once in COCO format under ~/.cache/lepton/scenes/ (train: MNIST train digits,
  * held-out: MNIST test digits and another seed). Writes artifacts/detect-shapes/model (a model
  * folder `lepton detect` reads) and artifacts/detect-shapes/detections.png.
- *   npx tsx examples/detect-shapes.ts [--train 3000] [--val 300] [--epochs 20] [--batch 32] [--seed 1]
+ *   npx tsx examples/detect-shapes.ts [--train 3000] [--val 300] [--epochs 15] [--batch 32] [--seed 1]
  * Ends with one line: map=… map50=… (held-out split).
  */
 import { existsSync } from 'node:fs';
@@ -31,7 +31,7 @@ const option = (name: string, fallback: number): number => {
 };
 const trainCount = option('--train', 3000);
 const valCount = option('--val', 300);
-const epochs = option('--epochs', 20);
+const epochs = option('--epochs', 15);
 const batchSize = option('--batch', 32);
 const size = 128;
 setSeed(option('--seed', 1));

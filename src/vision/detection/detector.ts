@@ -51,7 +51,9 @@ import { iouLoss } from '../boxes/ops.js';
 import { sigmoidFocalLoss } from '../losses.js';
 import { type PyramidLevel, assignFcosTargets, pyramidLevels, pyramidPoints } from './fcos.js';
 
+/** The architecture and target assignment of an FCOS detector (saved as detector.json). */
 export interface FcosConfig {
+  /** Object classes (labels 0 … numClasses − 1). */
   numClasses: number;
   /** Input size [height, width]; both multiples of the largest stride. */
   imageSize: [number, number];
@@ -75,12 +77,17 @@ export interface FcosConfig {
 
 export type ResolvedFcosConfig = Required<FcosConfig>;
 
+/** One detected object, as torchvision's detection models report them. */
 export interface Detection {
+  /** xyxy in the image's pixels. */
   box: [number, number, number, number];
+  /** Class index (into the detector's classNames). */
   label: number;
+  /** sqrt(σ(class logit) · σ(centerness logit)), in (0, 1). */
   score: number;
 }
 
+/** Postprocessing of head outputs into detections (torchvision FCOS defaults). */
 export interface DecodeOptions {
   /** Drop candidates scoring below this (default 0.05, torchvision). */
   scoreThreshold?: number;
@@ -301,8 +308,11 @@ export interface RgbImage {
 
 /** A detector: the Keras model, its configuration, target packing, decoding, save and load. */
 export class FcosDetector {
+  /** The configuration with its defaults filled in. */
   readonly config: ResolvedFcosConfig;
+  /** The Keras model (input [H, W, 3] in 0..1, output [P, C + 5]): compile and fit it. */
   readonly model: Model;
+  /** The pyramid levels of the input size (points, strides, size ranges). */
   readonly levels: PyramidLevel[];
 
   constructor(config: FcosConfig, model?: Model) {
