@@ -162,7 +162,7 @@ await mkdir(out, { recursive: true });
 await detector.save(join(out, 'model'));
 const png = await drawDetections(
   { data: val.pixels.subarray(0, size * size * 3), width: size, height: size },
-  firstImage.filter((d) => d.score >= 0.3).map((d) => ({ ...d })),
+  firstImage.filter((d) => d.score >= 0.5).map((d) => ({ ...d })),
   { classNames: SCENE_CLASSES, scale: 4 },
 );
 await writeFile(join(out, 'detections.png'), png);
