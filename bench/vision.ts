@@ -1,7 +1,7 @@
 /**
  * Vision benchmarks. 1) Detector training: lepton/vision's FcosDetector (defaults, 6 classes,
  * 128×128, batch 32, Adam) through `fit` against the same architecture and loss in PyTorch
- * (bench/peers/torch_fcos.py, OPENBLAS_NUM_THREADS=1, 2 intra-op threads) on the same batches,
+ * (bench/peers/torch_fcos.py, OPENBLAS_NUM_THREADS=1, 1 intra-op thread unless --torch-threads) on the same batches,
  * alternating rounds; `detector_train_ratio` = Lepton img/s / PyTorch img/s (medians).
  * 2) NMS on 10,000 random boxes (1000×1000 image, sides 10–110, 80 classes for
  * the class-aware variant, IoU 0.5), Lepton's host `nms` against torchvision's `nms` and
@@ -96,6 +96,9 @@ async function detectorTraining(options: BenchOptions): Promise<BenchResults> {
     }
     det0.targets(boxes, labels, y, i * P * D);
   }
+  // PyTorch's best setting on the shared 2-core machine was ONE intra-op thread: with 2 under load its
+  // OpenMP threads wait on each other (3.6 img/s against 18-29 with 1, measured side by side).
+  const torchThreads = Number(options.extra['torch-threads'] ?? 1);
   const missing = torchMissing();
   const dir = mkdtempSync(join(tmpdir(), 'lepton-bench-fcos-'));
   const base = join(dir, 'batches');
@@ -127,7 +130,17 @@ async function detectorTraining(options: BenchOptions): Promise<BenchResults> {
           const script = join(dirname(fileURLToPath(import.meta.url)), 'peers', 'torch_fcos.py');
           const p = spawnSync(
             PYTHON,
-            [script, base, String(n), String(DET_SIZE), String(DET_CLASSES), '--steps', String(2 * batches)],
+            [
+              script,
+              base,
+              String(n),
+              String(DET_SIZE),
+              String(DET_CLASSES),
+              '--steps',
+              String(2 * batches),
+              '--threads',
+              String(torchThreads),
+            ],
             { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } },
           );
           if (p.status !== 0) peerError = `PyTorch peer failed: ${p.stderr.split('\n').slice(-3).join(' ')}`;
@@ -142,6 +155,7 @@ async function detectorTraining(options: BenchOptions): Promise<BenchResults> {
     detector_train_img_s: median(lep),
     detector_train_torch_img_s: peerError ? null : median(torch),
     detector_train_ratio: peerError ? null : median(lep) / median(torch),
+    detector_train_torch_threads: torchThreads,
   };
   printTable([
     ['detector training (128², batch 32)', 'Lepton img/s', 'PyTorch img/s', 'ratio'],
