@@ -1,5 +1,9 @@
 /**
- * Vision benchmarks: NMS on 10,000 random boxes (1000×1000 image, sides 10–110, 80 classes for
+ * Vision benchmarks. 1) Detector training: lepton/vision's FcosDetector (defaults, 6 classes,
+ * 128×128, batch 32, Adam) through `fit` against the same architecture and loss in PyTorch
+ * (bench/peers/torch_fcos.py, OPENBLAS_NUM_THREADS=1, 1 intra-op thread unless --torch-threads) on the same batches,
+ * alternating rounds; `detector_train_ratio` = Lepton img/s / PyTorch img/s (medians).
+ * 2) NMS on 10,000 random boxes (1000×1000 image, sides 10–110, 80 classes for
  * the class-aware variant, IoU 0.5), Lepton's host `nms` against torchvision's `nms` and
  * `batched_nms` (Debian python3-torchvision, one thread) in alternating rounds of the same run.
  * Reports medians over rounds; `nms_ratio_vs_torchvision` = torchvision ms / Lepton ms.
@@ -9,8 +13,18 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nms } from '../src/vision/index.js';
-import { type BenchModule, type BenchResults, median, printTable, seededUniform } from './harness.js';
+import { type Tensor, optimizers, setSeed, tensor } from '../src/index.js';
+import type { Callback } from '../src/train/callbacks.js';
+import { FcosDetector, fcosLoss, nms } from '../src/vision/index.js';
+import {
+  type BenchModule,
+  type BenchOptions,
+  type BenchResults,
+  median,
+  printTable,
+  seededUniform,
+} from './harness.js';
+import { torchMissing } from './peer.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -41,9 +55,127 @@ function timeMs(f: () => unknown, reps: number): number {
   return median(ts);
 }
 
+const DET_SIZE = 128,
+  DET_CLASSES = 6,
+  DET_BATCH = 32;
+
+/** Wall time of each epoch (the first one compiles and is left out). */
+class EpochTimer implements Callback {
+  times: number[] = [];
+  private t0 = 0;
+  onEpochBegin(): void {
+    this.t0 = performance.now();
+  }
+  onEpochEnd(): void {
+    this.times.push(performance.now() - this.t0);
+  }
+}
+
+/** Detector training images/s, Lepton `fit` vs the PyTorch peer, alternating rounds. */
+async function detectorTraining(options: BenchOptions): Promise<BenchResults> {
+  const batches = options.quick ? 4 : 10,
+    rounds = options.quick ? 1 : 3;
+  const n = batches * DET_BATCH;
+  const det0 = new FcosDetector({ numClasses: DET_CLASSES, imageSize: [DET_SIZE, DET_SIZE] });
+  const P = det0.numPoints,
+    D = DET_CLASSES + 6;
+  // Random pixels and 1-5 random boxes (14-56 px, the scenes' range) per image.
+  const u = seededUniform(11);
+  const x = new Float32Array(n * DET_SIZE * DET_SIZE * 3).map(() => u());
+  const y = new Float32Array(n * P * D);
+  for (let i = 0; i < n; i++) {
+    const boxes: number[] = [],
+      labels: number[] = [];
+    for (let k = 1 + Math.floor(u() * 5); k > 0; k--) {
+      const w = 14 + u() * 42,
+        h = 14 + u() * 42,
+        x0 = u() * (DET_SIZE - w),
+        y0 = u() * (DET_SIZE - h);
+      boxes.push(x0, y0, x0 + w, y0 + h);
+      labels.push(Math.floor(u() * DET_CLASSES));
+    }
+    det0.targets(boxes, labels, y, i * P * D);
+  }
+  // PyTorch's best setting on the shared 2-core machine was ONE intra-op thread: with 2 under load its
+  // OpenMP threads wait on each other (3.6 img/s against 18-29 with 1, measured side by side).
+  const torchThreads = Number(options.extra['torch-threads'] ?? 1);
+  const missing = torchMissing();
+  const dir = mkdtempSync(join(tmpdir(), 'lepton-bench-fcos-'));
+  const base = join(dir, 'batches');
+  writeFileSync(`${base}.x`, x);
+  writeFileSync(`${base}.y`, y);
+  const xs: Tensor = tensor(x, { shape: [n, DET_SIZE, DET_SIZE, 3] }),
+    ys: Tensor = tensor(y, { shape: [n, P, D] });
+  const lep: number[] = [],
+    torch: number[] = [];
+  let peerError = missing;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const who of r % 2 ? ['peer', 'lepton'] : ['lepton', 'peer']) {
+        if (who === 'lepton') {
+          setSeed(1);
+          const det = new FcosDetector({ numClasses: DET_CLASSES, imageSize: [DET_SIZE, DET_SIZE] });
+          det.model.compile({ optimizer: optimizers.Adam({ learningRate: 1e-3 }), loss: fcosLoss(DET_CLASSES) });
+          const timer = new EpochTimer();
+          await det.model.fit(xs, ys, {
+            epochs: 3,
+            batchSize: DET_BATCH,
+            verbose: 0,
+            shuffle: false,
+            callbacks: [timer],
+          });
+          const ms = timer.times.slice(1).reduce((a, b) => a + b, 0);
+          lep.push((2 * n) / (ms / 1000));
+        } else if (!peerError) {
+          const script = join(dirname(fileURLToPath(import.meta.url)), 'peers', 'torch_fcos.py');
+          const p = spawnSync(
+            PYTHON,
+            [
+              script,
+              base,
+              String(n),
+              String(DET_SIZE),
+              String(DET_CLASSES),
+              '--steps',
+              String(2 * batches),
+              '--threads',
+              String(torchThreads),
+            ],
+            { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } },
+          );
+          if (p.status !== 0) peerError = `PyTorch peer failed: ${p.stderr.split('\n').slice(-3).join(' ')}`;
+          else torch.push(JSON.parse(p.stdout.trim().split('\n').pop()!).train_img_s);
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const res: BenchResults = {
+    detector_train_img_s: median(lep),
+    detector_train_torch_img_s: peerError ? null : median(torch),
+    detector_train_ratio: peerError ? null : median(lep) / median(torch),
+    detector_train_torch_threads: torchThreads,
+  };
+  printTable([
+    ['detector training (128², batch 32)', 'Lepton img/s', 'PyTorch img/s', 'ratio'],
+    [
+      `${rounds} alternating rounds, ${2 * batches} steps each`,
+      median(lep).toFixed(1),
+      peerError ? 'n/a' : median(torch).toFixed(1),
+      peerError ? 'n/a' : (median(lep) / median(torch)).toFixed(3),
+    ],
+  ]);
+  if (peerError) console.log(peerError);
+  return res;
+}
+
 const bench: BenchModule = {
-  description: 'NMS on 10k boxes: Lepton host nms vs torchvision nms/batched_nms (same run, alternating rounds)',
+  description:
+    'Detector training (FCOS, fit vs PyTorch) and NMS on 10k boxes (host nms vs torchvision), same run, alternating rounds; --only detector|nms',
   async run(options) {
+    const detector = options.extra.only === 'nms' ? {} : await detectorTraining(options);
+    if (options.extra.only === 'detector') return detector;
     const n = 10_000,
       iou = 0.5;
     const reps = options.quick ? 5 : 30,
@@ -101,6 +233,7 @@ const bench: BenchModule = {
     if (!peerError && (kept !== peerKept || keptB !== peerKeptB))
       throw new Error(`nms: Lepton kept ${kept}/${keptB} boxes, torchvision ${peerKept}/${peerKeptB}`);
     const res: BenchResults = {
+      ...detector,
       nms_boxes: n,
       nms_ms: median(lep),
       nms_batched_ms: median(lepB),

@@ -242,6 +242,25 @@ export function buildProgram(): Command {
         );
       },
     );
+  // ---- detect ----
+  program
+    .command('detect')
+    .description('find objects in an image with a detector (boxes, labels, scores) and draw them')
+    .argument('<image>', 'image file (PNG, JPEG, ...)')
+    .option('-m, --model <model>', 'detector folder or registered name[@version]', 'artifacts/detect-shapes/model')
+    .option('-o, --out <file>', 'write the image with the detections drawn (PNG)')
+    .option('--score <threshold>', 'lowest score shown', Number, 0.3)
+    .option('--json', 'machine-readable output')
+    .action(async (image: string, opts: { model: string; out?: string; score: number; json?: boolean }) => {
+      const { detectImage } = await import('./detect.js');
+      const r = await detectImage(image, opts);
+      if (opts.json) return printJson(r);
+      for (const d of r.detections)
+        process.stdout.write(`${d.className} ${d.score.toFixed(3)} [${d.box.map((v) => v.toFixed(1)).join(', ')}]\n`);
+      process.stdout.write(
+        `${r.detections.length} detections in ${image} (${r.width}x${r.height})${opts.out ? `; drawn in ${opts.out}` : ''}\n`,
+      );
+    });
 
   // ---- export ----
   const exportCommand = program

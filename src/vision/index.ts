@@ -22,3 +22,4 @@ export * from './detection/fcos.js';
 export * from './boxes/nms-op.js';
 export * from './segmentation/index.js';
 export * from './tiling.js';
+export * from './detection/detector.js';

@@ -55,6 +55,7 @@ describe('lepton CLI', () => {
       'evaluate',
       'predict',
       'export',
+      'detect',
       'serve',
       'studio',
       'models',
@@ -238,6 +239,41 @@ describe('lepton CLI', () => {
     const ort = await import('onnxruntime-node');
     const s = await ort.InferenceSession.create(out);
     expect(s.inputNames).toEqual(['features']);
+  });
+
+  it('detect: runs a saved detector on an image file, prints detections and draws them', async () => {
+    const { FcosDetector } = await import('../../src/vision/index.js');
+    const dir = join(root, 'detector');
+    const det = new FcosDetector({ numClasses: 2, imageSize: [64, 64], strides: [16, 32], classNames: ['a', 'b'] });
+    await det.save(dir);
+    // A 96x80 image: the detector stretches it to 64x64 and maps boxes back to these pixels.
+    const pixels = Buffer.alloc(96 * 80 * 3);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 37) % 251;
+    const img = join(root, 'scene.png');
+    await sharp(pixels, { raw: { width: 96, height: 80, channels: 3 } })
+      .png()
+      .toFile(img);
+    const out = join(root, 'annotated.png');
+    const r = await cli('detect', img, '--model', dir, '--score', '0', '--out', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const body = JSON.parse(r.out) as {
+      detections: { box: number[]; label: number; className: string; score: number }[];
+      width: number;
+    };
+    expect(body.width).toBe(96);
+    // An untrained detector: some low-scoring boxes, all inside the image, with the saved class names.
+    expect(body.detections.length).toBeGreaterThan(0);
+    for (const d of body.detections) {
+      expect(d.className).toBe(['a', 'b'][d.label]);
+      expect(d.box[0]).toBeGreaterThanOrEqual(0);
+      expect(d.box[2]).toBeLessThanOrEqual(96);
+      expect(d.box[3]).toBeLessThanOrEqual(80);
+    }
+    const meta = await sharp(out).metadata();
+    expect([meta.width, meta.height]).toEqual([96 * 4, 80 * 4]);
+    const bad = await cli('detect', img, '--model', tabularDir);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/without detector\.json/);
   });
 
   it('lists, shows and compares runs', async () => {
