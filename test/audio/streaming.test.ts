@@ -6,8 +6,9 @@
 // a notice where it is not installed).
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { layers, sequential, setSeed } from '../../src/index.js';
+import { layers, sequential } from '../../src/index.js';
 import { ASR_ALPHABET, AsrModel, StreamingRecognizer, synthesize, type AsrResult } from '../../src/audio/index.js';
+import { BINS, randomAsr } from './random-asr.js';
 
 let espeak = true;
 try {
@@ -15,21 +16,6 @@ try {
 } catch {
   espeak = false;
   console.warn('espeak-ng is not installed: skipping the streaming recognizer tests');
-}
-
-const BINS = 20;
-
-function randomAsr(): AsrModel {
-  setSeed(7);
-  const m = sequential();
-  m.add(layers.Normalization({ mean: new Array(BINS).fill(8), variance: new Array(BINS).fill(16), inputShape: [96, BINS] }));
-  m.add(layers.Conv1D(32, 5, { strides: 3, padding: 'same', activation: 'relu' }));
-  m.add(layers.Conv1D(32, 7, { padding: 'same', groups: 32 }));
-  m.add(layers.Conv1D(32, 1, { activation: 'relu' }));
-  m.add(layers.BatchNormalization());
-  m.add(layers.Conv1D(32, 9, { padding: 'same', groups: 32 }));
-  m.add(layers.Dense(ASR_ALPHABET.length + 1, { kernelInitializer: { className: 'RandomNormal', config: { stddev: 1 } } }));
-  return new AsrModel(m, { alphabet: ASR_ALPHABET, numMelBins: BINS, sampleRate: 16000 });
 }
 
 /** Feeds `audio` in `chunk`-sample pieces; returns every final result in order. */
