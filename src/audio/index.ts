@@ -67,6 +67,8 @@ export { synthesize, espeakVariants, voiceId, mapConcurrent, type Voice } from '
 export {
   AsrModel,
   StreamingRecognizer,
+  convAsrModel,
+  type ConvAsrOptions,
   asrFeatures,
   ASR_ALPHABET,
   type AsrSpec,

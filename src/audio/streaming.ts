@@ -20,7 +20,10 @@ import { join } from 'node:path';
 import { tensor, type Tensor } from '../engine/tensor.js';
 import type { Layer } from '../nn/layer.js';
 import { Conv1D } from '../nn/layers/conv.js';
-import type { Model } from '../nn/model.js';
+import { Dense, Dropout } from '../nn/layers/core.js';
+import { ReLU } from '../nn/layers/misc.js';
+import { BatchNormalization, Normalization } from '../nn/layers/normalization.js';
+import { sequential, type Model, type Sequential } from '../nn/model.js';
 import { loadModel } from '../train/save.js';
 import { fbank } from './features.js';
 
@@ -61,6 +64,50 @@ export function asrFeatures(samples: Float32Array, numMelBins: number): Float32A
   if (samples.length < FRAME_LENGTH) return new Float32Array(0);
   const fb = fbank(tensor(samples, { shape: [samples.length] }), { numMelBins, scale: 32768 });
   return fb.data as Float32Array;
+}
+
+export interface ConvAsrOptions {
+  /** Training clip length in fbank frames (a multiple of `stride`; inference takes any length). */
+  frames: number;
+  /** Fbank bins. */
+  bins: number;
+  /** Per-bin statistics of the training features (the input is standardised with them). */
+  mean: number[];
+  variance: number[];
+  /** Output classes: blank + the alphabet. */
+  classes: number;
+  /** Channels of every block (default 96). */
+  channels?: number;
+  /** Kernel sizes of the separable blocks (default [11, 13, 15, 17, 19]). */
+  kernels?: number[];
+  /** Subsampling of the first convolution (default 3: 30 ms output frames). */
+  stride?: number;
+}
+
+/**
+ * A QuartzNet-style CTC acoustic model without residuals: a strided convolution, then blocks of
+ * depthwise (over time) + pointwise (across channels) convolutions with batch norm and ReLU, and a
+ * per-frame classifier. No recurrence, so training unrolls nothing but the CTC loss and streaming
+ * needs no carried state (see the file comment).
+ */
+export function convAsrModel(options: ConvAsrOptions): Sequential {
+  const { frames, bins, mean, variance, classes, channels: c = 96, kernels = [11, 13, 15, 17, 19], stride = 3 } = options;
+  if (frames % stride !== 0) throw new Error(`convAsrModel: frames (${frames}) must be a multiple of stride (${stride})`);
+  const model = sequential();
+  model.add(new Normalization({ mean, variance, inputShape: [frames, bins] }));
+  model.add(new Conv1D(c, 9, { strides: stride, padding: 'same', useBias: false }));
+  model.add(new BatchNormalization());
+  model.add(new ReLU());
+  for (const k of kernels) {
+    model.add(new Conv1D(c, k, { padding: 'same', groups: c, useBias: false }));
+    model.add(new Conv1D(c, 1, { useBias: false }));
+    model.add(new BatchNormalization());
+    model.add(new ReLU());
+  }
+  model.add(new Conv1D(2 * c, 1, { activation: 'relu' }));
+  model.add(new Dropout(0.1));
+  model.add(new Dense(classes));
+  return model;
 }
 
 /** The temporal geometry of a conv stack: its stride and how far an output frame reaches, in input frames. */
