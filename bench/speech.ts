@@ -69,7 +69,8 @@ function run(asr: AsrModel, audio: Float32Array, step: number): { ms: number; la
   let ms = 0;
   for (let at = 0; at < audio.length; at += step) {
     const t0 = performance.now();
-    if (rec.acceptWaveform(audio.subarray(at, at + step))) for (let r = rec.result(); r; r = rec.result()) finals.push(r);
+    if (rec.acceptWaveform(audio.subarray(at, at + step)))
+      for (let r = rec.result(); r; r = rec.result()) finals.push(r);
     const partial = rec.partialResult();
     const spent = performance.now() - t0;
     ms += spent;

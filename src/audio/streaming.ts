@@ -91,8 +91,18 @@ export interface ConvAsrOptions {
  * needs no carried state (see the file comment).
  */
 export function convAsrModel(options: ConvAsrOptions): Sequential {
-  const { frames, bins, mean, variance, classes, channels: c = 96, kernels = [11, 13, 15, 17, 19], stride = 3 } = options;
-  if (frames % stride !== 0) throw new Error(`convAsrModel: frames (${frames}) must be a multiple of stride (${stride})`);
+  const {
+    frames,
+    bins,
+    mean,
+    variance,
+    classes,
+    channels: c = 96,
+    kernels = [11, 13, 15, 17, 19],
+    stride = 3,
+  } = options;
+  if (frames % stride !== 0)
+    throw new Error(`convAsrModel: frames (${frames}) must be a multiple of stride (${stride})`);
   const model = sequential();
   model.add(new Normalization({ mean, variance, inputShape: [frames, bins] }));
   model.add(new Conv1D(c, 9, { strides: stride, padding: 'same', useBias: false }));
@@ -126,7 +136,9 @@ function geometry(model: Model): Geometry {
       const [s] = layer.strides as [number];
       const [d] = layer.dilationRate as [number];
       if (s > 1 && stride > 1)
-        throw new Error(`streaming ASR: only the first strided Conv1D may subsample (layer '${layer.name}' strides ${s})`);
+        throw new Error(
+          `streaming ASR: only the first strided Conv1D may subsample (layer '${layer.name}' strides ${s})`,
+        );
       reach += Math.ceil(((k - 1) * d) / 2) * stride + (s > 1 ? s : 0);
       stride *= s;
     } else if (/LSTM|GRU|RNN|Attention|Transformer|Pooling|Flatten/.test(layer.className)) {

@@ -100,7 +100,10 @@ describe('ctcPadded in float64', () => {
     // alignment is ~e^-160 as likely as the all-blank paths, below float32's range.
     const T = 60;
     const frame = [0, -10, -10];
-    const logits = tensor(Float32Array.from({ length: T * 3 }, (_, i) => frame[i % 3]!), { shape: [1, T, 3] });
+    const logits = tensor(
+      Float32Array.from({ length: T * 3 }, (_, i) => frame[i % 3]!),
+      { shape: [1, T, 3] },
+    );
     const target = Array.from({ length: 20 }, (_, i) => 1 + (i % 2));
     const y = tensor([target], { dtype: 'int64' });
     const norm = Math.log(1 + 2 * Math.exp(-10));

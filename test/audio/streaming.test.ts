@@ -51,7 +51,9 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     });
     // After reset the recognizer starts over: the same stream gives the same words again.
     rec.reset();
-    expect(stream(rec, audio, 1000).flatMap((r) => r.words.map((w) => w.word))).toEqual(offline.words.map((w) => w.word));
+    expect(stream(rec, audio, 1000).flatMap((r) => r.words.map((w) => w.word))).toEqual(
+      offline.words.map((w) => w.word),
+    );
   }, 120_000);
 
   it('ends an utterance at a silence (endpointing) and times the two segments', async () => {
@@ -65,7 +67,8 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     const rec = new StreamingRecognizer(asr, { endpointSilence: 0.5 });
     const finals: AsrResult[] = [];
     for (let at = 0; at < audio.length; at += 1600)
-      if (rec.acceptWaveform(audio.subarray(at, at + 1600))) for (let r = rec.result(); r; r = rec.result()) finals.push(r);
+      if (rec.acceptWaveform(audio.subarray(at, at + 1600)))
+        for (let r = rec.result(); r; r = rec.result()) finals.push(r);
     // Two endpoints: one in the gap after each utterance.
     expect(finals).toHaveLength(2);
     const aEnd = a.length / 16000;
