@@ -279,6 +279,7 @@ export class StreamingRecognizer {
   private rows: Float32Array[] = []; // exact rows of the current segment, from segStart
   private segStart = 0;
   private provisional: Float32Array[] = []; // rows after `done` from the last window (partial only)
+  private computedEnd = 0; // absolute output frame where the last window ended
   // Voice activity, on 10 ms frames.
   private vadFrames = 0;
   private noiseDb = -60;
@@ -350,6 +351,7 @@ export class StreamingRecognizer {
     this.rows = [];
     this.segStart = 0;
     this.provisional = [];
+    this.computedEnd = 0;
     this.vadFrames = 0;
     this.noiseDb = -60;
     this.speechSeen = false;
@@ -361,15 +363,23 @@ export class StreamingRecognizer {
     this.computeFeatures();
     const { stride, context } = this.asr;
     const usable = Math.floor(this.featFrames / stride) * stride; // whole strides only, as offline
+    const step = this.chunk * stride;
     for (;;) {
       const start = stride * Math.max(0, this.done - context);
-      const end = start + this.windowFrames;
-      if (end > usable) break;
+      let end = start + this.windowFrames;
+      if (end > usable) {
+        // The audio does not fill a window yet (the stream's start): a shorter one, a whole number
+        // of chunks long (few distinct shapes), still gives partials when it reaches new audio.
+        end = start + Math.floor((usable - start) / step) * step;
+        if (flush || end < (this.computedEnd + this.chunk) * stride) break;
+      }
       const rows = this.runWindow(start, end);
-      const exactEnd = end / stride - context;
+      const exactEnd = Math.max(this.done, end / stride - context);
       this.emit(rows.slice(this.done - start / stride, exactEnd - start / stride));
       this.provisional = rows.slice(exactEnd - start / stride);
+      this.computedEnd = end / stride;
       this.vad(false);
+      if (end < start + this.windowFrames) break;
     }
     if (flush && usable / stride > this.done) {
       const start = stride * Math.max(0, this.done - context);
