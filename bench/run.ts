@@ -16,6 +16,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   'train-cnn-parts': async () => (await import('./train-cnn-parts.js')).default,
   vision: async () => (await import('./vision.js')).default,
   'train-mlp': async () => (await import('./train-mlp.js')).default,
+  speech: async () => (await import('./speech.js')).default,
 };
 
 function usage(): string {

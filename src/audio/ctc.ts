@@ -41,8 +41,8 @@ export interface CtcLossOptions {
   zeroInfinity?: boolean;
 }
 
-/** Smallest scale kept: below it a frame has no reachable path left (the alignment is impossible). */
-const TINY = 1e-37;
+/** Smallest scale kept, per dtype: below it a frame has no reachable path left (the alignment is impossible). */
+const TINY = { float32: 1e-37, float64: 1e-300 } as const;
 
 /**
  * CTC loss. `logProbs` [batch, time, classes] are log-probabilities (log-softmax outputs; PyTorch
@@ -120,7 +120,7 @@ export function ctcLoss(
     const peak = stopGradient(max(lp, -1, true));
     const e = exp(add(lp, neg(peak)));
     const moved = alpha === undefined ? mul(initial, e) : mul(squeeze(matmul(unsqueeze(alpha, 1), A), 1), e);
-    const scale = maximum(sum(moved, -1, true), TINY);
+    const scale = maximum(sum(moved, -1, true), TINY[dtype]);
     const next = div(moved, scale);
     const step = add(log(scale), peak);
     if (alpha === undefined || logScale === undefined) {
@@ -141,7 +141,7 @@ export function ctcLoss(
     unsqueeze(cast(greater(lengths, 0), dtype), 1),
   );
   const end = sum(mul(alpha!, add(last, beforeLast)), -1);
-  const finite = neg(add(squeeze(logScale!, 1), log(maximum(end, TINY))));
+  const finite = neg(add(squeeze(logScale!, 1), log(maximum(end, TINY[dtype]))));
   const possible = greater(end, 0);
   const losses = where(possible, finite, zeroInfinity ? 0 : Infinity);
   if (reduction === 'none') return losses;
@@ -154,6 +154,12 @@ export interface CtcPaddedOptions {
   blank?: number;
   /** Target entries equal to this are padding (default -1). */
   padValue?: number;
+  /**
+   * Precision of the forward recursion (default: the predictions' dtype). 'float64' keeps the
+   * probability of the true alignment representable when a model grows confident early in training
+   * (all blank), where float32 underflows and the example would count as impossible.
+   */
+  dtype?: 'float32' | 'float64';
 }
 
 /**
@@ -163,7 +169,7 @@ export interface CtcPaddedOptions {
  * (PyTorch's zero_infinity) so one bad example cannot turn a batch's loss infinite.
  */
 export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
-  const { blank = 0, padValue = -1 } = options;
+  const { blank = 0, padValue = -1, dtype } = options;
   return (yTrue: Tensor, yPred: Tensor): Tensor => {
     if (yPred.rank !== 3 || yTrue.rank !== 2) {
       throw new Error(
@@ -175,11 +181,13 @@ export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
     const targets = where(valid, labels, 0);
     const targetLengths = sum(cast(valid, 'int64'), -1);
     const frames = fullLike(targetLengths, yPred.shape[1] as number);
-    return ctcLoss(logSoftmax(yPred, -1), targets, frames, targetLengths, {
+    const logits = dtype && dtype !== yPred.dtype ? cast(yPred, dtype) : yPred;
+    const losses = ctcLoss(logSoftmax(logits, -1), targets, frames, targetLengths, {
       blank,
       reduction: 'none',
       zeroInfinity: true,
     });
+    return losses.dtype === yPred.dtype ? losses : cast(losses, yPred.dtype);
   };
 }
 

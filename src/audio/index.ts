@@ -64,3 +64,15 @@ export {
   type SpecAugmentOptions,
 } from './augment.js';
 export { synthesize, espeakVariants, voiceId, mapConcurrent, type Voice } from './synth.js';
+export {
+  AsrModel,
+  StreamingRecognizer,
+  convAsrModel,
+  type ConvAsrOptions,
+  asrFeatures,
+  ASR_ALPHABET,
+  type AsrSpec,
+  type AsrResult,
+  type WordTiming,
+  type StreamingOptions,
+} from './streaming.js';

@@ -1,5 +1,5 @@
 /**
- * The `lepton` command line: train, evaluate, predict, export, serve, studio, models, runs,
+ * The `lepton` command line: train, evaluate, predict, listen, export, serve, studio, models, runs,
  * datasets, bench, info. Every command has --help; bad input exits non-zero with one clear line.
  */
 // Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
@@ -261,6 +261,25 @@ export function buildProgram(): Command {
         `${r.detections.length} detections in ${image} (${r.width}x${r.height})${opts.out ? `; drawn in ${opts.out}` : ''}\n`,
       );
     });
+  // ---- listen ----
+  program
+    .command('listen')
+    .description('transcribe speech in an audio file with a streaming model (partials, then the transcript last)')
+    .argument('<file>', 'audio file: WAV (any rate, resampled), or anything ffmpeg decodes')
+    .option('-m, --model <dir>', 'speech model folder (default: the one examples/asr.ts saves)')
+    .option('--chunk-ms <ms>', 'audio fed per step, in milliseconds', int('--chunk-ms'), 100)
+    .option('--endpoint-silence <s>', 'seconds of silence that end an utterance', Number, 0.5)
+    .option('--no-partials', 'print only final results')
+    .option('--json', 'one JSON line: the transcript and each utterance with word timings')
+    .action(
+      async (
+        file: string,
+        opts: { model?: string; chunkMs: number; endpointSilence: number; partials: boolean; json?: boolean },
+      ) => {
+        const { listen } = await import('./listen.js');
+        await listen(file, opts);
+      },
+    );
 
   // ---- export ----
   const exportCommand = program

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { grad, logSoftmax, tensor, type Tensor } from '../../src/index.js';
-import { ctcGreedyDecode, ctcLoss, ctcPrefixBeamSearch } from '../../src/audio/index.js';
+import { ctcGreedyDecode, ctcLoss, ctcPadded, ctcPrefixBeamSearch } from '../../src/audio/index.js';
 
 interface Case {
   name: string;
@@ -74,6 +74,48 @@ describe('ctcLoss matches torch.nn.functional.ctc_loss', () => {
     );
     expect(() => ctcLoss(lp, tensor([[1], [2]]), len, len)).toThrow(/targets must be int32 or int64, got float32/);
     expect(() => ctcLoss(lp, tg, len, len, { blank: 4 })).toThrow(/blank 4 is not a class index \(0..3\)/);
+  });
+});
+
+/** −log p(target) by the textbook log-space CTC forward pass (an independent reference). */
+function referenceNll(logProbs: number[][], target: number[]): number {
+  const lse = (a: number, b: number): number =>
+    a === -Infinity ? b : b === -Infinity ? a : Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)));
+  const ext = [0, ...target.flatMap((l) => [l, 0])];
+  let alpha = ext.map((_, s) => (s < 2 ? logProbs[0]![ext[s]!]! : -Infinity));
+  for (let t = 1; t < logProbs.length; t++) {
+    alpha = ext.map((l, s) => {
+      let a = alpha[s]!;
+      if (s > 0) a = lse(a, alpha[s - 1]!);
+      if (s > 1 && l !== 0 && l !== ext[s - 2]) a = lse(a, alpha[s - 2]!);
+      return a + logProbs[t]![l]!;
+    });
+  }
+  return -lse(alpha[ext.length - 1]!, alpha[ext.length - 2]!);
+}
+
+describe('ctcPadded in float64', () => {
+  it('keeps a confident all-blank model trainable where float32 underflows', () => {
+    // Blank logit 0, label logits -10, 60 frames, target 1,2,1,2,… (20 labels): the true
+    // alignment is ~e^-160 as likely as the all-blank paths, below float32's range.
+    const T = 60;
+    const frame = [0, -10, -10];
+    const logits = tensor(
+      Float32Array.from({ length: T * 3 }, (_, i) => frame[i % 3]!),
+      { shape: [1, T, 3] },
+    );
+    const target = Array.from({ length: 20 }, (_, i) => 1 + (i % 2));
+    const y = tensor([target], { dtype: 'int64' });
+    const norm = Math.log(1 + 2 * Math.exp(-10));
+    const expected = referenceNll(
+      Array.from({ length: T }, () => frame.map((v) => v - norm)),
+      target,
+    );
+    const f64 = ctcPadded({ dtype: 'float64' })(y, logits);
+    expect(f64.dtype).toBe('float32');
+    expect((f64.data as Float32Array)[0]).toBeCloseTo(expected, 3);
+    // In float32 the alignment's probability underflows: the example counts as impossible (0).
+    expect((ctcPadded()(y, logits).data as Float32Array)[0]).toBe(0);
   });
 });
 
