@@ -39,3 +39,18 @@ export {
   type Bucket,
   type BucketOptions,
 } from './data.js';
+export {
+  loadBibleParallel,
+  parseDiatheke,
+  cleanOsis,
+  alignVerses,
+  splitByBook,
+  verseRef,
+  BIBLE_BOOKS,
+  DEFAULT_TEST_BOOKS,
+  DEFAULT_DEV_BOOKS,
+  type Verse,
+  type VersePair,
+  type BibleOptions,
+  type BibleSplit,
+} from './bible.js';
