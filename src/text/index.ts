@@ -54,3 +54,14 @@ export {
   type BibleOptions,
   type BibleSplit,
 } from './bible.js';
+export { Seq2SeqTransformer, paddingMask, type Seq2SeqOptions } from './seq2seq.js';
+export {
+  greedySearch,
+  beamSearch,
+  lengthPenalty,
+  Seq2SeqDecoding,
+  type NextTokenScorer,
+  type SearchOptions,
+  type BeamSearchOptions,
+  type Seq2SeqScorerOptions,
+} from './generate.js';
