@@ -80,12 +80,15 @@ export function cleanOsis(osis: string): string {
 }
 
 /**
- * Chapter openings in some editions (Reina-Valera 1909) capitalise their first word ("EN el
- * principio", "¡OH Jehová"): the first all-capital word of a chapter's first verse becomes
- * capitalised like any other word, so the model does not learn an artefact of typesetting.
+ * Chapter openings in some editions (Reina-Valera 1909) set their first word in capitals ("EN el
+ * principio", "¡OH Jehová", "Y ACONTECIÓ"): the first all-capital word of a chapter's first verse
+ * is written like any other word, so the model does not learn an artefact of typesetting.
  */
 function uncapChapterOpening(text: string): string {
-  return text.replace(/\p{Lu}{2,}(?!\p{L})/u, (w) => w[0] + w.slice(1).toLowerCase());
+  // After a word ("Y ACONTECIÓ") it is lowercased; at the start or after punctuation, capitalised.
+  return text.replace(/\p{Lu}{2,}(?!\p{L})/u, (w, at: number) =>
+    /\p{L}\s*$/u.test(text.slice(0, at)) ? w.toLowerCase() : w[0] + w.slice(1).toLowerCase(),
+  );
 }
 
 /** The verses of one diatheke OSIS export (lines without a reference continue the verse before them). */

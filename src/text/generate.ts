@@ -180,6 +180,13 @@ export async function beamSearch(
 export interface Seq2SeqScorerOptions {
   /** Padded lengths of prefixes (and sources): each is padded to the first bound that holds it. */
   lengthBuckets?: readonly number[];
+  /** Pad every source batch to this length (one encoder graph) instead of to its bucket. */
+  sourceLength?: number;
+  /**
+   * Pad the hypothesis count of each step up to this many (one decoder graph per prefix bucket
+   * for batches of one size) when it is not larger; default: the next power of two (≥ 8).
+   */
+  hypotheses?: number;
 }
 
 /** The smallest bucket bound ≥ n (the model's maxLength beyond the last bucket). */
@@ -199,6 +206,8 @@ const DEFAULT_BUCKETS = [8, 16, 24, 32, 48, 64, 96, 128, 192, 256];
  */
 export class Seq2SeqDecoding {
   readonly buckets: readonly number[];
+  private readonly sourceLength?: number;
+  private readonly hypotheses?: number;
   private readonly encodeFn;
   private readonly stepFn;
 
@@ -207,6 +216,8 @@ export class Seq2SeqDecoding {
     options: Seq2SeqScorerOptions = {},
   ) {
     this.buckets = options.lengthBuckets ?? DEFAULT_BUCKETS;
+    this.sourceLength = options.sourceLength;
+    this.hypotheses = options.hypotheses;
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
     });
@@ -237,7 +248,10 @@ export class Seq2SeqDecoding {
     const longest = Math.max(1, ...sources.map((s) => s.length));
     if (longest > max)
       throw new Error(`Seq2SeqDecoding: a source of ${longest} tokens exceeds the model's maxLength ${max}`);
-    const S = bucketOf(longest, this.buckets, max);
+    const S =
+      this.sourceLength !== undefined && longest <= this.sourceLength
+        ? this.sourceLength
+        : bucketOf(longest, this.buckets, max);
     const ids = new Int32Array(sources.length * S);
     sources.forEach((s, i) => ids.set(s, i * S));
     const sourceIds = tensor(ids, { shape: [sources.length, S] });
@@ -245,13 +259,15 @@ export class Seq2SeqDecoding {
     const V = this.model.config.targetVocabSize;
     const step = this.stepFn;
     const buckets = this.buckets;
+    const capacity = this.hypotheses;
     return {
       vocabSize: V,
       async logProbs(rows, prefixes) {
         // Hypothesis counts are padded to a power of two (extra rows decode `<s>` for row 0) so the
         // decoder graphs stay few: one per (source bucket, prefix bucket, padded count).
         const n = rows.length;
-        const H = Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+        const H =
+          capacity !== undefined && n <= capacity ? capacity : Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
         const longestPrefix = Math.max(...prefixes.map((p) => p.length));
         if (longestPrefix > max)
           throw new Error(`Seq2SeqDecoding: a prefix of ${longestPrefix} tokens exceeds the model's maxLength ${max}`);

@@ -67,6 +67,11 @@ describe('parseDiatheke', () => {
     expect(es[3].text).toBe('Muchos dicen de mi vida: No hay para él salud en Dios. (Selah.)');
   });
 
+  it('lowercases a typeset capital word that follows another word', () => {
+    const v = parseDiatheke('Ruth 1:1: <w>Y ACONTECIÓ</w> <w>en los días</w>.<milestone type="line"/>');
+    expect(v[0].text).toBe('Y aconteció en los días.');
+  });
+
   it('joins continuation lines to the verse before them', () => {
     const v = parseDiatheke('Ruth 1:1: <w>In</w> the days\nwhen the judges judged\n(engWEB2015eb)\n');
     expect(v).toEqual([{ book: 'Ruth', chapter: 1, verse: 1, text: 'In the days when the judges judged' }]);
