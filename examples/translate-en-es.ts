@@ -40,6 +40,8 @@ const tokensPerBatch = arg('batch-tokens', 4000);
 const trainLimit = arg('train-limit', 0); // 0: every training verse (quick trials use fewer)
 const testLimit = arg('test-limit', 0);
 const trainMinutes = arg('train-minutes', 0); // 0: no time budget (stop after --epochs)
+const chunk = arg('chunk', 100); // steps between progress lines (and budget checks)
+const withDev = arg('dev', 1) !== 0; // dev loss after each chunk (0: skip; saves the eval graphs)
 const started = Date.now();
 const secs = (t: number) => ((Date.now() - t) / 1000).toFixed(1);
 setSeed(1);
@@ -170,15 +172,14 @@ model.compile({
   loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true, ignoreClass: PAD },
 });
 t0 = Date.now();
-// fit's "epochs" are chunks of 100 steps over the endlessly reshuffled data, so progress, the dev
-// loss and the optional wall-time budget (--train-minutes) come every 100 steps.
-const chunk = 100;
+// fit's "epochs" are chunks of --chunk steps over the endlessly reshuffled data, so progress, the
+// dev loss and the optional wall-time budget (--train-minutes) come every chunk.
 const history = await model.fit(bucketed(trainExamples, true).repeat(), {
   epochs: Math.ceil(totalSteps / chunk),
   stepsPerEpoch: chunk,
   // One worker: data-parallel replicas would hold a second copy of every graph's arena.
   workers: 1,
-  validationData: bucketed(devExamples, false),
+  validationData: withDev ? bucketed(devExamples, false) : undefined,
   verbose: 2,
   callbacks: [
     {
