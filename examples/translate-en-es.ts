@@ -193,7 +193,7 @@ const trainSeconds = (Date.now() - t0) / 1000;
 const params = model.parameters().reduce((s, p) => s + p.size, 0);
 console.log(
   `trained ${(params / 1e6).toFixed(2)}M parameters, ${history.history.loss.length * chunk} steps (${stepsPerEpoch} per pass over the data) in ${trainSeconds.toFixed(0)} s; ` +
-    `final loss ${history.history.loss.at(-1)?.toFixed(3)}, dev loss ${history.history.val_loss?.at(-1)?.toFixed(3)}`,
+    `final loss ${history.history.loss.at(-1)?.toFixed(3)}${withDev ? `, dev loss ${history.history.val_loss?.at(-1)?.toFixed(3)}` : ''}`,
 );
 
 // --- Decoding the held-out books ----------------------------------------------------------------
