@@ -72,3 +72,29 @@ export {
   type TextClassificationPipeline,
   type TextGenerationPipeline,
 } from './pipeline.js';
+export {
+  loadBibleParallel,
+  parseDiatheke,
+  cleanOsis,
+  alignVerses,
+  splitByBook,
+  verseRef,
+  BIBLE_BOOKS,
+  DEFAULT_TEST_BOOKS,
+  DEFAULT_DEV_BOOKS,
+  type Verse,
+  type VersePair,
+  type BibleOptions,
+  type BibleSplit,
+} from './bible.js';
+export { Seq2SeqTransformer, paddingMask, type Seq2SeqOptions } from './seq2seq.js';
+export {
+  greedySearch,
+  beamSearch,
+  lengthPenalty,
+  Seq2SeqDecoding,
+  type NextTokenScorer,
+  type SearchOptions,
+  type BeamSearchOptions,
+  type Seq2SeqScorerOptions,
+} from './generate.js';

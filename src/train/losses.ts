@@ -32,6 +32,7 @@ import {
   isFloat,
 } from '../engine/index.js';
 import { nameKey } from '../nn/names.js';
+import { reducedSize } from '../engine/ops/reduce.js';
 
 /** Keras' backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] before log. */
 export const EPSILON = 1e-7;
@@ -191,7 +192,8 @@ export function sparseCategoricalCrossentropy(
   const v = cast(valid, l.dtype);
   const axes = Array.from({ length: l.rank - 1 }, (_, i) => i + 1);
   const rowSums = axes.length ? sum(mul(l, v), axes) : mul(l, v);
-  return mul(rowSums, div(l.shape[0] as number, maximum(sum(v), 1)));
+  // The batch size is a run-time value when the batch axis is symbolic (fit's graphs).
+  return mul(rowSums, div(reducedSize(l, [0]), maximum(sum(v), 1)));
 }
 
 /** mean(max(1 − y·ŷ, 0)); labels in {−1, 1} (0 is read as −1, so {0, 1} labels work too). */

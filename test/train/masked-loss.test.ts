@@ -1,6 +1,6 @@
 /** Sparse cross entropy with Keras' ignoreClass: padded target positions are left out of the mean (hand-computed). */
 import { describe, expect, it } from 'vitest';
-import { SparseCategoricalCrossentropy, softmax, tensor } from '../../src/index.js';
+import { SparseCategoricalCrossentropy, compile, softmax, tensor } from '../../src/index.js';
 import { randomTensor } from '../helpers/gradcheck.js';
 
 function logSoftmaxRow(row: number[]): number[] {
@@ -50,5 +50,12 @@ describe('SparseCategoricalCrossentropy({ignoreClass})', () => {
     ).toBeCloseTo(expected, 12);
     // Without ignoreClass, class 0 is an ordinary class and the mean is over all positions.
     expect(new SparseCategoricalCrossentropy({ fromLogits: true }).call(y, logits).item()).not.toBeCloseTo(expected, 3);
+  });
+
+  it('gives the same mean in a graph with a symbolic batch axis (as fit traces it)', async () => {
+    const y = tensor(labels, { dtype: 'int32' });
+    const loss = new SparseCategoricalCrossentropy({ fromLogits: true, ignoreClass: 0 });
+    const perRow = compile((yt, p) => loss.call(yt, p), { symbolicBatch: true });
+    expect(((await perRow(y, logits)) as ReturnType<typeof loss.call>).item()).toBeCloseTo(expected, 12);
   });
 });
