@@ -4,10 +4,10 @@
 // a notice where espeak-ng is not installed.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/index.js';
 import { AsrModel, loadAudio, synthesize, writeWav } from '../../src/audio/index.js';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { randomAsr } from './random-asr.js';
 
@@ -17,19 +17,6 @@ try {
 } catch {
   espeak = false;
   console.warn('espeak-ng is not installed: skipping the lepton listen test');
-}
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(['node', 'lepton', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
 }
 
 describe.skipIf(!espeak)('lepton listen', () => {

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Variable, tensor } from '../../src/index.js';
 import {
@@ -10,22 +9,10 @@ import {
   learningRateFromConfig,
   serializeSchedule,
 } from '../../src/train/index.js';
-
-interface Case {
-  name: string;
-  className: string;
-  options: Record<string, unknown>;
-  shapes: number[][];
-  initial: number[][];
-  grads: number[][][];
-  expected: number[][][];
-}
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/optimizers.json', import.meta.url), 'utf8')) as {
-  cases: Case[];
-};
+import { expectPyTorchStep, optimizerCases } from '../helpers/optimizer-fixtures.js';
 
 describe('optimizers match PyTorch (fixtures from scripts/make-optimizer-fixtures.py)', () => {
-  for (const c of fixtures.cases) {
+  for (const c of optimizerCases) {
     it(c.name, () => {
       const opt = getOptimizer({ className: c.className, config: c.options });
       const params = c.shapes.map((s, i) => new Variable(tensor(new Float32Array(c.initial[i]), { shape: s })));
@@ -34,17 +21,7 @@ describe('optimizers match PyTorch (fixtures from scripts/make-optimizer-fixture
           params,
           stepGrads.map((g, i) => tensor(new Float32Array(g), { shape: c.shapes[i] })),
         );
-        params.forEach((p, i) => {
-          const got = p.data as Float32Array;
-          c.expected[step][i].forEach((want, k) => {
-            const err = Math.abs(got[k] - want);
-            if (err > 1e-6 * Math.abs(want) + 1e-7) {
-              throw new Error(
-                `${c.name}: step ${step + 1}, param ${i}[${k}]: got ${got[k]}, PyTorch ${want} (abs error ${err})`,
-              );
-            }
-          });
-        });
+        params.forEach((p, i) => expectPyTorchStep(c, step, i, p.data as Float32Array));
       });
       expect(opt.iterations).toBe(c.grads.length);
     });

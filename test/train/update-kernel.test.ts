@@ -4,25 +4,12 @@
  * fixtures of scripts/make-optimizer-fixtures.py) through the worker's state, and `fit` with the
  * kernel ends with the same bits as `fit` with the update inside the graph.
  */
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileKernels } from '../../scripts/build-kernels.js';
 import { Dense, type Tensor, input, identity, randn, sequential, setSeed, tensor } from '../../src/index.js';
 import { getWorker } from '../../src/engine/runtime/pool.js';
 import { type CompileState, GraphBuilder, getOptimizer } from '../../src/train/index.js';
-
-interface Case {
-  name: string;
-  className: string;
-  options: Record<string, unknown>;
-  shapes: number[][];
-  initial: number[][];
-  grads: number[][][];
-  expected: number[][][];
-}
-const fixtures = JSON.parse(readFileSync(new URL('../fixtures/optimizers.json', import.meta.url), 'utf8')) as {
-  cases: Case[];
-};
+import { expectPyTorchStep, optimizerCases } from '../helpers/optimizer-fixtures.js';
 
 describe('optimizer kernels', () => {
   it('kernels-wasm.js holds the bytes of kernels.wat (run npm run build:kernels after editing it)', async () => {
@@ -32,7 +19,7 @@ describe('optimizer kernels', () => {
   });
 
   // Clipping happens in the graph before the kernel (the fit tests below cover it).
-  const withKernel = fixtures.cases.filter(
+  const withKernel = optimizerCases.filter(
     (c) =>
       c.options.clipValue === undefined &&
       c.options.clipNorm === undefined &&
@@ -83,14 +70,7 @@ describe('optimizer kernels', () => {
           await loaded.run(gradFeeds, [], { update });
           opt.iterations++;
           const got = await worker.getState(c.shapes.map((_, i) => `${key}/p${i}`));
-          c.shapes.forEach((_, i) => {
-            const data = got[`${key}/p${i}`].data as Float32Array;
-            c.expected[step][i].forEach((want, k) => {
-              const err = Math.abs(data[k] - want);
-              if (err > 1e-6 * Math.abs(want) + 1e-7)
-                throw new Error(`${c.name}: step ${step + 1}, param ${i}[${k}]: got ${data[k]}, PyTorch ${want}`);
-            });
-          });
+          c.shapes.forEach((_, i) => expectPyTorchStep(c, step, i, got[`${key}/p${i}`].data as Float32Array));
         }
       } finally {
         await loaded.release();
