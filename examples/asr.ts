@@ -38,15 +38,12 @@ import {
   writeWav,
   type Voice,
 } from '../src/audio/index.js';
+import { numberOption } from './options.js';
 
-const option = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const epochs = option('--epochs', 12);
-const seed = option('--seed', 1);
-const voicesPerSentence = option('--voices', 2);
-const beamWidth = option('--beam', 8);
+const epochs = numberOption('epochs', 12);
+const seed = numberOption('seed', 1);
+const voicesPerSentence = numberOption('voices', 2);
+const beamWidth = numberOption('beam', 8);
 const saveAt = process.argv.indexOf('--save');
 const saveDir = saveAt > 0 ? process.argv[saveAt + 1]! : join(dataHome(), 'asr-model');
 setSeed(seed);

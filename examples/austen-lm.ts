@@ -17,14 +17,11 @@ import {
   saveTextModel,
   trainTokenizer,
 } from '../src/text/index.js';
+import { option } from './options.js';
 
-const argValue = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const maxSteps = Number(argValue('steps') ?? 1200);
-const maxMinutes = Number(argValue('minutes') ?? 25);
-const outDir = argValue('out') ?? join(dataHome(), 'austen-lm');
+const maxSteps = Number(option('steps') ?? 1200);
+const maxMinutes = Number(option('minutes') ?? 25);
+const outDir = option('out') ?? join(dataHome(), 'austen-lm');
 const T = 64; // window length
 const VOCAB = 2000;
 const HIDDEN = 64;

@@ -24,17 +24,14 @@ import {
   readCoco,
   writeSceneDataset,
 } from '../src/vision/index.js';
+import { numberOption } from './options.js';
 
-const option = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const trainCount = option('--train', 3000);
-const valCount = option('--val', 300);
-const epochs = option('--epochs', 15);
-const batchSize = option('--batch', 32);
+const trainCount = numberOption('train', 3000);
+const valCount = numberOption('val', 300);
+const epochs = numberOption('epochs', 15);
+const batchSize = numberOption('batch', 32);
 const size = 128;
-setSeed(option('--seed', 1));
+setSeed(numberOption('seed', 1));
 
 interface Split {
   coco: CocoDataset;

@@ -4,13 +4,10 @@
  *   npx tsx examples/fashion-mnist-cnn.ts [--epochs 10] [--seed 1]
  */
 import { cosineDecay, datasets, layers, losses, optimizers, sequential, setSeed } from '../src/index.js';
+import { numberOption } from './options.js';
 
-const option = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const epochs = option('--epochs', 10);
-setSeed(option('--seed', 1));
+const epochs = numberOption('epochs', 10);
+setSeed(numberOption('seed', 1));
 
 const {
   train: [trainImages, trainLabels],

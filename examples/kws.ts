@@ -24,13 +24,10 @@ import {
   writeWav,
   type Voice,
 } from '../src/audio/index.js';
+import { numberOption } from './options.js';
 
-const option = (name: string, fallback: number): number => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-};
-const epochs = option('--epochs', 12);
-const seed = option('--seed', 1);
+const epochs = numberOption('epochs', 12);
+const seed = numberOption('seed', 1);
 setSeed(seed);
 
 const WORDS = [

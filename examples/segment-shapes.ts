@@ -20,21 +20,17 @@ import {
   unet,
   writeSceneDataset,
 } from '../src/vision/index.js';
+import { numberOption, stringOption } from './options.js';
 
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(name);
-  return at > 0 ? process.argv[at + 1] : fallback;
-};
-const num = (name: string, fallback: number) => Number(arg(name, String(fallback)));
-const trainCount = num('--train', 2000),
-  testCount = num('--test', 300),
-  epochs = num('--epochs', 8),
-  filters = num('--filters', 8),
-  depth = num('--depth', 4),
-  batchSize = num('--batch', 16);
-const outDir = arg('--out', 'artifacts/segment-shapes-model'),
-  pngPath = arg('--png', 'artifacts/segment-shapes.png');
-setSeed(num('--seed', 1));
+const trainCount = numberOption('train', 2000),
+  testCount = numberOption('test', 300),
+  epochs = numberOption('epochs', 8),
+  filters = numberOption('filters', 8),
+  depth = numberOption('depth', 4),
+  batchSize = numberOption('batch', 16);
+const outDir = stringOption('out', 'artifacts/segment-shapes-model'),
+  pngPath = stringOption('png', 'artifacts/segment-shapes.png');
+setSeed(numberOption('seed', 1));
 const S = 128; // the scene generator's default size and object sizes (14-56 px)
 const K = SCENE_CLASSES.length + 1; // background + 6 classes
 

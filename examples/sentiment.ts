@@ -22,14 +22,11 @@ import {
   trainTokenizer,
   transferBackbone,
 } from '../src/text/index.js';
+import { option } from './options.js';
 
-const argValue = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const epochs = Number(argValue('epochs') ?? 8);
-const lmDir = argValue('lm') ?? join(dataHome(), 'austen-lm');
-const saveDir = argValue('save') ?? join(dataHome(), 'sentiment');
+const epochs = Number(option('epochs') ?? 8);
+const lmDir = option('lm') ?? join(dataHome(), 'austen-lm');
+const saveDir = option('save') ?? join(dataHome(), 'sentiment');
 const FOLDS = 10;
 const T = 48; // sentences are truncated/padded to 48 tokens (~97% fit)
 const POSITIONS = 64; // the LM's window: the size of the position table

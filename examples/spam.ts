@@ -22,13 +22,10 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { TextVectorization, padSequences, trainTokenizer } from '../src/text/index.js';
+import { numberOption } from './options.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const epochs = arg('epochs', 3);
-const maxLen = arg('max-len', 128);
+const epochs = numberOption('epochs', 3);
+const maxLen = numberOption('max-len', 128);
 const started = Date.now();
 setSeed(1);
 

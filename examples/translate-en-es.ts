@@ -25,23 +25,20 @@ import {
   splitByBook,
   trainTokenizer,
 } from '../src/text/index.js';
+import { numberOption } from './options.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const epochs = arg('epochs', 4);
-const dim = arg('dim', 256);
-const layers = arg('layers', 3);
-const vocab = arg('vocab', 6000);
-const beamWidth = arg('beam', 4);
-const maxLen = arg('max-len', 128);
-const tokensPerBatch = arg('batch-tokens', 4000);
-const trainLimit = arg('train-limit', 0); // 0: every training verse (quick trials use fewer)
-const testLimit = arg('test-limit', 0);
-const trainMinutes = arg('train-minutes', 0); // 0: no time budget (stop after --epochs)
-const chunk = arg('chunk', 100); // steps between progress lines (and budget checks)
-const withDev = arg('dev', 1) !== 0; // dev loss after each chunk (0: skip; saves the eval graphs)
+const epochs = numberOption('epochs', 4);
+const dim = numberOption('dim', 256);
+const layers = numberOption('layers', 3);
+const vocab = numberOption('vocab', 6000);
+const beamWidth = numberOption('beam', 4);
+const maxLen = numberOption('max-len', 128);
+const tokensPerBatch = numberOption('batch-tokens', 4000);
+const trainLimit = numberOption('train-limit', 0); // 0: every training verse (quick trials use fewer)
+const testLimit = numberOption('test-limit', 0);
+const trainMinutes = numberOption('train-minutes', 0); // 0: no time budget (stop after --epochs)
+const chunk = numberOption('chunk', 100); // steps between progress lines (and budget checks)
+const withDev = numberOption('dev', 1) !== 0; // dev loss after each chunk (0: skip; saves the eval graphs)
 const started = Date.now();
 const secs = (t: number) => ((Date.now() - t) / 1000).toFixed(1);
 setSeed(1);
