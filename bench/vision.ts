@@ -24,9 +24,7 @@ import {
   printTable,
   seededUniform,
 } from './harness.js';
-import { torchMissing } from './peer.js';
-
-const PYTHON = '/usr/bin/python3';
+import { PYTHON, torchMissing } from './peer.js';
 
 function peer(
   base: string,
