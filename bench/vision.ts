@@ -3,7 +3,10 @@
  * 128×128, batch 32, Adam) through `fit` against the same architecture and loss in PyTorch
  * (bench/peers/torch_fcos.py, OPENBLAS_NUM_THREADS=1, 1 intra-op thread unless --torch-threads) on the same batches,
  * alternating rounds; `detector_train_ratio` = Lepton img/s / PyTorch img/s (medians).
- * 2) NMS on 10,000 random boxes (1000×1000 image, sides 10–110, 80 classes for
+ * 2) Detector inference: `predict` on the same detector against raw onnxruntime-node running its
+ * exported ONNX file (bench/inference.ts: same batches of 32, same intra-op threads, interleaved
+ * rounds); `detector_infer_ratio_vs_ort` = median of per-round img/s ratios.
+ * 3) NMS on 10,000 random boxes (1000×1000 image, sides 10–110, 80 classes for
  * the class-aware variant, IoU 0.5), Lepton's host `nms` against torchvision's `nms` and
  * `batched_nms` (Debian python3-torchvision, one thread) in alternating rounds of the same run.
  * Reports medians over rounds; `nms_ratio_vs_torchvision` = torchvision ms / Lepton ms.
@@ -24,6 +27,7 @@ import {
   printTable,
   seededUniform,
 } from './harness.js';
+import { predictVsOrt } from './inference.js';
 import { PYTHON, torchMissing } from './peer.js';
 
 function peer(
@@ -168,12 +172,46 @@ async function detectorTraining(options: BenchOptions): Promise<BenchResults> {
   return res;
 }
 
+/** Detector inference img/s through predict vs raw ORT on the exported file. */
+async function detectorInference(options: BenchOptions): Promise<BenchResults> {
+  const n = (options.quick ? 2 : 4) * DET_BATCH;
+  const u = seededUniform(13);
+  const x = tensor(
+    new Float32Array(n * DET_SIZE * DET_SIZE * 3).map(() => u()),
+    {
+      shape: [n, DET_SIZE, DET_SIZE, 3],
+    },
+  );
+  setSeed(1);
+  const det = new FcosDetector({ numClasses: DET_CLASSES, imageSize: [DET_SIZE, DET_SIZE] });
+  det.model.compile({
+    optimizer: optimizers.Adam(),
+    loss: fcosLoss(DET_CLASSES),
+    session: { intraOpNumThreads: options.threads },
+  });
+  const r = await predictVsOrt(det.model, x, {
+    batchSize: DET_BATCH,
+    threads: options.threads,
+    rounds: options.quick ? 2 : 7,
+  });
+  printTable([
+    [`detector inference (128², batch ${DET_BATCH}, ${options.threads} threads)`, 'img/s', '× raw ORT'],
+    ['Lepton predict', r.lepton.toFixed(1), r.ratio.toFixed(3)],
+    ['raw onnxruntime-node on exportOnnx file', r.ort.toFixed(1), '1'],
+  ]);
+  return { detector_infer_img_s: r.lepton, detector_infer_ort_img_s: r.ort, detector_infer_ratio_vs_ort: r.ratio };
+}
+
 const bench: BenchModule = {
   description:
-    'Detector training (FCOS, fit vs PyTorch) and NMS on 10k boxes (host nms vs torchvision), same run, alternating rounds; --only detector|nms',
+    'Detector training (FCOS, fit vs PyTorch), detector inference (predict vs raw ORT) and NMS on 10k boxes (host nms vs torchvision), same run, alternating rounds; --only detector|infer|nms',
   async run(options) {
-    const detector = options.extra.only === 'nms' ? {} : await detectorTraining(options);
-    if (options.extra.only === 'detector') return detector;
+    const only = options.extra.only;
+    const detector = {
+      ...(only === undefined || only === 'detector' ? await detectorTraining(options) : {}),
+      ...(only === undefined || only === 'infer' ? await detectorInference(options) : {}),
+    };
+    if (only === 'detector' || only === 'infer') return detector;
     const n = 10_000,
       iou = 0.5;
     const reps = options.quick ? 5 : 30,
