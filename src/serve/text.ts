@@ -124,10 +124,9 @@ export async function predictText(
   texts.forEach((t, i) => checkLength(t as string, `texts[${i}]`, limits.maxChars));
   const text = await servedText(model, pre);
   const labels = model.labels;
-  const k = topK ?? parseTopK(b.top_k) ?? 1;
+  // top_k beyond the number of classes returns them all (as Transformers.js does).
   const classes = labels?.length ?? Number(model.signature.outputs[0].shape.at(-1));
-  if (Number.isInteger(classes) && k > classes)
-    throw new RequestError(400, `top_k: the model has ${classes} classes, received ${k}`);
+  const k = Math.min(topK ?? parseTopK(b.top_k) ?? 1, Number.isInteger(classes) ? classes : Number.POSITIVE_INFINITY);
   try {
     const predictions = await classifyTexts(text.run, text.tokenizer, pre, texts as string[], {
       labels,

@@ -60,6 +60,9 @@ describe('model server: text models', () => {
       expect(predictions[i][0].score).toBeGreaterThanOrEqual(predictions[i][1].score);
     }
     expect(predictions.map((p) => p[0].label)).toEqual(['POSITIVE', 'NEGATIVE']);
+    // top_k beyond the classes gives all of them
+    const all = await post('/v1/models/sentiment/predict', { text: 'good', top_k: 10 });
+    expect((all.json() as { predictions: unknown[][] }).predictions[0]).toHaveLength(2);
     // one text, default top_k 1: the same label pipeline() gives
     const one = await post('/v1/models/sentiment/predict', { text: 'love it' });
     const classify = await pipeline('sentiment-analysis', models.classifierDir);
@@ -147,7 +150,7 @@ describe('model server: text models', () => {
       ['/v1/models/sentiment/predict', { text: 42 }, 400, /classifies text: send \{"text"/],
       ['/v1/models/sentiment/predict', { inputs: [[1, 2, 3]] }, 400, /classifies text/],
       ['/v1/models/sentiment/predict', { text: '' }, 400, /has no tokens/],
-      ['/v1/models/sentiment/predict', { text: 'good', top_k: 3 }, 400, /top_k: the model has 2 classes/],
+      ['/v1/models/sentiment/predict', { text: 'good', top_k: 0 }, 400, /top_k: expected a positive integer/],
       ['/v1/models/lm/predict', { text: 'one' }, 400, /generates text: POST \/v1\/models\/lm\/generate/],
       ['/v1/models/sentiment/generate', { prompt: 'one' }, 400, /not a text-generation model/],
       ['/v1/models/lm/generate', {}, 400, /prompt: expected a string/],
