@@ -63,6 +63,7 @@ export {
 export {
   pipeline,
   saveTextModel,
+  saveTranslationModel,
   classifyTexts,
   generateText,
   type TokenModelRunner,
@@ -74,6 +75,9 @@ export {
   type GenerationOptions,
   type TextClassificationPipeline,
   type TextGenerationPipeline,
+  type TranslationPipeline,
+  type TranslationOptions,
+  type TranslationOutput,
 } from './pipeline.js';
 export {
   loadBibleParallel,

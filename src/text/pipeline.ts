@@ -16,10 +16,12 @@ import { loadModel, readModelConfig, saveModel } from '../train/save.js';
 // Installs predict on Model (the pipeline may be the only thing a program imports).
 import '../train/trainer.js';
 import { type SamplingOptions, generateTokens, softmaxWithTemperature } from './sampling.js';
+import { Seq2SeqDecoding, beamSearch, greedySearch } from './generate.js';
+import { Seq2SeqTransformer } from './seq2seq.js';
 import { Tokenizer } from './tokenizer.js';
 
 export type PipelineTask = 'text-classification' | 'sentiment-analysis' | 'text-generation' | 'translation';
-type ModelTask = 'text-classification' | 'text-generation';
+type ModelTask = 'text-classification' | 'text-generation' | 'translation';
 
 /** The `preprocessing` entry of a text model's config.json. */
 export interface TextPreprocessing {
@@ -33,6 +35,10 @@ export interface TextPreprocessing {
   eosId?: number;
   /** What the classifier returns (default 'logits'; 'probabilities' when it ends in a softmax). */
   outputs?: 'logits' | 'probabilities';
+  /** Translation: the target language's tokenizer file (`tokenizer` is the source language's). */
+  targetTokenizer?: string;
+  /** Translation: the target's start-of-sequence id (decoding starts from it). */
+  bosId?: number;
 }
 
 export interface ClassificationOutput {
@@ -63,6 +69,25 @@ export interface TextClassificationPipeline {
   readonly model: Model;
   readonly tokenizer: Tokenizer;
 }
+export interface TranslationOutput {
+  translation_text: string;
+}
+export interface TranslationOptions {
+  /** Beam width (default 1: greedy search). */
+  numBeams?: number;
+  /** Most tokens per translation (default: 1.5 × the source's tokens + 10, within the model's maxLength). */
+  maxNewTokens?: number;
+  /** α of the beam's length penalty (default 0.6). */
+  lengthPenalty?: number;
+}
+export interface TranslationPipeline {
+  (text: string, options?: TranslationOptions): Promise<TranslationOutput[]>;
+  (texts: string[], options?: TranslationOptions): Promise<TranslationOutput[]>;
+  readonly task: 'translation';
+  readonly model: Seq2SeqTransformer;
+  readonly tokenizer: Tokenizer;
+  readonly targetTokenizer: Tokenizer;
+}
 export interface TextGenerationPipeline {
   (prompt: string, options?: GenerationOptions): Promise<GenerationOutput[]>;
   readonly task: 'text-generation';
@@ -83,6 +108,38 @@ export async function saveTextModel(
   tokenizer.save(join(dir, preprocessing.tokenizer));
 }
 
+/**
+ * Saves an encoder–decoder translation model with its source and target tokenizers so
+ * `pipeline('translation', dir)` can load it. `bosId`/`eosId` are the target's start and end ids.
+ */
+export async function saveTranslationModel(
+  model: Seq2SeqTransformer,
+  sourceTokenizer: Tokenizer,
+  targetTokenizer: Tokenizer,
+  dir: string,
+  options: { bosId: number; eosId: number },
+): Promise<void> {
+  const preprocessing: TextPreprocessing = {
+    kind: 'text',
+    task: 'translation',
+    tokenizer: 'source-tokenizer.json',
+    targetTokenizer: 'target-tokenizer.json',
+    sequenceLength: model.config.maxLength,
+    bosId: options.bosId,
+    eosId: options.eosId,
+  };
+  const T = model.config.maxLength;
+  await saveModel(model, dir, {
+    preprocessing: { ...preprocessing },
+    inputs: [
+      { name: 'source', shape: [null, T], dtype: 'int32' },
+      { name: 'target', shape: [null, T], dtype: 'int32' },
+    ],
+  });
+  sourceTokenizer.save(join(dir, 'source-tokenizer.json'));
+  targetTokenizer.save(join(dir, 'target-tokenizer.json'));
+}
+
 /** Rows of the model's token table (the first embedding layer), to check the tokenizer against. */
 function embeddingRows(model: Model): number | undefined {
   for (const layer of model.layers) {
@@ -97,24 +154,21 @@ export async function pipeline(
   modelDir: string,
 ): Promise<TextClassificationPipeline>;
 export async function pipeline(task: 'text-generation', modelDir: string): Promise<TextGenerationPipeline>;
+export async function pipeline(task: 'translation', modelDir: string): Promise<TranslationPipeline>;
 export async function pipeline(
   task: PipelineTask,
   modelDir: string,
-): Promise<TextClassificationPipeline | TextGenerationPipeline>;
+): Promise<TextClassificationPipeline | TextGenerationPipeline | TranslationPipeline>;
 export async function pipeline(
   task: PipelineTask,
   modelDir: string,
-): Promise<TextClassificationPipeline | TextGenerationPipeline> {
+): Promise<TextClassificationPipeline | TextGenerationPipeline | TranslationPipeline> {
   const who = `pipeline('${task}')`;
-  if (task === 'translation')
-    throw new Error(
-      `${who}: not yet — translation models have no saved format with an encoder and a decoder step that pipeline can load`,
-    );
   const wanted: ModelTask | undefined =
     task === 'text-classification' || task === 'sentiment-analysis'
       ? 'text-classification'
-      : task === 'text-generation'
-        ? 'text-generation'
+      : task === 'text-generation' || task === 'translation'
+        ? task
         : undefined;
   if (!wanted)
     throw new Error(
@@ -141,6 +195,8 @@ export async function pipeline(
       `${who}: ${tokenizerPath} has ${tokenizer.vocabSize} tokens but the model's embedding has ${rows} rows — a tokenizer from another vocabulary?`,
     );
   const fields = { task, model, tokenizer };
+
+  if (wanted === 'translation') return translationPipeline(model, tokenizer, modelDir, pre as TextPreprocessing, who);
 
   if (wanted === 'text-classification') {
     const labels = config.labels;
@@ -254,4 +310,61 @@ export async function generateText(
     onToken: onText ? async (id) => onText(await tokenizer.decode([id], { skipSpecialTokens: true })) : undefined,
   });
   return prompt + (await tokenizer.decode(ids, { skipSpecialTokens: true }));
+}
+
+async function translationPipeline(
+  model: Model,
+  tokenizer: Tokenizer,
+  modelDir: string,
+  pre: TextPreprocessing,
+  who: string,
+): Promise<TranslationPipeline> {
+  if (!(model instanceof Seq2SeqTransformer))
+    throw new Error(`${who}: ${modelDir} holds a ${model.constructor.name}, not a Seq2SeqTransformer`);
+  if (!pre.targetTokenizer || pre.bosId === undefined || pre.eosId === undefined)
+    throw new Error(
+      `${who}: ${join(modelDir, 'config.json')} lacks targetTokenizer/bosId/eosId; save translation models with saveTranslationModel`,
+    );
+  const targetPath = join(modelDir, pre.targetTokenizer);
+  if (!existsSync(targetPath)) throw new Error(`${who}: the target tokenizer ${targetPath} is missing`);
+  const targetTokenizer = Tokenizer.load(targetPath);
+  const { sourceVocabSize, targetVocabSize, maxLength } = model.config;
+  for (const [t, rows, side] of [
+    [tokenizer, sourceVocabSize, 'source'],
+    [targetTokenizer, targetVocabSize, 'target'],
+  ] as const)
+    if (t.vocabSize > rows)
+      throw new Error(
+        `${who}: the ${side} tokenizer has ${t.vocabSize} tokens but the model's ${side} vocabulary ${rows} — a tokenizer from another vocabulary?`,
+      );
+  const decoding = new Seq2SeqDecoding(model);
+  const bos = pre.bosId,
+    eos = pre.eosId;
+  const run = async (input: string | string[], options: TranslationOptions = {}): Promise<TranslationOutput[]> => {
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.length === 0 || texts.some((s) => typeof s !== 'string'))
+      throw new Error(`${who}: expected a string or a non-empty array of strings`);
+    const beams = options.numBeams ?? 1;
+    if (!Number.isInteger(beams) || beams < 1) throw new Error(`${who}: numBeams must be an integer ≥ 1, got ${beams}`);
+    const sources = (await tokenizer.encodeBatch(texts)).map((e, i) => {
+      const ids = e.ids.filter((id) => id !== 0).slice(0, maxLength);
+      if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
+      return ids;
+    });
+    const longest = Math.max(...sources.map((s) => s.length));
+    const limit = Math.min(maxLength - 1, options.maxNewTokens ?? Math.ceil(1.5 * longest) + 10);
+    const scorer = await decoding.scorer(sources);
+    const search = { bos, eos, maxLength: limit };
+    const tokens =
+      beams === 1
+        ? await greedySearch(scorer, sources.length, search)
+        : await beamSearch(scorer, sources.length, {
+            ...search,
+            beamWidth: beams,
+            lengthPenalty: options.lengthPenalty ?? 0.6,
+          });
+    const decoded = await targetTokenizer.decodeBatch(tokens);
+    return decoded.map((t) => ({ translation_text: t.trim() }));
+  };
+  return Object.assign(run, { task: 'translation' as const, model, tokenizer, targetTokenizer }) as TranslationPipeline;
 }
