@@ -20,7 +20,7 @@ const libsamplerate = require('@alexanderolsen/libsamplerate-js') as {
     from: number,
     to: number,
     options: { converterType: number },
-  ): Promise<{ simple(x: Float32Array): Float32Array; destroy(): void }>;
+  ): Promise<{ simple(x: Float32Array): Float32Array; full(x: Float32Array): Float32Array; destroy(): void }>;
   ConverterType: Record<'SRC_SINC_BEST_QUALITY' | 'SRC_SINC_MEDIUM_QUALITY' | 'SRC_SINC_FASTEST', number>;
 };
 
@@ -151,6 +151,62 @@ function converterFor(fromRate: number, toRate: number, quality: ResampleQuality
     converters.set(key, c);
   }
   return c;
+}
+
+/** A resampler for one audio stream fed in pieces (its filter state carries across pieces). */
+export interface StreamResampler {
+  /** Resampled output for the next piece of input (a few ms of it lag behind, inside the filter). */
+  push(samples: Float32Array): Float32Array;
+  /** Frees the converter (its WebAssembly memory). */
+  close(): void;
+}
+
+/**
+ * A resampler for a stream: libsamplerate's `full` API keeps the filter state between pieces, so
+ * the joined output equals one conversion of the joined input (`resample` converts one whole buffer).
+ */
+export async function streamResampler(
+  fromRate: number,
+  toRate: number,
+  quality: ResampleQuality = 'medium',
+): Promise<StreamResampler> {
+  for (const [k, v] of [
+    ['fromRate', fromRate],
+    ['toRate', toRate],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1000 || v > 192000)
+      throw new Error(`streamResampler: ${k} must be an integer number of Hz in 1000..192000, got ${v}`);
+  }
+  if (fromRate === toRate) return { push: (x) => x, close: () => {} };
+  const type = {
+    best: 'SRC_SINC_BEST_QUALITY',
+    medium: 'SRC_SINC_MEDIUM_QUALITY',
+    fastest: 'SRC_SINC_FASTEST',
+  } as const;
+  const converter = await libsamplerate.create(1, fromRate, toRate, {
+    converterType: libsamplerate.ConverterType[type[quality]],
+  });
+  let closed = false;
+  return {
+    push: (x) => {
+      if (closed) throw new Error('streamResampler: push after close');
+      return x.length ? Float32Array.from(converter.full(x)) : new Float32Array(0);
+    },
+    close: () => {
+      if (!closed) converter.destroy();
+      closed = true;
+    },
+  };
+}
+
+/** Samples in [-1, 1) of 16-bit little-endian PCM bytes (an even number of them). */
+export function pcm16ToFloat(bytes: Uint8Array): Float32Array {
+  if (bytes.length % 2 !== 0)
+    throw new Error(`pcm16ToFloat: 16-bit PCM needs an even number of bytes, got ${bytes.length}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+  return out;
 }
 
 export interface LoadAudioOptions {

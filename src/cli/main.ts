@@ -320,7 +320,19 @@ export function buildProgram(): Command {
     .option('--max-wait <ms>', 'dynamic batching: longest wait for a batch to fill (ms)', int('--max-wait'), 2)
     .option('--workers <n>', 'inference worker threads', int('--workers'), 1)
     .option('--rate-limit <n>', 'requests per minute per client (default: unlimited)', int('--rate-limit'))
-    .option('--body-limit <bytes>', 'largest request body', int('--body-limit'), 8 * 1024 * 1024)
+    .option(
+      '--body-limit <bytes>',
+      'largest request body (and speech-stream message)',
+      int('--body-limit'),
+      8 * 1024 * 1024,
+    )
+    .option('--max-streams <n>', 'speech WebSocket streams open at once', int('--max-streams'), 8)
+    .option(
+      '--max-stream-seconds <s>',
+      'seconds of audio one speech stream may carry',
+      int('--max-stream-seconds'),
+      600,
+    )
     .action(
       async (
         refs: string[],
@@ -333,6 +345,8 @@ export function buildProgram(): Command {
           workers: number;
           rateLimit?: number;
           bodyLimit: number;
+          maxStreams: number;
+          maxStreamSeconds: number;
         },
       ) => {
         const { createModelServer } = await import('../serve/server.js');
@@ -351,12 +365,18 @@ export function buildProgram(): Command {
           workers: Math.max(1, opts.workers),
           rateLimit: opts.rateLimit ? { max: opts.rateLimit, timeWindowMs: 60_000 } : undefined,
           bodyLimit: opts.bodyLimit,
+          stream: { maxStreams: opts.maxStreams, maxSeconds: opts.maxStreamSeconds },
         }).catch((e: Error) => {
           throw new CliError(e.message, 1);
         });
         const url = await server.listen(opts.port, opts.host);
+        const { isSpeechModel } = await import('../serve/stream.js');
         for (const m of server.store.list())
-          process.stdout.write(`serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`);
+          process.stdout.write(
+            isSpeechModel(m)
+              ? `serving ${m.name}@${m.version}: WebSocket ${url.replace(/^http/, 'ws')}/v1/models/${m.name}/stream (16 kHz Int16 LE PCM)\n`
+              : `serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`,
+          );
         process.stdout.write(`docs: ${url}/docs  metrics: ${url}/metrics${token ? '  (bearer token required)' : ''}\n`);
         await untilSignal(() => server.close());
       },
