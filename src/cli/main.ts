@@ -264,22 +264,27 @@ export function buildProgram(): Command {
   // ---- listen ----
   program
     .command('listen')
-    .description('transcribe speech in an audio file with a streaming model (partials, then the transcript last)')
-    .argument('<file>', 'audio file: WAV (any rate, resampled), or anything ffmpeg decodes')
+    .description(
+      'transcribe speech in an audio file, or the microphone, with a streaming model (partials, then the transcript last)',
+    )
+    .argument('[file]', 'audio file: WAV (any rate, resampled), or anything ffmpeg decodes; none = the microphone')
     .option('-m, --model <dir>', 'speech model folder (default: the one examples/asr.ts saves)')
+    .option('--mic', 'read the microphone (arecord, or sox rec): the default when no file is given')
+    .option(
+      '--recorder <command>',
+      'microphone command writing raw 16-bit LE mono PCM at 16 kHz to stdout (default: $LEPTON_RECORDER, arecord, rec)',
+    )
+    .option('--seconds <s>', 'microphone: stop after this many seconds (default: Ctrl-C)', Number)
     .option('--chunk-ms <ms>', 'audio fed per step, in milliseconds', int('--chunk-ms'), 100)
     .option('--endpoint-silence <s>', 'seconds of silence that end an utterance', Number, 0.5)
     .option('--no-partials', 'print only final results')
     .option('--json', 'one JSON line: the transcript and each utterance with word timings')
-    .action(
-      async (
-        file: string,
-        opts: { model?: string; chunkMs: number; endpointSilence: number; partials: boolean; json?: boolean },
-      ) => {
-        const { listen } = await import('./listen.js');
-        await listen(file, opts);
-      },
-    );
+    .action(async (file: string | undefined, opts: import('./listen.js').ListenOptions) => {
+      if (opts.seconds !== undefined && !(opts.seconds > 0))
+        throw new CliError(`--seconds: expected a positive number, received ${opts.seconds}`);
+      const { listen } = await import('./listen.js');
+      await listen(file, opts);
+    });
 
   // ---- export ----
   const exportCommand = program
