@@ -112,6 +112,22 @@ export function toMono(audio: Audio): Float32Array {
 
 export type ResampleQuality = 'best' | 'medium' | 'fastest';
 
+const CONVERTERS = {
+  best: 'SRC_SINC_BEST_QUALITY',
+  medium: 'SRC_SINC_MEDIUM_QUALITY',
+  fastest: 'SRC_SINC_FASTEST',
+} as const;
+
+function checkRates(fn: string, fromRate: number, toRate: number): void {
+  for (const [k, v] of [
+    ['fromRate', fromRate],
+    ['toRate', toRate],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > 192000)
+      throw new Error(`${fn}: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
+  }
+}
+
 /**
  * Resamples one channel with libsamplerate's band-limited sinc converter: 'medium' (default) keeps
  * a tone's amplitude and phase to ~1e-4, 'best' to float precision at ~6x the cost.
@@ -122,13 +138,7 @@ export async function resample(
   toRate: number,
   quality: ResampleQuality = 'medium',
 ): Promise<Float32Array> {
-  for (const [k, v] of [
-    ['fromRate', fromRate],
-    ['toRate', toRate],
-  ] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v > 192000)
-      throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
-  }
+  checkRates('resample', fromRate, toRate);
   if (fromRate === toRate || samples.length === 0) return samples;
   const converter = await converterFor(fromRate, toRate, quality);
   return Float32Array.from(converter.simple(samples));
@@ -142,12 +152,9 @@ function converterFor(fromRate: number, toRate: number, quality: ResampleQuality
   const key = `${fromRate}:${toRate}:${quality}`;
   let c = converters.get(key);
   if (!c) {
-    const type = {
-      best: 'SRC_SINC_BEST_QUALITY',
-      medium: 'SRC_SINC_MEDIUM_QUALITY',
-      fastest: 'SRC_SINC_FASTEST',
-    } as const;
-    c = libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
+    c = libsamplerate.create(1, fromRate, toRate, {
+      converterType: libsamplerate.ConverterType[CONVERTERS[quality]],
+    });
     converters.set(key, c);
   }
   return c;
@@ -170,21 +177,10 @@ export async function streamResampler(
   toRate: number,
   quality: ResampleQuality = 'medium',
 ): Promise<StreamResampler> {
-  for (const [k, v] of [
-    ['fromRate', fromRate],
-    ['toRate', toRate],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1000 || v > 192000)
-      throw new Error(`streamResampler: ${k} must be an integer number of Hz in 1000..192000, got ${v}`);
-  }
+  checkRates('streamResampler', fromRate, toRate);
   if (fromRate === toRate) return { push: (x) => x, close: () => {} };
-  const type = {
-    best: 'SRC_SINC_BEST_QUALITY',
-    medium: 'SRC_SINC_MEDIUM_QUALITY',
-    fastest: 'SRC_SINC_FASTEST',
-  } as const;
   const converter = await libsamplerate.create(1, fromRate, toRate, {
-    converterType: libsamplerate.ConverterType[type[quality]],
+    converterType: libsamplerate.ConverterType[CONVERTERS[quality]],
   });
   let closed = false;
   return {

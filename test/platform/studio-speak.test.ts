@@ -4,9 +4,9 @@
 // results the server sent, covering the whole utterance, each equal to the model's offline
 // transcription of that stretch of the audio the browser sent.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../src/index.js';
 import { AsrModel, pcm16ToFloat, synthesize, writeWav } from '../../src/audio/index.js';
@@ -17,7 +17,6 @@ import { randomAsr } from '../audio/random-asr.js';
 import { tempDir } from '../helpers/temp.js';
 import { makeTabularModel } from './fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 // espeak-ng is installed by .ci/run; the fake microphone plays what it says.
 execFileSync('espeak-ng', ['--version'], {
   stdio: 'ignore',
@@ -32,8 +31,6 @@ let speechSeconds: number;
 let asr: AsrModel;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   const root = tempDir('lepton-speak-');
   const dir = join(root, 'asr');
   asr = randomAsr();
@@ -52,23 +49,12 @@ beforeAll(async () => {
   await writeWav(wav, { sampleRate: 16000, channels: [samples] });
   studio = await createStudio({ registry });
   url = await studio.listen(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // Chromium's audio goes through libpulse, which would leave a pulse-* folder in $TMPDIR.
-    env: { ...process.env, PULSE_RUNTIME_PATH: '/dev/null/pulse' },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream',
-      `--use-file-for-fake-audio-capture=${wav}%noloop`,
-      '--autoplay-policy=no-user-gesture-required',
-    ],
-  });
+  browser = await launchChromium([
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${wav}%noloop`,
+    '--autoplay-policy=no-user-gesture-required',
+  ]);
 }, 120_000);
 
 afterAll(async () => {
