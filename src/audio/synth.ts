@@ -30,7 +30,10 @@ export function voiceId(v: Voice): string {
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // espeak-ng opens PulseAudio even when it only writes a file (-w), and libpulse then leaves a
+    // pulse-* folder in $TMPDIR; a runtime path that cannot exist keeps it from writing anything.
+    const env = { ...process.env, PULSE_RUNTIME_PATH: process.env.PULSE_RUNTIME_PATH ?? '/dev/null/pulse' };
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -20,7 +20,7 @@ const libsamplerate = require('@alexanderolsen/libsamplerate-js') as {
     from: number,
     to: number,
     options: { converterType: number },
-  ): Promise<{ simple(x: Float32Array): Float32Array; destroy(): void }>;
+  ): Promise<{ simple(x: Float32Array): Float32Array; full(x: Float32Array): Float32Array; destroy(): void }>;
   ConverterType: Record<'SRC_SINC_BEST_QUALITY' | 'SRC_SINC_MEDIUM_QUALITY' | 'SRC_SINC_FASTEST', number>;
 };
 
@@ -112,6 +112,22 @@ export function toMono(audio: Audio): Float32Array {
 
 export type ResampleQuality = 'best' | 'medium' | 'fastest';
 
+const CONVERTERS = {
+  best: 'SRC_SINC_BEST_QUALITY',
+  medium: 'SRC_SINC_MEDIUM_QUALITY',
+  fastest: 'SRC_SINC_FASTEST',
+} as const;
+
+function checkRates(fn: string, fromRate: number, toRate: number): void {
+  for (const [k, v] of [
+    ['fromRate', fromRate],
+    ['toRate', toRate],
+  ] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > 192000)
+      throw new Error(`${fn}: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
+  }
+}
+
 /**
  * Resamples one channel with libsamplerate's band-limited sinc converter: 'medium' (default) keeps
  * a tone's amplitude and phase to ~1e-4, 'best' to float precision at ~6x the cost.
@@ -122,13 +138,7 @@ export async function resample(
   toRate: number,
   quality: ResampleQuality = 'medium',
 ): Promise<Float32Array> {
-  for (const [k, v] of [
-    ['fromRate', fromRate],
-    ['toRate', toRate],
-  ] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v > 192000)
-      throw new Error(`resample: ${k} must be an integer number of Hz in 1..192000, got ${v}`);
-  }
+  checkRates('resample', fromRate, toRate);
   if (fromRate === toRate || samples.length === 0) return samples;
   const converter = await converterFor(fromRate, toRate, quality);
   return Float32Array.from(converter.simple(samples));
@@ -142,15 +152,57 @@ function converterFor(fromRate: number, toRate: number, quality: ResampleQuality
   const key = `${fromRate}:${toRate}:${quality}`;
   let c = converters.get(key);
   if (!c) {
-    const type = {
-      best: 'SRC_SINC_BEST_QUALITY',
-      medium: 'SRC_SINC_MEDIUM_QUALITY',
-      fastest: 'SRC_SINC_FASTEST',
-    } as const;
-    c = libsamplerate.create(1, fromRate, toRate, { converterType: libsamplerate.ConverterType[type[quality]] });
+    c = libsamplerate.create(1, fromRate, toRate, {
+      converterType: libsamplerate.ConverterType[CONVERTERS[quality]],
+    });
     converters.set(key, c);
   }
   return c;
+}
+
+/** A resampler for one audio stream fed in pieces (its filter state carries across pieces). */
+export interface StreamResampler {
+  /** Resampled output for the next piece of input (a few ms of it lag behind, inside the filter). */
+  push(samples: Float32Array): Float32Array;
+  /** Frees the converter (its WebAssembly memory). */
+  close(): void;
+}
+
+/**
+ * A resampler for a stream: libsamplerate's `full` API keeps the filter state between pieces, so
+ * the joined output equals one conversion of the joined input (`resample` converts one whole buffer).
+ */
+export async function streamResampler(
+  fromRate: number,
+  toRate: number,
+  quality: ResampleQuality = 'medium',
+): Promise<StreamResampler> {
+  checkRates('streamResampler', fromRate, toRate);
+  if (fromRate === toRate) return { push: (x) => x, close: () => {} };
+  const converter = await libsamplerate.create(1, fromRate, toRate, {
+    converterType: libsamplerate.ConverterType[CONVERTERS[quality]],
+  });
+  let closed = false;
+  return {
+    push: (x) => {
+      if (closed) throw new Error('streamResampler: push after close');
+      return x.length ? Float32Array.from(converter.full(x)) : new Float32Array(0);
+    },
+    close: () => {
+      if (!closed) converter.destroy();
+      closed = true;
+    },
+  };
+}
+
+/** Samples in [-1, 1) of 16-bit little-endian PCM bytes (an even number of them). */
+export function pcm16ToFloat(bytes: Uint8Array): Float32Array {
+  if (bytes.length % 2 !== 0)
+    throw new Error(`pcm16ToFloat: 16-bit PCM needs an even number of bytes, got ${bytes.length}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getInt16(2 * i, true) / 32768;
+  return out;
 }
 
 export interface LoadAudioOptions {

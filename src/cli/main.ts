@@ -264,22 +264,27 @@ export function buildProgram(): Command {
   // ---- listen ----
   program
     .command('listen')
-    .description('transcribe speech in an audio file with a streaming model (partials, then the transcript last)')
-    .argument('<file>', 'audio file: WAV (any rate, resampled), or anything ffmpeg decodes')
+    .description(
+      'transcribe speech in an audio file, or the microphone, with a streaming model (partials, then the transcript last)',
+    )
+    .argument('[file]', 'audio file: WAV (any rate, resampled), or anything ffmpeg decodes; none = the microphone')
     .option('-m, --model <dir>', 'speech model folder (default: the one examples/asr.ts saves)')
+    .option('--mic', 'read the microphone (arecord, or sox rec): the default when no file is given')
+    .option(
+      '--recorder <command>',
+      'microphone command writing raw 16-bit LE mono PCM at 16 kHz to stdout (default: $LEPTON_RECORDER, arecord, rec)',
+    )
+    .option('--seconds <s>', 'microphone: stop after this many seconds (default: Ctrl-C)', Number)
     .option('--chunk-ms <ms>', 'audio fed per step, in milliseconds', int('--chunk-ms'), 100)
     .option('--endpoint-silence <s>', 'seconds of silence that end an utterance', Number, 0.5)
     .option('--no-partials', 'print only final results')
     .option('--json', 'one JSON line: the transcript and each utterance with word timings')
-    .action(
-      async (
-        file: string,
-        opts: { model?: string; chunkMs: number; endpointSilence: number; partials: boolean; json?: boolean },
-      ) => {
-        const { listen } = await import('./listen.js');
-        await listen(file, opts);
-      },
-    );
+    .action(async (file: string | undefined, opts: import('./listen.js').ListenOptions) => {
+      if (opts.seconds !== undefined && !(opts.seconds > 0))
+        throw new CliError(`--seconds: expected a positive number, received ${opts.seconds}`);
+      const { listen } = await import('./listen.js');
+      await listen(file, opts);
+    });
 
   // ---- export ----
   const exportCommand = program
@@ -320,7 +325,19 @@ export function buildProgram(): Command {
     .option('--max-wait <ms>', 'dynamic batching: longest wait for a batch to fill (ms)', int('--max-wait'), 2)
     .option('--workers <n>', 'inference worker threads', int('--workers'), 1)
     .option('--rate-limit <n>', 'requests per minute per client (default: unlimited)', int('--rate-limit'))
-    .option('--body-limit <bytes>', 'largest request body', int('--body-limit'), 8 * 1024 * 1024)
+    .option(
+      '--body-limit <bytes>',
+      'largest request body (and speech-stream message)',
+      int('--body-limit'),
+      8 * 1024 * 1024,
+    )
+    .option('--max-streams <n>', 'speech WebSocket streams open at once', int('--max-streams'), 8)
+    .option(
+      '--max-stream-seconds <s>',
+      'seconds of audio one speech stream may carry',
+      int('--max-stream-seconds'),
+      600,
+    )
     .action(
       async (
         refs: string[],
@@ -333,6 +350,8 @@ export function buildProgram(): Command {
           workers: number;
           rateLimit?: number;
           bodyLimit: number;
+          maxStreams: number;
+          maxStreamSeconds: number;
         },
       ) => {
         const { createModelServer } = await import('../serve/server.js');
@@ -351,12 +370,18 @@ export function buildProgram(): Command {
           workers: Math.max(1, opts.workers),
           rateLimit: opts.rateLimit ? { max: opts.rateLimit, timeWindowMs: 60_000 } : undefined,
           bodyLimit: opts.bodyLimit,
+          stream: { maxStreams: opts.maxStreams, maxSeconds: opts.maxStreamSeconds },
         }).catch((e: Error) => {
           throw new CliError(e.message, 1);
         });
         const url = await server.listen(opts.port, opts.host);
+        const { isSpeechModel } = await import('../serve/stream.js');
         for (const m of server.store.list())
-          process.stdout.write(`serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`);
+          process.stdout.write(
+            isSpeechModel(m)
+              ? `serving ${m.name}@${m.version}: WebSocket ${url.replace(/^http/, 'ws')}/v1/models/${m.name}/stream (16 kHz Int16 LE PCM)\n`
+              : `serving ${m.name}@${m.version}: POST ${url}/v1/models/${m.name}/predict\n`,
+          );
         process.stdout.write(`docs: ${url}/docs  metrics: ${url}/metrics${token ? '  (bearer token required)' : ''}\n`);
         await untilSignal(() => server.close());
       },

@@ -10,6 +10,7 @@ export {
 } from './server.js';
 export { ServedModel, probabilities, type BatchingOptions, type ClassScore, type Prediction } from './model.js';
 export { ModelStore } from './store.js';
+export { STREAM_CLOSE_CODES, isSpeechModel, type StreamLimits } from './stream.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { ServerMetrics } from './metrics.js';
 export { RequestError, parseTensor, toNested } from './tensors.js';

@@ -103,10 +103,24 @@ export class ServerMetrics {
   );
   readonly queueLength = new Gauge('lepton_queue_length', 'Rows waiting for a batch slot, by model.');
   readonly modelsLoaded = new Gauge('lepton_models_loaded', 'Model versions currently loaded.');
+  readonly streamsActive = new Gauge('lepton_streams_active', 'Speech WebSocket streams currently open.');
+  readonly streams = new Counter(
+    'lepton_streams_total',
+    'Speech WebSocket streams by model and close code (1000 = ended normally).',
+  );
 
   render(): string {
     return (
-      [this.requests, this.latency, this.batchSize, this.inferenceSeconds, this.queueLength, this.modelsLoaded]
+      [
+        this.requests,
+        this.latency,
+        this.batchSize,
+        this.inferenceSeconds,
+        this.queueLength,
+        this.modelsLoaded,
+        this.streamsActive,
+        this.streams,
+      ]
         .map((m) => m.render())
         .join('\n') + '\n'
     );

@@ -17,6 +17,7 @@ import { decodeBase64Image, imagesToTensor } from './image.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
 import { ModelStore } from './store.js';
+import { type StreamLimits, registerSpeechStreams } from './stream.js';
 import { RequestError, parseTopK } from './tensors.js';
 import { type TextLimits, predictText, textRoutes } from './text.js';
 
@@ -48,6 +49,8 @@ export interface ServerOptions {
   /** Worker threads running inference (default 1). */
   workers?: number;
   session?: SessionOptions;
+  /** Speech WebSocket streams (/v1/models/:name/stream): concurrency, length and idle limits. */
+  stream?: StreamLimits;
   /** Requests per client per window (off by default). */
   rateLimit?: { max: number; timeWindowMs?: number };
   logger?: boolean;
@@ -64,6 +67,8 @@ export interface ServerContext {
   /** Loads a model folder as a new version of `name` without dropping requests. */
   load(dir: string, name?: string, version?: number): Promise<ServedModel>;
   ready(): boolean;
+  /** Speech streams open now. */
+  activeStreams(): number;
 }
 
 export interface ModelServer extends ServerContext {
@@ -153,6 +158,12 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  const activeStreams = await registerSpeechStreams(app, {
+    store,
+    metrics,
+    maxMessageBytes: bodyLimit,
+    limits: options.stream ?? {},
+  });
   if (options.rateLimit) {
     await app.register(rateLimit, {
       max: options.rateLimit.max,
@@ -172,9 +183,10 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     if (!tokenDigest || !protectedPath(req.url)) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
-    // A browser's EventSource cannot send headers: event streams may carry the token as ?access_token= (RFC 6750 §2.3).
+    // A browser's EventSource and WebSocket cannot send headers: event streams and WebSocket upgrades
+    // may carry the token as ?access_token= (RFC 6750 §2.3).
     const queryToken =
-      !m && req.headers.accept === 'text/event-stream'
+      !m && (req.headers.accept === 'text/event-stream' || req.headers.upgrade?.toLowerCase() === 'websocket')
         ? new URL(req.url, 'http://x').searchParams.get('access_token')
         : null;
     const presented = m ? m[1].trim() : queryToken;
@@ -213,6 +225,7 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
       return reply.code(ready ? 200 : 503).send({
         status: ready ? 'ready' : closing ? 'shutting down' : 'loading',
         models: store.list().map((m) => `${m.name}@${m.version}`),
+        streams: activeStreams(),
       });
     },
   );
@@ -343,6 +356,7 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     options,
     load: (dir, name, version) => store.load(dir, name, version),
     ready: () => initialLoaded && !closing,
+    activeStreams,
   };
   for (const plugin of options.plugins ?? []) await plugin(app, ctx);
 

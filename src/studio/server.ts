@@ -1,7 +1,7 @@
 /**
  * The web studio: plain HTML/JS/CSS pages (no build step) on the model server's Fastify app, so the
  * playground predicts through the same API. Pages: runs list, run (live charts over SSE), compare,
- * model registry, per-model playground. The JSON API under /api reads the registry; with a token it
+ * model registry, per-model playground, speak (the microphone streamed to a speech model). The JSON API under /api reads the registry; with a token it
  * requires the bearer token like /v1 (the pages ask for it once and keep it in localStorage).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -30,12 +30,14 @@ const PAGES: Record<string, string> = {
   '/compare': 'compare.html',
   '/models': 'models.html',
   '/models/:name': 'playground.html',
+  '/speak': 'speak.html',
 };
 
 const ASSETS: Record<string, string> = {
   'studio.js': 'application/javascript; charset=utf-8',
   'studio.css': 'text/css; charset=utf-8',
   'favicon.svg': 'image/svg+xml',
+  'speak-worklet.js': 'application/javascript; charset=utf-8',
 };
 
 export async function createStudio(options: StudioOptions): Promise<ModelServer> {
@@ -97,7 +99,11 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       models: registry.listModels().filter((m) => m.runId === id),
     };
   });
-  app.get('/api/models', { schema: { hide: true } }, async () => ({ models: registry.listModels() }));
+  // `speech`: a streaming recognizer (asr.json beside the model), for the speak page.
+  const speech = (path: string) => existsSync(join(path, 'asr.json'));
+  app.get('/api/models', { schema: { hide: true } }, async () => ({
+    models: registry.listModels().map((m) => ({ ...m, speech: speech(m.path) })),
+  }));
   app.get<{ Params: { name: string } }>('/api/models/:name', { schema: { hide: true } }, async (req, reply) => {
     const versions = registry.listModels().filter((m) => m.name === req.params.name);
     if (!versions.length)
@@ -114,6 +120,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       latest: versions[versions.length - 1],
       preprocessing: config.preprocessing ?? null,
       featureNames: config.featureNames ?? null,
+      speech: speech(versions[versions.length - 1].path),
     };
   });
 

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/registry/registry.js';
 import { createStudio } from '../../src/studio/server.js';
@@ -9,7 +10,6 @@ import type { ModelServer } from '../../src/serve/server.js';
 import { makeImageModel, makeTabularModel, softmaxReference, tabularReference } from './fixtures.js';
 import { tempDir } from '../helpers/temp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 // Screenshots (desktop 1280 px and mobile 390 px) go to a temp folder, or to $LEPTON_SCREENSHOTS to keep them for a look.
 let shots: string;
 let root: string;
@@ -22,8 +22,6 @@ let finishedRun: number;
 let liveRun: number;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   root = tempDir('lepton-studio-');
   shots = process.env.LEPTON_SCREENSHOTS ?? join(root, 'screenshots');
   mkdirSync(shots, { recursive: true });
@@ -63,19 +61,7 @@ beforeAll(async () => {
   );
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => {
     throw e;

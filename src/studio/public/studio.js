@@ -47,6 +47,7 @@ export function layout(active) {
   const links = [
     ['/', 'Runs', 'runs'],
     ['/models', 'Models', 'models'],
+    ['/speak', 'Speak', 'speak'],
     ['/docs', 'API docs', 'docs'],
   ];
   document.body.insertAdjacentHTML(
@@ -453,7 +454,11 @@ export async function playgroundPage() {
   const image = info.preprocessing && info.preprocessing.kind === 'image';
   const url = `/v1/models/${encodeURIComponent(name)}/predict`;
   const text = info.preprocessing && info.preprocessing.kind === 'text';
-  main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1><div class="card playground"><div id="input"></div><div id="result"><div class="empty">${
+  main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1>${
+    info.speech
+      ? `<div class="card">A speech recognition model: <a id="speak" href="/speak?model=${encodeURIComponent(name)}">speak to it with the microphone&nbsp;→</a></div>`
+      : ''
+  }<div class="card playground"><div id="input"></div><div id="result"><div class="empty">${
     text
       ? 'Type some text, then press the button.'
       : image
@@ -548,6 +553,122 @@ export async function playgroundPage() {
       });
     }
   }
+}
+
+/**
+ * The speak page: the browser microphone (getUserMedia → an AudioContext at 16 kHz → an
+ * AudioWorklet writing 16-bit PCM) streamed over a WebSocket to /v1/models/NAME/stream, with the
+ * partial transcript and each final result shown as they arrive (protocol: docs/SERVING.md).
+ */
+export async function speakPage() {
+  layout('speak');
+  const main = document.querySelector('main');
+  const { models } = await api('/api/models');
+  const names = [...new Set(models.filter((m) => m.speech).map((m) => m.name))];
+  if (!names.length) {
+    main.innerHTML =
+      '<h1>Speak</h1><div class="card empty">No speech recognition model is registered. Train one with <code>npx tsx examples/asr.ts</code> and register its folder with <code>lepton models register</code>.</div>';
+    return;
+  }
+  const wanted = new URLSearchParams(location.search).get('model');
+  main.innerHTML = `<h1>Speak</h1><div class="card speak"><p class="controls"><label>model <select id="model">${names
+    .map((n) => `<option${n === wanted ? ' selected' : ''}>${esc(n)}</option>`)
+    .join(
+      '',
+    )}</select></label><button id="start">Start</button><button id="stop" class="secondary" disabled>Stop</button><span id="status" data-state="idle">press Start and speak</span></p><p id="partial" class="partial"></p><ol id="finals" class="finals"></ol><p class="muted">The microphone's audio goes to <code>/v1/models/<span id="route">${esc(
+    wanted && names.includes(wanted) ? wanted : names[0],
+  )}</span>/stream</code> as 16 kHz 16-bit PCM over a WebSocket; the server answers partial and final transcripts.</p></div>`;
+  const $ = (id) => document.getElementById(id);
+  const select = $('model');
+  select.addEventListener('change', () => ($('route').textContent = select.value));
+  const status = (state, text) => {
+    $('status').dataset.state = state;
+    $('status').textContent = text;
+  };
+  let session = null;
+  const stopAudio = () => {
+    if (!session) return;
+    session.stream.getTracks().forEach((t) => t.stop());
+    session.node.port.onmessage = null;
+    session.source.disconnect();
+    session.context.close().catch(() => {});
+  };
+  $('start').addEventListener('click', async () => {
+    $('start').disabled = true;
+    $('partial').textContent = '';
+    $('finals').innerHTML = '';
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+      // Browsers that cannot run a 16 kHz context use their own rate; the start message names it.
+      let context;
+      try {
+        context = new AudioContext({ sampleRate: 16000 });
+      } catch {
+        context = new AudioContext();
+      }
+      await context.audioWorklet.addModule('/static/speak-worklet.js');
+      const source = context.createMediaStreamSource(stream);
+      const node = new AudioWorkletNode(context, 'pcm16', {
+        processorOptions: { frame: Math.round(context.sampleRate / 10) },
+      });
+      const query = token() ? `?access_token=${encodeURIComponent(token())}` : '';
+      const ws = new WebSocket(
+        `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/models/${encodeURIComponent(select.value)}/stream${query}`,
+      );
+      session = { stream, context, source, node, ws };
+      ws.onopen = () => ws.send(JSON.stringify({ type: 'start', sampleRate: context.sampleRate }));
+      node.port.onmessage = (e) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(e.data);
+      };
+      source.connect(node);
+      // The worklet runs only while the graph pulls it: it writes silence to the speakers.
+      node.connect(context.destination);
+      ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        if (m.type === 'ready') status('listening', `listening (${m.model} v${m.version}, ${context.sampleRate} Hz)`);
+        else if (m.type === 'partial') $('partial').textContent = m.text;
+        else if (m.type === 'final') {
+          $('partial').textContent = '';
+          if (m.text) {
+            const li = document.createElement('li');
+            li.textContent = m.text;
+            li.title = m.words.map((w) => `${w.word} ${w.start.toFixed(2)}–${w.end.toFixed(2)} s`).join('\n');
+            li.dataset.end = String(m.end);
+            $('finals').append(li);
+          }
+        } else if (m.type === 'error') status('error', m.error);
+      };
+      ws.onclose = (e) => {
+        stopAudio();
+        session = null;
+        if ($('status').dataset.state !== 'error')
+          status(
+            e.code === 1000 ? 'done' : 'error',
+            e.code === 1000 ? 'done' : `closed (${e.code}${e.reason ? `: ${e.reason}` : ''})`,
+          );
+        $('start').disabled = false;
+        $('stop').disabled = true;
+      };
+      $('stop').disabled = false;
+      status('connecting', 'connecting…');
+    } catch (e) {
+      stopAudio();
+      session = null;
+      status('error', `microphone: ${e.message}`);
+      $('start').disabled = false;
+    }
+  });
+  $('stop').addEventListener('click', () => {
+    if (!session) return;
+    $('stop').disabled = true;
+    status('finishing', 'finishing…');
+    // Stop capturing, then ask for the last final result; the server closes the socket after it.
+    const { ws } = session;
+    stopAudio();
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'end' }));
+  });
 }
 
 /**
