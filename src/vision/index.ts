@@ -23,3 +23,8 @@ export * from './boxes/nms-op.js';
 export * from './segmentation/index.js';
 export * from './tiling.js';
 export * from './detection/detector.js';
+export * from './assignment.js';
+export * from './tracking.js';
+export * from './metrics/mot.js';
+export * from './video.js';
+export * from './synthetic/moving.js';
