@@ -261,7 +261,11 @@ export class VideoWriter {
     ];
     const proc = run('ffmpeg', args, `VideoWriter(${path})`, 'pipe');
     // Fail here (not at the first write) when ffmpeg is missing.
-    await Promise.race([once(proc.child, 'spawn'), proc.exited.then((r) => r.error && Promise.reject(r.error))]);
+    await new Promise<void>((started) => {
+      proc.child.once('spawn', () => started());
+      proc.child.once('error', () => started());
+    });
+    if (proc.child.pid === undefined) throw (await proc.exited).error;
     return new VideoWriter(path, temp, width, height, proc);
   }
 
