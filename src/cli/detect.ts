@@ -12,14 +12,12 @@ import { InferenceProgress } from '../train/progress.js';
 import {
   type Detection,
   FcosDetector,
-  Tracker,
+  type TrackVideoResult,
   type VideoInfo,
-  VideoWriter,
   drawDetections,
-  probeVideo,
-  readVideoFrames,
   isVideoPath,
-  renderDetections,
+  probeVideo,
+  trackVideo,
 } from '../vision/index.js';
 import { resolveModelRef } from './model-ref.js';
 import { CliError } from './output.js';
@@ -90,31 +88,15 @@ export interface DetectVideoOptions extends DetectOptions {
   progress?: boolean;
 }
 
-/** One track on one frame of `lepton detect VIDEO`. */
-export interface VideoTrack {
-  id: number;
-  box: [number, number, number, number];
-  label: number;
-  className: string;
-  score: number;
-}
-
-export interface DetectVideoResult {
-  width: number;
-  height: number;
-  fps: number;
-  /** Per frame: its number, time (s) and the confirmed tracks on it. */
-  frames: { frame: number; time: number; tracks: VideoTrack[] }[];
-  /** Each track id: class, first and last frame. */
-  tracks: { id: number; className: string; first: number; last: number; frames: number }[];
+export interface DetectVideoResult extends TrackVideoResult {
   out?: string;
 }
 
 /**
  * `lepton detect VIDEO [--out annotated.mp4]`: detects objects on every frame, links them into
- * tracks (ByteTrack-style, lepton/vision's Tracker) and draws boxes with track ids into a new
- * video. `--score` is the tracker's high score: detections at or above it start and continue
- * tracks; those down to a third of it only continue tracks.
+ * tracks (lepton/vision's `trackVideo`) and draws boxes with track ids into a new video.
+ * `--score` is the tracker's high score: detections at or above it start and continue tracks;
+ * those down to a third of it only continue tracks.
  */
 export async function detectVideo(video: string, opts: DetectVideoOptions): Promise<DetectVideoResult> {
   if (!existsSync(video)) throw new CliError(`detect: no video file '${video}'`);
@@ -125,48 +107,19 @@ export async function detectVideo(video: string, opts: DetectVideoOptions): Prom
   } catch (e) {
     throw new CliError(`detect: ${(e as Error).message}`);
   }
-  const scale = opts.scale ?? Math.max(1, Math.min(4, Math.floor(512 / Math.max(info.width, info.height))));
-  const tracker = new Tracker({ highScore: opts.score, lowScore: opts.score / 3 });
-  const names = detector.config.classNames;
-  let writer: VideoWriter | undefined;
-  if (opts.out) {
-    try {
-      writer = await VideoWriter.open(opts.out, {
-        width: info.width * scale,
-        height: info.height * scale,
-        fps: info.fps,
-      });
-    } catch (e) {
-      throw new CliError(`detect: ${(e as Error).message}`);
-    }
-  }
   const progress = opts.progress ? new InferenceProgress(1, info.frames || undefined) : undefined;
-  const frames: DetectVideoResult['frames'] = [];
-  const spans = new Map<number, DetectVideoResult['tracks'][number]>();
+  let result: TrackVideoResult;
   try {
-    for await (const frame of readVideoFrames(video, { info })) {
-      const detections = await detector.detect(frame, { scoreThreshold: tracker.options.lowScore });
-      const tracks = tracker.update(detections).map((t) => ({
-        id: t.id,
-        box: t.box.map((v, k) => Math.min(Math.max(v, 0), k % 2 ? frame.height : frame.width)) as VideoTrack['box'],
-        label: t.label,
-        className: names[t.label],
-        score: t.score,
-      }));
-      frames.push({ frame: frame.index, time: frame.time, tracks });
-      for (const t of tracks) {
-        const s = spans.get(t.id);
-        if (s) [s.last, s.frames, s.className] = [frame.index, s.frames + 1, t.className];
-        else spans.set(t.id, { id: t.id, className: t.className, first: frame.index, last: frame.index, frames: 1 });
-      }
-      if (writer) await writer.write((await renderDetections(frame, tracks, { classNames: names, scale })).data);
-      progress?.batch(frame.index, {});
-    }
-    await writer?.close();
+    result = await trackVideo(video, detector, {
+      info,
+      out: opts.out,
+      scale: opts.scale,
+      tracker: { highScore: opts.score, lowScore: opts.score / 3 },
+      onFrame: (frame) => progress?.batch(frame.index, {}),
+    });
   } catch (e) {
-    await writer?.abort();
-    throw e instanceof CliError ? e : new CliError(`detect: ${(e as Error).message}`);
+    throw new CliError(`detect: ${(e as Error).message}`);
   }
   progress?.end({});
-  return { width: info.width, height: info.height, fps: info.fps, frames, tracks: [...spans.values()], out: opts.out };
+  return { ...result, out: opts.out };
 }

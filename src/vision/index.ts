@@ -28,3 +28,4 @@ export * from './tracking.js';
 export * from './metrics/mot.js';
 export * from './video.js';
 export * from './synthetic/moving.js';
+export * from './track-video.js';
