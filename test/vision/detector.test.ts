@@ -246,6 +246,17 @@ describe('training', () => {
       }
     }
     const first = await det.detect({ data: scenes[0].image, width: size, height: size });
+    // One batched call gives each image's own detections.
+    const images = scenes.map((s) => ({ data: s.image, width: size, height: size }));
+    const batched = await det.detectBatch(images);
+    const single = [first, await det.detect(images[1])];
+    expect(batched.map((b) => b.length)).toEqual(single.map((b) => b.length));
+    batched.forEach((b, i) =>
+      b.forEach((d, j) => {
+        expect(d.label).toBe(single[i][j].label);
+        expect(d.score).toBeCloseTo(single[i][j].score, 5);
+      }),
+    );
     await det.save(join(dir, 'model'));
     const again = await (await FcosDetector.load(join(dir, 'model'))).detect({
       data: scenes[0].image,
