@@ -7,10 +7,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { optimizers, setSeed, tensor } from '../../src/index.js';
-import { FcosDetector, fcosLoss, movingScenes, probeVideo, writeMovingScenesVideo } from '../../src/vision/index.js';
+import { setSeed } from '../../src/index.js';
+import { FcosDetector, movingScenes, probeVideo, writeMovingScenesVideo } from '../../src/vision/index.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
+import { fitOnImages } from '../helpers/tiny-detector.js';
 
 const size = 64;
 const frames = 16;
@@ -45,30 +46,8 @@ beforeAll(async () => {
     batchNormMomentum: 0.9,
     classNames: ['circle', 'square'],
   });
-  const P = det.numPoints;
   const picked = [...movingScenes({ ...scene, frames }, 2)].filter((_, i) => i % 4 === 0);
-  const x = new Float32Array(picked.length * size * size * 3);
-  const y = new Float32Array(picked.length * P * 8);
-  picked.forEach((f, i) => {
-    for (let k = 0; k < f.image.length; k++) x[i * f.image.length + k] = f.image[k] / 255;
-    det.targets(
-      f.objects.flatMap((o) => o.box),
-      f.objects.map((o) => o.label),
-      y,
-      i * P * 8,
-    );
-  });
-  det.model.compile({ optimizer: optimizers.Adam({ learningRate: 3e-3 }), loss: fcosLoss(2) });
-  await det.model.fit(
-    tensor(x, { shape: [picked.length, size, size, 3] }),
-    tensor(y, { shape: [picked.length, P, 8] }),
-    {
-      epochs: 20,
-      batchSize: 4,
-      verbose: 0,
-      workers: 1,
-    },
-  );
+  await fitOnImages(det, picked, 20);
   modelDir = join(root, 'detector');
   await det.save(modelDir);
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { optimizers, setSeed, tensor, type Tensor } from '../../src/index.js';
+import { setSeed, tensor, type Tensor } from '../../src/index.js';
 import {
   FcosDetector,
   SceneGenerator,
@@ -18,6 +18,7 @@ import {
   pyramidLevels,
 } from '../../src/vision/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { fitOnImages } from '../helpers/tiny-detector.js';
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
@@ -219,25 +220,7 @@ describe('training', () => {
       // Few steps: the moving statistics must forget their initial values (mean 0, variance 1) quickly.
       batchNormMomentum: 0.9,
     });
-    const P = det.numPoints;
-    const x = new Float32Array(2 * size * size * 3);
-    const y = new Float32Array(2 * P * 8);
-    scenes.forEach((s, i) => {
-      for (let k = 0; k < s.image.length; k++) x[i * s.image.length + k] = s.image[k] / 255;
-      det.targets(
-        s.objects.flatMap((o) => o.box),
-        s.objects.map((o) => o.label),
-        y,
-        i * P * 8,
-      );
-    });
-    det.model.compile({ optimizer: optimizers.Adam({ learningRate: 3e-3 }), loss: fcosLoss(2) });
-    await det.model.fit(tensor(x, { shape: [2, size, size, 3] }), tensor(y, { shape: [2, P, 8] }), {
-      epochs: 300,
-      batchSize: 2,
-      verbose: 0,
-      workers: 1,
-    });
+    await fitOnImages(det, scenes, 300);
     for (const s of scenes) {
       const found = await det.detect({ data: s.image, width: size, height: size }, { scoreThreshold: 0.3 });
       for (const o of s.objects) {
