@@ -96,7 +96,7 @@ export interface DetectVideoResult extends TrackVideoResult {
  * `lepton detect VIDEO [--out annotated.mp4]`: detects objects on every frame, links them into
  * tracks (lepton/vision's `trackVideo`) and draws boxes with track ids into a new video.
  * `--score` is the tracker's high score: detections at or above it start and continue tracks;
- * those down to a third of it only continue tracks.
+ * those down to a fifth of it only continue tracks (0.5 and 0.1 by default, ByteTrack's).
  */
 export async function detectVideo(video: string, opts: DetectVideoOptions): Promise<DetectVideoResult> {
   if (!existsSync(video)) throw new CliError(`detect: no video file '${video}'`);
@@ -114,7 +114,7 @@ export async function detectVideo(video: string, opts: DetectVideoOptions): Prom
       info,
       out: opts.out,
       scale: opts.scale,
-      tracker: { highScore: opts.score, lowScore: opts.score / 3 },
+      tracker: { highScore: opts.score, lowScore: opts.score / 5 },
       onFrame: (frame) => progress?.batch(frame.index, {}),
     });
   } catch (e) {

@@ -253,9 +253,8 @@ export function buildProgram(): Command {
     .option('-o, --out <file>', 'write the image (PNG) or video (.mp4, ...) with the detections drawn')
     .option(
       '--score <threshold>',
-      'lowest score shown; in videos the score that starts and keeps tracks (down to a third of it only continues them)',
+      'lowest score shown (default 0.3); in videos the score that starts and keeps tracks (default 0.5; detections down to a fifth of it only continue them)',
       Number,
-      0.3,
     )
     .option('--scale <n>', 'draw the picture this many times larger (default: up to 512 pixels)', int('--scale'))
     .option('--json', 'machine-readable output (videos: the tracks on every frame)')
@@ -263,7 +262,7 @@ export function buildProgram(): Command {
       async (file: string, opts: { model: string; out?: string; score: number; scale?: number; json?: boolean }) => {
         const { detectImage, detectVideo, isVideoFile } = await import('./detect.js');
         if (await isVideoFile(file)) {
-          const r = await detectVideo(file, { ...opts, progress: true });
+          const r = await detectVideo(file, { ...opts, score: opts.score ?? 0.5, progress: true });
           if (opts.json) return printJson(r);
           for (const t of r.tracks)
             process.stdout.write(`#${t.id} ${t.className}: frames ${t.first}-${t.last} (seen on ${t.frames})\n`);
@@ -272,7 +271,7 @@ export function buildProgram(): Command {
           );
           return;
         }
-        const r = await detectImage(file, opts);
+        const r = await detectImage(file, { ...opts, score: opts.score ?? 0.3 });
         if (opts.json) return printJson(r);
         for (const d of r.detections)
           process.stdout.write(`${d.className} ${d.score.toFixed(3)} [${d.box.map((v) => v.toFixed(1)).join(', ')}]\n`);

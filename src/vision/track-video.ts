@@ -24,7 +24,7 @@ export interface TrackVideoOptions {
   out?: string;
   /** Draw the annotated video this many times larger (default: up to 512 pixels on the longer side, at most 4×). */
   scale?: number;
-  /** Tracker settings; detections below `lowScore` are not decoded at all. */
+  /** Tracker settings (default: the Tracker's, with mergeIou 0.5); detections below `lowScore` are not decoded at all. */
   tracker?: TrackerOptions;
   /** Called after each frame (e.g. progress). */
   onFrame?: (frame: VideoFrame, tracks: VideoTrack[], detections: Detection[]) => void;
@@ -52,7 +52,8 @@ export async function trackVideo(
 ): Promise<TrackVideoResult> {
   const info = options.info ?? (await probeVideo(path));
   const scale = options.scale ?? Math.max(1, Math.min(4, Math.floor(512 / Math.max(info.width, info.height))));
-  const tracker = new Tracker(options.tracker);
+  // FcosDetector's NMS is per class, so one object can come boxed under two classes: merge those.
+  const tracker = new Tracker({ mergeIou: 0.5, ...options.tracker });
   const names = detector.config.classNames;
   const writer = options.out
     ? await VideoWriter.open(options.out, { width: info.width * scale, height: info.height * scale, fps: info.fps })

@@ -14,6 +14,7 @@
  */
 import { matchBySimilarity } from './assignment.js';
 import { iouAt } from './boxes/host.js';
+import { nms } from './boxes/nms.js';
 import type { Detection } from './detection/detector.js';
 
 export interface TrackerOptions {
@@ -35,6 +36,14 @@ export interface TrackerOptions {
   minHits?: number;
   /** Match detections only to tracks of their class (default false: the label follows the detections' votes). */
   classAware?: boolean;
+  /**
+   * Without `classAware`: a detection overlapping a higher-scoring one by more than this IoU
+   * (default 1 = off; `trackVideo` uses 0.5) is treated as a low-score detection — it may continue a track in the
+   * second stage but never starts one. A multi-class detector's class-aware NMS can box one object
+   * under two classes, which a class-agnostic tracker would otherwise follow as two objects, while
+   * two real objects passing each other still both continue their tracks.
+   */
+  mergeIou?: number;
 }
 
 /** One confirmed track on the current frame. */
@@ -151,6 +160,7 @@ export class Tracker {
       maxAge: 30,
       minHits: 2,
       classAware: false,
+      mergeIou: 1,
       ...options,
     };
     const o = this.options;
@@ -158,7 +168,7 @@ export class Tracker {
       throw new Error(
         `Tracker: need 0 <= lowScore <= highScore <= 1, got lowScore ${o.lowScore}, highScore ${o.highScore}`,
       );
-    for (const k of ['matchIou', 'lowMatchIou', 'unconfirmedMatchIou'] as const)
+    for (const k of ['matchIou', 'lowMatchIou', 'unconfirmedMatchIou', 'mergeIou'] as const)
       if (!(o[k] > 0 && o[k] <= 1)) throw new Error(`Tracker: ${k} must be in (0, 1], got ${o[k]}`);
     if (!(Number.isInteger(o.maxAge) && o.maxAge >= 0))
       throw new Error(`Tracker: maxAge must be an integer >= 0, got ${o.maxAge}`);
@@ -186,10 +196,20 @@ export class Tracker {
       if (!Array.isArray(d.box) || d.box.length !== 4 || !d.box.every(Number.isFinite) || !Number.isFinite(d.score))
         throw new Error(`Tracker.update: detection ${i} needs box [x1, y1, x2, y2] and score as finite numbers`);
     });
+    const keep = new Uint8Array(detections.length).fill(1);
+    if (!o.classAware && o.mergeIou < 1) {
+      keep.fill(0);
+      const kept = nms(
+        detections.flatMap((d) => d.box),
+        detections.map((d) => d.score),
+        { iouThreshold: o.mergeIou },
+      );
+      for (const i of kept) keep[i] = 1;
+    }
     const high: number[] = [],
       low: number[] = [];
     detections.forEach((d, i) => {
-      if (d.score >= o.highScore) high.push(i);
+      if (d.score >= o.highScore && keep[i]) high.push(i);
       else if (d.score >= o.lowScore) low.push(i);
     });
     for (const t of this.tracks) t.filter.predict();

@@ -77,7 +77,7 @@ describe('lepton detect VIDEO', () => {
       for (const t of f.tracks) {
         ids.add(t.id);
         expect(['circle', 'square']).toContain(t.className);
-        expect(t.score).toBeGreaterThanOrEqual(0.2 / 3);
+        expect(t.score).toBeGreaterThanOrEqual(0.2 / 5);
         expect(t.box[0]).toBeGreaterThanOrEqual(0);
         expect(t.box[2]).toBeLessThanOrEqual(size);
         expect(t.box[3]).toBeLessThanOrEqual(size);
