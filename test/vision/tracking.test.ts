@@ -152,6 +152,17 @@ describe('Tracker', () => {
     expect(ids.slice(7).every((m) => m.get(0) === 1 && m.get(1) === 2)).toBe(true);
   });
 
+  it('mergeIou: a cross-class duplicate box starts no track, yet overlapping objects keep theirs', () => {
+    // One object boxed twice (class 0 at 0.9, class 1 at 0.8, IoU 0.82).
+    const dup = Array.from({ length: 5 }, (_, t) => [det(box(40 + t, 40), 0.9, 0), det(box(41 + t, 40), 0.8, 1)]);
+    expect(run(new Tracker(), dup)[4].size).toBe(2);
+    expect([...run(new Tracker({ mergeIou: 0.5 }), dup)[4].values()]).toEqual([1]);
+    // Two objects that meet (IoU up to 0.82) after both tracks exist: both continue through the overlap.
+    const meet = Array.from({ length: 12 }, (_, t) => [det(box(20 + 2 * t, 40)), det(box(50 - t, 41), 0.85)]);
+    const ids = run(new Tracker({ mergeIou: 0.5 }), meet);
+    expect(ids.every((m) => m.get(0) === 1 && m.get(1) === 2)).toBe(true);
+  });
+
   it('class-aware matching and the label vote', () => {
     const frames = Array.from({ length: 6 }, (_, t) => [det(box(40 + t, 40), 0.9, t === 3 ? 1 : 0)]);
     const agnostic = new Tracker();
