@@ -17,9 +17,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import {
   Conv2D,
@@ -43,6 +40,7 @@ import {
   printTable,
   seededUniform,
 } from './harness.js';
+import { type PredictVsOrt, predictVsOrt } from './inference.js';
 import { PYTHON, sharedFile, torchMissing, warnTorchMissing } from './peer.js';
 const BATCH = 64;
 const INFER_BATCH = 256;
@@ -357,60 +355,17 @@ async function leptonGraphRaw(
   return (s.epochs * s.batches * BATCH) / (ms / 1000);
 }
 
-interface Inference {
-  lepton: number;
-  ort: number;
-}
-
 /** predict vs raw ORT on the exported model, batch 256, interleaved rounds. */
-async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Tensor }): Promise<Inference> {
+async function inference(s: Settings, model: LeptonTrain['model'], data: { x: Tensor }): Promise<PredictVsOrt> {
   const n = INFER_BATCH * 4;
   const x = new Tensor([n, 32, 32, 3], 'float32', (data.x.data as Float32Array).slice(0, n * 3072));
-  const dir = mkdtempSync(join(tmpdir(), 'lepton-bench-'));
-  try {
-    // predict's worker session gets the same intra-op thread count as the raw ORT session.
-    model.compile({
-      optimizer: 'adam',
-      loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
-      session: { intraOpNumThreads: s.threads },
-    });
-    const file = join(dir, 'seed-cnn.onnx');
-    await model.exportOnnx(file);
-    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: s.threads });
-    const feedName = session.inputNames[0];
-    const chunks = Array.from(
-      { length: n / INFER_BATCH },
-      (_, i) =>
-        new ort.Tensor(
-          'float32',
-          (x.data as Float32Array).subarray(i * INFER_BATCH * 3072, (i + 1) * INFER_BATCH * 3072),
-          [INFER_BATCH, 32, 32, 3],
-        ),
-    );
-    // Same predictions (guards against timing something that does not compute).
-    const p = (await model.predict(x, { batchSize: INFER_BATCH, verbose: 0 })) as Tensor;
-    const r = (await session.run({ [feedName]: chunks[0] }))[session.outputNames[0]].data as Float32Array;
-    for (let i = 0; i < 10; i++) {
-      if (Math.abs((p.data as Float32Array)[i] - r[i]) > 1e-4 * (1 + Math.abs(r[i])))
-        throw new Error(
-          `inference: predict and exported model disagree at ${i}: ${(p.data as Float32Array)[i]} vs ${r[i]}`,
-        );
-    }
-    const leptonMs: number[] = [];
-    const ortMs: number[] = [];
-    for (let round = 0; round < 5; round++) {
-      let t0 = performance.now();
-      await model.predict(x, { batchSize: INFER_BATCH, verbose: 0 });
-      leptonMs.push(performance.now() - t0);
-      t0 = performance.now();
-      for (const c of chunks) await session.run({ [feedName]: c });
-      ortMs.push(performance.now() - t0);
-    }
-    await session.release();
-    return { lepton: n / (Math.min(...leptonMs) / 1000), ort: n / (Math.min(...ortMs) / 1000) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // predict's worker session gets the same intra-op thread count as the raw ORT session.
+  model.compile({
+    optimizer: 'adam',
+    loss: new SparseCategoricalCrossentropy({ fromLogits: true }),
+    session: { intraOpNumThreads: s.threads },
+  });
+  return predictVsOrt(model, x, { batchSize: INFER_BATCH, threads: s.threads });
 }
 
 const bench: BenchModule = {
@@ -506,7 +461,7 @@ const bench: BenchModule = {
     results.lepton_fit_vs_own_graph_raw = ratio(best.get('lepton_1'), raw);
     results.lepton_infer_img_s = infer.lepton;
     results.ort_infer_img_s = infer.ort;
-    results.infer_ratio_vs_ort = infer.lepton / infer.ort;
+    results.infer_ratio_vs_ort = infer.ratio; // median of per-round ratios
     results.pytorch_infer_img_s = torchInfer;
     results.infer_ratio_vs_pytorch = ratio(infer.lepton, torchInfer);
     results.pytorch_peak_rss_mb = peer?.pytorch_peak_rss_mb ?? null;
@@ -539,7 +494,7 @@ const bench: BenchModule = {
     console.log();
     printTable([
       ['inference, batch 256', 'img/s', '× ORT', '× PyTorch'],
-      ['Lepton predict', infer.lepton, infer.lepton / infer.ort, na(ratio(infer.lepton, torchInfer))],
+      ['Lepton predict', infer.lepton, infer.ratio, na(ratio(infer.lepton, torchInfer))],
       ['raw ORT on exportOnnx file', infer.ort, 1, na(ratio(infer.ort, torchInfer))],
       ['PyTorch (eval, no_grad)', na(torchInfer), na(ratio(torchInfer, infer.ort)), torchInfer ? 1 : 'n/a'],
     ]);

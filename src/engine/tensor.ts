@@ -1,16 +1,16 @@
 /**
- * Tensors. A tensor is either *concrete* (it owns a typed array) or *symbolic* (a value inside a
- * Trace: a placeholder input, a captured concrete tensor, or the output of an op node). Ops accept
- * both: on concrete inputs they run at once (eager mode); when any input is symbolic they add a node
- * to the trace. One op definition serves both paths (see op.ts).
+ * Tensors and the IR over them. A tensor is either *concrete* (it owns a typed array) or *symbolic*
+ * (a value inside a Trace: a placeholder input, a captured concrete tensor, or the output of an op
+ * node). Ops accept both: on concrete inputs they run at once (eager mode); when any input is
+ * symbolic they add a node to the trace. One op definition serves both paths (see op.ts). The op
+ * methods (`x.add(1)`) are added to Tensor by ops/methods.ts, so this module imports no op.
  */
 import { inspect } from 'node:util';
 import { type DType, type TypedArray, allocate, dtypeOfArray, fromValues, isFloat } from './dtype.js';
 import { type Dim, type Shape, numel, shapeStr, strides } from './shape.js';
 import { type Generator, globalGenerator } from './random.js';
 import type { HostTensor } from './onnx/proto.js';
-import type { Node, Trace } from './trace.js';
-import type { TensorMethods } from './ops/methods.js';
+import type { LowerCtx } from './onnx/ctx.js';
 
 let nextTensorId = 1;
 
@@ -21,10 +21,8 @@ export type SymbolicSource =
   | { kind: 'random'; distribution: 'uniform' | 'normal'; index: number }
   | { kind: 'node'; node: Node; index: number };
 
-// The op methods (`x.add(1).relu()`, installed by ops/methods.ts) are part of the class's type.
-export interface Tensor extends TensorMethods {}
-
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the methods are installed on the prototype by ops/methods.ts, so the merged interface is backed at run time
+// The op methods (`x.add(1).relu()`) join the class's type and prototype in ops/methods.ts, which
+// augments this module: the ops depend on Tensor, never the reverse.
 export class Tensor {
   readonly id = nextTensorId++;
   readonly shape: readonly Dim[];
@@ -175,6 +173,121 @@ export class Variable extends Tensor {
   /** A plain (immutable) tensor holding a snapshot of the current value. */
   value(): Tensor {
     return new Tensor(this.shape, this.dtype, this.data);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The IR: op nodes over symbolic tensors and the trace that records them. They live here because
+// a symbolic tensor and the node producing it point at each other; trace.ts re-exports them.
+
+export interface TensorType {
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+}
+
+/** A value during lowering: its ONNX name plus its type. */
+export interface LoweredValue extends TensorType {
+  readonly name: string;
+}
+
+export type Attrs = Record<string, unknown>;
+
+/** An op as the IR knows it; defined and registered with defineOp (op.ts). */
+export interface OpDef<A extends Attrs = any> {
+  readonly name: string;
+  /** Checks the inputs and attributes, returns the output types. Errors name the op. */
+  infer(inputs: readonly TensorType[], attrs: A): TensorType[];
+  /** Emits ONNX nodes computing the outputs; returns one value name per output. */
+  lower(ctx: LowerCtx, inputs: readonly LoweredValue[], attrs: A, outputs: readonly TensorType[]): string[];
+  /**
+   * Cotangents of the inputs given cotangents of the outputs (null = zero / not needed).
+   * Omitted for ops that are not differentiable.
+   */
+  vjp?(
+    cotangents: readonly (Tensor | null)[],
+    inputs: readonly Tensor[],
+    outputs: readonly Tensor[],
+    attrs: A,
+  ): (Tensor | null)[];
+}
+
+export interface Node {
+  readonly id: number;
+  readonly op: OpDef;
+  readonly inputs: readonly Tensor[];
+  readonly attrs: Readonly<Record<string, unknown>>;
+  readonly outputs: Tensor[];
+}
+
+export class Trace {
+  readonly nodes: Node[] = [];
+  readonly inputs: Tensor[] = [];
+  /** Concrete tensors used by the traced function, keyed by the concrete tensor. */
+  readonly captures = new Map<Tensor, Tensor>();
+  /** Random inputs drawn fresh at every call of the compiled function. */
+  readonly randoms: Tensor[] = [];
+  private nextNodeId = 0;
+
+  /** A placeholder input of the given type. */
+  input(shape: readonly Dim[], dtype: DType, name = `input_${this.inputs.length}`): Tensor {
+    const t = new Tensor(shape, dtype, undefined, this, { kind: 'input', name, index: this.inputs.length });
+    this.inputs.push(t);
+    return t;
+  }
+
+  /** The symbolic stand-in for a concrete tensor used inside this trace. */
+  capture(value: Tensor): Tensor {
+    if (value.trace === this) return value;
+    if (value.isSymbolic) {
+      throw new Error(
+        'a symbolic tensor from another trace was used here: tensors created inside one grad/compile ' +
+          'call cannot leak into another (return them instead)',
+      );
+    }
+    let t = this.captures.get(value);
+    if (!t) {
+      t = new Tensor(value.shape, value.dtype, undefined, this, { kind: 'capture', value });
+      this.captures.set(value, t);
+    }
+    return t;
+  }
+
+  /** A tensor of fresh random numbers at every call (uniform in [0,1) or standard normal). */
+  random(shape: readonly Dim[], dtype: DType, distribution: 'uniform' | 'normal'): Tensor {
+    const t = new Tensor(shape, dtype, undefined, this, { kind: 'random', distribution, index: this.randoms.length });
+    this.randoms.push(t);
+    return t;
+  }
+
+  addNode(
+    op: OpDef,
+    inputs: Tensor[],
+    attrs: Record<string, unknown>,
+    outTypes: { shape: readonly Dim[]; dtype: DType }[],
+  ): Node {
+    const node: Node = { id: this.nextNodeId++, op, inputs, attrs, outputs: [] };
+    node.outputs.push(
+      ...outTypes.map((t, index) => new Tensor(t.shape, t.dtype, undefined, this, { kind: 'node', node, index })),
+    );
+    this.nodes.push(node);
+    return node;
+  }
+
+  /**
+   * Makes `node` compute its outputs another way (a trace pass's rewrite): its output tensors stay
+   * the same objects, so every holder of them (later nodes, callers' handles) sees the new definition.
+   * The caller guarantees equal values and that `inputs` are defined before the node.
+   */
+  redefine(node: Node, op: OpDef, inputs: readonly Tensor[], attrs: Readonly<Record<string, unknown>>): void {
+    const editable = node as { op: OpDef; inputs: readonly Tensor[]; attrs: Readonly<Record<string, unknown>> };
+    editable.op = op;
+    editable.inputs = inputs;
+    editable.attrs = attrs;
+  }
+
+  /** Variables captured by this trace (their values are fed at every call). */
+  variables(): Variable[] {
+    return [...this.captures.keys()].filter((t): t is Variable => t instanceof Variable);
   }
 }
 

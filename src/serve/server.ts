@@ -17,7 +17,8 @@ import { decodeBase64Image, imagesToTensor } from './image.js';
 import { ServerMetrics } from './metrics.js';
 import type { ServedModel } from './model.js';
 import { ModelStore } from './store.js';
-import { RequestError } from './tensors.js';
+import { RequestError, parseTopK } from './tensors.js';
+import { type TextLimits, predictText, textRoutes } from './text.js';
 
 export interface ModelSource {
   /** A model folder (model.onnx + config.json). */
@@ -50,6 +51,8 @@ export interface ServerOptions {
   /** Requests per client per window (off by default). */
   rateLimit?: { max: number; timeWindowMs?: number };
   logger?: boolean;
+  /** Limits on text models' requests (characters per text, texts per request, generated tokens). */
+  text?: TextLimits;
   /** Extra routes (the studio) registered on the same app. */
   plugins?: ((app: FastifyInstance, ctx: ServerContext) => Promise<void> | void)[];
 }
@@ -91,6 +94,11 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   const bodyLimit = options.bodyLimit ?? 8 * 1024 * 1024;
   const maxRows = options.maxRequestRows ?? 256;
   const limits = { maxRows, maxElements: Math.floor(bodyLimit / 2) };
+  const textLimits: Required<TextLimits> = {
+    maxChars: options.text?.maxChars ?? 10_000,
+    maxTexts: options.text?.maxTexts ?? maxRows,
+    maxNewTokens: options.text?.maxNewTokens ?? 512,
+  };
   const metrics = new ServerMetrics();
   const workers = Array.from({ length: Math.max(1, options.workers ?? 1) }, () => new OrtWorker());
   const store = new ModelStore(
@@ -289,6 +297,8 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
         throw new RequestError(400, `version: expected a positive integer, received '${v}'`);
       model = await store.resolve(req.params.name, v === undefined ? undefined : Number(v));
       const queryTopK = parseTopK(req.query.top_k);
+      const text = await predictText(model, req.body, queryTopK, textLimits);
+      if (text) return reply.send(text);
       const { feeds, rows, topK } = await readPredictRequest(req, model, limits);
       const format = req.query.format ?? 'json';
       if (format !== 'json' && format !== 'png')
@@ -305,7 +315,11 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   };
   // Every prediction request is counted when its response goes out, whatever stage answered it: the
   // handler, the body parser (malformed JSON, 413), the content-type check (415) or the token check.
-  const predictRoutes = new Set(['/v1/models/:name/predict', '/v1/models/:name/versions/:version/predict']);
+  const predictRoutes = new Set([
+    '/v1/models/:name/predict',
+    '/v1/models/:name/versions/:version/predict',
+    '/v1/models/:name/generate',
+  ]);
   app.addHook('onResponse', async (req, reply) => {
     if (!predictRoutes.has(req.routeOptions.url ?? '')) return;
     metrics.requests.inc({ model: (req.params as { name?: string }).name ?? '', code: String(reply.statusCode) });
@@ -320,6 +334,8 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     { ...predictRoute, schema: { ...predictRoute.schema, summary: 'Predict with one version' } },
     handlePredict as never,
   );
+
+  textRoutes(app, store, textLimits);
 
   const ctx: ServerContext = {
     store,
@@ -366,14 +382,6 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
 }
 
 const JSON_TYPES = /^application\/(.+\+)?json$/;
-
-function parseTopK(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  const k = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000)
-    throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
-  return k;
-}
 
 /** A segmentation model's answer for one image as an 8-bit grey PNG (pixel = class index). */
 async function classMapPng(model: ServedModel, outputs: Outputs): Promise<Buffer> {

@@ -194,3 +194,12 @@ export function sliceRows(t: HostTensor, from: number, to: number): HostTensor {
   const data = t.data.subarray(from * rowSize, to * rowSize) as HostTensor['data'];
   return { dtype: t.dtype, shape: [to - from, ...t.shape.slice(1)], data };
 }
+
+/** A request's `top_k` (query string or body): a positive integer, or undefined when absent. */
+export function parseTopK(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const k = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 100_000)
+    throw new RequestError(400, `top_k: expected a positive integer, received ${JSON.stringify(value)}`);
+  return k;
+}

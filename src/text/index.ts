@@ -63,6 +63,9 @@ export {
 export {
   pipeline,
   saveTextModel,
+  classifyTexts,
+  generateText,
+  type TokenModelRunner,
   type PipelineTask,
   type TextPreprocessing,
   type ClassificationOutput,

@@ -52,6 +52,8 @@ export interface GenerationOptions extends SamplingOptions {
   maxNewTokens?: number;
   /** Called with the text of each new token as it is generated. */
   onText?: (text: string) => void | Promise<void>;
+  /** Stops generation before the next token when aborted; the call rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface TextClassificationPipeline {
@@ -138,63 +140,118 @@ export async function pipeline(
     throw new Error(
       `${who}: ${tokenizerPath} has ${tokenizer.vocabSize} tokens but the model's embedding has ${rows} rows — a tokenizer from another vocabulary?`,
     );
-  const t = pre.sequenceLength as number;
   const fields = { task, model, tokenizer };
 
   if (wanted === 'text-classification') {
     const labels = config.labels;
+    const predictRows = predictWith(model);
     const run = async (input: string | string[], options: ClassificationOptions = {}) => {
       const texts = typeof input === 'string' ? [input] : input;
-      if (!Array.isArray(texts) || texts.length === 0 || texts.some((s) => typeof s !== 'string'))
-        throw new Error(`${who}: expected a string or a non-empty array of strings`);
-      const topK = options.topK ?? 1;
-      const x = new Int32Array(texts.length * t);
-      const encodings = await tokenizer.encodeBatch(texts);
-      encodings.forEach((e, i) => {
-        // id 0 is padding for these models (maskZero); a tokenizer.json that pads adds it. Over-long texts are truncated.
-        const ids = e.ids.filter((id) => id !== 0).slice(0, t);
-        if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
-        x.set(ids, i * t);
-      });
-      const y = (await model.predict(tensor(x, { shape: [texts.length, t] }), { verbose: 0 })) as Tensor;
-      const k = y.shape[1] as number;
-      if (labels && labels.length !== k)
-        throw new Error(`${who}: the model has ${k} outputs but config.json lists ${labels.length} labels`);
-      if (!Number.isInteger(topK) || topK < 1 || topK > k)
-        throw new Error(`${who}: topK must be an integer in 1..${k}, got ${topK}`);
-      const d = y.data as Float32Array;
-      const results = texts.map((_, i) => {
-        const row = d.subarray(i * k, (i + 1) * k);
-        const p = pre.outputs === 'probabilities' ? Float64Array.from(row) : softmaxWithTemperature(row);
-        return Array.from(p, (score, j) => ({ label: labels?.[j] ?? `LABEL_${j}`, score }))
-          .sort((a, b) => b.score - a.score)
-          .slice(0, topK);
+      const results = await classifyTexts(predictRows, tokenizer, pre as TextPreprocessing, texts, {
+        labels,
+        topK: options.topK,
+        who,
       });
       // Transformers.js: one list per text, flattened when one label per text was asked for
       if (typeof input === 'string') return results[0];
-      return topK === 1 ? results.map((r) => r[0]) : results;
+      return (options.topK ?? 1) === 1 ? results.map((r) => r[0]) : results;
     };
     return Object.assign(run, fields) as unknown as TextClassificationPipeline;
   }
 
-  const run = async (prompt: string, options: GenerationOptions = {}): Promise<GenerationOutput[]> => {
-    if (typeof prompt !== 'string') throw new Error(`${who}: expected a prompt string, got ${typeof prompt}`);
-    const { maxNewTokens = 50, onText, ...sampling } = options;
-    const promptIds = prompt ? (await tokenizer.encode(prompt)).ids : [];
-    if (promptIds.length === 0) {
-      if (pre.eosId === undefined)
-        throw new Error(`${who}: the prompt is empty and the model folder names no eosId to start from`);
-      promptIds.push(pre.eosId);
-    }
-    const ids = await generateTokens(model, promptIds, {
-      doSample: false,
-      ...sampling,
-      maxNewTokens,
-      sequenceLength: t,
-      eosId: pre.eosId,
-      onToken: onText ? async (id) => onText(await tokenizer.decode([id], { skipSpecialTokens: true })) : undefined,
-    });
-    return [{ generated_text: prompt + (await tokenizer.decode(ids, { skipSpecialTokens: true })) }];
-  };
+  const predictRows = predictWith(model);
+  const run = async (prompt: string, options: GenerationOptions = {}): Promise<GenerationOutput[]> => [
+    { generated_text: await generateText(predictRows, tokenizer, pre as TextPreprocessing, prompt, options, who) },
+  ];
   return Object.assign(run, fields) as unknown as TextGenerationPipeline;
+}
+
+/** Runs a text model on token ids [rows, sequenceLength]: its first output as a float32 array and shape. */
+export type TokenModelRunner = (ids: Int32Array, rows: number) => Promise<{ data: Float32Array; shape: number[] }>;
+
+/** `model.predict` as a TokenModelRunner (the pipeline's; the model server runs its own sessions). */
+function predictWith(model: Model): TokenModelRunner {
+  return async (ids, rows) => {
+    const y = await model.predict(tensor(ids, { shape: [rows, ids.length / rows] }), { verbose: 0 });
+    const out = (Array.isArray(y) ? y[0] : y) as Tensor;
+    return { data: out.data as Float32Array, shape: out.shape as number[] };
+  };
+}
+
+/**
+ * Labels with scores, most likely first, for each text: tokenized, truncated to the model's
+ * sequence length and right-padded with 0 (these models mask id 0), then softmax over the
+ * model's logits (or its probabilities when the folder says so). Errors name `who`.
+ */
+export async function classifyTexts(
+  run: TokenModelRunner,
+  tokenizer: Tokenizer,
+  pre: TextPreprocessing,
+  texts: readonly string[],
+  options: { labels?: string[]; topK?: number; who?: string } = {},
+): Promise<ClassificationOutput[][]> {
+  const who = options.who ?? 'classifyTexts';
+  if (!Array.isArray(texts) || texts.length === 0 || texts.some((s) => typeof s !== 'string'))
+    throw new Error(`${who}: expected a string or a non-empty array of strings`);
+  const t = pre.sequenceLength;
+  const topK = options.topK ?? 1;
+  const x = new Int32Array(texts.length * t);
+  const encodings = await tokenizer.encodeBatch([...texts]);
+  encodings.forEach((e, i) => {
+    // id 0 is padding for these models (maskZero); a tokenizer.json that pads adds it. Over-long texts are truncated.
+    const ids = e.ids.filter((id) => id !== 0).slice(0, t);
+    if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
+    x.set(ids, i * t);
+  });
+  const y = await run(x, texts.length);
+  const k = y.shape[1];
+  const labels = options.labels;
+  if (labels && labels.length !== k)
+    throw new Error(`${who}: the model has ${k} outputs but config.json lists ${labels.length} labels`);
+  if (!Number.isInteger(topK) || topK < 1 || topK > k)
+    throw new Error(`${who}: topK must be an integer in 1..${k}, got ${topK}`);
+  return texts.map((_, i) => {
+    const row = y.data.subarray(i * k, (i + 1) * k);
+    const p = pre.outputs === 'probabilities' ? Float64Array.from(row) : softmaxWithTemperature(row);
+    return Array.from(p, (score, j) => ({ label: labels?.[j] ?? `LABEL_${j}`, score }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, topK);
+  });
+}
+
+/**
+ * The prompt followed by up to maxNewTokens generated tokens (greedy unless sampling is asked
+ * for); `onText` gets each token's text as it comes, `signal` stops generation early.
+ */
+export async function generateText(
+  run: TokenModelRunner,
+  tokenizer: Tokenizer,
+  pre: TextPreprocessing,
+  prompt: string,
+  options: GenerationOptions = {},
+  who = 'generateText',
+): Promise<string> {
+  if (typeof prompt !== 'string') throw new Error(`${who}: expected a prompt string, got ${typeof prompt}`);
+  const { maxNewTokens = 50, onText, ...sampling } = options;
+  const promptIds = prompt ? (await tokenizer.encode(prompt)).ids : [];
+  if (promptIds.length === 0) {
+    if (pre.eosId === undefined)
+      throw new Error(`${who}: the prompt is empty and the model folder names no eosId to start from`);
+    promptIds.push(pre.eosId);
+  }
+  const lm = {
+    predict: async (x: Tensor) => {
+      const y = await run(x.data as Int32Array, x.shape[0] as number);
+      return tensor(y.data, { shape: y.shape });
+    },
+  };
+  const ids = await generateTokens(lm, promptIds, {
+    doSample: false,
+    ...sampling,
+    maxNewTokens,
+    sequenceLength: pre.sequenceLength,
+    eosId: pre.eosId,
+    onToken: onText ? async (id) => onText(await tokenizer.decode([id], { skipSpecialTokens: true })) : undefined,
+  });
+  return prompt + (await tokenizer.decode(ids, { skipSpecialTokens: true }));
 }

@@ -135,6 +135,8 @@ export interface GenerateOptions extends SamplingOptions {
   eosId?: number;
   /** Called with each new token id as it is chosen (streaming). */
   onToken?: (id: number) => void | Promise<void>;
+  /** Stops generation before the next token when aborted (a client that went away); rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 /** What `generateTokens` needs from a causal LM: ids [N, T] → logits [N, T, V]. */
@@ -165,6 +167,7 @@ export async function generateTokens(
   const ids = [...promptIds];
   const out: number[] = [];
   for (let step = 0; step < maxNewTokens; step++) {
+    options.signal?.throwIfAborted();
     const context = ids.slice(-t);
     const x = new Int32Array(t).fill(padId);
     x.set(context);

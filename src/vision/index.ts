@@ -22,6 +22,7 @@ export * from './detection/fcos.js';
 export * from './boxes/nms-op.js';
 export * from './segmentation/index.js';
 export * from './tiling.js';
+export * from './augment.js';
 export * from './detection/detector.js';
 export * from './assignment.js';
 export * from './tracking.js';

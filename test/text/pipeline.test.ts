@@ -8,68 +8,16 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Adam, type Tensor, setSeed, tensor } from '../../src/index.js';
-import {
-  type Tokenizer,
-  causalLanguageModel,
-  generateTokens,
-  pipeline,
-  saveTextModel,
-  sequenceClassifier,
-  trainTokenizer,
-} from '../../src/text/index.js';
+import { type Tokenizer, generateTokens, pipeline, trainTokenizer } from '../../src/text/index.js';
+import { BAD, CYCLE, GOOD, T, trainTinyTextModels } from '../helpers/text-models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lepton-pipeline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const T = 8;
-const small = { sequenceLength: T, hiddenDim: 16, numLayers: 1, numHeads: 2, intermediateDim: 32, dropout: 0 };
-
-const GOOD = ['good phone', 'great sound', 'good and great', 'love it', 'great battery', 'love the sound'];
-const BAD = ['bad phone', 'awful sound', 'bad and awful', 'hate it', 'awful battery', 'hate the sound'];
-const CYCLE = 'one two three four five six ';
 let tokenizer: Tokenizer;
 let classifierLogits: (texts: string[]) => Promise<Float32Array>;
 
 beforeAll(async () => {
-  setSeed(3);
-  tokenizer = await trainTokenizer('bpe', [...GOOD, ...BAD, CYCLE.repeat(4)], { vocabSize: 300 });
-  const encode = async (texts: string[]) => {
-    const x = new Int32Array(texts.length * T);
-    (await tokenizer.encodeBatch(texts)).forEach((e, i) => x.set(e.ids.slice(0, T), i * T));
-    return tensor(x, { shape: [texts.length, T] });
-  };
-
-  const classifier = sequenceClassifier({ ...small, vocabularySize: tokenizer.vocabSize, numClasses: 2 });
-  classifier.compile({
-    optimizer: new Adam({ learningRate: 0.01 }),
-    loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true },
-  });
-  const y = tensor(Int32Array.from([...GOOD.map(() => 1), ...BAD.map(() => 0)]));
-  await classifier.fit(await encode([...GOOD, ...BAD]), y, { epochs: 40, batchSize: 12, verbose: 0 });
-  classifierLogits = async (texts) =>
-    ((await classifier.predict(await encode(texts), { verbose: 0 })) as Tensor).data as Float32Array;
-  await saveTextModel(classifier, tokenizer, join(dir, 'classifier'), {
-    task: 'text-classification',
-    sequenceLength: T,
-    labels: ['NEGATIVE', 'POSITIVE'],
-  });
-
-  // The LM learns a cycle of six words, so its greedy continuation is known.
-  const lm = causalLanguageModel({ ...small, vocabularySize: tokenizer.vocabSize });
-  lm.compile({
-    optimizer: new Adam({ learningRate: 0.01 }),
-    loss: { className: 'sparseCategoricalCrossentropy', fromLogits: true },
-  });
-  const ids = (await tokenizer.encode(CYCLE.repeat(30))).ids;
-  const windows = Array.from({ length: 60 }, (_, k) => ids.slice(k, k + T + 1));
-  const x = tensor(Int32Array.from(windows.flatMap((w) => w.slice(0, T))), { shape: [60, T] });
-  const yy = tensor(Int32Array.from(windows.flatMap((w) => w.slice(1))), { shape: [60, T] });
-  await lm.fit(x, yy, { epochs: 40, batchSize: 20, verbose: 0 });
-  await saveTextModel(lm, tokenizer, join(dir, 'lm'), {
-    task: 'text-generation',
-    sequenceLength: T,
-    eosId: tokenizer.tokenToId('</s>'),
-  });
+  ({ tokenizer, classifierLogits } = await trainTinyTextModels(dir));
 }, 240_000);
 
 describe('pipeline', () => {

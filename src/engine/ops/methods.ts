@@ -4,9 +4,9 @@
  * from the functions, so they cannot drift apart. Installed on Tensor.prototype (hence on
  * Variable too) when this module is imported; src/engine/ops/index.ts imports it.
  *
- * The types are declared on the Tensor class itself (tensor.ts merges `TensorMethods` into it),
- * and `TensorMethods` names each function as `typeof module.fn`, so the emitted `.d.ts` imports
- * every type it mentions: a consumer with `skipLibCheck: false` sees no unresolved names, and
+ * The types join the Tensor class by module augmentation (below: tensor.ts imports no op, so the
+ * engine's core has no import cycle), and `TensorMethods` names each function as
+ * `typeof module.fn`, so the emitted `.d.ts` imports every type it mentions: a consumer with `skipLibCheck: false` sees no unresolved names, and
  * with `skipLibCheck: true` chained methods stay typed (`const s: string = x.add(1)` is an error).
  */
 import type { Tensor } from '../tensor.js';
@@ -108,6 +108,11 @@ export type TensorMethods = MethodsOf<typeof core, (typeof coreNames)[number]> &
     /** The same values with no gradient flowing back (torch's detach, JAX's stop_gradient). */
     detach(): Tensor;
   };
+
+declare module '../tensor.js' {
+  // Backed at run time: the methods are installed on Tensor.prototype below.
+  interface Tensor extends TensorMethods {}
+}
 
 /** Fewest and most arguments after the tensor (-1: any number) of each method. */
 type MinLen<P extends readonly unknown[], Acc extends unknown[] = []> = P extends readonly [infer H, ...infer R]

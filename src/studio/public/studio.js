@@ -419,12 +419,19 @@ function showProbabilities(el, body) {
     return;
   }
   const p = body.predictions[0];
-  const labels = body.probabilities[0].map((prob, i) => ({ prob, i })).sort((a, b) => b.prob - a.prob);
   const names = p.top.reduce((m, t) => ((m[t.index] = t.label), m), {});
-  el.innerHTML = `<h2 id="prediction">${esc(p.label)} <span class="muted">${(100 * p.probability).toFixed(1)}%</span></h2><div class="bars">${labels
+  const ranked = body.probabilities[0]
+    .map((score, i) => ({ label: names[i] ?? window.__labels?.[i] ?? i, score }))
+    .sort((a, b) => b.score - a.score);
+  el.innerHTML = rankedLabels(ranked, body);
+}
+
+/** The best label as a heading, one bar per label ([{label, score}], best first) and the model's version. */
+function rankedLabels(ranked, body) {
+  return `<h2 id="prediction">${esc(ranked[0].label)} <span class="muted">${(100 * ranked[0].score).toFixed(1)}%</span></h2><div class="bars">${ranked
     .map(
-      ({ prob, i }, k) =>
-        `<div class="row${k === 0 ? ' top' : ''}"><span>${esc(names[i] ?? window.__labels?.[i] ?? i)}</span><span class="bar"><i style="width:${(100 * prob).toFixed(1)}%"></i></span><span>${(100 * prob).toFixed(1)}%</span></div>`,
+      (r, k) =>
+        `<div class="row${k === 0 ? ' top' : ''}"><span>${esc(r.label)}</span><span class="bar"><i style="width:${(100 * r.score).toFixed(1)}%"></i></span><span>${(100 * r.score).toFixed(1)}%</span></div>`,
     )
     .join('')}</div><p class="muted">${esc(body.model)}@${body.version}</p>`;
 }
@@ -445,8 +452,13 @@ export async function playgroundPage() {
   const input = m.signature.inputs[0];
   const image = info.preprocessing && info.preprocessing.kind === 'image';
   const url = `/v1/models/${encodeURIComponent(name)}/predict`;
+  const text = info.preprocessing && info.preprocessing.kind === 'text';
   main.innerHTML = `<h1>${esc(name)} <span class="muted">v${m.version} playground</span></h1><div class="card playground"><div id="input"></div><div id="result"><div class="empty">${
-    image ? 'Draw or upload an image, then press Predict.' : 'Fill in the inputs, then press Predict.'
+    text
+      ? 'Type some text, then press the button.'
+      : image
+        ? 'Draw or upload an image, then press Predict.'
+        : 'Fill in the inputs, then press Predict.'
   }</div></div></div>
   <div class="card"><h2>Signature</h2><div class="kv">${m.signature.inputs
     .map(
@@ -467,7 +479,9 @@ export async function playgroundPage() {
     }
   };
   const box = document.getElementById('input');
-  if (image) {
+  if (info.preprocessing && info.preprocessing.kind === 'text') {
+    textPlayground(box, result, name, info.preprocessing.task, url);
+  } else if (image) {
     box.innerHTML = `<canvas class="draw" id="canvas" width="280" height="280"></canvas><p><button id="predict">Predict</button> <button class="secondary" id="clear">Clear</button> <label class="button secondary" style="background:#e9ecf5;color:inherit">Upload<input type="file" id="file" accept="image/*" hidden></label></p><p class="muted">Draw in white on black (${info.preprocessing.width}×${info.preprocessing.height} after resizing).</p>`;
     const canvas = document.getElementById('canvas');
     const ctx = canvas.getContext('2d');
@@ -534,4 +548,83 @@ export async function playgroundPage() {
       });
     }
   }
+}
+
+/**
+ * Text models: a text box. Classifiers show one bar per label; language models stream their
+ * continuation token by token (server-sent events read from the fetch body, since EventSource
+ * cannot POST), and Stop cancels the generation on the server by closing the stream.
+ */
+function textPlayground(box, result, name, task, predictUrl) {
+  const generate = task === 'text-generation';
+  box.innerHTML = `<textarea id="text" rows="6" cols="48" placeholder="${generate ? 'A prompt to continue' : 'Text to classify'}"></textarea><p>${
+    generate
+      ? '<label>new tokens <input type="number" id="tokens" value="40" min="1" max="512" style="width:5em"></label> <label><input type="checkbox" id="sample"> sample</label> <button id="run">Generate</button> <button class="secondary" id="stop" disabled>Stop</button>'
+      : '<button id="run">Classify</button>'
+  }</p>`;
+  const input = document.getElementById('text');
+  if (!generate) {
+    document.getElementById('run').addEventListener('click', async () => {
+      try {
+        const body = await api(predictUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text: input.value, top_k: 1000 }),
+        });
+        result.innerHTML = rankedLabels(body.predictions[0], body);
+      } catch (e) {
+        result.innerHTML = `<div class="error">${esc(e.message)}</div>`;
+      }
+    });
+    return;
+  }
+  const runButton = document.getElementById('run');
+  const stopButton = document.getElementById('stop');
+  let controller;
+  stopButton.addEventListener('click', () => controller?.abort());
+  runButton.addEventListener('click', async () => {
+    controller = new AbortController();
+    runButton.disabled = true;
+    stopButton.disabled = false;
+    result.innerHTML = `<p class="generated"><span class="prompt">${esc(input.value)}</span><span id="generated"></span></p><p class="muted" id="gen-status">generating…</p>`;
+    const out = document.getElementById('generated');
+    const status = document.getElementById('gen-status');
+    try {
+      const res = await fetch(`/v1/models/${encodeURIComponent(name)}/generate`, {
+        method: 'POST',
+        signal: controller.signal,
+        headers: { 'content-type': 'application/json', ...authHeaders() },
+        body: JSON.stringify({
+          prompt: input.value,
+          max_new_tokens: Number(document.getElementById('tokens').value),
+          do_sample: document.getElementById('sample').checked,
+          stream: true,
+        }),
+      });
+      if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error || `${res.status} ${res.statusText}`);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? 'null');
+          if (event === 'token') out.textContent += data.text;
+          else if (event === 'done') status.textContent = `done — ${data.model}@${data.version}`;
+          else if (event === 'error') throw new Error(data.error);
+        }
+      }
+    } catch (e) {
+      status.textContent = e.name === 'AbortError' ? 'stopped' : '';
+      if (e.name !== 'AbortError') result.insertAdjacentHTML('beforeend', `<div class="error">${esc(e.message)}</div>`);
+    } finally {
+      runButton.disabled = false;
+      stopButton.disabled = true;
+    }
+  });
 }

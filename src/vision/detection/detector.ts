@@ -31,10 +31,15 @@ import {
   concat,
   initializers,
   div,
+  toOnnx,
   exp,
   input,
   loadModel,
   maximum,
+  minimum,
+  sigmoid,
+  sqrt,
+  permute,
   model as functionalModel,
   mul,
   neg,
@@ -47,6 +52,7 @@ import {
   type Tensor,
 } from '../../index.js';
 import { nms } from '../boxes/nms.js';
+import { nonMaxSuppression } from '../boxes/nms-op.js';
 import { iouLoss } from '../boxes/ops.js';
 import { sigmoidFocalLoss } from '../losses.js';
 import { type PyramidLevel, assignFcosTargets, pyramidLevels, pyramidPoints } from './fcos.js';
@@ -400,6 +406,58 @@ export class FcosDetector {
         this.config.imageSize,
         options,
       ).map((d) => ({ ...d, box: [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy] })),
+    );
+  }
+
+  /**
+   * The postprocessing as graph ops, for exported files: the model's output [B, P, C + 5] →
+   * `boxes` [B, P, 4] (xyxy input pixels, clipped), `scores` [B, C, P] (sqrt(σ(class)·σ(centerness)))
+   * and `selected` int64 [S, 3] rows (batch, class, point) kept by per-class NMS (ONNX
+   * NonMaxSuppression) among scores above the threshold. That is `decodeFcos` without its top-k
+   * candidate cut and its cap on detections per image (ONNX's NMS caps per class).
+   */
+  postprocess(
+    head: Tensor,
+    options: Omit<DecodeOptions, 'topK'> = {},
+  ): { boxes: Tensor; scores: Tensor; selected: Tensor } {
+    const C = this.config.numClasses;
+    const [H, W] = this.config.imageSize;
+    const { points, strides } = pyramidPoints(this.levels);
+    const P = strides.length;
+    const [cls, reg, ctr] = split(head, [C, 4, 1], -1);
+    const scores = permute(sqrt(mul(sigmoid(cls), sigmoid(ctr))), [0, 2, 1]);
+    const distances = mul(exp(minimum(reg, MAX_LOG_DISTANCE)), tensor(strides, { shape: [P, 1] }));
+    const centres = new Float32Array(P * 4);
+    for (let p = 0; p < P; p++)
+      centres.set([points[2 * p], points[2 * p + 1], points[2 * p], points[2 * p + 1]], p * 4);
+    // x1 = px − l, y1 = py − t, x2 = px + r, y2 = py + b, then clipped to the image.
+    const corners = add(tensor(centres, { shape: [P, 4] }), mul(distances, tensor([-1, -1, 1, 1])));
+    const boxes = minimum(maximum(corners, 0), tensor([W, H, W, H]));
+    const selected = nonMaxSuppression(boxes, scores, {
+      iouThreshold: options.iouThreshold ?? 0.6,
+      scoreThreshold: options.scoreThreshold ?? 0.05,
+      maxOutputPerClass: options.maxDetections ?? 100,
+    });
+    return { boxes, scores, selected };
+  }
+
+  /**
+   * Writes an ONNX file that runs the whole detector, NMS included: input `image` [B, H, W, 3]
+   * (0..1), outputs `boxes`, `scores` and `selected` as in `postprocess` — any ONNX runtime turns
+   * an image into detections with no Lepton code (standard operators only).
+   */
+  async exportOnnx(path: string, options: Omit<DecodeOptions, 'topK'> = {}): Promise<void> {
+    const [H, W] = this.config.imageSize;
+    await toOnnx(
+      (x: Tensor) => {
+        const { boxes, scores, selected } = this.postprocess(
+          this.model.apply(x, { training: false }) as Tensor,
+          options,
+        );
+        return [boxes, scores, selected];
+      },
+      [{ shape: ['batch', H, W, 3], dtype: 'float32', name: 'image' }],
+      { path, target: 'portable', outputNames: ['boxes', 'scores', 'selected'] },
     );
   }
 
