@@ -1,9 +1,24 @@
 /**
- * Fits a detector on a few images with their ground-truth boxes (the whole set as one batch), for
- * tests that need a detector that finds something without a training run.
+ * A small detector fitted on a few images with their ground-truth boxes (the whole set as one
+ * batch), for tests that need a detector that finds something without a training run.
  */
 import { optimizers, tensor } from '../../src/index.js';
-import { type FcosDetector, fcosLoss } from '../../src/vision/index.js';
+import { FcosDetector, fcosLoss } from '../../src/vision/index.js';
+
+/** A two-level detector small enough to fit in seconds (square input of `size` pixels). */
+export function tinyDetector(size: number, classNames: string[], fpnChannels = 32): FcosDetector {
+  return new FcosDetector({
+    numClasses: classNames.length,
+    classNames,
+    imageSize: [size, size],
+    strides: [8, 16],
+    sizeBounds: [24],
+    widths: [8, 16, 16, 32, 32],
+    fpnChannels,
+    // Few steps: the moving statistics must forget their initial values (mean 0, variance 1) quickly.
+    batchNormMomentum: 0.9,
+  });
+}
 
 export async function fitOnImages(
   det: FcosDetector,

@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setSeed } from '../../src/index.js';
-import { FcosDetector, movingScenes, probeVideo, writeMovingScenesVideo } from '../../src/vision/index.js';
+import { movingScenes, probeVideo, writeMovingScenesVideo } from '../../src/vision/index.js';
 import { cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
-import { fitOnImages } from '../helpers/tiny-detector.js';
+import { fitOnImages, tinyDetector } from '../helpers/tiny-detector.js';
 
 const size = 64;
 const frames = 16;
@@ -36,16 +36,7 @@ beforeAll(async () => {
   await writeMovingScenesVideo(video, { ...scene, frames, fps: 8 }, 2);
   // A few steps on four frames of the same motion: enough for boxes to appear, not for accuracy.
   setSeed(1);
-  const det = new FcosDetector({
-    numClasses: 2,
-    imageSize: [size, size],
-    strides: [8, 16],
-    sizeBounds: [24],
-    widths: [8, 16, 16, 32, 32],
-    fpnChannels: 16,
-    batchNormMomentum: 0.9,
-    classNames: ['circle', 'square'],
-  });
+  const det = tinyDetector(size, ['circle', 'square'], 16);
   const picked = [...movingScenes({ ...scene, frames }, 2)].filter((_, i) => i % 4 === 0);
   await fitOnImages(det, picked, 20);
   modelDir = join(root, 'detector');

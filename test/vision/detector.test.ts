@@ -18,7 +18,7 @@ import {
   pyramidLevels,
 } from '../../src/vision/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
-import { fitOnImages } from '../helpers/tiny-detector.js';
+import { fitOnImages, tinyDetector } from '../helpers/tiny-detector.js';
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
@@ -210,16 +210,7 @@ describe('training', () => {
       5,
     );
     const scenes = [gen.next(), gen.next()];
-    const det = new FcosDetector({
-      numClasses: 2,
-      imageSize: [size, size],
-      strides: [8, 16],
-      sizeBounds: [24],
-      widths: [8, 16, 16, 32, 32],
-      fpnChannels: 32,
-      // Few steps: the moving statistics must forget their initial values (mean 0, variance 1) quickly.
-      batchNormMomentum: 0.9,
-    });
+    const det = tinyDetector(size, ['circle', 'square']);
     await fitOnImages(det, scenes, 300);
     for (const s of scenes) {
       const found = await det.detect({ data: s.image, width: size, height: size }, { scoreThreshold: 0.3 });
