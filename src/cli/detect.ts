@@ -1,12 +1,24 @@
 /**
- * `lepton detect IMAGE --out annotated.png`: runs a detector saved by `FcosDetector.save` (e.g. the
- * one examples/detect-shapes.ts trains) on an image file and draws the boxes, labels and scores.
+ * `lepton detect IMAGE --out annotated.png` and `lepton detect VIDEO --out annotated.mp4`: runs a
+ * detector saved by `FcosDetector.save` (e.g. the one examples/detect-shapes.ts trains) on an
+ * image file and draws the boxes, labels and scores, or on every frame of a video (through
+ * ffmpeg), tracking the objects and drawing their track ids.
  */
-import { writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { decodePixels } from '../data/image.js';
-import { type Detection, FcosDetector, drawDetections } from '../vision/index.js';
+import { writeFileAtomic } from '../engine/files.js';
+import { InferenceProgress } from '../train/progress.js';
+import {
+  type Detection,
+  FcosDetector,
+  type TrackVideoResult,
+  type VideoInfo,
+  drawDetections,
+  isVideoPath,
+  probeVideo,
+  trackVideo,
+} from '../vision/index.js';
 import { resolveModelRef } from './model-ref.js';
 import { CliError } from './output.js';
 
@@ -23,8 +35,21 @@ export interface DetectResult {
   height: number;
 }
 
-export async function detectImage(image: string, opts: DetectOptions): Promise<DetectResult> {
-  if (!existsSync(image)) throw new CliError(`detect: no image file '${image}'`);
+const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif', '.svg', '.bmp']);
+
+/** A video by its extension; for an unknown extension, whatever ffprobe reads as more than one frame. */
+export async function isVideoFile(path: string): Promise<boolean> {
+  if (isVideoPath(path)) return true;
+  if (IMAGE_EXTENSIONS.has(extname(path).toLowerCase()) || !existsSync(path)) return false;
+  try {
+    return (await probeVideo(path)).frames > 1;
+  } catch {
+    return false; // not something ffprobe reads (or no ffprobe): let the image decoder say what is wrong
+  }
+}
+
+/** Checks the options shared by images and videos and loads the detector. */
+async function loadDetector(opts: DetectOptions): Promise<FcosDetector> {
   const ref = resolveModelRef(opts.model);
   if (!existsSync(resolve(ref.dir, 'detector.json')))
     throw new CliError(
@@ -33,13 +58,18 @@ export async function detectImage(image: string, opts: DetectOptions): Promise<D
   if (opts.out && !existsSync(dirname(resolve(opts.out))))
     throw new CliError(`detect: cannot write '${opts.out}': the folder '${dirname(opts.out)}' does not exist`);
   if (!(opts.score >= 0 && opts.score <= 1)) throw new CliError(`detect: --score must be in [0, 1], got ${opts.score}`);
+  return FcosDetector.load(ref.dir);
+}
+
+export async function detectImage(image: string, opts: DetectOptions): Promise<DetectResult> {
+  if (!existsSync(image)) throw new CliError(`detect: no image file '${image}'`);
+  const detector = await loadDetector(opts);
   let pixels: Awaited<ReturnType<typeof decodePixels>>;
   try {
     pixels = await decodePixels(image, { channels: 3 });
   } catch (e) {
     throw new CliError(`detect: cannot decode '${image}': ${(e as Error).message}`);
   }
-  const detector = await FcosDetector.load(ref.dir);
   const detections = (await detector.detect(pixels, { scoreThreshold: opts.score })).map((d) => ({
     ...d,
     className: detector.config.classNames[d.label],
@@ -48,7 +78,48 @@ export async function detectImage(image: string, opts: DetectOptions): Promise<D
     // Small images are drawn larger so the labels stay readable.
     const scale = opts.scale ?? Math.max(1, Math.min(4, Math.floor(512 / Math.max(pixels.width, pixels.height))));
     const png = await drawDetections(pixels, detections, { classNames: detector.config.classNames, scale });
-    await writeFile(opts.out, png);
+    await writeFileAtomic(opts.out, png);
   }
   return { detections, width: pixels.width, height: pixels.height };
+}
+
+export interface DetectVideoOptions extends DetectOptions {
+  /** Print progress (a bar on a terminal) to stderr. */
+  progress?: boolean;
+}
+
+export interface DetectVideoResult extends TrackVideoResult {
+  out?: string;
+}
+
+/**
+ * `lepton detect VIDEO [--out annotated.mp4]`: detects objects on every frame, links them into
+ * tracks (lepton/vision's `trackVideo`) and draws boxes with track ids into a new video.
+ * `--score` is the tracker's high score: detections at or above it start and continue tracks;
+ * those down to a fifth of it only continue tracks (0.5 and 0.1 by default, ByteTrack's).
+ */
+export async function detectVideo(video: string, opts: DetectVideoOptions): Promise<DetectVideoResult> {
+  if (!existsSync(video)) throw new CliError(`detect: no video file '${video}'`);
+  const detector = await loadDetector(opts);
+  let info: VideoInfo;
+  try {
+    info = await probeVideo(video);
+  } catch (e) {
+    throw new CliError(`detect: ${(e as Error).message}`);
+  }
+  const progress = opts.progress ? new InferenceProgress(1, info.frames || undefined) : undefined;
+  let result: TrackVideoResult;
+  try {
+    result = await trackVideo(video, detector, {
+      info,
+      out: opts.out,
+      scale: opts.scale,
+      tracker: { highScore: opts.score, lowScore: opts.score / 5 },
+      onFrame: (frame) => progress?.batch(frame.index, {}),
+    });
+  } catch (e) {
+    throw new CliError(`detect: ${(e as Error).message}`);
+  }
+  progress?.end({});
+  return { ...result, out: opts.out };
 }

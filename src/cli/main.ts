@@ -245,22 +245,41 @@ export function buildProgram(): Command {
   // ---- detect ----
   program
     .command('detect')
-    .description('find objects in an image with a detector (boxes, labels, scores) and draw them')
-    .argument('<image>', 'image file (PNG, JPEG, ...)')
+    .description(
+      'find objects in an image or video with a detector (boxes, labels, scores) and draw them; in videos, track them (ids)',
+    )
+    .argument('<file>', 'image (PNG, JPEG, ...) or video (.mp4, .mkv, .webm, .avi, .mov, ...; decoded by ffmpeg)')
     .option('-m, --model <model>', 'detector folder or registered name[@version]', 'artifacts/detect-shapes/model')
-    .option('-o, --out <file>', 'write the image with the detections drawn (PNG)')
-    .option('--score <threshold>', 'lowest score shown', Number, 0.3)
-    .option('--json', 'machine-readable output')
-    .action(async (image: string, opts: { model: string; out?: string; score: number; json?: boolean }) => {
-      const { detectImage } = await import('./detect.js');
-      const r = await detectImage(image, opts);
-      if (opts.json) return printJson(r);
-      for (const d of r.detections)
-        process.stdout.write(`${d.className} ${d.score.toFixed(3)} [${d.box.map((v) => v.toFixed(1)).join(', ')}]\n`);
-      process.stdout.write(
-        `${r.detections.length} detections in ${image} (${r.width}x${r.height})${opts.out ? `; drawn in ${opts.out}` : ''}\n`,
-      );
-    });
+    .option('-o, --out <file>', 'write the image (PNG) or video (.mp4, ...) with the detections drawn')
+    .option(
+      '--score <threshold>',
+      'lowest score shown (default 0.3); in videos the score that starts and keeps tracks (default 0.5; detections down to a fifth of it only continue them)',
+      Number,
+    )
+    .option('--scale <n>', 'draw the picture this many times larger (default: up to 512 pixels)', int('--scale'))
+    .option('--json', 'machine-readable output (videos: the tracks on every frame)')
+    .action(
+      async (file: string, opts: { model: string; out?: string; score: number; scale?: number; json?: boolean }) => {
+        const { detectImage, detectVideo, isVideoFile } = await import('./detect.js');
+        if (await isVideoFile(file)) {
+          const r = await detectVideo(file, { ...opts, score: opts.score ?? 0.5, progress: true });
+          if (opts.json) return printJson(r);
+          for (const t of r.tracks)
+            process.stdout.write(`#${t.id} ${t.className}: frames ${t.first}-${t.last} (seen on ${t.frames})\n`);
+          process.stdout.write(
+            `${r.tracks.length} tracks in ${r.frames.length} frames of ${file} (${r.width}x${r.height}, ${+r.fps.toFixed(3)} fps)${opts.out ? `; drawn in ${opts.out}` : ''}\n`,
+          );
+          return;
+        }
+        const r = await detectImage(file, { ...opts, score: opts.score ?? 0.3 });
+        if (opts.json) return printJson(r);
+        for (const d of r.detections)
+          process.stdout.write(`${d.className} ${d.score.toFixed(3)} [${d.box.map((v) => v.toFixed(1)).join(', ')}]\n`);
+        process.stdout.write(
+          `${r.detections.length} detections in ${file} (${r.width}x${r.height})${opts.out ? `; drawn in ${opts.out}` : ''}\n`,
+        );
+      },
+    );
   // ---- listen ----
   program
     .command('listen')

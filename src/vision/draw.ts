@@ -12,6 +12,8 @@ export interface DrawItem {
   score?: number;
   /** Row-major H×W 0/1 mask, same size as the image. */
   mask?: ArrayLike<number>;
+  /** Track id: shown as "#id" before the label and picks the colour, so an object keeps its colour across frames. */
+  id?: number;
 }
 
 export interface DrawOptions {
@@ -55,6 +57,27 @@ export async function drawDetections(
   items: readonly DrawItem[],
   options: DrawOptions = {},
 ): Promise<Buffer> {
+  return (await drawing(image, items, options)).png().toBuffer();
+}
+
+/** As `drawDetections`, but returns the picture as RGB bytes (row-major, width and height × scale), e.g. a video frame. */
+export async function renderDetections(
+  image: { data: Uint8Array; width: number; height: number },
+  items: readonly DrawItem[],
+  options: DrawOptions = {},
+): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await (await drawing(image, items, options))
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+}
+
+async function drawing(
+  image: { data: Uint8Array; width: number; height: number },
+  items: readonly DrawItem[],
+  options: DrawOptions,
+) {
   const { width: W, height: H } = image;
   if (image.data.length !== W * H * 3)
     throw new Error(`drawDetections: expected ${W}x${H}x3 RGB bytes (${W * H * 3}), got ${image.data.length}`);
@@ -65,7 +88,7 @@ export async function drawDetections(
     if (!it.mask) return;
     if (it.mask.length !== W * H)
       throw new Error(`drawDetections: item ${i}'s mask has ${it.mask.length} values; the image is ${W}x${H}`);
-    const col = colorOf(it.label, i);
+    const col = it.id === undefined ? colorOf(it.label, i) : colorOf(it.id, i);
     for (let p = 0; p < W * H; p++)
       if (it.mask[p])
         for (let c = 0; c < 3; c++) rgb[p * 3 + c] = Math.round(rgb[p * 3 + c] * (1 - alpha) + col[c] * alpha);
@@ -86,13 +109,17 @@ export async function drawDetections(
   items.forEach((it, i) => {
     if (!it.box) return;
     const [x1, y1, x2, y2] = it.box.map((v) => v * scale);
-    const [r, g, b] = colorOf(it.label, i);
+    const [r, g, b] = it.id === undefined ? colorOf(it.label, i) : colorOf(it.id, i);
     const stroke = `rgb(${r},${g},${b})`;
     parts.push(
       `<rect x="${x1 + lw / 2}" y="${y1 + lw / 2}" width="${Math.max(0, x2 - x1 - lw)}" height="${Math.max(0, y2 - y1 - lw)}" fill="none" stroke="${stroke}" stroke-width="${lw}"/>`,
     );
     const name = typeof it.label === 'number' ? (options.classNames?.[it.label] ?? String(it.label)) : it.label;
-    const text = [name, it.score === undefined ? undefined : it.score.toFixed(2)]
+    const text = [
+      it.id === undefined ? undefined : `#${it.id}`,
+      name,
+      it.score === undefined ? undefined : it.score.toFixed(2),
+    ]
       .filter((s) => s !== undefined)
       .join(' ');
     if (text) {
@@ -106,8 +133,5 @@ export async function drawDetections(
     }
   });
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W * scale}" height="${H * scale}">${parts.join('')}</svg>`;
-  return base
-    .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
-    .png()
-    .toBuffer();
+  return base.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]);
 }

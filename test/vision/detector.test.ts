@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { optimizers, setSeed, tensor, type Tensor } from '../../src/index.js';
+import { setSeed, tensor, type Tensor } from '../../src/index.js';
 import {
   FcosDetector,
   SceneGenerator,
@@ -18,6 +18,7 @@ import {
   pyramidLevels,
 } from '../../src/vision/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
+import { fitOnImages, tinyDetector } from '../helpers/tiny-detector.js';
 
 const sig = (v: number) => 1 / (1 + Math.exp(-v));
 const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
@@ -209,35 +210,8 @@ describe('training', () => {
       5,
     );
     const scenes = [gen.next(), gen.next()];
-    const det = new FcosDetector({
-      numClasses: 2,
-      imageSize: [size, size],
-      strides: [8, 16],
-      sizeBounds: [24],
-      widths: [8, 16, 16, 32, 32],
-      fpnChannels: 32,
-      // Few steps: the moving statistics must forget their initial values (mean 0, variance 1) quickly.
-      batchNormMomentum: 0.9,
-    });
-    const P = det.numPoints;
-    const x = new Float32Array(2 * size * size * 3);
-    const y = new Float32Array(2 * P * 8);
-    scenes.forEach((s, i) => {
-      for (let k = 0; k < s.image.length; k++) x[i * s.image.length + k] = s.image[k] / 255;
-      det.targets(
-        s.objects.flatMap((o) => o.box),
-        s.objects.map((o) => o.label),
-        y,
-        i * P * 8,
-      );
-    });
-    det.model.compile({ optimizer: optimizers.Adam({ learningRate: 3e-3 }), loss: fcosLoss(2) });
-    await det.model.fit(tensor(x, { shape: [2, size, size, 3] }), tensor(y, { shape: [2, P, 8] }), {
-      epochs: 300,
-      batchSize: 2,
-      verbose: 0,
-      workers: 1,
-    });
+    const det = tinyDetector(size, ['circle', 'square']);
+    await fitOnImages(det, scenes, 300);
     for (const s of scenes) {
       const found = await det.detect({ data: s.image, width: size, height: size }, { scoreThreshold: 0.3 });
       for (const o of s.objects) {
@@ -246,6 +220,17 @@ describe('training', () => {
       }
     }
     const first = await det.detect({ data: scenes[0].image, width: size, height: size });
+    // One batched call gives each image's own detections.
+    const images = scenes.map((s) => ({ data: s.image, width: size, height: size }));
+    const batched = await det.detectBatch(images);
+    const single = [first, await det.detect(images[1])];
+    expect(batched.map((b) => b.length)).toEqual(single.map((b) => b.length));
+    batched.forEach((b, i) =>
+      b.forEach((d, j) => {
+        expect(d.label).toBe(single[i][j].label);
+        expect(d.score).toBeCloseTo(single[i][j].score, 5);
+      }),
+    );
     await det.save(join(dir, 'model'));
     const again = await (await FcosDetector.load(join(dir, 'model'))).detect({
       data: scenes[0].image,

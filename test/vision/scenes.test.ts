@@ -15,6 +15,7 @@ import {
   drawDetections,
   loadSceneDigits,
   readCoco,
+  renderDetections,
   rleArea,
   writeSceneDataset,
 } from '../../src/vision/index.js';
@@ -130,5 +131,19 @@ describe('writeSceneDataset and drawDetections', () => {
     ]);
     expect(px(2, 2)).toEqual([100, 100, 100]);
     await expect(drawDetections({ data, width: 10, height: 10 }, [])).rejects.toThrow(/expected 10x10x3 RGB bytes/);
+  });
+
+  it('renderDetections: raw RGB at the scale, track ids pick the colour', async () => {
+    const W = 40,
+      H = 30;
+    const data = new Uint8Array(W * H * 3).fill(100);
+    const out = await renderDetections({ data, width: W, height: H }, [{ box: [5, 10, 30, 28], label: 1, id: 3 }], {
+      lineWidth: 2,
+      scale: 2,
+    });
+    expect([out.width, out.height, out.data.length]).toEqual([80, 60, 80 * 60 * 3]);
+    const at = (2 * 20 * 80 + 2 * 5) * 3; // left edge of the box, scaled
+    expect([...out.data.subarray(at, at + 3)]).toEqual([...PALETTE[3]]); // the id's colour, not the class's
+    expect([...out.data.subarray(0, 3)]).toEqual([100, 100, 100]);
   });
 });

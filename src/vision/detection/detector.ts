@@ -381,10 +381,31 @@ export class FcosDetector {
 
   /** Detections in the image's own pixels, like torchvision's detection models ({box, label, score}). */
   async detect(image: RgbImage, options: DecodeOptions = {}): Promise<Detection[]> {
-    const { x, sx, sy } = await this.input(image);
-    const y = (await this.model.predict(x, { verbose: 0 })) as Tensor;
-    return decodeFcos(y.data as Float32Array, this.levels, this.config.numClasses, this.config.imageSize, options).map(
-      (d) => ({ ...d, box: [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy] }),
+    return (await this.detectBatch([image], options))[0];
+  }
+
+  /** `detect` on several images with one model call (e.g. consecutive video frames). */
+  async detectBatch(images: readonly RgbImage[], options: DecodeOptions = {}): Promise<Detection[][]> {
+    if (images.length === 0) return [];
+    const [H, W] = this.config.imageSize;
+    const inputs = await Promise.all(images.map((im) => this.input(im)));
+    const per = H * W * 3;
+    const x = new Float32Array(images.length * per);
+    inputs.forEach((inp, i) => x.set(inp.x.data as Float32Array, i * per));
+    const y = (await this.model.predict(tensor(x, { shape: [images.length, H, W, 3] }), {
+      batchSize: images.length,
+      verbose: 0,
+    })) as Tensor;
+    const out = y.data as Float32Array;
+    const size = out.length / images.length;
+    return inputs.map(({ sx, sy }, i) =>
+      decodeFcos(
+        out.subarray(i * size, (i + 1) * size),
+        this.levels,
+        this.config.numClasses,
+        this.config.imageSize,
+        options,
+      ).map((d) => ({ ...d, box: [d.box[0] * sx, d.box[1] * sy, d.box[2] * sx, d.box[3] * sy] })),
     );
   }
 
