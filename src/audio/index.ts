@@ -10,6 +10,8 @@ export {
   amplitudeToDb,
   mfcc,
   fbank,
+  fbankClips,
+  logMelClips,
   type StftOptions,
   type SpectrogramOptions,
   type MelSpectrogramOptions,
