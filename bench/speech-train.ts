@@ -260,13 +260,14 @@ function timeReps(f: () => unknown, reps: number): number {
   return median(ts);
 }
 
+/** Lepton's batched feature functions with 1 and 2 ORT threads; the faster of each counts (as for torchaudio). */
 function leptonFeatures(base: string, reps: number): FeatureResult {
   const clips = readClips(base);
   const seconds = clips.reduce((s, c) => s + c.length, 0) / 16000;
-  const fb = timeReps(() => fbankClips(clips, { numMelBins: FEATURE_BINS, scale: 32768 }), reps);
-  const lm = timeReps(
-    () => logMelClips(clips, { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: FEATURE_BINS }),
-    reps,
+  const best = (f: (threads: number) => unknown) => Math.min(...[1, 2].map((t) => timeReps(() => f(t), reps)));
+  const fb = best((threads) => fbankClips(clips, { numMelBins: FEATURE_BINS, scale: 32768, threads }));
+  const lm = best((threads) =>
+    logMelClips(clips, { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: FEATURE_BINS, threads }),
   );
   return {
     fbank_audio_s_per_s: seconds / (fb / 1000),
@@ -309,7 +310,17 @@ export async function featureExtraction(options: BenchOptions): Promise<BenchRes
               String(threads),
             ]);
             if (typeof p === 'string') peerError = p;
-            else if (!best || p.fbank_audio_s_per_s! > best.fbank_audio_s_per_s) best = p as unknown as FeatureResult;
+            else {
+              // The faster thread count of each feature counts.
+              const q = p as unknown as FeatureResult;
+              best = best
+                ? {
+                    fbank_audio_s_per_s: Math.max(best.fbank_audio_s_per_s, q.fbank_audio_s_per_s),
+                    logmel_audio_s_per_s: Math.max(best.logmel_audio_s_per_s, q.logmel_audio_s_per_s),
+                    peak_rss_mb: Math.max(best.peak_rss_mb, q.peak_rss_mb),
+                  }
+                : q;
+            }
           }
           if (best) torch.push(best);
         }

@@ -314,6 +314,7 @@ function packedFrames(
   hop: number,
   key: string,
   features: (rows: Tensor) => Tensor,
+  threads: number | undefined,
 ): { frames: number; data: Float32Array }[] {
   const counts = clips.map((c, i) => {
     if (!(c instanceof Float32Array))
@@ -336,10 +337,12 @@ function packedFrames(
   const packed = new Float32Array(rows * rowSamples);
   for (let r = 0; r < rows; r++)
     packed.set(stream.subarray(r * ROW_FRAMES * hop, r * ROW_FRAMES * hop + rowSamples), r * rowSamples);
-  let run = compiledClips.get(key);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
+    throw new Error(`${name}: threads must be a positive integer, got ${threads}`);
+  let run = compiledClips.get(`${key}:${threads}`);
   if (!run) {
-    run = compileSync(features, { symbolicBatch: true });
-    compiledClips.set(key, run);
+    run = compileSync(features, { symbolicBatch: true, session: threads ? { intraOpNumThreads: threads } : undefined });
+    compiledClips.set(`${key}:${threads}`, run);
   }
   const out = run(tensor(packed, { shape: [rows, rowSamples] }));
   const k = out.shape[2] as number;
@@ -347,12 +350,19 @@ function packedFrames(
   return counts.map((n, i) => ({ frames: n, data: data.slice(starts[i]! * k, (starts[i]! + n) * k) }));
 }
 
+/** Options of the many-clip feature functions. */
+export interface ClipsOptions {
+  /** ONNX Runtime intra-op threads of the compiled graph (default: ORT's choice, one per core). */
+  threads?: number;
+}
+
 /**
  * Kaldi fbank of many clips of any lengths (each [samples], e.g. 16 kHz in [-1, 1] with
  * `scale: 32768`) in one compiled graph run: the same values as `fbank` on each clip, returned as
  * [frames, numMelBins] tensors. The batched path for feature extraction over a data set.
  */
-export function fbankClips(clips: readonly Float32Array[], options: FbankOptions = {}): Tensor[] {
+export function fbankClips(clips: readonly Float32Array[], options: FbankOptions & ClipsOptions = {}): Tensor[] {
+  const { threads, ...fbankOptions } = options;
   const { sampleRate = 16000, frameLength = 25, frameShift = 10, numMelBins = 23 } = options;
   const length = Math.trunc((sampleRate * frameLength) / 1000);
   const shift = Math.trunc((sampleRate * frameShift) / 1000);
@@ -360,8 +370,8 @@ export function fbankClips(clips: readonly Float32Array[], options: FbankOptions
     throw new Error(
       `fbankClips: frameLength ${frameLength} ms / frameShift ${frameShift} ms at ${sampleRate} Hz give ${length}/${shift} samples`,
     );
-  const key = `fbank:${JSON.stringify(Object.entries(options).sort())}`;
-  return packedFrames('fbankClips', clips, length, shift, key, (rows) => fbank(rows, options)).map((c) =>
+  const key = `fbank:${JSON.stringify(Object.entries(fbankOptions).sort())}`;
+  return packedFrames('fbankClips', clips, length, shift, key, (rows) => fbank(rows, fbankOptions), threads).map((c) =>
     tensor(c.data, { shape: [c.frames, numMelBins] }),
   );
 }
@@ -372,9 +382,10 @@ export function fbankClips(clips: readonly Float32Array[], options: FbankOptions
  * [nMels, frames] like torchaudio. With `center` (the default) each clip is reflect-padded on its
  * own first, as torch does.
  */
-export function logMelClips(clips: readonly Float32Array[], options: MelSpectrogramOptions): Tensor[] {
-  const c = stftConfig('logMelClips', options);
-  const nMels = options.nMels ?? 128;
+export function logMelClips(clips: readonly Float32Array[], options: MelSpectrogramOptions & ClipsOptions): Tensor[] {
+  const { threads, ...melOptions } = options;
+  const c = stftConfig('logMelClips', melOptions);
+  const nMels = melOptions.nMels ?? 128;
   const half = Math.floor(c.nFft / 2);
   const padded = c.center
     ? clips.map((clip, i) => {
@@ -392,10 +403,10 @@ export function logMelClips(clips: readonly Float32Array[], options: MelSpectrog
         return out;
       })
     : clips;
-  const key = `logmel:${JSON.stringify(Object.entries(options).sort())}`;
+  const key = `logmel:${JSON.stringify(Object.entries(melOptions).sort())}`;
   const features = (rows: Tensor): Tensor =>
-    transpose(amplitudeToDb(melSpectrogram(rows, { ...options, center: false })), [0, 2, 1]);
-  return packedFrames('logMelClips', padded, c.nFft, c.hopLength, key, features).map((f) => {
+    transpose(amplitudeToDb(melSpectrogram(rows, { ...melOptions, center: false })), [0, 2, 1]);
+  return packedFrames('logMelClips', padded, c.nFft, c.hopLength, key, features, threads).map((f) => {
     // [frames, nMels] → [nMels, frames]
     const out = new Float32Array(f.data.length);
     for (let t = 0; t < f.frames; t++) for (let m = 0; m < nMels; m++) out[m * f.frames + t] = f.data[t * nMels + m]!;

@@ -12,6 +12,7 @@ export {
   fbank,
   fbankClips,
   logMelClips,
+  type ClipsOptions,
   type StftOptions,
   type SpectrogramOptions,
   type MelSpectrogramOptions,

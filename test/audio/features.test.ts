@@ -101,7 +101,7 @@ describe('many clips in one graph run (fbankClips, logMelClips)', () => {
         return 0.3 * Math.sin(k * 0.03) + 0.1 * (seed / 2 ** 32 - 0.5);
       });
     const long = [noise(40000), noise(401), noise(17000), noise(3333)];
-    const out = fbankClips(long, { numMelBins: 40, scale: 32768 });
+    const out = fbankClips(long, { numMelBins: 40, scale: 32768, threads: 1 });
     const mels = logMelClips(long, { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: 40 });
     long.forEach((c, i) => {
       const fbRef = fbank(tensor(c), { numMelBins: 40, scale: 32768 });
@@ -120,7 +120,10 @@ describe('many clips in one graph run (fbankClips, logMelClips)', () => {
       }
     });
   });
-  it('reject a clip shorter than one frame, naming it', () => {
+  it('reject a clip shorter than one frame, naming it, and a bad thread count', () => {
+    expect(() => fbankClips([new Float32Array(1000)], { threads: 0 })).toThrow(
+      /fbankClips: threads must be a positive integer, got 0/,
+    );
     expect(() => fbankClips([new Float32Array(1000), new Float32Array(399)])).toThrow(
       /fbankClips: clip 1 has 399 samples, fewer than one frame \(400 samples\)/,
     );
