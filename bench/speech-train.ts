@@ -20,9 +20,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CosineDecay, optimizers, setSeed, tensor } from '../src/index.js';
-import type { Callback } from '../src/train/callbacks.js';
 import { ASR_ALPHABET, CTC, convAsrModel, fbankClips, logMelClips } from '../src/audio/index.js';
-import { type BenchOptions, type BenchResults, median, printTable, seededUniform } from './harness.js';
+import {
+  type BenchOptions,
+  type BenchResults,
+  EpochTimer,
+  median,
+  printTable,
+  seededUniform,
+  timeMs,
+} from './harness.js';
 import { PYTHON, REPO_ROOT, torchMissing } from './peer.js';
 
 const FRAMES = 384,
@@ -42,17 +49,6 @@ function asrData(n: number): { x: Float32Array; y: Float32Array } {
     for (let k = 0; k < len; k++) y[i * MAX_LABELS + k] = 1 + Math.floor(u() * (CLASSES - 1));
   }
   return { x, y };
-}
-
-class EpochTimer implements Callback {
-  times: number[] = [];
-  private t0 = 0;
-  onEpochBegin(): void {
-    this.t0 = performance.now();
-  }
-  onEpochEnd(): void {
-    this.times.push(performance.now() - this.t0);
-  }
 }
 
 const rssMb = (): number => process.resourceUsage().maxRSS / 1024;
@@ -260,22 +256,11 @@ interface FeatureResult {
   peak_rss_mb: number;
 }
 
-function timeReps(f: () => unknown, reps: number): number {
-  f();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    f();
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
-}
-
 /** Lepton's batched feature functions with 1 and 2 ORT threads; the faster of each counts (as for torchaudio). */
 function leptonFeatures(base: string, reps: number): FeatureResult {
   const clips = readClips(base);
   const seconds = clips.reduce((s, c) => s + c.length, 0) / 16000;
-  const best = (f: (threads: number) => unknown) => Math.min(...[1, 2].map((t) => timeReps(() => f(t), reps)));
+  const best = (f: (threads: number) => unknown) => Math.min(...[1, 2].map((t) => timeMs(() => f(t), reps)));
   const fb = best((threads) => fbankClips(clips, { numMelBins: FEATURE_BINS, scale: 32768, threads }));
   const lm = best((threads) =>
     logMelClips(clips, { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: FEATURE_BINS, threads }),
