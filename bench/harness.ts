@@ -1,5 +1,6 @@
 /** Shared benchmark helpers: timing with warm-up and medians, and table printing. */
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
+import type { Callback } from '../src/train/callbacks.js';
 import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
 
 export interface BenchOptions {
@@ -83,6 +84,30 @@ export async function timeBlocks(
   }
   if (samples) Object.assign(samples, times);
   return Object.fromEntries(names.map((n) => [n, median(times[n])]));
+}
+
+/** Median milliseconds of `reps` calls of f after one untimed call. */
+export function timeMs(f: () => unknown, reps: number): number {
+  f();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    f();
+    ts.push(performance.now() - t0);
+  }
+  return median(ts);
+}
+
+/** A `fit` callback recording each epoch's wall time (benches leave out the first, compiling one). */
+export class EpochTimer implements Callback {
+  times: number[] = [];
+  private t0 = 0;
+  onEpochBegin(): void {
+    this.t0 = performance.now();
+  }
+  onEpochEnd(): void {
+    this.times.push(performance.now() - this.t0);
+  }
 }
 
 /** Prints rows as an aligned text table (first row = header). */

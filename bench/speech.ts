@@ -10,6 +10,7 @@
  * that many words, plus the compute time of that step. Median over words.
  */
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { dataHome } from '../src/index.js';
 import {
@@ -20,7 +21,8 @@ import {
   synthesize,
   type AsrResult,
 } from '../src/audio/index.js';
-import { type BenchModule, median, printTable } from './harness.js';
+import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
+import { asrTraining, featureExtraction } from './speech-train.js';
 
 const SENTENCES = [
   'and he said to them',
@@ -87,37 +89,59 @@ function run(asr: AsrModel, audio: Float32Array, step: number): { ms: number; la
   return { ms, latencies, words: words.length };
 }
 
+async function streaming(options: BenchOptions): Promise<BenchResults> {
+  const audio = await speech();
+  const seconds = audio.length / 16000;
+  const { asr, trained } = await model();
+  const rounds = options.quick ? 1 : 3;
+  run(asr, audio, 1600); // warm-up: eager op sessions for every window shape
+  const rtf: number[] = [];
+  const lat: number[] = [];
+  let words = 0;
+  for (let r = 0; r < rounds; r++) {
+    rtf.push(run(asr, audio, 1600).ms / 1000 / seconds);
+    const live = run(asr, audio, 320);
+    lat.push(median(live.latencies));
+    words = live.words;
+  }
+  const results = {
+    stream_rtf: median(rtf),
+    partial_latency_ms: median(lat),
+    audio_seconds: seconds,
+    words,
+    model: trained ? 'trained (asr-model)' : 'random weights',
+    chunk_ms: asr.frameSeconds * 8 * 1000,
+  };
+  printTable([
+    ['metric', 'value'],
+    ['stream_rtf (1 thread, 100 ms feeds)', results.stream_rtf.toFixed(4)],
+    ['partial_latency_ms (20 ms feeds, median over words)', results.partial_latency_ms.toFixed(0)],
+    ['audio', `${seconds.toFixed(1)} s, ${words} words, model: ${results.model}`],
+  ]);
+  return results;
+}
+
+const PARTS: Record<string, (options: BenchOptions) => Promise<BenchResults>> = {
+  stream: streaming,
+  features: featureExtraction,
+  train: asrTraining,
+};
+
 const bench: BenchModule = {
-  description: 'streaming ASR: real-time factor on one thread and partial-result latency (StreamingRecognizer)',
+  description:
+    'speech: streaming RTF and partial latency; fbank/log-mel throughput vs torchaudio; ASR training (fit) vs PyTorch; --only stream|features|train',
   async run(options) {
-    const audio = await speech();
-    const seconds = audio.length / 16000;
-    const { asr, trained } = await model();
-    const rounds = options.quick ? 1 : 3;
-    run(asr, audio, 1600); // warm-up: eager op sessions for every window shape
-    const rtf: number[] = [];
-    const lat: number[] = [];
-    let words = 0;
-    for (let r = 0; r < rounds; r++) {
-      rtf.push(run(asr, audio, 1600).ms / 1000 / seconds);
-      const live = run(asr, audio, 320);
-      lat.push(median(live.latencies));
-      words = live.words;
+    const only = options.extra.only;
+    if (only !== undefined && !PARTS[only])
+      throw new Error(`bench speech: --only must be one of ${Object.keys(PARTS).join(', ')}, got '${only}'`);
+    const [load] = loadavg();
+    const results: BenchResults = { load_average_1m: Number(load!.toFixed(2)) };
+    for (const [name, part] of Object.entries(PARTS)) {
+      if (only && only !== name) continue;
+      Object.assign(results, await part(options));
+      console.log();
     }
-    const results = {
-      stream_rtf: median(rtf),
-      partial_latency_ms: median(lat),
-      audio_seconds: seconds,
-      words,
-      model: trained ? 'trained (asr-model)' : 'random weights',
-      chunk_ms: asr.frameSeconds * 8 * 1000,
-    };
-    printTable([
-      ['metric', 'value'],
-      ['stream_rtf (1 thread, 100 ms feeds)', results.stream_rtf.toFixed(4)],
-      ['partial_latency_ms (20 ms feeds, median over words)', results.partial_latency_ms.toFixed(0)],
-      ['audio', `${seconds.toFixed(1)} s, ${words} words, model: ${results.model}`],
-    ]);
+    console.log(`load average at start: ${results.load_average_1m} (2 cores; the lead re-measures on a quiet machine)`);
     return results;
   },
 };

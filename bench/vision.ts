@@ -18,15 +18,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Tensor, optimizers, setSeed, tensor } from '../src/index.js';
-import type { Callback } from '../src/train/callbacks.js';
 import { FcosDetector, fcosLoss, nms } from '../src/vision/index.js';
 import {
   type BenchModule,
   type BenchOptions,
   type BenchResults,
+  EpochTimer,
   median,
   printTable,
   seededUniform,
+  timeMs,
 } from './harness.js';
 import { predictVsOrt } from './inference.js';
 import { PYTHON, torchMissing } from './peer.js';
@@ -47,32 +48,9 @@ function peer(
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
-function timeMs(f: () => unknown, reps: number): number {
-  f();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    f();
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
-}
-
 const DET_SIZE = 128,
   DET_CLASSES = 6,
   DET_BATCH = 32;
-
-/** Wall time of each epoch (the first one compiles and is left out). */
-class EpochTimer implements Callback {
-  times: number[] = [];
-  private t0 = 0;
-  onEpochBegin(): void {
-    this.t0 = performance.now();
-  }
-  onEpochEnd(): void {
-    this.times.push(performance.now() - this.t0);
-  }
-}
 
 /** Detector training images/s, Lepton `fit` vs the PyTorch peer, alternating rounds. */
 async function detectorTraining(options: BenchOptions): Promise<BenchResults> {

@@ -6,9 +6,10 @@
  *
  * The loss runs Graves' scaled forward recursion over the extended label sequence
  * (blank, l1, blank, l2, …, blank; S = 2L + 1 states) in probability space: at each frame
- * α ← (α · A) ⊙ e_t, then α is renormalised and the log of the scale is accumulated. A is the
- * batch's [S, S] transition matrix (stay, advance, and skip a blank between different labels), so
- * a frame is one small batched MatMul — a third of the graph a log-space recursion needs. Each
+ * α ← (α · A) ⊙ e_t, then α is renormalised and the log of the scale is accumulated. A (stay,
+ * advance, and skip a blank between different labels) is applied as α plus α shifted by one state
+ * plus α shifted by two masked by the skip flags — a third of the graph a log-space recursion
+ * needs, and O(S) per frame where a dense [S, S] MatMul was O(S²). Each
  * frame's emissions are shifted by their maximum before exp, so they cannot all underflow.
  * Time is unrolled: the frame count must be static (bucket utterances by length).
  */
@@ -28,7 +29,7 @@ import {
 } from '../engine/ops/core.js';
 import { exp, greater, less, log, logicalAnd, maximum, notEqual, where } from '../engine/ops/elementwise.js';
 import { max, mean } from '../engine/ops/reduce.js';
-import { concat, oneHot, slice, squeeze, stack, unsqueeze } from '../engine/ops/shape.js';
+import { concat, oneHot, pad, slice, split, squeeze, stack, unsqueeze } from '../engine/ops/shape.js';
 import { logSoftmax } from '../engine/ops/activations.js';
 import { Loss, type LossFn, type LossOptions } from '../train/losses.js';
 
@@ -56,9 +57,25 @@ export function ctcLoss(
   targetLengths: Tensor,
   options: CtcLossOptions = {},
 ): Tensor {
+  return ctcLossOf(logProbs, targets, inputLengths, targetLengths, options);
+}
+
+/** ctcLoss; `inputLengths` undefined means every frame counts (no per-frame masking in the graph). */
+function ctcLossOf(
+  logProbs: Tensor,
+  targets: Tensor,
+  inputLengths: Tensor | undefined,
+  targetLengths: Tensor,
+  options: CtcLossOptions,
+): Tensor {
   const { blank = 0, reduction = 'mean', zeroInfinity = false } = options;
-  const shapes = `logProbs [${logProbs.shape.join(', ')}], targets [${targets.shape.join(', ')}], inputLengths [${inputLengths.shape.join(', ')}], targetLengths [${targetLengths.shape.join(', ')}]`;
-  if (logProbs.rank !== 3 || targets.rank !== 2 || inputLengths.rank !== 1 || targetLengths.rank !== 1) {
+  const shapes = `logProbs [${logProbs.shape.join(', ')}], targets [${targets.shape.join(', ')}], inputLengths [${inputLengths?.shape.join(', ') ?? 'all frames'}], targetLengths [${targetLengths.shape.join(', ')}]`;
+  if (
+    logProbs.rank !== 3 ||
+    targets.rank !== 2 ||
+    (inputLengths && inputLengths.rank !== 1) ||
+    targetLengths.rank !== 1
+  ) {
     throw new Error(
       `ctcLoss: expected logProbs [batch, time, classes], targets [batch, maxTargetLength], inputLengths [batch], targetLengths [batch]; got ${shapes}`,
     );
@@ -70,7 +87,7 @@ export function ctcLoss(
     ['inputLengths', inputLengths],
     ['targetLengths', targetLengths],
   ] as const) {
-    if (t.dtype !== 'int32' && t.dtype !== 'int64')
+    if (t && t.dtype !== 'int32' && t.dtype !== 'int64')
       throw new Error(`ctcLoss: ${name} must be int32 or int64, got ${t.dtype} (${shapes})`);
   }
   const [, T, C] = logProbs.shape;
@@ -94,45 +111,54 @@ export function ctcLoss(
     notEqual(slice(ext, [null, [2, S]]), slice(ext, [null, [0, S - 2]])),
   );
   const skip = cast(concat([slice(fullLike(ext, 0), [null, [0, 2]]), cast(skipTail, ext.dtype)], 1), dtype);
-  // Transitions [B, S, S]: A[s', s] = 1 for s = s' (stay), s' + 1 (advance), s' + 2 when skip[s].
-  const band = (offset: number): Tensor =>
-    new Tensor(
-      [S, S],
-      dtype,
-      floatArray(dtype, S * S, (i) => (Math.floor(i / S) + offset === i % S ? 1 : 0)),
-    );
-  const A = add(add(band(0), band(1)), mul(band(2), unsqueeze(skip, 1)));
+  // α·A, A the transition matrix (stay, advance, and skip a blank into a state whose skip is set),
+  // as shifted copies of α: O(S) per frame where the [S, S] MatMul was O(S²).
+  const shifted = (alpha: Tensor, by: number): Tensor => pad(slice(alpha, [null, [0, S - by]]), [null, [by, 0]]);
+  const transition = (alpha: Tensor): Tensor => {
+    if (S < 3) return S < 2 ? alpha : add(alpha, shifted(alpha, 1));
+    return add(add(alpha, shifted(alpha, 1)), mul(shifted(alpha, 2), skip));
+  };
 
   // Emission log-probabilities of each state [B, T, S] (a one-hot MatMul gathers them differentiably).
   const select = oneHot(ext, C, { dtype });
   const emit = matmul(logProbs, transpose(select, [0, 2, 1]));
 
-  const frames = cast(inputLengths, dtype);
   const initial = new Tensor(
     [1, S],
     dtype,
     floatArray(dtype, S, (s) => (s < 2 ? 1 : 0)),
   );
+  // Each frame's emissions shifted by their maximum before exp, so they cannot all underflow; the
+  // shifts come back in the log-likelihood. Done for all frames at once, outside the recursion.
+  const peaks = stopGradient(max(emit, -1, true)); // [B, T, 1]
+  const emits = exp(add(emit, neg(peaks)));
+  // Frames past an example's input length leave its state alone (the first frame always counts).
+  const active =
+    inputLengths === undefined
+      ? undefined
+      : less(
+          new Tensor(
+            [1, T],
+            dtype,
+            floatArray(dtype, T, (t) => t),
+          ),
+          unsqueeze(maximum(cast(inputLengths, dtype), 1), 1),
+        ); // [B, T]
+  const activeFrames = active && T > 1 ? split(active, T, 1) : [];
+  // One Split into frames (its gradient is one Concat; per-frame Slices would each pad back to [B, T, S]).
+  const frameEmits = T > 1 ? split(emits, T, 1) : [emits];
   let alpha: Tensor | undefined;
-  let logScale: Tensor | undefined;
+  const scales: Tensor[] = [];
   for (let t = 0; t < T; t++) {
-    const lp = squeeze(slice(emit, [null, [t, t + 1]]), 1);
-    const peak = stopGradient(max(lp, -1, true));
-    const e = exp(add(lp, neg(peak)));
-    const moved = alpha === undefined ? mul(initial, e) : mul(squeeze(matmul(unsqueeze(alpha, 1), A), 1), e);
-    const scale = maximum(sum(moved, -1, true), TINY[dtype]);
+    const e = squeeze(frameEmits[t]!, 1);
+    const moved = alpha === undefined ? mul(initial, e) : mul(transition(alpha), e);
+    const scale = maximum(sum(moved, -1, true), TINY[dtype]); // [B, 1]
     const next = div(moved, scale);
-    const step = add(log(scale), peak);
-    if (alpha === undefined || logScale === undefined) {
-      alpha = next;
-      logScale = step;
-    } else {
-      // Frames past an example's input length leave its state alone.
-      const active = unsqueeze(less(t, frames), 1);
-      alpha = where(active, next, alpha);
-      logScale = add(logScale, where(active, step, 0));
-    }
+    alpha = alpha === undefined || !active ? next : where(activeFrames[t]!, next, alpha);
+    scales.push(scale);
   }
+  const logScales = add(log(T > 1 ? concat(scales, 1) : scales[0]!), squeeze(peaks, 2)); // [B, T]
+  const logScale = sum(active ? where(active, logScales, 0) : logScales, -1);
   // The path ends in the last label or the blank after it: states 2·len and 2·len − 1.
   const lengths = cast(targetLengths, 'int64');
   const last = oneHot(mul(lengths, 2), S, { dtype });
@@ -141,7 +167,7 @@ export function ctcLoss(
     unsqueeze(cast(greater(lengths, 0), dtype), 1),
   );
   const end = sum(mul(alpha!, add(last, beforeLast)), -1);
-  const finite = neg(add(squeeze(logScale!, 1), log(maximum(end, TINY[dtype]))));
+  const finite = neg(add(logScale, log(maximum(end, TINY[dtype]))));
   const possible = greater(end, 0);
   const losses = where(possible, finite, zeroInfinity ? 0 : Infinity);
   if (reduction === 'none') return losses;
@@ -180,9 +206,8 @@ export function ctcPadded(options: CtcPaddedOptions = {}): LossFn {
     const valid = notEqual(labels, padValue);
     const targets = where(valid, labels, 0);
     const targetLengths = sum(cast(valid, 'int64'), -1);
-    const frames = fullLike(targetLengths, yPred.shape[1] as number);
     const logits = dtype && dtype !== yPred.dtype ? cast(yPred, dtype) : yPred;
-    const losses = ctcLoss(logSoftmax(logits, -1), targets, frames, targetLengths, {
+    const losses = ctcLossOf(logSoftmax(logits, -1), targets, undefined, targetLengths, {
       blank,
       reduction: 'none',
       zeroInfinity: true,

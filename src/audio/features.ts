@@ -14,6 +14,7 @@
  * [..., frames, bins] like Kaldi.
  */
 import { Tensor, tensor } from '../engine/tensor.js';
+import { compileSync } from '../engine/compile.js';
 import { add, matmul, mul, reshape, transpose } from '../engine/ops/core.js';
 import { conv1d } from '../engine/ops/conv.js';
 import { log, maximum, sqrt, square } from '../engine/ops/elementwise.js';
@@ -289,4 +290,126 @@ export function fbank(wave: Tensor, options: FbankOptions = {}): Tensor {
   let mel = matmul(fb, powerOf(z, bins, usePower ? 2 : 1));
   if (useLogFbank) mel = log(maximum(mel, FLOAT32_EPSILON));
   return unbatch(transpose(mel, [0, 2, 1]), added);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many clips of different lengths in one graph run
+
+/** Frames computed per row of a packed batch: rows overlap by frameLength − hop samples. */
+const ROW_FRAMES = 100;
+
+/** Compiled feature functions per configuration (one graph with a symbolic row count serves every call). */
+const compiledClips = new Map<string, (rows: Tensor) => Tensor>();
+
+/**
+ * Lays clips end to end on one frame grid (each starts on a hop boundary, with a gap so that no
+ * frame mixes two clips), cuts the grid into rows of ROW_FRAMES frames, runs `features` (rows
+ * [n, rowSamples] → [n, ROW_FRAMES, k]) once on all rows, and returns each clip's frames
+ * [frames, k]. Exact because every frame is a function of its own samples only.
+ */
+function packedFrames(
+  name: string,
+  clips: readonly Float32Array[],
+  frameLength: number,
+  hop: number,
+  key: string,
+  features: (rows: Tensor) => Tensor,
+  threads: number | undefined,
+): { frames: number; data: Float32Array }[] {
+  const counts = clips.map((c, i) => {
+    if (!(c instanceof Float32Array))
+      throw new Error(`${name}: clip ${i} must be a Float32Array of samples, got ${Object.prototype.toString.call(c)}`);
+    if (c.length < frameLength)
+      throw new Error(`${name}: clip ${i} has ${c.length} samples, fewer than one frame (${frameLength} samples)`);
+    return 1 + Math.floor((c.length - frameLength) / hop);
+  });
+  const gap = Math.ceil((frameLength - hop) / hop);
+  const starts: number[] = [];
+  let total = 0;
+  for (const n of counts) {
+    starts.push(total);
+    total += n + gap;
+  }
+  const rows = Math.max(1, Math.ceil(total / ROW_FRAMES));
+  const rowSamples = (ROW_FRAMES - 1) * hop + frameLength;
+  const stream = new Float32Array((rows * ROW_FRAMES - 1) * hop + frameLength);
+  clips.forEach((c, i) => stream.set(c, starts[i]! * hop));
+  const packed = new Float32Array(rows * rowSamples);
+  for (let r = 0; r < rows; r++)
+    packed.set(stream.subarray(r * ROW_FRAMES * hop, r * ROW_FRAMES * hop + rowSamples), r * rowSamples);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
+    throw new Error(`${name}: threads must be a positive integer, got ${threads}`);
+  let run = compiledClips.get(`${key}:${threads}`);
+  if (!run) {
+    run = compileSync(features, { symbolicBatch: true, session: threads ? { intraOpNumThreads: threads } : undefined });
+    compiledClips.set(`${key}:${threads}`, run);
+  }
+  const out = run(tensor(packed, { shape: [rows, rowSamples] }));
+  const k = out.shape[2] as number;
+  const data = out.data as Float32Array;
+  return counts.map((n, i) => ({ frames: n, data: data.slice(starts[i]! * k, (starts[i]! + n) * k) }));
+}
+
+/** Options of the many-clip feature functions. */
+export interface ClipsOptions {
+  /** ONNX Runtime intra-op threads of the compiled graph (default: ORT's choice, one per core). */
+  threads?: number;
+}
+
+/**
+ * Kaldi fbank of many clips of any lengths (each [samples], e.g. 16 kHz in [-1, 1] with
+ * `scale: 32768`) in one compiled graph run: the same values as `fbank` on each clip, returned as
+ * [frames, numMelBins] tensors. The batched path for feature extraction over a data set.
+ */
+export function fbankClips(clips: readonly Float32Array[], options: FbankOptions & ClipsOptions = {}): Tensor[] {
+  const { threads, ...fbankOptions } = options;
+  const { sampleRate = 16000, frameLength = 25, frameShift = 10, numMelBins = 23 } = options;
+  const length = Math.trunc((sampleRate * frameLength) / 1000);
+  const shift = Math.trunc((sampleRate * frameShift) / 1000);
+  if (length < 2 || shift < 1)
+    throw new Error(
+      `fbankClips: frameLength ${frameLength} ms / frameShift ${frameShift} ms at ${sampleRate} Hz give ${length}/${shift} samples`,
+    );
+  const key = `fbank:${JSON.stringify(Object.entries(fbankOptions).sort())}`;
+  return packedFrames('fbankClips', clips, length, shift, key, (rows) => fbank(rows, fbankOptions), threads).map((c) =>
+    tensor(c.data, { shape: [c.frames, numMelBins] }),
+  );
+}
+
+/**
+ * Log-mel spectrograms in dB (torchaudio's `MelSpectrogram` followed by `AmplitudeToDB()`, no
+ * top-dB floor) of many clips of any lengths in one compiled graph run; each comes back
+ * [nMels, frames] like torchaudio. With `center` (the default) each clip is reflect-padded on its
+ * own first, as torch does.
+ */
+export function logMelClips(clips: readonly Float32Array[], options: MelSpectrogramOptions & ClipsOptions): Tensor[] {
+  const { threads, ...melOptions } = options;
+  const c = stftConfig('logMelClips', melOptions);
+  const nMels = melOptions.nMels ?? 128;
+  const half = Math.floor(c.nFft / 2);
+  const padded = c.center
+    ? clips.map((clip, i) => {
+        if (c.padMode === 'reflect' && clip.length <= half)
+          throw new Error(
+            `logMelClips: clip ${i} has ${clip.length} samples; reflect padding needs more than nFft/2 (${half})`,
+          );
+        const out = new Float32Array(clip.length + 2 * half);
+        out.set(clip, half);
+        if (c.padMode === 'reflect')
+          for (let k = 1; k <= half; k++) {
+            out[half - k] = clip[k]!;
+            out[half + clip.length - 1 + k] = clip[clip.length - 1 - k]!;
+          }
+        return out;
+      })
+    : clips;
+  const key = `logmel:${JSON.stringify(Object.entries(melOptions).sort())}`;
+  const features = (rows: Tensor): Tensor =>
+    transpose(amplitudeToDb(melSpectrogram(rows, { ...melOptions, center: false })), [0, 2, 1]);
+  return packedFrames('logMelClips', padded, c.nFft, c.hopLength, key, features, threads).map((f) => {
+    // [frames, nMels] → [nMels, frames]
+    const out = new Float32Array(f.data.length);
+    for (let t = 0; t < f.frames; t++) for (let m = 0; m < nMels; m++) out[m * f.frames + t] = f.data[t * nMels + m]!;
+    return tensor(out, { shape: [nMels, f.frames] });
+  });
 }

@@ -4,7 +4,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileSync, grad, sum, tensor, type Tensor } from '../../src/index.js';
-import { amplitudeToDb, fbank, melSpectrogram, mfcc, spectrogram } from '../../src/audio/index.js';
+import {
+  amplitudeToDb,
+  fbank,
+  fbankClips,
+  logMelClips,
+  melSpectrogram,
+  mfcc,
+  spectrogram,
+} from '../../src/audio/index.js';
 
 interface Feature {
   options: Record<string, unknown>;
@@ -68,6 +76,58 @@ describe('audio features match torchaudio', () => {
       );
     });
   }
+});
+
+describe('many clips in one graph run (fbankClips, logMelClips)', () => {
+  const clips = fixtures.cases.map((c) => Float32Array.from(c.waveform));
+  it('give each fixture clip the features torchaudio computed for it', () => {
+    const fb = fixtures.cases[0]!.fbank as Feature;
+    const out = fbankClips(clips, fb.options as never);
+    fixtures.cases.forEach((c, i) => expect(relativeError(out[i]!, c.fbank as Feature, 1e-3)).toBeLessThan(1e-4));
+    const mel = fixtures.cases[0]!.melSpectrogram as Feature;
+    const db = logMelClips(clips, mel.options as never);
+    fixtures.cases.forEach((c, i) => {
+      const ref = c.melSpectrogram as Feature;
+      // AmplitudeToDB's formula applied to torchaudio's own mel powers.
+      const want = { ...ref, values: ref.values.map((v) => 10 * Math.log10(Math.max(v, 1e-10))) };
+      expect(relativeError(db[i]!, want, 1e-2)).toBeLessThan(1e-4);
+    });
+  });
+  it('clips spanning several packed rows and shorter than one row equal per-clip features', () => {
+    let seed = 3;
+    const noise = (n: number) =>
+      Float32Array.from({ length: n }, (_, k) => {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        return 0.3 * Math.sin(k * 0.03) + 0.1 * (seed / 2 ** 32 - 0.5);
+      });
+    const long = [noise(40000), noise(401), noise(17000), noise(3333)];
+    const out = fbankClips(long, { numMelBins: 40, scale: 32768, threads: 1 });
+    const mels = logMelClips(long, { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: 40 });
+    long.forEach((c, i) => {
+      const fbRef = fbank(tensor(c), { numMelBins: 40, scale: 32768 });
+      const melRef = amplitudeToDb(
+        melSpectrogram(tensor(c), { sampleRate: 16000, nFft: 512, winLength: 400, hopLength: 160, nMels: 40 }),
+      );
+      for (const [got, want] of [
+        [out[i]!, fbRef],
+        [mels[i]!, melRef],
+      ] as const) {
+        expect(got.shape).toEqual(want.shape);
+        const a = got.data as Float32Array;
+        const b = want.data as Float32Array;
+        for (let k = 0; k < a.length; k++)
+          expect(Math.abs(a[k]! - b[k]!)).toBeLessThan(1e-3 * Math.max(1, Math.abs(b[k]!)));
+      }
+    });
+  });
+  it('reject a clip shorter than one frame, naming it, and a bad thread count', () => {
+    expect(() => fbankClips([new Float32Array(1000)], { threads: 0 })).toThrow(
+      /fbankClips: threads must be a positive integer, got 0/,
+    );
+    expect(() => fbankClips([new Float32Array(1000), new Float32Array(399)])).toThrow(
+      /fbankClips: clip 1 has 399 samples, fewer than one frame \(400 samples\)/,
+    );
+  });
 });
 
 describe('audio features in graphs', () => {

@@ -496,6 +496,36 @@ describe('conv1d', () => {
       dilation: 1,
       groups: 3,
     },
+    {
+      name: 'depthwise, stride 2, dilation 2, asymmetric padding (the weight gradient skips unread samples)',
+      x: [2, 4, 14],
+      w: [4, 1, 3],
+      options: { stride: 2, padding: [[3, 1]], dilation: 2, groups: 4 },
+      stride: 2,
+      pads: [3, 1],
+      dilation: 2,
+      groups: 4,
+    },
+    {
+      name: 'depthwise, stride 1, kernel 5',
+      x: [3, 5, 9],
+      w: [5, 1, 5],
+      options: { padding: 'same', groups: 5 },
+      stride: 1,
+      pads: [2, 2],
+      dilation: 1,
+      groups: 5,
+    },
+    {
+      name: 'stride 1, dilation 2, padding 1 (input gradient as a flipped conv)',
+      x: [2, 3, 10],
+      w: [5, 3, 3],
+      options: { padding: 1, dilation: 2 },
+      stride: 1,
+      pads: [1, 1],
+      dilation: 2,
+      groups: 1,
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: forward and gradients vs float64 loops`, () => {

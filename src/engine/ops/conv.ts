@@ -273,7 +273,7 @@ export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTranspose
     return [{ shape: [x.shape[0], cout, ...out], dtype: x.dtype }];
   },
   lower: (ctx, inputs, a) => {
-    const flipped = nchwcFlippedConv(ctx, inputs, a);
+    const flipped = nchwcFlippedConv(ctx, inputs, a) ?? flippedConv1d(ctx, inputs, a);
     if (flipped) return [flipped];
     return [
       ctx.node1(
@@ -328,6 +328,37 @@ function nchwcFlippedConv(
     pads,
     dilations: a.dilations,
     group: 1,
+  });
+}
+
+/**
+ * The same flipped-kernel conv as a plain Conv, for 1-D: ORT's 1-D ConvTranspose is several times
+ * slower than its Conv, and for grouped (depthwise) weights tens of times (docs/PERFORMANCE.md).
+ * Any group count: [Cin, Cout/g, k] → [g, Cin/g, Cout/g, k] → [Cout, Cin/g, k], flipped in k.
+ */
+function flippedConv1d(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvTransposeAttrs): string | undefined {
+  const ws = w.shape as number[];
+  if (ws.length !== 3 || x.dtype !== 'float32') return undefined;
+  const [cin, perGroupOut, k] = ws as [number, number, number];
+  const pads = [a.dilations[0] * (k - 1) - a.pads[0], a.dilations[0] * (k - 1) - a.pads[1] + a.outputPadding[0]];
+  if (a.strides[0] !== 1 || pads.some((p) => p < 0)) return undefined;
+  const g = a.group;
+  const flipped = flipAxes(ctx, w.name, [2]);
+  const kernel =
+    cin / g === 1
+      ? ctx.node1('Reshape', [flipped, ctx.ints([perGroupOut * g, 1, k])])
+      : ctx.node1('Reshape', [
+          ctx.node1('Transpose', [ctx.node1('Reshape', [flipped, ctx.ints([g, cin / g, perGroupOut, k])])], {
+            perm: [0, 2, 1, 3],
+          }),
+          ctx.ints([perGroupOut * g, cin / g, k]),
+        ]);
+  return ctx.node1('Conv', [x.name, kernel, ...(b ? [b.name] : [])], {
+    kernel_shape: [k],
+    strides: [1],
+    pads,
+    dilations: a.dilations,
+    group: g,
   });
 }
 
@@ -499,6 +530,8 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
     if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group))
       return [lowerNchwcWeightGrad(ctx, x, gy, a)];
+    if (a.kernel.length === 1 && a.group === cin && a.group > 1 && x.dtype === 'float32')
+      return [lowerDepthwiseWeightGrad1d(ctx, x, gy, a)];
     const g = a.group;
     const k = a.kernel.reduce((p, d) => p * d, 1);
     const l = (gy.shape.slice(2) as number[]).reduce((p, d) => p * d, 1);
@@ -518,6 +551,36 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     apply1(convOp, [x, h!], a),
   ],
 });
+
+/**
+ * The weight gradient of a 1-D depthwise conv (group = Cin, any channel multiplier m) as one
+ * grouped Conv with the cotangent as its kernel: x as [1, C·N, L] (each channel's images are its
+ * group's input channels), gy as [Cout, N, Lo]; dW[co, j] = Σ_n,t gy[n, co, t] · xpad[n, c, t·s + j·d]
+ * is that conv with dilation s and stride d. ORT's grouped Conv with C·K one-hot output channels
+ * (the unfold path) was several times slower (docs/PERFORMANCE.md).
+ */
+function lowerDepthwiseWeightGrad1d(ctx: LowerCtx, x: LoweredValue, gy: LoweredValue, a: WeightGradAttrs): string {
+  const c = x.shape[1] as number;
+  const cout = gy.shape[1] as number;
+  const [k] = a.kernel as [number];
+  const [l] = x.shape.slice(2) as [number];
+  const [lo] = gy.shape.slice(2) as [number];
+  const input = ctx.node1('Reshape', [ctx.node1('Transpose', [x.name], { perm: [1, 0, 2] }), ctx.ints([1, -1, l])]);
+  const kernel = ctx.node1('Transpose', [gy.name], { perm: [1, 0, 2] });
+  const [s] = a.strides as [number];
+  const [d] = a.dilations as [number];
+  const out = windowOutputSize(l, lo, d, a.pads[0], a.pads[1], s);
+  let dw = ctx.node1('Conv', [input, kernel], {
+    kernel_shape: [lo],
+    strides: [d],
+    pads: a.pads,
+    dilations: [s],
+    group: c,
+  });
+  // The forward's last window may leave samples unread: keep the K taps.
+  if (out > k) dw = ctx.node1('Slice', [dw, ctx.ints([0]), ctx.ints([k]), ctx.ints([2])]);
+  return ctx.node1('Reshape', [dw, ctx.ints([cout, 1, k])]);
+}
 
 /**
  * The NCHWc weight gradient of an ungrouped stride-1, dilation-1 2-D conv: x as [Cin, N, H, W]
