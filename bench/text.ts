@@ -67,18 +67,29 @@ class StepTimer implements Callback {
   epoch = 0;
   gaps: number[] = [];
   first = 0;
+  /** CPU milliseconds of the whole process (all threads) per step of the timed epoch. */
+  cpuPerStep = 0;
   private last = 0;
   private t0 = 0;
+  private batches = 0;
+  private c0 = process.cpuUsage();
   onEpochBegin(epoch: number): void {
     this.epoch = epoch;
     this.last = 0;
+    this.batches = 0;
     this.t0 = performance.now();
+    this.c0 = process.cpuUsage();
   }
   onEpochEnd(): void {
     if (this.epoch === 0) this.first = performance.now() - this.t0;
+    else {
+      const c = process.cpuUsage(this.c0);
+      this.cpuPerStep = (c.user + c.system) / 1000 / this.batches;
+    }
   }
   onBatchEnd(): void {
     const now = performance.now();
+    this.batches++;
     if (this.epoch > 0 && this.last) this.gaps.push(now - this.last);
     this.last = now;
   }
@@ -110,9 +121,12 @@ function classifier(task: Exclude<Task, 'decode'>) {
 
 interface ChildResult {
   ms_per_step?: number;
+  cpu_ms_per_step?: number;
   first_epoch_ms?: number;
   greedy_ms?: number;
   beam_ms?: number;
+  greedy_cpu_ms?: number;
+  beam_cpu_ms?: number;
   peak_rss_mb: number;
 }
 
@@ -139,7 +153,12 @@ async function trainChild(task: Exclude<Task, 'decode'>, steps: number, threads:
   );
   const timer = new StepTimer();
   await model.fit(x, y, { epochs: 2, batchSize: batch, verbose: 0, shuffle: false, callbacks: [timer] });
-  return { ms_per_step: median(timer.gaps), first_epoch_ms: timer.first, peak_rss_mb: rssMb() };
+  return {
+    ms_per_step: median(timer.gaps),
+    cpu_ms_per_step: timer.cpuPerStep,
+    first_epoch_ms: timer.first,
+    peak_rss_mb: rssMb(),
+  };
 }
 
 async function decodeChild(runs: number): Promise<ChildResult> {
@@ -171,18 +190,20 @@ async function decodeChild(runs: number): Promise<ChildResult> {
   const time = async (search: () => Promise<unknown>) => {
     await search(); // compiles the encoder and one decoder graph per prefix bucket
     const ts: number[] = [];
+    const c0 = process.cpuUsage();
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       await search();
       ts.push(performance.now() - t0);
     }
-    return median(ts);
+    const c = process.cpuUsage(c0);
+    return [median(ts), (c.user + c.system) / 1000 / runs];
   };
-  const greedy = await time(async () => greedySearch(await decoding.scorer(sources), s.batch, options));
-  const beam = await time(async () =>
+  const [greedy, greedyCpu] = await time(async () => greedySearch(await decoding.scorer(sources), s.batch, options));
+  const [beam, beamCpu] = await time(async () =>
     beamSearch(await decoding.scorer(sources), s.batch, { ...options, beamWidth: 4 }),
   );
-  return { greedy_ms: greedy, beam_ms: beam, peak_rss_mb: rssMb() };
+  return { greedy_ms: greedy, beam_ms: beam, greedy_cpu_ms: greedyCpu, beam_cpu_ms: beamCpu, peak_rss_mb: rssMb() };
 }
 
 function rssMb(): number {
@@ -290,6 +311,7 @@ const bench: BenchModule = {
         'Lepton tokens/s',
         'PyTorch tokens/s',
         '× PyTorch',
+        '× PyTorch CPU',
         'Lepton RSS MB',
         'PyTorch RSS MB',
         'PyTorch threads/BLAS',
@@ -302,6 +324,8 @@ const bench: BenchModule = {
       const peer: Record<string, number | string>[] = [];
       const ratios: number[] = [];
       const greedyRatios: number[] = [];
+      // CPU milliseconds (all threads) per step or decode, PyTorch / Lepton: less sensitive to load.
+      const cpuRatios: number[] = [];
       for (let r = 0; r < rounds; r++) {
         // Alternate which side runs first.
         const runL = () => lepton.push(runLeptonChild(task, task === 'decode' ? decodeRuns : steps, threads));
@@ -320,7 +344,10 @@ const bench: BenchModule = {
         if (p) {
           const pMs = peerMs(task, p);
           ratios.push(pMs / lMs);
-          line += `, PyTorch ${pMs.toFixed(1)} ms: ${(pMs / lMs).toFixed(2)}×`;
+          const lCpu = task === 'decode' ? l.beam_cpu_ms! : l.cpu_ms_per_step!;
+          const pCpu = Number(task === 'decode' ? p.pytorch_beam_cpu_ms : p.pytorch_cpu_ms_per_step);
+          cpuRatios.push(pCpu / lCpu);
+          line += `, PyTorch ${pMs.toFixed(1)} ms: ${(pMs / lMs).toFixed(2)}× (CPU ms ${lCpu.toFixed(1)} vs ${pCpu.toFixed(1)}: ${(pCpu / lCpu).toFixed(2)}×)`;
           if (task === 'decode') {
             greedyRatios.push(Number(p.pytorch_greedy_ms) / l.greedy_ms!);
             line += ` (greedy ${Number(p.pytorch_greedy_ms).toFixed(1)} ms: ${greedyRatios[greedyRatios.length - 1].toFixed(2)}×)`;
@@ -343,6 +370,7 @@ const bench: BenchModule = {
           decode_beam_tokens_s_pytorch: pBeam === null ? null : decodeTokensS(pBeam),
           decode_ratio: ratios.length ? median(ratios) : null,
           decode_ratio_per_round: ratios.map((x) => x.toFixed(3)).join(' ') || null,
+          decode_cpu_ratio: cpuRatios.length ? median(cpuRatios) : null,
           decode_greedy_tokens_s_lepton: decodeTokensS(greedyMs),
           decode_greedy_tokens_s_pytorch: pGreedy === null ? null : decodeTokensS(pGreedy),
           decode_greedy_ratio: greedyRatios.length ? median(greedyRatios) : null,
@@ -355,6 +383,7 @@ const bench: BenchModule = {
           decodeTokensS(beamMs),
           na(pBeam && decodeTokensS(pBeam)),
           na(results.decode_ratio as number | null),
+          na(results.decode_cpu_ratio as number | null),
           lRss,
           na(pRss),
           settingStr,
@@ -364,6 +393,7 @@ const bench: BenchModule = {
           decodeTokensS(greedyMs),
           na(pGreedy && decodeTokensS(pGreedy)),
           na(results.decode_greedy_ratio as number | null),
+          'n/a',
           lRss,
           na(pRss),
           settingStr,
@@ -379,6 +409,9 @@ const bench: BenchModule = {
           [`${task}_pytorch_tokens_s`]: pMs === null ? null : trainTokensS(task, pMs),
           [`${task}_train_ratio`]: ratios.length ? median(ratios) : null,
           [`${task}_train_ratio_per_round`]: ratios.map((x) => x.toFixed(3)).join(' ') || null,
+          [`${task}_lepton_cpu_ms_per_step`]: median(lepton.map((l) => l.cpu_ms_per_step!)),
+          [`${task}_pytorch_cpu_ms_per_step`]: pick('pytorch_cpu_ms_per_step'),
+          [`${task}_cpu_ratio`]: cpuRatios.length ? median(cpuRatios) : null,
           [`${task}_lepton_peak_rss_mb`]: lRss,
           [`${task}_pytorch_peak_rss_mb`]: pRss,
           [`${task}_pytorch_threads_blas`]: settingStr,
@@ -388,6 +421,7 @@ const bench: BenchModule = {
           trainTokensS(task, ms),
           na(pMs && trainTokensS(task, pMs)),
           na(results[`${task}_train_ratio`] as number | null),
+          na(results[`${task}_cpu_ratio`] as number | null),
           lRss,
           na(pRss),
           settingStr,
@@ -397,7 +431,7 @@ const bench: BenchModule = {
     console.log();
     printTable(rows);
     console.log(
-      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, each side a fresh process, run back to back, alternating which goes first). Train tokens/s: batch × T per step (second epoch through fit). Decode tokens/s: output tokens (${SHAPES.decode.batch} sources × ${SHAPES.decode.length}) per second; beam 4 keeps 4 hypotheses per source. Lepton has no key/value cache: each decode step recomputes the whole prefix (PyTorch's peer caches keys/values). PyTorch threads/BLAS: its fastest torch.set_num_threads / OPENBLAS_NUM_THREADS.`,
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, each side a fresh process, run back to back, alternating which goes first). Train tokens/s: batch × T per step (second epoch through fit). Decode tokens/s: output tokens (${SHAPES.decode.batch} sources × ${SHAPES.decode.length}) per second; beam 4 keeps 4 hypotheses per source. Lepton has no key/value cache: each decode step recomputes the whole prefix (PyTorch's peer caches keys/values). × PyTorch CPU: the same from CPU milliseconds of all threads per step (beam decode for decode), less sensitive to other processes. PyTorch threads/BLAS: its fastest torch.set_num_threads / OPENBLAS_NUM_THREADS.`,
     );
     console.log(
       `load average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`,

@@ -76,12 +76,14 @@ def train(a):
     for i in range(a.warmup):
         step(i)
     times = []
+    c0 = time.process_time()
     for i in range(a.steps):
         t0 = time.perf_counter()
         float(step(i))
         times.append(time.perf_counter() - t0)
+    cpu = (time.process_time() - c0) / a.steps
     times.sort()
-    return {"pytorch_ms_per_step": times[len(times) // 2] * 1000,
+    return {"pytorch_ms_per_step": times[len(times) // 2] * 1000, "pytorch_cpu_ms_per_step": cpu * 1000,
             "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -203,10 +205,12 @@ def decode(a):
             for _ in range(a.warmup):
                 model.decode(src, 1, a.length, beam)
             times = []
+            c0 = time.process_time()
             for _ in range(a.steps):
                 t0 = time.perf_counter()
                 model.decode(src, 1, a.length, beam)
                 times.append(time.perf_counter() - t0)
+            result[f"pytorch_{name}_cpu_ms"] = (time.process_time() - c0) * 1000 / a.steps
             times.sort()
             ms = times[len(times) // 2] * 1000
             result[f"pytorch_{name}_ms"] = ms
