@@ -2,6 +2,7 @@
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
 import type { Callback } from '../src/train/callbacks.js';
 import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
+import type { Callback } from '../src/train/callbacks.js';
 
 export interface BenchOptions {
   /** Fewer repetitions (smoke runs, CI). */
@@ -24,6 +25,47 @@ export interface BenchModule {
 export function seededUniform(seed: number): () => number {
   let s = seed >>> 0;
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** Peak resident set size of this process (all threads), MB. */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * Milliseconds per step from fit's own callbacks: gaps between batch ends after the first
+ * (compiling) epoch; also that epoch's wall time and the CPU time per step after it.
+ */
+export class StepTimer implements Callback {
+  epoch = 0;
+  gaps: number[] = [];
+  first = 0;
+  /** CPU milliseconds of the whole process (all threads) per step of the timed epoch. */
+  cpuPerStep = 0;
+  private last = 0;
+  private t0 = 0;
+  private batches = 0;
+  private c0 = process.cpuUsage();
+  onEpochBegin(epoch: number): void {
+    this.epoch = epoch;
+    this.last = 0;
+    this.batches = 0;
+    this.t0 = performance.now();
+    this.c0 = process.cpuUsage();
+  }
+  onEpochEnd(): void {
+    if (this.epoch === 0) this.first = performance.now() - this.t0;
+    else {
+      const c = process.cpuUsage(this.c0);
+      this.cpuPerStep = (c.user + c.system) / 1000 / this.batches;
+    }
+  }
+  onBatchEnd(): void {
+    const now = performance.now();
+    this.batches++;
+    if (this.epoch > 0 && this.last) this.gaps.push(now - this.last);
+    this.last = now;
+  }
 }
 
 export function median(xs: readonly number[]): number {

@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   vision: async () => (await import('./vision.js')).default,
   'train-mlp': async () => (await import('./train-mlp.js')).default,
   speech: async () => (await import('./speech.js')).default,
+  text: async () => (await import('./text.js')).default,
 };
 
 function usage(): string {

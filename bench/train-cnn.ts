@@ -37,6 +37,7 @@ import {
   type BenchOptions,
   type BenchResults,
   median,
+  peakRssMb,
   printTable,
   seededUniform,
 } from './harness.js';
@@ -86,10 +87,6 @@ function syntheticData(n: number, seed = 7): { x: Tensor; y: Tensor } {
   for (let i = 0; i < x.length; i++) x[i] = next();
   const y = Int32Array.from({ length: n }, () => Math.floor(next() * 10));
   return { x: new Tensor([n, 32, 32, 3], 'float32', x), y: new Tensor([n], 'int32', y) };
-}
-
-function rssMb(): number {
-  return process.resourceUsage().maxRSS / 1024;
 }
 
 /** Epoch wall times from fit's own callbacks (the first, compiling epoch is reported apart). */
@@ -185,7 +182,7 @@ async function childMain(argv: string[]): Promise<void> {
     cpu_ms_per_img: r.cpuMsPerImage,
     ms_per_step: r.msPerStep,
     first_epoch_ms: r.firstEpochMs,
-    peak_rss_mb: rssMb(),
+    peak_rss_mb: peakRssMb(),
   };
   console.log(JSON.stringify(out));
 }

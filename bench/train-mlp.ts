@@ -19,12 +19,12 @@ import { Dense, SparseCategoricalCrossentropy, input, sequential, setSeed } from
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
 import type { NodeProto } from '../src/engine/onnx/proto.js';
 import { Tensor } from '../src/engine/tensor.js';
-import type { Callback } from '../src/train/callbacks.js';
 import { PYTHON, torchMissing } from './peer.js';
 import {
   type BenchModule,
   type BenchOptions,
   type BenchResults,
+  StepTimer,
   median,
   printTable,
   rawOnnxModel,
@@ -52,22 +52,6 @@ function stepFlops(hidden: number): number {
   let f = 0;
   for (let i = 0; i + 1 < w.length; i++) f += 2 * BATCH * w[i] * w[i + 1] * (i === 0 ? 2 : 3);
   return f;
-}
-
-/** Milliseconds per step from fit's own callbacks: gaps between batch ends of the timed epoch. */
-class StepTimer implements Callback {
-  epoch = 0;
-  gaps: number[] = [];
-  private last = 0;
-  onEpochBegin(epoch: number): void {
-    this.epoch = epoch;
-    this.last = 0;
-  }
-  onBatchEnd(): void {
-    const now = performance.now();
-    if (this.epoch > 0 && this.last) this.gaps.push(now - this.last);
-    this.last = now;
-  }
 }
 
 /**

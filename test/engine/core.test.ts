@@ -58,6 +58,8 @@ describe('core ops', () => {
 
   it('gradients of matmul (batched, broadcast), reshape, transpose, sum with keepDims/negative axes', () => {
     checkGrad((x, y) => matmul(x, y), [randomTensor([2, 3, 4], 1), randomTensor([4, 2], 2)]);
+    // A matrix shared by a rank-4 batch: its gradient is one product over all rows.
+    checkGrad((x, y) => matmul(x, y), [randomTensor([2, 2, 3, 4], 7), randomTensor([4, 2], 8)]);
     checkGrad((x) => reshape(transpose(x, [1, 0, 2]), [3, -1]), [randomTensor([2, 3, 2], 3)]);
     checkGrad((x) => sum(x, -1, true), [randomTensor([2, 3], 4)]);
     checkGrad((x) => sum(x, [0, 2]), [randomTensor([2, 3, 2], 5)]);

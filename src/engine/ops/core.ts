@@ -299,8 +299,22 @@ export const matmulOp = defineOp({
     return [{ shape: [...batch, m, n], dtype }];
   },
   lower: (ctx, [a, b]) => [ctx.node1('MatMul', [a.name, b.name])],
-  vjp: ([g], [a, b]) => [sumToShape(matmul(g!, swapLast(b)), a.shape), sumToShape(matmul(swapLast(a), g!), b.shape)],
+  vjp: ([g], [a, b]) => [sumToShape(matmul(g!, swapLast(b)), a.shape), matmulWeightGrad(a, b, g!)],
 });
+
+/**
+ * Gradient of the right operand. A matrix b shared by a batch of a's (Dense or an input projection
+ * on [N, T, F]) gets one product over all rows, aᵀ[F, N·T] · g[N·T, G], instead of a product per
+ * batch entry and a sum over the batch (small products, and an [N, F, G] intermediate; see
+ * docs/PERFORMANCE.md, text models).
+ */
+function matmulWeightGrad(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  if (b.rank === 2 && a.rank > 2) {
+    const rows = (t: Tensor) => reshape(t, [-1, t.shape[t.rank - 1]]);
+    return matmul(swapLast(rows(a)), rows(g));
+  }
+  return sumToShape(matmul(swapLast(a), g), b.shape);
+}
 
 function swapLast(x: Tensor): Tensor {
   const perm = Array.from({ length: x.rank }, (_, i) => i);
