@@ -2,7 +2,6 @@
 import { ONNX_ELEM_TYPE } from '../src/engine/dtype.js';
 import type { Callback } from '../src/train/callbacks.js';
 import { type ModelProto, type NodeProto, encodeModel } from '../src/engine/onnx/proto.js';
-import type { Callback } from '../src/train/callbacks.js';
 
 export interface BenchOptions {
   /** Fewer repetitions (smoke runs, CI). */
