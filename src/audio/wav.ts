@@ -5,11 +5,11 @@
  * (spawned, raw float PCM piped back). Samples are float32 in [-1, 1): integer PCM is divided by
  * 2^(bits−1), as torchaudio, soundfile and Kaldi do.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { writeFileAtomic } from '../engine/files.js';
+import { runFfmpeg } from '../io/ffmpeg.js';
 
 // Both are CommonJS; createRequire keeps their typings usable under NodeNext ESM.
 const require = createRequire(import.meta.url);
@@ -237,49 +237,18 @@ function deinterleave(pcm: Float32Array, n: number, sampleRate: number): Audio {
 }
 
 /** ffmpeg decodes anything it knows to raw little-endian float32 on stdout. */
-function ffmpegDecode(path: string, sampleRate: number, channels: number): Promise<Float32Array> {
-  return new Promise((resolve, reject) => {
-    const args = [
-      '-nostdin',
-      '-v',
-      'error',
-      '-i',
-      path,
-      '-f',
-      'f32le',
-      '-acodec',
-      'pcm_f32le',
-      '-ac',
-      String(channels),
-      '-ar',
-      String(sampleRate),
-      '-',
-    ];
-    const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        e.code === 'ENOENT'
-          ? new Error(
-              `loadAudio: ${path} is not a WAV file and ffmpeg is not installed (apt-get install ffmpeg), or convert it to WAV first`,
-            )
-          : e,
-      ),
-    );
-    child.on('close', (code) => {
-      if (code !== 0)
-        return reject(
-          new Error(`loadAudio: ffmpeg could not decode ${path}: ${stderr.trim().split('\n').pop() ?? `exit ${code}`}`),
-        );
-      const buf = Buffer.concat(chunks);
-      const out = new Float32Array(Math.floor(buf.length / 4));
-      for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
-      resolve(out);
-    });
-  });
+async function ffmpegDecode(path: string, sampleRate: number, channels: number): Promise<Float32Array> {
+  const args = ['-nostdin', '-v', 'error', '-i', path, '-f', 'f32le', '-acodec', 'pcm_f32le'];
+  const p = runFfmpeg('ffmpeg', [...args, '-ac', String(channels), '-ar', String(sampleRate), '-'], 'loadAudio');
+  const chunks: Buffer[] = [];
+  p.child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+  const { code, error } = await p.exited;
+  if (error) throw new Error(`${error.message} (${path} is not a WAV file; or convert it to WAV first)`);
+  if (code !== 0) throw new Error(`loadAudio: ffmpeg could not decode ${path}: ${p.lastLine()}`);
+  const buf = Buffer.concat(chunks);
+  const out = new Float32Array(Math.floor(buf.length / 4));
+  for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
+  return out;
 }
 
 function checkAudio(name: string, audio: Audio): void {

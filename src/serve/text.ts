@@ -24,6 +24,7 @@ import {
   classifyTexts,
   generateText,
 } from '../text/index.js';
+import { openEventStream } from './events.js';
 import type { ServedModel } from './model.js';
 import type { ModelStore } from './store.js';
 import { RequestError, parseTopK } from './tensors.js';
@@ -217,16 +218,7 @@ async function handleGenerate(
     );
     return reply.send({ model: model.name, version: model.version, generated_text: generated });
   }
-  // Server-sent events: the reply is written by hand from here on.
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const { res, send } = openEventStream(reply);
   const abort = new AbortController();
   res.on('close', () => abort.abort(new Error('the client closed the connection')));
   try {

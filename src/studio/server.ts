@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Registry } from '../registry/registry.js';
+import { openEventStream } from '../serve/events.js';
 import { type ModelServer, type ServerContext, type ServerOptions, createModelServer } from '../serve/server.js';
 
 // Pages live beside this file in the sources; a build without copied assets reads them from src/.
@@ -128,15 +129,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
   app.get<{ Params: { id: string } }>('/api/runs/:id/events', { schema: { hide: true } }, async (req, reply) => {
     const id = runId(req.params.id, reply);
     if (id === undefined) return reply;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const { res, send } = openEventStream(reply);
     let lastEpoch = Number.NEGATIVE_INFINITY;
     let lastStep = 0;
     let lastProgress = '';

@@ -235,6 +235,23 @@ function predictWith(model: Model): TokenModelRunner {
 }
 
 /**
+ * Each text's token ids without padding (id 0 pads these models, and a tokenizer.json that pads
+ * adds it), truncated to `limit`; a text with no tokens is an error naming `who`.
+ */
+async function tokenIds(
+  tokenizer: Tokenizer,
+  texts: readonly string[],
+  limit: number,
+  who: string,
+): Promise<number[][]> {
+  return (await tokenizer.encodeBatch([...texts])).map((e, i) => {
+    const ids = e.ids.filter((id) => id !== 0).slice(0, limit);
+    if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
+    return ids;
+  });
+}
+
+/**
  * Labels with scores, most likely first, for each text: tokenized, truncated to the model's
  * sequence length and right-padded with 0 (these models mask id 0), then softmax over the
  * model's logits (or its probabilities when the folder says so). Errors name `who`.
@@ -252,13 +269,7 @@ export async function classifyTexts(
   const t = pre.sequenceLength;
   const topK = options.topK ?? 1;
   const x = new Int32Array(texts.length * t);
-  const encodings = await tokenizer.encodeBatch([...texts]);
-  encodings.forEach((e, i) => {
-    // id 0 is padding for these models (maskZero); a tokenizer.json that pads adds it. Over-long texts are truncated.
-    const ids = e.ids.filter((id) => id !== 0).slice(0, t);
-    if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
-    x.set(ids, i * t);
-  });
+  (await tokenIds(tokenizer, texts, t, who)).forEach((ids, i) => x.set(ids, i * t));
   const y = await run(x, texts.length);
   const k = y.shape[1];
   const labels = options.labels;
@@ -346,11 +357,7 @@ async function translationPipeline(
       throw new Error(`${who}: expected a string or a non-empty array of strings`);
     const beams = options.numBeams ?? 1;
     if (!Number.isInteger(beams) || beams < 1) throw new Error(`${who}: numBeams must be an integer ≥ 1, got ${beams}`);
-    const sources = (await tokenizer.encodeBatch(texts)).map((e, i) => {
-      const ids = e.ids.filter((id) => id !== 0).slice(0, maxLength);
-      if (ids.length === 0) throw new Error(`${who}: text ${i} (${JSON.stringify(texts[i])}) has no tokens`);
-      return ids;
-    });
+    const sources = await tokenIds(tokenizer, texts, maxLength, who);
     const longest = Math.max(...sources.map((s) => s.length));
     const limit = Math.min(maxLength - 1, options.maxNewTokens ?? Math.ceil(1.5 * longest) + 10);
     const scorer = await decoding.scorer(sources);

@@ -6,11 +6,12 @@
  * `VideoWriter` (RGB frames in, H.264 with libx264 when the ffmpeg build has it, else MPEG-4 part
  * 2; written to a temporary file renamed on close, so a failed run leaves no half video).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
+import { type FfmpegProcess, runFfmpeg } from '../io/ffmpeg.js';
 
 /** What ffprobe says about a file's first video stream. */
 export interface VideoInfo {
@@ -38,33 +39,10 @@ export interface VideoFrame {
   time: number;
 }
 
-const MISSING = (tool: string, what: string) =>
-  new Error(
-    `${what}: '${tool}' is not installed; install Debian's ffmpeg package (apt-get install ffmpeg), which provides ffmpeg and ffprobe`,
-  );
-
-/** Starts ffmpeg/ffprobe; a missing program becomes an error naming the Debian package. */
-function run(tool: 'ffmpeg' | 'ffprobe', args: string[], what: string, stdin: 'pipe' | 'ignore' = 'ignore') {
-  const child = spawn(tool, args, { stdio: [stdin, 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-4000);
-  });
-  // Resolves with the exit code (never rejects), so nobody has to await it to avoid an unhandled rejection.
-  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      resolve({ code: null, error: e.code === 'ENOENT' ? MISSING(tool, what) : e }),
-    );
-    child.on('close', (code) => resolve({ code }));
-  });
-  const lastLine = () => stderr.trim().split('\n').pop() || 'no message';
-  return { child, exited, lastLine };
-}
-
 /** Size, frame rate and frame count of a video file (ffprobe). */
 export async function probeVideo(path: string): Promise<VideoInfo> {
   const ask = async (extra: string[]) => {
-    const p = run(
+    const p = runFfmpeg(
       'ffprobe',
       ['-v', 'error', '-select_streams', 'v:0', ...extra, '-of', 'json', path],
       `probeVideo(${path})`,
@@ -130,7 +108,7 @@ export async function* readVideoFrames(path: string, options: ReadVideoOptions =
   const frameBytes = width * height * 3;
   const limit = options.maxFrames ?? Number.POSITIVE_INFINITY;
   if (limit <= 0) return;
-  const p = run(
+  const p = runFfmpeg(
     'ffmpeg',
     ['-nostdin', '-v', 'error', '-i', path, '-map', '0:v:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'],
     `readVideoFrames(${path})`,
@@ -177,7 +155,7 @@ let encoders: Promise<string> | undefined;
 /** The video encoder used for new files: libx264 when this ffmpeg build has it, else mpeg4. */
 export async function videoEncoder(): Promise<'libx264' | 'mpeg4'> {
   encoders ??= (async () => {
-    const p = run('ffmpeg', ['-hide_banner', '-encoders'], 'videoEncoder');
+    const p = runFfmpeg('ffmpeg', ['-hide_banner', '-encoders'], 'videoEncoder');
     let out = '';
     p.child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     const { error } = await p.exited;
@@ -213,7 +191,7 @@ export class VideoWriter {
     private readonly temp: string,
     readonly width: number,
     readonly height: number,
-    private readonly proc: ReturnType<typeof run>,
+    private readonly proc: FfmpegProcess,
   ) {
     // A dead ffmpeg makes stdin emit EPIPE; the exit status says why, so keep the error for write/close.
     proc.child.stdin!.on('error', (e) => (this.failure ??= e));
@@ -259,7 +237,7 @@ export class VideoWriter {
       ...(ext.toLowerCase() === '.mp4' || ext.toLowerCase() === '.mov' ? ['-movflags', '+faststart'] : []),
       temp,
     ];
-    const proc = run('ffmpeg', args, `VideoWriter(${path})`, 'pipe');
+    const proc = runFfmpeg('ffmpeg', args, `VideoWriter(${path})`, 'pipe');
     // Fail here (not at the first write) when ffmpeg is missing.
     await new Promise<void>((started) => {
       proc.child.once('spawn', () => started());
