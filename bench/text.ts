@@ -8,8 +8,8 @@
  *     post-norm, d 128, 4 heads, feedforward 256, dropout 0; T 64, batch 32; mean over time);
  *  2. decoding with the Seq2SeqTransformer (d 128, 4 heads, 2 + 2 layers, feedforward 512) through
  *     Seq2SeqDecoding (greedy and beam 4) vs the same model in PyTorch with incremental decoding
- *     (cached keys/values). Lepton recomputes each prefix at every step (no key/value cache; see
- *     src/text/generate.ts), which the output says. No end token is ever chosen, so every
+ *     (cached keys/values); both sides cache keys and values (Lepton's stay in its ONNX Runtime
+ *     worker between steps, src/text/generate.ts). No end token is ever chosen, so every
  *     hypothesis runs the full length on both sides.
  * The PyTorch peer runs with its fastest of torch.set_num_threads 1/2 × OPENBLAS_NUM_THREADS 1/2,
  * chosen once per model by short runs of each (two passes).
@@ -400,7 +400,7 @@ const bench: BenchModule = {
     console.log();
     printTable(rows);
     console.log(
-      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, each side a fresh process, run back to back, alternating which goes first). Train tokens/s: batch × T per step (second epoch through fit). Decode tokens/s: output tokens (${SHAPES.decode.batch} sources × ${SHAPES.decode.length}) per second; beam 4 keeps 4 hypotheses per source. Lepton has no key/value cache: each decode step recomputes the whole prefix (PyTorch's peer caches keys/values). × PyTorch CPU: the same from CPU milliseconds of all threads per step (beam decode for decode), less sensitive to other processes. PyTorch threads/BLAS: its fastest torch.set_num_threads / OPENBLAS_NUM_THREADS.`,
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, each side a fresh process, run back to back, alternating which goes first). Train tokens/s: batch × T per step (second epoch through fit). Decode tokens/s: output tokens (${SHAPES.decode.batch} sources × ${SHAPES.decode.length}) per second; beam 4 keeps 4 hypotheses per source. Both sides decode incrementally with a key/value cache. × PyTorch CPU: the same from CPU milliseconds of all threads per step (beam decode for decode), less sensitive to other processes. PyTorch threads/BLAS: its fastest torch.set_num_threads / OPENBLAS_NUM_THREADS.`,
     );
     console.log(
       `load average at start: ${results.load_average_1m} (2 cores; rerun on an idle machine before quoting numbers)`,

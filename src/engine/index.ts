@@ -18,6 +18,7 @@ export {
 } from './op.js';
 export { grad, valueAndGrad, backward, type GradOptions } from './autodiff.js';
 export { compile, compileSync, toOnnx, TracedProgram, type CompileOptions, type TensorSpec } from './compile.js';
+export { ResidentFunction, WorkerScope, type ResidentInput, type StateRef } from './resident.js';
 export { writeFileAtomic } from './files.js';
 export { setEagerThreads } from './runtime/eager.js';
 export { setWorkerCount, getWorker, shutdownWorkers, OrtWorker, RemoteSession } from './runtime/pool.js';

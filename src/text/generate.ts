@@ -4,13 +4,17 @@
  * hypotheses), plus `seq2seqScorer`, which serves that interface from a Seq2SeqTransformer through
  * compiled graphs (encoder once per batch; decoder on the hypotheses' prefixes).
  *
- * Prefixes are recomputed at every step (no key/value cache): a compiled function has no state that
- * stays in the ONNX Runtime worker between calls, so a cache would cross threads at every step —
- * layers × 2 × hypotheses × steps × modelDim floats, more than recomputing the prefix costs for
- * verse-length outputs. Prefix lengths are padded to a few bucket lengths (causal attention makes
- * padding after the last real token invisible), so the number of compiled graphs stays bounded.
+ * Decoding is incremental: each step runs the decoder on one new position per hypothesis against
+ * a key/value cache of the earlier positions (TransformerDecoder.step), and the cache, like the
+ * encoder's cross-attention keys and values, stays in the ONNX Runtime worker between steps
+ * (engine/resident.ts): a step ships token ids in and log-probabilities out. Graphs are traced with
+ * symbolic hypothesis, source and cache lengths, so one encoder graph per source bucket and two
+ * step graphs serve every decode. Scorers called with prefixes that do not extend the previous
+ * call's by one token (not how the searches here call them) recompute whole prefixes instead.
  */
-import { type Tensor, compile, gather, logSoftmax, mul, sum, tensor } from '../index.js';
+import { type Tensor, compile, gather, logSoftmax, mul, reshape, sum, tensor } from '../index.js';
+import { ResidentFunction, WorkerScope } from '../engine/index.js';
+import type { AttentionCache } from '../nn/index.js';
 import { type Seq2SeqTransformer, paddingMask } from './seq2seq.js';
 
 /** What the searches need from a model. */
@@ -22,6 +26,8 @@ export interface NextTokenScorer {
    * as (row of the batch being decoded, token ids so far — `<s>` first).
    */
   logProbs(rows: readonly number[], prefixes: readonly (readonly number[])[]): Promise<Float32Array>;
+  /** Frees what the scorer holds (its key/value cache); the searches call it when they finish. */
+  release?(): Promise<void>;
 }
 
 export interface SearchOptions {
@@ -65,6 +71,14 @@ export async function greedySearch(
   options: SearchOptions,
 ): Promise<number[][]> {
   checkSearch('greedySearch', count, options);
+  try {
+    return await greedyTokens(scorer, count, options);
+  } finally {
+    await scorer.release?.();
+  }
+}
+
+async function greedyTokens(scorer: NextTokenScorer, count: number, options: SearchOptions): Promise<number[][]> {
   const out: number[][] = Array.from({ length: count }, () => []);
   let live = Array.from({ length: count }, (_, i) => i);
   for (let step = 0; step < options.maxLength && live.length > 0; step++) {
@@ -110,6 +124,20 @@ export async function beamSearch(
   const alpha = options.lengthPenalty ?? 0.6;
   if (!Number.isInteger(k) || k < 1) throw new Error(`beamSearch: beamWidth must be a positive integer, got ${k}`);
   if (!(alpha >= 0)) throw new Error(`beamSearch: lengthPenalty must be ≥ 0, got ${alpha}`);
+  try {
+    return await beamTokens(scorer, count, options, k, alpha);
+  } finally {
+    await scorer.release?.();
+  }
+}
+
+async function beamTokens(
+  scorer: NextTokenScorer,
+  count: number,
+  options: BeamSearchOptions,
+  k: number,
+  alpha: number,
+): Promise<number[][]> {
   const V = scorer.vocabSize;
   const beams: Hypothesis[][] = Array.from({ length: count }, () => [{ tokens: [], logProb: 0 }]);
   const finished: { tokens: number[]; score: number }[][] = Array.from({ length: count }, () => []);
@@ -178,15 +206,21 @@ export async function beamSearch(
 }
 
 export interface Seq2SeqScorerOptions {
-  /** Padded lengths of prefixes (and sources): each is padded to the first bound that holds it. */
+  /** Padded lengths of sources (and of prefixes when recomputed): each is padded to the first bound that holds it. */
   lengthBuckets?: readonly number[];
   /** Pad every source batch to this length (one encoder graph) instead of to its bucket. */
   sourceLength?: number;
   /**
-   * Pad the hypothesis count of each step up to this many (one decoder graph per prefix bucket
-   * for batches of one size) when it is not larger; default: the next power of two (≥ 8).
+   * Without the cache only: pad the hypothesis count of each step up to this many (one decoder
+   * graph per prefix bucket for batches of one size) when it is not larger; default: the next
+   * power of two (≥ 8).
    */
   hypotheses?: number;
+  /**
+   * Incremental decoding with a key/value cache kept in the worker (default true); false
+   * recomputes every prefix at every step (the reference the cached path is tested against).
+   */
+  cache?: boolean;
 }
 
 /** The smallest bucket bound ≥ n (the model's maxLength beyond the last bucket). */
@@ -197,19 +231,39 @@ function bucketOf(n: number, buckets: readonly number[], max: number): number {
 
 const DEFAULT_BUCKETS = [8, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 
+const int32 = (values: ArrayLike<number>, shape: number[]) => ({
+  dtype: 'int32' as const,
+  shape,
+  data: Int32Array.from(values),
+});
+
+/** The graphs of cached decoding, traced once per model and loaded in one worker. */
+interface CachedGraphs {
+  scope: WorkerScope;
+  /** Source ids [N, S] → per decoder layer the cross-attention keys and values. */
+  encoders: Map<number, Promise<ResidentFunction>>;
+  /** The first position (`<s>` at 0): no cache in, the cache out. */
+  first: Promise<ResidentFunction>;
+  /** Any later position, against the cache. */
+  next: Promise<ResidentFunction>;
+}
+
+let nextScorer = 1;
+
 /**
  * A NextTokenScorer over a Seq2SeqTransformer for one batch of source sequences: the sources are
- * encoded once (padded to a bucket length); each call runs the decoder on the hypotheses' prefixes
- * (padded to a bucket length) and returns log-softmax of the logits at each prefix's last token.
- * Make the scorers after training: the graphs read the weights at each call, so they are current,
- * but they are traced per shape — `graphs()` says how many were compiled.
+ * encoded once (padded to a bucket length); each call returns log-softmax of the logits for the
+ * next token of each hypothesis. Make the scorers after training: each scorer copies the current
+ * weights to the worker, and graphs are traced per shape — `graphs()` says how many were compiled.
  */
 export class Seq2SeqDecoding {
   readonly buckets: readonly number[];
   private readonly sourceLength?: number;
   private readonly hypotheses?: number;
+  private readonly useCache: boolean;
   private readonly encodeFn;
   private readonly stepFn;
+  private cached?: CachedGraphs;
 
   constructor(
     readonly model: Seq2SeqTransformer,
@@ -218,6 +272,7 @@ export class Seq2SeqDecoding {
     this.buckets = options.lengthBuckets ?? DEFAULT_BUCKETS;
     this.sourceLength = options.sourceLength;
     this.hypotheses = options.hypotheses;
+    this.useCache = options.cache ?? true;
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
     });
@@ -237,13 +292,24 @@ export class Seq2SeqDecoding {
     });
   }
 
-  /** Number of compiled graphs so far (encoder, decoder step). */
+  /** Number of compiled graphs so far (encoder, decoder step; with the cache, its graphs count). */
   graphs(): { encoder: number; decoder: number } {
-    return { encoder: this.encodeFn.programs.size, decoder: this.stepFn.programs.size };
+    const c = this.cached;
+    return {
+      encoder: this.encodeFn.programs.size + (c?.encoders.size ?? 0),
+      decoder: this.stepFn.programs.size + (c ? 2 : 0),
+    };
   }
 
-  /** Encodes a batch of source id sequences and returns a scorer for it. */
-  async scorer(sources: readonly (readonly number[])[]): Promise<NextTokenScorer> {
+  /** Frees the worker state of cached decoding (the graphs are traced again if decoding resumes). */
+  async release(): Promise<void> {
+    const c = this.cached;
+    this.cached = undefined;
+    await c?.scope.release();
+  }
+
+  /** Pads source id sequences to one bucket length: ids [N, S]. */
+  private sourceIds(sources: readonly (readonly number[])[]): Tensor {
     const max = this.model.config.maxLength;
     const longest = Math.max(1, ...sources.map((s) => s.length));
     if (longest > max)
@@ -254,41 +320,235 @@ export class Seq2SeqDecoding {
         : bucketOf(longest, this.buckets, max);
     const ids = new Int32Array(sources.length * S);
     sources.forEach((s, i) => ids.set(s, i * S));
-    const sourceIds = tensor(ids, { shape: [sources.length, S] });
-    const memory = await this.encodeFn(sourceIds);
+    return tensor(ids, { shape: [sources.length, S] });
+  }
+
+  /** Encodes a batch of source id sequences and returns a scorer for it. */
+  async scorer(sources: readonly (readonly number[])[]): Promise<NextTokenScorer> {
+    const sourceIds = this.sourceIds(sources);
+    const recompute = this.recomputingScorer(sourceIds);
+    if (!this.useCache) return recompute();
+    return this.cachedScorer(sourceIds, recompute);
+  }
+
+  /** Scores hypotheses by running the decoder over their whole prefixes (padded to a bucket). */
+  private recomputingScorer(sourceIds: Tensor): () => Promise<NextTokenScorer> {
+    const max = this.model.config.maxLength;
     const V = this.model.config.targetVocabSize;
     const step = this.stepFn;
     const buckets = this.buckets;
     const capacity = this.hypotheses;
+    return async () => {
+      const memory = await this.encodeFn(sourceIds);
+      return {
+        vocabSize: V,
+        async logProbs(rows, prefixes) {
+          // Hypothesis counts are padded to a power of two (extra rows decode `<s>` for row 0) so the
+          // decoder graphs stay few: one per (source bucket, prefix bucket, padded count).
+          const n = rows.length;
+          const H =
+            capacity !== undefined && n <= capacity ? capacity : Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+          const longestPrefix = Math.max(...prefixes.map((p) => p.length));
+          if (longestPrefix > max)
+            throw new Error(
+              `Seq2SeqDecoding: a prefix of ${longestPrefix} tokens exceeds the model's maxLength ${max}`,
+            );
+          const T = bucketOf(longestPrefix, buckets, max);
+          const p = new Int32Array(H * T);
+          const last = new Float32Array(H * T);
+          const allRows = new Int32Array(H);
+          allRows.set(rows);
+          for (let i = 0; i < H; i++) {
+            const q = prefixes[i] ?? prefixes[0].slice(0, 1);
+            p.set(q, i * T);
+            last[i * T + q.length - 1] = 1;
+          }
+          const out = await step(
+            memory,
+            sourceIds,
+            tensor(allRows, { shape: [H] }),
+            tensor(p, { shape: [H, T] }),
+            tensor(last, { shape: [H, T, 1] }),
+          );
+          return (out.data as Float32Array).subarray(0, n * V);
+        },
+      };
+    };
+  }
+
+  /** The cached graphs, traced and loaded on first use. */
+  private graphsForCache(): CachedGraphs {
+    if (this.cached) return this.cached;
+    const model = this.model;
+    const layers = model.decoderBlocks;
+    const scope = new WorkerScope();
+    // The hidden state of one new position [H, 1, D] → log-probabilities [H, V].
+    const logProbs = (h: Tensor) => {
+      const last = model.decoderNorm ? (model.decoderNorm.apply(h) as Tensor) : h;
+      return logSoftmax(reshape(model.logits(last), [h.shape[0], model.config.targetVocabSize]), -1);
+    };
+    // Step graph inputs after the per-step ones: the encoder's keys and values per layer, then its mask.
+    const encoderInputs = (args: Tensor[]) => ({
+      encoder: layers.map((_, l) => ({ keys: args[2 * l], values: args[2 * l + 1] })),
+      mask: args[2 * layers.length],
+    });
+    const run = (
+      x: Tensor,
+      rows: Tensor,
+      enc: { encoder: AttentionCache[]; mask: Tensor },
+      caches?: AttentionCache[],
+      parents?: Tensor,
+    ) => {
+      const out: Tensor[] = [];
+      let h = x;
+      layers.forEach((b, l) => {
+        const r = b.step(h, {
+          cache: caches?.[l],
+          parents,
+          encoder: enc.encoder[l],
+          rows,
+          encoderMask: enc.mask,
+        });
+        h = r.output;
+        out.push(r.cache.keys, r.cache.values);
+      });
+      return [logProbs(h), ...out];
+    };
+    const { numHeads, modelDim } = model.config;
+    const headDim = modelDim / numHeads;
+    const kv = (n: string, t: string) => ({ shape: [n, numHeads, t, headDim], dtype: 'float32' as const });
+    const encoderSpecs = [
+      ...layers.flatMap(() => [kv('n', 's'), kv('n', 's')]),
+      { shape: ['n', 's'], dtype: 'bool' as const },
+    ];
+    const ids = (n: string) => ({ shape: [n, 1], dtype: 'int32' as const });
+    const first = ResidentFunction.create(
+      scope,
+      function decodeFirst(tokens: Tensor, rows: Tensor, ...rest: Tensor[]) {
+        const x = model.targetEmbedding.apply(tokens) as Tensor;
+        return run(x, rows, encoderInputs(rest));
+      },
+      [ids('h'), { shape: ['h'], dtype: 'int32' }, ...encoderSpecs],
+      { context: 'Seq2SeqDecoding first step' },
+    );
+    const next = ResidentFunction.create(
+      scope,
+      function decodeNext(tokens: Tensor, index: Tensor, parents: Tensor, rows: Tensor, ...rest: Tensor[]) {
+        const x = model.targetEmbedding.apply(tokens, { startIndex: index }) as Tensor;
+        const caches = layers.map((_, l) => ({ keys: rest[2 * l], values: rest[2 * l + 1] }));
+        return run(x, rows, encoderInputs(rest.slice(2 * layers.length)), caches, parents);
+      },
+      [
+        ids('h'),
+        { shape: [1], dtype: 'int32' },
+        { shape: ['h'], dtype: 'int32' },
+        { shape: ['h'], dtype: 'int32' },
+        ...layers.flatMap(() => [kv('p', 't'), kv('p', 't')]),
+        ...encoderSpecs,
+      ],
+      { context: 'Seq2SeqDecoding step' },
+    );
+    this.cached = { scope, encoders: new Map(), first, next };
+    return this.cached;
+  }
+
+  private encoderGraph(S: number): Promise<ResidentFunction> {
+    const c = this.graphsForCache();
+    let g = c.encoders.get(S);
+    if (!g) {
+      const model = this.model;
+      g = ResidentFunction.create(
+        c.scope,
+        function encodeForCache(src: Tensor) {
+          const memory = model.encode(src);
+          return [
+            ...model.decoderBlocks.flatMap((b) => {
+              const e = b.encoderKeysAndValues(memory);
+              return [e.keys, e.values];
+            }),
+            paddingMask(src),
+          ];
+        },
+        [{ shape: ['n', S], dtype: 'int32' }],
+        { context: 'Seq2SeqDecoding encoder' },
+      );
+      c.encoders.set(S, g);
+    }
+    return g;
+  }
+
+  /**
+   * A scorer whose decoder caches keys and values in the worker: each call must extend every
+   * hypothesis of the previous call by one token (or start at `<s>`); otherwise it falls back to
+   * `recompute` for the rest of the decode.
+   */
+  private async cachedScorer(sourceIds: Tensor, recompute: () => Promise<NextTokenScorer>): Promise<NextTokenScorer> {
+    const c = this.graphsForCache();
+    const [encoder, first, next] = await Promise.all([
+      this.encoderGraph(sourceIds.shape[1] as number),
+      c.first,
+      c.next,
+    ]);
+    const scope = c.scope;
+    // The weights as they are now (training may have changed them since the last scorer).
+    await scope.syncVariables(new Set([...encoder.variables, ...first.variables, ...next.variables]), true);
+    const id = nextScorer++;
+    const L = this.model.decoderBlocks.length;
+    const encNames = [...Array.from({ length: L }, (_, l) => [`d${id}/ek${l}`, `d${id}/ev${l}`]).flat(), `d${id}/mask`];
+    const cacheNames = Array.from({ length: L }, (_, l) => [`d${id}/k${l}`, `d${id}/v${l}`]).flat();
+    // Released scorers (the searches release theirs) encode again if they are used again.
+    let encoded: Promise<unknown> | undefined = encoder.call([sourceIds], encNames);
+    await encoded;
+    const encRefs = encNames.map((n) => scope.ref(n));
+    const cacheRefs = cacheNames.map((n) => scope.ref(n));
+    const V = this.model.config.targetVocabSize;
+    const max = this.model.config.maxLength;
+    // "row:prefix" → its hypothesis index in the last call (rows may share a prefix, e.g. `<s>`).
+    let previous = new Map<string, number>();
+    let fallback: NextTokenScorer | undefined;
+    const keep = [undefined, ...cacheNames];
     return {
       vocabSize: V,
       async logProbs(rows, prefixes) {
-        // Hypothesis counts are padded to a power of two (extra rows decode `<s>` for row 0) so the
-        // decoder graphs stay few: one per (source bucket, prefix bucket, padded count).
+        if (fallback) return fallback.logProbs(rows, prefixes);
         const n = rows.length;
-        const H =
-          capacity !== undefined && n <= capacity ? capacity : Math.max(8, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
-        const longestPrefix = Math.max(...prefixes.map((p) => p.length));
-        if (longestPrefix > max)
-          throw new Error(`Seq2SeqDecoding: a prefix of ${longestPrefix} tokens exceeds the model's maxLength ${max}`);
-        const T = bucketOf(longestPrefix, buckets, max);
-        const p = new Int32Array(H * T);
-        const last = new Float32Array(H * T);
-        const allRows = new Int32Array(H);
-        allRows.set(rows);
-        for (let i = 0; i < H; i++) {
-          const q = prefixes[i] ?? prefixes[0].slice(0, 1);
-          p.set(q, i * T);
-          last[i * T + q.length - 1] = 1;
+        const length = prefixes[0]?.length ?? 0;
+        if (length > max)
+          throw new Error(`Seq2SeqDecoding: a prefix of ${length} tokens exceeds the model's maxLength ${max}`);
+        const parents: number[] = [];
+        const uniform = n > 0 && prefixes.every((p) => p.length === length);
+        if (uniform && length > 1)
+          for (const [i, p] of prefixes.entries()) {
+            const parent = previous.get(`${rows[i]}:${p.slice(0, -1).join(',')}`);
+            if (parent === undefined) break;
+            parents.push(parent);
+          }
+        if (!uniform || (length > 1 && parents.length < n)) {
+          fallback = await recompute();
+          return fallback.logProbs(rows, prefixes);
         }
-        const out = await step(
-          memory,
-          sourceIds,
-          tensor(allRows, { shape: [H] }),
-          tensor(p, { shape: [H, T] }),
-          tensor(last, { shape: [H, T, 1] }),
+        const tokens = int32(
+          prefixes.map((p) => p[length - 1]),
+          [n, 1],
         );
-        return (out.data as Float32Array).subarray(0, n * V);
+        const rowIds = int32(rows, [n]);
+        encoded ??= encoder.call([sourceIds], encNames);
+        await encoded;
+        const [out] =
+          length === 1
+            ? await first.call([tokens, rowIds, ...encRefs], keep)
+            : await next.call(
+                [tokens, int32([length - 1], [1]), int32(parents, [n]), rowIds, ...cacheRefs, ...encRefs],
+                keep,
+              );
+        previous = new Map(prefixes.map((p, i) => [`${rows[i]}:${p.join(',')}`, i]));
+        return out!.data as Float32Array;
+      },
+      async release() {
+        encoded = undefined;
+        fallback = undefined;
+        previous = new Map();
+        await scope.delete([...encNames, ...cacheNames]);
       },
     };
   }

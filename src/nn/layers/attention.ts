@@ -107,13 +107,53 @@ export class MultiHeadAttention extends Layer {
     return transpose(reshape(y, [x.shape[0], x.shape[1], h, size]), [0, 2, 1, 3]);
   }
 
+  /**
+   * Keys and values for the given key/value sequences [N, T, D], per head: [N, heads, T, keyDim]
+   * and [N, heads, T, valueDim]. Computed once, they can be attended to again and again
+   * (`attend`): a decoder's key/value cache, an encoder sequence under cross-attention.
+   */
+  keysAndValues(key: Tensor, value: Tensor = key): { keys: Tensor; values: Tensor } {
+    return {
+      keys: this.project(key, this.keyKernel, this.keyBias, this.keyDim),
+      values: this.project(value, this.valueKernel, this.valueBias, this.valueDim),
+    };
+  }
+
+  /**
+   * Attention of `query` [N, Tq, D] over per-head keys and values (`keysAndValues`) where `mask`
+   * (bool, broadcastable to [N, heads, Tq, Tk]) is true: the output [N, Tq, outputShape], and the
+   * attention probabilities [N, heads, Tq, Tk].
+   */
+  attend(
+    query: Tensor,
+    keys: Tensor,
+    values: Tensor,
+    mask?: Tensor,
+    options: CallOptions = {},
+  ): { output: Tensor; probs: Tensor } {
+    const q = mul(this.project(query, this.queryKernel, this.queryBias, this.keyDim), 1 / Math.sqrt(this.keyDim));
+    let scores = matmul(q, transpose(keys, [0, 1, 3, 2])); // [N, H, Tq, Tk]
+    if (mask) scores = where(mask, scores, -1e9);
+    let probs = softmax(scores, -1);
+    if (options.training && this.dropoutRate > 0) probs = dropout(probs, this.dropoutRate, true);
+    const heads = matmul(probs, values); // [N, H, Tq, Dv]
+    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [
+      query.shape[0],
+      query.shape[1],
+      this.numHeads * this.valueDim,
+    ]);
+    let output = matmul(
+      merged,
+      reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]),
+    );
+    if (this.outputBias) output = add(output, this.outputBias);
+    return { output, probs };
+  }
+
   override call(inputs: Tensor | Tensor[], options: AttentionCallOptions = {}): Tensor | Tensor[] {
     const list = Array.isArray(inputs) ? inputs : [inputs];
     const [query, value, key] = [list[0], list[1] ?? list[0], list[2] ?? list[1] ?? list[0]];
-    const q = mul(this.project(query, this.queryKernel, this.queryBias, this.keyDim), 1 / Math.sqrt(this.keyDim));
-    const k = this.project(key, this.keyKernel, this.keyBias, this.keyDim);
-    const v = this.project(value, this.valueKernel, this.valueBias, this.valueDim);
-    let scores = matmul(q, transpose(k, [0, 1, 3, 2])); // [N, H, Tq, Tk]
+    const { keys, values } = this.keysAndValues(key, value);
     let mask: Tensor | undefined;
     if (options.attentionMask) {
       const m = options.attentionMask;
@@ -135,18 +175,8 @@ export class MultiHeadAttention extends Layer {
       const causal = tensor(Array.from({ length: tq }, (_, i) => Array.from({ length: tk }, (_, j) => j <= i)));
       mask = andMask(mask, causal);
     }
-    if (mask) scores = where(mask, scores, -1e9);
-    let probs = softmax(scores, -1);
-    if (options.training && this.dropoutRate > 0) probs = dropout(probs, this.dropoutRate, true);
-    const heads = matmul(probs, v); // [N, H, Tq, Dv]
-    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [
-      query.shape[0],
-      query.shape[1],
-      this.numHeads * this.valueDim,
-    ]);
-    let out = matmul(merged, reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]));
-    if (this.outputBias) out = add(out, this.outputBias);
-    return options.returnAttentionScores ? [out, probs] : out;
+    const { output, probs } = this.attend(query, keys, values, mask, options);
+    return options.returnAttentionScores ? [output, probs] : output;
   }
 
   /** The output's steps are the query's: it carries the query's mask. */

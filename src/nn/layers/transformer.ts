@@ -5,7 +5,18 @@
  * arguments or from the Keras mask the inputs carry (Embedding/TokenAndPositionEmbedding with
  * maskZero) and mask attention keys; outputs carry the input's mask on to pooling and losses.
  */
-import { type Dim, Tensor, type Variable, add, cast, reshape, tensor } from '../../engine/index.js';
+import {
+  type Dim,
+  Tensor,
+  type Variable,
+  add,
+  arange,
+  cast,
+  concat,
+  gather,
+  reshape,
+  tensor,
+} from '../../engine/index.js';
 import { logicalAnd } from '../../engine/ops/elementwise.js';
 import { expand, slice } from '../../engine/ops/shape.js';
 import { type ActivationSpec, serializeActivation } from '../activations.js';
@@ -38,6 +49,12 @@ export interface TransformerEncoderCallOptions extends CallOptions {
   paddingMask?: Tensor;
   /** [N, T, T], true/1 where attention is allowed (combined with the padding mask). */
   attentionMask?: Tensor;
+}
+
+/** Per-head attention keys and values, [N, heads, T, dim] each (a decoder's cache, an encoder's projections). */
+export interface AttentionCache {
+  keys: Tensor;
+  values: Tensor;
 }
 
 export interface TransformerDecoderCallOptions extends CallOptions {
@@ -268,6 +285,76 @@ export class TransformerDecoder extends TransformerBlock {
     return this.feedforward(y);
   }
 
+  /**
+   * Cross-attention keys and values of an encoder sequence [N, S, D], per head ([N, heads, S, dim]):
+   * computed once per source batch for incremental decoding (`step`).
+   */
+  encoderKeysAndValues(encoder: Tensor): AttentionCache {
+    if (!this.crossAttention) throw new Error(`${this.describe()}: this decoder has no cross-attention`);
+    return this.crossAttention.keysAndValues(encoder);
+  }
+
+  /**
+   * One step of incremental decoding with a key/value cache (KerasHub's cached decoder call): `x`
+   * [H, 1, D] is the next position of H hypotheses, `cache` the self-attention keys and values of
+   * every earlier position ([H', heads, T, dim], none at the first step) and `parents` [H] (int)
+   * the cache row each hypothesis continues (beam search reorders; default: row i). `encoder`:
+   * the cross-attention keys and values (`encoderKeysAndValues`) of the source rows, `rows` [H]
+   * the source row of each hypothesis and `encoderMask` [N, S] (true at real tokens). Returns the
+   * block's output [H, 1, D] and the cache with this position appended ([H, heads, T + 1, dim]).
+   * The output equals position T of `call` on the whole prefix (causal attention).
+   */
+  step(
+    x: Tensor,
+    options: {
+      cache?: AttentionCache;
+      parents?: Tensor;
+      encoder?: AttentionCache;
+      rows?: Tensor;
+      encoderMask?: Tensor;
+    } = {},
+  ): { output: Tensor; cache: AttentionCache } {
+    if (x.rank !== 3 || x.shape[1] !== 1)
+      throw new Error(`${this.describe()}: step expects one position [hypotheses, 1, features], got [${x.shape}]`);
+    if (!this.built) throw new Error(`${this.describe()}: step needs built weights (call the model once first)`);
+    if (!!options.encoder !== !!this.crossAttention)
+      throw new Error(
+        this.crossAttention
+          ? `${this.describe()}: this decoder has cross-attention; step needs the encoder keys and values`
+          : `${this.describe()}: this decoder has no cross-attention; step cannot take encoder keys and values`,
+      );
+    const byRow = (t: Tensor, rows?: Tensor) => (rows ? gather(t, rows, 0) : t);
+    let cache!: AttentionCache;
+    let y = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(x, (h) => {
+      const fresh = this.selfAttention.keysAndValues(h);
+      const past = options.cache;
+      cache = past
+        ? {
+            keys: concat([byRow(past.keys, options.parents), fresh.keys], 2),
+            values: concat([byRow(past.values, options.parents), fresh.values], 2),
+          }
+        : fresh;
+      return this.selfAttention.attend(h, cache.keys, cache.values).output;
+    });
+    if (options.encoder) {
+      const enc = options.encoder;
+      const mask = options.encoderMask
+        ? reshape(cast(byRow(options.encoderMask, options.rows), 'bool'), [
+            x.shape[0],
+            1,
+            1,
+            options.encoderMask.shape[1],
+          ])
+        : undefined;
+      y = new Residual(this.crossAttentionNorm!, this.crossAttentionDropout!, this.normalizeFirst).apply(
+        y,
+        (h) =>
+          this.crossAttention!.attend(h, byRow(enc.keys, options.rows), byRow(enc.values, options.rows), mask).output,
+      );
+    }
+    return { output: this.feedforward(y), cache };
+  }
+
   override computeMask(inputs: Tensor | Tensor[], mask: Tensor | undefined): Tensor | undefined {
     return mask ?? getMask(Array.isArray(inputs) ? inputs[0] : inputs);
   }
@@ -282,8 +369,12 @@ registerLayer(TransformerDecoder);
 // Positions
 
 export interface PositionCallOptions extends CallOptions {
-  /** Position of the first step (for incremental decoding); default 0. */
-  startIndex?: number;
+  /**
+   * Position of the first step (for incremental decoding); default 0. A scalar int tensor keeps
+   * one traced graph for every step of a decode (the position is then checked at run time only by
+   * the table lookup).
+   */
+  startIndex?: number | Tensor;
 }
 
 function sequenceLengthOf(layer: Layer, x: Tensor): number {
@@ -329,6 +420,14 @@ export class PositionEmbedding extends Layer {
   override call(x: Tensor, options: PositionCallOptions = {}): Tensor {
     const t = sequenceLengthOf(this, x);
     const start = options.startIndex ?? 0;
+    if (start instanceof Tensor) {
+      if (start.size !== 1 || !(start.dtype === 'int32' || start.dtype === 'int64'))
+        throw new Error(
+          `${this.describe()}: startIndex must be one int32/int64 position, got ${start.dtype}[${start.shape}]`,
+        );
+      const positions = add(reshape(start, [1]), arange(0, t, 1, start.dtype));
+      return expand(gather(this.positionEmbeddings, positions, 0), x.shape);
+    }
     if (start + t > this.sequenceLength) {
       throw new Error(
         `positions ${start}..${start + t - 1} exceed the table of ${this.sequenceLength} positions (sequenceLength)`,
@@ -380,6 +479,8 @@ export class SinusoidalPositionEncoding extends Layer {
     const d = x.shape[x.rank - 1];
     if (typeof d !== 'number') throw new Error(`${this.describe()}: the feature dimension must be known`);
     const start = options.startIndex ?? 0;
+    if (start instanceof Tensor)
+      throw new Error(`${this.describe()}: startIndex must be a number (tensor positions are not supported here)`);
     const table = new Float64Array(t * d);
     for (let p = 0; p < t; p++) {
       for (let i = 0; i < d; i++) {
