@@ -122,8 +122,13 @@ class ArenaTensor {
 }
 
 let arena;
-/** Scratch space in the arena for one gradient at a time. */
-let scratch;
+/**
+ * A gradient block in the arena per optimizer-updated parameter, by session key and gradient
+ * output name: ORT writes the gradient there (a preallocated output), where the kernel reads it.
+ * Freed with the session.
+ */
+const gradients = new Map();
+const gradientKey = (session, item) => `${session}\u0000${item.grad}`;
 
 function stateTensor(key, what) {
   const t = state.get(key);
@@ -164,24 +169,48 @@ function inArena(key) {
 }
 
 /**
- * Applies an optimizer update in place: `items` name each parameter's state key, the run's output
- * holding its gradient, and its slot keys; `args` are the kernel's scalar arguments.
+ * Places every tensor an update touches in the arena (parameters, slots, gradient blocks) before
+ * the run, so that no allocation (which may grow the memory and detach its buffer) happens between
+ * handing ORT the gradient views and the kernel reading them.
  */
-function applyUpdate(update, results) {
+function prepareUpdate(session, update) {
   for (const item of update.items) {
     const p = inArena(item.param);
-    const slots = item.slots.map(inArena);
-    const g = results[item.grad];
-    if (!g || g.data.length !== p.length)
-      throw new Error(`optimizer update: gradient '${item.grad}' does not match state '${item.param}'`);
-    if (!scratch || scratch.length < p.length) {
-      scratch?.release();
-      scratch = new ArenaTensor(arena, [p.length], p.length);
+    item.slots.forEach(inArena);
+    const key = gradientKey(session, item);
+    const g = gradients.get(key);
+    if (!g || g.length !== p.length) {
+      g?.release();
+      gradients.set(key, new ArenaTensor(arena, p.dims, p.length));
     }
-    // Views are taken after every allocation above (an allocation may grow the memory).
-    arena.view(scratch.offset, p.length).set(g.data);
+  }
+}
+
+/** Preallocated outputs for the gradients of an update: views of their arena blocks. */
+function gradientFetches(session, update, fetches) {
+  for (const item of update.items) fetches[item.grad] = gradients.get(gradientKey(session, item)).toOrt();
+}
+
+function releaseGradients(session) {
+  for (const [key, g] of gradients)
+    if (key.startsWith(`${session}\u0000`)) {
+      g.release();
+      gradients.delete(key);
+    }
+}
+
+/**
+ * Applies an optimizer update in place: `items` name each parameter's state key, the run's output
+ * holding its gradient (already in its arena block), and its slot keys; `args` are the kernel's
+ * scalar arguments.
+ */
+function applyUpdate(session, update) {
+  for (const item of update.items) {
+    const p = state.get(item.param);
+    const slots = item.slots.map((k) => state.get(k));
+    const g = gradients.get(gradientKey(session, item));
     if (update.kind === 'adam') {
-      arena.kernels.adam(p.offset, scratch.offset, slots[0].offset, slots[1].offset, p.length, ...update.args);
+      arena.kernels.adam(p.offset, g.offset, slots[0].offset, slots[1].offset, p.length, ...update.args);
     } else {
       throw new Error(`unknown optimizer kernel '${update.kind}'`);
     }
@@ -236,18 +265,21 @@ function handle(msg) {
       for (const name of msg.fetch) fetches[name] = null;
       for (const name of Object.keys(msg.stateOut ?? {})) fetches[name] = null;
       for (const name of Object.keys(msg.sharedOut ?? {})) fetches[name] = null;
-      for (const item of msg.update?.items ?? []) fetches[item.grad] = null;
+      if (msg.update) {
+        prepareUpdate(msg.key, msg.update);
+        gradientFetches(msg.key, msg.update, fetches);
+      }
       let results;
       try {
         results = session.run(feeds, fetches, {});
       } finally {
         for (const b of taken) giveUnshared(b);
       }
-      // Preallocated outputs would not save a copy here: onnxruntime-node 1.30 returns every fetched
-      // output in a new ArrayBuffer, copied from the one given (docs/PERFORMANCE.md).
+      // onnxruntime-node 1.30 also returns every preallocated output in a new ArrayBuffer, copied from
+      // the one given; the gradients' copies are dropped unread.
       for (const [name, key] of Object.entries(msg.stateOut ?? {})) putState(key, toOrt(fromOrt(results[name])));
       if (msg.update) {
-        applyUpdate(msg.update, results);
+        applyUpdate(msg.key, msg.update);
         for (const item of msg.update.items) results[item.grad] = undefined;
         collectGarbage?.();
       }
@@ -281,6 +313,7 @@ function handle(msg) {
       const s = sessions.get(msg.key);
       sessions.delete(msg.key);
       s?.dispose();
+      releaseGradients(msg.key);
       return {};
     }
     default:
