@@ -12,6 +12,10 @@
  *        Accept: text/event-stream) a server-sent event stream: `event: token` {"text"} per token,
  *        then `event: done` {"generated_text"} (or `event: error` {"error"}). A client that
  *        disconnects stops the generation before its next token.
+ *   POST /v1/models/:name/translate {"text"|"texts", "num_beams", "max_new_tokens", "length_penalty"}
+ *        → {"translations": [{"translation_text"}, …]} for folders written by saveTranslationModel
+ *        (the Lepton model is loaded and decoded as `pipeline('translation')` does, with its
+ *        key/value cache in an inference worker).
  */
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -21,8 +25,10 @@ import {
   type TextPreprocessing,
   type TokenModelRunner,
   Tokenizer,
+  type TranslationPipeline,
   classifyTexts,
   generateText,
+  pipeline,
 } from '../text/index.js';
 import { openEventStream } from './events.js';
 import type { ServedModel } from './model.js';
@@ -54,7 +60,7 @@ export function textPreprocessingOf(model: ServedModel): TextPreprocessing | und
   const pre = model.config.preprocessing as Partial<TextPreprocessing> | undefined;
   if (pre?.kind !== 'text') return undefined;
   if (
-    (pre.task !== 'text-classification' && pre.task !== 'text-generation') ||
+    (pre.task !== 'text-classification' && pre.task !== 'text-generation' && pre.task !== 'translation') ||
     typeof pre.tokenizer !== 'string' ||
     !Number.isInteger(pre.sequenceLength)
   )
@@ -96,6 +102,25 @@ function checkLength(s: string, what: string, maxChars: number): void {
     throw new RequestError(413, `${what}: ${s.length} characters exceed the limit of ${maxChars}`);
 }
 
+/** The strings of a {"text"} or {"texts"} body, checked against the limits. */
+function requestTexts(
+  model: ServedModel,
+  b: Record<string, unknown>,
+  does: string,
+  limits: Required<TextLimits>,
+): string[] {
+  const texts = b.texts !== undefined ? b.texts : b.text !== undefined ? [b.text] : b.inputs;
+  if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string'))
+    throw new RequestError(
+      400,
+      `body: model '${model.name}' ${does}: send {"text": "…"} or {"texts": ["…", …]} (strings)`,
+    );
+  if (texts.length > limits.maxTexts)
+    throw new RequestError(413, `texts: ${texts.length} texts exceed the limit of ${limits.maxTexts}`);
+  texts.forEach((t, i) => checkLength(t as string, `texts[${i}]`, limits.maxChars));
+  return texts as string[];
+}
+
 /**
  * Answers a predict request for a text classifier, or returns undefined when `model` is not a
  * text model (the caller then reads tensors or images).
@@ -111,18 +136,12 @@ export async function predictText(
   if (pre.task !== 'text-classification')
     throw new RequestError(
       400,
-      `model '${model.name}' generates text: POST /v1/models/${model.name}/generate {"prompt": "…"}`,
+      pre.task === 'translation'
+        ? `model '${model.name}' translates: POST /v1/models/${model.name}/translate {"text": "…"}`
+        : `model '${model.name}' generates text: POST /v1/models/${model.name}/generate {"prompt": "…"}`,
     );
   const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
-  const texts = b.texts !== undefined ? b.texts : b.text !== undefined ? [b.text] : b.inputs;
-  if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string'))
-    throw new RequestError(
-      400,
-      `body: model '${model.name}' classifies text: send {"text": "…"} or {"texts": ["…", …]} (strings)`,
-    );
-  if (texts.length > limits.maxTexts)
-    throw new RequestError(413, `texts: ${texts.length} texts exceed the limit of ${limits.maxTexts}`);
-  texts.forEach((t, i) => checkLength(t as string, `texts[${i}]`, limits.maxChars));
+  const texts = requestTexts(model, b, 'classifies text', limits);
   const text = await servedText(model, pre);
   const labels = model.labels;
   // top_k beyond the number of classes returns them all (as Transformers.js does).
@@ -142,15 +161,18 @@ export async function predictText(
   }
 }
 
+/** An optional integer field of a request body in min..max (400 naming the field otherwise). */
+function intField(b: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const v = b[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new RequestError(400, `${key}: expected an integer in ${min}..${max}, received ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** Generation options from a request body, checked (400 with the field's name when wrong). */
 function generationOptions(b: Record<string, unknown>, limits: Required<TextLimits>): GenerationOptions {
-  const int = (key: string, min: number, max: number): number | undefined => {
-    const v = b[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-      throw new RequestError(400, `${key}: expected an integer in ${min}..${max}, received ${JSON.stringify(v)}`);
-    return v;
-  };
+  const int = (key: string, min: number, max: number) => intField(b, key, min, max);
   const num = (key: string, ok: (v: number) => boolean, expected: string): number | undefined => {
     const v = b[key];
     if (v === undefined) return undefined;
@@ -239,7 +261,61 @@ async function handleGenerate(
   return reply;
 }
 
-/** Registers the generate route; predict requests for text models go through `predictText`. */
+// One translation pipeline (the Lepton model, its tokenizers and decoder graphs) per loaded version.
+const translators = new WeakMap<ServedModel, Promise<TranslationPipeline>>();
+
+function translator(model: ServedModel): Promise<TranslationPipeline> {
+  let t = translators.get(model);
+  if (!t) {
+    t = pipeline('translation', model.dir);
+    translators.set(model, t);
+    t.catch(() => translators.delete(model));
+  }
+  return t;
+}
+
+async function handleTranslate(
+  req: FastifyRequest<{ Params: { name: string } }>,
+  store: ModelStore,
+  limits: Required<TextLimits>,
+): Promise<unknown> {
+  const model = await store.resolve(req.params.name);
+  const pre = textPreprocessingOf(model);
+  if (pre?.task !== 'translation')
+    throw new RequestError(
+      400,
+      `model '${model.name}' is not a translation model (save one with saveTranslationModel)${
+        pre?.task === 'text-generation' ? '; it generates text: POST …/generate {"prompt": "…"}' : ''
+      }`,
+    );
+  const b = (typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? req.body : {}) as Record<
+    string,
+    unknown
+  >;
+  const texts = requestTexts(model, b, 'translates', limits);
+  const numBeams = intField(b, 'num_beams', 1, 16);
+  const maxNewTokens = intField(b, 'max_new_tokens', 1, limits.maxNewTokens);
+  const lengthPenalty = b.length_penalty;
+  if (
+    lengthPenalty !== undefined &&
+    (typeof lengthPenalty !== 'number' || !(lengthPenalty >= 0) || !Number.isFinite(lengthPenalty))
+  )
+    throw new RequestError(400, `length_penalty: expected a number ≥ 0, received ${JSON.stringify(lengthPenalty)}`);
+  const translate = await translator(model);
+  try {
+    const translations = await translate(texts, {
+      numBeams,
+      maxNewTokens,
+      lengthPenalty: lengthPenalty as number | undefined,
+    });
+    return { model: model.name, version: model.version, translations };
+  } catch (e) {
+    if (/has no tokens/.test((e as Error).message)) throw new RequestError(400, (e as Error).message);
+    throw e;
+  }
+}
+
+/** Registers the generate and translate routes; predict requests for text models go through `predictText`. */
 export function textRoutes(app: FastifyInstance, store: ModelStore, limits: Required<TextLimits>): void {
   app.post<{ Params: { name: string } }>(
     '/v1/models/:name/generate',
@@ -266,5 +342,27 @@ export function textRoutes(app: FastifyInstance, store: ModelStore, limits: Requ
         (httpPart === 'body' ? () => true : undefined) as never,
     },
     (req, reply) => handleGenerate(req, reply, store, limits),
+  );
+  app.post<{ Params: { name: string } }>(
+    '/v1/models/:name/translate',
+    {
+      schema: {
+        summary: 'Translate text (models saved by saveTranslationModel); greedy, or beam search with num_beams > 1',
+        tags: ['predict'],
+        body: {
+          type: 'object',
+          properties: {
+            text: { type: 'string' },
+            texts: { type: 'array', items: { type: 'string' } },
+            num_beams: { type: 'integer', minimum: 1, maximum: 16 },
+            max_new_tokens: { type: 'integer', minimum: 1 },
+            length_penalty: { type: 'number', minimum: 0 },
+          },
+        },
+      },
+      validatorCompiler: ({ httpPart }: { httpPart?: string }) =>
+        (httpPart === 'body' ? () => true : undefined) as never,
+    },
+    (req) => handleTranslate(req, store, limits),
   );
 }
