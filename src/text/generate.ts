@@ -14,7 +14,14 @@
  */
 import { type Tensor, compile, gather, logSoftmax, mul, reshape, sum, tensor } from '../index.js';
 import { ResidentFunction, WorkerScope } from '../engine/index.js';
-import type { AttentionCache } from '../nn/index.js';
+import type { HostTensor } from '../engine/onnx/proto.js';
+import {
+  type AttentionCache,
+  type Layer,
+  Sequential,
+  TokenAndPositionEmbedding,
+  TransformerDecoder,
+} from '../nn/index.js';
 import { type Seq2SeqTransformer, paddingMask } from './seq2seq.js';
 
 /** What the searches need from a model. */
@@ -477,11 +484,7 @@ export class Seq2SeqDecoding {
     return g;
   }
 
-  /**
-   * A scorer whose decoder caches keys and values in the worker: each call must extend every
-   * hypothesis of the previous call by one token (or start at `<s>`); otherwise it falls back to
-   * `recompute` for the rest of the decode.
-   */
+  /** A scorer whose decoder caches keys and values in the worker (see `incrementalScorer`). */
   private async cachedScorer(sourceIds: Tensor, recompute: () => Promise<NextTokenScorer>): Promise<NextTokenScorer> {
     const c = this.graphsForCache();
     const [encoder, first, next] = await Promise.all([
@@ -496,60 +499,280 @@ export class Seq2SeqDecoding {
     const L = this.model.decoderBlocks.length;
     const encNames = [...Array.from({ length: L }, (_, l) => [`d${id}/ek${l}`, `d${id}/ev${l}`]).flat(), `d${id}/mask`];
     const cacheNames = Array.from({ length: L }, (_, l) => [`d${id}/k${l}`, `d${id}/v${l}`]).flat();
-    // Released scorers (the searches release theirs) encode again if they are used again.
-    let encoded: Promise<unknown> | undefined = encoder.call([sourceIds], encNames);
-    await encoded;
     const encRefs = encNames.map((n) => scope.ref(n));
     const cacheRefs = cacheNames.map((n) => scope.ref(n));
-    const V = this.model.config.targetVocabSize;
-    const max = this.model.config.maxLength;
-    // "row:prefix" → its hypothesis index in the last call (rows may share a prefix, e.g. `<s>`).
-    let previous = new Map<string, number>();
-    let fallback: NextTokenScorer | undefined;
     const keep = [undefined, ...cacheNames];
-    return {
-      vocabSize: V,
-      async logProbs(rows, prefixes) {
-        if (fallback) return fallback.logProbs(rows, prefixes);
-        const n = rows.length;
-        const length = prefixes[0]?.length ?? 0;
-        if (length > max)
-          throw new Error(`Seq2SeqDecoding: a prefix of ${length} tokens exceeds the model's maxLength ${max}`);
-        const parents: number[] = [];
-        const uniform = n > 0 && prefixes.every((p) => p.length === length);
-        if (uniform && length > 1)
-          for (const [i, p] of prefixes.entries()) {
-            const parent = previous.get(`${rows[i]}:${p.slice(0, -1).join(',')}`);
-            if (parent === undefined) break;
-            parents.push(parent);
-          }
-        if (!uniform || (length > 1 && parents.length < n)) {
-          fallback = await recompute();
-          return fallback.logProbs(rows, prefixes);
-        }
-        const tokens = int32(
-          prefixes.map((p) => p[length - 1]),
-          [n, 1],
-        );
-        const rowIds = int32(rows, [n]);
-        encoded ??= encoder.call([sourceIds], encNames);
-        await encoded;
-        const [out] =
-          length === 1
-            ? await first.call([tokens, rowIds, ...encRefs], keep)
-            : await next.call(
-                [tokens, int32([length - 1], [1]), int32(parents, [n]), rowIds, ...cacheRefs, ...encRefs],
-                keep,
-              );
-        previous = new Map(prefixes.map((p, i) => [`${rows[i]}:${p.join(',')}`, i]));
-        return out!.data as Float32Array;
-      },
-      async release() {
-        encoded = undefined;
-        fallback = undefined;
-        previous = new Map();
-        await scope.delete([...encNames, ...cacheNames]);
-      },
-    };
+    const logProbs = (out: (HostTensor | undefined)[]) => out[0]!.data as Float32Array;
+    return incrementalScorer({
+      vocabSize: this.model.config.targetVocabSize,
+      maxLength: this.model.config.maxLength,
+      scope,
+      names: [...encNames, ...cacheNames],
+      prepare: () => encoder.call([sourceIds], encNames),
+      first: async (tokens, rows) => logProbs(await first.call([tokens, rows, ...encRefs], keep)),
+      next: async (tokens, index, parents, rows) =>
+        logProbs(await next.call([tokens, index, parents, rows, ...cacheRefs, ...encRefs], keep)),
+      recompute,
+    });
   }
+}
+
+/** Log-probabilities [n × V] of the last position of each row of logits [n, T, V]. */
+function lastLogProbs(logits: Float32Array, n: number, T: number, V: number, lengths: readonly number[]): Float32Array {
+  const out = new Float32Array(n * V);
+  for (let i = 0; i < n; i++) {
+    const row = logits.subarray((i * T + lengths[i] - 1) * V, (i * T + lengths[i]) * V);
+    let max = Number.NEGATIVE_INFINITY;
+    for (const v of row) if (v > max) max = v;
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    const lse = max + Math.log(sum);
+    for (let j = 0; j < V; j++) out[i * V + j] = row[j] - lse;
+  }
+  return out;
+}
+
+/**
+ * A NextTokenScorer that runs a causal LM (ids [n, T] → logits [n, T, V]) on whole prefixes: the
+ * last `sequenceLength` tokens of each, right-padded with `padId` (causal attention keeps the
+ * padding after the last real token from changing its logits).
+ */
+export function causalLMScorer(
+  model: { predict(x: Tensor, options?: { verbose?: 0 }): Promise<unknown> },
+  sequenceLength: number,
+  padId = 0,
+): NextTokenScorer {
+  let vocabSize = 0;
+  return {
+    get vocabSize() {
+      return vocabSize;
+    },
+    async logProbs(_rows, prefixes) {
+      const n = prefixes.length;
+      const T = sequenceLength;
+      const x = new Int32Array(n * T).fill(padId);
+      const lengths = prefixes.map((p, i) => {
+        const context = p.slice(-T);
+        x.set(context, i * T);
+        return context.length;
+      });
+      const y = await model.predict(tensor(x, { shape: [n, T] }), { verbose: 0 });
+      const logits = (Array.isArray(y) ? y[0] : y) as Tensor;
+      const V = logits.shape[2];
+      if (logits.rank !== 3 || typeof V !== 'number')
+        throw new Error(
+          `causal LM: the model should return logits [${n}, ${T}, vocabulary], got [${logits.shape.join(', ')}]`,
+        );
+      vocabSize = V;
+      return lastLogProbs(logits.data as Float32Array, n, T, V, lengths);
+    },
+  };
+}
+
+/**
+ * Incremental decoding for decoder-only language models built like `causalLanguageModel`: a
+ * Sequential of TokenAndPositionEmbedding, TransformerDecoder blocks without cross-attention, and
+ * per-position layers after them (a final norm, the Dense head). Scorers keep each layer's
+ * keys and values in an inference worker, as Seq2SeqDecoding does; prompts are run through the cache
+ * one position at a time, and prefixes longer than the position table fall back to a sliding
+ * window over the last `maxLength` tokens (recomputed at each step).
+ */
+export class CausalLMDecoding {
+  readonly maxLength: number;
+  readonly vocabSize: number;
+  private readonly embedding: TokenAndPositionEmbedding;
+  private readonly blocks: TransformerDecoder[];
+  private readonly head: Layer[];
+  private graphs?: { scope: WorkerScope; first: Promise<ResidentFunction>; next: Promise<ResidentFunction> };
+
+  /** Throws when `model` is not such a language model (CausalLMDecoding.supports says so without throwing). */
+  constructor(readonly model: Sequential) {
+    const why = CausalLMDecoding.unsupported(model);
+    if (why) throw new Error(`CausalLMDecoding: ${why}`);
+    const layers = model.layers;
+    this.embedding = layers[0] as TokenAndPositionEmbedding;
+    const end = layers.findIndex((l, i) => i > 0 && !(l instanceof TransformerDecoder));
+    this.blocks = layers.slice(1, end) as TransformerDecoder[];
+    this.head = layers.slice(end);
+    this.maxLength = this.embedding.sequenceLength;
+    const out = model.outputs?.[0]?.shape;
+    this.vocabSize = Number(out?.[out.length - 1]);
+  }
+
+  /** Why `model` cannot be decoded incrementally, or undefined when it can. */
+  static unsupported(model: unknown): string | undefined {
+    if (!(model instanceof Sequential)) return 'the model is not a Sequential';
+    const layers = model.layers;
+    if (!(layers[0] instanceof TokenAndPositionEmbedding)) return 'the first layer is not a TokenAndPositionEmbedding';
+    const blocks = layers.slice(1).filter((l) => l instanceof TransformerDecoder) as TransformerDecoder[];
+    if (blocks.length === 0 || !(layers[1] instanceof TransformerDecoder))
+      return 'no TransformerDecoder blocks follow the embedding';
+    if (blocks.some((b) => b.crossAttention)) return 'its decoder blocks have cross-attention';
+    if (!model.built) return 'the model has no weights yet (call or fit it first)';
+    const out = model.outputs?.[0]?.shape;
+    if (out?.length !== 3 || typeof out[2] !== 'number')
+      return 'its output is not logits [batch, time, vocabulary]';
+    return undefined;
+  }
+
+  private steps() {
+    if (this.graphs) return this.graphs;
+    const scope = new WorkerScope();
+    const { embedding, blocks, head } = this;
+    const V = this.vocabSize;
+    const run = (x: Tensor, caches?: AttentionCache[], parents?: Tensor) => {
+      const out: Tensor[] = [];
+      let h = x;
+      blocks.forEach((b, l) => {
+        const r = b.step(h, { cache: caches?.[l], parents });
+        h = r.output;
+        out.push(r.cache.keys, r.cache.values);
+      });
+      for (const layer of head) h = layer.apply(h) as Tensor;
+      return [logSoftmax(reshape(h, [x.shape[0], V]), -1), ...out];
+    };
+    const block = blocks[0];
+    const headDim = (embedding.embeddingDim / block.numHeads) | 0;
+    const kv = { shape: ['p', block.numHeads, 't', headDim], dtype: 'float32' as const };
+    const ids = { shape: ['h', 1], dtype: 'int32' as const };
+    const first = ResidentFunction.create(
+      scope,
+      function lmFirst(tokens: Tensor, _rows: Tensor) {
+        return run(embedding.apply(tokens) as Tensor);
+      },
+      [ids, { shape: ['h'], dtype: 'int32' }],
+      { context: 'CausalLMDecoding first step' },
+    );
+    const next = ResidentFunction.create(
+      scope,
+      function lmNext(tokens: Tensor, index: Tensor, parents: Tensor, _rows: Tensor, ...rest: Tensor[]) {
+        const caches = blocks.map((_, l) => ({ keys: rest[2 * l], values: rest[2 * l + 1] }));
+        return run(embedding.apply(tokens, { startIndex: index }) as Tensor, caches, parents);
+      },
+      [
+        ids,
+        { shape: [1], dtype: 'int32' },
+        { shape: ['h'], dtype: 'int32' },
+        { shape: ['h'], dtype: 'int32' },
+        ...blocks.flatMap(() => [kv, kv]),
+      ],
+      { context: 'CausalLMDecoding step' },
+    );
+    this.graphs = { scope, first, next };
+    return this.graphs;
+  }
+
+  /** A scorer for hypotheses of this model (row numbers only tell hypotheses apart). */
+  async scorer(): Promise<NextTokenScorer> {
+    const g = this.steps();
+    const [first, next] = await Promise.all([g.first, g.next]);
+    await g.scope.syncVariables(new Set([...first.variables, ...next.variables]), true);
+    const id = nextScorer++;
+    const names = this.blocks.flatMap((_, l) => [`lm${id}/k${l}`, `lm${id}/v${l}`]);
+    const refs = names.map((n) => g.scope.ref(n));
+    const keep = [undefined, ...names];
+    const logProbs = (out: (HostTensor | undefined)[]) => out[0]!.data as Float32Array;
+    return incrementalScorer({
+      vocabSize: this.vocabSize,
+      maxLength: this.maxLength,
+      scope: g.scope,
+      names,
+      first: async (tokens, rows) => logProbs(await first.call([tokens, rows], keep)),
+      next: async (tokens, index, parents, rows) =>
+        logProbs(await next.call([tokens, index, parents, rows, ...refs], keep)),
+      recompute: async () => causalLMScorer(this.model, this.maxLength),
+    });
+  }
+
+  /** Frees the worker state (weights copies); graphs are traced again if decoding resumes. */
+  async release(): Promise<void> {
+    const g = this.graphs;
+    this.graphs = undefined;
+    await g?.scope.release();
+  }
+}
+
+/** What `incrementalScorer` runs: one position at a time against a cache kept in a WorkerScope. */
+interface IncrementalSteps {
+  vocabSize: number;
+  /** Longest prefix the graphs can take (the position table); longer ones are recomputed. */
+  maxLength: number;
+  scope: WorkerScope;
+  /** The scope's states this scorer owns (deleted on release). */
+  names: string[];
+  /** Sets up per-scorer state before the first position (e.g. encodes the sources); again after release. */
+  prepare?: () => Promise<unknown>;
+  /** Position 0: tokens [H, 1], rows [H] → log-probabilities [H × V] (the cache starts). */
+  first: (tokens: HostTensor, rows: HostTensor) => Promise<Float32Array>;
+  /** Position `index` [1]: hypothesis i continues cache row parents[i]. */
+  next: (tokens: HostTensor, index: HostTensor, parents: HostTensor, rows: HostTensor) => Promise<Float32Array>;
+  /** A scorer that recomputes whole prefixes, for calls the cache cannot serve. */
+  recompute: () => Promise<NextTokenScorer>;
+}
+
+/**
+ * A NextTokenScorer over incremental steps. Each call must extend every hypothesis of the previous
+ * call by one token; the first call may give whole prompts (they are run through the cache one
+ * position at a time). Hypotheses find their cache row by prefix, so the searches need not know
+ * about the cache. Other calls (prefixes of different lengths, ones that extend no earlier
+ * hypothesis, or longer than maxLength) fall back to `recompute` for the rest of the decode.
+ */
+function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
+  // "row:prefix" → its hypothesis index in the last call (rows may share a prefix, e.g. `<s>`).
+  let previous = new Map<string, number>();
+  let prepared: Promise<unknown> | undefined;
+  let fallback: NextTokenScorer | undefined;
+  const key = (row: number, prefix: readonly number[]) => `${row}:${prefix.join(',')}`;
+  const run = async (rows: readonly number[], prefixes: readonly (readonly number[])[]) => {
+    const n = rows.length;
+    const length = prefixes[0].length;
+    const rowIds = int32(rows, [n]);
+    const tokensAt = (t: number) =>
+      int32(
+        prefixes.map((p) => p[t]),
+        [n, 1],
+      );
+    const identity = int32(
+      Array.from({ length: n }, (_, i) => i),
+      [n],
+    );
+    let parents: number[] | undefined;
+    if (length > 1 && previous.size > 0) {
+      parents = [];
+      for (const [i, p] of prefixes.entries()) {
+        const parent = previous.get(key(rows[i], p.slice(0, -1)));
+        if (parent === undefined) return undefined;
+        parents.push(parent);
+      }
+    }
+    prepared ??= s.prepare?.();
+    await prepared;
+    if (parents) return s.next(tokensAt(length - 1), int32([length - 1], [1]), int32(parents, [n]), rowIds);
+    if (previous.size > 0 && length > 1) return undefined;
+    // The start of a decode: the whole prefixes, one position at a time.
+    let out = await s.first(tokensAt(0), rowIds);
+    for (let t = 1; t < length; t++) out = await s.next(tokensAt(t), int32([t], [1]), identity, rowIds);
+    return out;
+  };
+  return {
+    vocabSize: s.vocabSize,
+    async logProbs(rows, prefixes) {
+      if (fallback) return fallback.logProbs(rows, prefixes);
+      const length = prefixes[0]?.length ?? 0;
+      const uniform = length > 0 && prefixes.every((p) => p.length === length);
+      const out = uniform && length <= s.maxLength ? await run(rows, prefixes) : undefined;
+      if (!out) {
+        fallback = await s.recompute();
+        return fallback.logProbs(rows, prefixes);
+      }
+      previous = new Map(prefixes.map((p, i) => [key(rows[i], p), i]));
+      return out;
+    },
+    async release() {
+      prepared = undefined;
+      fallback = undefined;
+      previous = new Map();
+      await s.scope.delete(s.names);
+    },
+  };
 }

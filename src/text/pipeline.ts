@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Tensor, tensor } from '../engine/index.js';
-import type { Model } from '../nn/model.js';
+import type { Model, Sequential } from '../nn/model.js';
 import { Embedding } from '../nn/layers/embedding.js';
 import { TokenAndPositionEmbedding } from '../nn/layers/transformer.js';
 import { type TrainableModel } from '../train/compile-spec.js';
@@ -16,7 +16,7 @@ import { loadModel, readModelConfig, saveModel } from '../train/save.js';
 // Installs predict on Model (the pipeline may be the only thing a program imports).
 import '../train/trainer.js';
 import { type SamplingOptions, generateTokens, softmaxWithTemperature } from './sampling.js';
-import { Seq2SeqDecoding, beamSearch, greedySearch } from './generate.js';
+import { CausalLMDecoding, Seq2SeqDecoding, beamSearch, greedySearch } from './generate.js';
 import { Seq2SeqTransformer } from './seq2seq.js';
 import { Tokenizer } from './tokenizer.js';
 
@@ -215,15 +215,21 @@ export async function pipeline(
     return Object.assign(run, fields) as unknown as TextClassificationPipeline;
   }
 
-  const predictRows = predictWith(model);
+  // Models built like causalLanguageModel decode with a key/value cache; others rerun the model.
+  const source: TokenSource = CausalLMDecoding.unsupported(model)
+    ? predictWith(model)
+    : { decoding: new CausalLMDecoding(model as Sequential) };
   const run = async (prompt: string, options: GenerationOptions = {}): Promise<GenerationOutput[]> => [
-    { generated_text: await generateText(predictRows, tokenizer, pre as TextPreprocessing, prompt, options, who) },
+    { generated_text: await generateText(source, tokenizer, pre as TextPreprocessing, prompt, options, who) },
   ];
   return Object.assign(run, fields) as unknown as TextGenerationPipeline;
 }
 
 /** Runs a text model on token ids [rows, sequenceLength]: its first output as a float32 array and shape. */
 export type TokenModelRunner = (ids: Int32Array, rows: number) => Promise<{ data: Float32Array; shape: number[] }>;
+
+/** What generateText runs: a TokenModelRunner (whole contexts), or incremental decoding with a key/value cache. */
+export type TokenSource = TokenModelRunner | { decoding: CausalLMDecoding };
 
 /** `model.predict` as a TokenModelRunner (the pipeline's; the model server runs its own sessions). */
 function predictWith(model: Model): TokenModelRunner {
@@ -291,7 +297,7 @@ export async function classifyTexts(
  * for); `onText` gets each token's text as it comes, `signal` stops generation early.
  */
 export async function generateText(
-  run: TokenModelRunner,
+  run: TokenSource,
   tokenizer: Tokenizer,
   pre: TextPreprocessing,
   prompt: string,
@@ -306,12 +312,15 @@ export async function generateText(
       throw new Error(`${who}: the prompt is empty and the model folder names no eosId to start from`);
     promptIds.push(pre.eosId);
   }
-  const lm = {
-    predict: async (x: Tensor) => {
-      const y = await run(x.data as Int32Array, x.shape[0] as number);
-      return tensor(y.data, { shape: y.shape });
-    },
-  };
+  const lm =
+    typeof run === 'function'
+      ? {
+          predict: async (x: Tensor) => {
+            const y = await run(x.data as Int32Array, x.shape[0] as number);
+            return tensor(y.data, { shape: y.shape });
+          },
+        }
+      : await run.decoding.scorer();
   const ids = await generateTokens(lm, promptIds, {
     doSample: false,
     ...sampling,

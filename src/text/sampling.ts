@@ -6,6 +6,7 @@
  */
 import { Generator } from '../engine/random.js';
 import { type Tensor, tensor } from '../engine/index.js';
+import type { NextTokenScorer } from './generate.js';
 
 export interface SamplingOptions {
   /** Draw from the distribution (true, default) or take the most likely token (false: greedy). */
@@ -145,13 +146,14 @@ export interface CausalLM {
 }
 
 /**
- * Extends `promptIds` with up to maxNewTokens tokens from a causal LM. Without a key/value cache
- * each step reruns the model on the last sequenceLength tokens (right-padded: causal attention
- * keeps padding after the last real token from changing its logits) and reads the logits there.
+ * Extends `promptIds` with up to maxNewTokens tokens from a causal LM, given as a model (ids [N, T]
+ * → logits [N, T, V]: each step reruns it on the last sequenceLength tokens, right-padded — causal
+ * attention keeps padding after the last real token from changing its logits) or as a
+ * NextTokenScorer (e.g. `new CausalLMDecoding(model).scorer()`, which keeps a key/value cache).
  * Returns only the new ids.
  */
 export async function generateTokens(
-  model: CausalLM,
+  model: CausalLM | NextTokenScorer,
   promptIds: readonly number[],
   options: GenerateOptions,
 ): Promise<number[]> {
@@ -166,24 +168,34 @@ export async function generateTokens(
   const random = options.random ?? randomSource(options.seed ?? 0);
   const ids = [...promptIds];
   const out: number[] = [];
-  for (let step = 0; step < maxNewTokens; step++) {
-    options.signal?.throwIfAborted();
-    const context = ids.slice(-t);
-    const x = new Int32Array(t).fill(padId);
-    x.set(context);
-    const y = await model.predict(tensor(x, { shape: [1, t] }), { verbose: 0 });
-    const logits = (Array.isArray(y) ? y[0] : y) as Tensor;
-    const v = logits.shape[2];
-    if (logits.rank !== 3 || typeof v !== 'number')
-      throw new Error(
-        `generateTokens: the model should return logits [1, ${t}, vocabulary], got [${logits.shape.join(', ')}]`,
-      );
-    const row = (logits.data as Float32Array).subarray((context.length - 1) * v, context.length * v);
-    const next = sampleNextToken(row, { ...options, random });
-    ids.push(next);
-    out.push(next);
-    await options.onToken?.(next);
-    if (next === options.eosId) break;
+  // The next-token scores (logits, or log-probabilities: the same distribution) after `ids`.
+  const scores: () => Promise<ArrayLike<number>> =
+    'logProbs' in model
+      ? () => model.logProbs([0], [ids])
+      : async () => {
+          const context = ids.slice(-t);
+          const x = new Int32Array(t).fill(padId);
+          x.set(context);
+          const y = await model.predict(tensor(x, { shape: [1, t] }), { verbose: 0 });
+          const logits = (Array.isArray(y) ? y[0] : y) as Tensor;
+          const v = logits.shape[2];
+          if (logits.rank !== 3 || typeof v !== 'number')
+            throw new Error(
+              `generateTokens: the model should return logits [1, ${t}, vocabulary], got [${logits.shape.join(', ')}]`,
+            );
+          return (logits.data as Float32Array).subarray((context.length - 1) * v, context.length * v);
+        };
+  try {
+    for (let step = 0; step < maxNewTokens; step++) {
+      options.signal?.throwIfAborted();
+      const next = sampleNextToken(await scores(), { ...options, random });
+      ids.push(next);
+      out.push(next);
+      await options.onToken?.(next);
+      if (next === options.eosId) break;
+    }
+  } finally {
+    if ('logProbs' in model) await model.release?.();
   }
   return out;
 }

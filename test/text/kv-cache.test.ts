@@ -9,7 +9,15 @@ import { describe, expect, it } from 'vitest';
 import { PositionEmbedding, type Tensor, TransformerDecoder, add, gather, setSeed, tensor } from '../../src/index.js';
 import { ResidentFunction, WorkerScope } from '../../src/engine/resident.js';
 import { dropout } from '../../src/engine/ops/nn.js';
-import { Seq2SeqDecoding, beamSearch, greedySearch } from '../../src/text/generate.js';
+import {
+  CausalLMDecoding,
+  Seq2SeqDecoding,
+  beamSearch,
+  causalLMScorer,
+  greedySearch,
+} from '../../src/text/generate.js';
+import { causalLanguageModel, sequenceClassifier } from '../../src/text/models.js';
+import { generateTokens } from '../../src/text/sampling.js';
 import { Seq2SeqTransformer, paddingMask } from '../../src/text/seq2seq.js';
 
 const ids = (rows: number[][]) => tensor(Int32Array.from(rows.flat()), { shape: [rows.length, rows[0].length] });
@@ -255,5 +263,70 @@ describe('Seq2SeqDecoding with the key/value cache', () => {
     expect(maxDiff(after, logSoftmaxOf(eager()))).toBeLessThan(1e-5);
     expect(maxDiff(after, before)).toBeGreaterThan(0.1);
     await decoding.release();
+  });
+});
+
+describe('CausalLMDecoding (decoder-only language models)', () => {
+  const model = new Seq2SeqTransformer({ sourceVocabSize: 5, targetVocabSize: 5, maxLength: 4 });
+  const V = 30;
+  const T = 12;
+  const lm = (() => {
+    setSeed(31);
+    const m = causalLanguageModel({
+      vocabularySize: V,
+      sequenceLength: T,
+      hiddenDim: 16,
+      numLayers: 2,
+      numHeads: 2,
+      dropout: 0,
+    });
+    m.apply(ids([[1, 2, 3]].map((r) => [...r, ...new Array(T - 3).fill(0)])));
+    return m;
+  })();
+
+  it('scores like rerunning the model, for prompts, steps and beyond the position table', async () => {
+    const decoding = new CausalLMDecoding(lm);
+    const cached = await decoding.scorer();
+    const plain = causalLMScorer(lm, T);
+    // Two hypotheses with prompts of 4 tokens, then one token at a time past T (sliding window).
+    let prefixes = [
+      [1, 5, 7, 9],
+      [1, 6, 8, 2],
+    ];
+    for (let step = 0; step < T + 2; step++) {
+      const a = await cached.logProbs([0, 1], prefixes);
+      const b = await plain.logProbs([0, 1], prefixes);
+      expect(cached.vocabSize).toBe(V);
+      expect(maxDiff(a, b)).toBeLessThan(2e-5);
+      prefixes = prefixes.map((p, i) => [...p, 3 + ((step * 5 + i) % (V - 3))]);
+    }
+    await cached.release?.();
+    await decoding.release();
+  });
+
+  it('generateTokens gives the same tokens with the cache as with the model, greedy and sampled', async () => {
+    const decoding = new CausalLMDecoding(lm);
+    for (const sampling of [{}, { doSample: true, temperature: 0.8, topK: 10, seed: 4 }]) {
+      const options = { sequenceLength: T, maxNewTokens: 8, ...sampling };
+      expect(await generateTokens(await decoding.scorer(), [1, 4, 9], options)).toEqual(
+        await generateTokens(lm, [1, 4, 9], options),
+      );
+    }
+    await decoding.release();
+  });
+
+  it('tells which models it cannot decode', () => {
+    expect(CausalLMDecoding.unsupported(model)).toMatch(/not a Sequential/);
+    const classifier = sequenceClassifier({
+      vocabularySize: V,
+      sequenceLength: T,
+      hiddenDim: 8,
+      numHeads: 2,
+      numLayers: 1,
+      numClasses: 2,
+    });
+    classifier.apply(ids([new Array(T).fill(1)]));
+    expect(CausalLMDecoding.unsupported(classifier)).toMatch(/not logits \[batch, time, vocabulary\]/);
+    expect(() => new CausalLMDecoding(classifier)).toThrow(/CausalLMDecoding: its output is not logits/);
   });
 });
