@@ -610,8 +610,7 @@ export class CausalLMDecoding {
     if (blocks.some((b) => b.crossAttention)) return 'its decoder blocks have cross-attention';
     if (!model.built) return 'the model has no weights yet (call or fit it first)';
     const out = model.outputs?.[0]?.shape;
-    if (out?.length !== 3 || typeof out[2] !== 'number')
-      return 'its output is not logits [batch, time, vocabulary]';
+    if (out?.length !== 3 || typeof out[2] !== 'number') return 'its output is not logits [batch, time, vocabulary]';
     return undefined;
   }
 
