@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Adam, Generator, type Tensor, dataHome, setSeed, tensor } from '../src/index.js';
 import {
   causalLanguageModel,
+  CausalLMDecoding,
   generateTokens,
   loadJaneAusten,
   saveTextModel,
@@ -147,14 +148,26 @@ console.log(`saved the model and tokenizer.json in ${outDir}`);
 
 const prompt = 'It is a truth universally acknowledged, that';
 const promptIds = (await tokenizer.encode(prompt)).ids;
+// Generation with a key/value cache kept in the inference worker (each step runs one position).
+const decoding = new CausalLMDecoding(model);
+const generationStart = Date.now();
+let generated = 0;
 for (const [label, options] of [
   ['greedy', { doSample: false }],
   ['temperature 0.8, top-k 40', { temperature: 0.8, topK: 40, seed: 1 }],
   ['top-p 0.9', { topP: 0.9, seed: 2 }],
 ] as const) {
-  const ids = await generateTokens(model, promptIds, { ...options, sequenceLength: T, maxNewTokens: 40, eosId: eos });
+  const ids = await generateTokens(await decoding.scorer(), promptIds, {
+    ...options,
+    sequenceLength: T,
+    maxNewTokens: 40,
+    eosId: eos,
+  });
+  generated += ids.length;
   console.log(`[${label}] ${prompt}${await tokenizer.decode(ids, { skipSpecialTokens: true })}`);
 }
+console.log(`generated ${generated} tokens in ${seconds(generationStart)} s (key/value cache)`);
+await decoding.release();
 
 console.log(`wall time ${seconds(started)} s (training ${trainingSeconds} s)`);
 console.log(
