@@ -10,7 +10,8 @@ import { shapeStr } from './shape.js';
 import { Tensor } from './tensor.js';
 import { type Node, type Trace, currentTrace } from './trace.js';
 import { flatten } from './tree.js';
-import { add, fullLike, identity } from './ops/core.js';
+import { add, fullLike, identity, matmul, matmulOp, transpose, transposeOp } from './ops/core.js';
+import { concat } from './ops/shape.js';
 import { simplifyTrace } from './passes/pipeline.js';
 
 /**
@@ -35,10 +36,19 @@ export function backward(
     if (node.inputs.some((t) => active.has(t))) for (const o of node.outputs) if (isFloat(o.dtype)) active.add(o);
   }
 
-  const cot = new Map<Tensor, Tensor>();
+  // Contributions to each cotangent, summed when it is first read (all of them are in by then:
+  // nodes are visited in reverse order).
+  const parts = new Map<Tensor, Tensor[]>();
   const accumulate = (t: Tensor, g: Tensor): void => {
-    const prev = cot.get(t);
-    cot.set(t, prev ? add(prev, g) : g);
+    const list = parts.get(t);
+    if (list) list.push(g);
+    else parts.set(t, [g]);
+  };
+  const cotangent = (t: Tensor): Tensor | null => {
+    const list = parts.get(t);
+    if (!list) return null;
+    if (list.length > 1) parts.set(t, [sumContributions(list)]);
+    return parts.get(t)![0];
   };
   outputs.forEach((o, i) => {
     const sym = trace.capture(o);
@@ -47,7 +57,7 @@ export function backward(
 
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node: Node = nodes[k];
-    const outCots = node.outputs.map((o) => cot.get(o) ?? null);
+    const outCots = node.outputs.map(cotangent);
     if (outCots.every((c) => c === null)) continue;
     if (!node.inputs.some((t) => active.has(t))) continue;
     if (!node.op.vjp) {
@@ -70,7 +80,52 @@ export function backward(
       }
     });
   }
-  return wrt.map((t) => cot.get(t) ?? fullLike(t, 0));
+  return wrt.map((t) => cotangent(t) ?? fullLike(t, 0));
+}
+
+/** Products aᵀ·b of 2-D operands (a weight's gradient from one matmul that reads it). */
+function transposedProduct(g: Tensor): [Tensor, Tensor] | undefined {
+  const mm = g.source?.kind === 'node' ? g.source.node : undefined;
+  if (mm?.op !== matmulOp || mm.inputs[0].rank !== 2 || mm.inputs[1].rank !== 2) return undefined;
+  const t = mm.inputs[0].source?.kind === 'node' ? mm.inputs[0].source.node : undefined;
+  if (t?.op !== transposeOp || (t.attrs.perm as number[])[0] !== 1) return undefined;
+  return [t.inputs[0], mm.inputs[1]];
+}
+
+/**
+ * The sum of a tensor's cotangent contributions. A weight read by several matmuls (a recurrent
+ * kernel at every time step) gets aᵢᵀ·bᵢ from each; three or more of them become one product of
+ * the stacked operands, (a₁; a₂; …)ᵀ·(b₁; b₂; …): one large matmul instead of many small ones and
+ * a chain of adds (the per-step products are left unused and are not lowered).
+ */
+function sumContributions(list: readonly Tensor[]): Tensor {
+  const products: [Tensor, Tensor][] = [];
+  const rest: Tensor[] = [];
+  for (const g of list) {
+    const p = transposedProduct(g);
+    if (p) products.push(p);
+    else rest.push(g);
+  }
+  const terms =
+    products.length >= 3
+      ? [
+          matmul(
+            transpose(
+              concat(
+                products.map(([a]) => a),
+                0,
+              ),
+              [1, 0],
+            ),
+            concat(
+              products.map(([, b]) => b),
+              0,
+            ),
+          ),
+          ...rest,
+        ]
+      : list;
+  return terms.reduce((acc, g) => add(acc, g));
 }
 
 type Fn = (...args: any[]) => any;
