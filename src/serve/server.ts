@@ -20,6 +20,7 @@ import { ModelStore } from './store.js';
 import { type StreamLimits, registerSpeechStreams } from './stream.js';
 import { RequestError, parseTopK } from './tensors.js';
 import { type TextLimits, predictText, textRoutes } from './text.js';
+import { detectRoutes } from './detect.js';
 
 export interface ModelSource {
   /** A model folder (model.onnx + config.json). */
@@ -332,6 +333,8 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
     '/v1/models/:name/predict',
     '/v1/models/:name/versions/:version/predict',
     '/v1/models/:name/generate',
+    '/v1/models/:name/translate',
+    '/v1/models/:name/detect',
   ]);
   app.addHook('onResponse', async (req, reply) => {
     if (!predictRoutes.has(req.routeOptions.url ?? '')) return;
@@ -349,6 +352,7 @@ export async function createModelServer(options: ServerOptions = {}): Promise<Mo
   );
 
   textRoutes(app, store, textLimits);
+  detectRoutes(app, store, requestImages, limits);
 
   const ctx: ServerContext = {
     store,
@@ -407,21 +411,29 @@ async function classMapPng(model: ServedModel, outputs: Outputs): Promise<Buffer
     .toBuffer();
 }
 
-/** Reads a predict request in any accepted form into feeds. */
-async function readPredictRequest(
+/** An image a request carried, with the field it came in (for error messages). */
+export interface RequestImage {
+  bytes: Buffer;
+  field: string;
+}
+
+/**
+ * The images of a request: multipart file parts, a raw image/* (or octet-stream) body, or a JSON
+ * body's "image"/"images" (base64). Undefined for a JSON body without them. `top_k` comes along
+ * from a multipart field or the JSON body. `takesTensors` names the model in the 415 for models
+ * that take no images.
+ */
+export async function requestImages(
   req: FastifyRequest,
-  model: ServedModel,
-  limits: { maxRows: number; maxElements: number },
-): Promise<{ feeds: Feeds; rows: number; topK?: number }> {
+  limits: { maxRows: number },
+  takesTensors?: string,
+): Promise<{ images: RequestImage[]; topK?: number; json?: Record<string, unknown> } | undefined> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  const imageInput = model.signature.inputs[0]?.name;
+  const noImages = () =>
+    new RequestError(415, `model '${takesTensors}' takes tensors, not images: send application/json {"inputs": ...}`);
   if (req.isMultipart()) {
-    if (!model.image)
-      throw new RequestError(
-        415,
-        `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`,
-      );
-    const images: { bytes: Buffer; field: string }[] = [];
+    if (takesTensors) throw noImages();
+    const images: RequestImage[] = [];
     let topK: number | undefined;
     try {
       for await (const part of req.parts()) {
@@ -445,23 +457,16 @@ async function readPredictRequest(
       );
     if (images.length > limits.maxRows)
       throw new RequestError(413, `multipart body: ${images.length} images exceed the limit of ${limits.maxRows}`);
-    return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
+    return { images, topK };
   }
   if (type.startsWith('image/') || type === 'application/octet-stream') {
-    if (!model.image)
-      throw new RequestError(
-        415,
-        `model '${model.name}' takes tensors, not images: send application/json {"inputs": ...}`,
-      );
-    return {
-      feeds: { [imageInput]: await imagesToTensor([{ bytes: req.body as Buffer, field: 'body' }], model.image) },
-      rows: 1,
-    };
+    if (takesTensors) throw noImages();
+    return { images: [{ bytes: req.body as Buffer, field: 'body' }] };
   }
   if (!JSON_TYPES.test(type)) {
     throw new RequestError(
       415,
-      `unsupported content type '${type || '(none)'}': send application/json${model.image ? ', multipart/form-data or image/*' : ''}`,
+      `unsupported content type '${type || '(none)'}': send application/json${takesTensors ? '' : ', multipart/form-data or image/*'}`,
     );
   }
   const body = req.body;
@@ -469,18 +474,35 @@ async function readPredictRequest(
     throw new RequestError(400, 'body: expected a JSON object such as {"inputs": [[...]]}');
   const b = body as Record<string, unknown>;
   const topK = parseTopK(b.top_k);
-  if (model.image && (b.image !== undefined || b.images !== undefined)) {
-    const list = b.images !== undefined ? b.images : [b.image];
-    if (!Array.isArray(list) || list.length === 0)
-      throw new RequestError(400, 'images: expected a non-empty array of base64 strings');
-    if (list.length > limits.maxRows)
-      throw new RequestError(413, `images: ${list.length} images exceed the limit of ${limits.maxRows}`);
-    const images = list.map((v, i) => ({
-      bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'),
-      field: b.images !== undefined ? `images[${i}]` : 'image',
-    }));
-    return { feeds: { [imageInput]: await imagesToTensor(images, model.image) }, rows: images.length, topK };
-  }
+  if (takesTensors || (b.image === undefined && b.images === undefined)) return { images: [], topK, json: b };
+  const list = b.images !== undefined ? b.images : [b.image];
+  if (!Array.isArray(list) || list.length === 0)
+    throw new RequestError(400, 'images: expected a non-empty array of base64 strings');
+  if (list.length > limits.maxRows)
+    throw new RequestError(413, `images: ${list.length} images exceed the limit of ${limits.maxRows}`);
+  const images = list.map((v, i) => ({
+    bytes: decodeBase64Image(v, b.images !== undefined ? `images[${i}]` : 'image'),
+    field: b.images !== undefined ? `images[${i}]` : 'image',
+  }));
+  return { images, topK };
+}
+
+/** Reads a predict request in any accepted form into feeds. */
+async function readPredictRequest(
+  req: FastifyRequest,
+  model: ServedModel,
+  limits: { maxRows: number; maxElements: number },
+): Promise<{ feeds: Feeds; rows: number; topK?: number }> {
+  const imageInput = model.signature.inputs[0]?.name;
+  const got = await requestImages(req, limits, model.image ? undefined : model.name);
+  if (got?.images.length && model.image)
+    return {
+      feeds: { [imageInput]: await imagesToTensor(got.images, model.image) },
+      rows: got.images.length,
+      topK: got.topK,
+    };
+  const b = got?.json ?? {};
+  const topK = got?.topK;
   if (b.preprocessed !== undefined && typeof b.preprocessed !== 'boolean')
     throw new RequestError(400, `preprocessed: expected true or false, received ${JSON.stringify(b.preprocessed)}`);
   return { ...(await model.feedsFromJson(b.inputs, limits, { preprocessed: b.preprocessed === true })), topK };
