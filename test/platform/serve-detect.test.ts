@@ -58,7 +58,7 @@ describe('model server: object detectors', () => {
     const pixels = await Promise.all(images.map((b) => decodePixels(b, { channels: 3 })));
     const want = await detector.detectBatch(pixels, options);
     expect(want[0].length).toBeGreaterThan(0);
-    const asJson = (list: typeof want) =>
+    const asJson = (list: (typeof want)[number]) =>
       list.map((d) => ({ box: d.box, label: d.label, class_name: ['circle', 'square'][d.label], score: d.score }));
 
     const raw = await server.app.inject({
