@@ -100,6 +100,13 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       models: registry.listModels().filter((m) => m.runId === id),
     };
   });
+  const detectorClasses = (path: string): string[] | null => {
+    try {
+      return JSON.parse(readFileSync(join(path, 'detector.json'), 'utf8')).classNames ?? [];
+    } catch {
+      return null;
+    }
+  };
   // `speech`: a streaming recognizer (asr.json beside the model), for the speak page.
   const speech = (path: string) => existsSync(join(path, 'asr.json'));
   app.get('/api/models', { schema: { hide: true } }, async () => ({
@@ -122,6 +129,8 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       preprocessing: config.preprocessing ?? null,
       featureNames: config.featureNames ?? null,
       speech: speech(versions[versions.length - 1].path),
+      // An object detector (FcosDetector.save wrote detector.json): its class names, for the playground.
+      detector: detectorClasses(versions[versions.length - 1].path),
     };
   });
 

@@ -461,9 +461,11 @@ export async function playgroundPage() {
   }<div class="card playground"><div id="input"></div><div id="result"><div class="empty">${
     text
       ? 'Type some text, then press the button.'
-      : image
-        ? 'Draw or upload an image, then press Predict.'
-        : 'Fill in the inputs, then press Predict.'
+      : info.detector
+        ? 'Upload a photo or scene: the boxes are drawn on it.'
+        : image
+          ? 'Draw or upload an image, then press Predict.'
+          : 'Fill in the inputs, then press Predict.'
   }</div></div></div>
   <div class="card"><h2>Signature</h2><div class="kv">${m.signature.inputs
     .map(
@@ -486,6 +488,8 @@ export async function playgroundPage() {
   const box = document.getElementById('input');
   if (info.preprocessing && info.preprocessing.kind === 'text') {
     textPlayground(box, result, name, info.preprocessing.task, url);
+  } else if (info.detector) {
+    detectorPlayground(box, result, name);
   } else if (image) {
     box.innerHTML = `<canvas class="draw" id="canvas" width="280" height="280"></canvas><p><button id="predict">Predict</button> <button class="secondary" id="clear">Clear</button> <label class="button secondary" style="background:#e9ecf5;color:inherit">Upload<input type="file" id="file" accept="image/*" hidden></label></p><p class="muted">Draw in white on black (${info.preprocessing.width}×${info.preprocessing.height} after resizing).</p>`;
     const canvas = document.getElementById('canvas');
@@ -677,6 +681,7 @@ export async function speakPage() {
  * cannot POST), and Stop cancels the generation on the server by closing the stream.
  */
 function textPlayground(box, result, name, task, predictUrl) {
+  if (task === 'translation') return translationPlayground(box, result, name);
   const generate = task === 'text-generation';
   box.innerHTML = `<textarea id="text" rows="6" cols="48" placeholder="${generate ? 'A prompt to continue' : 'Text to classify'}"></textarea><p>${
     generate
@@ -748,4 +753,91 @@ function textPlayground(box, result, name, task, predictUrl) {
       stopButton.disabled = true;
     }
   });
+}
+
+/** Translation models: a text box (one sentence per line), the beam width, and the translations. */
+function translationPlayground(box, result, name) {
+  box.innerHTML =
+    '<textarea id="text" rows="6" cols="48" placeholder="Text to translate (one sentence per line)"></textarea><p><label>beams <input type="number" id="beams" value="4" min="1" max="16" style="width:4em"></label> <button id="run">Translate</button></p>';
+  const input = document.getElementById('text');
+  const runButton = document.getElementById('run');
+  runButton.addEventListener('click', async () => {
+    const texts = input.value.split('\n').filter((line) => line.trim());
+    if (!texts.length) return;
+    runButton.disabled = true;
+    result.innerHTML = '<p class="muted">translating…</p>';
+    try {
+      const body = await api(`/v1/models/${encodeURIComponent(name)}/translate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ texts, num_beams: Number(document.getElementById('beams').value) }),
+      });
+      result.innerHTML = `<ol class="translations">${body.translations
+        .map((t, i) => `<li><span class="muted">${esc(texts[i])}</span><br><b>${esc(t.translation_text)}</b></li>`)
+        .join('')}</ol><p class="muted">${esc(body.model)}@${body.version}</p>`;
+    } catch (e) {
+      result.innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    } finally {
+      runButton.disabled = false;
+    }
+  });
+}
+
+/**
+ * Object detectors: an uploaded image with the server's boxes drawn over it on a canvas, and the
+ * list of detections (class, score, box) under it; the score slider asks the server again.
+ */
+function detectorPlayground(box, result, name) {
+  box.innerHTML =
+    '<p><label class="button">Upload an image<input type="file" id="file" accept="image/*" hidden></label></p><p><label>lowest score <input type="range" id="score" min="0" max="1" step="0.05" value="0.3"> <span id="score-value">0.30</span></label></p>';
+  const colours = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#42d4f4', '#f032e6', '#9a6324'];
+  let file;
+  const detect = async () => {
+    if (!file) return;
+    const score = Number(document.getElementById('score').value);
+    try {
+      const body = await api(`/v1/models/${encodeURIComponent(name)}/detect?score=${score}`, {
+        method: 'POST',
+        headers: { 'content-type': file.type || 'application/octet-stream' },
+        body: file,
+      });
+      const found = body.detections[0];
+      const img = new Image();
+      img.onload = () => {
+        const scale =
+          Math.min(1, 480 / Math.max(img.width, img.height)) *
+          Math.max(1, Math.floor(320 / Math.max(img.width, img.height)));
+        result.innerHTML = `<canvas id="boxes" width="${Math.round(img.width * scale)}" height="${Math.round(img.height * scale)}"></canvas><p id="detections">${found.length} detection${found.length === 1 ? '' : 's'}</p><ol class="detections">${found
+          .map(
+            (d) =>
+              `<li style="color:${colours[d.label % colours.length]}">${esc(d.class_name)} ${(100 * d.score).toFixed(1)}% <span class="muted">[${d.box.map((v) => v.toFixed(0)).join(', ')}]</span></li>`,
+          )
+          .join('')}</ol>`;
+        const ctx = document.getElementById('boxes').getContext('2d');
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(img, 0, 0, img.width * scale, img.height * scale);
+        ctx.lineWidth = 2;
+        ctx.font = '12px sans-serif';
+        for (const d of found) {
+          const [x1, y1, x2, y2] = d.box.map((v) => v * scale);
+          ctx.strokeStyle = ctx.fillStyle = colours[d.label % colours.length];
+          ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+          ctx.fillText(`${d.class_name} ${d.score.toFixed(2)}`, x1 + 2, Math.max(12, y1 - 3));
+        }
+      };
+      img.src = URL.createObjectURL(file);
+    } catch (e) {
+      result.innerHTML = `<div class="error">${esc(e.message)}</div>`;
+    }
+  };
+  document.getElementById('file').addEventListener('change', (e) => {
+    file = e.target.files[0];
+    detect();
+  });
+  const slider = document.getElementById('score');
+  slider.addEventListener(
+    'input',
+    () => (document.getElementById('score-value').textContent = Number(slider.value).toFixed(2)),
+  );
+  slider.addEventListener('change', detect);
 }
