@@ -12,8 +12,11 @@
  * step graphs serve every decode. Scorers called with prefixes that do not extend the previous
  * call's by one token (not how the searches here call them) recompute whole prefixes instead.
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type Tensor, compile, gather, logSoftmax, mul, reshape, sum, tensor } from '../index.js';
-import { ResidentFunction, WorkerScope } from '../engine/index.js';
+import { ResidentFunction, type TensorSpec, WorkerScope, toOnnx } from '../engine/index.js';
+import { writeFileAtomic } from '../engine/files.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import {
   type AttentionCache,
@@ -386,75 +389,10 @@ export class Seq2SeqDecoding {
   /** The cached graphs, traced and loaded on first use. */
   private graphsForCache(): CachedGraphs {
     if (this.cached) return this.cached;
-    const model = this.model;
-    const layers = model.decoderBlocks;
     const scope = new WorkerScope();
-    // The hidden state of one new position [H, 1, D] → log-probabilities [H, V].
-    const logProbs = (h: Tensor) => {
-      const last = model.decoderNorm ? (model.decoderNorm.apply(h) as Tensor) : h;
-      return logSoftmax(reshape(model.logits(last), [h.shape[0], model.config.targetVocabSize]), -1);
-    };
-    // Step graph inputs after the per-step ones: the encoder's keys and values per layer, then its mask.
-    const encoderInputs = (args: Tensor[]) => ({
-      encoder: layers.map((_, l) => ({ keys: args[2 * l], values: args[2 * l + 1] })),
-      mask: args[2 * layers.length],
-    });
-    const run = (
-      x: Tensor,
-      rows: Tensor,
-      enc: { encoder: AttentionCache[]; mask: Tensor },
-      caches?: AttentionCache[],
-      parents?: Tensor,
-    ) => {
-      const out: Tensor[] = [];
-      let h = x;
-      layers.forEach((b, l) => {
-        const r = b.step(h, {
-          cache: caches?.[l],
-          parents,
-          encoder: enc.encoder[l],
-          rows,
-          encoderMask: enc.mask,
-        });
-        h = r.output;
-        out.push(r.cache.keys, r.cache.values);
-      });
-      return [logProbs(h), ...out];
-    };
-    const { numHeads, modelDim } = model.config;
-    const headDim = modelDim / numHeads;
-    const kv = (n: string, t: string) => ({ shape: [n, numHeads, t, headDim], dtype: 'float32' as const });
-    const encoderSpecs = [
-      ...layers.flatMap(() => [kv('n', 's'), kv('n', 's')]),
-      { shape: ['n', 's'], dtype: 'bool' as const },
-    ];
-    const ids = (n: string) => ({ shape: [n, 1], dtype: 'int32' as const });
-    const first = ResidentFunction.create(
-      scope,
-      function decodeFirst(tokens: Tensor, rows: Tensor, ...rest: Tensor[]) {
-        const x = model.targetEmbedding.apply(tokens) as Tensor;
-        return run(x, rows, encoderInputs(rest));
-      },
-      [ids('h'), { shape: ['h'], dtype: 'int32' }, ...encoderSpecs],
-      { context: 'Seq2SeqDecoding first step' },
-    );
-    const next = ResidentFunction.create(
-      scope,
-      function decodeNext(tokens: Tensor, index: Tensor, parents: Tensor, rows: Tensor, ...rest: Tensor[]) {
-        const x = model.targetEmbedding.apply(tokens, { startIndex: index }) as Tensor;
-        const caches = layers.map((_, l) => ({ keys: rest[2 * l], values: rest[2 * l + 1] }));
-        return run(x, rows, encoderInputs(rest.slice(2 * layers.length)), caches, parents);
-      },
-      [
-        ids('h'),
-        { shape: [1], dtype: 'int32' },
-        { shape: ['h'], dtype: 'int32' },
-        { shape: ['h'], dtype: 'int32' },
-        ...layers.flatMap(() => [kv('p', 't'), kv('p', 't')]),
-        ...encoderSpecs,
-      ],
-      { context: 'Seq2SeqDecoding step' },
-    );
+    const f = seq2seqStepFunctions(this.model);
+    const first = ResidentFunction.create(scope, f.first.fn, f.first.specs, { context: 'Seq2SeqDecoding first step' });
+    const next = ResidentFunction.create(scope, f.next.fn, f.next.specs, { context: 'Seq2SeqDecoding step' });
     this.cached = { scope, encoders: new Map(), first, next };
     return this.cached;
   }
@@ -463,25 +401,71 @@ export class Seq2SeqDecoding {
     const c = this.graphsForCache();
     let g = c.encoders.get(S);
     if (!g) {
-      const model = this.model;
-      g = ResidentFunction.create(
-        c.scope,
-        function encodeForCache(src: Tensor) {
-          const memory = model.encode(src);
-          return [
-            ...model.decoderBlocks.flatMap((b) => {
-              const e = b.encoderKeysAndValues(memory);
-              return [e.keys, e.values];
-            }),
-            paddingMask(src),
-          ];
-        },
-        [{ shape: ['n', S], dtype: 'int32' }],
-        { context: 'Seq2SeqDecoding encoder' },
-      );
+      const f = seq2seqStepFunctions(this.model).encoder(S);
+      g = ResidentFunction.create(c.scope, f.fn, f.specs, { context: 'Seq2SeqDecoding encoder' });
       c.encoders.set(S, g);
     }
     return g;
+  }
+
+  /**
+   * Writes the model as three ONNX files for incremental decoding in any ONNX runtime (e.g.
+   * onnxruntime-web), the layout of Hugging Face Optimum's seq2seq exports: `encoder.onnx`
+   * (source_ids [n, maxLength], padded with 0 → the cross-attention keys/values of every decoder
+   * layer and the source mask), `decoder_first.onnx` (position 0) and `decoder_step.onnx` (any later
+   * position, against the self-attention cache the previous call returned, `parents` choosing each
+   * hypothesis's cache row). Inputs and outputs are named (`tokens`, `index`, `parents`, `rows`,
+   * `past_key_L`/`past_value_L`, `encoder_key_L`/`encoder_value_L`, `encoder_mask`, `log_probs`,
+   * `present_key_L`/`present_value_L`); `decoding.json` lists them with the model's sizes.
+   * Files are written atomically.
+   */
+  async exportOnnx(dir: string): Promise<void> {
+    const f = seq2seqStepFunctions(this.model);
+    const S = this.model.config.maxLength;
+    const L = this.model.decoderBlocks.length;
+    const perLayer = (a: string, b: string) => Array.from({ length: L }, (_, l) => [`${a}_${l}`, `${b}_${l}`]).flat();
+    const encoderOut = [...perLayer('encoder_key', 'encoder_value'), 'encoder_mask'];
+    const present = perLayer('present_key', 'present_value');
+    const named = (specs: TensorSpec[], names: string[]) => specs.map((spec, i) => ({ ...spec, name: names[i] }));
+    const enc = f.encoder(S);
+    const files = {
+      'encoder.onnx': await toOnnx(enc.fn, named(enc.specs, ['source_ids']), { outputNames: encoderOut }),
+      'decoder_first.onnx': await toOnnx(f.first.fn, named(f.first.specs, ['tokens', 'rows', ...encoderOut]), {
+        outputNames: ['log_probs', ...present],
+      }),
+      'decoder_step.onnx': await toOnnx(
+        f.next.fn,
+        named(f.next.specs, [
+          'tokens',
+          'index',
+          'parents',
+          'rows',
+          ...perLayer('past_key', 'past_value'),
+          ...encoderOut,
+        ]),
+        { outputNames: ['log_probs', ...present] },
+      ),
+    };
+    await mkdir(dir, { recursive: true });
+    for (const [name, bytes] of Object.entries(files)) await writeFileAtomic(join(dir, name), bytes);
+    const { config } = this.model;
+    await writeFileAtomic(
+      join(dir, 'decoding.json'),
+      `${JSON.stringify(
+        {
+          sourceLength: S,
+          maxLength: config.maxLength,
+          targetVocabSize: config.targetVocabSize,
+          decoderLayers: L,
+          numHeads: config.numHeads,
+          headDim: config.modelDim / config.numHeads,
+          encoderOutputs: encoderOut,
+          decoderOutputs: ['log_probs', ...present],
+        },
+        null,
+        2,
+      )}\n`,
+    );
   }
 
   /** A scorer whose decoder caches keys and values in the worker (see `incrementalScorer`). */
@@ -515,6 +499,86 @@ export class Seq2SeqDecoding {
       recompute,
     });
   }
+}
+
+/**
+ * The traced functions of cached seq2seq decoding, with their input specs (symbolic hypothesis
+ * count h, cache rows p and length t, source rows n and length s): the encoder for a source length,
+ * the first position, and every later one. Run in a worker (Seq2SeqDecoding) or exported to ONNX.
+ */
+function seq2seqStepFunctions(model: Seq2SeqTransformer) {
+  const layers = model.decoderBlocks;
+  // The hidden state of one new position [H, 1, D] → log-probabilities [H, V].
+  const logProbs = (h: Tensor) => {
+    const last = model.decoderNorm ? (model.decoderNorm.apply(h) as Tensor) : h;
+    return logSoftmax(reshape(model.logits(last), [h.shape[0], model.config.targetVocabSize]), -1);
+  };
+  // Step inputs after the per-step ones: the encoder's keys and values per layer, then its mask.
+  const encoderInputs = (args: Tensor[]) => ({
+    encoder: layers.map((_, l) => ({ keys: args[2 * l], values: args[2 * l + 1] })),
+    mask: args[2 * layers.length],
+  });
+  const run = (
+    x: Tensor,
+    rows: Tensor,
+    enc: { encoder: AttentionCache[]; mask: Tensor },
+    caches?: AttentionCache[],
+    parents?: Tensor,
+  ) => {
+    const out: Tensor[] = [];
+    let h = x;
+    layers.forEach((b, l) => {
+      const r = b.step(h, { cache: caches?.[l], parents, encoder: enc.encoder[l], rows, encoderMask: enc.mask });
+      h = r.output;
+      out.push(r.cache.keys, r.cache.values);
+    });
+    return [logProbs(h), ...out];
+  };
+  const { numHeads, modelDim } = model.config;
+  const headDim = modelDim / numHeads;
+  const kv = (n: string, t: string): TensorSpec => ({ shape: [n, numHeads, t, headDim], dtype: 'float32' });
+  const encoderSpecs: TensorSpec[] = [
+    ...layers.flatMap(() => [kv('n', 's'), kv('n', 's')]),
+    { shape: ['n', 's'], dtype: 'bool' },
+  ];
+  const ids: TensorSpec = { shape: ['h', 1], dtype: 'int32' };
+  const indices: TensorSpec = { shape: ['h'], dtype: 'int32' };
+  return {
+    encoder: (S: number) => ({
+      fn: function encodeForCache(src: Tensor) {
+        const memory = model.encode(src);
+        return [
+          ...layers.flatMap((b) => {
+            const e = b.encoderKeysAndValues(memory);
+            return [e.keys, e.values];
+          }),
+          paddingMask(src),
+        ];
+      },
+      specs: [{ shape: ['n', S], dtype: 'int32' }] as TensorSpec[],
+    }),
+    first: {
+      fn: function decodeFirst(tokens: Tensor, rows: Tensor, ...rest: Tensor[]) {
+        return run(model.targetEmbedding.apply(tokens) as Tensor, rows, encoderInputs(rest));
+      },
+      specs: [ids, indices, ...encoderSpecs],
+    },
+    next: {
+      fn: function decodeNext(tokens: Tensor, index: Tensor, parents: Tensor, rows: Tensor, ...rest: Tensor[]) {
+        const x = model.targetEmbedding.apply(tokens, { startIndex: index }) as Tensor;
+        const caches = layers.map((_, l) => ({ keys: rest[2 * l], values: rest[2 * l + 1] }));
+        return run(x, rows, encoderInputs(rest.slice(2 * layers.length)), caches, parents);
+      },
+      specs: [
+        ids,
+        { shape: [1], dtype: 'int32' },
+        indices,
+        indices,
+        ...layers.flatMap(() => [kv('p', 't'), kv('p', 't')]),
+        ...encoderSpecs,
+      ] as TensorSpec[],
+    },
+  };
 }
 
 /** Log-probabilities [n × V] of the last position of each row of logits [n, T, V]. */

@@ -5,6 +5,9 @@
  * Seq2SeqDecoding with the cache against recomputing every prefix (log-probabilities, greedy and
  * beam results, fallback, reuse, weights changed after training).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { PositionEmbedding, type Tensor, TransformerDecoder, add, gather, setSeed, tensor } from '../../src/index.js';
 import { ResidentFunction, WorkerScope } from '../../src/engine/resident.js';
@@ -18,6 +21,7 @@ import {
 } from '../../src/text/generate.js';
 import { causalLanguageModel, sequenceClassifier } from '../../src/text/models.js';
 import { generateTokens } from '../../src/text/sampling.js';
+import { tempDir } from '../helpers/temp.js';
 import { Seq2SeqTransformer, paddingMask } from '../../src/text/seq2seq.js';
 
 const ids = (rows: number[][]) => tensor(Int32Array.from(rows.flat()), { shape: [rows.length, rows[0].length] });
@@ -328,5 +332,74 @@ describe('CausalLMDecoding (decoder-only language models)', () => {
     classifier.apply(ids([new Array(T).fill(1)]));
     expect(CausalLMDecoding.unsupported(classifier)).toMatch(/not logits \[batch, time, vocabulary\]/);
     expect(() => new CausalLMDecoding(classifier)).toThrow(/CausalLMDecoding: its output is not logits/);
+  });
+});
+
+describe('Seq2SeqDecoding.exportOnnx (encoder, first step, step graphs for any ONNX runtime)', () => {
+  it('decodes greedily in plain onnxruntime-node exactly as Seq2SeqDecoding does', async () => {
+    setSeed(41);
+    const V = 20;
+    const m = new Seq2SeqTransformer({
+      sourceVocabSize: V,
+      targetVocabSize: V,
+      maxLength: 10,
+      modelDim: 16,
+      numHeads: 2,
+      encoderLayers: 1,
+      decoderLayers: 2,
+      dropout: 0,
+    });
+    m.apply([ids([[3, 4, 5]]), ids([[1]])]);
+    const dir = join(tempDir('lepton-seq2seq-onnx-'), 'export');
+    await new Seq2SeqDecoding(m).exportOnnx(dir);
+    const meta = JSON.parse(readFileSync(join(dir, 'decoding.json'), 'utf8'));
+    expect(meta).toMatchObject({ sourceLength: 10, decoderLayers: 2, numHeads: 2, headDim: 8, targetVocabSize: V });
+    const sources = [
+      [3, 9, 4],
+      [7, 7, 12, 5, 6],
+    ];
+    const steps = 6;
+    const want = await greedySearch(await new Seq2SeqDecoding(m).scorer(sources), 2, {
+      bos: 1,
+      eos: V,
+      maxLength: steps,
+    });
+
+    // The consumer side, written against the files alone.
+    const [encoder, first, next] = await Promise.all(
+      ['encoder', 'decoder_first', 'decoder_step'].map((f) => ort.InferenceSession.create(join(dir, `${f}.onnx`))),
+    );
+    const i32 = (v: number[], dims: number[]) => new ort.Tensor('int32', Int32Array.from(v), dims);
+    const padded = sources.flatMap((s) => [...s, ...new Array(meta.sourceLength - s.length).fill(0)]);
+    const enc = await encoder.run({ source_ids: i32(padded, [2, meta.sourceLength]) });
+    const encFeeds = Object.fromEntries(meta.encoderOutputs.map((n: string) => [n, enc[n]]));
+    const rows = i32([0, 1], [2]);
+    let out = await first.run({ tokens: i32([1, 1], [2, 1]), rows, ...encFeeds });
+    const got: number[][] = [[], []];
+    for (let t = 1; t <= steps; t++) {
+      const lp = out.log_probs.data as Float32Array;
+      const next2 = [0, 1].map((r) => {
+        let best = 0;
+        for (let j = 1; j < V; j++) if (lp[r * V + j] > lp[r * V + best]) best = j;
+        return best;
+      });
+      next2.forEach((tok, r) => got[r].push(tok));
+      if (t === steps) break;
+      const past = Object.fromEntries(
+        Array.from({ length: meta.decoderLayers }, (_, l) => [
+          [`past_key_${l}`, out[`present_key_${l}`]],
+          [`past_value_${l}`, out[`present_value_${l}`]],
+        ]).flat(),
+      );
+      out = await next.run({
+        tokens: i32(next2, [2, 1]),
+        index: i32([t], [1]),
+        parents: i32([0, 1], [2]),
+        rows,
+        ...past,
+        ...encFeeds,
+      });
+    }
+    expect(got).toEqual(want);
   });
 });
