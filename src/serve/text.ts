@@ -76,6 +76,13 @@ function servedText(model: ServedModel, pre: TextPreprocessing): Promise<ServedT
   if (!text) {
     text = (async () => {
       const tokenizer = Tokenizer.load(join(model.dir, pre.tokenizer));
+      const rows = embeddingRows(model.config.architecture);
+      // Ids past the embedding table would be gathered out of range: say so once, at load.
+      if (rows !== undefined && tokenizer.vocabSize > rows)
+        throw new RequestError(
+          500,
+          `model '${model.name}': ${pre.tokenizer} has ${tokenizer.vocabSize} tokens but the model's embedding has ${rows} rows — a tokenizer from another vocabulary?`,
+        );
       const [input] = model.signature.inputs;
       const [output] = model.signature.outputs;
       const run: TokenModelRunner = async (ids, rows) => {
@@ -95,6 +102,26 @@ function servedText(model: ServedModel, pre: TextPreprocessing): Promise<ServedT
     text.catch(() => loaded.delete(model));
   }
   return text;
+}
+
+/**
+ * Rows of the first token embedding in a Lepton config.json `architecture` (a serialized model:
+ * TokenAndPositionEmbedding's vocabularySize or Embedding's inputDim), if there is one.
+ */
+function embeddingRows(architecture: unknown): number | undefined {
+  const stack = [architecture];
+  while (stack.length) {
+    const node = stack.shift();
+    if (Array.isArray(node)) stack.push(...node);
+    else if (node && typeof node === 'object') {
+      const { className, config } = node as { className?: string; config?: Record<string, unknown> };
+      if (className === 'TokenAndPositionEmbedding' && typeof config?.vocabularySize === 'number')
+        return config.vocabularySize;
+      if (className === 'Embedding' && typeof config?.inputDim === 'number') return config.inputDim;
+      stack.push(...Object.values(node));
+    }
+  }
+  return undefined;
 }
 
 function checkLength(s: string, what: string, maxChars: number): void {

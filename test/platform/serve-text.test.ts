@@ -5,8 +5,10 @@
  * event stream whose tokens add up to the final text; a client that disconnects mid-stream stops
  * the generation; limits and wrong requests get 4xx answers that say what was expected.
  */
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ModelServer, createModelServer } from '../../src/serve/server.js';
 import { pipeline } from '../../src/text/index.js';
@@ -165,6 +167,34 @@ describe('model server: text models', () => {
       const r = await post(url, body);
       expect({ url, body, status: r.statusCode }).toEqual({ url, body, status });
       expect((r.json() as { error: string }).error).toMatch(message);
+    }
+  });
+});
+
+describe('model server: a text model folder whose tokenizer does not fit its embedding', () => {
+  it('answers 500 naming both sizes instead of gathering ids out of range', async () => {
+    const dir = join(tempDir('lepton-serve-vocab-'), 'sentiment');
+    cpSync(models.classifierDir, dir, { recursive: true });
+    const configPath = join(dir, 'config.json');
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    // The embedding as if trained with a 3-token vocabulary.
+    const text = JSON.stringify(config.architecture).replace(/"vocabularySize":\d+/, '"vocabularySize":3');
+    expect(text).toContain('"vocabularySize":3');
+    config.architecture = JSON.parse(text);
+    writeFileSync(configPath, JSON.stringify(config));
+    const other = await createModelServer({ models: [{ dir, name: 'mismatched' }] });
+    try {
+      const r = await other.app.inject({
+        method: 'POST',
+        url: '/v1/models/mismatched/predict',
+        payload: { text: 'good' },
+      });
+      expect(r.statusCode).toBe(500);
+      expect((r.json() as { error: string }).error).toMatch(
+        /tokenizer\.json has \d+ tokens but the model's embedding has 3 rows — a tokenizer from another vocabulary\?/,
+      );
+    } finally {
+      await other.close();
     }
   });
 });
