@@ -1,0 +1,6 @@
+/** Backbones as model builders (ResNet-18/34, MobileNetV2, MobileNetV3-Small, ViT) and torchvision weight loading. */
+export * from './common.js';
+export * from './resnet.js';
+export * from './mobilenet.js';
+export * from './vit.js';
+export * from './torch-weights.js';

@@ -1,0 +1,190 @@
+/**
+ * Backbone builders against torchvision 0.14 (the independent reference): parameter and buffer
+ * counts at ImageNet size, output shapes per stage, and the logits of random-init MobileNetV3-Small
+ * and MobileNetV2 (width 0.25, 10 classes) whose weights are copied from torchvision's state_dict —
+ * test/fixtures/torchvision-mobilenets.json, written by scripts/make-backbone-fixtures.py (torchvision
+ * builds the models with fixed seeds, rounds weights to float16, computes the logits in eval mode).
+ * Then an FCN head on a MobileNetV2 backbone trains a few steps.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { type Model, optimizers, setSeed, tensor, zeros } from '../../src/index.js';
+import {
+  SegmentationLoss,
+  type TorchTensor,
+  fcn,
+  featureBackbone,
+  loadTorchvisionStateDict,
+  makeDivisible,
+  mobilenetV2,
+  mobilenetV3Small,
+  resnet18,
+  resnet34,
+  vit,
+  vitTiny,
+} from '../../src/vision/index.js';
+
+const trainable = (m: Model) => m.trainableWeights.reduce((n, v) => n + v.size, 0);
+const nonTrainable = (m: Model) => m.nonTrainableWeights.reduce((n, v) => n + v.size, 0);
+
+describe('backbone parameter counts equal torchvision 0.14', () => {
+  // sum(p.numel() for p in model.parameters()) and the BatchNorm running mean/var buffers, printed
+  // by torchvision 0.14 (Debian python3-torchvision) for num_classes=1000.
+  const cases: [string, () => Model, number, number][] = [
+    ['resnet18', () => resnet18(), 11_689_512, 9_600],
+    ['resnet34', () => resnet34(), 21_797_672, 17_024],
+    ['mobilenet_v2', () => mobilenetV2(), 3_504_872, 34_112],
+    ['mobilenet_v3_small', () => mobilenetV3Small(), 2_542_856, 12_112],
+    // VisionTransformer(224, 16, num_layers=12, num_heads=3, hidden_dim=192, mlp_dim=768).
+    ['vit tiny (DeiT-Tiny shape)', () => vitTiny(), 5_717_416, 0],
+  ];
+  for (const [name, build, params, buffers] of cases) {
+    it(name, () => {
+      const m = build();
+      expect(trainable(m)).toBe(params);
+      expect(nonTrainable(m)).toBe(buffers);
+    });
+  }
+
+  it('width multipliers round channels like torchvision (mobilenet_v2 at 0.5 and 0.35)', () => {
+    // torchvision.models.mobilenet_v2(width_mult=a): 1,968,680 (0.5), 1,677,128 (0.35).
+    expect(trainable(mobilenetV2({ widthMultiplier: 0.5 }))).toBe(1_968_680);
+    expect(trainable(mobilenetV2({ widthMultiplier: 0.35 }))).toBe(1_677_128);
+    // A small ViT: VisionTransformer(32, 4, num_layers=2, num_heads=2, hidden_dim=64, mlp_dim=128, num_classes=10).
+    const small = vit({ inputShape: [32, 32, 3], patchSize: 4, depth: 2, dim: 64, heads: 2, mlpDim: 128, classes: 10 });
+    expect(trainable(small)).toBe(75_082);
+    expect([makeDivisible(32 * 0.35), makeDivisible(1280 * 0.25), makeDivisible(10)]).toEqual([16, 320, 16]);
+  });
+});
+
+describe('backbone outputs', () => {
+  it('classifier logits, pooled features and feature maps per stride at 64×64', () => {
+    const x = zeros([2, 64, 64, 3]);
+    const r = resnet18({ inputShape: [64, 64, 3], widthMultiplier: 0.25, classes: 7 });
+    expect(r.apply(x).shape).toEqual([2, 7]);
+    const maps = resnet18({ inputShape: [64, 64, 3], widthMultiplier: 0.25, featureStrides: [4, 8, 16, 32] });
+    expect((maps.apply(x) as any[]).map((t) => t.shape)).toEqual([
+      [2, 16, 16, 16],
+      [2, 8, 8, 32],
+      [2, 4, 4, 64],
+      [2, 2, 2, 128],
+    ]);
+    const v2 = mobilenetV2({ inputShape: [64, 64, 3], widthMultiplier: 0.25, featureStrides: [8, 16, 32] });
+    expect((v2.apply(x) as any[]).map((t) => t.shape)).toEqual([
+      [2, 8, 8, 8],
+      [2, 4, 4, 24],
+      [2, 2, 2, 1280],
+    ]);
+    const v3 = mobilenetV3Small({ inputShape: [64, 64, 3], widthMultiplier: 0.5, includeTop: false, pooling: 'avg' });
+    expect(v3.apply(x).shape).toEqual([2, 6 * 48]);
+    const v3maps = mobilenetV3Small({ inputShape: [64, 64, 3], featureStrides: [8, 16, 32] });
+    expect((v3maps.apply(x) as any[]).map((t) => t.shape)).toEqual([
+      [2, 8, 8, 24],
+      [2, 4, 4, 48],
+      [2, 2, 2, 576],
+    ]);
+    const vt = vit({ inputShape: [32, 32, 1], patchSize: 8, depth: 1, dim: 16, heads: 2, includeTop: false });
+    expect(vt.apply(zeros([2, 32, 32, 1])).shape).toEqual([2, 16]);
+    const grid = vit({ inputShape: [32, 32, 1], patchSize: 8, depth: 1, dim: 16, heads: 2, featureStrides: [8] });
+    expect(grid.apply(zeros([2, 32, 32, 1])).shape).toEqual([2, 4, 4, 16]);
+  });
+
+  it('clear errors for bad options', () => {
+    expect(() => resnet18({ inputShape: [60, 60, 3] })).toThrow(/resnet18: height and width must be multiples of 32/);
+    expect(() => mobilenetV2({ featureStrides: [8, 12] })).toThrow(
+      /no feature map at stride 12; this backbone has strides \[2, 4, 8, 16, 32\]/,
+    );
+    expect(() => mobilenetV2({ widthMultiplier: 0 })).toThrow(/widthMultiplier must be a positive number/);
+    expect(() => vit({ dim: 10, heads: 3 })).toThrow(/dim \(10\) must be divisible by heads \(3\)/);
+    expect(() => vit({ featureStrides: [8] })).toThrow(/one feature map, at stride 16/);
+  });
+});
+
+describe('forward equality with torchvision (same weights)', () => {
+  const fixture = JSON.parse(readFileSync(new URL('../fixtures/torchvision-mobilenets.json', import.meta.url), 'utf8'));
+  const f32 = (b64: string) => {
+    const buf = Buffer.from(b64, 'base64');
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  };
+  const f16 = (b64: string) => {
+    const buf = Buffer.from(b64, 'base64');
+    const u = new Uint16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    return Float32Array.from(u, halfToFloat);
+  };
+  const builders: Record<string, typeof mobilenetV2> = {
+    mobilenet_v3_small: mobilenetV3Small,
+    mobilenet_v2: mobilenetV2,
+  };
+  for (const c of fixture.cases) {
+    it(`${c.name} (width ${fixture.widthMultiplier}) gives torchvision's logits to 1e-4`, () => {
+      const m = builders[c.name]({ inputShape: [32, 32, 3], widthMultiplier: fixture.widthMultiplier, classes: 10 });
+      const dict: Record<string, TorchTensor> = {};
+      for (const [k, v] of Object.entries<any>(c.stateDict)) dict[k] = { shape: v.shape, data: f16(v.data) };
+      loadTorchvisionStateDict(m, dict);
+      // NCHW (PyTorch) input → channels-last.
+      const [n, ch, h, w] = c.input.shape;
+      const x = tensor(f32(c.input.data), { shape: [n, ch, h, w] }).transpose([0, 2, 3, 1]);
+      const y = m.apply(x);
+      const want = f32(c.output.data);
+      expect(y.shape).toEqual(c.output.shape);
+      const got = y.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      expect(worst).toBeLessThan(1e-4);
+      // A weight left out would change the logits by far more: the check can fail.
+      expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.1);
+    });
+  }
+
+  it('loading names the key and shape that do not fit', () => {
+    const m = mobilenetV3Small({ inputShape: [32, 32, 3], widthMultiplier: 0.25, classes: 10 });
+    expect(() =>
+      loadTorchvisionStateDict(m, { 'features.0.0.weight': { shape: [4, 3, 3, 3], data: new Float32Array(108) } }),
+    ).toThrow(
+      /'features.0.0.weight' has shape \[4,3,3,3\] \(PyTorch layout\), layer 'features.0.0' \(Conv2D\) expects \[3,3,3,8\]/,
+    );
+    expect(() => loadTorchvisionStateDict(m, { 'nope.weight': { shape: [1], data: [0] } })).toThrow(
+      /has no layer 'nope'/,
+    );
+  });
+});
+
+/** IEEE half → float (the fixture stores weights as float16). */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+describe('FCN on a MobileNetV2 backbone', () => {
+  it('builds from featureBackbone and its loss goes down in a few fit steps', async () => {
+    setSeed(3);
+    const K = 3;
+    const m = fcn({
+      inputShape: [32, 32, 3],
+      numClasses: K,
+      backbone: featureBackbone(mobilenetV2, { widthMultiplier: 0.25, strides: [8, 16, 32] }),
+    });
+    // Images: left half bright → class 1, right half has a dark square → class 2, else 0.
+    const N = 4;
+    const xs = new Float32Array(N * 32 * 32 * 3);
+    const ys = new Float32Array(N * 32 * 32);
+    for (let n = 0; n < N; n++)
+      for (let i = 0; i < 32; i++)
+        for (let j = 0; j < 32; j++) {
+          const label = j < 16 && i >= n * 4 ? 1 : j >= 16 && i >= 8 && i < 24 ? 2 : 0;
+          ys[(n * 32 + i) * 32 + j] = label;
+          for (let c = 0; c < 3; c++) xs[((n * 32 + i) * 32 + j) * 3 + c] = label === 1 ? 1 : label === 2 ? -1 : 0;
+        }
+    const x = tensor(xs, { shape: [N, 32, 32, 3] });
+    const y = tensor(Int32Array.from(ys), { shape: [N, 32, 32] });
+    m.compile({ optimizer: optimizers.Adam({ learningRate: 0.01 }), loss: new SegmentationLoss() });
+    const h = await m.fit(x, y, { epochs: 8, batchSize: N, verbose: 0 });
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0] * 0.8);
+    expect(m.apply(x).shape).toEqual([N, 32, 32, K]);
+  });
+});
