@@ -2,12 +2,13 @@
 """Writes the backbone fixtures (torchvision 0.14 / PyTorch 1.13, fixed seeds, eval mode):
 - test/fixtures/torchvision-mobilenets.json: random-init torchvision mobilenet_v3_small and
   mobilenet_v2 at width 0.25 (10 classes) — every state_dict tensor (rounded to float16 and
-  stored as float16, base64) plus an input
-  batch [2, 3, 32, 32] and the logits torchvision computes for it;
+  stored as float16, base64) plus an input batch [2, 3, 32, 32] and the logits torchvision
+  computes for it;
 - test/fixtures/small-cnn.onnx + small-cnn.json: a small PyTorch CNN (conv/BN/ReLU, residual, max
   pool, depthwise conv, hardswish, global pooling, linear head) exported by torch.onnx.export with a
-  dynamic batch, its intermediate 'features' output as a second graph output, an input batch and
-  the logits and features PyTorch computes for it.
+  dynamic batch, the BatchNorm kept as a node (not folded into the conv) and the intermediate
+  'features' as a second graph output; an input batch and the logits and features PyTorch
+  computes for it.
 Run: /usr/bin/python3 scripts/make-backbone-fixtures.py"""
 import base64
 import json
@@ -98,8 +99,10 @@ x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(5))
 with torch.no_grad():
     logits, features = cnn(x)
 path = os.path.join(OUT, 'small-cnn.onnx')
+# PRESERVE (in eval mode) keeps the BatchNormalization node with its running statistics instead of
+# folding it into the conv, so the importer's weight/statistics split is exercised.
 torch.onnx.export(cnn, x, path, input_names=['image'], output_names=['logits', 'features'], opset_version=17,
-                  dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}, 'features': {0: 'batch'}})
+                  training=torch.onnx.TrainingMode.PRESERVE, dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}, 'features': {0: 'batch'}})
 with open(os.path.join(OUT, 'small-cnn.json'), 'w') as f:
     json.dump({'torch': torch.__version__, 'input': {'shape': list(x.shape), 'data': b64(x)},
                'logits': {'shape': list(logits.shape), 'data': b64(logits)},
