@@ -24,6 +24,7 @@ import {
   tensor,
 } from '../../src/index.js';
 import { decodeModel, encodeModel } from '../../src/engine/onnx/proto.js';
+import { SegmentationLoss, fcn, onnxBackbone } from '../../src/vision/index.js';
 
 const bytes = new Uint8Array(readFileSync(new URL('../fixtures/small-cnn.onnx', import.meta.url)));
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/small-cnn.json', import.meta.url), 'utf8'));
@@ -150,5 +151,43 @@ describe('fine-tuning an imported backbone with fit', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an ONNX graph as the backbone of an FCN head', () => {
+  it('feature maps cut from the graph, strides from their sizes; trains with the backbone frozen', async () => {
+    setSeed(5);
+    let frozen: any;
+    const m = fcn({
+      inputShape: [16, 16, 3],
+      numClasses: 2,
+      backbone: onnxBackbone(bytes, {
+        outputs: ['/pool/MaxPool_output_0', 'features'],
+        onLayer: (layer) => {
+          layer.trainable = false;
+          frozen = layer;
+        },
+      }),
+    });
+    expect(m.getLayer('score2')).toBeDefined(); // the stride-2 map (max pool) and stride 4 ('features')
+    expect(m.getLayer('score4')).toBeDefined();
+    const N = 4;
+    const xs = new Float32Array(N * 16 * 16 * 3);
+    const ys = new Int32Array(N * 16 * 16);
+    for (let p = 0; p < N * 256; p++) {
+      const i = Math.floor((p % 256) / 16);
+      ys[p] = i < 8 ? 1 : 0;
+      for (let c = 0; c < 3; c++) xs[p * 3 + c] = ys[p] ? 1 : -1;
+    }
+    const before = frozen.weights.map((v: Tensor) => Float32Array.from(v.data as Float32Array));
+    m.compile({ optimizer: optimizers.Adam({ learningRate: 0.01 }), loss: new SegmentationLoss() });
+    const h = await m.fit(tensor(xs, { shape: [N, 16, 16, 3] }), tensor(ys, { shape: [N, 16, 16] }), {
+      epochs: 20,
+      batchSize: N,
+      verbose: 0,
+    });
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0] * 0.5);
+    frozen.weights.forEach((v: Tensor, i: number) => expect(maxDiff(v.data, before[i])).toBe(0));
   });
 });
