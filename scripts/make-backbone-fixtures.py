@@ -9,6 +9,9 @@
   dynamic batch, the BatchNorm kept as a node (not folded into the conv) and the intermediate
   'features' as a second graph output; an input batch and the logits and features PyTorch
   computes for it.
+- test/fixtures/torchvision-resnet18.json: torchvision resnet18 (10 classes) with every weight set
+  from an integer-hash formula (see formula_values; the test recomputes them), the state_dict keys
+  and shapes, an input batch [2, 3, 32, 32] and the logits torchvision computes for it.
 Run: /usr/bin/python3 scripts/make-backbone-fixtures.py"""
 import base64
 import json
@@ -108,3 +111,42 @@ with open(os.path.join(OUT, 'small-cnn.json'), 'w') as f:
                'logits': {'shape': list(logits.shape), 'data': b64(logits)},
                'features': {'shape': list(features.shape), 'data': b64(features)},
                'parameters': sum(p.numel() for p in cnn.parameters())}, f, indent=1)
+
+
+def formula_values(k, n, kind, fan_in):
+    # Weights from a formula the test recomputes exactly (integer hash → float64 → float32), so a
+    # full-width ResNet-18 needs no stored weights: u = ((i * 2654435761 + k * 40503 + 12345) mod 2^32) / 2^32.
+    i = torch.arange(n, dtype=torch.int64)
+    u = ((i * 2654435761 + k * 40503 + 12345) % 2**32).double() / 2**32
+    if kind == 'weight':
+        return (u - 0.5) * 2 * (6.0 / fan_in) ** 0.5
+    if kind == 'bn_weight':
+        return 0.3 + 0.3 * u
+    if kind == 'running_var':
+        return 0.75 + 0.5 * u
+    return (u - 0.5) * 0.2  # biases, BatchNorm biases and running means
+
+
+def formula_kind(key):
+    last = key.rsplit('.', 1)[1]
+    if last == 'running_var':
+        return 'running_var'
+    if last == 'weight' and ('bn' in key or 'downsample.1' in key):
+        return 'bn_weight'
+    return 'weight' if last == 'weight' else 'small'
+
+
+torch.manual_seed(0)
+resnet = torchvision.models.resnet18(num_classes=10).eval()
+keys = []
+with torch.no_grad():
+    for k, (key, v) in enumerate((k, v) for k, v in resnet.state_dict().items() if not k.endswith('num_batches_tracked')):
+        kind = formula_kind(key)
+        fan_in = v[0].numel() if v.dim() > 1 else 1
+        v.copy_(formula_values(k, v.numel(), kind, fan_in).reshape(v.shape).float())
+        keys.append({'key': key, 'shape': list(v.shape), 'kind': kind})
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    y = resnet(x)
+with open(os.path.join(OUT, 'torchvision-resnet18.json'), 'w') as f:
+    json.dump({'torchvision': torchvision.__version__, 'classes': 10, 'keys': keys,
+               'input': {'shape': list(x.shape), 'data': b64(x)}, 'output': {'shape': list(y.shape), 'data': b64(y)}}, f)

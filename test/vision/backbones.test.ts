@@ -1,6 +1,7 @@
 /**
  * Backbone builders against torchvision 0.14 (the independent reference): parameter and buffer
- * counts at ImageNet size, output shapes per stage, and the logits of random-init MobileNetV3-Small
+ * counts at ImageNet size, output shapes per stage, the logits of a full-width ResNet-18 (weights
+ * from a formula both sides compute) and of random-init MobileNetV3-Small
  * and MobileNetV2 (width 0.25, 10 classes) whose weights are copied from torchvision's state_dict —
  * test/fixtures/torchvision-mobilenets.json, written by scripts/make-backbone-fixtures.py (torchvision
  * builds the models with fixed seeds, rounds weights to float16, computes the logits in eval mode).
@@ -135,6 +136,40 @@ describe('forward equality with torchvision (same weights)', () => {
       expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.1);
     });
   }
+
+  it("resnet18 (full width, weights from a formula both sides compute) gives torchvision's logits to 1e-4", () => {
+    // test/fixtures/torchvision-resnet18.json: torchvision's resnet18(num_classes=10) with each
+    // state_dict tensor k set to f(u), u = ((i * 2654435761 + k * 40503 + 12345) mod 2^32) / 2^32
+    // for element i (scripts/make-backbone-fixtures.py), and the logits it computes in eval mode.
+    const r = JSON.parse(readFileSync(new URL('../fixtures/torchvision-resnet18.json', import.meta.url), 'utf8'));
+    const dict: Record<string, TorchTensor> = {};
+    r.keys.forEach(({ key, shape, kind }: { key: string; shape: number[]; kind: string }, k: number) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const fanIn = shape.length > 1 ? n / shape[0] : 1;
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const u = ((Math.imul(i, 2654435761 | 0) + k * 40503 + 12345) >>> 0) / 2 ** 32;
+        data[i] =
+          kind === 'weight'
+            ? (u - 0.5) * 2 * Math.sqrt(6 / fanIn)
+            : kind === 'bn_weight'
+              ? 0.3 + 0.3 * u
+              : kind === 'running_var'
+                ? 0.75 + 0.5 * u
+                : (u - 0.5) * 0.2;
+      }
+      dict[key] = { shape, data };
+    });
+    const m = resnet18({ inputShape: [32, 32, 3], classes: r.classes });
+    loadTorchvisionStateDict(m, dict);
+    const x = tensor(f32(r.input.data), { shape: r.input.shape }).transpose([0, 2, 3, 1]);
+    const got = m.apply(x).data as Float32Array;
+    const want = f32(r.output.data);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+    expect(worst).toBeLessThan(1e-4);
+    expect(Math.max(...want.map(Math.abs))).toBeGreaterThan(0.5);
+  });
 
   it('loading names the key and shape that do not fit', () => {
     const m = mobilenetV3Small({ inputShape: [32, 32, 3], widthMultiplier: 0.25, classes: 10 });
