@@ -1,17 +1,14 @@
 #!/usr/bin/env python3
 """Writes the backbone fixtures (torchvision 0.14 / PyTorch 1.13, fixed seeds, eval mode):
-- test/fixtures/torchvision-mobilenets.json: random-init torchvision mobilenet_v3_small and
-  mobilenet_v2 at width 0.25 (10 classes) — every state_dict tensor (rounded to float16 and
-  stored as float16, base64) plus an input batch [2, 3, 32, 32] and the logits torchvision
-  computes for it;
 - test/fixtures/small-cnn.onnx + small-cnn.json: a small PyTorch CNN (conv/BN/ReLU, residual, max
   pool, depthwise conv, hardswish, global pooling, linear head) exported by torch.onnx.export with a
   dynamic batch, the BatchNorm kept as a node (not folded into the conv) and the intermediate
   'features' as a second graph output; an input batch and the logits and features PyTorch
   computes for it.
-- test/fixtures/torchvision-resnet18.json: torchvision resnet18 (10 classes) with every weight set
-  from an integer-hash formula (see formula_values; the test recomputes them), the state_dict keys
-  and shapes, an input batch [2, 3, 32, 32] and the logits torchvision computes for it.
+- test/fixtures/torchvision-backbones.json: torchvision resnet18, resnet34, mobilenet_v2 (widths 1
+  and 0.35) and mobilenet_v3_small (widths 1 and 0.25), 10 classes, with every state_dict tensor set
+  from an integer-hash formula (formula_values; the test recomputes the weights), the keys, shapes
+  and kinds, an input batch [2, 3, 32, 32] and the logits torchvision computes for it.
 Run: /usr/bin/python3 scripts/make-backbone-fixtures.py"""
 import base64
 import json
@@ -27,21 +24,9 @@ def b64(t):
     return base64.b64encode(t.detach().contiguous().float().numpy().tobytes()).decode()
 
 
-def b64_half(t):
-    return base64.b64encode(t.detach().contiguous().half().numpy().tobytes()).decode()
-
-
-def round_to_half(model):
-    # Weights stored as float16 halve the fixture; torch computes with the rounded values.
-    with torch.no_grad():
-        for v in model.state_dict().values():
-            if v.is_floating_point():
-                v.copy_(v.half().float())
-
-
 def randomize_bn(model, g):
-    # Fresh BatchNorm layers are the identity and torchvision's heads start near zero (std 0.01);
-    # random statistics and a unit-scale head make the check meaningful.
+    # Fresh BatchNorm layers are the identity and fresh heads start near zero; random statistics
+    # and a unit-scale head make the check meaningful.
     for m in model.modules():
         if isinstance(m, torch.nn.Linear):
             m.weight.data.copy_(torch.randn(m.weight.shape, generator=g) / m.in_features ** 0.5)
@@ -51,29 +36,6 @@ def randomize_bn(model, g):
             m.running_var.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.75)
             m.weight.data.copy_(torch.rand(m.num_features, generator=g) * 0.5 + 0.75)
             m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-
-
-def torchvision_case(name, build):
-    torch.manual_seed(0)
-    model = build()
-    randomize_bn(model, torch.Generator().manual_seed(1))
-    round_to_half(model)
-    model.eval()
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        y = model(x)
-    state = {k: {'shape': list(v.shape), 'data': b64_half(v)} for k, v in model.state_dict().items()
-             if not k.endswith('num_batches_tracked')}
-    return {'name': name, 'input': {'shape': list(x.shape), 'data': b64(x)},
-            'output': {'shape': list(y.shape), 'data': b64(y)}, 'stateDict': state}
-
-
-cases = [
-    torchvision_case('mobilenet_v3_small', lambda: torchvision.models.mobilenet_v3_small(width_mult=0.25, num_classes=10)),
-    torchvision_case('mobilenet_v2', lambda: torchvision.models.mobilenet_v2(width_mult=0.25, num_classes=10)),
-]
-with open(os.path.join(OUT, 'torchvision-mobilenets.json'), 'w') as f:
-    json.dump({'torchvision': torchvision.__version__, 'widthMultiplier': 0.25, 'classes': 10, 'cases': cases}, f)
 
 
 class SmallCnn(torch.nn.Module):
@@ -113,40 +75,54 @@ with open(os.path.join(OUT, 'small-cnn.json'), 'w') as f:
                'parameters': sum(p.numel() for p in cnn.parameters())}, f, indent=1)
 
 
-def formula_values(k, n, kind, fan_in):
-    # Weights from a formula the test recomputes exactly (integer hash → float64 → float32), so a
-    # full-width ResNet-18 needs no stored weights: u = ((i * 2654435761 + k * 40503 + 12345) mod 2^32) / 2^32.
+
+def formula_values(k, n, kind, fan_in, bn):
+    # Weights from a formula the test recomputes exactly (integer hash → float64 → float32), so
+    # full-width networks need no stored weights: u = ((i * 2654435761 + k * 40503 + 12345) mod 2^32) / 2^32
+    # for element i of state_dict tensor k.
     i = torch.arange(n, dtype=torch.int64)
     u = ((i * 2654435761 + k * 40503 + 12345) % 2**32).double() / 2**32
     if kind == 'weight':
         return (u - 0.5) * 2 * (6.0 / fan_in) ** 0.5
     if kind == 'bn_weight':
-        return 0.3 + 0.3 * u
+        return bn[0] + bn[1] * u
     if kind == 'running_var':
         return 0.75 + 0.5 * u
     return (u - 0.5) * 0.2  # biases, BatchNorm biases and running means
 
 
-def formula_kind(key):
-    last = key.rsplit('.', 1)[1]
-    if last == 'running_var':
-        return 'running_var'
-    if last == 'weight' and ('bn' in key or 'downsample.1' in key):
-        return 'bn_weight'
-    return 'weight' if last == 'weight' else 'small'
+def formula_case(name, options, model, bn):
+    # bn: BatchNorm scales bn[0] + bn[1] * u, chosen per family so the logits depend on the input
+    # (ResNets' residual sums grow with larger scales, MobileNets' plain stacks fade with smaller).
+    modules = dict(model.named_modules())
+    keys = []
+    with torch.no_grad():
+        entries = [(k, v) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
+        for k, (key, v) in enumerate(entries):
+            owner, last = key.rsplit('.', 1)
+            is_bn = isinstance(modules[owner], torch.nn.BatchNorm2d)
+            kind = ('running_var' if last == 'running_var' else 'bn_weight' if is_bn and last == 'weight'
+                    else 'weight' if last == 'weight' else 'small')
+            fan_in = v[0].numel() if v.dim() > 1 else 1
+            v.copy_(formula_values(k, v.numel(), kind, fan_in, bn).reshape(v.shape).float())
+            keys.append({'key': key, 'shape': list(v.shape), 'kind': kind})
+        model.eval()
+        x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+        y = model(x)
+    return {'name': name, 'options': options, 'bn': list(bn), 'keys': keys, 'input': {'shape': list(x.shape), 'data': b64(x)},
+            'output': {'shape': list(y.shape), 'data': b64(y)}}
 
 
-torch.manual_seed(0)
-resnet = torchvision.models.resnet18(num_classes=10).eval()
-keys = []
-with torch.no_grad():
-    for k, (key, v) in enumerate((k, v) for k, v in resnet.state_dict().items() if not k.endswith('num_batches_tracked')):
-        kind = formula_kind(key)
-        fan_in = v[0].numel() if v.dim() > 1 else 1
-        v.copy_(formula_values(k, v.numel(), kind, fan_in).reshape(v.shape).float())
-        keys.append({'key': key, 'shape': list(v.shape), 'kind': kind})
-    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
-    y = resnet(x)
-with open(os.path.join(OUT, 'torchvision-resnet18.json'), 'w') as f:
-    json.dump({'torchvision': torchvision.__version__, 'classes': 10, 'keys': keys,
-               'input': {'shape': list(x.shape), 'data': b64(x)}, 'output': {'shape': list(y.shape), 'data': b64(y)}}, f)
+models = torchvision.models
+RES, MOB = (0.7, 0.3), (1.2, 0.6)
+cases = [
+    formula_case('resnet18', {}, models.resnet18(num_classes=10), RES),
+    formula_case('resnet34', {}, models.resnet34(num_classes=10), RES),
+    formula_case('mobilenet_v2', {}, models.mobilenet_v2(num_classes=10), MOB),
+    formula_case('mobilenet_v2', {'widthMultiplier': 0.35}, models.mobilenet_v2(width_mult=0.35, num_classes=10), MOB),
+    formula_case('mobilenet_v3_small', {}, models.mobilenet_v3_small(num_classes=10), MOB),
+    formula_case('mobilenet_v3_small', {'widthMultiplier': 0.25},
+                 models.mobilenet_v3_small(width_mult=0.25, num_classes=10), MOB),
+]
+with open(os.path.join(OUT, 'torchvision-backbones.json'), 'w') as f:
+    json.dump({'torchvision': torchvision.__version__, 'classes': 10, 'cases': cases}, f)
