@@ -6,7 +6,7 @@
   'features' as a second graph output; an input batch and the logits and features PyTorch
   computes for it.
 - test/fixtures/torchvision-backbones.json: torchvision resnet18, resnet34, mobilenet_v2 (widths 1
-  and 0.35) and mobilenet_v3_small (widths 1 and 0.25), 10 classes, with every state_dict tensor set
+  and 0.35), mobilenet_v3_small (widths 1 and 0.25) and a small VisionTransformer, 10 classes, with every state_dict tensor set
   from an integer-hash formula (formula_values; the test recomputes the weights), the keys, shapes
   and kinds, an input batch [2, 3, 32, 32] and the logits torchvision computes for it.
 Run: /usr/bin/python3 scripts/make-backbone-fixtures.py"""
@@ -16,6 +16,7 @@ import os
 
 import torch
 import torchvision
+from torchvision.models.vision_transformer import VisionTransformer
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures')
 
@@ -92,15 +93,15 @@ def formula_values(k, n, kind, fan_in, bn):
 
 
 def formula_case(name, options, model, bn):
-    # bn: BatchNorm scales bn[0] + bn[1] * u, chosen per family so the logits depend on the input
+    # bn: BatchNorm/LayerNorm scales bn[0] + bn[1] * u, chosen per family so the logits depend on the input
     # (ResNets' residual sums grow with larger scales, MobileNets' plain stacks fade with smaller).
     modules = dict(model.named_modules())
     keys = []
     with torch.no_grad():
         entries = [(k, v) for k, v in model.state_dict().items() if not k.endswith('num_batches_tracked')]
         for k, (key, v) in enumerate(entries):
-            owner, last = key.rsplit('.', 1)
-            is_bn = isinstance(modules[owner], torch.nn.BatchNorm2d)
+            owner, last = key.rsplit('.', 1) if '.' in key else ('', key)
+            is_bn = isinstance(modules[owner], (torch.nn.BatchNorm2d, torch.nn.LayerNorm))
             kind = ('running_var' if last == 'running_var' else 'bn_weight' if is_bn and last == 'weight'
                     else 'weight' if last == 'weight' else 'small')
             fan_in = v[0].numel() if v.dim() > 1 else 1
@@ -123,6 +124,8 @@ cases = [
     formula_case('mobilenet_v3_small', {}, models.mobilenet_v3_small(num_classes=10), MOB),
     formula_case('mobilenet_v3_small', {'widthMultiplier': 0.25},
                  models.mobilenet_v3_small(width_mult=0.25, num_classes=10), MOB),
+    formula_case('vit', {'patchSize': 4, 'depth': 2, 'dim': 64, 'heads': 2, 'mlpDim': 128},
+                 VisionTransformer(32, 4, num_layers=2, num_heads=2, hidden_dim=64, mlp_dim=128, num_classes=10), (0.8, 0.4)),
 ]
 with open(os.path.join(OUT, 'torchvision-backbones.json'), 'w') as f:
     json.dump({'torchvision': torchvision.__version__, 'classes': 10, 'cases': cases}, f)

@@ -115,6 +115,7 @@ describe('forward equality with torchvision (same weights)', () => {
     resnet34,
     mobilenet_v2: mobilenetV2,
     mobilenet_v3_small: mobilenetV3Small,
+    vit,
   };
   const stateDict = (c: any): Record<string, TorchTensor> => {
     const dict: Record<string, TorchTensor> = {};
@@ -159,7 +160,7 @@ describe('forward equality with torchvision (same weights)', () => {
     expect(() =>
       loadTorchvisionStateDict(m, { 'features.0.0.weight': { shape: [4, 3, 3, 3], data: new Float32Array(108) } }),
     ).toThrow(
-      /'features.0.0.weight' has shape \[4,3,3,3\] \(PyTorch layout\), layer 'features.0.0' \(Conv2D\) expects \[3,3,3,8\]/,
+      /'features.0.0.weight' has shape \[4,3,3,3\] \(PyTorch layout\), 'features.0.0\/kernel' expects \[3,3,3,8\] \(Keras layout; the PyTorch tensor gives \[3,3,3,4\]\)/,
     );
     expect(() => loadTorchvisionStateDict(m, { 'nope.weight': { shape: [1], data: [0] } })).toThrow(
       /has no layer 'nope'/,
