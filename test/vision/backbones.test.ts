@@ -8,7 +8,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type Model, optimizers, setSeed, tensor, zeros } from '../../src/index.js';
+import {
+  type Model,
+  type Tensor,
+  decodeSafetensors,
+  encodeSafetensors,
+  optimizers,
+  setSeed,
+  tensor,
+  zeros,
+} from '../../src/index.js';
 import {
   SegmentationLoss,
   type TorchTensor,
@@ -154,6 +163,21 @@ describe('forward equality with torchvision (same weights)', () => {
       expect(rows).toBeGreaterThan(0.1);
     });
   }
+
+  it('a state_dict read from a safetensors file loads the same (int64 counters ignored)', () => {
+    const c = fixture.cases.find((k: any) => k.name === 'mobilenet_v3_small' && k.options.widthMultiplier === 0.25);
+    const tensors: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(stateDict(c)))
+      tensors[k] = tensor(Float32Array.from(v.data), { shape: [...v.shape] });
+    tensors['features.0.1.num_batches_tracked'] = tensor(BigInt64Array.from([5n]), { shape: [] });
+    const { tensors: read } = decodeSafetensors(encodeSafetensors(tensors));
+    const build = () => mobilenetV3Small({ inputShape: [32, 32, 3], widthMultiplier: 0.25, classes: 10 });
+    const [a, b] = [build(), build()];
+    loadTorchvisionStateDict(a, stateDict(c));
+    loadTorchvisionStateDict(b, read);
+    const x = tensor(f32(c.input.data), { shape: c.input.shape }).transpose([0, 2, 3, 1]);
+    expect([...(b.apply(x).data as Float32Array)]).toEqual([...(a.apply(x).data as Float32Array)]);
+  });
 
   it('loading names the key and shape that do not fit', () => {
     const m = mobilenetV3Small({ inputShape: [32, 32, 3], widthMultiplier: 0.25, classes: 10 });

@@ -11,6 +11,7 @@ import {
   type Layer,
   LayerNormalization,
   type Model,
+  Tensor,
   TransformerEncoder,
   type Variable,
 } from '../../index.js';
@@ -19,11 +20,11 @@ import { ClassTokenEmbedding } from './vit.js';
 /** A state_dict entry: PyTorch's shape and row-major float values. */
 export interface TorchTensor {
   shape: readonly number[];
-  data: Float32Array | readonly number[];
+  data: ArrayLike<number>;
 }
 
 /** Reorders row-major `data` of `shape` by the axis permutation `perm` (numpy's transpose). */
-function permuteHost(data: Float32Array | readonly number[], shape: readonly number[], perm: number[]): Float32Array {
+function permuteHost(data: ArrayLike<number>, shape: readonly number[], perm: number[]): Float32Array {
   const outShape = perm.map((p) => shape[p]);
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const out = new Float32Array(data.length);
@@ -141,21 +142,31 @@ function fillsFor(model: Model, byName: Map<string, Layer>, key: string, t: Torc
   return simpleFill(layer, key.slice(dot + 1), key, t);
 }
 
+/** A Lepton tensor (e.g. from `loadSafetensors`) as a state_dict entry; integer counters carry no data. */
+function asTorchTensor(t: TorchTensor | Tensor): TorchTensor {
+  if (!(t instanceof Tensor)) return t;
+  return { shape: t.shape.map(Number), data: t.dtype === 'int64' ? [] : (t.data as Float32Array) };
+}
+
 /**
  * Loads a torchvision state_dict into a backbone built here with the same architecture, width and
  * classes: `resnet18`, `resnet34`, `mobilenetV2`, `mobilenetV3Small` (torchvision's models of those
- * names) or `vit` (torchvision's VisionTransformer). Every key must find its layer and shape, and
- * every weight of the model must be given (`strict`, default true) — a mismatch is an error naming both.
+ * names) or `vit` (torchvision's VisionTransformer). Entries are `{ shape, data }` or tensors, e.g.
+ * `(await loadSafetensors('resnet18.safetensors')).tensors` for a file written in Python by
+ * `safetensors.torch.save_file(model.state_dict(), 'resnet18.safetensors')`. Every key must find
+ * its layer and shape, and every weight of the model must be given (`strict`, default true) — a
+ * mismatch is an error naming both.
  */
 export function loadTorchvisionStateDict(
   model: Model,
-  stateDict: Readonly<Record<string, TorchTensor>>,
+  stateDict: Readonly<Record<string, TorchTensor | Tensor>>,
   options: { strict?: boolean } = {},
 ): void {
   const strict = options.strict !== false;
   const byName = new Map(model.layers.map((l) => [l.name, l]));
   const loaded = new Set<Variable>();
-  for (const [key, t] of Object.entries(stateDict)) {
+  for (const [key, entry] of Object.entries(stateDict)) {
+    const t = asTorchTensor(entry);
     for (const { variable, data, shape } of fillsFor(model, byName, key, t, strict)) {
       if ((shape && shape.join() !== variable.shape.join()) || data.length !== variable.size)
         throw err(
