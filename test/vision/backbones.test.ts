@@ -19,7 +19,9 @@ import {
   zeros,
 } from '../../src/index.js';
 import {
+  FcosDetector,
   SegmentationLoss,
+  fcosLoss,
   type TorchTensor,
   fcn,
   featureBackbone,
@@ -219,5 +221,53 @@ describe('FCN on a MobileNetV2 backbone', () => {
     const loss = h.history.loss as number[];
     expect(loss[loss.length - 1]).toBeLessThan(loss[0] * 0.8);
     expect(m.apply(x).shape).toEqual([N, 32, 32, K]);
+  });
+});
+
+describe('FCOS detector on a ResNet backbone', () => {
+  it('builds the FPN on the backbone strides and its loss goes down in a few fit steps', async () => {
+    setSeed(4);
+    const det = new FcosDetector({
+      numClasses: 2,
+      imageSize: [64, 64],
+      fpnChannels: 16,
+      backbone: featureBackbone(resnet18, { widthMultiplier: 0.125, strides: [8, 16, 32] }),
+    });
+    expect(det.numPoints).toBe(64 + 16 + 4);
+    // Two images, each a bright square (class 0) and a dark one (class 1).
+    const N = 2;
+    const xs = new Float32Array(N * 64 * 64 * 3).fill(0.5);
+    const ys = new Float32Array(N * det.numPoints * 8);
+    const squares = [
+      [8, 8, 30, 30, 36, 20, 60, 44],
+      [30, 34, 58, 62, 4, 6, 24, 26],
+    ];
+    squares.forEach((b, n) => {
+      for (const [k, value] of [
+        [0, 1],
+        [1, 0],
+      ]) {
+        const [x1, y1, x2, y2] = b.slice(k * 4, k * 4 + 4);
+        for (let i = y1; i < y2; i++)
+          for (let j = x1; j < x2; j++) xs.fill(value, ((n * 64 + i) * 64 + j) * 3, ((n * 64 + i) * 64 + j) * 3 + 3);
+      }
+      det.targets(b, [0, 1], ys, n * det.numPoints * 8);
+    });
+    det.model.compile({ optimizer: optimizers.Adam({ learningRate: 3e-3 }), loss: fcosLoss(2) });
+    const h = await det.model.fit(tensor(xs, { shape: [N, 64, 64, 3] }), tensor(ys, { shape: [N, det.numPoints, 8] }), {
+      epochs: 8,
+      batchSize: N,
+      verbose: 0,
+    });
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0] * 0.8);
+    expect(
+      () =>
+        new FcosDetector({
+          numClasses: 2,
+          imageSize: [64, 64],
+          backbone: featureBackbone(resnet18, { strides: [16, 32] }),
+        }),
+    ).toThrow(/the backbone gives feature maps at strides \[16, 32\], not at \[8\]/);
   });
 });
