@@ -6,9 +6,13 @@
   'features' as a second graph output; an input batch and the logits and features PyTorch
   computes for it.
 - test/fixtures/torchvision-backbones.json: torchvision resnet18, resnet34, mobilenet_v2 (widths 1
-  and 0.35), mobilenet_v3_small (widths 1 and 0.25) and a small VisionTransformer, 10 classes, with every state_dict tensor set
-  from an integer-hash formula (formula_values; the test recomputes the weights), the keys, shapes
-  and kinds, an input batch [2, 3, 32, 32] and the logits torchvision computes for it.
+  and 0.35), mobilenet_v3_small (widths 1 and 0.25) and a small VisionTransformer, 10 classes,
+  with every state_dict tensor set from an integer-hash formula (formula_values; the test
+  recomputes the weights), the keys, shapes and kinds, an input batch [2, 3, 32, 32] and the
+  logits torchvision computes for it.
+- test/fixtures/small-vit.onnx + small-vit.json: a small torchvision VisionTransformer (patch 8,
+  dim 32, 2 blocks, 2 heads, random head) exported by torch.onnx.export, an input batch, its
+  logits and its parameter count.
 Run: /usr/bin/python3 scripts/make-backbone-fixtures.py"""
 import base64
 import json
@@ -129,3 +133,20 @@ cases = [
 ]
 with open(os.path.join(OUT, 'torchvision-backbones.json'), 'w') as f:
     json.dump({'torchvision': torchvision.__version__, 'classes': 10, 'cases': cases}, f)
+
+# A small torchvision VisionTransformer through ONNX: attention, LayerNorm, GELU (Erf), the class
+# token (Expand + Concat) and initializers the exporter stores once for equal parameters.
+torch.manual_seed(7)
+small_vit = VisionTransformer(32, 8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=5)
+with torch.no_grad():
+    small_vit.heads.head.weight.copy_(torch.randn(5, 32, generator=torch.Generator().manual_seed(8)) / 32 ** 0.5)
+small_vit.eval()
+x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+with torch.no_grad():
+    logits = small_vit(x)
+torch.onnx.export(small_vit, x, os.path.join(OUT, 'small-vit.onnx'), input_names=['image'], output_names=['logits'],
+                  opset_version=17, dynamic_axes={'image': {0: 'batch'}, 'logits': {0: 'batch'}})
+with open(os.path.join(OUT, 'small-vit.json'), 'w') as f:
+    json.dump({'torch': torch.__version__, 'input': {'shape': list(x.shape), 'data': b64(x)},
+               'logits': {'shape': list(logits.shape), 'data': b64(logits)},
+               'parameters': sum(p.numel() for p in small_vit.parameters())}, f, indent=1)

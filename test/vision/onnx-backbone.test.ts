@@ -83,6 +83,25 @@ describe('importOnnxLayer on a PyTorch export', () => {
   });
 });
 
+describe('importOnnxLayer on a torchvision ViT export', () => {
+  // test/fixtures/small-vit.onnx + .json (same script): torchvision's VisionTransformer (patch 8,
+  // dim 32, 2 blocks, 2 heads, 5 classes) exported by torch.onnx.export, with PyTorch's logits.
+  const vitBytes = new Uint8Array(readFileSync(new URL('../fixtures/small-vit.onnx', import.meta.url)));
+  const vitFixture = JSON.parse(readFileSync(new URL('../fixtures/small-vit.json', import.meta.url), 'utf8'));
+
+  it("gives PyTorch's logits; its weights are exactly PyTorch's parameters (untied)", () => {
+    const layer = importOnnxLayer(vitBytes);
+    const y = layer.apply(tensor(f32(vitFixture.input.data), { shape: vitFixture.input.shape })) as any;
+    expect(y.shape).toEqual(vitFixture.logits.shape);
+    expect(maxDiff(y.data, f32(vitFixture.logits.data))).toBeLessThan(1e-4);
+    // The exporter stores equal parameters (zero biases, unit LayerNorm scales) once; each is its own weight here.
+    expect(layer.countWeights()).toBe(vitFixture.parameters);
+    expect(layer.nonTrainableWeights.length).toBe(0);
+    expect(layer.weightByOnnxName('class_token')!.shape).toEqual([1, 1, 32]);
+    expect(layer.weightByOnnxName('encoder.layers.encoder_layer_1.ln_2.bias')!.shape).toEqual([32]);
+  });
+});
+
 describe('fine-tuning an imported backbone with fit', () => {
   // Synthetic task: is the top half of the image brighter than the bottom half?
   const N = 32;

@@ -6,14 +6,15 @@
  *
  * Which initializers are weights: float tensors of more than one element read by a node at a
  * data position (Conv/ConvTranspose weight and bias, Gemm/MatMul operands, element-wise operands,
- * normalization scales and biases, Concat and Gather data). BatchNormalization's mean and variance
+ * normalization scales and biases, Concat and Gather data, the data input of shape ops). Values
+ * the exporter stored once for several equal parameters are untied again (`untieInitializers`). BatchNormalization's mean and variance
  * are non-trainable weights (saved, never differentiated: imported BatchNorm runs in inference
  * mode, as exported). Everything else (shapes, axes, pads, Clip bounds, Resize scales, scalars)
  * stays a constant of the graph, because the importer needs those values to build it.
  */
 import { ShapeError, UnsupportedOnnxError } from '../../engine/errors.js';
 import { type ImportedModel, importOnnx } from '../../engine/onnx/import.js';
-import { type ModelProto, decodeModel, encodeModel } from '../../engine/onnx/proto.js';
+import { type ModelProto, type TensorProto, decodeModel, encodeModel } from '../../engine/onnx/proto.js';
 import { shapeStr } from '../../engine/shape.js';
 import { Tensor, Variable } from '../../engine/tensor.js';
 import { Layer, type LayerOptions, registerLayer } from '../layer.js';
@@ -52,9 +53,39 @@ const WEIGHT_INPUTS: Record<string, number[] | '*'> = {
   Concat: '*',
   Gather: [0],
   Einsum: '*',
+  // Data moved by shape ops (a class token expanded to the batch, a transposed weight).
+  Expand: [0],
+  Tile: [0],
+  Reshape: [0],
+  Transpose: [0],
+  Unsqueeze: [0],
+  Squeeze: [0],
+  Flatten: [0],
+  Slice: [0],
+  Split: [0],
+  Where: [1, 2],
 };
 // Inputs that are state but not trained: BatchNormalization's running mean and variance.
 const BUFFER_INPUTS: Record<string, number[]> = { BatchNormalization: [3, 4] };
+
+/**
+ * torch.onnx.export stores parameters with equal values once (all-zero biases, all-one norm
+ * scales) and names the others by `Identity(stored)` nodes. Those are separate parameters in the
+ * model that was exported: each Identity becomes its own initializer again (under the parameter's
+ * name), so fine-tuning does not tie them.
+ */
+function untieInitializers(proto: ModelProto): ModelProto {
+  const graph = proto.graph;
+  const inits = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const copies: TensorProto[] = [];
+  const node = graph.node.filter((n) => {
+    const source = n.op_type === 'Identity' ? inits.get(n.input[0]) : undefined;
+    if (!source || inits.has(n.output[0])) return true;
+    copies.push({ ...source, name: n.output[0] });
+    return false;
+  });
+  return { ...proto, graph: { ...graph, node, initializer: [...(graph.initializer ?? []), ...copies] } };
+}
 
 /** Keeps only the nodes the wanted values depend on (in graph order). */
 function prune(proto: ModelProto, wanted: string[]): ModelProto {
@@ -146,7 +177,7 @@ export class OnnxLayer extends Layer {
     if (!full.graph) throw new Error('importOnnxLayer: the model has no graph');
     this.outputNames = options.outputs ?? full.graph.output.map((o) => o.name);
     if (!this.outputNames.length) throw new Error('importOnnxLayer: outputs is empty');
-    this.proto = prune(full, this.outputNames);
+    this.proto = prune(untieInitializers(full), this.outputNames);
     this.channelsLast = options.channelsLast ?? false;
     try {
       this.imported = importOnnx(this.proto);
