@@ -73,6 +73,11 @@ describe('importOnnxLayer on a PyTorch export', () => {
       /graph input 'image' expects \[batch, 3, 16, 16\], got \[3, 16, 16, 3\]; channels-last images need importOnnxLayer\(bytes, \{ channelsLast: true \}\)/,
     );
     expect(() => importOnnxLayer(bytes, { outputs: ['nope'] })).toThrow(/the graph has no value named 'nope'/);
+    const fixedBatch = decodeModel(bytes);
+    fixedBatch.graph.input[0].type!.tensor_type!.shape!.dim[0] = { dim_value: 1 };
+    expect(() => importOnnxLayer(encodeModel(fixedBatch)).apply(x)).toThrow(
+      /expects \[1, 3, 16, 16\], got \[3, 3, 16, 16\]; the graph was exported for batch 1 only \(export with dynamic_axes=\{'image': \{0: 'batch'\}\}/,
+    );
     const proto = decodeModel(bytes);
     proto.graph.node.push({ op_type: 'FancyPool', input: ['features'], output: ['fancy'], name: 'fancy_pool' });
     proto.graph.output.push({ name: 'fancy' });

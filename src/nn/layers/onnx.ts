@@ -223,8 +223,12 @@ export class OnnxLayer extends Layer {
         spec.shape.some((d, a) => typeof d === 'number' && typeof t.shape[a] === 'number' && d !== t.shape[a]);
       if (bad) {
         const layout = this.channelsLast ? ' after the channels-last → NCHW transpose' : '';
-        const hint =
-          !this.channelsLast && x.rank === 4
+        const onlyBatch =
+          t.rank === spec.shape.length &&
+          spec.shape.every((d, a) => a === 0 || typeof d !== 'number' || d === t.shape[a]);
+        const hint = onlyBatch
+          ? `; the graph was exported for batch ${spec.shape[0]} only (export with dynamic_axes={'${spec.name}': {0: 'batch'}} in torch.onnx.export)`
+          : !this.channelsLast && x.rank === 4
             ? '; channels-last images need importOnnxLayer(bytes, { channelsLast: true })'
             : '';
         throw new ShapeError(
