@@ -6,14 +6,18 @@
  * fixture holds only keys, inputs and torchvision's logits). Then an FCN head on a MobileNetV2
  * backbone trains a few steps.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type Model,
   type Tensor,
   decodeSafetensors,
   encodeSafetensors,
+  loadModel,
   optimizers,
+  randn,
   setSeed,
   tensor,
   zeros,
@@ -102,6 +106,27 @@ describe('backbone outputs', () => {
     expect(vt.apply(zeros([2, 32, 32, 1])).shape).toEqual([2, 16]);
     const grid = vit({ inputShape: [32, 32, 1], patchSize: 8, depth: 1, dim: 16, heads: 2, featureStrides: [8] });
     expect(grid.apply(zeros([2, 32, 32, 1])).shape).toEqual([2, 4, 4, 16]);
+  });
+
+  it('save and loadModel round-trip (every layer serializes, weights by position)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lepton-backbones-'));
+    try {
+      const x = randn([2, 32, 32, 3]);
+      const models = [
+        mobilenetV3Small({ inputShape: [32, 32, 3], widthMultiplier: 0.25, classes: 4 }),
+        vit({ inputShape: [32, 32, 3], patchSize: 8, depth: 1, dim: 16, heads: 2, classes: 4 }),
+        resnet18({ inputShape: [32, 32, 3], widthMultiplier: 0.125, featureStrides: [16, 32] }),
+      ];
+      for (const [i, m] of models.entries()) {
+        await m.save(join(dir, `m${i}`));
+        const back = await loadModel(join(dir, `m${i}`));
+        const [a, b] = [m.apply(x), back.apply(x)].map((y) => (Array.isArray(y) ? y : [y]));
+        expect(b.length).toBe(a.length);
+        a.forEach((t, k) => expect([...(b[k].data as Float32Array)]).toEqual([...(t.data as Float32Array)]));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('clear errors for bad options', () => {
