@@ -20,6 +20,7 @@ import {
   loadModel,
   model,
   optimizers,
+  randn,
   setSeed,
   tensor,
 } from '../../src/index.js';
@@ -104,6 +105,30 @@ describe('importOnnxLayer on a torchvision ViT export', () => {
     expect(layer.nonTrainableWeights.length).toBe(0);
     expect(layer.weightByOnnxName('class_token')!.shape).toEqual([1, 1, 32]);
     expect(layer.weightByOnnxName('encoder.layers.encoder_layer_1.ln_2.bias')!.shape).toEqual([32]);
+  });
+
+  it('fine-tunes through fit (attention, LayerNorm, GELU and the class token differentiate)', async () => {
+    setSeed(2);
+    const layer = importOnnxLayer(vitBytes, { channelsLast: true });
+    const image = input({ shape: [32, 32, 3] });
+    const m = model({
+      inputs: image,
+      outputs: new Dense(2, { activation: 'softmax' }).apply(layer.apply(image) as any),
+    });
+    m.compile({ optimizer: optimizers.Adam({ learningRate: 3e-3 }), loss: 'sparseCategoricalCrossentropy' });
+    const N = 8;
+    const xs = randn([N, 32, 32, 3]).data as Float32Array;
+    const ys = Int32Array.from({ length: N }, (_, n) => n % 2);
+    for (let n = 0; n < N; n++) for (let i = 0; i < 32 * 32 * 3; i++) xs[n * 3072 + i] += ys[n] ? 1 : -1;
+    const token = Float32Array.from(layer.weightByOnnxName('class_token')!.data as Float32Array);
+    const h = await m.fit(tensor(xs, { shape: [N, 32, 32, 3] }), tensor(ys, { shape: [N] }), {
+      epochs: 5,
+      batchSize: N,
+      verbose: 0,
+    });
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0] * 0.7);
+    expect(maxDiff(layer.weightByOnnxName('class_token')!.data, token)).toBeGreaterThan(0);
   });
 });
 
