@@ -62,6 +62,7 @@ const POSITIONAL = {
   SpatialDropout2D: ['rate'],
   GaussianNoise: ['stddev'],
   Lambda: ['fn'],
+  OnnxLayer: ['model'],
 } as const satisfies Partial<Record<keyof Factories<typeof nn>, readonly string[]>>;
 type Positional = typeof POSITIONAL;
 

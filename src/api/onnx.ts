@@ -15,3 +15,4 @@ export {
   type TensorSpec,
 } from '../engine/index.js';
 export { exportOnnx, inferenceOnnx } from '../train/index.js';
+export { OnnxLayer, importOnnxLayer, type OnnxLayerOptions } from '../nn/index.js';

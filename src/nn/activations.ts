@@ -15,7 +15,8 @@ import {
   softsign,
   tanh,
 } from '../engine/ops/activations.js';
-import { exp } from '../engine/ops/elementwise.js';
+import { mul } from '../engine/ops/core.js';
+import { clip, exp } from '../engine/ops/elementwise.js';
 
 export type ActivationFn = (x: Tensor) => Tensor;
 export type ActivationSpec = string | ActivationFn | null | undefined;
@@ -37,6 +38,9 @@ const activations: Record<string, ActivationFn> = {
   softsign,
   leakyRelu: (x) => leakyRelu(x, 0.2), // Keras' leaky_relu default slope
   hardSigmoid: (x) => hardSigmoid(x),
+  // x · relu6(x + 3) / 6 (MobileNetV3; Keras' hard_swish, PyTorch's Hardswish, ONNX HardSwish).
+  hardSwish: (x) => mul(x, hardSigmoid(x)),
+  relu6: (x) => clip(relu(x), undefined, 6),
   exponential: exp,
 };
 

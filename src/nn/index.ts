@@ -21,3 +21,4 @@ export * from './layers/wrappers.js';
 export * from './layers/misc.js';
 export * as torch from './torch.js';
 export { getMask, setMask } from './mask.js';
+export * from './layers/onnx.js';

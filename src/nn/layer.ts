@@ -6,6 +6,7 @@
  * tracing `call` on placeholders (no computation runs), so layers need no shape rules of their own.
  */
 import { type DType, isFloat } from '../engine/dtype.js';
+import { LeptonError } from '../engine/errors.js';
 import { cast } from '../engine/ops/core.js';
 import type { Dim } from '../engine/shape.js';
 import { Tensor, Variable } from '../engine/tensor.js';
@@ -304,6 +305,11 @@ export class Layer extends Module {
     try {
       return fn();
     } catch (e) {
+      if (e instanceof LeptonError && !e.message.startsWith(`${this.describe()}:`)) {
+        // Typed errors keep their class (callers branch on it); only the message gains the layer.
+        e.message = `${this.describe()}: ${e.message}`;
+        throw e;
+      }
       if (e instanceof Error && !e.message.startsWith(`${this.describe()}:`)) {
         const wrapped = new Error(`${this.describe()}: ${e.message}`, { cause: e });
         wrapped.stack = `${wrapped.message}\n${(e.stack ?? '').split('\n').slice(1).join('\n')}`;

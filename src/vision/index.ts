@@ -1,7 +1,7 @@
 /**
  * lepton/vision: detection and segmentation tools built on Lepton's public API — box utilities
  * and ops, NMS, COCO/YOLO data formats, COCO RLE masks, synthetic scenes, metrics (COCO mAP,
- * VOC mAP, mIoU) and drawing. A leaf package: only serve, cli and studio import it.
+ * VOC mAP, mIoU), drawing and backbones (ResNet, MobileNet, ViT builders). A leaf package: only serve, cli and studio import it.
  */
 // Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
 import '../engine/index.js';
@@ -30,3 +30,4 @@ export * from './metrics/mot.js';
 export * from './video.js';
 export * from './synthetic/moving.js';
 export * from './track-video.js';
+export * from './backbones/index.js';

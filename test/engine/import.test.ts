@@ -338,3 +338,69 @@ describe('importOnnx round trip with a symbolic batch', () => {
     expectClose(out[session.outputNames[0]].data as Float32Array, reference(x), 1e-5);
   });
 });
+
+describe('shape arithmetic on a symbolic batch (torch.onnx.export patterns)', () => {
+  it('expand(n, -1, -1) as Where(Equal(shape, -1), 1, shape) and a batch × 2 reshape import and run at any batch', async () => {
+    const { toOnnx } = await import('../../src/index.js');
+    const { NativeSession } = await import('../../src/engine/runtime/session.js');
+    const i64 = (v: number[]) => tensor(BigInt64Array.from(v.map(BigInt)), { shape: [v.length] });
+    const one = {
+      name: 'value',
+      type: AttrType.TENSOR,
+      t: tensorProtoFromHost({ dtype: 'int64', shape: [1], data: BigInt64Array.from([1n]) }),
+    };
+    const token = tensor(Float32Array.from([0.5, -1, 2]), { shape: [1, 1, 3] });
+    const symbolic = (name: string, rest: number[]) => ({
+      name,
+      type: {
+        tensor_type: {
+          elem_type: ONNX_ELEM_TYPE.float32,
+          shape: { dim: [{ dim_param: 'batch' }, ...rest.map((d) => ({ dim_value: d }))] },
+        },
+      },
+    });
+    const bytes = model({
+      opset: 13,
+      inputs: [symbolic('x', [4]) as any],
+      outputs: [valueInfo('expanded', []), valueInfo('y', [])],
+      initializers: {
+        token,
+        zero: tensor(BigInt64Array.from([0n]), { shape: [] }),
+        axes0: i64([0]),
+        minus1: i64([-1]),
+        two: i64([2]),
+        four: i64([4]),
+        shape2: i64([-1, 2]),
+      },
+      nodes: [
+        node('Shape', ['x'], ['s']),
+        node('Gather', ['s', 'zero'], ['n']),
+        node('Unsqueeze', ['n', 'axes0'], ['n1']),
+        node('Concat', ['n1', 'minus1', 'minus1'], ['sh'], [int('axis', 0)]),
+        node('Reshape', ['sh', 'minus1'], ['sh2']),
+        node('Shape', ['sh2'], ['len']),
+        node('ConstantOfShape', ['len'], ['ones'], [one as AttributeProto]),
+        node('Mul', ['ones', 'minus1'], ['negs']),
+        node('Equal', ['sh2', 'negs'], ['eq']),
+        node('Where', ['eq', 'ones', 'sh2'], ['target']),
+        node('Expand', ['token', 'target'], ['expanded']),
+        // x [batch, 4] → [batch × 2, 2] (the batch × 2 dimension from Mul) → back to [batch, 4].
+        node('Mul', ['n1', 'two'], ['n2']),
+        node('Concat', ['n2', 'two'], ['halves'], [int('axis', 0)]),
+        node('Reshape', ['x', 'halves'], ['split']),
+        node('Concat', ['n1', 'four'], ['back'], [int('axis', 0)]),
+        node('Reshape', ['split', 'back'], ['y']),
+      ],
+    });
+    const m = importOnnx(bytes);
+    // Traced with the batch symbolic (as a functional model or fit sees it), then run by ORT at batch 3.
+    const exported = await toOnnx((x: Tensor) => m.fn(x), [{ shape: ['batch', 4], dtype: 'float32' }]);
+    const session = new NativeSession(exported, {}, 'symbolic-shapes');
+    const x = randomTensor([3, 4], 80, 'float32');
+    const out = session.run({ [session.inputNames[0]]: { dtype: 'float32', shape: [3, 4], data: x.data } });
+    const [e, y] = session.outputNames.map((name) => out[name]);
+    expect(e.shape).toEqual([3, 1, 3]);
+    expect([...(e.data as Float32Array)]).toEqual([0.5, -1, 2, 0.5, -1, 2, 0.5, -1, 2]);
+    expect([...(y.data as Float32Array)]).toEqual([...(x.data as Float32Array)]);
+  });
+});

@@ -253,6 +253,12 @@ export class NodeContext {
     return this.node.op_type;
   }
 
+  /** Input i as it is held: a tensor or a shape value (undefined when omitted). */
+  value(i: number): Value | undefined {
+    const name = this.node.input[i];
+    return name ? this.env.get(name) : undefined;
+  }
+
   /** Input i, or undefined when it is omitted (missing or empty name). */
   optional(i: number): Tensor | undefined {
     const name = this.node.input[i];
@@ -690,6 +696,10 @@ function constantNode(ctx: NodeContext): Tensor {
 }
 
 function shapeNode(ctx: NodeContext): Value {
+  // The shape of a shape value (a 1-D vector of its length) is known even when its dims are not.
+  const v = ctx.value(0);
+  if (v instanceof ShapeValue)
+    return tensor(BigInt64Array.from(v.scalar ? [] : [BigInt(v.dims.length)]), { shape: [v.scalar ? 0 : 1] });
   const x = ctx.input(0);
   const r = x.rank;
   const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
@@ -699,8 +709,33 @@ function shapeNode(ctx: NodeContext): Value {
   return part.concrete ? part.toTensor('Shape') : part;
 }
 
-/** Gather/Slice/Concat/Unsqueeze/Squeeze/Cast over shape values with symbolic dims stay shape values. */
-function symbolicShapeOp(ctx: NodeContext): ShapeValue | undefined {
+/**
+ * Gather/Slice/Concat/Unsqueeze/Squeeze/Cast/Reshape and Mul by a constant over shape values with
+ * symbolic dims stay shape values; Equal against constants and Where choosing between shape values are decided
+ * while importing (torch.onnx.export writes `x.expand(n, -1, -1)` as Where(Equal(shape, -1), 1, shape)).
+ */
+function symbolicShapeOp(ctx: NodeContext): Value | undefined {
+  if (ctx.opType === 'Where') {
+    const cond = ctx.node.input[0] ? ctx.optional(0) : undefined;
+    const [a, b] = [ctx.shapeValue(1), ctx.shapeValue(2)];
+    if (!cond || cond.isSymbolic || !a || !b || (a.concrete && b.concrete)) return undefined;
+    const n = Math.max(a.dims.length, b.dims.length, cond.size);
+    const at = (v: ShapeValue, i: number) => v.dims[v.dims.length === 1 ? 0 : i];
+    const pick = Array.from({ length: n }, (_, i) => (cond.data[cond.size === 1 ? 0 : i] ? at(a, i) : at(b, i)));
+    return new ShapeValue(pick);
+  }
+  if (ctx.opType === 'Mul') {
+    // batch × heads for an attention reshape: a product dimension the reshape can resolve.
+    const [a, b] = [ctx.shapeValue(0), ctx.shapeValue(1)];
+    if (!a || !b || (a.concrete && b.concrete)) return undefined;
+    const [sv, k] = a.concrete ? [b, a] : [a, b];
+    if (!k.concrete || k.dims.length !== 1) return undefined;
+    const f = k.dims[0] as number;
+    return new ShapeValue(
+      sv.dims.map((d) => (typeof d === 'number' ? d * f : f === 1 ? d : `${d}*${f}`)),
+      sv.scalar && k.scalar,
+    );
+  }
   if (ctx.opType === 'Concat') {
     const parts = ctx.node.input.map((_, i) => ctx.shapeValue(i));
     if (!parts.some((p) => p && !p.concrete) || parts.some((p) => !p)) return undefined;
@@ -729,6 +764,27 @@ function symbolicShapeOp(ctx: NodeContext): ShapeValue | undefined {
     case 'Cast':
     case 'Identity':
       return sv;
+    case 'Reshape': {
+      // A shape vector reshaped to one axis ([-1] or its own length) is the same vector.
+      const target = ctx.constInts(1);
+      if (target?.length !== 1 || (target[0] !== -1 && target[0] !== sv.dims.length)) return undefined;
+      return new ShapeValue(sv.dims);
+    }
+    case 'Equal': {
+      // A symbolic dimension is a size (≥ 1): never equal to 0 or a negative constant.
+      const other = ctx.shapeValue(1);
+      if (!other?.concrete) return undefined;
+      const n = Math.max(sv.dims.length, other.dims.length);
+      const at = (v: ShapeValue, i: number) => v.dims[v.dims.length === 1 ? 0 : i];
+      const out: boolean[] = [];
+      for (let i = 0; i < n; i++) {
+        const [d, c] = [at(sv, i), at(other, i) as number];
+        if (typeof d === 'number') out.push(d === c);
+        else if (c <= 0) out.push(false);
+        else return undefined;
+      }
+      return tensor(out, { dtype: 'bool', shape: sv.scalar && other.scalar ? [] : [n] });
+    }
     default:
       return undefined;
   }
@@ -1831,7 +1887,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   // element-wise arithmetic
   Add: binary(add),
   Sub: binary(sub),
-  Mul: binary(mul),
+  Mul: shapeAware(binary(mul)),
   Div: binary(div),
   Pow: powNode,
   Neg: (ctx) => neg(ctx.input(0)),
@@ -1862,7 +1918,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Mean: meanNode,
   Mod: modNode,
   // comparisons and logic
-  Equal: binary(ops.equal),
+  Equal: shapeAware(binary(ops.equal)),
   Less: binary(ops.less),
   LessOrEqual: binary(ops.lessEqual),
   Greater: binary(ops.greater),
@@ -1871,7 +1927,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   Or: binary(ops.logicalOr),
   Xor: binary(logicalXor),
   Not: unary('logicalNot'),
-  Where: whereNode,
+  Where: shapeAware(whereNode),
   IsInf: isInf,
   IsNaN: (ctx) => ops.notEqual(ctx.input(0), ctx.input(0)),
   Clip: clipNode,
@@ -1916,7 +1972,7 @@ export const ONNX_OPS: Record<string, OnnxConverter> = {
   ConstantOfShape: constantOfShape,
   Shape: shapeNode,
   Size: (ctx) => scalar(prod(dims(ctx.input(0), ctx)), 'int64'),
-  Reshape: reshapeNode,
+  Reshape: shapeAware(reshapeNode),
   Flatten: flattenNode,
   Squeeze: shapeAware(squeeze),
   Unsqueeze: shapeAware(unsqueeze),

@@ -51,6 +51,7 @@ import {
   tensor,
   type Tensor,
 } from '../../index.js';
+import type { BackboneFeatures } from '../segmentation/unet.js';
 import { nms } from '../boxes/nms.js';
 import { nonMaxSuppression } from '../boxes/nms-op.js';
 import { iouLoss } from '../boxes/ops.js';
@@ -79,9 +80,16 @@ export interface FcosConfig {
   batchNormMomentum?: number;
   /** Class names (default 'class0', …). */
   classNames?: string[];
+  /**
+   * A backbone in place of the built-in conv stages: any function from the image tensor to
+   * feature maps with their strides (`featureBackbone(resnet18, { strides: [8, 16, 32] })`,
+   * `onnxBackbone(bytes, { outputs })`); it must give a map at every stride in `strides`. Not
+   * saved in detector.json: a saved detector reloads its model from the folder.
+   */
+  backbone?: (image: KerasTensor) => BackboneFeatures;
 }
 
-export type ResolvedFcosConfig = Required<FcosConfig>;
+export type ResolvedFcosConfig = Required<Omit<FcosConfig, 'backbone'>> & Pick<FcosConfig, 'backbone'>;
 
 /** One detected object, as torchvision's detection models report them. */
 export interface Detection {
@@ -159,14 +167,24 @@ export function buildFcosModel(config: FcosConfig): Model {
       new BatchNormalization({ momentum: c.batchNormMomentum }).apply(y) as KerasTensor,
     ) as KerasTensor;
   };
-  // Backbone: one strided conv and one plain conv per stage.
+  // Backbone: one strided conv and one plain conv per stage, or the given one.
   const features = new Map<number, KerasTensor>();
-  let x = x0;
-  STAGE_STRIDES.forEach((s, i) => {
-    x = cbr(x, c.widths[i], 2);
-    if (s > 2) x = cbr(x, c.widths[i], 1);
-    features.set(s, x);
-  });
+  if (c.backbone) {
+    const b = c.backbone(x0);
+    b.strides.forEach((s, i) => features.set(s, b.features[i]));
+    const missing = c.strides.filter((s) => !features.has(s));
+    if (missing.length)
+      throw new Error(
+        `FcosDetector: the backbone gives feature maps at strides [${b.strides.join(', ')}], not at [${missing.join(', ')}] (levels [${c.strides.join(', ')}])`,
+      );
+  } else {
+    let x = x0;
+    STAGE_STRIDES.forEach((s, i) => {
+      x = cbr(x, c.widths[i], 2);
+      if (s > 2) x = cbr(x, c.widths[i], 1);
+      features.set(s, x);
+    });
+  }
   // FPN: laterals from the deepest requested level down; the top level also sees stride 32 when it stops earlier.
   const levels = [...c.strides].reverse();
   const lateral = (s: number) => new Conv2D(F, 1).apply(features.get(s)!) as KerasTensor;
@@ -465,7 +483,8 @@ export class FcosDetector {
   async save(dir: string): Promise<void> {
     await this.model.save(dir, { labels: this.config.classNames });
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'detector.json'), JSON.stringify({ kind: 'fcos', ...this.config }, null, 2));
+    const { backbone: _, ...config } = this.config;
+    await writeFile(join(dir, 'detector.json'), JSON.stringify({ kind: 'fcos', ...config }, null, 2));
   }
 
   /** Loads a detector saved by `save`. */
