@@ -5,7 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { HostTensor } from '../onnx/proto.js';
-import { OrtError, type SessionOptions } from './session.js';
+import { DEFAULT_SESSION_OPTIONS, OrtError, type SessionOptions, mergeSessionOptions } from './session.js';
 
 interface Pending {
   resolve: (v: any) => void;
@@ -51,7 +51,7 @@ export class OrtWorker {
         type: 'load',
         key,
         model,
-        options,
+        options: mergeSessionOptions(DEFAULT_SESSION_OPTIONS, options),
       });
       return new RemoteSession(this, key, r.inputNames, r.outputNames, context);
     } catch (e) {

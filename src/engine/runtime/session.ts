@@ -38,6 +38,18 @@ export interface SessionOptions {
   extra?: Record<string, unknown>;
 }
 
+/**
+ * Options every session starts from. ORT's intra-op threads spin after each parallel section by
+ * default, waiting for the next one; on a machine with as many cores as those threads they take
+ * the cores the JavaScript threads need between runs (the optimizer kernel, the next batch, the
+ * messages), which cost the MLP's train step far more than the spin saves
+ * (docs/PERFORMANCE.md, "ORT threads spinning"). `extra: {'session.intra_op.allow_spinning': '1'}`
+ * turns it back on.
+ */
+export const DEFAULT_SESSION_OPTIONS: SessionOptions = {
+  extra: { 'session.intra_op.allow_spinning': '0' },
+};
+
 /** Merges session options; `extra` entries are merged too. */
 export function mergeSessionOptions(...all: (SessionOptions | undefined)[]): SessionOptions {
   const out: SessionOptions = {};
@@ -65,7 +77,10 @@ export class NativeSession {
     initOrt();
     this.session = new binding.InferenceSession();
     try {
-      this.session.loadModel(model.buffer, model.byteOffset, model.byteLength, { logSeverityLevel: 3, ...options });
+      this.session.loadModel(model.buffer, model.byteOffset, model.byteLength, {
+        logSeverityLevel: 3,
+        ...mergeSessionOptions(DEFAULT_SESSION_OPTIONS, options),
+      });
     } catch (e) {
       throw new OrtError(`ONNX Runtime could not load the graph for ${context}: ${(e as Error).message}`);
     }
