@@ -230,6 +230,16 @@ const cases2d: Case2d[] = [
     },
     geometry: { stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 1], groups: 1 },
   },
+  // Four window positions and 32 × 9 inputs per output channel: the weight gradient is one Gemm
+  // over N·L rows instead of per-image products summed over the batch.
+  {
+    name: 'few positions, many channels: 32 → 32, 3×3 input, stride 2 (weight gradient as one Gemm)',
+    x: [1, 32, 3, 3],
+    w: [32, 32, 3, 3],
+    bias: false,
+    options: { stride: 2, padding: 1 },
+    geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
+  },
   {
     name: 'NCHWc: 16 → 16 channels, stride 2 (input gradient by ConvTranspose)',
     x: [1, 16, 7, 6],
@@ -272,6 +282,16 @@ describe('conv2d', () => {
       numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
     });
   }
+
+  it('the weight gradient of a conv with few window positions is one Gemm over all rows (no per-image products)', () => {
+    const x = f32(randomTensor([2, 32, 3, 3], 7));
+    const w = f32(randomTensor([32, 32, 3, 3], 8));
+    const dw = (x: Tensor, w: Tensor) =>
+      grad((v: Tensor) => sum(conv2d(x, v, undefined, { stride: 2, padding: 1 })))(w);
+    const ops = TracedProgram.build(dw, [x, w]).lowered.model.graph.node.map((n) => n.op_type);
+    expect(ops).toContain('Gemm');
+    expect(ops).not.toContain('ReduceSum');
+  });
 
   it('training graphs (weights fed at run time) use the NCHWc kernel when this CPU has it; baked weights keep Conv', () => {
     const x = f32(randomTensor([2, 16, 6, 6], 5));

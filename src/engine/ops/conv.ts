@@ -518,7 +518,8 @@ export interface WeightGradAttrs extends ConvAttrs {
  * Internal: the weight gradient of conv(x, w) with attributes `a` given the output cotangent gy,
  * (x, gy) → dW [Cout, Cin/groups, ...kernel]:
  * dW[g] = Σ_n gy[n, g] · unfold(x)[n, g]ᵀ, one batched MatMul over (N, groups), then a sum over N
- * (ORT fuses the Transpose into the MatMul, so operand orientation costs nothing). Lowered for
+ * (ORT fuses the Transpose into the MatMul, so operand orientation costs nothing); when the window
+ * positions are few and the channels many, one Gemm over all N·L rows instead. Lowered for
  * 'ort-cpu' as one NCHWc conv with the batch as channels when that applies (lowerNchwcWeightGrad).
  */
 export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs>({
@@ -536,6 +537,15 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     const k = a.kernel.reduce((p, d) => p * d, 1);
     const l = (gy.shape.slice(2) as number[]).reduce((p, d) => p * d, 1);
     const cols = lowerUnfold(ctx, x, { kernel: a.kernel, strides: a.strides, pads: a.pads, dilations: a.dilations }, l); // [N, Cin*K, L]
+    // Few window positions and many channels (deep, strided layers: ResNet's last stage has L = 4):
+    // the per-image products [N, Cout, Cin*K] would dwarf their operands, so one Gemm over N*L rows.
+    if (g === 1 && cout * cin * k > 4 * l * (cout + cin * k)) {
+      const rows = (t: string, width: number) =>
+        ctx.node1('Reshape', [ctx.node1('Transpose', [t], { perm: [0, 2, 1] }), ctx.ints([-1, width])]);
+      const dyRows = rows(ctx.node1('Reshape', [gy.name, ctx.ints([0, cout, l])]), cout); // [N*L, Cout]
+      const product = ctx.node1('Gemm', [dyRows, rows(cols, cin * k)], { transA: 1 }); // [Cout, Cin*K]
+      return [ctx.node1('Reshape', [product, ctx.ints(dw.shape as number[])])];
+    }
     const grouped = (t: string, rows: number): string =>
       ctx.node1('Reshape', [t, ctx.ints(g === 1 ? [0, rows, l] : [0, g, rows / g, l])]);
     const u = grouped(cols, cin * k);
