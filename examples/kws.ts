@@ -37,6 +37,7 @@ import {
 import {
   KeywordDetector,
   addNoise,
+  concatSamples,
   decodeWav,
   fbank,
   fitLength,
@@ -283,17 +284,9 @@ console.log(
 const t2 = performance.now();
 const pause = (lo: number, hi: number): Float32Array =>
   new Float32Array(Math.round((lo + (hi - lo) * rng.random()) * RATE));
-const join3 = (parts: Float32Array[]): Float32Array => {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 /** A segment of the stream: its audio (pauses included) with white noise at 10–30 dB SNR. */
-const noisy = (parts: Float32Array[]): Float32Array => addNoise(join3(parts), 10 + 20 * rng.random(), undefined, rng);
+const noisy = (parts: Float32Array[]): Float32Array =>
+  addNoise(concatSamples(parts), 10 + 20 * rng.random(), undefined, rng);
 
 // (a) Each held-out keyword clip after a held-out sentence, in random order.
 const order = test.map((_, i) => i);

@@ -41,6 +41,7 @@ export {
   resample,
   streamResampler,
   pcm16ToFloat,
+  concatSamples,
   type StreamResampler,
   type ResampleQuality,
   type Audio,

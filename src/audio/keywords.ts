@@ -6,6 +6,7 @@
  * spoken word from firing again while the window slides over it. The API follows the recognizer's
  * (`acceptWaveform`, `result`, `reset`).
  */
+import { concatSamples, streamSamples } from './wav.js';
 
 /**
  * Scores windows of samples (each `windowSamples` long): per window, a probability per class in
@@ -105,13 +106,8 @@ export class KeywordDetector {
 
   /** Feeds samples (mono, `sampleRate`); scores every window they complete; true when a keyword fired (read it with `result()`). */
   acceptWaveform(samples: Float32Array | ArrayLike<number>): boolean {
-    const chunk = samples instanceof Float32Array ? samples : Float32Array.from(samples);
-    for (const v of chunk)
-      if (!Number.isFinite(v)) throw new Error('KeywordDetector.acceptWaveform: samples must be finite numbers');
-    const joined = new Float32Array(this.buffer.length + chunk.length);
-    joined.set(this.buffer);
-    joined.set(chunk, this.buffer.length);
-    this.buffer = joined;
+    const chunk = streamSamples('KeywordDetector.acceptWaveform', samples);
+    this.buffer = concatSamples([this.buffer, chunk]);
     this.samples += chunk.length;
     const starts: number[] = [];
     for (let s = this.nextWindow; s + this.windowSamples <= this.samples; s += this.hopSamples) starts.push(s);
