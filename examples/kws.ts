@@ -14,7 +14,7 @@
  * (b) `--far-minutes` of non-keyword speech (clauses of the World English Bible's held-out books
  *     with no keyword or homophone of one, spoken by the held-out voices, with pauses and noise)
  *     for the false alarms per hour.
- *   npx tsx examples/kws.ts [--epochs 12] [--seed 1] [--threshold 0.8] [--far-minutes 60]
+ *   npx tsx examples/kws.ts [--epochs 12] [--seed 1] [--threshold 0.8] [--far-minutes 60] [--unknown 1200]
  * Needs: apt-get install espeak-ng flite diatheke sword-text-web sword-text-sparv. The clips are
  * cached under ~/.cache/lepton/kws-tts. Ends with one line: accuracy=… (held-out voices)
  * detection_rate=… far_per_hour=….
@@ -57,6 +57,7 @@ const epochs = numberOption('epochs', 12);
 const seed = numberOption('seed', 1);
 const threshold = numberOption('threshold', 0.8);
 const farMinutes = numberOption('far-minutes', 60);
+const unknownSentences = numberOption('unknown', 1200);
 setSeed(seed);
 
 const WORDS = [
@@ -197,13 +198,13 @@ const train = await corpus(trainVoices);
 const test = await corpus(testVoices);
 const trainSentences = await sentences(false);
 const testSentences = await sentences(true);
-// '_unknown_': two one-second crops of each of 400 training-book sentences, spoken by training voices.
-const unknownJobs = Array.from({ length: 400 }, () => ({
+// '_unknown_': two one-second crops of each of `--unknown` training-book sentences, spoken by training voices.
+const unknownJobs = Array.from({ length: unknownSentences }, () => ({
   text: trainSentences[rng.int(0, trainSentences.length)]!,
   voice: trainVoices[rng.int(0, trainVoices.length)]!,
 }));
-const unknownSentences = await speak(unknownJobs);
-for (const audio of unknownSentences)
+const unknownAudio = await speak(unknownJobs);
+for (const audio of unknownAudio)
   for (let k = 0; k < 2; k++) {
     const at = rng.int(0, Math.max(1, audio.length - CLIP));
     train.push({ audio: fitLength(audio.subarray(at, at + CLIP), CLIP), label: UNKNOWN, voice: 'sentence' });
@@ -227,7 +228,7 @@ function withContext(word: Float32Array): Float32Array {
   const onset = out.findIndex((v) => Math.abs(v) > 0.02);
   const end = onset - Math.round((0.15 + 0.35 * rng.random()) * RATE);
   if (onset < 0 || end <= 0) return out;
-  const sentence = unknownSentences[rng.int(0, unknownSentences.length)]!;
+  const sentence = unknownAudio[rng.int(0, unknownAudio.length)]!;
   const n = Math.min(end, sentence.length);
   out.set(sentence.subarray(sentence.length - n), end - n);
   return out;
