@@ -20,6 +20,7 @@ import {
   convAsrModel,
   synthesize,
   type AsrResult,
+  concatSamples,
 } from '../src/audio/index.js';
 import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
 import { asrTraining, featureExtraction } from './speech-train.js';
@@ -41,13 +42,7 @@ async function speech(): Promise<Float32Array> {
     parts.push((await synthesize(s, { engine: 'espeak-ng', name: 'en-us', variant: 'm7', speed: 165 })).channels[0]!);
     parts.push(pause);
   }
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatSamples(parts);
 }
 
 async function model(): Promise<{ asr: AsrModel; trained: boolean }> {

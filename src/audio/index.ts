@@ -1,6 +1,7 @@
 /**
  * lepton/audio: the speech toolkit. Audio features as ops (STFT, mel, MFCC, Kaldi fbank) that run
- * eagerly, inside compiled and exported graphs, and differentiate; their filterbanks; WAV I/O.
+ * eagerly, inside compiled and exported graphs, and differentiate; their filterbanks; WAV I/O;
+ * readers for real speech corpora; streaming recognition and keyword detection.
  */
 // Installs ONNX Runtime as the executor of ops on concrete tensors (engine/index.ts is the composition root).
 import '../engine/index.js';
@@ -40,6 +41,7 @@ export {
   resample,
   streamResampler,
   pcm16ToFloat,
+  concatSamples,
   type StreamResampler,
   type ResampleQuality,
   type Audio,
@@ -82,3 +84,22 @@ export {
   type WordTiming,
   type StreamingOptions,
 } from './streaming.js';
+export {
+  speechFolder,
+  librispeech,
+  speechCommands,
+  commonVoice,
+  readSpeechAudio,
+  speechClips,
+  type SpeechCorpus,
+  type SpeechCorpusFormat,
+  type SpeechItem,
+  type SpeechFolderOptions,
+  type SpeechClipOptions,
+} from './corpus.js';
+export {
+  KeywordDetector,
+  type KeywordDetectorOptions,
+  type KeywordDetection,
+  type WindowScorer,
+} from './keywords.js';

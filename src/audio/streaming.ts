@@ -26,6 +26,7 @@ import { BatchNormalization, Normalization } from '../nn/layers/normalization.js
 import { sequential, type Model, type Sequential } from '../nn/model.js';
 import { loadModel } from '../train/save.js';
 import { fbank } from './features.js';
+import { concatSamples, streamSamples } from './wav.js';
 
 /** Characters of class 1, 2, …; class 0 is the CTC blank. */
 export const ASR_ALPHABET = " abcdefghijklmnopqrstuvwxyz'";
@@ -307,13 +308,7 @@ export class StreamingRecognizer {
 
   /** Feeds samples; true when at least one utterance ended (read it with `result()`). */
   acceptWaveform(samples: Float32Array | ArrayLike<number>): boolean {
-    const chunk = samples instanceof Float32Array ? samples : Float32Array.from(samples);
-    for (const v of chunk)
-      if (!Number.isFinite(v)) throw new Error('StreamingRecognizer.acceptWaveform: samples must be finite numbers');
-    const joined = new Float32Array(this.samples.length + chunk.length);
-    joined.set(this.samples);
-    joined.set(chunk, this.samples.length);
-    this.samples = joined;
+    this.samples = concatSamples([this.samples, streamSamples('StreamingRecognizer.acceptWaveform', samples)]);
     const before = this.finals.length;
     this.advance(false);
     return this.finals.length > before;

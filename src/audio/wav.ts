@@ -195,6 +195,24 @@ export async function streamResampler(
   };
 }
 
+/** Pieces of audio joined end to end. */
+export function concatSamples(parts: readonly Float32Array[]): Float32Array<ArrayBuffer> {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Samples fed to a stream as a Float32Array, checked finite (`who` names the caller in the error). */
+export function streamSamples(who: string, samples: Float32Array | ArrayLike<number>): Float32Array {
+  const chunk = samples instanceof Float32Array ? samples : Float32Array.from(samples);
+  for (const v of chunk) if (!Number.isFinite(v)) throw new Error(`${who}: samples must be finite numbers`);
+  return chunk;
+}
+
 /** Samples in [-1, 1) of 16-bit little-endian PCM bytes (an even number of them). */
 export function pcm16ToFloat(bytes: Uint8Array): Float32Array {
   if (bytes.length % 2 !== 0)

@@ -9,6 +9,7 @@ export type LeptonErrorCode =
   | 'ERR_LEPTON_SHAPE'
   | 'ERR_LEPTON_DTYPE'
   | 'ERR_LEPTON_DATA_NOT_FOUND'
+  | 'ERR_LEPTON_DATA_FORMAT'
   | 'ERR_LEPTON_UNSUPPORTED_ONNX'
   | 'ERR_LEPTON_MODEL_NOT_FOUND'
   | 'ERR_LEPTON_BAD_REQUEST';
@@ -44,6 +45,15 @@ export class DataNotFoundError extends LeptonError {
   constructor(message: string) {
     super('ERR_LEPTON_DATA_NOT_FOUND', message);
     this.name = 'DataNotFoundError';
+  }
+}
+
+/** A data set's files are there but do not follow its format: a missing column, a file without its
+ *  transcript line, a listed file that is absent. The message names the file and line. */
+export class DataFormatError extends LeptonError {
+  constructor(message: string) {
+    super('ERR_LEPTON_DATA_FORMAT', message);
+    this.name = 'DataFormatError';
   }
 }
 

@@ -39,9 +39,14 @@ export interface CsvData {
   classNames?: string[];
 }
 
-/** Splits CSV text into rows of fields (RFC 4180). A trailing line break does not add a row. */
-export function parseCsv(text: string, options: { delimiter?: string } = {}): string[][] {
+/**
+ * Splits CSV text into rows of fields (RFC 4180). A trailing line break does not add a row.
+ * `quote: false` reads quote characters as text (Python's csv.QUOTE_NONE), as files like Common
+ * Voice's TSVs and LJSpeech's metadata.csv need: their sentences hold unpaired quotes.
+ */
+export function parseCsv(text: string, options: { delimiter?: string; quote?: boolean } = {}): string[][] {
   const delimiter = options.delimiter ?? ',';
+  const quoting = options.quote ?? true;
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
     throw new Error(
       `parseCsv: delimiter must be one character other than a quote or line break, got ${JSON.stringify(delimiter)}`,
@@ -80,7 +85,7 @@ export function parseCsv(text: string, options: { delimiter?: string } = {}): st
       i++;
       continue;
     }
-    if (ch === '"' && field === '') {
+    if (ch === '"' && field === '' && quoting) {
       quotedAt = i;
       i++;
     } else if (ch === delimiter) {
