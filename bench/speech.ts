@@ -2,8 +2,9 @@
  * Streaming speech recognition: real-time factor (compute seconds per audio second, eager ops on
  * one thread) and partial-result latency of `StreamingRecognizer` over ~20 s of espeak-ng speech
  * (sentences separated by 0.7 s pauses). Uses the model examples/asr.ts saves
- * (~/.cache/lepton/asr-model) when present, otherwise the same architecture with random weights
- * (the cost is the same; the latency then counts whatever words the random model emits).
+ * (~/.cache/lepton/asr-model) when present, otherwise the same architecture with random weights:
+ * the cost (stream_rtf) is the same, but a random model's "words" have no timing to measure a
+ * latency against, so partial_latency_ms is then null (run examples/asr.ts first).
  *
  * partial_latency_ms: audio fed in 20 ms steps as if live; for each word of the final results,
  * the time from the end of the word in the audio until a partial (or final) result first holds
@@ -101,7 +102,7 @@ async function streaming(options: BenchOptions): Promise<BenchResults> {
   }
   const results = {
     stream_rtf: median(rtf),
-    partial_latency_ms: median(lat),
+    partial_latency_ms: trained ? median(lat) : null,
     audio_seconds: seconds,
     words,
     model: trained ? 'trained (asr-model)' : 'random weights',
@@ -110,7 +111,12 @@ async function streaming(options: BenchOptions): Promise<BenchResults> {
   printTable([
     ['metric', 'value'],
     ['stream_rtf (1 thread, 100 ms feeds)', results.stream_rtf.toFixed(4)],
-    ['partial_latency_ms (20 ms feeds, median over words)', results.partial_latency_ms.toFixed(0)],
+    [
+      'partial_latency_ms (20 ms feeds, median over words)',
+      results.partial_latency_ms === null
+        ? 'n/a (random weights: train with examples/asr.ts first)'
+        : results.partial_latency_ms.toFixed(0),
+    ],
     ['audio', `${seconds.toFixed(1)} s, ${words} words, model: ${results.model}`],
   ]);
   return results;
