@@ -2,14 +2,16 @@
  * Two tiny text models trained here and saved with their tokenizer by saveTextModel: a sentiment
  * classifier (POSITIVE/NEGATIVE on a dozen phrases) and a causal LM that learned a cycle of six
  * words, so its greedy continuation is known ('one two' → 'one two three four five six one two').
- * Used by the pipeline and model-server tests.
+ * Used by the pipeline and model-server tests; and a tiny EN → ES translation model (untrained).
  */
 import { join } from 'node:path';
 import { Adam, type Tensor, setSeed, tensor } from '../../src/index.js';
 import {
+  Seq2SeqTransformer,
   type Tokenizer,
   causalLanguageModel,
   saveTextModel,
+  saveTranslationModel,
   sequenceClassifier,
   trainTokenizer,
 } from '../../src/text/index.js';
@@ -71,4 +73,40 @@ export async function trainTinyTextModels(dir: string): Promise<TinyTextModels> 
     eosId: tokenizer.tokenToId('</s>'),
   });
   return { tokenizer, classifierLogits, classifierDir, lmDir };
+}
+
+/** English and Spanish sentences the tiny translation model's tokenizers are trained on. */
+export const EN = ['the light is good', 'in the beginning', 'the earth was empty', 'and there was light'];
+export const ES = ['la luz es buena', 'en el principio', 'la tierra estaba vacía', 'y hubo luz'];
+
+export interface TinyTranslationModel {
+  dir: string;
+  model: Seq2SeqTransformer;
+  en: Tokenizer;
+  es: Tokenizer;
+  bos: number;
+  eos: number;
+}
+
+/**
+ * An untrained Seq2SeqTransformer (d 16, 1 + 1 layers) with BPE tokenizers for EN → ES, saved by
+ * saveTranslationModel in `dir`: what the translation pipeline, server and studio tests load.
+ */
+export async function saveTinyTranslationModel(dir: string, seed = 4): Promise<TinyTranslationModel> {
+  setSeed(seed);
+  const en = await trainTokenizer('bpe', EN, { vocabSize: 120 });
+  const es = await trainTokenizer('bpe', ES, { vocabSize: 120 });
+  const [bos, eos] = ['<s>', '</s>'].map((t) => es.tokenToId(t) as number);
+  const model = new Seq2SeqTransformer({
+    sourceVocabSize: en.vocabSize,
+    targetVocabSize: es.vocabSize,
+    maxLength: 24,
+    modelDim: 16,
+    numHeads: 2,
+    encoderLayers: 1,
+    decoderLayers: 1,
+    dropout: 0,
+  });
+  await saveTranslationModel(model, en, es, dir, { bosId: bos, eosId: eos });
+  return { dir, model, en, es, bos, eos };
 }

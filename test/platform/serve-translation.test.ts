@@ -5,33 +5,16 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setSeed } from '../../src/index.js';
 import { type ModelServer, createModelServer } from '../../src/serve/server.js';
-import { Seq2SeqTransformer, pipeline, saveTranslationModel, trainTokenizer } from '../../src/text/index.js';
+import { pipeline } from '../../src/text/index.js';
 import { tempDir } from '../helpers/temp.js';
+import { saveTinyTranslationModel } from '../helpers/text-models.js';
 
-const EN = ['the light is good', 'in the beginning', 'the earth was empty', 'and there was light'];
-const ES = ['la luz es buena', 'en el principio', 'la tierra estaba vacía', 'y hubo luz'];
 let dir: string;
 let server: ModelServer;
 
 beforeAll(async () => {
-  setSeed(5);
-  const en = await trainTokenizer('bpe', EN, { vocabSize: 120 });
-  const es = await trainTokenizer('bpe', ES, { vocabSize: 120 });
-  const [bos, eos] = ['<s>', '</s>'].map((t) => es.tokenToId(t) as number);
-  const model = new Seq2SeqTransformer({
-    sourceVocabSize: en.vocabSize,
-    targetVocabSize: es.vocabSize,
-    maxLength: 24,
-    modelDim: 16,
-    numHeads: 2,
-    encoderLayers: 1,
-    decoderLayers: 1,
-    dropout: 0,
-  });
-  dir = join(tempDir('lepton-serve-translation-'), 'en-es');
-  await saveTranslationModel(model, en, es, dir, { bosId: bos, eosId: eos });
+  ({ dir } = await saveTinyTranslationModel(join(tempDir('lepton-serve-translation-'), 'en-es'), 5));
   server = await createModelServer({ models: [{ dir, name: 'en-es' }], text: { maxChars: 100, maxNewTokens: 20 } });
 }, 120_000);
 afterAll(async () => {

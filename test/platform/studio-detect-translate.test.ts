@@ -3,20 +3,20 @@
  * typed one per line come back as the server's JSON gives them; an uploaded image gets the
  * server's detections listed and their boxes drawn on a canvas, and the score slider asks again.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setSeed } from '../../src/index.js';
 import { Registry } from '../../src/registry/registry.js';
 import type { ModelServer } from '../../src/serve/server.js';
 import { createStudio } from '../../src/studio/server.js';
-import { Seq2SeqTransformer, saveTranslationModel, trainTokenizer } from '../../src/text/index.js';
 import { FcosDetector } from '../../src/vision/detection/detector.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/temp.js';
+import { saveTinyTranslationModel } from '../helpers/text-models.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 let registry: Registry;
 let studio: ModelServer;
 let url: string;
@@ -25,24 +25,9 @@ let page: Page;
 let imagePath: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   setSeed(9);
   const root = tempDir('lepton-studio-vt-');
-  const en = await trainTokenizer('bpe', ['the light is good', 'in the beginning'], { vocabSize: 100 });
-  const es = await trainTokenizer('bpe', ['la luz es buena', 'en el principio'], { vocabSize: 100 });
-  const translator = new Seq2SeqTransformer({
-    sourceVocabSize: en.vocabSize,
-    targetVocabSize: es.vocabSize,
-    maxLength: 16,
-    modelDim: 16,
-    numHeads: 2,
-    encoderLayers: 1,
-    decoderLayers: 1,
-    dropout: 0,
-  });
-  const [bos, eos] = ['<s>', '</s>'].map((t) => es.tokenToId(t) as number);
-  await saveTranslationModel(translator, en, es, join(root, 'en-es'), { bosId: bos, eosId: eos });
+  await saveTinyTranslationModel(join(root, 'en-es'), 9);
   const detector = new FcosDetector({
     numClasses: 2,
     imageSize: [64, 64],
@@ -64,10 +49,7 @@ beforeAll(async () => {
   await registry.registerModel(join(root, 'shapes'), { name: 'shapes' });
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => {
     throw e;

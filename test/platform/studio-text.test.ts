@@ -3,17 +3,16 @@
  * the server's scores; a language model streams its continuation into the page token by token and
  * ends with what the server's JSON answer gives for the same request.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/registry/registry.js';
 import type { ModelServer } from '../../src/serve/server.js';
 import { createStudio } from '../../src/studio/server.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/temp.js';
 import { trainTinyTextModels } from '../helpers/text-models.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 let registry: Registry;
 let studio: ModelServer;
 let url: string;
@@ -21,8 +20,6 @@ let browser: Browser;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)`);
   const root = tempDir('lepton-studio-text-');
   const models = await trainTinyTextModels(join(root, 'models'));
   registry = new Registry(join(root, 'home'));
@@ -30,10 +27,7 @@ beforeAll(async () => {
   await registry.registerModel(models.lmDir, { name: 'lm' });
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => {
     throw e;

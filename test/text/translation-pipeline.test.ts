@@ -5,7 +5,6 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setSeed } from '../../src/index.js';
 import {
   Seq2SeqDecoding,
   Seq2SeqTransformer,
@@ -13,13 +12,10 @@ import {
   beamSearch,
   greedySearch,
   pipeline,
-  saveTranslationModel,
-  trainTokenizer,
 } from '../../src/text/index.js';
 import { tempDir } from '../helpers/temp.js';
+import { saveTinyTranslationModel } from '../helpers/text-models.js';
 
-const EN = ['the light is good', 'in the beginning', 'the earth was empty', 'and there was light'];
-const ES = ['la luz es buena', 'en el principio', 'la tierra estaba vacía', 'y hubo luz'];
 let dir: string;
 let model: Seq2SeqTransformer;
 let en: Tokenizer;
@@ -28,22 +24,7 @@ let bos: number;
 let eos: number;
 
 beforeAll(async () => {
-  setSeed(4);
-  en = await trainTokenizer('bpe', EN, { vocabSize: 120 });
-  es = await trainTokenizer('bpe', ES, { vocabSize: 120 });
-  [bos, eos] = ['<s>', '</s>'].map((t) => es.tokenToId(t) as number);
-  model = new Seq2SeqTransformer({
-    sourceVocabSize: en.vocabSize,
-    targetVocabSize: es.vocabSize,
-    maxLength: 24,
-    modelDim: 16,
-    numHeads: 2,
-    encoderLayers: 1,
-    decoderLayers: 1,
-    dropout: 0,
-  });
-  dir = join(tempDir('lepton-translation-'), 'en-es');
-  await saveTranslationModel(model, en, es, dir, { bosId: bos, eosId: eos });
+  ({ dir, model, en, es, bos, eos } = await saveTinyTranslationModel(join(tempDir('lepton-translation-'), 'en-es')));
 }, 120_000);
 
 /** The in-memory model's translations, decoded directly. */
