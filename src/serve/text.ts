@@ -239,7 +239,13 @@ async function handleGenerate(
   if (pre?.task !== 'text-generation')
     throw new RequestError(
       400,
-      `model '${model.name}' is not a text-generation model${pre ? ' (it classifies text: POST …/predict {"text": "…"})' : ''}`,
+      `model '${model.name}' is not a text-generation model${
+        pre?.task === 'translation'
+          ? ' (it translates: POST …/translate {"text": "…"})'
+          : pre
+            ? ' (it classifies text: POST …/predict {"text": "…"})'
+            : ''
+      }`,
     );
   const body = req.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body))

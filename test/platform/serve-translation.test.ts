@@ -58,6 +58,7 @@ describe('model server: translation models', () => {
     expect((predict.json() as { error: string }).error).toMatch(/translates: POST \/v1\/models\/en-es\/translate/);
     const generate = await post('/v1/models/en-es/generate', { prompt: 'the' });
     expect(generate.statusCode).toBe(400);
+    expect((generate.json() as { error: string }).error).toMatch(/it translates: POST …\/translate/);
     expect((await post('/v1/models/missing/translate', { text: 'a' })).statusCode).toBe(404);
   });
 });
