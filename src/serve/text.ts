@@ -327,6 +327,12 @@ async function handleTranslate(
   >;
   const texts = requestTexts(model, b, 'translates', limits);
   const numBeams = intField(b, 'num_beams', 1, 16);
+  // Each hypothesis keeps a key/value cache in the worker: bound their number, not just the texts.
+  if (texts.length * (numBeams ?? 1) > limits.maxTexts)
+    throw new RequestError(
+      413,
+      `texts × num_beams: ${texts.length} × ${numBeams ?? 1} hypotheses exceed the limit of ${limits.maxTexts}`,
+    );
   const maxNewTokens = intField(b, 'max_new_tokens', 1, limits.maxNewTokens);
   const lengthPenalty = b.length_penalty;
   if (

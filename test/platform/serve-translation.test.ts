@@ -15,7 +15,10 @@ let server: ModelServer;
 
 beforeAll(async () => {
   ({ dir } = await saveTinyTranslationModel(join(tempDir('lepton-serve-translation-'), 'en-es'), 5));
-  server = await createModelServer({ models: [{ dir, name: 'en-es' }], text: { maxChars: 100, maxNewTokens: 20 } });
+  server = await createModelServer({
+    models: [{ dir, name: 'en-es' }],
+    text: { maxChars: 100, maxNewTokens: 20, maxTexts: 8 },
+  });
 }, 120_000);
 afterAll(async () => {
   await server?.close();
@@ -44,6 +47,7 @@ describe('model server: translation models', () => {
       [{}, 400, /translates: send \{"text": "…"\}/],
       [{ texts: ['a', 3] }, 400, /strings/],
       [{ text: 'x'.repeat(101) }, 413, /101 characters exceed the limit of 100/],
+      [{ texts: ['a', 'b', 'c'], num_beams: 3 }, 413, /texts × num_beams: 3 × 3 hypotheses exceed the limit of 8/],
       [{ text: 'the light', num_beams: 0 }, 400, /num_beams: expected an integer in 1\.\.16/],
       [{ text: 'the light', max_new_tokens: 21 }, 400, /max_new_tokens: expected an integer in 1\.\.20/],
       [{ text: 'the light', length_penalty: -1 }, 400, /length_penalty: expected a number ≥ 0/],
