@@ -7,7 +7,7 @@
  * A `WorkerScope` owns named tensors ("state") in one worker; a `ResidentFunction` is a function
  * traced once for given input specs and run in that worker, each input fed from the caller or from
  * state, each output returned or kept as state. Variables the function reads are copied into the
- * scope once (`syncVariables` copies them again after the weights change).
+ * scope by `syncVariables`, again only after they were assigned new values.
  */
 import { type TensorSpec, TracedProgram, runFeeds } from './compile.js';
 import type { HostTensor } from './onnx/proto.js';
@@ -27,7 +27,8 @@ export class WorkerScope {
   readonly worker: OrtWorker;
   private readonly prefix = `scope${nextScope++}/`;
   private readonly keys = new Set<string>();
-  private readonly variableKeys = new Map<Variable, string>();
+  /** Each synced variable's state key and the value array copied there. */
+  private readonly variableKeys = new Map<Variable, { key: string; data: Variable['data'] }>();
   private released = false;
 
   constructor(worker: OrtWorker = getWorker()) {
@@ -51,16 +52,19 @@ export class WorkerScope {
 
   /** The state key holding a variable's value in this scope (copied there by syncVariables). */
   variableKey(v: Variable): string | undefined {
-    return this.variableKeys.get(v);
+    return this.variableKeys.get(v)?.key;
   }
 
-  /** Copies the values of these variables into the scope (all of them again with `refresh`). */
-  async syncVariables(variables: Iterable<Variable>, refresh = false): Promise<void> {
+  /**
+   * Copies the values of these variables into the scope: those not there yet, and those assigned
+   * new values since (`Variable.assign`, which fit, load and optimizers use, replaces the array).
+   */
+  async syncVariables(variables: Iterable<Variable>): Promise<void> {
     const entries: Record<string, HostTensor> = {};
     for (const v of variables) {
-      if (this.variableKeys.has(v) && !refresh) continue;
+      if (this.variableKeys.get(v)?.data === v.data) continue;
       const key = this.ref(`variable${v.id}`).state;
-      this.variableKeys.set(v, key);
+      this.variableKeys.set(v, { key, data: v.data });
       entries[key] = toHost(v);
     }
     if (Object.keys(entries).length) await this.worker.setState(entries);

@@ -29,7 +29,7 @@ import { type Seq2SeqTransformer, paddingMask } from './seq2seq.js';
 
 /** What the searches need from a model. */
 export interface NextTokenScorer {
-  /** Size of the output vocabulary. */
+  /** Size of the output vocabulary (known after the first `logProbs` call at the latest). */
   readonly vocabSize: number;
   /**
    * Log-probabilities of the next token, [hypotheses × vocabSize] row-major, for hypotheses given
@@ -148,7 +148,6 @@ async function beamTokens(
   k: number,
   alpha: number,
 ): Promise<number[][]> {
-  const V = scorer.vocabSize;
   const beams: Hypothesis[][] = Array.from({ length: count }, () => [{ tokens: [], logProb: 0 }]);
   const finished: { tokens: number[]; score: number }[][] = Array.from({ length: count }, () => []);
   const done = new Array<boolean>(count).fill(false);
@@ -167,6 +166,7 @@ async function beamTokens(
     }
     if (rows.length === 0) break;
     const lp = await scorer.logProbs(rows, prefixes);
+    const V = scorer.vocabSize;
     // Candidates per row: the best k of each hypothesis suffice for the best k overall.
     const candidates = new Map<number, { h: Hypothesis; token: number; logProb: number }[]>();
     owners.forEach(([r, h], i) => {
@@ -273,6 +273,8 @@ export class Seq2SeqDecoding {
   private readonly useCache: boolean;
   private readonly encodeFn;
   private readonly stepFn;
+  /** The traced functions of cached decoding (run in the worker, or exported). */
+  private readonly steps: ReturnType<typeof seq2seqStepFunctions>;
   private cached?: CachedGraphs;
 
   constructor(
@@ -283,6 +285,7 @@ export class Seq2SeqDecoding {
     this.sourceLength = options.sourceLength;
     this.hypotheses = options.hypotheses;
     this.useCache = options.cache ?? true;
+    this.steps = seq2seqStepFunctions(model);
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
     });
@@ -390,7 +393,7 @@ export class Seq2SeqDecoding {
   private graphsForCache(): CachedGraphs {
     if (this.cached) return this.cached;
     const scope = new WorkerScope();
-    const f = seq2seqStepFunctions(this.model);
+    const f = this.steps;
     const first = ResidentFunction.create(scope, f.first.fn, f.first.specs, { context: 'Seq2SeqDecoding first step' });
     const next = ResidentFunction.create(scope, f.next.fn, f.next.specs, { context: 'Seq2SeqDecoding step' });
     this.cached = { scope, encoders: new Map(), first, next };
@@ -401,7 +404,7 @@ export class Seq2SeqDecoding {
     const c = this.graphsForCache();
     let g = c.encoders.get(S);
     if (!g) {
-      const f = seq2seqStepFunctions(this.model).encoder(S);
+      const f = this.steps.encoder(S);
       g = ResidentFunction.create(c.scope, f.fn, f.specs, { context: 'Seq2SeqDecoding encoder' });
       c.encoders.set(S, g);
     }
@@ -420,7 +423,7 @@ export class Seq2SeqDecoding {
    * Files are written atomically.
    */
   async exportOnnx(dir: string): Promise<void> {
-    const f = seq2seqStepFunctions(this.model);
+    const f = this.steps;
     const S = this.model.config.maxLength;
     const L = this.model.decoderBlocks.length;
     const perLayer = (a: string, b: string) => Array.from({ length: L }, (_, l) => [`${a}_${l}`, `${b}_${l}`]).flat();
@@ -478,7 +481,7 @@ export class Seq2SeqDecoding {
     ]);
     const scope = c.scope;
     // The weights as they are now (training may have changed them since the last scorer).
-    await scope.syncVariables(new Set([...encoder.variables, ...first.variables, ...next.variables]), true);
+    await scope.syncVariables(new Set([...encoder.variables, ...first.variables, ...next.variables]));
     const id = nextScorer++;
     const L = this.model.decoderBlocks.length;
     const encNames = [...Array.from({ length: L }, (_, l) => [`d${id}/ek${l}`, `d${id}/ev${l}`]).flat(), `d${id}/mask`];
@@ -596,16 +599,17 @@ function lastLogProbs(logits: Float32Array, n: number, T: number, V: number, len
   return out;
 }
 
+/** A causal LM as `generateTokens` and `causalLMScorer` run it: ids [N, T] → logits [N, T, V]. */
+export interface CausalLM {
+  predict(x: Tensor, options?: { verbose?: 0 }): Promise<unknown>;
+}
+
 /**
  * A NextTokenScorer that runs a causal LM (ids [n, T] → logits [n, T, V]) on whole prefixes: the
  * last `sequenceLength` tokens of each, right-padded with `padId` (causal attention keeps the
  * padding after the last real token from changing its logits).
  */
-export function causalLMScorer(
-  model: { predict(x: Tensor, options?: { verbose?: 0 }): Promise<unknown> },
-  sequenceLength: number,
-  padId = 0,
-): NextTokenScorer {
+export function causalLMScorer(model: CausalLM, sequenceLength: number, padId = 0): NextTokenScorer {
   let vocabSize = 0;
   return {
     get vocabSize() {
@@ -729,7 +733,7 @@ export class CausalLMDecoding {
   async scorer(): Promise<NextTokenScorer> {
     const g = this.steps();
     const [first, next] = await Promise.all([g.first, g.next]);
-    await g.scope.syncVariables(new Set([...first.variables, ...next.variables]), true);
+    await g.scope.syncVariables(new Set([...first.variables, ...next.variables]));
     const id = nextScorer++;
     const names = this.blocks.flatMap((_, l) => [`lm${id}/k${l}`, `lm${id}/v${l}`]);
     const refs = names.map((n) => g.scope.ref(n));
@@ -795,10 +799,6 @@ function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
         prefixes.map((p) => p[t]),
         [n, 1],
       );
-    const identity = int32(
-      Array.from({ length: n }, (_, i) => i),
-      [n],
-    );
     let parents: number[] | undefined;
     if (length > 1 && previous.size > 0) {
       parents = [];
@@ -813,6 +813,10 @@ function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
     if (parents) return s.next(tokensAt(length - 1), int32([length - 1], [1]), int32(parents, [n]), rowIds);
     if (previous.size > 0 && length > 1) return undefined;
     // The start of a decode: the whole prefixes, one position at a time.
+    const identity = int32(
+      Array.from({ length: n }, (_, i) => i),
+      [n],
+    );
     let out = await s.first(tokensAt(0), rowIds);
     for (let t = 1; t < length; t++) out = await s.next(tokensAt(t), int32([t], [1]), identity, rowIds);
     return out;

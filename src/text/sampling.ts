@@ -5,8 +5,9 @@
  * the model runs through `predict`. Sequence-to-sequence decoding (greedy/beam) lives elsewhere.
  */
 import { Generator } from '../engine/random.js';
-import { type Tensor, tensor } from '../engine/index.js';
-import type { NextTokenScorer } from './generate.js';
+import { type CausalLM, type NextTokenScorer, causalLMScorer } from './generate.js';
+
+export type { CausalLM };
 
 export interface SamplingOptions {
   /** Draw from the distribution (true, default) or take the most likely token (false: greedy). */
@@ -140,11 +141,6 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
 }
 
-/** What `generateTokens` needs from a causal LM: ids [N, T] → logits [N, T, V]. */
-export interface CausalLM {
-  predict(x: Tensor, options?: { verbose?: 0 }): Promise<unknown>;
-}
-
 /**
  * Extends `promptIds` with up to maxNewTokens tokens from a causal LM, given as a model (ids [N, T]
  * → logits [N, T, V]: each step reruns it on the last sequenceLength tokens, right-padded — causal
@@ -168,27 +164,12 @@ export async function generateTokens(
   const random = options.random ?? randomSource(options.seed ?? 0);
   const ids = [...promptIds];
   const out: number[] = [];
-  // The next-token scores (logits, or log-probabilities: the same distribution) after `ids`.
-  const scores: () => Promise<ArrayLike<number>> =
-    'logProbs' in model
-      ? () => model.logProbs([0], [ids])
-      : async () => {
-          const context = ids.slice(-t);
-          const x = new Int32Array(t).fill(padId);
-          x.set(context);
-          const y = await model.predict(tensor(x, { shape: [1, t] }), { verbose: 0 });
-          const logits = (Array.isArray(y) ? y[0] : y) as Tensor;
-          const v = logits.shape[2];
-          if (logits.rank !== 3 || typeof v !== 'number')
-            throw new Error(
-              `generateTokens: the model should return logits [1, ${t}, vocabulary], got [${logits.shape.join(', ')}]`,
-            );
-          return (logits.data as Float32Array).subarray((context.length - 1) * v, context.length * v);
-        };
+  // A model reruns on the context window; log-probabilities sample as its logits would.
+  const scorer = 'logProbs' in model ? model : causalLMScorer(model, t, padId);
   try {
     for (let step = 0; step < maxNewTokens; step++) {
       options.signal?.throwIfAborted();
-      const next = sampleNextToken(await scores(), { ...options, random });
+      const next = sampleNextToken(await scorer.logProbs([0], [ids]), { ...options, random });
       ids.push(next);
       out.push(next);
       await options.onToken?.(next);

@@ -1,6 +1,6 @@
 /** Debian's Chromium, driven by playwright-core, for the studio's browser tests. */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -24,4 +24,13 @@ export async function launchChromium(args: string[] = []): Promise<Browser> {
       ...args,
     ],
   });
+}
+
+/** A desktop-sized page (1280 × 900) whose uncaught script errors fail the test. */
+export async function newDesktopPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (e) => {
+    throw e;
+  });
+  return page;
 }

@@ -13,7 +13,7 @@ import { Registry } from '../../src/registry/registry.js';
 import type { ModelServer } from '../../src/serve/server.js';
 import { createStudio } from '../../src/studio/server.js';
 import { FcosDetector } from '../../src/vision/detection/detector.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, newDesktopPage } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/temp.js';
 import { saveTinyTranslationModel } from '../helpers/text-models.js';
 
@@ -50,10 +50,7 @@ beforeAll(async () => {
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('pageerror', (e) => {
-    throw e;
-  });
+  page = await newDesktopPage(browser);
 }, 240_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/registry/registry.js';
 import type { ModelServer } from '../../src/serve/server.js';
 import { createStudio } from '../../src/studio/server.js';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, newDesktopPage } from '../helpers/chromium.js';
 import { tempDir } from '../helpers/temp.js';
 import { trainTinyTextModels } from '../helpers/text-models.js';
 
@@ -28,10 +28,7 @@ beforeAll(async () => {
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('pageerror', (e) => {
-    throw e;
-  });
+  page = await newDesktopPage(browser);
 }, 240_000);
 
 afterAll(async () => {

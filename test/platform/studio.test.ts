@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.js';
+import { launchChromium, newDesktopPage } from '../helpers/chromium.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/registry/registry.js';
 import { createStudio } from '../../src/studio/server.js';
@@ -62,10 +62,7 @@ beforeAll(async () => {
   studio = await createStudio({ registry, pollMs: 100 });
   url = await studio.listen(0);
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on('pageerror', (e) => {
-    throw e;
-  });
+  page = await newDesktopPage(browser);
 });
 
 afterAll(async () => {
