@@ -202,12 +202,18 @@ async function ortMatmulRate(threads: number, runs: number): Promise<number> {
 
 /** Raw ORT running only the step's matrix products (batch 32) as one graph: ms. */
 /**
- * The in-place Adam kernel alone (the worker's WebAssembly, kernels-wasm.js) over all `n`
- * parameters in one memory, median ms of `runs` after one warm-up: the update's floor, one pass
- * reading weights, gradients and both moments and writing three of them.
+ * The in-place Adam kernel alone over all `n` parameters in one memory, median ms of `runs` after
+ * one warm-up: the update's floor, one pass reading weights, gradients and both moments and writing
+ * three of them. `native`: the native kernel with `threads` threads (what the worker runs when it
+ * is built), else the worker's WebAssembly kernel.
  */
-async function adamKernelMs(n: number, runs: number): Promise<number> {
-  // A plain-JS module without declarations (the worker's): imported by a computed specifier.
+async function adamKernelMs(
+  n: number,
+  runs: number,
+  native: NativeKernels | undefined,
+  threads: number,
+): Promise<number> {
+  // Plain-JS modules without declarations (the worker's): imported by a computed specifier.
   const modulePath = '../src/engine/runtime/kernels-wasm.js';
   const { kernelsWasmBase64 } = (await import(modulePath)) as { kernelsWasmBase64: string };
   const module = new WebAssembly.Module(Buffer.from(kernelsWasmBase64, 'base64'));
@@ -221,13 +227,24 @@ async function adamKernelMs(n: number, runs: number): Promise<number> {
   const next = seededUniform(3);
   for (let i = 0; i < all.length; i++) all[i] = next() * 1e-2;
   const [p, g, m, v] = [0, 1, 2, 3].map((k) => 64 + k * bytes);
+  const args = [0.9, 0.1, 0.999, 0.001, 0.03, 1e-8, 1e-3, 1, 0];
   const times: number[] = [];
   for (let r = 0; r <= runs; r++) {
     const t = performance.now();
-    kernels.adam(p, g, m, v, n, 0.9, 0.1, 0.999, 0.001, 0.03, 1e-8, 1e-3, 1, 0);
+    if (native) native.adam(kernels.memory.buffer, Uint32Array.from([p, g, m, v, n]), Float32Array.from(args), threads);
+    else kernels.adam(p, g, m, v, n, ...args);
     if (r > 0) times.push(performance.now() - t);
   }
   return median(times);
+}
+
+interface NativeKernels {
+  adam(memory: ArrayBuffer, items: Uint32Array, args: Float32Array, threads: number): void;
+}
+
+async function loadNativeKernels(): Promise<NativeKernels | undefined> {
+  const modulePath = '../src/engine/runtime/native-kernels.js';
+  return ((await import(modulePath)) as { nativeKernels?: NativeKernels }).nativeKernels;
 }
 
 async function ortStepMatmuls(hidden: number, threads: number, runs: number): Promise<number> {
@@ -337,7 +354,9 @@ const bench: BenchModule = {
         console.log(line);
       }
       const floor = await ortStepMatmuls(hidden, threads, options.quick ? 5 : 15);
-      const adamMs = await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15);
+      const native = await loadNativeKernels();
+      const adamMs = await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15, native, threads);
+      const wasmAdamMs = native ? await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15, undefined, 1) : adamMs;
       const ms = median(lepton);
       const flopMs = (stepFlops(hidden) / (gflops * 1e9)) * 1e3;
       results[`params${tag}`] = paramCount(hidden);
@@ -355,6 +374,8 @@ const bench: BenchModule = {
       results[`ort_step_matmuls_ms${tag}`] = floor;
       results[`matmul_floor_ratio${tag}`] = ms / floor;
       results[`adam_kernel_ms${tag}`] = adamMs;
+      results[`adam_kernel${tag}`] = native ? `native, ${threads} threads` : 'webassembly';
+      results[`adam_wasm_kernel_ms${tag}`] = wasmAdamMs;
       results[`step_floor_flop_time_ratio${tag}`] = (floor + adamMs) / flopMs;
       if (version) results.pytorch_version = version;
       const na = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : v);
@@ -373,10 +394,13 @@ const bench: BenchModule = {
         (floor + adamMs) / flopMs,
       ]);
     }
+    const kernelNote = (await loadNativeKernels())
+      ? `native, ${threads} threads; the WebAssembly kernel it replaces: adam_wasm_kernel_ms in --json`
+      : 'WebAssembly: the native kernels are not built, see npm run build:native';
     console.log();
     printTable(rows);
     console.log(
-      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph. Adam in graph: the same fit with the optimizer update inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the worker's in-place kernel. Adam kernel: the worker's in-place update alone over all parameters; floor ÷ FLOP time: (ORT matmuls + Adam kernel) / FLOP ms, what a step with no other cost would reach.`,
+      `\n× PyTorch: median of per-round ratios (PyTorch ms / Lepton ms, run back to back). FLOP ms: the step's matmul FLOPs at raw ORT's 2048² rate in this run (${gflops.toFixed(0)} GFLOPS); ORT matmuls: the step's products alone, one raw ORT graph. Adam in graph: the same fit with the optimizer update inside the train-step graph (LEPTON_OPTIMIZER_KERNELS=0) instead of the worker's in-place kernel. Adam kernel: the worker's in-place update alone over all parameters (${kernelNote}); floor ÷ FLOP time: (ORT matmuls + Adam kernel) / FLOP ms, what a step with no other cost would reach.`,
     );
     if (noTorch) {
       results.pytorch_skipped = noTorch;

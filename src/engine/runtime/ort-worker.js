@@ -5,8 +5,10 @@
 // defers the same call by a tick): a message is handled start to end before the next one, so
 // training state can change under no run in flight (see Arena).
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { kernelsWasmBase64 } from './kernels-wasm.js';
+import { nativeKernels } from './native-kernels.js';
 
 const require = createRequire(import.meta.url);
 const ort = require('onnxruntime-node');
@@ -31,6 +33,11 @@ const collectGarbage = (() => {
 
 /** Native sessions by key. */
 const sessions = new Map();
+/**
+ * Threads for a session's native optimizer kernels: its intra-op thread count (ORT's threads are
+ * idle while the update runs).
+ */
+const kernelThreads = new Map();
 /**
  * Tensors kept in this worker between runs (training state), by key: an ort.Tensor, or an
  * ArenaTensor (float32 state that optimizer kernels update in place).
@@ -205,6 +212,17 @@ function releaseGradients(session) {
  * scalar arguments.
  */
 function applyUpdate(session, update) {
+  // The native kernel when built (same bits, faster), in one call for all parameters.
+  if (nativeKernels && update.kind === 'adam') {
+    const offsets = new Uint32Array(update.items.length * 5);
+    update.items.forEach((item, i) => {
+      const p = state.get(item.param);
+      const [m, v] = item.slots.map((k) => state.get(k));
+      offsets.set([p.offset, gradients.get(gradientKey(session, item)).offset, m.offset, v.offset, p.length], i * 5);
+    });
+    nativeKernels.adam(arena.memory.buffer, offsets, Float32Array.from(update.args), kernelThreads.get(session) ?? 1);
+    return;
+  }
   for (const item of update.items) {
     const p = state.get(item.param);
     const slots = item.slots.map((k) => state.get(k));
@@ -249,6 +267,7 @@ function handle(msg) {
       const model = msg.model;
       session.loadModel(model.buffer, model.byteOffset, model.byteLength, { logSeverityLevel: 3, ...msg.options });
       sessions.set(msg.key, session);
+      kernelThreads.set(msg.key, msg.options?.intraOpNumThreads || Math.min(availableParallelism(), 4));
       return {
         inputNames: session.inputMetadata.map((m) => m.name),
         outputNames: session.outputMetadata.map((m) => m.name),
@@ -312,6 +331,7 @@ function handle(msg) {
     case 'release': {
       const s = sessions.get(msg.key);
       sessions.delete(msg.key);
+      kernelThreads.delete(msg.key);
       s?.dispose();
       releaseGradients(msg.key);
       return {};
