@@ -6,7 +6,18 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { compileKernels } from '../../scripts/build-kernels.js';
-import { Dense, type Tensor, input, identity, randn, sequential, setSeed, tensor } from '../../src/index.js';
+import {
+  Dense,
+  Embedding,
+  GlobalAveragePooling1D,
+  type Tensor,
+  input,
+  identity,
+  randn,
+  sequential,
+  setSeed,
+  tensor,
+} from '../../src/index.js';
 import { getWorker } from '../../src/engine/runtime/pool.js';
 import { type CompileState, GraphBuilder, getOptimizer } from '../../src/train/index.js';
 import { expectPyTorchStep, optimizerCases } from '../helpers/optimizer-fixtures.js';
@@ -104,6 +115,40 @@ describe('fit with the in-place Adam kernel', () => {
       .flatMap((v) => state.optimizer.slotsFor(v).map((s) => s.data as Float32Array));
     return [...model.namedVariables().map(([, v]) => v.data as Float32Array), ...slots];
   }
+
+  /**
+   * Weights after fits on sequences of growing lengths: a train graph per length, each with its own
+   * gradient blocks, whose allocation grows the kernels' memory between runs (the weights fed to the
+   * next run must be views made after that growth).
+   */
+  async function trainLengths(kernels: boolean): Promise<Float32Array[]> {
+    process.env.LEPTON_OPTIMIZER_KERNELS = kernels ? '1' : '0';
+    setSeed(3);
+    const model = sequential([
+      input({ shape: [null], dtype: 'int32' }),
+      new Embedding(3000, 48),
+      new GlobalAveragePooling1D(),
+      new Dense(4, { activation: 'softmax' }),
+    ]);
+    model.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    for (const length of [5, 9, 13, 17]) {
+      const x = tensor(
+        Int32Array.from({ length: 16 * length }, (_, i) => (i * 7919 + length) % 3000),
+        {
+          shape: [16, length],
+        },
+      );
+      const y = tensor(Int32Array.from({ length: 16 }, (_, i) => i % 4));
+      await model.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    }
+    return model.namedVariables().map(([, v]) => v.data as Float32Array);
+  }
+
+  it('trains graphs of several lengths whose gradient blocks grow the kernel memory, as the graph update does', async () => {
+    const graph = await trainLengths(false);
+    const kernel = await trainLengths(true);
+    kernel.forEach((k, i) => expect(Array.from(k)).toEqual(Array.from(graph[i])));
+  });
 
   for (const optimizer of [
     { className: 'Adam', config: { learningRate: 0.01 } },

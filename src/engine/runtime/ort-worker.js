@@ -276,6 +276,9 @@ function handle(msg) {
     case 'run': {
       const session = sessions.get(msg.key);
       if (!session) throw new Error(`no session '${msg.key}' in this worker`);
+      // First, every arena allocation of this run: growing the arena detaches its buffer, so views of
+      // it (weights fed from it, gradient outputs) are made only after.
+      if (msg.update) prepareUpdate(msg.key, msg.update);
       const feeds = {};
       const taken = [];
       for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = feedOf(t, taken);
@@ -284,10 +287,7 @@ function handle(msg) {
       for (const name of msg.fetch) fetches[name] = null;
       for (const name of Object.keys(msg.stateOut ?? {})) fetches[name] = null;
       for (const name of Object.keys(msg.sharedOut ?? {})) fetches[name] = null;
-      if (msg.update) {
-        prepareUpdate(msg.key, msg.update);
-        gradientFetches(msg.key, msg.update, fetches);
-      }
+      if (msg.update) gradientFetches(msg.key, msg.update, fetches);
       let results;
       try {
         results = session.run(feeds, fetches, {});
