@@ -131,11 +131,12 @@ export class ResidentFunction {
 
   /**
    * Runs the function. `inputs` follow the specs; `keep[i]`, when given, names the state that output
-   * i is written to instead of being returned. Returns the outputs not kept (undefined where kept).
+   * i is written to instead of being returned, and null drops output i (it is not copied out of ONNX
+   * Runtime). Returns the outputs neither kept nor dropped (undefined for the others).
    */
   async call(
     inputs: readonly ResidentInput[],
-    keep: readonly (string | undefined)[] = [],
+    keep: readonly (string | null | undefined)[] = [],
   ): Promise<(HostTensor | undefined)[]> {
     const lowered = this.program.lowered;
     const specCount = this.program.trace.inputs.length;
@@ -167,11 +168,11 @@ export class ResidentFunction {
     const fetch: string[] = [];
     lowered.outputNames.forEach((name, i) => {
       const k = keep[i];
-      if (k !== undefined) stateOut[name] = this.scope.ref(k).state;
-      else fetch.push(name);
+      if (typeof k === 'string') stateOut[name] = this.scope.ref(k).state;
+      else if (k === undefined) fetch.push(name);
     });
     const results = await this.session.run(feeds, fetch, { stateIn, stateOut });
-    return lowered.outputNames.map((name, i) => (keep[i] !== undefined ? undefined : results[name]));
+    return lowered.outputNames.map((name, i) => (keep[i] === undefined ? results[name] : undefined));
   }
 
   /** Unloads the session (the scope's state stays until scope.release()). */

@@ -103,6 +103,8 @@ export {
   Seq2SeqDecoding,
   CausalLMDecoding,
   causalLMScorer,
+  topTokens,
+  type TopTokens,
   type NextTokenScorer,
   type SearchOptions,
   type BeamSearchOptions,
