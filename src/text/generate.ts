@@ -15,7 +15,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Tensor, cast, compile, gather, logSoftmax, mul, reshape, sum, tensor, topK } from '../index.js';
-import { ResidentFunction, type TensorSpec, WorkerScope, toOnnx } from '../engine/index.js';
+import { ResidentFunction, type SessionOptions, type TensorSpec, WorkerScope, toOnnx } from '../engine/index.js';
 import { writeFileAtomic } from '../engine/files.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import {
@@ -267,7 +267,16 @@ export interface Seq2SeqScorerOptions {
    * recomputes every prefix at every step (the reference the cached path is tested against).
    */
   cache?: boolean;
+  /** ONNX Runtime options of the cached decoding graphs (default DECODING_SESSION: one intra-op thread). */
+  session?: SessionOptions;
 }
+
+/**
+ * Session options of incremental decoding graphs: one intra-op thread. A decoding step is ~100
+ * kernels on one position per hypothesis, too small to split; a second thread only adds a wake-up
+ * per kernel, which costs most when the machine is busy (docs/PERFORMANCE.md, session 8).
+ */
+export const DECODING_SESSION: SessionOptions = { intraOpNumThreads: 1 };
 
 /** The smallest bucket bound ≥ n (the model's maxLength beyond the last bucket). */
 function bucketOf(n: number, buckets: readonly number[], max: number): number {
@@ -309,6 +318,7 @@ export class Seq2SeqDecoding {
   private readonly sourceLength?: number;
   private readonly hypotheses?: number;
   private readonly useCache: boolean;
+  private readonly session: SessionOptions;
   private readonly encodeFn;
   private readonly stepFn;
   /** The traced functions of cached decoding (run in the worker, or exported). */
@@ -323,6 +333,7 @@ export class Seq2SeqDecoding {
     this.sourceLength = options.sourceLength;
     this.hypotheses = options.hypotheses;
     this.useCache = options.cache ?? true;
+    this.session = options.session ?? DECODING_SESSION;
     this.steps = seq2seqStepFunctions(model);
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
@@ -433,7 +444,7 @@ export class Seq2SeqDecoding {
     const scope = new WorkerScope();
     const f = this.steps;
     const create = (g: { fn: (...args: Tensor[]) => unknown; specs: readonly TensorSpec[] }, context: string) =>
-      ResidentFunction.create(scope, g.fn, g.specs, { context });
+      ResidentFunction.create(scope, g.fn, g.specs, { context, session: this.session });
     this.cached = {
       scope,
       encoders: new Map(),
@@ -449,7 +460,10 @@ export class Seq2SeqDecoding {
     let g = c.encoders.get(S);
     if (!g) {
       const f = this.steps.encoder(S);
-      g = ResidentFunction.create(c.scope, f.fn, f.specs, { context: 'Seq2SeqDecoding encoder' });
+      g = ResidentFunction.create(c.scope, f.fn, f.specs, {
+        context: 'Seq2SeqDecoding encoder',
+        session: this.session,
+      });
       c.encoders.set(S, g);
     }
     return g;
@@ -815,7 +829,7 @@ export class CausalLMDecoding {
         return run(embedding.apply(tokens) as Tensor);
       },
       [ids, { shape: ['h'], dtype: 'int32' }],
-      { context: 'CausalLMDecoding first step' },
+      { context: 'CausalLMDecoding first step', session: DECODING_SESSION },
     );
     const next = ResidentFunction.create(
       scope,
@@ -830,7 +844,7 @@ export class CausalLMDecoding {
         { shape: ['h'], dtype: 'int32' },
         ...blocks.flatMap(() => [kv, kv]),
       ],
-      { context: 'CausalLMDecoding step' },
+      { context: 'CausalLMDecoding step', session: DECODING_SESSION },
     );
     this.graphs = { scope, first, next };
     return this.graphs;

@@ -103,6 +103,7 @@ export {
   Seq2SeqDecoding,
   CausalLMDecoding,
   causalLMScorer,
+  DECODING_SESSION,
   topTokens,
   type TopTokens,
   type NextTokenScorer,
