@@ -606,10 +606,11 @@ export class Seq2SeqDecoding {
  */
 function seq2seqStepFunctions(model: Seq2SeqTransformer) {
   const layers = model.decoderBlocks;
-  // The hidden state of one new position [H, 1, D] → log-probabilities [H, V].
+  // The hidden state of one new position [H, 1, D] → log-probabilities [H, V] (as [H, D] rows, so
+  // the output projection is one Gemm).
   const logProbs = (h: Tensor) => {
-    const last = model.decoderNorm ? (model.decoderNorm.apply(h) as Tensor) : h;
-    return logSoftmax(reshape(model.logits(last), [h.shape[0], model.config.targetVocabSize]), -1);
+    const rows = reshape(h, [h.shape[0], model.config.modelDim]);
+    return logSoftmax(model.logits(model.decoderNorm ? (model.decoderNorm.apply(rows) as Tensor) : rows), -1);
   };
   // Log-probabilities, then the best `width.shape[0]` of them and their tokens.
   const withTop = (lp: Tensor, width: Tensor) => {
