@@ -105,15 +105,18 @@ export class ResidentFunction {
   /**
    * Traces fn for the given input specs (symbolic dims allowed) and loads it in the scope's worker.
    * The function must be deterministic (no dropout or other random ops: call layers in inference mode).
+   * With `bake`, the variables it reads become constants of the graph, with the values they have
+   * now: nothing to sync, and ONNX Runtime pre-packs weight matrices and folds ops on them once
+   * instead of at every call — for functions called many times with the same weights.
    */
   static async create(
     scope: WorkerScope,
     fn: (...args: Tensor[]) => unknown,
     specs: readonly TensorSpec[],
-    options: { context?: string; session?: SessionOptions } = {},
+    options: { context?: string; session?: SessionOptions; bake?: boolean } = {},
   ): Promise<ResidentFunction> {
     const context = options.context ?? (fn.name || 'resident function');
-    const program = TracedProgram.fromSpecs(fn, specs);
+    const program = TracedProgram.fromSpecs(fn, specs, options.bake ? { variables: 'bake' } : {});
     if (program.lowered.inputBindings.some((b) => b.kind === 'random'))
       throw new Error(`${context}: a resident function must be deterministic (it draws random numbers, e.g. dropout)`);
     const session = await scope.worker.load(

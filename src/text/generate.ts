@@ -295,6 +295,10 @@ const int32 = (values: ArrayLike<number>, shape: number[]) => ({
 /** The graphs of cached decoding, traced once per model and loaded in one worker. */
 interface CachedGraphs {
   scope: WorkerScope;
+  /** The model's weight arrays the graphs were traced with (baked in): others mean new weights. */
+  weights: readonly unknown[];
+  /** Decodes running on these graphs: outdated graphs are unloaded when none is left. */
+  active: number;
   /** Source ids [N, S] → per decoder layer the cross-attention keys and values. */
   encoders: Map<number, Promise<ResidentFunction>>;
   /** Those keys, values and the source mask for each hypothesis's row. */
@@ -307,11 +311,19 @@ interface CachedGraphs {
 
 let nextScorer = 1;
 
+/** Unloads the sessions of cached graphs (the state of their scope stays). */
+async function unload(c: CachedGraphs): Promise<void> {
+  const all = [...c.encoders.values(), c.byRows, c.first, c.next];
+  await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.release()));
+}
+
 /**
  * A NextTokenScorer over a Seq2SeqTransformer for one batch of source sequences: the sources are
  * encoded once (padded to a bucket length); each call returns log-softmax of the logits for the
- * next token of each hypothesis. Make the scorers after training: each scorer copies the current
- * weights to the worker, and graphs are traced per shape — `graphs()` says how many were compiled.
+ * next token of each hypothesis. The cached decoding graphs hold the weights as constants (ONNX
+ * Runtime pre-packs them): each decode runs with the weights as they are when it starts, and
+ * graphs are traced again after the weights change (training, load) — `graphs()` says how many
+ * are loaded.
  */
 export class Seq2SeqDecoding {
   readonly buckets: readonly number[];
@@ -324,6 +336,7 @@ export class Seq2SeqDecoding {
   /** The traced functions of cached decoding (run in the worker, or exported). */
   private readonly steps: ReturnType<typeof seq2seqStepFunctions>;
   private cached?: CachedGraphs;
+  private scope?: WorkerScope;
 
   constructor(
     readonly model: Seq2SeqTransformer,
@@ -363,11 +376,14 @@ export class Seq2SeqDecoding {
     };
   }
 
-  /** Frees the worker state of cached decoding (the graphs are traced again if decoding resumes). */
+  /** Frees the worker state and graphs of cached decoding (they are traced again if decoding resumes). */
   async release(): Promise<void> {
     const c = this.cached;
+    const scope = this.scope;
     this.cached = undefined;
-    await c?.scope.release();
+    this.scope = undefined;
+    if (c) await unload(c);
+    await scope?.release();
   }
 
   /** Pads source id sequences to one bucket length: ids [N, S]. */
@@ -438,31 +454,38 @@ export class Seq2SeqDecoding {
     };
   }
 
-  /** The cached graphs, traced and loaded on first use. */
+  /** The cached graphs for the current weights, traced and loaded on first use. */
   private graphsForCache(): CachedGraphs {
-    if (this.cached) return this.cached;
-    const scope = new WorkerScope();
+    const weights = this.model.weights.map((v) => v.data);
+    const old = this.cached;
+    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
+    this.scope ??= new WorkerScope();
+    const scope = this.scope;
     const f = this.steps;
     const create = (g: { fn: (...args: Tensor[]) => unknown; specs: readonly TensorSpec[] }, context: string) =>
-      ResidentFunction.create(scope, g.fn, g.specs, { context, session: this.session });
+      ResidentFunction.create(scope, g.fn, g.specs, { context, session: this.session, bake: true });
     this.cached = {
       scope,
+      weights,
+      active: 0,
       encoders: new Map(),
       byRows: create(f.byRows, 'Seq2SeqDecoding encoder states by row'),
       first: create(f.hypothesisFirst, 'Seq2SeqDecoding first step'),
       next: create(f.hypothesisNext, 'Seq2SeqDecoding step'),
     };
+    // Outdated graphs go now unless a decode still runs on them (its scorer's release unloads them).
+    if (old && old.active === 0) void unload(old);
     return this.cached;
   }
 
-  private encoderGraph(S: number): Promise<ResidentFunction> {
-    const c = this.graphsForCache();
+  private encoderGraph(c: CachedGraphs, S: number): Promise<ResidentFunction> {
     let g = c.encoders.get(S);
     if (!g) {
       const f = this.steps.encoder(S);
       g = ResidentFunction.create(c.scope, f.fn, f.specs, {
         context: 'Seq2SeqDecoding encoder',
         session: this.session,
+        bake: true,
       });
       c.encoders.set(S, g);
     }
@@ -531,16 +554,11 @@ export class Seq2SeqDecoding {
 
   /** A scorer whose decoder caches keys and values in the worker (see `incrementalScorer`). */
   private async cachedScorer(sourceIds: Tensor, recompute: () => Promise<NextTokenScorer>): Promise<NextTokenScorer> {
-    const c = this.graphsForCache();
-    const [encoder, byRows, first, next] = await Promise.all([
-      this.encoderGraph(sourceIds.shape[1] as number),
-      c.byRows,
-      c.first,
-      c.next,
-    ]);
-    const scope = c.scope;
-    // The weights as they are now (training may have changed them since the last scorer).
-    await scope.syncVariables(new Set([...encoder.variables, ...first.variables, ...next.variables]));
+    const S = sourceIds.shape[1] as number;
+    // Traced and loaded now, so that the first step is not slower and errors surface here.
+    const loaded = this.graphsForCache();
+    await Promise.all([this.encoderGraph(loaded, S), loaded.byRows, loaded.first, loaded.next]);
+    const scope = loaded.scope;
     const id = nextScorer++;
     const L = this.model.decoderBlocks.length;
     const encoderState = (prefix: string) => [
@@ -554,13 +572,16 @@ export class Seq2SeqDecoding {
     const encRefs = encNames.map((n) => scope.ref(n));
     const hypRefs = hypNames.map((n) => scope.ref(n));
     const cacheRefs = cacheNames.map((n) => scope.ref(n));
+    // The graphs of the running decode (those of the weights when it started) and its functions.
+    let graphs: CachedGraphs | undefined;
+    let fns: Record<'encoder' | 'byRows' | 'first' | 'next', ResidentFunction>;
     let hypRows: Int32Array | undefined;
     const pickRows = (rows: HostTensor) => {
       const r = rows.data as Int32Array;
       if (hypRows?.length === r.length && hypRows.every((v, i) => v === r[i])) return;
       hypRows = r;
       // Not awaited here: the worker runs messages in order, so the step sent next reads the result.
-      return byRows.call([rows, ...encRefs], hypNames);
+      return fns.byRows.call([rows, ...encRefs], hypNames);
     };
     // With k, the log-probabilities stay in the worker and the best k tokens come back.
     const keep = (k?: number) =>
@@ -580,13 +601,23 @@ export class Seq2SeqDecoding {
       maxLength: this.model.config.maxLength,
       scope,
       names: [...encNames, ...hypNames, ...cacheNames],
-      prepare: () => {
+      prepare: async () => {
         hypRows = undefined;
+        const g = this.graphsForCache();
+        g.active++;
+        graphs = g;
+        const [encoder, byRows, first, next] = await Promise.all([this.encoderGraph(g, S), g.byRows, g.first, g.next]);
+        fns = { encoder, byRows, first, next };
         return encoder.call([sourceIds], encNames);
       },
-      first: (tokens, rows, k) => step(k, rows, () => first.call([tokens, width(k), ...hypRefs], keep(k))),
+      finish: async () => {
+        const g = graphs;
+        graphs = undefined;
+        if (g && --g.active === 0 && g !== this.cached) await unload(g);
+      },
+      first: (tokens, rows, k) => step(k, rows, () => fns.first.call([tokens, width(k), ...hypRefs], keep(k))),
       next: (tokens, index, parents, rows, k) =>
-        step(k, rows, () => next.call([tokens, width(k), index, parents, ...cacheRefs, ...hypRefs], keep(k))),
+        step(k, rows, () => fns.next.call([tokens, width(k), index, parents, ...cacheRefs, ...hypRefs], keep(k))),
       topK: true,
       recompute,
     });
@@ -894,6 +925,8 @@ interface IncrementalSteps {
   names: string[];
   /** Sets up per-scorer state before the first position (e.g. encodes the sources); again after release. */
   prepare?: () => Promise<unknown>;
+  /** Called by release after a prepare (the decode is over). */
+  finish?: () => Promise<void>;
   /** Position 0: tokens [H, 1], rows [H] → log-probabilities [H × V], or with k the best k (the cache starts). */
   first: (tokens: HostTensor, rows: HostTensor, k?: number) => Promise<StepOutput>;
   /** Position `index` [1]: hypothesis i continues cache row parents[i]. */
@@ -973,10 +1006,12 @@ function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
     logProbs: async (rows, prefixes) => (await scored(rows, prefixes)) as Float32Array,
     topK: s.topK ? async (rows, prefixes, k) => (await scored(rows, prefixes, k)) as TopTokens : undefined,
     async release() {
+      const started = prepared;
       prepared = undefined;
       fallback = undefined;
       previous = new Map();
       await s.scope.delete(s.names);
+      if (started) await s.finish?.();
     },
   };
 }

@@ -304,13 +304,22 @@ describe('Seq2SeqDecoding with the key/value cache', () => {
       const lse = mx + Math.log(z.reduce((a, v) => a + Math.exp(v - mx), 0));
       return z.map((v) => v - lse);
     };
-    const before = await (await decoding.scorer(src)).logProbs([0], [[1]]);
+    const first = await decoding.scorer(src);
+    const before = await first.logProbs([0], [[1]]);
     expect(maxDiff(before, logSoftmaxOf(eager()))).toBeLessThan(1e-5);
+    const idle = await decoding.scorer(src);
+    const oldNext = await (await new Seq2SeqDecoding(m, { cache: false }).scorer(src)).logProbs([0], [[1, 5]]);
     const bias = m.outputDense.weights.find((w) => w.name.endsWith('bias'))!;
     bias.assign(tensor(Float32Array.from({ length: 12 }, (_, i) => i * 0.5)));
     const after = await (await decoding.scorer(src)).logProbs([0], [[1]]);
     expect(maxDiff(after, logSoftmaxOf(eager()))).toBeLessThan(1e-5);
     expect(maxDiff(after, before)).toBeGreaterThan(0.1);
+    // A decode reads the weights as they are when it starts: the one running goes on with the old
+    // weights (its graphs stay loaded until it ends), one starting now takes the new ones.
+    expect(maxDiff(await first.logProbs([0], [[1, 5]]), oldNext)).toBeLessThan(1e-5);
+    expect(maxDiff(await idle.logProbs([0], [[1]]), after)).toBe(0);
+    await first.release?.();
+    expect(maxDiff(await first.logProbs([0], [[1]]), after)).toBe(0);
     await decoding.release();
   });
 });
