@@ -121,6 +121,7 @@ export {
   prod,
   argmax,
   argmin,
+  topK,
   logSumExp,
   variance,
   std,

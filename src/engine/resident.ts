@@ -105,15 +105,18 @@ export class ResidentFunction {
   /**
    * Traces fn for the given input specs (symbolic dims allowed) and loads it in the scope's worker.
    * The function must be deterministic (no dropout or other random ops: call layers in inference mode).
+   * With `bake`, the variables it reads become constants of the graph, with the values they have
+   * now: nothing to sync, and ONNX Runtime pre-packs weight matrices and folds ops on them once
+   * instead of at every call — for functions called many times with the same weights.
    */
   static async create(
     scope: WorkerScope,
     fn: (...args: Tensor[]) => unknown,
     specs: readonly TensorSpec[],
-    options: { context?: string; session?: SessionOptions } = {},
+    options: { context?: string; session?: SessionOptions; bake?: boolean } = {},
   ): Promise<ResidentFunction> {
     const context = options.context ?? (fn.name || 'resident function');
-    const program = TracedProgram.fromSpecs(fn, specs);
+    const program = TracedProgram.fromSpecs(fn, specs, options.bake ? { variables: 'bake' } : {});
     if (program.lowered.inputBindings.some((b) => b.kind === 'random'))
       throw new Error(`${context}: a resident function must be deterministic (it draws random numbers, e.g. dropout)`);
     const session = await scope.worker.load(
@@ -131,11 +134,12 @@ export class ResidentFunction {
 
   /**
    * Runs the function. `inputs` follow the specs; `keep[i]`, when given, names the state that output
-   * i is written to instead of being returned. Returns the outputs not kept (undefined where kept).
+   * i is written to instead of being returned, and null drops output i (it is not copied out of ONNX
+   * Runtime). Returns the outputs neither kept nor dropped (undefined for the others).
    */
   async call(
     inputs: readonly ResidentInput[],
-    keep: readonly (string | undefined)[] = [],
+    keep: readonly (string | null | undefined)[] = [],
   ): Promise<(HostTensor | undefined)[]> {
     const lowered = this.program.lowered;
     const specCount = this.program.trace.inputs.length;
@@ -167,11 +171,11 @@ export class ResidentFunction {
     const fetch: string[] = [];
     lowered.outputNames.forEach((name, i) => {
       const k = keep[i];
-      if (k !== undefined) stateOut[name] = this.scope.ref(k).state;
-      else fetch.push(name);
+      if (typeof k === 'string') stateOut[name] = this.scope.ref(k).state;
+      else if (k === undefined) fetch.push(name);
     });
     const results = await this.session.run(feeds, fetch, { stateIn, stateOut });
-    return lowered.outputNames.map((name, i) => (keep[i] !== undefined ? undefined : results[name]));
+    return lowered.outputNames.map((name, i) => (keep[i] === undefined ? results[name] : undefined));
   }
 
   /** Unloads the session (the scope's state stays until scope.release()). */

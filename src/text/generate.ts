@@ -14,8 +14,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Tensor, compile, gather, logSoftmax, mul, reshape, sum, tensor } from '../index.js';
-import { ResidentFunction, type TensorSpec, WorkerScope, toOnnx } from '../engine/index.js';
+import { type Tensor, cast, compile, gather, logSoftmax, mul, reshape, sum, tensor, topK } from '../index.js';
+import { ResidentFunction, type SessionOptions, type TensorSpec, WorkerScope, toOnnx } from '../engine/index.js';
 import { writeFileAtomic } from '../engine/files.js';
 import type { HostTensor } from '../engine/onnx/proto.js';
 import {
@@ -36,6 +36,12 @@ export interface NextTokenScorer {
    * as (row of the batch being decoded, token ids so far — `<s>` first).
    */
   logProbs(rows: readonly number[], prefixes: readonly (readonly number[])[]): Promise<Float32Array>;
+  /**
+   * The k most probable next tokens of each hypothesis (k ≤ vocabSize), as `topTokens` picks them
+   * from `logProbs`: scorers that compute them where the log-probabilities are (in the graph) ship
+   * k candidates per hypothesis instead of the vocabulary. Optional: the searches use it when given.
+   */
+  topK?(rows: readonly number[], prefixes: readonly (readonly number[])[], k: number): Promise<TopTokens>;
   /** Frees what the scorer holds (its key/value cache); the searches call it when they finish. */
   release?(): Promise<void>;
 }
@@ -67,11 +73,52 @@ function checkSearch(who: string, count: number, o: SearchOptions): void {
       throw new Error(`${who}: ${k} must be a non-negative integer, got ${o?.[k]}`);
 }
 
-/** Index of the largest of n values at `offset` (first one on ties). */
-function argmaxAt(v: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let j = 1; j < n; j++) if (v[offset + j] > v[offset + best]) best = j;
-  return best;
+/** The k best next tokens of each of n hypotheses: [n × k] each, best first. */
+export interface TopTokens {
+  k: number;
+  logProbs: Float32Array;
+  tokens: Int32Array;
+}
+
+/**
+ * The k largest of each row of n × V log-probabilities, best first, equal values in token order
+ * (as ONNX TopK, which `topK` scorers run in their graphs).
+ */
+export function topTokens(lp: Float32Array, n: number, V: number, k: number): TopTokens {
+  const out: TopTokens = { k, logProbs: new Float32Array(n * k), tokens: new Int32Array(n * k) };
+  const top: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const base = i * V;
+    top.length = 0;
+    for (let j = 0; j < V; j++) {
+      if (top.length < k || lp[base + j] > lp[base + top[top.length - 1]]) {
+        let p = top.length < k ? top.length : top.length - 1;
+        if (top.length < k) top.push(j);
+        while (p > 0 && lp[base + j] > lp[base + top[p - 1]]) {
+          top[p] = top[p - 1];
+          p--;
+        }
+        top[p] = j;
+      }
+    }
+    top.forEach((j, r) => {
+      out.tokens[i * k + r] = j;
+      out.logProbs[i * k + r] = lp[base + j];
+    });
+  }
+  return out;
+}
+
+/** The k (at most the vocabulary) best next tokens per hypothesis, from the scorer's topK when it has one. */
+async function bestTokens(
+  scorer: NextTokenScorer,
+  rows: readonly number[],
+  prefixes: readonly (readonly number[])[],
+  k: number,
+): Promise<TopTokens> {
+  if (scorer.topK && scorer.vocabSize > 0) return scorer.topK(rows, prefixes, Math.min(k, scorer.vocabSize));
+  const lp = await scorer.logProbs(rows, prefixes);
+  return topTokens(lp, rows.length, scorer.vocabSize, Math.min(k, scorer.vocabSize));
 }
 
 /** Greedy search: the most probable token at each step. Returns the token ids of each row. */
@@ -92,13 +139,15 @@ async function greedyTokens(scorer: NextTokenScorer, count: number, options: Sea
   const out: number[][] = Array.from({ length: count }, () => []);
   let live = Array.from({ length: count }, (_, i) => i);
   for (let step = 0; step < options.maxLength && live.length > 0; step++) {
-    const lp = await scorer.logProbs(
+    const best = await bestTokens(
+      scorer,
       live,
       live.map((r) => [options.bos, ...out[r]]),
+      1,
     );
     const next: number[] = [];
     live.forEach((r, i) => {
-      const token = argmaxAt(lp, i * scorer.vocabSize, scorer.vocabSize);
+      const token = best.tokens[i];
       if (token === options.eos) return;
       out[r].push(token);
       next.push(r);
@@ -165,27 +214,14 @@ async function beamTokens(
       }
     }
     if (rows.length === 0) break;
-    const lp = await scorer.logProbs(rows, prefixes);
-    const V = scorer.vocabSize;
-    // Candidates per row: the best k of each hypothesis suffice for the best k overall.
+    // Candidates per row: the best k + 1 of each hypothesis suffice for the best k that do not end.
+    const top = await bestTokens(scorer, rows, prefixes, k + 1);
     const candidates = new Map<number, { h: Hypothesis; token: number; logProb: number }[]>();
     owners.forEach(([r, h], i) => {
-      const base = i * V;
-      const top: number[] = [];
-      for (let j = 0; j < V; j++) {
-        if (top.length < k + 1 || lp[base + j] > lp[base + top[top.length - 1]]) {
-          let p = top.length < k + 1 ? top.length : top.length - 1;
-          if (top.length < k + 1) top.push(j);
-          while (p > 0 && lp[base + j] > lp[base + top[p - 1]]) {
-            top[p] = top[p - 1];
-            p--;
-          }
-          top[p] = j;
-        }
-      }
       let list = candidates.get(r);
       if (!list) candidates.set(r, (list = []));
-      for (const j of top) list.push({ h, token: j, logProb: h.logProb + lp[base + j] });
+      for (let j = i * top.k; j < (i + 1) * top.k; j++)
+        list.push({ h, token: top.tokens[j], logProb: h.logProb + top.logProbs[j] });
     });
     for (const [r, list] of candidates) {
       // Stable sort: ties keep hypothesis order, then token order (as greedy's first maximum).
@@ -231,7 +267,16 @@ export interface Seq2SeqScorerOptions {
    * recomputes every prefix at every step (the reference the cached path is tested against).
    */
   cache?: boolean;
+  /** ONNX Runtime options of the cached decoding graphs (default DECODING_SESSION: one intra-op thread). */
+  session?: SessionOptions;
 }
+
+/**
+ * Session options of incremental decoding graphs: one intra-op thread. A decoding step is ~100
+ * kernels on one position per hypothesis, too small to split; a second thread only adds a wake-up
+ * per kernel, which costs most when the machine is busy (docs/PERFORMANCE.md, session 8).
+ */
+export const DECODING_SESSION: SessionOptions = { intraOpNumThreads: 1 };
 
 /** The smallest bucket bound ≥ n (the model's maxLength beyond the last bucket). */
 function bucketOf(n: number, buckets: readonly number[], max: number): number {
@@ -250,8 +295,14 @@ const int32 = (values: ArrayLike<number>, shape: number[]) => ({
 /** The graphs of cached decoding, traced once per model and loaded in one worker. */
 interface CachedGraphs {
   scope: WorkerScope;
+  /** The model's weight arrays the graphs were traced with (baked in): others mean new weights. */
+  weights: readonly unknown[];
+  /** Decodes running on these graphs: outdated graphs are unloaded when none is left. */
+  active: number;
   /** Source ids [N, S] → per decoder layer the cross-attention keys and values. */
   encoders: Map<number, Promise<ResidentFunction>>;
+  /** Those keys, values and the source mask for each hypothesis's row. */
+  byRows: Promise<ResidentFunction>;
   /** The first position (`<s>` at 0): no cache in, the cache out. */
   first: Promise<ResidentFunction>;
   /** Any later position, against the cache. */
@@ -260,22 +311,32 @@ interface CachedGraphs {
 
 let nextScorer = 1;
 
+/** Unloads the sessions of cached graphs (the state of their scope stays). */
+async function unload(c: CachedGraphs): Promise<void> {
+  const all = [...c.encoders.values(), c.byRows, c.first, c.next];
+  await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.release()));
+}
+
 /**
  * A NextTokenScorer over a Seq2SeqTransformer for one batch of source sequences: the sources are
  * encoded once (padded to a bucket length); each call returns log-softmax of the logits for the
- * next token of each hypothesis. Make the scorers after training: each scorer copies the current
- * weights to the worker, and graphs are traced per shape — `graphs()` says how many were compiled.
+ * next token of each hypothesis. The cached decoding graphs hold the weights as constants (ONNX
+ * Runtime pre-packs them): each decode runs with the weights as they are when it starts, and
+ * graphs are traced again after the weights change (training, load) — `graphs()` says how many
+ * are loaded.
  */
 export class Seq2SeqDecoding {
   readonly buckets: readonly number[];
   private readonly sourceLength?: number;
   private readonly hypotheses?: number;
   private readonly useCache: boolean;
+  private readonly session: SessionOptions;
   private readonly encodeFn;
   private readonly stepFn;
   /** The traced functions of cached decoding (run in the worker, or exported). */
   private readonly steps: ReturnType<typeof seq2seqStepFunctions>;
   private cached?: CachedGraphs;
+  private scope?: WorkerScope;
 
   constructor(
     readonly model: Seq2SeqTransformer,
@@ -285,6 +346,7 @@ export class Seq2SeqDecoding {
     this.sourceLength = options.sourceLength;
     this.hypotheses = options.hypotheses;
     this.useCache = options.cache ?? true;
+    this.session = options.session ?? DECODING_SESSION;
     this.steps = seq2seqStepFunctions(model);
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
@@ -314,11 +376,14 @@ export class Seq2SeqDecoding {
     };
   }
 
-  /** Frees the worker state of cached decoding (the graphs are traced again if decoding resumes). */
+  /** Frees the worker state and graphs of cached decoding (they are traced again if decoding resumes). */
   async release(): Promise<void> {
     const c = this.cached;
+    const scope = this.scope;
     this.cached = undefined;
-    await c?.scope.release();
+    this.scope = undefined;
+    if (c) await unload(c);
+    await scope?.release();
   }
 
   /** Pads source id sequences to one bucket length: ids [N, S]. */
@@ -389,23 +454,39 @@ export class Seq2SeqDecoding {
     };
   }
 
-  /** The cached graphs, traced and loaded on first use. */
+  /** The cached graphs for the current weights, traced and loaded on first use. */
   private graphsForCache(): CachedGraphs {
-    if (this.cached) return this.cached;
-    const scope = new WorkerScope();
+    const weights = this.model.weights.map((v) => v.data);
+    const old = this.cached;
+    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
+    this.scope ??= new WorkerScope();
+    const scope = this.scope;
     const f = this.steps;
-    const first = ResidentFunction.create(scope, f.first.fn, f.first.specs, { context: 'Seq2SeqDecoding first step' });
-    const next = ResidentFunction.create(scope, f.next.fn, f.next.specs, { context: 'Seq2SeqDecoding step' });
-    this.cached = { scope, encoders: new Map(), first, next };
+    const create = (g: { fn: (...args: Tensor[]) => unknown; specs: readonly TensorSpec[] }, context: string) =>
+      ResidentFunction.create(scope, g.fn, g.specs, { context, session: this.session, bake: true });
+    this.cached = {
+      scope,
+      weights,
+      active: 0,
+      encoders: new Map(),
+      byRows: create(f.byRows, 'Seq2SeqDecoding encoder states by row'),
+      first: create(f.hypothesisFirst, 'Seq2SeqDecoding first step'),
+      next: create(f.hypothesisNext, 'Seq2SeqDecoding step'),
+    };
+    // Outdated graphs go now unless a decode still runs on them (its scorer's release unloads them).
+    if (old && old.active === 0) void unload(old);
     return this.cached;
   }
 
-  private encoderGraph(S: number): Promise<ResidentFunction> {
-    const c = this.graphsForCache();
+  private encoderGraph(c: CachedGraphs, S: number): Promise<ResidentFunction> {
     let g = c.encoders.get(S);
     if (!g) {
       const f = this.steps.encoder(S);
-      g = ResidentFunction.create(c.scope, f.fn, f.specs, { context: 'Seq2SeqDecoding encoder' });
+      g = ResidentFunction.create(c.scope, f.fn, f.specs, {
+        context: 'Seq2SeqDecoding encoder',
+        session: this.session,
+        bake: true,
+      });
       c.encoders.set(S, g);
     }
     return g;
@@ -473,32 +554,71 @@ export class Seq2SeqDecoding {
 
   /** A scorer whose decoder caches keys and values in the worker (see `incrementalScorer`). */
   private async cachedScorer(sourceIds: Tensor, recompute: () => Promise<NextTokenScorer>): Promise<NextTokenScorer> {
-    const c = this.graphsForCache();
-    const [encoder, first, next] = await Promise.all([
-      this.encoderGraph(sourceIds.shape[1] as number),
-      c.first,
-      c.next,
-    ]);
-    const scope = c.scope;
-    // The weights as they are now (training may have changed them since the last scorer).
-    await scope.syncVariables(new Set([...encoder.variables, ...first.variables, ...next.variables]));
+    const S = sourceIds.shape[1] as number;
+    // Traced and loaded now, so that the first step is not slower and errors surface here.
+    const loaded = this.graphsForCache();
+    await Promise.all([this.encoderGraph(loaded, S), loaded.byRows, loaded.first, loaded.next]);
+    const scope = loaded.scope;
     const id = nextScorer++;
     const L = this.model.decoderBlocks.length;
-    const encNames = [...Array.from({ length: L }, (_, l) => [`d${id}/ek${l}`, `d${id}/ev${l}`]).flat(), `d${id}/mask`];
+    const encoderState = (prefix: string) => [
+      ...Array.from({ length: L }, (_, l) => [`d${id}/${prefix}k${l}`, `d${id}/${prefix}v${l}`]).flat(),
+      `d${id}/${prefix}mask`,
+    ];
+    const encNames = encoderState('e');
+    // The encoder's keys, values and mask for each hypothesis's row, picked again when the rows change.
+    const hypNames = encoderState('h');
     const cacheNames = Array.from({ length: L }, (_, l) => [`d${id}/k${l}`, `d${id}/v${l}`]).flat();
     const encRefs = encNames.map((n) => scope.ref(n));
+    const hypRefs = hypNames.map((n) => scope.ref(n));
     const cacheRefs = cacheNames.map((n) => scope.ref(n));
-    const keep = [undefined, ...cacheNames];
-    const logProbs = (out: (HostTensor | undefined)[]) => out[0]!.data as Float32Array;
+    // The graphs of the running decode (those of the weights when it started) and its functions.
+    let graphs: CachedGraphs | undefined;
+    let fns: Record<'encoder' | 'byRows' | 'first' | 'next', ResidentFunction>;
+    let hypRows: Int32Array | undefined;
+    const pickRows = (rows: HostTensor) => {
+      const r = rows.data as Int32Array;
+      if (hypRows?.length === r.length && hypRows.every((v, i) => v === r[i])) return;
+      hypRows = r;
+      // Not awaited here: the worker runs messages in order, so the step sent next reads the result.
+      return fns.byRows.call([rows, ...encRefs], hypNames);
+    };
+    // With k, the log-probabilities stay in the worker and the best k tokens come back.
+    const keep = (k?: number) =>
+      k ? [null, undefined, undefined, ...cacheNames] : [undefined, null, null, ...cacheNames];
+    const width = (k?: number) => int32(new Array(k ?? 1).fill(0), [k ?? 1]);
+    const result = (k: number | undefined, out: (HostTensor | undefined)[]): StepOutput =>
+      k
+        ? { k, logProbs: out[1]!.data as Float32Array, tokens: out[2]!.data as Int32Array }
+        : (out[0]!.data as Float32Array);
+    const step = async (k: number | undefined, rows: HostTensor, call: () => Promise<(HostTensor | undefined)[]>) => {
+      const picked = pickRows(rows);
+      const [, out] = await Promise.all([picked, call()]);
+      return result(k, out);
+    };
     return incrementalScorer({
       vocabSize: this.model.config.targetVocabSize,
       maxLength: this.model.config.maxLength,
       scope,
-      names: [...encNames, ...cacheNames],
-      prepare: () => encoder.call([sourceIds], encNames),
-      first: async (tokens, rows) => logProbs(await first.call([tokens, rows, ...encRefs], keep)),
-      next: async (tokens, index, parents, rows) =>
-        logProbs(await next.call([tokens, index, parents, rows, ...cacheRefs, ...encRefs], keep)),
+      names: [...encNames, ...hypNames, ...cacheNames],
+      prepare: async () => {
+        hypRows = undefined;
+        const g = this.graphsForCache();
+        g.active++;
+        graphs = g;
+        const [encoder, byRows, first, next] = await Promise.all([this.encoderGraph(g, S), g.byRows, g.first, g.next]);
+        fns = { encoder, byRows, first, next };
+        return encoder.call([sourceIds], encNames);
+      },
+      finish: async () => {
+        const g = graphs;
+        graphs = undefined;
+        if (g && --g.active === 0 && g !== this.cached) await unload(g);
+      },
+      first: (tokens, rows, k) => step(k, rows, () => fns.first.call([tokens, width(k), ...hypRefs], keep(k))),
+      next: (tokens, index, parents, rows, k) =>
+        step(k, rows, () => fns.next.call([tokens, width(k), index, parents, ...cacheRefs, ...hypRefs], keep(k))),
+      topK: true,
       recompute,
     });
   }
@@ -507,14 +627,26 @@ export class Seq2SeqDecoding {
 /**
  * The traced functions of cached seq2seq decoding, with their input specs (symbolic hypothesis
  * count h, cache rows p and length t, source rows n and length s): the encoder for a source length,
- * the first position, and every later one. Run in a worker (Seq2SeqDecoding) or exported to ONNX.
+ * and two pairs of step functions (the first position, every later one). `first`/`next` take the
+ * encoder's keys and values per source row with each hypothesis's `rows` and return
+ * log-probabilities: the exported layout. The worker runs `hypothesisFirst`/`hypothesisNext`:
+ * they take the encoder's keys, values and mask per hypothesis (picked by `byRows` when the
+ * hypotheses' rows change, not at every step) and a `width` input whose length k (its values are
+ * unused) sets how many best tokens they return besides the log-probabilities, so a search can
+ * fetch k candidates per hypothesis instead of the vocabulary (one graph for every k).
  */
 function seq2seqStepFunctions(model: Seq2SeqTransformer) {
   const layers = model.decoderBlocks;
-  // The hidden state of one new position [H, 1, D] → log-probabilities [H, V].
+  // The hidden state of one new position [H, 1, D] → log-probabilities [H, V] (as [H, D] rows, so
+  // the output projection is one Gemm).
   const logProbs = (h: Tensor) => {
-    const last = model.decoderNorm ? (model.decoderNorm.apply(h) as Tensor) : h;
-    return logSoftmax(reshape(model.logits(last), [h.shape[0], model.config.targetVocabSize]), -1);
+    const rows = reshape(h, [h.shape[0], model.config.modelDim]);
+    return logSoftmax(model.logits(model.decoderNorm ? (model.decoderNorm.apply(rows) as Tensor) : rows), -1);
+  };
+  // Log-probabilities, then the best `width.shape[0]` of them and their tokens.
+  const withTop = (lp: Tensor, width: Tensor) => {
+    const top = topK(lp, width.shape[0]);
+    return [lp, top.values, cast(top.indices, 'int32')];
   };
   // Step inputs after the per-step ones: the encoder's keys and values per layer, then its mask.
   const encoderInputs = (args: Tensor[]) => ({
@@ -523,7 +655,7 @@ function seq2seqStepFunctions(model: Seq2SeqTransformer) {
   });
   const run = (
     x: Tensor,
-    rows: Tensor,
+    rows: Tensor | undefined,
     enc: { encoder: AttentionCache[]; mask: Tensor },
     caches?: AttentionCache[],
     parents?: Tensor,
@@ -535,17 +667,23 @@ function seq2seqStepFunctions(model: Seq2SeqTransformer) {
       h = r.output;
       out.push(r.cache.keys, r.cache.values);
     });
-    return [logProbs(h), ...out];
+    return { logProbs: logProbs(h), caches: out };
   };
   const { numHeads, modelDim } = model.config;
   const headDim = modelDim / numHeads;
   const kv = (n: string, t: string): TensorSpec => ({ shape: [n, numHeads, t, headDim], dtype: 'float32' });
-  const encoderSpecs: TensorSpec[] = [
-    ...layers.flatMap(() => [kv('n', 's'), kv('n', 's')]),
-    { shape: ['n', 's'], dtype: 'bool' },
+  const encoderSpecs = (n: string): TensorSpec[] => [
+    ...layers.flatMap(() => [kv(n, 's'), kv(n, 's')]),
+    { shape: [n, 's'], dtype: 'bool' },
   ];
   const ids: TensorSpec = { shape: ['h', 1], dtype: 'int32' };
   const indices: TensorSpec = { shape: ['h'], dtype: 'int32' };
+  const width: TensorSpec = { shape: ['k'], dtype: 'int32' };
+  const index: TensorSpec = { shape: [1], dtype: 'int32' };
+  const cacheSpecs = layers.flatMap(() => [kv('p', 't'), kv('p', 't')]);
+  const cachesOf = (args: Tensor[]) => layers.map((_, l) => ({ keys: args[2 * l], values: args[2 * l + 1] }));
+  const embed = (tokens: Tensor, at?: Tensor) =>
+    model.targetEmbedding.apply(tokens, at ? { startIndex: at } : {}) as Tensor;
   return {
     encoder: (S: number) => ({
       fn: function encodeForCache(src: Tensor) {
@@ -562,24 +700,39 @@ function seq2seqStepFunctions(model: Seq2SeqTransformer) {
     }),
     first: {
       fn: function decodeFirst(tokens: Tensor, rows: Tensor, ...rest: Tensor[]) {
-        return run(model.targetEmbedding.apply(tokens) as Tensor, rows, encoderInputs(rest));
+        const r = run(embed(tokens), rows, encoderInputs(rest));
+        return [r.logProbs, ...r.caches];
       },
-      specs: [ids, indices, ...encoderSpecs],
+      specs: [ids, indices, ...encoderSpecs('n')],
     },
     next: {
-      fn: function decodeNext(tokens: Tensor, index: Tensor, parents: Tensor, rows: Tensor, ...rest: Tensor[]) {
-        const x = model.targetEmbedding.apply(tokens, { startIndex: index }) as Tensor;
-        const caches = layers.map((_, l) => ({ keys: rest[2 * l], values: rest[2 * l + 1] }));
-        return run(x, rows, encoderInputs(rest.slice(2 * layers.length)), caches, parents);
+      fn: function decodeNext(tokens: Tensor, at: Tensor, parents: Tensor, rows: Tensor, ...rest: Tensor[]) {
+        const enc = encoderInputs(rest.slice(2 * layers.length));
+        const r = run(embed(tokens, at), rows, enc, cachesOf(rest), parents);
+        return [r.logProbs, ...r.caches];
       },
-      specs: [
-        ids,
-        { shape: [1], dtype: 'int32' },
-        indices,
-        indices,
-        ...layers.flatMap(() => [kv('p', 't'), kv('p', 't')]),
-        ...encoderSpecs,
-      ] as TensorSpec[],
+      specs: [ids, index, indices, indices, ...cacheSpecs, ...encoderSpecs('n')] as TensorSpec[],
+    },
+    byRows: {
+      fn: function encoderByRows(rows: Tensor, ...enc: Tensor[]) {
+        return enc.map((t) => gather(t, rows, 0));
+      },
+      specs: [indices, ...encoderSpecs('n')],
+    },
+    hypothesisFirst: {
+      fn: function decodeFirstTop(tokens: Tensor, k: Tensor, ...rest: Tensor[]) {
+        const r = run(embed(tokens), undefined, encoderInputs(rest));
+        return [...withTop(r.logProbs, k), ...r.caches];
+      },
+      specs: [ids, width, ...encoderSpecs('h')],
+    },
+    hypothesisNext: {
+      fn: function decodeNextTop(tokens: Tensor, k: Tensor, at: Tensor, parents: Tensor, ...rest: Tensor[]) {
+        const enc = encoderInputs(rest.slice(2 * layers.length));
+        const r = run(embed(tokens, at), undefined, enc, cachesOf(rest), parents);
+        return [...withTop(r.logProbs, k), ...r.caches];
+      },
+      specs: [ids, width, index, indices, ...cacheSpecs, ...encoderSpecs('h')] as TensorSpec[],
     },
   };
 }
@@ -708,7 +861,7 @@ export class CausalLMDecoding {
         return run(embedding.apply(tokens) as Tensor);
       },
       [ids, { shape: ['h'], dtype: 'int32' }],
-      { context: 'CausalLMDecoding first step' },
+      { context: 'CausalLMDecoding first step', session: DECODING_SESSION },
     );
     const next = ResidentFunction.create(
       scope,
@@ -723,7 +876,7 @@ export class CausalLMDecoding {
         { shape: ['h'], dtype: 'int32' },
         ...blocks.flatMap(() => [kv, kv]),
       ],
-      { context: 'CausalLMDecoding step' },
+      { context: 'CausalLMDecoding step', session: DECODING_SESSION },
     );
     this.graphs = { scope, first, next };
     return this.graphs;
@@ -759,6 +912,9 @@ export class CausalLMDecoding {
   }
 }
 
+/** What a step returns: log-probabilities [H × V], or the best k tokens when asked for k. */
+type StepOutput = Float32Array | TopTokens;
+
 /** What `incrementalScorer` runs: one position at a time against a cache kept in a WorkerScope. */
 interface IncrementalSteps {
   vocabSize: number;
@@ -769,10 +925,20 @@ interface IncrementalSteps {
   names: string[];
   /** Sets up per-scorer state before the first position (e.g. encodes the sources); again after release. */
   prepare?: () => Promise<unknown>;
-  /** Position 0: tokens [H, 1], rows [H] → log-probabilities [H × V] (the cache starts). */
-  first: (tokens: HostTensor, rows: HostTensor) => Promise<Float32Array>;
+  /** Called by release after a prepare (the decode is over). */
+  finish?: () => Promise<void>;
+  /** Position 0: tokens [H, 1], rows [H] → log-probabilities [H × V], or with k the best k (the cache starts). */
+  first: (tokens: HostTensor, rows: HostTensor, k?: number) => Promise<StepOutput>;
   /** Position `index` [1]: hypothesis i continues cache row parents[i]. */
-  next: (tokens: HostTensor, index: HostTensor, parents: HostTensor, rows: HostTensor) => Promise<Float32Array>;
+  next: (
+    tokens: HostTensor,
+    index: HostTensor,
+    parents: HostTensor,
+    rows: HostTensor,
+    k?: number,
+  ) => Promise<StepOutput>;
+  /** Whether first and next take k (else the scorer has no topK). */
+  topK?: boolean;
   /** A scorer that recomputes whole prefixes, for calls the cache cannot serve. */
   recompute: () => Promise<NextTokenScorer>;
 }
@@ -790,7 +956,7 @@ function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
   let prepared: Promise<unknown> | undefined;
   let fallback: NextTokenScorer | undefined;
   const key = (row: number, prefix: readonly number[]) => `${row}:${prefix.join(',')}`;
-  const run = async (rows: readonly number[], prefixes: readonly (readonly number[])[]) => {
+  const run = async (rows: readonly number[], prefixes: readonly (readonly number[])[], k?: number) => {
     const n = rows.length;
     const length = prefixes[0].length;
     const rowIds = int32(rows, [n]);
@@ -810,36 +976,42 @@ function incrementalScorer(s: IncrementalSteps): NextTokenScorer {
     }
     prepared ??= s.prepare?.();
     await prepared;
-    if (parents) return s.next(tokensAt(length - 1), int32([length - 1], [1]), int32(parents, [n]), rowIds);
+    if (parents) return s.next(tokensAt(length - 1), int32([length - 1], [1]), int32(parents, [n]), rowIds, k);
     if (previous.size > 0 && length > 1) return undefined;
     // The start of a decode: the whole prefixes, one position at a time.
     const identity = int32(
       Array.from({ length: n }, (_, i) => i),
       [n],
     );
-    let out = await s.first(tokensAt(0), rowIds);
-    for (let t = 1; t < length; t++) out = await s.next(tokensAt(t), int32([t], [1]), identity, rowIds);
+    let out = await s.first(tokensAt(0), rowIds, k);
+    for (let t = 1; t < length; t++) out = await s.next(tokensAt(t), int32([t], [1]), identity, rowIds, k);
     return out;
+  };
+  const scored = async (rows: readonly number[], prefixes: readonly (readonly number[])[], k?: number) => {
+    if (!fallback) {
+      const length = prefixes[0]?.length ?? 0;
+      const uniform = length > 0 && prefixes.every((p) => p.length === length);
+      const out = uniform && length <= s.maxLength ? await run(rows, prefixes, k) : undefined;
+      if (out) {
+        previous = new Map(prefixes.map((p, i) => [key(rows[i], p), i]));
+        return out;
+      }
+      fallback = await s.recompute();
+    }
+    const lp = await fallback.logProbs(rows, prefixes);
+    return k ? topTokens(lp, rows.length, fallback.vocabSize, k) : lp;
   };
   return {
     vocabSize: s.vocabSize,
-    async logProbs(rows, prefixes) {
-      if (fallback) return fallback.logProbs(rows, prefixes);
-      const length = prefixes[0]?.length ?? 0;
-      const uniform = length > 0 && prefixes.every((p) => p.length === length);
-      const out = uniform && length <= s.maxLength ? await run(rows, prefixes) : undefined;
-      if (!out) {
-        fallback = await s.recompute();
-        return fallback.logProbs(rows, prefixes);
-      }
-      previous = new Map(prefixes.map((p, i) => [key(rows[i], p), i]));
-      return out;
-    },
+    logProbs: async (rows, prefixes) => (await scored(rows, prefixes)) as Float32Array,
+    topK: s.topK ? async (rows, prefixes, k) => (await scored(rows, prefixes, k)) as TopTokens : undefined,
     async release() {
+      const started = prepared;
       prepared = undefined;
       fallback = undefined;
       previous = new Map();
       await s.scope.delete(s.names);
+      if (started) await s.finish?.();
     },
   };
 }

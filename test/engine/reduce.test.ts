@@ -1,3 +1,4 @@
+import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import {
   type Tensor,
@@ -13,6 +14,8 @@ import {
   std,
   sum,
   tensor,
+  toOnnx,
+  topK,
   variance,
 } from '../../src/index.js';
 import { checkGrad, randomTensor } from '../helpers/gradcheck.js';
@@ -115,6 +118,60 @@ describe('reduction forward values', () => {
     expect(argmax(t).toArray()).toBe(4n);
     expect(argmin(t, undefined, true).toArray()).toEqual([[3n]]);
     expect(argmax(tensor([3, 9, 1], { dtype: 'int32' }), 0).toArray()).toBe(1n);
+  });
+
+  it('topK: the k largest in descending order, equal values in index order, int64 indices', () => {
+    const t = tensor([
+      [3, 1, 3, 2, 5, 5],
+      [0, 0, 0, 0, 0, 0],
+      [-1, 4, -2, 8, 4, 7],
+    ]);
+    const r = topK(t, 3);
+    expect(r.values.shape).toEqual([3, 3]);
+    expect(r.indices.dtype).toBe('int64');
+    expect(r.values.toArray()).toEqual([
+      [5, 5, 3],
+      [0, 0, 0],
+      [8, 7, 4],
+    ]);
+    expect(r.indices.toArray()).toEqual([
+      [4n, 5n, 0n],
+      [0n, 1n, 2n],
+      [3n, 5n, 1n],
+    ]);
+    const down = topK(tensor([3, 9, 1, 9], { dtype: 'int32' }).reshape([4, 1]), 2, 0);
+    expect(down.values.toArray()).toEqual([[9], [9]]);
+    expect(down.indices.toArray()).toEqual([[1n], [3n]]);
+    expect(() => topK(t, 7)).toThrow(/topK: k = 7 exceeds the 6 elements along axis 1/);
+    expect(() => topK(t, 0)).toThrow(/topK: k must be a positive integer, got 0/);
+  });
+
+  it('topK with a symbolic k: one graph whose k is the length of an input', async () => {
+    const bytes = await toOnnx(
+      (x: Tensor, width: Tensor) => {
+        const r = topK(x, width.shape[0]);
+        return [r.values, r.indices];
+      },
+      [
+        { shape: ['n', 5], dtype: 'float32' },
+        { shape: ['k'], dtype: 'int32' },
+      ],
+    );
+    const session = await ort.InferenceSession.create(bytes);
+    const x = new ort.Tensor('float32', Float32Array.from([1, 4, 2, 4, 0, 9, 8, 7, 6, 5]), [2, 5]);
+    for (const k of [1, 4]) {
+      const out = await session.run({
+        [session.inputNames[0]]: x,
+        [session.inputNames[1]]: new ort.Tensor('int32', new Int32Array(k), [k]),
+      });
+      const [values, indices] = session.outputNames.map((n) => Array.from(out[n].data as ArrayLike<number | bigint>));
+      const expected = [
+        [4, 1, 4, 3, 2, 2, 1, 0],
+        [9, 0, 8, 1, 7, 2, 6, 3],
+      ];
+      expect(values).toEqual(expected.flatMap((row) => row.filter((_, i) => i % 2 === 0).slice(0, k)));
+      expect(indices.map(Number)).toEqual(expected.flatMap((row) => row.filter((_, i) => i % 2 === 1).slice(0, k)));
+    }
   });
 
   it('max/min/prod work on integer tensors', () => {

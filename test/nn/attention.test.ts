@@ -79,6 +79,22 @@ describe('MultiHeadAttention', () => {
     expectClose(y.data as Float64Array, reference(q, v, layer, false), 1e-10);
   });
 
+  it('attends 2-D queries [N, D] as one position per row (keys/values per head, output [N, size])', () => {
+    const layer = new MultiHeadAttention(2, 3, { dtype: 'float64', valueDim: 4, biasInitializer: 'randomNormal' });
+    const q = randomTensor([3, 1, 5], 3);
+    const v = randomTensor([3, 4, 5], 4);
+    layer.apply([q, v]);
+    const q2 = q.reshape([3, 5]);
+    const self = layer.keysAndValues(q2);
+    expect(self.keys.shape).toEqual([3, 2, 1, 3]);
+    expectClose(self.keys.data as Float64Array, layer.keysAndValues(q).keys.data as Float64Array, 1e-12);
+    expectClose(self.values.data as Float64Array, layer.keysAndValues(q).values.data as Float64Array, 1e-12);
+    const { keys, values } = layer.keysAndValues(v);
+    const y = layer.attend(q2, keys, values).output;
+    expect(y.shape).toEqual([3, 5]);
+    expectClose(y.data as Float64Array, reference(q, v, layer, false), 1e-10);
+  });
+
   it('causal self-attention and an explicit mask', () => {
     const layer = new MultiHeadAttention(2, 2, { dtype: 'float64', valueDim: 3, outputShape: 4 });
     const x = randomTensor([1, 4, 3], 3);

@@ -18,6 +18,7 @@ import {
   beamSearch,
   causalLMScorer,
   greedySearch,
+  topTokens,
 } from '../../src/text/generate.js';
 import { causalLanguageModel, sequenceClassifier } from '../../src/text/models.js';
 import { generateTokens } from '../../src/text/sampling.js';
@@ -200,6 +201,50 @@ describe('Seq2SeqDecoding with the key/value cache', () => {
     await cached.release?.();
   });
 
+  it('returns in-graph top-k candidates equal to the host-side top-k of its log-probabilities', async () => {
+    const decoding = new Seq2SeqDecoding(model);
+    const full = await decoding.scorer(sources);
+    const top = await decoding.scorer(sources);
+    const plain = await new Seq2SeqDecoding(model, { cache: false }).scorer(sources);
+    expect(top.topK).toBeDefined();
+    // Hypotheses drop out after step 2, so the encoder states are picked for new rows mid-decode.
+    let rows = [0, 1, 2, 3, 4, 5, 2];
+    let prefixes = rows.map(() => [1]);
+    for (let step = 0; step < 5; step++) {
+      const k = 1 + (step % 4);
+      const lp = await full.logProbs(rows, prefixes);
+      const got = await top.topK!(rows, prefixes, k);
+      const want = topTokens(lp, rows.length, V, k);
+      expect(got.k).toBe(k);
+      expect(Array.from(got.tokens)).toEqual(Array.from(want.tokens));
+      expect(Array.from(got.logProbs)).toEqual(Array.from(want.logProbs));
+      const ref = topTokens(await plain.logProbs(rows, prefixes), rows.length, V, k);
+      expect(maxDiff(got.logProbs, ref.logProbs)).toBeLessThan(2e-5);
+      prefixes = prefixes.map((p, i) => [...p, 3 + ((step * 7 + i * 3) % (V - 3))]);
+      if (step === 2) {
+        const kept = [0, 2, 3, 6];
+        rows = kept.map((i) => rows[i]);
+        prefixes = kept.map((i) => prefixes[i]);
+      }
+    }
+    // A search through log-probabilities alone (host-side top-k) finds the same hypotheses.
+    const logProbsOnly = (s: Awaited<ReturnType<Seq2SeqDecoding['scorer']>>) => ({
+      vocabSize: s.vocabSize,
+      logProbs: s.logProbs.bind(s),
+      release: s.release?.bind(s),
+    });
+    for (const beamWidth of [1, 4]) {
+      const options = { ...endless, beamWidth };
+      expect(await beamSearch(await decoding.scorer(sources), sources.length, options)).toEqual(
+        await beamSearch(logProbsOnly(await decoding.scorer(sources)), sources.length, options),
+      );
+    }
+    expect(await greedySearch(await decoding.scorer(sources), sources.length, endless)).toEqual(
+      await greedySearch(logProbsOnly(await decoding.scorer(sources)), sources.length, endless),
+    );
+    await decoding.release();
+  });
+
   it('greedy and beam search give the same tokens with and without the cache', async () => {
     const cached = new Seq2SeqDecoding(model);
     const plain = new Seq2SeqDecoding(model, { cache: false });
@@ -259,13 +304,22 @@ describe('Seq2SeqDecoding with the key/value cache', () => {
       const lse = mx + Math.log(z.reduce((a, v) => a + Math.exp(v - mx), 0));
       return z.map((v) => v - lse);
     };
-    const before = await (await decoding.scorer(src)).logProbs([0], [[1]]);
+    const first = await decoding.scorer(src);
+    const before = await first.logProbs([0], [[1]]);
     expect(maxDiff(before, logSoftmaxOf(eager()))).toBeLessThan(1e-5);
+    const idle = await decoding.scorer(src);
+    const oldNext = await (await new Seq2SeqDecoding(m, { cache: false }).scorer(src)).logProbs([0], [[1, 5]]);
     const bias = m.outputDense.weights.find((w) => w.name.endsWith('bias'))!;
     bias.assign(tensor(Float32Array.from({ length: 12 }, (_, i) => i * 0.5)));
     const after = await (await decoding.scorer(src)).logProbs([0], [[1]]);
     expect(maxDiff(after, logSoftmaxOf(eager()))).toBeLessThan(1e-5);
     expect(maxDiff(after, before)).toBeGreaterThan(0.1);
+    // A decode reads the weights as they are when it starts: the one running goes on with the old
+    // weights (its graphs stay loaded until it ends), one starting now takes the new ones.
+    expect(maxDiff(await first.logProbs([0], [[1, 5]]), oldNext)).toBeLessThan(1e-5);
+    expect(maxDiff(await idle.logProbs([0], [[1]]), after)).toBe(0);
+    await first.release?.();
+    expect(maxDiff(await first.logProbs([0], [[1]]), after)).toBe(0);
     await decoding.release();
   });
 });

@@ -4,8 +4,8 @@
  * `sum` lives in core.ts (autodiff needs it).
  */
 import { type DType, ONNX_ELEM_TYPE } from '../dtype.js';
-import { type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { normalizeAxes, normalizeAxis, numel } from '../shape.js';
+import { type OpDef, type TensorType, apply, apply1, checkDtypes, defineOp, opError } from '../op.js';
+import { type Dim, normalizeAxes, normalizeAxis, numel } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
   type ReduceAttrs,
@@ -188,6 +188,39 @@ function argReduce(op: OpDef, x: Tensor, axis: number | undefined, keepDims: boo
 export const argmax = (x: Tensor, axis?: number, keepDims = false): Tensor => argReduce(argmaxOp, x, axis, keepDims);
 /** Index (int64) of the minimum along `axis` (first one on ties); without axis, into the flattened tensor. */
 export const argmin = (x: Tensor, axis?: number, keepDims = false): Tensor => argReduce(argminOp, x, axis, keepDims);
+
+// ---------------------------------------------------------------------------------------------
+// topK
+
+export const topKOp = defineOp<{ k: Dim; axis: number }>({
+  name: 'topK',
+  infer: (inputs, { k, axis }): TensorType[] => {
+    checkDtypes('topK', inputs, NUMERIC_DTYPES);
+    const n = inputs[0].shape[axis];
+    if (typeof n === 'number' && typeof k === 'number' && n < k)
+      throw opError('topK', `k = ${k} exceeds the ${n} elements along axis ${axis}`, inputs);
+    const shape = inputs[0].shape.map((d, i) => (i === axis ? k : d));
+    return [
+      { shape, dtype: inputs[0].dtype },
+      { shape, dtype: 'int64' },
+    ];
+  },
+  // A symbolic k is read at run time from a graph input that has that dimension.
+  lower: (ctx, [x], { k, axis }) => ctx.node('TopK', [x.name, ctx.shape([k])], { axis, largest: 1, sorted: 1 }, 2),
+});
+
+/**
+ * The k largest values along `axis` (default the last), in descending order, and their indices
+ * (int64); equal values come in index order (ONNX TopK). `k` may be a symbolic dimension of a
+ * traced function's inputs (one graph for every k). Not differentiable: it serves search heads
+ * (greedy and beam decoding), not losses.
+ */
+export function topK(x: Tensor, k: Dim, axis = -1): { values: Tensor; indices: Tensor } {
+  if (typeof k === 'number' && (!Number.isInteger(k) || k < 1))
+    throw opError('topK', `k must be a positive integer, got ${k}`, [x]);
+  const [values, indices] = apply(topKOp, [x], { k, axis: axisFor('topK', x, axis) });
+  return { values, indices };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Compositions: logSumExp, variance, std, moments

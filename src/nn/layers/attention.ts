@@ -99,17 +99,22 @@ export class MultiHeadAttention extends Layer {
     }
   }
 
-  /** [N, T, D] → [N, heads, T, size]. */
+  /**
+   * [N, T, D] → [N, heads, T, size]. A 2-D x [N, D] is one position per row (incremental
+   * decoding): [N, heads, 1, size] by a reshape alone, and the projection is a plain matrix
+   * product with bias (which ONNX Runtime runs as one Gemm).
+   */
   private project(x: Tensor, kernel: Variable, bias: Variable | undefined, size: number): Tensor {
     const h = this.numHeads;
     let y = matmul(x, reshape(kernel, [kernel.shape[0], h * size]));
     if (bias) y = add(y, reshape(bias, [h * size]));
+    if (x.rank === 2) return reshape(y, [x.shape[0], h, 1, size]);
     return transpose(reshape(y, [x.shape[0], x.shape[1], h, size]), [0, 2, 1, 3]);
   }
 
   /**
-   * Keys and values for the given key/value sequences [N, T, D], per head: [N, heads, T, keyDim]
-   * and [N, heads, T, valueDim]. Computed once, they can be attended to again and again
+   * Keys and values for the given key/value sequences [N, T, D] (or one position per row, [N, D]),
+   * per head: [N, heads, T, keyDim] and [N, heads, T, valueDim]. Computed once, they can be attended to again and again
    * (`attend`): a decoder's key/value cache, an encoder sequence under cross-attention.
    */
   keysAndValues(key: Tensor, value: Tensor = key): { keys: Tensor; values: Tensor } {
@@ -122,7 +127,8 @@ export class MultiHeadAttention extends Layer {
   /**
    * Attention of `query` [N, Tq, D] over per-head keys and values (`keysAndValues`) where `mask`
    * (bool, broadcastable to [N, heads, Tq, Tk]) is true: the output [N, Tq, outputShape], and the
-   * attention probabilities [N, heads, Tq, Tk].
+   * attention probabilities [N, heads, Tq, Tk]. A 2-D query [N, D] is one position per row
+   * (Tq = 1 without transposes): the output is [N, outputShape].
    */
   attend(
     query: Tensor,
@@ -137,11 +143,10 @@ export class MultiHeadAttention extends Layer {
     let probs = softmax(scores, -1);
     if (options.training && this.dropoutRate > 0) probs = dropout(probs, this.dropoutRate, true);
     const heads = matmul(probs, values); // [N, H, Tq, Dv]
-    const merged = reshape(transpose(heads, [0, 2, 1, 3]), [
-      query.shape[0],
-      query.shape[1],
-      this.numHeads * this.valueDim,
-    ]);
+    const merged =
+      query.rank === 2
+        ? reshape(heads, [query.shape[0], this.numHeads * this.valueDim])
+        : reshape(transpose(heads, [0, 2, 1, 3]), [query.shape[0], query.shape[1], this.numHeads * this.valueDim]);
     let output = matmul(
       merged,
       reshape(this.outputKernel, [this.numHeads * this.valueDim, this.outputKernel.shape[2]]),

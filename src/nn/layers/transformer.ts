@@ -324,8 +324,11 @@ export class TransformerDecoder extends TransformerBlock {
           : `${this.describe()}: this decoder has no cross-attention; step cannot take encoder keys and values`,
       );
     const byRow = (t: Tensor, rows?: Tensor) => (rows ? gather(t, rows, 0) : t);
+    // One position per hypothesis as [H, D] rows: projections are plain matrix products with bias
+    // (one Gemm each) and heads split and merge by reshapes, without transposes.
+    const rows2d = reshape(x, [x.shape[0], x.shape[2]]);
     let cache!: AttentionCache;
-    let y = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(x, (h) => {
+    let y = new Residual(this.selfAttentionNorm, this.selfAttentionDropout, this.normalizeFirst).apply(rows2d, (h) => {
       const fresh = this.selfAttention.keysAndValues(h);
       const past = options.cache;
       cache = past
@@ -352,7 +355,7 @@ export class TransformerDecoder extends TransformerBlock {
           this.crossAttention!.attend(h, byRow(enc.keys, options.rows), byRow(enc.values, options.rows), mask).output,
       );
     }
-    return { output: this.feedforward(y), cache };
+    return { output: reshape(this.feedforward(y), x.shape), cache };
   }
 
   override computeMask(inputs: Tensor | Tensor[], mask: Tensor | undefined): Tensor | undefined {
