@@ -12,20 +12,24 @@
  * English words ("and he said to them", "when they had come").
  *
  *   npx tsx examples/asr.ts [--epochs 12] [--seed 1] [--voices 2] [--beam 8] [--save DIR]
+ * (--epochs 0 evaluates the model an earlier run saved in DIR.)
  * Needs: apt-get install espeak-ng flite diatheke sword-text-web pocketsphinx pocketsphinx-en-us.
  * Caches clips under ~/.cache/lepton/asr-tts; saves the model (for `lepton listen`) to
- * ~/.cache/lepton/asr-model. Ends with one line: wer=… cer=… pocketsphinx_wer=…
+ * ~/.cache/lepton/asr-model. Ends with one line: wer=… cer=… stream_wer=… (the same clips through the
+ * StreamingRecognizer, greedy, fed in 100 ms pieces) … pocketsphinx_wer=…
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CosineDecay, Generator, dataHome, optimizers, saveModel, setSeed, tensor } from '../src/index.js';
+import { CosineDecay, Generator, dataHome, loadModel, optimizers, saveModel, setSeed, tensor } from '../src/index.js';
 import {
   ASR_ALPHABET,
   AsrModel,
   CTC,
+  StreamingRecognizer,
   addNoise,
+  concatSamples,
   convAsrModel,
   asrFeatures,
   charErrorRate,
@@ -196,9 +200,13 @@ console.log(
 );
 
 // ---- Model: QuartzNet-style 1-D separable convolutions ---------------------------------------
-const model = convAsrModel({ frames: FRAMES, bins: BINS, mean, variance, classes: ASR_ALPHABET.length + 1 });
+// --epochs 0: evaluate the model saved in the save folder by an earlier run, without training.
+const model =
+  epochs === 0
+    ? await loadModel(saveDir)
+    : convAsrModel({ frames: FRAMES, bins: BINS, mean, variance, classes: ASR_ALPHABET.length + 1 });
 const BATCH = 32;
-const steps = epochs * Math.ceil(fitting.length / BATCH);
+const steps = Math.max(1, epochs * Math.ceil(fitting.length / BATCH));
 model.compile({
   optimizer: optimizers.Adam({
     learningRate: new CosineDecay({ initial: 1.5e-3, decaySteps: steps, minimum: 5e-5 }),
@@ -234,7 +242,25 @@ for (let epoch = 1; epoch <= epochs; epoch++) {
   console.log(line);
 }
 const trainSeconds = (performance.now() - t1) / 1000;
-const { texts: greedy, logProbs } = await transcribeAll(testClips);
+const { asr, texts: greedy, logProbs } = await transcribeAll(testClips);
+
+/**
+ * The same test clips through the StreamingRecognizer, fed in 100 ms pieces as if live (with
+ * 0.5 s of silence after each, as a speaker pausing): the transcript is its final results joined.
+ */
+function streamTranscript(audio: Float32Array): string {
+  const rec = new StreamingRecognizer(asr);
+  const texts: string[] = [];
+  const padded = concatSamples([audio, new Float32Array(RATE / 2)]);
+  for (let at = 0; at < padded.length; at += RATE / 10)
+    if (rec.acceptWaveform(padded.subarray(at, at + RATE / 10)))
+      for (let r = rec.result(); r; r = rec.result()) texts.push(r.text);
+  const last = rec.finalResult();
+  for (let r = rec.result(); r; r = rec.result()) texts.push(r.text);
+  texts.push(last.text);
+  return texts.join(' ').replace(/\s+/g, ' ').trim();
+}
+const streamed = testClips.map((c) => streamTranscript(c.audio));
 
 // ---- Evaluation on held-out voices -----------------------------------------------------------
 // Prefix beam search twice: plain, and with a lexicon (only words of the training sentences) and a
@@ -314,13 +340,14 @@ const peerSeconds = (performance.now() - t2) / 1000;
 
 for (let i = 0; i < 6; i++)
   console.log(
-    `  ${testClips[i]!.voice}\n    ref:          ${refs[i]}\n    greedy:       ${greedy[i]}\n    beam+LM:      ${beamLm[i]}\n    pocketsphinx: ${peer[i]}`,
+    `  ${testClips[i]!.voice}\n    ref:          ${refs[i]}\n    greedy:       ${greedy[i]}\n    streamed:     ${streamed[i]}\n    beam+LM:      ${beamLm[i]}\n    pocketsphinx: ${peer[i]}`,
   );
 const wer = wordErrorRate(refs, greedy);
 const cer = charErrorRate(refs, greedy);
+const streamWer = wordErrorRate(refs, streamed);
 console.log(
   `training ${trainSeconds.toFixed(0)} s, pocketsphinx ${peerSeconds.toFixed(0)} s, total ${((performance.now() - t0) / 1000).toFixed(0)} s; model saved to ${saveDir}`,
 );
 console.log(
-  `wer=${wer.toFixed(4)} cer=${cer.toFixed(4)} beam_wer=${wordErrorRate(refs, beamPlain).toFixed(4)} lm_wer=${wordErrorRate(refs, beamLm).toFixed(4)} lm_cer=${charErrorRate(refs, beamLm).toFixed(4)} pocketsphinx_wer=${wordErrorRate(refs, peer).toFixed(4)} pocketsphinx_cer=${charErrorRate(refs, peer).toFixed(4)} test_utterances=${testClips.length} held_out_voices=${new Set(testClips.map((c) => c.voice)).size}`,
+  `wer=${wer.toFixed(4)} cer=${cer.toFixed(4)} stream_wer=${streamWer.toFixed(4)} stream_to_offline=${(streamWer / wer).toFixed(3)} beam_wer=${wordErrorRate(refs, beamPlain).toFixed(4)} lm_wer=${wordErrorRate(refs, beamLm).toFixed(4)} lm_cer=${charErrorRate(refs, beamLm).toFixed(4)} pocketsphinx_wer=${wordErrorRate(refs, peer).toFixed(4)} pocketsphinx_cer=${charErrorRate(refs, peer).toFixed(4)} test_utterances=${testClips.length} held_out_voices=${new Set(testClips.map((c) => c.voice)).size}`,
 );

@@ -260,7 +260,8 @@ export interface StreamingOptions {
  * A streaming recognizer over one audio stream (16 kHz mono Float32 samples in [-1, 1]).
  * `acceptWaveform` returns true when an utterance ended; its final result is then read with
  * `result()`. `partialResult()` is the current utterance so far; `finalResult()` flushes the
- * stream's end and returns the last utterance's result.
+ * stream's end and returns the last utterance's result (read `result()` after it too: flushing
+ * may end earlier utterances).
  */
 export class StreamingRecognizer {
   private readonly chunk: number;
@@ -329,9 +330,15 @@ export class StreamingRecognizer {
    * end would, and returns the final result of the last utterance (waiting finals stay in `result()`).
    */
   finalResult(): AsrResult {
+    const queued = this.finals.length;
     this.advance(true);
-    const last = this.closeSegment();
-    return last;
+    const restHasSpeech = this.speechSeen;
+    const rest = this.closeSegment();
+    // Flushing the look-ahead can reach the endpoint after the last utterance (its trailing silence
+    // was shorter than the look-ahead when the stream ended): that utterance is the last one, not
+    // the silence after it.
+    if (!restHasSpeech && this.finals.length > queued) return this.finals.pop()!;
+    return rest;
   }
 
   /** Forgets the stream (keeps the model). */

@@ -85,6 +85,27 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     expect(rec.finalResult().start!).toBeGreaterThanOrEqual(finals[1]!.end!);
   }, 120_000);
 
+  it('finalResult returns the last utterance when the stream ends within its look-ahead', async () => {
+    const asr = randomAsr();
+    const a = (await synthesize('he answered them', voice)).channels[0]!;
+    // Trailing silence longer than the endpoint but shorter than the look-ahead: the endpoint is
+    // found only when finalResult flushes the stream.
+    const audio = new Float32Array(a.length + 16000 * 0.7);
+    audio.set(a);
+    const rec = new StreamingRecognizer(asr, { endpointSilence: 0.5 });
+    const finals: AsrResult[] = [];
+    for (let at = 0; at < audio.length; at += 1600)
+      if (rec.acceptWaveform(audio.subarray(at, at + 1600)))
+        for (let r = rec.result(); r; r = rec.result()) finals.push(r);
+    expect(finals).toHaveLength(0);
+    const last = rec.finalResult();
+    expect(rec.result()).toBeUndefined();
+    const aEnd = a.length / 16000;
+    expect(last.start!).toBeLessThan(0.5);
+    expect(last.end!).toBeGreaterThan(aEnd);
+    expect(last.words.length).toBeGreaterThan(0);
+  }, 120_000);
+
   it('rejects non-finite samples and models without a bounded receptive field', () => {
     const rec = new StreamingRecognizer(randomAsr());
     expect(() => rec.acceptWaveform([0, Number.NaN])).toThrow(/samples must be finite/);
