@@ -76,9 +76,7 @@ function run(asr: AsrModel, audio: Float32Array, step: number): { ms: number; la
     while (firstSeen.length < count) firstSeen.push({ fed: Math.min(at + step, audio.length) / 16000, compute: spent });
   }
   const t0 = performance.now();
-  const last = rec.finalResult();
-  for (let r = rec.result(); r; r = rec.result()) finals.push(r);
-  finals.push(last);
+  finals.push(...rec.endStream());
   ms += performance.now() - t0;
   const words = finals.flatMap((f) => f.words);
   const latencies = words

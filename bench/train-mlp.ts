@@ -306,6 +306,7 @@ const bench: BenchModule = {
     };
     const noTorch = torchMissing();
     const gflops = await ortMatmulRate(threads, options.quick ? 3 : 7);
+    const native = await loadNativeKernels();
     results.ort_matmul_2048_gflops = gflops;
     const rows: (string | number)[][] = [
       [
@@ -354,7 +355,6 @@ const bench: BenchModule = {
         console.log(line);
       }
       const floor = await ortStepMatmuls(hidden, threads, options.quick ? 5 : 15);
-      const native = await loadNativeKernels();
       const adamMs = await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15, native, threads);
       const wasmAdamMs = native ? await adamKernelMs(paramCount(hidden), options.quick ? 5 : 15, undefined, 1) : adamMs;
       const ms = median(lepton);
@@ -394,7 +394,7 @@ const bench: BenchModule = {
         (floor + adamMs) / flopMs,
       ]);
     }
-    const kernelNote = (await loadNativeKernels())
+    const kernelNote = native
       ? `native, ${threads} threads; the WebAssembly kernel it replaces: adam_wasm_kernel_ms in --json`
       : 'WebAssembly: the native kernels are not built, see npm run build:native';
     console.log();

@@ -255,9 +255,7 @@ function streamTranscript(audio: Float32Array): string {
   for (let at = 0; at < padded.length; at += RATE / 10)
     if (rec.acceptWaveform(padded.subarray(at, at + RATE / 10)))
       for (let r = rec.result(); r; r = rec.result()) texts.push(r.text);
-  const last = rec.finalResult();
-  for (let r = rec.result(); r; r = rec.result()) texts.push(r.text);
-  texts.push(last.text);
+  for (const r of rec.endStream()) texts.push(r.text);
   return texts.join(' ').replace(/\s+/g, ' ').trim();
 }
 const streamed = testClips.map((c) => streamTranscript(c.audio));

@@ -260,8 +260,8 @@ export interface StreamingOptions {
  * A streaming recognizer over one audio stream (16 kHz mono Float32 samples in [-1, 1]).
  * `acceptWaveform` returns true when an utterance ended; its final result is then read with
  * `result()`. `partialResult()` is the current utterance so far; `finalResult()` flushes the
- * stream's end and returns the last utterance's result (read `result()` after it too: flushing
- * may end earlier utterances).
+ * stream's end and returns the last utterance's result (flushing may end earlier ones too, which
+ * wait in `result()`; `endStream()` returns them all).
  */
 export class StreamingRecognizer {
   private readonly chunk: number;
@@ -339,6 +339,15 @@ export class StreamingRecognizer {
     // the silence after it.
     if (!restHasSpeech && this.finals.length > queued) return this.finals.pop()!;
     return rest;
+  }
+
+  /**
+   * Ends the stream and returns every final result not read yet, in order: those waiting in
+   * `result()` (flushing may end several utterances), then `finalResult()`'s, last (possibly empty).
+   */
+  endStream(): AsrResult[] {
+    const last = this.finalResult();
+    return [...this.finals.splice(0), last];
   }
 
   /** Forgets the stream (keeps the model). */

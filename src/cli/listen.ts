@@ -71,10 +71,7 @@ export async function listen(file: string | undefined, opts: ListenOptions): Pro
     }
     feed(samples);
   }
-  // Flushing the end may close earlier utterances too: they come before the last one.
-  const last = rec.finalResult();
-  for (let r = rec.result(); r; r = rec.result()) final(r);
-  final(last);
+  for (const r of rec.endStream()) final(r);
   const transcript = finals.map((r) => r.text).join(' ');
   if (opts.json) out(JSON.stringify({ text: transcript, utterances: finals }));
   else out(transcript);

@@ -193,12 +193,10 @@ export async function registerSpeechStreams(app: FastifyInstance, ctx: StreamCon
     };
     const end = (): void => {
       const rec = recognizer!;
-      const r = rec.finalResult();
-      const waiting: AsrResult[] = [];
-      for (let w = rec.result(); w; w = rec.result()) waiting.push(w);
-      results(waiting);
+      const all = rec.endStream();
+      results(all.slice(0, -1));
       // The last final is always sent (even empty): it tells the client the stream is done.
-      send({ type: 'final', ...r });
+      send({ type: 'final', ...all.at(-1)! });
     };
 
     const handle = async (data: Buffer, isBinary: boolean): Promise<void> => {

@@ -18,17 +18,22 @@ try {
   console.warn('espeak-ng is not installed: skipping the streaming recognizer tests');
 }
 
-/** Feeds `audio` in `chunk`-sample pieces; returns every final result in order. */
-function stream(rec: StreamingRecognizer, audio: Float32Array, chunk: number): AsrResult[] {
+/** Feeds `audio` in `chunk`-sample pieces, reading partials; returns the finals of the endpoints found. */
+function accept(rec: StreamingRecognizer, audio: Float32Array, chunk: number): AsrResult[] {
   const finals: AsrResult[] = [];
   for (let at = 0; at < audio.length; at += chunk) {
     if (rec.acceptWaveform(audio.subarray(at, at + chunk)))
       for (let r = rec.result(); r; r = rec.result()) finals.push(r);
     rec.partialResult();
   }
-  finals.push(rec.finalResult());
   return finals;
 }
+
+/** Feeds `audio` and ends the stream; returns every final result in order. */
+const stream = (rec: StreamingRecognizer, audio: Float32Array, chunk: number): AsrResult[] => [
+  ...accept(rec, audio, chunk),
+  ...rec.endStream(),
+];
 
 const voice = { engine: 'espeak-ng', name: 'en-us', variant: 'm3', speed: 170, pitch: 50 } as const;
 
@@ -65,10 +70,7 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     audio.set(a);
     audio.set(b, a.length + gap);
     const rec = new StreamingRecognizer(asr, { endpointSilence: 0.5 });
-    const finals: AsrResult[] = [];
-    for (let at = 0; at < audio.length; at += 1600)
-      if (rec.acceptWaveform(audio.subarray(at, at + 1600)))
-        for (let r = rec.result(); r; r = rec.result()) finals.push(r);
+    const finals = accept(rec, audio, 1600);
     // Two endpoints: one in the gap after each utterance.
     expect(finals).toHaveLength(2);
     const aEnd = a.length / 16000;
@@ -93,10 +95,7 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     const audio = new Float32Array(a.length + 16000 * 0.7);
     audio.set(a);
     const rec = new StreamingRecognizer(asr, { endpointSilence: 0.5 });
-    const finals: AsrResult[] = [];
-    for (let at = 0; at < audio.length; at += 1600)
-      if (rec.acceptWaveform(audio.subarray(at, at + 1600)))
-        for (let r = rec.result(); r; r = rec.result()) finals.push(r);
+    const finals = accept(rec, audio, 1600);
     expect(finals).toHaveLength(0);
     const last = rec.finalResult();
     expect(rec.result()).toBeUndefined();
