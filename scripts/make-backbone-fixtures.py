@@ -9,7 +9,7 @@
   and 0.35), mobilenet_v3_small (widths 1 and 0.25) and a small VisionTransformer, 10 classes,
   with every state_dict tensor set from an integer-hash formula (formula_values; the test
   recomputes the weights), the keys, shapes and kinds, an input batch [2, 3, 32, 32] and the
-  logits torchvision computes for it.
+  logits torchvision computes for it, in float32 and in float64.
 - test/fixtures/small-vit.onnx + small-vit.json: a small torchvision VisionTransformer (patch 8,
   dim 32, 2 blocks, 2 heads, random head) exported by torch.onnx.export, an input batch, its
   logits and its parameter count.
@@ -114,8 +114,11 @@ def formula_case(name, options, model, bn):
         model.eval()
         x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
         y = model(x)
+        # The same network in float64: how far float32 arithmetic (PyTorch's, Lepton's) strays here.
+        y64 = model.double()(x.double())
     return {'name': name, 'options': options, 'bn': list(bn), 'keys': keys, 'input': {'shape': list(x.shape), 'data': b64(x)},
-            'output': {'shape': list(y.shape), 'data': b64(y)}}
+            'output': {'shape': list(y.shape), 'data': b64(y)},
+            'output64': base64.b64encode(y64.detach().contiguous().numpy().tobytes()).decode()}
 
 
 models = torchvision.models

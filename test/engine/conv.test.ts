@@ -240,6 +240,39 @@ const cases2d: Case2d[] = [
     options: { stride: 2, padding: 1 },
     geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1 },
   },
+  // Depthwise with whole channel blocks: ORT's NCHWc depthwise kernel for the forward, the stride-1
+  // input gradient and (images as channels) the weight gradient.
+  {
+    name: 'NCHWc depthwise: 16 channels, padding same, bias',
+    x: [2, 16, 6, 5],
+    w: [16, 1, 3, 3],
+    bias: true,
+    options: { groups: 16, padding: 'same' },
+    geometry: { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 16 },
+  },
+  {
+    name: 'NCHWc depthwise: 32 channels, stride 2 (weight gradient dilated, last column unread)',
+    x: [3, 32, 7, 6],
+    w: [32, 1, 3, 3],
+    bias: false,
+    options: { groups: 32, stride: 2, padding: 1 },
+    geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 32 },
+  },
+  {
+    name: 'NCHWc depthwise: 16 channels, dilation 2, asymmetric padding, 3×2 kernel',
+    x: [2, 16, 7, 6],
+    w: [16, 1, 3, 2],
+    bias: false,
+    options: {
+      groups: 16,
+      dilation: [2, 1],
+      padding: [
+        [2, 1],
+        [0, 1],
+      ],
+    },
+    geometry: { stride: [1, 1], pads: [2, 0, 1, 1], dilation: [2, 1], groups: 16 },
+  },
   {
     name: 'NCHWc: 16 → 16 channels, stride 2 (input gradient by ConvTranspose)',
     x: [1, 16, 7, 6],
@@ -312,6 +345,23 @@ describe('conv2d', () => {
       expect(trained).not.toContain('ai.onnx:Conv');
     } else {
       expect(trained).toContain('ai.onnx:ConvTranspose');
+    }
+  });
+
+  it('depthwise training graphs with whole channel blocks run on the NCHWc kernel: no grouped Conv, ConvTranspose or im2col', () => {
+    const x = f32(randomTensor([2, 16, 6, 6], 5));
+    const w = f32(randomTensor([16, 1, 3, 3], 6));
+    const step = (x: Tensor, w: Tensor) =>
+      valueAndGrad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1, groups: 16 })), {
+        argnums: [0, 1],
+      })(x, w);
+    const nodes = TracedProgram.build(step, [x, w]).lowered.model.graph.node;
+    const convs = nodes.filter((n) => n.op_type === 'Conv' || n.op_type === 'ConvTranspose');
+    if (nchwcBlockSize() > 0) {
+      // Forward, input gradient (the flipped kernel) and weight gradient (images as channels).
+      expect(convs.map((n) => `${n.domain}:${n.op_type}`)).toEqual(Array(3).fill('com.microsoft.nchwc:Conv'));
+    } else {
+      expect(convs.every((n) => !n.domain || n.domain === 'ai.onnx')).toBe(true);
     }
   });
 
@@ -403,6 +453,14 @@ describe('conv2d', () => {
 
   const symbolicCases = [
     { name: 'grouped', w: [4, 2, 3, 3], x: [4, 6, 6], options: { stride: 2, padding: 1, groups: 2 }, batches: [1, 3] },
+    // Depthwise with whole channel blocks: the weight gradient stacks the batch's images vertically.
+    {
+      name: 'depthwise, whole channel blocks (NCHWc)',
+      w: [16, 1, 3, 3],
+      x: [16, 7, 6],
+      options: { padding: 1, stride: 2, groups: 16 },
+      batches: [1, 3],
+    },
     // Whole channel blocks: the NCHWc weight gradient pads the batch to whole blocks at run time.
     {
       name: 'whole channel blocks (NCHWc)',

@@ -43,6 +43,10 @@ const f32 = (b64: string) => {
   const buf = Buffer.from(b64, 'base64');
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 };
+const f64 = (b64: string) => {
+  const buf = Buffer.from(b64, 'base64');
+  return new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+};
 const trainable = (m: Model) => m.trainableWeights.reduce((n, v) => n + v.size, 0);
 const nonTrainable = (m: Model) => m.nonTrainableWeights.reduce((n, v) => n + v.size, 0);
 
@@ -171,7 +175,7 @@ describe('forward equality with torchvision (same weights)', () => {
     return dict;
   };
   for (const c of fixture.cases) {
-    it(`${c.name} ${JSON.stringify(c.options)} gives torchvision's logits to 1e-4`, () => {
+    it(`${c.name} ${JSON.stringify(c.options)} gives torchvision's logits (float32 error at most twice PyTorch's)`, () => {
       const m = builders[c.name]({ ...c.options, inputShape: [32, 32, 3], classes: fixture.classes });
       loadTorchvisionStateDict(m, stateDict(c));
       // PyTorch's NCHW batch → channels-last.
@@ -180,10 +184,18 @@ describe('forward equality with torchvision (same weights)', () => {
       expect(y.shape).toEqual(c.output.shape);
       const got = y.data as Float32Array;
       const want = f32(c.output.data);
-      const scale = Math.max(1, ...want.map(Math.abs));
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
-      expect(worst / scale).toBeLessThan(1e-4);
+      const exact = f64(c.output64);
+      const scale = Math.max(1, ...exact.map(Math.abs));
+      // float32 arithmetic in any summation order strays from the float64 logits: PyTorch's own
+      // float32 logits by up to 1.1e-4 of the scale in the MobileNetV2s (deep plain stacks amplify
+      // rounding), 2e-7 in the ResNets. Lepton's may stray twice as far as PyTorch's (at least a
+      // few float32 ulps, 2e-6), and never more than 3e-4.
+      const worst = (a: ArrayLike<number>) => {
+        let w = 0;
+        for (let i = 0; i < exact.length; i++) w = Math.max(w, Math.abs(a[i] - exact[i]));
+        return w / scale;
+      };
+      expect(worst(got)).toBeLessThan(Math.min(3e-4, Math.max(2e-6, 2 * worst(want))));
       // The logits depend on the image (the two rows differ), so a wrong layer cannot go unseen.
       let rows = 0;
       for (let j = 0; j < 10; j++) rows = Math.max(rows, Math.abs(want[j] - want[10 + j]));

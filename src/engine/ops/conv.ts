@@ -16,7 +16,16 @@
  */
 import type { LowerCtx } from '../onnx/ctx.js';
 import { type LoweredValue, type OpDef, type TensorType, apply1, checkDtypes, defineOp, opError } from '../op.js';
-import { NCHWC_DOMAIN, blockedFilter, flipAxes, fromBlocked, nchwcApplies, toBlocked } from '../passes/nchwc.js';
+import {
+  NCHWC_DOMAIN,
+  blockedDepthwiseFilter,
+  blockedFilter,
+  flipAxes,
+  fromBlocked,
+  nchwcApplies,
+  nchwcDepthwiseApplies,
+  toBlocked,
+} from '../passes/nchwc.js';
 import { type Dim, shapeStr } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { sum } from './core.js';
@@ -214,8 +223,10 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     // Weights that arrive at run time (training graphs) miss ORT's own NCHWc rewrite, which only
     // handles constant weights; call its NCHWc kernel directly. Constant weights keep plain Conv.
-    if (nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) && !ctx.isConstant(w.name))
-      return [lowerNchwcConv(ctx, inputs, a)];
+    const blocked =
+      nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) ||
+      nchwcDepthwiseApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group);
+    if (blocked && !ctx.isConstant(w.name)) return [lowerNchwcConv(ctx, inputs, a)];
     return [
       ctx.node1(
         'Conv',
@@ -320,14 +331,18 @@ function nchwcFlippedConv(
     ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i]),
   ];
   const unit = a.strides.every((s) => s === 1) && a.outputPadding.every((p) => p === 0) && pads.every((p) => p >= 0);
-  if (!unit || !nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group) || ctx.isConstant(w.name)) return undefined;
-  const kernel = ctx.node1('Transpose', [flipAxes(ctx, w.name, [2, 3])], { perm: [1, 0, 2, 3] });
-  const swapped = { name: kernel, shape: [ws[1], ws[0], ...ks], dtype: w.dtype };
+  const depthwise = nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, n, a.group);
+  if (!unit || !(depthwise || nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group)) || ctx.isConstant(w.name))
+    return undefined;
+  // Depthwise: one channel in and out per group, so only the flip ([C, 1, kh, kw] either way).
+  const flipped = flipAxes(ctx, w.name, [2, 3]);
+  const kernel = depthwise ? flipped : ctx.node1('Transpose', [flipped], { perm: [1, 0, 2, 3] });
+  const swapped = { name: kernel, shape: [ws[1] * a.group, ws[0] / a.group, ...ks], dtype: w.dtype };
   return lowerNchwcConv(ctx, b ? [x, swapped, b] : [x, swapped], {
     strides: a.strides,
     pads,
     dilations: a.dilations,
-    group: 1,
+    group: a.group,
   });
 }
 
@@ -445,18 +460,19 @@ export const foldOp: OpDef<UnfoldAttrs & { outputShape: number[] }> = defineOp<U
 );
 
 /**
- * Conv through ORT's NCHWc kernel (passes/nchwc.ts): the input is reordered into channel blocks,
- * the weights into the kernel's filter order (blockedFilter), and the output back to NCHW. With
+ * Conv through ORT's NCHWc kernel (passes/nchwc.ts), ungrouped or depthwise: the input is reordered
+ * into channel blocks, the weights into the kernel's filter order (blockedFilter,
+ * blockedDepthwiseFilter), and the output back to NCHW. With
  * weights fed at run time it beats Conv, whose run-time-weight path is one skinny GEMM per image.
  */
 function lowerNchwcConv(ctx: LowerCtx, [x, w, b]: readonly LoweredValue[], a: ConvAttrs): string {
   const [o, , kh, kw] = w.shape as number[];
   const blockedX = toBlocked(ctx, x.name);
-  const filter = blockedFilter(ctx, w.name, o, kh, kw);
+  const filter = a.group === 1 ? blockedFilter(ctx, w.name, o, kh, kw) : blockedDepthwiseFilter(ctx, w.name, o, kw);
   const y = ctx.node(
     'Conv',
     [blockedX, filter, ...(b ? [b.name] : [])],
-    { kernel_shape: [kh, kw], strides: a.strides, pads: a.pads, dilations: a.dilations, group: 1 },
+    { kernel_shape: [kh, kw], strides: a.strides, pads: a.pads, dilations: a.dilations, group: a.group },
     1,
     NCHWC_DOMAIN,
   )[0];
@@ -531,6 +547,8 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
     const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
     if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group))
       return [lowerNchwcWeightGrad(ctx, x, gy, a)];
+    if (nchwcDepthwiseApplies(ctx, cin, cout, a.kernel.length, a.group))
+      return [lowerNchwcDepthwiseWeightGrad(ctx, x, gy, a)];
     if (a.kernel.length === 1 && a.group === cin && a.group > 1 && x.dtype === 'float32')
       return [lowerDepthwiseWeightGrad1d(ctx, x, gy, a)];
     const g = a.group;
@@ -590,6 +608,48 @@ function lowerDepthwiseWeightGrad1d(ctx: LowerCtx, x: LoweredValue, gy: LoweredV
   // The forward's last window may leave samples unread: keep the K taps.
   if (out > k) dw = ctx.node1('Slice', [dw, ctx.ints([0]), ctx.ints([k]), ctx.ints([2])]);
   return ctx.node1('Reshape', [dw, ctx.ints([cout, 1, k])]);
+}
+
+/**
+ * The weight gradient of a depthwise 2-D conv on the NCHWc depthwise kernel, any batch (symbolic
+ * too): dW[c, i, j] = Σ_n,y,x gy[n, c, y, x] · xpad[n, c, y·s + i·d, x·s + j·d]. Each channel's
+ * padded images are stacked vertically into one tall image, and its cotangents into one tall kernel
+ * with zero rows between images, so that a single depthwise conv (dilation = the forward stride,
+ * stride = the forward dilation) sums over the batch: kernel rows of image n meet only rows of
+ * image n, because each image is padded to a whole number of strides. The kernel's height follows
+ * the batch, so the Conv takes it from the filter's shape.
+ */
+function lowerNchwcDepthwiseWeightGrad(ctx: LowerCtx, x: LoweredValue, gy: LoweredValue, a: WeightGradAttrs): string {
+  const c = x.shape[1] as number;
+  const [h, w] = x.shape.slice(2) as number[];
+  const [ho, wo] = gy.shape.slice(2) as number[];
+  const [kh, kw] = a.kernel as [number, number];
+  const [sh, sw] = a.strides as [number, number];
+  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  const rowsPerImage = Math.ceil((h + pt + pb) / sh); // in strides
+  const extra = rowsPerImage * sh - (h + pt + pb);
+  const channelsFirst = (t: string) => ctx.node1('Transpose', [t], { perm: [1, 0, 2, 3] }); // [C, N, ., .]
+  const padRows = (t: string, top: number, bottom: number) =>
+    top || bottom ? ctx.node1('Pad', [t, ctx.ints([0, 0, top, 0, 0, 0, bottom, 0])]) : t;
+  const tall = ctx.node1('Reshape', [padRows(channelsFirst(x.name), pt, pb + extra), ctx.ints([1, c, -1, w])]);
+  // The cotangents' rows sit one stride apart in the kernel: rowsPerImage kernel rows per image, the
+  // last image's trailing zero rows cut.
+  const gap = rowsPerImage - ho;
+  let kernel = ctx.node1('Reshape', [padRows(channelsFirst(gy.name), 0, gap), ctx.ints([c, 1, -1, wo])]);
+  if (gap > 0) kernel = ctx.node1('Slice', [kernel, ctx.ints([0]), ctx.ints([-gap]), ctx.ints([2])]);
+  const y = ctx.node(
+    'Conv',
+    [ctx.node('ReorderInput', [tall], {}, 1, NCHWC_DOMAIN)[0], blockedDepthwiseFilter(ctx, kernel, c, wo)],
+    { strides: a.dilations, pads: [0, pl, 0, pr], dilations: a.strides, group: c },
+    1,
+    NCHWC_DOMAIN,
+  )[0];
+  // The forward's last window may leave rows or columns unread: keep the kh × kw taps.
+  const oh = Math.floor((rowsPerImage * sh - (ho - 1) * sh - 1) / a.dilations[0]) + 1;
+  const ow = windowOutputSize(w, wo, a.dilations[1], pl, pr, sw);
+  let dw = ctx.node('ReorderOutput', [y], { channels: c }, 1, NCHWC_DOMAIN)[0]; // [1, C, oh, ow]
+  if (oh > kh || ow > kw) dw = ctx.node1('Slice', [dw, ctx.ints([0, 0]), ctx.ints([kh, kw]), ctx.ints([2, 3])]);
+  return ctx.node1('Reshape', [dw, ctx.ints([c, 1, kh, kw])]);
 }
 
 /**

@@ -35,6 +35,29 @@ export function nchwcApplies(
   return b > 0 && spatialRank === 2 && group === 1 && inChannels % b === 0 && outChannels % b === 0;
 }
 
+/**
+ * Whether a depthwise 2-D convolution (group = input channels = output channels) can run as an
+ * NCHWc Conv: whole channel blocks. ORT's plain grouped Conv with run-time weights pays a fixed cost
+ * per group; its blocked depthwise kernel does not (docs/PERFORMANCE.md).
+ */
+export function nchwcDepthwiseApplies(
+  ctx: LowerCtx,
+  inChannels: number,
+  outChannels: number,
+  spatialRank: number,
+  group: number,
+): boolean {
+  const b = ctx.nchwcBlock;
+  return (
+    b > 0 &&
+    spatialRank === 2 &&
+    group > 1 &&
+    group === inChannels &&
+    outChannels === inChannels &&
+    inChannels % b === 0
+  );
+}
+
 /** A 4-D value with whole channel blocks in the blocked layout (its recorded blocked form, or a ReorderInput). */
 export function toBlocked(ctx: LowerCtx, name: string): string {
   return ctx.blockedForm(name) ?? ctx.node('ReorderInput', [name], {}, 1, NCHWC_DOMAIN)[0];
@@ -58,6 +81,17 @@ export function blockedFilter(ctx: LowerCtx, filter: string, o: number, kh: numb
   const rows = ctx.node('ReorderInput', [filter], {}, 1, NCHWC_DOMAIN)[0];
   const byOutBlock = ctx.node1('Reshape', [rows, ctx.ints([o / block, block, -1])]);
   return ctx.node1('Reshape', [ctx.node1('Transpose', [byOutBlock], { perm: [0, 2, 1] }), ctx.ints([o, -1, kh, kw])]);
+}
+
+/**
+ * A depthwise [C, 1, kh, kw] filter in the NCHWc depthwise kernel's order: [C/B, kh, kw, B] (the
+ * channels of a block innermost), kept in the [C, 1, kh, kw] shape the kernel checks (kh may be
+ * unknown when lowering: it is taken from the filter).
+ */
+export function blockedDepthwiseFilter(ctx: LowerCtx, filter: string, c: number, kw: number): string {
+  const block = ctx.nchwcBlock;
+  const byBlock = ctx.node1('Reshape', [filter, ctx.ints([c / block, block, -1])]);
+  return ctx.node1('Reshape', [ctx.node1('Transpose', [byBlock], { perm: [0, 2, 1] }), ctx.ints([c, 1, -1, kw])]);
 }
 
 const FLIP_END = Number.MIN_SAFE_INTEGER;
