@@ -594,6 +594,47 @@ describe('conv1d', () => {
       dilation: 1,
       groups: 5,
     },
+    // Whole channel blocks: run as 2-D convs of height 1 on the NCHWc kernels.
+    {
+      name: 'NCHWc (height 1): 16 → 32 channels, dilation 2, asymmetric padding',
+      x: [2, 16, 12],
+      w: [32, 16, 3],
+      options: { padding: [[2, 1]], dilation: 2 },
+      stride: 1,
+      pads: [2, 1],
+      dilation: 2,
+      groups: 1,
+    },
+    {
+      name: 'NCHWc (height 1): 16 → 16 channels, stride 2 (input gradient by ConvTranspose)',
+      x: [2, 16, 11],
+      w: [16, 16, 3],
+      options: { stride: 2, padding: 1 },
+      stride: 2,
+      pads: [1, 1],
+      dilation: 1,
+      groups: 1,
+    },
+    {
+      name: 'NCHWc (height 1): depthwise 32 channels, kernel 15, stride 2, dilation 2, unread tail',
+      x: [3, 32, 40],
+      w: [32, 1, 15],
+      options: { stride: 2, padding: [[7, 6]], dilation: 2, groups: 32 },
+      stride: 2,
+      pads: [7, 6],
+      dilation: 2,
+      groups: 32,
+    },
+    {
+      name: 'NCHWc (height 1): depthwise 16 channels, kernel 5, same padding',
+      x: [2, 16, 9],
+      w: [16, 1, 5],
+      options: { padding: 'same', groups: 16 },
+      stride: 1,
+      pads: [2, 2],
+      dilation: 1,
+      groups: 16,
+    },
     {
       name: 'stride 1, dilation 2, padding 1 (input gradient as a flipped conv)',
       x: [2, 3, 10],
@@ -641,6 +682,29 @@ describe('conv1d', () => {
       numeric.forEach((want, k) => expectClose(analytic[k].data as Float32Array, want, `grad ${['x', 'w', 'b'][k]}`));
     });
   }
+});
+
+describe('conv1d on the NCHWc kernels', () => {
+  it('a separable block (depthwise then pointwise) trains on NCHWc Convs only, reordering between them once', () => {
+    const x = f32(randomTensor([2, 16, 20], 1));
+    const dw = f32(randomTensor([16, 1, 5], 2));
+    const pw = f32(randomTensor([32, 16, 1], 3));
+    const block = (x: Tensor, dw: Tensor, pw: Tensor) =>
+      conv1d(conv1d(x, dw, undefined, { padding: 'same', groups: 16 }), pw);
+    const step = (x: Tensor, dw: Tensor, pw: Tensor) =>
+      valueAndGrad((x: Tensor, dw: Tensor, pw: Tensor) => sum(block(x, dw, pw)), { argnums: [0, 1, 2] })(x, dw, pw);
+    const nodes = TracedProgram.build(step, [x, dw, pw]).lowered.model.graph.node;
+    const convs = nodes.filter((n) => n.op_type === 'Conv' || n.op_type === 'ConvTranspose');
+    if (nchwcBlockSize() > 0) {
+      // Two forwards, two input gradients (flipped kernels) and two weight gradients.
+      expect(convs.map((n) => `${n.domain}:${n.op_type}`)).toEqual(Array(6).fill('com.microsoft.nchwc:Conv'));
+      // The depthwise output feeds the pointwise conv in blocks: no ReorderOutput/ReorderInput pair between them.
+      const dwOut = nodes.find((n) => n.domain === 'com.microsoft.nchwc' && n.op_type === 'Conv')!.output[0];
+      expect(nodes.filter((n) => n.input.includes(dwOut)).map((n) => n.op_type)).toContain('Conv');
+    } else {
+      expect(convs.every((n) => !n.domain || n.domain === 'ai.onnx')).toBe(true);
+    }
+  });
 });
 
 describe('convTranspose', () => {

@@ -223,10 +223,17 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     // Weights that arrive at run time (training graphs) miss ORT's own NCHWc rewrite, which only
     // handles constant weights; call its NCHWc kernel directly. Constant weights keep plain Conv.
-    const blocked =
-      nchwcApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group) ||
-      nchwcDepthwiseApplies(ctx, x.shape[1] as number, ws[0], ws.length - 2, a.group);
-    if (blocked && !ctx.isConstant(w.name)) return [lowerNchwcConv(ctx, inputs, a)];
+    const blocked = (rank: number) =>
+      nchwcApplies(ctx, x.shape[1] as number, ws[0], rank, a.group) ||
+      nchwcDepthwiseApplies(ctx, x.shape[1] as number, ws[0], rank, a.group);
+    if (!ctx.isConstant(w.name)) {
+      if (blocked(ws.length - 2)) return [lowerNchwcConv(ctx, inputs, a)];
+      if (ws.length === 3 && blocked(2)) {
+        const [, , b] = inputs;
+        const lifted = [heightOne(ctx, x), heightOne(ctx, w), ...(b ? [b] : [])];
+        return [dropHeight(ctx, lowerNchwcConv(ctx, lifted, liftAttrs(a)))];
+      }
+    }
     return [
       ctx.node1(
         'Conv',
@@ -284,6 +291,11 @@ export const convTransposeOp: OpDef<ConvTransposeAttrs> = defineOp<ConvTranspose
     return [{ shape: [x.shape[0], cout, ...out], dtype: x.dtype }];
   },
   lower: (ctx, inputs, a) => {
+    const [x, w, b] = inputs;
+    if ((w.shape as number[]).length === 3 && nchwcFlippedConvApplies(ctx, liftValueShape(w), liftAttrs(a))) {
+      const lifted = [heightOne(ctx, x), heightOne(ctx, w), ...(b ? [b] : [])];
+      return [dropHeight(ctx, nchwcFlippedConv(ctx, lifted, liftAttrs(a))!)];
+    }
     const flipped = nchwcFlippedConv(ctx, inputs, a) ?? flippedConv1d(ctx, inputs, a);
     if (flipped) return [flipped];
     return [
@@ -323,17 +335,11 @@ function nchwcFlippedConv(
   [x, w, b]: readonly LoweredValue[],
   a: ConvTransposeAttrs,
 ): string | undefined {
+  if (!nchwcFlippedConvApplies(ctx, w, a)) return undefined;
   const ws = w.shape as number[];
   const ks = ws.slice(2);
-  const n = ks.length;
-  const pads = [
-    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]),
-    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i]),
-  ];
-  const unit = a.strides.every((s) => s === 1) && a.outputPadding.every((p) => p === 0) && pads.every((p) => p >= 0);
-  const depthwise = nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, n, a.group);
-  if (!unit || !(depthwise || nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group)) || ctx.isConstant(w.name))
-    return undefined;
+  const pads = flippedPads(ks, a);
+  const depthwise = nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, ks.length, a.group);
   // Depthwise: one channel in and out per group, so only the flip ([C, 1, kh, kw] either way).
   const flipped = flipAxes(ctx, w.name, [2, 3]);
   const kernel = depthwise ? flipped : ctx.node1('Transpose', [flipped], { perm: [1, 0, 2, 3] });
@@ -344,6 +350,65 @@ function nchwcFlippedConv(
     dilations: a.dilations,
     group: a.group,
   });
+}
+
+/** The pads of the flipped-kernel conv that computes a stride-1 ConvTranspose. */
+function flippedPads(ks: readonly number[], a: ConvTransposeAttrs): number[] {
+  const n = ks.length;
+  return [
+    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[i]),
+    ...ks.map((k, i) => a.dilations[i] * (k - 1) - a.pads[n + i]),
+  ];
+}
+
+/** Whether nchwcFlippedConv lowers a ConvTranspose with this weight and these attributes. */
+function nchwcFlippedConvApplies(ctx: LowerCtx, w: LoweredValue, a: ConvTransposeAttrs): boolean {
+  const ws = w.shape as number[];
+  const n = ws.length - 2;
+  const unit =
+    a.strides.every((s) => s === 1) &&
+    a.outputPadding.every((p) => p === 0) &&
+    flippedPads(ws.slice(2), a).every((p) => p >= 0);
+  const blocked =
+    nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, n, a.group) ||
+    nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group);
+  return unit && blocked && !ctx.isConstant(w.name);
+}
+
+// 1-D convs whose channels are whole blocks run as 2-D convs of height 1, so that the NCHWc kernels
+// and the gradient forms built on them apply: [N, C, L] values become [N, C, 1, L] and back.
+
+/** A 1-D conv's attributes as those of the same 2-D conv of height 1. */
+function liftAttrs<A extends ConvAttrs & { outputPadding?: number[]; kernel?: number[] }>(a: A): A {
+  return {
+    ...a,
+    strides: [1, ...a.strides],
+    dilations: [1, ...a.dilations],
+    pads: [0, a.pads[0], 0, a.pads[1]],
+    ...(a.outputPadding ? { outputPadding: [0, ...a.outputPadding] } : {}),
+    ...(a.kernel ? { kernel: [1, ...a.kernel] } : {}),
+  };
+}
+
+/** A 3-D value's type with a height axis of 1 inserted before its last axis. */
+function liftValueShape<V extends LoweredValue>(v: V): V {
+  return { ...v, shape: [...v.shape.slice(0, 2), 1, v.shape[2]] };
+}
+
+/** [N, C, L] → [N, C, 1, L] (its blocked form, when a lowering recorded one, carries over). */
+function heightOne(ctx: LowerCtx, v: LoweredValue): LoweredValue {
+  const name = ctx.node1('Reshape', [v.name, ctx.ints([0, 0, 1, -1])]);
+  const blocked = ctx.blockedForm(v.name);
+  if (blocked) ctx.setBlockedForm(name, blocked);
+  return { ...liftValueShape(v), name };
+}
+
+/** [N, C, 1, L] → [N, C, L] (its blocked form carries over). */
+function dropHeight(ctx: LowerCtx, name: string): string {
+  const out = ctx.node1('Reshape', [name, ctx.ints([0, 0, -1])]);
+  const blocked = ctx.blockedForm(name);
+  if (blocked) ctx.setBlockedForm(out, blocked);
+  return out;
 }
 
 /**
@@ -549,6 +614,13 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
       return [lowerNchwcWeightGrad(ctx, x, gy, a)];
     if (nchwcDepthwiseApplies(ctx, cin, cout, a.kernel.length, a.group))
       return [lowerNchwcDepthwiseWeightGrad(ctx, x, gy, a)];
+    const liftable =
+      (unitSteps && nchwcApplies(ctx, cin, cout, 2, a.group)) || nchwcDepthwiseApplies(ctx, cin, cout, 2, a.group);
+    if (a.kernel.length === 1 && liftable) {
+      const lower = a.group === 1 ? lowerNchwcWeightGrad : lowerNchwcDepthwiseWeightGrad;
+      const lifted = lower(ctx, heightOne(ctx, x), heightOne(ctx, gy), liftAttrs(a));
+      return [ctx.node1('Reshape', [lifted, ctx.ints(dw.shape as number[])])];
+    }
     if (a.kernel.length === 1 && a.group === cin && a.group > 1 && x.dtype === 'float32')
       return [lowerDepthwiseWeightGrad1d(ctx, x, gy, a)];
     const g = a.group;
