@@ -20,23 +20,30 @@ export interface ConfusionData {
 
 /** One class's precision at recall 0, 1/(n−1), …, 1 (COCO's interpolated precision). */
 export interface PrCurve {
+  /** The class. */
   name: string;
   /** The mean of `precision`: COCO-style average precision. */
   ap: number;
+  /** Interpolated precision at each recall point (4 decimals). */
   precision: number[];
 }
 
 /** Curves drawn in one plot (e.g. a detector's curves at IoU 0.5). */
 export interface PrCurveSet {
+  /** What the curves share (e.g. 'IoU 0.5'). */
   label: string;
+  /** One per class with positives. */
   curves: PrCurve[];
 }
 
 /** One class's scores from the confusion matrix (and AP when curves exist). */
 export interface ClassScores {
   name: string;
+  /** Correct predictions of the class over all its predictions (0 when it is never predicted). */
   precision: number;
+  /** Correct predictions of the class over its true samples (0 without samples). */
   recall: number;
+  /** 2·precision·recall/(precision + recall), 0 when both are 0. */
   f1: number;
   /** True samples (objects) of this class. */
   support: number;
@@ -44,15 +51,19 @@ export interface ClassScores {
   ap: number | null;
 }
 
+/** An evaluation of a classifier or detector: what the studio's model and run pages draw. */
 export interface EvaluationReport {
   task: 'classification' | 'detection';
+  /** The classes, in label (classifier) or category-id (detector) order. */
   classNames: string[];
   /** Samples (classifier) or images (detector) evaluated. */
   samples: number;
   /** Summary numbers (accuracy, macro_f1, … or map, map50, …). */
   metrics: Record<string, number>;
+  /** Precision, recall and F1 from the confusion matrix, support and AP, per class. */
   perClass: ClassScores[];
   confusion: ConfusionData;
+  /** One plot each (a classifier: one-vs-rest; a detector: IoU 0.5 and the mean over .5:.95). */
   prCurves: PrCurveSet[];
 }
 

@@ -57,6 +57,7 @@ export function cocoPrCurves(result: CocoEvalResult, names?: readonly string[]):
   return sets;
 }
 
+/** How detections match objects in the detection confusion matrix. */
 export interface DetectionConfusionOptions {
   /** IoU a detection needs with an object to match it (default 0.5). */
   iouThreshold?: number;
