@@ -19,6 +19,7 @@ import {
   type CocoDetection,
   FcosDetector,
   SCENE_CLASSES,
+  cocoResults,
   decodeFcos,
   detectionReport,
   drawDetections,
@@ -150,13 +151,7 @@ val.coco.images.forEach((im, i) => {
     [size, size],
   );
   if (i === 0) firstImage.push(...found);
-  for (const d of found)
-    detections.push({
-      image_id: im.id,
-      category_id: d.label + 1,
-      bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
-      score: d.score,
-    });
+  detections.push(...cocoResults(im.id, found));
 });
 // The pycocotools-exact COCO numbers, plus PR curves and the confusion matrix for the studio.
 const report = detectionReport(val.coco, detections);

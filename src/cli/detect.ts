@@ -15,6 +15,7 @@ import {
   type CocoDetection,
   type Detection,
   FcosDetector,
+  cocoResults,
   detectionReport,
   readCoco,
   type TrackVideoResult,
@@ -156,15 +157,7 @@ export async function evaluateDetector(
       ),
     );
     const found = await detector.detectBatch(pixels);
-    images.forEach((im, i) => {
-      for (const d of found[i])
-        detections.push({
-          image_id: im.id,
-          category_id: ids[d.label],
-          bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
-          score: d.score,
-        });
-    });
+    images.forEach((im, i) => detections.push(...cocoResults(im.id, found[i], ids)));
   }
   const report = detectionReport(gt, detections, { scoreThreshold: score });
   return { images: gt.images.length, metrics: report.metrics, report };
