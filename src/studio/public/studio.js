@@ -265,15 +265,16 @@ function evaluationSection(container, evaluations) {
       evaluations.length > 1
         ? `<select id="evaluation-pick">${evaluations.map((e, i) => `<option value="${i}">${esc(title(e))}</option>`).join('')}</select>`
         : `<span class="muted">${esc(title(evaluations[0]))}</span>`
-    }</h2><div class="kv" id="evaluation-metrics"></div><div class="grid evaluation-plots"><div><h3>Precision–recall <select id="pr-set"></select></h3><div id="pr-curve"></div></div><div><h3>Confusion matrix</h3><div id="confusion"></div></div></div><div id="per-class"></div></div>`,
+    }</h2><div class="metrics" id="evaluation-metrics"></div><div class="grid evaluation-plots"><div><h3>Precision–recall <select id="pr-set"></select></h3><div id="pr-curve"></div></div><div><h3>Confusion matrix</h3><div id="confusion"></div></div></div><div id="per-class"></div></div>`,
   );
   const show = (e) => {
     const r = e.report;
+    // -1: COCO's "not measurable here" (e.g. no large objects).
     document.getElementById('evaluation-metrics').innerHTML = [
-      ['task', `${esc(r.task)} · ${r.samples} ${r.task === 'detection' ? 'images' : 'samples'}`],
-      ...Object.entries(r.metrics).map(([k, v]) => [esc(k), fmt(v)]),
+      [esc(r.task), `${r.samples} ${r.task === 'detection' ? 'images' : 'samples'}`],
+      ...Object.entries(r.metrics).map(([k, v]) => [esc(k), v === -1 ? '–' : fmt(v)]),
     ]
-      .map(([k, v]) => `<div>${k}</div><div>${v}</div>`)
+      .map(([k, v]) => `<span><span class="muted">${k}</span> ${v}</span>`)
       .join('');
     const sets = r.prCurves || [];
     const pick = document.getElementById('pr-set');
@@ -284,7 +285,7 @@ function evaluationSection(container, evaluations) {
     draw();
     confusionHeatmap(document.getElementById('confusion'), r.confusion);
     document.getElementById('per-class').innerHTML =
-      `<table class="per-class"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>AP</th></tr></thead><tbody>${r.perClass
+      `<table class="per-class"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>${r.task === 'detection' ? 'AP .5:.95' : 'AP'}</th></tr></thead><tbody>${r.perClass
         .map(
           (c) =>
             `<tr><td>${esc(c.name)}</td><td>${fmt(c.precision)}</td><td>${fmt(c.recall)}</td><td>${fmt(c.f1)}</td><td>${c.support}</td><td>${fmt(c.ap)}</td></tr>`,
