@@ -35,6 +35,9 @@ const PAGES: Record<string, string> = {
   '/speak': 'speak.html',
 };
 
+/** Evaluations a page receives (the newest): each carries its curves, a few kB per class. */
+const MAX_EVALUATIONS = 20;
+
 const ASSETS: Record<string, string> = {
   'studio.js': 'application/javascript; charset=utf-8',
   'studio.css': 'text/css; charset=utf-8',
@@ -100,7 +103,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       steps: registry.steps(id),
       models: registry.listModels().filter((m) => m.runId === id),
       // Evaluations of the run's models (lepton evaluate): PR curves and confusion matrices.
-      evaluations: registry.evaluations({ runId: id }),
+      evaluations: registry.evaluations({ runId: id }).slice(0, MAX_EVALUATIONS),
     };
   });
   const detectorClasses = (path: string): string[] | null => {
@@ -135,7 +138,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       // An object detector (FcosDetector.save wrote detector.json): its class names, for the playground.
       detector: detectorClasses(versions[versions.length - 1].path),
       // Recorded evaluations of every version, newest first (the page draws their pictures).
-      evaluations: registry.evaluations({ model: req.params.name }),
+      evaluations: registry.evaluations({ model: req.params.name }).slice(0, MAX_EVALUATIONS),
     };
   });
 
