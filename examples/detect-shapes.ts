@@ -4,8 +4,10 @@
  * noise, overlapping) and scores it on a held-out split with the pycocotools-exact COCO evaluator.
  * Scenes are written once in COCO format under ~/.cache/lepton/scenes/ (train: MNIST train digits,
  * held-out: MNIST test digits and another seed). Writes artifacts/detect-shapes/model (a model
- * folder `lepton detect` reads) and artifacts/detect-shapes/detections.png.
- *   npx tsx examples/detect-shapes.ts [--train 3000] [--val 300] [--epochs 15] [--batch 32] [--seed 1]
+ * folder `lepton detect` reads) and artifacts/detect-shapes/detections.png. With `--register NAME`
+ * the model goes into the registry (LEPTON_HOME) with its held-out evaluation, so `lepton studio`
+ * shows its PR curves and confusion matrix on /models/NAME.
+ *   npx tsx examples/detect-shapes.ts [--train 3000] [--val 300] [--epochs 15] [--batch 32] [--seed 1] [--register NAME]
  * Ends with one line: map=… map50=… (held-out split).
  */
 import { existsSync } from 'node:fs';
@@ -17,23 +19,28 @@ import {
   type CocoDetection,
   FcosDetector,
   SCENE_CLASSES,
+  cocoResults,
   decodeFcos,
+  detectionReport,
   drawDetections,
-  evaluateCocoBoxes,
   fcosLoss,
   readCoco,
   writeSceneDataset,
 } from '../src/vision/index.js';
-import { numberOption } from './options.js';
+import { openRegistry } from '../src/registry/index.js';
+import { numberOption, option } from './options.js';
 
 const trainCount = numberOption('train', 3000);
 const valCount = numberOption('val', 300);
 const epochs = numberOption('epochs', 15);
 const batchSize = numberOption('batch', 32);
+const register = option('register');
 const size = 128;
 setSeed(numberOption('seed', 1));
 
 interface Split {
+  /** The COCO folder (annotations.json, images/). */
+  dir: string;
   coco: CocoDataset;
   /** RGB bytes of every image, concatenated (size × size × 3 each). */
   pixels: Uint8Array;
@@ -63,7 +70,7 @@ async function scenes(name: string, count: number, seed: number, digitSplit: 'tr
     boxes[i].push(x, y, x + w, y + h);
     labels[i].push(a.category_id - 1);
   }
-  return { coco, pixels, boxes, labels };
+  return { dir, coco, pixels, boxes, labels };
 }
 
 const t0 = performance.now();
@@ -144,15 +151,11 @@ val.coco.images.forEach((im, i) => {
     [size, size],
   );
   if (i === 0) firstImage.push(...found);
-  for (const d of found)
-    detections.push({
-      image_id: im.id,
-      category_id: d.label + 1,
-      bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
-      score: d.score,
-    });
+  detections.push(...cocoResults(im.id, found));
 });
-const { summary } = evaluateCocoBoxes(val.coco, detections);
+// The pycocotools-exact COCO numbers, plus PR curves and the confusion matrix for the studio.
+const report = detectionReport(val.coco, detections);
+const summary = report.metrics;
 
 const out = join('artifacts', 'detect-shapes');
 await mkdir(out, { recursive: true });
@@ -163,6 +166,19 @@ const png = await drawDetections(
   { classNames: SCENE_CLASSES, scale: 4 },
 );
 await writeFile(join(out, 'detections.png'), png);
+if (register) {
+  const registry = openRegistry();
+  const m = await registry.registerModel(join(out, 'model'), {
+    name: register,
+    metrics: { map: summary.map, map50: summary.map50 },
+  });
+  const id = registry.recordEvaluation(report, {
+    model: m.name,
+    version: m.version,
+    dataset: join(val.dir, 'annotations.json'),
+  });
+  console.log(`registered ${m.name}@${m.version} with evaluation ${id}: lepton studio, then /models/${m.name}`);
+}
 console.log(
   `held-out: AP ${summary.map.toFixed(3)}, AP50 ${summary.map50.toFixed(3)}, AP75 ${summary.map75.toFixed(3)}, AR100 ${summary.ar100.toFixed(3)}; model and detections.png in ${out}; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
 );

@@ -348,6 +348,8 @@ export {
   MeanAbsoluteErrorMetric,
   MeanSquaredErrorMetric,
   confusionMatrix,
+  classificationReport,
+  precisionRecallCurve,
   Optimizer,
   SGD,
   Adam,
@@ -428,6 +430,11 @@ export {
   type ExportOptions,
   type Verbosity,
   type ModelTrainingApi,
+  type EvaluationReport,
+  type ClassScores,
+  type ConfusionData,
+  type PrCurve,
+  type PrCurveSet,
 } from '../train/index.js';
 
 // ---- Errors users branch on (instanceof or .code) --------------------------------------------------

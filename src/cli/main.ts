@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { leptonHome, openRegistry, RegistryError } from '../registry/registry.js';
 import { readModelFolder, formatShape, ModelFolderError } from '../registry/model-folder.js';
+import type { EvaluationReport } from '../registry/evaluation.js';
 import { CliError, formatDuration, printJson, printTable } from './output.js';
 import { resolveModelRef, splitModelRef, trainingDataset } from './model-ref.js';
 
@@ -129,50 +130,94 @@ export function buildProgram(): Command {
   // ---- evaluate ----
   program
     .command('evaluate')
-    .description('evaluate a classifier on a dataset (mnist, fashion-mnist, iris, …: the test split) or a CSV file')
+    .description(
+      "evaluate a classifier on a dataset (mnist, fashion-mnist, iris, …: the test split) or a CSV file, or a detector on a COCO annotations file; a registered model's evaluation (confusion matrix, precision–recall curves) is recorded for the studio",
+    )
     .argument('<model>', 'model folder or registered name[@version]')
-    .argument('<data>', 'dataset name or .csv file (label in the last column unless --label)')
+    .argument(
+      '<data>',
+      'dataset name or .csv file (label in the last column unless --label); for a detector, a COCO annotations .json (images in images/ beside it)',
+    )
     .option('--label <column>', 'CSV label column (name or 0-based index; default: last)')
-    .option('--limit <n>', 'evaluate only the first n samples', int('--limit'))
+    .option('--limit <n>', 'evaluate only the first n samples (images)', int('--limit'))
+    .option('--score <threshold>', "detectors: the confusion matrix's score threshold (default 0.25)", Number)
+    .option('--no-record', 'do not record the evaluation in the registry')
     .option('--json', 'machine-readable output')
-    .action(async (modelRef: string, data: string, opts: { label?: string; limit?: number; json?: boolean }) => {
-      const { openLocalModel, evaluateClassifier } = await import('./predict.js');
-      const { preprocessPixelBatch } = await import('../data/image.js');
-      const ref = resolveModelRef(modelRef);
-      const { x, y } = await evaluationData(data, opts.label);
-      const trainedOn = trainingDataset(ref);
-      // Only a named data set can be compared with the training one (a CSV file may hold anything).
-      if (trainedOn && extname(data).toLowerCase() !== '.csv' && trainedOn.toLowerCase() !== data.toLowerCase()) {
-        process.stderr.write(
-          `lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`,
-        );
-      }
-      const { model, done } = await openLocalModel(modelRef);
-      try {
-        const n = Math.min(x.shape[0], opts.limit ?? Infinity);
-        let input = {
-          ...x,
-          shape: [n, ...x.shape.slice(1)],
-          data: x.data.subarray(0, n * (x.data.length / x.shape[0])),
-        } as typeof x;
-        // Dataset images are raw 0–255 pixels: the model's saved preprocessing turns them into inputs
-        // exactly as the server does for an uploaded image (data/image.ts).
-        if (model.image)
-          input = await preprocessPixelBatch(input as { shape: number[]; data: Float32Array }, model.image).catch(
-            (e: Error) => {
-              throw new CliError(`${data}: ${e.message}`);
-            },
-          );
-        const result = await evaluateClassifier(model, input, Array.from(y.subarray(0, n), Number));
-        if (opts.json) printJson(result);
-        else
+    .action(
+      async (
+        modelRef: string,
+        data: string,
+        opts: { label?: string; limit?: number; score?: number; record: boolean; json?: boolean },
+      ) => {
+        const ref = resolveModelRef(modelRef);
+        // Registered models keep their evaluations: the studio's model and run pages draw them.
+        const record = (report: EvaluationReport): number | undefined =>
+          ref.registered && opts.record
+            ? openRegistry().recordEvaluation(report, {
+                model: ref.name,
+                version: ref.version,
+                runId: ref.runId ?? null,
+                dataset: data,
+              })
+            : undefined;
+        const recorded = (id: number | undefined) =>
+          id === undefined
+            ? ''
+            : `recorded evaluation ${id}: the studio shows it at /models/${encodeURIComponent(ref.name!)}${ref.runId ? ` and /runs/${ref.runId}` : ''}\n`;
+        if (existsSync(join(ref.dir, 'detector.json'))) {
+          if (extname(data).toLowerCase() !== '.json' || !existsSync(data))
+            throw new CliError(
+              `evaluate: '${modelRef}' is a detector: <data> must be a COCO annotations .json file, got '${data}'`,
+            );
+          const { evaluateDetector } = await import('./detect.js');
+          const r = await evaluateDetector(ref.dir, data, { limit: opts.limit, score: opts.score });
+          const evaluationId = record(r.report);
+          const name = ref.name ? `${ref.name}@${ref.version}` : modelRef;
+          if (opts.json) return printJson({ model: name, ...r, evaluationId });
+          const m = r.metrics;
           process.stdout.write(
-            `${result.model}@${result.version} on ${data}: accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)} (${result.samples} samples)\n`,
+            `${name} on ${data}: mAP@[.5:.95] ${m.map.toFixed(4)}, mAP@.5 ${m.map50.toFixed(4)}, mAP@.75 ${m.map75.toFixed(4)}, AR@100 ${m.ar100.toFixed(4)} (${r.images} images)\n${recorded(evaluationId)}`,
           );
-      } finally {
-        await done();
-      }
-    });
+          return;
+        }
+        const { openLocalModel, evaluateClassifier } = await import('./predict.js');
+        const { preprocessPixelBatch } = await import('../data/image.js');
+        const { x, y } = await evaluationData(data, opts.label);
+        const trainedOn = trainingDataset(ref);
+        // Only a named data set can be compared with the training one (a CSV file may hold anything).
+        if (trainedOn && extname(data).toLowerCase() !== '.csv' && trainedOn.toLowerCase() !== data.toLowerCase()) {
+          process.stderr.write(
+            `lepton: warning: ${modelRef} was trained on ${trainedOn}, not ${data}: expect a meaningless accuracy unless the two share their classes\n`,
+          );
+        }
+        const { model, done } = await openLocalModel(modelRef);
+        try {
+          const n = Math.min(x.shape[0], opts.limit ?? Infinity);
+          let input = {
+            ...x,
+            shape: [n, ...x.shape.slice(1)],
+            data: x.data.subarray(0, n * (x.data.length / x.shape[0])),
+          } as typeof x;
+          // Dataset images are raw 0–255 pixels: the model's saved preprocessing turns them into inputs
+          // exactly as the server does for an uploaded image (data/image.ts).
+          if (model.image)
+            input = await preprocessPixelBatch(input as { shape: number[]; data: Float32Array }, model.image).catch(
+              (e: Error) => {
+                throw new CliError(`${data}: ${e.message}`);
+              },
+            );
+          const result = await evaluateClassifier(model, input, Array.from(y.subarray(0, n), Number));
+          const evaluationId = record(result.report);
+          if (opts.json) printJson({ ...result, evaluationId });
+          else
+            process.stdout.write(
+              `${result.model}@${result.version} on ${data}: accuracy ${(100 * result.accuracy).toFixed(2)}%, loss ${result.loss.toFixed(4)}, macro F1 ${result.report.metrics.macro_f1.toFixed(4)} (${result.samples} samples)\n${recorded(evaluationId)}`,
+            );
+        } finally {
+          await done();
+        }
+      },
+    );
 
   // ---- predict ----
   program

@@ -16,6 +16,8 @@ import { CliError } from './output.js';
 import { resolveModelRef } from './model-ref.js';
 import { shapeStr } from '../engine/shape.js';
 import { formatShape } from '../registry/model-folder.js';
+import type { EvaluationReport } from '../registry/evaluation.js';
+import { classificationReport } from '../train/evaluation.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif']);
 
@@ -119,9 +121,11 @@ export interface EvaluationResult {
   samples: number;
   accuracy: number;
   loss: number;
+  /** Confusion matrix, per-class precision/recall/F1 and one-vs-rest PR curves (for the studio). */
+  report: EvaluationReport;
 }
 
-/** Accuracy and cross-entropy of a classifier over (x, integer labels), in batches. */
+/** Accuracy, cross-entropy and the evaluation report of a classifier over (x, integer labels), in batches. */
 export async function evaluateClassifier(
   model: ServedModel,
   x: HostTensor,
@@ -143,6 +147,7 @@ export async function evaluateClassifier(
   }
   let correct = 0;
   let loss = 0;
+  let all: Float32Array | undefined;
   for (let start = 0; start < n; start += batchSize) {
     const end = Math.min(n, start + batchSize);
     const batch = sliceRows(x, start, end);
@@ -153,8 +158,12 @@ export async function evaluateClassifier(
     const scores = outputs[model.signature.outputs[0].name];
     const probs = probabilities(scores);
     const k = probs.shape[1];
+    all ??= new Float32Array(n * k);
+    all.set(probs.data as Float32Array, start * k);
     for (let r = 0; r < end - start; r++) {
       const label = labels[start + r];
+      if (!(Number.isInteger(label) && label >= 0 && label < k))
+        throw new CliError(`label ${label} of sample ${start + r} is not a class of '${model.name}' (0 … ${k - 1})`);
       let best = 0;
       for (let j = 1; j < k; j++)
         if ((probs.data[r * k + j] as number) > (probs.data[r * k + best] as number)) best = j;
@@ -162,5 +171,7 @@ export async function evaluateClassifier(
       loss -= Math.log(Math.max(1e-12, probs.data[r * k + label] as number));
     }
   }
-  return { model: model.name, version: model.version, samples: n, accuracy: correct / n, loss: loss / n };
+  const k = all ? all.length / n : 0;
+  const report = classificationReport(Array.from(labels).slice(0, n), all ?? [], k, model.labels ?? undefined);
+  return { model: model.name, version: model.version, samples: n, accuracy: correct / n, loss: loss / n, report };
 }

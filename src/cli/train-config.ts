@@ -145,8 +145,40 @@ export async function trainFromConfig(
       metrics: testMetrics,
     });
     registered = { name: m.name, version: m.version };
+    await recordTestEvaluation(model as never, data, {
+      name: m.name,
+      version: m.version,
+      runId,
+      dataset: config.dataset,
+    });
   }
   return { runId, dir, model: registered, test };
+}
+
+/**
+ * A classifier's test-split evaluation (confusion matrix, per-class scores, PR curves) recorded for
+ * the registered model and its run, so the studio (and `lepton start`) shows the pictures at once.
+ * Models whose output is not one score per label (e.g. regressions) are left out.
+ */
+async function recordTestEvaluation(
+  model: { predict(x: unknown, options: unknown): Promise<unknown> },
+  data: { xTest: AnyTensor; yTest: AnyTensor; labels: string[] },
+  target: { name: string; version: number; runId: number; dataset: string },
+): Promise<void> {
+  const labels = Array.from(data.yTest.data, Number);
+  const k = data.labels.length;
+  if (k < 2 || data.yTest.shape.length !== 1 || labels.some((l) => !(Number.isInteger(l) && l >= 0 && l < k))) return;
+  const scores = (await model.predict(data.xTest, { verbose: 0, batchSize: 256 })) as AnyTensor;
+  if (scores.shape.length !== 2 || scores.shape[1] !== k) return;
+  const { probabilities } = await import('../serve/model.js');
+  const { classificationReport } = await import('../train/evaluation.js');
+  const probs = probabilities({ dtype: 'float32', shape: [...scores.shape], data: Float32Array.from(scores.data) });
+  openRegistry().recordEvaluation(classificationReport(labels, probs.data as Float32Array, k, data.labels), {
+    model: target.name,
+    version: target.version,
+    runId: target.runId > 0 ? target.runId : null,
+    dataset: `${target.dataset} (test split)`,
+  });
 }
 
 function sanitizeName(name: string): string {

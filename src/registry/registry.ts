@@ -8,6 +8,7 @@ import { cpSync, existsSync, mkdirSync, rmSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import type { EvaluationRecord, EvaluationReport } from './evaluation.js';
 import { type ModelSignature, readModelFolder } from './model-folder.js';
 
 /** The registry folder: `$LEPTON_HOME`, else `~/.lepton`. */
@@ -99,6 +100,17 @@ CREATE TABLE IF NOT EXISTS models (
   description TEXT,
   PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS evaluations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  model_name TEXT,
+  model_version INTEGER,
+  run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  dataset TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  report TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_model ON evaluations (model_name, model_version);
+CREATE INDEX IF NOT EXISTS evaluations_run ON evaluations (run_id);
 `;
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -140,6 +152,33 @@ export interface RegisterOptions {
   runId?: number | null;
   metrics?: Record<string, number>;
   description?: string;
+}
+
+export interface RecordEvaluationOptions {
+  /** The registered model evaluated (its version's evaluations show on its studio page). */
+  model?: string;
+  version?: number;
+  /** The run that produced the model (its evaluations show on the run's page). */
+  runId?: number | null;
+  /** What the model was evaluated on (a data set name or file). */
+  dataset: string;
+}
+
+/** Which evaluations to list: all filters given must match. */
+export interface EvaluationFilter {
+  model?: string;
+  version?: number;
+  runId?: number;
+}
+
+interface EvaluationRow {
+  id: number;
+  model_name: string | null;
+  model_version: number | null;
+  run_id: number | null;
+  dataset: string;
+  created_at: string;
+  report: string;
 }
 
 export class Registry {
@@ -352,12 +391,61 @@ export class Registry {
     if (records.length === 0) throw new ModelNotFoundError(`no registered model '${name}'`);
     this.db
       .transaction(() => {
-        for (const m of records)
+        for (const m of records) {
           this.db.prepare('DELETE FROM models WHERE name = ? AND version = ?').run(m.name, m.version);
+          this.db.prepare('DELETE FROM evaluations WHERE model_name = ? AND model_version = ?').run(m.name, m.version);
+        }
       })
       .immediate();
     for (const m of records) rmSync(m.path, { recursive: true, force: true });
     return records.length;
+  }
+
+  // ---- evaluations ----
+
+  /** Records an evaluation report (confusion matrix, per-class scores, PR curves); returns its id. */
+  recordEvaluation(report: EvaluationReport, options: RecordEvaluationOptions): number {
+    if (options.model !== undefined) this.getModel(options.model, options.version);
+    if (options.runId != null) this.getRun(options.runId);
+    const r = this.db
+      .prepare(
+        'INSERT INTO evaluations (model_name, model_version, run_id, dataset, created_at, report) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        options.model ?? null,
+        options.model === undefined ? null : (options.version ?? this.getModel(options.model).version),
+        options.runId ?? null,
+        options.dataset,
+        new Date().toISOString(),
+        JSON.stringify(report),
+      );
+    return Number(r.lastInsertRowid);
+  }
+
+  /** Recorded evaluations, newest first. */
+  evaluations(filter: EvaluationFilter = {}): EvaluationRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const match = (column: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(`${column} = ?`);
+      args.push(value);
+    };
+    match('model_name', filter.model);
+    match('model_version', filter.version);
+    match('run_id', filter.runId);
+    const rows = this.db
+      .prepare(`SELECT * FROM evaluations${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`)
+      .all(...args) as EvaluationRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      model: r.model_name,
+      version: r.model_version,
+      runId: r.run_id,
+      dataset: r.dataset,
+      createdAt: r.created_at,
+      report: JSON.parse(r.report),
+    }));
   }
 }
 

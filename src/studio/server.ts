@@ -1,7 +1,8 @@
 /**
  * The web studio: plain HTML/JS/CSS pages (no build step) on the model server's Fastify app, so the
  * playground predicts through the same API. Pages: runs list, run (live charts over SSE), compare,
- * model registry, per-model playground, speak (the microphone streamed to a speech model). The JSON API under /api reads the registry; with a token it
+ * model registry, per-model playground, speak (the microphone streamed to a speech model). Model and
+ * run pages draw recorded evaluations (PR curves, confusion matrix). The JSON API under /api reads the registry; with a token it
  * requires the bearer token like /v1 (the pages ask for it once and keep it in localStorage).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,6 +34,9 @@ const PAGES: Record<string, string> = {
   '/models/:name': 'playground.html',
   '/speak': 'speak.html',
 };
+
+/** Evaluations a page receives (the newest): each carries its curves, a few kB per class. */
+const MAX_EVALUATIONS = 20;
 
 const ASSETS: Record<string, string> = {
   'studio.js': 'application/javascript; charset=utf-8',
@@ -98,6 +102,8 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       epochs: registry.epochs(id),
       steps: registry.steps(id),
       models: registry.listModels().filter((m) => m.runId === id),
+      // Evaluations of the run's models (lepton evaluate): PR curves and confusion matrices.
+      evaluations: registry.evaluations({ runId: id }).slice(0, MAX_EVALUATIONS),
     };
   });
   const detectorClasses = (path: string): string[] | null => {
@@ -131,6 +137,8 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       speech: speech(versions[versions.length - 1].path),
       // An object detector (FcosDetector.save wrote detector.json): its class names, for the playground.
       detector: detectorClasses(versions[versions.length - 1].path),
+      // Recorded evaluations of every version, newest first (the page draws their pictures).
+      evaluations: registry.evaluations({ model: req.params.name }).slice(0, MAX_EVALUATIONS),
     };
   });
 

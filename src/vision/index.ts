@@ -8,6 +8,7 @@ import '../engine/index.js';
 export * from './formats/coco-types.js';
 export * from './boxes/host.js';
 export * from './metrics/coco.js';
+export * from './metrics/detection-report.js';
 export * from './metrics/voc.js';
 export * from './boxes/ops.js';
 export * from './boxes/nms.js';

@@ -10,7 +10,8 @@ const ALLOWED: Record<string, string[]> = {
   'nn/': ['engine/'],
   'data/': ['engine/'],
   'registry/': ['engine/', 'data/'],
-  // save.ts names the model folder's signature type (registry/model-folder.ts): type-only.
+  // Type-only: save.ts names the model folder's signature (registry/model-folder.ts), evaluation.ts
+  // the evaluation report the registry stores (registry/evaluation.ts).
   'train/': ['engine/', 'io/', 'nn/', 'data/', 'registry/'],
   '.': ['engine/', 'io/', 'nn/', 'data/', 'train/'],
   'api/': ['.', 'engine/', 'io/', 'nn/', 'data/', 'train/'],

@@ -336,6 +336,15 @@ describe('lepton CLI', () => {
     expect(model.runId).toBe(run.id);
     expect(model.labels).toEqual(['setosa', 'versicolor', 'virginica']);
     expect(model.metrics.test_accuracy).toBeGreaterThanOrEqual(0);
+    // The test split's evaluation is recorded for the studio: its confusion matrix holds the test
+    // accuracy fit's evaluate measured (30 of iris' 150 samples).
+    const [evaluation] = openRegistry().evaluations({ model: 'iris-cfg' });
+    expect(evaluation).toMatchObject({ version: 1, runId: run.id, dataset: 'iris (test split)' });
+    const { counts, labels } = evaluation.report.confusion;
+    expect(labels).toEqual(['setosa', 'versicolor', 'virginica']);
+    const total = counts.flat().reduce((s, v) => s + v, 0);
+    expect(total).toBe(30);
+    expect(counts.reduce((s, row, i) => s + row[i], 0) / total).toBeCloseTo(model.metrics.test_accuracy, 6);
     const p = JSON.parse((await cli('predict', 'iris-cfg', '[[5.1, 3.5, 1.4, 0.2]]', '--json')).out);
     expect(p.predictions[0].top.length).toBe(3);
     const bad = await cli('train', join(root, 'rows.csv'));

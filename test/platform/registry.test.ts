@@ -75,6 +75,42 @@ describe('registry', () => {
     r.close();
   });
 
+  it('records evaluations per model version and run, newest first; removing a version removes its evaluations', async () => {
+    const r = new Registry(join(root, 'evaluations'));
+    const runId = r.createRun('t');
+    await r.registerModel(modelDir, { name: 'm', runId });
+    await r.registerModel(modelDir, { name: 'm' });
+    const report = (accuracy: number) => ({
+      task: 'classification' as const,
+      classNames: ['a', 'b'],
+      samples: 2,
+      metrics: { accuracy },
+      perClass: [],
+      confusion: {
+        labels: ['a', 'b'],
+        counts: [
+          [1, 0],
+          [2 - 2 * accuracy, 2 * accuracy - 1],
+        ],
+      },
+      prCurves: [],
+    });
+    const first = r.recordEvaluation(report(1), { model: 'm', version: 1, runId, dataset: 'x.csv' });
+    const second = r.recordEvaluation(report(0.5), { model: 'm', dataset: 'y.csv' });
+    expect(r.evaluations({ model: 'm' }).map((e) => e.id)).toEqual([second, first]);
+    // Without a version the latest is recorded.
+    expect(r.evaluations({ model: 'm', version: 2 }).map((e) => [e.id, e.dataset, e.report.metrics.accuracy])).toEqual([
+      [second, 'y.csv', 0.5],
+    ]);
+    expect(r.evaluations({ runId }).map((e) => e.id)).toEqual([first]);
+    expect(r.evaluations({ runId })[0].report).toEqual(report(1));
+    expect(() => r.recordEvaluation(report(1), { model: 'nope', dataset: 'x' })).toThrow(/no registered model 'nope'/);
+    expect(() => r.recordEvaluation(report(1), { runId: 999, dataset: 'x' })).toThrow(/no run with id 999/);
+    r.removeModel('m', 1);
+    expect(r.evaluations().map((e) => e.id)).toEqual([second]);
+    r.close();
+  });
+
   it('derives the signature from model.onnx when config.json is absent', async () => {
     const dir = await makeTabularModel(join(root, 'bare'), { config: false });
     const f = await readModelFolder(dir);

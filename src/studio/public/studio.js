@@ -167,6 +167,136 @@ function chartGroups(keys) {
   ].filter(([, ks]) => ks.length);
 }
 
+// ---------- evaluations: precision–recall curves and confusion matrices ----------
+
+/** A colour per class: the chart palette, then golden-angle hues for more classes. */
+const classColor = (i) => (i < COLORS.length ? COLORS[i] : `hsl(${Math.round((i * 137.508) % 360)} 65% 42%)`);
+
+/**
+ * Precision–recall curves as inline SVG: set = {label, curves: [{name, ap, precision: [101 values at
+ * recall 0, 0.01, …, 1]}]}; axes 0..1, one line per class, AP in the legend.
+ */
+export function prCurveChart(el, set) {
+  const W = 420,
+    H = 340,
+    L = 48,
+    R = 12,
+    T = 10,
+    B = 40;
+  if (!set?.curves.length) {
+    el.innerHTML = '<div class="empty">no curves (no positives)</div>';
+    return;
+  }
+  const sx = (x) => L + x * (W - L - R);
+  const sy = (y) => T + (1 - y) * (H - T - B);
+  let g = '';
+  for (let i = 0; i <= 5; i++) {
+    const v = i / 5;
+    g += `<line class="grid" x1="${L}" x2="${W - R}" y1="${sy(v)}" y2="${sy(v)}"/><line class="grid" x1="${sx(v)}" x2="${sx(v)}" y1="${T}" y2="${H - B}"/>`;
+    g += `<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end">${v.toFixed(1)}</text><text x="${sx(v)}" y="${H - B + 15}" text-anchor="middle">${v.toFixed(1)}</text>`;
+  }
+  g += `<line class="axis" x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}"/><line class="axis" x1="${L}" x2="${L}" y1="${T}" y2="${H - B}"/>`;
+  g += `<text x="${(L + W - R) / 2}" y="${H - 4}" text-anchor="middle">recall</text>`;
+  g += `<text x="12" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 12 ${(T + H - B) / 2})">precision</text>`;
+  set.curves.forEach((c, i) => {
+    const n = c.precision.length;
+    const pts = c.precision.map((p, r) => `${sx(r / (n - 1)).toFixed(1)},${sy(p).toFixed(1)}`).join(' ');
+    g += `<polyline class="pr" data-class="${esc(c.name)}" fill="none" stroke="${classColor(i)}" stroke-width="2" points="${pts}"><title>${esc(c.name)}: AP ${c.ap.toFixed(3)}</title></polyline>`;
+  });
+  el.innerHTML = `<svg class="chart pr-curve" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="precision–recall curves (${esc(set.label)})">${g}</svg><div class="legend">${set.curves
+    .map((c, i) => `<span style="--c:${classColor(i)}">${esc(c.name)} (AP ${c.ap.toFixed(3)})</span>`)
+    .join('')}</div>`;
+}
+
+/**
+ * A confusion matrix as an SVG heatmap: confusion = {labels, counts[true][predicted]}; counts in
+ * the cells, colour by the share of the row (the true class), class names on both axes.
+ */
+export function confusionHeatmap(el, confusion) {
+  const { labels, counts } = confusion;
+  const n = labels.length;
+  const cell = Math.max(18, Math.min(44, Math.floor(400 / Math.max(1, n))));
+  const longest = Math.max(...labels.map((l) => String(l).length));
+  const L = 28 + Math.min(140, longest * 7),
+    T = 8,
+    B = 26 + Math.min(110, longest * 5.2),
+    R = 8;
+  const W = L + n * cell + R,
+    H = T + n * cell + B;
+  const font = Math.max(8, Math.min(12, Math.floor(cell / 2.8)));
+  // Row share → white … accent blue.
+  const shade = (f) => {
+    const mix = (a, b) => Math.round(a + (b - a) * f);
+    return `rgb(${mix(255, 0x3b)},${mix(255, 0x5b)},${mix(255, 0xdb)})`;
+  };
+  let g = '';
+  counts.forEach((row, t) => {
+    const total = row.reduce((s, v) => s + v, 0);
+    row.forEach((v, p) => {
+      const f = total ? v / total : 0;
+      const x = L + p * cell,
+        y = T + t * cell;
+      g += `<g class="cell" data-true="${esc(labels[t])}" data-pred="${esc(labels[p])}"><rect x="${x}" y="${y}" width="${cell}" height="${cell}" fill="${shade(f)}" stroke="#fff"/><text class="count" x="${x + cell / 2}" y="${y + cell / 2 + font / 3}" text-anchor="middle" font-size="${font}" style="fill:${f > 0.5 ? '#fff' : '#1d2330'}">${v}</text><title>true ${esc(labels[t])}, predicted ${esc(labels[p])}: ${v} (${total ? (100 * f).toFixed(1) : '0'}% of ${esc(labels[t])})</title></g>`;
+    });
+    g += `<text class="row-label" x="${L - 5}" y="${T + t * cell + cell / 2 + 4}" text-anchor="end">${esc(labels[t])}</text>`;
+  });
+  labels.forEach((l, p) => {
+    const x = L + p * cell + cell / 2 + 4,
+      y = T + n * cell + 6;
+    g += `<text class="col-label" x="${x}" y="${y}" text-anchor="end" transform="rotate(-45 ${x} ${y})">${esc(l)}</text>`;
+  });
+  g += `<text class="axis-title" x="${L + (n * cell) / 2}" y="${H - 4}" text-anchor="middle">predicted</text>`;
+  g += `<text class="axis-title" x="11" y="${T + (n * cell) / 2}" text-anchor="middle" transform="rotate(-90 11 ${T + (n * cell) / 2})">true</text>`;
+  el.innerHTML = `<svg class="chart confusion" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" style="max-width:${W}px" role="img" aria-label="confusion matrix">${g}</svg>${
+    confusion.scoreThreshold !== undefined
+      ? `<p class="muted">objects matched at IoU ≥ ${confusion.iouThreshold}, detections scoring ≥ ${confusion.scoreThreshold}; background: missed objects (column) and false detections (row)</p>`
+      : ''
+  }`;
+}
+
+/** The evaluations card: pick an evaluation, its numbers, PR curves, confusion matrix and per-class table. */
+function evaluationSection(container, evaluations) {
+  if (!evaluations?.length) return;
+  const title = (e) =>
+    `#${e.id} ${e.model ? `${e.model}@${e.version}` : 'model'} on ${e.dataset} (${e.createdAt.replace('T', ' ').slice(0, 16)})`;
+  container.insertAdjacentHTML(
+    'beforeend',
+    `<div class="card" id="evaluation"><h2>Evaluation ${
+      evaluations.length > 1
+        ? `<select id="evaluation-pick">${evaluations.map((e, i) => `<option value="${i}">${esc(title(e))}</option>`).join('')}</select>`
+        : `<span class="muted">${esc(title(evaluations[0]))}</span>`
+    }</h2><div class="metrics" id="evaluation-metrics"></div><div class="grid evaluation-plots"><div><h3>Precision–recall <select id="pr-set"></select></h3><div id="pr-curve"></div></div><div><h3>Confusion matrix</h3><div id="confusion"></div></div></div><div id="per-class"></div></div>`,
+  );
+  const show = (e) => {
+    const r = e.report;
+    // -1: COCO's "not measurable here" (e.g. no large objects).
+    document.getElementById('evaluation-metrics').innerHTML = [
+      [esc(r.task), `${r.samples} ${r.task === 'detection' ? 'images' : 'samples'}`],
+      ...Object.entries(r.metrics).map(([k, v]) => [esc(k), v === -1 ? '–' : fmt(v)]),
+    ]
+      .map(([k, v]) => `<span><span class="muted">${k}</span> ${v}</span>`)
+      .join('');
+    const sets = r.prCurves || [];
+    const pick = document.getElementById('pr-set');
+    pick.innerHTML = sets.map((s, i) => `<option value="${i}">${esc(s.label)}</option>`).join('');
+    pick.hidden = sets.length < 2;
+    const draw = () => prCurveChart(document.getElementById('pr-curve'), sets[Number(pick.value) || 0]);
+    pick.onchange = draw;
+    draw();
+    confusionHeatmap(document.getElementById('confusion'), r.confusion);
+    document.getElementById('per-class').innerHTML =
+      `<table class="per-class"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>${r.task === 'detection' ? 'AP .5:.95' : 'AP'}</th></tr></thead><tbody>${r.perClass
+        .map(
+          (c) =>
+            `<tr><td>${esc(c.name)}</td><td>${fmt(c.precision)}</td><td>${fmt(c.recall)}</td><td>${fmt(c.f1)}</td><td>${c.support}</td><td>${fmt(c.ap)}</td></tr>`,
+        )
+        .join('')}</tbody></table>`;
+  };
+  const select = document.getElementById('evaluation-pick');
+  if (select) select.addEventListener('change', () => show(evaluations[Number(select.value)]));
+  show(evaluations[0]);
+}
+
 // ---------- pages ----------
 
 export async function runsPage() {
@@ -220,7 +350,8 @@ export async function runPage() {
         .map(([k, v]) => `<div>${esc(k)}</div><div>${esc(JSON.stringify(v))}</div>`)
         .join('') || '<div class="muted">none recorded</div>'
     }</div></div></div>
-    <div class="card"><h2>Epochs</h2><div id="epochs"></div></div>`;
+    <div class="card"><h2>Epochs</h2><div id="epochs"></div></div><div id="evaluations"></div>`;
+  evaluationSection(document.getElementById('evaluations'), data.evaluations);
   const render = (run) => {
     document.getElementById('status').innerHTML = badge(run.status);
     document.getElementById('details').innerHTML = [
@@ -476,7 +607,8 @@ export async function playgroundPage() {
       '',
     )}${m.signature.outputs.map((o) => `<div>output</div><div>${esc(o.name)} [${o.shape.map((d) => d ?? 'batch').join(', ')}] ${esc(o.dtype)}</div>`).join('')}${
     m.labels ? `<div>labels</div><div>${m.labels.map(esc).join(', ')}</div>` : ''
-  }</div><p class="muted">POST ${esc(url)} — see <a href="/docs">API docs</a></p></div>`;
+  }</div><p class="muted">POST ${esc(url)} — see <a href="/docs">API docs</a></p></div><div id="evaluations"></div>`;
+  evaluationSection(document.getElementById('evaluations'), info.evaluations);
   const result = document.getElementById('result');
   const run = async (init) => {
     try {

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../index.js';
-import type { CocoDataset } from './coco-types.js';
+import type { Detection } from '../detection/detector.js';
+import type { CocoDataset, CocoDetection } from './coco-types.js';
 
 export interface CocoValidateOptions {
   /** Folder holding the images: every `file_name` must exist in it. */
@@ -116,4 +117,22 @@ export async function readCoco(path: string, options: CocoValidateOptions = {}):
 export async function writeCoco(path: string, data: CocoDataset, options: CocoValidateOptions = {}): Promise<void> {
   const checked = validateCoco(data, options, `writeCoco(${path})`);
   await writeFileAtomic(path, JSON.stringify(checked));
+}
+
+/**
+ * One image's detections ({box: xyxy, label, score}) in COCO's results format (bbox [x, y, width,
+ * height]), as `evaluateCocoBoxes` takes them. `categoryIds[label]` gives the category id (default
+ * label + 1, as the scene writer numbers its categories).
+ */
+export function cocoResults(
+  imageId: number,
+  detections: readonly Detection[],
+  categoryIds?: readonly number[],
+): CocoDetection[] {
+  return detections.map((d) => ({
+    image_id: imageId,
+    category_id: categoryIds ? categoryIds[d.label] : d.label + 1,
+    bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]],
+    score: d.score,
+  }));
 }

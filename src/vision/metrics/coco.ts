@@ -8,19 +8,12 @@
  * One deliberate difference: pycocotools records a match by the ground truth's id, so a
  * ground truth with id 0 silently counts as unmatched; here matches are recorded by index.
  */
+import { RECALL_POINTS, interpolatedPrecision, numpyLinspace } from '../../index.js';
 import { cocoBoxIou } from '../boxes/host.js';
 import type { CocoAnnotation, CocoDataset, CocoDetection } from '../formats/coco-types.js';
 
-/** numpy.linspace(start, stop, n): i*step + start, with the last value exactly `stop`. */
-function linspace(start: number, stop: number, n: number): number[] {
-  const step = (stop - start) / (n - 1);
-  const out = Array.from({ length: n }, (_, i) => i * step + start);
-  out[n - 1] = stop;
-  return out;
-}
-
-export const COCO_IOU_THRESHOLDS: readonly number[] = linspace(0.5, 0.95, 10);
-export const COCO_RECALL_THRESHOLDS: readonly number[] = linspace(0, 1, 101);
+export const COCO_IOU_THRESHOLDS: readonly number[] = numpyLinspace(0.5, 0.95, 10);
+export const COCO_RECALL_THRESHOLDS: readonly number[] = RECALL_POINTS;
 export const COCO_MAX_DETS: readonly number[] = [1, 10, 100];
 export const COCO_AREA_RANGES: readonly { name: 'all' | 'small' | 'medium' | 'large'; range: [number, number] }[] = [
   { name: 'all', range: [0, 1e10] },
@@ -197,15 +190,9 @@ export function evaluateCocoBoxes(gt: CocoDataset, detections: readonly CocoDete
             pr[n] = tp / (fp + tp + Number.EPSILON); // np.spacing(1)
           }
           recall[((t * K + k) * A + a) * M + m] = nd ? rc[nd - 1] : 0;
-          // Precision envelope, then sample it at the recall thresholds (searchsorted, side left).
-          for (let n = nd - 1; n > 0; n--) if (pr[n] > pr[n - 1]) pr[n - 1] = pr[n];
-          let pi = 0;
-          for (let r = 0; r < R; r++) {
-            const thr = COCO_RECALL_THRESHOLDS[r];
-            while (pi < nd && rc[pi] < thr) pi++;
-            // pycocotools leaves zeros once a threshold is beyond the last recall reached.
-            precision[(((t * R + r) * K + k) * A + a) * M + m] = pi < nd ? pr[pi] : 0;
-          }
+          // Precision envelope sampled at the recall thresholds (searchsorted, side left).
+          const sampled = interpolatedPrecision(rc, pr, COCO_RECALL_THRESHOLDS);
+          for (let r = 0; r < R; r++) precision[(((t * R + r) * K + k) * A + a) * M + m] = sampled[r];
         }
       }
     }
