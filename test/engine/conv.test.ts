@@ -259,6 +259,21 @@ const cases2d: Case2d[] = [
     geometry: { stride: [2, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 32 },
   },
   {
+    name: 'NCHWc depthwise: 16 channels, stride (2, 3), kernel 5×3, even input (input gradient with output padding)',
+    x: [2, 16, 8, 9],
+    w: [16, 1, 5, 3],
+    bias: true,
+    options: {
+      groups: 16,
+      stride: [2, 3],
+      padding: [
+        [2, 1],
+        [1, 0],
+      ],
+    },
+    geometry: { stride: [2, 3], pads: [2, 1, 1, 0], dilation: [1, 1], groups: 16 },
+  },
+  {
     name: 'NCHWc depthwise: 16 channels, dilation 2, asymmetric padding, 3×2 kernel',
     x: [2, 16, 7, 6],
     w: [16, 1, 3, 2],
@@ -348,22 +363,30 @@ describe('conv2d', () => {
     }
   });
 
-  it('depthwise training graphs with whole channel blocks run on the NCHWc kernel: no grouped Conv, ConvTranspose or im2col', () => {
-    const x = f32(randomTensor([2, 16, 6, 6], 5));
-    const w = f32(randomTensor([16, 1, 3, 3], 6));
-    const step = (x: Tensor, w: Tensor) =>
-      valueAndGrad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1, groups: 16 })), {
-        argnums: [0, 1],
-      })(x, w);
-    const nodes = TracedProgram.build(step, [x, w]).lowered.model.graph.node;
-    const convs = nodes.filter((n) => n.op_type === 'Conv' || n.op_type === 'ConvTranspose');
-    if (nchwcBlockSize() > 0) {
-      // Forward, input gradient (the flipped kernel) and weight gradient (images as channels).
-      expect(convs.map((n) => `${n.domain}:${n.op_type}`)).toEqual(Array(3).fill('com.microsoft.nchwc:Conv'));
-    } else {
-      expect(convs.every((n) => !n.domain || n.domain === 'ai.onnx')).toBe(true);
-    }
-  });
+  for (const stride of [1, 2])
+    it(`depthwise training graphs with whole channel blocks run on the NCHWc kernel, stride ${stride}: no grouped Conv or im2col`, () => {
+      const x = f32(randomTensor([2, 16, 6, 6], 5));
+      const w = f32(randomTensor([16, 1, 3, 3], 6));
+      const step = (x: Tensor, w: Tensor) =>
+        valueAndGrad((x: Tensor, w: Tensor) => sum(conv2d(x, w, undefined, { padding: 1, groups: 16, stride })), {
+          argnums: [0, 1],
+        })(x, w);
+      const nodes = TracedProgram.build(step, [x, w]).lowered.model.graph.node;
+      const convs = nodes.filter((n) => n.op_type === 'Conv' || n.op_type === 'ConvTranspose');
+      if (nchwcBlockSize() > 0) {
+        // Forward, input gradient (stride 1: the flipped kernel; stride 2: ORT's ConvTranspose, which
+        // beat x spread out by zeros then the flipped kernel at MobileNetV2's larger stride-2 shapes)
+        // and weight gradient (the batch's images stacked).
+        const inputGrad = stride === 1 ? 'com.microsoft.nchwc:Conv' : ':ConvTranspose';
+        expect(convs.map((n) => `${n.domain ?? ''}:${n.op_type}`)).toEqual([
+          'com.microsoft.nchwc:Conv',
+          inputGrad,
+          'com.microsoft.nchwc:Conv',
+        ]);
+      } else {
+        expect(convs.every((n) => !n.domain || n.domain === 'ai.onnx')).toBe(true);
+      }
+    });
 
   it('Keras-layout kernels ([kh, kw, Cin, Cout], transposed in the trace): values and gradients vs float64 loops, the transposes folded into the NCHWc filter order', () => {
     // Two channel blocks each way, so a mix-up of the block axes shows.
