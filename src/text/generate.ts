@@ -312,10 +312,12 @@ interface CachedGraphs {
 let nextScorer = 1;
 
 /** Unloads the sessions of cached graphs (the state of their scope stays). */
-async function unload(c: CachedGraphs): Promise<void> {
-  const all = [...c.encoders.values(), c.byRows, c.first, c.next];
-  await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.release()));
+/** Unloads resident functions, loaded or loading (ones that failed to load are skipped). */
+async function unloadAll(fns: readonly Promise<ResidentFunction>[]): Promise<void> {
+  await Promise.all(fns.map(async (p) => (await p.catch(() => undefined))?.release()));
 }
+
+const unload = (c: CachedGraphs) => unloadAll([...c.encoders.values(), c.byRows, c.first, c.next]);
 
 /**
  * A NextTokenScorer over a Seq2SeqTransformer for one batch of source sequences: the sources are
@@ -804,7 +806,8 @@ export class CausalLMDecoding {
   private readonly embedding: TokenAndPositionEmbedding;
   private readonly blocks: TransformerDecoder[];
   private readonly head: Layer[];
-  private graphs?: { scope: WorkerScope; first: Promise<ResidentFunction>; next: Promise<ResidentFunction> };
+  private scope?: WorkerScope;
+  private graphs?: LMGraphs;
 
   /** Throws when `model` is not such a language model (CausalLMDecoding.supports says so without throwing). */
   constructor(readonly model: Sequential) {
@@ -835,9 +838,17 @@ export class CausalLMDecoding {
     return undefined;
   }
 
-  private steps() {
-    if (this.graphs) return this.graphs;
-    const scope = new WorkerScope();
+  /**
+   * The step graphs for the current weights, traced and loaded on first use. They hold the weights
+   * as constants (ONNX Runtime pre-packs them), so they are traced again when the model's weight
+   * arrays change (training, load); outdated graphs go once no decode runs on them.
+   */
+  private steps(): LMGraphs {
+    const weights = this.model.weights.map((v) => v.data);
+    const old = this.graphs;
+    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
+    this.scope ??= new WorkerScope();
+    const scope = this.scope;
     const { embedding, blocks, head } = this;
     const V = this.vocabSize;
     const run = (x: Tensor, caches?: AttentionCache[], parents?: Tensor) => {
@@ -861,7 +872,7 @@ export class CausalLMDecoding {
         return run(embedding.apply(tokens) as Tensor);
       },
       [ids, { shape: ['h'], dtype: 'int32' }],
-      { context: 'CausalLMDecoding first step', session: DECODING_SESSION },
+      { context: 'CausalLMDecoding first step', session: DECODING_SESSION, bake: true },
     );
     const next = ResidentFunction.create(
       scope,
@@ -876,41 +887,76 @@ export class CausalLMDecoding {
         { shape: ['h'], dtype: 'int32' },
         ...blocks.flatMap(() => [kv, kv]),
       ],
-      { context: 'CausalLMDecoding step', session: DECODING_SESSION },
+      { context: 'CausalLMDecoding step', session: DECODING_SESSION, bake: true },
     );
-    this.graphs = { scope, first, next };
+    this.graphs = { weights, active: 0, first, next };
+    if (old && old.active === 0) void unloadLM(old);
     return this.graphs;
   }
 
-  /** A scorer for hypotheses of this model (row numbers only tell hypotheses apart). */
+  /**
+   * A scorer for hypotheses of this model (row numbers only tell hypotheses apart). Each decode
+   * runs with the weights as they are when it starts.
+   */
   async scorer(): Promise<NextTokenScorer> {
-    const g = this.steps();
-    const [first, next] = await Promise.all([g.first, g.next]);
-    await g.scope.syncVariables(new Set([...first.variables, ...next.variables]));
+    // Traced and loaded now, so that the first step is not slower and errors surface here.
+    const loaded = this.steps();
+    await Promise.all([loaded.first, loaded.next]);
+    const scope = this.scope!;
     const id = nextScorer++;
     const names = this.blocks.flatMap((_, l) => [`lm${id}/k${l}`, `lm${id}/v${l}`]);
-    const refs = names.map((n) => g.scope.ref(n));
+    const refs = names.map((n) => scope.ref(n));
     const keep = [undefined, ...names];
     const logProbs = (out: (HostTensor | undefined)[]) => out[0]!.data as Float32Array;
+    // The graphs of the running decode (those of the weights when it started).
+    let graphs: LMGraphs | undefined;
+    let fns: { first: ResidentFunction; next: ResidentFunction };
     return incrementalScorer({
       vocabSize: this.vocabSize,
       maxLength: this.maxLength,
-      scope: g.scope,
+      scope,
       names,
-      first: async (tokens, rows) => logProbs(await first.call([tokens, rows], keep)),
+      prepare: async () => {
+        const g = this.steps();
+        g.active++;
+        graphs = g;
+        const [first, next] = await Promise.all([g.first, g.next]);
+        fns = { first, next };
+      },
+      finish: async () => {
+        const g = graphs;
+        graphs = undefined;
+        if (g && --g.active === 0 && g !== this.graphs) await unloadLM(g);
+      },
+      first: async (tokens, rows) => logProbs(await fns.first.call([tokens, rows], keep)),
       next: async (tokens, index, parents, rows) =>
-        logProbs(await next.call([tokens, index, parents, rows, ...refs], keep)),
+        logProbs(await fns.next.call([tokens, index, parents, rows, ...refs], keep)),
       recompute: async () => causalLMScorer(this.model, this.maxLength),
     });
   }
 
-  /** Frees the worker state (weights copies); graphs are traced again if decoding resumes. */
+  /** Frees the worker state and graphs; they are traced again if decoding resumes. */
   async release(): Promise<void> {
     const g = this.graphs;
+    const scope = this.scope;
     this.graphs = undefined;
-    await g?.scope.release();
+    this.scope = undefined;
+    if (g) await unloadLM(g);
+    await scope?.release();
   }
 }
+
+/** CausalLMDecoding's loaded step graphs for one set of weights (baked in). */
+interface LMGraphs {
+  /** The model's weight arrays the graphs were traced with: others mean new weights. */
+  weights: readonly unknown[];
+  /** Decodes running on these graphs: outdated graphs are unloaded when none is left. */
+  active: number;
+  first: Promise<ResidentFunction>;
+  next: Promise<ResidentFunction>;
+}
+
+const unloadLM = (g: LMGraphs) => unloadAll([g.first, g.next]);
 
 /** What a step returns: log-probabilities [H × V], or the best k tokens when asked for k. */
 type StepOutput = Float32Array | TopTokens;

@@ -362,6 +362,28 @@ describe('CausalLMDecoding (decoder-only language models)', () => {
     await decoding.release();
   });
 
+  it('reads the weights as they are when a decode starts (the graphs hold them as constants)', async () => {
+    setSeed(33);
+    const m = causalLanguageModel({ vocabularySize: V, sequenceLength: T, hiddenDim: 8, numLayers: 1, numHeads: 2 });
+    m.apply(ids([[1, 2, 3, ...new Array(T - 3).fill(0)]]));
+    const decoding = new CausalLMDecoding(m);
+    const plain = () => causalLMScorer(m, T);
+    const running = await decoding.scorer();
+    const before = await running.logProbs([0], [[1, 4]]);
+    expect(maxDiff(before, await plain().logProbs([0], [[1, 4]]))).toBeLessThan(2e-5);
+    const oldNext = await plain().logProbs([0], [[1, 4, 7]]);
+    const head = m.layers[m.layers.length - 1].weights.find((w) => w.name.endsWith('bias'))!;
+    head.assign(tensor(Float32Array.from({ length: V }, (_, i) => (i % 7) * 0.5)));
+    const after = await (await decoding.scorer()).logProbs([0], [[1, 4]]);
+    expect(maxDiff(after, await plain().logProbs([0], [[1, 4]]))).toBeLessThan(2e-5);
+    expect(maxDiff(after, before)).toBeGreaterThan(0.1);
+    // The decode that started before goes on with the old weights until it is released.
+    expect(maxDiff(await running.logProbs([0], [[1, 4, 7]]), oldNext)).toBeLessThan(2e-5);
+    await running.release?.();
+    expect(maxDiff(await running.logProbs([0], [[1, 4]]), after)).toBeLessThan(2e-5);
+    await decoding.release();
+  });
+
   it('generateTokens gives the same tokens with the cache as with the model, greedy and sampled', async () => {
     const decoding = new CausalLMDecoding(lm);
     for (const sampling of [{}, { doSample: true, temperature: 0.8, topK: 10, seed: 4 }]) {
