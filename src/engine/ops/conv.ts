@@ -700,18 +700,24 @@ function lowerNchwcDepthwiseWeightGrad(ctx: LowerCtx, x: LoweredValue, gy: Lower
   const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
   const rowsPerImage = Math.ceil((h + pt + pb) / sh); // in strides
   const extra = rowsPerImage * sh - (h + pt + pb);
-  const channelsFirst = (t: string) => ctx.node1('Transpose', [t], { perm: [1, 0, 2, 3] }); // [C, N, ., .]
-  const padRows = (t: string, top: number, bottom: number) =>
-    top || bottom ? ctx.node1('Pad', [t, ctx.ints([0, 0, top, 0, 0, 0, bottom, 0])]) : t;
-  const tall = ctx.node1('Reshape', [padRows(channelsFirst(x.name), pt, pb + extra), ctx.ints([1, c, -1, w])]);
+  // All in the blocked layout ([N, C/B, rows, cols, B]), where moving the batch behind the channel
+  // blocks and padding rows move whole rows of cols·B floats: the tall image [C/B, N·rows, W, B] is
+  // the blocked [1, C, N·rows, W], and the tall kernel [C/B, K, Wo, B] the depthwise filter order.
+  const block = ctx.nchwcBlock;
+  const tallRows = (t: LoweredValue, rows: number, cols: number, top: number, bottom: number) => {
+    const byRow = ctx.node1('Reshape', [toBlocked(ctx, t.name), ctx.ints([0, c / block, rows, cols * block])]);
+    const blocksFirst = ctx.node1('Transpose', [byRow], { perm: [1, 0, 2, 3] }); // [C/B, N, rows, cols·B]
+    return top || bottom ? ctx.node1('Pad', [blocksFirst, ctx.ints([0, 0, top, 0, 0, 0, bottom, 0])]) : blocksFirst;
+  };
+  const tall = ctx.node1('Reshape', [tallRows(x, h, w, pt, pb + extra), ctx.ints([1, c, -1, w])]);
   // The cotangents' rows sit one stride apart in the kernel: rowsPerImage kernel rows per image, the
   // last image's trailing zero rows cut.
   const gap = rowsPerImage - ho;
-  let kernel = ctx.node1('Reshape', [padRows(channelsFirst(gy.name), 0, gap), ctx.ints([c, 1, -1, wo])]);
-  if (gap > 0) kernel = ctx.node1('Slice', [kernel, ctx.ints([0]), ctx.ints([-gap]), ctx.ints([2])]);
+  let kernel = ctx.node1('Reshape', [tallRows(gy, ho, wo, 0, gap), ctx.ints([c / block, -1, wo * block])]);
+  if (gap > 0) kernel = ctx.node1('Slice', [kernel, ctx.ints([0]), ctx.ints([-gap]), ctx.ints([1])]);
   const y = ctx.node(
     'Conv',
-    [ctx.node('ReorderInput', [tall], {}, 1, NCHWC_DOMAIN)[0], blockedDepthwiseFilter(ctx, kernel, c, wo)],
+    [tall, ctx.node1('Reshape', [kernel, ctx.ints([c, 1, -1, wo])])],
     { strides: a.dilations, pads: [0, pl, 0, pr], dilations: a.strides, group: c },
     1,
     NCHWC_DOMAIN,
