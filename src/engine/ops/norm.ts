@@ -73,14 +73,26 @@ export const batchNormOp: OpDef<BatchNormAttrs> = defineOp<BatchNormAttrs>({
     let gInv = gInvStd;
     if (gy) {
       const factor = scale ? mul(invStd, scale) : invStd;
-      const gxFull = mul(gy, factor);
-      gx = gxFull;
-      gMean = neg(sumToShape(gxFull, mean.shape));
+      gx = mul(gy, factor);
       const gyCentered = mul(gy, centered);
-      if (scale) gScale = sumToShape(mul(gyCentered, invStd), scale.shape);
-      if (offset) gOffset = sumToShape(gy, offset.shape);
-      const fromY = sumToShape(scale ? mul(gyCentered, scale) : gyCentered, invStd.shape);
-      gInv = gInv ? add(gInv, fromY) : fromY;
+      const perStat = [mean, scale, offset].every((t) => !t || t.shape.join() === invStd.shape.join());
+      if (perStat) {
+        // Statistics and parameters of one shape (per channel): two sums over x's size serve all
+        // their gradients, Σgy and Σgy·(x − mean), before the per-channel factors multiply.
+        const sumGy = sumToShape(gy, invStd.shape);
+        const sumGyCentered = sumToShape(gyCentered, invStd.shape);
+        gMean = neg(mul(sumGy, factor));
+        if (scale) gScale = mul(sumGyCentered, invStd);
+        if (offset) gOffset = sumGy;
+        const fromY = scale ? mul(sumGyCentered, scale) : sumGyCentered;
+        gInv = gInv ? add(gInv, fromY) : fromY;
+      } else {
+        gMean = neg(sumToShape(gx, mean.shape));
+        if (scale) gScale = sumToShape(mul(gyCentered, invStd), scale.shape);
+        if (offset) gOffset = sumToShape(gy, offset.shape);
+        const fromY = sumToShape(scale ? mul(gyCentered, scale) : gyCentered, invStd.shape);
+        gInv = gInv ? add(gInv, fromY) : fromY;
+      }
     }
     // invStd = (variance + eps)^(-1/2)  →  d invStd / d variance = -invStd³ / 2.
     const gVar = gInv ? sumToShape(mul(gInv, mul(mul(invStd, mul(invStd, invStd)), -0.5)), variance.shape) : null;
