@@ -3,30 +3,33 @@
  * 1. the model examples/asr.ts saves (dataHome()/asr-model: 20 min of training on 3,800 clips of a
  *    198-word Bible corpus);
  * 2. a model this bench trained earlier (dataHome()/asr-bench-model);
- * 3. otherwise the bench trains one now, for a bounded time (`--asr-train-minutes`, default 4),
- *    and caches it there.
- * `--asr-model example|bench|random` forces one (bench: trains when none is cached, or when
- * `--asr-train-minutes` differs from the cached model's budget); random weights measure the cost
- * (stream_rtf) only.
+ * 3. otherwise the bench trains one now, for a bounded time (`--asr-train-minutes`, default 10,
+ *    after synthesizing and computing features: ~2 min on a fresh machine), and caches it there
+ *    (`--asr-train-clips`, default 2000, sets how many clips it speaks).
+ * Either training option skips the example's model; `--asr-model example|bench|random` forces one
+ * (bench: trains when none is cached, or when a training option given differs from the cached
+ * model's); random weights measure the cost (stream_rtf) only.
  *
  * What the bench trains on: random sequences of 3–7 words drawn from the bench sentences'
- * vocabulary (29 words), each spoken by a random training voice (espeak-ng's training variants,
- * never the bench's test voice en-us+m7; flite kal16/awb), through examples/asr.ts's pipeline
- * (src/audio/asr-training.ts). Random word order, not the bench sentences themselves: a model
- * that had memorized the sentences could complete one from its first words, which would show
- * words in partials before they are spoken and make the latency look better than recognition.
- */
+ * vocabulary (29 words), each spoken by a random voice — espeak-ng's 7 English accents × every
+ * variant but the held-out ones (so never the bench's test voice en-us+m7), or flite kal16/awb —
+ * through examples/asr.ts's pipeline (src/audio/asr-training.ts). Random word order, not the
+ * bench sentences themselves: a model that had memorized the sentences could complete one from
+ * its first words, which would show words in partials before they are spoken and make the
+ * latency look better than recognition. The budget is wall time: under load fewer epochs fit. */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Generator, dataHome, setSeed } from '../src/index.js';
 import {
   ASR_ALPHABET,
+  ASR_HELD_OUT_VARIANTS,
   AsrModel,
   asrTrainingSet,
   asrTrainingVoice,
   compileAsrModel,
   convAsrModel,
+  espeakVariants,
   saveAsrModel,
   speakClips,
 } from '../src/audio/index.js';
@@ -47,8 +50,7 @@ export interface BenchAsrModel {
 const FRAMES = 384;
 const BINS = 40;
 const BATCH = 32;
-const CLIPS = 600;
-const VERSION = 1; // bump when the recipe changes: a cached model of another recipe is retrained
+const VERSION = 2; // bump when the recipe changes: a cached model of another recipe is retrained
 
 interface BenchModelInfo {
   version: number;
@@ -56,6 +58,8 @@ interface BenchModelInfo {
   trainSeconds: number;
   epochs: number;
   steps: number;
+  /** Clips spoken, and used (those that fit the training length). */
+  clipsSpoken: number;
   clips: number;
   loss: number;
 }
@@ -72,14 +76,24 @@ function wordSequences(sentences: readonly string[], n: number, rng: Generator):
   return out;
 }
 
-async function train(sentences: readonly string[], budgetMinutes: number, dir: string): Promise<BenchAsrModel> {
+async function train(
+  sentences: readonly string[],
+  budgetMinutes: number,
+  clipCount: number,
+  dir: string,
+): Promise<BenchAsrModel> {
   const t0 = performance.now();
   const secs = (): string => ((performance.now() - t0) / 1000).toFixed(0);
   setSeed(1);
   const rng = new Generator(1);
-  const jobs = wordSequences(sentences, CLIPS, rng).map((text) => ({ text, voice: asrTrainingVoice(rng) }));
+  // Every espeak-ng variant but the held-out ones (the bench's m7 among them): many speakers for few clips.
+  const variants = (await espeakVariants()).filter((v) => !ASR_HELD_OUT_VARIANTS.includes(v));
+  const jobs = wordSequences(sentences, clipCount, rng).map((text) => ({
+    text,
+    voice: asrTrainingVoice(rng, variants),
+  }));
   console.log(
-    `  no trained ASR model cached: training one for ${budgetMinutes} min on ${CLIPS} clips of random word sequences over the bench's words, by training voices (never en-us+m7)`,
+    `  no trained ASR model cached: training one for ${budgetMinutes} min on ${clipCount} clips of random word sequences over the bench's words, by ${variants.length} espeak-ng variants (never m7) and 2 flite voices`,
   );
   const clips = await speakClips(jobs, {
     cacheDir: join(dataHome(), 'asr-tts'),
@@ -96,28 +110,40 @@ async function train(sentences: readonly string[], budgetMinutes: number, dir: s
   });
   const perEpoch = Math.ceil(set.clips.length / BATCH);
   const budget = budgetMinutes * 60;
-  // The cosine schedule's length is set once an epoch's time is known (the first one compiles).
+  // A cosine schedule over the time budget: after each epoch its length is set so that the
+  // fraction of it done equals the fraction of the budget spent (the step time varies with load).
   const schedule = compileAsrModel(model, { decaySteps: 1000 * perEpoch });
   const t1 = performance.now();
   let epochs = 0;
   let planned = Infinity;
   let loss = NaN;
   let epochSeconds = 0;
+  let firstEpoch = 0;
+  let printed = 0;
   for (;;) {
     const e0 = performance.now();
     const h = await model.fit(set.x, set.y, { epochs: 1, batchSize: BATCH, verbose: 0 });
     epochs++;
     epochSeconds = (performance.now() - e0) / 1000;
+    if (epochs === 1) firstEpoch = epochSeconds;
     loss = (h.history.loss as number[]).at(-1)!;
     const spent = (performance.now() - t1) / 1000;
-    if (epochs === 2) {
-      planned = Math.max(2, epochs + Math.floor((budget - spent) / epochSeconds));
-      schedule.options.decaySteps = planned * perEpoch;
+    if (epochs >= 2) {
+      // The first epoch compiles the step: plan from the second on.
+      planned = epochs + Math.max(0, Math.floor((budget - spent) / epochSeconds));
+      schedule.options.decaySteps = Math.max(
+        epochs * perEpoch,
+        perEpoch + Math.round(((epochs - 1) * perEpoch * (budget - firstEpoch)) / (spent - firstEpoch)),
+      );
     }
-    console.log(
-      `  training the bench's ASR model: epoch ${epochs}${Number.isFinite(planned) ? `/${planned}` : ''}, loss ${loss.toFixed(2)}, ${spent.toFixed(0)}/${budget} s`,
-    );
-    if (epochs >= planned || spent + epochSeconds > budget) break;
+    const last = epochs >= planned || spent + epochSeconds > budget;
+    if (epochs <= 2 || spent - printed >= 20 || last) {
+      printed = spent;
+      console.log(
+        `  training the bench's ASR model: epoch ${epochs}${Number.isFinite(planned) ? `/${planned}` : ''}, loss ${loss.toFixed(2)}, ${spent.toFixed(0)}/${budget} s`,
+      );
+    }
+    if (last) break;
   }
   const trainSeconds = (performance.now() - t1) / 1000;
   const info: BenchModelInfo = {
@@ -126,6 +152,7 @@ async function train(sentences: readonly string[], budgetMinutes: number, dir: s
     trainSeconds,
     epochs,
     steps: epochs * perEpoch,
+    clipsSpoken: clipCount,
     clips: set.clips.length,
     loss,
   };
@@ -166,12 +193,17 @@ export async function benchAsrModel(
   if (want !== undefined && !['example', 'bench', 'random'].includes(want))
     throw new Error(`bench speech: --asr-model must be example, bench or random, got '${want}'`);
   const minutesText = extra['asr-train-minutes'];
-  const minutes = minutesText === undefined ? 4 : Number(minutesText);
+  const minutes = minutesText === undefined ? 10 : Number(minutesText);
   if (!(minutes > 0))
     throw new Error(`bench speech: --asr-train-minutes must be a positive number, got '${minutesText}'`);
+  const clipsText = extra['asr-train-clips'];
+  const clips = clipsText === undefined ? 2000 : Number(clipsText);
+  if (!(Number.isInteger(clips) && clips >= 32))
+    throw new Error(`bench speech: --asr-train-clips must be an integer ≥ 32, got '${clipsText}'`);
   if (want === 'random') return randomModel();
   const example = join(dataHome(), 'asr-model');
-  if ((want === undefined && minutesText === undefined) || want === 'example') {
+  const trainingAsked = minutesText !== undefined || clipsText !== undefined;
+  if ((want === undefined && !trainingAsked) || want === 'example') {
     if (existsSync(join(example, 'asr.json')))
       return {
         asr: await AsrModel.load(example),
@@ -187,7 +219,11 @@ export async function benchAsrModel(
   const infoFile = join(dir, 'bench.json');
   if (existsSync(join(dir, 'asr.json')) && existsSync(infoFile)) {
     const info = JSON.parse(await readFile(infoFile, 'utf8')) as BenchModelInfo;
-    if (info.version === VERSION && (minutesText === undefined || info.budgetMinutes === minutes))
+    if (
+      info.version === VERSION &&
+      (minutesText === undefined || info.budgetMinutes === minutes) &&
+      (clipsText === undefined || info.clipsSpoken === clips)
+    )
       return {
         asr: await AsrModel.load(dir),
         source: 'bench',
@@ -196,5 +232,5 @@ export async function benchAsrModel(
         buildSeconds: 0,
       };
   }
-  return train(sentences, minutes, dir);
+  return train(sentences, minutes, clips, dir);
 }

@@ -5,7 +5,7 @@
  *
  * The model (bench/speech-model.ts): the one examples/asr.ts saves when cached, else one this
  * bench trained and cached earlier, else the bench trains one now for `--asr-train-minutes`
- * (default 4) and caches it; `--asr-model example|bench|random` forces a choice. The table says
+ * (default 10) and caches it; `--asr-model example|bench|random` forces a choice. The table says
  * which, and the WER of its streamed transcript of the bench audio.
  *
  * partial_latency_ms: the audio fed in 20 ms steps as if live; for each word of the final results

@@ -46,14 +46,17 @@ export const ASR_TRAIN_VARIANTS: readonly string[] = [
 /** espeak-ng variants never spoken in training: test voices. */
 export const ASR_HELD_OUT_VARIANTS: readonly string[] = ['m6', 'm7', 'f4', 'f5'];
 
-/** A random training voice: espeak-ng (an accent × a training variant, 140–190 wpm, pitch 30–70) or, 8% of the time, flite kal16/awb. */
-export function asrTrainingVoice(rng: Generator): Voice {
+/**
+ * A random training voice: espeak-ng (an accent × one of `variants`, default the training variants,
+ * 140–190 wpm, pitch 30–70) or, 8% of the time, flite kal16/awb.
+ */
+export function asrTrainingVoice(rng: Generator, variants: readonly string[] = ASR_TRAIN_VARIANTS): Voice {
   return rng.random() < 0.08
     ? { engine: 'flite', name: rng.random() < 0.5 ? 'kal16' : 'awb' }
     : {
         engine: 'espeak-ng',
         name: ASR_ACCENTS[rng.int(0, ASR_ACCENTS.length)]!,
-        variant: ASR_TRAIN_VARIANTS[rng.int(0, ASR_TRAIN_VARIANTS.length)]!,
+        variant: variants[rng.int(0, variants.length)]!,
         speed: rng.int(140, 191),
         pitch: rng.int(30, 71),
       };
