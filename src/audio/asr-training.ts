@@ -78,16 +78,18 @@ export interface SpeakOptions {
   sampleRate?: number;
   /** Synthesizer processes at a time (default 8). */
   concurrency?: number;
+  /** WAV sample format of the cache (default '16', which pocketsphinx reads too). */
+  bitDepth?: '16' | '32f';
   /** Called after each clip with how many are done. */
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Speaks each (text, voice) once, caching 16-bit WAVs under `cacheDir`; keeps the order of `jobs`. */
+/** Speaks each (text, voice) once, caching WAVs under `cacheDir` (examples/kws.ts and asr.ts); keeps the order of `jobs`. */
 export async function speakClips(
   jobs: readonly { text: string; voice: Voice }[],
   options: SpeakOptions,
 ): Promise<SpokenClip[]> {
-  const { cacheDir, sampleRate = 16000, concurrency = 8, onProgress } = options;
+  const { cacheDir, sampleRate = 16000, concurrency = 8, bitDepth = '16', onProgress } = options;
   let done = 0;
   return mapConcurrent(jobs, concurrency, async ({ text, voice }) => {
     const id = voiceId(voice);
@@ -98,7 +100,7 @@ export async function speakClips(
     else {
       mkdirSync(dir, { recursive: true });
       const spoken = await synthesize(text, voice, sampleRate);
-      await writeWav(path, spoken, { bitDepth: '16' });
+      await writeWav(path, spoken, { bitDepth });
       audio = spoken.channels[0]!;
     }
     onProgress?.(++done, jobs.length);
