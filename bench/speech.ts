@@ -1,29 +1,35 @@
 /**
  * Streaming speech recognition: real-time factor (compute seconds per audio second, eager ops on
- * one thread) and partial-result latency of `StreamingRecognizer` over ~20 s of espeak-ng speech
- * (sentences separated by 0.7 s pauses). Uses the model examples/asr.ts saves
- * (~/.cache/lepton/asr-model) when present, otherwise the same architecture with random weights:
- * the cost (stream_rtf) is the same, but a random model's "words" have no timing to measure a
- * latency against, so partial_latency_ms is then null (run examples/asr.ts first).
+ * one thread) and partial-result latency of `StreamingRecognizer` over ~16 s of espeak-ng speech
+ * (7 sentences by en-us+m7, a voice no model here trains on, separated by 0.7 s pauses).
  *
- * partial_latency_ms: audio fed in 20 ms steps as if live; for each word of the final results,
- * the time from the end of the word in the audio until a partial (or final) result first holds
- * that many words, plus the compute time of that step. Median over words.
+ * The model (bench/speech-model.ts): the one examples/asr.ts saves when cached, else one this
+ * bench trained and cached earlier, else the bench trains one now for `--asr-train-minutes`
+ * (default 10) and caches it; `--asr-model example|bench|random` forces a choice. The table says
+ * which, and the WER of its streamed transcript of the bench audio.
+ *
+ * partial_latency_ms: the audio fed in 20 ms steps as if live; for each word of the final results
+ * that the alignment to the spoken text matches, the time from the end of the word in the audio
+ * (its end in the final result's word timings) until a partial result first holds that word at
+ * that position in its utterance and keeps it until the final, plus the compute time of that
+ * step (src/audio/latency.ts). Median over those words; `partial_latency_words` says how many.
+ * A word can show before the end its final gives it (negative latency: CTC places the last
+ * character anywhere near the end); those count as they are, and `partial_latency_negative`
+ * says how many. A model that recognizes no word measures none (null).
  */
-import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
-import { dataHome } from '../src/index.js';
 import {
-  ASR_ALPHABET,
-  AsrModel,
-  StreamingRecognizer,
-  convAsrModel,
-  synthesize,
+  type AsrModel,
   type AsrResult,
+  type FeedObservation,
+  StreamingRecognizer,
   concatSamples,
+  partialLatencies,
+  synthesize,
+  wordErrorRate,
 } from '../src/audio/index.js';
 import { type BenchModule, type BenchOptions, type BenchResults, median, printTable } from './harness.js';
+import { benchAsrModel } from './speech-model.js';
 import { asrTraining, featureExtraction } from './speech-train.js';
 
 const SENTENCES = [
@@ -46,78 +52,87 @@ async function speech(): Promise<Float32Array> {
   return concatSamples(parts);
 }
 
-async function model(): Promise<{ asr: AsrModel; trained: boolean }> {
-  const dir = join(dataHome(), 'asr-model');
-  if (existsSync(join(dir, 'asr.json'))) return { asr: await AsrModel.load(dir), trained: true };
-  const m = convAsrModel({
-    frames: 384,
-    bins: 40,
-    mean: new Array(40).fill(10),
-    variance: new Array(40).fill(9),
-    classes: ASR_ALPHABET.length + 1,
-  });
-  return { asr: new AsrModel(m, { alphabet: ASR_ALPHABET, numMelBins: 40, sampleRate: 16000 }), trained: false };
-}
-
-/** Feeds `audio` in `step`-sample pieces; returns compute ms and the per-word partial latencies. */
-function run(asr: AsrModel, audio: Float32Array, step: number): { ms: number; latencies: number[]; words: number } {
+/** Feeds `audio` in `step`-sample pieces as a live client would; returns compute ms and what it saw after each feed. */
+function run(asr: AsrModel, audio: Float32Array, step: number): { ms: number; feeds: FeedObservation[] } {
   const rec = new StreamingRecognizer(asr);
-  const finals: AsrResult[] = [];
-  const firstSeen: { fed: number; compute: number }[] = []; // by word count
+  const feeds: FeedObservation[] = [];
   let ms = 0;
   for (let at = 0; at < audio.length; at += step) {
     const t0 = performance.now();
+    const finals: AsrResult[] = [];
     if (rec.acceptWaveform(audio.subarray(at, at + step)))
       for (let r = rec.result(); r; r = rec.result()) finals.push(r);
     const partial = rec.partialResult();
     const spent = performance.now() - t0;
     ms += spent;
-    const count = finals.reduce((n, f) => n + f.words.length, 0) + partial.words.length;
-    while (firstSeen.length < count) firstSeen.push({ fed: Math.min(at + step, audio.length) / 16000, compute: spent });
+    feeds.push({ fed: Math.min(at + step, audio.length) / 16000, computeMs: spent, finals, partial });
   }
   const t0 = performance.now();
-  finals.push(...rec.endStream());
-  ms += performance.now() - t0;
-  const words = finals.flatMap((f) => f.words);
-  const latencies = words
-    .map((w, i) => (firstSeen[i] ? (firstSeen[i]!.fed - w.end) * 1000 + firstSeen[i]!.compute : undefined))
-    .filter((v): v is number => v !== undefined);
-  return { ms, latencies, words: words.length };
+  const finals = rec.endStream();
+  const spent = performance.now() - t0;
+  ms += spent;
+  feeds.push({ fed: audio.length / 16000, computeMs: spent, finals });
+  return { ms, feeds };
 }
+
+const transcript = (feeds: readonly FeedObservation[]): string =>
+  feeds
+    .flatMap((f) => f.finals.map((r) => r.text))
+    .join(' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 
 async function streaming(options: BenchOptions): Promise<BenchResults> {
   const audio = await speech();
   const seconds = audio.length / 16000;
-  const { asr, trained } = await model();
+  const reference = SENTENCES.join(' ');
+  const model = await benchAsrModel(SENTENCES, options.extra);
+  const { asr } = model;
   const rounds = options.quick ? 1 : 3;
   run(asr, audio, 1600); // warm-up: eager op sessions for every window shape
   const rtf: number[] = [];
   const lat: number[] = [];
-  let words = 0;
+  let report = partialLatencies([]);
+  let text = '';
   for (let r = 0; r < rounds; r++) {
     rtf.push(run(asr, audio, 1600).ms / 1000 / seconds);
     const live = run(asr, audio, 320);
-    lat.push(median(live.latencies));
-    words = live.words;
+    report = partialLatencies(live.feeds, reference);
+    if (report.medianMs !== null) lat.push(report.medianMs);
+    text = transcript(live.feeds);
   }
+  const wer = wordErrorRate(reference, text);
+  const ms = report.words.map((w) => w.latencyMs).sort((a, b) => a - b);
+  const referenceWords = reference.split(' ').length;
   const results = {
     stream_rtf: median(rtf),
-    partial_latency_ms: trained ? median(lat) : null,
+    partial_latency_ms: lat.length > 0 ? median(lat) : null,
+    partial_latency_words: report.words.length,
+    partial_latency_negative: report.negative,
+    partial_latency_min_ms: ms.length > 0 ? ms[0]! : null,
+    partial_latency_max_ms: ms.length > 0 ? ms.at(-1)! : null,
+    reference_words: referenceWords,
+    stream_wer_bench_audio: wer,
     audio_seconds: seconds,
-    words,
-    model: trained ? 'trained (asr-model)' : 'random weights',
+    asr_model: model.source,
+    asr_model_train_s: model.trainSeconds,
+    asr_model_build_s: model.buildSeconds,
     chunk_ms: asr.frameSeconds * 8 * 1000,
   };
+  console.log(`  streamed transcript: ${text || '(empty)'}`);
   printTable([
     ['metric', 'value'],
     ['stream_rtf (1 thread, 100 ms feeds)', results.stream_rtf.toFixed(4)],
     [
-      'partial_latency_ms (20 ms feeds, median over words)',
+      'partial_latency_ms (20 ms feeds, median over correctly recognized words)',
       results.partial_latency_ms === null
-        ? 'n/a (random weights: train with examples/asr.ts first)'
-        : results.partial_latency_ms.toFixed(0),
+        ? 'n/a (no word of the audio recognized)'
+        : `${results.partial_latency_ms.toFixed(0)} (min ${results.partial_latency_min_ms!.toFixed(0)}, max ${results.partial_latency_max_ms!.toFixed(0)}, ${results.partial_latency_negative} negative)`,
     ],
-    ['audio', `${seconds.toFixed(1)} s, ${words} words, model: ${results.model}`],
+    ['words measured', `${results.partial_latency_words} of ${referenceWords} spoken`],
+    ['WER of the streamed transcript of this audio', wer.toFixed(3)],
+    ['model', model.description],
+    ['audio', `${seconds.toFixed(1)} s, ${SENTENCES.length} sentences by espeak-ng en-us+m7`],
   ]);
   return results;
 }

@@ -22,24 +22,25 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CosineDecay, Generator, dataHome, loadModel, optimizers, saveModel, setSeed, tensor } from '../src/index.js';
+import { Generator, dataHome, loadModel, setSeed } from '../src/index.js';
 import {
+  ASR_ACCENTS,
   ASR_ALPHABET,
-  AsrModel,
-  CTC,
+  ASR_HELD_OUT_VARIANTS,
+  type AsrModel,
   StreamingRecognizer,
-  addNoise,
+  asrTrainingSet,
+  asrTrainingVoice,
+  compileAsrModel,
   concatSamples,
   convAsrModel,
-  asrFeatures,
   charErrorRate,
   ctcPrefixBeamSearch,
-  decodeWav,
   mapConcurrent,
-  synthesize,
-  voiceId,
+  saveAsrModel,
+  speakClips,
+  type SpokenClip,
   wordErrorRate,
-  writeWav,
   type Voice,
 } from '../src/audio/index.js';
 import { numberOption } from './options.js';
@@ -98,53 +99,24 @@ async function sentences(): Promise<string[]> {
 }
 
 // ---- Voices ----------------------------------------------------------------------------------
-const ACCENTS = ['en-us', 'en-gb', 'en-gb-scotland', 'en-gb-x-rp', 'en-gb-x-gbclan', 'en-gb-x-gbcwmd', 'en-029'];
-const TRAIN_VARIANTS = ['m1', 'm2', 'm3', 'm4', 'm5', 'f1', 'f2', 'f3', 'klatt', 'klatt2'];
-const TEST_VARIANTS = ['m6', 'm7', 'f4', 'f5']; // never heard in training
-const trainVoice = (): Voice =>
-  rng.random() < 0.08
-    ? { engine: 'flite', name: rng.random() < 0.5 ? 'kal16' : 'awb' }
-    : {
-        engine: 'espeak-ng',
-        name: ACCENTS[rng.int(0, ACCENTS.length)]!,
-        variant: TRAIN_VARIANTS[rng.int(0, TRAIN_VARIANTS.length)]!,
-        speed: rng.int(140, 191),
-        pitch: rng.int(30, 71),
-      };
+// Training voices: asrTrainingVoice (espeak-ng accents × training variants, flite kal16/awb).
+// Test voices: the variants never heard in training, and two other flite voices.
 const TEST_VOICES: Voice[] = [
-  ...ACCENTS.flatMap((name) =>
-    TEST_VARIANTS.map((variant) => ({ engine: 'espeak-ng' as const, name, variant, speed: 165, pitch: 50 })),
+  ...ASR_ACCENTS.flatMap((name) =>
+    ASR_HELD_OUT_VARIANTS.map((variant) => ({ engine: 'espeak-ng' as const, name, variant, speed: 165, pitch: 50 })),
   ),
   { engine: 'flite', name: 'slt' },
   { engine: 'flite', name: 'rms' },
 ];
-
-interface Clip {
-  text: string;
-  voice: string;
-  path: string;
-  audio: Float32Array;
-}
+type Clip = SpokenClip;
 
 /** Speaks each (sentence, voice) once, caching 16 kHz 16-bit WAVs (pocketsphinx reads them too). */
-async function speak(jobs: { text: string; voice: Voice }[]): Promise<Clip[]> {
-  let done = 0;
-  return mapConcurrent(jobs, 8, async ({ text, voice }) => {
-    const id = voiceId(voice).replace(/[^a-zA-Z0-9+.-]/g, '_');
-    const dir = join(cache, id);
-    const path = join(dir, `${text.replace(/ /g, '_')}.wav`);
-    let audio: Float32Array;
-    if (existsSync(path)) audio = decodeWav(await readFile(path), path).channels[0]!;
-    else {
-      mkdirSync(dir, { recursive: true });
-      const spoken = await synthesize(text, voice, RATE);
-      await writeWav(path, spoken, { bitDepth: '16' });
-      audio = spoken.channels[0]!;
-    }
-    if (++done % 1000 === 0) console.log(`  ${done}/${jobs.length} clips`);
-    return { text, voice: voiceId(voice), path, audio };
+const speak = (jobs: { text: string; voice: Voice }[]): Promise<Clip[]> =>
+  speakClips(jobs, {
+    cacheDir: cache,
+    sampleRate: RATE,
+    onProgress: (done, total) => done % 1000 === 0 && console.log(`  ${done}/${total} clips`),
   });
-}
 
 // ---- Data ------------------------------------------------------------------------------------
 const t0 = performance.now();
@@ -158,45 +130,31 @@ console.log(
   `${all.length} sentences (${vocabulary.size} words): ${trainText.length} for training × ${voicesPerSentence} voices, ${testText.length} held out × 2 held-out voices`,
 );
 const trainClips = await speak(
-  trainText.flatMap((text) => Array.from({ length: voicesPerSentence }, () => ({ text, voice: trainVoice() }))),
+  trainText.flatMap((text) =>
+    Array.from({ length: voicesPerSentence }, () => ({ text, voice: asrTrainingVoice(rng) })),
+  ),
 );
 const testClips = await speak(
   testText.flatMap((text) => [0, 1].map(() => ({ text, voice: TEST_VOICES[rng.int(0, TEST_VOICES.length)]! }))),
 );
 console.log(`synthesis ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
-const SAMPLES = (FRAMES - 1) * 160 + 400;
-const fitting = trainClips.filter((c) => c.audio.length <= SAMPLES);
-const maxLabels = Math.max(...fitting.map((c) => c.text.length));
 /** Fbanks of a clip padded with silence to the training length; half the clips get noise at 10–30 dB SNR (cached). */
-const featureFile = join(cache, `features-${seed}-${voicesPerSentence}-${fitting.length}.f32`);
-const cachedFeatures = existsSync(featureFile);
-const x = cachedFeatures
+const SAMPLES = (FRAMES - 1) * 160 + 400;
+const featureFile = join(
+  cache,
+  `features-${seed}-${voicesPerSentence}-${trainClips.filter((c) => c.audio.length <= SAMPLES).length}.f32`,
+);
+const cachedFeatures = existsSync(featureFile)
   ? Float32Array.from(new Float32Array((await readFile(featureFile)).buffer))
-  : new Float32Array(fitting.length * FRAMES * BINS);
-const y: number[][] = [];
-fitting.forEach((c, i) => {
-  if (!cachedFeatures) {
-    const padded = new Float32Array(SAMPLES);
-    padded.set(c.audio, rng.int(0, SAMPLES - c.audio.length + 1));
-    const audio = rng.random() < 0.5 ? addNoise(padded, 10 + 20 * rng.random(), undefined, rng) : padded;
-    x.set(asrFeatures(audio, BINS), i * FRAMES * BINS);
-  }
-  const labels = Array.from(c.text, (ch) => ASR_ALPHABET.indexOf(ch) + 1);
-  y.push([...labels, ...new Array<number>(maxLabels - labels.length).fill(-1)]);
-});
-if (!cachedFeatures) await writeFile(featureFile, x);
-// Per-bin statistics for the model's input normalisation (fixed, so streaming windows agree).
-const mean = new Array<number>(BINS).fill(0);
-const variance = new Array<number>(BINS).fill(0);
-const rowsTotal = fitting.length * FRAMES;
-for (let r = 0; r < rowsTotal; r++) for (let b = 0; b < BINS; b++) mean[b]! += x[r * BINS + b]! / rowsTotal;
-for (let r = 0; r < rowsTotal; r++)
-  for (let b = 0; b < BINS; b++) variance[b]! += (x[r * BINS + b]! - mean[b]!) ** 2 / rowsTotal;
-const xTrain = tensor(x, { shape: [fitting.length, FRAMES, BINS] });
-const yTrain = tensor(y, { dtype: 'int64' });
+  : undefined;
+// Per-bin statistics (mean, variance) for the model's input normalisation (fixed, so streaming windows agree).
+const train = asrTrainingSet(trainClips, { frames: FRAMES, bins: BINS, rng, features: cachedFeatures });
+if (!cachedFeatures) await writeFile(featureFile, train.features);
+const fitting = train.clips;
+const { mean, variance, x: xTrain, y: yTrain } = train;
 console.log(
-  `train ${fitting.length} clips (${trainClips.length - fitting.length} longer than ${FRAMES / 100} s left out), features [${FRAMES}, ${BINS}] (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+  `train ${fitting.length} clips (${train.tooLong} longer than ${FRAMES / 100} s left out), features [${FRAMES}, ${BINS}] (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
 );
 
 // ---- Model: QuartzNet-style 1-D separable convolutions ---------------------------------------
@@ -206,21 +164,11 @@ const model =
     ? await loadModel(saveDir)
     : convAsrModel({ frames: FRAMES, bins: BINS, mean, variance, classes: ASR_ALPHABET.length + 1 });
 const BATCH = 32;
-const steps = Math.max(1, epochs * Math.ceil(fitting.length / BATCH));
-model.compile({
-  optimizer: optimizers.Adam({
-    learningRate: new CosineDecay({ initial: 1.5e-3, decaySteps: steps, minimum: 5e-5 }),
-    clipNorm: 5,
-  }),
-  // The recursion in float64: in float32 the true alignment underflows once the model is confident.
-  loss: new CTC({ dtype: 'float64' }),
-});
+compileAsrModel(model, { decaySteps: Math.max(1, epochs * Math.ceil(fitting.length / BATCH)) });
 
 /** Greedy transcripts of test clips by the model saved in saveDir. */
 async function transcribeAll(clips: Clip[]): Promise<{ asr: AsrModel; texts: string[]; logProbs: Float32Array[][] }> {
-  await saveModel(model, saveDir);
-  await AsrModel.saveSpec(saveDir, { alphabet: ASR_ALPHABET, numMelBins: BINS, sampleRate: RATE });
-  const asr = await AsrModel.load(saveDir);
+  const asr = await saveAsrModel(model, saveDir, { alphabet: ASR_ALPHABET, numMelBins: BINS, sampleRate: RATE });
   const runs = clips.map((c) => asr.transcribe(c.audio));
   return { asr, texts: runs.map((r) => r.text), logProbs: runs.map((r) => r.logProbs) };
 }

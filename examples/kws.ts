@@ -19,8 +19,6 @@
  * cached under ~/.cache/lepton/kws-tts. Ends with one line: accuracy=… (held-out voices)
  * detection_rate=… far_per_hour=….
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Generator,
@@ -38,14 +36,11 @@ import {
   KeywordDetector,
   addNoise,
   concatSamples,
-  decodeWav,
   fbank,
   fitLength,
-  mapConcurrent,
-  synthesize,
+  speakClips,
   timeShift,
   voiceId,
-  writeWav,
   type KeywordDetection,
   type Voice,
   type WindowScorer,
@@ -116,21 +111,14 @@ const rng = new Generator(seed);
 
 /** Speaks each (text, voice) once, caching the WAVs. */
 async function speak(jobs: { text: string; voice: Voice }[]): Promise<Float32Array[]> {
-  let done = 0;
-  return mapConcurrent(jobs, 4, async ({ text, voice }) => {
-    const dir = join(cache, voiceId(voice).replace(/[^a-zA-Z0-9+.-]/g, '_'));
-    const path = join(dir, `${text.replace(/ /g, '_')}.wav`);
-    let audio: Float32Array;
-    if (existsSync(path)) audio = decodeWav(await readFile(path), path).channels[0]!;
-    else {
-      mkdirSync(dir, { recursive: true });
-      const spoken = await synthesize(text, voice, RATE);
-      await writeWav(path, spoken, { bitDepth: '32f' });
-      audio = spoken.channels[0]!;
-    }
-    if (++done % 1000 === 0) process.stdout.write(`  ${done}/${jobs.length} clips\n`);
-    return audio;
+  const clips = await speakClips(jobs, {
+    cacheDir: cache,
+    sampleRate: RATE,
+    concurrency: 4,
+    bitDepth: '32f',
+    onProgress: (done, total) => done % 1000 === 0 && process.stdout.write(`  ${done}/${total} clips\n`),
   });
+  return clips.map((c) => c.audio);
 }
 
 /** Every word spoken by every voice once. */

@@ -48,7 +48,21 @@ export {
   type EncodeWavOptions,
   type LoadAudioOptions,
 } from './wav.js';
-export { editCounts, wordErrorRate, charErrorRate, type EditCounts, type ErrorRateOptions } from './metrics.js';
+export {
+  editCounts,
+  editAlignment,
+  wordErrorRate,
+  charErrorRate,
+  type EditCounts,
+  type EditOperation,
+  type ErrorRateOptions,
+} from './metrics.js';
+export {
+  partialLatencies,
+  type FeedObservation,
+  type WordLatency,
+  type LatencyReport,
+} from './latency.js';
 export {
   ctcLoss,
   ctcPadded,
@@ -84,6 +98,21 @@ export {
   type WordTiming,
   type StreamingOptions,
 } from './streaming.js';
+export {
+  ASR_ACCENTS,
+  ASR_TRAIN_VARIANTS,
+  ASR_HELD_OUT_VARIANTS,
+  asrTrainingVoice,
+  speakClips,
+  asrTrainingSet,
+  compileAsrModel,
+  saveAsrModel,
+  type SpokenClip,
+  type SpeakOptions,
+  type AsrTrainingSetOptions,
+  type AsrTrainingSet,
+  type CompileAsrOptions,
+} from './asr-training.js';
 export {
   speechFolder,
   librispeech,

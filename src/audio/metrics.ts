@@ -13,28 +13,53 @@ export interface EditCounts {
   reference: number;
 }
 
-/** Minimal edit operations turning `ref` into `hyp`, counted by kind (ties prefer substitutions). */
-export function editCounts<T>(ref: readonly T[], hyp: readonly T[]): EditCounts {
+/** One step of an alignment of a hypothesis to a reference. */
+export type EditOperation =
+  | { op: 'match' | 'substitution'; ref: number; hyp: number }
+  | { op: 'deletion'; ref: number }
+  | { op: 'insertion'; hyp: number };
+
+/**
+ * A minimal-edit alignment turning `ref` into `hyp` (Levenshtein with a backtrace; ties prefer a
+ * match or substitution, then a deletion), in reference order.
+ */
+export function editAlignment<T>(ref: readonly T[], hyp: readonly T[]): EditOperation[] {
   const n = ref.length;
   const m = hyp.length;
-  // cost[j] and ops per cell for the previous and current rows: [total, subs, dels, ins].
-  let prev: [number, number, number, number][] = Array.from({ length: m + 1 }, (_, j) => [j, 0, 0, j]);
+  // cost[i][j] of ref[0, i) → hyp[0, j), and which move reached the cell (0 diagonal, 1 deletion, 2 insertion).
+  const cost = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  const move = Array.from({ length: n + 1 }, () => new Uint8Array(m + 1));
+  for (let j = 1; j <= m; j++) [cost[0]![j], move[0]![j]] = [j, 2];
   for (let i = 1; i <= n; i++) {
-    const cur: [number, number, number, number][] = [[i, 0, i, 0]];
+    [cost[i]![0], move[i]![0]] = [i, 1];
     for (let j = 1; j <= m; j++) {
-      const same = ref[i - 1] === hyp[j - 1];
-      const d = prev[j - 1]!;
-      const diag: [number, number, number, number] = [d[0] + (same ? 0 : 1), d[1] + (same ? 0 : 1), d[2], d[3]];
-      const u = prev[j]!;
-      const del: [number, number, number, number] = [u[0] + 1, u[1], u[2] + 1, u[3]];
-      const l = cur[j - 1]!;
-      const ins: [number, number, number, number] = [l[0] + 1, l[1], l[2], l[3] + 1];
-      cur.push(diag[0] <= del[0] && diag[0] <= ins[0] ? diag : del[0] <= ins[0] ? del : ins);
+      const diag = cost[i - 1]![j - 1]! + (ref[i - 1] === hyp[j - 1] ? 0 : 1);
+      const del = cost[i - 1]![j]! + 1;
+      const ins = cost[i]![j - 1]! + 1;
+      [cost[i]![j], move[i]![j]] = diag <= del && diag <= ins ? [diag, 0] : del <= ins ? [del, 1] : [ins, 2];
     }
-    prev = cur;
   }
-  const [, substitutions, deletions, insertions] = prev[m]!;
-  return { substitutions, deletions, insertions, reference: n };
+  const ops: EditOperation[] = [];
+  for (let i = n, j = m; i > 0 || j > 0; ) {
+    const mv = move[i]![j]!;
+    if (mv === 0) {
+      i--;
+      j--;
+      ops.push({ op: ref[i] === hyp[j] ? 'match' : 'substitution', ref: i, hyp: j });
+    } else if (mv === 1) ops.push({ op: 'deletion', ref: --i });
+    else ops.push({ op: 'insertion', hyp: --j });
+  }
+  return ops.reverse();
+}
+
+/** Minimal edit operations turning `ref` into `hyp`, counted by kind (ties prefer substitutions). */
+export function editCounts<T>(ref: readonly T[], hyp: readonly T[]): EditCounts {
+  const counts: EditCounts = { substitutions: 0, deletions: 0, insertions: 0, reference: ref.length };
+  for (const { op } of editAlignment(ref, hyp))
+    if (op === 'substitution') counts.substitutions++;
+    else if (op === 'deletion') counts.deletions++;
+    else if (op === 'insertion') counts.insertions++;
+  return counts;
 }
 
 export interface ErrorRateOptions {

@@ -60,6 +60,9 @@ export interface AsrResult {
 const FRAME_SHIFT = 160;
 const FRAME_LENGTH = 400;
 
+/** Silence between two characters that ends a word in greedy decoding (see AsrModel.decode). */
+const WORD_GAP_SECONDS = 0.3;
+
 /** Kaldi fbank rows [frames, bins] of 16 kHz samples in [-1, 1] (empty when shorter than one frame). */
 export function asrFeatures(samples: Float32Array, numMelBins: number): Float32Array {
   if (samples.length < FRAME_LENGTH) return new Float32Array(0);
@@ -197,7 +200,12 @@ export class AsrModel {
     return { ...this.decode(rows, 0), logProbs: rows };
   }
 
-  /** Greedy CTC decoding of rows whose first row is output frame `first`, with word timings. */
+  /**
+   * Greedy CTC decoding of rows whose first row is output frame `first`, with word timings. A
+   * pause of `WORD_GAP_SECONDS` or more between two characters ends a word even without a space:
+   * models trained on single sentences never emit a space across the silence after one, so a
+   * partial spanning a pause would otherwise join the last word with the next ("themwhen").
+   */
   decode(rows: readonly Float32Array[], first: number): AsrResult {
     const words: WordTiming[] = [];
     let word = '';
@@ -215,6 +223,7 @@ export class AsrModel {
         const ch = this.spec.alphabet[best - 1] ?? '';
         if (ch === ' ') close();
         else {
+          if (word && (first + i - end) * this.frameSeconds >= WORD_GAP_SECONDS - 1e-9) close();
           if (!word) start = first + i;
           word += ch;
         }

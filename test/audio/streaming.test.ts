@@ -115,3 +115,26 @@ describe.skipIf(!espeak)('StreamingRecognizer', () => {
     );
   });
 });
+
+describe('AsrModel.decode', () => {
+  /** Log-probability rows whose best class spells `path` ('_' blank), one character per 30 ms output frame. */
+  const rows = (path: string): Float32Array[] =>
+    Array.from(path, (ch) => {
+      const row = new Float32Array(ASR_ALPHABET.length + 1).fill(-10);
+      row[ch === '_' ? 0 : ASR_ALPHABET.indexOf(ch) + 1] = 0;
+      return row;
+    });
+
+  it('ends a word at a pause of 0.3 s or more between characters, not at a shorter one', () => {
+    const asr = randomAsr(); // stride 3: 30 ms per output frame
+    // "them", 9 blank frames (0.27 s from the end of "m" to "w"), "when": one word.
+    expect(asr.decode(rows('th_em_________when'), 0).text).toBe('themwhen');
+    // 10 blank frames (0.3 s): two words, with their own timings.
+    const r = asr.decode(rows('th_em__________when'), 0);
+    expect(r.text).toBe('them when');
+    expect(r.words.map((w) => [w.word, +w.start.toFixed(2), +w.end.toFixed(2)])).toEqual([
+      ['them', 0, 0.15],
+      ['when', 0.45, 0.57],
+    ]);
+  });
+});
