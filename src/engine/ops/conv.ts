@@ -22,8 +22,7 @@ import {
   blockedFilter,
   flipAxes,
   fromBlocked,
-  nchwcApplies,
-  nchwcDepthwiseApplies,
+  nchwcKind,
   toBlocked,
 } from '../passes/nchwc.js';
 import { type Dim, shapeStr } from '../shape.js';
@@ -223,12 +222,9 @@ export const convOp: OpDef<ConvAttrs> = defineOp<ConvAttrs>({
     const ws = w.shape as number[];
     // Weights that arrive at run time (training graphs) miss ORT's own NCHWc rewrite, which only
     // handles constant weights; call its NCHWc kernel directly. Constant weights keep plain Conv.
-    const blocked = (rank: number) =>
-      nchwcApplies(ctx, x.shape[1] as number, ws[0], rank, a.group) ||
-      nchwcDepthwiseApplies(ctx, x.shape[1] as number, ws[0], rank, a.group);
-    if (!ctx.isConstant(w.name)) {
-      if (blocked(ws.length - 2)) return [lowerNchwcConv(ctx, inputs, a)];
-      if (ws.length === 3 && blocked(2)) {
+    if (nchwcKind(ctx, x.shape[1] as number, ws[0], a.group) && !ctx.isConstant(w.name)) {
+      if (ws.length === 4) return [lowerNchwcConv(ctx, inputs, a)];
+      if (ws.length === 3) {
         const [, , b] = inputs;
         const lifted = [heightOne(ctx, x), heightOne(ctx, w), ...(b ? [b] : [])];
         return [dropHeight(ctx, lowerNchwcConv(ctx, lifted, liftAttrs(a)))];
@@ -339,7 +335,7 @@ function nchwcFlippedConv(
   const ws = w.shape as number[];
   const ks = ws.slice(2);
   const pads = flippedPads(ks, a);
-  const depthwise = nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, ks.length, a.group);
+  const depthwise = nchwcKind(ctx, ws[0], ws[1] * a.group, a.group) === 'depthwise';
   // Depthwise: one channel in and out per group, so only the flip ([C, 1, kh, kw] either way).
   const flipped = flipAxes(ctx, w.name, [2, 3]);
   const kernel = depthwise ? flipped : ctx.node1('Transpose', [flipped], { perm: [1, 0, 2, 3] });
@@ -364,14 +360,11 @@ function flippedPads(ks: readonly number[], a: ConvTransposeAttrs): number[] {
 /** Whether nchwcFlippedConv lowers a ConvTranspose with this weight and these attributes. */
 function nchwcFlippedConvApplies(ctx: LowerCtx, w: LoweredValue, a: ConvTransposeAttrs): boolean {
   const ws = w.shape as number[];
-  const n = ws.length - 2;
   const unit =
     a.strides.every((s) => s === 1) &&
     a.outputPadding.every((p) => p === 0) &&
     flippedPads(ws.slice(2), a).every((p) => p >= 0);
-  const blocked =
-    nchwcDepthwiseApplies(ctx, ws[0], ws[1] * a.group, n, a.group) ||
-    nchwcApplies(ctx, ws[0], ws[1] * a.group, n, a.group);
+  const blocked = ws.length === 4 && nchwcKind(ctx, ws[0], ws[1] * a.group, a.group) !== undefined;
   return unit && blocked && !ctx.isConstant(w.name);
 }
 
@@ -609,16 +602,18 @@ export const convWeightGradOp: OpDef<WeightGradAttrs> = defineOp<WeightGradAttrs
   lower: (ctx, [x, gy], a, [dw]) => {
     const cin = x.shape[1] as number;
     const cout = gy.shape[1] as number;
+    // The dense NCHWc form needs unit strides and dilations; the depthwise one takes any.
     const unitSteps = [...a.strides, ...a.dilations].every((v) => v === 1);
-    if (unitSteps && nchwcApplies(ctx, cin, cout, a.kernel.length, a.group))
-      return [lowerNchwcWeightGrad(ctx, x, gy, a)];
-    if (nchwcDepthwiseApplies(ctx, cin, cout, a.kernel.length, a.group))
-      return [lowerNchwcDepthwiseWeightGrad(ctx, x, gy, a)];
-    const liftable =
-      (unitSteps && nchwcApplies(ctx, cin, cout, 2, a.group)) || nchwcDepthwiseApplies(ctx, cin, cout, 2, a.group);
-    if (a.kernel.length === 1 && liftable) {
-      const lower = a.group === 1 ? lowerNchwcWeightGrad : lowerNchwcDepthwiseWeightGrad;
-      const lifted = lower(ctx, heightOne(ctx, x), heightOne(ctx, gy), liftAttrs(a));
+    const kind = nchwcKind(ctx, cin, cout, a.group);
+    const blocked =
+      kind === 'depthwise'
+        ? lowerNchwcDepthwiseWeightGrad
+        : kind === 'dense' && unitSteps
+          ? lowerNchwcWeightGrad
+          : undefined;
+    if (blocked && a.kernel.length === 2) return [blocked(ctx, x, gy, a)];
+    if (blocked && a.kernel.length === 1) {
+      const lifted = blocked(ctx, heightOne(ctx, x), heightOne(ctx, gy), liftAttrs(a));
       return [ctx.node1('Reshape', [lifted, ctx.ints(dw.shape as number[])])];
     }
     if (a.kernel.length === 1 && a.group === cin && a.group > 1 && x.dtype === 'float32')

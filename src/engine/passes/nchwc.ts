@@ -21,41 +21,22 @@ import { type GraphPass, type GraphRule, type OnnxGraph, intsAttr, rulePass } fr
 export { NCHWC_DOMAIN };
 
 /**
- * Whether an ungrouped 2-D convolution with these channel counts can run as an NCHWc Conv on the
- * lowering's target: both channel counts whole blocks (so no padding channels are needed).
+ * The NCHWc Conv a 2-D convolution with these channel counts can run as on the lowering's target:
+ * 'dense' (ungrouped) or 'depthwise' (group = input channels = output channels), when both channel
+ * counts are whole blocks (no padding channels); undefined otherwise. ORT's plain grouped Conv with
+ * run-time weights pays a fixed cost per group; its blocked depthwise kernel does not
+ * (docs/PERFORMANCE.md).
  */
-export function nchwcApplies(
+export function nchwcKind(
   ctx: LowerCtx,
   inChannels: number,
   outChannels: number,
-  spatialRank: number,
   group: number,
-): boolean {
+): 'dense' | 'depthwise' | undefined {
   const b = ctx.nchwcBlock;
-  return b > 0 && spatialRank === 2 && group === 1 && inChannels % b === 0 && outChannels % b === 0;
-}
-
-/**
- * Whether a depthwise 2-D convolution (group = input channels = output channels) can run as an
- * NCHWc Conv: whole channel blocks. ORT's plain grouped Conv with run-time weights pays a fixed cost
- * per group; its blocked depthwise kernel does not (docs/PERFORMANCE.md).
- */
-export function nchwcDepthwiseApplies(
-  ctx: LowerCtx,
-  inChannels: number,
-  outChannels: number,
-  spatialRank: number,
-  group: number,
-): boolean {
-  const b = ctx.nchwcBlock;
-  return (
-    b > 0 &&
-    spatialRank === 2 &&
-    group > 1 &&
-    group === inChannels &&
-    outChannels === inChannels &&
-    inChannels % b === 0
-  );
+  if (b === 0 || inChannels % b !== 0 || outChannels % b !== 0) return undefined;
+  if (group === 1) return 'dense';
+  return group === inChannels && outChannels === inChannels ? 'depthwise' : undefined;
 }
 
 /** A 4-D value with whole channel blocks in the blocked layout (its recorded blocked form, or a ReorderInput). */
