@@ -292,13 +292,9 @@ const int32 = (values: ArrayLike<number>, shape: number[]) => ({
   data: Int32Array.from(values),
 });
 
-/** The graphs of cached decoding, traced once per model and loaded in one worker. */
+/** The graphs of cached seq2seq decoding for one set of weights, loaded in one worker. */
 interface CachedGraphs {
   scope: WorkerScope;
-  /** The model's weight arrays the graphs were traced with (baked in): others mean new weights. */
-  weights: readonly unknown[];
-  /** Decodes running on these graphs: outdated graphs are unloaded when none is left. */
-  active: number;
   /** Source ids [N, S] → per decoder layer the cross-attention keys and values. */
   encoders: Map<number, Promise<ResidentFunction>>;
   /** Those keys, values and the source mask for each hypothesis's row. */
@@ -311,13 +307,79 @@ interface CachedGraphs {
 
 let nextScorer = 1;
 
-/** Unloads the sessions of cached graphs (the state of their scope stays). */
-/** Unloads resident functions, loaded or loading (ones that failed to load are skipped). */
-async function unloadAll(fns: readonly Promise<ResidentFunction>[]): Promise<void> {
-  await Promise.all(fns.map(async (p) => (await p.catch(() => undefined))?.release()));
-}
+/**
+ * Decoding graphs that hold a model's weights as constants (ONNX Runtime pre-packs them), loaded in
+ * one worker scope. They are traced again when the model's weight arrays change (training, load);
+ * a decode holds the set it started with (`hold`, then the handle's `release`), and an outdated set
+ * is unloaded once no decode holds it.
+ */
+class BakedGraphs<G> {
+  private scope?: WorkerScope;
+  private current?: { weights: readonly unknown[]; holders: number; graphs: G };
 
-const unload = (c: CachedGraphs) => unloadAll([...c.encoders.values(), c.byRows, c.first, c.next]);
+  constructor(
+    private readonly model: { readonly weights: readonly { readonly data: unknown }[] },
+    private readonly trace: (scope: WorkerScope) => G,
+    /** The resident functions of a set (unloaded together). */
+    private readonly functions: (graphs: G) => readonly Promise<ResidentFunction>[],
+  ) {}
+
+  /** The worker scope the graphs and the decodes' states live in. */
+  workerScope(): WorkerScope {
+    this.scope ??= new WorkerScope();
+    return this.scope;
+  }
+
+  /** The loaded set, if any (nothing is traced). */
+  loaded(): G | undefined {
+    return this.current?.graphs;
+  }
+
+  /** The set for the weights as they are now, traced and loaded if they changed. */
+  get(): G {
+    return this.entry().graphs;
+  }
+
+  /** The current set, held by a decode until the handle's release. */
+  hold(): { graphs: G; release(): Promise<void> } {
+    const e = this.entry();
+    e.holders++;
+    let held = true;
+    return {
+      graphs: e.graphs,
+      release: async () => {
+        if (!held) return;
+        held = false;
+        if (--e.holders === 0 && e !== this.current) await this.unload(e.graphs);
+      },
+    };
+  }
+
+  /** Unloads the current set and frees the scope; both come back on next use. */
+  async release(): Promise<void> {
+    const e = this.current;
+    const scope = this.scope;
+    this.current = undefined;
+    this.scope = undefined;
+    if (e) await this.unload(e.graphs);
+    await scope?.release();
+  }
+
+  private entry() {
+    const weights = this.model.weights.map((v) => v.data);
+    const old = this.current;
+    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
+    this.current = { weights, holders: 0, graphs: this.trace(this.workerScope()) };
+    // Outdated graphs go now unless a decode still holds them (its release unloads them).
+    if (old && old.holders === 0) void this.unload(old.graphs);
+    return this.current;
+  }
+
+  /** Unloads a set's sessions, loaded or loading (ones that failed to load are skipped). */
+  private async unload(graphs: G): Promise<void> {
+    await Promise.all(this.functions(graphs).map(async (p) => (await p.catch(() => undefined))?.release()));
+  }
+}
 
 /**
  * A NextTokenScorer over a Seq2SeqTransformer for one batch of source sequences: the sources are
@@ -337,8 +399,7 @@ export class Seq2SeqDecoding {
   private readonly stepFn;
   /** The traced functions of cached decoding (run in the worker, or exported). */
   private readonly steps: ReturnType<typeof seq2seqStepFunctions>;
-  private cached?: CachedGraphs;
-  private scope?: WorkerScope;
+  private readonly baked: BakedGraphs<CachedGraphs>;
 
   constructor(
     readonly model: Seq2SeqTransformer,
@@ -350,6 +411,11 @@ export class Seq2SeqDecoding {
     this.useCache = options.cache ?? true;
     this.session = options.session ?? DECODING_SESSION;
     this.steps = seq2seqStepFunctions(model);
+    this.baked = new BakedGraphs(
+      model,
+      (scope) => this.traceCached(scope),
+      (c) => [...c.encoders.values(), c.byRows, c.first, c.next],
+    );
     this.encodeFn = compile(function encode(src: Tensor) {
       return model.encode(src);
     });
@@ -371,7 +437,7 @@ export class Seq2SeqDecoding {
 
   /** Number of compiled graphs so far (encoder, decoder step; with the cache, its graphs count). */
   graphs(): { encoder: number; decoder: number } {
-    const c = this.cached;
+    const c = this.baked.loaded();
     return {
       encoder: this.encodeFn.programs.size + (c?.encoders.size ?? 0),
       decoder: this.stepFn.programs.size + (c ? 2 : 0),
@@ -380,12 +446,7 @@ export class Seq2SeqDecoding {
 
   /** Frees the worker state and graphs of cached decoding (they are traced again if decoding resumes). */
   async release(): Promise<void> {
-    const c = this.cached;
-    const scope = this.scope;
-    this.cached = undefined;
-    this.scope = undefined;
-    if (c) await unload(c);
-    await scope?.release();
+    await this.baked.release();
   }
 
   /** Pads source id sequences to one bucket length: ids [N, S]. */
@@ -456,28 +517,18 @@ export class Seq2SeqDecoding {
     };
   }
 
-  /** The cached graphs for the current weights, traced and loaded on first use. */
-  private graphsForCache(): CachedGraphs {
-    const weights = this.model.weights.map((v) => v.data);
-    const old = this.cached;
-    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
-    this.scope ??= new WorkerScope();
-    const scope = this.scope;
+  /** The cached decoding graphs for the model's current weights (the encoders are added per source length). */
+  private traceCached(scope: WorkerScope): CachedGraphs {
     const f = this.steps;
     const create = (g: { fn: (...args: Tensor[]) => unknown; specs: readonly TensorSpec[] }, context: string) =>
       ResidentFunction.create(scope, g.fn, g.specs, { context, session: this.session, bake: true });
-    this.cached = {
+    return {
       scope,
-      weights,
-      active: 0,
       encoders: new Map(),
       byRows: create(f.byRows, 'Seq2SeqDecoding encoder states by row'),
       first: create(f.hypothesisFirst, 'Seq2SeqDecoding first step'),
       next: create(f.hypothesisNext, 'Seq2SeqDecoding step'),
     };
-    // Outdated graphs go now unless a decode still runs on them (its scorer's release unloads them).
-    if (old && old.active === 0) void unload(old);
-    return this.cached;
   }
 
   private encoderGraph(c: CachedGraphs, S: number): Promise<ResidentFunction> {
@@ -558,7 +609,7 @@ export class Seq2SeqDecoding {
   private async cachedScorer(sourceIds: Tensor, recompute: () => Promise<NextTokenScorer>): Promise<NextTokenScorer> {
     const S = sourceIds.shape[1] as number;
     // Traced and loaded now, so that the first step is not slower and errors surface here.
-    const loaded = this.graphsForCache();
+    const loaded = this.baked.get();
     await Promise.all([this.encoderGraph(loaded, S), loaded.byRows, loaded.first, loaded.next]);
     const scope = loaded.scope;
     const id = nextScorer++;
@@ -574,8 +625,8 @@ export class Seq2SeqDecoding {
     const encRefs = encNames.map((n) => scope.ref(n));
     const hypRefs = hypNames.map((n) => scope.ref(n));
     const cacheRefs = cacheNames.map((n) => scope.ref(n));
-    // The graphs of the running decode (those of the weights when it started) and its functions.
-    let graphs: CachedGraphs | undefined;
+    // The graphs the running decode holds (those of the weights when it started) and its functions.
+    let held: ReturnType<typeof this.baked.hold> | undefined;
     let fns: Record<'encoder' | 'byRows' | 'first' | 'next', ResidentFunction>;
     let hypRows: Int32Array | undefined;
     const pickRows = (rows: HostTensor) => {
@@ -605,17 +656,16 @@ export class Seq2SeqDecoding {
       names: [...encNames, ...hypNames, ...cacheNames],
       prepare: async () => {
         hypRows = undefined;
-        const g = this.graphsForCache();
-        g.active++;
-        graphs = g;
+        held = this.baked.hold();
+        const g = held.graphs;
         const [encoder, byRows, first, next] = await Promise.all([this.encoderGraph(g, S), g.byRows, g.first, g.next]);
         fns = { encoder, byRows, first, next };
         return encoder.call([sourceIds], encNames);
       },
       finish: async () => {
-        const g = graphs;
-        graphs = undefined;
-        if (g && --g.active === 0 && g !== this.cached) await unload(g);
+        const h = held;
+        held = undefined;
+        await h?.release();
       },
       first: (tokens, rows, k) => step(k, rows, () => fns.first.call([tokens, width(k), ...hypRefs], keep(k))),
       next: (tokens, index, parents, rows, k) =>
@@ -806,8 +856,7 @@ export class CausalLMDecoding {
   private readonly embedding: TokenAndPositionEmbedding;
   private readonly blocks: TransformerDecoder[];
   private readonly head: Layer[];
-  private scope?: WorkerScope;
-  private graphs?: LMGraphs;
+  private readonly baked: BakedGraphs<LMGraphs>;
 
   /** Throws when `model` is not such a language model (CausalLMDecoding.supports says so without throwing). */
   constructor(readonly model: Sequential) {
@@ -821,6 +870,11 @@ export class CausalLMDecoding {
     this.maxLength = this.embedding.sequenceLength;
     const out = model.outputs?.[0]?.shape;
     this.vocabSize = Number(out?.[out.length - 1]);
+    this.baked = new BakedGraphs(
+      model,
+      (scope) => this.traceSteps(scope),
+      (g) => [g.first, g.next],
+    );
   }
 
   /** Why `model` cannot be decoded incrementally, or undefined when it can. */
@@ -838,17 +892,8 @@ export class CausalLMDecoding {
     return undefined;
   }
 
-  /**
-   * The step graphs for the current weights, traced and loaded on first use. They hold the weights
-   * as constants (ONNX Runtime pre-packs them), so they are traced again when the model's weight
-   * arrays change (training, load); outdated graphs go once no decode runs on them.
-   */
-  private steps(): LMGraphs {
-    const weights = this.model.weights.map((v) => v.data);
-    const old = this.graphs;
-    if (old && old.weights.length === weights.length && old.weights.every((w, i) => w === weights[i])) return old;
-    this.scope ??= new WorkerScope();
-    const scope = this.scope;
+  /** The step graphs for the model's current weights (baked in: see BakedGraphs). */
+  private traceSteps(scope: WorkerScope): LMGraphs {
     const { embedding, blocks, head } = this;
     const V = this.vocabSize;
     const run = (x: Tensor, caches?: AttentionCache[], parents?: Tensor) => {
@@ -889,9 +934,7 @@ export class CausalLMDecoding {
       ],
       { context: 'CausalLMDecoding step', session: DECODING_SESSION, bake: true },
     );
-    this.graphs = { weights, active: 0, first, next };
-    if (old && old.active === 0) void unloadLM(old);
-    return this.graphs;
+    return { first, next };
   }
 
   /**
@@ -900,16 +943,16 @@ export class CausalLMDecoding {
    */
   async scorer(): Promise<NextTokenScorer> {
     // Traced and loaded now, so that the first step is not slower and errors surface here.
-    const loaded = this.steps();
+    const loaded = this.baked.get();
     await Promise.all([loaded.first, loaded.next]);
-    const scope = this.scope!;
+    const scope = this.baked.workerScope();
     const id = nextScorer++;
     const names = this.blocks.flatMap((_, l) => [`lm${id}/k${l}`, `lm${id}/v${l}`]);
     const refs = names.map((n) => scope.ref(n));
     const keep = [undefined, ...names];
     const logProbs = (out: (HostTensor | undefined)[]) => out[0]!.data as Float32Array;
-    // The graphs of the running decode (those of the weights when it started).
-    let graphs: LMGraphs | undefined;
+    // The graphs the running decode holds (those of the weights when it started).
+    let held: ReturnType<typeof this.baked.hold> | undefined;
     let fns: { first: ResidentFunction; next: ResidentFunction };
     return incrementalScorer({
       vocabSize: this.vocabSize,
@@ -917,16 +960,14 @@ export class CausalLMDecoding {
       scope,
       names,
       prepare: async () => {
-        const g = this.steps();
-        g.active++;
-        graphs = g;
-        const [first, next] = await Promise.all([g.first, g.next]);
+        held = this.baked.hold();
+        const [first, next] = await Promise.all([held.graphs.first, held.graphs.next]);
         fns = { first, next };
       },
       finish: async () => {
-        const g = graphs;
-        graphs = undefined;
-        if (g && --g.active === 0 && g !== this.graphs) await unloadLM(g);
+        const h = held;
+        held = undefined;
+        await h?.release();
       },
       first: async (tokens, rows) => logProbs(await fns.first.call([tokens, rows], keep)),
       next: async (tokens, index, parents, rows) =>
@@ -937,26 +978,15 @@ export class CausalLMDecoding {
 
   /** Frees the worker state and graphs; they are traced again if decoding resumes. */
   async release(): Promise<void> {
-    const g = this.graphs;
-    const scope = this.scope;
-    this.graphs = undefined;
-    this.scope = undefined;
-    if (g) await unloadLM(g);
-    await scope?.release();
+    await this.baked.release();
   }
 }
 
-/** CausalLMDecoding's loaded step graphs for one set of weights (baked in). */
+/** CausalLMDecoding's step graphs for one set of weights (baked in). */
 interface LMGraphs {
-  /** The model's weight arrays the graphs were traced with: others mean new weights. */
-  weights: readonly unknown[];
-  /** Decodes running on these graphs: outdated graphs are unloaded when none is left. */
-  active: number;
   first: Promise<ResidentFunction>;
   next: Promise<ResidentFunction>;
 }
-
-const unloadLM = (g: LMGraphs) => unloadAll([g.first, g.next]);
 
 /** What a step returns: log-probabilities [H × V], or the best k tokens when asked for k. */
 type StepOutput = Float32Array | TopTokens;
