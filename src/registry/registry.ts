@@ -169,6 +169,8 @@ export interface EvaluationFilter {
   model?: string;
   version?: number;
   runId?: number;
+  /** At most this many, newest first (all by default). */
+  limit?: number;
 }
 
 interface EvaluationRow {
@@ -434,8 +436,11 @@ export class Registry {
     match('model_name', filter.model);
     match('model_version', filter.version);
     match('run_id', filter.runId);
+    if (filter.limit !== undefined) args.push(filter.limit);
     const rows = this.db
-      .prepare(`SELECT * FROM evaluations${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC`)
+      .prepare(
+        `SELECT * FROM evaluations${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC${filter.limit !== undefined ? ' LIMIT ?' : ''}`,
+      )
       .all(...args) as EvaluationRow[];
     return rows.map((r) => ({
       id: r.id,

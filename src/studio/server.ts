@@ -103,7 +103,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       steps: registry.steps(id),
       models: registry.listModels().filter((m) => m.runId === id),
       // Evaluations of the run's models (lepton evaluate): PR curves and confusion matrices.
-      evaluations: registry.evaluations({ runId: id }).slice(0, MAX_EVALUATIONS),
+      evaluations: registry.evaluations({ runId: id, limit: MAX_EVALUATIONS }),
     };
   });
   const detectorClasses = (path: string): string[] | null => {
@@ -138,7 +138,7 @@ function studioRoutes(app: FastifyInstance, _ctx: ServerContext, registry: Regis
       // An object detector (FcosDetector.save wrote detector.json): its class names, for the playground.
       detector: detectorClasses(versions[versions.length - 1].path),
       // Recorded evaluations of every version, newest first (the page draws their pictures).
-      evaluations: registry.evaluations({ model: req.params.name }).slice(0, MAX_EVALUATIONS),
+      evaluations: registry.evaluations({ model: req.params.name, limit: MAX_EVALUATIONS }),
     };
   });
 

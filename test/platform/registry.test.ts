@@ -98,6 +98,7 @@ describe('registry', () => {
     const first = r.recordEvaluation(report(1), { model: 'm', version: 1, runId, dataset: 'x.csv' });
     const second = r.recordEvaluation(report(0.5), { model: 'm', dataset: 'y.csv' });
     expect(r.evaluations({ model: 'm' }).map((e) => e.id)).toEqual([second, first]);
+    expect(r.evaluations({ model: 'm', limit: 1 }).map((e) => e.id)).toEqual([second]);
     // Without a version the latest is recorded.
     expect(r.evaluations({ model: 'm', version: 2 }).map((e) => [e.id, e.dataset, e.report.metrics.accuracy])).toEqual([
       [second, 'y.csv', 0.5],
